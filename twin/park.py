@@ -1,0 +1,217 @@
+"""The park model: Park -> Building -> Asset, with the site and the plant's local schedule.
+
+These pydantic models are both the schema of the park YAML and the objects
+the rest of ParkTwin works with. Cross-object rules (unique ids, exactly one
+grid meter, an ice tank needs an ice-making chiller) are checked by
+:meth:`Park.consistency_issues`, which reports each problem with its field path.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from functools import cached_property
+from typing import Annotated, Iterator, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from twin.assets import Asset, AssetBase, Battery, Chiller, EVCharger, IceTank, Meter, PVArray
+from twin.points import Point, point_id
+
+Hour = Annotated[float, Field(ge=0, le=24)]
+FieldPath = tuple[str | int, ...]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Site(Strict):
+    """Where the park is. The time zone is used for tariffs, schedules and display only."""
+
+    latitude_deg: Annotated[float, Field(ge=-90, le=90)]
+    longitude_deg: Annotated[float, Field(ge=-180, le=180)]
+    altitude_m: float = 0.0
+    timezone: str
+
+    @model_validator(mode="after")
+    def _known_timezone(self) -> "Site":
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {self.timezone!r} (use an IANA name such as Asia/Shanghai)")
+        return self
+
+
+class HourWindow(Strict):
+    """A daily window in local time, [start_h, end_h); it may wrap past midnight."""
+
+    start_h: Hour
+    end_h: Hour
+
+    def contains(self, hour_of_day: float) -> bool:
+        if self.start_h <= self.end_h:
+            return self.start_h <= hour_of_day < self.end_h
+        return hour_of_day >= self.start_h or hour_of_day < self.end_h
+
+
+class Occupancy(Strict):
+    """When a building is occupied, in local time."""
+
+    weekday: HourWindow = HourWindow(start_h=8, end_h=19)
+    weekend_fraction: Annotated[float, Field(ge=0, le=1)] = 0.2
+
+
+class Building(Strict):
+    """A building with its assets and the loads that are not separately metered.
+
+    cooling_design_load_kwth: cooling the building needs at design outdoor
+    temperature and full occupancy, served by the park's chilled-water plant.
+    plug_load_peak_kw / plug_load_base_kw: tenant plug loads when occupied / unoccupied.
+    """
+
+    id: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=48)]
+    name: str = ""
+    floor_area_m2: Annotated[float, Field(ge=0)] = 0.0
+    cooling_design_load_kwth: Annotated[float, Field(ge=0)] = 0.0
+    plug_load_peak_kw: Annotated[float, Field(ge=0)] = 0.0
+    plug_load_base_kw: Annotated[float, Field(ge=0)] = 0.0
+    occupancy: Occupancy = Occupancy()
+    assets: list[Asset] = []
+
+    def assets_of(self, cls: type[AssetBase]) -> list:
+        return [a for a in self.assets if isinstance(a, cls)]
+
+
+class PlantSchedule(Strict):
+    """The plant's own time-of-day control, used for every setpoint nobody has written.
+
+    It stands for the schedule a building management system runs on site:
+    make ice in the valley window, melt it first in the melt windows, charge
+    the battery in the valley and discharge it in the peak windows.
+    """
+
+    ice_charge: HourWindow = HourWindow(start_h=0, end_h=8)
+    ice_melt: list[HourWindow] = [HourWindow(start_h=10, end_h=12), HourWindow(start_h=14, end_h=19)]
+    battery_charge: HourWindow = HourWindow(start_h=0, end_h=8)
+    battery_discharge: list[HourWindow] = [HourWindow(start_h=10, end_h=12), HourWindow(start_h=14, end_h=19)]
+    battery_power_fraction: Annotated[float, Field(ge=0, le=1)] = 0.5
+
+
+class WeatherSource(Strict):
+    """Weather for the simulator: clear sky with seeded clouds, or a TMY3 file."""
+
+    source: Literal["clearsky", "tmy3"] = "clearsky"
+    file: str | None = None
+    cloudiness: Annotated[float, Field(ge=0, le=1)] = 0.2
+
+    @model_validator(mode="after")
+    def _file_for_tmy3(self) -> "WeatherSource":
+        if self.source == "tmy3" and not self.file:
+            raise ValueError("source tmy3 needs file: the path of a TMY3 CSV")
+        return self
+
+
+class SimulationSettings(Strict):
+    """Simulator settings: step length, random seed, EV session rate."""
+
+    step_s: Annotated[int, Field(ge=1, le=3600)] = 60
+    seed: int = 1
+    ev_sessions_per_charger_per_day: Annotated[float, Field(ge=0, le=20)] = 1.5
+
+
+class Park(Strict):
+    """The whole park: site, buildings, and where its history and tariff live."""
+
+    name: str
+    site: Site
+    history: str | None = None
+    tariff: str | None = None
+    weather: WeatherSource = WeatherSource()
+    plant_schedule: PlantSchedule = PlantSchedule()
+    simulation: SimulationSettings = SimulationSettings()
+    buildings: Annotated[list[Building], Field(min_length=1)]
+
+    def consistency_issues(self) -> list[tuple[FieldPath, str]]:
+        """Rules that span objects, each as (field path, reason); empty when consistent."""
+        issues: list[tuple[FieldPath, str]] = []
+        for dup in _duplicates(b.id for b in self.buildings):
+            issues.append((("buildings",), f"duplicate building id {dup!r}"))
+        seen_points: set[str] = set()
+        seen_assets: set[str] = set()
+        for bi, building in enumerate(self.buildings):
+            for ai, asset in enumerate(building.assets):
+                if asset.id in seen_assets:
+                    issues.append((("buildings", bi, "assets", ai, "id"),
+                                   f"duplicate asset id {asset.id!r} (asset ids are unique in the park)"))
+                    continue
+                seen_assets.add(asset.id)
+                for pi, spec in enumerate(asset.point_specs()):
+                    pid = point_id(building.id, asset.id, spec.name)
+                    if pid in seen_points:
+                        standard = len(asset.standard_points())
+                        loc: FieldPath = ("buildings", bi, "assets", ai)
+                        if pi >= standard:
+                            loc += ("extra_points", pi - standard, "name")
+                        issues.append((loc, f"duplicate point id {pid!r}"))
+                    seen_points.add(pid)
+        grid_meters = [m for m in self.assets_of(Meter) if m.measures == "grid"]
+        if len(grid_meters) != 1:
+            issues.append((("buildings",), f"the park needs exactly one meter with measures: grid, found {len(grid_meters)}"))
+        if self.assets_of(IceTank) and not any(c.makes_ice for c in self.assets_of(Chiller)):
+            issues.append((("buildings",), "an ice tank needs at least one chiller with ice_capacity_kwth"))
+        if len(self.assets_of(IceTank)) > 1:
+            issues.append((("buildings",), "the simulator models one ice tank per park; found more"))
+        return issues
+
+    def assets_of(self, cls: type[AssetBase]) -> list:
+        """Every asset of one kind, in file order."""
+        return [a for b in self.buildings for a in b.assets if isinstance(a, cls)]
+
+    def iter_assets(self) -> Iterator[tuple[Building, AssetBase]]:
+        for building in self.buildings:
+            for asset in building.assets:
+                yield building, asset
+
+    @cached_property
+    def points(self) -> dict[str, Point]:
+        """Every point of the park by id, in file order."""
+        result: dict[str, Point] = {}
+        for building, asset in self.iter_assets():
+            for spec in asset.point_specs():
+                pid = point_id(building.id, asset.id, spec.name)
+                result[pid] = Point(pid, building.id, asset.id, asset.kind, spec)
+        return result
+
+    def building_of(self, asset_id: str) -> Building:
+        for building, asset in self.iter_assets():
+            if asset.id == asset_id:
+                return building
+        raise KeyError(asset_id)
+
+    def asset(self, asset_id: str) -> AssetBase:
+        for _, asset in self.iter_assets():
+            if asset.id == asset_id:
+                return asset
+        raise KeyError(asset_id)
+
+    @property
+    def grid_meter(self) -> Meter:
+        return next(m for m in self.assets_of(Meter) if m.measures == "grid")
+
+    @property
+    def pv_capacity_kw(self) -> float:
+        return sum(a.dc_capacity_kw for a in self.assets_of(PVArray))
+
+    @property
+    def battery_capacity_kwh(self) -> float:
+        return sum(a.energy_capacity_kwh for a in self.assets_of(Battery))
+
+    @property
+    def ev_charger_count(self) -> int:
+        return len(self.assets_of(EVCharger))
+
+
+def _duplicates(values) -> list:
+    return [value for value, count in Counter(values).items() if count > 1]
