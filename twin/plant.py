@@ -1,0 +1,160 @@
+"""Chilled-water plant physics for the simulator: cooling load, chiller COP, and one step of
+chiller and ice-tank operation.
+
+Sources for the figures are in ../shared/DOMAIN.md: direct COP 4.4-6.3 for large
+water-cooled chillers; in ice-making mode (glycol at about -5.6 C) capacity and COP
+fall by a quarter to a third; melt effectiveness about 0.95; standing loss
+0.1-0.25 % of inventory per hour. Part-load and temperature corrections are
+simple illustrative curves, stated in each docstring.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from twin.assets import Chiller, IceTank
+
+GLYCOL_SUPPLY_C = -5.6
+"""Glycol supply temperature in ice-making mode, degC (DOMAIN.md)."""
+
+COOLING_BALANCE_TEMP_C = 16.0
+"""Outdoor temperature, degC, below which the buildings need no cooling (free cooling by ventilation)."""
+
+DESIGN_OUTDOOR_TEMP_C = 34.0
+"""Outdoor temperature, degC, at which a building needs its design cooling load at full occupancy."""
+
+MODE_OFF, MODE_DIRECT, MODE_ICE = 0, 1, 2
+CMD_AUTO, CMD_OFF, CMD_DIRECT, CMD_ICE = 0, 1, 2, 3
+
+
+def cooling_load_kwth(design_load_kwth: float, outdoor_temp_c: float, ghi_wm2: float, occupancy: float) -> float:
+    """Building cooling load in kWth.
+
+    design * (0.2 + 0.8 * occupancy) * clip((T - 16) / (34 - 16), 0, 1.25)
+    plus a solar gain of 10 % of design at 1000 W/m2 while the building is conditioned.
+    """
+    temperature_share = min(1.25, max(0.0, (outdoor_temp_c - COOLING_BALANCE_TEMP_C)
+                                      / (DESIGN_OUTDOOR_TEMP_C - COOLING_BALANCE_TEMP_C)))
+    internal = design_load_kwth * (0.2 + 0.8 * occupancy) * temperature_share
+    solar = design_load_kwth * 0.10 * (ghi_wm2 / 1000.0) * (1.0 if temperature_share > 0 else 0.0)
+    return internal + solar
+
+
+def chiller_cop(chiller: Chiller, mode: int, part_load: float, outdoor_temp_c: float, chw_setpoint_c: float) -> float:
+    """Chiller COP (kWth cooling per kW electric) in the given mode.
+
+    Direct mode: cop_rated * (1 - 0.25 * (1 - PLR)^2) * (1 + 0.03 * (setpoint - 7)) * f(T)
+    Ice mode:    ice_cop_rated * f(T)
+    with f(T) = clip(1 - 0.02 * (T - 30), 0.7, 1.25), a 2 %/K condenser-temperature
+    correction around 30 degC outdoor. Illustrative curves of the usual shape.
+    """
+    temperature_factor = min(1.25, max(0.7, 1.0 - 0.02 * (outdoor_temp_c - 30.0)))
+    if mode == MODE_ICE:
+        return (chiller.ice_cop_rated or chiller.cop_rated) * temperature_factor
+    plr = min(1.0, max(0.0, part_load))
+    part_load_factor = 1.0 - 0.25 * (1.0 - plr) ** 2
+    setpoint_factor = 1.0 + 0.03 * (chw_setpoint_c - 7.0)
+    return chiller.cop_rated * part_load_factor * setpoint_factor * temperature_factor
+
+
+@dataclass
+class ChillerOutput:
+    """One chiller over one step."""
+
+    mode: int
+    cooling_kwth: float
+    part_load: float
+
+
+@dataclass
+class PlantStep:
+    """The plant over one step: per-chiller output, ice flows, and cooling not met."""
+
+    chillers: list[ChillerOutput]
+    charge_kwth: float
+    melt_kwth: float
+    cooling_delivered_by_ice_kwth: float
+    standing_loss_kwth: float
+    unmet_kwth: float
+
+
+def operate_plant(
+    chillers: list[Chiller],
+    mode_commands: list[int],
+    tank: IceTank | None,
+    inventory_kwhth: float,
+    load_kwth: float,
+    charge_request_kwth: float,
+    melt_request_kwth: float,
+    step_h: float,
+) -> PlantStep:
+    """Decide what each chiller and the ice tank do for one step.
+
+    Order: melt ice up to the request (never more than the load needs), then
+    put automatic ice-capable chillers into ice mode for the charge request as
+    long as the remaining chillers can still carry the direct load (the load
+    comes first), then share the direct load among direct-mode chillers in
+    proportion to capacity. A chiller makes ice or chilled water, never both.
+    Charge and melt are never both non-zero in one step.
+    """
+    loss_kwth = inventory_kwhth * (tank.standing_loss_pct_per_h / 100.0) if tank else 0.0
+    melt = 0.0
+    if tank and melt_request_kwth > 0:
+        available_kwth = max(0.0, inventory_kwhth / step_h - loss_kwth)
+        melt = min(melt_request_kwth, tank.melt_rate_max_kwth, available_kwth,
+                   load_kwth / tank.melt_effectiveness)
+    delivered_by_ice = melt * (tank.melt_effectiveness if tank else 0.0)
+    direct_load = max(0.0, load_kwth - delivered_by_ice)
+
+    modes = [_fixed_mode(c, cmd) for c, cmd in zip(chillers, mode_commands)]
+    charge_wanted = 0.0
+    if tank and melt == 0.0 and charge_request_kwth > 0:
+        headroom_kwth = max(0.0, (tank.capacity_kwhth - inventory_kwhth) / step_h + loss_kwth)
+        charge_wanted = min(charge_request_kwth, tank.charge_rate_max_kwth, headroom_kwth)
+    ice_capacity = sum(c.ice_capacity_kwth for c, m in zip(chillers, modes) if m == MODE_ICE)
+    for i in sorted(range(len(chillers)), key=lambda k: -(chillers[k].ice_capacity_kwth or 0.0)):
+        chiller = chillers[i]
+        if modes[i] is not None or not chiller.makes_ice or ice_capacity >= charge_wanted:
+            continue
+        direct_capacity_left = sum(c.cooling_capacity_kwth for k, (c, m) in enumerate(zip(chillers, modes))
+                                   if k != i and m in (None, MODE_DIRECT))
+        if direct_capacity_left >= direct_load:
+            modes[i] = MODE_ICE
+            ice_capacity += chiller.ice_capacity_kwth
+    charge = min(charge_wanted, ice_capacity) if tank else 0.0
+    if charge <= 0.0:
+        modes = [MODE_OFF if m == MODE_ICE and cmd == CMD_AUTO else m for m, cmd in zip(modes, mode_commands)]
+
+    outputs = [ChillerOutput(MODE_OFF, 0.0, 0.0) for _ in chillers]
+    ice_chillers = [i for i, m in enumerate(modes) if m == MODE_ICE]
+    for i in ice_chillers:
+        share = chillers[i].ice_capacity_kwth / ice_capacity if charge > 0 else 0.0
+        cooling = charge * share
+        outputs[i] = ChillerOutput(MODE_ICE, cooling, cooling / chillers[i].ice_capacity_kwth)
+    # Stage direct chillers in file order until they can carry the load at <= 90 % part load.
+    candidates = [i for i, m in enumerate(modes) if m in (None, MODE_DIRECT)]
+    staged: list[int] = []
+    for i in candidates:
+        if modes[i] == MODE_DIRECT or sum(chillers[k].cooling_capacity_kwth for k in staged) < direct_load / 0.9:
+            staged.append(i)
+    if direct_load > 0 and not staged and candidates:
+        staged = candidates[:1]
+    staged_capacity = sum(chillers[i].cooling_capacity_kwth for i in staged)
+    served = min(direct_load, staged_capacity)
+    for i in staged:
+        share = chillers[i].cooling_capacity_kwth / staged_capacity
+        cooling = served * share
+        outputs[i] = ChillerOutput(MODE_DIRECT if cooling > 0 or modes[i] == MODE_DIRECT else MODE_OFF,
+                                   cooling, cooling / chillers[i].cooling_capacity_kwth)
+    return PlantStep(outputs, charge, melt, delivered_by_ice, loss_kwth, direct_load - served)
+
+
+def _fixed_mode(chiller: Chiller, command: int) -> int | None:
+    """The mode an operator command forces, or None when the plant chooses (automatic)."""
+    if command == CMD_OFF:
+        return MODE_OFF
+    if command == CMD_DIRECT:
+        return MODE_DIRECT
+    if command == CMD_ICE:
+        return MODE_ICE if chiller.makes_ice else MODE_OFF
+    return None

@@ -1,0 +1,541 @@
+"""The park simulator: a time-stepped model of every asset that produces a reading for every point.
+
+The simulator is plain computation; the caller decides the pace (as fast as
+possible for ``parktwin simulate``, a speed factor for ``parktwin run``).
+Outdoor conditions and PV power come from an :class:`Environment` passed in
+(built in ``energy/`` by the composition root), so this module needs nothing
+outside the twin core.
+
+Conventions for every step [t, t + step):
+- power and flow points (``*_kw``, ``*_kwth``) are the mean over the step;
+- state points (ice inventory, SOC, energy counters) are the state at t, before
+  the step's flows, so state(t + step) - state(t) = flows(t) * step;
+- setpoint points report the setpoint in force: one written through
+  :meth:`ParkSimulator.write_setpoint`, else the plant's own schedule.
+
+Sign conventions follow the assets: battery power positive when discharging,
+meter power positive when importing.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Callable, Iterator, Literal, Protocol
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pandas as pd
+
+from twin.assets import Battery, Chiller, Elevator, EVCharger, IceTank, Lighting, Meter, PVArray, WeatherStation
+from twin.park import Building, Park
+from twin.plant import (
+    CMD_AUTO,
+    GLYCOL_SUPPLY_C,
+    MODE_ICE,
+    MODE_OFF,
+    chiller_cop,
+    cooling_load_kwth,
+    operate_plant,
+)
+from twin.points import point_id
+from twin.profiles import EV_ARRIVAL_WEIGHT_PER_DAY_H, elevator_traffic, ev_arrival_weight, occupancy_fraction
+from twin.readings import Quality, Reading
+
+CHW_LOOP_IDLE_C = 13.0
+"""Temperature an idle chiller's sensors settle to, degC."""
+
+ELEVATOR_FAULT_CODE = 17
+"""Fault code an elevator reports when taken out of service by an injected fault."""
+
+
+class Environment(Protocol):
+    """Outdoor conditions and PV output for a UTC time index.
+
+    ``conditions(index)`` returns a frame on that index with columns
+    ``temp_air_c`` (degC), ``ghi_wm2`` (W/m2) and, for every PV array id,
+    ``<id>.ac_kw`` (kW AC before curtailment and faults), ``<id>.poa_wm2`` and
+    ``<id>.cell_temp_c``.
+    """
+
+    def conditions(self, index_utc: pd.DatetimeIndex) -> pd.DataFrame: ...
+
+
+FaultKind = Literal[
+    "chiller_cop_drop",  # target: chiller id; magnitude: COP multiplier, e.g. 0.7
+    "chw_low_delta_t",  # target: chiller id; magnitude: delta-T in K while the fault lasts
+    "pv_string_outage",  # target: PV array id; magnitude: strings lost
+    "sensor_flatline",  # target: point id; the value freezes at its value when the fault starts
+    "device_offline",  # target: asset id; its points read comm_fail
+    "elevator_out_of_service",  # target: elevator id
+    "lighting_stuck_on",  # target: lighting id; full power regardless of schedule
+    "battery_overtemp",  # target: battery id; magnitude: K added to cell temperature
+]
+
+
+@dataclass(frozen=True)
+class Fault:
+    """A fault injected into the simulated park over [start_utc, end_utc) (end None: until cleared)."""
+
+    kind: FaultKind
+    target: str
+    start_utc: datetime
+    end_utc: datetime | None = None
+    magnitude: float = 0.0
+
+    def active(self, t: datetime) -> bool:
+        return self.start_utc <= t and (self.end_utc is None or t < self.end_utc)
+
+
+@dataclass
+class EVSession:
+    """A car plugged into a charger."""
+
+    energy_needed_kwh: float
+    departure_utc: datetime
+    delivered_kwh: float = 0.0
+
+
+@dataclass
+class StepOutput:
+    """Every point's value and quality at one step, in the park's point order."""
+
+    ts_utc: datetime
+    values: np.ndarray
+    qualities: np.ndarray
+
+
+@dataclass
+class _State:
+    ice_inventory_kwhth: float
+    battery_stored_kwh: dict[str, float]
+    chiller_running: dict[str, bool]
+    chiller_starts: dict[str, int]
+    ev_sessions: dict[str, EVSession | None] = field(default_factory=dict)
+    ev_session_energy_kwh: dict[str, float] = field(default_factory=dict)
+    pv_energy_kwh: dict[str, float] = field(default_factory=dict)
+    elevator_trips: dict[str, int] = field(default_factory=dict)
+    meter_import_kwh: dict[str, float] = field(default_factory=dict)
+    meter_export_kwh: dict[str, float] = field(default_factory=dict)
+
+
+class ParkSimulator:
+    """Simulates the park step by step from ``start_utc``."""
+
+    def __init__(self, park: Park, environment: Environment, start_utc: datetime):
+        if start_utc.tzinfo is None:
+            raise ValueError("start_utc must be tz-aware")
+        self.park = park
+        self.environment = environment
+        self.step = timedelta(seconds=park.simulation.step_s)
+        self.step_h = park.simulation.step_s / 3600.0
+        self.now_utc = start_utc.astimezone(timezone.utc)
+        self.tz = ZoneInfo(park.site.timezone)
+        self.point_ids: list[str] = list(park.points)
+        self._index = {pid: i for i, pid in enumerate(self.point_ids)}
+        self._rng = np.random.default_rng(park.simulation.seed)
+        self._setpoints: dict[str, float] = {}
+        self._faults: list[Fault] = []
+        self._frozen: dict[str, float | None] = {}
+        self._conditions_day: pd.Timestamp | None = None
+        self._conditions: dict[str, np.ndarray] = {}
+        self._bid = {asset.id: building.id for building, asset in park.iter_assets()}
+        self._asset_point_indices: dict[str, list[int]] = {}
+        for pid, point in park.points.items():
+            self._asset_point_indices.setdefault(point.asset_id, []).append(self._index[pid])
+        chillers = park.assets_of(Chiller)
+        self._plant_building_id = self._bid[chillers[0].id] if chillers else None
+        tank = self._tank
+        self._state = _State(
+            ice_inventory_kwhth=tank.capacity_kwhth * tank.initial_soc_pct / 100.0 if tank else 0.0,
+            battery_stored_kwh={b.id: b.energy_capacity_kwh * b.initial_soc_pct / 100.0
+                                for b in park.assets_of(Battery)},
+            chiller_running={c.id: False for c in park.assets_of(Chiller)},
+            chiller_starts={c.id: 0 for c in park.assets_of(Chiller)},
+            ev_sessions={e.id: None for e in park.assets_of(EVCharger)},
+            ev_session_energy_kwh={e.id: 0.0 for e in park.assets_of(EVCharger)},
+            pv_energy_kwh={p.id: 0.0 for p in park.assets_of(PVArray)},
+            elevator_trips={e.id: 0 for e in park.assets_of(Elevator)},
+            meter_import_kwh={m.id: 0.0 for m in park.assets_of(Meter)},
+            meter_export_kwh={m.id: 0.0 for m in park.assets_of(Meter)},
+        )
+
+    # ----------------------------------------------------------------- control
+
+    def write_setpoint(self, point: str, value: float) -> None:
+        """Command a writable point; it overrides the plant schedule until released.
+
+        Raises KeyError for an unknown point, ValueError for a read-only point or a
+        value outside the point's safe limits.
+        """
+        spec = self.park.points[point]
+        if not spec.writable:
+            raise ValueError(f"point {point} is not writable")
+        if not math.isfinite(value) or not spec.within_limits(value):
+            raise ValueError(f"{value} is outside the safe limits of {point} "
+                             f"[{spec.spec.low_limit}, {spec.spec.high_limit}] {spec.unit}")
+        self._setpoints[point] = float(value)
+
+    def release_setpoint(self, point: str) -> None:
+        """Hand a point back to the plant schedule (like a BACnet relinquish)."""
+        self._setpoints.pop(point, None)
+
+    def inject_fault(self, fault: Fault) -> None:
+        self._faults.append(fault)
+
+    def clear_faults(self) -> None:
+        self._faults.clear()
+
+    @property
+    def faults(self) -> list[Fault]:
+        return list(self._faults)
+
+    # --------------------------------------------------------------- stepping
+
+    def advance(self) -> StepOutput:
+        """Simulate the step starting at ``now_utc``; return its readings and move the clock on."""
+        t = self.now_utc
+        values = self._compute_step(t)
+        vector = np.full(len(self.point_ids), np.nan)
+        qualities = np.zeros(len(self.point_ids), dtype=np.int8)
+        for pid, value in values.items():
+            vector[self._index[pid]] = value
+        self._apply_sensor_faults(t, vector, qualities)
+        self.now_utc = t + self.step
+        return StepOutput(t, vector, qualities)
+
+    def readings(self, output: StepOutput) -> list[Reading]:
+        """The step's values as Reading objects (for live state)."""
+        return [
+            Reading(pid, output.ts_utc, None if math.isnan(v) else float(v), Quality(int(q)))
+            for pid, v, q in zip(self.point_ids, output.values, output.qualities)
+        ]
+
+    def run(self, end_utc: datetime, progress: Callable[[int], None] | None = None) -> Iterator[pd.DataFrame]:
+        """Simulate up to ``end_utc``, yielding one long-format frame (point_id, ts_utc, value, quality) per day."""
+        while self.now_utc < end_utc:
+            chunk_end = min(end_utc, (pd.Timestamp(self.now_utc).floor("D") + pd.Timedelta(days=1)).to_pydatetime())
+            times, rows, quals = [], [], []
+            while self.now_utc < chunk_end:
+                out = self.advance()
+                times.append(out.ts_utc)
+                rows.append(out.values)
+                quals.append(out.qualities)
+            if progress:
+                progress(len(times))
+            yield _long_frame(self.point_ids, times, np.vstack(rows), np.vstack(quals))
+
+    # --------------------------------------------------------------- physics
+
+    @property
+    def _tank(self) -> IceTank | None:
+        tanks = self.park.assets_of(IceTank)
+        return tanks[0] if tanks else None
+
+    def _compute_step(self, t: datetime) -> dict[str, float]:
+        park, st, dt_h = self.park, self._state, self.step_h
+        cond = self._conditions_at(t)
+        temp_c, ghi = cond["temp_air_c"], cond["ghi_wm2"]
+        local = t.astimezone(self.tz)
+        hour = local.hour + local.minute / 60.0 + local.second / 3600.0
+        weekend = local.weekday() >= 5
+        out: dict[str, float] = {}
+        building_load_kw: dict[str, float] = {}
+        cooling_load = 0.0
+
+        for building in park.buildings:
+            occ = occupancy_fraction(building.occupancy, hour, weekend)
+            cooling_load += cooling_load_kwth(building.cooling_design_load_kwth, temp_c, ghi, occ)
+            noise = 1.0 + 0.03 * self._rng.standard_normal()
+            plug = (building.plug_load_base_kw + (building.plug_load_peak_kw - building.plug_load_base_kw) * occ) * noise
+            building_load_kw[building.id] = max(0.0, plug)
+            building_load_kw[building.id] += self._lighting(building, occ, ghi, t, out)
+            building_load_kw[building.id] += self._elevators(building, occ, hour, t, out)
+            building_load_kw[building.id] += self._ev_chargers(building, hour, t, out)
+
+        if self._plant_building_id is not None:
+            building_load_kw[self._plant_building_id] += self._plant(cooling_load, temp_c, hour, out)
+        pv_total_kw = self._pv(cond, t, out)
+        battery_kw = self._batteries(sum(building_load_kw.values()) - pv_total_kw, hour, t, out)
+        self._meters(building_load_kw, pv_total_kw, battery_kw, out)
+        for station in park.assets_of(WeatherStation):
+            out[self._pid(station, "outdoor_temp_c")] = temp_c + 0.1 * self._rng.standard_normal()
+            out[self._pid(station, "ghi_wm2")] = ghi
+        return out
+
+    def _lighting(self, building: Building, occupancy: float, ghi_wm2: float, t: datetime,
+                  out: dict[str, float]) -> float:
+        """Lighting circuits: on while occupied (with daylight dimming), night_fraction otherwise."""
+        total = 0.0
+        for light in building.assets_of(Lighting):
+            dimming_pct = self._setpoint(light, "dimming_pct", 100.0)
+            occupied = occupancy >= 0.3
+            if self._fault_active("lighting_stuck_on", light.id, t):
+                power, on = light.rated_kw, True
+            elif occupied:
+                daylight_cut = 0.25 * min(1.0, ghi_wm2 / 800.0)
+                power = light.rated_kw * (0.85 + 0.15 * occupancy) * (1.0 - daylight_cut) * dimming_pct / 100.0
+                on = True
+            else:
+                power, on = light.rated_kw * light.night_fraction, False
+            out[self._pid(light, "power_kw")] = power
+            out[self._pid(light, "on")] = float(on)
+            out[self._pid(light, "dimming_pct")] = dimming_pct
+            total += power
+        return total
+
+    def _elevators(self, building: Building, occupancy: float, hour: float, t: datetime,
+                   out: dict[str, float]) -> float:
+        """Elevators: idle power plus a traffic-driven share of rated power; trips counted."""
+        total = 0.0
+        traffic = elevator_traffic(hour) * max(occupancy, 0.05)
+        for lift in building.assets_of(Elevator):
+            in_service = not self._fault_active("elevator_out_of_service", lift.id, t)
+            out[self._pid(lift, "trips_count")] = float(self._state.elevator_trips[lift.id])
+            if in_service:
+                power = lift.idle_kw + lift.rated_kw * 0.5 * traffic * self._rng.uniform(0.6, 1.4)
+                self._state.elevator_trips[lift.id] += int(self._rng.poisson(traffic * 1.2 * self.step_h * 60))
+            else:
+                power = lift.idle_kw
+            out[self._pid(lift, "power_kw")] = power
+            out[self._pid(lift, "in_service")] = float(in_service)
+            out[self._pid(lift, "fault_code")] = 0.0 if in_service else float(ELEVATOR_FAULT_CODE)
+            total += power
+        return total
+
+    def _ev_chargers(self, building: Building, hour: float, t: datetime, out: dict[str, float]) -> float:
+        """EV chargers: sessions arrive at random (seeded), charge within the limit, leave at departure."""
+        total = 0.0
+        st = self._state
+        local_weekend = t.astimezone(self.tz).weekday() >= 5
+        rate_per_day = self.park.simulation.ev_sessions_per_charger_per_day * (0.4 if local_weekend else 1.0)
+        for charger in building.assets_of(EVCharger):
+            session = st.ev_sessions[charger.id]
+            if session is not None and t >= session.departure_utc:
+                session = st.ev_sessions[charger.id] = None
+            if session is None:
+                p_arrival = rate_per_day * ev_arrival_weight(hour) / EV_ARRIVAL_WEIGHT_PER_DAY_H * self.step_h
+                if self._rng.random() < p_arrival:
+                    session = st.ev_sessions[charger.id] = self._new_ev_session(charger, t)
+                    st.ev_session_energy_kwh[charger.id] = 0.0
+            limit_kw = self._setpoint(charger, "power_limit_kw", charger.power_max_kw)
+            power = 0.0
+            if session is not None:
+                remaining_kwh = max(0.0, session.energy_needed_kwh - session.delivered_kwh)
+                power = min(charger.power_max_kw, limit_kw, remaining_kwh / self.step_h)
+            out[self._pid(charger, "power_kw")] = power
+            out[self._pid(charger, "connected")] = float(session is not None)
+            out[self._pid(charger, "session_energy_kwh")] = st.ev_session_energy_kwh[charger.id]
+            out[self._pid(charger, "power_limit_kw")] = limit_kw
+            if session is not None:
+                session.delivered_kwh += power * self.step_h
+                st.ev_session_energy_kwh[charger.id] += power * self.step_h
+            total += power
+        return total
+
+    def _new_ev_session(self, charger: EVCharger, t: datetime) -> EVSession:
+        if charger.connector == "dc":
+            energy, dwell_h = self._rng.uniform(15, 45), self._rng.uniform(0.5, 1.5)
+        else:
+            energy, dwell_h = self._rng.uniform(8, 30), self._rng.uniform(4, 9)
+        return EVSession(energy, t + timedelta(hours=dwell_h))
+
+    def _plant(self, cooling_load: float, temp_c: float, hour: float, out: dict[str, float]) -> float:
+        """Chillers and ice tank for one step; returns the chillers' electric power, kW."""
+        st, dt_h, schedule = self._state, self.step_h, self.park.plant_schedule
+        t = self.now_utc
+        chillers = self.park.assets_of(Chiller)
+        tank = self._tank
+        commands = [int(self._setpoint(c, "mode_cmd", CMD_AUTO)) for c in chillers]
+        charge_request = melt_request = 0.0
+        if tank is not None:
+            charge_default = tank.charge_rate_max_kwth if schedule.ice_charge.contains(hour) else 0.0
+            melt_default = tank.melt_rate_max_kwth if any(w.contains(hour) for w in schedule.ice_melt) else 0.0
+            charge_request = self._setpoint(tank, "charge_setpoint_kwth", charge_default)
+            melt_request = self._setpoint(tank, "melt_setpoint_kwth", melt_default)
+        step = operate_plant(chillers, commands, tank, st.ice_inventory_kwhth, cooling_load,
+                             charge_request, melt_request, dt_h)
+        total_kw = 0.0
+        for chiller, command, result in zip(chillers, commands, step.chillers):
+            setpoint_c = self._setpoint(chiller, "chw_setpoint_c", chiller.chw_setpoint_c)
+            running = result.cooling_kwth > 0
+            cop = chiller_cop(chiller, result.mode, result.part_load, temp_c, setpoint_c)
+            cop_drop = self._fault(chiller.id, "chiller_cop_drop", t)
+            if cop_drop is not None:
+                cop *= cop_drop.magnitude
+            power = result.cooling_kwth / cop if running else 0.0
+            if running and not st.chiller_running[chiller.id]:
+                st.chiller_starts[chiller.id] += 1
+            st.chiller_running[chiller.id] = running
+            supply_c, return_c = self._chw_temperatures(chiller, result.mode if running else MODE_OFF,
+                                                        result.part_load, setpoint_c, step.unmet_kwth,
+                                                        cooling_load, t)
+            out[self._pid(chiller, "running")] = float(running)
+            out[self._pid(chiller, "mode")] = float(result.mode if running else MODE_OFF)
+            out[self._pid(chiller, "power_kw")] = power
+            out[self._pid(chiller, "cooling_kwth")] = result.cooling_kwth
+            out[self._pid(chiller, "cop")] = cop if running else 0.0
+            out[self._pid(chiller, "chw_supply_temp_c")] = supply_c
+            out[self._pid(chiller, "chw_return_temp_c")] = return_c
+            out[self._pid(chiller, "starts_count")] = float(st.chiller_starts[chiller.id])
+            out[self._pid(chiller, "chw_setpoint_c")] = setpoint_c
+            out[self._pid(chiller, "mode_cmd")] = float(command)
+            total_kw += power
+        if tank is not None:
+            out[self._pid(tank, "inventory_kwhth")] = st.ice_inventory_kwhth
+            out[self._pid(tank, "soc_pct")] = 100.0 * st.ice_inventory_kwhth / tank.capacity_kwhth
+            out[self._pid(tank, "charge_kwth")] = step.charge_kwth
+            out[self._pid(tank, "melt_kwth")] = step.melt_kwth
+            out[self._pid(tank, "cooling_delivered_kwth")] = step.cooling_delivered_by_ice_kwth
+            out[self._pid(tank, "standing_loss_kwth")] = step.standing_loss_kwth
+            out[self._pid(tank, "charge_setpoint_kwth")] = charge_request
+            out[self._pid(tank, "melt_setpoint_kwth")] = melt_request
+            change = (step.charge_kwth - step.melt_kwth - step.standing_loss_kwth) * dt_h
+            st.ice_inventory_kwhth = min(tank.capacity_kwhth, max(0.0, st.ice_inventory_kwhth + change))
+        return total_kw
+
+    def _chw_temperatures(self, chiller: Chiller, mode: int, part_load: float, setpoint_c: float,
+                          unmet_kwth: float, load_kwth: float, t: datetime) -> tuple[float, float]:
+        """Supply and return temperature, degC: setpoint (rising when load is unmet), glycol in ice mode."""
+        noise = 0.05 * self._rng.standard_normal()
+        if mode == MODE_OFF:
+            return CHW_LOOP_IDLE_C + noise, CHW_LOOP_IDLE_C + noise
+        if mode == MODE_ICE:
+            supply = GLYCOL_SUPPLY_C + noise
+            return supply, supply + 0.5 + 3.0 * part_load
+        rise_k = chiller.design_delta_t_k * unmet_kwth / load_kwth if load_kwth > 0 else 0.0
+        supply = setpoint_c + rise_k + noise
+        low_delta_t = self._fault(chiller.id, "chw_low_delta_t", t)
+        delta_t = low_delta_t.magnitude if low_delta_t else chiller.design_delta_t_k * (0.6 + 0.4 * part_load)
+        return supply, supply + delta_t
+
+    def _pv(self, cond: dict[str, float], t: datetime, out: dict[str, float]) -> float:
+        """PV arrays: the environment's AC power less lost strings, capped by the power limit."""
+        total = 0.0
+        for array in self.park.assets_of(PVArray):
+            ac_kw = cond[f"{array.id}.ac_kw"]
+            outage = self._fault(array.id, "pv_string_outage", t)
+            if outage is not None:
+                ac_kw *= max(0.0, 1.0 - outage.magnitude / array.strings_count)
+            limit_pct = self._setpoint(array, "power_limit_pct", 100.0)
+            ac_kw = min(ac_kw, array.inverter_ac_kw * limit_pct / 100.0)
+            out[self._pid(array, "ac_power_kw")] = ac_kw
+            out[self._pid(array, "energy_kwh")] = self._state.pv_energy_kwh[array.id]
+            out[self._pid(array, "poa_irradiance_wm2")] = cond[f"{array.id}.poa_wm2"]
+            out[self._pid(array, "cell_temp_c")] = cond[f"{array.id}.cell_temp_c"]
+            out[self._pid(array, "power_limit_pct")] = limit_pct
+            self._state.pv_energy_kwh[array.id] += ac_kw * self.step_h
+            total += ac_kw
+        return total
+
+    def _batteries(self, net_load_kw: float, hour: float, t: datetime, out: dict[str, float]) -> float:
+        """Batteries follow their setpoint within power, SOC window and efficiencies; returns kW (+ discharge).
+
+        Without a written setpoint the plant schedule charges in the valley window
+        and discharges in the peak windows without exporting.
+        """
+        total = 0.0
+        schedule = self.park.plant_schedule
+        dt_h = self.step_h
+        for battery in self.park.assets_of(Battery):
+            stored = self._state.battery_stored_kwh[battery.id]
+            if schedule.battery_charge.contains(hour):
+                default_kw = -schedule.battery_power_fraction * battery.charge_power_max_kw
+            elif any(w.contains(hour) for w in schedule.battery_discharge):
+                default_kw = min(schedule.battery_power_fraction * battery.discharge_power_max_kw,
+                                 max(0.0, net_load_kw - total))
+            else:
+                default_kw = 0.0
+            setpoint_kw = self._setpoint(battery, "power_setpoint_kw", default_kw)
+            min_kwh = battery.energy_capacity_kwh * battery.soc_min_pct / 100.0
+            max_kwh = battery.energy_capacity_kwh * battery.soc_max_pct / 100.0
+            if setpoint_kw >= 0:
+                power = min(setpoint_kw, battery.discharge_power_max_kw,
+                            max(0.0, (stored - min_kwh) * battery.discharge_efficiency / dt_h))
+                change_kwh = -power / battery.discharge_efficiency * dt_h
+            else:
+                power = -min(-setpoint_kw, battery.charge_power_max_kw,
+                             max(0.0, (max_kwh - stored) / (battery.charge_efficiency * dt_h)))
+                change_kwh = -power * battery.charge_efficiency * dt_h
+            load_share = abs(power) / max(battery.charge_power_max_kw, battery.discharge_power_max_kw)
+            overtemp = self._fault(battery.id, "battery_overtemp", t)
+            out[self._pid(battery, "power_kw")] = power
+            out[self._pid(battery, "soc_pct")] = 100.0 * stored / battery.energy_capacity_kwh
+            out[self._pid(battery, "stored_energy_kwh")] = stored
+            out[self._pid(battery, "cell_temp_max_c")] = (27.0 + 8.0 * load_share
+                                                          + (overtemp.magnitude if overtemp else 0.0)
+                                                          + 0.05 * self._rng.standard_normal())
+            out[self._pid(battery, "cell_voltage_spread_v")] = 0.02 + 0.03 * load_share
+            out[self._pid(battery, "power_setpoint_kw")] = setpoint_kw
+            self._state.battery_stored_kwh[battery.id] = stored + change_kwh
+            total += power
+        return total
+
+    def _meters(self, building_load_kw: dict[str, float], pv_total_kw: float, battery_kw: float,
+                out: dict[str, float]) -> None:
+        """Meters: building meters sum their building's loads (not PV or battery); the grid meter
+        measures loads - PV - battery discharge + battery charge. Each adds its accuracy as noise."""
+        grid_kw = sum(building_load_kw.values()) - pv_total_kw - battery_kw
+        for meter in self.park.assets_of(Meter):
+            true_kw = grid_kw if meter.measures == "grid" else building_load_kw[self._bid[meter.id]]
+            measured_kw = true_kw * (1.0 + meter.accuracy_pct / 100.0 * 0.5 * self._rng.standard_normal())
+            out[self._pid(meter, "power_kw")] = measured_kw
+            out[self._pid(meter, "import_energy_kwh")] = self._state.meter_import_kwh[meter.id]
+            out[self._pid(meter, "export_energy_kwh")] = self._state.meter_export_kwh[meter.id]
+            self._state.meter_import_kwh[meter.id] += max(0.0, measured_kw) * self.step_h
+            self._state.meter_export_kwh[meter.id] += max(0.0, -measured_kw) * self.step_h
+
+    # --------------------------------------------------------------- helpers
+
+    def _pid(self, asset, name: str) -> str:
+        return point_id(self._bid[asset.id], asset.id, name)
+
+    def _setpoint(self, asset, name: str, default: float) -> float:
+        return self._setpoints.get(self._pid(asset, name), default)
+
+    def _fault(self, target: str, kind: str, t: datetime) -> Fault | None:
+        for fault in self._faults:
+            if fault.kind == kind and fault.target == target and fault.active(t):
+                return fault
+        return None
+
+    def _fault_active(self, kind: str, target: str, t: datetime) -> bool:
+        return self._fault(target, kind, t) is not None
+
+    def _apply_sensor_faults(self, t: datetime, values: np.ndarray, qualities: np.ndarray) -> None:
+        """Flatlined sensors repeat their frozen value; offline devices read comm_fail with no value."""
+        for fault in self._faults:
+            if fault.kind == "sensor_flatline":
+                i = self._index[fault.target]
+                if fault.active(t):
+                    frozen = self._frozen.setdefault(fault.target, float(values[i]))
+                    values[i] = frozen
+                else:
+                    self._frozen.pop(fault.target, None)
+            elif fault.kind == "device_offline" and fault.active(t):
+                for i in self._asset_point_indices[fault.target]:
+                    values[i] = np.nan
+                    qualities[i] = int(Quality.COMM_FAIL)
+
+    def _conditions_at(self, t: datetime) -> dict[str, float]:
+        """Outdoor conditions for the step at t, fetched from the environment a UTC day at a time."""
+        day = pd.Timestamp(t).floor("D")
+        if day != self._conditions_day:
+            index = pd.date_range(day, day + pd.Timedelta(days=1), freq=self.step, inclusive="left")
+            frame = self.environment.conditions(index)
+            self._conditions = {col: frame[col].to_numpy(dtype=float) for col in frame.columns}
+            self._conditions_day = day
+        position = int((pd.Timestamp(t) - day) / self.step)
+        return {col: float(values[position]) for col, values in self._conditions.items()}
+
+
+def _long_frame(point_ids: list[str], times: list[datetime], values: np.ndarray, qualities: np.ndarray) -> pd.DataFrame:
+    """Long-format history frame from a (steps x points) block."""
+    n_steps, n_points = values.shape
+    return pd.DataFrame({
+        "point_id": np.tile(np.asarray(point_ids, dtype=object), n_steps),
+        "ts_utc": np.repeat(pd.DatetimeIndex(times), n_points),
+        "value": values.reshape(-1),
+        "quality": qualities.reshape(-1).astype(np.int16),
+    })
