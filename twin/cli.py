@@ -1,0 +1,167 @@
+"""The ``parktwin`` command line. Exit codes: 0 ok, 1 failure, 2 bad input."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections import Counter
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Annotated, Optional
+from zoneinfo import ZoneInfo
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from twin.config import ConfigError, load_park
+from twin.faults_file import load_faults
+from twin.park import Park
+
+EXIT_FAILURE, EXIT_BAD_INPUT = 1, 2
+DEFAULT_HISTORY = "sqlite:///parktwin-history.sqlite"
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="ParkTwin: digital twin and energy management for industrial and technology parks.")
+console = Console()
+errors = Console(stderr=True, soft_wrap=True)
+
+ParkFile = Annotated[Path, typer.Argument(help="Park YAML file", metavar="PARK.yaml")]
+HistoryOption = Annotated[Optional[str], typer.Option(
+    "--history", help="History store: sqlite:///FILE or postgresql://... "
+                      f"(default: the park file's history, else {DEFAULT_HISTORY})")]
+
+
+class BadInput(Exception):
+    """A user-supplied value that cannot be used; printed as is, exit 2."""
+
+
+def main() -> None:
+    """Entry point: run the app, turning bad input into exit 2 with a plain message."""
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        app(standalone_mode=False)
+    except (ConfigError, BadInput) as exc:
+        errors.print(f"[red]error:[/red] {exc}", markup=True, highlight=False)
+        sys.exit(EXIT_BAD_INPUT)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except (typer.Abort, KeyboardInterrupt):
+        sys.exit(130)
+    except Exception as exc:  # click usage errors carry their own exit code (2)
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise
+
+
+def _history_url(park: Park, option: str | None) -> str:
+    return option or park.history or DEFAULT_HISTORY
+
+
+def _open_history(url: str):
+    from twin.history import open_history
+
+    try:
+        return open_history(url)
+    except ValueError as exc:
+        raise BadInput(f"--history: {exc}") from None
+
+
+@app.command()
+def validate(park_file: ParkFile) -> None:
+    """Check a park file and print what it describes."""
+    park = load_park(park_file)
+    kinds = Counter(asset.kind_label for _, asset in park.iter_assets())
+    table = Table(title=f"{park.name} — valid", show_header=True)
+    table.add_column("building")
+    table.add_column("assets")
+    for building in park.buildings:
+        counts = Counter(a.kind_label for a in building.assets)
+        table.add_row(f"{building.id} ({building.name})", ", ".join(f"{n} {k}" for k, n in counts.items()))
+    console.print(table)
+    console.print(f"{len(park.points)} points; {sum(kinds.values())} assets; "
+                  f"PV {park.pv_capacity_kw:,.0f} kWp; battery {park.battery_capacity_kwh:,.0f} kWh; "
+                  f"{park.ev_charger_count} EV chargers")
+
+
+@app.command()
+def simulate(
+    park_file: ParkFile,
+    start: Annotated[str, typer.Option(help="First day, YYYY-MM-DD, midnight in the park's time zone")],
+    days: Annotated[int, typer.Option(min=1, max=3660, help="Number of days")] = 1,
+    history: HistoryOption = None,
+    faults: Annotated[Optional[Path], typer.Option(help="YAML file of faults to inject")] = None,
+) -> None:
+    """Simulate the park and write every point's readings into the history store."""
+    from energy.environment import ParkEnvironment
+    from twin.sim import ParkSimulator
+
+    park = load_park(park_file)
+    start_local = _parse_day(start, "--start")
+    tz = ZoneInfo(park.site.timezone)
+    start_utc = datetime.combine(start_local, datetime.min.time(), tzinfo=tz).astimezone(timezone.utc)
+    end_utc = start_utc + timedelta(days=days)
+    fault_list = load_faults(faults, park) if faults else []
+    store = _open_history(_history_url(park, history))
+    simulator = ParkSimulator(park, ParkEnvironment(park), start_utc)
+    for fault in fault_list:
+        simulator.inject_fault(fault)
+    total_steps = int((end_utc - start_utc) / simulator.step)
+    written = 0
+    with store, Progress(TextColumn("[bold]simulating"), BarColumn(), TextColumn("{task.completed}/{task.total} steps"),
+                         TimeRemainingColumn(), console=errors) as progress:
+        task = progress.add_task("simulate", total=total_steps)
+        for frame in simulator.run(end_utc, progress=lambda n: progress.advance(task, n)):
+            written += store.append_frame(frame)
+    console.print(f"wrote {written:,} readings of {len(park.points)} points, {start_utc:%Y-%m-%d %H:%M} to "
+                  f"{end_utc:%Y-%m-%d %H:%M} UTC, into {_history_url(park, history)}")
+
+
+@app.command()
+def run(
+    park_file: ParkFile,
+    history: HistoryOption = None,
+    speed: Annotated[float, typer.Option(min=0.01, max=3600, help="Simulated seconds per wall-clock second")] = 60.0,
+    host: Annotated[str, typer.Option(help="Dashboard address")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Dashboard port")] = 8050,
+) -> None:
+    """Run the park live: simulation clock, history store and dashboard."""
+    from dashboard.app import create_app
+    from energy.environment import ParkEnvironment
+    from twin.live import LiveState
+    from twin.runtime import SimulationClock, SimulatorFeed, TwinSink
+    from twin.sim import ParkSimulator
+
+    park = load_park(park_file)
+    url = _history_url(park, history)
+    store = _open_history(url)
+    live = LiveState()
+    now = datetime.now(timezone.utc).replace(second=0, microsecond=0)
+    simulator = ParkSimulator(park, ParkEnvironment(park), now)
+    feed = SimulatorFeed(simulator, SimulationClock(now, speed), TwinSink(live, store, flush_every=5))
+    dash_app = create_app(park, live, store)
+    console.print(f"[bold]{park.name}[/bold]: simulating at {speed:g}x from {now:%Y-%m-%d %H:%M} UTC; "
+                  f"history in {url}")
+    console.print(f"dashboard: http://{host}:{port}/   (Ctrl+C stops)")
+    feed.start()
+    try:
+        dash_app.run(host=host, port=port, debug=False)
+    finally:
+        feed.stop()
+        feed.sink.flush()
+        store.close()
+
+
+def _parse_day(text: str, option: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise BadInput(f"{option}: {text!r} is not a date of the form YYYY-MM-DD") from None
+
+
+if __name__ == "__main__":
+    main()
