@@ -99,17 +99,29 @@ class PlantSchedule(Strict):
     battery_power_fraction: Annotated[float, Field(ge=0, le=1)] = 0.5
 
 
+MonthlyValues = Annotated[list[float], Field(min_length=12, max_length=12)]
+
+
 class WeatherSource(Strict):
-    """Weather for the simulator: clear sky with seeded clouds, or a TMY3 file."""
+    """Weather for the simulator: clear sky with seeded clouds, or a TMY3 file.
+
+    For clear sky, air temperature follows the monthly normals given here
+    (daily mean and daily swing, degC, January first); without them, the
+    normals of Shenzhen, where the demo park stands.
+    """
 
     source: Literal["clearsky", "tmy3"] = "clearsky"
     file: str | None = None
     cloudiness: Annotated[float, Field(ge=0, le=1)] = 0.2
+    monthly_mean_temp_c: MonthlyValues | None = None
+    monthly_temp_swing_c: MonthlyValues | None = None
 
     @model_validator(mode="after")
     def _file_for_tmy3(self) -> "WeatherSource":
         if self.source == "tmy3" and not self.file:
             raise ValueError("source tmy3 needs file: the path of a TMY3 CSV")
+        if (self.monthly_mean_temp_c is None) != (self.monthly_temp_swing_c is None):
+            raise ValueError("monthly_mean_temp_c and monthly_temp_swing_c go together")
         return self
 
 

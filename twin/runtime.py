@@ -13,7 +13,7 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Protocol
+from typing import Callable, Protocol
 
 from twin.history import History
 from twin.live import LiveState
@@ -58,15 +58,18 @@ class TwinSink:
 class SimulationClock:
     """Simulated time running ``speed`` times faster than the wall clock (speed 60: a day in 24 minutes)."""
 
-    def __init__(self, start_utc: datetime, speed: float):
+    def __init__(self, start_utc: datetime, speed: float, monotonic_s: Callable[[], float] = time.monotonic):
         if speed <= 0:
             raise ValueError("speed must be positive")
+        if start_utc.tzinfo is None:
+            raise ValueError("start_utc must be tz-aware")
         self.start_utc = start_utc
         self.speed = speed
-        self._wall_start = time.monotonic()
+        self._monotonic_s = monotonic_s
+        self._wall_start = monotonic_s()
 
     def now_utc(self) -> datetime:
-        elapsed_s = (time.monotonic() - self._wall_start) * self.speed
+        elapsed_s = (self._monotonic_s() - self._wall_start) * self.speed
         return datetime.fromtimestamp(self.start_utc.timestamp() + elapsed_s, tz=timezone.utc)
 
 
