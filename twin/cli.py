@@ -22,9 +22,9 @@ from twin.park import Park
 EXIT_FAILURE, EXIT_BAD_INPUT = 1, 2
 DEFAULT_HISTORY = "sqlite:///parktwin-history.sqlite"
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_show_locals=False,
                   help="ParkTwin: digital twin and energy management for industrial and technology parks.")
-console = Console()
+console = Console(soft_wrap=True)
 errors = Console(stderr=True, soft_wrap=True)
 
 ParkFile = Annotated[Path, typer.Argument(help="Park YAML file", metavar="PARK.yaml")]
@@ -38,24 +38,13 @@ class BadInput(Exception):
 
 
 def main() -> None:
-    """Entry point: run the app, turning bad input into exit 2 with a plain message."""
+    """Entry point: usage errors exit 2 (typer), bad files and values exit 2 with a plain message."""
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        app(standalone_mode=False)
+        app()
     except (ConfigError, BadInput) as exc:
         errors.print(f"[red]error:[/red] {exc}", markup=True, highlight=False)
         sys.exit(EXIT_BAD_INPUT)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except (typer.Abort, KeyboardInterrupt):
-        sys.exit(130)
-    except Exception as exc:  # click usage errors carry their own exit code (2)
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise
 
 
 def _history_url(park: Park, option: str | None) -> str:
