@@ -50,10 +50,10 @@ class ParkEnvironment:
             return resample_weather(pd.concat(frames).sort_index(), index_utc)
         local_mid = index_utc[len(index_utc) // 2].tz_convert(site.timezone)
         month = local_mid.month - 1
-        seed = self.park.simulation.seed * 100_003 + local_mid.toordinal()
+        # clouds sit on a grid fixed in time, so any index sees the same sky at the same moment
         return clear_sky_weather(site.latitude_deg, site.longitude_deg, site.altitude_m, index_utc,
                                  self.climate.mean_temp_c[month], self.climate.temp_swing_c[month],
-                                 cloudiness=source.cloudiness, seed=seed)
+                                 cloudiness=source.cloudiness, seed=self.park.simulation.seed)
 
     def conditions(self, index_utc: pd.DatetimeIndex) -> pd.DataFrame:
         """Air temperature, GHI and each array's ``<id>.ac_kw``, ``<id>.poa_wm2``, ``<id>.cell_temp_c``."""
