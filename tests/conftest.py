@@ -1,0 +1,41 @@
+"""Fixtures shared by every test room."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict
+
+DEFAULT_TEST_POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """URL of the test PostgreSQL server with ``?schema=NAME`` naming a fresh schema, dropped after the test.
+
+    Server: $PARKTWIN_TEST_POSTGRES, else DEFAULT_TEST_POSTGRES. Without a
+    reachable server the test is skipped, except under CI=true, where it fails.
+    """
+    server = os.environ.get("PARKTWIN_TEST_POSTGRES", DEFAULT_TEST_POSTGRES)
+    try:
+        admin = psycopg.connect(server, autocommit=True, connect_timeout=5)
+    except psycopg.OperationalError as exc:
+        params = conninfo_to_dict(server)
+        where = f"{params.get('host', 'localhost')}:{params.get('port', 5432)}/{params.get('dbname', '')}"
+        reason = f"PostgreSQL test server {where} not reachable ({' '.join(str(exc).split())})"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{reason}; CI=true, so PostgreSQL tests must run", pytrace=False)
+        pytest.skip(f"{reason}; set PARKTWIN_TEST_POSTGRES to run them")
+    schema = f"test_{uuid.uuid4().hex[:16]}"
+    separator = "&" if "?" in server else "?"
+    try:
+        yield f"{server}{separator}schema={schema}"
+    finally:
+        admin.execute("SET lock_timeout = '10s'")
+        admin.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+        admin.close()

@@ -1,0 +1,611 @@
+"""History store: every reading of every point, in SQLite (default) or PostgreSQL.
+
+One interface, :class:`History`, two backends, :class:`SQLiteHistory` and
+:class:`PostgresHistory`; :func:`open_history` picks one from a URL.
+
+Storage layout (both backends):
+
+- ``points(point_key INTEGER PRIMARY KEY, point_id TEXT UNIQUE)``: a small
+  table giving each point id an integer key.
+- ``readings(point_key, ts_ms, value, quality)`` with primary key
+  ``(point_key, ts_ms)``: ``ts_ms`` is milliseconds since the Unix epoch (UTC),
+  ``value`` is the engineering value in the point's unit or NULL when unknown,
+  ``quality`` is the :class:`~twin.readings.Quality` code.
+
+Semantics (both backends):
+
+- A reading is never dropped: a value of None or NaN is stored as NULL with
+  its quality kept, whatever the quality.
+- Re-ingest is idempotent: a reading for a (point, timestamp) that is already
+  stored replaces it, value and quality. Within one call, the later reading wins.
+- Timestamps must be tz-aware (any zone); naive ones are refused with a
+  ValueError. They are stored as UTC milliseconds, sub-millisecond parts
+  rounded to the nearest millisecond, and returned as tz-aware UTC.
+- Ranges are half-open: ``start <= ts < end``.
+- The readings of one append are written in one transaction: readers see
+  all of them or none.
+- Aggregates (:meth:`History.resample`) count only readings whose value is
+  known and whose quality is GOOD or STALE: a STALE value is still the last
+  value the device reported, whereas BAD and COMM_FAIL values are not to be
+  trusted or not there at all.
+
+Thread safety: each store holds one database connection behind a lock, so one
+instance may be shared by threads (the runtime writes from the simulation
+thread while the web server reads); calls are serialised.
+"""
+
+from __future__ import annotations
+
+import abc
+import sqlite3
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
+from pathlib import Path
+from types import TracebackType
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import numpy as np
+import pandas as pd
+import psycopg
+from psycopg import sql
+
+from twin.readings import Quality, Reading, from_utc_ms, utc_ms
+
+AGGREGATES = ("mean", "min", "max", "last", "first", "sum")
+"""Aggregates accepted by :meth:`History.resample`."""
+
+FRAME_COLUMNS = ("point_id", "ts_utc", "value", "quality")
+"""Columns of a long-format history frame."""
+
+_COUNTED_QUALITY_MAX = int(Quality.STALE)
+"""Highest quality code whose values count in aggregates (GOOD and STALE)."""
+
+_ROW_DTYPE = np.dtype([("point_key", "i8"), ("ts_ms", "i8"), ("value", "f8"), ("quality", "i2")])
+"""Rows read back from a backend: NULL values arrive as NaN."""
+
+_BUCKET_DTYPE = np.dtype([("point_key", "i8"), ("bucket_ms", "i8"), ("value", "f8")])
+"""Aggregated rows read back from a backend: one value per point and bucket."""
+
+
+class History(abc.ABC):
+    """Append readings, query ranges, downsample; the same semantics for every backend.
+
+    This class owns validation, time conversion and the shape of every result;
+    a backend implements the underscore primitives, which speak integer point
+    keys, integer milliseconds (UTC) and numpy arrays. Every public call holds
+    the store's lock.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._point_keys: dict[str, int] = {}
+
+    # ------------------------------------------------------------------ writes
+
+    def append(self, readings: Iterable[Reading]) -> int:
+        """Store readings; returns how many were given (all are stored, see module notes)."""
+        readings = list(readings)
+        return self._store(
+            np.array([r.point_id for r in readings], dtype=object),
+            np.fromiter((utc_ms(r.ts_utc) for r in readings), dtype=np.int64, count=len(readings)),
+            np.array([r.value for r in readings], dtype=np.float64),  # None becomes NaN
+            np.fromiter((int(r.quality) for r in readings), dtype=np.int64, count=len(readings)),
+        )
+
+    def append_frame(self, frame: pd.DataFrame) -> int:
+        """Store a long-format frame; returns its number of rows (all are stored).
+
+        Columns: ``point_id`` (str), ``ts_utc`` (tz-aware datetime64, any zone),
+        ``value`` (float in the point's unit, NaN or None when unknown),
+        ``quality`` (int :class:`Quality` codes). The conversion is vectorised:
+        this is the fast path for bulk ingest.
+        """
+        missing = [c for c in FRAME_COLUMNS if c not in frame.columns]
+        if missing:
+            raise ValueError(f"history frame lacks column(s) {missing}; expected {list(FRAME_COLUMNS)}")
+        if frame.empty:
+            return 0
+        ts = frame["ts_utc"]
+        if not isinstance(ts.dtype, pd.DatetimeTZDtype):
+            raise ValueError(f"history frame column ts_utc must hold tz-aware timestamps, got dtype {ts.dtype}; "
+                             "naive timestamps are ambiguous: localize them first, e.g. .dt.tz_localize('UTC')")
+        if ts.isna().any():
+            raise ValueError("history frame column ts_utc has missing timestamps")
+        for column in ("point_id", "quality"):
+            if frame[column].isna().any():
+                raise ValueError(f"history frame column {column} has missing entries")
+        ts_ms = pd.DatetimeIndex(ts).round("ms").as_unit("ms").asi8
+        return self._store(
+            frame["point_id"].to_numpy(dtype=object),
+            ts_ms,
+            frame["value"].to_numpy(dtype=np.float64, na_value=np.nan),
+            frame["quality"].to_numpy(dtype=np.int64),
+        )
+
+    def _store(self, point_ids: np.ndarray, ts_ms: np.ndarray, values: np.ndarray, qualities: np.ndarray) -> int:
+        """Validate, sort by (point, time), keep the last of duplicate (point, time) pairs, and write.
+
+        point_ids: object array of str; ts_ms: int64 ms since the epoch (UTC);
+        values: float64, NaN when unknown; qualities: int Quality codes.
+        """
+        n = len(point_ids)
+        if n == 0:
+            return 0
+        bad = (qualities < min(Quality)) | (qualities > max(Quality))
+        if bad.any():
+            raise ValueError(f"quality codes must be one of {[int(q) for q in Quality]}, "
+                             f"got {sorted(set(qualities[bad].tolist()))}")
+        codes, unique_ids = pd.factorize(point_ids)
+        order = np.lexsort((ts_ms, codes))  # stable: equal (point, time) pairs keep their input order
+        codes, ts_ms, values, qualities = codes[order], ts_ms[order], values[order], qualities[order]
+        superseded = (codes[:-1] == codes[1:]) & (ts_ms[:-1] == ts_ms[1:])
+        if superseded.any():
+            keep = np.append(~superseded, True)
+            codes, ts_ms, values, qualities = codes[keep], ts_ms[keep], values[keep], qualities[keep]
+        with self._lock:
+            key_of = self._keys_for(list(unique_ids), create=True)
+            keys = np.array([key_of[p] for p in unique_ids], dtype=np.int64)[codes]
+            self._upsert_rows(keys, ts_ms, values, qualities.astype(np.int16))
+        return n
+
+    # ------------------------------------------------------------------- reads
+
+    def query(self, point_ids: Sequence[str], start: datetime, end: datetime) -> pd.DataFrame:
+        """Readings of the points in [start, end), long format, sorted by point id then time.
+
+        Columns: point_id (str), ts_utc (datetime64[us, UTC]), value (float,
+        NaN when unknown), quality (int16 Quality codes).
+        """
+        ids = sorted(_unique_ids(point_ids))
+        rows, positions = self._read_rows(ids, start, end)
+        order = np.lexsort((rows["ts_ms"], positions))
+        rows, positions = rows[order], positions[order]
+        return pd.DataFrame({
+            "point_id": np.array(ids, dtype=object)[positions],
+            "ts_utc": _utc_index(rows["ts_ms"]),
+            "value": rows["value"],
+            "quality": rows["quality"],
+        })
+
+    def query_wide(self, point_ids: Sequence[str], start: datetime, end: datetime) -> pd.DataFrame:
+        """Values of the points in [start, end), one column per point id (in the order given).
+
+        Index ts_utc (datetime64[us, UTC]): every timestamp at which any of the
+        points has a reading; NaN where a point has none or its value is unknown.
+        Qualities are not included: use :meth:`query` for them.
+        """
+        ids = _unique_ids(point_ids)
+        rows, positions = self._read_rows(ids, start, end)
+        return _wide(positions, rows["ts_ms"], rows["value"], ids)
+
+    def _read_rows(self, ids: list[str], start: datetime, end: datetime) -> tuple[np.ndarray, np.ndarray]:
+        """Rows of the points in [start, end) in any order, and the position in ids of each row's point."""
+        start_ms, end_ms = _range_ms(start, end)
+        with self._lock:
+            key_of = self._keys_for(ids, create=False)
+            rows = self._select_rows(list(key_of.values()), start_ms, end_ms) if key_of and end_ms > start_ms \
+                else np.empty(0, dtype=_ROW_DTYPE)
+        return rows, _positions(rows["point_key"], key_of, ids)
+
+    def resample(self, point_ids: Sequence[str], start: datetime, end: datetime, interval_s: int,
+                 agg: str = "mean") -> pd.DataFrame:
+        """Values of the points in [start, end) aggregated in the database into buckets of interval_s seconds.
+
+        agg: one of :data:`AGGREGATES`; ``first`` / ``last`` take the value of
+        the earliest / latest counted reading in the bucket. Only readings with a
+        known value and quality GOOD or STALE count.
+        Buckets are aligned to the Unix epoch (so to UTC midnight when
+        interval_s divides a day); a bucket is labelled by its start, and the
+        first and last bucket are partial when start or end are not aligned.
+        Result: index ts_utc (datetime64[us, UTC]) with one row per bucket that
+        has a counted reading of any of the points; one column per point id in
+        the order given, NaN where that point has nothing counted in the bucket.
+        """
+        if agg not in AGGREGATES:
+            raise ValueError(f"unknown aggregate {agg!r}; expected one of {', '.join(AGGREGATES)}")
+        if isinstance(interval_s, bool) or not isinstance(interval_s, (int, np.integer)) or interval_s <= 0:
+            raise ValueError(f"interval_s must be a positive whole number of seconds, got {interval_s!r}")
+        ids = _unique_ids(point_ids)
+        start_ms, end_ms = _range_ms(start, end)
+        with self._lock:
+            key_of = self._keys_for(ids, create=False)
+            rows = self._select_buckets(list(key_of.values()), start_ms, end_ms, int(interval_s) * 1000, agg) \
+                if key_of and end_ms > start_ms else np.empty(0, dtype=_BUCKET_DTYPE)
+        return _wide(_positions(rows["point_key"], key_of, ids), rows["bucket_ms"], rows["value"], ids)
+
+    def latest(self, point_ids: Sequence[str] | None = None) -> dict[str, Reading]:
+        """Latest reading (any quality) per point id; points without history are left out.
+
+        point_ids: the points to look up, or None for every point with history.
+        """
+        with self._lock:
+            if point_ids is None:
+                keys = None
+            else:
+                keys = list(self._keys_for(_unique_ids(point_ids), create=False).values())
+                if not keys:
+                    return {}
+            rows = self._select_latest(keys)
+        return {pid: Reading(pid, from_utc_ms(ts_ms), value, Quality(quality))
+                for pid, ts_ms, value, quality in rows}
+
+    def point_ids(self) -> list[str]:
+        """Ids of every point with at least one stored reading, sorted."""
+        with self._lock:
+            return self._select_point_ids()
+
+    def time_range(self, point_id: str) -> tuple[datetime, datetime] | None:
+        """(first, last) reading timestamps of a point, tz-aware UTC, both inclusive; None without history."""
+        with self._lock:
+            key = self._keys_for([point_id], create=False).get(point_id)
+            span = self._select_time_range(key) if key is not None else None
+        return None if span is None else (from_utc_ms(span[0]), from_utc_ms(span[1]))
+
+    # --------------------------------------------------------------- lifecycle
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Release the database connection; the store is unusable afterwards."""
+
+    def __enter__(self) -> "History":
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    # -------------------------------------------------------------- point keys
+
+    def _keys_for(self, point_ids: list[str], create: bool) -> dict[str, int]:
+        """Integer keys of the point ids found (or, with create, made) in the points table. Caller holds the lock."""
+        missing = [pid for pid in point_ids if pid not in self._point_keys]
+        if missing:
+            found = self._insert_points(missing) if create else self._select_point_keys(missing)
+            self._point_keys.update(found)  # keys are committed and never change
+        return {pid: self._point_keys[pid] for pid in point_ids if pid in self._point_keys}
+
+    # ------------------------------------------------------ backend primitives
+
+    @abc.abstractmethod
+    def _insert_points(self, point_ids: list[str]) -> dict[str, int]:
+        """Add the point ids not yet in the points table, commit, and return the keys of all of them.
+
+        Committed ahead of the readings, so a failed write can leave a point
+        without readings: queries of points "with history" check for readings.
+        """
+
+    @abc.abstractmethod
+    def _select_point_keys(self, point_ids: list[str]) -> dict[str, int]:
+        """Keys of those point ids that are in the points table."""
+
+    @abc.abstractmethod
+    def _upsert_rows(self, keys: np.ndarray, ts_ms: np.ndarray, values: np.ndarray, qualities: np.ndarray) -> None:
+        """Insert or replace rows in one transaction; sorted by (key, ts_ms), unique pairs, NaN values stored NULL."""
+
+    @abc.abstractmethod
+    def _select_rows(self, keys: list[int], start_ms: int, end_ms: int) -> np.ndarray:
+        """Rows of the keys with start_ms <= ts_ms < end_ms, as a _ROW_DTYPE array in any order."""
+
+    @abc.abstractmethod
+    def _select_buckets(self, keys: list[int], start_ms: int, end_ms: int, interval_ms: int, agg: str) -> np.ndarray:
+        """Aggregated counted values per key and epoch-aligned bucket, as a _BUCKET_DTYPE array in any order."""
+
+    @abc.abstractmethod
+    def _select_latest(self, keys: list[int] | None) -> list[tuple[str, int, float | None, int]]:
+        """(point_id, ts_ms, value, quality) of the latest row of each key (None: of every point)."""
+
+    @abc.abstractmethod
+    def _select_point_ids(self) -> list[str]:
+        """Sorted ids of the points that have at least one row."""
+
+    @abc.abstractmethod
+    def _select_time_range(self, key: int) -> tuple[int, int] | None:
+        """(min ts_ms, max ts_ms) of a key, or None without rows."""
+
+
+class SQLiteHistory(History):
+    """History in one SQLite file: WAL journal, synchronous=NORMAL, 64 MiB page cache.
+
+    One connection (``check_same_thread=False``) shared behind the store's lock.
+    WAL lets other processes read the file while this one writes. With
+    synchronous=NORMAL a power cut may lose the last commits, never corrupt
+    the file. Each append writes its readings in one transaction.
+    """
+
+    def __init__(self, path: str | Path):
+        super().__init__()
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
+        for pragma in ("journal_mode = WAL", "synchronous = NORMAL", "cache_size = -65536", "temp_store = MEMORY"):
+            self._conn.execute(f"PRAGMA {pragma}")
+        self._conn.executescript("""
+            CREATE TABLE IF NOT EXISTS points (
+                point_key INTEGER PRIMARY KEY,
+                point_id TEXT NOT NULL UNIQUE);
+            CREATE TABLE IF NOT EXISTS readings (
+                point_key INTEGER NOT NULL,
+                ts_ms INTEGER NOT NULL,
+                value REAL,
+                quality INTEGER NOT NULL,
+                PRIMARY KEY (point_key, ts_ms)) WITHOUT ROWID;
+        """)
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def _insert_points(self, point_ids: list[str]) -> dict[str, int]:
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            self._conn.executemany("INSERT INTO points (point_id) VALUES (?) ON CONFLICT (point_id) DO NOTHING",
+                                   [(pid,) for pid in point_ids])
+            self._conn.execute("COMMIT")
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        return self._select_point_keys(point_ids)
+
+    def _select_point_keys(self, point_ids: list[str]) -> dict[str, int]:
+        found = {}
+        for pid in point_ids:
+            row = self._conn.execute("SELECT point_key FROM points WHERE point_id = ?", (pid,)).fetchone()
+            if row is not None:
+                found[pid] = row[0]
+        return found
+
+    def _upsert_rows(self, keys: np.ndarray, ts_ms: np.ndarray, values: np.ndarray, qualities: np.ndarray) -> None:
+        # SQLite stores a bound NaN as NULL, so unknown values need no conversion.
+        rows = zip(keys.tolist(), ts_ms.tolist(), values.tolist(), qualities.tolist())
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            self._conn.executemany(
+                "INSERT INTO readings (point_key, ts_ms, value, quality) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (point_key, ts_ms) DO UPDATE SET value = excluded.value, quality = excluded.quality",
+                rows)
+            self._conn.execute("COMMIT")
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+
+    def _select_rows(self, keys: list[int], start_ms: int, end_ms: int) -> np.ndarray:
+        # One primary-key range scan per point: faster here than one IN (...) query.
+        columns = np.dtype([("ts_ms", "i8"), ("value", "f8"), ("quality", "i2")])
+        parts = [np.array(self._conn.execute(
+            "SELECT ts_ms, value, quality FROM readings WHERE point_key = ? AND ts_ms >= ? AND ts_ms < ?",
+            (key, start_ms, end_ms)).fetchall(), dtype=columns) for key in keys]
+        rows = np.empty(sum(len(p) for p in parts), dtype=_ROW_DTYPE)
+        rows["point_key"] = np.repeat(keys, [len(p) for p in parts])
+        for name in columns.names:
+            rows[name] = np.concatenate([p[name] for p in parts]) if parts else []
+        return rows
+
+    def _select_buckets(self, keys: list[int], start_ms: int, end_ms: int, interval_ms: int, agg: str) -> np.ndarray:
+        query, params = _bucket_query(agg, "readings", keys, start_ms, end_ms, interval_ms, lambda name: f":{name}")
+        return np.array(self._conn.execute(query, params).fetchall(), dtype=_BUCKET_DTYPE)
+
+    def _select_latest(self, keys: list[int] | None) -> list[tuple[str, int, float | None, int]]:
+        if keys is None:
+            keys = [row[0] for row in self._conn.execute("SELECT point_key FROM points")]
+        rows = []
+        for key in keys:
+            row = self._conn.execute(
+                "SELECT p.point_id, r.ts_ms, r.value, r.quality FROM readings AS r "
+                "JOIN points AS p ON p.point_key = r.point_key "
+                "WHERE r.point_key = ? ORDER BY r.ts_ms DESC LIMIT 1", (key,)).fetchone()
+            if row is not None:
+                rows.append(row)
+        return rows
+
+    def _select_point_ids(self) -> list[str]:
+        return [row[0] for row in self._conn.execute(_POINTS_WITH_HISTORY_SQL.format(points="points",
+                                                                                    readings="readings"))]
+
+    def _select_time_range(self, key: int) -> tuple[int, int] | None:
+        first, last = self._conn.execute(
+            "SELECT min(ts_ms), max(ts_ms) FROM readings WHERE point_key = ?", (key,)).fetchone()
+        return None if first is None else (first, last)
+
+
+class PostgresHistory(History):
+    """History in PostgreSQL, in the schema named by the URL parameter ``schema`` (default ``public``).
+
+    The schema and tables are created if missing. One psycopg connection
+    shared behind the store's lock. Ingest streams rows with binary COPY into
+    a session-local staging table, then moves them with one
+    INSERT .. ON CONFLICT DO UPDATE (replace semantics), all in one transaction.
+    """
+
+    def __init__(self, url: str):
+        super().__init__()
+        conninfo, self.schema = _split_schema(url)
+        self._conn = psycopg.connect(conninfo, autocommit=True)
+        schema = sql.Identifier(self.schema)
+        self._points = sql.Identifier(self.schema, "points").as_string(self._conn)
+        self._readings = sql.Identifier(self.schema, "readings").as_string(self._conn)
+        with self._conn.transaction():
+            self._conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(schema))
+            self._conn.execute(f"""
+                CREATE TABLE IF NOT EXISTS {self._points} (
+                    point_key integer GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+                    point_id text NOT NULL UNIQUE)""")
+            self._conn.execute(f"""
+                CREATE TABLE IF NOT EXISTS {self._readings} (
+                    point_key integer NOT NULL,
+                    ts_ms bigint NOT NULL,
+                    value double precision,
+                    quality smallint NOT NULL,
+                    PRIMARY KEY (point_key, ts_ms))""")
+        self._conn.execute("""
+            CREATE TEMPORARY TABLE IF NOT EXISTS parktwin_staging (
+                point_key integer, ts_ms bigint, value double precision, quality smallint)
+            ON COMMIT DELETE ROWS""")
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def _insert_points(self, point_ids: list[str]) -> dict[str, int]:
+        with self._conn.transaction():
+            self._conn.execute(f"INSERT INTO {self._points} (point_id) SELECT unnest(%s::text[]) "
+                               "ON CONFLICT (point_id) DO NOTHING", (point_ids,))
+        return self._select_point_keys(point_ids)
+
+    def _select_point_keys(self, point_ids: list[str]) -> dict[str, int]:
+        rows = self._conn.execute(f"SELECT point_id, point_key FROM {self._points} WHERE point_id = ANY(%s::text[])",
+                                  (point_ids,)).fetchall()
+        return dict(rows)
+
+    def _upsert_rows(self, keys: np.ndarray, ts_ms: np.ndarray, values: np.ndarray, qualities: np.ndarray) -> None:
+        with self._conn.transaction():
+            with self._conn.cursor().copy("COPY parktwin_staging FROM STDIN (FORMAT BINARY)") as copy:
+                copy.set_types(["int4", "int8", "float8", "int2"])
+                for row in zip(keys.tolist(), ts_ms.tolist(), values.tolist(), qualities.tolist()):
+                    copy.write_row(row)
+            # PostgreSQL's NaN equals NaN, so NULLIF turns unknown values into NULL.
+            self._conn.execute(
+                f"INSERT INTO {self._readings} (point_key, ts_ms, value, quality) "
+                "SELECT point_key, ts_ms, NULLIF(value, 'NaN'), quality FROM parktwin_staging "
+                "ON CONFLICT (point_key, ts_ms) DO UPDATE SET value = EXCLUDED.value, quality = EXCLUDED.quality")
+
+    def _select_rows(self, keys: list[int], start_ms: int, end_ms: int) -> np.ndarray:
+        cursor = self._conn.cursor(binary=True)
+        cursor.execute(f"SELECT point_key, ts_ms, value, quality FROM {self._readings} "
+                       "WHERE point_key = ANY(%s::integer[]) AND ts_ms >= %s AND ts_ms < %s",
+                       (keys, start_ms, end_ms))
+        return np.array(cursor.fetchall(), dtype=_ROW_DTYPE)
+
+    def _select_buckets(self, keys: list[int], start_ms: int, end_ms: int, interval_ms: int, agg: str) -> np.ndarray:
+        query, params = _bucket_query(agg, self._readings, keys, start_ms, end_ms, interval_ms,
+                                      lambda name: f"%({name})s::bigint")
+        return np.array(self._conn.cursor(binary=True).execute(query, params).fetchall(), dtype=_BUCKET_DTYPE)
+
+    def _select_latest(self, keys: list[int] | None) -> list[tuple[str, int, float | None, int]]:
+        where = "" if keys is None else "WHERE p.point_key = ANY(%(keys)s::integer[])"
+        return self._conn.execute(
+            f"SELECT p.point_id, r.ts_ms, r.value, r.quality FROM {self._points} AS p "
+            f"CROSS JOIN LATERAL (SELECT ts_ms, value, quality FROM {self._readings} "
+            f"  WHERE point_key = p.point_key ORDER BY ts_ms DESC LIMIT 1) AS r {where}",
+            {"keys": keys}).fetchall()
+
+    def _select_point_ids(self) -> list[str]:
+        query = _POINTS_WITH_HISTORY_SQL.format(points=self._points, readings=self._readings)
+        return [row[0] for row in self._conn.execute(query)]
+
+    def _select_time_range(self, key: int) -> tuple[int, int] | None:
+        first, last = self._conn.execute(f"SELECT min(ts_ms), max(ts_ms) FROM {self._readings} WHERE point_key = %s",
+                                         (key,)).fetchone()
+        return None if first is None else (first, last)
+
+
+def open_history(url: str) -> History:
+    """Open the history store a URL names.
+
+    Accepted: ``sqlite:///relative/path.db``, ``sqlite:////absolute/path.db``,
+    a plain file path (SQLite), ``postgresql://...`` or ``postgres://...``
+    (optionally with ``?schema=NAME``). SQLite parent folders are created.
+    """
+    if url.startswith(("postgresql://", "postgres://")):
+        return PostgresHistory(url)
+    if url.startswith("sqlite:///"):
+        path = url.removeprefix("sqlite:///")
+        if path:
+            return SQLiteHistory(path)
+    elif url and "://" not in url:
+        return SQLiteHistory(url)
+    raise ValueError(f"unsupported history URL {url!r}: expected sqlite:///relative/path.db, "
+                     "sqlite:////absolute/path.db, a file path, or postgresql://user@host:port/database[?schema=NAME]")
+
+
+# ---------------------------------------------------------------------------- helpers
+
+_POINTS_WITH_HISTORY_SQL = ("SELECT point_id FROM {points} AS p "
+                            "WHERE EXISTS (SELECT 1 FROM {readings} AS r WHERE r.point_key = p.point_key) "
+                            "ORDER BY point_id")
+
+_AGGREGATE_SQL = {"mean": "avg(value)", "min": "min(value)", "max": "max(value)", "sum": "sum(value)"}
+_EDGE_TIME_SQL = {"first": "min(ts_ms)", "last": "max(ts_ms)"}
+
+
+def _bucket_query(agg: str, readings: str, keys: list[int], start_ms: int, end_ms: int, interval_ms: int,
+                  param: Callable[[str], str]) -> tuple[str, dict[str, int]]:
+    """SQL and parameters giving (point_key, bucket_ms, value) per point and bucket, in either backend.
+
+    Buckets are interval_ms wide and aligned to the epoch. They are counted
+    from an origin at or before start_ms, so integer division of the
+    non-negative offset floors in both SQLite and PostgreSQL. first / last
+    group by bucket to find the time of the edge reading and join back to
+    fetch its value. param(name) renders the driver's placeholder for a named
+    parameter. Point keys are integers read from the points table, so they are
+    written into the SQL as literals.
+    """
+    origin_ms = start_ms - start_ms % interval_ms  # Python's % floors, also before 1970
+    key_list = ", ".join(str(int(key)) for key in keys)
+    bucket = f"{param('origin_ms')} + (ts_ms - {param('origin_ms')}) / {param('interval_ms')} * {param('interval_ms')}"
+    counted = (f"point_key IN ({key_list}) AND ts_ms >= {param('start_ms')} AND ts_ms < {param('end_ms')} "
+               f"AND quality <= {_COUNTED_QUALITY_MAX} AND value IS NOT NULL")
+    if agg in _AGGREGATE_SQL:
+        query = (f"SELECT point_key, {bucket} AS bucket_ms, {_AGGREGATE_SQL[agg]} FROM {readings} "
+                 f"WHERE {counted} GROUP BY point_key, bucket_ms")
+    else:
+        query = (f"SELECT r.point_key, b.bucket_ms, r.value FROM "
+                 f"(SELECT point_key, {bucket} AS bucket_ms, {_EDGE_TIME_SQL[agg]} AS ts_ms FROM {readings} "
+                 f" WHERE {counted} GROUP BY point_key, bucket_ms) AS b "
+                 f"JOIN {readings} AS r ON r.point_key = b.point_key AND r.ts_ms = b.ts_ms")
+    return query, {"origin_ms": origin_ms, "interval_ms": interval_ms, "start_ms": start_ms, "end_ms": end_ms}
+
+
+def _split_schema(url: str) -> tuple[str, str]:
+    """(connection URL without the schema parameter, schema name) of a PostgreSQL URL."""
+    parts = urlsplit(url)
+    params = parse_qsl(parts.query, keep_blank_values=True)
+    schemas = [value for name, value in params if name == "schema"]
+    if schemas and not schemas[-1]:
+        raise ValueError(f"history URL {url!r}: schema= needs a name")
+    rest = urlencode([(name, value) for name, value in params if name != "schema"])
+    return urlunsplit(parts._replace(query=rest)), schemas[-1] if schemas else "public"
+
+
+def _unique_ids(point_ids: Sequence[str]) -> list[str]:
+    """Point ids in the order given, without repeats; a bare string is refused (it is not a list of ids)."""
+    if isinstance(point_ids, str):
+        raise TypeError(f"point_ids must be a sequence of point ids, not the string {point_ids!r}")
+    return list(dict.fromkeys(point_ids))
+
+
+def _range_ms(start: datetime, end: datetime) -> tuple[int, int]:
+    """UTC milliseconds of a half-open range's ends; naive datetimes are refused."""
+    for name, ts in (("start", start), ("end", end)):
+        if ts.tzinfo is None or ts.utcoffset() is None:
+            raise ValueError(f"{name} {ts} has no time zone; history ranges need tz-aware timestamps")
+    return utc_ms(start), utc_ms(end)
+
+
+def _utc_index(ts_ms: np.ndarray) -> pd.DatetimeIndex:
+    """Tz-aware UTC DatetimeIndex named ts_utc (microsecond unit, pandas' default) from epoch milliseconds."""
+    naive = np.asarray(ts_ms, dtype=np.int64).view("datetime64[ms]").astype("datetime64[us]")
+    return pd.DatetimeIndex(naive, name="ts_utc").tz_localize("UTC")
+
+
+def _positions(row_keys: np.ndarray, key_of: dict[str, int], ids: list[str]) -> np.ndarray:
+    """Position in ids of each row's point, from the rows' point keys (every row key is in key_of)."""
+    if not key_of:
+        return np.zeros(len(row_keys), dtype=np.int64)
+    position_of = {pid: i for i, pid in enumerate(ids)}
+    keys = np.array(list(key_of.values()), dtype=np.int64)
+    positions = np.array([position_of[pid] for pid in key_of], dtype=np.int64)
+    by_key = np.argsort(keys)
+    return positions[by_key][np.searchsorted(keys[by_key], row_keys)]
+
+
+def _wide(columns: np.ndarray, ts_ms: np.ndarray, values: np.ndarray, ids: list[str]) -> pd.DataFrame:
+    """Wide frame from (column position, epoch ms, value) triples with unique (column, time) pairs.
+
+    The index is every distinct time, ascending, as tz-aware UTC named
+    ts_utc; one column per id; cells without a triple are NaN.
+    """
+    times, row_of = np.unique(np.asarray(ts_ms, dtype=np.int64), return_inverse=True)
+    table = np.full((len(times), len(ids)), np.nan)
+    table[row_of, columns] = values
+    return pd.DataFrame(table, index=_utc_index(times), columns=pd.Index(ids, dtype=object))
