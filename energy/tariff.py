@@ -1,0 +1,216 @@
+"""Time-of-use tariffs: periods by season, critical peak, demand charge, export price, CO2 factor.
+
+A tariff file (YAML) gives prices in the tariff's currency per kWh, either
+directly (``price_cny_per_kwh``) or as a ratio to ``flat_price_cny_per_kwh``
+(DOMAIN.md: peak : flat : valley = 1.7 : 1 : 0.38 in Guangdong). Periods are
+in the tariff's local time and must tile each day exactly; seasons must cover
+each month exactly once. Top-level ``periods`` is shorthand for one all-year
+season.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from twin.config import load_yaml_model
+from twin.park import FieldPath
+
+MINUTES_PER_DAY = 24 * 60
+
+
+def _minutes(text: str) -> int:
+    """Minutes after midnight of an "HH:MM" time; "24:00" is the end of the day."""
+    try:
+        hours, minutes = (int(part) for part in text.split(":"))
+    except ValueError:
+        raise ValueError(f"time {text!r} is not of the form HH:MM") from None
+    if not (0 <= hours <= 24 and 0 <= minutes < 60) or (hours == 24 and minutes):
+        raise ValueError(f"time {text!r} is outside 00:00-24:00")
+    return hours * 60 + minutes
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class TimeWindow(Strict):
+    """A window of local clock time [start, end), "HH:MM"; end "24:00" closes the day."""
+
+    start: str
+    end: str
+
+    @field_validator("start", "end")
+    @classmethod
+    def _clock_time(cls, value: str) -> str:
+        _minutes(value)
+        return value
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "TimeWindow":
+        if _minutes(self.end) <= _minutes(self.start):
+            raise ValueError(f"end {self.end} must be after start {self.start} (split windows that cross midnight)")
+        return self
+
+    @property
+    def start_min(self) -> int:
+        return _minutes(self.start)
+
+    @property
+    def end_min(self) -> int:
+        return _minutes(self.end)
+
+
+class Period(TimeWindow):
+    """A time-of-use period with its price."""
+
+    name: Annotated[str, Field(min_length=1)]
+    price_cny_per_kwh: Annotated[float, Field(ge=-10, le=100)] | None = None
+    price_ratio: Annotated[float, Field(ge=-10, le=100)] | None = None
+
+    @model_validator(mode="after")
+    def _one_price(self) -> "Period":
+        if (self.price_cny_per_kwh is None) == (self.price_ratio is None):
+            raise ValueError("give exactly one of price_cny_per_kwh and price_ratio")
+        return self
+
+
+class Season(Strict):
+    name: str
+    months: Annotated[list[Annotated[int, Field(ge=1, le=12)]], Field(min_length=1)]
+    periods: Annotated[list[Period], Field(min_length=1)]
+
+
+class CriticalPeak(Strict):
+    """Critical peak: an uplift on the energy price in some windows of some months."""
+
+    months: list[Annotated[int, Field(ge=1, le=12)]]
+    windows: list[TimeWindow]
+    uplift_pct: Annotated[float, Field(ge=0, le=500)]
+
+
+class Tariff(Strict):
+    """A time-of-use electricity tariff (prices in the tariff's currency, called CNY in field names)."""
+
+    name: str
+    currency: str = "CNY"
+    timezone: str
+    flat_price_cny_per_kwh: Annotated[float, Field(gt=0)] | None = None
+    periods: list[Period] | None = None
+    seasons: list[Season] | None = None
+    critical_peak: CriticalPeak | None = None
+    demand_charge_cny_per_kw_month: Annotated[float, Field(ge=0)] = 0.0
+    demand_interval_min: Annotated[int, Field(ge=1, le=60)] = 15
+    export_price_cny_per_kwh: Annotated[float, Field(ge=-10, le=100)] = 0.0
+    co2_t_per_mwh: Annotated[float, Field(ge=0, le=2)] = 0.5703
+
+    @model_validator(mode="after")
+    def _one_way_to_give_periods(self) -> "Tariff":
+        if (self.periods is None) == (self.seasons is None):
+            raise ValueError("give either periods (all year) or seasons, not both and not neither")
+        try:
+            ZoneInfo(self.timezone)
+        except Exception:
+            raise ValueError(f"unknown time zone {self.timezone!r}") from None
+        return self
+
+    @property
+    def all_seasons(self) -> list[Season]:
+        if self.seasons is not None:
+            return self.seasons
+        return [Season(name="all year", months=list(range(1, 13)), periods=self.periods or [])]
+
+    def consistency_issues(self) -> list[tuple[FieldPath, str]]:
+        """Gaps, overlaps, ratio prices without a flat price, months covered twice or never."""
+        issues: list[tuple[FieldPath, str]] = []
+        base: FieldPath = ("periods",) if self.seasons is None else ()
+        month_owner: dict[int, str] = {}
+        for si, season in enumerate(self.all_seasons):
+            where = base if self.seasons is None else ("seasons", si)
+            for month in season.months:
+                if month in month_owner:
+                    issues.append((where + ("months",) if self.seasons else where,
+                                   f"month {month} is in seasons {month_owner[month]!r} and {season.name!r}"))
+                month_owner[month] = season.name
+            ordered = sorted(enumerate(season.periods), key=lambda item: item[1].start_min)
+            cursor = 0
+            for pi, period in ordered:
+                loc = where + ((pi,) if self.seasons is None else ("periods", pi))
+                if period.start_min > cursor:
+                    issues.append((loc, f"gap from {cursor // 60:02d}:{cursor % 60:02d} to {period.start} "
+                                        f"(periods must cover the whole day)"))
+                elif period.start_min < cursor:
+                    issues.append((loc, f"period {period.name} {period.start}-{period.end} overlaps the one before"))
+                cursor = max(cursor, period.end_min)
+                if period.price_ratio is not None and self.flat_price_cny_per_kwh is None:
+                    issues.append((loc + ("price_ratio",), "price_ratio needs flat_price_cny_per_kwh"))
+            if cursor < MINUTES_PER_DAY:
+                issues.append((where, f"gap from {cursor // 60:02d}:{cursor % 60:02d} to 24:00 "
+                                      f"(periods must cover the whole day)"))
+        missing = sorted(set(range(1, 13)) - set(month_owner))
+        if missing:
+            issues.append((("seasons",), f"months {missing} are in no season"))
+        return issues
+
+    # ------------------------------------------------------------ series
+
+    def _local(self, index_utc: pd.DatetimeIndex) -> pd.DatetimeIndex:
+        if index_utc.tz is None:
+            raise ValueError("index must be tz-aware")
+        return index_utc.tz_convert(self.timezone)
+
+    def _period_table(self, index_utc: pd.DatetimeIndex) -> tuple[np.ndarray, np.ndarray]:
+        """Period name and base price (before critical peak) at each timestamp."""
+        local = self._local(index_utc)
+        minute = np.asarray(local.hour * 60 + local.minute)
+        month = np.asarray(local.month)
+        names = np.empty(len(index_utc), dtype=object)
+        prices = np.full(len(index_utc), np.nan)
+        for season in self.all_seasons:
+            in_season = np.isin(month, season.months)
+            for period in season.periods:
+                mask = in_season & (minute >= period.start_min) & (minute < period.end_min)
+                names[mask] = period.name
+                prices[mask] = self.period_price_cny_per_kwh(period)
+        return names, prices
+
+    def period_price_cny_per_kwh(self, period: Period) -> float:
+        if period.price_cny_per_kwh is not None:
+            return period.price_cny_per_kwh
+        return period.price_ratio * self.flat_price_cny_per_kwh
+
+    def period_names(self, index_utc: pd.DatetimeIndex) -> pd.Series:
+        """Name of the time-of-use period (valley, flat, peak, ...) in force at each timestamp."""
+        return pd.Series(self._period_table(index_utc)[0], index=index_utc, name="period")
+
+    def critical_peak_mask(self, index_utc: pd.DatetimeIndex) -> np.ndarray:
+        """True where the critical-peak uplift applies."""
+        if self.critical_peak is None:
+            return np.zeros(len(index_utc), dtype=bool)
+        local = self._local(index_utc)
+        minute = np.asarray(local.hour * 60 + local.minute)
+        mask = np.zeros(len(index_utc), dtype=bool)
+        in_month = np.isin(np.asarray(local.month), self.critical_peak.months)
+        for window in self.critical_peak.windows:
+            mask |= in_month & (minute >= window.start_min) & (minute < window.end_min)
+        return mask
+
+    def energy_price_cny_per_kwh(self, index_utc: pd.DatetimeIndex) -> pd.Series:
+        """Import energy price at each timestamp, critical-peak uplift included."""
+        _, prices = self._period_table(index_utc)
+        uplift = 1.0 + (self.critical_peak.uplift_pct / 100.0 if self.critical_peak else 0.0)
+        prices = np.where(self.critical_peak_mask(index_utc), prices * uplift, prices)
+        return pd.Series(prices, index=index_utc, name="price_cny_per_kwh")
+
+    def export_price_series_cny_per_kwh(self, index_utc: pd.DatetimeIndex) -> pd.Series:
+        return pd.Series(self.export_price_cny_per_kwh, index=index_utc, name="export_price_cny_per_kwh")
+
+
+def load_tariff(path: str | Path) -> Tariff:
+    """Read and validate a tariff file; ConfigError names every problem (exit 2 on the command line)."""
+    return load_yaml_model(path, Tariff, Tariff.consistency_issues)
