@@ -74,7 +74,7 @@ def period(park: Park, kind: str, now_utc: datetime, first_day: date | None = No
     The previous period has the same length and ends where this one starts.
     """
     tz = ZoneInfo(park.site.timezone)
-    local_now = (now_utc - timedelta(microseconds=1)).astimezone(tz)  # now_utc ends the data: its last instant
+    local_now = (now_utc - timedelta(microseconds=1)).astimezone(tz)  # the last instant with data
     if kind == "today":
         start_local = datetime.combine(local_now.date(), time.min, tzinfo=tz)
         start, end, label = start_local.astimezone(timezone.utc), now_utc, f"today, {local_now:%a %d %b}"
@@ -92,6 +92,11 @@ def period(park: Park, kind: str, now_utc: datetime, first_day: date | None = No
         raise ValueError(f"unknown period {kind!r}; expected one of {', '.join(PERIODS)}")
     length = end - start
     return Period(label, start, end, start - length, start)
+
+
+def last_local_day(park: Park, now_utc: datetime) -> date:
+    """The park-local day of the last instant before now_utc (where the data ends)."""
+    return (now_utc - timedelta(microseconds=1)).astimezone(ZoneInfo(park.site.timezone)).date()
 
 
 def subsystem_power(park: Park, history: History, start: datetime, end: datetime,

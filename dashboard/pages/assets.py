@@ -19,7 +19,7 @@ from plotly.subplots import make_subplots
 from dashboard import actions
 from dashboard.components import age_text, format_value, not_available, page_header, quality_badge
 from dashboard.context import DashboardContext
-from dashboard.history_views import screen_interval_s
+from dashboard.history_views import last_local_day, screen_interval_s
 from dashboard.providers import MISSING
 from twin.points import PointKind
 from twin.readings import Quality
@@ -79,7 +79,7 @@ def layout(ctx: DashboardContext, asset: str | None = None, **_query) -> html.Di
     own_points = [pid for pid, p in ctx.park.points.items() if p.asset_id == selected]
     chart_default = [pid for pid in own_points
                      if ctx.park.points[pid].kind == PointKind.MEASUREMENT][:DEFAULT_CHART_POINTS] or own_points[:1]
-    end_day = ctx.data_end().astimezone(ZoneInfo(ctx.park.site.timezone)).date()
+    end_day = last_local_day(ctx.park, ctx.data_end())
     return html.Div([
         page_header("Assets", "the twin: park, buildings and assets; live points and their history"),
         dcc.Store(id="assets-selected", data=selected),
@@ -163,7 +163,7 @@ def history_figure(ctx: DashboardContext, point_ids: list[str], start: datetime,
     for pid in point_ids:
         row = units.index(ctx.park.points[pid].unit) + 1
         figure.add_trace(go.Scatter(x=x, y=wide[pid], name=pid, mode="lines"), row=row, col=1)
-        figure.update_yaxes(title_text=ctx.park.points[pid].unit, row=row, col=1)
+        figure.update_yaxes(title_text=ctx.park.points[pid].unit or "(no unit)", row=row, col=1)
     figure.update_layout(height=max(320, 220 * len(units)), margin={"l": 60, "r": 10, "t": 10, "b": 30},
                          legend={"orientation": "h", "y": -0.15}, hovermode="x unified", plot_bgcolor="white")
     figure.update_xaxes(showgrid=True, gridcolor="#eee")

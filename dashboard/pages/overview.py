@@ -8,7 +8,6 @@ KPI provider (energy models) and say so while it is missing.
 from __future__ import annotations
 
 from datetime import date
-from zoneinfo import ZoneInfo
 
 import dash_bootstrap_components as dbc
 import plotly.graph_objects as go
@@ -17,7 +16,7 @@ from dash import Dash, Input, Output, State, dcc, html
 from dashboard.components import format_value, local_time_text, not_available, page_header
 from dashboard.context import DashboardContext
 from dashboard.history_views import (
-    FLOW_SINKS, FLOW_SOURCES, LOAD_NAMES, EnergySummary, energy_summary, period, screen_interval_s, subsystem_power,
+    FLOW_SINKS, FLOW_SOURCES, LOAD_NAMES, EnergySummary, energy_summary, last_local_day, period, screen_interval_s, subsystem_power,
 )
 from dashboard.providers import MISSING
 
@@ -35,7 +34,7 @@ PROVIDER_KPIS = (("cost_cny", "Cost"), ("co2_t", "CO2"), ("savings_cny", "Saving
 
 
 def layout(ctx: DashboardContext) -> html.Div:
-    today = ctx.data_end().astimezone(ZoneInfo(ctx.park.site.timezone)).date()
+    today = last_local_day(ctx.park, ctx.data_end())
     return html.Div([
         page_header("Overview", f"{ctx.park.name} · energy from the twin's history"),
         dbc.Row([
@@ -130,6 +129,11 @@ def power_figure(frame, tz: str) -> go.Figure:
     return figure
 
 
+def _translucent(hex_colour: str, alpha: float = 0.35) -> str:
+    r, g, b = (int(hex_colour[i:i + 2], 16) for i in (1, 3, 5))
+    return f"rgba({r},{g},{b},{alpha})"
+
+
 def sankey_figure(summary: EnergySummary) -> go.Figure:
     nodes = [*FLOW_SOURCES, *FLOW_SINKS]
     index = {name: i for i, name in enumerate(nodes)}
@@ -138,7 +142,7 @@ def sankey_figure(summary: EnergySummary) -> go.Figure:
         valueformat=",.0f", valuesuffix=" kWh",
         node={"label": [LABELS[n] for n in nodes], "color": [COLOURS[n] for n in nodes], "pad": 18},
         link={"source": [index[s] for s, _ in flows], "target": [index[t] for _, t in flows],
-              "value": list(flows.values())},
+              "value": list(flows.values()), "color": [_translucent(COLOURS[s]) for s, _ in flows]},
     ))
     figure.update_layout(margin={"l": 10, "r": 10, "t": 10, "b": 10}, height=340)
     return figure
