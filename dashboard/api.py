@@ -14,7 +14,7 @@ from flask import Blueprint, jsonify, request
 
 from dashboard import actions
 from dashboard.context import DashboardContext
-from dashboard.history_views import energy_summary, finite_or_none, period, subsystem_power
+from dashboard.history_views import choose_period, energy_summary, finite_or_none, subsystem_power
 from dashboard.providers import MISSING
 from twin.subsystems import subsystem_power_kw
 
@@ -132,7 +132,7 @@ def create_api(ctx: DashboardContext) -> Blueprint:
         try:
             first = request.args.get("first_day")
             last = request.args.get("last_day")
-            chosen = period(ctx.park, kind, ctx.data_end(),
+            chosen = choose_period(ctx.park, kind, ctx.data_end(),
                             datetime.fromisoformat(first).date() if first else None,
                             datetime.fromisoformat(last).date() if last else None)
         except ValueError as exc:

@@ -102,7 +102,8 @@ LOGIN_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><titl
 <div class="mb-3"><label class="form-label" for="username">User</label>
 <input class="form-control" id="username" name="username" autocomplete="username" required autofocus></div>
 <div class="mb-3"><label class="form-label" for="password">Password</label>
-<input class="form-control" id="password" name="password" type="password" autocomplete="current-password" required></div>
+<input class="form-control" id="password" name="password" type="password"
+ autocomplete="current-password" required></div>
 <button class="btn btn-primary w-100" id="sign-in" type="submit">Sign in</button></form>
 <p class="small text-muted mt-3">Pages are open to read; changing anything needs a role that allows it.</p>
 </main></body></html>"""

@@ -5,6 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+import numpy as np
+import pandas as pd
+
 import dash_bootstrap_components as dbc
 from dash import html
 
@@ -52,3 +55,9 @@ def page_header(title: str, subtitle: str | None = None) -> html.Div:
 def local_time_text(ts_utc: datetime | None, tz: str, fmt: str = "%Y-%m-%d %H:%M") -> str:
     """A UTC time shown in the park's time zone."""
     return ts_utc.astimezone(ZoneInfo(tz)).strftime(fmt) if ts_utc else "–"
+
+
+def local_iso_times(index: pd.DatetimeIndex, tz: str) -> np.ndarray:
+    """ISO 8601 strings with the park's UTC offset (plotly draws them as park wall-clock time)."""
+    return np.asarray([f"{t[:-2]}:{t[-2:]}" for t in index.tz_convert(tz).strftime("%Y-%m-%dT%H:%M:%S%z")],
+                      dtype=object)

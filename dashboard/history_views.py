@@ -65,7 +65,7 @@ def reference_time(park: Park, history: History) -> datetime | None:
     return span[1] + timedelta(seconds=park.simulation.step_s)
 
 
-def period(park: Park, kind: str, now_utc: datetime, first_day: date | None = None,
+def choose_period(park: Park, kind: str, now_utc: datetime, first_day: date | None = None,
            last_day: date | None = None) -> Period:
     """Today (local midnight to now), this week (Monday to now) or custom days (both inclusive), local time.
 
@@ -193,14 +193,6 @@ def energy_summary(park: Park, history: History, start: datetime, end: datetime)
         peak_demand_at=peak_at.to_pydatetime() if peak_at is not None else None,
         flows_kwh={k: v for k, v in flows.items() if v > 0},
     )
-
-
-def point_history(history: History, point_ids: list[str], start: datetime, end: datetime,
-                  interval_s: int | None = None) -> pd.DataFrame:
-    """Wide values of points over [start, end): resampled means when interval_s is given, else raw."""
-    if interval_s is None:
-        return history.query_wide(point_ids, start, end)
-    return history.resample(point_ids, start, end, interval_s=interval_s, agg="mean")
 
 
 def finite_or_none(value: float | None) -> float | None:

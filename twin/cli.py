@@ -197,7 +197,8 @@ def users_add(
     user: Annotated[str, typer.Argument(help="User name")],
     role: Annotated[str, typer.Option(help="viewer, operator, trader or admin")],
     password: Annotated[Optional[str], typer.Option(
-        help="Password (prompted for, hidden, when left out; prefer the prompt: options show in process lists)")] = None,
+        help="Password (prompted for, hidden, when left out; prefer the prompt: "
+             "options show in process lists)")] = None,
 ) -> None:
     """Add a user to a users file, or change an existing user's role and password."""
     from dashboard.auth import add_user

@@ -10,13 +10,13 @@ from __future__ import annotations
 from datetime import date
 
 import dash_bootstrap_components as dbc
-import plotly.graph_objects as go
-from dash import Dash, Input, Output, State, dcc, html
+from dash import Dash, Input, Output, dcc, html
 
-from dashboard.components import format_value, local_time_text, not_available, page_header
+from dashboard.components import format_value, local_iso_times, local_time_text, not_available, page_header
 from dashboard.context import DashboardContext
 from dashboard.history_views import (
-    FLOW_SINKS, FLOW_SOURCES, LOAD_NAMES, EnergySummary, energy_summary, last_local_day, period, screen_interval_s, subsystem_power,
+    FLOW_SINKS, FLOW_SOURCES, LOAD_NAMES, PERIODS, EnergySummary, choose_period, energy_summary, last_local_day,
+    screen_interval_s, subsystem_power,
 )
 from dashboard.providers import MISSING
 
@@ -29,24 +29,28 @@ COLOURS = {
 LABELS = {"chillers": "Chillers", "lighting": "Lighting", "elevators": "Elevators", "ev": "EV charging",
           "other": "Other loads", "pv": "PV", "battery": "Battery", "grid": "Grid",
           "battery charge": "Battery charging", "export": "Export"}
+EMPTY_FIGURE = {"data": [], "layout": {"height": 120}}
 PROVIDER_KPIS = (("cost_cny", "Cost"), ("co2_t", "CO2"), ("savings_cny", "Savings vs baseline"),
                  ("plant_cop", "Plant COP"))
 
 
-def layout(ctx: DashboardContext) -> html.Div:
+def layout(ctx: DashboardContext, period: str = "today", first_day: str | None = None,
+           last_day: str | None = None, **_query) -> html.Div:
+    """The page; the URL may choose the period: ``/?period=week`` or ``/?period=custom&first_day=..&last_day=..``."""
     today = last_local_day(ctx.park, ctx.data_end())
+    kind = period if period in PERIODS else "today"
     return html.Div([
         page_header("Overview", f"{ctx.park.name} · energy from the twin's history"),
         dbc.Row([
             dbc.Col(dbc.RadioItems(
-                id="overview-period", value="today", inline=True, className="btn-group",
+                id="overview-period", value=kind, inline=True, className="btn-group",
                 inputClassName="btn-check", labelClassName="btn btn-outline-primary",
                 labelCheckedClassName="active",
                 options=[{"label": "Today", "value": "today"}, {"label": "This week", "value": "week"},
                          {"label": "Custom", "value": "custom"}]), width="auto"),
-            dbc.Col(dcc.DatePickerRange(id="overview-days", start_date=today, end_date=today,
-                                        max_date_allowed=today, display_format="YYYY-MM-DD",
-                                        disabled=True), width="auto"),
+            dbc.Col(dcc.DatePickerRange(id="overview-days", start_date=first_day or today,
+                                        end_date=last_day or today, max_date_allowed=today,
+                                        display_format="YYYY-MM-DD", disabled=kind != "custom"), width="auto"),
             dbc.Col(html.Div(id="overview-period-label", className="text-muted pt-2"), width="auto"),
         ], className="g-2 mb-3 align-items-center"),
         dcc.Loading(html.Div(id="overview-cards"), type="dot"),
@@ -111,22 +115,19 @@ def _provider_cards(ctx: DashboardContext, chosen) -> list[dbc.Col]:
     return cards
 
 
-def power_figure(frame, tz: str) -> go.Figure:
-    """Stacked loads, with PV, battery and grid as lines (kW)."""
-    figure = go.Figure()
-    x = frame.index.tz_convert(tz)
-    for name in LOAD_NAMES:
-        figure.add_trace(go.Scatter(x=x, y=frame[name], name=LABELS[name], stackgroup="loads", mode="lines",
-                                    line={"width": 0.5, "color": COLOURS[name]}))
-    for name, dash in (("pv", "solid"), ("battery", "solid"), ("grid", "dot")):
-        figure.add_trace(go.Scatter(x=x, y=frame[name], name=LABELS[name], mode="lines",
-                                    line={"color": COLOURS[name], "dash": dash, "width": 2}))
-    figure.update_layout(margin={"l": 50, "r": 10, "t": 10, "b": 30}, height=380, yaxis_title="kW",
-                         legend={"orientation": "h", "y": -0.12}, hovermode="x unified",
-                         plot_bgcolor="white", uirevision="overview")
-    figure.update_xaxes(showgrid=True, gridcolor="#eee")
-    figure.update_yaxes(showgrid=True, gridcolor="#eee")
-    return figure
+def power_figure(frame, tz: str) -> dict:
+    """Stacked loads, with PV, battery and grid as lines (kW); a plain figure dict (fast to build)."""
+    x = local_iso_times(frame.index, tz)
+    traces = [{"type": "scatter", "x": x, "y": frame[name].to_numpy(), "name": LABELS[name], "mode": "lines",
+               "stackgroup": "loads", "line": {"width": 0.5, "color": COLOURS[name]}} for name in LOAD_NAMES]
+    traces += [{"type": "scatter", "x": x, "y": frame[name].to_numpy(), "name": LABELS[name], "mode": "lines",
+                "line": {"color": COLOURS[name], "dash": dash, "width": 2}}
+               for name, dash in (("pv", "solid"), ("battery", "solid"), ("grid", "dot"))]
+    grid = {"showgrid": True, "gridcolor": "#eee"}
+    return {"data": traces, "layout": {
+        "margin": {"l": 50, "r": 10, "t": 10, "b": 30}, "height": 380, "yaxis": {"title": {"text": "kW"}, **grid},
+        "xaxis": grid, "legend": {"orientation": "h", "y": -0.12}, "hovermode": "x unified",
+        "plot_bgcolor": "white", "uirevision": "overview"}}
 
 
 def _translucent(hex_colour: str, alpha: float = 0.35) -> str:
@@ -134,18 +135,17 @@ def _translucent(hex_colour: str, alpha: float = 0.35) -> str:
     return f"rgba({r},{g},{b},{alpha})"
 
 
-def sankey_figure(summary: EnergySummary) -> go.Figure:
+def sankey_figure(summary: EnergySummary) -> dict:
+    """Energy from grid, PV and battery to each use (kWh), as a plain figure dict."""
     nodes = [*FLOW_SOURCES, *FLOW_SINKS]
     index = {name: i for i, name in enumerate(nodes)}
     flows = summary.flows_kwh
-    figure = go.Figure(go.Sankey(
-        valueformat=",.0f", valuesuffix=" kWh",
-        node={"label": [LABELS[n] for n in nodes], "color": [COLOURS[n] for n in nodes], "pad": 18},
-        link={"source": [index[s] for s, _ in flows], "target": [index[t] for _, t in flows],
-              "value": list(flows.values()), "color": [_translucent(COLOURS[s]) for s, _ in flows]},
-    ))
-    figure.update_layout(margin={"l": 10, "r": 10, "t": 10, "b": 10}, height=340)
-    return figure
+    return {"data": [{
+        "type": "sankey", "valueformat": ",.0f", "valuesuffix": " kWh",
+        "node": {"label": [LABELS[n] for n in nodes], "color": [COLOURS[n] for n in nodes], "pad": 18},
+        "link": {"source": [index[s] for s, _ in flows], "target": [index[t] for _, t in flows],
+                 "value": list(flows.values()), "color": [_translucent(COLOURS[s]) for s, _ in flows]},
+    }], "layout": {"margin": {"l": 10, "r": 10, "t": 10, "b": 10}, "height": 340}}
 
 
 def register_callbacks(app: Dash, ctx: DashboardContext) -> None:
@@ -164,10 +164,11 @@ def register_callbacks(app: Dash, ctx: DashboardContext) -> None:
     def refresh(kind, first_day, last_day, _):
         end = ctx.data_end()
         try:
-            chosen = period(ctx.park, kind, end, date.fromisoformat(first_day) if first_day else None,
+            chosen = choose_period(ctx.park, kind, end, date.fromisoformat(first_day) if first_day else None,
                             date.fromisoformat(last_day) if last_day else None)
         except ValueError as exc:
-            return str(exc), not_available("Energy", "choose a first and a last day"), go.Figure(), go.Figure()
+            return (str(exc), not_available("Energy", "choose a first and a last day"),
+                    EMPTY_FIGURE, EMPTY_FIGURE)
         now = energy_summary(ctx.park, ctx.history, chosen.start, chosen.end)
         before = energy_summary(ctx.park, ctx.history, chosen.previous_start, chosen.previous_end)
         power = subsystem_power(ctx.park, ctx.history, chosen.start, chosen.end,
@@ -175,6 +176,6 @@ def register_callbacks(app: Dash, ctx: DashboardContext) -> None:
         label = f"{chosen.label} · data up to {local_time_text(end, tz)} ({tz})"
         if power.empty:
             return label, not_available("Energy", "the history holds no power readings in this period"), \
-                go.Figure(), go.Figure()
+                EMPTY_FIGURE, EMPTY_FIGURE
         cards = dbc.Row(_history_cards(now, before, tz) + _provider_cards(ctx, chosen))
         return label, cards, power_figure(power, tz), sankey_figure(now)

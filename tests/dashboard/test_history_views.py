@@ -7,7 +7,7 @@ from datetime import date, datetime, timedelta, timezone
 import pandas as pd
 import pytest
 
-from dashboard.history_views import energy_summary, period, screen_interval_s
+from dashboard.history_views import choose_period, energy_summary, screen_interval_s
 from twin.history import open_history
 
 T0 = datetime(2026, 7, 1, 0, 0, tzinfo=timezone.utc)
@@ -93,21 +93,21 @@ def test_export_and_battery_charging_are_uses_of_supply(demo_park, tmp_path):
 def test_periods_follow_the_park_time_zone(demo_park):
     # 2026-07-01 is a Wednesday; 10:30 UTC is 18:30 in Shanghai (UTC+8)
     now = datetime(2026, 7, 1, 10, 30, tzinfo=timezone.utc)
-    today = period(demo_park, "today", now)
+    today = choose_period(demo_park, "today", now)
     assert today.start == datetime(2026, 6, 30, 16, 0, tzinfo=timezone.utc) and today.end == now
     assert today.previous_start == datetime(2026, 6, 29, 21, 30, tzinfo=timezone.utc)
     assert today.previous_end == today.start
-    week = period(demo_park, "week", now)
+    week = choose_period(demo_park, "week", now)
     assert week.start == datetime(2026, 6, 28, 16, 0, tzinfo=timezone.utc)  # Monday 29 June, local midnight
-    custom = period(demo_park, "custom", now, date(2026, 6, 1), date(2026, 6, 30))
+    custom = choose_period(demo_park, "custom", now, date(2026, 6, 1), date(2026, 6, 30))
     assert custom.start == datetime(2026, 5, 31, 16, 0, tzinfo=timezone.utc)
     assert custom.end == datetime(2026, 6, 30, 16, 0, tzinfo=timezone.utc)
     assert custom.previous_start == datetime(2026, 5, 1, 16, 0, tzinfo=timezone.utc)
     # data ending exactly at local midnight belongs to the day before
     midnight = datetime(2026, 6, 30, 16, 0, tzinfo=timezone.utc)
-    assert period(demo_park, "today", midnight).start == datetime(2026, 6, 29, 16, 0, tzinfo=timezone.utc)
+    assert choose_period(demo_park, "today", midnight).start == datetime(2026, 6, 29, 16, 0, tzinfo=timezone.utc)
     with pytest.raises(ValueError, match="first day"):
-        period(demo_park, "custom", now, date(2026, 7, 2), date(2026, 7, 1))
+        choose_period(demo_park, "custom", now, date(2026, 7, 2), date(2026, 7, 1))
 
 
 def test_screen_interval_keeps_a_month_under_the_screen_budget():
