@@ -111,6 +111,11 @@ def subsystem_power(park: Park, history: History, start: datetime, end: datetime
     return subsystem_power_frame(park, wide)
 
 
+def coarser(power: pd.DataFrame, interval_s: int) -> pd.DataFrame:
+    """Buckets of interval_s (a multiple of the frame's, epoch-aligned) as the mean of the finer buckets."""
+    return power.resample(f"{interval_s}s", origin="epoch").mean().dropna(how="all")
+
+
 def _bucket_hours(index: pd.DatetimeIndex, interval_s: int, start: datetime, end: datetime) -> np.ndarray:
     """Hours of each bucket that lie inside [start, end)."""
     bucket_start = index.to_numpy(dtype="datetime64[ms]").astype(np.int64)
@@ -161,13 +166,17 @@ FLOW_SINKS = (*LOAD_NAMES, "battery charge", "export")
 
 
 def energy_summary(park: Park, history: History, start: datetime, end: datetime) -> EnergySummary:
-    """Energy totals, 15-minute peak grid demand and source -> sink flows over [start, end).
+    """Energy totals, 15-minute peak grid demand and source -> sink flows over [start, end)."""
+    return summarise_power(subsystem_power(park, history, start, end, ENERGY_INTERVAL_S), start, end)
+
+
+def summarise_power(power: pd.DataFrame, start: datetime, end: datetime) -> EnergySummary:
+    """:func:`energy_summary` of subsystem power already resampled to ENERGY_INTERVAL_S buckets over [start, end).
 
     Flows split each bucket's supply (grid import, PV, battery discharge) over
     its uses (each load, battery charging, export) in proportion to their share
     of the bucket's total use; the split is an allocation, not a measurement.
     """
-    power = subsystem_power(park, history, start, end, ENERGY_INTERVAL_S)
     hours = _bucket_hours(power.index, ENERGY_INTERVAL_S, start, end)
     supply_kw = pd.DataFrame({"grid": power["grid"].clip(lower=0), "pv": power["pv"].clip(lower=0),
                               "battery": power["battery"].clip(lower=0)})

@@ -15,8 +15,8 @@ from dash import Dash, Input, Output, dcc, html
 from dashboard.components import format_value, local_iso_times, local_time_text, not_available, page_header
 from dashboard.context import DashboardContext
 from dashboard.history_views import (
-    FLOW_SINKS, FLOW_SOURCES, LOAD_NAMES, PERIODS, EnergySummary, choose_period, energy_summary, last_local_day,
-    screen_interval_s, subsystem_power,
+    ENERGY_INTERVAL_S, FLOW_SINKS, FLOW_SOURCES, LOAD_NAMES, PERIODS, EnergySummary, choose_period, coarser,
+    energy_summary, last_local_day, screen_interval_s, subsystem_power, summarise_power,
 )
 from dashboard.providers import MISSING
 
@@ -53,7 +53,7 @@ def layout(ctx: DashboardContext, period: str = "today", first_day: str | None =
                                         display_format="YYYY-MM-DD", disabled=kind != "custom"), width="auto"),
             dbc.Col(html.Div(id="overview-period-label", className="text-muted pt-2"), width="auto"),
         ], className="g-2 mb-3 align-items-center"),
-        dcc.Loading(html.Div(id="overview-cards"), type="dot"),
+        dcc.Loading(html.Div(id="overview-cards"), type="dot", delay_show=500),
         dbc.Card(dbc.CardBody([html.H5("Power by subsystem", className="card-title"),
                                dcc.Graph(id="overview-power-chart", config={"displaylogo": False})]),
                  className="mb-3"),
@@ -169,10 +169,13 @@ def register_callbacks(app: Dash, ctx: DashboardContext) -> None:
         except ValueError as exc:
             return (str(exc), not_available("Energy", "choose a first and a last day"),
                     EMPTY_FIGURE, EMPTY_FIGURE)
-        now = energy_summary(ctx.park, ctx.history, chosen.start, chosen.end)
+        power_15min = subsystem_power(ctx.park, ctx.history, chosen.start, chosen.end, ENERGY_INTERVAL_S)
+        now = summarise_power(power_15min, chosen.start, chosen.end)
         before = energy_summary(ctx.park, ctx.history, chosen.previous_start, chosen.previous_end)
-        power = subsystem_power(ctx.park, ctx.history, chosen.start, chosen.end,
-                                screen_interval_s(chosen.start, chosen.end))
+        interval_s = screen_interval_s(chosen.start, chosen.end)
+        # long periods draw from the 15-minute buckets already read instead of asking the database again
+        power = coarser(power_15min, interval_s) if interval_s % ENERGY_INTERVAL_S == 0 else \
+            subsystem_power(ctx.park, ctx.history, chosen.start, chosen.end, interval_s)
         label = f"{chosen.label} · data up to {local_time_text(end, tz)} ({tz})"
         if power.empty:
             return label, not_available("Energy", "the history holds no power readings in this period"), \

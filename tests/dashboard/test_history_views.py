@@ -114,3 +114,13 @@ def test_screen_interval_keeps_a_month_under_the_screen_budget():
     assert screen_interval_s(T0, T0 + timedelta(days=30)) == 3600  # 720 buckets of an hour
     assert screen_interval_s(T0, T0 + timedelta(days=1)) == 120
     assert screen_interval_s(T0, T0 + timedelta(hours=2)) == 60
+
+
+def test_coarser_buckets_are_means_of_the_finer_ones(demo_park, two_hours):
+    from dashboard.history_views import coarser, subsystem_power
+
+    fine = subsystem_power(demo_park, two_hours, T0, T0 + timedelta(hours=2), 900)
+    hourly = coarser(fine, 3600)
+    assert list(hourly.index) == [T0, T0 + timedelta(hours=1)]
+    assert hourly["grid"].tolist() == pytest.approx([300, 250])
+    assert hourly["battery"].tolist() == pytest.approx([0, 50])
