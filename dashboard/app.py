@@ -111,8 +111,10 @@ LOGIN_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><titl
 
 def _safe_next(target: str | None) -> str:
     """Only paths on this server: never redirect a signed-in user elsewhere."""
-    parts = urlsplit(target or "/")
-    return target if target and not parts.scheme and not parts.netloc and target.startswith("/") else "/"
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/"  # browsers read "//host" and "/\\host" as another host
+    parts = urlsplit(target)
+    return "/" if parts.scheme or parts.netloc else target
 
 
 def _register_sign_in(server: flask.Flask, ctx: DashboardContext) -> None:

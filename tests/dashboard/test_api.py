@@ -133,6 +133,11 @@ def test_session_sign_in_allows_writes_and_a_wrong_password_does_not(served):
     signed_in = client.post("/login", data={"username": "olga", "password": "olga-password",
                                             "next": "https://elsewhere.example/"})
     assert signed_in.status_code == 302 and signed_in.headers["Location"] == "/"  # never off-site
+    for target in ("//elsewhere.example/", "/\\elsewhere.example/"):
+        again = client.post("/login", data={"username": "olga", "password": "olga-password", "next": target})
+        assert again.headers["Location"] == "/"
+    kept = client.post("/login", data={"username": "olga", "password": "olga-password", "next": "/assets?asset=ev1"})
+    assert kept.headers["Location"] == "/assets?asset=ev1"
     assert client.post(f"/api/points/{SETPOINT}/write", json={"value": 9.0}).status_code == 200
     client.get("/logout")
     assert client.post(f"/api/points/{SETPOINT}/write", json={"value": 9.0}).status_code == 403
