@@ -36,13 +36,25 @@ def _time_param(name: str, default: datetime | None = None) -> datetime:
         if default is None:
             raise BadRequest(f"missing query parameter {name!r} (ISO 8601 time, e.g. 2026-07-01T00:00:00Z)")
         return default
-    try:
-        ts = datetime.fromisoformat(text.replace("Z", "+00:00").replace(" ", "+"))
-    except ValueError:
-        raise BadRequest(f"{name}={text!r} is not an ISO 8601 time") from None
+    ts = _parse_time(text)
+    if ts is None:
+        raise BadRequest(f"{name}={text!r} is not an ISO 8601 time")
     if ts.tzinfo is None:
         raise BadRequest(f"{name}={text!r} has no time zone; add Z or an offset such as +08:00")
     return ts.astimezone(timezone.utc)
+
+
+def _parse_time(text: str) -> datetime | None:
+    """An ISO 8601 time, or None; an offset whose "+" arrived as a space (not URL-encoded) is read as "+"."""
+    candidates = [text]
+    if len(text) > 6 and text[-6] == " ":
+        candidates.append(f"{text[:-6]}+{text[-5:]}")
+    for candidate in candidates:
+        try:
+            return datetime.fromisoformat(candidate)
+        except ValueError:
+            pass
+    return None
 
 
 def _range_params(ctx: DashboardContext) -> tuple[datetime, datetime]:

@@ -43,6 +43,14 @@ def basic(user: str) -> dict:
     return {"Authorization": f"Basic {token}"}
 
 
+def test_an_offset_whose_plus_sign_was_not_url_encoded_still_counts(served):
+    client = served[0].test_client()
+    plain = client.get("/api/readings?point=plant.grid_meter.power_kw&from=2026-07-02T08:00:00+08:00"
+                       "&to=2026-07-02T08:10:00%2B08:00").get_json()
+    assert plain["from"] == "2026-07-02T00:00:00+00:00"
+    assert len(plain["points"]["plant.grid_meter.power_kw"]["value"]) == 10
+
+
 def test_readings_raw_and_resampled_match_the_history(served, demo_park):
     server, store, _, _ = served
     client = server.test_client()
