@@ -38,10 +38,13 @@ def encode(value: float | int | str, data_type: str, word_order: str = "big", by
         data = raw.ljust(2 * length, b"\0")
     else:
         fmt = _format(data_type)
-        number = float(value) if data_type.startswith("float") else int(round(float(value)))
         try:
+            if data_type.startswith("float"):
+                number = float(value)
+            else:  # exact for Python ints (64-bit values do not survive a trip through float)
+                number = value if isinstance(value, int) else int(round(float(value)))
             data = struct.pack(fmt, number)
-        except (struct.error, OverflowError):
+        except (struct.error, OverflowError, ValueError):
             raise CodecError(f"{value!r} does not fit {data_type}") from None
     return _arrange(_words(data), word_order, byte_order)
 
