@@ -62,8 +62,11 @@ class BacnetAdapter:
             parameters: list = []
             for point in batch:
                 parameters.extend([ObjectIdentifier((point.object_type, point.instance)), [point.property]])
-            answers = await self._request(self.app.read_property_multiple(self.address, parameters,
-                                                                           vendor_info=ASHRAE))
+            try:
+                answers = await self._request(self.app.read_property_multiple(self.address, parameters,
+                                                                               vendor_info=ASHRAE))
+            except ErrorRejectAbortNack:  # the device answered, refusing the whole batch
+                answers = []
             by_object = {(str(objid[0]), int(objid[1])): value for objid, _prop, _index, value in answers}
             for point in batch:
                 results[point.id] = _decode(point, by_object.get((point.object_type, point.instance)))
@@ -84,14 +87,15 @@ class BacnetAdapter:
             wire_value = int(round(raw)) if point.object_type.startswith("multi-state") else float(raw)
         answer = await self._request(self.app.write_property(
             self.address, ObjectIdentifier((point.object_type, point.instance)), point.property, wire_value,
-            priority=point.write_priority))
+            priority=point.write_priority), refused=WriteRefused)
         if isinstance(answer, (ErrorRejectAbortNack, ErrorType)):
             raise WriteRefused(f"{point_id}: device refused the write ({answer})")
 
     async def close(self) -> None:
         """Nothing to close per device: the client application is shared."""
 
-    async def _request(self, awaitable):
+    async def _request(self, awaitable, refused: type[Exception] | None = None):
+        """Await one confirmed request; an error, reject or abort from the device raises ``refused`` when given."""
         self.requests_sent += 1
         try:
             return await asyncio.wait_for(awaitable, self.device.timeout_s)
@@ -99,9 +103,9 @@ class BacnetAdapter:
             raise DeviceUnreachable(f"{self.device.name} at {self.address}: no answer "
                                     f"within {self.device.timeout_s:g} s") from None
         except ErrorRejectAbortNack as exc:
-            if "valueOutOfRange" in str(exc) or "write" in str(exc).lower():
-                raise WriteRefused(f"{self.device.name}: {exc}") from None
-            raise DeviceUnreachable(f"{self.device.name} at {self.address}: {exc}") from None
+            if refused is None:
+                raise
+            raise refused(f"{self.device.name} answered {exc}: {getattr(exc, 'errorCode', '')}") from None
 
 
 def _decode(point: BacnetPoint, value) -> tuple[float | None, Quality]:

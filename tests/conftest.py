@@ -65,13 +65,18 @@ def free_port(kind: int = socket.SOCK_STREAM) -> int:
             return port
 
 
-@pytest.fixture
-def demo_park_copy(tmp_path) -> Path:
-    """The demo park copied into tmp_path with every point map moved to a free port; returns park.yaml."""
-    target = tmp_path / "demo-park"
+def copy_demo_park(folder: Path) -> Path:
+    """Copy the demo park into folder with every point map moved to a free port; return its park.yaml."""
+    target = folder / "demo-park"
     shutil.copytree(DEMO_PARK_DIR, target)
     for map_file in sorted((target / "pointmaps").glob("*.yaml")):
         text = map_file.read_text(encoding="utf-8")
         text = re.sub(r"^port: \d+$", f"port: {free_port()}", text, count=1, flags=re.MULTILINE)
         map_file.write_text(text, encoding="utf-8")
     return target / "park.yaml"
+
+
+@pytest.fixture
+def demo_park_copy(tmp_path) -> Path:
+    """The demo park on free device ports (see copy_demo_park)."""
+    return copy_demo_park(tmp_path)

@@ -41,7 +41,8 @@ NOT_IMPLEMENTED_INT16 = 0x8000
 NOT_IMPLEMENTED_UINT16 = 0xFFFF
 MODBUS_KINDS = (PVArray, Battery, Meter)
 DEFAULT_POLL_PERIOD_S = 1.0
-DEFAULT_TIMEOUT_S = 1.0
+DEFAULT_TIMEOUT_S = 0.5
+"""Half the poll period: a silent device is marked within two poll periods of going quiet."""
 
 # SunSpec model lengths and the data offsets (after ID and L) of unsigned
 # fields (not implemented = 0xFFFF) and accumulators (not implemented = 0);
