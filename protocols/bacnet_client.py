@@ -6,6 +6,13 @@ into ReadPropertyMultiple requests of at most ``max_properties_per_request``
 properties (kept inside the device's APDU limit). A property the device
 answers with an error is marked BAD; no answer within the timeout raises
 :class:`DeviceUnreachable` for the coordinator to mark COMM_FAIL.
+
+Points with ``mode: cov`` are subscribed (SubscribeCOV, unconfirmed
+notifications, renewed by bacpypes3 two seconds before ``cov_lifetime_s``
+ends) and take their value from the latest notification; a device that
+refuses the subscription has those points polled instead. Every poll still
+sends at least one ReadPropertyMultiple, so a silent device is noticed
+within a poll period even when all its points are COV.
 """
 
 from __future__ import annotations
@@ -48,8 +55,17 @@ class BacnetAdapter:
         self.address = Address(f"{device.host}:{device.port}")
         self.requests_sent = 0
         self._points = {p.id: p for p in device.points}
-        size = device.max_properties_per_request
-        self.batches = [device.points[i:i + size] for i in range(0, len(device.points), size)]
+        self._cov_points = [p for p in device.points if p.mode == "cov"]
+        self._subscriptions: dict[str, tuple] = {}  # point id -> (subscription context, follower task)
+        self._cov_latest: PointValues = {}
+        self._cov_refused: set[str] = set()
+        self._plan_batches()
+
+    def _plan_batches(self) -> None:
+        """ReadPropertyMultiple batches of every point not served by a live subscription (at least one point)."""
+        polled = [p for p in self.device.points if p.id not in self._subscriptions] or self.device.points[:1]
+        size = self.device.max_properties_per_request
+        self.batches = [polled[i:i + size] for i in range(0, len(polled), size)]
 
     @property
     def point_ids(self) -> list[str]:
@@ -57,7 +73,8 @@ class BacnetAdapter:
 
     async def read(self) -> PointValues:
         """Every point's value and quality. Raises DeviceUnreachable when the device does not answer."""
-        results: PointValues = {}
+        await self._subscribe_missing()
+        results: PointValues = {pid: self._cov_latest[pid] for pid in self._subscriptions if pid in self._cov_latest}
         for batch in self.batches:
             parameters: list = []
             for point in batch:
@@ -69,8 +86,52 @@ class BacnetAdapter:
                 answers = []
             by_object = {(str(objid[0]), int(objid[1])): value for objid, _prop, _index, value in answers}
             for point in batch:
-                results[point.id] = _decode(point, by_object.get((point.object_type, point.instance)))
+                if point.id not in results:
+                    results[point.id] = _decode(point, by_object.get((point.object_type, point.instance)))
+        for point in self._cov_points:  # subscribed, but no notification yet: read it once
+            if point.id not in results:
+                results[point.id] = await self._read_one(point)
         return results
+
+    @property
+    def subscribed_point_ids(self) -> list[str]:
+        return list(self._subscriptions)
+
+    async def _subscribe_missing(self) -> None:
+        changed = False
+        for point in self._cov_points:
+            if point.id in self._subscriptions or point.id in self._cov_refused:
+                continue
+            context = self.app.change_of_value(self.address, ObjectIdentifier((point.object_type, point.instance)),
+                                               issue_confirmed_notifications=False,
+                                               lifetime=self.device.cov_lifetime_s)
+            self.requests_sent += 1
+            try:
+                await asyncio.wait_for(context.__aenter__(), self.device.timeout_s)
+            except asyncio.TimeoutError:
+                raise DeviceUnreachable(f"{self.device.name} at {self.address}: no answer to SubscribeCOV") from None
+            except (ErrorRejectAbortNack, ValueError):  # refused: fall back to polling this point
+                self._cov_refused.add(point.id)
+                changed = True
+                continue
+            self._subscriptions[point.id] = (context, asyncio.create_task(self._follow(point, context)))
+            changed = True
+        if changed:
+            self._plan_batches()
+
+    async def _follow(self, point: BacnetPoint, context) -> None:
+        while True:
+            prop, value = await context.get_value()
+            if str(prop) == point.property:
+                self._cov_latest[point.id] = _decode(point, value)
+
+    async def _read_one(self, point: BacnetPoint) -> tuple[float | None, Quality]:
+        try:
+            value = await self._request(self.app.read_property(
+                self.address, ObjectIdentifier((point.object_type, point.instance)), point.property))
+        except ErrorRejectAbortNack:
+            return None, Quality.BAD
+        return _decode(point, value)
 
     async def write(self, point_id: str, value: float | None) -> None:
         """Command a point at its write priority; ``None`` relinquishes (writes null)."""
@@ -92,7 +153,16 @@ class BacnetAdapter:
             raise WriteRefused(f"{point_id}: device refused the write ({answer})")
 
     async def close(self) -> None:
-        """Nothing to close per device: the client application is shared."""
+        """Abandon the COV subscriptions (they lapse on the device); the client application is shared."""
+        for context, task in self._subscriptions.values():
+            task.cancel()
+            try:
+                await context.__aexit__(ConnectionAbortedError, None, None)  # abandon: no unsubscribe request
+            except KeyError:
+                pass
+        self._subscriptions.clear()
+        self._cov_latest.clear()
+        self._plan_batches()
 
     async def _request(self, awaitable, refused: type[Exception] | None = None):
         """Await one confirmed request; an error, reject or abort from the device raises ``refused`` when given."""

@@ -137,3 +137,45 @@ def test_discovery_walks_the_object_list_into_a_skeleton(park):
         ("analog-input", 2, "todo.ev5.session_energy_kwh"), ("analog-output", 1, "todo.ev5.power_limit_kw")]
     limit = device.points[-1]
     assert limit.writable and limit.safe_min == limit.safe_max == 45.0
+
+
+def test_cov_points_follow_notifications_and_fall_back_to_polling(park):
+    port = free_port()
+    values = {"plant.chiller1.power_kw": 100.0, "plant.chiller1.cop": 5.0}
+    plant = FakePlant()
+
+    async def scenario():
+        server = serve(park, "chiller1", values, plant, port)
+        await server.start()
+        app = make_client_application()
+        base = server.layout.point_map(port)
+        cov = {"plant.chiller1.power_kw": {"mode": "cov"}, "plant.chiller1.cop": {"mode": "cov"},
+               # an object the device does not have: the subscription is refused, the point is polled
+               "plant.chiller1.cooling_kwth": {"mode": "cov", "instance": 99}}
+        points = [p.model_copy(update=cov.get(p.id, {})) for p in base.points]
+        device = base.model_copy(update={"points": points, "cov_lifetime_s": 60})
+        adapter = BacnetAdapter(device, app)
+        try:
+            first = await adapter.read()
+            subscribed = sorted(adapter.subscribed_point_ids)
+            polled = sorted(p.id for batch in adapter.batches for p in batch)
+            values["plant.chiller1.power_kw"] = 250.0
+            server.refresh()  # the device's value changes: it notifies its subscriber
+            for _ in range(50):
+                await asyncio.sleep(0.02)
+                if adapter._cov_latest.get("plant.chiller1.power_kw", (None,))[0] == 250.0:
+                    break
+            second = await adapter.read()
+        finally:
+            await adapter.close()
+            app.close()
+            await server.stop()
+        return first, second, subscribed, polled
+
+    first, second, subscribed, polled = asyncio.run(scenario())
+    assert subscribed == ["plant.chiller1.cop", "plant.chiller1.power_kw"]
+    assert "plant.chiller1.power_kw" not in polled and "plant.chiller1.cooling_kwth" in polled
+    assert first["plant.chiller1.power_kw"][0] == pytest.approx(100.0)
+    assert second["plant.chiller1.power_kw"] == (pytest.approx(250.0), Quality.GOOD)
+    assert second["plant.chiller1.cop"][0] == pytest.approx(5.0)
+    assert second["plant.chiller1.cooling_kwth"] == (None, Quality.BAD)  # no such object: marked, not raised
