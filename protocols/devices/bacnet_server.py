@@ -88,6 +88,8 @@ class BacnetDeviceServer:
         return self._point_by_object[(str(object_identifier[0]), int(object_identifier[1]))]
 
     async def start(self) -> None:
+        if self._app is not None:
+            return
         device = DeviceObject(objectIdentifier=("device", self.layout.address), objectName=self.layout.name,
                               vendorIdentifier=999, vendorName="ParkTwin", modelName="ParkTwin simulated device",
                               maxApduLengthAccepted=1476, segmentationSupported="segmentedBoth")

@@ -49,6 +49,8 @@ class ModbusDeviceServer:
         return self.layout.name
 
     async def start(self) -> None:
+        if self._server is not None:
+            return
         self._server = ModbusTcpServer(self._device, address=(self.host, self.port))
         await self._server.serve_forever(background=True)
 

@@ -79,3 +79,29 @@ def test_stopped_device_is_marked_others_keep_updating_and_it_recovers(running, 
              f"{device}'s points to recover by themselves within 10 s of the restart")
     assert time.monotonic() - restarted < 10
     assert feed._thread.is_alive(), "the run goes on"
+
+
+def test_injected_device_offline_fault_takes_the_device_off_the_network(tmp_path):
+    """The simulator's device_offline fault stops that device's server: the twin sees comm_fail over the wire."""
+    from twin.sim import Fault
+
+    park_file = copy_demo_park(tmp_path)
+    park = load_park(park_file)
+    maps = [m for m in load_point_maps(park.point_maps, park) if m.name in ("ev5", "meter_b1")]
+    live = LiveState()
+    store = open_history(str(tmp_path / "h.sqlite"))
+    start = datetime(2026, 7, 1, 2, 0, tzinfo=timezone.utc)
+    simulator = ParkSimulator(park, ParkEnvironment(park), start)
+    fault_start = start + (simulator.step * 3)
+    simulator.inject_fault(Fault("device_offline", "ev5", fault_start, fault_start + simulator.step * 4))
+    feed = ProtocolFeed(simulator, SimulationClock(start, 60), TwinSink(live, store), maps)
+    feed.start()
+    ev_ids = next(m for m in maps if m.name == "ev5").point_ids
+    try:
+        wait_for(lambda: all(live.get(pid) and live.get(pid).quality == Quality.COMM_FAIL for pid in ev_ids), 10,
+                 "ev5 offline during its fault")
+        assert live.get("b1.meter_b1.power_kw").quality == Quality.GOOD
+        wait_for(lambda: all(live.get(pid).quality == Quality.GOOD for pid in ev_ids), 15, "ev5 back after the fault")
+    finally:
+        feed.stop()
+        store.close()
