@@ -138,8 +138,9 @@ def run(
         feed.start()
     except OSError as exc:
         store.close()
-        raise BadInput(f"cannot start the device servers: {exc} (is another `parktwin run` or "
-                       "`parktwin devices serve` using the ports of the point maps?)") from None
+        errors.print(f"[red]error:[/red] cannot start the device servers: {exc} (is another `parktwin run` or "
+                     "`parktwin devices serve` using the ports of the point maps?)", highlight=False)
+        raise typer.Exit(EXIT_FAILURE) from None
     console.print(f"[bold]{park.name}[/bold]: simulating at {speed:g}x from {now:%Y-%m-%d %H:%M} UTC; "
                   f"{len(device_maps)} devices polled over Modbus TCP and BACnet/IP; history in {url}")
     console.print(f"dashboard: http://{host}:{port}/   (Ctrl+C stops)")
@@ -203,7 +204,9 @@ def devices_serve(
             await host.start()
         except OSError as exc:
             await host.stop()
-            raise BadInput(f"cannot start the device servers: {exc} (ports already in use?)") from None
+            errors.print(f"[red]error:[/red] cannot start the device servers: {exc} (ports already in use?)",
+                         highlight=False)
+            raise typer.Exit(EXIT_FAILURE) from None
         table = Table(title=f"{park.name}: {len(host.servers)} devices", show_header=True)
         for column in ("device", "protocol", "address", "id / instance", "points"):
             table.add_column(column)

@@ -10,7 +10,6 @@ only sees what the adapters read over the real protocols.
 from __future__ import annotations
 
 import asyncio
-import logging
 import threading
 import time
 from dataclasses import dataclass
@@ -21,8 +20,6 @@ from twin.history import History
 from twin.live import LiveState
 from twin.readings import Reading
 from twin.sim import ParkSimulator
-
-log = logging.getLogger(__name__)
 
 
 class ReadingSink(Protocol):

@@ -93,7 +93,10 @@ class BacnetDeviceServer:
         device = DeviceObject(objectIdentifier=("device", self.layout.address), objectName=self.layout.name,
                               vendorIdentifier=999, vendorName="ParkTwin", modelName="ParkTwin simulated device",
                               maxApduLengthAccepted=1476, segmentationSupported="segmentedBoth")
-        app = NormalApplication(device, IPv4Address(f"{self.host}:{self.port}"))
+        try:
+            app = NormalApplication(device, IPv4Address(f"{self.host}:{self.port}"))
+        except OSError as exc:
+            raise OSError(f"BACnet device {self.name} cannot bind {self.host}:{self.port}: {exc}") from None
         app.parktwin_server = self
         self._objects = {}
         for point in self.points:

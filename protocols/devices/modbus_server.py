@@ -51,8 +51,12 @@ class ModbusDeviceServer:
     async def start(self) -> None:
         if self._server is not None:
             return
-        self._server = ModbusTcpServer(self._device, address=(self.host, self.port))
-        await self._server.serve_forever(background=True)
+        server = ModbusTcpServer(self._device, address=(self.host, self.port))
+        try:
+            await server.serve_forever(background=True)
+        except RuntimeError as exc:  # pymodbus reports a failed listen (port in use) this way
+            raise OSError(f"Modbus device {self.name} cannot listen on {self.host}:{self.port}: {exc}") from None
+        self._server = server
 
     async def stop(self) -> None:
         if self._server is not None:
