@@ -42,6 +42,20 @@ class DeviceAdapter(Protocol):
     async def close(self) -> None: ...
 
 
+async def write_result(adapter: DeviceAdapter, point_id: str, value: float | None) -> str:
+    """Write through an adapter and say how it went, for the audit log: ``ok``,
+    ``refused: <reason>`` (limits, the device said no) or ``failed: <reason>`` (no answer)."""
+    from protocols.modbus_client import DeviceUnreachable, WriteRefused
+
+    try:
+        await adapter.write(point_id, value)
+    except WriteRefused as exc:
+        return f"refused: {exc}"
+    except DeviceUnreachable as exc:
+        return f"failed: {exc}"
+    return "ok"
+
+
 class ReadingSink(Protocol):
     def deliver(self, readings: list[Reading]) -> None: ...
 
@@ -150,6 +164,13 @@ class AdapterFeed:
         except Exception:  # a failing store must not stop the polling; the error is logged with its traceback
             log.exception("delivering %d readings failed", len(readings))
         return readings
+
+    async def write(self, point_id: str, value: float | None) -> str:
+        """Write a point through its device's adapter; the result as :func:`write_result` gives it."""
+        for coordinator in self.coordinators:
+            if point_id in coordinator.adapter.point_ids:
+                return await write_result(coordinator.adapter, point_id, value)
+        return f"refused: {point_id} is in no point map"
 
     def _reading(self, point_id: str, value: float | None, quality: Quality, ts: datetime) -> Reading:
         if quality == Quality.GOOD and value is not None and self.plausible is not None \

@@ -105,11 +105,13 @@ class ModbusAdapter:
             memory.update(((block.table, block.start + i), int(w)) for i, w in enumerate(words))
         return {point.id: self._decode_point(point, memory) for point in self.device.points}
 
-    async def write(self, point_id: str, value: float) -> None:
+    async def write(self, point_id: str, value: float | None) -> None:
         """Write an engineering value to a writable point; refuse values outside its safe limits."""
         point = self._points[point_id]
         if not point.writable:
             raise WriteRefused(f"{point_id} is not writable")
+        if value is None:
+            raise WriteRefused(f"{point_id}: Modbus has no relinquish; write a value")
         if not math.isfinite(value) or not point.safe_min <= value <= point.safe_max:
             raise WriteRefused(f"{value:g} is outside the safe limits of {point_id} [{point.safe_min:g}, {point.safe_max:g}]")
         client = await self._connected()

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from twin.config import ConfigError, load_yaml_model
 from twin.park import FieldPath, Park
@@ -290,8 +290,6 @@ def import_csv(csv_path: str | Path, device_fields: dict[str, Any]) -> AnyDevice
                     for row in csv.DictReader(handle)]
     except OSError as exc:
         raise ConfigError(csv_path, [f"cannot read file: {exc.strerror or exc}"]) from None
-    from pydantic import ValidationError
-
     try:
         return model.model_validate({**device_fields, "points": rows})
     except ValidationError as exc:

@@ -132,7 +132,8 @@ def run(
     live = LiveState()
     now = datetime.now(timezone.utc).replace(second=0, microsecond=0)
     simulator = ParkSimulator(park, ParkEnvironment(park), now)
-    feed = ProtocolFeed(simulator, SimulationClock(now, speed), TwinSink(live, store, flush_every=5), device_maps)
+    feed = ProtocolFeed(simulator, SimulationClock(now, speed), TwinSink(live, store, flush_every=5), device_maps,
+                        audit=store)
     dash_app = create_app(park, live, store)
     try:
         feed.start()
@@ -306,7 +307,7 @@ def points_write(
     import asyncio
     import math
 
-    from protocols.modbus_client import DeviceUnreachable, WriteRefused
+    from protocols.coordinator import write_result
     from twin.history import WriteRecord
 
     park, device = _device_of(park_file, point_id)
@@ -328,13 +329,8 @@ def points_write(
             recorded = number if math.isfinite(number) else None
             _audit(park, history, WriteRecord(datetime.now(timezone.utc), who, point_id, recorded, result))
             raise BadInput(f"{point_id}: {number:g} is {result.removeprefix('refused: ')}")
-    try:
-        asyncio.run(_with_adapter(device, lambda adapter: adapter.write(point_id, number)))
-        result, exit_code = "ok", 0
-    except WriteRefused as exc:
-        result, exit_code = f"refused: {exc}", EXIT_BAD_INPUT
-    except DeviceUnreachable as exc:
-        result, exit_code = f"failed: {exc}", EXIT_FAILURE
+    result = asyncio.run(_with_adapter(device, lambda adapter: write_result(adapter, point_id, number)))
+    exit_code = {"ok": 0, "refused": EXIT_BAD_INPUT}.get(result.split(":")[0], EXIT_FAILURE)
     _audit(park, history, WriteRecord(datetime.now(timezone.utc), who, point_id, number, result))
     if exit_code:
         errors.print(f"[red]error:[/red] {point_id}: {result}", highlight=False)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Awaitable, Callable, Protocol
 
-from twin.history import History
+from twin.history import History, WriteRecord, record_write
 from twin.live import LiveState
 from twin.readings import Reading
 from twin.sim import ParkSimulator
@@ -77,12 +77,14 @@ class ProtocolFeed:
 
     device_maps: the park's point maps; each names a device the host serves
     and the adapters poll. Readings are stamped with the simulation clock;
-    a value outside its twin point's plausible range is marked BAD.
+    a value outside its twin point's plausible range is marked BAD. Writes
+    (:meth:`write`) are recorded in ``audit``'s write audit log.
     """
 
     def __init__(self, simulator: ParkSimulator, clock: SimulationClock, sink: ReadingSink,
-                 device_maps: list, max_backoff_s: float = 4.0):
+                 device_maps: list, audit: History, max_backoff_s: float = 4.0):
         self.simulator = simulator
+        self.audit = audit
         self.clock = clock
         self.sink = sink
         self.device_maps = device_maps
@@ -109,6 +111,13 @@ class ProtocolFeed:
             self._loop.call_soon_threadsafe(self._stop.set)
         if self._thread is not None:
             self._thread.join(timeout=10)
+
+    def write(self, point_id: str, value: float | None, who: str, timeout_s: float = 30.0) -> WriteRecord:
+        """Write a point over its protocol (limits enforced) and record the write in the history's audit log."""
+        result = self.call(lambda: self.adapter_feed.write(point_id, value), timeout_s)
+        record = WriteRecord(datetime.now(timezone.utc), who, point_id, value, result)
+        record_write(self.audit, record)
+        return record
 
     def call(self, coroutine_factory: Callable[[], Awaitable], timeout_s: float = 30.0):
         """Run ``coroutine_factory()`` on the feed's loop and return its result (e.g. to stop one device)."""

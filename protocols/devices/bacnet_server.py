@@ -150,7 +150,7 @@ class BacnetDeviceServer:
         common = dict(objectIdentifier=(point.object_type, point.instance), objectName=point.id.split(".")[-1],
                       description=point.description or point.id, statusFlags=[0, 0, 0, 0], eventState="normal",
                       outOfService=False)
-        low, high = self.limits.get(point.id, (None, None))
+        high = self.limits.get(point.id, (None, None))[1]
         if point.object_type == "binary-input":
             return BinaryInputObject(presentValue="inactive", polarity="normal", **common)
         if point.object_type.startswith("multi-state"):

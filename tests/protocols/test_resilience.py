@@ -14,7 +14,7 @@ import pytest
 from energy.environment import ParkEnvironment
 from protocols.pointmap import load_point_maps
 from twin.config import load_park
-from twin.history import open_history
+from twin.history import open_history, write_audit
 from twin.live import LiveState
 from twin.readings import Quality
 from twin.runtime import ProtocolFeed, SimulationClock, TwinSink
@@ -42,11 +42,11 @@ def running(tmp_path_factory):
     store = open_history(str(tmp_path_factory.mktemp("history") / "h.sqlite"))
     start = datetime(2026, 7, 1, 2, 0, tzinfo=timezone.utc)  # 10:00 in Shenzhen: PV and chillers busy
     feed = ProtocolFeed(ParkSimulator(park, ParkEnvironment(park), start), SimulationClock(start, 60),
-                        TwinSink(live, store, flush_every=5), list(maps.values()))
+                        TwinSink(live, store, flush_every=5), list(maps.values()), audit=store)
     feed.start()
     try:
         wait_for(lambda: len(live.snapshot()) == len(park.points), 30, "first readings of every point")
-        yield feed, live, maps
+        yield feed, live, maps, store
     finally:
         feed.stop()
         store.close()
@@ -55,7 +55,7 @@ def running(tmp_path_factory):
 @pytest.mark.parametrize("device, other", [("pv_roof_south", "chiller1"), ("chiller2", "battery")],
                          ids=["modbus", "bacnet"])
 def test_stopped_device_is_marked_others_keep_updating_and_it_recovers(running, device, other):
-    feed, live, maps = running
+    feed, live, maps, _ = running
     ids, other_ids = maps[device].point_ids, maps[other].point_ids  # other: a device of the other protocol
     period_s = maps[device].poll_period_s
     assert all(live.get(pid).quality == Quality.GOOD for pid in ids if live.get(pid).value is not None)
@@ -81,6 +81,28 @@ def test_stopped_device_is_marked_others_keep_updating_and_it_recovers(running, 
     assert feed._thread.is_alive(), "the run goes on"
 
 
+def test_writes_reach_the_plant_over_the_protocol_and_are_audited(running):
+    feed, live, _, store = running
+    assert feed.write("plant.battery.power_setpoint_kw", -400.0, "optimizer").result == "ok"
+    assert feed.write("plant.chiller3.chw_setpoint_c", 9.0, "operator").result == "ok"
+    refused = feed.write("plant.chiller3.chw_setpoint_c", 20.0, "operator")
+    assert refused.result.startswith("refused:") and "safe limits" in refused.result
+    # the simulator takes the setpoints: the twin reads them back, and the battery charges at 400 kW
+    wait_for(lambda: live.value("plant.chiller3.chw_setpoint_c") == 9.0, 5, "the chiller setpoint read back")
+    wait_for(lambda: live.value("plant.battery.power_setpoint_kw") == -400.0, 5, "the battery setpoint read back")
+    wait_for(lambda: abs(live.value("plant.battery.power_kw") + 400.0) < 0.5, 5, "the battery to follow")
+    assert feed.write("plant.chiller3.chw_setpoint_c", None, "operator").result == "ok"  # relinquish
+    audit = write_audit(store)
+    assert [(r.who, r.point_id, r.value, r.result.split(":")[0]) for r in audit] == [
+        ("optimizer", "plant.battery.power_setpoint_kw", -400.0, "ok"),
+        ("operator", "plant.chiller3.chw_setpoint_c", 9.0, "ok"),
+        ("operator", "plant.chiller3.chw_setpoint_c", 20.0, "refused"),
+        ("operator", "plant.chiller3.chw_setpoint_c", None, "ok"),
+    ]
+    no_relinquish = feed.write("plant.battery.power_setpoint_kw", None, "optimizer")
+    assert no_relinquish.result.startswith("refused:") and "no relinquish" in no_relinquish.result
+
+
 def test_injected_device_offline_fault_takes_the_device_off_the_network(tmp_path):
     """The simulator's device_offline fault stops that device's server: the twin sees comm_fail over the wire."""
     from twin.sim import Fault
@@ -94,7 +116,7 @@ def test_injected_device_offline_fault_takes_the_device_off_the_network(tmp_path
     simulator = ParkSimulator(park, ParkEnvironment(park), start)
     fault_start = start + (simulator.step * 3)
     simulator.inject_fault(Fault("device_offline", "ev5", fault_start, fault_start + simulator.step * 4))
-    feed = ProtocolFeed(simulator, SimulationClock(start, 60), TwinSink(live, store), maps)
+    feed = ProtocolFeed(simulator, SimulationClock(start, 60), TwinSink(live, store), maps, audit=store)
     feed.start()
     ev_ids = next(m for m in maps if m.name == "ev5").point_ids
     try:
