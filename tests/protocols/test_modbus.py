@@ -156,3 +156,31 @@ def test_simulated_battery_reads_and_writes_within_limits(battery_layout):
     assert written == [("plant.battery.power_setpoint_kw", -250.0)]
     assert response.isError() and response.exception_code == 3
     assert response_ro.isError() and response_ro.exception_code == 2
+
+
+def test_single_and_multiple_register_writes_land_where_the_map_says():
+    port = free_port()
+    device = ModbusDeviceMap(name="d", port=port, points=[
+        point("a.b.limit_pct", 10, "uint16", scale=0.1, writable=True, safe_min=0, safe_max=100),
+        point("a.b.setpoint_kw", 20, "int32", word_order="little", writable=True, safe_min=-500, safe_max=500),
+    ])
+
+    async def scenario():
+        server = await _raw_server(port, {a: 0 for a in range(10, 22)})
+        adapter = ModbusAdapter(device)
+        try:
+            await adapter.write("a.b.limit_pct", 23.4)  # one register: function 6
+            await adapter.write("a.b.setpoint_kw", -300)  # two registers: function 16
+            client = await adapter._connected()
+            raw = (await client.read_holding_registers(10, count=12, device_id=1)).registers
+            values = await adapter.read()
+        finally:
+            await adapter.close()
+            await server.shutdown()
+        return raw, values
+
+    raw, values = asyncio.run(scenario())
+    assert raw[0] == 234  # 23.4 % / 0.1
+    assert raw[10:12] == [0xFED4, 0xFFFF]  # -300 = 0xFFFFFED4, low word first (CDAB)
+    assert values["a.b.limit_pct"][0] == pytest.approx(23.4)
+    assert values["a.b.setpoint_kw"] == (-300, Quality.GOOD)
