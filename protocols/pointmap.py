@@ -291,17 +291,22 @@ def import_csv(csv_path: str | Path, device_fields: dict[str, Any]) -> AnyDevice
     except OSError as exc:
         raise ConfigError(csv_path, [f"cannot read file: {exc.strerror or exc}"]) from None
     try:
-        return model.model_validate({**device_fields, "points": rows})
+        device = model.model_validate({**device_fields, "points": rows})
     except ValidationError as exc:
-        problems = []
-        for err in exc.errors(include_url=False):
-            loc = err["loc"]
-            if len(loc) >= 2 and loc[0] == "points" and isinstance(loc[1], int):
-                field = ".".join(str(part) for part in loc[2:]) or "(row)"
-                problems.append(f"row {loc[1] + 2}: column {field}: {err['msg'].removeprefix('Value error, ')}")
-            else:
-                problems.append(f"{'.'.join(str(p) for p in loc)}: {err['msg'].removeprefix('Value error, ')}")
-        raise ConfigError(csv_path, problems) from None
+        raise ConfigError(csv_path, [_csv_problem(err["loc"], err["msg"].removeprefix("Value error, "))
+                                     for err in exc.errors(include_url=False)]) from None
+    issues = point_map_issues(device)
+    if issues:
+        raise ConfigError(csv_path, [_csv_problem(loc, reason) for loc, reason in issues])
+    return device
+
+
+def _csv_problem(loc: FieldPath, reason: str) -> str:
+    """``row N: column C: reason`` for a point's problem (row 1 is the header), else the field path."""
+    if len(loc) >= 2 and loc[0] == "points" and isinstance(loc[1], int):
+        column = ".".join(str(part) for part in loc[2:]) or "(row)"
+        return f"row {loc[1] + 2}: column {column}: {reason}"
+    return f"{'.'.join(str(part) for part in loc)}: {reason}"
 
 
 def _peek_protocol(path: Path) -> str | None:

@@ -261,6 +261,33 @@ def points_generate(
     console.print(f"wrote {len(files)} point maps into {out}")
 
 
+@points_app.command("import")
+def points_import(
+    sheet: Annotated[Path, typer.Argument(help="CSV registry sheet, one row per point", metavar="SHEET.csv")],
+    out: Annotated[Path, typer.Option(help="Point map YAML file to write")],
+    protocol: Annotated[str, typer.Option(help="modbus or bacnet")],
+    name: Annotated[str, typer.Option(help="Device name")],
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Device port")],
+    host: Annotated[str, typer.Option(help="Device address")] = "127.0.0.1",
+    device_id: Annotated[int, typer.Option(min=0, max=255, help="Modbus unit id")] = 1,
+    device_instance: Annotated[Optional[int], typer.Option(help="BACnet device instance")] = None,
+) -> None:
+    """Turn a CSV registry sheet (columns named like point-map fields) into a validated point map."""
+    from protocols.pointmap import import_csv, point_map_yaml
+
+    fields: dict = {"protocol": protocol, "name": name, "host": host, "port": port}
+    if protocol == "bacnet":
+        if device_instance is None:
+            raise BadInput("--device-instance: required for a BACnet device")
+        fields["device_instance"] = device_instance
+    else:
+        fields["device_id"] = device_id
+    device = import_csv(sheet, fields)
+    out.write_text(f"# Point map imported from {sheet.name} by `parktwin points import`.\n" + point_map_yaml(device),
+                   encoding="utf-8")
+    console.print(f"wrote {len(device.points)} points of device {device.name} into {out}")
+
+
 def _device_of(park_file: Path, point_id: str):
     park = load_park(park_file)
     for device in _park_point_maps(park, park_file):

@@ -130,3 +130,20 @@ def test_csv_errors_name_row_and_column(tmp_path):
                      encoding="utf-8")
     with pytest.raises(ConfigError, match=r"row 3: column address"):
         import_csv(sheet, {"protocol": "modbus", "name": "inverter", "port": 1502})
+
+
+def test_csv_overlaps_are_refused_too_and_the_cli_writes_a_valid_map(tmp_path):
+    sheet = tmp_path / "overlap.csv"
+    sheet.write_text("id,address,type\nb1.pv_roof_south.ac_power_kw,100,uint32\nb1.pv_roof_south.energy_kwh,101,uint32\n",
+                     encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"row 3: column address: holding_register 101 overlaps"):
+        import_csv(sheet, {"protocol": "modbus", "name": "inverter", "port": 1502})
+    good = tmp_path / "good.csv"
+    good.write_text("id,object_type,instance,unit\nplant.chiller1.power_kw,analog-input,1,kW\n", encoding="utf-8")
+    out = tmp_path / "chiller.yaml"
+    result = subprocess.run([sys.executable, "-m", "twin.cli", "points", "import", str(good), "--out", str(out),
+                             "--protocol", "bacnet", "--name", "chiller1", "--port", "47808",
+                             "--device-instance", "1000"], capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    device = load_point_map(out, load_park(DEMO))
+    assert (device.device_instance, device.points[0].object_type, device.points[0].unit) == (1000, "analog-input", "kW")
