@@ -21,7 +21,7 @@ import asyncio
 import math
 
 from bacpypes3.apdu import ErrorRejectAbortNack
-from bacpypes3.basetypes import ErrorType
+from bacpypes3.basetypes import ErrorType, PropertyIdentifier, PropertyReference
 from bacpypes3.ipv4.app import NormalApplication
 from bacpypes3.local.device import DeviceObject
 from bacpypes3.pdu import Address, IPv4Address
@@ -66,6 +66,14 @@ class BacnetAdapter:
         polled = [p for p in self.device.points if p.id not in self._subscriptions] or self.device.points[:1]
         size = self.device.max_properties_per_request
         self.batches = [polled[i:i + size] for i in range(0, len(polled), size)]
+        # request parameters built once: parsing identifiers and property names on every poll costs more than the read
+        self._parameters = []
+        for batch in self.batches:
+            parameters: list = []
+            for point in batch:
+                parameters.extend([ObjectIdentifier((point.object_type, point.instance)),
+                                   [PropertyReference(propertyIdentifier=PropertyIdentifier(point.property))]])
+            self._parameters.append(parameters)
 
     @property
     def point_ids(self) -> list[str]:
@@ -75,14 +83,13 @@ class BacnetAdapter:
         """Every point's value and quality. Raises DeviceUnreachable when the device does not answer."""
         await self._subscribe_missing()
         results: PointValues = {pid: self._cov_latest[pid] for pid in self._subscriptions if pid in self._cov_latest}
-        for batch in self.batches:
-            parameters: list = []
-            for point in batch:
-                parameters.extend([ObjectIdentifier((point.object_type, point.instance)), [point.property]])
+        for batch, parameters in zip(self.batches, self._parameters):
             try:
-                answers = await self._request(self.app.read_property_multiple(self.address, parameters,
+                answers = await self._request(self.app.read_property_multiple(self.address, list(parameters),
                                                                                vendor_info=ASHRAE))
             except ErrorRejectAbortNack:  # the device answered, refusing the whole batch
+                answers = []
+            if not isinstance(answers, list):  # an error, reject or abort returned as the answer
                 answers = []
             by_object = {(str(objid[0]), int(objid[1])): value for objid, _prop, _index, value in answers}
             for point in batch:
