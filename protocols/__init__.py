@@ -5,5 +5,5 @@ polling coordinators, and (in :mod:`protocols.devices`) the simulated devices th
 - :mod:`protocols.codec`: registers <-> values for every data type and byte/word order.
 - :mod:`protocols.modbus_client`, :mod:`protocols.bacnet_client`: one adapter per device.
 - :mod:`protocols.coordinator`: polling all devices concurrently with backoff and quality marking.
-- :mod:`protocols.adapters`: adapters for a set of point maps.
+- :mod:`protocols.adapters`: adapters for a set of point maps; :mod:`protocols.errors`: what they raise.
 """

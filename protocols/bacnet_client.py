@@ -28,7 +28,7 @@ from bacpypes3.pdu import Address, IPv4Address
 from bacpypes3.primitivedata import Null, ObjectIdentifier
 from bacpypes3.vendor import get_vendor_info
 
-from protocols.modbus_client import DeviceUnreachable, WriteRefused
+from protocols.errors import DeviceUnreachable, WriteRefused
 from protocols.pointmap import BacnetDeviceMap, BacnetPoint
 from twin.readings import Quality
 

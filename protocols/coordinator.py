@@ -20,6 +20,7 @@ import time
 from datetime import datetime
 from typing import Callable, Protocol
 
+from protocols.errors import DeviceUnreachable, WriteRefused
 from twin.readings import Quality, Reading
 
 log = logging.getLogger(__name__)
@@ -45,8 +46,6 @@ class DeviceAdapter(Protocol):
 async def write_result(adapter: DeviceAdapter, point_id: str, value: float | None) -> str:
     """Write through an adapter and say how it went, for the audit log: ``ok``,
     ``refused: <reason>`` (limits, the device said no) or ``failed: <reason>`` (no answer)."""
-    from protocols.modbus_client import DeviceUnreachable, WriteRefused
-
     try:
         await adapter.write(point_id, value)
     except WriteRefused as exc:

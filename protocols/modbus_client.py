@@ -17,6 +17,7 @@ from pymodbus.client import AsyncModbusTcpClient
 from pymodbus.exceptions import ModbusException
 
 from protocols.codec import CodecError, decode, encode
+from protocols.errors import DeviceUnreachable, WriteRefused
 from protocols.pointmap import BIT_TABLES, ModbusDeviceMap, ModbusPoint
 from twin.readings import Quality
 
@@ -24,14 +25,6 @@ READ_FUNCTIONS = {"coil": "read_coils", "discrete_input": "read_discrete_inputs"
                   "input_register": "read_input_registers", "holding_register": "read_holding_registers"}
 SCALE_FACTOR_NOT_IMPLEMENTED = -32768
 """SunSpec marks an unimplemented scale-factor register with 0x8000."""
-
-
-class DeviceUnreachable(Exception):
-    """The device did not answer (connection refused or lost, timeout)."""
-
-
-class WriteRefused(Exception):
-    """A write that was not carried out: outside the point's limits, or refused by the device."""
 
 
 @dataclass

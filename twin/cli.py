@@ -308,7 +308,7 @@ def points_read(park_file: ParkFile, point_id: Annotated[str, typer.Argument(met
     """Read one point from its device over Modbus TCP or BACnet/IP."""
     import asyncio
 
-    from protocols.modbus_client import DeviceUnreachable
+    from protocols.errors import DeviceUnreachable
 
     park, device = _device_of(park_file, point_id)
     try:
@@ -383,7 +383,7 @@ def points_discover(
     import asyncio
 
     from protocols.bacnet_client import discover_point_map, make_client_application
-    from protocols.modbus_client import DeviceUnreachable
+    from protocols.errors import DeviceUnreachable
     from protocols.pointmap import point_map_yaml
 
     host_part, _, port_part = bacnet.rpartition(":")

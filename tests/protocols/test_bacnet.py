@@ -13,7 +13,7 @@ from bacpypes3.primitivedata import ObjectIdentifier
 from protocols.bacnet_client import BacnetAdapter, discover_point_map, make_client_application
 from protocols.devices.bacnet_server import BacnetDeviceServer
 from protocols.devices.layout import device_layouts
-from protocols.modbus_client import DeviceUnreachable, WriteRefused
+from protocols.errors import DeviceUnreachable, WriteRefused
 from twin.config import load_park
 from twin.readings import Quality
 

@@ -13,7 +13,8 @@ from protocols.coordinator import DeviceCoordinator
 from protocols.codec import encode
 from protocols.devices.layout import DeviceLayout, device_layouts
 from protocols.devices.modbus_server import ModbusDeviceServer
-from protocols.modbus_client import DeviceUnreachable, ModbusAdapter, WriteRefused, plan_reads
+from protocols.errors import DeviceUnreachable, WriteRefused
+from protocols.modbus_client import ModbusAdapter, plan_reads
 from protocols.pointmap import ModbusDeviceMap, ModbusPoint
 from twin.config import load_park
 from twin.readings import Quality
