@@ -51,7 +51,7 @@ def write_point(ctx: DashboardContext, request: Request, point_id: str, raw_valu
         return ActionResult(400, f"{value:g} is outside the safe limits of {point_id} "
                                  f"[{point.spec.low_limit:g}, {point.spec.high_limit:g}] {point.unit}")
     try:
-        ctx.providers.write_point(point_id, value)
+        ctx.providers.write_point(point_id, value, user.name)
     except ValueError as exc:
         return ActionResult(400, str(exc))
     log.info("user %r (role %s) wrote %g %s to %s", user.name, user.role, value, point.unit, point_id)

@@ -51,8 +51,9 @@ class DeviceStatusProvider(Protocol):
         latency_ms."""
 
 
-PointWriter = Callable[[str, float], None]
-"""Writes a value to a writable point; raises ValueError for a value the point refuses."""
+PointWriter = Callable[[str, float, str], None]
+"""Writes a value to a writable point on behalf of a user: (point_id, value, user name).
+Raises ValueError for a value the point or its device refuses."""
 
 
 @dataclass(frozen=True)

@@ -70,6 +70,8 @@ def load_park(path: str | Path) -> Park:
     updates: dict[str, Any] = {}
     if park.tariff:
         updates["tariff"] = str(_resolve(base, park.tariff))
+    if park.point_maps:
+        updates["point_maps"] = str(_resolve(base, park.point_maps))
     if park.weather.file:
         updates["weather"] = park.weather.model_copy(update={"file": str(_resolve(base, park.weather.file))})
     if park.history and park.history.startswith("sqlite:///") and not park.history.startswith("sqlite:////"):
@@ -77,6 +79,8 @@ def load_park(path: str | Path) -> Park:
     problems = []
     if "tariff" in updates and not Path(updates["tariff"]).is_file():
         problems.append(f"tariff: file not found: {updates['tariff']}")
+    if "point_maps" in updates and not Path(updates["point_maps"]).is_dir():
+        problems.append(f"point_maps: folder not found: {updates['point_maps']}")
     if "weather" in updates and not Path(updates["weather"].file).is_file():
         problems.append(f"weather.file: file not found: {updates['weather'].file}")
     if problems:

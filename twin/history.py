@@ -40,6 +40,7 @@ import abc
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
@@ -516,6 +517,58 @@ def open_history(url: str) -> History:
         return SQLiteHistory(url)
     raise ValueError(f"unsupported history URL {url!r}: expected sqlite:///relative/path.db, "
                      "sqlite:////absolute/path.db, a file path, or postgresql://user@host:port/database[?schema=NAME]")
+
+
+# ---------------------------------------------------------------------------- write audit log
+# Every write to a device point (who or what asked, the point, the value, when,
+# the result) is kept in a ``write_audit`` table beside the readings, in either backend.
+
+
+@dataclass(frozen=True)
+class WriteRecord:
+    """One write to a device point. value None means a relinquish (the point handed back to the device).
+
+    result: ``ok``, or ``refused: <reason>`` (limits, device exception) or ``failed: <reason>`` (no answer).
+    """
+
+    ts_utc: datetime
+    who: str
+    point_id: str
+    value: float | None
+    result: str
+
+
+def record_write(store: History, record: WriteRecord) -> None:
+    """Append one record to the store's write audit log (the table is created on first use)."""
+    row = (utc_ms(record.ts_utc), record.who, record.point_id, record.value, record.result)
+    with store._lock:
+        conn, table, mark = _audit_table(store)
+        conn.execute(f"INSERT INTO {table} (ts_ms, who, point_id, value, result) "
+                     f"VALUES ({', '.join([mark] * 5)})", row)
+
+
+def write_audit(store: History, point_id: str | None = None) -> list[WriteRecord]:
+    """The write audit log, oldest first, for every point or the one named."""
+    with store._lock:
+        conn, table, mark = _audit_table(store)
+        where, params = (f" WHERE point_id = {mark}", (point_id,)) if point_id is not None else ("", ())
+        rows = conn.execute(f"SELECT ts_ms, who, point_id, value, result FROM {table}{where} ORDER BY seq",
+                            params).fetchall()
+    return [WriteRecord(from_utc_ms(ts_ms), who, pid, value, result) for ts_ms, who, pid, value, result in rows]
+
+
+def _audit_table(store: History) -> tuple[sqlite3.Connection | psycopg.Connection, str, str]:
+    """(connection, table name, parameter placeholder) of the store's audit table, created if missing."""
+    if isinstance(store, SQLiteHistory):
+        conn, table, mark, seq = store._conn, "write_audit", "?", "seq INTEGER PRIMARY KEY AUTOINCREMENT"
+    elif isinstance(store, PostgresHistory):
+        table = sql.Identifier(store.schema, "write_audit").as_string(store._conn)
+        conn, mark, seq = store._conn, "%s", "seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY"
+    else:
+        raise TypeError(f"no write audit log for {type(store).__name__}")
+    conn.execute(f"CREATE TABLE IF NOT EXISTS {table} ({seq}, ts_ms BIGINT NOT NULL, who TEXT NOT NULL, "
+                 "point_id TEXT NOT NULL, value DOUBLE PRECISION, result TEXT NOT NULL)")
+    return conn, table, mark
 
 
 # ---------------------------------------------------------------------------- helpers

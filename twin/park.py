@@ -140,6 +140,8 @@ class Park(Strict):
     site: Site
     history: str | None = None
     tariff: str | None = None
+    point_maps: str | None = None
+    """Folder of the park's device point maps (one YAML file per device), relative to the park file."""
     weather: WeatherSource = WeatherSource()
     plant_schedule: PlantSchedule = PlantSchedule()
     simulation: SimulationSettings = SimulationSettings()

@@ -1,26 +1,25 @@
 """Composition root for a running park: history store, live state, the reading feed and its clock.
 
-The feed is the one seam between the field and the twin. Today the only feed
-is :class:`SimulatorFeed`, which steps the park simulator on a simulation
-clock and hands its readings to the twin directly; the protocol adapters
-replace it with a feed that polls device servers.
+The feed is the one seam between the field and the twin. :class:`ProtocolFeed`
+runs the simulated field (the park simulator on a simulation clock behind
+Modbus TCP and BACnet/IP device servers) and the protocol adapters that poll
+those servers, both on one asyncio loop in a background thread. The twin
+only sees what the adapters read over the real protocols.
 """
 
 from __future__ import annotations
 
-import logging
+import asyncio
 import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Callable, Protocol
+from typing import Awaitable, Callable, Protocol
 
-from twin.history import History
+from twin.history import History, WriteRecord, record_write
 from twin.live import LiveState
 from twin.readings import Reading
 from twin.sim import ParkSimulator
-
-log = logging.getLogger(__name__)
 
 
 class ReadingSink(Protocol):
@@ -73,32 +72,81 @@ class SimulationClock:
         return datetime.fromtimestamp(self.start_utc.timestamp() + elapsed_s, tz=timezone.utc)
 
 
-class SimulatorFeed:
-    """Steps the simulator to keep up with the clock and delivers each step's readings."""
+class ProtocolFeed:
+    """The simulated device servers and the adapters polling them, on one event loop in a thread.
 
-    def __init__(self, simulator: ParkSimulator, clock: SimulationClock, sink: ReadingSink):
+    device_maps: the park's point maps; each names a device the host serves
+    and the adapters poll. Readings are stamped with the simulation clock;
+    a value outside its twin point's plausible range is marked BAD. Writes
+    (:meth:`write`) are recorded in ``audit``'s write audit log.
+    """
+
+    def __init__(self, simulator: ParkSimulator, clock: SimulationClock, sink: ReadingSink,
+                 device_maps: list, audit: History, max_backoff_s: float = 4.0):
         self.simulator = simulator
+        self.audit = audit
         self.clock = clock
         self.sink = sink
-        self._stop = threading.Event()
+        self.device_maps = device_maps
+        self.max_backoff_s = max_backoff_s
+        self.host = None
+        self.adapter_feed = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._ready = threading.Event()
+        self._failure: BaseException | None = None
         self._thread: threading.Thread | None = None
 
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._loop, name="simulator-feed", daemon=True)
+    def start(self, timeout_s: float = 30.0) -> None:
+        """Start the servers and the polling; raise if the servers cannot start (e.g. a port in use)."""
+        self._thread = threading.Thread(target=lambda: asyncio.run(self._main()), name="protocol-feed", daemon=True)
         self._thread.start()
+        if not self._ready.wait(timeout_s):
+            raise RuntimeError("device servers did not start in time")
+        if self._failure is not None:
+            raise self._failure
 
     def stop(self) -> None:
-        self._stop.set()
+        if self._loop is not None and self._stop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._stop.set)
         if self._thread is not None:
-            self._thread.join(timeout=5)
+            self._thread.join(timeout=10)
 
-    def _loop(self) -> None:
-        step_wall_s = self.simulator.step.total_seconds() / self.clock.speed
-        while not self._stop.is_set():
-            try:
-                while self.simulator.now_utc <= self.clock.now_utc() and not self._stop.is_set():
-                    output = self.simulator.advance()
-                    self.sink.deliver(self.simulator.readings(output))
-            except Exception:  # the run must go on; the failure is logged with its traceback
-                log.exception("simulator step failed at %s", self.simulator.now_utc)
-            self._stop.wait(min(1.0, step_wall_s))
+    def write(self, point_id: str, value: float | None, who: str, timeout_s: float = 30.0) -> WriteRecord:
+        """Write a point over its protocol (limits enforced) and record the write in the history's audit log."""
+        result = self.call(lambda: self.adapter_feed.write(point_id, value), timeout_s)
+        record = WriteRecord(datetime.now(timezone.utc), who, point_id, value, result)
+        record_write(self.audit, record)
+        return record
+
+    def call(self, coroutine_factory: Callable[[], Awaitable], timeout_s: float = 30.0):
+        """Run ``coroutine_factory()`` on the feed's loop and return its result (e.g. to stop one device)."""
+        assert self._loop is not None, "start() first"
+        return asyncio.run_coroutine_threadsafe(coroutine_factory(), self._loop).result(timeout_s)
+
+    async def _main(self) -> None:
+        from protocols.adapters import open_adapters
+        from protocols.coordinator import AdapterFeed
+        from protocols.devices.host import DeviceHost
+
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        round_lock = asyncio.Lock()
+        points = self.simulator.park.points
+        self.host = DeviceHost(self.simulator, self.clock.now_utc, self.device_maps, step_lock=round_lock)
+        try:
+            await self.host.start()
+        except BaseException as exc:  # reported to start() in the caller's thread
+            self._failure = exc
+            self._ready.set()
+            await self.host.stop()
+            return
+        try:
+            async with open_adapters(self.device_maps) as adapters:
+                self.adapter_feed = AdapterFeed(
+                    adapters, self.sink, self.clock.now_utc, round_lock=round_lock, max_backoff_s=self.max_backoff_s,
+                    plausible=lambda pid, value: pid not in points or points[pid].within_limits(value))
+                self._ready.set()
+                await asyncio.gather(self.host.run(self._stop), self.adapter_feed.run(self._stop))
+        finally:
+            await self.host.stop()

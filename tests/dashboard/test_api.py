@@ -30,7 +30,7 @@ def served(demo_park, simulated_history, tmp_path_factory):
     live = LiveState()
     live.update(store.latest(list(demo_park.points)).values())
     simulator = ParkSimulator(demo_park, ParkEnvironment(demo_park), DAY2_UTC + timedelta(days=1))
-    app = create_app(demo_park, live, store, write_point=simulator.write_setpoint,
+    app = create_app(demo_park, live, store, write_point=lambda point, value, who: simulator.write_setpoint(point, value),
                      users=UserStore.load(users_file), now_utc=lambda: DAY2_UTC + timedelta(days=1))
     yield app.server, store, simulator, live
     store.close()

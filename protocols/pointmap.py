@@ -1,0 +1,317 @@
+"""Point maps: how one field device's registers or objects feed the twin's points.
+
+One YAML file per device. The top level describes the device (protocol,
+address, polling); ``points`` lists its points, each bound to a twin point id
+(``building.asset.name``). Example (Modbus)::
+
+    protocol: modbus
+    name: pv_roof_south
+    host: 127.0.0.1
+    port: 15021
+    device_id: 1
+    poll_period_s: 1.0
+    timeout_s: 1.0
+    points:
+      - id: b1.pv_roof_south.ac_power_kw
+        table: holding_register
+        address: 40083
+        type: int16
+        scale: 0.001
+        scale_factor_register: 40084
+        unit: kW
+
+A value is decoded once, at the edge: ``value = raw * 10**sf * scale + offset``
+(``sf`` read from ``scale_factor_register`` when given, else 0).
+
+Files are validated with :func:`twin.config.load_yaml_model`; a bad file is
+refused whole, naming the file, the line, the point and the field.
+CSV registry sheets (one row per point, columns named like the point fields)
+are imported with :func:`import_csv`.
+"""
+
+from __future__ import annotations
+
+import builtins
+import csv
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from twin.config import ConfigError, load_yaml_model
+from twin.park import FieldPath, Park
+
+ModbusTable = Literal["coil", "discrete_input", "input_register", "holding_register"]
+ModbusType = Literal["bool", "int16", "uint16", "int32", "uint32", "int64", "uint64", "float32", "float64", "string"]
+Order = Literal["big", "little"]
+BacnetObjectType = Literal[
+    "analog-input", "analog-output", "analog-value",
+    "binary-input", "binary-output", "binary-value",
+    "multi-state-input", "multi-state-output", "multi-state-value",
+]
+COMMANDABLE_TYPES = ("analog-output", "analog-value", "binary-output", "binary-value",
+                     "multi-state-output", "multi-state-value")
+BIT_TABLES = ("coil", "discrete_input")
+WRITABLE_TABLES = ("coil", "holding_register")
+REGISTERS_PER_TYPE = {"bool": 1, "int16": 1, "uint16": 1, "int32": 2, "uint32": 2, "int64": 4, "uint64": 4,
+                      "float32": 2, "float64": 4}
+
+PointId = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$")]
+Port = Annotated[int, Field(ge=1, le=65535)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class MappedPoint(_Strict):
+    """Fields every mapped point has. ``id`` is the twin point the value feeds."""
+
+    id: PointId
+    unit: str = ""
+    scale: float = 1.0
+    offset: float = 0.0
+    writable: bool = False
+    safe_min: float | None = None
+    safe_max: float | None = None
+    description: str = ""
+
+    @model_validator(mode="after")
+    def _writable_needs_limits(self) -> "MappedPoint":
+        if self.writable and (self.safe_min is None or self.safe_max is None):
+            raise ValueError("a writable point needs safe_min and safe_max")
+        if self.safe_min is not None and self.safe_max is not None and self.safe_min > self.safe_max:
+            raise ValueError("safe_min is above safe_max")
+        if self.scale == 0:
+            raise ValueError("scale cannot be 0")
+        return self
+
+    def to_engineering(self, raw: float, scale_factor: int = 0) -> float:
+        """Engineering value from the protocol value (see the module docstring)."""
+        return raw * (10.0 ** scale_factor) * self.scale + self.offset
+
+    def to_raw(self, value: float, scale_factor: int = 0) -> float:
+        """Protocol value for an engineering value (inverse of :meth:`to_engineering`)."""
+        return (value - self.offset) / self.scale / (10.0 ** scale_factor)
+
+
+class ModbusPoint(MappedPoint):
+    """A point held in Modbus registers or bits.
+
+    ``address`` is the zero-based protocol address (what goes on the wire).
+    ``length`` is the number of registers of a ``string``. Word order and byte
+    order are set independently: big/big is ABCD, big/little BADC,
+    little/big CDAB, little/little DCBA.
+    """
+
+    table: ModbusTable = "holding_register"
+    address: Annotated[int, Field(ge=0, le=65535)]
+    type: ModbusType = "uint16"
+    length: Annotated[int, Field(ge=1, le=125)] | None = None
+    word_order: Order = "big"
+    byte_order: Order = "big"
+    scale_factor_register: Annotated[int, Field(ge=0, le=65535)] | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "ModbusPoint":
+        if self.table in BIT_TABLES and self.type != "bool":
+            raise ValueError(f"a {self.table} holds one bit: type must be bool")
+        if self.type == "string" and self.length is None:
+            raise ValueError("a string needs length (number of registers)")
+        if self.type != "string" and self.length is not None:
+            raise ValueError("length applies to strings only")
+        if self.writable and self.table not in WRITABLE_TABLES:
+            raise ValueError(f"a {self.table} cannot be written; use a coil or holding_register")
+        if self.writable and self.type == "string":
+            raise ValueError("string points cannot be written")
+        return self
+
+    @property
+    def register_count(self) -> int:
+        return self.length if self.type == "string" else REGISTERS_PER_TYPE[self.type]
+
+
+class BacnetPoint(MappedPoint):
+    """A point held in a BACnet object property.
+
+    ``mode: cov`` subscribes to changes of value (renewed before the lifetime
+    ends) and falls back to polling when the device refuses; ``poll`` reads
+    with ReadPropertyMultiple every poll period. Writes go to the priority
+    array at ``write_priority`` (1-16); writing null relinquishes.
+    """
+
+    object_type: BacnetObjectType
+    instance: Annotated[int, Field(ge=0, le=4194302)]
+    property: str = "present-value"
+    mode: Literal["poll", "cov"] = "poll"
+    write_priority: Annotated[int, Field(ge=1, le=16)] = 10
+
+    @model_validator(mode="after")
+    def _commandable(self) -> "BacnetPoint":
+        if self.writable and self.object_type not in COMMANDABLE_TYPES:
+            raise ValueError(f"a {self.object_type} cannot be written; use an output or value object")
+        return self
+
+    @builtins.property  # the field ``property`` shadows the builtin in this class body
+    def object_id(self) -> str:
+        return f"{self.object_type},{self.instance}"
+
+
+class DeviceMap(_Strict):
+    """Fields every device has. ``name`` identifies the device (by convention the asset id it serves)."""
+
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$")]
+    host: str = "127.0.0.1"
+    port: Port
+    poll_period_s: Annotated[float, Field(gt=0, le=3600)] = 1.0
+    timeout_s: Annotated[float, Field(gt=0, le=60)] = 1.0
+
+    @property
+    def point_ids(self) -> list[str]:
+        return [p.id for p in self.points]  # type: ignore[attr-defined]
+
+    def point(self, point_id: str) -> MappedPoint:
+        for p in self.points:  # type: ignore[attr-defined]
+            if p.id == point_id:
+                return p
+        raise KeyError(point_id)
+
+
+class ModbusDeviceMap(DeviceMap):
+    """A Modbus TCP device. Reads are coalesced up to ``max_registers_per_read`` (at most 125)
+    across gaps of at most ``max_gap_registers`` unused registers."""
+
+    protocol: Literal["modbus"] = "modbus"
+    device_id: Annotated[int, Field(ge=0, le=255)] = 1
+    max_registers_per_read: Annotated[int, Field(ge=1, le=125)] = 125
+    max_gap_registers: Annotated[int, Field(ge=0, le=125)] = 16
+    points: Annotated[list[ModbusPoint], Field(min_length=1)]
+
+
+class BacnetDeviceMap(DeviceMap):
+    """A BACnet/IP device addressed directly as host:port. ``max_properties_per_request``
+    keeps each ReadPropertyMultiple inside the device's APDU limit."""
+
+    protocol: Literal["bacnet"] = "bacnet"
+    device_instance: Annotated[int, Field(ge=0, le=4194302)]
+    max_properties_per_request: Annotated[int, Field(ge=1, le=500)] = 40
+    cov_lifetime_s: Annotated[int, Field(ge=10, le=86400)] = 300
+    points: Annotated[list[BacnetPoint], Field(min_length=1)]
+
+
+AnyDeviceMap = Union[ModbusDeviceMap, BacnetDeviceMap]
+PROTOCOL_MODELS: dict[str, type[DeviceMap]] = {"modbus": ModbusDeviceMap, "bacnet": BacnetDeviceMap}
+
+
+def point_map_issues(device: AnyDeviceMap, park: Park | None = None) -> list[tuple[FieldPath, str]]:
+    """Rules that span points: duplicates, overlapping registers or objects, binding to the park."""
+    issues: list[tuple[FieldPath, str]] = []
+    seen_ids: set[str] = set()
+    occupied: dict[tuple, str] = {}
+    for index, point in enumerate(device.points):
+        if point.id in seen_ids:
+            issues.append((("points", index, "id"), f"duplicate point id {point.id!r}"))
+        seen_ids.add(point.id)
+        if isinstance(point, ModbusPoint):
+            for address in range(point.address, point.address + point.register_count):
+                key = (point.table, address)
+                if key in occupied:
+                    issues.append((("points", index, "address"),
+                                   f"{point.table} {address} overlaps point {occupied[key]!r}"))
+                    break
+                occupied[key] = point.id
+            if point.address + point.register_count > 65536:
+                issues.append((("points", index, "address"), "runs past the last address 65535"))
+        else:
+            key = (point.object_type, point.instance, point.property)
+            if key in occupied:
+                issues.append((("points", index, "instance"),
+                               f"{point.object_id} {point.property} is already mapped to {occupied[key]!r}"))
+            occupied[key] = point.id
+        if park is not None:
+            twin_point = park.points.get(point.id)
+            if twin_point is None:
+                issues.append((("points", index, "id"), f"no twin point {point.id!r} in park {park.name!r}"))
+            elif point.writable and not twin_point.writable:
+                issues.append((("points", index, "writable"), f"twin point {point.id} is read-only"))
+    return issues
+
+
+def load_point_map(path: str | Path, park: Park | None = None) -> AnyDeviceMap:
+    """Load and validate one device's point map; with ``park``, every point must bind to a twin point."""
+    path = Path(path)
+    model = PROTOCOL_MODELS.get(_peek_protocol(path))
+    if model is None:
+        raise ConfigError(path, ["line 1: protocol: required, one of 'modbus' or 'bacnet'"])
+    return load_yaml_model(path, model, lambda device: point_map_issues(device, park))
+
+
+def load_point_maps(folder: str | Path, park: Park | None = None) -> list[AnyDeviceMap]:
+    """Every ``*.yaml`` point map in a folder (sorted by file name); device names must be unique."""
+    folder = Path(folder)
+    maps = [load_point_map(path, park) for path in sorted(folder.glob("*.yaml"))]
+    names = [m.name for m in maps]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise ConfigError(folder, [f"device name {name!r} used by more than one point map" for name in duplicates])
+    return maps
+
+
+def point_map_yaml(device: AnyDeviceMap) -> str:
+    """The YAML text of a point map: every device field, then one line per point (defaults left out)."""
+    data = device.model_dump(mode="json")
+    header = {"protocol": device.protocol, **{k: v for k, v in data.items() if k not in ("protocol", "points")}}
+    common = set(MappedPoint.model_fields)
+    lines = []
+    for point in device.points:
+        values = point.model_dump(mode="json", exclude_defaults=True)
+        ordered = {"id": values.pop("id")}
+        ordered.update({k: v for k, v in values.items() if k not in common})
+        ordered.update({k: v for k, v in values.items() if k in common})
+        lines.append("  - " + yaml.safe_dump(ordered, sort_keys=False, default_flow_style=True, width=10_000))
+    return yaml.safe_dump(header, sort_keys=False) + "points:\n" + "".join(lines)
+
+
+def import_csv(csv_path: str | Path, device_fields: dict[str, Any]) -> AnyDeviceMap:
+    """Build a point map from a CSV registry sheet (one row per point) and the device's fields.
+
+    Columns are point field names (``id, table, address, type, scale, ...``);
+    empty cells take the default. The result is validated like a YAML file:
+    problems name the CSV file, the row and the column.
+    """
+    csv_path = Path(csv_path)
+    model = PROTOCOL_MODELS.get(str(device_fields.get("protocol")))
+    if model is None:
+        raise ConfigError(csv_path, ["protocol: required, one of 'modbus' or 'bacnet'"])
+    try:
+        with csv_path.open(newline="", encoding="utf-8-sig") as handle:
+            rows = [{k.strip(): v.strip() for k, v in row.items() if k and v is not None and v.strip() != ""}
+                    for row in csv.DictReader(handle)]
+    except OSError as exc:
+        raise ConfigError(csv_path, [f"cannot read file: {exc.strerror or exc}"]) from None
+    try:
+        device = model.model_validate({**device_fields, "points": rows})
+    except ValidationError as exc:
+        raise ConfigError(csv_path, [_csv_problem(err["loc"], err["msg"].removeprefix("Value error, "))
+                                     for err in exc.errors(include_url=False)]) from None
+    issues = point_map_issues(device)
+    if issues:
+        raise ConfigError(csv_path, [_csv_problem(loc, reason) for loc, reason in issues])
+    return device
+
+
+def _csv_problem(loc: FieldPath, reason: str) -> str:
+    """``row N: column C: reason`` for a point's problem (row 1 is the header), else the field path."""
+    if len(loc) >= 2 and loc[0] == "points" and isinstance(loc[1], int):
+        column = ".".join(str(part) for part in loc[2:]) or "(row)"
+        return f"row {loc[1] + 2}: column {column}: {reason}"
+    return f"{'.'.join(str(part) for part in loc)}: {reason}"
+
+
+def _peek_protocol(path: Path) -> str | None:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return "modbus"  # let load_yaml_model report the unreadable file or the YAML error with its line
+    return data.get("protocol") if isinstance(data, dict) else "modbus"

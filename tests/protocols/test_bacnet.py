@@ -1,0 +1,181 @@
+"""BACnet adapter against real bacpypes3 devices on 127.0.0.1: RPM reads, priority writes, relinquish, discovery."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from bacpypes3.apdu import ErrorRejectAbortNack
+from bacpypes3.pdu import Address
+from bacpypes3.primitivedata import ObjectIdentifier
+
+from protocols.bacnet_client import BacnetAdapter, discover_point_map, make_client_application
+from protocols.devices.bacnet_server import BacnetDeviceServer
+from protocols.devices.layout import device_layouts
+from protocols.errors import DeviceUnreachable, WriteRefused
+from twin.config import load_park
+from twin.readings import Quality
+
+from conftest import free_port
+
+DEMO = Path(__file__).resolve().parents[2] / "examples" / "demo-park" / "park.yaml"
+
+
+@pytest.fixture(scope="module")
+def park():
+    return load_park(DEMO)
+
+
+class FakePlant:
+    """Stands in for the simulator's setpoint interface and records what the device asked of it."""
+
+    def __init__(self):
+        self.calls: list[tuple] = []
+
+    def write_setpoint(self, pid, value):
+        self.calls.append(("write", pid, value))
+
+    def release_setpoint(self, pid):
+        self.calls.append(("release", pid))
+
+
+def serve(park, name: str, values: dict, plant: FakePlant, port: int) -> BacnetDeviceServer:
+    layout = next(layout for layout in device_layouts(park) if layout.name == name)
+    limits = {pid: (p.spec.low_limit, p.spec.high_limit) for pid, p in park.points.items()}
+    return BacnetDeviceServer(layout, "127.0.0.1", port, values.get, plant.write_setpoint, plant.release_setpoint,
+                              limits)
+
+
+def test_chiller_reads_writes_relinquishes_and_device_refuses_out_of_range(park):
+    port = free_port()
+    values = {"plant.chiller1.running": 1.0, "plant.chiller1.mode": 2.0, "plant.chiller1.power_kw": 361.5,
+              "plant.chiller1.chw_supply_temp_c": -5.25, "plant.chiller1.chw_setpoint_c": 7.0,
+              "plant.chiller1.mode_cmd": 0.0}
+    plant = FakePlant()
+
+    async def scenario():
+        server = serve(park, "chiller1", values, plant, port)
+        await server.start()
+        app = make_client_application()
+        adapter = BacnetAdapter(server.layout.point_map(port), app)
+        try:
+            first = await adapter.read()
+            await adapter.write("plant.chiller1.chw_setpoint_c", 8.5)
+            await adapter.write("plant.chiller1.mode_cmd", 3)  # ice making
+            commanded = await adapter.read()
+            await adapter.write("plant.chiller1.chw_setpoint_c", None)  # relinquish
+            released = await adapter.read()
+            # bypass the client's limit check: the device refuses the value itself
+            with pytest.raises(ErrorRejectAbortNack) as refusal:
+                await app.write_property(Address(f"127.0.0.1:{port}"), ObjectIdentifier("analog-output,1"),
+                                         "present-value", 30.0, priority=10)
+            answer = refusal.value
+            with pytest.raises(WriteRefused):
+                await adapter.write("plant.chiller1.chw_setpoint_c", 30.0)
+        finally:
+            app.close()
+            await server.stop()
+        return first, commanded, released, answer, adapter.requests_sent
+
+    first, commanded, released, answer, requests = asyncio.run(scenario())
+    assert first["plant.chiller1.running"] == (1.0, Quality.GOOD)
+    assert first["plant.chiller1.mode"] == (2.0, Quality.GOOD)  # multi-state 3 -> twin enum 2
+    assert first["plant.chiller1.power_kw"][0] == pytest.approx(361.5)
+    assert first["plant.chiller1.chw_supply_temp_c"][0] == pytest.approx(-5.25)
+    assert first["plant.chiller1.cop"] == (0.0, Quality.GOOD)  # no value yet: the object's initial 0.0
+    assert commanded["plant.chiller1.chw_setpoint_c"][0] == pytest.approx(8.5)
+    assert commanded["plant.chiller1.mode_cmd"] == (3.0, Quality.GOOD)
+    assert released["plant.chiller1.chw_setpoint_c"][0] == pytest.approx(7.0)  # back to the schedule's value
+    assert plant.calls == [("write", "plant.chiller1.chw_setpoint_c", 8.5), ("write", "plant.chiller1.mode_cmd", 3.0),
+                           ("release", "plant.chiller1.chw_setpoint_c")]
+    assert str(answer.errorCode) == "value-out-of-range"
+    # one ReadPropertyMultiple per read (10 points < 40 per request), one request per write; the
+    # out-of-limits write never left the client
+    assert requests == 3 + 3
+
+
+def test_rpm_batches_respect_max_properties_per_request(park):
+    layout = next(layout for layout in device_layouts(park) if layout.name == "chiller1")
+    device = layout.point_map(47808).model_copy(update={"max_properties_per_request": 4})
+    adapter = BacnetAdapter(device, app=None)
+    assert [len(batch) for batch in adapter.batches] == [4, 4, 2]
+
+
+def test_unanswered_device_raises_unreachable(park):
+    layout = next(layout for layout in device_layouts(park) if layout.name == "weather")
+    device = layout.point_map(free_port()).model_copy(update={"timeout_s": 0.3})
+
+    async def scenario():
+        app = make_client_application()
+        try:
+            await BacnetAdapter(device, app).read()
+        finally:
+            app.close()
+
+    with pytest.raises(DeviceUnreachable):
+        asyncio.run(scenario())
+
+
+def test_discovery_walks_the_object_list_into_a_skeleton(park):
+    port = free_port()
+
+    async def scenario():
+        server = serve(park, "ev5", {"b1.ev5.power_limit_kw": 45.0}, FakePlant(), port)
+        await server.start()
+        app = make_client_application()
+        try:
+            return await discover_point_map(app, "127.0.0.1", port, timeout_s=2)
+        finally:
+            app.close()
+            await server.stop()
+
+    device = asyncio.run(scenario())
+    assert device.device_instance == next(l for l in device_layouts(park) if l.name == "ev5").address
+    assert [(p.object_type, p.instance, p.id) for p in device.points] == [
+        ("analog-input", 1, "todo.ev5.power_kw"), ("binary-input", 1, "todo.ev5.connected"),
+        ("analog-input", 2, "todo.ev5.session_energy_kwh"), ("analog-output", 1, "todo.ev5.power_limit_kw")]
+    limit = device.points[-1]
+    assert limit.writable and limit.safe_min == limit.safe_max == 45.0
+
+
+def test_cov_points_follow_notifications_and_fall_back_to_polling(park):
+    port = free_port()
+    values = {"plant.chiller1.power_kw": 100.0, "plant.chiller1.cop": 5.0}
+    plant = FakePlant()
+
+    async def scenario():
+        server = serve(park, "chiller1", values, plant, port)
+        await server.start()
+        app = make_client_application()
+        base = server.layout.point_map(port)
+        cov = {"plant.chiller1.power_kw": {"mode": "cov"}, "plant.chiller1.cop": {"mode": "cov"},
+               # an object the device does not have: the subscription is refused, the point is polled
+               "plant.chiller1.cooling_kwth": {"mode": "cov", "instance": 99}}
+        points = [p.model_copy(update=cov.get(p.id, {})) for p in base.points]
+        device = base.model_copy(update={"points": points, "cov_lifetime_s": 60})
+        adapter = BacnetAdapter(device, app)
+        try:
+            first = await adapter.read()
+            subscribed = sorted(adapter.subscribed_point_ids)
+            polled = sorted(p.id for batch in adapter.batches for p in batch)
+            values["plant.chiller1.power_kw"] = 250.0
+            server.refresh()  # the device's value changes: it notifies its subscriber
+            for _ in range(50):
+                await asyncio.sleep(0.02)
+                if adapter._cov_latest.get("plant.chiller1.power_kw", (None,))[0] == 250.0:
+                    break
+            second = await adapter.read()
+        finally:
+            await adapter.close()
+            app.close()
+            await server.stop()
+        return first, second, subscribed, polled
+
+    first, second, subscribed, polled = asyncio.run(scenario())
+    assert subscribed == ["plant.chiller1.cop", "plant.chiller1.power_kw"]
+    assert "plant.chiller1.power_kw" not in polled and "plant.chiller1.cooling_kwth" in polled
+    assert first["plant.chiller1.power_kw"][0] == pytest.approx(100.0)
+    assert second["plant.chiller1.power_kw"] == (pytest.approx(250.0), Quality.GOOD)
+    assert second["plant.chiller1.cop"][0] == pytest.approx(5.0)
+    assert second["plant.chiller1.cooling_kwth"] == (None, Quality.BAD)  # no such object: marked, not raised
