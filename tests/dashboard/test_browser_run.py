@@ -9,8 +9,9 @@ import urllib.request
 
 import pytest
 
-from browser_support import ARTIFACTS, DEMO, ConsoleWatch, parktwin_server
+from browser_support import ARTIFACTS, ConsoleWatch, parktwin_server
 from dashboard.auth import add_user
+from park_copies import copy_demo_park
 
 SETPOINT = "plant.chiller1.chw_setpoint_c"
 
@@ -21,7 +22,8 @@ def run_url(tmp_path_factory):
     users = folder / "users.yaml"
     add_user(users, "olga", "operator", "olga-password")
     add_user(users, "vic", "viewer", "vic-password")
-    with parktwin_server("run", str(DEMO), "--speed", "600", "--history", f"sqlite:///{folder / 'run.sqlite'}",
+    park_file = copy_demo_park(folder)  # device servers on free ports
+    with parktwin_server("run", str(park_file), "--speed", "600", "--history", f"sqlite:///{folder / 'run.sqlite'}",
                          "--users", str(users)) as base:
         yield base
 

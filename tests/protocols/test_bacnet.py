@@ -17,7 +17,7 @@ from protocols.errors import DeviceUnreachable, WriteRefused
 from twin.config import load_park
 from twin.readings import Quality
 
-from conftest import free_port
+from park_copies import free_port
 
 DEMO = Path(__file__).resolve().parents[2] / "examples" / "demo-park" / "park.yaml"
 

@@ -16,7 +16,7 @@ from protocols.pointmap import load_point_maps
 from twin.config import load_park
 from twin.history import open_history, write_audit
 
-from conftest import copy_demo_park
+from park_copies import copy_demo_park
 
 ROOT = Path(__file__).resolve().parents[2]
 

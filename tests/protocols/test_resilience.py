@@ -20,7 +20,7 @@ from twin.readings import Quality
 from twin.runtime import ProtocolFeed, SimulationClock, TwinSink
 from twin.sim import ParkSimulator
 
-from conftest import copy_demo_park
+from park_copies import copy_demo_park
 
 
 def wait_for(predicate, timeout_s: float, what: str):
