@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Callable, Protocol
 
 from protocols.errors import DeviceUnreachable, WriteRefused
@@ -70,7 +70,10 @@ class DeviceCoordinator:
         self.max_backoff_s = max(max_backoff_s, self.poll_period_s)
         self.available: bool | None = None
         self.failures = 0
+        self.error_count = 0
         self.last_error = ""
+        self.last_success_utc: datetime | None = None
+        self.last_latency_ms: float | None = None
         self._monotonic_s = monotonic_s
         self.next_poll_s = monotonic_s()
 
@@ -88,6 +91,7 @@ class DeviceCoordinator:
             values = await asyncio.wait_for(self.adapter.read(), self.read_timeout_s)
         except Exception as exc:  # any failure of one device is marked on its points, never raised
             self.failures += 1
+            self.error_count += 1
             backoff_s = min(self.max_backoff_s, self.poll_period_s * 2 ** (self.failures - 1))
             self.next_poll_s = started + backoff_s
             self.last_error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
@@ -102,8 +106,27 @@ class DeviceCoordinator:
         if self.available is False:
             log.warning("device %s available again", self.name)
         self.available, self.failures, self.last_error = True, 0, ""
-        self.next_poll_s = max(started + self.poll_period_s, self._monotonic_s())
+        finished = self._monotonic_s()
+        self.last_latency_ms = (finished - started) * 1000.0
+        self.last_success_utc = datetime.now(timezone.utc)
+        self.next_poll_s = max(started + self.poll_period_s, finished)
         return values
+
+    def status(self) -> dict:
+        """What an integrator checks during commissioning: address, poll period, last success (wall-clock
+        UTC), failed polls in total, latency of the last successful read (ms), availability and last error."""
+        device = self.adapter.device  # type: ignore[attr-defined]
+        return {
+            "device_id": device.name,
+            "protocol": device.protocol,
+            "address": f"{device.host}:{device.port}",
+            "poll_period_s": device.poll_period_s,
+            "available": self.available,
+            "last_success": self.last_success_utc.isoformat() if self.last_success_utc else None,
+            "error_count": self.error_count,
+            "latency_ms": round(self.last_latency_ms, 1) if self.last_latency_ms is not None else None,
+            "last_error": self.last_error,
+        }
 
 
 class AdapterFeed:
@@ -163,6 +186,10 @@ class AdapterFeed:
         except Exception:  # a failing store must not stop the polling; the error is logged with its traceback
             log.exception("delivering %d readings failed", len(readings))
         return readings
+
+    def device_status(self) -> list[dict]:
+        """Poll statistics of every device (see :meth:`DeviceCoordinator.status`)."""
+        return [c.status() for c in self.coordinators]
 
     async def write(self, point_id: str, value: float | None) -> str:
         """Write a point through its device's adapter; the result as :func:`write_result` gives it."""

@@ -143,7 +143,7 @@ def run(
             raise ValueError(f"{point_id}: {record.result}")
 
     dash_app = create_app(park, live, store, write_point=write_through_protocols, users=user_store,
-                          now_utc=clock.now_utc)
+                          devices=feed, now_utc=clock.now_utc)
     try:
         feed.start()
     except OSError as exc:

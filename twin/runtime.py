@@ -119,6 +119,10 @@ class ProtocolFeed:
         record_write(self.audit, record)
         return record
 
+    def devices(self) -> list[dict]:
+        """Poll statistics of every device, for the dashboard's Points page (empty before start)."""
+        return self.adapter_feed.device_status() if self.adapter_feed is not None else []
+
     def call(self, coroutine_factory: Callable[[], Awaitable], timeout_s: float = 30.0):
         """Run ``coroutine_factory()`` on the feed's loop and return its result (e.g. to stop one device)."""
         assert self._loop is not None, "start() first"

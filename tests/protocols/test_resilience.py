@@ -72,6 +72,11 @@ def test_stopped_device_is_marked_others_keep_updating_and_it_recovers(running, 
     assert all(live.get(pid).quality == Quality.GOOD for pid in other_ids)
     time.sleep(2 * period_s)  # the outage goes on for a while: backoff grows
     assert all_marked()
+    status = {d["device_id"]: d for d in feed.devices()}
+    assert status[device]["available"] is False and status[device]["error_count"] >= 1
+    assert status[device]["last_error"]
+    assert status[other]["available"] is True and status[other]["error_count"] == 0
+    assert status[other]["latency_ms"] >= 0 and status[other]["last_success"] is not None
 
     feed.call(lambda: feed.host.start_device(device))
     restarted = time.monotonic()
@@ -79,6 +84,8 @@ def test_stopped_device_is_marked_others_keep_updating_and_it_recovers(running, 
              f"{device}'s points to recover by themselves within 10 s of the restart")
     assert time.monotonic() - restarted < 10
     assert feed._thread.is_alive(), "the run goes on"
+    recovered = next(d for d in feed.devices() if d["device_id"] == device)
+    assert recovered["available"] is True and recovered["last_error"] == ""
 
 
 def test_writes_reach_the_plant_over_the_protocol_and_are_audited(running):
