@@ -114,14 +114,22 @@ def _evidence(condition: Condition, index: int) -> dict:
 
 
 def rule_input_from_frame(park: Park, frame: pd.DataFrame) -> RuleInput:
-    """A :class:`RuleInput` from a long-format history frame (point_id, ts_utc, value, quality)."""
-    values = frame.pivot_table(index="ts_utc", columns="point_id", values="value", aggfunc="last", dropna=False)
-    quality = frame.pivot_table(index="ts_utc", columns="point_id", values="quality", aggfunc="last")
-    quality = quality.reindex(index=values.index, columns=values.columns).fillna(MISSING_QUALITY).astype(np.int16)
-    times = values.index
-    step = pd.Series(times).diff().median() if len(times) > 1 \
-        else pd.Timedelta(seconds=park.simulation.step_s)
-    return RuleInput(park, values, quality, step)
+    """A :class:`RuleInput` from a long-format history frame (point_id, ts_utc, value, quality).
+
+    The grid is every distinct timestamp of the frame; of two readings of one
+    point at one time the later row wins.
+    """
+    point_codes, point_ids = pd.factorize(frame["point_id"])
+    time_codes, times = pd.factorize(pd.DatetimeIndex(frame["ts_utc"]).tz_convert("UTC"), sort=True)
+    values = np.full((len(times), len(point_ids)), np.nan)
+    quality = np.full((len(times), len(point_ids)), MISSING_QUALITY, dtype=np.int16)
+    values[time_codes, point_codes] = frame["value"].to_numpy(dtype=float)
+    quality[time_codes, point_codes] = frame["quality"].to_numpy(dtype=np.int16)
+    index = pd.DatetimeIndex(times, name="ts_utc")
+    columns = pd.Index(point_ids, dtype=object)
+    step = pd.Series(index).diff().median() if len(index) > 1 else pd.Timedelta(seconds=park.simulation.step_s)
+    return RuleInput(park, pd.DataFrame(values, index=index, columns=columns),
+                     pd.DataFrame(quality, index=index, columns=columns), step)
 
 
 def detect_faults(history: History, park: Park, start: datetime, end: datetime,

@@ -135,8 +135,10 @@ def energy_kpis(history: History, park: Park, start: datetime, end: datetime, ta
     if tariff is not None and len(power):
         import_kwh_each = import_kw * dt_h
         if prices_cny_per_kwh is not None:
+            step = prices_cny_per_kwh.index.to_series().diff().min() if len(prices_cny_per_kwh) > 1 \
+                else pd.Timedelta(hours=1)
             price = prices_cny_per_kwh.reindex(power.index, method="ffill").to_numpy(dtype=float)
-            if np.isnan(price).any():
+            if np.isnan(price).any() or power.index[-1] >= prices_cny_per_kwh.index[-1] + step:
                 raise ValueError(f"day-ahead prices {prices_cny_per_kwh.index[0]} .. {prices_cny_per_kwh.index[-1]} "
                                  f"do not cover the period {power.index[0]} .. {power.index[-1]}")
         else:
