@@ -166,13 +166,24 @@ class LiveFaultDetector:
     episodes are resumed from it at start and every change is saved.
     """
 
-    def __init__(self, park: Park, limits: FaultThresholds | None = None, store: FaultEpisodeStore | None = None):
+    def __init__(self, park: Park, limits: FaultThresholds | None = None, store: FaultEpisodeStore | None = None,
+                 check_every: timedelta = timedelta(minutes=15)):
         self.park = park
         self.limits = limits or FaultThresholds()
         self.store = store
+        self.check_every = check_every
         self._tracker = EpisodeTracker(store.open_episodes() if store else [])
         self._buffer: list[pd.DataFrame] = []
         self._judged_until: pd.Timestamp | None = None
+        self._pending: list[Reading] = []
+
+    def deliver(self, readings: list[Reading]) -> None:
+        """Reading sink for a live feed: collect readings and run :meth:`update` once they span
+        ``check_every`` (each update costs about 0.1 s for the demo park, so not every step)."""
+        self._pending.extend(readings)
+        if self._pending and self._pending[-1].ts_utc - self._pending[0].ts_utc >= self.check_every:
+            pending, self._pending = self._pending, []
+            self.update(pending)
 
     @property
     def open_episodes(self) -> list[FaultEpisode]:

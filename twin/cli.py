@@ -121,8 +121,10 @@ def run(
     """Run the park live: simulation clock, history store and dashboard."""
     from dashboard.app import create_app
     from energy.environment import ParkEnvironment
+    from energy.fault_detection import LiveFaultDetector
+    from twin.history import FaultEpisodeStore
     from twin.live import LiveState
-    from twin.runtime import SimulationClock, SimulatorFeed, TwinSink
+    from twin.runtime import FanOutSink, SimulationClock, SimulatorFeed, TwinSink
     from twin.sim import ParkSimulator
 
     park = load_park(park_file)
@@ -131,7 +133,9 @@ def run(
     live = LiveState()
     now = datetime.now(timezone.utc).replace(second=0, microsecond=0)
     simulator = ParkSimulator(park, ParkEnvironment(park), now)
-    feed = SimulatorFeed(simulator, SimulationClock(now, speed), TwinSink(live, store, flush_every=5))
+    twin_sink = TwinSink(live, store, flush_every=5)
+    detector = LiveFaultDetector(park, store=FaultEpisodeStore(store))  # fault episodes as the readings arrive
+    feed = SimulatorFeed(simulator, SimulationClock(now, speed), FanOutSink([twin_sink, detector]))
     dash_app = create_app(park, live, store)
     console.print(f"[bold]{park.name}[/bold]: simulating at {speed:g}x from {now:%Y-%m-%d %H:%M} UTC; "
                   f"history in {url}")
@@ -141,7 +145,7 @@ def run(
         dash_app.run(host=host, port=port, debug=False)
     finally:
         feed.stop()
-        feed.sink.flush()
+        twin_sink.flush()
         store.close()
 
 

@@ -80,9 +80,9 @@ def test_live_detection_on_the_same_readings_finds_the_same_episodes_and_stores_
     with open_history(f"sqlite:///{tmp_path / 'day.sqlite'}") as day_history:
         day_history.append_frame(frame)
         store = FaultEpisodeStore(day_history)
-        live = LiveFaultDetector(demo_park, store=store)
-        for hour, chunk in frame.groupby(frame["ts_utc"].dt.floor("h")):
-            live.update(as_readings(chunk))
+        live = LiveFaultDetector(demo_park, store=store, check_every=timedelta(hours=1))
+        for _, step in frame.groupby("ts_utc"):  # one simulation step at a time, as a live feed delivers
+            live.deliver(as_readings(step))
         live_episodes = store.overlapping(day_start, day_end)
         batch_episodes = detect_faults(day_history, demo_park, day_start, day_end, store=store)
         assert {e.rule_id for e in batch_episodes} >= {"elevator_out_of_service", "chw_low_delta_t",
