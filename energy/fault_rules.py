@@ -164,7 +164,8 @@ def chw_low_delta_t(data: RuleInput, limits: FaultThresholds) -> list[Condition]
         mode = data.point(building.id, chiller.id, "mode")
         delta_t_k = data.point(building.id, chiller.id, "chw_return_temp_c") - \
             data.point(building.id, chiller.id, "chw_supply_temp_c")
-        conditions.append(Condition("chw_low_delta_t", chiller.id, (mode == MODE_DIRECT) & (delta_t_k < limits.chw_delta_t_min_k),
+        low = (mode == MODE_DIRECT) & (delta_t_k < limits.chw_delta_t_min_k)
+        conditions.append(Condition("chw_low_delta_t", chiller.id, low,
                                     _minutes(limits.chw_delta_t_minutes), Severity.WARNING, {"delta_t_k": delta_t_k}))
     return conditions
 

@@ -77,12 +77,13 @@ def hourly_load_history(history: History, park: Park, start: datetime, end: date
         raise ValueError("load forecasts learn from the weather station's readings; the park has none")
     station_building = park.building_of(stations[0].id).id
     groups = power_points(park)
-    chillers = [(point_id(park.building_of(c.id).id, c.id, "cooling_kwth"), point_id(park.building_of(c.id).id, c.id, "mode"))
-                for c in park.assets_of(Chiller)]
+    chillers = [(point_id(b.id, c.id, "cooling_kwth"), point_id(b.id, c.id, "mode"))
+                for b, c in park.iter_assets() if isinstance(c, Chiller)]
     ice = _asset_points(park, IceTank, "cooling_delivered_kwth")
     weather = [point_id(station_building, stations[0].id, "outdoor_temp_c"),
                point_id(station_building, stations[0].id, "ghi_wm2")]
-    ids = [p for pair in chillers for p in pair] + ice + groups["lighting"] + groups["elevators"] + groups["ev"] + weather
+    ids = [p for pair in chillers for p in pair] + ice + weather
+    ids += groups["lighting"] + groups["elevators"] + groups["ev"]
     wide = history.query_wide(ids, start, end)
     if wide.empty:
         return pd.DataFrame(columns=[*LOADS, "temp_air_c", "ghi_wm2"])
@@ -159,7 +160,8 @@ def rated_load_profile(park: Park, index_utc: pd.DatetimeIndex, temp_air_c: np.n
             for light in building.assets_of(Lighting):
                 rows["lighting_kw"][i] += light.rated_kw * (0.9 if occupancy >= 0.3 else light.night_fraction)
             for lift in building.assets_of(Elevator):
-                rows["elevators_kw"][i] += lift.idle_kw + 0.5 * lift.rated_kw * elevator_traffic(hour) * max(occupancy, 0.05)
+                traffic = elevator_traffic(hour) * max(occupancy, 0.05)
+                rows["elevators_kw"][i] += lift.idle_kw + 0.5 * lift.rated_kw * traffic
         sessions_per_h = (park.simulation.ev_sessions_per_charger_per_day * len(park.assets_of(EVCharger))
                           * ev_arrival_weight(hour) / EV_ARRIVAL_WEIGHT_PER_DAY_H)
         rows["ev_kw"][i] = sessions_per_h * FALLBACK_EV_SESSION_KWH

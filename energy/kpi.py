@@ -101,12 +101,12 @@ def energy_kpis(history: History, park: Park, start: datetime, end: datetime, ta
     tariff still gives periods, demand charge, export price and CO2 factor.
     """
     groups = power_points(park)
-    chillers = [point_id(park.building_of(c.id).id, c.id, name)
-                for c in park.assets_of(Chiller) for name in ("cooling_kwth",)]
-    tanks = [point_id(park.building_of(t.id).id, t.id, name)
-             for t in park.assets_of(IceTank) for name in ("melt_kwth", "cooling_delivered_kwth")]
+    chillers = [point_id(b.id, c.id, "cooling_kwth") for b, c in park.iter_assets() if isinstance(c, Chiller)]
+    tanks = [(b.id, t.id) for b, t in park.iter_assets() if isinstance(t, IceTank)]
+    melt = [point_id(b, t, "melt_kwth") for b, t in tanks]
+    ice_cooling = [point_id(b, t, "cooling_delivered_kwth") for b, t in tanks]
     ids = [pid for name in (*LOAD_SUBSYSTEMS, "building_meters", "pv", "grid") for pid in groups[name]]
-    ids += chillers + tanks
+    ids += chillers + melt + ice_cooling
     wide = history.query_wide(ids, start, end)
     hours = (end - start).total_seconds() / 3600.0
     dt_h = step_hours(wide.index)
@@ -165,7 +165,7 @@ def energy_kpis(history: History, park: Park, start: datetime, end: datetime, ta
         energy_cost_by_period_cny=cost_by_period, demand_charge_cny=demand_charge, export_credit_cny=export_credit,
         total_cost_cny=total_cost, co2_t=co2_t, cooling_kwhth=cooling_kwhth, chillers_kwh=chillers_kwh,
         plant_cop=plant_cop, plant_kw_per_ton=KWH_PER_TON_HOUR / plant_cop if plant_cop else None,
-        ice_melt_kwhth=kwh(total_kw(tanks[0::2])), ice_cooling_delivered_kwhth=kwh(total_kw(tanks[1::2])),
+        ice_melt_kwhth=kwh(total_kw(melt)), ice_cooling_delivered_kwhth=kwh(total_kw(ice_cooling)),
         baseline_cost_cny=baseline_cost_cny,
         savings_cny=baseline_cost_cny - total_cost if baseline_cost_cny is not None and total_cost is not None
         else None,

@@ -187,7 +187,8 @@ def forecast(
     park_file: ParkFile,
     start: Annotated[str, typer.Option(help="First hour, YYYY-MM-DDTHH:MM in the park's time zone")],
     hours: Annotated[int, typer.Option(min=1, max=24 * 31, help="Number of hours")] = 24,
-    weather: Annotated[Optional[Path], typer.Option(help="Weather CSV (time, ghi[, dni, dhi], temp_air[, wind_speed])")] = None,
+    weather: Annotated[Optional[Path], typer.Option(
+        help="Weather CSV (time, ghi[, dni, dhi], temp_air[, wind_speed])")] = None,
     history: HistoryOption = None,
     annual_tmy: Annotated[Optional[Path], typer.Option(
         "--annual-tmy", help="Also report each array's annual AC energy over this TMY3 file's year")] = None,
@@ -196,7 +197,8 @@ def forecast(
     """Forecast PV per array and loads per subsystem, hour by hour."""
     import pandas as pd
 
-    from energy.forecast import LoadForecaster, annual_pv_energy_kwh, forecast_weather, hourly_load_history, pv_forecast_kw
+    from energy.forecast import (LoadForecaster, annual_pv_energy_kwh, forecast_weather, hourly_load_history,
+                                 pv_forecast_kw)
     from energy.weather import WeatherFileError, read_weather_csv
 
     park = load_park(park_file)
@@ -258,8 +260,8 @@ def forecast(
     for note in notes:
         console.print(f"note: {note}")
     if annual is not None:
-        console.print(f"annual AC energy over {annual_tmy.name}: " + ", ".join(
-            f"{a} {kwh:,.0f} kWh" for a, kwh in annual["arrays_kwh"].items()) + f"; total {annual['total_kwh']:,.0f} kWh")
+        per_array = ", ".join(f"{a} {kwh:,.0f} kWh" for a, kwh in annual["arrays_kwh"].items())
+        console.print(f"annual AC energy over {annual_tmy.name}: {per_array}; total {annual['total_kwh']:,.0f} kWh")
 
 
 @app.command()
@@ -268,8 +270,10 @@ def kpi(
     from_: Annotated[str, typer.Option("--from", help="Start, YYYY-MM-DD[THH:MM] in the park's time zone")],
     to: Annotated[str, typer.Option("--to", help="End (exclusive), YYYY-MM-DD[THH:MM]")],
     history: HistoryOption = None,
-    prices: Annotated[Optional[Path], typer.Option(help="Day-ahead price CSV used instead of the tariff's energy prices")] = None,
-    baseline_cost: Annotated[Optional[float], typer.Option(help="Baseline cost of the same period, for savings")] = None,
+    prices: Annotated[Optional[Path], typer.Option(
+        help="Day-ahead price CSV used instead of the tariff's energy prices")] = None,
+    baseline_cost: Annotated[Optional[float], typer.Option(
+        help="Baseline cost of the same period, for savings")] = None,
     json_output: JsonFlag = False,
 ) -> None:
     """Energy KPIs of a period from history: consumption, PV, peak demand, cost, CO2, plant COP, ice."""
@@ -300,10 +304,12 @@ def kpi(
         table.add_row(f"consumption {name}", f"{value:,.0f} kWh")
     rows = [("PV production", kpis.pv_kwh, "{:,.0f} kWh"), ("grid import", kpis.grid_import_kwh, "{:,.0f} kWh"),
             ("grid export", kpis.grid_export_kwh, "{:,.0f} kWh"), ("self-consumption", kpis.self_consumption, "{:.1%}"),
-            ("self-sufficiency", kpis.self_sufficiency, "{:.1%}"), ("peak demand (15 min)", kpis.peak_demand_kw, "{:,.0f} kW"),
+            ("self-sufficiency", kpis.self_sufficiency, "{:.1%}"),
+            ("peak demand (15 min)", kpis.peak_demand_kw, "{:,.0f} kW"),
             ("load factor", kpis.load_factor, "{:.3f}")]
     rows += [(f"energy cost {p}", c, "{:,.0f} CNY") for p, c in (kpis.energy_cost_by_period_cny or {}).items()]
-    rows += [("demand charge", kpis.demand_charge_cny, "{:,.0f} CNY"), ("export credit", kpis.export_credit_cny, "{:,.0f} CNY"),
+    rows += [("demand charge", kpis.demand_charge_cny, "{:,.0f} CNY"),
+             ("export credit", kpis.export_credit_cny, "{:,.0f} CNY"),
              ("total cost", kpis.total_cost_cny, "{:,.0f} CNY"), ("CO2", kpis.co2_t, "{:,.1f} t"),
              ("plant COP", kpis.plant_cop, "{:.2f}"), ("plant kW/ton", kpis.plant_kw_per_ton, "{:.3f}"),
              ("ice used (melt)", kpis.ice_melt_kwhth, "{:,.0f} kWhth"),
@@ -359,7 +365,8 @@ def faults(
         kpi_table.add_column(column, justify="right")
     for kind, k in per_kind.items():
         kpi_table.add_row(kind, str(k.faults), f"{k.hours_in_fault:.2f}", f"{k.pct_time_in_fault:.2f}",
-                          "—" if k.mtbf_h is None else f"{k.mtbf_h:,.1f}", "—" if k.mttr_h is None else f"{k.mttr_h:.2f}",
+                          "—" if k.mtbf_h is None else f"{k.mtbf_h:,.1f}",
+                          "—" if k.mttr_h is None else f"{k.mttr_h:.2f}",
                           f"{k.availability:.4f}", str(k.comm_losses))
     console.print(kpi_table)
 

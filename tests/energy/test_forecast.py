@@ -53,8 +53,9 @@ def test_load_regression_on_a_held_back_week_meets_ashrae_14_and_beats_the_fallb
                                   test["ghi_wm2"].to_numpy())
     errors = {load: forecast_errors(test[load], predicted[load]) for load in LOADS}
     fallback_errors = {load: forecast_errors(test[load], fallback[load]) for load in LOADS}
-    print("\nheld-back week, regression:", {k: {m: round(v, 2) for m, v in e.items()} for k, e in errors.items()})
-    print("held-back week, fallback:  ", {k: {m: round(v, 2) for m, v in e.items()} for k, e in fallback_errors.items()})
+    print()
+    for label, table in (("regression", errors), ("fallback", fallback_errors)):
+        print(f"held-back week, {label}:", {k: {m: round(v, 2) for m, v in e.items()} for k, e in table.items()})
     for load in ("cooling_load_kwth", "lighting_kw", "elevators_kw"):
         assert errors[load]["cv_rmse_pct"] < 30.0, load  # ASHRAE Guideline 14, hourly
     # EV sessions arrive at random: hourly error stays large, but learning from history must still help
