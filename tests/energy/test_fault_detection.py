@@ -120,3 +120,18 @@ def test_fault_kpis_of_the_week_follow_from_the_injected_outages(week_episodes, 
     assert lifts.period_h == pytest.approx(7 * week_h) and lifts.availability == pytest.approx(1 - 6.0 / (7 * week_h))
     assert per_asset["ev5"].comm_losses == 1 and per_asset["ev5"].hours_in_fault == pytest.approx(3.0)
     assert per_asset["elevator1"].faults == 0 and per_asset["elevator1"].mtbf_h is None
+
+
+def test_detection_on_postgresql_finds_what_sqlite_finds_and_stores_it_once(
+        faulty_week_url, demo_park, postgres_url, sim_start_utc):
+    day_start, day_end = sim_start_utc + timedelta(days=5), sim_start_utc + timedelta(days=6)
+    with open_history(faulty_week_url) as sqlite_history:
+        frame = sqlite_history.query(list(demo_park.points), day_start, day_end)
+        on_sqlite = detect_faults(sqlite_history, demo_park, day_start, day_end)
+    with open_history(postgres_url) as history:
+        history.append_frame(frame)
+        store = FaultEpisodeStore(history)
+        on_postgres = detect_faults(history, demo_park, day_start, day_end, store=store)
+        detect_faults(history, demo_park, day_start, day_end, store=store)
+        assert on_postgres == on_sqlite and len(on_postgres) >= 3
+        assert store.overlapping(day_start, day_end) == on_postgres
