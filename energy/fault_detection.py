@@ -20,7 +20,7 @@ import pandas as pd
 
 from energy.fault_rules import MISSING_QUALITY, RULE_LOOKBACK, Condition, FaultThresholds, RuleInput, evaluate_rules
 from twin.fault_episodes import FaultEpisode
-from twin.history import FaultEpisodeStore, History
+from twin.history import FaultEpisodeStore, History, query_grid
 from twin.park import Park
 from twin.readings import Reading
 
@@ -125,11 +125,15 @@ def rule_input_from_frame(park: Park, frame: pd.DataFrame) -> RuleInput:
     quality = np.full((len(times), len(point_ids)), MISSING_QUALITY, dtype=np.int16)
     values[time_codes, point_codes] = frame["value"].to_numpy(dtype=float)
     quality[time_codes, point_codes] = frame["quality"].to_numpy(dtype=np.int16)
-    index = pd.DatetimeIndex(times, name="ts_utc")
+    return _rule_input(park, pd.DatetimeIndex(times, name="ts_utc"), list(point_ids), values, quality)
+
+
+def _rule_input(park: Park, times: pd.DatetimeIndex, point_ids: list[str], values: np.ndarray,
+                quality: np.ndarray) -> RuleInput:
     columns = pd.Index(point_ids, dtype=object)
-    step = pd.Series(index).diff().median() if len(index) > 1 else pd.Timedelta(seconds=park.simulation.step_s)
-    return RuleInput(park, pd.DataFrame(values, index=index, columns=columns),
-                     pd.DataFrame(quality, index=index, columns=columns), step)
+    step = pd.Series(times).diff().median() if len(times) > 1 else pd.Timedelta(seconds=park.simulation.step_s)
+    return RuleInput(park, pd.DataFrame(values, index=times, columns=columns),
+                     pd.DataFrame(quality, index=times, columns=columns), step)
 
 
 def detect_faults(history: History, park: Park, start: datetime, end: datetime,
@@ -143,10 +147,10 @@ def detect_faults(history: History, park: Park, start: datetime, end: datetime,
     """
     limits = limits or FaultThresholds()
     read_from = start - RULE_LOOKBACK
-    frame = history.query(list(park.points), read_from, end)
-    if frame.empty:
+    times, values, quality = query_grid(history, list(park.points), read_from, end)
+    if len(times) == 0:
         return []
-    data = rule_input_from_frame(park, frame)
+    data = _rule_input(park, times, list(park.points), values, quality)
     carried = store.overlapping(read_from, read_from + timedelta(milliseconds=1)) if store else []
     tracker = EpisodeTracker(carried)
     episodes = [e for e in tracker.feed(evaluate_rules(data, limits), data.times, data.step)
