@@ -235,7 +235,7 @@ def forecast(
             raise BadInput(f"--annual-tmy: file not found: {annual_tmy}")
         try:
             per_array = annual_pv_energy_kwh(park, annual_tmy)
-        except (ValueError, KeyError) as exc:
+        except (ValueError, KeyError, IndexError) as exc:
             raise BadInput(f"--annual-tmy {annual_tmy}: not a readable TMY3 file ({exc})") from None
         annual = {"file": str(annual_tmy), "arrays_kwh": per_array, "total_kwh": sum(per_array.values())}
     if json_output:
