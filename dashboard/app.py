@@ -1,113 +1,143 @@
-"""The ParkTwin web dashboard (Dash + dash-bootstrap-components) and its JSON endpoints.
+"""The ParkTwin web dashboard: a multi-page Dash app (Dash pages + dash-bootstrap-components) and its JSON API.
 
-First page: live power per subsystem. The app only reads the twin (live state
-and history); it changes nothing.
+Pages: Overview, Assets, Faults, Dispatch, Points (``dashboard/pages``); the
+API lives in :mod:`dashboard.api`; sign-in in :mod:`dashboard.auth`. Reading
+needs no sign-in; every action that changes something goes through
+:mod:`dashboard.actions`. Capabilities of other rooms plug in as providers
+(:mod:`dashboard.providers`); while one is missing, its page says so.
+
+Dash pages keep their registry in the ``dash`` module, so one process serves
+one dashboard (which is how ``parktwin run`` and ``parktwin dashboard`` use it).
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
+import secrets
+from datetime import datetime
+from functools import partial
+from typing import Callable
+from urllib.parse import urlsplit
 
+import dash
 import dash_bootstrap_components as dbc
-import pandas as pd
-import plotly.graph_objects as go
+import flask
 from dash import Dash, Input, Output, dcc, html
-from flask import jsonify
+from markupsafe import escape
 
+from dashboard.api import create_api
+from dashboard.auth import SESSION_USER, UserStore, current_user
+from dashboard.context import DashboardContext, wall_clock_utc
+from dashboard.pages import assets, dispatch, faults, overview, points
+from dashboard.providers import (
+    DeviceStatusProvider, FaultProvider, KpiProvider, PlanProvider, PointWriter, Providers,
+)
 from twin.history import History
 from twin.live import LiveState
 from twin.park import Park
-from twin.subsystems import LOAD_SUBSYSTEMS, power_points, subsystem_power_kw
 
-REFRESH_MS = 2000
-CHART_WINDOW = timedelta(hours=12)
-SUBSYSTEM_COLOURS = {
-    "chillers": "#1f77b4", "lighting": "#ffbf00", "elevators": "#8c564b", "ev": "#2ca02c", "other": "#7f7f7f",
-}
-CARD_ITEMS = [
-    ("grid", "Grid import", "kW"), ("pv", "PV", "kW"), ("battery", "Battery (+ discharge)", "kW"),
-    ("chillers", "Chillers", "kW"), ("lighting", "Lighting", "kW"), ("elevators", "Elevators", "kW"),
-    ("ev", "EV charging", "kW"), ("other", "Other loads", "kW"),
-]
+PAGES = (("Overview", overview), ("Assets", assets), ("Faults", faults), ("Dispatch", dispatch),
+         ("Points", points))
+STYLESHEET = "/assets/bootstrap-5.3.6.min.css"
 
 
-def live_power(park: Park, live: LiveState) -> dict:
-    """Latest power per subsystem (kW) and the timestamp of the newest reading."""
-    snapshot = live.snapshot()
-    values = {pid: r.value for pid, r in snapshot.items()}
-    newest = max((r.ts_utc for r in snapshot.values()), default=None)
-    return {
-        "ts_utc": newest.isoformat() if newest else None,
-        "points_live": len(snapshot),
-        "power_kw": {k: round(v, 3) for k, v in subsystem_power_kw(park, values).items()},
-    }
+def create_app(park: Park, live: LiveState, history: History, *,
+               kpi: KpiProvider | None = None, faults: FaultProvider | None = None,
+               plan: PlanProvider | None = None, devices: DeviceStatusProvider | None = None,
+               write_point: PointWriter | None = None, users: UserStore | None = None,
+               now_utc: Callable[[], datetime] = wall_clock_utc, secret_key: str | None = None) -> Dash:
+    """Build the dashboard over a park's live state and history.
 
-
-def power_history(park: Park, history: History, live: LiveState) -> pd.DataFrame:
-    """Per-subsystem power (kW) over the chart window, 1-minute means, from history."""
-    groups = power_points(park)
-    newest = live.snapshot()
-    if not newest:
-        return pd.DataFrame()
-    end = max(r.ts_utc for r in newest.values()) + timedelta(minutes=1)
-    ids = [pid for name in (*LOAD_SUBSYSTEMS, "building_meters", "pv", "battery", "grid") for pid in groups[name]]
-    wide = history.resample(ids, end - CHART_WINDOW, end, interval_s=60, agg="mean")
-    if wide.empty:
-        return pd.DataFrame()
-    rows = [subsystem_power_kw(park, {k: v for k, v in row.items() if pd.notna(v)})
-            for row in wide.to_dict("records")]
-    return pd.DataFrame(rows, index=wide.index)
-
-
-def power_figure(frame: pd.DataFrame, tz: str) -> go.Figure:
-    figure = go.Figure()
-    if not frame.empty:
-        x = frame.index.tz_convert(tz)
-        for name in (*LOAD_SUBSYSTEMS, "other"):
-            figure.add_trace(go.Scatter(x=x, y=frame[name], name=name, stackgroup="loads", mode="lines",
-                                        line={"width": 0.5, "color": SUBSYSTEM_COLOURS[name]}))
-        figure.add_trace(go.Scatter(x=x, y=frame["pv"], name="PV", mode="lines", line={"color": "#ff7f0e"}))
-        figure.add_trace(go.Scatter(x=x, y=frame["grid"], name="grid import", mode="lines",
-                                    line={"color": "#d62728", "dash": "dot"}))
-    figure.update_layout(margin={"l": 40, "r": 10, "t": 30, "b": 30}, height=420, yaxis_title="kW",
-                         legend={"orientation": "h"}, uirevision="keep")
-    return figure
-
-
-def create_app(park: Park, live: LiveState, history: History) -> Dash:
-    """Build the Dash app over a park's live state and history."""
-    app = Dash(__name__, external_stylesheets=[dbc.themes.BOOTSTRAP], title="ParkTwin")
-    cards = dbc.Row([
-        dbc.Col(dbc.Card(dbc.CardBody([
-            html.Div(label, className="text-muted small"),
-            html.H4(id=f"card-{key}", children="–", className="mb-0"),
-            html.Span(unit, className="small text-muted"),
-        ])), xs=6, md=3, className="mb-3")
-        for key, label, unit in CARD_ITEMS
-    ])
-    app.layout = dbc.Container([
-        dbc.NavbarSimple(brand=f"ParkTwin · {park.name}", color="dark", dark=True, className="mb-3"),
-        html.Div(id="sim-time", className="mb-2 text-muted"),
-        cards,
-        dbc.Card(dbc.CardBody([html.H5("Power by subsystem (last 12 h)"), dcc.Graph(id="power-chart")])),
-        dcc.Interval(id="tick", interval=REFRESH_MS),
-    ], fluid=True)
-
-    @app.callback(
-        [Output(f"card-{key}", "children") for key, _, _ in CARD_ITEMS]
-        + [Output("sim-time", "children"), Output("power-chart", "figure")],
-        Input("tick", "n_intervals"),
-    )
-    def refresh(_):
-        now = live_power(park, live)
-        card_values = [f"{now['power_kw'][key]:,.0f}" if now["ts_utc"] else "–" for key, _, _ in CARD_ITEMS]
-        when = (pd.Timestamp(now["ts_utc"]).tz_convert(park.site.timezone).strftime("%Y-%m-%d %H:%M %Z")
-                if now["ts_utc"] else "waiting for the first readings")
-        return card_values + [f"Park time {when} · {now['points_live']} points live",
-                              power_figure(power_history(park, history, live), park.site.timezone)]
-
-    @app.server.route("/api/live")
-    def api_live():
-        return jsonify(live_power(park, live))
-
+    Providers left out show as "not available yet". users: who may sign in
+    (nobody when None). now_utc: the twin's clock, for reading ages. secret_key
+    signs session cookies (a random one when None: sign-ins end with the process).
+    """
+    ctx = DashboardContext(park, live, history,
+                           Providers(kpi=kpi, faults=faults, plan=plan, devices=devices, write_point=write_point),
+                           users or UserStore(), now_utc)
+    app = Dash(__name__, use_pages=True, pages_folder="", title="ParkTwin", update_title=None,
+               suppress_callback_exceptions=True)
+    server = app.server
+    server.secret_key = secret_key or secrets.token_hex(32)
+    server.config.update(SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Strict")
+    for order, (name, module) in enumerate(PAGES):
+        dash.register_page(module.__name__, path=module.PATH, name=name, title=f"{name} · ParkTwin",
+                           order=order, layout=partial(module.layout, ctx))
+        if hasattr(module, "register_callbacks"):
+            module.register_callbacks(app, ctx)
+    app.layout = _shell(park)
+    _register_user_area(app, ctx)
+    _register_sign_in(server, ctx)
+    server.register_blueprint(create_api(ctx))
     return app
+
+
+def _shell(park: Park) -> html.Div:
+    links = [dbc.NavItem(dbc.NavLink(name, href=module.PATH, active="exact")) for name, module in PAGES]
+    navbar = dbc.Navbar(dbc.Container([
+        dbc.NavbarBrand(["ParkTwin", html.Span(f" · {park.name}", className="fw-light")], href="/"),
+        dbc.Nav(links, navbar=True, id="page-nav", className="me-auto"),
+        html.Div(id="user-area", className="text-light small"),
+    ], fluid=True), color="dark", dark=True, className="mb-3")
+    return html.Div([dcc.Location(id="url"), navbar, dbc.Container(dash.page_container, fluid=True)])
+
+
+def _register_user_area(app: Dash, ctx: DashboardContext) -> None:
+    @app.callback(Output("user-area", "children"), Input("url", "pathname"))
+    def user_area(pathname):
+        user = current_user(ctx.users, flask.request)
+        if user is None:
+            return html.A("Sign in", href=f"/login?next={pathname or '/'}", className="btn btn-outline-light btn-sm",
+                          id="sign-in-link")
+        return html.Span([html.Span(f"{user.name} ({user.role})", id="signed-in-user", className="me-2"),
+                          html.A("Sign out", href="/logout", className="btn btn-outline-light btn-sm")])
+
+
+LOGIN_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Sign in · ParkTwin</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="stylesheet" href="{stylesheet}"></head>
+<body class="bg-light"><main class="container" style="max-width: 380px; margin-top: 12vh">
+<h1 class="h4 mb-3">Sign in to ParkTwin</h1>{error}
+<form method="post" action="/login">
+<input type="hidden" name="next" value="{next}">
+<div class="mb-3"><label class="form-label" for="username">User</label>
+<input class="form-control" id="username" name="username" autocomplete="username" required autofocus></div>
+<div class="mb-3"><label class="form-label" for="password">Password</label>
+<input class="form-control" id="password" name="password" type="password"
+ autocomplete="current-password" required></div>
+<button class="btn btn-primary w-100" id="sign-in" type="submit">Sign in</button></form>
+<p class="small text-muted mt-3">Pages are open to read; changing anything needs a role that allows it.</p>
+</main></body></html>"""
+
+
+def _safe_next(target: str | None) -> str:
+    """Only paths on this server: never redirect a signed-in user elsewhere."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/"  # browsers read "//host" and "/\\host" as another host
+    parts = urlsplit(target)
+    return "/" if parts.scheme or parts.netloc else target
+
+
+def _register_sign_in(server: flask.Flask, ctx: DashboardContext) -> None:
+    def page(next_path: str, error: str = "", status: int = 200):
+        alert = f'<div class="alert alert-danger py-2" id="sign-in-error">{escape(error)}</div>' if error else ""
+        return LOGIN_PAGE.format(stylesheet=STYLESHEET, error=alert, next=escape(next_path)), status
+
+    @server.get("/login")
+    def login_form():
+        return page(_safe_next(flask.request.args.get("next")))
+
+    @server.post("/login")
+    def login():
+        form = flask.request.form
+        next_path = _safe_next(form.get("next"))
+        user = ctx.users.sign_in(form.get("username", ""), form.get("password", ""))
+        if user is None:
+            return page(next_path, "Unknown user or wrong password.", 401)
+        flask.session.clear()
+        flask.session[SESSION_USER] = user.name
+        return flask.redirect(next_path)
+
+    @server.get("/logout")
+    def logout():
+        flask.session.clear()
+        return flask.redirect("/")

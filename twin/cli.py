@@ -117,6 +117,7 @@ def run(
     speed: Annotated[float, typer.Option(min=0.01, max=3600, help="Simulated seconds per wall-clock second")] = 60.0,
     host: Annotated[str, typer.Option(help="Dashboard address")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="Dashboard port")] = 8050,
+    users: Annotated[Optional[Path], typer.Option(help="Users file for sign-in (see `parktwin users add`)")] = None,
 ) -> None:
     """Run the park live: simulation clock, history store and dashboard."""
     from dashboard.app import create_app
@@ -128,15 +129,19 @@ def run(
     from twin.sim import ParkSimulator
 
     park = load_park(park_file)
+    user_store = _load_users(users)
     url = _history_url(park, history)
     store = _open_history(url)
     live = LiveState()
     now = datetime.now(timezone.utc).replace(second=0, microsecond=0)
     simulator = ParkSimulator(park, ParkEnvironment(park), now)
+    clock = SimulationClock(now, speed)
     twin_sink = TwinSink(live, store, flush_every=5)
-    detector = LiveFaultDetector(park, store=FaultEpisodeStore(store))  # fault episodes as the readings arrive
-    feed = SimulatorFeed(simulator, SimulationClock(now, speed), FanOutSink([twin_sink, detector]))
-    dash_app = create_app(park, live, store)
+    episodes = FaultEpisodeStore(store)
+    detector = LiveFaultDetector(park, store=episodes)  # fault episodes as the readings arrive
+    feed = SimulatorFeed(simulator, clock, FanOutSink([twin_sink, detector]))
+    dash_app = create_app(park, live, store, write_point=simulator.write_setpoint, users=user_store,
+                          now_utc=clock.now_utc, **_energy_providers(park, store, episodes))
     console.print(f"[bold]{park.name}[/bold]: simulating at {speed:g}x from {now:%Y-%m-%d %H:%M} UTC; "
                   f"history in {url}")
     console.print(f"dashboard: http://{host}:{port}/   (Ctrl+C stops)")
@@ -150,6 +155,15 @@ def run(
 
 
 # ---------------------------------------------------------------- energy: forecast, kpi, faults
+
+def _energy_providers(park: Park, store, episodes) -> dict:
+    """The dashboard's KPI and fault providers from the energy models (keyword arguments of create_app)."""
+    from energy.providers import EnergyKpiProvider, StoredFaultProvider
+    from energy.tariff import load_tariff
+
+    tariff = load_tariff(park.tariff) if park.tariff else None
+    return {"kpi": EnergyKpiProvider(park, store, tariff), "faults": StoredFaultProvider(episodes)}
+
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables")]
 
@@ -369,6 +383,71 @@ def faults(
                           "—" if k.mttr_h is None else f"{k.mttr_h:.2f}",
                           f"{k.availability:.4f}", str(k.comm_losses))
     console.print(kpi_table)
+
+
+# ----------------------------------------------------------------- dashboard (issue 5)
+
+UsersFileArgument = Annotated[Path, typer.Argument(help="Users YAML file (created when missing)", metavar="FILE")]
+users_app = typer.Typer(no_args_is_help=True, help="Manage who may sign in to the dashboard, and with which role.")
+app.add_typer(users_app, name="users")
+
+
+def _load_users(path: Path | None):
+    from dashboard.auth import UserStore
+
+    return UserStore.load(path) if path is not None else UserStore()
+
+
+@app.command()
+def dashboard(
+    park_file: ParkFile,
+    history: HistoryOption = None,
+    host: Annotated[str, typer.Option(help="Dashboard address")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Dashboard port")] = 8050,
+    users: Annotated[Optional[Path], typer.Option(help="Users file for sign-in (see `parktwin users add`)")] = None,
+) -> None:
+    """Serve the dashboard over an existing history (no feed: nothing is simulated or written)."""
+    from dashboard.app import create_app
+    from twin.history import FaultEpisodeStore
+    from twin.live import LiveState
+
+    park = load_park(park_file)
+    user_store = _load_users(users)
+    url = _history_url(park, history)
+    store = _open_history(url)
+    live = LiveState()
+    live.update(store.latest(list(park.points)).values())
+    if not live.snapshot():
+        errors.print(f"note: {url} holds no readings of {park.name}'s points; pages will be empty")
+    dash_app = create_app(park, live, store, users=user_store,
+                          **_energy_providers(park, store, FaultEpisodeStore(store)))
+    console.print(f"[bold]{park.name}[/bold]: dashboard over {url}")
+    console.print(f"dashboard: http://{host}:{port}/   (Ctrl+C stops)")
+    try:
+        dash_app.run(host=host, port=port, debug=False)
+    finally:
+        store.close()
+
+
+@users_app.command("add")
+def users_add(
+    users_file: UsersFileArgument,
+    user: Annotated[str, typer.Argument(help="User name")],
+    role: Annotated[str, typer.Option(help="viewer, operator, trader or admin")],
+    password: Annotated[Optional[str], typer.Option(
+        help="Password (prompted for, hidden, when left out; prefer the prompt: "
+             "options show in process lists)")] = None,
+) -> None:
+    """Add a user to a users file, or change an existing user's role and password."""
+    from dashboard.auth import add_user
+
+    if password is None:
+        password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
+    try:
+        new = add_user(users_file, user, role, password)
+    except ValueError as exc:
+        raise BadInput(str(exc)) from None
+    console.print(f"{'added' if new else 'updated'} {user} ({role}) in {users_file}")
 
 
 def _parse_day(text: str, option: str) -> date:

@@ -8,6 +8,8 @@ plus the sources PV, battery and grid.
 
 from __future__ import annotations
 
+import pandas as pd
+
 from twin.assets import Battery, Chiller, Elevator, EVCharger, Lighting, Meter, PVArray
 from twin.park import Park
 from twin.points import point_id
@@ -47,14 +49,25 @@ def subsystem_power_kw(park: Park, values: dict[str, float]) -> dict[str, float]
 
     ``other`` = building sub-meters - chillers - lighting - elevators - EV, never below 0.
     """
+    row = pd.DataFrame([{pid: v for pid, v in values.items() if v is not None}], dtype=float)
+    return {name: float(v) for name, v in subsystem_power_frame(park, row).iloc[0].items()}
+
+
+def subsystem_power_frame(park: Park, wide: pd.DataFrame) -> pd.DataFrame:
+    """Power per subsystem (kW) for every row of a wide frame of point values (columns: point ids).
+
+    Missing columns and NaN count as 0. Result columns: the load subsystems,
+    ``other`` (as in :func:`subsystem_power_kw`), ``pv``, ``battery`` (+ discharge)
+    and ``grid`` (+ import); same index as ``wide``.
+    """
     groups = power_points(park)
 
-    def total(name: str) -> float:
-        return sum(values.get(pid) or 0.0 for pid in groups[name])
+    def total(name: str) -> pd.Series:
+        present = [pid for pid in groups[name] if pid in wide.columns]
+        return wide[present].fillna(0.0).sum(axis=1) if present else pd.Series(0.0, index=wide.index)
 
-    result = {name: total(name) for name in LOAD_SUBSYSTEMS}
-    result["other"] = max(0.0, total("building_meters") - sum(result.values()))
-    result["pv"] = total("pv")
-    result["battery"] = total("battery")
-    result["grid"] = total("grid")
+    result = pd.DataFrame({name: total(name) for name in LOAD_SUBSYSTEMS}, index=wide.index)
+    result["other"] = (total("building_meters") - result.sum(axis=1)).clip(lower=0.0)
+    for name in ("pv", "battery", "grid"):
+        result[name] = total(name)
     return result

@@ -87,7 +87,7 @@ def test_dashboard_serves_live_values_that_move(running_park):
     status, page = get(base + "/")
     assert status == 200 and "ParkTwin" in page
     status, layout = get(base + "/_dash-layout")
-    assert status == 200 and "power-chart" in layout
+    assert status == 200 and "_pages_content" in layout and "page-nav" in layout  # the multi-page shell
     assert process.poll() is None, "the run must keep going"
 
     def stored():

@@ -1,0 +1,204 @@
+"""The JSON API served beside the pages (documented in README.md, "Dashboard and JSON API").
+
+Reads need no sign-in; the one write (POST /api/points/<id>/write) goes
+through :mod:`dashboard.actions`. Errors are JSON ``{"error": "..."}`` with
+status 400 (bad request), 403 (not allowed), 404 (unknown point) or 503 (the
+capability behind the endpoint is not installed yet).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from flask import Blueprint, jsonify, request
+
+from dashboard import actions
+from dashboard.context import DashboardContext
+from dashboard.history_views import choose_period, energy_summary, finite_or_none, subsystem_power
+from dashboard.providers import MISSING
+from twin.subsystems import subsystem_power_kw
+
+MAX_RAW_READINGS = 500_000
+"""Largest raw answer /api/readings gives; beyond it the client must ask for interval_s."""
+
+
+class BadRequest(Exception):
+    """A query parameter that cannot be used; answered with 400 and the message."""
+
+
+def _error(status: int, message: str):
+    return jsonify({"error": message}), status
+
+
+def _time_param(name: str, default: datetime | None = None) -> datetime:
+    text = request.args.get(name)
+    if text is None:
+        if default is None:
+            raise BadRequest(f"missing query parameter {name!r} (ISO 8601 time, e.g. 2026-07-01T00:00:00Z)")
+        return default
+    ts = _parse_time(text)
+    if ts is None:
+        raise BadRequest(f"{name}={text!r} is not an ISO 8601 time")
+    if ts.tzinfo is None:
+        raise BadRequest(f"{name}={text!r} has no time zone; add Z or an offset such as +08:00")
+    return ts.astimezone(timezone.utc)
+
+
+def _parse_time(text: str) -> datetime | None:
+    """An ISO 8601 time, or None; an offset whose "+" arrived as a space (not URL-encoded) is read as "+"."""
+    candidates = [text]
+    if len(text) > 6 and text[-6] == " ":
+        candidates.append(f"{text[:-6]}+{text[-5:]}")
+    for candidate in candidates:
+        try:
+            return datetime.fromisoformat(candidate)
+        except ValueError:
+            pass
+    return None
+
+
+def _range_params(ctx: DashboardContext) -> tuple[datetime, datetime]:
+    end = _time_param("to", ctx.data_end())
+    start = _time_param("from", end - timedelta(days=1))
+    if end <= start:
+        raise BadRequest("'to' must be after 'from'")
+    return start, end
+
+
+def create_api(ctx: DashboardContext) -> Blueprint:
+    """The /api blueprint over one dashboard context."""
+    api = Blueprint("api", __name__, url_prefix="/api")
+
+    @api.errorhandler(BadRequest)
+    def bad_request(exc: BadRequest):
+        return _error(400, str(exc))
+
+    @api.get("/park")
+    def park():
+        p = ctx.park
+        return jsonify({
+            "name": p.name,
+            "site": p.site.model_dump(),
+            "buildings": [{
+                "id": b.id, "name": b.name,
+                "assets": [{"id": a.id, "kind": a.kind, "name": a.name,
+                            "points": [pid for pid, pt in p.points.items() if pt.asset_id == a.id]}
+                           for a in b.assets],
+            } for b in p.buildings],
+        })
+
+    @api.get("/points")
+    def points():
+        return jsonify({"now_utc": ctx.now_utc().isoformat(), "points": ctx.live_points()})
+
+    @api.get("/live")
+    def live():
+        """Latest power per subsystem (kW), from live state."""
+        snapshot = ctx.live.snapshot()
+        newest = max((r.ts_utc for r in snapshot.values()), default=None)
+        wide = {pid: r.value for pid, r in snapshot.items()}
+        return jsonify({
+            "ts_utc": newest.isoformat() if newest else None,
+            "points_live": len(snapshot),
+            "power_kw": {k: round(v, 3) for k, v in subsystem_power_kw(ctx.park, wide).items()},
+        })
+
+    @api.get("/readings")
+    def readings():
+        ids = [pid for value in request.args.getlist("point") for pid in value.split(",") if pid]
+        if not ids:
+            raise BadRequest("give at least one point: ?point=ID (repeat it or separate ids with commas)")
+        unknown = [pid for pid in ids if pid not in ctx.park.points]
+        if unknown:
+            raise BadRequest(f"unknown point(s): {', '.join(unknown)}")
+        start, end = _range_params(ctx)
+        interval_text = request.args.get("interval_s")
+        if interval_text is None:
+            frame = ctx.history.query(ids, start, end)
+            if len(frame) > MAX_RAW_READINGS:
+                raise BadRequest(f"{len(frame):,} readings exceed {MAX_RAW_READINGS:,}: "
+                                 "ask for interval_s or a shorter range")
+            series = {pid: {"ts_utc": [], "value": [], "quality": []} for pid in ids}
+            for pid, group in frame.groupby("point_id", sort=False):
+                series[pid] = {"ts_utc": [t.isoformat() for t in group["ts_utc"]],
+                               "value": [finite_or_none(v) for v in group["value"]],
+                               "quality": [int(q) for q in group["quality"]]}
+            return jsonify({"from": start.isoformat(), "to": end.isoformat(), "interval_s": None,
+                            "points": series})
+        try:
+            interval_s = int(interval_text)
+            if interval_s <= 0:
+                raise ValueError
+        except ValueError:
+            raise BadRequest(f"interval_s={interval_text!r} must be a positive whole number of seconds") from None
+        wide = ctx.history.resample(ids, start, end, interval_s=interval_s, agg="mean")
+        stamps = [t.isoformat() for t in wide.index]
+        return jsonify({"from": start.isoformat(), "to": end.isoformat(), "interval_s": interval_s,
+                        "points": {pid: {"ts_utc": stamps, "value": [finite_or_none(v) for v in wide[pid]]}
+                                   for pid in ids}})
+
+    @api.get("/energy")
+    def energy():
+        """Energy totals and flows of today, this week or custom days, and of the period before."""
+        kind = request.args.get("period", "today")
+        try:
+            first = request.args.get("first_day")
+            last = request.args.get("last_day")
+            chosen = choose_period(ctx.park, kind, ctx.data_end(),
+                            datetime.fromisoformat(first).date() if first else None,
+                            datetime.fromisoformat(last).date() if last else None)
+        except ValueError as exc:
+            raise BadRequest(str(exc)) from None
+        current = energy_summary(ctx.park, ctx.history, chosen.start, chosen.end)
+        previous = energy_summary(ctx.park, ctx.history, chosen.previous_start, chosen.previous_end)
+        return jsonify({"period": chosen.label, "from": chosen.start.isoformat(), "to": chosen.end.isoformat(),
+                        "current": current.as_json(), "previous": previous.as_json()})
+
+    @api.get("/power")
+    def power():
+        """Mean power per subsystem (kW) in buckets of interval_s (default 900) over from..to."""
+        start, end = _range_params(ctx)
+        try:
+            interval_s = int(request.args.get("interval_s", 900))
+            if interval_s <= 0:
+                raise ValueError
+        except ValueError:
+            raise BadRequest("interval_s must be a positive whole number of seconds") from None
+        frame = subsystem_power(ctx.park, ctx.history, start, end, interval_s)
+        return jsonify({"ts_utc": [t.isoformat() for t in frame.index],
+                        "power_kw": {c: [finite_or_none(v) for v in frame[c]] for c in frame.columns}})
+
+    @api.get("/kpi")
+    def kpi():
+        if ctx.providers.kpi is None:
+            return _error(503, f"KPIs are {MISSING['kpi']}; energy totals are at /api/energy")
+        start, end = _range_params(ctx)
+        return jsonify({"from": start.isoformat(), "to": end.isoformat(), "kpis": ctx.providers.kpi.kpis(start, end)})
+
+    @api.get("/faults")
+    def faults():
+        if ctx.providers.faults is None:
+            return _error(503, f"faults are {MISSING['faults']}")
+        start, end = _range_params(ctx)
+        return jsonify({"from": start.isoformat(), "to": end.isoformat(),
+                        "faults": ctx.providers.faults.faults(start, end)})
+
+    @api.get("/plan")
+    def plan():
+        if ctx.providers.plan is None:
+            return _error(503, f"dispatch plans are {MISSING['plan']}")
+        current = ctx.providers.plan.plan()
+        if current is None:
+            return _error(404, "no dispatch plan has been made yet")
+        return jsonify(current)
+
+    @api.post("/points/<point_id>/write")
+    def write(point_id: str):
+        body = request.get_json(silent=True)
+        raw_value = body.get("value") if isinstance(body, dict) else request.form.get("value")
+        result = actions.write_point(ctx, request, point_id, raw_value)
+        if not result.ok:
+            return _error(result.status, result.message)
+        return jsonify({"ok": True, "message": result.message})
+
+    return api

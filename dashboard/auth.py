@@ -1,0 +1,146 @@
+"""Users, roles and the authorization check for every dashboard action that changes something.
+
+Users live in a YAML file (``users:`` mapping user name -> ``{role, password_hash}``).
+Passwords are hashed with scrypt (standard library ``hashlib.scrypt``, N=2**14,
+r=8, p=1, 16-byte random salt per user) and stored as
+``scrypt$N$r$p$<salt hex>$<hash hex>``; the file never holds a password.
+
+Reading pages needs no sign-in. Each action names the roles allowed to do it
+(:data:`ACTION_ROLES`); :func:`authorize` answers for the user of the current
+request (Flask session after signing in, or HTTP Basic credentials for API
+clients) and logs every refusal.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from flask import Request, session
+from pydantic import BaseModel, ConfigDict, Field
+
+from twin.config import load_yaml_model
+
+log = logging.getLogger(__name__)
+
+Role = Literal["viewer", "operator", "trader", "admin"]
+ROLES: tuple[str, ...] = ("viewer", "operator", "trader", "admin")
+
+ACTION_ROLES: dict[str, frozenset[str]] = {
+    "write_point": frozenset({"operator", "admin"}),
+    "acknowledge_fault": frozenset({"operator", "admin"}),
+    "approve_plan": frozenset({"trader", "admin"}),
+}
+"""Roles allowed to take each action; viewers take none."""
+
+SCRYPT_N, SCRYPT_R, SCRYPT_P, SALT_BYTES = 2**14, 8, 1, 16
+SESSION_USER = "user"
+
+
+def hash_password(password: str) -> str:
+    """A salted scrypt hash of the password in the users-file format."""
+    salt = secrets.token_bytes(SALT_BYTES)
+    digest = hashlib.scrypt(password.encode(), salt=salt, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P)
+    return f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${salt.hex()}${digest.hex()}"
+
+
+def verify_password(password: str, stored: str) -> bool:
+    """True when the password matches a stored hash (constant-time comparison); False for a malformed hash."""
+    try:
+        scheme, n, r, p, salt_hex, digest_hex = stored.split("$")
+        if scheme != "scrypt":
+            return False
+        digest = hashlib.scrypt(password.encode(), salt=bytes.fromhex(salt_hex), n=int(n), r=int(r), p=int(p))
+    except ValueError:
+        return False
+    return hmac.compare_digest(digest, bytes.fromhex(digest_hex))
+
+
+class UserEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    role: Role
+    password_hash: str = Field(pattern=r"^scrypt\$\d+\$\d+\$\d+\$[0-9a-f]+\$[0-9a-f]+$")
+
+
+class UsersFile(BaseModel):
+    """Schema of the users file."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    users: dict[str, UserEntry] = {}
+
+
+@dataclass(frozen=True)
+class User:
+    name: str
+    role: str
+
+    def may(self, action: str) -> bool:
+        return self.role in ACTION_ROLES[action]
+
+
+class UserStore:
+    """The users of one users file (or none): sign-in checks."""
+
+    def __init__(self, users: UsersFile | None = None):
+        self._users = users.users if users is not None else {}
+
+    @classmethod
+    def load(cls, path: str | Path) -> "UserStore":
+        """Read and validate a users file; raises ConfigError naming the problem."""
+        return cls(load_yaml_model(path, UsersFile))
+
+    def sign_in(self, name: str, password: str) -> User | None:
+        """The user when name and password match, else None."""
+        entry = self._users.get(name)
+        if entry is None or not verify_password(password, entry.password_hash):
+            return None
+        return User(name, entry.role)
+
+    def get(self, name: str) -> User | None:
+        entry = self._users.get(name)
+        return User(name, entry.role) if entry is not None else None
+
+
+def add_user(path: str | Path, name: str, role: str, password: str) -> bool:
+    """Add a user to a users file, or replace its role and password; creates the file. True when new."""
+    if role not in ROLES:
+        raise ValueError(f"unknown role {role!r}; expected one of {', '.join(ROLES)}")
+    if not name or any(c.isspace() for c in name):
+        raise ValueError(f"user name {name!r} must be non-empty and without spaces")
+    if not password:
+        raise ValueError("the password must not be empty")
+    path = Path(path)
+    users = load_yaml_model(path, UsersFile) if path.exists() else UsersFile()
+    new = name not in users.users
+    users.users[name] = UserEntry(role=role, password_hash=hash_password(password))
+    path.write_text(yaml.safe_dump(users.model_dump(), sort_keys=True), encoding="utf-8")
+    return new
+
+
+def current_user(store: UserStore, request: Request) -> User | None:
+    """The signed-in user of this request: the session's, else valid HTTP Basic credentials, else None."""
+    name = session.get(SESSION_USER)
+    if name is not None:
+        return store.get(name)
+    basic = request.authorization
+    if basic is not None and basic.type == "basic" and basic.username and basic.password is not None:
+        return store.sign_in(basic.username, basic.password)
+    return None
+
+
+def authorize(store: UserStore, request: Request, action: str, target: str) -> User | None:
+    """The user when allowed to take ``action`` on ``target``; None (and a logged refusal) otherwise."""
+    user = current_user(store, request)
+    if user is not None and user.may(action):
+        return user
+    who = f"user {user.name!r} (role {user.role})" if user else "anonymous client"
+    log.warning("refused %s on %s for %s from %s", action, target, who, request.remote_addr)
+    return None

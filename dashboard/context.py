@@ -1,0 +1,61 @@
+"""Everything the dashboard pages and API read, handed over once by the composition root."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Callable
+
+from dashboard.auth import UserStore
+from dashboard.history_views import reference_time
+from dashboard.providers import Providers
+from twin.history import History
+from twin.live import LiveState
+from twin.park import Park
+
+
+def wall_clock_utc() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass(frozen=True)
+class DashboardContext:
+    """The park, its live state and history, optional providers, users, and the clock ages are measured on.
+
+    now_utc: the twin's current time (the simulation clock under ``parktwin run``,
+    the wall clock otherwise); the age of a reading is now_utc() - its timestamp.
+    """
+
+    park: Park
+    live: LiveState
+    history: History
+    providers: Providers = field(default_factory=Providers)
+    users: UserStore = field(default_factory=UserStore)
+    now_utc: Callable[[], datetime] = wall_clock_utc
+
+    def data_end(self) -> datetime:
+        """Where the data shown ends: the newest grid-meter reading in history, else now."""
+        return reference_time(self.park, self.history) or self.now_utc()
+
+    def live_points(self, point_ids: list[str] | None = None) -> list[dict]:
+        """Latest value, quality and age of each point (all by default), in park order; JSON-ready.
+
+        Points without a reading yet have value, quality, ts_utc and age_s None.
+        """
+        ids = list(self.park.points) if point_ids is None else point_ids
+        snapshot = self.live.snapshot(ids)
+        now = self.now_utc()
+        rows = []
+        for pid in ids:
+            point = self.park.points[pid]
+            reading = snapshot.get(pid)
+            rows.append({
+                "id": pid, "building_id": point.building_id, "asset_id": point.asset_id, "name": point.name,
+                "unit": point.unit, "kind": str(point.kind), "writable": point.writable,
+                "low_limit": point.spec.low_limit, "high_limit": point.spec.high_limit,
+                "value": reading.value if reading else None,
+                "quality": reading.quality.label if reading else None,
+                "ts_utc": reading.ts_utc.isoformat() if reading else None,
+                "age_s": round((now - reading.ts_utc).total_seconds(), 1) if reading else None,
+            })
+        return rows

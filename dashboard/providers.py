@@ -1,0 +1,76 @@
+"""The seams where capabilities outside the dashboard plug in.
+
+The dashboard reads the twin (park, live state, history) itself. KPIs that
+need the energy models, fault episodes, dispatch plans and device poll
+statistics come from other rooms; the composition root (``twin/cli.py``)
+hands them to :func:`dashboard.app.create_app` as providers. A page or API
+endpoint whose provider is missing says so (HTTP 503 in the API) instead of
+showing numbers it does not have.
+
+Every provider returns plain JSON-ready data (str, float, int, None, lists and
+dicts of them; timestamps as ISO 8601 strings in UTC), so the same value feeds
+the page and the API.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Callable, Protocol
+
+
+class KpiProvider(Protocol):
+    """Energy-model KPIs of a period (issue 4)."""
+
+    def kpis(self, start: datetime, end: datetime) -> dict[str, dict]:
+        """KPIs of [start, end) by key (``cost_cny``, ``co2_t``, ``savings_cny``, ``plant_cop``, ...):
+        each ``{"label": str, "value": float | None, "unit": str}``."""
+
+
+class FaultProvider(Protocol):
+    """Fault episodes and fault KPIs (issue 4)."""
+
+    def faults(self, start: datetime, end: datetime) -> list[dict]:
+        """Fault episodes overlapping [start, end): rule_id, asset_id, start, end (None while active),
+        severity, evidence."""
+
+
+class PlanProvider(Protocol):
+    """The current dispatch plan (issue 6)."""
+
+    def plan(self) -> dict | None:
+        """The plan as ``{"created": str, "rows": [{"ts_utc": str, <column>: value, ...}], ...}``;
+        None when no plan has been made yet."""
+
+
+class DeviceStatusProvider(Protocol):
+    """Device poll statistics (issue 3)."""
+
+    def devices(self) -> list[dict]:
+        """One dict per device: device_id, protocol, address, poll_period_s, last_success, error_count,
+        latency_ms."""
+
+
+PointWriter = Callable[[str, float], None]
+"""Writes a value to a writable point; raises ValueError for a value the point refuses."""
+
+
+@dataclass(frozen=True)
+class Providers:
+    """The optional capabilities the dashboard shows when they exist; None means "not installed yet"."""
+
+    kpi: KpiProvider | None = None
+    faults: FaultProvider | None = None
+    plan: PlanProvider | None = None
+    devices: DeviceStatusProvider | None = None
+    write_point: PointWriter | None = None
+
+
+MISSING = {
+    "kpi": "available when the energy models are installed",
+    "faults": "available when the energy models (fault rules and episodes) are installed",
+    "plan": "available when the optimizer is installed",
+    "devices": "available when the protocol adapters are installed",
+    "write_point": "writing points is not available in this mode (no feed takes setpoints)",
+}
+"""What a page or endpoint says while its provider is missing."""

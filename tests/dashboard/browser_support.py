@@ -1,0 +1,79 @@
+"""Helpers of the browser tests: chromium flags, a `parktwin` server per module, console and figure readers."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+DEMO = ROOT / "examples" / "demo-park" / "park.yaml"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+"""Flags that work on this machine; Playwright gives every launch a fresh temporary profile (user data dir)."""
+ARTIFACTS = ROOT / "test-artifacts" / "dashboard"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until_serving(base: str, process: subprocess.Popen, timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"the server exited with {process.returncode}: {process.stderr.read()}")
+        try:
+            with urllib.request.urlopen(f"{base}/api/park", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.2)
+    raise AssertionError(f"{base} did not answer within {timeout_s} s")
+
+
+@contextmanager
+def parktwin_server(*args: str) -> Iterator[str]:
+    """Run `parktwin ARGS --port P` and yield its base URL; stopped with Ctrl+C afterwards."""
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "twin.cli", *args, "--port", str(port)], cwd=ROOT,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_serving(base, process)
+        yield base
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+class ConsoleWatch:
+    """Collects console errors and uncaught exceptions of a page."""
+
+    def __init__(self, page):
+        self.errors: list[str] = []
+        page.on("console", lambda m: self.errors.append(f"console: {m.text}") if m.type == "error" else None)
+        page.on("pageerror", lambda e: self.errors.append(f"exception: {e}"))
+
+
+def figure_data(page, graph_id: str) -> list[dict]:
+    """The traces a dcc.Graph has drawn (name, x, y), read from plotly's own state in the DOM.
+
+    ``_fullData`` holds the arrays plotly decoded from the figure (Dash sends numbers as base64 typed arrays).
+    """
+    return page.evaluate(
+        """id => document.querySelector(`#${id} .js-plotly-plot`)._fullData.map(
+               t => ({name: t.name, x: Array.from(t.x || []), y: Array.from(t.y || [])}))""", graph_id)

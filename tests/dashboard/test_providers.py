@@ -1,0 +1,96 @@
+"""The seams for other rooms: with a provider, its page and endpoint show the provider's data; without, they say so.
+
+The providers here are minimal stand-ins with the documented shapes; the real
+ones come from the energy models, the optimizer and the protocol adapters.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import flask
+import pytest
+
+from dashboard.api import create_api
+from dashboard.context import DashboardContext
+from dashboard.pages import dispatch, faults, points
+from dashboard.providers import Providers
+from twin.history import open_history
+from twin.live import LiveState
+
+END = datetime(2026, 7, 2, 0, 0, tzinfo=timezone.utc)
+
+
+class FixedKpis:
+    def __init__(self):
+        self.asked: list[tuple[datetime, datetime]] = []
+
+    def kpis(self, start, end):
+        self.asked.append((start, end))
+        return {"cost_cny": {"label": "Cost", "value": 1234.5, "unit": "CNY"}}
+
+
+class OneFault:
+    def faults(self, start, end):
+        return [{"rule_id": "chw_low_delta_t", "asset_id": "chiller2", "start": "2026-07-01T10:00:00+00:00",
+                 "end": None, "severity": "warning", "evidence": "delta-T 1.4 K for 15 min"}]
+
+
+class NoPlanYet:
+    def plan(self):
+        return None
+
+
+class OneDevice:
+    def devices(self):
+        return [{"device_id": "plant-modbus", "protocol": "modbus", "address": "127.0.0.1:5020", "poll_period_s": 5,
+                 "last_success": "2026-07-01T23:59:55+00:00", "error_count": 0, "latency_ms": 3.2}]
+
+
+@pytest.fixture
+def contexts(demo_park, tmp_path):
+    with open_history(f"sqlite:///{tmp_path / 'empty.sqlite'}") as store:
+        bare = DashboardContext(demo_park, LiveState(), store, now_utc=lambda: END)
+        kpis = FixedKpis()
+        full = DashboardContext(demo_park, LiveState(), store,
+                                Providers(kpi=kpis, faults=OneFault(), plan=NoPlanYet(), devices=OneDevice()),
+                                now_utc=lambda: END)
+        yield bare, full, kpis
+
+
+def client_for(ctx: DashboardContext):
+    server = flask.Flask(__name__)
+    server.register_blueprint(create_api(ctx))
+    return server.test_client()
+
+
+def text_of(component) -> str:
+    """All text in a Dash component tree."""
+    if isinstance(component, (str, int, float)):
+        return str(component)
+    if isinstance(component, (list, tuple)):
+        return " ".join(text_of(c) for c in component)
+    children = getattr(component, "children", None)
+    return text_of(children) if children is not None else ""
+
+
+def test_pages_say_what_is_missing_and_show_what_providers_give(contexts):
+    bare, full, _ = contexts
+    assert "not available yet" in text_of(faults.layout(bare))
+    assert "not available yet" in text_of(dispatch.layout(bare))
+    assert "protocol adapters" in text_of(points.layout(bare))
+    shown = text_of(faults.layout(full))
+    assert "chw_low_delta_t" in shown and "chiller2" in shown and "not available" not in shown
+    assert "No dispatch plan has been made yet" in text_of(dispatch.layout(full))
+    assert "127.0.0.1:5020" in text_of(points.layout(full))
+
+
+def test_endpoints_answer_with_the_providers_data(contexts):
+    bare, full, kpis = contexts
+    assert client_for(bare).get("/api/kpi").status_code == 503
+    body = client_for(full).get("/api/kpi?from=2026-07-01T00:00:00Z&to=2026-07-02T00:00:00Z").get_json()
+    assert body["kpis"]["cost_cny"]["value"] == 1234.5
+    assert kpis.asked == [(END - timedelta(days=1), END)]
+    assert client_for(full).get("/api/faults").get_json()["faults"][0]["asset_id"] == "chiller2"
+    response = client_for(full).get("/api/plan")
+    assert response.status_code == 404 and "no dispatch plan" in response.get_json()["error"]
