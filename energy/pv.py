@@ -17,7 +17,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Mapping
 
+import numpy as np
 import pandas as pd
+import pvlib
 from pvlib.location import Location
 from pvlib.modelchain import ModelChain
 from pvlib.pvsystem import PVSystem
@@ -238,3 +240,30 @@ def pv_ac_power_kw(
     """
     outputs = pv_model_outputs_many({"array": params}, weather, latitude_deg, longitude_deg, altitude_m)
     return outputs["array"]["ac_kw"]
+
+
+def pv_expected_ac_from_poa_kw(
+    params: PVWattsParams,
+    poa_wm2: np.ndarray,
+    cell_temp_c: np.ndarray,
+) -> np.ndarray:
+    """Expected AC power of an array from its measured plane-of-array irradiance and cell temperature, kW.
+
+    The PVWatts chain from the plane of array on [1]_: ``pvlib.pvsystem.pvwatts_dc``
+    (DC at STC scaled by irradiance / 1000 W/m2 and ``1 + gamma (T_cell - 25)``),
+    the system losses ``losses_pct``, then ``pvlib.inverter.pvwatts`` with
+    the AC limit ``inverter_ac_kw``. The incidence-angle loss is not applied
+    (the measured POA is total irradiance), so this expectation runs a few
+    percent above a healthy array's output at low sun: a fault check on it
+    should allow for that. Used by the PV underperformance rule.
+
+    References
+    ----------
+    .. [1] Dobos, A.P. (2014). PVWatts Version 5 Manual. NREL/TP-6A20-62641.
+    """
+    poa = np.clip(np.asarray(poa_wm2, dtype=float), 0.0, None)
+    dc_w = pvlib.pvsystem.pvwatts_dc(poa, np.asarray(cell_temp_c, dtype=float), params.dc_capacity_kw * 1000.0,
+                                     params.gamma_pdc_per_c) * (1.0 - params.losses_pct / 100.0)
+    ac_w = pvlib.inverter.pvwatts(dc_w, params.inverter_ac_kw * 1000.0 / params.inverter_eta_nom,
+                                  params.inverter_eta_nom)
+    return np.clip(np.asarray(ac_w, dtype=float), 0.0, None) / 1000.0

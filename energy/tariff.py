@@ -210,6 +210,35 @@ class Tariff(Strict):
     def export_price_series_cny_per_kwh(self, index_utc: pd.DatetimeIndex) -> pd.Series:
         return pd.Series(self.export_price_cny_per_kwh, index=index_utc, name="export_price_cny_per_kwh")
 
+    def demand_charges(self, grid_kw: pd.Series) -> pd.DataFrame:
+        """Demand (capacity) charge of each billing month on its highest demand.
+
+        ``grid_kw``: grid power on a tz-aware index, positive for import, each
+        value the mean power from its timestamp to the next. Demand is the
+        mean import over each ``demand_interval_min`` interval of the local
+        clock (00:00-00:15, ...; export counts as 0 import). The billing
+        period is the local calendar month of the interval's start; each
+        month is charged ``demand_charge_cny_per_kw_month`` on its highest
+        interval demand, however few days of it ``grid_kw`` covers.
+
+        Returns one row per month, indexed by "YYYY-MM": ``peak_demand_kw``,
+        ``peak_start_utc`` (first reading of the peak interval) and ``charge_cny``.
+        """
+        if grid_kw.empty:
+            return pd.DataFrame(columns=["peak_demand_kw", "peak_start_utc", "charge_cny"])
+        local_wall = self._local(pd.DatetimeIndex(grid_kw.index)).tz_localize(None)
+        interval_start = local_wall.floor(f"{self.demand_interval_min}min")
+        demand_kw = grid_kw.clip(lower=0.0).groupby(interval_start.to_numpy()).mean()
+        first_utc = pd.Series(grid_kw.index, index=grid_kw.index).groupby(interval_start.to_numpy()).min()
+        months = pd.DatetimeIndex(demand_kw.index).strftime("%Y-%m")
+        peak_at = demand_kw.groupby(months).idxmax()
+        peaks_kw = demand_kw.loc[peak_at.to_numpy()].to_numpy()
+        return pd.DataFrame({
+            "peak_demand_kw": peaks_kw,
+            "peak_start_utc": first_utc.loc[peak_at.to_numpy()].dt.tz_convert("UTC").to_numpy(),
+            "charge_cny": peaks_kw * self.demand_charge_cny_per_kw_month,
+        }, index=pd.Index(peak_at.index, name="month"))
+
 
 def load_tariff(path: str | Path) -> Tariff:
     """Read and validate a tariff file; ConfigError names every problem (exit 2 on the command line)."""

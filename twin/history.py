@@ -662,3 +662,105 @@ def _wide(columns: np.ndarray, ts_ms: np.ndarray, values: np.ndarray, ids: list[
     table = np.full((len(times), len(ids)), np.nan)
     table[row_of, columns] = values
     return pd.DataFrame(table, index=_utc_index(times), columns=pd.Index(ids, dtype=object))
+
+
+# ---------------------------------------------------------------------------- fault episodes
+
+class FaultEpisodeStore:
+    """Fault episodes kept in a history store's database, table ``fault_episodes``.
+
+    One row per episode, keyed by (rule_id, asset_id, point_id, start_ms);
+    ``end_ms`` is NULL while the episode is open, ``evidence`` is JSON text.
+    :meth:`save` inserts or replaces by that key, so saving the same episode
+    again (as a detector extends or closes it, or re-runs over the same
+    history) never makes a second row. Uses the history store's connection
+    and lock; works on :class:`SQLiteHistory` and :class:`PostgresHistory`.
+    """
+
+    _COLUMNS = "rule_id, asset_id, point_id, start_ms, end_ms, severity, evidence"
+
+    def __init__(self, history: History):
+        self._history = history
+        self._conn = history._conn
+        if isinstance(history, PostgresHistory):
+            self._table = sql.Identifier(history.schema, "fault_episodes").as_string(self._conn)
+            self._param = "%s"
+        else:
+            self._table = "fault_episodes"
+            self._param = "?"
+        with history._lock:
+            self._conn.execute(f"""
+                CREATE TABLE IF NOT EXISTS {self._table} (
+                    rule_id text NOT NULL, asset_id text NOT NULL, point_id text NOT NULL,
+                    start_ms bigint NOT NULL, end_ms bigint, severity smallint NOT NULL, evidence text NOT NULL,
+                    PRIMARY KEY (rule_id, asset_id, point_id, start_ms))""")
+
+    def save(self, episodes: Iterable["FaultEpisode"]) -> int:
+        """Insert or replace episodes (by rule, asset, point, start) in one transaction; returns how many."""
+        import json
+
+        rows = [(e.rule_id, e.asset_id, e.point_id, utc_ms(e.start_utc),
+                 None if e.end_utc is None else utc_ms(e.end_utc), int(e.severity),
+                 json.dumps(e.evidence, sort_keys=True)) for e in episodes]
+        if not rows:
+            return 0
+        p = self._param
+        statement = (f"INSERT INTO {self._table} ({self._COLUMNS}) VALUES ({', '.join([p] * 7)}) "
+                     "ON CONFLICT (rule_id, asset_id, point_id, start_ms) DO UPDATE SET "
+                     "end_ms = excluded.end_ms, severity = excluded.severity, evidence = excluded.evidence")
+        with self._history._lock:
+            if isinstance(self._history, PostgresHistory):
+                with self._conn.transaction():
+                    self._conn.cursor().executemany(statement, rows)
+            else:
+                self._conn.execute("BEGIN IMMEDIATE")
+                try:
+                    self._conn.executemany(statement, rows)
+                    self._conn.execute("COMMIT")
+                except BaseException:
+                    self._conn.execute("ROLLBACK")
+                    raise
+        return len(rows)
+
+    def overlapping(self, start: datetime, end: datetime) -> list["FaultEpisode"]:
+        """Episodes active at some time in [start, end) (open ones included), ordered by start, rule, asset."""
+        start_ms, end_ms = _range_ms(start, end)
+        p = self._param
+        return self._select(f"start_ms < {p} AND (end_ms IS NULL OR end_ms > {p})", (end_ms, start_ms))
+
+    def open_episodes(self) -> list["FaultEpisode"]:
+        """Episodes still active (no end), ordered by start, rule, asset."""
+        return self._select("end_ms IS NULL", ())
+
+    def _select(self, where: str, params: tuple) -> list["FaultEpisode"]:
+        import json
+
+        from twin.fault_episodes import FaultEpisode, Severity
+
+        with self._history._lock:
+            rows = self._conn.execute(f"SELECT {self._COLUMNS} FROM {self._table} WHERE {where} "
+                                      "ORDER BY start_ms, rule_id, asset_id, point_id", params).fetchall()
+        return [FaultEpisode(rule_id, asset_id, from_utc_ms(start_ms),
+                             None if end_ms is None else from_utc_ms(end_ms), Severity(severity),
+                             json.loads(evidence), point_id)
+                for rule_id, asset_id, point_id, start_ms, end_ms, severity, evidence in rows]
+
+
+def query_grid(history: History, point_ids: Sequence[str], start: datetime,
+               end: datetime) -> tuple[pd.DatetimeIndex, np.ndarray, np.ndarray]:
+    """Readings of the points in [start, end) on one time grid, for bulk analysis (fault rules).
+
+    Returns (times, values, qualities): ``times`` every distinct timestamp
+    any of the points has, ascending, tz-aware UTC; ``values`` float
+    (times x points, in the order given), NaN where unknown or absent;
+    ``qualities`` int16 Quality codes, -1 where a point has no reading at
+    that time. Same rows as :meth:`History.query`, without building a long frame.
+    """
+    ids = _unique_ids(point_ids)
+    rows, positions = history._read_rows(ids, start, end)
+    times, row_of = np.unique(rows["ts_ms"], return_inverse=True)
+    values = np.full((len(times), len(ids)), np.nan)
+    qualities = np.full((len(times), len(ids)), -1, dtype=np.int16)
+    values[row_of, positions] = rows["value"]
+    qualities[row_of, positions] = rows["quality"]
+    return _utc_index(times), values, qualities

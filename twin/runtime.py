@@ -54,6 +54,21 @@ class TwinSink:
         self._batches = 0
 
 
+@dataclass
+class FanOutSink:
+    """Delivers the same readings to several sinks in turn; a sink that fails is logged and does not stop
+    the others (the twin keeps its state and history when, say, fault detection breaks)."""
+
+    sinks: list[ReadingSink]
+
+    def deliver(self, readings: list[Reading]) -> None:
+        for sink in self.sinks:
+            try:
+                sink.deliver(readings)
+            except Exception:
+                log.exception("reading sink %s failed", type(sink).__name__)
+
+
 class SimulationClock:
     """Simulated time running ``speed`` times faster than the wall clock (speed 60: a day in 24 minutes)."""
 

@@ -1,0 +1,172 @@
+"""Energy KPIs of a park over any period, from its history (DOMAIN.md "KPI definitions").
+
+Every power reading is taken as the mean power from its timestamp to the next
+reading (the simulator's and most meters' convention); the last reading of the
+period lasts one median step. Energy is the sum of power x duration. A point
+with no known value at a time counts as 0 kW there; ``coverage`` says what
+share of the expected values were known.
+
+Definitions (E = energy over the period):
+
+- consumption per subsystem (``twin.subsystems``): chillers, lighting,
+  elevators, EV; ``other`` = building sub-meters minus those, never below 0
+  at any time; ``total`` = their sum;
+- ``pv_kwh`` = E(PV AC output); grid import / export = E(positive / negative
+  part of the grid meter);
+- self-consumption = 1 - export / PV; self-sufficiency = 1 - import / consumption;
+- peak demand: the highest mean grid import over a tariff demand interval
+  (15 min) of the local clock, and when it began (:meth:`Tariff.demand_charges`);
+- load factor = grid import kWh / (peak demand kW x hours in the period);
+- cost: import energy at the tariff's price (or day-ahead prices) by
+  time-of-use period, plus the demand charge of each billing month touched,
+  minus export at the export price; CO2 = import x the tariff's grid factor;
+- plant COP = chillers' cooling kWhth / chillers' electric kWh; kW/ton = 3.517 / COP;
+- ice used = heat drawn from the ice tank (melt, kWhth) and the cooling it delivered;
+- savings = baseline cost - cost, when a baseline cost is given.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import datetime
+
+import numpy as np
+import pandas as pd
+
+from energy.tariff import Tariff
+from twin.assets import Chiller, IceTank
+from twin.history import History
+from twin.park import Park
+from twin.points import point_id
+from twin.subsystems import LOAD_SUBSYSTEMS, power_points
+
+KWH_PER_TON_HOUR = 3.517
+"""Thermal kWh in one refrigeration ton-hour (DOMAIN.md); kW/ton = 3.517 / COP."""
+
+
+@dataclass(frozen=True)
+class EnergyKpis:
+    """Energy KPIs of one period (see the module docstring). Costs in the tariff's currency; None where
+    the inputs for a figure are missing (no tariff, no PV, no chillers...)."""
+
+    start_utc: datetime
+    end_utc: datetime
+    hours: float
+    coverage: float
+    consumption_kwh: dict[str, float]
+    pv_kwh: float
+    grid_import_kwh: float
+    grid_export_kwh: float
+    self_consumption: float | None
+    self_sufficiency: float | None
+    peak_demand_kw: float | None
+    peak_demand_start_utc: datetime | None
+    load_factor: float | None
+    energy_cost_by_period_cny: dict[str, float] | None
+    demand_charge_cny: float | None
+    export_credit_cny: float | None
+    total_cost_cny: float | None
+    co2_t: float | None
+    cooling_kwhth: float
+    chillers_kwh: float
+    plant_cop: float | None
+    plant_kw_per_ton: float | None
+    ice_melt_kwhth: float
+    ice_cooling_delivered_kwhth: float
+    baseline_cost_cny: float | None
+    savings_cny: float | None
+
+    def as_dict(self) -> dict:
+        data = asdict(self)
+        for name in ("start_utc", "end_utc", "peak_demand_start_utc"):
+            data[name] = None if data[name] is None else pd.Timestamp(data[name]).isoformat()
+        return data
+
+
+def step_hours(index: pd.DatetimeIndex) -> np.ndarray:
+    """Hours each reading lasts: until the next one; the last one a median step."""
+    if len(index) == 0:
+        return np.zeros(0)
+    seconds = pd.Series(index).diff().dt.total_seconds().to_numpy()[1:]
+    last = np.median(seconds) if len(seconds) else 0.0
+    return np.append(seconds, last) / 3600.0
+
+
+def energy_kpis(history: History, park: Park, start: datetime, end: datetime, tariff: Tariff | None = None,
+                prices_cny_per_kwh: pd.Series | None = None, baseline_cost_cny: float | None = None) -> EnergyKpis:
+    """Energy KPIs of the park over [start, end) from its history.
+
+    ``prices_cny_per_kwh``: day-ahead import prices on a UTC index (each the
+    price until the next), used instead of the tariff's energy prices; the
+    tariff still gives periods, demand charge, export price and CO2 factor.
+    """
+    groups = power_points(park)
+    chillers = [point_id(b.id, c.id, "cooling_kwth") for b, c in park.iter_assets() if isinstance(c, Chiller)]
+    tanks = [(b.id, t.id) for b, t in park.iter_assets() if isinstance(t, IceTank)]
+    melt = [point_id(b, t, "melt_kwth") for b, t in tanks]
+    ice_cooling = [point_id(b, t, "cooling_delivered_kwth") for b, t in tanks]
+    ids = [pid for name in (*LOAD_SUBSYSTEMS, "building_meters", "pv", "grid") for pid in groups[name]]
+    ids += chillers + melt + ice_cooling
+    wide = history.query_wide(ids, start, end)
+    hours = (end - start).total_seconds() / 3600.0
+    dt_h = step_hours(wide.index)
+    coverage = float(wide.notna().to_numpy().mean()) if wide.size else 0.0
+    power = wide.fillna(0.0)
+
+    def total_kw(pids: list[str]) -> np.ndarray:
+        return power[pids].sum(axis=1).to_numpy() if pids else np.zeros(len(power))
+
+    def kwh(kw: np.ndarray) -> float:
+        return float(np.sum(kw * dt_h))
+
+    loads_kw = {name: total_kw(groups[name]) for name in LOAD_SUBSYSTEMS}
+    loads_kw["other"] = np.maximum(0.0, total_kw(groups["building_meters"]) - sum(loads_kw.values()))
+    consumption = {name: kwh(kw) for name, kw in loads_kw.items()}
+    consumption["total"] = sum(consumption.values())
+    grid_kw = total_kw(groups["grid"])
+    import_kw, export_kw = np.clip(grid_kw, 0.0, None), np.clip(-grid_kw, 0.0, None)
+    pv_kwh, import_kwh, export_kwh = kwh(total_kw(groups["pv"])), kwh(import_kw), kwh(export_kw)
+    cooling_kwhth = kwh(total_kw(chillers))
+    chillers_kwh = consumption["chillers"]
+    plant_cop = cooling_kwhth / chillers_kwh if chillers_kwh > 0 else None
+
+    peak_kw = peak_start = load_factor = None
+    cost_by_period = demand_charge = export_credit = total_cost = co2_t = None
+    if tariff is not None and len(power):
+        import_kwh_each = import_kw * dt_h
+        if prices_cny_per_kwh is not None:
+            step = prices_cny_per_kwh.index.to_series().diff().min() if len(prices_cny_per_kwh) > 1 \
+                else pd.Timedelta(hours=1)
+            price = prices_cny_per_kwh.reindex(power.index, method="ffill").to_numpy(dtype=float)
+            if np.isnan(price).any() or power.index[-1] >= prices_cny_per_kwh.index[-1] + step:
+                raise ValueError(f"day-ahead prices {prices_cny_per_kwh.index[0]} .. {prices_cny_per_kwh.index[-1]} "
+                                 f"do not cover the period {power.index[0]} .. {power.index[-1]}")
+        else:
+            price = tariff.energy_price_cny_per_kwh(power.index).to_numpy()
+        periods = tariff.period_names(power.index).to_numpy()
+        cost_by_period = {str(name): float(np.sum((import_kwh_each * price)[periods == name]))
+                          for name in pd.unique(periods)}
+        charges = tariff.demand_charges(pd.Series(grid_kw, index=power.index))
+        best = charges["peak_demand_kw"].idxmax()
+        peak_kw = float(charges.loc[best, "peak_demand_kw"])
+        peak_start = pd.Timestamp(charges.loc[best, "peak_start_utc"]).to_pydatetime()
+        demand_charge = float(charges["charge_cny"].sum())
+        export_credit = export_kwh * tariff.export_price_cny_per_kwh
+        total_cost = sum(cost_by_period.values()) + demand_charge - export_credit
+        co2_t = import_kwh * tariff.co2_t_per_mwh / 1000.0
+        load_factor = import_kwh / (peak_kw * hours) if peak_kw > 0 else None
+
+    return EnergyKpis(
+        start_utc=start, end_utc=end, hours=hours, coverage=coverage, consumption_kwh=consumption,
+        pv_kwh=pv_kwh, grid_import_kwh=import_kwh, grid_export_kwh=export_kwh,
+        self_consumption=1.0 - export_kwh / pv_kwh if pv_kwh > 0 else None,
+        self_sufficiency=1.0 - import_kwh / consumption["total"] if consumption["total"] > 0 else None,
+        peak_demand_kw=peak_kw, peak_demand_start_utc=peak_start, load_factor=load_factor,
+        energy_cost_by_period_cny=cost_by_period, demand_charge_cny=demand_charge, export_credit_cny=export_credit,
+        total_cost_cny=total_cost, co2_t=co2_t, cooling_kwhth=cooling_kwhth, chillers_kwh=chillers_kwh,
+        plant_cop=plant_cop, plant_kw_per_ton=KWH_PER_TON_HOUR / plant_cop if plant_cop else None,
+        ice_melt_kwhth=kwh(total_kw(melt)), ice_cooling_delivered_kwhth=kwh(total_kw(ice_cooling)),
+        baseline_cost_cny=baseline_cost_cny,
+        savings_cny=baseline_cost_cny - total_cost if baseline_cost_cny is not None and total_cost is not None
+        else None,
+    )

@@ -1,0 +1,68 @@
+"""The energy models as the dashboard's KPI and fault providers (plain JSON-ready data).
+
+They follow the shapes ``dashboard.providers.KpiProvider`` and
+``FaultProvider`` document (structurally: ``energy`` does not import the
+dashboard); the composition root (``twin/cli.py``) hands them to the
+dashboard.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from energy.kpi import energy_kpis
+from energy.tariff import Tariff
+from twin.history import FaultEpisodeStore, History
+from twin.park import Park
+
+
+class EnergyKpiProvider:
+    """Energy KPIs of a period from history (:func:`energy.kpi.energy_kpis`), keyed and labelled for display."""
+
+    def __init__(self, park: Park, history: History, tariff: Tariff | None = None):
+        self.park, self.history, self.tariff = park, history, tariff
+
+    def kpis(self, start: datetime, end: datetime) -> dict[str, dict]:
+        """``{key: {"label", "value", "unit"}}``; value None where the period lacks what the KPI needs."""
+        k = energy_kpis(self.history, self.park, start, end, self.tariff)
+        currency = self.tariff.currency if self.tariff else "CNY"
+
+        def pct(fraction: float | None) -> float | None:
+            return None if fraction is None else 100.0 * fraction
+
+        entries = [
+            ("consumption_kwh", "Consumption", k.consumption_kwh["total"], "kWh"),
+            ("pv_kwh", "PV production", k.pv_kwh, "kWh"),
+            ("grid_import_kwh", "Grid import", k.grid_import_kwh, "kWh"),
+            ("self_consumption_pct", "Self-consumption", pct(k.self_consumption), "%"),
+            ("self_sufficiency_pct", "Self-sufficiency", pct(k.self_sufficiency), "%"),
+            ("peak_demand_kw", "Peak demand (15 min)", k.peak_demand_kw, "kW"),
+            ("load_factor", "Load factor", k.load_factor, ""),
+            ("cost_cny", "Cost", k.total_cost_cny, currency),
+            ("demand_charge_cny", "Demand charge", k.demand_charge_cny, currency),
+            ("co2_t", "CO2", k.co2_t, "t"),
+            ("plant_cop", "Plant COP", k.plant_cop, ""),
+            ("plant_kw_per_ton", "Plant kW/ton", k.plant_kw_per_ton, "kW/ton"),
+            ("ice_melt_kwhth", "Ice used", k.ice_melt_kwhth, "kWhth"),
+            ("savings_cny", "Savings vs baseline", k.savings_cny, currency),
+        ]
+        return {key: {"label": label, "value": value, "unit": unit} for key, label, value, unit in entries}
+
+
+class StoredFaultProvider:
+    """Fault episodes stored with the history (by the live detector of ``parktwin run`` or by
+    ``parktwin faults``) that overlap a period."""
+
+    def __init__(self, store: FaultEpisodeStore):
+        self.store = store
+
+    def faults(self, start: datetime, end: datetime) -> list[dict]:
+        """One dict per episode: rule_id, asset_id, point_id, start, end (None while active), severity,
+        evidence (as text); times ISO 8601 UTC."""
+        return [{
+            "rule_id": e.rule_id, "asset_id": e.asset_id, "point_id": e.point_id or None,
+            "start": e.start_utc.isoformat(), "end": e.end_utc.isoformat() if e.end_utc else None,
+            "severity": e.severity.label,
+            "evidence": ", ".join(f"{name}={value:g}" if isinstance(value, float) else f"{name}={value}"
+                                  for name, value in e.evidence.items()),
+        } for e in self.store.overlapping(start, end)]
