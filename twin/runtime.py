@@ -10,6 +10,7 @@ only sees what the adapters read over the real protocols.
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
 from dataclasses import dataclass
@@ -20,6 +21,8 @@ from twin.history import History, WriteRecord, record_write
 from twin.live import LiveState
 from twin.readings import Reading
 from twin.sim import ParkSimulator
+
+log = logging.getLogger(__name__)
 
 
 class ReadingSink(Protocol):
