@@ -84,6 +84,8 @@ class PlanOptions:
     """"auto": binaries when the inputs need them; "always"; "never" (pure LP)."""
     chiller_mode_binaries: bool = False
     mip_rel_gap: float = 1e-6
+    mip_time_limit_s: float | None = None
+    """Bound on a MIP's search (None: until the gap is reached); the plan then reports the gap it got."""
 
 
 @dataclass
@@ -349,13 +351,16 @@ def build_lp(inputs: HorizonInputs, assets: DispatchAssets, state: InitialState,
 
     import_max = options.grid_import_max_kw
     export_max = options.grid_export_max_kw
-    big_import = import_max if import_max is not None else _import_bound(inputs, assets)
-    big_export = export_max if export_max is not None else float(np.max(pv, initial=0.0) + p_dis.sum())
+    # per-step bounds no dispatch can exceed: they tighten the LP and are the big-M of the binaries
+    big_import = _import_bound(inputs, assets)
+    big_export = np.maximum(0.0, pv + p_dis.sum() - other)
+    if import_max is not None:
+        big_import = np.minimum(big_import, import_max)
+    if export_max is not None:
+        big_export = np.minimum(big_export, export_max)
     co2_cny_per_kwh = options.co2_price_cny_per_t * options.co2_t_per_mwh / 1000.0
-    grid_import = b.variables("grid_import_kw", (T,), 0.0, np.inf if import_max is None else import_max,
-                              (price + co2_cny_per_kwh) * dt)
-    grid_export = b.variables("grid_export_kw", (T,), 0.0, np.inf if export_max is None else export_max,
-                              -export_price * dt)
+    grid_import = b.variables("grid_import_kw", (T,), 0.0, big_import, (price + co2_cny_per_kwh) * dt)
+    grid_export = b.variables("grid_export_kw", (T,), 0.0, big_export, -export_price * dt)
     peak = b.variables("peak_kw", (1,), state.peak_so_far_kw, np.inf, options.demand_charge_cny_per_kw)
     short_battery = b.variables("battery_terminal_short_kwh", (len(batteries),), 0.0, np.inf, battery_penalty)
     short_ice = b.variables("ice_terminal_short_kwhth", (len(tanks),), 0.0, np.inf, ice_penalty)
@@ -421,6 +426,8 @@ def build_lp(inputs: HorizonInputs, assets: DispatchAssets, state: InitialState,
                   [(inventory[:, T], 1.0), (short_ice, 1.0)], group="ice_terminal")
     _add_realizability_binaries(b, binary_steps, grid_import, grid_export, big_import, big_export,
                                 bat_ch, bat_dis, p_ch, p_dis, charge, melt, charge_max, melt_max)
+    if binary_steps.grid.any():
+        _export_cut(b, binary_steps.grid, grid_export, bat_dis, pv_used, other)
     if options.chiller_mode_binaries and ice_chillers:
         mode = b.variables("chiller_ice_mode", (len(ice_chillers), T), 0.0, 1.0, integer=True)
         rows = [chillers.index(c) for c in ice_chillers]
@@ -432,12 +439,12 @@ def build_lp(inputs: HorizonInputs, assets: DispatchAssets, state: InitialState,
                    np.array([chillers.index(c) for c in ice_chillers], dtype=int))
 
 
-def _add_realizability_binaries(b: _Builder, steps: BinarySteps, grid_import, grid_export, big_import: float,
-                                big_export: float, bat_ch, bat_dis, p_ch, p_dis, charge, melt, charge_max,
+def _add_realizability_binaries(b: _Builder, steps: BinarySteps, grid_import, grid_export, big_import: np.ndarray,
+                                big_export: np.ndarray, bat_ch, bat_dis, p_ch, p_dis, charge, melt, charge_max,
                                 melt_max) -> None:
     """On the flagged steps, u = 1 allows import / battery charge / ice charge, u = 0 export / discharge / melt."""
     _exclusive_pair(b, "u_grid_import", grid_import[steps.grid], grid_export[steps.grid],
-                    np.full(int(steps.grid.sum()), big_import), np.full(int(steps.grid.sum()), big_export))
+                    big_import[steps.grid], big_export[steps.grid])
     n_storage = int(steps.storage.sum())
     if bat_ch.size and n_storage:
         _exclusive_pair(b, "u_battery_charge", bat_ch[:, steps.storage].reshape(-1),
@@ -447,6 +454,16 @@ def _add_realizability_binaries(b: _Builder, steps: BinarySteps, grid_import, gr
         _exclusive_pair(b, "u_ice_charge", charge[:, steps.storage].reshape(-1), melt[:, steps.storage].reshape(-1),
                         np.repeat(charge_max, n_storage, axis=1).reshape(-1),
                         np.repeat(melt_max, n_storage, axis=1).reshape(-1))
+
+
+def _export_cut(b: _Builder, steps: np.ndarray, grid_export, bat_dis, pv_used, other_kw: np.ndarray) -> None:
+    """export <= discharge + pv_used - other_load * (1 - u): valid (with u = 0 nothing is imported, so the
+    export is what discharge and PV leave after the loads; with u = 1 there is no export) and it tightens
+    the relaxation, where a fractional u would otherwise let the import/export loop through."""
+    u = b.blocks["u_grid_import"].index
+    n = int(steps.sum())
+    b.rows_of(n, -np.inf, -other_kw[steps], [(grid_export[steps], 1.0), (bat_dis[:, steps].T, -1.0),
+                                             (pv_used[steps], -1.0), (u, -other_kw[steps])])
 
 
 def _exclusive_pair(b: _Builder, name: str, first, second, first_max: np.ndarray, second_max: np.ndarray) -> None:
@@ -459,11 +476,11 @@ def _exclusive_pair(b: _Builder, name: str, first, second, first_max: np.ndarray
         b.rows_of(n, -np.inf, second_max, [(second, 1.0), (u, second_max)])
 
 
-def _import_bound(inputs: HorizonInputs, assets: DispatchAssets) -> float:
-    """An import no plan can exceed (big-M for the import/export binary), kW."""
+def _import_bound(inputs: HorizonInputs, assets: DispatchAssets) -> np.ndarray:
+    """Per step, an import no plan can exceed (big-M for the import/export binary), kW."""
     worst_temperature_factor = 0.7  # lowest condenser-temperature factor of twin.plant.chiller_cop
     chillers_kw = sum(c.cooling_capacity_kwth / (min(c.cop_rated, c.ice_cop_rated or c.cop_rated)
                                                  * worst_temperature_factor) for c in assets.chillers)
     batteries_kw = sum(x.charge_power_max_kw for x in assets.batteries)
     ev_kw = sum(c.power_max_kw for c in assets.ev_chargers)
-    return float(np.max(inputs.column("other_load_kw"), initial=0.0) + chillers_kw + batteries_kw + ev_kw + 1.0)
+    return inputs.column("other_load_kw") + chillers_kw + batteries_kw + ev_kw + 1.0

@@ -60,7 +60,8 @@ class SolveReport:
 
 @dataclass
 class DispatchPlan:
-    """A plan over one horizon. ``status`` is "optimal" or "fallback" (then ``diagnostic`` says why)."""
+    """A plan over one horizon. ``status``: "optimal"; "time limit" (realizable MIP incumbent, gap in
+    ``solve``); "fallback" (``diagnostic`` says why); or a baseline's name for a baseline plan."""
 
     status: str
     table: pd.DataFrame
@@ -111,26 +112,39 @@ def make_plan(inputs: HorizonInputs, state: InitialState, options: PlanOptions, 
     lp = build_lp(inputs, context.assets, state, options)
     if problems:
         return _fallback(lp, inputs, state, options, context, problems, None)
-    result = solve(lp, solver, options.mip_rel_gap)
+    result = solve(lp, solver, options.mip_rel_gap, options.mip_time_limit_s)
     notes = []
-    if result.optimal:
+    if result.usable:
         ties = simultaneous_steps(lp, result.x)
         if ties.any:
             lp = build_lp(inputs, context.assets, state, options, extra_binaries=ties)
-            result = solve(lp, solver, options.mip_rel_gap)
+            result = solve(lp, solver, options.mip_rel_gap, options.mip_time_limit_s)
             notes.append(f"the LP optimum had simultaneous flows in {int((ties.grid | ties.storage).sum())} step(s) "
                          f"(a tie); re-solved with binaries on those steps")
     report = SolveReport(result.status, result.solver, result.objective_cny, result.solve_time_s,
                          result.build_time_s, result.mip_gap, lp.has_integers, lp.binaries_reasons)
-    if not result.optimal:
+    if not result.usable:
         return _fallback(lp, inputs, state, options, context,
                          infeasibility_diagnostic(inputs, context.assets, state, result.status), report)
     if lp.has_integers:
         notes.append("binaries added for realizability: " + "; ".join(lp.binaries_reasons))
+    if not result.optimal:
+        notes.append(f"MIP stopped at its time limit of {options.mip_time_limit_s} s with relative gap "
+                     f"{result.mip_gap:.2e} (target {options.mip_rel_gap:g}); the plan is realizable, "
+                     f"its cost within that gap of the optimum")
     table = dispatch_table(lp, result.x, inputs, context)
     costs = cost_breakdown(lp, result.x, table, options, state)
     baselines = _baselines(lp, inputs, options, state, context) if with_baselines else {}
-    return DispatchPlan("optimal", table, costs, baselines, report, notes)
+    return DispatchPlan("optimal" if result.optimal else "time limit", table, costs, baselines, report, notes)
+
+
+def baseline_plan(name: str, inputs: HorizonInputs, state: InitialState, options: PlanOptions,
+                  context: PlanContext) -> DispatchPlan:
+    """The plan baseline ``name`` (optimizer.baselines.BASELINES) makes on these inputs."""
+    lp = build_lp(inputs, context.assets, state, options)
+    x = baseline_dispatch(name, lp, inputs, context.assets, context.schedule, context.timezone)
+    table = dispatch_table(lp, x, inputs, context)
+    return DispatchPlan(name, table, cost_breakdown(lp, x, table, options, state), {}, None)
 
 
 def _fallback(lp: LinearProgram, inputs: HorizonInputs, state: InitialState, options: PlanOptions,

@@ -45,18 +45,27 @@ class SolveResult:
     def optimal(self) -> bool:
         return self.status == "optimal"
 
+    @property
+    def usable(self) -> bool:
+        """Optimal, or a feasible (realizable) incumbent when the MIP time limit cut the search short."""
+        return self.x is not None
 
-def solve(lp: LinearProgram, solver: SolverName = "highs", mip_rel_gap: float = 1e-6) -> SolveResult:
-    """Solve with the named solver; if it fails for a reason other than infeasibility, try CBC."""
-    result = _SOLVE[solver](lp, mip_rel_gap)
-    if not result.optimal and result.status not in ("infeasible", "unbounded") and solver != "pulp-cbc":
-        fallback = solve_pulp(lp, mip_rel_gap, cbc=True)
+
+def solve(lp: LinearProgram, solver: SolverName = "highs", mip_rel_gap: float = 1e-6,
+          mip_time_limit_s: float | None = None) -> SolveResult:
+    """Solve with the named solver; if it fails for a reason other than infeasibility, try CBC.
+
+    ``mip_time_limit_s`` bounds a MIP's search; the incumbent is then returned with status
+    "time limit" and the gap it reached (never claimed optimal)."""
+    result = _SOLVE[solver](lp, mip_rel_gap, mip_time_limit_s)
+    if not result.usable and result.status not in ("infeasible", "unbounded") and solver != "pulp-cbc":
+        fallback = solve_pulp(lp, mip_rel_gap, mip_time_limit_s, cbc=True)
         fallback.solver = f"{solver} failed ({result.status}); pulp-cbc"
         return fallback
     return result
 
 
-def solve_highspy(lp: LinearProgram, mip_rel_gap: float = 1e-6) -> SolveResult:
+def solve_highspy(lp: LinearProgram, mip_rel_gap: float = 1e-6, mip_time_limit_s: float | None = None) -> SolveResult:
     """Hand the matrices straight to HiGHS (column-wise CSC)."""
     import highspy
 
@@ -77,6 +86,8 @@ def solve_highspy(lp: LinearProgram, mip_rel_gap: float = 1e-6) -> SolveResult:
     highs = highspy.Highs()
     highs.setOptionValue("output_flag", False)
     highs.setOptionValue("mip_rel_gap", mip_rel_gap)
+    if mip_time_limit_s is not None and lp.has_integers:
+        highs.setOptionValue("time_limit", float(mip_time_limit_s))
     highs.passModel(model)
     build_s = time.perf_counter() - started
     started = time.perf_counter()
@@ -85,12 +96,14 @@ def solve_highspy(lp: LinearProgram, mip_rel_gap: float = 1e-6) -> SolveResult:
     status = highs.getModelStatus()
     name = {highspy.HighsModelStatus.kOptimal: "optimal", highspy.HighsModelStatus.kInfeasible: "infeasible",
             highspy.HighsModelStatus.kUnbounded: "unbounded",
-            highspy.HighsModelStatus.kUnboundedOrInfeasible: "infeasible"}.get(status, highs.modelStatusToString(status))
-    if name != "optimal":
+            highspy.HighsModelStatus.kUnboundedOrInfeasible: "infeasible",
+            highspy.HighsModelStatus.kTimeLimit: "time limit"}.get(status, highs.modelStatusToString(status))
+    has_incumbent = name == "time limit" and highs.getInfo().primal_solution_status == 2
+    if name != "optimal" and not has_incumbent:
         return SolveResult(name, "highs", None, None, solve_s, build_s, None)
     x = np.asarray(highs.getSolution().col_value, dtype=float)
     gap = float(highs.getInfo().mip_gap) if lp.has_integers else 0.0
-    return SolveResult("optimal", "highs", x, lp.objective(x), solve_s, build_s, gap)
+    return SolveResult(name, "highs", x, lp.objective(x), solve_s, build_s, gap)
 
 
 def pulp_problem(lp: LinearProgram) -> tuple[pulp.LpProblem, list[pulp.LpVariable]]:
@@ -120,14 +133,16 @@ def pulp_problem(lp: LinearProgram) -> tuple[pulp.LpProblem, list[pulp.LpVariabl
     return problem, variables
 
 
-def solve_pulp(lp: LinearProgram, mip_rel_gap: float = 1e-6, cbc: bool = False) -> SolveResult:
+def solve_pulp(lp: LinearProgram, mip_rel_gap: float = 1e-6, mip_time_limit_s: float | None = None,
+               cbc: bool = False) -> SolveResult:
     """Build the PuLP model and solve it with pulp.HiGHS (or CBC)."""
     started = time.perf_counter()
     problem, variables = pulp_problem(lp)
     build_s = time.perf_counter() - started
     name = "pulp-cbc" if cbc else "pulp-highs"
-    solver = (pulp.PULP_CBC_CMD(msg=False, gapRel=mip_rel_gap) if cbc
-              else pulp.HiGHS(msg=False, gapRel=mip_rel_gap))
+    limit = mip_time_limit_s if lp.has_integers else None
+    solver = (pulp.PULP_CBC_CMD(msg=False, gapRel=mip_rel_gap, timeLimit=limit) if cbc
+              else pulp.HiGHS(msg=False, gapRel=mip_rel_gap, timeLimit=limit))
     started = time.perf_counter()
     try:
         problem.solve(solver)
@@ -145,6 +160,6 @@ def solve_pulp(lp: LinearProgram, mip_rel_gap: float = 1e-6, cbc: bool = False) 
 
 _SOLVE = {
     "highs": solve_highspy,
-    "pulp-highs": lambda lp, gap: solve_pulp(lp, gap, cbc=False),
-    "pulp-cbc": lambda lp, gap: solve_pulp(lp, gap, cbc=True),
+    "pulp-highs": lambda lp, gap, limit: solve_pulp(lp, gap, limit, cbc=False),
+    "pulp-cbc": lambda lp, gap, limit: solve_pulp(lp, gap, limit, cbc=True),
 }
