@@ -110,8 +110,8 @@ def pulp_problem(lp: LinearProgram) -> tuple[pulp.LpProblem, list[pulp.LpVariabl
     """The LP as a PuLP model: one variable per column, one constraint per row (ranges split in two)."""
     problem = pulp.LpProblem("dispatch", pulp.LpMinimize)
     variables = [
-        pulp.LpVariable(f"x{j}", None if not np.isfinite(lo) else lo, None if not np.isfinite(hi) else hi,
-                        pulp.LpInteger if integer else pulp.LpContinuous)
+        problem.add_variable(f"x{j}", None if not np.isfinite(lo) else lo, None if not np.isfinite(hi) else hi,
+                             pulp.LpInteger if integer else pulp.LpContinuous)
         for j, (lo, hi, integer) in enumerate(zip(lp.col_lower, lp.col_upper, lp.integrality))
     ]
     nonzero = np.flatnonzero(lp.c)
@@ -141,6 +141,8 @@ def solve_pulp(lp: LinearProgram, mip_rel_gap: float = 1e-6, mip_time_limit_s: f
     build_s = time.perf_counter() - started
     name = "pulp-cbc" if cbc else "pulp-highs"
     limit = mip_time_limit_s if lp.has_integers else None
+    # PULP_CBC_CMD (the CBC bundled with pulp 3.x) is deprecated for 4.0 in favour of COIN_CMD with
+    # pulp[cbc]; it is the CBC this install has, so the fallback uses it.
     solver = (pulp.PULP_CBC_CMD(msg=False, gapRel=mip_rel_gap, timeLimit=limit) if cbc
               else pulp.HiGHS(msg=False, gapRel=mip_rel_gap, timeLimit=limit))
     started = time.perf_counter()
