@@ -16,6 +16,8 @@ raises: the caller gets the status and decides on a fallback.
 
 from __future__ import annotations
 
+import os
+import sys
 import time
 from dataclasses import dataclass
 from typing import Literal
@@ -83,8 +85,7 @@ def solve_highspy(lp: LinearProgram, mip_rel_gap: float = 1e-6, mip_time_limit_s
     if lp.has_integers:
         model.integrality_ = [highspy.HighsVarType.kInteger if flag else highspy.HighsVarType.kContinuous
                               for flag in lp.integrality]
-    highs = highspy.Highs()
-    highs.setOptionValue("output_flag", False)
+    highs = _new_highs()
     highs.setOptionValue("mip_rel_gap", mip_rel_gap)
     if mip_time_limit_s is not None and lp.has_integers:
         highs.setOptionValue("time_limit", float(mip_time_limit_s))
@@ -104,6 +105,25 @@ def solve_highspy(lp: LinearProgram, mip_rel_gap: float = 1e-6, mip_time_limit_s
     x = np.asarray(highs.getSolution().col_value, dtype=float)
     gap = float(highs.getInfo().mip_gap) if lp.has_integers else 0.0
     return SolveResult(name, "highs", x, lp.objective(x), solve_s, build_s, gap)
+
+
+def _new_highs():
+    """A silent HiGHS instance. HiGHS prints its banner on the process's first instance, from C++,
+    before any option can be set; stdout (fd 1) is pointed at /dev/null for that moment so that
+    machine-readable output (``parktwin plan --json``) stays clean."""
+    import highspy
+
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 1)
+            highs = highspy.Highs()
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+    highs.setOptionValue("output_flag", False)
+    return highs
 
 
 def pulp_problem(lp: LinearProgram) -> tuple[pulp.LpProblem, list[pulp.LpVariable]]:
@@ -141,6 +161,8 @@ def solve_pulp(lp: LinearProgram, mip_rel_gap: float = 1e-6, mip_time_limit_s: f
     build_s = time.perf_counter() - started
     name = "pulp-cbc" if cbc else "pulp-highs"
     limit = mip_time_limit_s if lp.has_integers else None
+    if not cbc:
+        _new_highs()  # pulp.HiGHS makes its own instance; let the banner go to /dev/null first
     # PULP_CBC_CMD (the CBC bundled with pulp 3.x) is deprecated for 4.0 in favour of COIN_CMD with
     # pulp[cbc]; it is the CBC this install has, so the fallback uses it.
     solver = (pulp.PULP_CBC_CMD(msg=False, gapRel=mip_rel_gap, timeLimit=limit) if cbc
