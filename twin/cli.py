@@ -147,7 +147,7 @@ def run(
 
 # ----------------------------------------------------------------- dispatch optimizer (plan, backtest)
 
-PLAN_MIP_TIME_LIMIT_S = 30.0
+PLAN_MIP_TIME_LIMIT_S = 10.0
 """How long `parktwin plan` lets a MIP (realizability binaries) search before using its incumbent."""
 
 @app.command()
