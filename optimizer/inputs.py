@@ -149,7 +149,7 @@ def read_inputs_csv(path: str | Path, timezone: str, export_price_cny_per_kwh: f
         try:
             ts = pd.Timestamp(cells["timestamp"])
             ts = ts.tz_localize(timezone) if ts.tzinfo is None else ts
-        except (ValueError, TypeError, Exception):
+        except Exception:  # pandas raises several types for unreadable, nonexistent or ambiguous times
             problems.append(f"line {line_no}: cannot read the time {cells['timestamp']!r}")
             continue
         parsed = {}

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -102,7 +103,8 @@ class PlanContext:
     assets: DispatchAssets
     schedule: PlantSchedule
     timezone: str
-    period_names: "callable"  # index_utc -> Series of tariff period names
+    period_names: Callable[[pd.DatetimeIndex], pd.Series]
+    """Tariff period name at each UTC timestamp (energy.tariff.Tariff.period_names)."""
 
 
 def make_plan(inputs: HorizonInputs, state: InitialState, options: PlanOptions, context: PlanContext,
