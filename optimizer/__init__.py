@@ -1,0 +1,1 @@
+"""Dispatch optimizer: the LP (model), solving, baselines, plans and their exports, rolling horizon (mpc)."""

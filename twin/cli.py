@@ -463,6 +463,137 @@ def users_add(
     console.print(f"{'added' if new else 'updated'} {user} ({role}) in {users_file}")
 
 
+# ----------------------------------------------------------------- dispatch optimizer (plan, backtest)
+
+PLAN_MIP_TIME_LIMIT_S = 10.0
+"""How long `parktwin plan` lets a MIP (realizability binaries) search before using its incumbent."""
+
+@app.command()
+def plan(
+    park_file: ParkFile,
+    date_: Annotated[str, typer.Option("--date", help="Day to plan, YYYY-MM-DD (96 steps of 15 min, local time)")],
+    prices: Annotated[Optional[Path], typer.Option(help="Price CSV (timestamp, price_cny_per_kwh); "
+                                                        "default: the park's tariff")] = None,
+    inputs: Annotated[Optional[Path], typer.Option(help="Horizon CSV (timestamp, cooling_load_kwth, "
+                                                        "pv_available_kw, other_load_kw, price_cny_per_kwh)")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="Write the per-step table to this CSV")] = None,
+    json_: Annotated[bool, typer.Option("--json", help="Print the whole plan as JSON instead of the summary")] = False,
+    solver: Annotated[str, typer.Option(help="highs, pulp-highs or pulp-cbc")] = "highs",
+) -> None:
+    """Plan one day's dispatch and print its cost, peak and savings against each baseline."""
+    from energy.environment import ParkEnvironment
+    from energy.prices import load_price_csv
+    from optimizer.inputs import InitialState, read_inputs_csv
+    from optimizer.mpc import plan_context, plan_options
+    from optimizer.park_inputs import park_horizon_inputs, prices_cover, simulated_loads
+    from optimizer.plan import make_plan
+    from optimizer.solve import SOLVERS
+
+    if solver not in SOLVERS:
+        raise BadInput(f"--solver: {solver!r} is not one of {', '.join(SOLVERS)}")
+    park = load_park(park_file)
+    tariff = _park_tariff(park, park_file)
+    day = _parse_day(date_, "--date")
+    start_utc = datetime.combine(day, datetime.min.time(), tzinfo=ZoneInfo(park.site.timezone)).astimezone(timezone.utc)
+    if inputs is not None:
+        horizon = read_inputs_csv(inputs, park.site.timezone, tariff.export_price_cny_per_kwh)
+    else:
+        loads = simulated_loads(park, ParkEnvironment(park), start_utc, start_utc + timedelta(days=1))
+        price_series = load_price_csv(prices, park.site.timezone) if prices else \
+            tariff.energy_price_cny_per_kwh(loads.index)
+        problems = prices_cover(price_series, loads.index)
+        if problems:
+            raise BadInput(f"--prices {prices}: " + "; ".join(problems))
+        horizon = park_horizon_inputs(loads, price_series, tariff.export_price_cny_per_kwh)
+    options = plan_options(tariff, mip_time_limit_s=PLAN_MIP_TIME_LIMIT_S)
+    result = make_plan(horizon, InitialState(), options, plan_context(park, tariff), solver=solver)
+    if out is not None:
+        result.to_csv(out)
+    if json_:
+        print(result.to_json())
+    else:
+        _print_plan_summary(result, tariff.currency)
+    if result.status == "fallback":
+        for line in result.diagnostic:
+            errors.print(f"[red]infeasible:[/red] {line}", markup=True, highlight=False)
+        raise typer.Exit(EXIT_FAILURE)
+
+
+@app.command()
+def backtest(
+    park_file: ParkFile,
+    start: Annotated[str, typer.Option(help="First day, YYYY-MM-DD, midnight in the park's time zone")],
+    days: Annotated[int, typer.Option(min=1, max=366, help="Number of days")] = 7,
+    replan_min: Annotated[int, typer.Option(min=15, max=1440, help="Minutes between re-plans")] = 60,
+) -> None:
+    """Run the rolling-horizon optimizer closed-loop on the simulator and compare with each baseline."""
+    from energy.environment import ParkEnvironment
+    from optimizer.baselines import BASELINES
+    from optimizer.mpc import OPTIMAL, backtest as run_backtest
+
+    park = load_park(park_file)
+    tariff = _park_tariff(park, park_file)
+    start_local = _parse_day(start, "--start")
+    start_utc = datetime.combine(start_local, datetime.min.time(),
+                                 tzinfo=ZoneInfo(park.site.timezone)).astimezone(timezone.utc)
+    strategies = (OPTIMAL,) + BASELINES
+    steps_each = days * 96
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                  TimeRemainingColumn(), console=errors) as progress:
+        tasks = {s: progress.add_task(s, total=steps_each) for s in strategies}
+        result = run_backtest(park, ParkEnvironment(park), tariff, start_utc, days, strategies, replan_min,
+                              progress=lambda s, n: progress.advance(tasks[s], n))
+    table = Table(title=f"{park.name}: {days}-day closed-loop backtest from {start_local} (re-plan every {replan_min} min)")
+    for column in ("strategy", f"energy {tariff.currency}", f"export {tariff.currency}", f"demand {tariff.currency}",
+                   "peak kW", f"total {tariff.currency}", "optimal saves"):
+        table.add_column(column, justify="right" if column != "strategy" else "left")
+    for name, cost in result.costs.items():
+        saving = "" if name == OPTIMAL else f"{result.savings_cny(name):,.0f} ({result.savings_pct(name):.1f} %)"
+        table.add_row(name, f"{cost.energy_cny:,.0f}", f"{cost.export_revenue_cny:,.0f}", f"{cost.demand_charge_cny:,.0f}",
+                      f"{cost.peak_kw:,.0f}", f"{cost.total_cny:,.0f}", saving)
+    console.print(table)
+    if result.solve_times_s:
+        console.print(f"{len(result.plans)} plans; build+solve median {1000 * float(_median(result.solve_times_s)):.1f} ms")
+
+
+def _park_tariff(park: Park, park_file: Path):
+    from energy.tariff import load_tariff
+
+    if not park.tariff:
+        raise BadInput(f"{park_file}: the park names no tariff file (tariff: ...), which plans need")
+    return load_tariff(Path(park_file).parent / park.tariff)
+
+
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else 0.5 * (ordered[middle - 1] + ordered[middle])
+
+
+def _print_plan_summary(result, currency: str) -> None:
+    costs = result.costs
+    title = f"Dispatch plan ({result.status}), {result.table['ts_local'].iloc[0]:%Y-%m-%d}"
+    table = Table(title=title)
+    table.add_column("strategy")
+    table.add_column(f"cost {currency}", justify="right")
+    table.add_column("peak kW", justify="right")
+    table.add_column(f"plan saves {currency}", justify="right")
+    table.add_row("plan", f"{costs.total_cny:,.2f}", f"{costs.peak_kw:,.0f}", "")
+    for name, cost in result.baselines.items():
+        table.add_row(name, f"{cost.total_cny:,.2f}", f"{cost.peak_kw:,.0f}", f"{result.savings_cny[name]:,.2f}")
+    console.print(table)
+    by_period = ", ".join(f"{k} {v:,.0f}" for k, v in costs.energy_cny_by_period.items())
+    console.print(f"energy {costs.energy_cny:,.0f} ({by_period}); export revenue {costs.export_revenue_cny:,.0f}; "
+                  f"demand charge {costs.demand_charge_cny:,.0f}; wear {costs.wear_cny:,.0f}; "
+                  f"penalties {costs.penalty_cny:,.0f} {currency}")
+    if result.solve is not None:
+        s = result.solve
+        console.print(f"solver {s.solver}: {s.status}, objective {s.objective_cny if s.objective_cny is None else round(s.objective_cny, 2)}, "
+                      f"solve {1000 * s.solve_time_s:.1f} ms, gap {s.mip_gap}")
+    for note in result.notes:
+        console.print(f"note: {note}")
+
+
 def _parse_day(text: str, option: str) -> date:
     try:
         return date.fromisoformat(text)

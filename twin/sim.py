@@ -191,6 +191,10 @@ class ParkSimulator:
     def faults(self) -> list[Fault]:
         return list(self._faults)
 
+    def storage_state(self) -> tuple[float, dict[str, float]]:
+        """(ice inventory kWhth, battery stored kWh by id) at ``now_utc``, for controllers that re-plan."""
+        return self._state.ice_inventory_kwhth, dict(self._state.battery_stored_kwh)
+
     # --------------------------------------------------------------- stepping
 
     def advance(self) -> StepOutput:

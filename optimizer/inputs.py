@@ -1,0 +1,183 @@
+"""What a dispatch plan is computed from: the horizon's forecasts and prices, and the state it starts in.
+
+Forecasts and prices are plain pandas series on one evenly spaced UTC index,
+so they can come from the energy models, from a trader's CSV
+(:func:`read_inputs_csv`) or from the park model (:mod:`optimizer.park_inputs`).
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from twin.config import ConfigError
+
+INPUT_COLUMNS = ("cooling_load_kwth", "pv_available_kw", "other_load_kw", "price_cny_per_kwh")
+"""Columns every horizon needs (kWth, kW AC before curtailment, kW, CNY/kWh)."""
+
+OPTIONAL_COLUMNS = ("export_price_cny_per_kwh", "outdoor_temp_c")
+"""Columns a horizon may add; without them the tariff's export price and rated COPs are used."""
+
+
+@dataclass(frozen=True)
+class EVSessionRequest:
+    """An EV session the plan must serve: ``energy_kwh`` delivered by ``charger_id`` in [arrival, departure)."""
+
+    charger_id: str
+    arrival_utc: pd.Timestamp
+    departure_utc: pd.Timestamp
+    energy_kwh: float
+
+
+@dataclass
+class HorizonInputs:
+    """Forecasts and prices over the horizon, one row per step, on a UTC index.
+
+    ``frame`` holds the columns of :data:`INPUT_COLUMNS` plus ``export_price_cny_per_kwh``
+    (always filled) and optionally ``outdoor_temp_c``. Each row is the mean over
+    [timestamp, timestamp + step).
+    """
+
+    frame: pd.DataFrame
+    ev_sessions: list[EVSessionRequest] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        index = self.frame.index
+        if not isinstance(index, pd.DatetimeIndex) or index.tz is None:
+            raise ValueError("horizon inputs need a tz-aware DatetimeIndex")
+        if len(index) < 1:
+            raise ValueError("horizon inputs are empty")
+        if len(index) > 1 and len(set(np.diff(index.asi8))) != 1:
+            raise ValueError("horizon inputs must be evenly spaced")
+        missing = [c for c in INPUT_COLUMNS + ("export_price_cny_per_kwh",) if c not in self.frame]
+        if missing:
+            raise ValueError(f"horizon inputs lack columns {missing}")
+        self.frame = self.frame.tz_convert("UTC") if str(index.tz) != "UTC" else self.frame
+
+    @property
+    def index(self) -> pd.DatetimeIndex:
+        return self.frame.index
+
+    @property
+    def steps(self) -> int:
+        return len(self.frame)
+
+    @property
+    def step_h(self) -> float:
+        if len(self.frame) < 2:
+            return 0.25
+        return (self.index[1] - self.index[0]).total_seconds() / 3600.0
+
+    def column(self, name: str) -> np.ndarray:
+        return self.frame[name].to_numpy(dtype=float)
+
+    @classmethod
+    def from_series(cls, cooling_load_kwth: pd.Series, pv_available_kw: pd.Series, other_load_kw: pd.Series,
+                    price_cny_per_kwh: pd.Series, export_price_cny_per_kwh: pd.Series | float,
+                    outdoor_temp_c: pd.Series | None = None,
+                    ev_sessions: list[EVSessionRequest] | None = None) -> "HorizonInputs":
+        """Inputs from plain series on one UTC index (the forecasts' index)."""
+        index = cooling_load_kwth.index
+        frame = pd.DataFrame({
+            "cooling_load_kwth": cooling_load_kwth.to_numpy(dtype=float),
+            "pv_available_kw": pv_available_kw.reindex(index).to_numpy(dtype=float),
+            "other_load_kw": other_load_kw.reindex(index).to_numpy(dtype=float),
+            "price_cny_per_kwh": price_cny_per_kwh.reindex(index).to_numpy(dtype=float),
+        }, index=index)
+        if isinstance(export_price_cny_per_kwh, pd.Series):
+            frame["export_price_cny_per_kwh"] = export_price_cny_per_kwh.reindex(index).to_numpy(dtype=float)
+        else:
+            frame["export_price_cny_per_kwh"] = float(export_price_cny_per_kwh)
+        if outdoor_temp_c is not None:
+            frame["outdoor_temp_c"] = outdoor_temp_c.reindex(index).to_numpy(dtype=float)
+        return cls(frame, list(ev_sessions or []))
+
+
+@dataclass
+class InitialState:
+    """Where storage and the billing period stand at the start of the horizon.
+
+    battery_stored_kwh / ice_inventory_kwhth by asset id; peak_so_far_kw is the
+    highest demand-interval import already billed in this month (kW).
+    """
+
+    battery_stored_kwh: dict[str, float] = field(default_factory=dict)
+    ice_inventory_kwhth: dict[str, float] = field(default_factory=dict)
+    peak_so_far_kw: float = 0.0
+
+
+def read_inputs_csv(path: str | Path, timezone: str, export_price_cny_per_kwh: float) -> HorizonInputs:
+    """Read a horizon CSV: ``timestamp`` plus the columns of :data:`INPUT_COLUMNS` (and optional ones).
+
+    Timestamps with an offset are taken as given, without one they are in the
+    park's ``timezone``. Rows evenly spaced, in order, every value a finite
+    number; anything else raises ConfigError naming the file, line and reason.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except OSError as exc:
+        raise ConfigError(path, [f"cannot read file: {exc.strerror or exc}"]) from None
+    rows = [row for row in csv.reader(text.splitlines())]
+    if not rows:
+        raise ConfigError(path, ["the file is empty"])
+    header = [h.strip().lower() for h in rows[0]]
+    problems = []
+    if "timestamp" not in header:
+        problems.append("line 1: no timestamp column")
+    missing = [c for c in INPUT_COLUMNS if c not in header]
+    if missing:
+        problems.append(f"line 1: missing columns {', '.join(missing)} (units are part of the names)")
+    unknown = [h for h in header if h not in ("timestamp",) + INPUT_COLUMNS + OPTIONAL_COLUMNS]
+    if unknown:
+        problems.append(f"line 1: unknown columns {', '.join(unknown)}")
+    if problems:
+        raise ConfigError(path, problems)
+    value_columns = [h for h in header if h != "timestamp"]
+    stamps, values = [], []
+    for line_no, row in enumerate(rows[1:], start=2):
+        if not row or all(not cell.strip() for cell in row):
+            continue
+        if len(row) != len(header):
+            problems.append(f"line {line_no}: {len(row)} fields, expected {len(header)}")
+            continue
+        cells = dict(zip(header, (cell.strip() for cell in row)))
+        try:
+            ts = pd.Timestamp(cells["timestamp"])
+            ts = ts.tz_localize(timezone) if ts.tzinfo is None else ts
+        except Exception:  # pandas raises several types for unreadable, nonexistent or ambiguous times
+            problems.append(f"line {line_no}: cannot read the time {cells['timestamp']!r}")
+            continue
+        parsed = {}
+        for column in value_columns:
+            try:
+                parsed[column] = float(cells[column])
+            except ValueError:
+                problems.append(f"line {line_no}: {column} {cells[column]!r} is not a number")
+                continue
+            if not np.isfinite(parsed[column]):
+                problems.append(f"line {line_no}: {column} is not finite")
+            elif column in ("cooling_load_kwth", "pv_available_kw", "other_load_kw") and parsed[column] < 0:
+                problems.append(f"line {line_no}: {column} is negative")
+        stamps.append(ts.tz_convert("UTC"))
+        values.append(parsed)
+    if not stamps and not problems:
+        problems.append("no data rows")
+    if len(stamps) > 1:
+        step = stamps[1] - stamps[0]
+        if step <= pd.Timedelta(0):
+            problems.append("line 3: timestamps are not increasing")
+        for line_no, (prev, ts) in enumerate(zip(stamps, stamps[1:]), start=3):
+            if ts - prev != step:
+                problems.append(f"line {line_no}: {ts} is {ts - prev} after the row before, expected {step}")
+                break
+    if problems:
+        raise ConfigError(path, problems)
+    frame = pd.DataFrame(values, index=pd.DatetimeIndex(stamps, name="ts_utc"))
+    if "export_price_cny_per_kwh" not in frame:
+        frame["export_price_cny_per_kwh"] = export_price_cny_per_kwh
+    return HorizonInputs(frame)

@@ -1,0 +1,486 @@
+"""The dispatch LP, assembled vectorised as one sparse matrix over the horizon.
+
+Decision variables per step t (all kW or kWth means over the step of ``dt`` hours):
+
+- chillers: ``direct[c,t]`` chilled water (kWth), ``ice[c,t]`` ice making (kWth, ice-capable only);
+  one mode per step as ``direct/cap_direct + ice/cap_ice <= 1`` (the LP form; binaries on request);
+- ice tanks: ``charge[k,t]``, ``melt[k,t]`` (kWth), ``inventory[k,t]`` (kWhth, t = 0..T);
+- batteries: ``charge[b,t]``, ``discharge[b,t]`` (kW at the AC side), ``stored[b,t]`` (kWh, t = 0..T);
+- ``pv_used[t]`` (kW, curtailment is what is left of the forecast), ``ev[s,t]`` per EV session (kW);
+- ``import[t]``, ``export[t]`` at the grid meter (kW), ``peak`` (kW, at least the peak already billed);
+- ``short_battery[b]``, ``short_ice[k]``: shortfall against the terminal targets (soft, penalised).
+
+Balances per step:
+  cooling   sum_c direct + sum_k melt_effectiveness * melt = cooling load
+  ice       sum_c ice = sum_k charge
+  electric  import - export = other load + sum_c (direct/COP_direct + ice/COP_ice)
+                              + sum_b (charge - discharge) - pv_used + sum_s ev
+Dynamics: inventory[t+1] = (1 - loss*dt) inventory[t] + (charge - melt) dt (the simulator's plant);
+stored[t+1] = stored[t] + (eta_c charge - discharge / eta_d) dt.
+Peak: mean import over each demand interval <= peak.
+
+Objective (CNY): sum_t dt (price import - export_price export + wear (charge + discharge)
++ co2_price * co2_factor * import) + demand_rate * peak + penalties * shortfalls.
+
+Realizability binaries (``u_grid``, ``u_battery``, ``u_ice``) forbid import with export,
+charge with discharge and ice making with melting in one step. They are added when the
+inputs make such a loop profitable (see :func:`realizability_steps`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import scipy.sparse as sp
+
+from optimizer.inputs import HorizonInputs, InitialState
+from twin.assets import Battery, Chiller, EVCharger, IceTank
+from twin.park import Park
+from twin.plant import MODE_DIRECT, MODE_ICE, chiller_cop
+
+
+@dataclass(frozen=True)
+class DispatchAssets:
+    """The controllable assets the LP plans for (all optional; the park's grid meter is implied)."""
+
+    chillers: tuple[Chiller, ...] = ()
+    ice_tanks: tuple[IceTank, ...] = ()
+    batteries: tuple[Battery, ...] = ()
+    ev_chargers: tuple[EVCharger, ...] = ()
+
+    @classmethod
+    def of_park(cls, park: Park) -> "DispatchAssets":
+        return cls(tuple(park.assets_of(Chiller)), tuple(park.assets_of(IceTank)),
+                   tuple(park.assets_of(Battery)), tuple(park.assets_of(EVCharger)))
+
+    @property
+    def ice_chillers(self) -> tuple[Chiller, ...]:
+        return tuple(c for c in self.chillers if c.makes_ice)
+
+
+@dataclass(frozen=True)
+class PlanOptions:
+    """Prices and switches of the plan that are not forecasts.
+
+    demand_charge_cny_per_kw: charged on the horizon's peak above the peak already billed
+    (the tariff's monthly rate: the increment is what this horizon adds to the bill).
+    Terminal penalties default to twice the horizon's highest import price per kWh
+    (battery) and per kWhth divided by the best ice-mode COP (ice).
+    """
+
+    demand_charge_cny_per_kw: float = 0.0
+    demand_interval_min: int = 15
+    co2_t_per_mwh: float = 0.5703
+    co2_price_cny_per_t: float = 0.0
+    battery_wear_cny_per_kwh: float = 0.0
+    battery_terminal_kwh: dict[str, float] | None = None
+    ice_terminal_kwhth: dict[str, float] | None = None
+    battery_terminal_penalty_cny_per_kwh: float | None = None
+    ice_terminal_penalty_cny_per_kwhth: float | None = None
+    grid_import_max_kw: float | None = None
+    grid_export_max_kw: float | None = None
+    realizability: str = "auto"
+    """"auto": binaries when the inputs need them; "always"; "never" (pure LP)."""
+    chiller_mode_binaries: bool = False
+    mip_rel_gap: float = 1e-6
+    mip_time_limit_s: float | None = None
+    """Bound on a MIP's search (None: until the gap is reached); the plan then reports the gap it got."""
+
+
+@dataclass
+class Block:
+    """A named block of variables: indices into x shaped (rows, steps) or (rows,)."""
+
+    name: str
+    index: np.ndarray
+
+
+@dataclass
+class LinearProgram:
+    """min c x  s.t.  row_lower <= A x <= row_upper,  col_lower <= x <= col_upper, x_j integer where flagged."""
+
+    c: np.ndarray
+    a: sp.csr_matrix
+    row_lower: np.ndarray
+    row_upper: np.ndarray
+    col_lower: np.ndarray
+    col_upper: np.ndarray
+    integrality: np.ndarray
+    objective_constant: float
+    blocks: dict[str, Block]
+    step_h: float
+    ice_chiller_positions: np.ndarray
+    """For each row of the ice-making block, the chiller's row in the direct block."""
+    row_groups: dict[str, np.ndarray]
+    binary_pairs: dict[str, tuple[np.ndarray, np.ndarray]]
+    binaries_reasons: list[str] = field(default_factory=list)
+
+    def chiller_electric_kw(self, direct_kwth: np.ndarray, ice_kwth: np.ndarray) -> np.ndarray:
+        """Electric kW per chiller and step (rows as the direct block): cooling times the 1/COP
+        coefficients of the electric balance."""
+        a = self.a[self.electric_rows].tocsc()
+        steps = np.arange(len(self.electric_rows))
+        direct, ice = self.blocks["chiller_direct_kwth"].index, self.blocks["chiller_ice_kwth"].index
+        result = np.zeros(direct.shape)
+        for i in range(direct.shape[0]):
+            result[i] = -np.asarray(a[steps, direct[i]]).reshape(-1) * direct_kwth[i]
+        for j, i in enumerate(self.ice_chiller_positions):
+            result[i] += -np.asarray(a[steps, ice[j]]).reshape(-1) * ice_kwth[j]
+        return result
+
+    @property
+    def electric_rows(self) -> np.ndarray:
+        return self.row_groups["electric_balance"]
+
+    @property
+    def peak_rows(self) -> np.ndarray:
+        return self.row_groups["peak"]
+
+    @property
+    def battery_terminal_rows(self) -> np.ndarray:
+        return self.row_groups.get("battery_terminal", np.zeros(0, dtype=int))
+
+    @property
+    def ice_terminal_rows(self) -> np.ndarray:
+        return self.row_groups.get("ice_terminal", np.zeros(0, dtype=int))
+
+    @property
+    def has_integers(self) -> bool:
+        return bool(self.integrality.any())
+
+    def values(self, x: np.ndarray, name: str) -> np.ndarray:
+        return x[self.blocks[name].index]
+
+    def objective(self, x: np.ndarray) -> float:
+        return float(self.c @ x + self.objective_constant)
+
+    def violation(self, x: np.ndarray) -> float:
+        """Largest violation of any row or bound by x (0 when feasible)."""
+        ax = self.a @ x
+        return float(max(0.0, np.max(self.row_lower - ax, initial=0.0), np.max(ax - self.row_upper, initial=0.0),
+                         np.max(self.col_lower - x, initial=0.0), np.max(x - self.col_upper, initial=0.0)))
+
+
+class _Builder:
+    """Collects variable blocks and constraint rows as COO triplets."""
+
+    def __init__(self) -> None:
+        self.n = 0
+        self.blocks: dict[str, Block] = {}
+        self.lower: list[np.ndarray] = []
+        self.upper: list[np.ndarray] = []
+        self.cost: list[np.ndarray] = []
+        self.integer: list[np.ndarray] = []
+        self.rows, self.cols, self.vals = [], [], []
+        self.row_lower: list[np.ndarray] = []
+        self.row_upper: list[np.ndarray] = []
+        self.m = 0
+        self.row_groups: dict[str, np.ndarray] = {}
+        self.binary_pairs: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+
+    def variables(self, name: str, shape: tuple[int, ...], lower, upper, cost=0.0, integer=False) -> np.ndarray:
+        size = int(np.prod(shape))
+        index = np.arange(self.n, self.n + size).reshape(shape)
+        self.n += size
+        self.lower.append(np.broadcast_to(np.asarray(lower, dtype=float), shape).reshape(-1))
+        self.upper.append(np.broadcast_to(np.asarray(upper, dtype=float), shape).reshape(-1))
+        self.cost.append(np.broadcast_to(np.asarray(cost, dtype=float), shape).reshape(-1))
+        self.integer.append(np.full(size, integer))
+        self.blocks[name] = Block(name, index)
+        return index
+
+    def rows_of(self, count: int, lower, upper, terms: list[tuple[np.ndarray, np.ndarray | float]],
+                group: str | None = None) -> None:
+        """Add ``count`` rows: row i is sum over terms of coef[i] * x[var[i]], within [lower, upper].
+
+        Each term's var array has shape (count,) or (count, k) (k variables per row).
+        """
+        row_ids = np.arange(self.m, self.m + count)
+        for var, coef in terms:
+            var = np.asarray(var)
+            if var.size == 0:
+                continue
+            var2 = var.reshape(count, -1)
+            coef2 = np.broadcast_to(np.asarray(coef, dtype=float).reshape(count, -1) if np.ndim(coef) else coef,
+                                    var2.shape)
+            self.rows.append(np.repeat(row_ids, var2.shape[1]))
+            self.cols.append(var2.reshape(-1))
+            self.vals.append(np.asarray(coef2, dtype=float).reshape(-1))
+        self.row_lower.append(np.broadcast_to(np.asarray(lower, dtype=float), (count,)))
+        self.row_upper.append(np.broadcast_to(np.asarray(upper, dtype=float), (count,)))
+        self.m += count
+        if group is not None:
+            self.row_groups[group] = row_ids
+
+    def build(self, constant: float, reasons: list[str], step_h: float, ice_positions: np.ndarray) -> LinearProgram:
+        cat = lambda parts: np.concatenate(parts) if parts else np.zeros(0)
+        rows, cols, vals = cat(self.rows), cat(self.cols), cat(self.vals)
+        keep = vals != 0
+        a = sp.csr_matrix((vals[keep], (rows[keep].astype(int), cols[keep].astype(int))), shape=(self.m, self.n))
+        return LinearProgram(cat(self.cost), a, cat(self.row_lower), cat(self.row_upper), cat(self.lower),
+                             cat(self.upper), cat(self.integer).astype(bool), constant, self.blocks, step_h, ice_positions,
+                             self.row_groups,
+                             self.binary_pairs, reasons)
+
+
+def chiller_cops(chiller: Chiller, outdoor_temp_c: np.ndarray | None, steps: int) -> tuple[np.ndarray, np.ndarray]:
+    """(direct, ice) COP per step at full load: the plant model's curves at the forecast outdoor
+    temperature, or the rated COPs without one (twin.plant.chiller_cop)."""
+    if outdoor_temp_c is None:
+        return np.full(steps, chiller.cop_rated), np.full(steps, chiller.ice_cop_rated or chiller.cop_rated)
+    direct = np.array([chiller_cop(chiller, MODE_DIRECT, 1.0, t, chiller.chw_setpoint_c) for t in outdoor_temp_c])
+    ice = np.array([chiller_cop(chiller, MODE_ICE, 1.0, t, chiller.chw_setpoint_c) for t in outdoor_temp_c])
+    return direct, ice
+
+
+@dataclass(frozen=True)
+class BinarySteps:
+    """Steps (boolean masks over the horizon) that get realizability binaries, and why."""
+
+    grid: np.ndarray
+    storage: np.ndarray
+    reasons: tuple[str, ...]
+
+    @property
+    def any(self) -> bool:
+        return bool(self.grid.any() or self.storage.any())
+
+    def union(self, other: "BinarySteps") -> "BinarySteps":
+        return BinarySteps(self.grid | other.grid, self.storage | other.storage, self.reasons + other.reasons)
+
+
+def realizability_steps(inputs: HorizonInputs, options: PlanOptions) -> BinarySteps:
+    """Where an LP could profit from a physically impossible loop, so binaries are needed.
+
+    Import+export pays where export is worth more than import, or import is paid
+    (negative price). Charge+discharge and make+melt only burn energy: they pay
+    where burning does (negative import or export price). Elsewhere such loops
+    cost money, so the LP optimum avoids them without binaries (a tie is caught
+    after the solve, see optimizer.plan).
+    """
+    T = inputs.steps
+    if options.realizability == "never":
+        return BinarySteps(np.zeros(T, bool), np.zeros(T, bool), ())
+    if options.realizability == "always":
+        return BinarySteps(np.ones(T, bool), np.ones(T, bool), ("binaries requested on every step",))
+    price = inputs.column("price_cny_per_kwh")
+    export = inputs.column("export_price_cny_per_kwh")
+    reasons = []
+    if np.any(export > price):
+        reasons.append(f"export price above import price in {int(np.sum(export > price))} step(s)")
+    if np.any(price < 0):
+        reasons.append(f"negative import price in {int(np.sum(price < 0))} step(s)")
+    if np.any(export < 0):
+        reasons.append(f"negative export price in {int(np.sum(export < 0))} step(s)")
+    return BinarySteps((export > price) | (price < 0), (price < 0) | (export < 0), tuple(reasons))
+
+
+def default_penalties(inputs: HorizonInputs, assets: DispatchAssets, options: PlanOptions) -> tuple[float, float]:
+    """Terminal shortfall penalties (CNY/kWh battery, CNY/kWhth ice) of :class:`PlanOptions`."""
+    top_price = max(0.01, float(np.max(np.abs(inputs.column("price_cny_per_kwh")))))
+    ice_cop = max((c.ice_cop_rated for c in assets.ice_chillers), default=4.0)
+    battery = options.battery_terminal_penalty_cny_per_kwh
+    ice = options.ice_terminal_penalty_cny_per_kwhth
+    return (2.0 * top_price if battery is None else battery, 2.0 * top_price / ice_cop if ice is None else ice)
+
+
+def build_lp(inputs: HorizonInputs, assets: DispatchAssets, state: InitialState, options: PlanOptions,
+             extra_binaries: BinarySteps | None = None) -> LinearProgram:
+    """Assemble the dispatch LP (see the module docstring).
+
+    Realizability binaries go on the steps of :func:`realizability_steps`, plus ``extra_binaries``.
+    """
+    T, dt = inputs.steps, inputs.step_h
+    load = inputs.column("cooling_load_kwth")
+    other = inputs.column("other_load_kw")
+    pv = inputs.column("pv_available_kw")
+    price = inputs.column("price_cny_per_kwh")
+    export_price = inputs.column("export_price_cny_per_kwh")
+    temp = inputs.column("outdoor_temp_c") if "outdoor_temp_c" in inputs.frame else None
+    binary_steps = realizability_steps(inputs, options)
+    if extra_binaries is not None:
+        binary_steps = binary_steps.union(extra_binaries)
+    battery_penalty, ice_penalty = default_penalties(inputs, assets, options)
+
+    b = _Builder()
+    chillers, ice_chillers = assets.chillers, assets.ice_chillers
+    tanks, batteries = assets.ice_tanks, assets.batteries
+    cap_direct = np.array([c.cooling_capacity_kwth for c in chillers]).reshape(-1, 1)
+    cap_ice = np.array([c.ice_capacity_kwth for c in ice_chillers]).reshape(-1, 1)
+    direct = b.variables("chiller_direct_kwth", (len(chillers), T), 0.0, cap_direct if chillers else 0.0)
+    ice = b.variables("chiller_ice_kwth", (len(ice_chillers), T), 0.0, cap_ice if ice_chillers else 0.0)
+    cops = [chiller_cops(c, temp, T) for c in chillers]
+    cop_direct = np.array([d for d, _ in cops]).reshape(len(chillers), T)
+    cop_ice = np.array([i for c, (_, i) in zip(chillers, cops) if c.makes_ice]).reshape(len(ice_chillers), T)
+
+    charge_max = np.array([k.charge_rate_max_kwth for k in tanks]).reshape(-1, 1)
+    melt_max = np.array([k.melt_rate_max_kwth for k in tanks]).reshape(-1, 1)
+    tank_cap = np.array([k.capacity_kwhth for k in tanks]).reshape(-1, 1)
+    ice_start = np.array([state.ice_inventory_kwhth.get(k.id, k.capacity_kwhth * k.initial_soc_pct / 100)
+                          for k in tanks])
+    inv_lower = np.zeros((len(tanks), T + 1))
+    inv_upper = np.repeat(tank_cap, T + 1, axis=1) if tanks else np.zeros((0, T + 1))
+    inv_lower[:, 0] = inv_upper[:, 0] = ice_start
+    charge = b.variables("ice_charge_kwth", (len(tanks), T), 0.0, charge_max if tanks else 0.0)
+    melt = b.variables("ice_melt_kwth", (len(tanks), T), 0.0, melt_max if tanks else 0.0)
+    inventory = b.variables("ice_inventory_kwhth", (len(tanks), T + 1), inv_lower, inv_upper)
+
+    wear = options.battery_wear_cny_per_kwh * dt
+    p_ch = np.array([x.charge_power_max_kw for x in batteries]).reshape(-1, 1)
+    p_dis = np.array([x.discharge_power_max_kw for x in batteries]).reshape(-1, 1)
+    e_min = np.array([x.energy_capacity_kwh * x.soc_min_pct / 100 for x in batteries])
+    e_max = np.array([x.energy_capacity_kwh * x.soc_max_pct / 100 for x in batteries])
+    e_start = np.array([state.battery_stored_kwh.get(x.id, x.energy_capacity_kwh * x.initial_soc_pct / 100)
+                        for x in batteries])
+    stored_lower = np.repeat(e_min.reshape(-1, 1), T + 1, axis=1)
+    stored_upper = np.repeat(e_max.reshape(-1, 1), T + 1, axis=1)
+    stored_lower[:, 0] = stored_upper[:, 0] = e_start
+    bat_ch = b.variables("battery_charge_kw", (len(batteries), T), 0.0, p_ch if batteries else 0.0, wear)
+    bat_dis = b.variables("battery_discharge_kw", (len(batteries), T), 0.0, p_dis if batteries else 0.0, wear)
+    stored = b.variables("battery_stored_kwh", (len(batteries), T + 1), stored_lower, stored_upper)
+
+    pv_used = b.variables("pv_used_kw", (T,), 0.0, pv)
+    sessions = inputs.ev_sessions
+    charger_max = {c.id: c.power_max_kw for c in assets.ev_chargers}
+    ev_upper = np.zeros((len(sessions), T))
+    for s, session in enumerate(sessions):
+        in_window = (inputs.index >= session.arrival_utc) & (inputs.index < session.departure_utc)
+        ev_upper[s, in_window] = charger_max.get(session.charger_id, 0.0)
+    ev = b.variables("ev_kw", (len(sessions), T), 0.0, ev_upper)
+
+    import_max = options.grid_import_max_kw
+    export_max = options.grid_export_max_kw
+    # per-step bounds no dispatch can exceed: they tighten the LP and are the big-M of the binaries
+    big_import = _import_bound(inputs, assets)
+    big_export = np.maximum(0.0, pv + p_dis.sum() - other)
+    if import_max is not None:
+        big_import = np.minimum(big_import, import_max)
+    if export_max is not None:
+        big_export = np.minimum(big_export, export_max)
+    co2_cny_per_kwh = options.co2_price_cny_per_t * options.co2_t_per_mwh / 1000.0
+    grid_import = b.variables("grid_import_kw", (T,), 0.0, big_import, (price + co2_cny_per_kwh) * dt)
+    grid_export = b.variables("grid_export_kw", (T,), 0.0, big_export, -export_price * dt)
+    peak = b.variables("peak_kw", (1,), state.peak_so_far_kw, np.inf, options.demand_charge_cny_per_kw)
+    short_battery = b.variables("battery_terminal_short_kwh", (len(batteries),), 0.0, np.inf, battery_penalty)
+    short_ice = b.variables("ice_terminal_short_kwhth", (len(tanks),), 0.0, np.inf, ice_penalty)
+
+    # cooling balance: sum direct + eff * melt = load
+    eff = np.array([k.melt_effectiveness for k in tanks]).reshape(-1, 1)
+    b.rows_of(T, load, load, [(direct.T, 1.0), (melt.T, np.repeat(eff, T, axis=1).T if tanks else 1.0)])
+    # ice made = ice charged into tanks
+    b.rows_of(T, 0.0, 0.0, [(ice.T, 1.0), (charge.T, -1.0)])
+    # one mode per chiller and step
+    if ice_chillers:
+        n = len(ice_chillers) * T
+        direct_of_ice = direct[[chillers.index(c) for c in ice_chillers]]
+        b.rows_of(n, -np.inf, 1.0, [(direct_of_ice.reshape(-1), np.repeat(1.0 / cap_direct[
+            [chillers.index(c) for c in ice_chillers]], T, axis=1).reshape(-1)),
+                                    (ice.reshape(-1), np.repeat(1.0 / cap_ice, T, axis=1).reshape(-1))])
+    # ice dynamics
+    if tanks:
+        keep = 1.0 - np.array([k.standing_loss_pct_per_h / 100.0 for k in tanks]).reshape(-1, 1) * dt
+        n = len(tanks) * T
+        b.rows_of(n, 0.0, 0.0, [(inventory[:, 1:].reshape(-1), 1.0),
+                                (inventory[:, :-1].reshape(-1), -np.repeat(keep, T, axis=1).reshape(-1)),
+                                (charge.reshape(-1), -dt), (melt.reshape(-1), dt)])
+    # battery dynamics
+    if batteries:
+        eta_c = np.array([x.charge_efficiency for x in batteries]).reshape(-1, 1)
+        eta_d = np.array([x.discharge_efficiency for x in batteries]).reshape(-1, 1)
+        n = len(batteries) * T
+        b.rows_of(n, 0.0, 0.0, [(stored[:, 1:].reshape(-1), 1.0), (stored[:, :-1].reshape(-1), -1.0),
+                                (bat_ch.reshape(-1), -np.repeat(eta_c, T, axis=1).reshape(-1) * dt),
+                                (bat_dis.reshape(-1), np.repeat(1.0 / eta_d, T, axis=1).reshape(-1) * dt)])
+    # electric balance
+    b.rows_of(T, other, other, [(grid_import, 1.0), (grid_export, -1.0),
+                                (direct.T, -(1.0 / cop_direct).T), (ice.T, -(1.0 / cop_ice).T),
+                                (bat_ch.T, -1.0), (bat_dis.T, 1.0), (pv_used, 1.0), (ev.T, -1.0)],
+              group="electric_balance")
+    # peak demand over each demand interval
+    per_interval = max(1, int(round(options.demand_interval_min / 60.0 / dt)))
+    groups = np.arange(T) // per_interval
+    n_groups = int(groups[-1]) + 1
+    members = np.full((n_groups, per_interval), -1)
+    for g in range(n_groups):
+        idx = np.flatnonzero(groups == g)
+        members[g, :len(idx)] = grid_import[idx]
+    counts = (members >= 0).sum(axis=1, keepdims=True)
+    weights = np.where(members >= 0, 1.0 / counts, 0.0)
+    b.rows_of(n_groups, -np.inf, 0.0, [(np.where(members >= 0, members, grid_import[0]), weights),
+                                       (np.full(n_groups, peak[0]), -1.0)], group="peak")
+    # EV energy by departure
+    if sessions:
+        energy = np.array([s.energy_kwh for s in sessions])
+        b.rows_of(len(sessions), energy, energy, [(ev, dt)])
+    # soft terminal targets
+    if batteries:
+        targets = options.battery_terminal_kwh or {}
+        target = np.array([targets.get(x.id, e0) for x, e0 in zip(batteries, e_start)])
+        b.rows_of(len(batteries), np.minimum(target, e_max), np.inf, [(stored[:, T], 1.0), (short_battery, 1.0)],
+                  group="battery_terminal")
+    if tanks:
+        targets = options.ice_terminal_kwhth or {}
+        target = np.array([targets.get(k.id, i0) for k, i0 in zip(tanks, ice_start)])
+        b.rows_of(len(tanks), np.minimum(target, tank_cap.reshape(-1)), np.inf,
+                  [(inventory[:, T], 1.0), (short_ice, 1.0)], group="ice_terminal")
+    _add_realizability_binaries(b, binary_steps, grid_import, grid_export, big_import, big_export,
+                                bat_ch, bat_dis, p_ch, p_dis, charge, melt, charge_max, melt_max)
+    if binary_steps.grid.any():
+        _export_cut(b, binary_steps.grid, grid_export, bat_dis, pv_used, other)
+    if options.chiller_mode_binaries and ice_chillers:
+        mode = b.variables("chiller_ice_mode", (len(ice_chillers), T), 0.0, 1.0, integer=True)
+        rows = [chillers.index(c) for c in ice_chillers]
+        n = len(ice_chillers) * T
+        b.rows_of(n, -np.inf, 0.0, [(ice.reshape(-1), 1.0), (mode.reshape(-1), -np.repeat(cap_ice, T, axis=1).reshape(-1))])
+        b.rows_of(n, -np.inf, np.repeat(cap_direct[rows], T, axis=1).reshape(-1),
+                  [(direct[rows].reshape(-1), 1.0), (mode.reshape(-1), np.repeat(cap_direct[rows], T, axis=1).reshape(-1))])
+    return b.build(0.0, list(binary_steps.reasons) if binary_steps.any else [], dt,
+                   np.array([chillers.index(c) for c in ice_chillers], dtype=int))
+
+
+def _add_realizability_binaries(b: _Builder, steps: BinarySteps, grid_import, grid_export, big_import: np.ndarray,
+                                big_export: np.ndarray, bat_ch, bat_dis, p_ch, p_dis, charge, melt, charge_max,
+                                melt_max) -> None:
+    """On the flagged steps, u = 1 allows import / battery charge / ice charge, u = 0 export / discharge / melt."""
+    _exclusive_pair(b, "u_grid_import", grid_import[steps.grid], grid_export[steps.grid],
+                    big_import[steps.grid], big_export[steps.grid])
+    n_storage = int(steps.storage.sum())
+    if bat_ch.size and n_storage:
+        _exclusive_pair(b, "u_battery_charge", bat_ch[:, steps.storage].reshape(-1),
+                        bat_dis[:, steps.storage].reshape(-1),
+                        np.repeat(p_ch, n_storage, axis=1).reshape(-1), np.repeat(p_dis, n_storage, axis=1).reshape(-1))
+    if charge.size and n_storage:
+        _exclusive_pair(b, "u_ice_charge", charge[:, steps.storage].reshape(-1), melt[:, steps.storage].reshape(-1),
+                        np.repeat(charge_max, n_storage, axis=1).reshape(-1),
+                        np.repeat(melt_max, n_storage, axis=1).reshape(-1))
+
+
+def _export_cut(b: _Builder, steps: np.ndarray, grid_export, bat_dis, pv_used, other_kw: np.ndarray) -> None:
+    """export <= discharge + pv_used - other_load * (1 - u): valid (with u = 0 nothing is imported, so the
+    export is what discharge and PV leave after the loads; with u = 1 there is no export) and it tightens
+    the relaxation, where a fractional u would otherwise let the import/export loop through."""
+    u = b.blocks["u_grid_import"].index
+    n = int(steps.sum())
+    b.rows_of(n, -np.inf, -other_kw[steps], [(grid_export[steps], 1.0), (bat_dis[:, steps].T, -1.0),
+                                             (pv_used[steps], -1.0), (u, -other_kw[steps])])
+
+
+def _exclusive_pair(b: _Builder, name: str, first, second, first_max: np.ndarray, second_max: np.ndarray) -> None:
+    """first <= first_max u, second <= second_max (1 - u), u binary: at most one of the two is non-zero."""
+    n = len(first)
+    u = b.variables(name, (n,), 0.0, 1.0, integer=True)
+    b.binary_pairs[name] = (np.asarray(first), np.asarray(second))
+    if n:
+        b.rows_of(n, -np.inf, 0.0, [(first, 1.0), (u, -first_max)])
+        b.rows_of(n, -np.inf, second_max, [(second, 1.0), (u, second_max)])
+
+
+def _import_bound(inputs: HorizonInputs, assets: DispatchAssets) -> np.ndarray:
+    """Per step, an import no plan can exceed (big-M for the import/export binary), kW."""
+    worst_temperature_factor = 0.7  # lowest condenser-temperature factor of twin.plant.chiller_cop
+    chillers_kw = sum(c.cooling_capacity_kwth / (min(c.cop_rated, c.ice_cop_rated or c.cop_rated)
+                                                 * worst_temperature_factor) for c in assets.chillers)
+    batteries_kw = sum(x.charge_power_max_kw for x in assets.batteries)
+    ev_kw = sum(c.power_max_kw for c in assets.ev_chargers)
+    return inputs.column("other_load_kw") + chillers_kw + batteries_kw + ev_kw + 1.0

@@ -1,0 +1,199 @@
+"""Rolling-horizon control and the closed-loop backtest on the park simulator.
+
+Every ``replan_min`` minutes the controller reads the plant's state (battery
+stored energy, ice inventory, the month's peak 15-minute import so far), plans
+the next ``horizon_h`` hours from the latest forecasts, and applies the plan's
+first steps as setpoints (battery power, ice charge/melt, chiller ice mode, PV
+limit) until the next re-plan. Every plan is kept. The same loop runs each
+baseline (its rule plan from the current state), so all strategies see the same
+simulated park, weather and loads.
+
+Forecasts in the backtest are the loads of a hold-storage run of the same
+simulator (optimizer.park_inputs): a perfect forecast of the loads the plant
+sees; the meter noise and the plant's own staging are not forecast. EV charging
+is left to the chargers (sessions arrive at random and are not forecast).
+Realized cost comes from the simulated grid meter: energy at the tariff price
+each minute, export at the export price, and the demand charge on each calendar
+month's highest 15-minute mean import.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from energy.tariff import Tariff
+from optimizer.inputs import HorizonInputs, InitialState
+from optimizer.model import DispatchAssets, PlanOptions
+from optimizer.park_inputs import PLAN_STEP, park_horizon_inputs, simulated_loads
+from optimizer.plan import DispatchPlan, PlanContext, baseline_plan, make_plan
+from twin.assets import Battery, Chiller, IceTank, Meter, PVArray
+from twin.park import Park
+from twin.plant import CMD_AUTO, CMD_ICE
+from twin.points import point_id
+from twin.sim import Environment, ParkSimulator
+
+OPTIMAL = "optimal"
+
+
+def plan_options(tariff: Tariff, **overrides) -> PlanOptions:
+    """Plan options from the tariff (demand charge, its interval, CO2 factor)."""
+    return PlanOptions(demand_charge_cny_per_kw=tariff.demand_charge_cny_per_kw_month,
+                       demand_interval_min=tariff.demand_interval_min, co2_t_per_mwh=tariff.co2_t_per_mwh,
+                       **overrides)
+
+
+def plan_context(park: Park, tariff: Tariff) -> PlanContext:
+    return PlanContext(DispatchAssets.of_park(park), park.plant_schedule, park.site.timezone, tariff.period_names)
+
+
+@dataclass
+class RealizedCost:
+    """What a strategy cost on the simulated meter, CNY, over the backtest."""
+
+    energy_cny: float
+    export_revenue_cny: float
+    demand_charge_cny: float
+    peak_kw: float
+    import_kwh: float
+    total_cny: float
+
+
+@dataclass
+class BacktestResult:
+    costs: dict[str, RealizedCost]
+    daily_cost_cny: dict[str, pd.Series]
+    plans: list[tuple[datetime, DispatchPlan]] = field(default_factory=list)
+    solve_times_s: list[float] = field(default_factory=list)
+    """Build + solve time of each optimal re-plan, s."""
+
+    def savings_cny(self, baseline: str) -> float:
+        return self.costs[baseline].total_cny - self.costs[OPTIMAL].total_cny
+
+    def savings_pct(self, baseline: str) -> float:
+        """Savings as a share of the baseline's cost (how DOMAIN.md's published figures are put)."""
+        return 100.0 * self.savings_cny(baseline) / self.costs[baseline].total_cny
+
+
+class SetpointWriter:
+    """Turns one plan step into the simulator's setpoints (the protocol write path's place)."""
+
+    def __init__(self, park: Park, simulator: ParkSimulator):
+        self.park, self.simulator = park, simulator
+        self.pv_arrays = [(b.id, a) for b, a in park.iter_assets() if isinstance(a, PVArray)]
+        self.pv_rating_kw = sum(a.inverter_ac_kw for _, a in self.pv_arrays)
+
+    def apply(self, row: pd.Series) -> None:
+        write = self.simulator.write_setpoint
+        for building, asset in self.park.iter_assets():
+            if isinstance(asset, Battery):
+                limit_low, limit_high = -asset.charge_power_max_kw, asset.discharge_power_max_kw
+                write(point_id(building.id, asset.id, "power_setpoint_kw"),
+                      float(np.clip(row[f"{asset.id}.power_setpoint_kw"], limit_low, limit_high)))
+            elif isinstance(asset, IceTank):
+                write(point_id(building.id, asset.id, "charge_setpoint_kwth"),
+                      float(np.clip(row[f"{asset.id}.charge_kwth"], 0.0, asset.charge_rate_max_kwth)))
+                write(point_id(building.id, asset.id, "melt_setpoint_kwth"),
+                      float(np.clip(row[f"{asset.id}.melt_kwth"], 0.0, asset.melt_rate_max_kwth)))
+            elif isinstance(asset, Chiller) and asset.makes_ice:
+                write(point_id(building.id, asset.id, "mode_cmd"),
+                      float(CMD_ICE if row[f"{asset.id}.ice_kwth"] > 1e-3 else CMD_AUTO))
+        curtailed = row["pv_curtailed_kw"] > 1e-3
+        share_pct = 100.0 * min(1.0, row["pv_used_kw"] / self.pv_rating_kw) if self.pv_rating_kw else 100.0
+        for building_id, array in self.pv_arrays:
+            write(point_id(building_id, array.id, "power_limit_pct"), share_pct if curtailed else 100.0)
+
+
+def backtest(park: Park, environment: Environment, tariff: Tariff, start_utc: datetime, days: int,
+             strategies: tuple[str, ...], replan_min: int = 60, horizon_h: int = 24,
+             mip_time_limit_s: float | None = 1.0,
+             progress: Callable[[str, int], None] | None = None) -> BacktestResult:
+    """Run each strategy closed-loop on the simulator over ``days`` days; realized costs per strategy.
+
+    ``mip_time_limit_s`` bounds each re-plan's MIP (a realizable incumbent is used if it stops early)."""
+    end_utc = start_utc + timedelta(days=days)
+    loads = simulated_loads(park, environment, start_utc, end_utc + timedelta(hours=horizon_h))
+    prices = tariff.energy_price_cny_per_kwh(loads.index)
+    forecasts = park_horizon_inputs(loads, prices, tariff.export_price_cny_per_kwh)
+    options = plan_options(tariff, mip_time_limit_s=mip_time_limit_s)
+    context = plan_context(park, tariff)
+    costs, daily, plans, solve_times = {}, {}, [], []
+    for strategy in strategies:
+        meter_kw, kept, times = _run_closed_loop(park, environment, forecasts, options, context, strategy,
+                                                 start_utc, end_utc, replan_min, horizon_h,
+                                                 (lambda n, s=strategy: progress(s, n)) if progress else None)
+        if strategy == OPTIMAL:
+            plans, solve_times = kept, times
+        costs[strategy], daily[strategy] = realized_cost(meter_kw, tariff, park.site.timezone)
+    return BacktestResult(costs, daily, plans, solve_times)
+
+
+def _run_closed_loop(park: Park, environment: Environment, forecasts: HorizonInputs, options: PlanOptions,
+                     context: PlanContext, strategy: str, start_utc: datetime, end_utc: datetime, replan_min: int,
+                     horizon_h: int, progress: Callable[[int], None] | None):
+    simulator = ParkSimulator(park, environment, start_utc)
+    writer = SetpointWriter(park, simulator)
+    grid = next(point_id(b.id, a.id, "power_kw") for b, a in park.iter_assets()
+                if isinstance(a, Meter) and a.measures == "grid")
+    grid_col = simulator.point_ids.index(grid)
+    tank = next(iter(context.assets.ice_tanks), None)
+    steps_per_plan_step = int(PLAN_STEP / simulator.step)
+    horizon_steps = int(timedelta(hours=horizon_h) / PLAN_STEP)
+    replan_steps = max(1, int(timedelta(minutes=replan_min) / PLAN_STEP))
+    times, meter = [], []
+    plans, solve_times = [], []
+    month_peak_kw, month = 0.0, None
+    t = pd.Timestamp(start_utc)
+    while t < end_utc:
+        local_month = t.tz_convert(park.site.timezone).month
+        if local_month != month:
+            month, month_peak_kw = local_month, 0.0
+        ice_kwhth, stored = simulator.storage_state()
+        state = InitialState(stored, {tank.id: ice_kwhth} if tank else {}, month_peak_kw)
+        position = forecasts.index.get_loc(t)
+        horizon = HorizonInputs(forecasts.frame.iloc[position:position + horizon_steps])
+        if strategy == OPTIMAL:
+            plan = make_plan(horizon, state, options, context, with_baselines=False)
+            plans.append((t.to_pydatetime(), plan))
+            if plan.solve is not None:
+                solve_times.append(plan.solve.solve_time_s + plan.solve.build_time_s)
+        else:
+            plan = baseline_plan(strategy, horizon, state, options, context)
+        for k in range(min(replan_steps, len(plan.table))):
+            writer.apply(plan.table.iloc[k])
+            interval = []
+            for _ in range(steps_per_plan_step):
+                out = simulator.advance()
+                times.append(out.ts_utc)
+                interval.append(out.values[grid_col])
+            meter.extend(interval)
+            month_peak_kw = max(month_peak_kw, float(np.mean(interval)))
+            t += PLAN_STEP
+            if t >= end_utc:
+                break
+        if progress:
+            progress(replan_steps)
+    return pd.Series(meter, index=pd.DatetimeIndex(times)), plans, solve_times
+
+
+def realized_cost(meter_kw: pd.Series, tariff: Tariff, timezone: str) -> tuple[RealizedCost, pd.Series]:
+    """Cost of a grid-meter power series (kW, + import) under the tariff; and energy cost per local day."""
+    step_h = (meter_kw.index[1] - meter_kw.index[0]).total_seconds() / 3600.0
+    imported = meter_kw.clip(lower=0.0)
+    exported = (-meter_kw).clip(lower=0.0)
+    price = tariff.energy_price_cny_per_kwh(meter_kw.index).to_numpy()
+    energy = imported.to_numpy() * price * step_h
+    revenue = exported.to_numpy() * tariff.export_price_cny_per_kwh * step_h
+    demand = imported.resample(f"{tariff.demand_interval_min}min").mean()
+    local_month = demand.index.tz_convert(timezone).strftime("%Y-%m")
+    monthly_peak = demand.groupby(local_month).max()
+    demand_cny = float(monthly_peak.sum() * tariff.demand_charge_cny_per_kw_month)
+    daily = pd.Series(energy - revenue, index=meter_kw.index).groupby(
+        meter_kw.index.tz_convert(timezone).date).sum()
+    total = float(energy.sum() - revenue.sum() + demand_cny)
+    return RealizedCost(float(energy.sum()), float(revenue.sum()), demand_cny, float(monthly_peak.max()),
+                        float(imported.sum() * step_h), total), daily

@@ -1,0 +1,93 @@
+"""Horizon inputs built from the park model, for plans without a forecast file and for backtests.
+
+The loads come from a run of the park simulator with storage held (battery
+setpoint 0, no ice charge or melt, chillers automatic): the cooling load the
+chillers then carry, and every other electric load (grid meter + PV - chillers),
+as 15-minute means. PV available is the simulated AC output without curtailment,
+outdoor temperature is the environment's. The simulator is seeded by the park
+file, so the same park and dates give the same inputs.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import numpy as np
+import pandas as pd
+
+from optimizer.inputs import HorizonInputs
+from twin.assets import Battery, Chiller, IceTank, Meter, PVArray
+from twin.park import Park
+from twin.points import point_id
+from twin.sim import Environment, ParkSimulator
+
+PLAN_STEP = pd.Timedelta(minutes=15)
+
+
+def hold_storage_setpoints(park: Park) -> dict[str, float]:
+    """Setpoints that keep every battery and ice tank idle."""
+    points = {}
+    for building, asset in park.iter_assets():
+        if isinstance(asset, Battery):
+            points[point_id(building.id, asset.id, "power_setpoint_kw")] = 0.0
+        elif isinstance(asset, IceTank):
+            points[point_id(building.id, asset.id, "charge_setpoint_kwth")] = 0.0
+            points[point_id(building.id, asset.id, "melt_setpoint_kwth")] = 0.0
+    return points
+
+
+def simulated_loads(park: Park, environment: Environment, start_utc: datetime, end_utc: datetime) -> pd.DataFrame:
+    """15-minute means of cooling load (kWth), other electric load (kW), PV available (kW) and
+    outdoor temperature (degC) over [start, end) from a hold-storage run of the simulator."""
+    simulator = ParkSimulator(park, environment, start_utc)
+    for point, value in hold_storage_setpoints(park).items():
+        simulator.write_setpoint(point, value)
+    ids = simulator.point_ids
+    index_of = {pid: i for i, pid in enumerate(ids)}
+
+    def columns(cls, name: str, predicate=lambda asset: True) -> list[int]:
+        return [index_of[point_id(b.id, a.id, name)] for b, a in park.iter_assets()
+                if isinstance(a, cls) and predicate(a)]
+
+    cooling_cols = columns(Chiller, "cooling_kwth")
+    chiller_power_cols = columns(Chiller, "power_kw")
+    pv_cols = columns(PVArray, "ac_power_kw")
+    grid_col = columns(Meter, "power_kw", lambda m: m.measures == "grid")
+    times, cooling, other, pv = [], [], [], []
+    while simulator.now_utc < end_utc:
+        out = simulator.advance()
+        values = out.values
+        times.append(out.ts_utc)
+        pv_kw = values[pv_cols].sum()
+        cooling.append(values[cooling_cols].sum())
+        pv.append(pv_kw)
+        other.append(values[grid_col].sum() + pv_kw - values[chiller_power_cols].sum())
+    minute = pd.DataFrame({"cooling_load_kwth": cooling, "other_load_kw": other, "pv_available_kw": pv},
+                          index=pd.DatetimeIndex(times))
+    frame = minute.resample(PLAN_STEP).mean()
+    frame["outdoor_temp_c"] = environment.conditions(frame.index + PLAN_STEP / 2)["temp_air_c"].to_numpy()
+    frame["other_load_kw"] = frame["other_load_kw"].clip(lower=0.0)
+    return frame
+
+
+def park_horizon_inputs(loads: pd.DataFrame, price_cny_per_kwh: pd.Series,
+                        export_price_cny_per_kwh: float | pd.Series) -> HorizonInputs:
+    """Horizon inputs from simulated loads and prices (prices forward-filled onto the loads' 15-min index)."""
+    index = loads.index
+    price = price_cny_per_kwh.reindex(price_cny_per_kwh.index.union(index)).ffill().reindex(index)
+    return HorizonInputs.from_series(loads["cooling_load_kwth"], loads["pv_available_kw"], loads["other_load_kw"],
+                                     price, export_price_cny_per_kwh, loads["outdoor_temp_c"])
+
+
+def prices_cover(price_cny_per_kwh: pd.Series, index: pd.DatetimeIndex) -> list[str]:
+    """Problems with a price series for this horizon (empty when it covers every step)."""
+    if price_cny_per_kwh.empty:
+        return ["no prices"]
+    first, last = price_cny_per_kwh.index[0], price_cny_per_kwh.index[-1]
+    step = (price_cny_per_kwh.index[1] - first) if len(price_cny_per_kwh) > 1 else PLAN_STEP
+    if first > index[0] or last + step < index[-1] + PLAN_STEP:
+        return [f"prices cover {first:%Y-%m-%d %H:%M} to {last + step:%Y-%m-%d %H:%M} UTC; the plan needs "
+                f"{index[0]:%Y-%m-%d %H:%M} to {index[-1] + PLAN_STEP:%Y-%m-%d %H:%M} UTC"]
+    if not np.isfinite(price_cny_per_kwh.to_numpy()).all():
+        return ["prices contain values that are not finite"]
+    return []

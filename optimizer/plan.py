@@ -1,0 +1,250 @@
+"""Dispatch plans: solve, check, lay out per step, price, compare with the baselines, export.
+
+A :class:`DispatchPlan` holds the per-step table (every decision and state with
+its unit in the column name), the cost breakdown, the baselines' costs on the same
+inputs, the solve report, notes (binaries added, ...) and, when the optimum could
+not be had, the diagnostic that says why and the safe fallback plan in its place.
+Columns are documented in README.md ("Dispatch plans") and stay stable.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from optimizer.baselines import BASELINES, baseline_dispatch, hold_storage_dispatch
+from optimizer.diagnostics import infeasibility_diagnostic, input_problems
+from optimizer.inputs import HorizonInputs, InitialState
+from optimizer.model import BinarySteps, DispatchAssets, LinearProgram, PlanOptions, build_lp
+from optimizer.solve import SolverName, solve
+from twin.park import PlantSchedule
+
+SIMULTANEOUS_TOLERANCE_KW = 1e-6
+"""Both flows of a pair above this (kW / kWth) in one step count as simultaneous."""
+
+
+@dataclass
+class CostBreakdown:
+    """What a dispatch costs over the horizon, CNY (tariff currency). Demand charge is on the peak above
+    the one already billed; total = energy - export revenue + demand + wear + CO2 + penalties."""
+
+    energy_cny_by_period: dict[str, float]
+    energy_cny: float
+    export_revenue_cny: float
+    demand_charge_cny: float
+    peak_kw: float
+    wear_cny: float
+    co2_cny: float
+    co2_t: float
+    penalty_cny: float
+    import_kwh: float
+    export_kwh: float
+    total_cny: float
+
+
+@dataclass
+class SolveReport:
+    status: str
+    solver: str
+    objective_cny: float | None
+    solve_time_s: float
+    build_time_s: float
+    mip_gap: float | None
+    binaries: bool
+    binaries_reasons: list[str]
+
+
+@dataclass
+class DispatchPlan:
+    """A plan over one horizon. ``status``: "optimal"; "time limit" (realizable MIP incumbent, gap in
+    ``solve``); "fallback" (``diagnostic`` says why); or a baseline's name for a baseline plan."""
+
+    status: str
+    table: pd.DataFrame
+    costs: CostBreakdown
+    baselines: dict[str, CostBreakdown]
+    solve: SolveReport | None
+    notes: list[str] = field(default_factory=list)
+    diagnostic: list[str] = field(default_factory=list)
+
+    @property
+    def savings_cny(self) -> dict[str, float]:
+        """Baseline cost minus plan cost, per baseline (same inputs, same period)."""
+        return {name: cost.total_cny - self.costs.total_cny for name, cost in self.baselines.items()}
+
+    def to_csv(self, path: str | Path) -> None:
+        self.table.to_csv(path, index=False, float_format="%.6g")
+
+    def to_json(self) -> str:
+        """Summary, costs, savings, solve report and the per-step table as records."""
+        records = self.table.assign(ts_utc=self.table["ts_utc"].astype(str),
+                                    ts_local=self.table["ts_local"].astype(str)).to_dict(orient="records")
+        return json.dumps({
+            "status": self.status,
+            "diagnostic": self.diagnostic,
+            "notes": self.notes,
+            "solve": asdict(self.solve) if self.solve else None,
+            "costs": asdict(self.costs),
+            "baselines": {name: asdict(cost) for name, cost in self.baselines.items()},
+            "savings_cny": self.savings_cny,
+            "steps": records,
+        }, indent=1, default=float)
+
+
+@dataclass(frozen=True)
+class PlanContext:
+    """What a plan needs beside forecasts and state: assets, plant schedule, tariff periods and time zone."""
+
+    assets: DispatchAssets
+    schedule: PlantSchedule
+    timezone: str
+    period_names: Callable[[pd.DatetimeIndex], pd.Series]
+    """Tariff period name at each UTC timestamp (energy.tariff.Tariff.period_names)."""
+
+
+def make_plan(inputs: HorizonInputs, state: InitialState, options: PlanOptions, context: PlanContext,
+              solver: SolverName = "highs", with_baselines: bool = True) -> DispatchPlan:
+    """Solve the dispatch LP and build the plan; on bad inputs or a failed solve, the fallback plan."""
+    problems = input_problems(inputs, context.assets, state)
+    lp = build_lp(inputs, context.assets, state, options)
+    if problems:
+        return _fallback(lp, inputs, state, options, context, problems, None)
+    result = solve(lp, solver, options.mip_rel_gap, options.mip_time_limit_s)
+    notes = []
+    if result.usable:
+        ties = simultaneous_steps(lp, result.x)
+        if ties.any:
+            lp = build_lp(inputs, context.assets, state, options, extra_binaries=ties)
+            result = solve(lp, solver, options.mip_rel_gap, options.mip_time_limit_s)
+            notes.append(f"the LP optimum had simultaneous flows in {int((ties.grid | ties.storage).sum())} step(s) "
+                         f"(a tie); re-solved with binaries on those steps")
+    report = SolveReport(result.status, result.solver, result.objective_cny, result.solve_time_s,
+                         result.build_time_s, result.mip_gap, lp.has_integers, lp.binaries_reasons)
+    if not result.usable:
+        return _fallback(lp, inputs, state, options, context,
+                         infeasibility_diagnostic(inputs, context.assets, state, result.status), report)
+    if lp.has_integers:
+        notes.append("binaries added for realizability: " + "; ".join(lp.binaries_reasons))
+    if not result.optimal:
+        notes.append(f"MIP stopped at its time limit of {options.mip_time_limit_s} s with relative gap "
+                     f"{result.mip_gap:.2e} (target {options.mip_rel_gap:g}); the plan is realizable, "
+                     f"its cost within that gap of the optimum")
+    table = dispatch_table(lp, result.x, inputs, context)
+    costs = cost_breakdown(lp, result.x, table, options, state)
+    baselines = _baselines(lp, inputs, options, state, context) if with_baselines else {}
+    return DispatchPlan("optimal" if result.optimal else "time limit", table, costs, baselines, report, notes)
+
+
+def baseline_plan(name: str, inputs: HorizonInputs, state: InitialState, options: PlanOptions,
+                  context: PlanContext) -> DispatchPlan:
+    """The plan baseline ``name`` (optimizer.baselines.BASELINES) makes on these inputs."""
+    lp = build_lp(inputs, context.assets, state, options)
+    x = baseline_dispatch(name, lp, inputs, context.assets, context.schedule, context.timezone)
+    table = dispatch_table(lp, x, inputs, context)
+    return DispatchPlan(name, table, cost_breakdown(lp, x, table, options, state), {}, None)
+
+
+def _fallback(lp: LinearProgram, inputs: HorizonInputs, state: InitialState, options: PlanOptions,
+              context: PlanContext, diagnostic: list[str], report: SolveReport | None) -> DispatchPlan:
+    """Storage holds, chillers meet the load directly (cooling they cannot meet is shown as unmet)."""
+    x = hold_storage_dispatch(lp, inputs, context.assets, context.schedule, context.timezone)
+    table = dispatch_table(lp, x, inputs, context)
+    notes = ["fallback plan: storage holds, chillers meet the load directly, PV used in full"]
+    return DispatchPlan("fallback", table, cost_breakdown(lp, x, table, options, state), {}, report, notes, diagnostic)
+
+
+def _baselines(lp: LinearProgram, inputs: HorizonInputs, options: PlanOptions, state: InitialState,
+               context: PlanContext) -> dict[str, CostBreakdown]:
+    out = {}
+    for name in BASELINES:
+        x = baseline_dispatch(name, lp, inputs, context.assets, context.schedule, context.timezone)
+        out[name] = cost_breakdown(lp, x, dispatch_table(lp, x, inputs, context), options, state)
+    return out
+
+
+def simultaneous_steps(lp: LinearProgram, x: np.ndarray) -> BinarySteps:
+    """Steps where import and export, charge and discharge, or ice making and melting are both non-zero."""
+    T = len(lp.blocks["grid_import_kw"].index)
+
+    def both(first: str, second: str) -> np.ndarray:
+        a = lp.values(x, first).reshape(-1, T)
+        b = lp.values(x, second).reshape(-1, T)
+        return ((a > SIMULTANEOUS_TOLERANCE_KW) & (b > SIMULTANEOUS_TOLERANCE_KW)).any(axis=0)
+
+    grid = both("grid_import_kw", "grid_export_kw")
+    storage = both("battery_charge_kw", "battery_discharge_kw") | both("ice_charge_kwth", "ice_melt_kwth")
+    return BinarySteps(grid, storage, ("simultaneous flows in the LP optimum",) if (grid.any() or storage.any()) else ())
+
+
+def dispatch_table(lp: LinearProgram, x: np.ndarray, inputs: HorizonInputs, context: PlanContext) -> pd.DataFrame:
+    """Per-step table; columns documented in README.md. States (inventory, stored) are at the step's start."""
+    assets, T = context.assets, inputs.steps
+    v = lambda name: lp.values(x, name)
+    columns: dict[str, np.ndarray] = {
+        "ts_utc": inputs.index,
+        "ts_local": inputs.index.tz_convert(context.timezone),
+        "period": np.asarray(context.period_names(inputs.index)),
+        "price_cny_per_kwh": inputs.column("price_cny_per_kwh"),
+        "export_price_cny_per_kwh": inputs.column("export_price_cny_per_kwh"),
+        "cooling_load_kwth": inputs.column("cooling_load_kwth"),
+        "other_load_kw": inputs.column("other_load_kw"),
+        "pv_available_kw": inputs.column("pv_available_kw"),
+        "pv_used_kw": v("pv_used_kw"),
+        "pv_curtailed_kw": inputs.column("pv_available_kw") - v("pv_used_kw"),
+        "grid_import_kw": v("grid_import_kw"),
+        "grid_export_kw": v("grid_export_kw"),
+    }
+    direct, ice = v("chiller_direct_kwth"), v("chiller_ice_kwth")
+    ice_row = {c.id: j for j, c in enumerate(assets.ice_chillers)}
+    electric_kw = lp.chiller_electric_kw(direct, ice)
+    for i, chiller in enumerate(assets.chillers):
+        columns[f"{chiller.id}.direct_kwth"] = direct[i]
+        columns[f"{chiller.id}.ice_kwth"] = ice[ice_row[chiller.id]] if chiller.id in ice_row else np.zeros(T)
+        columns[f"{chiller.id}.electric_kw"] = electric_kw[i]
+    columns["chillers_electric_kw"] = electric_kw.sum(axis=0)
+    charge, melt, inventory = v("ice_charge_kwth"), v("ice_melt_kwth"), v("ice_inventory_kwhth")
+    for k, tank in enumerate(assets.ice_tanks):
+        columns[f"{tank.id}.charge_kwth"] = charge[k]
+        columns[f"{tank.id}.melt_kwth"] = melt[k]
+        columns[f"{tank.id}.cooling_delivered_kwth"] = melt[k] * tank.melt_effectiveness
+        columns[f"{tank.id}.inventory_kwhth"] = inventory[k, :T]
+        columns[f"{tank.id}.soc_pct"] = 100.0 * inventory[k, :T] / tank.capacity_kwhth
+    bat_ch, bat_dis, stored = v("battery_charge_kw"), v("battery_discharge_kw"), v("battery_stored_kwh")
+    for b, battery in enumerate(assets.batteries):
+        columns[f"{battery.id}.charge_kw"] = bat_ch[b]
+        columns[f"{battery.id}.discharge_kw"] = bat_dis[b]
+        columns[f"{battery.id}.power_setpoint_kw"] = bat_dis[b] - bat_ch[b]
+        columns[f"{battery.id}.stored_kwh"] = stored[b, :T]
+        columns[f"{battery.id}.soc_pct"] = 100.0 * stored[b, :T] / battery.energy_capacity_kwh
+    columns["ev_kw"] = v("ev_kw").sum(axis=0) if inputs.ev_sessions else np.zeros(T)
+    columns["step_cost_cny"] = (lp.c[lp.blocks["grid_import_kw"].index] * v("grid_import_kw")
+                                + lp.c[lp.blocks["grid_export_kw"].index] * v("grid_export_kw"))
+    return pd.DataFrame(columns)
+
+
+def cost_breakdown(lp: LinearProgram, x: np.ndarray, table: pd.DataFrame, options: PlanOptions,
+                   state: InitialState) -> CostBreakdown:
+    """Price a dispatch: energy by tariff period, export revenue, demand increment, wear, CO2, penalties."""
+    dt = lp.step_h
+    import_kwh = table["grid_import_kw"].to_numpy() * dt
+    export_kwh = table["grid_export_kw"].to_numpy() * dt
+    energy_by_period = (pd.Series(import_kwh * table["price_cny_per_kwh"].to_numpy())
+                        .groupby(table["period"].to_numpy()).sum())
+    energy = float(energy_by_period.sum())
+    revenue = float((export_kwh * table["export_price_cny_per_kwh"].to_numpy()).sum())
+    peak = float(x[lp.blocks["peak_kw"].index][0])
+    demand = options.demand_charge_cny_per_kw * max(0.0, peak - state.peak_so_far_kw)
+    throughput = lp.values(x, "battery_charge_kw").sum() + lp.values(x, "battery_discharge_kw").sum()
+    wear = options.battery_wear_cny_per_kwh * float(throughput) * dt
+    co2_t = float(import_kwh.sum()) * options.co2_t_per_mwh / 1000.0
+    co2 = co2_t * options.co2_price_cny_per_t
+    penalty = float(sum(lp.c[lp.blocks[n].index] @ x[lp.blocks[n].index]
+                        for n in ("battery_terminal_short_kwh", "ice_terminal_short_kwhth")))
+    total = energy - revenue + demand + wear + co2 + penalty
+    return CostBreakdown({str(k): float(v) for k, v in energy_by_period.items()}, energy, revenue, demand, peak,
+                         wear, co2, co2_t, penalty, float(import_kwh.sum()), float(export_kwh.sum()), total)
