@@ -96,6 +96,8 @@ def main() -> None:
     report("demo day, 96 steps, PuLP model + pulp.HiGHS", *timed(day_no_loop, assets, options, args.repeats,
                                                                    "pulp-highs"), None)
     report("demo week, 672 steps", *timed(week_no_loop, assets, options, args.repeats), 0.500)
+    report("demo week, 672 steps, PuLP model + pulp.HiGHS", *timed(week_no_loop, assets, options, args.repeats,
+                                                                    "pulp-highs"), None)
     report("20 batteries + 10 ice tanks, 96 steps", *timed(day_no_loop, many_storage_assets(park), options,
                                                            args.repeats), None)
     mip_options = replace(options, mip_time_limit_s=args.mip_time_limit)
