@@ -23,7 +23,7 @@ PATH = "/dispatch"
 REFRESH_MS = 3_000
 COST_ROWS = (("energy_cny", "Energy"), ("export_revenue_cny", "Export revenue (credit)"),
              ("demand_charge_cny", "Demand charge"), ("wear_cny", "Battery wear"), ("co2_cny", "CO2 price"),
-             ("penalty_cny", "Terminal-storage penalty"), ("total_cny", "Total"))
+             ("penalty_cny", "End-of-day storage shortfall"), ("total_cny", "Total"))
 QUANTITY_ROWS = (("peak_kw", "Peak import (15 min)", "kW"), ("import_kwh", "Grid import", "kWh"),
                  ("export_kwh", "Grid export", "kWh"))
 
@@ -123,9 +123,10 @@ def _body(ctx: DashboardContext, plan: dict | None) -> list:
 def cost_table(plan: dict, baseline: str) -> dbc.Table:
     """Plan and baseline costs side by side, with what the plan saves (baseline minus plan)."""
     ours, theirs, currency = plan["costs"], plan["baselines"][baseline], plan["currency"]
-    rows = [html.Tr([html.Td(label), html.Td(format_value(ours[key]), className="text-end"),
-                     html.Td(format_value(theirs[key]), className="text-end"),
-                     html.Td(format_value(theirs[key] - ours[key]), className="text-end")],
+    sign = {"export_revenue_cny": -1.0}  # a credit lowers the cost: shown negative, so "plan saves" adds up
+    rows = [html.Tr([html.Td(label), html.Td(format_value(sign.get(key, 1.0) * ours[key]), className="text-end"),
+                     html.Td(format_value(sign.get(key, 1.0) * theirs[key]), className="text-end"),
+                     html.Td(format_value(sign.get(key, 1.0) * (theirs[key] - ours[key])), className="text-end")],
                     className="fw-bold" if key == "total_cny" else None, **{"data-cost": key})
             for key, label in COST_ROWS]
     rows += [html.Tr([html.Td(f"{label} ({unit})"), html.Td(format_value(ours[key]), className="text-end"),
@@ -158,9 +159,9 @@ def plan_figure(plan: dict, tz: str) -> dict:
         traces.append(line(f"{t}.charge_kwth", f"{t} ice making kWth", "y2", "#0dcaf0"))
         traces.append(line(f"{t}.melt_kwth", f"{t} ice melt kWth", "y2", "#fd7e14"))
     for b in batteries:
-        traces.append(line(f"{b}.soc_pct", f"{b} SOC %", "y3", "#198754"))
+        traces.append(line(f"{b}.soc_pct", f"{b} SOC %", "y3", "#198754", dash="dot"))
     for t in tanks:
-        traces.append(line(f"{t}.soc_pct", f"{t} ice inventory %", "y3", "#0dcaf0"))
+        traces.append(line(f"{t}.soc_pct", f"{t} ice inventory %", "y3", "#0dcaf0", dash="dot"))
     traces.append(line("grid_import_kw", "grid import kW", "y4", "#dc3545"))
     traces.append(line("grid_export_kw", "grid export kW", "y4", "#0d6efd"))
     panels = (("y", f"price {plan['currency']}/kWh"), ("y2", "storage kW / kWth"), ("y3", "state %"),

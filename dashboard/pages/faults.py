@@ -51,8 +51,13 @@ def _tables(ctx: DashboardContext):
     end = ctx.data_end()
     episodes = ctx.providers.faults.faults(end - WINDOW, end)
     active = [e for e in episodes if e["end"] is None]
-    return _active_table(active, ctx.park.site.timezone), \
-        records_table(episodes, "faults-table", "no faults in the last 7 days")
+    tz = ctx.park.site.timezone
+    shown = [{"asset": e["asset_id"], "rule": e["rule_id"], "point": e["point_id"], f"start ({tz})": _local(e["start"], tz),
+              f"end ({tz})": _local(e["end"], tz) if e["end"] else "active", "severity": e["severity"],
+              "evidence": e["evidence"], "acknowledged by": e["acknowledged_by"],
+              "acknowledged at": _local(e["acknowledged_at"], tz) if e["acknowledged_at"] else None}
+             for e in reversed(episodes)]  # newest first
+    return _active_table(active, tz), records_table(shown, "faults-table", "no faults in the last 7 days")
 
 
 def _local(iso: str | None, tz: str) -> str:
