@@ -124,14 +124,15 @@ def cost_table(plan: dict, baseline: str) -> dbc.Table:
     """Plan and baseline costs side by side, with what the plan saves (baseline minus plan)."""
     ours, theirs, currency = plan["costs"], plan["baselines"][baseline], plan["currency"]
     sign = {"export_revenue_cny": -1.0}  # a credit lowers the cost: shown negative, so "plan saves" adds up
-    rows = [html.Tr([html.Td(label), html.Td(format_value(sign.get(key, 1.0) * ours[key]), className="text-end"),
-                     html.Td(format_value(sign.get(key, 1.0) * theirs[key]), className="text-end"),
-                     html.Td(format_value(sign.get(key, 1.0) * (theirs[key] - ours[key])), className="text-end")],
+
+    def cell(key: str, value: float) -> html.Td:
+        return html.Td(format_value(sign.get(key, 1.0) * value + 0.0), className="text-end")  # + 0.0: no "-0"
+
+    rows = [html.Tr([html.Td(label), cell(key, ours[key]), cell(key, theirs[key]), cell(key, theirs[key] - ours[key])],
                     className="fw-bold" if key == "total_cny" else None, **{"data-cost": key})
             for key, label in COST_ROWS]
-    rows += [html.Tr([html.Td(f"{label} ({unit})"), html.Td(format_value(ours[key]), className="text-end"),
-                      html.Td(format_value(theirs[key]), className="text-end"),
-                      html.Td(format_value(theirs[key] - ours[key]), className="text-end")], **{"data-cost": key})
+    rows += [html.Tr([html.Td(f"{label} ({unit})"), cell(key, ours[key]), cell(key, theirs[key]),
+                      cell(key, theirs[key] - ours[key])], **{"data-cost": key})
              for key, label, unit in QUANTITY_ROWS]
     return dbc.Table([html.Thead(html.Tr([html.Th(currency), html.Th("plan", className="text-end"),
                                           html.Th(baseline.replace("_", " "), className="text-end"),

@@ -52,7 +52,8 @@ def _tables(ctx: DashboardContext):
     episodes = ctx.providers.faults.faults(end - WINDOW, end)
     active = [e for e in episodes if e["end"] is None]
     tz = ctx.park.site.timezone
-    shown = [{"asset": e["asset_id"], "rule": e["rule_id"], "point": e["point_id"], f"start ({tz})": _local(e["start"], tz),
+    shown = [{"asset": e["asset_id"], "rule": e["rule_id"], "point": e["point_id"],
+              f"start ({tz})": _local(e["start"], tz),
               f"end ({tz})": _local(e["end"], tz) if e["end"] else "active", "severity": e["severity"],
               "evidence": e["evidence"], "acknowledged by": e["acknowledged_by"],
               "acknowledged at": _local(e["acknowledged_at"], tz) if e["acknowledged_at"] else None}
