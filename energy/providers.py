@@ -59,7 +59,8 @@ class StoredFaultProvider:
     """Fault episodes stored with the history (by the live detector of ``parktwin run`` or by
     ``parktwin faults``) that overlap a period, and their acknowledgement.
 
-    ``now_utc`` stamps acknowledgements: the wall clock (when the person acted), not the simulation clock.
+    ``now_utc`` stamps acknowledgements: the twin's clock (``parktwin run`` passes its simulation clock, so an
+    acknowledgement lines up with the episodes it acknowledges), the wall clock by default.
     """
 
     def __init__(self, store: FaultEpisodeStore, now_utc: Callable[[], datetime] = _wall_clock_utc):

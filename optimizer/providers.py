@@ -11,7 +11,7 @@ current plan; in ``auto`` mode each new plan is dispatched as soon as it is
 made. Dispatch hands the setpoints of the step in force now (the first step of
 a fresh plan; ``optimizer.mpc.step_setpoints``) to ``write(point, value, who)``,
 the protocol write path, with who ``plan:<approver>`` (``plan:auto``). Who
-approved, when (wall clock, UTC), and every write's result are kept in memory
+approved, when (the twin's clock, UTC), and every write's result are kept in memory
 with the plan (a new plan starts unapproved) and logged; they also reach the
 history's write audit log through the write path.
 
@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Callable, Literal
 
 import pandas as pd
@@ -49,24 +49,20 @@ PointWrite = Callable[[str, float, str], str]
 """(point id, value, who) -> the write's result: "ok", or "refused: ..." / "failed: ..."."""
 
 
-def _wall_clock_utc() -> datetime:
-    return datetime.now(timezone.utc)
-
-
 class DayAheadPlanProvider:
     """The park's current day-ahead plan; re-planned on demand; approved and dispatched as above.
 
-    now_utc: the twin's clock (the simulation clock under ``parktwin run``);
-    approvals are stamped with ``wall_clock_utc`` (when the person acted).
+    now_utc: the twin's clock (the simulation clock under ``parktwin run``): where the horizon starts,
+    which step is in force, and the time plans and approvals are stamped with (so they line up with the
+    readings and fault episodes of a simulated park).
     """
 
     def __init__(self, park: Park, tariff: Tariff, environment: Environment, live: LiveState, write: PointWrite,
-                 now_utc: Callable[[], datetime], approval: Approval = "manual", mip_time_limit_s: float = 10.0,
-                 wall_clock_utc: Callable[[], datetime] = _wall_clock_utc):
+                 now_utc: Callable[[], datetime], approval: Approval = "manual", mip_time_limit_s: float = 10.0):
         if approval not in ("manual", "auto"):
             raise ValueError(f"approval must be manual or auto, not {approval!r}")
         self.park, self.tariff, self.environment, self.live = park, tariff, environment, live
-        self.write, self.now_utc, self.approval, self.wall_clock_utc = write, now_utc, approval, wall_clock_utc
+        self.write, self.now_utc, self.approval = write, now_utc, approval
         self.options = plan_options(tariff, mip_time_limit_s=mip_time_limit_s)
         self.context = plan_context(park, tariff)
         self._lock = threading.Lock()
@@ -138,7 +134,7 @@ class DayAheadPlanProvider:
         record = json.loads(result.to_json())
         record.update({
             "id": f"{start:%Y%m%dT%H%MZ}-{self._made}",
-            "created_utc": self.wall_clock_utc().isoformat(),
+            "created_utc": self.now_utc().isoformat(),
             "start_utc": start.isoformat(), "end_utc": (start + HORIZON).isoformat(),
             "currency": self.tariff.currency, "baseline_names": list(BASELINES),
             "approval": {"mode": self.approval, "approved_by": None, "approved_at": None,
@@ -185,7 +181,7 @@ class DayAheadPlanProvider:
                 raise ValueError(f"plan {plan_id} was approved by {current['approval']['approved_by']} "
                                  f"at {current['approval']['approved_at']}")
             current["approval"] = {**current["approval"], "approved_by": who,
-                                   "approved_at": self.wall_clock_utc().isoformat()}
+                                   "approved_at": self.now_utc().isoformat()}
         log.info("plan %s approved by %s", plan_id, who)
         if self.approval == "manual":
             self._dispatch(who)

@@ -166,7 +166,7 @@ def run(
         mip_time_limit_s=plan_time_limit)
     dash_app = create_app(park, live, store, write_point=write_through_protocols, users=user_store,
                           devices=feed, plan=planner, now_utc=clock.now_utc,
-                          **_energy_providers(park, store, episodes))
+                          **_energy_providers(park, store, episodes, clock.now_utc))
     try:
         feed.start()
     except OSError as exc:
@@ -193,13 +193,15 @@ def run(
 
 # ---------------------------------------------------------------- energy: forecast, kpi, faults
 
-def _energy_providers(park: Park, store, episodes) -> dict:
-    """The dashboard's KPI and fault providers from the energy models (keyword arguments of create_app)."""
+def _energy_providers(park: Park, store, episodes, now_utc=None) -> dict:
+    """The dashboard's KPI and fault providers from the energy models (keyword arguments of create_app);
+    now_utc: the clock acknowledgements are stamped with (default: the wall clock)."""
     from energy.providers import EnergyKpiProvider, StoredFaultProvider
     from energy.tariff import load_tariff
 
     tariff = load_tariff(park.tariff) if park.tariff else None
-    return {"kpi": EnergyKpiProvider(park, store, tariff), "faults": StoredFaultProvider(episodes)}
+    faults = StoredFaultProvider(episodes) if now_utc is None else StoredFaultProvider(episodes, now_utc)
+    return {"kpi": EnergyKpiProvider(park, store, tariff), "faults": faults}
 
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables")]

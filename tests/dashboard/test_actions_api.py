@@ -125,3 +125,17 @@ def test_the_csv_download_holds_the_same_steps_as_the_json(served):
     # the plan's grid import prices to its energy cost (an independent sum over the steps)
     energy = sum(s["grid_import_kw"] * 0.25 * s["price_cny_per_kwh"] for s in plan["steps"])
     assert plan["costs"]["energy_cny"] == pytest.approx(energy, rel=1e-9)
+
+
+def test_in_auto_mode_each_new_plan_is_dispatched_without_approval(demo_park):
+    writes = []
+    planner = DayAheadPlanProvider(demo_park, load_tariff(DEMO.parent / "tariff.yaml"), ParkEnvironment(demo_park),
+                                   LiveState(), lambda p, v, who: writes.append((p, v, who)) or "ok",
+                                   lambda: NOW_UTC, "auto", mip_time_limit_s=2.0)
+    planner.replan()
+    planner.wait()
+    plan = planner.plan()
+    assert plan["approval"]["approved_by"] is None and len(plan["approval"]["writes"]) == len(writes) > 0
+    assert {who for _, _, who in writes} == {"plan:auto"}
+    battery = next(v for p, v, _ in writes if p == BATTERY_SETPOINT)
+    assert battery == pytest.approx(plan["steps"][0]["battery.power_setpoint_kw"])
