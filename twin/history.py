@@ -720,19 +720,23 @@ class FaultEpisodeStore:
         statement = (f"INSERT INTO {self._table} ({self._COLUMNS}) VALUES ({', '.join([p] * 7)}) "
                      "ON CONFLICT (rule_id, asset_id, point_id, start_ms) DO UPDATE SET "
                      "end_ms = excluded.end_ms, severity = excluded.severity, evidence = excluded.evidence")
+        self._in_transaction(lambda: self._conn.cursor().executemany(statement, rows))
+        return len(rows)
+
+    def _in_transaction(self, work: Callable[[], object]) -> None:
+        """Run ``work`` (statements on this store's connection) in one transaction, under the history's lock."""
         with self._history._lock:
             if isinstance(self._history, PostgresHistory):
                 with self._conn.transaction():
-                    self._conn.cursor().executemany(statement, rows)
+                    work()
             else:
                 self._conn.execute("BEGIN IMMEDIATE")
                 try:
-                    self._conn.executemany(statement, rows)
+                    work()
                     self._conn.execute("COMMIT")
                 except BaseException:
                     self._conn.execute("ROLLBACK")
                     raise
-        return len(rows)
 
     def overlapping(self, start: datetime, end: datetime) -> list["FaultEpisode"]:
         """Episodes active at some time in [start, end) (open ones included), ordered by start, rule, asset."""
@@ -755,28 +759,16 @@ class FaultEpisodeStore:
         if key is None:
             return None
         p = self._param
-        match = f"rule_id = {p} AND asset_id = {p} AND point_id = {p} AND start_ms = {p}"
-        with self._history._lock:
-            if isinstance(self._history, PostgresHistory):
-                with self._conn.transaction():
-                    self._insert_ack(key, who, at_utc, match)
-            else:
-                self._conn.execute("BEGIN IMMEDIATE")
-                try:
-                    self._insert_ack(key, who, at_utc, match)
-                    self._conn.execute("COMMIT")
-                except BaseException:
-                    self._conn.execute("ROLLBACK")
-                    raise
-        found = self._select(f"e.rule_id = {p} AND e.asset_id = {p} AND e.point_id = {p} AND e.start_ms = {p}", key)
+        self._in_transaction(lambda: self._conn.execute(
+            f"INSERT INTO {self._acks} ({self._KEY}, acknowledged_by, acknowledged_ms) "
+            f"SELECT {self._KEY}, {p}, {p} FROM {self._table} AS e WHERE {self._key_match()} "
+            f"ON CONFLICT ({self._KEY}) DO NOTHING", (who, utc_ms(at_utc), *key)))
+        found = self._select(self._key_match(), key)
         return found[0] if found else None
 
-    def _insert_ack(self, key: tuple, who: str, at_utc: datetime, match: str) -> None:
-        p = self._param
-        self._conn.execute(
-            f"INSERT INTO {self._acks} ({self._KEY}, acknowledged_by, acknowledged_ms) "
-            f"SELECT {self._KEY}, {p}, {p} FROM {self._table} WHERE {match} "
-            f"ON CONFLICT ({self._KEY}) DO NOTHING", (who, utc_ms(at_utc), *key))
+    def _key_match(self) -> str:
+        """WHERE clause matching one episode of table alias ``e`` by (rule, asset, point, start_ms)."""
+        return " AND ".join(f"e.{column.strip()} = {self._param}" for column in self._KEY.split(","))
 
     def _select(self, where: str, params: tuple) -> list["FaultEpisode"]:
         """Episodes (table alias ``e``) matching ``where``, each with its acknowledgement when there is one."""
