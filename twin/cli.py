@@ -137,6 +137,8 @@ def run(
 
     if approval not in ("manual", "auto"):
         raise BadInput(f"--approval: {approval!r} is not manual or auto")
+    for actions_log in ("dashboard.actions", "optimizer.providers"):  # who wrote, acknowledged, approved, dispatched
+        logging.getLogger(actions_log).setLevel(logging.INFO)
     park = load_park(park_file)
     tariff = _park_tariff(park, park_file) if park.tariff else None  # no tariff: no plans
     fault_list = load_faults(faults, park) if faults else []
