@@ -17,10 +17,11 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class ActionResult:
-    """HTTP status (200, 400, 403, 404, 503) and a message for people."""
+    """HTTP status (200, 400, 403, 404, 409, 503), a message for people and, for some actions, what they changed."""
 
     status: int
     message: str
+    data: dict | None = None
 
     @property
     def ok(self) -> bool:
@@ -56,3 +57,58 @@ def write_point(ctx: DashboardContext, request: Request, point_id: str, raw_valu
         return ActionResult(400, str(exc))
     log.info("user %r (role %s) wrote %g %s to %s", user.name, user.role, value, point.unit, point_id)
     return ActionResult(200, f"wrote {value:g} {point.unit} to {point_id}")
+
+
+def acknowledge_fault(ctx: DashboardContext, request: Request, episode_id: str) -> ActionResult:
+    """Acknowledge a fault episode for a signed-in operator or admin (who and when are stored with it).
+
+    403 not allowed (logged); 503 no fault provider; 404 no such episode.
+    The result's ``data`` is the episode as stored afterwards.
+    """
+    user = authorize(ctx.users, request, "acknowledge_fault", episode_id)
+    if user is None:
+        return ActionResult(403, "acknowledging a fault needs a signed-in user with the operator or admin role")
+    if ctx.providers.faults is None:
+        return ActionResult(503, MISSING["faults"])
+    episode = ctx.providers.faults.acknowledge(episode_id, user.name)
+    if episode is None:
+        return ActionResult(404, f"no fault episode {episode_id!r}")
+    if episode["acknowledged_by"] != user.name:
+        return ActionResult(200, f"already acknowledged by {episode['acknowledged_by']} at "
+                                 f"{episode['acknowledged_at']}", episode)
+    log.info("user %r (role %s) acknowledged fault %s", user.name, user.role, episode_id)
+    return ActionResult(200, f"acknowledged {episode['rule_id']} on {episode['asset_id']} as {user.name}", episode)
+
+
+def approve_plan(ctx: DashboardContext, request: Request, plan_id: str) -> ActionResult:
+    """Approve the dispatch plan ``plan_id`` for a signed-in trader or admin (who and when recorded).
+
+    403 not allowed (logged); 503 no planner; 409 no such current plan or approved already.
+    The result's ``data`` is the approval record (approver, time, the setpoints dispatched).
+    """
+    user = authorize(ctx.users, request, "approve_plan", plan_id)
+    if user is None:
+        return ActionResult(403, "approving a plan needs a signed-in user with the trader or admin role")
+    if ctx.providers.plan is None:
+        return ActionResult(503, MISSING["plan"])
+    try:
+        approval = ctx.providers.plan.approve(plan_id, user.name)
+    except ValueError as exc:
+        return ActionResult(409, str(exc))
+    log.info("user %r (role %s) approved plan %s", user.name, user.role, plan_id)
+    written = sum(w["result"] == "ok" for w in approval["writes"])
+    dispatched = f"; {written} of {len(approval['writes'])} setpoints written" if approval["writes"] else ""
+    return ActionResult(200, f"plan {plan_id} approved by {user.name}{dispatched}", approval)
+
+
+def replan(ctx: DashboardContext, request: Request) -> ActionResult:
+    """Start a new day-ahead plan for a signed-in trader or admin; 409 while one is being made."""
+    user = authorize(ctx.users, request, "approve_plan", "re-plan")
+    if user is None:
+        return ActionResult(403, "re-planning needs a signed-in user with the trader or admin role")
+    if ctx.providers.plan is None:
+        return ActionResult(503, MISSING["plan"])
+    if not ctx.providers.plan.replan():
+        return ActionResult(409, "a plan is being made already")
+    log.info("user %r (role %s) asked for a new plan", user.name, user.role)
+    return ActionResult(200, f"re-planning for {user.name}; the new plan replaces the current one when ready")

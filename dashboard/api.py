@@ -1,6 +1,7 @@
 """The JSON API served beside the pages (documented in README.md, "Dashboard and JSON API").
 
-Reads need no sign-in; the one write (POST /api/points/<id>/write) goes
+Reads need no sign-in; the actions (POST /api/points/<id>/write,
+POST /api/faults/ack, POST /api/plan/approve, POST /api/plan/replan) go
 through :mod:`dashboard.actions`. Errors are JSON ``{"error": "..."}`` with
 status 400 (bad request), 403 (not allowed), 404 (unknown point) or 503 (the
 capability behind the endpoint is not installed yet).
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, Response, jsonify, request
 
 from dashboard import actions
 from dashboard.context import DashboardContext
@@ -189,8 +190,51 @@ def create_api(ctx: DashboardContext) -> Blueprint:
             return _error(503, f"dispatch plans are {MISSING['plan']}")
         current = ctx.providers.plan.plan()
         if current is None:
-            return _error(404, "no dispatch plan has been made yet")
+            state = ctx.providers.plan.state()
+            return _error(404, "no dispatch plan has been made yet" + (
+                "; one is being made" if state["solving"] else f"; the last attempt failed: {state['error']}"
+                if state["error"] else ""))
         return jsonify(current)
+
+    @api.get("/plan.csv")
+    def plan_csv():
+        if ctx.providers.plan is None:
+            return _error(503, f"dispatch plans are {MISSING['plan']}")
+        text = ctx.providers.plan.csv()
+        if text is None:
+            return _error(404, "no dispatch plan has been made yet")
+        plan_id = ctx.providers.plan.plan()["id"]
+        return Response(text, mimetype="text/csv",
+                        headers={"Content-Disposition": f'attachment; filename="plan-{plan_id}.csv"'})
+
+    @api.post("/plan/approve")
+    def approve():
+        body = request.get_json(silent=True)
+        plan_id = body.get("id") if isinstance(body, dict) else request.form.get("id")
+        if not isinstance(plan_id, str) or not plan_id:
+            raise BadRequest('give the plan to approve: {"id": "<id from /api/plan>"}')
+        result = actions.approve_plan(ctx, request, plan_id)
+        if not result.ok:
+            return _error(result.status, result.message)
+        return jsonify({"ok": True, "message": result.message, "approval": result.data})
+
+    @api.post("/plan/replan")
+    def replan():
+        result = actions.replan(ctx, request)
+        if not result.ok:
+            return _error(result.status, result.message)
+        return jsonify({"ok": True, "message": result.message})
+
+    @api.post("/faults/ack")
+    def acknowledge():
+        body = request.get_json(silent=True)
+        episode_id = body.get("id") if isinstance(body, dict) else request.form.get("id")
+        if not isinstance(episode_id, str) or not episode_id:
+            raise BadRequest('give the episode to acknowledge: {"id": "<id from /api/faults>"}')
+        result = actions.acknowledge_fault(ctx, request, episode_id)
+        if not result.ok:
+            return _error(result.status, result.message)
+        return jsonify({"ok": True, "message": result.message, "fault": result.data})
 
     @api.post("/points/<point_id>/write")
     def write(point_id: str):

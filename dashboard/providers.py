@@ -31,16 +31,34 @@ class FaultProvider(Protocol):
     """Fault episodes and fault KPIs (issue 4)."""
 
     def faults(self, start: datetime, end: datetime) -> list[dict]:
-        """Fault episodes overlapping [start, end): rule_id, asset_id, start, end (None while active),
-        severity, evidence."""
+        """Fault episodes overlapping [start, end): id, rule_id, asset_id, start, end (None while active),
+        severity, evidence, acknowledged_by and acknowledged_at (None until acknowledged)."""
+
+    def acknowledge(self, episode_id: str, who: str) -> dict | None:
+        """Record ``who`` acknowledging the episode now (the first acknowledgement stands); the episode
+        afterwards, or None when there is no episode with that id."""
 
 
 class PlanProvider(Protocol):
-    """The current dispatch plan (issue 6)."""
+    """The current dispatch plan (issue 6), its approval and re-planning."""
 
     def plan(self) -> dict | None:
-        """The plan as ``{"created": str, "rows": [{"ts_utc": str, <column>: value, ...}], ...}``;
-        None when no plan has been made yet."""
+        """The plan as ``{"id", "created_utc", "start_utc", "end_utc", "status", "currency", "costs",
+        "baselines", "savings_cny", "steps": [{"ts_utc": str, <column>: value, ...}], "approval": {...},
+        "solving", ...}`` (README, /api/plan); None when no plan has been made yet."""
+
+    def state(self) -> dict:
+        """``{"solving": bool, "error": str | None}``: a plan being made, why the last attempt failed."""
+
+    def csv(self) -> str | None:
+        """The current plan's per-step table as CSV; None before the first plan."""
+
+    def approve(self, plan_id: str, who: str) -> dict:
+        """Record ``who`` approving plan ``plan_id`` (and dispatch it in manual-approval mode); the approval
+        record. Raises ValueError with the reason when that plan cannot be approved."""
+
+    def replan(self) -> bool:
+        """Start making a new plan in the background; False when one is being made already."""
 
 
 class DeviceStatusProvider(Protocol):

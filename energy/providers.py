@@ -8,10 +8,12 @@ dashboard.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
+from typing import Callable
 
 from energy.kpi import energy_kpis
 from energy.tariff import Tariff
+from twin.fault_episodes import FaultEpisode
 from twin.history import FaultEpisodeStore, History
 from twin.park import Park
 
@@ -49,20 +51,42 @@ class EnergyKpiProvider:
         return {key: {"label": label, "value": value, "unit": unit} for key, label, value, unit in entries}
 
 
+def _wall_clock_utc() -> datetime:
+    return datetime.now(timezone.utc)
+
+
 class StoredFaultProvider:
     """Fault episodes stored with the history (by the live detector of ``parktwin run`` or by
-    ``parktwin faults``) that overlap a period."""
+    ``parktwin faults``) that overlap a period, and their acknowledgement.
 
-    def __init__(self, store: FaultEpisodeStore):
+    ``now_utc`` stamps acknowledgements: the twin's clock (``parktwin run`` passes its simulation clock, so an
+    acknowledgement lines up with the episodes it acknowledges), the wall clock by default.
+    """
+
+    def __init__(self, store: FaultEpisodeStore, now_utc: Callable[[], datetime] = _wall_clock_utc):
         self.store = store
+        self.now_utc = now_utc
 
     def faults(self, start: datetime, end: datetime) -> list[dict]:
-        """One dict per episode: rule_id, asset_id, point_id, start, end (None while active), severity,
-        evidence (as text); times ISO 8601 UTC."""
-        return [{
-            "rule_id": e.rule_id, "asset_id": e.asset_id, "point_id": e.point_id or None,
-            "start": e.start_utc.isoformat(), "end": e.end_utc.isoformat() if e.end_utc else None,
-            "severity": e.severity.label,
-            "evidence": ", ".join(f"{name}={value:g}" if isinstance(value, float) else f"{name}={value}"
-                                  for name, value in e.evidence.items()),
-        } for e in self.store.overlapping(start, end)]
+        """One dict per episode: id, rule_id, asset_id, point_id, start, end (None while active), severity,
+        evidence (as text), acknowledged_by and acknowledged_at (None until acknowledged); times ISO 8601 UTC."""
+        return [episode_record(e) for e in self.store.overlapping(start, end)]
+
+    def acknowledge(self, episode_id: str, who: str) -> dict | None:
+        """Record ``who`` acknowledging the episode now; the episode afterwards, None when there is no such
+        episode. The first acknowledgement stands."""
+        episode = self.store.acknowledge(episode_id, who, self.now_utc())
+        return None if episode is None else episode_record(episode)
+
+
+def episode_record(e: FaultEpisode) -> dict:
+    """A fault episode as JSON-ready data (the shape of /api/faults)."""
+    return {
+        "id": e.id, "rule_id": e.rule_id, "asset_id": e.asset_id, "point_id": e.point_id or None,
+        "start": e.start_utc.isoformat(), "end": e.end_utc.isoformat() if e.end_utc else None,
+        "severity": e.severity.label,
+        "evidence": ", ".join(f"{name}={value:g}" if isinstance(value, float) else f"{name}={value}"
+                              for name, value in e.evidence.items()),
+        "acknowledged_by": e.acknowledged_by,
+        "acknowledged_at": e.acknowledged_utc.isoformat() if e.acknowledged_utc else None,
+    }

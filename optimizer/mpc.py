@@ -79,33 +79,41 @@ class BacktestResult:
         return 100.0 * self.savings_cny(baseline) / self.costs[baseline].total_cny
 
 
+def step_setpoints(park: Park, row: pd.Series) -> dict[str, float]:
+    """The setpoints one plan step asks of the park, by point id, clipped to each asset's limits: battery
+    power (kW, + discharge), ice charge and melt (kWth), ice-making chillers' mode, PV power limit (%)."""
+    setpoints = {}
+    pv_arrays = [(b.id, a) for b, a in park.iter_assets() if isinstance(a, PVArray)]
+    pv_rating_kw = sum(a.inverter_ac_kw for _, a in pv_arrays)
+    for building, asset in park.iter_assets():
+        if isinstance(asset, Battery):
+            limit_low, limit_high = -asset.charge_power_max_kw, asset.discharge_power_max_kw
+            setpoints[point_id(building.id, asset.id, "power_setpoint_kw")] = \
+                float(np.clip(row[f"{asset.id}.power_setpoint_kw"], limit_low, limit_high))
+        elif isinstance(asset, IceTank):
+            setpoints[point_id(building.id, asset.id, "charge_setpoint_kwth")] = \
+                float(np.clip(row[f"{asset.id}.charge_kwth"], 0.0, asset.charge_rate_max_kwth))
+            setpoints[point_id(building.id, asset.id, "melt_setpoint_kwth")] = \
+                float(np.clip(row[f"{asset.id}.melt_kwth"], 0.0, asset.melt_rate_max_kwth))
+        elif isinstance(asset, Chiller) and asset.makes_ice:
+            setpoints[point_id(building.id, asset.id, "mode_cmd")] = \
+                float(CMD_ICE if row[f"{asset.id}.ice_kwth"] > 1e-3 else CMD_AUTO)
+    curtailed = row["pv_curtailed_kw"] > 1e-3
+    share_pct = 100.0 * min(1.0, row["pv_used_kw"] / pv_rating_kw) if pv_rating_kw else 100.0
+    for building_id, array in pv_arrays:
+        setpoints[point_id(building_id, array.id, "power_limit_pct")] = share_pct if curtailed else 100.0
+    return setpoints
+
+
 class SetpointWriter:
     """Turns one plan step into the simulator's setpoints (the protocol write path's place)."""
 
     def __init__(self, park: Park, simulator: ParkSimulator):
         self.park, self.simulator = park, simulator
-        self.pv_arrays = [(b.id, a) for b, a in park.iter_assets() if isinstance(a, PVArray)]
-        self.pv_rating_kw = sum(a.inverter_ac_kw for _, a in self.pv_arrays)
 
     def apply(self, row: pd.Series) -> None:
-        write = self.simulator.write_setpoint
-        for building, asset in self.park.iter_assets():
-            if isinstance(asset, Battery):
-                limit_low, limit_high = -asset.charge_power_max_kw, asset.discharge_power_max_kw
-                write(point_id(building.id, asset.id, "power_setpoint_kw"),
-                      float(np.clip(row[f"{asset.id}.power_setpoint_kw"], limit_low, limit_high)))
-            elif isinstance(asset, IceTank):
-                write(point_id(building.id, asset.id, "charge_setpoint_kwth"),
-                      float(np.clip(row[f"{asset.id}.charge_kwth"], 0.0, asset.charge_rate_max_kwth)))
-                write(point_id(building.id, asset.id, "melt_setpoint_kwth"),
-                      float(np.clip(row[f"{asset.id}.melt_kwth"], 0.0, asset.melt_rate_max_kwth)))
-            elif isinstance(asset, Chiller) and asset.makes_ice:
-                write(point_id(building.id, asset.id, "mode_cmd"),
-                      float(CMD_ICE if row[f"{asset.id}.ice_kwth"] > 1e-3 else CMD_AUTO))
-        curtailed = row["pv_curtailed_kw"] > 1e-3
-        share_pct = 100.0 * min(1.0, row["pv_used_kw"] / self.pv_rating_kw) if self.pv_rating_kw else 100.0
-        for building_id, array in self.pv_arrays:
-            write(point_id(building_id, array.id, "power_limit_pct"), share_pct if curtailed else 100.0)
+        for point, value in step_setpoints(self.park, row).items():
+            self.simulator.write_setpoint(point, value)
 
 
 def backtest(park: Park, environment: Environment, tariff: Tariff, start_utc: datetime, days: int,

@@ -118,24 +118,40 @@ def run(
     host: Annotated[str, typer.Option(help="Dashboard address")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="Dashboard port")] = 8050,
     users: Annotated[Optional[Path], typer.Option(help="Users file for sign-in (see `parktwin users add`)")] = None,
+    approval: Annotated[str, typer.Option(help="manual: a trader approves each day-ahead plan before it is "
+                                               "dispatched; auto: each plan is dispatched when made")] = "manual",
+    faults: Annotated[Optional[Path], typer.Option(help="YAML file of faults to inject (as for simulate)")] = None,
+    plan_time_limit: Annotated[float, typer.Option(min=0.1, max=600, help="Seconds a plan's MIP may search "
+                                                   "before its best realizable plan is used")] = 10.0,
 ) -> None:
-    """Run the park live: simulated devices, protocol adapters polling them, history store and dashboard."""
+    """Run the park live: simulated devices, protocol adapters polling them, history store, day-ahead plan
+    and dashboard."""
     from dashboard.app import create_app
     from energy.environment import ParkEnvironment
     from energy.fault_detection import LiveFaultDetector
+    from optimizer.providers import DayAheadPlanProvider
     from twin.history import FaultEpisodeStore
     from twin.live import LiveState
     from twin.runtime import FanOutSink, ProtocolFeed, SimulationClock, TwinSink
     from twin.sim import ParkSimulator
 
+    if approval not in ("manual", "auto"):
+        raise BadInput(f"--approval: {approval!r} is not manual or auto")
+    for actions_log in ("dashboard.actions", "optimizer.providers"):  # who wrote, acknowledged, approved, dispatched
+        logging.getLogger(actions_log).setLevel(logging.INFO)
     park = load_park(park_file)
+    tariff = _park_tariff(park, park_file) if park.tariff else None  # no tariff: no plans
+    fault_list = load_faults(faults, park) if faults else []
     user_store = _load_users(users)
     device_maps = _park_point_maps(park, park_file)
     url = _history_url(park, history)
     store = _open_history(url)
     live = LiveState()
     now = datetime.now(timezone.utc).replace(second=0, microsecond=0)
-    simulator = ParkSimulator(park, ParkEnvironment(park), now)
+    environment = ParkEnvironment(park)
+    simulator = ParkSimulator(park, environment, now)
+    for fault in fault_list:
+        simulator.inject_fault(fault)
     clock = SimulationClock(now, speed)
     twin_sink = TwinSink(live, store, flush_every=5)
     episodes = FaultEpisodeStore(store)
@@ -147,8 +163,12 @@ def run(
         if record.result != "ok":
             raise ValueError(f"{point_id}: {record.result}")
 
+    planner = None if tariff is None else DayAheadPlanProvider(
+        park, tariff, environment, live, lambda p, v, who: feed.write(p, v, who).result, clock.now_utc, approval,
+        mip_time_limit_s=plan_time_limit)
     dash_app = create_app(park, live, store, write_point=write_through_protocols, users=user_store,
-                          devices=feed, now_utc=clock.now_utc, **_energy_providers(park, store, episodes))
+                          devices=feed, plan=planner, now_utc=clock.now_utc,
+                          **_energy_providers(park, store, episodes, clock.now_utc))
     try:
         feed.start()
     except OSError as exc:
@@ -158,6 +178,12 @@ def run(
         raise typer.Exit(EXIT_FAILURE) from None
     console.print(f"[bold]{park.name}[/bold]: simulating at {speed:g}x from {now:%Y-%m-%d %H:%M} UTC; "
                   f"{len(device_maps)} devices polled over Modbus TCP and BACnet/IP; history in {url}")
+    if planner is not None:
+        planner.replan()  # the day-ahead plan is made in the background while the dashboard starts
+        console.print(f"day-ahead plan: {approval} approval" + (
+            " (nothing is dispatched before a trader approves)" if approval == "manual" else ""))
+    else:
+        console.print("no tariff in the park file: no day-ahead plans")
     console.print(f"dashboard: http://{host}:{port}/   (Ctrl+C stops)")
     try:
         dash_app.run(host=host, port=port, debug=False)
@@ -169,13 +195,15 @@ def run(
 
 # ---------------------------------------------------------------- energy: forecast, kpi, faults
 
-def _energy_providers(park: Park, store, episodes) -> dict:
-    """The dashboard's KPI and fault providers from the energy models (keyword arguments of create_app)."""
+def _energy_providers(park: Park, store, episodes, now_utc=None) -> dict:
+    """The dashboard's KPI and fault providers from the energy models (keyword arguments of create_app);
+    now_utc: the clock acknowledgements are stamped with (default: the wall clock)."""
     from energy.providers import EnergyKpiProvider, StoredFaultProvider
     from energy.tariff import load_tariff
 
     tariff = load_tariff(park.tariff) if park.tariff else None
-    return {"kpi": EnergyKpiProvider(park, store, tariff), "faults": StoredFaultProvider(episodes)}
+    faults = StoredFaultProvider(episodes) if now_utc is None else StoredFaultProvider(episodes, now_utc)
+    return {"kpi": EnergyKpiProvider(park, store, tariff), "faults": faults}
 
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables")]

@@ -41,6 +41,9 @@ class FaultEpisode:
     severity: Severity
     evidence: dict = field(default_factory=dict)
     point_id: str = ""
+    acknowledged_by: str | None = None
+    """Who acknowledged the episode (a dashboard user name); None until someone does."""
+    acknowledged_utc: datetime | None = None
 
     def __post_init__(self) -> None:
         if self.start_utc.tzinfo is None or (self.end_utc is not None and self.end_utc.tzinfo is None):
@@ -53,6 +56,11 @@ class FaultEpisode:
     def key(self) -> tuple[str, str, str, datetime]:
         """Identity of the episode: (rule, asset, point, start)."""
         return (self.rule_id, self.asset_id, self.point_id, self.start_utc)
+
+    @property
+    def id(self) -> str:
+        """The key as one string, ``rule:asset:point:start_ms`` (point empty for asset rules), for URLs and forms."""
+        return f"{self.rule_id}:{self.asset_id}:{self.point_id}:{int(self.start_utc.timestamp() * 1000)}"
 
     @property
     def is_open(self) -> bool:

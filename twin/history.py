@@ -675,24 +675,36 @@ class FaultEpisodeStore:
     again (as a detector extends or closes it, or re-runs over the same
     history) never makes a second row. Uses the history store's connection
     and lock; works on :class:`SQLiteHistory` and :class:`PostgresHistory`.
+
+    Acknowledgements (who, when) live in a table of their own,
+    ``fault_acknowledgements``, keyed like the episodes: adding it left the
+    episodes table as it was, and a detector re-saving an episode never
+    touches its acknowledgement.
     """
 
     _COLUMNS = "rule_id, asset_id, point_id, start_ms, end_ms, severity, evidence"
+    _KEY = "rule_id, asset_id, point_id, start_ms"
 
     def __init__(self, history: History):
         self._history = history
         self._conn = history._conn
         if isinstance(history, PostgresHistory):
             self._table = sql.Identifier(history.schema, "fault_episodes").as_string(self._conn)
+            self._acks = sql.Identifier(history.schema, "fault_acknowledgements").as_string(self._conn)
             self._param = "%s"
         else:
-            self._table = "fault_episodes"
+            self._table, self._acks = "fault_episodes", "fault_acknowledgements"
             self._param = "?"
         with history._lock:
             self._conn.execute(f"""
                 CREATE TABLE IF NOT EXISTS {self._table} (
                     rule_id text NOT NULL, asset_id text NOT NULL, point_id text NOT NULL,
                     start_ms bigint NOT NULL, end_ms bigint, severity smallint NOT NULL, evidence text NOT NULL,
+                    PRIMARY KEY (rule_id, asset_id, point_id, start_ms))""")
+            self._conn.execute(f"""
+                CREATE TABLE IF NOT EXISTS {self._acks} (
+                    rule_id text NOT NULL, asset_id text NOT NULL, point_id text NOT NULL,
+                    start_ms bigint NOT NULL, acknowledged_by text NOT NULL, acknowledged_ms bigint NOT NULL,
                     PRIMARY KEY (rule_id, asset_id, point_id, start_ms))""")
 
     def save(self, episodes: Iterable["FaultEpisode"]) -> int:
@@ -708,42 +720,85 @@ class FaultEpisodeStore:
         statement = (f"INSERT INTO {self._table} ({self._COLUMNS}) VALUES ({', '.join([p] * 7)}) "
                      "ON CONFLICT (rule_id, asset_id, point_id, start_ms) DO UPDATE SET "
                      "end_ms = excluded.end_ms, severity = excluded.severity, evidence = excluded.evidence")
+        self._in_transaction(lambda: self._conn.cursor().executemany(statement, rows))
+        return len(rows)
+
+    def _in_transaction(self, work: Callable[[], object]) -> None:
+        """Run ``work`` (statements on this store's connection) in one transaction, under the history's lock."""
         with self._history._lock:
             if isinstance(self._history, PostgresHistory):
                 with self._conn.transaction():
-                    self._conn.cursor().executemany(statement, rows)
+                    work()
             else:
                 self._conn.execute("BEGIN IMMEDIATE")
                 try:
-                    self._conn.executemany(statement, rows)
+                    work()
                     self._conn.execute("COMMIT")
                 except BaseException:
                     self._conn.execute("ROLLBACK")
                     raise
-        return len(rows)
 
     def overlapping(self, start: datetime, end: datetime) -> list["FaultEpisode"]:
         """Episodes active at some time in [start, end) (open ones included), ordered by start, rule, asset."""
         start_ms, end_ms = _range_ms(start, end)
         p = self._param
-        return self._select(f"start_ms < {p} AND (end_ms IS NULL OR end_ms > {p})", (end_ms, start_ms))
+        return self._select(f"e.start_ms < {p} AND (e.end_ms IS NULL OR e.end_ms > {p})", (end_ms, start_ms))
 
     def open_episodes(self) -> list["FaultEpisode"]:
         """Episodes still active (no end), ordered by start, rule, asset."""
-        return self._select("end_ms IS NULL", ())
+        return self._select("e.end_ms IS NULL", ())
+
+    def acknowledge(self, episode_id: str, who: str, at_utc: datetime) -> "FaultEpisode | None":
+        """Record that ``who`` acknowledged the episode with this id (``FaultEpisode.id``) at ``at_utc``.
+
+        The first acknowledgement stands: acknowledging again changes nothing.
+        Returns the episode as stored afterwards (with who and when), None
+        when no episode has that id.
+        """
+        key = _episode_key(episode_id)
+        if key is None:
+            return None
+        p = self._param
+        self._in_transaction(lambda: self._conn.execute(
+            f"INSERT INTO {self._acks} ({self._KEY}, acknowledged_by, acknowledged_ms) "
+            f"SELECT {self._KEY}, {p}, {p} FROM {self._table} AS e WHERE {self._key_match()} "
+            f"ON CONFLICT ({self._KEY}) DO NOTHING", (who, utc_ms(at_utc), *key)))
+        found = self._select(self._key_match(), key)
+        return found[0] if found else None
+
+    def _key_match(self) -> str:
+        """WHERE clause matching one episode of table alias ``e`` by (rule, asset, point, start_ms)."""
+        return " AND ".join(f"e.{column.strip()} = {self._param}" for column in self._KEY.split(","))
 
     def _select(self, where: str, params: tuple) -> list["FaultEpisode"]:
+        """Episodes (table alias ``e``) matching ``where``, each with its acknowledgement when there is one."""
         import json
 
         from twin.fault_episodes import FaultEpisode, Severity
 
+        columns = ", ".join(f"e.{c.strip()}" for c in self._COLUMNS.split(","))
         with self._history._lock:
-            rows = self._conn.execute(f"SELECT {self._COLUMNS} FROM {self._table} WHERE {where} "
-                                      "ORDER BY start_ms, rule_id, asset_id, point_id", params).fetchall()
+            rows = self._conn.execute(
+                f"SELECT {columns}, a.acknowledged_by, a.acknowledged_ms FROM {self._table} AS e "
+                f"LEFT JOIN {self._acks} AS a ON a.rule_id = e.rule_id AND a.asset_id = e.asset_id "
+                f"AND a.point_id = e.point_id AND a.start_ms = e.start_ms WHERE {where} "
+                "ORDER BY e.start_ms, e.rule_id, e.asset_id, e.point_id", params).fetchall()
         return [FaultEpisode(rule_id, asset_id, from_utc_ms(start_ms),
                              None if end_ms is None else from_utc_ms(end_ms), Severity(severity),
-                             json.loads(evidence), point_id)
-                for rule_id, asset_id, point_id, start_ms, end_ms, severity, evidence in rows]
+                             json.loads(evidence), point_id, acked_by,
+                             None if acked_ms is None else from_utc_ms(acked_ms))
+                for rule_id, asset_id, point_id, start_ms, end_ms, severity, evidence, acked_by, acked_ms in rows]
+
+
+def _episode_key(episode_id: str) -> tuple[str, str, str, int] | None:
+    """(rule, asset, point, start_ms) of a ``FaultEpisode.id``; None when it is not one."""
+    parts = episode_id.split(":")
+    if len(parts) != 4 or not parts[0] or not parts[1]:
+        return None
+    try:
+        return parts[0], parts[1], parts[2], int(parts[3])
+    except ValueError:
+        return None
 
 
 def query_grid(history: History, point_ids: Sequence[str], start: datetime,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -41,6 +41,8 @@ def test_fault_provider_lists_stored_episodes_of_the_period_as_text(faulty_week_
         shown = provider.faults(day, day + timedelta(days=1))
     json.dumps(shown)
     lift = next(f for f in shown if f["rule_id"] == "elevator_out_of_service")
-    assert lift == {"rule_id": "elevator_out_of_service", "asset_id": "elevator2", "point_id": None,
+    start_ms = int(datetime(2026, 7, 6, 1, tzinfo=timezone.utc).timestamp() * 1000)
+    assert lift == {"id": f"elevator_out_of_service:elevator2::{start_ms}", "rule_id": "elevator_out_of_service",
+                    "asset_id": "elevator2", "point_id": None,
                     "start": "2026-07-06T01:00:00+00:00", "end": "2026-07-06T07:00:00+00:00", "severity": "warning",
-                    "evidence": "fault_code=17"}
+                    "evidence": "fault_code=17", "acknowledged_by": None, "acknowledged_at": None}

@@ -55,3 +55,24 @@ def test_an_episode_must_end_after_it_starts_and_carry_time_zones():
         episode("x", "a", 2, 1)
     with pytest.raises(ValueError, match="tz-aware"):
         FaultEpisode("x", "a", datetime(2026, 7, 1), None, Severity.INFO)
+
+
+def test_an_acknowledgement_records_who_and_when_and_survives_the_detector_saving_the_episode_again(history_url):
+    at = T0 + timedelta(hours=1, minutes=7)
+    with open_history(history_url) as history:
+        store = FaultEpisodeStore(history)
+        open_one = episode("battery_overtemp", "battery", 0, None, cell_temp_max_c=50.0)
+        other = episode("chw_low_delta_t", "chiller3", 0, None, delta_t_k=1.2)
+        store.save([open_one, other])
+        acked = store.acknowledge(open_one.id, "olga", at)
+        assert (acked.acknowledged_by, acked.acknowledged_utc) == ("olga", at)
+        assert store.acknowledge(open_one.id, "oscar", at + timedelta(hours=1)).acknowledged_by == "olga"  # first stands
+        store.save([open_one.closed_at(T0 + timedelta(hours=4))])  # the detector closes it, knowing nothing of acks
+        again = FaultEpisodeStore(history)
+        (closed, untouched) = again.overlapping(T0, T0 + timedelta(days=1))
+        assert (closed.rule_id, closed.end_utc) == ("battery_overtemp", T0 + timedelta(hours=4))
+        assert (closed.acknowledged_by, closed.acknowledged_utc) == ("olga", at)
+        assert (untouched.acknowledged_by, untouched.acknowledged_utc) == (None, None)
+        assert again.open_episodes() == [untouched]
+        assert store.acknowledge("battery_overtemp:battery::1", "olga", at) is None  # no such episode
+        assert store.acknowledge("not an id", "olga", at) is None

@@ -1,0 +1,160 @@
+"""In chromium, a live `parktwin run --approval manual --faults FILE`: a trader approves the day-ahead plan on the
+Dispatch page (and only then are its setpoints written, audited as plan:<trader>), an approval without sign-in is
+refused, an operator acknowledges an active fault on the Faults page; the Dispatch chart shows /api/plan's numbers.
+
+Screenshots go to test-artifacts/dashboard/.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from browser_support import ARTIFACTS, ConsoleWatch, figure_data, parktwin_server
+from dashboard.auth import add_user
+from park_copies import copy_demo_park
+from twin.history import open_history, write_audit
+
+PLAN_TIMEOUT_MS = 60_000
+
+
+@pytest.fixture(scope="module")
+def running(tmp_path_factory):
+    """`parktwin run` on a park copy whose battery overheats from before the start on; (base URL, history URL)."""
+    folder = tmp_path_factory.mktemp("actions-run")
+    users = folder / "users.yaml"
+    add_user(users, "tara", "trader", "tara-password")
+    add_user(users, "olga", "operator", "olga-password")
+    now = datetime.now(timezone.utc)
+    faults = folder / "faults.yaml"
+    faults.write_text("faults:\n  - {kind: battery_overtemp, target: battery, "
+                      f"start: {(now - timedelta(hours=1)):%Y-%m-%dT%H:%M}Z, "
+                      f"end: {(now + timedelta(days=3)):%Y-%m-%dT%H:%M}Z, magnitude: 25}}\n", encoding="utf-8")
+    history = f"sqlite:///{folder / 'run.sqlite'}"
+    park_file = copy_demo_park(folder)
+    with parktwin_server("run", str(park_file), "--speed", "600", "--history", history, "--users", str(users),
+                         "--approval", "manual", "--faults", str(faults), "--plan-time-limit", "2") as base:
+        yield base, history
+
+
+@pytest.fixture
+def page(chromium):
+    context = chromium.new_context(viewport={"width": 1440, "height": 1000})
+    yield context.new_page()
+    context.close()
+
+
+def get_json(url: str) -> dict:
+    with urllib.request.urlopen(url) as response:
+        return json.load(response)
+
+
+def plan_writes(history: str) -> list:
+    with open_history(history) as store:
+        return [r for r in write_audit(store) if r.who.startswith("plan:")]
+
+
+def sign_in(page, base: str, user: str, next_path: str) -> None:
+    page.goto(f"{base}/login?next={next_path}")
+    page.fill("#username", user)
+    page.fill("#password", f"{user}-password")
+    page.click("#sign-in")
+    page.wait_for_selector("#signed-in-user", timeout=20_000)
+
+
+def test_an_approval_without_sign_in_is_refused_and_nothing_is_dispatched(running, page):
+    base, history = running
+    watch = ConsoleWatch(page)
+    page.goto(base + "/dispatch")
+    page.wait_for_selector("#plan-approve", timeout=PLAN_TIMEOUT_MS)
+    plan = get_json(base + "/api/plan")
+    request = urllib.request.Request(f"{base}/api/plan/approve", data=json.dumps({"id": plan["id"]}).encode(),
+                                     headers={"Content-Type": "application/json"}, method="POST")
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request)
+    assert refused.value.code == 403
+    page.click("#plan-approve")
+    page.wait_for_selector("#plan-message", timeout=20_000)
+    message = page.inner_text("#plan-message")
+    assert "refused (403)" in message and "Sign in" in message
+    assert get_json(base + "/api/plan")["approval"]["approved_by"] is None
+    assert plan_writes(history) == []  # manual approval: no plan setpoint reached a device
+    assert watch.errors == []
+
+
+def test_the_dispatch_chart_and_cost_table_show_the_plan_of_the_api(running, page):
+    base, _ = running
+    page.goto(base + "/dispatch")
+    page.wait_for_selector("#plan-chart .js-plotly-plot .scatterlayer .trace", timeout=PLAN_TIMEOUT_MS)
+    plan = get_json(base + "/api/plan")
+    traces = {t["name"]: t for t in figure_data(page, "plan-chart")}
+    steps = plan["steps"]
+    for name, column in (("energy price (CNY/kWh)", "price_cny_per_kwh"),
+                         ("battery power kW (+ discharge)", "battery.power_setpoint_kw"),
+                         ("ice_tank ice inventory %", "ice_tank.soc_pct"), ("grid import kW", "grid_import_kw"),
+                         ("grid export kW", "grid_export_kw")):
+        assert traces[name]["y"] == pytest.approx([s[column] for s in steps], abs=1e-9), name
+    for baseline in plan["baseline_names"][:2]:  # the first is shown; pick the second in the baseline picker
+        if baseline != plan["baseline_names"][0]:
+            page.click("#plan-baseline")
+            page.click(f'[role="option"] input[value="{baseline}"] >> xpath=ancestor::label')
+            page.wait_for_function(f"""() => document.querySelector('#plan-cost-table thead')
+                                              .innerText.includes('{baseline.replace('_', ' ')}')""", timeout=10_000)
+        cells = page.query_selector_all('#plan-cost-table tr[data-cost="total_cny"] td')
+        plan_total, baseline_total, saves = (float(c.inner_text().replace(",", "")) for c in cells[1:])
+        assert plan_total == pytest.approx(plan["costs"]["total_cny"], abs=0.5)
+        assert baseline_total == pytest.approx(plan["baselines"][baseline]["total_cny"], abs=0.5)
+        assert saves == pytest.approx(plan["baselines"][baseline]["total_cny"] - plan["costs"]["total_cny"], abs=1)
+    page.screenshot(path=str(ARTIFACTS / "run-dispatch.png"), full_page=True)
+
+
+def test_a_signed_in_trader_approves_the_plan_and_its_first_step_is_written(running, page):
+    base, history = running
+    sign_in(page, base, "tara", "/dispatch")
+    page.wait_for_selector("#plan-approve", timeout=PLAN_TIMEOUT_MS)
+    plan = get_json(base + "/api/plan")
+    page.click("#plan-approve")
+    page.wait_for_selector("#plan-message", timeout=20_000)
+    assert f"plan {plan['id']} approved by tara" in page.inner_text("#plan-message")
+    page.wait_for_selector("#plan-dispatched", timeout=20_000)
+    assert "approved by tara" in page.inner_text("#plan-approval")
+    approval = get_json(base + "/api/plan")["approval"]
+    assert approval["approved_by"] == "tara" and approval["writes"]
+    audited = {r.point_id: r for r in plan_writes(history)}
+    step = next(s for s in plan["steps"] if s["ts_utc"] == approval["dispatched_step_utc"])
+    battery = audited["plant.battery.power_setpoint_kw"]
+    assert battery.who == "plan:tara" and battery.result == "ok"
+    assert battery.value == pytest.approx(step["battery.power_setpoint_kw"], rel=1e-6)
+    assert audited["plant.ice_tank.charge_setpoint_kwth"].value == pytest.approx(step["ice_tank.charge_kwth"],
+                                                                                 rel=1e-6, abs=1e-6)
+    page.screenshot(path=str(ARTIFACTS / "run-dispatch-approved.png"), full_page=True)
+
+
+def test_a_signed_in_operator_acknowledges_an_active_fault(running, page):
+    base, _ = running
+    sign_in(page, base, "olga", "/faults")
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # the live detector opens the episode a few simulated minutes in
+        page.goto(base + "/faults")
+        page.wait_for_selector("#active-faults-table", timeout=20_000)
+        if page.query_selector('#active-faults-table tr[data-fault^="battery_overtemp:battery:"] .ack-button'):
+            break
+        time.sleep(1)
+    row = page.wait_for_selector('tr[data-fault^="battery_overtemp:battery:"]:has(.ack-button)', timeout=5_000)
+    episode_id = row.get_attribute("data-fault")
+    row.query_selector(".ack-button").click()
+    page.wait_for_selector("#ack-message", timeout=20_000)
+    assert "acknowledged battery_overtemp on battery as olga" in page.inner_text("#ack-message")
+    end = datetime.now(timezone.utc) + timedelta(days=2)
+    faults = get_json(f"{base}/api/faults?from=2000-01-01T00:00:00Z&to={end:%Y-%m-%dT%H:%M:%S}Z")["faults"]
+    (episode,) = [f for f in faults if f["id"] == episode_id]
+    assert episode["acknowledged_by"] == "olga"
+    # stamped with the twin's (simulation) clock, like the episode: not before the episode began
+    assert datetime.fromisoformat(episode["acknowledged_at"]) >= datetime.fromisoformat(episode["start"])
+    assert all(f["acknowledged_by"] is None for f in faults if f["id"] != episode_id)
+    page.screenshot(path=str(ARTIFACTS / "run-faults-acknowledged.png"), full_page=True)
