@@ -95,14 +95,15 @@ class DayAheadPlanProvider:
 
     def _make(self) -> None:
         try:
-            start = pd.Timestamp(self.now_utc()).ceil(PLAN_STEP).to_pydatetime()
+            asked_at = self.now_utc()
+            start = pd.Timestamp(asked_at).ceil(PLAN_STEP).to_pydatetime()
             loads = simulated_loads(self.park, self.environment, start, start + HORIZON)
             horizon = park_horizon_inputs(loads, self.tariff.energy_price_cny_per_kwh(loads.index),
                                           self.tariff.export_price_cny_per_kwh)
             result = make_plan(horizon, self._initial_state(), self.options, self.context)
             with self._lock:
                 self._made += 1
-                self._current, self._table = self._record(result, start), result.table
+                self._current, self._table = self._record(result, asked_at, start), result.table
                 self._error = None
             log.info("day-ahead plan %s made (%s), cost %.0f %s", self._current["id"], result.status,
                      result.costs.total_cny, self.tariff.currency)
@@ -130,11 +131,11 @@ class DayAheadPlanProvider:
                     inventory[asset.id] = value
         return InitialState(stored, inventory)
 
-    def _record(self, result: DispatchPlan, start: datetime) -> dict:
+    def _record(self, result: DispatchPlan, asked_at: datetime, start: datetime) -> dict:
         record = json.loads(result.to_json())
         record.update({
             "id": f"{start:%Y%m%dT%H%MZ}-{self._made}",
-            "created_utc": self.now_utc().isoformat(),
+            "created_utc": asked_at.isoformat(),  # when planning began: the state it starts from
             "start_utc": start.isoformat(), "end_utc": (start + HORIZON).isoformat(),
             "currency": self.tariff.currency, "baseline_names": list(BASELINES),
             "approval": {"mode": self.approval, "approved_by": None, "approved_at": None,

@@ -48,8 +48,9 @@ def layout(ctx: DashboardContext, **_query) -> html.Div:
 
 
 def _tables(ctx: DashboardContext):
-    end = ctx.data_end()
-    episodes = ctx.providers.faults.faults(end - WINDOW, end)
+    data_end = ctx.data_end()
+    # up to the twin's clock as well: the detector saves an episode before history has flushed its readings
+    episodes = ctx.providers.faults.faults(data_end - WINDOW, max(data_end, ctx.now_utc()))
     active = [e for e in episodes if e["end"] is None]
     tz = ctx.park.site.timezone
     shown = [{"asset": e["asset_id"], "rule": e["rule_id"], "point": e["point_id"],
