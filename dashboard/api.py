@@ -182,7 +182,8 @@ def create_api(ctx: DashboardContext) -> Blueprint:
             return _error(503, f"faults are {MISSING['faults']}")
         start, end = _range_params(ctx)
         return jsonify({"from": start.isoformat(), "to": end.isoformat(),
-                        "faults": ctx.providers.faults.faults(start, end)})
+                        "faults": ctx.providers.faults.faults(start, end),
+                        "fault_kpis_by_kind": ctx.providers.faults.fault_kpis(start, end)})
 
     @api.get("/plan")
     def plan():

@@ -38,6 +38,10 @@ class FaultProvider(Protocol):
         """Record ``who`` acknowledging the episode now (the first acknowledgement stands); the episode
         afterwards, or None when there is no episode with that id."""
 
+    def fault_kpis(self, start: datetime, end: datetime) -> list[dict]:
+        """Fault KPIs per asset kind over [start, end): name (the kind), faults, hours_in_fault,
+        pct_time_in_fault, mtbf_h, mttr_h, availability (0-1), comm_losses."""
+
 
 class PlanProvider(Protocol):
     """The current dispatch plan (issue 6), its approval and re-planning."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Callable
 
+from energy.fault_kpis import fault_kpis
 from energy.kpi import energy_kpis
 from energy.tariff import Tariff
 from twin.fault_episodes import FaultEpisode
@@ -63,9 +64,20 @@ class StoredFaultProvider:
     acknowledgement lines up with the episodes it acknowledges), the wall clock by default.
     """
 
-    def __init__(self, store: FaultEpisodeStore, now_utc: Callable[[], datetime] = _wall_clock_utc):
+    def __init__(self, store: FaultEpisodeStore, now_utc: Callable[[], datetime] = _wall_clock_utc,
+                 park: Park | None = None):
         self.store = store
         self.now_utc = now_utc
+        self.park = park
+
+    def fault_kpis(self, start: datetime, end: datetime) -> list[dict]:
+        """Fault KPIs per asset kind over [start, end) (see ``energy.fault_kpis``): name (the kind), episodes,
+        faults, hours_in_fault, period_h, pct_time_in_fault, mtbf_h, mttr_h, availability, comm_losses.
+        Empty when the provider was made without the park."""
+        if self.park is None:
+            return []
+        _, per_kind = fault_kpis(self.park, self.store.overlapping(start, end), start, end)
+        return [kpis.as_dict() for kpis in per_kind.values()]
 
     def faults(self, start: datetime, end: datetime) -> list[dict]:
         """One dict per episode: id, rule_id, asset_id, point_id, start, end (None while active), severity,

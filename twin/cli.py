@@ -202,7 +202,8 @@ def _energy_providers(park: Park, store, episodes, now_utc=None) -> dict:
     from energy.tariff import load_tariff
 
     tariff = load_tariff(park.tariff) if park.tariff else None
-    faults = StoredFaultProvider(episodes) if now_utc is None else StoredFaultProvider(episodes, now_utc)
+    faults = (StoredFaultProvider(episodes, park=park) if now_utc is None
+              else StoredFaultProvider(episodes, now_utc, park=park))
     return {"kpi": EnergyKpiProvider(park, store, tariff), "faults": faults}
 
 

@@ -40,6 +40,11 @@ class OneFault:
     def acknowledge(self, episode_id, who):
         return None
 
+    def fault_kpis(self, start, end):
+        return [{"name": "chiller", "episodes": 1, "faults": 1, "hours_in_fault": 14.0, "period_h": 504.0,
+                 "pct_time_in_fault": 2.78, "mtbf_h": 490.0, "mttr_h": 14.0, "availability": 0.9722,
+                 "comm_losses": 0}]
+
 
 class NoPlanYet:
     def plan(self):
@@ -89,6 +94,7 @@ def test_pages_say_what_is_missing_and_show_what_providers_give(contexts):
     assert "protocol adapters" in text_of(points.layout(bare))
     shown = text_of(faults.layout(full))
     assert "chw_low_delta_t" in shown and "chiller2" in shown and "not available" not in shown
+    assert "97.22" in shown and "490.0" in shown  # the fault-KPI row of the provider, as a percentage
     assert "No dispatch plan has been made yet" in text_of(dispatch.layout(full))
     assert "127.0.0.1:5020" in text_of(points.layout(full))
 
@@ -99,6 +105,8 @@ def test_endpoints_answer_with_the_providers_data(contexts):
     body = client_for(full).get("/api/kpi?from=2026-07-01T00:00:00Z&to=2026-07-02T00:00:00Z").get_json()
     assert body["kpis"]["cost_cny"]["value"] == 1234.5
     assert kpis.asked == [(END - timedelta(days=1), END)]
-    assert client_for(full).get("/api/faults").get_json()["faults"][0]["asset_id"] == "chiller2"
+    faults_body = client_for(full).get("/api/faults").get_json()
+    assert faults_body["faults"][0]["asset_id"] == "chiller2"
+    assert faults_body["fault_kpis_by_kind"][0]["availability"] == 0.9722
     response = client_for(full).get("/api/plan")
     assert response.status_code == 404 and "no dispatch plan" in response.get_json()["error"]
