@@ -1,10 +1,12 @@
-"""Test helpers for running parks on free ports: several parks (or test runs) side by side on one machine."""
+"""Test helpers for running parks on free ports, several side by side on one machine, and stopping them."""
 
 from __future__ import annotations
 
 import re
 import shutil
+import signal
 import socket
+import subprocess
 from pathlib import Path
 
 DEMO_PARK_DIR = Path(__file__).resolve().parents[1] / "examples" / "demo-park"
@@ -34,3 +36,13 @@ def copy_demo_park(folder: Path) -> Path:
         text = re.sub(r"^port: \d+$", f"port: {free_port()}", text, count=1, flags=re.MULTILINE)
         map_file.write_text(text, encoding="utf-8")
     return target / "park.yaml"
+
+
+def stop_with_ctrl_c(process: subprocess.Popen, timeout_s: float = 15) -> None:
+    """Stop a `parktwin` process as a user would (Ctrl+C), killing it if it does not exit in time."""
+    process.send_signal(signal.SIGINT)
+    try:
+        process.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import signal
 import subprocess
 import sys
 import time
@@ -11,7 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from park_copies import free_port
+from park_copies import free_port, stop_with_ctrl_c
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "examples" / "demo-park" / "park.yaml"
@@ -47,12 +46,7 @@ def parktwin_server(*args: str) -> Iterator[str]:
         wait_until_serving(base, process)
         yield base
     finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_with_ctrl_c(process)
 
 
 class ConsoleWatch:

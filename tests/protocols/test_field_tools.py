@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -16,7 +15,7 @@ from protocols.pointmap import load_point_maps
 from twin.config import load_park
 from twin.history import open_history, write_audit
 
-from park_copies import copy_demo_park
+from park_copies import copy_demo_park, stop_with_ctrl_c
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -42,11 +41,7 @@ def served(tmp_path_factory):
             time.sleep(0.5)
         yield park_file, maps
     finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop_with_ctrl_c(process)
 
 
 def twin_value(park_file: Path, point_id: str) -> float:

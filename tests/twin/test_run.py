@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -12,18 +10,13 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from park_copies import free_port, stop_with_ctrl_c
 
 from twin.config import load_park
 from twin.history import open_history
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "examples" / "demo-park" / "park.yaml"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def get(url: str) -> tuple[int, str]:
@@ -58,12 +51,7 @@ def running_park(tmp_path, demo_park_copy):
     try:
         yield f"http://127.0.0.1:{port}", db, process
     finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_with_ctrl_c(process)
 
 
 def test_dashboard_serves_live_values_that_move(running_park):
