@@ -210,10 +210,7 @@ def create_api(ctx: DashboardContext) -> Blueprint:
 
     @api.post("/plan/approve")
     def approve():
-        body = request.get_json(silent=True)
-        plan_id = body.get("id") if isinstance(body, dict) else request.form.get("id")
-        if not isinstance(plan_id, str) or not plan_id:
-            raise BadRequest('give the plan to approve: {"id": "<id from /api/plan>"}')
+        plan_id = _posted_id('give the plan to approve: {"id": "<id from /api/plan>"}')
         result = actions.approve_plan(ctx, request, plan_id)
         if not result.ok:
             return _error(result.status, result.message)
@@ -228,10 +225,7 @@ def create_api(ctx: DashboardContext) -> Blueprint:
 
     @api.post("/faults/ack")
     def acknowledge():
-        body = request.get_json(silent=True)
-        episode_id = body.get("id") if isinstance(body, dict) else request.form.get("id")
-        if not isinstance(episode_id, str) or not episode_id:
-            raise BadRequest('give the episode to acknowledge: {"id": "<id from /api/faults>"}')
+        episode_id = _posted_id('give the episode to acknowledge: {"id": "<id from /api/faults>"}')
         result = actions.acknowledge_fault(ctx, request, episode_id)
         if not result.ok:
             return _error(result.status, result.message)
@@ -239,11 +233,24 @@ def create_api(ctx: DashboardContext) -> Blueprint:
 
     @api.post("/points/<point_id>/write")
     def write(point_id: str):
-        body = request.get_json(silent=True)
-        raw_value = body.get("value") if isinstance(body, dict) else request.form.get("value")
+        raw_value = _posted("value")
         result = actions.write_point(ctx, request, point_id, raw_value)
         if not result.ok:
             return _error(result.status, result.message)
         return jsonify({"ok": True, "message": result.message})
 
     return api
+
+
+def _posted(name: str):
+    """A field of a POST body, JSON or form-encoded; None when absent."""
+    body = request.get_json(silent=True)
+    return body.get(name) if isinstance(body, dict) else request.form.get(name)
+
+
+def _posted_id(hint: str) -> str:
+    """The non-empty ``id`` of a POST body; 400 with ``hint`` otherwise."""
+    value = _posted("id")
+    if not isinstance(value, str) or not value:
+        raise BadRequest(hint)
+    return value

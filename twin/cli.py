@@ -208,6 +208,8 @@ def _energy_providers(park: Park, store, episodes, now_utc=None) -> dict:
 
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables")]
+FromOption = Annotated[str, typer.Option("--from", help="Start, YYYY-MM-DD[THH:MM] in the park's time zone")]
+ToOption = Annotated[str, typer.Option("--to", help="End (exclusive), YYYY-MM-DD[THH:MM]")]
 
 
 def _parse_local_time(text: str, option: str, park: Park) -> datetime:
@@ -323,8 +325,8 @@ def forecast(
 @app.command()
 def kpi(
     park_file: ParkFile,
-    from_: Annotated[str, typer.Option("--from", help="Start, YYYY-MM-DD[THH:MM] in the park's time zone")],
-    to: Annotated[str, typer.Option("--to", help="End (exclusive), YYYY-MM-DD[THH:MM]")],
+    from_: FromOption,
+    to: ToOption,
     history: HistoryOption = None,
     prices: Annotated[Optional[Path], typer.Option(
         help="Day-ahead price CSV used instead of the tariff's energy prices")] = None,
@@ -380,8 +382,8 @@ def kpi(
 @app.command()
 def faults(
     park_file: ParkFile,
-    from_: Annotated[str, typer.Option("--from", help="Start, YYYY-MM-DD[THH:MM] in the park's time zone")],
-    to: Annotated[str, typer.Option("--to", help="End (exclusive), YYYY-MM-DD[THH:MM]")],
+    from_: FromOption,
+    to: ToOption,
     history: HistoryOption = None,
     thresholds: Annotated[Optional[Path], typer.Option(help="YAML file overriding fault-rule thresholds")] = None,
     json_output: JsonFlag = False,
