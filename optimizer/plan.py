@@ -21,7 +21,7 @@ from optimizer.baselines import BASELINES, baseline_dispatch, hold_storage_dispa
 from optimizer.diagnostics import infeasibility_diagnostic, input_problems
 from optimizer.inputs import HorizonInputs, InitialState
 from optimizer.model import BinarySteps, DispatchAssets, LinearProgram, PlanOptions, build_lp
-from optimizer.solve import SolverName, solve
+from optimizer.solve import DEFAULT_SOLVER, SolverName, solve
 from twin.park import PlantSchedule
 
 SIMULTANEOUS_TOLERANCE_KW = 1e-6
@@ -108,7 +108,7 @@ class PlanContext:
 
 
 def make_plan(inputs: HorizonInputs, state: InitialState, options: PlanOptions, context: PlanContext,
-              solver: SolverName = "highs", with_baselines: bool = True) -> DispatchPlan:
+              solver: SolverName = DEFAULT_SOLVER, with_baselines: bool = True) -> DispatchPlan:
     """Solve the dispatch LP and build the plan; on bad inputs or a failed solve, the fallback plan."""
     problems = input_problems(inputs, context.assets, state)
     lp = build_lp(inputs, context.assets, state, options)

@@ -1,21 +1,27 @@
-"""Solving a :class:`~optimizer.model.LinearProgram`: HiGHS by default, CBC (through PuLP) as the fallback.
+"""Solving a :class:`~optimizer.model.LinearProgram`: HiGHS through PuLP by default, CBC (through PuLP)
+as the fallback.
 
-Two ways to reach HiGHS:
+Three ways to solve the same matrix:
 
-- ``"highs"`` (default): the assembled sparse matrix goes to highspy in one
-  ``passModel`` call, so building costs little beside solving;
-- ``"pulp-highs"`` / ``"pulp-cbc"``: the same matrix becomes a PuLP model
-  (``LpAffineExpression`` per row, from the CSR arrays) solved by ``pulp.HiGHS``
-  or ``pulp.PULP_CBC_CMD``. PuLP is the modelling layer traders and tests can
-  inspect or write out (``LpProblem.writeLP``); it is slower to build.
+- ``"pulp-highs"`` (default): the matrix becomes a PuLP model (one ``LpVariable`` per column, one
+  ``LpConstraint`` per row side, see :func:`pulp_problem`) solved by ``pulp.HiGHS``. PuLP is the
+  modelling layer a trader or a test can inspect or write out (``LpProblem.writeLP``), and it gets
+  the solution back in its variables. PuLP's own ``buildSolverModel`` hands HiGHS one column and
+  one row per call, the slowest part of a solve through PuLP; :class:`MatrixHiGHS` passes the
+  matrix the PuLP rows were made from in a single ``passModel`` call instead;
+- ``"pulp-cbc"``: the PuLP model solved by PuLP's bundled CBC (``PULP_CBC_CMD``);
+- ``"highs"``: the matrix straight to highspy, no PuLP objects at all (fastest to build; for
+  long backtests).
 
-Every solve asks for a relative MIP gap of ``mip_rel_gap`` (1e-6 by default) and
-reports status, objective, solver time and the gap reached. A failed solve never
-raises: the caller gets the status and decides on a fallback.
+Every solve asks for a relative MIP gap of ``mip_rel_gap`` (1e-6 by default) and reports status,
+objective, solver-only time (the HiGHS run, or the CBC process), model-building time and the gap
+reached. A MIP stopped by its time limit keeps its incumbent (status "time limit", never claimed
+optimal). A failed solve never raises: the caller gets the status and decides on a fallback.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 import time
@@ -27,20 +33,23 @@ import pulp
 
 from optimizer.model import LinearProgram
 
-SolverName = Literal["highs", "pulp-highs", "pulp-cbc"]
-SOLVERS: tuple[str, ...] = ("highs", "pulp-highs", "pulp-cbc")
+SolverName = Literal["pulp-highs", "pulp-cbc", "highs"]
+SOLVERS: tuple[str, ...] = ("pulp-highs", "pulp-cbc", "highs")
+DEFAULT_SOLVER: SolverName = "pulp-highs"
 
 
 @dataclass
 class SolveResult:
-    """What a solver returned. ``x`` is None unless status is "optimal"."""
+    """What a solver returned. ``x`` is None unless a realizable solution came back."""
 
     status: str
     solver: str
     x: np.ndarray | None
     objective_cny: float | None
     solve_time_s: float
+    """The solver's own run (HiGHS ``run``, or the CBC process), s."""
     build_time_s: float
+    """Everything else: PuLP objects, handing the model over, reading the solution back, s."""
     mip_gap: float | None
 
     @property
@@ -53,7 +62,7 @@ class SolveResult:
         return self.x is not None
 
 
-def solve(lp: LinearProgram, solver: SolverName = "highs", mip_rel_gap: float = 1e-6,
+def solve(lp: LinearProgram, solver: SolverName = DEFAULT_SOLVER, mip_rel_gap: float = 1e-6,
           mip_time_limit_s: float | None = None) -> SolveResult:
     """Solve with the named solver; if it fails for a reason other than infeasibility, try CBC.
 
@@ -61,21 +70,21 @@ def solve(lp: LinearProgram, solver: SolverName = "highs", mip_rel_gap: float = 
     "time limit" and the gap it reached (never claimed optimal)."""
     result = _SOLVE[solver](lp, mip_rel_gap, mip_time_limit_s)
     if not result.usable and result.status not in ("infeasible", "unbounded") and solver != "pulp-cbc":
-        fallback = solve_pulp(lp, mip_rel_gap, mip_time_limit_s, cbc=True)
+        fallback = solve_pulp_cbc(lp, mip_rel_gap, mip_time_limit_s)
         fallback.solver = f"{solver} failed ({result.status}); pulp-cbc"
         return fallback
     return result
 
 
-def solve_highspy(lp: LinearProgram, mip_rel_gap: float = 1e-6, mip_time_limit_s: float | None = None) -> SolveResult:
-    """Hand the matrices straight to HiGHS (column-wise CSC)."""
+def highs_model(lp: LinearProgram):
+    """The LP as a ``highspy.HighsLp`` (column-wise CSC), integrality included."""
     import highspy
 
-    started = time.perf_counter()
     csc = lp.a.tocsc()
     model = highspy.HighsLp()
     model.num_col_, model.num_row_ = lp.a.shape[1], lp.a.shape[0]
     model.col_cost_ = lp.c
+    model.offset_ = lp.objective_constant
     model.col_lower_, model.col_upper_ = lp.col_lower, lp.col_upper
     model.row_lower_, model.row_upper_ = lp.row_lower, lp.row_upper
     model.a_matrix_.format_ = highspy.MatrixFormat.kColwise
@@ -85,15 +94,27 @@ def solve_highspy(lp: LinearProgram, mip_rel_gap: float = 1e-6, mip_time_limit_s
     if lp.has_integers:
         model.integrality_ = [highspy.HighsVarType.kInteger if flag else highspy.HighsVarType.kContinuous
                               for flag in lp.integrality]
-    highs = _new_highs()
+    return model
+
+
+def solve_highspy(lp: LinearProgram, mip_rel_gap: float = 1e-6, mip_time_limit_s: float | None = None) -> SolveResult:
+    """Hand the matrices straight to HiGHS."""
+    started = time.perf_counter()
+    highs = new_highs()
     highs.setOptionValue("mip_rel_gap", mip_rel_gap)
     if mip_time_limit_s is not None and lp.has_integers:
         highs.setOptionValue("time_limit", float(mip_time_limit_s))
-    highs.passModel(model)
-    build_s = time.perf_counter() - started
-    started = time.perf_counter()
+    highs.passModel(highs_model(lp))
+    ran = time.perf_counter()
     highs.run()
-    solve_s = time.perf_counter() - started
+    run_s = time.perf_counter() - ran
+    return _highs_result(highs, lp, "highs", run_s, time.perf_counter() - started - run_s)
+
+
+def _highs_result(highs, lp: LinearProgram, solver: str, run_s: float, build_s: float) -> SolveResult:
+    """Status, solution and gap of a HiGHS instance that has run."""
+    import highspy
+
     status = highs.getModelStatus()
     name = {highspy.HighsModelStatus.kOptimal: "optimal", highspy.HighsModelStatus.kInfeasible: "infeasible",
             highspy.HighsModelStatus.kUnbounded: "unbounded",
@@ -101,13 +122,13 @@ def solve_highspy(lp: LinearProgram, mip_rel_gap: float = 1e-6, mip_time_limit_s
             highspy.HighsModelStatus.kTimeLimit: "time limit"}.get(status, highs.modelStatusToString(status))
     has_incumbent = name == "time limit" and highs.getInfo().primal_solution_status == 2
     if name != "optimal" and not has_incumbent:
-        return SolveResult(name, "highs", None, None, solve_s, build_s, None)
+        return SolveResult(name, solver, None, None, run_s, build_s, None)
     x = np.asarray(highs.getSolution().col_value, dtype=float)
     gap = float(highs.getInfo().mip_gap) if lp.has_integers else 0.0
-    return SolveResult(name, "highs", x, lp.objective(x), solve_s, build_s, gap)
+    return SolveResult(name, solver, x, lp.objective(x), run_s, build_s, gap)
 
 
-def _new_highs():
+def new_highs():
     """A silent HiGHS instance. HiGHS prints its banner on the process's first instance, from C++,
     before any option can be set; stdout (fd 1) is pointed at /dev/null for that moment so that
     machine-readable output (``parktwin plan --json``) stays clean."""
@@ -126,64 +147,108 @@ def _new_highs():
     return highs
 
 
-def pulp_problem(lp: LinearProgram) -> tuple[pulp.LpProblem, list[pulp.LpVariable]]:
-    """The LP as a PuLP model: one variable per column, one constraint per row (ranges split in two)."""
+def pulp_problem(lp: LinearProgram) -> tuple[pulp.LpProblem, list[pulp.LpVariable],
+                                             list[tuple[pulp.LpConstraint, int]]]:
+    """The LP as a PuLP model: variable ``x{j}`` per column j, constraint ``r{i}`` per row i (a ranged
+    row becomes ``r{i}_lo`` and ``r{i}_hi``). Also returns each constraint with its row in ``lp.a``."""
     problem = pulp.LpProblem("dispatch", pulp.LpMinimize)
-    variables = [
-        problem.add_variable(f"x{j}", None if not np.isfinite(lo) else lo, None if not np.isfinite(hi) else hi,
-                             pulp.LpInteger if integer else pulp.LpContinuous)
-        for j, (lo, hi, integer) in enumerate(zip(lp.col_lower, lp.col_upper, lp.integrality))
-    ]
+    bound = lambda value: value if math.isfinite(value) else None  # noqa: E731 (PuLP: None is unbounded)
+    variables = [problem.add_variable(f"x{j}", bound(lo), bound(hi), pulp.LpInteger if integer else pulp.LpContinuous)
+                 for j, (lo, hi, integer) in enumerate(zip(lp.col_lower.tolist(), lp.col_upper.tolist(),
+                                                           lp.integrality.tolist()))]
     nonzero = np.flatnonzero(lp.c)
-    problem.setObjective(pulp.LpAffineExpression({variables[j]: lp.c[j] for j in nonzero},
+    problem.setObjective(pulp.LpAffineExpression(dict(zip([variables[j] for j in nonzero], lp.c[nonzero].tolist())),
                                                  constant=lp.objective_constant))
     a = lp.a
-    for i in range(a.shape[0]):
-        cols = a.indices[a.indptr[i]:a.indptr[i + 1]]
-        vals = a.data[a.indptr[i]:a.indptr[i + 1]]
-        expr = pulp.LpAffineExpression({variables[j]: v for j, v in zip(cols, vals)})
-        lo, hi = lp.row_lower[i], lp.row_upper[i]
+    starts, terms, coefficients = a.indptr.tolist(), [variables[j] for j in a.indices.tolist()], a.data.tolist()
+    rows: list[tuple[pulp.LpConstraint, int]] = []
+
+    def add(i: int, name: str, sense: int, rhs: float, expression: pulp.LpAffineExpression) -> None:
+        constraint = pulp.LpConstraint(expression, sense, name, rhs)
+        problem.addConstraint(constraint)
+        rows.append((constraint, i))
+
+    for i, (lo, hi) in enumerate(zip(lp.row_lower.tolist(), lp.row_upper.tolist())):
+        # a dict, not an iterable of pairs: LpAffineExpression checks it first (the abc check is slow)
+        expression = pulp.LpAffineExpression(dict(zip(terms[starts[i]:starts[i + 1]],
+                                                      coefficients[starts[i]:starts[i + 1]])))
         if lo == hi:
-            problem.addConstraint(pulp.LpConstraint(expr, pulp.LpConstraintEQ, f"r{i}", lo))
+            add(i, f"r{i}", pulp.LpConstraintEQ, lo, expression)
             continue
-        if np.isfinite(lo):
-            problem.addConstraint(pulp.LpConstraint(expr, pulp.LpConstraintGE, f"r{i}_lo", lo))
-        if np.isfinite(hi):
-            problem.addConstraint(pulp.LpConstraint(expr, pulp.LpConstraintLE, f"r{i}_hi", hi))
-    return problem, variables
+        if math.isfinite(lo):
+            add(i, f"r{i}_lo", pulp.LpConstraintGE, lo, expression)
+        if math.isfinite(hi):
+            add(i, f"r{i}_hi", pulp.LpConstraintLE, hi, expression)
+    return problem, variables, rows
 
 
-def solve_pulp(lp: LinearProgram, mip_rel_gap: float = 1e-6, mip_time_limit_s: float | None = None,
-               cbc: bool = False) -> SolveResult:
-    """Build the PuLP model and solve it with pulp.HiGHS (or CBC)."""
+class MatrixHiGHS(pulp.HiGHS):
+    """``pulp.HiGHS`` that loads the PuLP model from the matrix it was made of, in one ``passModel``.
+
+    Everything else is PuLP's: options, the run, and the solution written back into the PuLP
+    variables and constraints (``varValue``, ``dj``, ``slack``, ``pi``). ``run_s`` is the HiGHS run."""
+
+    def __init__(self, lp: LinearProgram, variables: list[pulp.LpVariable],
+                 rows: list[tuple[pulp.LpConstraint, int]], **options):
+        super().__init__(**options)
+        self.matrix_lp, self.columns, self.rows = lp, variables, rows
+        self.run_s = 0.0
+
+    def buildSolverModel(self, problem: pulp.LpProblem) -> None:
+        problem.solverModel.passModel(highs_model(self.matrix_lp))
+        for j, variable in enumerate(self.columns):
+            variable.index = j
+        for constraint, row in self.rows:
+            constraint.index = row
+
+    def callSolver(self, problem: pulp.LpProblem) -> None:
+        started = time.perf_counter()
+        super().callSolver(problem)
+        self.run_s = time.perf_counter() - started
+
+
+def solve_pulp_highs(lp: LinearProgram, mip_rel_gap: float = 1e-6,
+                     mip_time_limit_s: float | None = None) -> SolveResult:
+    """Build the PuLP model and solve it with HiGHS through PuLP (:class:`MatrixHiGHS`)."""
     started = time.perf_counter()
-    problem, variables = pulp_problem(lp)
-    build_s = time.perf_counter() - started
-    name = "pulp-cbc" if cbc else "pulp-highs"
-    limit = mip_time_limit_s if lp.has_integers else None
-    if not cbc:
-        _new_highs()  # pulp.HiGHS makes its own instance; let the banner go to /dev/null first
+    problem, variables, rows = pulp_problem(lp)
+    new_highs()  # pulp.HiGHS makes its own instance; let the process's banner go to /dev/null first
+    solver = MatrixHiGHS(lp, variables, rows, msg=False, gapRel=mip_rel_gap,
+                         timeLimit=mip_time_limit_s if lp.has_integers else None)
+    try:
+        problem.solve(solver)
+    except pulp.PulpSolverError as exc:
+        return SolveResult(f"error: {exc}", "pulp-highs", None, None, solver.run_s,
+                           time.perf_counter() - started - solver.run_s, None)
+    return _highs_result(problem.solverModel, lp, "pulp-highs", solver.run_s,
+                         time.perf_counter() - started - solver.run_s)
+
+
+def solve_pulp_cbc(lp: LinearProgram, mip_rel_gap: float = 1e-6, mip_time_limit_s: float | None = None) -> SolveResult:
+    """Build the PuLP model and solve it with PuLP's bundled CBC. CBC does not report the gap it
+    reached: an optimal MIP is reported at the gap asked for, a time-limited one without a gap."""
+    started = time.perf_counter()
+    problem, variables, _rows = pulp_problem(lp)
+    built_s = time.perf_counter() - started
     # PULP_CBC_CMD (the CBC bundled with pulp 3.x) is deprecated for 4.0 in favour of COIN_CMD with
     # pulp[cbc]; it is the CBC this install has, so the fallback uses it.
-    solver = (pulp.PULP_CBC_CMD(msg=False, gapRel=mip_rel_gap, timeLimit=limit) if cbc
-              else pulp.HiGHS(msg=False, gapRel=mip_rel_gap, timeLimit=limit))
+    solver = pulp.PULP_CBC_CMD(msg=False, gapRel=mip_rel_gap, timeLimit=mip_time_limit_s if lp.has_integers else None)
     started = time.perf_counter()
     try:
         problem.solve(solver)
     except pulp.PulpSolverError as exc:
-        return SolveResult(f"error: {exc}", name, None, None, time.perf_counter() - started, build_s, None)
-    solve_s = time.perf_counter() - started
-    status = {pulp.LpStatusOptimal: "optimal", pulp.LpStatusInfeasible: "infeasible",
-              pulp.LpStatusUnbounded: "unbounded"}.get(problem.status, pulp.LpStatus[problem.status].lower())
-    if status != "optimal" or problem.sol_status not in (pulp.LpSolutionOptimal,):
-        return SolveResult(status if status != "optimal" else "not solved to optimality", name, None, None,
-                           solve_s, build_s, None)
+        return SolveResult(f"error: {exc}", "pulp-cbc", None, None, time.perf_counter() - started, built_s, None)
+    run_s = time.perf_counter() - started
+    if problem.status == pulp.LpStatusOptimal and problem.sol_status == pulp.LpSolutionOptimal:
+        status, gap = "optimal", (mip_rel_gap if lp.has_integers else 0.0)
+    elif problem.status == pulp.LpStatusOptimal and problem.sol_status == pulp.LpSolutionIntegerFeasible:
+        status, gap = "time limit", None
+    else:
+        status = {pulp.LpStatusInfeasible: "infeasible", pulp.LpStatusUnbounded: "unbounded"}.get(
+            problem.status, pulp.LpStatus[problem.status].lower())
+        return SolveResult(status, "pulp-cbc", None, None, run_s, built_s, None)
     x = np.array([v.varValue or 0.0 for v in variables])
-    return SolveResult("optimal", name, x, lp.objective(x), solve_s, build_s, 0.0 if not lp.has_integers else mip_rel_gap)
+    return SolveResult(status, "pulp-cbc", x, lp.objective(x), run_s, built_s, gap)
 
 
-_SOLVE = {
-    "highs": solve_highspy,
-    "pulp-highs": lambda lp, gap, limit: solve_pulp(lp, gap, limit, cbc=False),
-    "pulp-cbc": lambda lp, gap, limit: solve_pulp(lp, gap, limit, cbc=True),
-}
+_SOLVE = {"pulp-highs": solve_pulp_highs, "pulp-cbc": solve_pulp_cbc, "highs": solve_highspy}

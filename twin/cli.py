@@ -509,7 +509,7 @@ def plan(
                                                         "pv_available_kw, other_load_kw, price_cny_per_kwh)")] = None,
     out: Annotated[Optional[Path], typer.Option(help="Write the per-step table to this CSV")] = None,
     json_: Annotated[bool, typer.Option("--json", help="Print the whole plan as JSON instead of the summary")] = False,
-    solver: Annotated[str, typer.Option(help="highs, pulp-highs or pulp-cbc")] = "highs",
+    solver: Annotated[str, typer.Option(help="pulp-highs (HiGHS through PuLP), pulp-cbc, or highs (highspy directly)")] = "pulp-highs",
 ) -> None:
     """Plan one day's dispatch and print its cost, peak and savings against each baseline."""
     from energy.environment import ParkEnvironment

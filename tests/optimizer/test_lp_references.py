@@ -6,10 +6,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import pulp
+
 from optimizer.inputs import InitialState
-from optimizer.model import DispatchAssets, PlanOptions
+from optimizer.model import DispatchAssets, PlanOptions, build_lp
 from optimizer.plan import make_plan
-from optimizer_cases import context, horizon
+from optimizer.solve import pulp_problem, solve
+from optimizer_cases import context, demo_inputs, horizon
 from reference_lp import reference_problem, solve_linprog, solve_milp
 from twin.assets import Battery, Chiller, IceTank
 
@@ -119,14 +122,44 @@ def test_lp_matches_linprog_on_matrices_assembled_independently(seed):
     assert plan.costs.total_cny + DEMAND_RATE * PEAK_SO_FAR == pytest.approx(expected, rel=1e-6)
 
 
-def test_pulp_modelling_layer_and_cbc_agree_with_linprog():
+def test_every_solver_path_agrees_with_linprog():
     load, pv, other, price = day_profile(24, 4)
     inputs = horizon(60, cooling_load_kwth=load, pv_available_kw=pv, other_load_kw=other, price_cny_per_kwh=price)
     expected = solve_linprog(reference(inputs, binaries=False))
-    for solver in ("pulp-highs", "pulp-cbc"):
+    default = make_plan(inputs, InitialState(peak_so_far_kw=PEAK_SO_FAR), options(), context(ASSETS))
+    assert default.solve.solver == "pulp-highs"  # HiGHS through PuLP unless asked otherwise
+    for solver in ("pulp-highs", "pulp-cbc", "highs"):
         plan = make_plan(inputs, InitialState(peak_so_far_kw=PEAK_SO_FAR), options(), context(ASSETS), solver=solver)
         assert plan.solve.solver == solver
         assert plan.solve.objective_cny == pytest.approx(expected, rel=1e-6)
+
+
+def test_pulp_model_is_the_matrix_it_was_made_from():
+    """The PuLP model, solved by stock pulp.HiGHS (which reads it constraint by constraint), gives the
+    optimum the one-call matrix load gives, and PuLP's variables carry the solution."""
+    load, pv, other, price = day_profile(24, 6)
+    inputs = horizon(60, cooling_load_kwth=load, pv_available_kw=pv, other_load_kw=other, price_cny_per_kwh=price)
+    lp = build_lp(inputs, ASSETS, InitialState(peak_so_far_kw=PEAK_SO_FAR), options())
+    problem, variables, _rows = pulp_problem(lp)
+    problem.solve(pulp.HiGHS(msg=False, gapRel=1e-9))
+    stock = lp.objective(np.array([v.varValue for v in variables]))
+    assert solve(lp, "pulp-highs").objective_cny == pytest.approx(stock, rel=1e-6)
+    assert pulp.value(problem.objective) == pytest.approx(stock, rel=1e-6)
+
+
+def test_time_limited_mip_through_pulp_keeps_its_incumbent():
+    """The demo day with export paid above the valley price needs binaries on 32 valley steps and does
+    not reach gap 1e-6 in a second: PuLP's HiGHS run hands back the realizable incumbent with its gap."""
+    park, tariff, inputs = demo_inputs(1)
+    lp = build_lp(inputs, DispatchAssets.of_park(park), InitialState(),
+                  PlanOptions(demand_charge_cny_per_kw=tariff.demand_charge_cny_per_kw_month))
+    result = solve(lp, "pulp-highs", 1e-6, mip_time_limit_s=1.0)
+    assert lp.has_integers and result.usable
+    assert result.status in ("time limit", "optimal")
+    assert result.mip_gap is not None and (result.optimal or result.mip_gap > 1e-6)
+    assert lp.violation(result.x) < 1e-5
+    imports, exports = lp.values(result.x, "grid_import_kw"), lp.values(result.x, "grid_export_kw")
+    assert not np.any((imports > 1e-6) & (exports > 1e-6))
 
 
 def simultaneous(table, first: str, second: str) -> int:

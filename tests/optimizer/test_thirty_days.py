@@ -3,34 +3,22 @@ inputs, and every baseline is a feasible point of the same model (so the compari
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-from energy.environment import ParkEnvironment
-from energy.tariff import load_tariff
 from optimizer.baselines import BASELINES, baseline_dispatch
 from optimizer.inputs import HorizonInputs, InitialState
 from optimizer.model import build_lp
 from optimizer.mpc import plan_context, plan_options
-from optimizer.park_inputs import park_horizon_inputs, simulated_loads
 from optimizer.plan import make_plan
-from twin.config import load_park
+from optimizer_cases import demo_inputs
 
-ROOT = Path(__file__).resolve().parents[2]
-DEMO = ROOT / "examples" / "demo-park"
-START_UTC = datetime(2026, 6, 30, 16, tzinfo=timezone.utc)  # 2026-07-01 00:00 Asia/Shanghai
 DAYS = 30
 
 
 @pytest.fixture(scope="module")
 def plans():
-    park = load_park(DEMO / "park.yaml")
-    tariff = load_tariff(DEMO / "tariff.yaml")
-    loads = simulated_loads(park, ParkEnvironment(park), START_UTC, START_UTC + timedelta(days=DAYS))
-    inputs = park_horizon_inputs(loads, tariff.energy_price_cny_per_kwh(loads.index), tariff.export_price_cny_per_kwh)
+    park, tariff, inputs = demo_inputs(DAYS)
     options = plan_options(tariff, mip_time_limit_s=1.0)
     context = plan_context(park, tariff)
     result = []
