@@ -125,7 +125,8 @@ def energy_kpis(history: History, park: Park, start: datetime, end: datetime, ta
     consumption["total"] = sum(consumption.values())
     grid_kw = total_kw(groups["grid"])
     import_kw, export_kw = np.clip(grid_kw, 0.0, None), np.clip(-grid_kw, 0.0, None)
-    pv_kwh, import_kwh, export_kwh = kwh(total_kw(groups["pv"])), kwh(import_kw), kwh(export_kw)
+    pv_kw = total_kw(groups["pv"])
+    pv_kwh, import_kwh, export_kwh = kwh(pv_kw), kwh(import_kw), kwh(export_kw)
     cooling_kwhth = kwh(total_kw(chillers))
     chillers_kwh = consumption["chillers"]
     plant_cop = cooling_kwhth / chillers_kwh if chillers_kwh > 0 else None
@@ -151,7 +152,7 @@ def energy_kpis(history: History, park: Park, start: datetime, end: datetime, ta
         peak_kw = float(charges.loc[best, "peak_demand_kw"])
         peak_start = pd.Timestamp(charges.loc[best, "peak_start_utc"]).to_pydatetime()
         demand_charge = float(charges["charge_cny"].sum())
-        export_credit = export_kwh * tariff.export_price_cny_per_kwh
+        export_credit = kwh(tariff.paid_export_kw(export_kw, pv_kw)) * tariff.export_price_cny_per_kwh
         total_cost = sum(cost_by_period.values()) + demand_charge - export_credit
         co2_t = import_kwh * tariff.co2_t_per_mwh / 1000.0
         load_factor = import_kwh / (peak_kw * hours) if peak_kw > 0 else None

@@ -107,6 +107,10 @@ class Tariff(Strict):
     demand_charge_cny_per_kw_month: Annotated[float, Field(ge=0)] = 0.0
     demand_interval_min: Annotated[int, Field(ge=1, le=60)] = 15
     export_price_cny_per_kwh: Annotated[float, Field(ge=-10, le=100)] = 0.0
+    export_limited_to_pv: bool = False
+    """Only PV surplus is bought back ("self-consumption, surplus to the grid", the usual rule for
+    Chinese commercial and industrial PV): export is paid, and allowed, up to PV production in each
+    interval, so a battery cannot sell grid energy it stored. False: any export is paid."""
     co2_t_per_mwh: Annotated[float, Field(ge=0, le=2)] = 0.5703
 
     @model_validator(mode="after")
@@ -209,6 +213,11 @@ class Tariff(Strict):
 
     def export_price_series_cny_per_kwh(self, index_utc: pd.DatetimeIndex) -> pd.Series:
         return pd.Series(self.export_price_cny_per_kwh, index=index_utc, name="export_price_cny_per_kwh")
+
+    def paid_export_kw(self, export_kw: np.ndarray, pv_kw: np.ndarray) -> np.ndarray:
+        """The export (kW, per interval) the tariff pays for: all of it, or with
+        ``export_limited_to_pv`` no more than the PV production of the same interval."""
+        return np.minimum(export_kw, pv_kw) if self.export_limited_to_pv else export_kw
 
     def demand_charges(self, grid_kw: pd.Series) -> pd.DataFrame:
         """Demand (capacity) charge of each billing month on its highest demand.

@@ -18,6 +18,7 @@ Balances per step:
 Dynamics: inventory[t+1] = (1 - loss*dt) inventory[t] + (charge - melt) dt (the simulator's plant);
 stored[t+1] = stored[t] + (eta_c charge - discharge / eta_d) dt.
 Peak: mean import over each demand interval <= peak.
+Export limited to PV (a tariff rule, optional): export <= pv_used each step.
 
 Objective (CNY): sum_t dt (price import - export_price export + wear (charge + discharge)
 + co2_price * co2_factor * import) + demand_rate * peak + penalties * shortfalls.
@@ -80,6 +81,8 @@ class PlanOptions:
     ice_terminal_penalty_cny_per_kwhth: float | None = None
     grid_import_max_kw: float | None = None
     grid_export_max_kw: float | None = None
+    export_limited_to_pv: bool = False
+    """Export at most the PV used each step (energy.tariff.Tariff.export_limited_to_pv)."""
     realizability: str = "auto"
     """"auto": binaries when the inputs need them; "always"; "never" (pure LP)."""
     chiller_mode_binaries: bool = False
@@ -266,14 +269,18 @@ def realizability_steps(inputs: HorizonInputs, options: PlanOptions) -> BinarySt
         return BinarySteps(np.ones(T, bool), np.ones(T, bool), ("binaries requested on every step",))
     price = inputs.column("price_cny_per_kwh")
     export = inputs.column("export_price_cny_per_kwh")
+    # with export limited to PV, nothing can be exported (so no import/export loop) where there is no PV
+    can_export = inputs.column("pv_available_kw") > 0 if options.export_limited_to_pv else np.ones(T, bool)
+    where = " with PV to export" if options.export_limited_to_pv else ""
     reasons = []
-    if np.any(export > price):
-        reasons.append(f"export price above import price in {int(np.sum(export > price))} step(s)")
+    if np.any((export > price) & can_export):
+        reasons.append(f"export price above import price in {int(np.sum((export > price) & can_export))} step(s)"
+                       + where)
     if np.any(price < 0):
         reasons.append(f"negative import price in {int(np.sum(price < 0))} step(s)")
     if np.any(export < 0):
         reasons.append(f"negative export price in {int(np.sum(export < 0))} step(s)")
-    return BinarySteps((export > price) | (price < 0), (price < 0) | (export < 0), tuple(reasons))
+    return BinarySteps(((export > price) | (price < 0)) & can_export, (price < 0) | (export < 0), tuple(reasons))
 
 
 def default_penalties(inputs: HorizonInputs, assets: DispatchAssets, options: PlanOptions) -> tuple[float, float]:
@@ -358,6 +365,8 @@ def build_lp(inputs: HorizonInputs, assets: DispatchAssets, state: InitialState,
         big_import = np.minimum(big_import, import_max)
     if export_max is not None:
         big_export = np.minimum(big_export, export_max)
+    if options.export_limited_to_pv:
+        big_export = np.minimum(big_export, pv)
     co2_cny_per_kwh = options.co2_price_cny_per_t * options.co2_t_per_mwh / 1000.0
     grid_import = b.variables("grid_import_kw", (T,), 0.0, big_import, (price + co2_cny_per_kwh) * dt)
     grid_export = b.variables("grid_export_kw", (T,), 0.0, big_export, -export_price * dt)
@@ -409,6 +418,8 @@ def build_lp(inputs: HorizonInputs, assets: DispatchAssets, state: InitialState,
     weights = np.where(members >= 0, 1.0 / counts, 0.0)
     b.rows_of(n_groups, -np.inf, 0.0, [(np.where(members >= 0, members, grid_import[0]), weights),
                                        (np.full(n_groups, peak[0]), -1.0)], group="peak")
+    if options.export_limited_to_pv:
+        b.rows_of(T, -np.inf, 0.0, [(grid_export, 1.0), (pv_used, -1.0)])
     # EV energy by departure
     if sessions:
         energy = np.array([s.energy_kwh for s in sessions])

@@ -41,10 +41,10 @@ OPTIMAL = "optimal"
 
 
 def plan_options(tariff: Tariff, **overrides) -> PlanOptions:
-    """Plan options from the tariff (demand charge, its interval, CO2 factor)."""
+    """Plan options from the tariff (demand charge, its interval, CO2 factor, export limited to PV)."""
     return PlanOptions(demand_charge_cny_per_kw=tariff.demand_charge_cny_per_kw_month,
                        demand_interval_min=tariff.demand_interval_min, co2_t_per_mwh=tariff.co2_t_per_mwh,
-                       **overrides)
+                       export_limited_to_pv=tariff.export_limited_to_pv, **overrides)
 
 
 def plan_context(park: Park, tariff: Tariff) -> PlanContext:
@@ -131,12 +131,12 @@ def backtest(park: Park, environment: Environment, tariff: Tariff, start_utc: da
     context = plan_context(park, tariff)
     costs, daily, plans, solve_times = {}, {}, [], []
     for strategy in strategies:
-        meter_kw, kept, times = _run_closed_loop(park, environment, forecasts, options, context, strategy,
+        meter_kw, pv_kw, kept, times = _run_closed_loop(park, environment, forecasts, options, context, strategy,
                                                  start_utc, end_utc, replan_min, horizon_h,
                                                  (lambda n, s=strategy: progress(s, n)) if progress else None)
         if strategy == OPTIMAL:
             plans, solve_times = kept, times
-        costs[strategy], daily[strategy] = realized_cost(meter_kw, tariff, park.site.timezone)
+        costs[strategy], daily[strategy] = realized_cost(meter_kw, pv_kw, tariff, park.site.timezone)
     return BacktestResult(costs, daily, plans, solve_times)
 
 
@@ -148,11 +148,13 @@ def _run_closed_loop(park: Park, environment: Environment, forecasts: HorizonInp
     grid = next(point_id(b.id, a.id, "power_kw") for b, a in park.iter_assets()
                 if isinstance(a, Meter) and a.measures == "grid")
     grid_col = simulator.point_ids.index(grid)
+    pv_cols = [simulator.point_ids.index(point_id(b.id, a.id, "ac_power_kw")) for b, a in park.iter_assets()
+               if isinstance(a, PVArray)]
     tank = next(iter(context.assets.ice_tanks), None)
     steps_per_plan_step = int(PLAN_STEP / simulator.step)
     horizon_steps = int(timedelta(hours=horizon_h) / PLAN_STEP)
     replan_steps = max(1, int(timedelta(minutes=replan_min) / PLAN_STEP))
-    times, meter = [], []
+    times, meter, pv = [], [], []
     plans, solve_times = [], []
     month_peak_kw, month = 0.0, None
     t = pd.Timestamp(start_utc)
@@ -178,6 +180,7 @@ def _run_closed_loop(park: Park, environment: Environment, forecasts: HorizonInp
                 out = simulator.advance()
                 times.append(out.ts_utc)
                 interval.append(out.values[grid_col])
+                pv.append(sum(out.values[c] for c in pv_cols))
             meter.extend(interval)
             month_peak_kw = max(month_peak_kw, float(np.mean(interval)))
             t += PLAN_STEP
@@ -185,17 +188,21 @@ def _run_closed_loop(park: Park, environment: Environment, forecasts: HorizonInp
                 break
         if progress:
             progress(replan_steps)
-    return pd.Series(meter, index=pd.DatetimeIndex(times)), plans, solve_times
+    index = pd.DatetimeIndex(times)
+    return pd.Series(meter, index=index), pd.Series(pv, index=index), plans, solve_times
 
 
-def realized_cost(meter_kw: pd.Series, tariff: Tariff, timezone: str) -> tuple[RealizedCost, pd.Series]:
-    """Cost of a grid-meter power series (kW, + import) under the tariff; and energy cost per local day."""
+def realized_cost(meter_kw: pd.Series, pv_kw: pd.Series, tariff: Tariff,
+                  timezone: str) -> tuple[RealizedCost, pd.Series]:
+    """Cost of a grid-meter power series (kW, + import) under the tariff, with the park's PV production
+    (kW, same index) for a tariff that pays export only up to it; and energy cost per local day."""
     step_h = (meter_kw.index[1] - meter_kw.index[0]).total_seconds() / 3600.0
     imported = meter_kw.clip(lower=0.0)
     exported = (-meter_kw).clip(lower=0.0)
     price = tariff.energy_price_cny_per_kwh(meter_kw.index).to_numpy()
     energy = imported.to_numpy() * price * step_h
-    revenue = exported.to_numpy() * tariff.export_price_cny_per_kwh * step_h
+    paid = tariff.paid_export_kw(exported.to_numpy(), pv_kw.to_numpy())
+    revenue = paid * tariff.export_price_cny_per_kwh * step_h
     demand = imported.resample(f"{tariff.demand_interval_min}min").mean()
     local_month = demand.index.tz_convert(timezone).strftime("%Y-%m")
     monthly_peak = demand.groupby(local_month).max()

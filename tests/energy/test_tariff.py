@@ -82,3 +82,12 @@ def test_a_tariff_with_gaps_overlaps_or_missing_prices_is_refused(tmp_path, peri
     path.write_text(f"name: t\ntimezone: Asia/Shanghai\nperiods: {periods}\n")
     with pytest.raises(ConfigError, match=problem):
         load_tariff(path)
+
+
+def test_export_is_paid_up_to_the_pv_production_when_the_tariff_limits_it(tariff):
+    export_kw = np.array([0.0, 50.0, 300.0, 120.0])
+    pv_kw = np.array([10.0, 80.0, 200.0, 0.0])  # the last: a battery exporting at night
+    assert tariff.export_limited_to_pv  # the demo tariff: only PV surplus is bought
+    assert tariff.paid_export_kw(export_kw, pv_kw).tolist() == [0.0, 50.0, 200.0, 0.0]
+    unlimited = tariff.model_copy(update={"export_limited_to_pv": False})
+    assert unlimited.paid_export_kw(export_kw, pv_kw).tolist() == export_kw.tolist()

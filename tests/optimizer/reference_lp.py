@@ -52,9 +52,11 @@ class Problem:
 
 
 def reference_problem(*, step_h, load_kwth, other_kw, pv_kw, price, export_price, chillers, tank, batteries,
-                      demand_rate, peak_so_far, battery_penalty, ice_penalty, binaries=False) -> Problem:
+                      demand_rate, peak_so_far, battery_penalty, ice_penalty, binaries=False,
+                      export_limited_to_pv=False) -> Problem:
     """chillers: list of dicts(id, cap, cop, ice_cap or None, ice_cop); tank: dict(cap, charge_max, melt_max,
-    loss_pct_h, eff, start) or None; batteries: dicts(id, e_min, e_max, p_ch, p_dis, eta_c, eta_d, start)."""
+    loss_pct_h, eff, start) or None; batteries: dicts(id, e_min, e_max, p_ch, p_dis, eta_c, eta_d, start).
+    export_limited_to_pv: the export of each step at most the PV used in it."""
     p = Problem()
     T = len(load_kwth)
     for t in range(T):
@@ -112,6 +114,8 @@ def reference_problem(*, step_h, load_kwth, other_kw, pv_kw, price, export_price
             electric[f"bd_{b['id']}_{t}"] = 1.0
         p.eq(electric, other_kw[t])
         p.le({f"imp_{t}": 1.0, "peak": -1.0}, 0.0)
+        if export_limited_to_pv:
+            p.le({f"exp_{t}": 1.0, f"pv_{t}": -1.0}, 0.0)
     for b in batteries:
         p.le({f"e_{b['id']}_{T}": -1.0, f"short_{b['id']}": -1.0}, -b["start"])
     if tank:

@@ -86,7 +86,7 @@ def day_profile(steps: int, seed: int):
     return load, pv, other, price
 
 
-def reference(inputs, binaries: bool, peak_so_far: float = PEAK_SO_FAR):
+def reference(inputs, binaries: bool, peak_so_far: float = PEAK_SO_FAR, export_limited_to_pv: bool = False):
     chillers = [dict(id=c.id, cap=c.cooling_capacity_kwth, cop=c.cop_rated, ice_cap=c.ice_capacity_kwth,
                      ice_cop=c.ice_cop_rated) for c in CHILLERS]
     tank = dict(cap=TANK.capacity_kwhth, charge_max=TANK.charge_rate_max_kwth, melt_max=TANK.melt_rate_max_kwth,
@@ -101,7 +101,8 @@ def reference(inputs, binaries: bool, peak_so_far: float = PEAK_SO_FAR):
                              price=inputs.column("price_cny_per_kwh"),
                              export_price=inputs.column("export_price_cny_per_kwh"), chillers=chillers, tank=tank,
                              batteries=batteries, demand_rate=DEMAND_RATE, peak_so_far=peak_so_far,
-                             battery_penalty=PENALTY_BATTERY, ice_penalty=PENALTY_ICE, binaries=binaries)
+                             battery_penalty=PENALTY_BATTERY, ice_penalty=PENALTY_ICE, binaries=binaries,
+                             export_limited_to_pv=export_limited_to_pv)
 
 
 def options(**overrides) -> PlanOptions:
@@ -148,8 +149,9 @@ def test_pulp_model_is_the_matrix_it_was_made_from():
 
 
 def test_time_limited_mip_through_pulp_keeps_its_incumbent():
-    """The demo day with export paid above the valley price needs binaries on 32 valley steps and does
-    not reach gap 1e-6 in a second: PuLP's HiGHS run hands back the realizable incumbent with its gap."""
+    """The demo day with export paid above the valley price for any export (the battery may sell stored
+    grid energy) needs binaries on all 32 valley steps and does not reach gap 1e-6 in a second: PuLP's
+    HiGHS run hands back the realizable incumbent with its gap."""
     park, tariff, inputs = demo_inputs(1)
     lp = build_lp(inputs, DispatchAssets.of_park(park), InitialState(),
                   PlanOptions(demand_charge_cny_per_kw=tariff.demand_charge_cny_per_kw_month))
@@ -192,3 +194,29 @@ def test_realizable_plan_matches_milp_reference(case):
     if case == "export_above_valley":
         # the pure LP would indeed have cheated (import+export loop): its optimum is below the realizable one
         assert solve_linprog(reference(inputs, binaries=False)) < expected - 1.0
+
+
+def test_export_limited_to_pv_matches_milp_reference():
+    """Export paid above every import price, but only for PV surplus: no step exports more than the PV it
+    uses, binaries go only on the steps where PV could be exported at a profit, and the plan costs what
+    the independent MILP (binaries on every step, the same export limit) costs."""
+    load, pv, other, price = day_profile(12, 7)
+    other = 0.2 * other  # small enough for the PV, or the batteries, to cover it and export the rest
+    export = np.full(12, 1.2)
+    inputs = horizon(120, cooling_load_kwth=load, pv_available_kw=pv, other_load_kw=other, price_cny_per_kwh=price,
+                     export_price_cny_per_kwh=export)
+    plan = make_plan(inputs, InitialState(peak_so_far_kw=PEAK_SO_FAR), options(export_limited_to_pv=True),
+                     context(ASSETS))
+    assert plan.status == "optimal"
+    table = plan.table
+    assert (table["grid_export_kw"] <= table["pv_used_kw"] + 1e-6).all()
+    assert simultaneous(table, "grid_import_kw", "grid_export_kw") == 0
+    loop_steps = int(((export > price) & (pv > 0)).sum())
+    assert 0 < loop_steps < 12  # the sunny hours only
+    assert any(f"export price above import price in {loop_steps} step(s) with PV to export" in note
+               for note in plan.notes)
+    expected, _, _ = solve_milp(reference(inputs, binaries=True, export_limited_to_pv=True))
+    assert plan.solve.objective_cny == pytest.approx(expected, rel=1e-6)
+    # the limit binds: allowed to sell stored energy too, the same park would earn more
+    unlimited, _, _ = solve_milp(reference(inputs, binaries=True))
+    assert unlimited < expected - 1.0
