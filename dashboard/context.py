@@ -38,12 +38,15 @@ class DashboardContext:
         return reference_time(self.park, self.history) or self.now_utc()
 
     def live_points(self, point_ids: list[str] | None = None) -> list[dict]:
-        """Latest value, quality and age of each point (all by default), in park order; JSON-ready.
+        """Latest value, quality, age and raw protocol value of each point (all by default), in park order;
+        JSON-ready.
 
-        Points without a reading yet have value, quality, ts_utc and age_s None.
+        Points without a reading yet have value, quality, ts_utc and age_s None;
+        raw is None without the protocol adapters or before (or without) a raw value.
         """
         ids = list(self.park.points) if point_ids is None else point_ids
         snapshot = self.live.snapshot(ids)
+        raw = self.providers.devices.raw_values() if self.providers.devices is not None else {}
         now = self.now_utc()
         rows = []
         for pid in ids:
@@ -57,5 +60,6 @@ class DashboardContext:
                 "quality": reading.quality.label if reading else None,
                 "ts_utc": reading.ts_utc.isoformat() if reading else None,
                 "age_s": round((now - reading.ts_utc).total_seconds(), 1) if reading else None,
+                "raw": raw.get(pid),
             })
         return rows

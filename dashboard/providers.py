@@ -66,11 +66,15 @@ class PlanProvider(Protocol):
 
 
 class DeviceStatusProvider(Protocol):
-    """Device poll statistics (issue 3)."""
+    """Device poll statistics and the raw values the protocol adapters read (issue 3)."""
 
     def devices(self) -> list[dict]:
-        """One dict per device: device_id, protocol, address, poll_period_s, last_success, error_count,
-        latency_ms."""
+        """One dict per device: device_id, protocol, address, poll_period_s, available, last_success,
+        error_count, latency_ms, last_error."""
+
+    def raw_values(self) -> dict[str, dict | None]:
+        """Each polled point's raw value from its latest poll, by point id: ``{"value", "words",
+        "scale_factor"}`` (README, /api/points), or None when that poll got nothing; unpolled points absent."""
 
 
 PointWriter = Callable[[str, float, str], None]

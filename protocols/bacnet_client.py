@@ -3,9 +3,11 @@
 One client application (one UDP port) serves every BACnet device of a
 process; each device is addressed directly as host:port. Reads are batched
 into ReadPropertyMultiple requests of at most ``max_properties_per_request``
-properties (kept inside the device's APDU limit). A property the device
-answers with an error is marked BAD; no answer within the timeout raises
-:class:`DeviceUnreachable` for the coordinator to mark COMM_FAIL.
+properties (kept inside the device's APDU limit). Each point keeps its
+present value as received (:class:`RawValue`). A property the device answers
+with an error is marked BAD, the error kept as its raw value; no answer
+within the timeout raises :class:`DeviceUnreachable` for the coordinator to
+mark COMM_FAIL.
 
 Points with ``mode: cov`` are subscribed (SubscribeCOV, unconfirmed
 notifications, renewed by bacpypes3 two seconds before ``cov_lifetime_s``
@@ -25,18 +27,17 @@ from bacpypes3.basetypes import ErrorType, PropertyIdentifier, PropertyReference
 from bacpypes3.ipv4.app import NormalApplication
 from bacpypes3.local.device import DeviceObject
 from bacpypes3.pdu import Address, IPv4Address
-from bacpypes3.primitivedata import Null, ObjectIdentifier
+from bacpypes3.primitivedata import Enumerated, Null, ObjectIdentifier
 from bacpypes3.vendor import get_vendor_info
 
 from protocols.errors import DeviceUnreachable, WriteRefused
 from protocols.pointmap import BacnetDeviceMap, BacnetPoint
+from protocols.values import PointValue, PointValues, RawValue
 from twin.readings import Quality
 
 CLIENT_DEVICE_INSTANCE = 4194301
 ASHRAE = get_vendor_info(0)
 BINARY_VALUES = {"active": 1.0, "inactive": 0.0}
-
-PointValues = dict[str, tuple[float | None, Quality]]
 
 
 def make_client_application(host: str = "127.0.0.1", port: int = 0) -> NormalApplication:
@@ -80,21 +81,22 @@ class BacnetAdapter:
         return self.device.point_ids
 
     async def read(self) -> PointValues:
-        """Every point's value and quality. Raises DeviceUnreachable when the device does not answer."""
+        """Every point's value, quality and raw value. Raises DeviceUnreachable when the device does not answer."""
         await self._subscribe_missing()
         results: PointValues = {pid: self._cov_latest[pid] for pid in self._subscriptions if pid in self._cov_latest}
         for batch, parameters in zip(self.batches, self._parameters):
+            refusal = None  # the device's answer refusing the whole batch, if it did
             try:
                 answers = await self._request(self.app.read_property_multiple(self.address, list(parameters),
                                                                                vendor_info=ASHRAE))
-            except ErrorRejectAbortNack:  # the device answered, refusing the whole batch
-                answers = []
+            except ErrorRejectAbortNack as exc:
+                answers, refusal = [], exc
             if not isinstance(answers, list):  # an error, reject or abort returned as the answer
-                answers = []
+                answers, refusal = [], answers
             by_object = {(str(objid[0]), int(objid[1])): value for objid, _prop, _index, value in answers}
             for point in batch:
                 if point.id not in results:
-                    results[point.id] = _decode(point, by_object.get((point.object_type, point.instance)))
+                    results[point.id] = _decode(point, by_object.get((point.object_type, point.instance), refusal))
         for point in self._cov_points:  # subscribed, but no notification yet: read it once
             if point.id not in results:
                 results[point.id] = await self._read_one(point)
@@ -132,12 +134,12 @@ class BacnetAdapter:
             if str(prop) == point.property:
                 self._cov_latest[point.id] = _decode(point, value)
 
-    async def _read_one(self, point: BacnetPoint) -> tuple[float | None, Quality]:
+    async def _read_one(self, point: BacnetPoint) -> PointValue:
         try:
             value = await self._request(self.app.read_property(
                 self.address, ObjectIdentifier((point.object_type, point.instance)), point.property))
-        except ErrorRejectAbortNack:
-            return None, Quality.BAD
+        except ErrorRejectAbortNack as exc:
+            value = exc
         return _decode(point, value)
 
     async def write(self, point_id: str, value: float | None) -> None:
@@ -185,23 +187,46 @@ class BacnetAdapter:
             raise refused(f"{self.device.name} answered {exc}: {getattr(exc, 'errorCode', '')}") from None
 
 
-def _decode(point: BacnetPoint, value) -> tuple[float | None, Quality]:
-    if value is None or isinstance(value, (ErrorType, ErrorRejectAbortNack)):
-        return None, Quality.BAD
+def _decode(point: BacnetPoint, value) -> PointValue:
+    """Decode a present value once into the engineering value and quality, keeping the value as received."""
+    if value is None:
+        return PointValue(None, Quality.BAD)  # the answer held nothing for this object
+    if isinstance(value, (ErrorType, ErrorRejectAbortNack)):
+        return PointValue(None, Quality.BAD, RawValue(_error_text(value)))
+    raw = RawValue(_as_received(value))
     if point.object_type.startswith("binary"):
-        raw = BINARY_VALUES.get(str(value))
-        if raw is None:
+        number = BINARY_VALUES.get(str(value))
+        if number is None:
             try:
-                raw = float(int(value))
+                number = float(int(value))
             except (TypeError, ValueError):
-                return None, Quality.BAD
+                return PointValue(None, Quality.BAD, raw)
     else:
         try:
-            raw = float(value)
+            number = float(value)
         except (TypeError, ValueError):
-            return None, Quality.BAD
-    engineering = point.to_engineering(raw)
-    return (engineering, Quality.GOOD) if math.isfinite(engineering) else (None, Quality.BAD)
+            return PointValue(None, Quality.BAD, raw)
+    engineering = point.to_engineering(number)
+    return PointValue(engineering, Quality.GOOD, raw) if math.isfinite(engineering) else \
+        PointValue(None, Quality.BAD, raw)
+
+
+def _as_received(value) -> float | int | str:
+    """A BACnet primitive as plain data: an enumerated state as its text (``active``), numbers as numbers."""
+    if isinstance(value, Enumerated):
+        return str(value)
+    if isinstance(value, float):  # Real, Double
+        return float(value)
+    if isinstance(value, int):  # Unsigned, Integer, Boolean
+        return int(value)
+    return str(value)
+
+
+def _error_text(error) -> str:
+    """What a device answered instead of a value: ``error: object unknown-object``, a reject or an abort."""
+    reason = [str(part) for part in (getattr(error, "errorClass", None), getattr(error, "errorCode", None))
+              if part is not None]
+    return f"error: {' '.join(reason)}" if reason else f"{type(error).__name__}: {error}"
 
 
 async def discover_point_map(app: NormalApplication, host: str, port: int, timeout_s: float = 3.0) -> BacnetDeviceMap:

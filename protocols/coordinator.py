@@ -9,7 +9,9 @@ to the top, and one device's trouble never stalls the others.
 
 :class:`AdapterFeed` runs the coordinators in rounds: every device that is due
 is polled at once (``asyncio.gather``), and the round's readings are
-delivered together with one timestamp from the feed's clock.
+delivered together with one timestamp from the feed's clock. Beside them the
+feed keeps each point's latest raw value (what the adapter decoded it from)
+for commissioning; raw values are not readings and go to no history.
 """
 
 from __future__ import annotations
@@ -21,11 +23,10 @@ from datetime import datetime, timezone
 from typing import Callable, Protocol
 
 from protocols.errors import DeviceUnreachable, WriteRefused
+from protocols.values import PointValue, PointValues, RawValue
 from twin.readings import Quality, Reading
 
 log = logging.getLogger(__name__)
-
-PointValues = dict[str, tuple[float | None, Quality]]
 
 
 class DeviceAdapter(Protocol):
@@ -102,7 +103,7 @@ class DeviceCoordinator:
                 await self.adapter.close()
             except Exception:  # closing a broken connection may fail too; nothing more to do
                 log.debug("closing %s failed", self.name, exc_info=True)
-            return {pid: (None, Quality.COMM_FAIL) for pid in self.adapter.point_ids}
+            return {pid: PointValue(None, Quality.COMM_FAIL) for pid in self.adapter.point_ids}
         if self.available is False:
             log.warning("device %s available again", self.name)
         self.available, self.failures, self.last_error = True, 0, ""
@@ -148,6 +149,7 @@ class AdapterFeed:
         self.plausible = plausible
         self.round_lock = round_lock
         self.rounds = 0
+        self._raw: dict[str, RawValue | None] = {}  # replaced whole each round: other threads read it safely
 
     async def run(self, stop: asyncio.Event) -> None:
         """Poll in rounds until ``stop`` is set, then close every connection."""
@@ -179,7 +181,12 @@ class AdapterFeed:
         else:
             results = await asyncio.gather(*(c.poll() for c in due))
         ts = self.now_utc()
-        readings = [self._reading(pid, value, quality, ts) for values in results for pid, (value, quality) in values.items()]
+        readings, raw = [], dict(self._raw)
+        for values in results:
+            for pid, point in values.items():
+                readings.append(self._reading(pid, point.value, point.quality, ts))
+                raw[pid] = point.raw
+        self._raw = raw
         self.rounds += 1
         try:
             self.sink.deliver(readings)
@@ -190,6 +197,11 @@ class AdapterFeed:
     def device_status(self) -> list[dict]:
         """Poll statistics of every device (see :meth:`DeviceCoordinator.status`)."""
         return [c.status() for c in self.coordinators]
+
+    def raw_values(self) -> dict[str, RawValue | None]:
+        """Each polled point's raw value from its latest poll, by point id: None when that poll got nothing
+        (the device did not answer); points not polled yet are absent."""
+        return dict(self._raw)
 
     async def write(self, point_id: str, value: float | None) -> str:
         """Write a point through its device's adapter; the result as :func:`write_result` gives it."""

@@ -2,7 +2,8 @@
 
 One persistent connection per device. The points of a device are grouped into
 as few read requests as possible (:func:`plan_reads`). A Modbus exception
-response or an undecodable value marks the points it concerns BAD; a lost
+response or an undecodable value marks the points it concerns BAD; each
+point keeps the registers it was decoded from (:class:`RawValue`). A lost
 connection or a timeout raises :class:`DeviceUnreachable`, which the
 coordinator turns into COMM_FAIL for every point of the device.
 """
@@ -19,6 +20,7 @@ from pymodbus.exceptions import ModbusException
 from protocols.codec import CodecError, decode, encode
 from protocols.errors import DeviceUnreachable, WriteRefused
 from protocols.pointmap import BIT_TABLES, ModbusDeviceMap, ModbusPoint
+from protocols.values import PointValue, PointValues, RawValue, hex_words
 from twin.readings import Quality
 
 READ_FUNCTIONS = {"coil": "read_coils", "discrete_input": "read_discrete_inputs",
@@ -39,9 +41,6 @@ class ReadBlock:
     @property
     def end(self) -> int:
         return self.start + self.count
-
-
-PointValues = dict[str, tuple[float | None, Quality]]
 
 
 def plan_reads(points: list[ModbusPoint], max_count: int = 125, max_gap: int = 16) -> list[ReadBlock]:
@@ -87,7 +86,7 @@ class ModbusAdapter:
         return self.device.point_ids
 
     async def read(self) -> PointValues:
-        """Every point's value and quality. Raises DeviceUnreachable when the device does not answer."""
+        """Every point's value, quality and raw value. Raises DeviceUnreachable when the device does not answer."""
         client = await self._connected()
         memory: dict[tuple[str, int], int] = {}
         for block in self.blocks:
@@ -160,25 +159,28 @@ class ModbusAdapter:
             raise DeviceUnreachable(f"{self.device.name}: {type(exc).__name__} {exc}") from None
 
     @staticmethod
-    def _decode_point(point: ModbusPoint, memory: dict[tuple[str, int], int]) -> tuple[float | None, Quality]:
-        raw_words = [memory.get((point.table, a)) for a in range(point.address, point.address + point.register_count)]
-        if None in raw_words:
-            return None, Quality.BAD  # the device answered its request with an exception
+    def _decode_point(point: ModbusPoint, memory: dict[tuple[str, int], int]) -> PointValue:
+        """Decode a point's registers once into its engineering value and quality, keeping the raw value."""
+        registers = [memory.get((point.table, a)) for a in range(point.address, point.address + point.register_count)]
+        if None in registers:
+            return PointValue(None, Quality.BAD)  # the device answered its request with an exception
         if point.table in BIT_TABLES:
-            return float(bool(raw_words[0])), Quality.GOOD
-        try:
-            raw = decode(raw_words, point.type, point.word_order, point.byte_order)
-        except CodecError:
-            return None, Quality.BAD
-        if isinstance(raw, str):
-            return None, Quality.BAD  # text is not a number the twin can hold
-        scale_factor = 0
+            bit = int(bool(registers[0]))
+            return PointValue(float(bit), Quality.GOOD, RawValue(bit))
+        words, scale_factor = hex_words(registers), None
         if point.scale_factor_register is not None:
             sf_word = memory.get((point.table, point.scale_factor_register))
             scale_factor = SCALE_FACTOR_NOT_IMPLEMENTED if sf_word is None else decode([sf_word], "int16")
-            if not -10 <= scale_factor <= 10:
-                return None, Quality.BAD
-        value = point.to_engineering(raw, scale_factor)
+        try:
+            unscaled = decode(registers, point.type, point.word_order, point.byte_order)
+        except CodecError:
+            return PointValue(None, Quality.BAD, RawValue(None, words, scale_factor))
+        raw = RawValue(unscaled, words, scale_factor)
+        if isinstance(unscaled, str):
+            return PointValue(None, Quality.BAD, raw)  # text is not a number the twin can hold
+        if scale_factor is not None and not -10 <= scale_factor <= 10:
+            return PointValue(None, Quality.BAD, raw)
+        value = point.to_engineering(unscaled, scale_factor or 0)
         if not math.isfinite(value):
-            return None, Quality.BAD
-        return value, Quality.GOOD
+            return PointValue(None, Quality.BAD, raw)
+        return PointValue(value, Quality.GOOD, raw)

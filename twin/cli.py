@@ -788,7 +788,7 @@ def points_read(park_file: ParkFile, point_id: Annotated[str, typer.Argument(met
     except DeviceUnreachable as exc:
         errors.print(f"[red]error:[/red] {exc} (is `parktwin devices serve` or `parktwin run` going?)")
         raise typer.Exit(EXIT_FAILURE) from None
-    value, quality = values[point_id]
+    value, quality, _raw = values[point_id]
     shown = "unknown" if value is None else f"{value:.6g}"
     console.print(f"{point_id} = {shown} {park.points[point_id].unit if point_id in park.points else ''} "
                   f"({quality.label}) from {device.protocol} device {device.name} at {device.host}:{device.port}")

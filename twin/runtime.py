@@ -141,6 +141,13 @@ class ProtocolFeed:
         """Poll statistics of every device, for the dashboard's Points page (empty before start)."""
         return self.adapter_feed.device_status() if self.adapter_feed is not None else []
 
+    def raw_values(self) -> dict[str, dict | None]:
+        """Each polled point's raw value from its latest poll as JSON (see protocols.values.RawValue.as_json;
+        None: the poll got nothing), for the dashboard's Points page and /api/points (empty before start)."""
+        if self.adapter_feed is None:
+            return {}
+        return {pid: None if raw is None else raw.as_json() for pid, raw in self.adapter_feed.raw_values().items()}
+
     def call(self, coroutine_factory: Callable[[], Awaitable], timeout_s: float = 30.0):
         """Run ``coroutine_factory()`` on the feed's loop and return its result (e.g. to stop one device)."""
         assert self._loop is not None, "start() first"

@@ -1,8 +1,10 @@
-"""In chromium, a live `parktwin run`: pages load cleanly, a signed-in operator writes a setpoint, others get 403."""
+"""In chromium, a live `parktwin run`: pages load cleanly, the Points page shows the raw values of /api/points,
+a signed-in operator writes a setpoint, others get 403."""
 
 from __future__ import annotations
 
 import json
+import re
 import time
 import urllib.error
 import urllib.request
@@ -11,9 +13,15 @@ import pytest
 
 from browser_support import ARTIFACTS, ConsoleWatch, parktwin_server
 from dashboard.auth import add_user
+from dashboard.pages.points import REFRESH_MS
 from park_copies import copy_demo_park
 
 SETPOINT = "plant.chiller1.chw_setpoint_c"
+RAW_CELL = re.compile(r"^(?:(?P<words>0x[0-9A-F]{4}(?: 0x[0-9A-F]{4})*)(?: = |(?= \(sf)|$))?"
+                      r"(?P<value>.*?)(?: \(sf (?P<sf>-?\d+)\))?$")
+"""The Points page's raw cell: ``0x01F4 = 500 (sf -1)`` (Modbus), ``active`` (BACnet)."""
+LIMITS = ("power_limit_pct", "power_limit_kw")
+"""Power limits of the PV inverters (Modbus) and EV chargers (BACnet): only writes change them, none here does."""
 
 
 @pytest.fixture(scope="module")
@@ -35,10 +43,14 @@ def page(chromium):
     context.close()
 
 
-def live_value(base: str, point_id: str) -> float | None:
+def api_points(base: str) -> dict[str, dict]:
+    """/api/points by point id."""
     with urllib.request.urlopen(f"{base}/api/points") as response:
-        rows = json.load(response)["points"]
-    return next(r["value"] for r in rows if r["id"] == point_id)
+        return {r["id"]: r for r in json.load(response)["points"]}
+
+
+def live_value(base: str, point_id: str) -> float | None:
+    return api_points(base)[point_id]["value"]
 
 
 def sign_in(page, base: str, user: str) -> None:
@@ -73,6 +85,42 @@ def test_live_pages_load_without_console_errors(run_url, page):
         page.wait_for_selector(drawn, timeout=20_000)
     page.screenshot(path=str(ARTIFACTS / "run-points.png"))
     assert watch.errors == []
+
+
+def raw_cells(page) -> dict[str, str]:
+    """The raw cell of every row of the Points page, by point id."""
+    return page.eval_on_selector_all("#points-table tr[data-point]", """rows => Object.fromEntries(
+        rows.map(r => [r.dataset.point, r.querySelector('td.raw').innerText]))""")
+
+
+def shown_as(raw: dict) -> tuple:
+    """What the page must show of a raw value of /api/points: (words, value, scale factor) as text."""
+    return (raw["words"], "" if raw["value"] is None else str(raw["value"]),
+            None if raw["scale_factor"] is None else str(raw["scale_factor"]))
+
+
+def test_points_page_shows_the_raw_values_of_the_api_and_filters_failing_points(run_url, page):
+    page.goto(run_url + "/points")
+    page.wait_for_selector("#points-table tr[data-point] td.raw", timeout=60_000)
+    for _attempt in range(3):  # on a busy machine a device may miss a poll between the page's draw and the API
+        shown, served = raw_cells(page), api_points(run_url)
+        limits = {pid: row["raw"] for pid, row in served.items() if pid.endswith(LIMITS)}
+        wrong = {pid: shown[pid] for pid, raw in limits.items()
+                 if raw is None or shown_as(raw) != tuple(RAW_CELL.match(shown[pid]).group("words", "value", "sf"))}
+        if not wrong:
+            break
+        page.wait_for_timeout(REFRESH_MS)  # the page's next draw
+    assert not wrong, {pid: (cell, limits[pid]) for pid, cell in wrong.items()}
+    assert {raw["words"] is None for raw in limits.values()} == {True, False}, "BACnet and Modbus points"
+    assert set(shown) == set(served)
+    page.wait_for_load_state("networkidle")
+    page.check("#points-failing-only", timeout=60_000)
+    page.wait_for_function(f"""() => !document.querySelector('#points-count').innerText.startsWith(
+        '{len(served)} of')""", timeout=60_000)
+    qualities = page.eval_on_selector_all("#points-table tr[data-point] .quality", "bs => bs.map(b => b.innerText)")
+    assert "good" not in qualities
+    rows = page.locator("#points-table tr[data-point]").count()
+    assert page.inner_text("#points-count") == f"{rows} of {len(served)} points"
 
 
 def test_signed_in_operator_writes_a_setpoint_and_the_twin_follows(run_url, page):

@@ -59,6 +59,10 @@ class OneDevice:
         return [{"device_id": "plant-modbus", "protocol": "modbus", "address": "127.0.0.1:5020", "poll_period_s": 5,
                  "last_success": "2026-07-01T23:59:55+00:00", "error_count": 0, "latency_ms": 3.2}]
 
+    def raw_values(self):
+        return {"plant.battery.soc_pct": {"value": 555, "words": "0x022B", "scale_factor": -1},
+                "plant.battery.power_kw": None}  # its last poll got nothing
+
 
 @pytest.fixture
 def contexts(demo_park, tmp_path):
@@ -108,5 +112,9 @@ def test_endpoints_answer_with_the_providers_data(contexts):
     faults_body = client_for(full).get("/api/faults").get_json()
     assert faults_body["faults"][0]["asset_id"] == "chiller2"
     assert faults_body["fault_kpis_by_kind"][0]["availability"] == 0.9722
+    rows = {r["id"]: r for r in client_for(full).get("/api/points").get_json()["points"]}
+    assert rows["plant.battery.soc_pct"]["raw"] == {"value": 555, "words": "0x022B", "scale_factor": -1}
+    assert rows["plant.battery.power_kw"]["raw"] is None and rows["plant.chiller1.cop"]["raw"] is None
+    assert all(r["raw"] is None for r in client_for(bare).get("/api/points").get_json()["points"])
     response = client_for(full).get("/api/plan")
     assert response.status_code == 404 and "no dispatch plan" in response.get_json()["error"]

@@ -14,6 +14,7 @@ from protocols.bacnet_client import BacnetAdapter, discover_point_map, make_clie
 from protocols.devices.bacnet_server import BacnetDeviceServer
 from protocols.devices.layout import device_layouts
 from protocols.errors import DeviceUnreachable, WriteRefused
+from protocols.values import RawValue
 from twin.config import load_park
 from twin.readings import Quality
 
@@ -79,13 +80,14 @@ def test_chiller_reads_writes_relinquishes_and_device_refuses_out_of_range(park)
         return first, commanded, released, answer, adapter.requests_sent
 
     first, commanded, released, answer, requests = asyncio.run(scenario())
-    assert first["plant.chiller1.running"] == (1.0, Quality.GOOD)
-    assert first["plant.chiller1.mode"] == (2.0, Quality.GOOD)  # multi-state 3 -> twin enum 2
-    assert first["plant.chiller1.power_kw"][0] == pytest.approx(361.5)
+    # each point with its present value as received: the state text of a binary object, numbers as sent
+    assert first["plant.chiller1.running"] == (1.0, Quality.GOOD, RawValue("active"))
+    assert first["plant.chiller1.mode"] == (2.0, Quality.GOOD, RawValue(3))  # multi-state 3 -> twin enum 2
+    assert first["plant.chiller1.power_kw"] == (361.5, Quality.GOOD, RawValue(361.5))
     assert first["plant.chiller1.chw_supply_temp_c"][0] == pytest.approx(-5.25)
-    assert first["plant.chiller1.cop"] == (0.0, Quality.GOOD)  # no value yet: the object's initial 0.0
+    assert first["plant.chiller1.cop"] == (0.0, Quality.GOOD, RawValue(0.0))  # no value yet: the initial 0.0
     assert commanded["plant.chiller1.chw_setpoint_c"][0] == pytest.approx(8.5)
-    assert commanded["plant.chiller1.mode_cmd"] == (3.0, Quality.GOOD)
+    assert commanded["plant.chiller1.mode_cmd"] == (3.0, Quality.GOOD, RawValue(4))  # state 4: ice making
     assert released["plant.chiller1.chw_setpoint_c"][0] == pytest.approx(7.0)  # back to the schedule's value
     assert plant.calls == [("write", "plant.chiller1.chw_setpoint_c", 8.5), ("write", "plant.chiller1.mode_cmd", 3.0),
                            ("release", "plant.chiller1.chw_setpoint_c")]
@@ -176,6 +178,7 @@ def test_cov_points_follow_notifications_and_fall_back_to_polling(park):
     assert subscribed == ["plant.chiller1.cop", "plant.chiller1.power_kw"]
     assert "plant.chiller1.power_kw" not in polled and "plant.chiller1.cooling_kwth" in polled
     assert first["plant.chiller1.power_kw"][0] == pytest.approx(100.0)
-    assert second["plant.chiller1.power_kw"] == (pytest.approx(250.0), Quality.GOOD)
+    assert second["plant.chiller1.power_kw"] == (pytest.approx(250.0), Quality.GOOD, RawValue(250.0))  # notified
     assert second["plant.chiller1.cop"][0] == pytest.approx(5.0)
-    assert second["plant.chiller1.cooling_kwth"] == (None, Quality.BAD)  # no such object: marked, not raised
+    # no such object: marked, not raised, and the device's error is kept as the raw value
+    assert second["plant.chiller1.cooling_kwth"] == (None, Quality.BAD, RawValue("error: object unknown-object"))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from protocols.devices.modbus_server import ModbusDeviceServer
 from protocols.errors import DeviceUnreachable, WriteRefused
 from protocols.modbus_client import ModbusAdapter, plan_reads
 from protocols.pointmap import ModbusDeviceMap, ModbusPoint
+from protocols.values import RawValue
 from twin.config import load_park
 from twin.readings import Quality
 
@@ -48,17 +50,21 @@ async def _raw_server(port: int, registers: dict[int, int]) -> ModbusTcpServer:
     return server
 
 
-def test_decoding_word_orders_scale_factors_and_marking_garbage():
+def test_decoding_word_orders_scale_factors_and_marking_garbage_keeps_the_raw_registers():
     port = free_port()
-    registers = {100: 0x2000, 101: 0x47F1,          # float32 123456.0 as CDAB
-                 102: encode(-1234, "int16")[0], 103: encode(-2, "int16")[0],  # -12.34 with scale factor -2
+    registers = {100: 0x2000, 101: 0x47F1,          # float32 123456.0 as CDAB (DOMAIN.md)
+                 102: 0xFB2E, 103: 0xFFFE,          # int16 -1234 with scale factor -2: -12.34
                  104: 0x7FC0, 105: 0x0000,          # float32 NaN: garbage
-                 106: 500, 107: encode(-32768, "int16")[0]}  # scale factor "not implemented"
+                 106: 500, 107: 0x8000,             # scale factor "not implemented"
+                 108: 0x47F1, 109: 0x2000,          # float32 123456.0 as ABCD (DOMAIN.md)
+                 110: 0xFB2E}                       # int16 -1234, scale 0.1: -123.4
     device = ModbusDeviceMap(name="d", port=port, points=[
         point("a.b.cdab", 100, "float32", word_order="little"),
         point("a.b.sf", 102, "int16", scale_factor_register=103),
         point("a.b.nan", 104, "float32"),
         point("a.b.no_sf", 106, "uint16", scale_factor_register=107),
+        point("a.b.abcd", 108, "float32"),
+        point("a.b.scaled", 110, "int16", scale=0.1),
         point("a.b.missing", 300, "uint16"),  # the server answers this block with an exception
     ])
 
@@ -73,11 +79,16 @@ def test_decoding_word_orders_scale_factors_and_marking_garbage():
         return values, adapter
 
     values, adapter = asyncio.run(scenario())
-    assert values["a.b.cdab"] == (123456.0, Quality.GOOD)
-    assert values["a.b.sf"][0] == pytest.approx(-12.34) and values["a.b.sf"][1] == Quality.GOOD
-    assert values["a.b.nan"] == (None, Quality.BAD)
-    assert values["a.b.no_sf"] == (None, Quality.BAD)
-    assert values["a.b.missing"] == (None, Quality.BAD)
+    assert values["a.b.cdab"] == (123456.0, Quality.GOOD, RawValue(123456.0, "0x2000 0x47F1"))
+    assert values["a.b.abcd"] == (123456.0, Quality.GOOD, RawValue(123456.0, "0x47F1 0x2000"))
+    assert values["a.b.scaled"] == (pytest.approx(-123.4), Quality.GOOD, RawValue(-1234, "0xFB2E"))
+    assert values["a.b.sf"] == (pytest.approx(-12.34), Quality.GOOD, RawValue(-1234, "0xFB2E", -2))
+    # bad points keep what they were decoded from: that is why they are bad
+    nan = values["a.b.nan"]
+    assert nan[:2] == (None, Quality.BAD) and nan.raw.words == "0x7FC0 0x0000" and math.isnan(nan.raw.value)
+    assert nan.raw.as_json()["value"] == "nan"  # JSON has no NaN
+    assert values["a.b.no_sf"] == (None, Quality.BAD, RawValue(500, "0x01F4", -32768))
+    assert values["a.b.missing"] == (None, Quality.BAD, None)  # nothing received
     assert adapter.requests_sent == 2  # 100..107 in one request, 300 in another
 
 
@@ -99,7 +110,7 @@ def test_silent_device_times_out_into_comm_fail_without_raising():
         return values, coordinator
 
     values, coordinator = asyncio.run(scenario())
-    assert values == {"a.b.x": (None, Quality.COMM_FAIL)}
+    assert values == {"a.b.x": (None, Quality.COMM_FAIL, None)}  # nothing received: no raw value
     assert coordinator.available is False and coordinator.failures == 1
     assert coordinator.next_poll_s > 0
 
@@ -152,8 +163,9 @@ def test_simulated_battery_reads_and_writes_within_limits(battery_layout):
     read, response, response_ro = asyncio.run(scenario())
     # W register holds power / 100 W (scale factor 2, as 1000 kW needs it), SOC one decimal
     assert read["plant.battery.power_kw"][0] == pytest.approx(-437.0, abs=0.1)
+    assert read["plant.battery.power_kw"].raw == RawValue(-4370, "0xEEEE", 2)  # -4370 x 10^2 x 0.001 kW
     assert read["plant.battery.soc_pct"][0] == pytest.approx(55.5)
-    assert read["plant.battery.cell_temp_max_c"] == (31.25, Quality.GOOD)
+    assert read["plant.battery.cell_temp_max_c"] == (31.25, Quality.GOOD, RawValue(31.25, "0x41FA 0x0000"))
     assert written == [("plant.battery.power_setpoint_kw", -250.0)]
     assert response.isError() and response.exception_code == 3
     assert response_ro.isError() and response_ro.exception_code == 2
@@ -183,5 +195,5 @@ def test_single_and_multiple_register_writes_land_where_the_map_says():
     raw, values = asyncio.run(scenario())
     assert raw[0] == 234  # 23.4 % / 0.1
     assert raw[10:12] == [0xFED4, 0xFFFF]  # -300 = 0xFFFFFED4, low word first (CDAB)
-    assert values["a.b.limit_pct"][0] == pytest.approx(23.4)
-    assert values["a.b.setpoint_kw"] == (-300, Quality.GOOD)
+    assert values["a.b.limit_pct"] == (pytest.approx(23.4), Quality.GOOD, RawValue(234, "0x00EA"))
+    assert values["a.b.setpoint_kw"] == (-300, Quality.GOOD, RawValue(-300, "0xFED4 0xFFFF"))

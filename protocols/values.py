@@ -1,0 +1,60 @@
+"""What one poll got for one point: the engineering value, its quality, and the raw value from the wire.
+
+The adapters decode at the edge, once: the same decoding step that yields
+the engineering value keeps what it started from, so that an integrator can
+compare the two during commissioning and see why a point is bad. Raw values
+go to the dashboard (through the feed), never to the history.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import NamedTuple
+
+from twin.readings import Quality
+
+
+@dataclass(frozen=True, slots=True)
+class RawValue:
+    """A point's value as read, before scale, offset and scale factor.
+
+    value: Modbus: the point's registers decoded as its type, unscaled (an
+    int, a float, or text; 0 or 1 for a coil or discrete input); BACnet: the
+    present value as received (a number, or the state text of a binary
+    object, e.g. ``active``, or the error the device answered). None when
+    nothing could be decoded.
+    words: Modbus registers as received, in hex: ``0x47F1 0x2000``; None for
+    bits and BACnet.
+    scale_factor: the SunSpec scale factor as read (a power of ten, int16);
+    None for a point without a scale-factor register.
+    """
+
+    value: float | int | str | None
+    words: str | None = None
+    scale_factor: int | None = None
+
+    def as_json(self) -> dict:
+        """``{"value", "words", "scale_factor"}``; a non-finite float as its text (``nan``, ``inf``)."""
+        value = self.value
+        if isinstance(value, float) and not math.isfinite(value):
+            value = str(value)
+        return {"value": value, "words": self.words, "scale_factor": self.scale_factor}
+
+
+def hex_words(registers: list[int]) -> str:
+    """Modbus registers as the hex words an integrator compares with a register list: ``0x47F1 0x2000``."""
+    return " ".join(f"0x{r:04X}" for r in registers)
+
+
+class PointValue(NamedTuple):
+    """One point after one poll: engineering value (point's unit, None when unknown), quality, raw value
+    (None when the poll got nothing for it, e.g. the device did not answer)."""
+
+    value: float | None
+    quality: Quality
+    raw: RawValue | None = None
+
+
+PointValues = dict[str, PointValue]
+"""Every point of a device after one poll, by point id."""
