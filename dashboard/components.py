@@ -46,15 +46,6 @@ def format_value(value: float | None, unit: str = "") -> str:
     return f"{text} {unit}".strip()
 
 
-def raw_text(raw: dict | None) -> str:
-    """A raw protocol value (see /api/points) as one line: ``0xFB2E = -1234 (sf -2)``, ``active``;
-    an en dash when there is none."""
-    if raw is None:
-        return "–"
-    text = " = ".join(str(part) for part in (raw["words"], raw["value"]) if part is not None)
-    return text if raw["scale_factor"] is None else f"{text} (sf {raw['scale_factor']})"
-
-
 def page_header(title: str, subtitle: str | None = None) -> html.Div:
     return html.Div([html.H3(title, className="mb-0"),
                      html.Div(subtitle, className="text-muted small") if subtitle else None],

@@ -42,6 +42,15 @@ class RawValue:
         return {"value": value, "words": self.words, "scale_factor": self.scale_factor}
 
 
+def raw_text(raw: dict | None) -> str:
+    """A raw value in its JSON form (:meth:`RawValue.as_json`) as one line: ``0xFB2E = -1234 (sf -2)``,
+    ``active``; an en dash when there is none."""
+    if raw is None:
+        return "–"
+    text = " = ".join(str(part) for part in (raw["words"], raw["value"]) if part is not None)
+    return text if raw["scale_factor"] is None else f"{text} (sf {raw['scale_factor']})"
+
+
 def hex_words(registers: list[int]) -> str:
     """Modbus registers as the hex words an integrator compares with a register list: ``0x47F1 0x2000``."""
     return " ".join(f"0x{r:04X}" for r in registers)

@@ -781,6 +781,7 @@ def points_read(park_file: ParkFile, point_id: Annotated[str, typer.Argument(met
     import asyncio
 
     from protocols.errors import DeviceUnreachable
+    from protocols.values import raw_text
 
     park, device = _device_of(park_file, point_id)
     try:
@@ -788,10 +789,11 @@ def points_read(park_file: ParkFile, point_id: Annotated[str, typer.Argument(met
     except DeviceUnreachable as exc:
         errors.print(f"[red]error:[/red] {exc} (is `parktwin devices serve` or `parktwin run` going?)")
         raise typer.Exit(EXIT_FAILURE) from None
-    value, quality, _raw = values[point_id]
+    value, quality, raw = values[point_id]
     shown = "unknown" if value is None else f"{value:.6g}"
     console.print(f"{point_id} = {shown} {park.points[point_id].unit if point_id in park.points else ''} "
-                  f"({quality.label}) from {device.protocol} device {device.name} at {device.host}:{device.port}")
+                  f"({quality.label}; raw {raw_text(None if raw is None else raw.as_json())}) "
+                  f"from {device.protocol} device {device.name} at {device.host}:{device.port}", highlight=False)
 
 
 @points_app.command("write")

@@ -12,10 +12,11 @@ from __future__ import annotations
 import dash_bootstrap_components as dbc
 from dash import Dash, Input, Output, dcc, html
 
-from dashboard.components import age_text, format_value, not_available, page_header, quality_badge, raw_text
+from dashboard.components import age_text, format_value, not_available, page_header, quality_badge
 from dashboard.context import DashboardContext
 from dashboard.pages.tables import records_table
 from dashboard.providers import MISSING
+from protocols.values import raw_text
 from twin.readings import Quality
 
 PATH = "/points"

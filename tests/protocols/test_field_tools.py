@@ -44,11 +44,16 @@ def served(tmp_path_factory):
         stop_with_ctrl_c(process)
 
 
-def twin_value(park_file: Path, point_id: str) -> float:
-    """The value the twin's adapter reads, through `parktwin points read`."""
+def twin_read(park_file: Path, point_id: str) -> tuple[float, str]:
+    """The value the twin's adapter reads, and the raw value it shows, through `parktwin points read`."""
     result = cli("points", "read", str(park_file), point_id)
     assert result.returncode == 0, result.stderr
-    return float(re.search(rf"{re.escape(point_id)} = (\S+)", result.stdout).group(1))
+    found = re.search(rf"{re.escape(point_id)} = (\S+) .*; raw ([^)]*\)?)\)", result.stdout)
+    return float(found.group(1)), found.group(2)
+
+
+def twin_value(park_file: Path, point_id: str) -> float:
+    return twin_read(park_file, point_id)[0]
 
 
 @pytest.mark.skipif(shutil.which("mbpoll") is None, reason="mbpoll not installed (bash .ci/setup installs it)")
@@ -69,7 +74,11 @@ def test_mbpoll_reads_the_inverter_values_the_twin_shows(served):
         scale_factor = int(registers[str(point.address + 2)])
         scale_factor = scale_factor - 65536 if scale_factor > 32767 else scale_factor
         expected = raw * 10 ** scale_factor * point.scale  # SunSpec: value x 10^SF, W -> kW
-        assert twin_value(park_file, point_id) == pytest.approx(expected, abs=1e-6)
+        value, shown_raw = twin_read(park_file, point_id)
+        assert value == pytest.approx(expected, abs=1e-6)
+        # the raw value the integrator sees is mbpoll's register, as hex and as the signed number it holds
+        word = int(registers[str(point.address + 1)]) & 0xFFFF
+        assert shown_raw == f"0x{word:04X} = {raw} (sf {scale_factor})"
 
 
 def test_pysunspec2_scans_the_inverter_and_the_battery(served):
