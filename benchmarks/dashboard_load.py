@@ -26,7 +26,7 @@ import pandas as pd
 from rich.progress import Progress
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests" / "dashboard"))
+sys.path[:0] = [str(ROOT / "tests" / "dashboard"), str(ROOT / "tests")]  # browser_support and what it imports
 
 from browser_support import CHROMIUM, CHROMIUM_FLAGS, DEMO, parktwin_server  # noqa: E402
 from twin.config import load_park  # noqa: E402
