@@ -18,7 +18,8 @@ from datetime import datetime, timedelta
 import numpy as np
 import pandas as pd
 
-from energy.fault_rules import MISSING_QUALITY, RULE_LOOKBACK, Condition, FaultThresholds, RuleInput, evaluate_rules
+from energy.fault_rules import (HELD_QUALITY, MISSING_QUALITY, RULE_LOOKBACK, Condition, FaultThresholds, RuleInput,
+                                evaluate_rules)
 from twin.fault_episodes import FaultEpisode
 from twin.history import FaultEpisodeStore, History, query_grid
 from twin.park import Park
@@ -113,11 +114,11 @@ def _evidence(condition: Condition, index: int) -> dict:
     return evidence
 
 
-def rule_input_from_frame(park: Park, frame: pd.DataFrame) -> RuleInput:
+def rule_input_from_frame(park: Park, frame: pd.DataFrame, limits: FaultThresholds) -> RuleInput:
     """A :class:`RuleInput` from a long-format history frame (point_id, ts_utc, value, quality).
 
     The grid is every distinct timestamp of the frame; of two readings of one
-    point at one time the later row wins.
+    point at one time the later row wins; last readings are held as :func:`_rule_input` says.
     """
     point_codes, point_ids = pd.factorize(frame["point_id"])
     time_codes, times = pd.factorize(pd.DatetimeIndex(frame["ts_utc"]).tz_convert("UTC"), sort=True)
@@ -125,15 +126,38 @@ def rule_input_from_frame(park: Park, frame: pd.DataFrame) -> RuleInput:
     quality = np.full((len(times), len(point_ids)), MISSING_QUALITY, dtype=np.int16)
     values[time_codes, point_codes] = frame["value"].to_numpy(dtype=float)
     quality[time_codes, point_codes] = frame["quality"].to_numpy(dtype=np.int16)
-    return _rule_input(park, pd.DatetimeIndex(times, name="ts_utc"), list(point_ids), values, quality)
+    return _rule_input(park, pd.DatetimeIndex(times, name="ts_utc"), list(point_ids), values, quality, limits)
 
 
 def _rule_input(park: Park, times: pd.DatetimeIndex, point_ids: list[str], values: np.ndarray,
-                quality: np.ndarray) -> RuleInput:
+                quality: np.ndarray, limits: FaultThresholds) -> RuleInput:
+    """The grid as a :class:`RuleInput`; its step is the median spacing of the grid (the poll period).
+
+    A live feed polls devices in rounds, so the grid holds every round's time, and a device that
+    missed a round (a timeout, a slow answer) has no reading there. Its previous reading still
+    stands until it would be stale (``stale_poll_periods`` steps): it is carried into those times as
+    :data:`~energy.fault_rules.HELD_QUALITY`, so a fault whose condition holds does not end and
+    start again at every missed round, while staleness is still judged from the readings alone.
+    """
     columns = pd.Index(point_ids, dtype=object)
     step = pd.Series(times).diff().median() if len(times) > 1 else pd.Timedelta(seconds=park.simulation.step_s)
+    _hold_last_readings(times, values, quality, step * limits.stale_poll_periods)
     return RuleInput(park, pd.DataFrame(values, index=times, columns=columns),
                      pd.DataFrame(quality, index=times, columns=columns), step)
+
+
+def _hold_last_readings(times: pd.DatetimeIndex, values: np.ndarray, quality: np.ndarray,
+                        hold: pd.Timedelta) -> None:
+    """In place: where a point has no reading, its last reading's value if that is at most ``hold`` old."""
+    if len(times) == 0:
+        return
+    present = quality != MISSING_QUALITY
+    last = np.maximum.accumulate(np.where(present, np.arange(len(times))[:, None], -1), axis=0)
+    stamps_ns = times.as_unit("ns").asi8
+    age_ns = stamps_ns[:, None] - stamps_ns[np.maximum(last, 0)]
+    rows, cols = np.nonzero(~present & (last >= 0) & (age_ns <= hold.value))
+    values[rows, cols] = values[last[rows, cols], cols]
+    quality[rows, cols] = HELD_QUALITY
 
 
 def detect_faults(history: History, park: Park, start: datetime, end: datetime,
@@ -150,7 +174,7 @@ def detect_faults(history: History, park: Park, start: datetime, end: datetime,
     times, values, quality = query_grid(history, list(park.points), read_from, end)
     if len(times) == 0:
         return []
-    data = _rule_input(park, times, list(park.points), values, quality)
+    data = _rule_input(park, times, list(park.points), values, quality, limits)
     carried = store.overlapping(read_from, read_from + timedelta(milliseconds=1)) if store else []
     tracker = EpisodeTracker(carried)
     episodes = [e for e in tracker.feed(evaluate_rules(data, limits), data.times, data.step)
@@ -208,7 +232,7 @@ class LiveFaultDetector:
         newest = frame["ts_utc"].max()
         frame = frame[frame["ts_utc"] > newest - RULE_LOOKBACK]
         self._buffer = [frame]
-        data = rule_input_from_frame(self.park, frame)
+        data = rule_input_from_frame(self.park, frame, self.limits)
         due = data.times < newest
         if self._judged_until is not None:
             due &= data.times > self._judged_until

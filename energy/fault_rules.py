@@ -36,6 +36,11 @@ from twin.readings import Quality
 
 MISSING_QUALITY = -1
 """Quality code used in a :class:`RuleInput` where a point has no reading at a grid time."""
+HELD_QUALITY = -2
+"""Quality code where a point has no reading at a grid time but its previous reading still stands
+(energy.fault_detection holds a value until it would be stale): value rules see that value, the
+staleness and communication rules count the time as not updated, like :data:`MISSING_QUALITY`."""
+NOT_UPDATED = (MISSING_QUALITY, HELD_QUALITY)
 
 Minutes = Annotated[float, Field(ge=0, le=24 * 60)]
 
@@ -94,7 +99,8 @@ class RuleInput:
 
     ``values``: one column per point id, NaN where unknown. ``quality``: the
     same shape, :class:`~twin.readings.Quality` codes, :data:`MISSING_QUALITY`
-    where the point has no reading at that time. ``step``: the grid spacing
+    where the point has no reading at that time, :data:`HELD_QUALITY` where it
+    has none but its previous value is carried. ``step``: the grid spacing
     (the poll or simulation period).
     """
 
@@ -329,7 +335,7 @@ def sensor_stale(data: RuleInput, limits: FaultThresholds) -> list[Condition]:
         if point is None:
             continue
         quality = data.quality[pid].to_numpy()
-        stale = (quality == int(Quality.STALE)) | (quality == MISSING_QUALITY)
+        stale = (quality == int(Quality.STALE)) | np.isin(quality, NOT_UPDATED)
         if stale.any():
             conditions.append(Condition("sensor_stale", point.asset_id, stale, data.step * limits.stale_poll_periods,
                                         Severity.WARNING, point_id=pid))
@@ -428,7 +434,7 @@ def device_comm_lost(data: RuleInput, limits: FaultThresholds) -> list[Condition
         if not present:
             continue
         quality = data.quality[present].to_numpy()
-        lost = ((quality == int(Quality.COMM_FAIL)) | (quality == MISSING_QUALITY)).all(axis=1)
+        lost = ((quality == int(Quality.COMM_FAIL)) | np.isin(quality, NOT_UPDATED)).all(axis=1)
         if lost.any():
             conditions.append(Condition("device_comm_lost", asset_id, lost, data.step * limits.comm_lost_poll_periods,
                                         Severity.CRITICAL))

@@ -135,3 +135,31 @@ def test_detection_on_postgresql_finds_what_sqlite_finds_and_stores_it_once(
         detect_faults(history, demo_park, day_start, day_end, store=store)
         assert on_postgres == on_sqlite and len(on_postgres) >= 3
         assert store.overlapping(day_start, day_end) == on_postgres
+
+
+def test_a_device_missing_some_poll_rounds_keeps_one_episode_and_is_not_stale(
+        faulty_week_url, demo_park, tmp_path, sim_start_utc):
+    """A live feed polls in rounds; a device that misses one (a timeout under load) has no reading at that
+    round's time. Its last reading stands until it would be stale: the battery overtemperature of 7 July
+    stays the one episode the complete readings give, in batch and live, and nothing reads as stale."""
+    day_start = sim_start_utc + timedelta(days=6)  # 7 July local: battery overtemperature 10:00-14:00
+    day_end = day_start + timedelta(days=1)
+    with open_history(faulty_week_url) as history:
+        frame = history.query(list(demo_park.points), day_start, day_end)
+        complete = [e for e in detect_faults(history, demo_park, day_start, day_end) if e.asset_id == "battery"]
+    assert [e.rule_id for e in complete] == ["battery_overtemp"]
+    battery_points = [pid for pid, point in demo_park.points.items() if point.asset_id == "battery"]
+    minute = (frame["ts_utc"] - day_start) // timedelta(minutes=1)
+    gappy = frame[~(frame["point_id"].isin(battery_points) & (minute % 7 == 3))]  # one round in seven
+    assert len(gappy) < len(frame)
+    with open_history(f"sqlite:///{tmp_path / 'gappy.sqlite'}") as gappy_history:
+        gappy_history.append_frame(gappy)
+        batch = [e for e in detect_faults(gappy_history, demo_park, day_start, day_end) if e.asset_id == "battery"]
+        store = FaultEpisodeStore(gappy_history)
+        live = LiveFaultDetector(demo_park, store=store, check_every=timedelta(hours=1))
+        for _, step in gappy.groupby("ts_utc"):
+            live.deliver(as_readings(step))
+        live_episodes = [e for e in store.overlapping(day_start, day_end) if e.asset_id == "battery"]
+    for found in (batch, live_episodes):
+        assert [(e.rule_id, e.start_utc, e.end_utc) for e in found] == \
+            [(e.rule_id, e.start_utc, e.end_utc) for e in complete]
