@@ -21,7 +21,7 @@ PAGES = {  # page -> (path, a selector present once the page has drawn its data 
     "assets": ("/assets?asset=chiller1", "#assets-history-chart .js-plotly-plot .scatterlayer .trace"),
     "faults": ("/faults", "#faults-table"),  # the energy models' stored fault episodes (none here)
     "dispatch": ("/dispatch", ".not-available"),
-    "points": ("/points", "#points-table tr[data-point]"),
+    "points": ("/points", '#points-table .ag-cell[col-id="id"]'),
 }
 CHILLER_POWER = ["plant.chiller1.power_kw", "plant.chiller2.power_kw", "plant.chiller3.power_kw"]
 BUILDING_METERS = ["plant.meter.power_kw", "b1.meter_b1.power_kw", "b2.meter_b2.power_kw"]

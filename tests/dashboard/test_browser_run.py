@@ -22,6 +22,8 @@ RAW_CELL = re.compile(r"^(?:(?P<words>0x[0-9A-F]{4}(?: 0x[0-9A-F]{4})*)(?: = |(?
 """The Points page's raw cell: ``0x01F4 = 500 (sf -1)`` (Modbus), ``active`` (BACnet)."""
 LIMITS = ("power_limit_pct", "power_limit_kw")
 """Power limits of the PV inverters (Modbus) and EV chargers (BACnet): only writes change them, none here does."""
+POINT_CELLS = '#points-table .ag-cell[col-id="{column}"]'
+"""The cells of one column of the Points page's grid that are drawn (those scrolled into view)."""
 
 
 @pytest.fixture(scope="module")
@@ -80,17 +82,24 @@ def test_live_pages_load_without_console_errors(run_url, page):
     page.wait_for_selector("#overview-power-chart .js-plotly-plot .scatterlayer .trace", timeout=30_000)
     page.screenshot(path=str(ARTIFACTS / "run-overview.png"), full_page=True)
     for path, drawn in (("/assets?asset=battery", 'tr[data-point="plant.battery.soc_pct"] .quality'),
-                        ("/points", "#points-table tr[data-point]")):
+                        ("/points", POINT_CELLS.format(column="id"))):
         page.goto(run_url + path)
         page.wait_for_selector(drawn, timeout=20_000)
     page.screenshot(path=str(ARTIFACTS / "run-points.png"))
     assert watch.errors == []
 
 
+def point_column(page, column: str) -> list[str]:
+    """One column of the Points page's grid, top to bottom as filtered and sorted, every row (the grid draws
+    only the rows in view, so they are read from its API)."""
+    return page.evaluate("""column => { const cells = [];
+        dash_ag_grid.getApi('points-table').forEachNodeAfterFilterAndSort(row => cells.push(row.data[column]));
+        return cells; }""", column)
+
+
 def raw_cells(page) -> dict[str, str]:
     """The raw cell of every row of the Points page, by point id."""
-    return page.eval_on_selector_all("#points-table tr[data-point]", """rows => Object.fromEntries(
-        rows.map(r => [r.dataset.point, r.querySelector('td.raw').innerText]))""")
+    return dict(zip(point_column(page, "id"), point_column(page, "raw")))
 
 
 def shown_as(raw: dict) -> tuple:
@@ -101,7 +110,7 @@ def shown_as(raw: dict) -> tuple:
 
 def test_points_page_shows_the_raw_values_of_the_api_and_filters_failing_points(run_url, page):
     page.goto(run_url + "/points")
-    page.wait_for_selector("#points-table tr[data-point] td.raw", timeout=60_000)
+    page.wait_for_selector(POINT_CELLS.format(column="raw"), timeout=60_000)
     for _attempt in range(3):  # on a busy machine a device may miss a poll between the page's draw and the API
         shown, served = raw_cells(page), api_points(run_url)
         limits = {pid: row["raw"] for pid, row in served.items() if pid.endswith(LIMITS)}
@@ -113,14 +122,21 @@ def test_points_page_shows_the_raw_values_of_the_api_and_filters_failing_points(
     assert not wrong, {pid: (cell, limits[pid]) for pid, cell in wrong.items()}
     assert {raw["words"] is None for raw in limits.values()} == {True, False}, "BACnet and Modbus points"
     assert set(shown) == set(served)
+    # the rows the grid draws show its data: point and raw cell of each drawn row, read in one go
+    drawn, held = page.evaluate("""() => {
+        const drawn = [...document.querySelectorAll('#points-table .ag-center-cols-container .ag-row')].map(
+            row => [row.querySelector('[col-id=id]').innerText, row.querySelector('[col-id=raw]').innerText]);
+        const held = {};
+        dash_ag_grid.getApi('points-table').forEachNode(row => { held[row.data.id] = row.data.raw; });
+        return [drawn, held]; }""")
+    assert len(drawn) >= 10 and all(held[pid] == raw for pid, raw in drawn)
     page.wait_for_load_state("networkidle")
     page.check("#points-failing-only", timeout=60_000)
     page.wait_for_function(f"""() => !document.querySelector('#points-count').innerText.startsWith(
         '{len(served)} of')""", timeout=60_000)
-    qualities = page.eval_on_selector_all("#points-table tr[data-point] .quality", "bs => bs.map(b => b.innerText)")
+    qualities = point_column(page, "quality")
     assert "good" not in qualities
-    rows = page.locator("#points-table tr[data-point]").count()
-    assert page.inner_text("#points-count") == f"{rows} of {len(served)} points"
+    assert page.inner_text("#points-count") == f"{len(qualities)} of {len(served)} points"
 
 
 def test_signed_in_operator_writes_a_setpoint_and_the_twin_follows(run_url, page):

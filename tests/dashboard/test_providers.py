@@ -91,6 +91,18 @@ def text_of(component) -> str:
     return text_of(children) if children is not None else ""
 
 
+def component_with_id(component, component_id: str):
+    """The component of a Dash tree with that id, or None."""
+    if getattr(component, "id", None) == component_id:
+        return component
+    children = getattr(component, "children", None)
+    for child in children if isinstance(children, (list, tuple)) else [children] if children is not None else []:
+        found = component_with_id(child, component_id)
+        if found is not None:
+            return found
+    return None
+
+
 def test_pages_say_what_is_missing_and_show_what_providers_give(contexts):
     bare, full, _ = contexts
     assert "not available yet" in text_of(faults.layout(bare))
@@ -100,7 +112,9 @@ def test_pages_say_what_is_missing_and_show_what_providers_give(contexts):
     assert "chw_low_delta_t" in shown and "chiller2" in shown and "not available" not in shown
     assert "97.22" in shown and "490.0" in shown  # the fault-KPI row of the provider, as a percentage
     assert "No dispatch plan has been made yet" in text_of(dispatch.layout(full))
-    assert "127.0.0.1:5020" in text_of(points.layout(full))
+    devices = component_with_id(points.layout(full), "devices-table")
+    assert [row["address"] for row in devices.rowData] == ["127.0.0.1:5020"]
+    assert devices.rowData[0]["last_error"] == "–"  # a key the provider left out
 
 
 def test_endpoints_answer_with_the_providers_data(contexts):
