@@ -104,6 +104,7 @@ def main() -> None:
             ("Overview (custom: whole month)",
              f"/?period=custom&first_day={first_day}&last_day={last_day}", overview_ready, None, False),
             ("Assets (chiller1, click 30 days)", "/assets?asset=chiller1", assets_ready, month, False),
+            ("Points (every point's row)", "/points", ['#points-table .ag-cell[col-id="quality"]'], None, False),
         ]
         with parktwin_server("dashboard", str(DEMO), "--history", url) as base, sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
