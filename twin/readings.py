@@ -1,8 +1,9 @@
 """Readings: one timestamped value of one point, with its quality.
 
 A reading is never dropped silently. A value that could not be read or
-decoded is kept as a reading with ``value=None`` (or the raw value) and a
-quality other than ``GOOD``.
+decoded is kept as a reading with ``value=None`` and a quality other than
+``GOOD`` (what the wire carried stays with the protocol adapters, see
+protocols.values.RawValue).
 """
 
 from __future__ import annotations
