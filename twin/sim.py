@@ -39,7 +39,6 @@ from twin.plant import (
     cooling_load_kwth,
     operate_plant,
 )
-from twin.points import point_id
 from twin.profiles import EV_ARRIVAL_WEIGHT_PER_DAY_H, elevator_traffic, ev_arrival_weight, occupancy_fraction
 from twin.readings import Quality, Reading
 
@@ -106,6 +105,10 @@ class StepOutput:
     qualities: np.ndarray
 
 
+ActiveFaults = dict[tuple[str, str], Fault]
+"""The faults in force during one step by (kind, target); the first injected wins when several match."""
+
+
 @dataclass
 class _State:
     ice_inventory_kwhth: float
@@ -118,6 +121,47 @@ class _State:
     elevator_trips: dict[str, int] = field(default_factory=dict)
     meter_import_kwh: dict[str, float] = field(default_factory=dict)
     meter_export_kwh: dict[str, float] = field(default_factory=dict)
+
+
+Slots = dict[str, int]
+"""Where one asset's points sit in the step's value vector: point name -> index."""
+
+
+@dataclass(frozen=True)
+class _ParkAssets:
+    """The park's assets by kind in file order, each with its slots, looked up once rather than on every step.
+
+    ``lighting``, ``elevators`` and ``ev_chargers`` are by building id. Chillers and
+    the tank come bare, as the plant model takes them.
+    """
+
+    chillers: list[Chiller]
+    tank: IceTank | None
+    pv_arrays: list[tuple[PVArray, Slots]]
+    batteries: list[tuple[Battery, Slots]]
+    meters: list[tuple[Meter, Slots]]
+    weather_stations: list[tuple[WeatherStation, Slots]]
+    lighting: dict[str, list[tuple[Lighting, Slots]]]
+    elevators: dict[str, list[tuple[Elevator, Slots]]]
+    ev_chargers: dict[str, list[tuple[EVCharger, Slots]]]
+
+    @classmethod
+    def of(cls, park: Park, slots: dict[str, Slots]) -> _ParkAssets:
+        def with_slots(assets: list) -> list:
+            return [(asset, slots[asset.id]) for asset in assets]
+
+        tanks = park.assets_of(IceTank)
+        return cls(
+            chillers=park.assets_of(Chiller),
+            tank=tanks[0] if tanks else None,
+            pv_arrays=with_slots(park.assets_of(PVArray)),
+            batteries=with_slots(park.assets_of(Battery)),
+            meters=with_slots(park.assets_of(Meter)),
+            weather_stations=with_slots(park.assets_of(WeatherStation)),
+            lighting={b.id: with_slots(b.assets_of(Lighting)) for b in park.buildings},
+            elevators={b.id: with_slots(b.assets_of(Elevator)) for b in park.buildings},
+            ev_chargers={b.id: with_slots(b.assets_of(EVCharger)) for b in park.buildings},
+        )
 
 
 class ParkSimulator:
@@ -133,26 +177,28 @@ class ParkSimulator:
         self.now_utc = start_utc.astimezone(timezone.utc)
         self.tz = ZoneInfo(park.site.timezone)
         self.point_ids: list[str] = list(park.points)
+        self._no_values = np.full(len(self.point_ids), np.nan)  # copied to start each step's vector
         self._index = {pid: i for i, pid in enumerate(self.point_ids)}
+        self._slots: dict[str, Slots] = {}  # by asset id
+        for i, point in enumerate(park.points.values()):
+            self._slots.setdefault(point.asset_id, {})[point.name] = i
         self._rng = np.random.default_rng(park.simulation.seed)
-        self._setpoints: dict[str, float] = {}
+        self._setpoints: dict[int, float] = {}  # written setpoints by point index; other points follow the schedule
         self._faults: list[Fault] = []
         self._frozen: dict[str, float | None] = {}
-        self._conditions_day: pd.Timestamp | None = None
-        self._conditions: dict[str, np.ndarray] = {}
+        self._conditions_start: datetime | None = None  # UTC midnight of the day held in the two below
+        self._conditions_columns: list[str] = []
+        self._conditions_rows: list[list[float]] = []  # one row per step of that day
+        self._assets = _ParkAssets.of(park, self._slots)
         self._bid = {asset.id: building.id for building, asset in park.iter_assets()}
-        self._asset_point_indices: dict[str, list[int]] = {}
-        for pid, point in park.points.items():
-            self._asset_point_indices.setdefault(point.asset_id, []).append(self._index[pid])
-        chillers = park.assets_of(Chiller)
+        chillers, tank = self._assets.chillers, self._assets.tank
         self._plant_building_id = self._bid[chillers[0].id] if chillers else None
-        tank = self._tank
         self._state = _State(
             ice_inventory_kwhth=tank.capacity_kwhth * tank.initial_soc_pct / 100.0 if tank else 0.0,
             battery_stored_kwh={b.id: b.energy_capacity_kwh * b.initial_soc_pct / 100.0
                                 for b in park.assets_of(Battery)},
-            chiller_running={c.id: False for c in park.assets_of(Chiller)},
-            chiller_starts={c.id: 0 for c in park.assets_of(Chiller)},
+            chiller_running={c.id: False for c in chillers},
+            chiller_starts={c.id: 0 for c in chillers},
             ev_sessions={e.id: None for e in park.assets_of(EVCharger)},
             ev_session_energy_kwh={e.id: 0.0 for e in park.assets_of(EVCharger)},
             pv_energy_kwh={p.id: 0.0 for p in park.assets_of(PVArray)},
@@ -175,11 +221,11 @@ class ParkSimulator:
         if not math.isfinite(value) or not spec.within_limits(value):
             raise ValueError(f"{value} is outside the safe limits of {point} "
                              f"[{spec.spec.low_limit}, {spec.spec.high_limit}] {spec.unit}")
-        self._setpoints[point] = float(value)
+        self._setpoints[self._index[point]] = float(value)
 
     def release_setpoint(self, point: str) -> None:
-        """Hand a point back to the plant schedule (like a BACnet relinquish)."""
-        self._setpoints.pop(point, None)
+        """Hand a point back to the plant schedule (like a BACnet relinquish); an unknown point is ignored."""
+        self._setpoints.pop(self._index.get(point), None)
 
     def inject_fault(self, fault: Fault) -> None:
         self._faults.append(fault)
@@ -200,14 +246,12 @@ class ParkSimulator:
     def advance(self) -> StepOutput:
         """Simulate the step starting at ``now_utc``; return its readings and move the clock on."""
         t = self.now_utc
-        values = self._compute_step(t)
-        vector = np.full(len(self.point_ids), np.nan)
+        values = self._no_values.copy()
         qualities = np.zeros(len(self.point_ids), dtype=np.int8)
-        for pid, value in values.items():
-            vector[self._index[pid]] = value
-        self._apply_sensor_faults(t, vector, qualities)
+        self._compute_step(t, memoryview(values))
+        self._apply_sensor_faults(t, values, qualities)
         self.now_utc = t + self.step
-        return StepOutput(t, vector, qualities)
+        return StepOutput(t, values, qualities)
 
     def readings(self, output: StepOutput) -> list[Reading]:
         """The step's values as Reading objects (for live state)."""
@@ -231,51 +275,54 @@ class ParkSimulator:
             yield _long_frame(self.point_ids, times, np.vstack(rows), np.vstack(quals))
 
     # --------------------------------------------------------------- physics
+    #
+    # Each asset model writes its points into ``values``, the step's vector in
+    # point order, at the indices in the asset's slots; points nobody writes stay NaN.
+    # ``values`` is a memoryview of the vector: item writes through it take about
+    # half the time of writes to the ndarray itself.
 
-    @property
-    def _tank(self) -> IceTank | None:
-        tanks = self.park.assets_of(IceTank)
-        return tanks[0] if tanks else None
-
-    def _compute_step(self, t: datetime) -> dict[str, float]:
-        park, st, dt_h = self.park, self._state, self.step_h
+    def _compute_step(self, t: datetime, values: memoryview) -> None:
+        """Every asset over the step [t, t + step), in an order that keeps the random draws reproducible."""
         cond = self._conditions_at(t)
         temp_c, ghi = cond["temp_air_c"], cond["ghi_wm2"]
         local = t.astimezone(self.tz)
         hour = local.hour + local.minute / 60.0 + local.second / 3600.0
         weekend = local.weekday() >= 5
-        out: dict[str, float] = {}
+        faults = self._active_faults(t)
+        traffic = elevator_traffic(hour)
+        ev_rate_per_day = self.park.simulation.ev_sessions_per_charger_per_day * (0.4 if weekend else 1.0)
+        ev_arrival_p = ev_rate_per_day * ev_arrival_weight(hour) / EV_ARRIVAL_WEIGHT_PER_DAY_H * self.step_h
         building_load_kw: dict[str, float] = {}
         cooling_load = 0.0
 
-        for building in park.buildings:
+        for building in self.park.buildings:
             occ = occupancy_fraction(building.occupancy, hour, weekend)
             cooling_load += cooling_load_kwth(building.cooling_design_load_kwth, temp_c, ghi, occ)
             noise = 1.0 + 0.03 * self._rng.standard_normal()
             plug = (building.plug_load_base_kw + (building.plug_load_peak_kw - building.plug_load_base_kw) * occ) * noise
-            building_load_kw[building.id] = max(0.0, plug)
-            building_load_kw[building.id] += self._lighting(building, occ, ghi, t, out)
-            building_load_kw[building.id] += self._elevators(building, occ, hour, t, out)
-            building_load_kw[building.id] += self._ev_chargers(building, hour, t, out)
+            load_kw = max(0.0, plug)
+            load_kw += self._lighting(building, occ, ghi, faults, values)
+            load_kw += self._elevators(building, occ, traffic, faults, values)
+            load_kw += self._ev_chargers(building, ev_arrival_p, t, values)
+            building_load_kw[building.id] = load_kw
 
         if self._plant_building_id is not None:
-            building_load_kw[self._plant_building_id] += self._plant(cooling_load, temp_c, hour, out)
-        pv_total_kw = self._pv(cond, t, out)
-        battery_kw = self._batteries(sum(building_load_kw.values()) - pv_total_kw, hour, t, out)
-        self._meters(building_load_kw, pv_total_kw, battery_kw, out)
-        for station in park.assets_of(WeatherStation):
-            out[self._pid(station, "outdoor_temp_c")] = temp_c + 0.1 * self._rng.standard_normal()
-            out[self._pid(station, "ghi_wm2")] = ghi
-        return out
+            building_load_kw[self._plant_building_id] += self._plant(cooling_load, temp_c, hour, faults, values)
+        pv_total_kw = self._pv(cond, faults, values)
+        battery_kw = self._batteries(sum(building_load_kw.values()) - pv_total_kw, hour, faults, values)
+        self._meters(building_load_kw, pv_total_kw, battery_kw, values)
+        for _, slots in self._assets.weather_stations:
+            values[slots["outdoor_temp_c"]] = temp_c + 0.1 * self._rng.standard_normal()
+            values[slots["ghi_wm2"]] = ghi
 
-    def _lighting(self, building: Building, occupancy: float, ghi_wm2: float, t: datetime,
-                  out: dict[str, float]) -> float:
+    def _lighting(self, building: Building, occupancy: float, ghi_wm2: float, faults: ActiveFaults,
+                  values: memoryview) -> float:
         """Lighting circuits: on while occupied (with daylight dimming), night_fraction otherwise."""
         total = 0.0
-        for light in building.assets_of(Lighting):
-            dimming_pct = self._setpoint(light, "dimming_pct", 100.0)
+        for light, slots in self._assets.lighting[building.id]:
+            dimming_pct = self._setpoints.get(slots["dimming_pct"], 100.0)
             occupied = occupancy >= 0.3
-            if self._fault_active("lighting_stuck_on", light.id, t):
+            if ("lighting_stuck_on", light.id) in faults:
                 power, on = light.rated_kw, True
             elif occupied:
                 daylight_cut = 0.25 * min(1.0, ghi_wm2 / 800.0)
@@ -283,55 +330,57 @@ class ParkSimulator:
                 on = True
             else:
                 power, on = light.rated_kw * light.night_fraction, False
-            out[self._pid(light, "power_kw")] = power
-            out[self._pid(light, "on")] = float(on)
-            out[self._pid(light, "dimming_pct")] = dimming_pct
+            values[slots["power_kw"]] = power
+            values[slots["on"]] = float(on)
+            values[slots["dimming_pct"]] = dimming_pct
             total += power
         return total
 
-    def _elevators(self, building: Building, occupancy: float, hour: float, t: datetime,
-                   out: dict[str, float]) -> float:
-        """Elevators: idle power plus a traffic-driven share of rated power; trips counted."""
+    def _elevators(self, building: Building, occupancy: float, park_traffic: float, faults: ActiveFaults,
+                   values: memoryview) -> float:
+        """Elevators: idle power plus a traffic-driven share of rated power; trips counted.
+
+        park_traffic: :func:`elevator_traffic` at this hour, scaled here by the building's occupancy.
+        """
         total = 0.0
-        traffic = elevator_traffic(hour) * max(occupancy, 0.05)
-        for lift in building.assets_of(Elevator):
-            in_service = not self._fault_active("elevator_out_of_service", lift.id, t)
-            out[self._pid(lift, "trips_count")] = float(self._state.elevator_trips[lift.id])
+        traffic = park_traffic * max(occupancy, 0.05)
+        for lift, slots in self._assets.elevators[building.id]:
+            in_service = ("elevator_out_of_service", lift.id) not in faults
+            values[slots["trips_count"]] = float(self._state.elevator_trips[lift.id])
             if in_service:
                 power = lift.idle_kw + lift.rated_kw * 0.5 * traffic * self._rng.uniform(0.6, 1.4)
                 self._state.elevator_trips[lift.id] += int(self._rng.poisson(traffic * 1.2 * self.step_h * 60))
             else:
                 power = lift.idle_kw
-            out[self._pid(lift, "power_kw")] = power
-            out[self._pid(lift, "in_service")] = float(in_service)
-            out[self._pid(lift, "fault_code")] = 0.0 if in_service else float(ELEVATOR_FAULT_CODE)
+            values[slots["power_kw"]] = power
+            values[slots["in_service"]] = float(in_service)
+            values[slots["fault_code"]] = 0.0 if in_service else float(ELEVATOR_FAULT_CODE)
             total += power
         return total
 
-    def _ev_chargers(self, building: Building, hour: float, t: datetime, out: dict[str, float]) -> float:
-        """EV chargers: sessions arrive at random (seeded), charge within the limit, leave at departure."""
+    def _ev_chargers(self, building: Building, p_arrival: float, t: datetime, values: memoryview) -> float:
+        """EV chargers: sessions arrive at random (seeded), charge within the limit, leave at departure.
+
+        p_arrival: chance that a car arrives at a free charger during this step.
+        """
         total = 0.0
         st = self._state
-        local_weekend = t.astimezone(self.tz).weekday() >= 5
-        rate_per_day = self.park.simulation.ev_sessions_per_charger_per_day * (0.4 if local_weekend else 1.0)
-        for charger in building.assets_of(EVCharger):
+        for charger, slots in self._assets.ev_chargers[building.id]:
             session = st.ev_sessions[charger.id]
             if session is not None and t >= session.departure_utc:
                 session = st.ev_sessions[charger.id] = None
-            if session is None:
-                p_arrival = rate_per_day * ev_arrival_weight(hour) / EV_ARRIVAL_WEIGHT_PER_DAY_H * self.step_h
-                if self._rng.random() < p_arrival:
-                    session = st.ev_sessions[charger.id] = self._new_ev_session(charger, t)
-                    st.ev_session_energy_kwh[charger.id] = 0.0
-            limit_kw = self._setpoint(charger, "power_limit_kw", charger.power_max_kw)
+            if session is None and self._rng.random() < p_arrival:
+                session = st.ev_sessions[charger.id] = self._new_ev_session(charger, t)
+                st.ev_session_energy_kwh[charger.id] = 0.0
+            limit_kw = self._setpoints.get(slots["power_limit_kw"], charger.power_max_kw)
             power = 0.0
             if session is not None:
                 remaining_kwh = max(0.0, session.energy_needed_kwh - session.delivered_kwh)
                 power = min(charger.power_max_kw, limit_kw, remaining_kwh / self.step_h)
-            out[self._pid(charger, "power_kw")] = power
-            out[self._pid(charger, "connected")] = float(session is not None)
-            out[self._pid(charger, "session_energy_kwh")] = st.ev_session_energy_kwh[charger.id]
-            out[self._pid(charger, "power_limit_kw")] = limit_kw
+            values[slots["power_kw"]] = power
+            values[slots["connected"]] = float(session is not None)
+            values[slots["session_energy_kwh"]] = st.ev_session_energy_kwh[charger.id]
+            values[slots["power_limit_kw"]] = limit_kw
             if session is not None:
                 session.delivered_kwh += power * self.step_h
                 st.ev_session_energy_kwh[charger.id] += power * self.step_h
@@ -345,27 +394,27 @@ class ParkSimulator:
             energy, dwell_h = self._rng.uniform(8, 30), self._rng.uniform(4, 9)
         return EVSession(energy, t + timedelta(hours=dwell_h))
 
-    def _plant(self, cooling_load: float, temp_c: float, hour: float, out: dict[str, float]) -> float:
+    def _plant(self, cooling_load: float, temp_c: float, hour: float, faults: ActiveFaults,
+               values: memoryview) -> float:
         """Chillers and ice tank for one step; returns the chillers' electric power, kW."""
         st, dt_h, schedule = self._state, self.step_h, self.park.plant_schedule
-        t = self.now_utc
-        chillers = self.park.assets_of(Chiller)
-        tank = self._tank
-        commands = [int(self._setpoint(c, "mode_cmd", CMD_AUTO)) for c in chillers]
+        chillers, tank = self._assets.chillers, self._assets.tank
+        commands = [int(self._setpoints.get(self._slots[c.id]["mode_cmd"], CMD_AUTO)) for c in chillers]
         charge_request = melt_request = 0.0
         if tank is not None:
             charge_default = tank.charge_rate_max_kwth if schedule.ice_charge.contains(hour) else 0.0
             melt_default = tank.melt_rate_max_kwth if any(w.contains(hour) for w in schedule.ice_melt) else 0.0
-            charge_request = self._setpoint(tank, "charge_setpoint_kwth", charge_default)
-            melt_request = self._setpoint(tank, "melt_setpoint_kwth", melt_default)
+            charge_request = self._setpoints.get(self._slots[tank.id]["charge_setpoint_kwth"], charge_default)
+            melt_request = self._setpoints.get(self._slots[tank.id]["melt_setpoint_kwth"], melt_default)
         step = operate_plant(chillers, commands, tank, st.ice_inventory_kwhth, cooling_load,
                              charge_request, melt_request, dt_h)
         total_kw = 0.0
         for chiller, command, result in zip(chillers, commands, step.chillers):
-            setpoint_c = self._setpoint(chiller, "chw_setpoint_c", chiller.chw_setpoint_c)
+            slots = self._slots[chiller.id]
+            setpoint_c = self._setpoints.get(slots["chw_setpoint_c"], chiller.chw_setpoint_c)
             running = result.cooling_kwth > 0
             cop = chiller_cop(chiller, result.mode, result.part_load, temp_c, setpoint_c)
-            cop_drop = self._fault(chiller.id, "chiller_cop_drop", t)
+            cop_drop = faults.get(("chiller_cop_drop", chiller.id))
             if cop_drop is not None:
                 cop *= cop_drop.magnitude
             power = result.cooling_kwth / cop if running else 0.0
@@ -374,33 +423,34 @@ class ParkSimulator:
             st.chiller_running[chiller.id] = running
             supply_c, return_c = self._chw_temperatures(chiller, result.mode if running else MODE_OFF,
                                                         result.part_load, setpoint_c, step.unmet_kwth,
-                                                        cooling_load, t)
-            out[self._pid(chiller, "running")] = float(running)
-            out[self._pid(chiller, "mode")] = float(result.mode if running else MODE_OFF)
-            out[self._pid(chiller, "power_kw")] = power
-            out[self._pid(chiller, "cooling_kwth")] = result.cooling_kwth
-            out[self._pid(chiller, "cop")] = cop if running else 0.0
-            out[self._pid(chiller, "chw_supply_temp_c")] = supply_c
-            out[self._pid(chiller, "chw_return_temp_c")] = return_c
-            out[self._pid(chiller, "starts_count")] = float(st.chiller_starts[chiller.id])
-            out[self._pid(chiller, "chw_setpoint_c")] = setpoint_c
-            out[self._pid(chiller, "mode_cmd")] = float(command)
+                                                        cooling_load, faults)
+            values[slots["running"]] = float(running)
+            values[slots["mode"]] = float(result.mode if running else MODE_OFF)
+            values[slots["power_kw"]] = power
+            values[slots["cooling_kwth"]] = result.cooling_kwth
+            values[slots["cop"]] = cop if running else 0.0
+            values[slots["chw_supply_temp_c"]] = supply_c
+            values[slots["chw_return_temp_c"]] = return_c
+            values[slots["starts_count"]] = float(st.chiller_starts[chiller.id])
+            values[slots["chw_setpoint_c"]] = setpoint_c
+            values[slots["mode_cmd"]] = float(command)
             total_kw += power
         if tank is not None:
-            out[self._pid(tank, "inventory_kwhth")] = st.ice_inventory_kwhth
-            out[self._pid(tank, "soc_pct")] = 100.0 * st.ice_inventory_kwhth / tank.capacity_kwhth
-            out[self._pid(tank, "charge_kwth")] = step.charge_kwth
-            out[self._pid(tank, "melt_kwth")] = step.melt_kwth
-            out[self._pid(tank, "cooling_delivered_kwth")] = step.cooling_delivered_by_ice_kwth
-            out[self._pid(tank, "standing_loss_kwth")] = step.standing_loss_kwth
-            out[self._pid(tank, "charge_setpoint_kwth")] = charge_request
-            out[self._pid(tank, "melt_setpoint_kwth")] = melt_request
+            slots = self._slots[tank.id]
+            values[slots["inventory_kwhth"]] = st.ice_inventory_kwhth
+            values[slots["soc_pct"]] = 100.0 * st.ice_inventory_kwhth / tank.capacity_kwhth
+            values[slots["charge_kwth"]] = step.charge_kwth
+            values[slots["melt_kwth"]] = step.melt_kwth
+            values[slots["cooling_delivered_kwth"]] = step.cooling_delivered_by_ice_kwth
+            values[slots["standing_loss_kwth"]] = step.standing_loss_kwth
+            values[slots["charge_setpoint_kwth"]] = charge_request
+            values[slots["melt_setpoint_kwth"]] = melt_request
             change = (step.charge_kwth - step.melt_kwth - step.standing_loss_kwth) * dt_h
             st.ice_inventory_kwhth = min(tank.capacity_kwhth, max(0.0, st.ice_inventory_kwhth + change))
         return total_kw
 
     def _chw_temperatures(self, chiller: Chiller, mode: int, part_load: float, setpoint_c: float,
-                          unmet_kwth: float, load_kwth: float, t: datetime) -> tuple[float, float]:
+                          unmet_kwth: float, load_kwth: float, faults: ActiveFaults) -> tuple[float, float]:
         """Supply and return temperature, degC: setpoint (rising when load is unmet), glycol in ice mode."""
         noise = 0.05 * self._rng.standard_normal()
         if mode == MODE_OFF:
@@ -410,30 +460,30 @@ class ParkSimulator:
             return supply, supply + 0.5 + 3.0 * part_load
         rise_k = chiller.design_delta_t_k * unmet_kwth / load_kwth if load_kwth > 0 else 0.0
         supply = setpoint_c + rise_k + noise
-        low_delta_t = self._fault(chiller.id, "chw_low_delta_t", t)
+        low_delta_t = faults.get(("chw_low_delta_t", chiller.id))
         delta_t = low_delta_t.magnitude if low_delta_t else chiller.design_delta_t_k * (0.6 + 0.4 * part_load)
         return supply, supply + delta_t
 
-    def _pv(self, cond: dict[str, float], t: datetime, out: dict[str, float]) -> float:
+    def _pv(self, cond: dict[str, float], faults: ActiveFaults, values: memoryview) -> float:
         """PV arrays: the environment's AC power less lost strings, capped by the power limit."""
         total = 0.0
-        for array in self.park.assets_of(PVArray):
+        for array, slots in self._assets.pv_arrays:
             ac_kw = cond[f"{array.id}.ac_kw"]
-            outage = self._fault(array.id, "pv_string_outage", t)
+            outage = faults.get(("pv_string_outage", array.id))
             if outage is not None:
                 ac_kw *= max(0.0, 1.0 - outage.magnitude / array.strings_count)
-            limit_pct = self._setpoint(array, "power_limit_pct", 100.0)
+            limit_pct = self._setpoints.get(slots["power_limit_pct"], 100.0)
             ac_kw = min(ac_kw, array.inverter_ac_kw * limit_pct / 100.0)
-            out[self._pid(array, "ac_power_kw")] = ac_kw
-            out[self._pid(array, "energy_kwh")] = self._state.pv_energy_kwh[array.id]
-            out[self._pid(array, "poa_irradiance_wm2")] = cond[f"{array.id}.poa_wm2"]
-            out[self._pid(array, "cell_temp_c")] = cond[f"{array.id}.cell_temp_c"]
-            out[self._pid(array, "power_limit_pct")] = limit_pct
+            values[slots["ac_power_kw"]] = ac_kw
+            values[slots["energy_kwh"]] = self._state.pv_energy_kwh[array.id]
+            values[slots["poa_irradiance_wm2"]] = cond[f"{array.id}.poa_wm2"]
+            values[slots["cell_temp_c"]] = cond[f"{array.id}.cell_temp_c"]
+            values[slots["power_limit_pct"]] = limit_pct
             self._state.pv_energy_kwh[array.id] += ac_kw * self.step_h
             total += ac_kw
         return total
 
-    def _batteries(self, net_load_kw: float, hour: float, t: datetime, out: dict[str, float]) -> float:
+    def _batteries(self, net_load_kw: float, hour: float, faults: ActiveFaults, values: memoryview) -> float:
         """Batteries follow their setpoint within power, SOC window and efficiencies; returns kW (+ discharge).
 
         Without a written setpoint the plant schedule charges in the valley window
@@ -442,7 +492,7 @@ class ParkSimulator:
         total = 0.0
         schedule = self.park.plant_schedule
         dt_h = self.step_h
-        for battery in self.park.assets_of(Battery):
+        for battery, slots in self._assets.batteries:
             stored = self._state.battery_stored_kwh[battery.id]
             if schedule.battery_charge.contains(hour):
                 default_kw = -schedule.battery_power_fraction * battery.charge_power_max_kw
@@ -451,7 +501,7 @@ class ParkSimulator:
                                  max(0.0, net_load_kw - total))
             else:
                 default_kw = 0.0
-            setpoint_kw = self._setpoint(battery, "power_setpoint_kw", default_kw)
+            setpoint_kw = self._setpoints.get(slots["power_setpoint_kw"], default_kw)
             min_kwh = battery.energy_capacity_kwh * battery.soc_min_pct / 100.0
             max_kwh = battery.energy_capacity_kwh * battery.soc_max_pct / 100.0
             if setpoint_kw >= 0:
@@ -463,49 +513,42 @@ class ParkSimulator:
                              max(0.0, (max_kwh - stored) / (battery.charge_efficiency * dt_h)))
                 change_kwh = -power * battery.charge_efficiency * dt_h
             load_share = abs(power) / max(battery.charge_power_max_kw, battery.discharge_power_max_kw)
-            overtemp = self._fault(battery.id, "battery_overtemp", t)
-            out[self._pid(battery, "power_kw")] = power
-            out[self._pid(battery, "soc_pct")] = 100.0 * stored / battery.energy_capacity_kwh
-            out[self._pid(battery, "stored_energy_kwh")] = stored
-            out[self._pid(battery, "cell_temp_max_c")] = (27.0 + 8.0 * load_share
-                                                          + (overtemp.magnitude if overtemp else 0.0)
-                                                          + 0.05 * self._rng.standard_normal())
-            out[self._pid(battery, "cell_voltage_spread_v")] = 0.02 + 0.03 * load_share
-            out[self._pid(battery, "power_setpoint_kw")] = setpoint_kw
+            overtemp = faults.get(("battery_overtemp", battery.id))
+            values[slots["power_kw"]] = power
+            values[slots["soc_pct"]] = 100.0 * stored / battery.energy_capacity_kwh
+            values[slots["stored_energy_kwh"]] = stored
+            values[slots["cell_temp_max_c"]] = (27.0 + 8.0 * load_share
+                                                + (overtemp.magnitude if overtemp else 0.0)
+                                                + 0.05 * self._rng.standard_normal())
+            values[slots["cell_voltage_spread_v"]] = 0.02 + 0.03 * load_share
+            values[slots["power_setpoint_kw"]] = setpoint_kw
             self._state.battery_stored_kwh[battery.id] = stored + change_kwh
             total += power
         return total
 
     def _meters(self, building_load_kw: dict[str, float], pv_total_kw: float, battery_kw: float,
-                out: dict[str, float]) -> None:
+                values: memoryview) -> None:
         """Meters: building meters sum their building's loads (not PV or battery); the grid meter
         measures loads - PV - battery discharge + battery charge. Each adds its accuracy as noise."""
         grid_kw = sum(building_load_kw.values()) - pv_total_kw - battery_kw
-        for meter in self.park.assets_of(Meter):
+        for meter, slots in self._assets.meters:
             true_kw = grid_kw if meter.measures == "grid" else building_load_kw[self._bid[meter.id]]
             measured_kw = true_kw * (1.0 + meter.accuracy_pct / 100.0 * 0.5 * self._rng.standard_normal())
-            out[self._pid(meter, "power_kw")] = measured_kw
-            out[self._pid(meter, "import_energy_kwh")] = self._state.meter_import_kwh[meter.id]
-            out[self._pid(meter, "export_energy_kwh")] = self._state.meter_export_kwh[meter.id]
+            values[slots["power_kw"]] = measured_kw
+            values[slots["import_energy_kwh"]] = self._state.meter_import_kwh[meter.id]
+            values[slots["export_energy_kwh"]] = self._state.meter_export_kwh[meter.id]
             self._state.meter_import_kwh[meter.id] += max(0.0, measured_kw) * self.step_h
             self._state.meter_export_kwh[meter.id] += max(0.0, -measured_kw) * self.step_h
 
     # --------------------------------------------------------------- helpers
 
-    def _pid(self, asset, name: str) -> str:
-        return point_id(self._bid[asset.id], asset.id, name)
-
-    def _setpoint(self, asset, name: str, default: float) -> float:
-        return self._setpoints.get(self._pid(asset, name), default)
-
-    def _fault(self, target: str, kind: str, t: datetime) -> Fault | None:
+    def _active_faults(self, t: datetime) -> ActiveFaults:
+        """The faults in force at t, looked up once per step (faults may be injected between any two steps)."""
+        active: ActiveFaults = {}
         for fault in self._faults:
-            if fault.kind == kind and fault.target == target and fault.active(t):
-                return fault
-        return None
-
-    def _fault_active(self, kind: str, target: str, t: datetime) -> bool:
-        return self._fault(target, kind, t) is not None
+            if fault.active(t):
+                active.setdefault((fault.kind, fault.target), fault)
+        return active
 
     def _apply_sensor_faults(self, t: datetime, values: np.ndarray, qualities: np.ndarray) -> None:
         """Flatlined sensors repeat their frozen value; offline devices read comm_fail with no value."""
@@ -518,20 +561,21 @@ class ParkSimulator:
                 else:
                     self._frozen.pop(fault.target, None)
             elif fault.kind == "device_offline" and fault.active(t):
-                for i in self._asset_point_indices[fault.target]:
+                for i in self._slots[fault.target].values():
                     values[i] = np.nan
                     qualities[i] = int(Quality.COMM_FAIL)
 
     def _conditions_at(self, t: datetime) -> dict[str, float]:
-        """Outdoor conditions for the step at t, fetched from the environment a UTC day at a time."""
-        day = pd.Timestamp(t).floor("D")
-        if day != self._conditions_day:
+        """Outdoor conditions for the step at t (UTC), fetched from the environment a UTC day at a time."""
+        if self._conditions_start is None or t.date() != self._conditions_start.date():
+            day = pd.Timestamp(t).floor("D")
             index = pd.date_range(day, day + pd.Timedelta(days=1), freq=self.step, inclusive="left")
             frame = self.environment.conditions(index)
-            self._conditions = {col: frame[col].to_numpy(dtype=float) for col in frame.columns}
-            self._conditions_day = day
-        position = int((pd.Timestamp(t) - day) / self.step)
-        return {col: float(values[position]) for col, values in self._conditions.items()}
+            self._conditions_columns = list(frame.columns)
+            self._conditions_rows = frame.to_numpy(dtype=float).tolist()
+            self._conditions_start = day.to_pydatetime()
+        position = (t - self._conditions_start) // self.step
+        return dict(zip(self._conditions_columns, self._conditions_rows[position]))
 
 
 def _long_frame(point_ids: list[str], times: list[datetime], values: np.ndarray, qualities: np.ndarray) -> pd.DataFrame:
