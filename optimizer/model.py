@@ -232,9 +232,9 @@ def chiller_cops(chiller: Chiller, outdoor_temp_c: np.ndarray | None, steps: int
     temperature, or the rated COPs without one (twin.plant.chiller_cop)."""
     if outdoor_temp_c is None:
         return np.full(steps, chiller.cop_rated), np.full(steps, chiller.ice_cop_rated or chiller.cop_rated)
-    direct = np.array([chiller_cop(chiller, MODE_DIRECT, 1.0, t, chiller.chw_setpoint_c) for t in outdoor_temp_c])
-    ice = np.array([chiller_cop(chiller, MODE_ICE, 1.0, t, chiller.chw_setpoint_c) for t in outdoor_temp_c])
-    return direct, ice
+    temperature = np.asarray(outdoor_temp_c, dtype=float)
+    return (chiller_cop(chiller, MODE_DIRECT, 1.0, temperature, chiller.chw_setpoint_c),
+            chiller_cop(chiller, MODE_ICE, 1.0, temperature, chiller.chw_setpoint_c))
 
 
 @dataclass(frozen=True)

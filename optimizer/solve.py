@@ -21,10 +21,13 @@ optimal). A failed solve never raises: the caller gets the status and decides on
 
 from __future__ import annotations
 
+import functools
+import gc
 import math
 import os
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Literal
 
@@ -77,20 +80,20 @@ def solve(lp: LinearProgram, solver: SolverName = DEFAULT_SOLVER, mip_rel_gap: f
 
 
 def highs_model(lp: LinearProgram):
-    """The LP as a ``highspy.HighsLp`` (column-wise CSC), integrality included."""
+    """The LP as a ``highspy.HighsLp`` (row-wise, the CSR matrix as it is), integrality included."""
     import highspy
 
-    csc = lp.a.tocsc()
+    csr = lp.a
     model = highspy.HighsLp()
     model.num_col_, model.num_row_ = lp.a.shape[1], lp.a.shape[0]
     model.col_cost_ = lp.c
     model.offset_ = lp.objective_constant
     model.col_lower_, model.col_upper_ = lp.col_lower, lp.col_upper
     model.row_lower_, model.row_upper_ = lp.row_lower, lp.row_upper
-    model.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-    model.a_matrix_.start_ = csc.indptr
-    model.a_matrix_.index_ = csc.indices
-    model.a_matrix_.value_ = csc.data
+    model.a_matrix_.format_ = highspy.MatrixFormat.kRowwise
+    model.a_matrix_.start_ = csr.indptr
+    model.a_matrix_.index_ = csr.indices
+    model.a_matrix_.value_ = csr.data
     if lp.has_integers:
         model.integrality_ = [highspy.HighsVarType.kInteger if flag else highspy.HighsVarType.kContinuous
                               for flag in lp.integrality]
@@ -129,9 +132,20 @@ def _highs_result(highs, lp: LinearProgram, solver: str, run_s: float, build_s: 
 
 
 def new_highs():
-    """A silent HiGHS instance. HiGHS prints its banner on the process's first instance, from C++,
-    before any option can be set; stdout (fd 1) is pointed at /dev/null for that moment so that
-    machine-readable output (``parktwin plan --json``) stays clean."""
+    """A silent HiGHS instance."""
+    import highspy
+
+    _highs_banner_printed()
+    highs = highspy.Highs()
+    highs.setOptionValue("output_flag", False)
+    return highs
+
+
+@functools.cache
+def _highs_banner_printed() -> bool:
+    """HiGHS prints its banner on the process's first instance, from C++, before any option can be
+    set; stdout (fd 1) is pointed at /dev/null while that instance is made, so that machine-readable
+    output (``parktwin plan --json``) stays clean."""
     import highspy
 
     sys.stdout.flush()
@@ -139,23 +153,47 @@ def new_highs():
     try:
         with open(os.devnull, "w") as devnull:
             os.dup2(devnull.fileno(), 1)
-            highs = highspy.Highs()
+            highspy.Highs()
     finally:
         os.dup2(saved, 1)
         os.close(saved)
-    highs.setOptionValue("output_flag", False)
-    return highs
+    return True
 
 
-def pulp_problem(lp: LinearProgram) -> tuple[pulp.LpProblem, list[pulp.LpVariable],
+@contextmanager
+def _gc_paused():
+    """Python's cyclic garbage collector off while a PuLP model is made and solved: the model's
+    tens of thousands of new objects set off collections that scan the whole heap, about a sixth
+    of the time to make a week-long model. Reference counting still frees what is dropped."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+class MatrixProblem(pulp.LpProblem):
+    """A PuLP problem made from a matrix (:func:`pulp_problem`): all its variables exist, in column
+    order, before any constraint is added. ``variables()`` returns them as they are; PuLP's own
+    collects them again from the objective and every constraint and sorts them by name, on each
+    call (twice per solve)."""
+
+    def variables(self) -> list[pulp.LpVariable]:
+        return self._variables
+
+
+def pulp_problem(lp: LinearProgram) -> tuple[MatrixProblem, list[pulp.LpVariable],
                                              list[tuple[pulp.LpConstraint, int]]]:
     """The LP as a PuLP model: variable ``x{j}`` per column j, constraint ``r{i}`` per row i (a ranged
     row becomes ``r{i}_lo`` and ``r{i}_hi``). Also returns each constraint with its row in ``lp.a``."""
-    problem = pulp.LpProblem("dispatch", pulp.LpMinimize)
+    problem = MatrixProblem("dispatch", pulp.LpMinimize)
     bound = lambda value: value if math.isfinite(value) else None  # noqa: E731 (PuLP: None is unbounded)
     variables = [problem.add_variable(f"x{j}", bound(lo), bound(hi), pulp.LpInteger if integer else pulp.LpContinuous)
                  for j, (lo, hi, integer) in enumerate(zip(lp.col_lower.tolist(), lp.col_upper.tolist(),
                                                            lp.integrality.tolist()))]
+    problem._add_variables(variables)
     nonzero = np.flatnonzero(lp.c)
     problem.setObjective(pulp.LpAffineExpression(dict(zip([variables[j] for j in nonzero], lp.c[nonzero].tolist())),
                                                  constant=lp.objective_constant))
@@ -169,9 +207,10 @@ def pulp_problem(lp: LinearProgram) -> tuple[pulp.LpProblem, list[pulp.LpVariabl
         rows.append((constraint, i))
 
     for i, (lo, hi) in enumerate(zip(lp.row_lower.tolist(), lp.row_upper.tolist())):
-        # a dict, not an iterable of pairs: LpAffineExpression checks it first (the abc check is slow)
-        expression = pulp.LpAffineExpression(dict(zip(terms[starts[i]:starts[i + 1]],
-                                                      coefficients[starts[i]:starts[i + 1]])))
+        # an empty expression filled by dict.update: LpAffineExpression would copy a dict it is given,
+        # and check an iterable of pairs against the (slow) abc first
+        expression = pulp.LpAffineExpression()
+        expression.update(zip(terms[starts[i]:starts[i + 1]], coefficients[starts[i]:starts[i + 1]]))
         if lo == hi:
             add(i, f"r{i}", pulp.LpConstraintEQ, lo, expression)
             continue
@@ -211,17 +250,18 @@ def solve_pulp_highs(lp: LinearProgram, mip_rel_gap: float = 1e-6,
                      mip_time_limit_s: float | None = None) -> SolveResult:
     """Build the PuLP model and solve it with HiGHS through PuLP (:class:`MatrixHiGHS`)."""
     started = time.perf_counter()
-    problem, variables, rows = pulp_problem(lp)
-    new_highs()  # pulp.HiGHS makes its own instance; let the process's banner go to /dev/null first
-    solver = MatrixHiGHS(lp, variables, rows, msg=False, gapRel=mip_rel_gap,
-                         timeLimit=mip_time_limit_s if lp.has_integers else None)
-    try:
-        problem.solve(solver)
-    except pulp.PulpSolverError as exc:
-        return SolveResult(f"error: {exc}", "pulp-highs", None, None, solver.run_s,
-                           time.perf_counter() - started - solver.run_s, None)
-    return _highs_result(problem.solverModel, lp, "pulp-highs", solver.run_s,
-                         time.perf_counter() - started - solver.run_s)
+    _highs_banner_printed()  # pulp.HiGHS makes its own instance
+    with _gc_paused():
+        problem, variables, rows = pulp_problem(lp)
+        solver = MatrixHiGHS(lp, variables, rows, msg=False, gapRel=mip_rel_gap,
+                             timeLimit=mip_time_limit_s if lp.has_integers else None)
+        try:
+            problem.solve(solver)
+        except pulp.PulpSolverError as exc:
+            return SolveResult(f"error: {exc}", "pulp-highs", None, None, solver.run_s,
+                               time.perf_counter() - started - solver.run_s, None)
+        return _highs_result(problem.solverModel, lp, "pulp-highs", solver.run_s,
+                             time.perf_counter() - started - solver.run_s)
 
 
 def solve_pulp_cbc(lp: LinearProgram, mip_rel_gap: float = 1e-6, mip_time_limit_s: float | None = None) -> SolveResult:

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from twin.assets import Chiller, IceTank
 
 GLYCOL_SUPPLY_C = -5.6
@@ -40,15 +42,21 @@ def cooling_load_kwth(design_load_kwth: float, outdoor_temp_c: float, ghi_wm2: f
     return internal + solar
 
 
-def chiller_cop(chiller: Chiller, mode: int, part_load: float, outdoor_temp_c: float, chw_setpoint_c: float) -> float:
-    """Chiller COP (kWth cooling per kW electric) in the given mode.
+def chiller_cop(chiller: Chiller, mode: int, part_load: float, outdoor_temp_c: float | np.ndarray,
+                chw_setpoint_c: float) -> float | np.ndarray:
+    """Chiller COP (kWth cooling per kW electric) in the given mode; an array of outdoor
+    temperatures gives an array of COPs (the optimizer's forecast horizon).
 
     Direct mode: cop_rated * (1 - 0.25 * (1 - PLR)^2) * (1 + 0.03 * (setpoint - 7)) * f(T)
     Ice mode:    ice_cop_rated * f(T)
     with f(T) = clip(1 - 0.02 * (T - 30), 0.7, 1.25), a 2 %/K condenser-temperature
     correction around 30 degC outdoor. Illustrative curves of the usual shape.
     """
-    temperature_factor = min(1.25, max(0.7, 1.0 - 0.02 * (outdoor_temp_c - 30.0)))
+    uncorrected = 1.0 - 0.02 * (outdoor_temp_c - 30.0)
+    if isinstance(uncorrected, np.ndarray):
+        temperature_factor = np.clip(uncorrected, 0.7, 1.25)
+    else:  # the simulator's per-step call: min/max on a float is much faster than numpy
+        temperature_factor = min(1.25, max(0.7, uncorrected))
     if mode == MODE_ICE:
         return (chiller.ice_cop_rated or chiller.cop_rated) * temperature_factor
     plr = min(1.0, max(0.0, part_load))
