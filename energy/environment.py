@@ -48,12 +48,15 @@ class ParkEnvironment:
             years = sorted({ts.year for ts in (index_utc[0], index_utc[-1])})
             frames = [self._tmy(year) for year in range(years[0] - 1, years[-1] + 2)]
             return resample_weather(pd.concat(frames).sort_index(), index_utc)
-        local_mid = index_utc[len(index_utc) // 2].tz_convert(site.timezone)
-        month = local_mid.month - 1
-        # clouds sit on a grid fixed in time, so any index sees the same sky at the same moment
-        return clear_sky_weather(site.latitude_deg, site.longitude_deg, site.altitude_m, index_utc,
-                                 self.climate.mean_temp_c[month], self.climate.temp_swing_c[month],
-                                 cloudiness=source.cloudiness, seed=self.park.simulation.seed)
+        # each timestamp gets its own local month's normals, so any index sees the same weather at the
+        # same moment (clouds sit on a grid fixed in time), a year-long index included
+        local_month = index_utc.tz_convert(site.timezone).month.to_numpy()
+        frames = [clear_sky_weather(site.latitude_deg, site.longitude_deg, site.altitude_m,
+                                    index_utc[local_month == month], self.climate.mean_temp_c[month - 1],
+                                    self.climate.temp_swing_c[month - 1], cloudiness=source.cloudiness,
+                                    seed=self.park.simulation.seed)
+                  for month in pd.unique(local_month)]
+        return frames[0] if len(frames) == 1 else pd.concat(frames).reindex(index_utc)
 
     def conditions(self, index_utc: pd.DatetimeIndex) -> pd.DataFrame:
         """Air temperature, GHI and each array's ``<id>.ac_kw``, ``<id>.poa_wm2``, ``<id>.cell_temp_c``."""

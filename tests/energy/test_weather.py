@@ -256,3 +256,20 @@ def test_resample_refuses_to_reach_far_beyond_the_data():
     assert resample_weather(hourly, start).iloc[0].equals(hourly.iloc[0].rename(start[0]))
     with pytest.raises(ValueError, match="beyond the weather data"):
         resample_weather(hourly, minutes("2022-12-31T00:00"))
+
+
+def test_park_environment_gives_each_moment_its_own_months_normals():
+    """Asked for two local days across a month end in one index, or a day at a time, the park's
+    clear-sky weather is the same, and each day's mean temperature is its own month's normal
+    (Shenzhen: January 15.4 degC, February 16.6 degC)."""
+    from energy.environment import ParkEnvironment
+    from twin.config import load_park
+
+    park = load_park(Path(__file__).parents[2] / "examples" / "demo-park" / "park.yaml")
+    environment = ParkEnvironment(park)
+    index = pd.date_range("2026-01-30 16:00", "2026-02-01 16:00", freq="10min", tz="UTC", inclusive="left")
+    whole = environment.weather(index)
+    january, february = environment.weather(index[:144]), environment.weather(index[144:])
+    pd.testing.assert_frame_equal(whole, pd.concat([january, february]))
+    assert january["temp_air_c"].mean() == pytest.approx(15.4, abs=0.3)
+    assert february["temp_air_c"].mean() == pytest.approx(16.6, abs=0.3)
