@@ -253,14 +253,16 @@ class BinarySteps:
         return BinarySteps(self.grid | other.grid, self.storage | other.storage, self.reasons + other.reasons)
 
 
-def realizability_steps(inputs: HorizonInputs, options: PlanOptions) -> BinarySteps:
+def realizability_steps(inputs: HorizonInputs, options: PlanOptions, export_bound_kw: np.ndarray) -> BinarySteps:
     """Where an LP could profit from a physically impossible loop, so binaries are needed.
 
     Import+export pays where export is worth more than import, or import is paid
-    (negative price). Charge+discharge and make+melt only burn energy: they pay
-    where burning does (negative import or export price). Elsewhere such loops
-    cost money, so the LP optimum avoids them without binaries (a tie is caught
-    after the solve, see optimizer.plan).
+    (negative price), but only where the park can export at all (``export_bound_kw``
+    above 0, see :func:`grid_bounds_kw`: where PV and full battery discharge cannot cover
+    the other loads, export is bounded to 0 and no loop is possible). Charge+discharge and
+    make+melt only burn energy: they pay where burning does (negative import or export
+    price). Elsewhere such loops cost money, so the LP optimum avoids them without binaries
+    (a tie is caught after the solve, see optimizer.plan).
     """
     T = inputs.steps
     if options.realizability == "never":
@@ -269,18 +271,33 @@ def realizability_steps(inputs: HorizonInputs, options: PlanOptions) -> BinarySt
         return BinarySteps(np.ones(T, bool), np.ones(T, bool), ("binaries requested on every step",))
     price = inputs.column("price_cny_per_kwh")
     export = inputs.column("export_price_cny_per_kwh")
-    # with export limited to PV, nothing can be exported (so no import/export loop) where there is no PV
-    can_export = inputs.column("pv_available_kw") > 0 if options.export_limited_to_pv else np.ones(T, bool)
-    where = " with PV to export" if options.export_limited_to_pv else ""
+    can_export = export_bound_kw > 0
     reasons = []
     if np.any((export > price) & can_export):
         reasons.append(f"export price above import price in {int(np.sum((export > price) & can_export))} step(s)"
-                       + where)
+                       " where the park can export")
     if np.any(price < 0):
         reasons.append(f"negative import price in {int(np.sum(price < 0))} step(s)")
     if np.any(export < 0):
         reasons.append(f"negative export price in {int(np.sum(export < 0))} step(s)")
     return BinarySteps(((export > price) | (price < 0)) & can_export, (price < 0) | (export < 0), tuple(reasons))
+
+
+def grid_bounds_kw(inputs: HorizonInputs, assets: DispatchAssets, options: PlanOptions) -> tuple[np.ndarray, np.ndarray]:
+    """Per step, (import, export) at the grid meter that no realizable plan exceeds, kW: they tighten
+    the LP and are the big-M of the binaries. Export, with nothing imported, is at most PV plus
+    every battery discharging in full less the other loads (and at most the PV where the tariff
+    pays export of PV only); both are capped by the grid limits of ``options``."""
+    pv, other = inputs.column("pv_available_kw"), inputs.column("other_load_kw")
+    import_kw = _import_bound(inputs, assets)
+    export_kw = np.maximum(0.0, pv + sum(x.discharge_power_max_kw for x in assets.batteries) - other)
+    if options.grid_import_max_kw is not None:
+        import_kw = np.minimum(import_kw, options.grid_import_max_kw)
+    if options.grid_export_max_kw is not None:
+        export_kw = np.minimum(export_kw, options.grid_export_max_kw)
+    if options.export_limited_to_pv:
+        export_kw = np.minimum(export_kw, pv)
+    return import_kw, export_kw
 
 
 def default_penalties(inputs: HorizonInputs, assets: DispatchAssets, options: PlanOptions) -> tuple[float, float]:
@@ -305,7 +322,8 @@ def build_lp(inputs: HorizonInputs, assets: DispatchAssets, state: InitialState,
     price = inputs.column("price_cny_per_kwh")
     export_price = inputs.column("export_price_cny_per_kwh")
     temp = inputs.column("outdoor_temp_c") if "outdoor_temp_c" in inputs.frame else None
-    binary_steps = realizability_steps(inputs, options)
+    big_import, big_export = grid_bounds_kw(inputs, assets, options)
+    binary_steps = realizability_steps(inputs, options, big_export)
     if extra_binaries is not None:
         binary_steps = binary_steps.union(extra_binaries)
     battery_penalty, ice_penalty = default_penalties(inputs, assets, options)
@@ -356,17 +374,6 @@ def build_lp(inputs: HorizonInputs, assets: DispatchAssets, state: InitialState,
         ev_upper[s, in_window] = charger_max.get(session.charger_id, 0.0)
     ev = b.variables("ev_kw", (len(sessions), T), 0.0, ev_upper)
 
-    import_max = options.grid_import_max_kw
-    export_max = options.grid_export_max_kw
-    # per-step bounds no dispatch can exceed: they tighten the LP and are the big-M of the binaries
-    big_import = _import_bound(inputs, assets)
-    big_export = np.maximum(0.0, pv + p_dis.sum() - other)
-    if import_max is not None:
-        big_import = np.minimum(big_import, import_max)
-    if export_max is not None:
-        big_export = np.minimum(big_export, export_max)
-    if options.export_limited_to_pv:
-        big_export = np.minimum(big_export, pv)
     co2_cny_per_kwh = options.co2_price_cny_per_t * options.co2_t_per_mwh / 1000.0
     grid_import = b.variables("grid_import_kw", (T,), 0.0, big_import, (price + co2_cny_per_kwh) * dt)
     grid_export = b.variables("grid_export_kw", (T,), 0.0, big_export, -export_price * dt)

@@ -175,6 +175,8 @@ def test_realizable_plan_matches_milp_reference(case):
     independent MILP with binaries on every step costs."""
     load, pv, other, price = day_profile(12, 5)
     export = np.full(12, 0.3)
+    if case == "export_above_valley":
+        other = 0.2 * other  # small enough for PV and the batteries to cover it, so the park can export
     if case == "negative_prices":
         price = price.copy()
         price[[1, 2, 6]] = [-0.2, -0.35, -0.1]
@@ -196,6 +198,22 @@ def test_realizable_plan_matches_milp_reference(case):
         assert solve_linprog(reference(inputs, binaries=False)) < expected - 1.0
 
 
+def test_no_binaries_where_the_park_cannot_export():
+    """Export paid above the valley price, but the other loads exceed PV plus every battery discharging
+    in full in every step: the park imports all the time, so export is bounded to 0 and the plan is a
+    pure LP. It costs what the independent MILP (binaries on every step, no such bound) costs."""
+    load, pv, other, price = day_profile(12, 5)
+    other = other + 700.0
+    assert np.all(other > pv + sum(b.discharge_power_max_kw for b in BATTERIES))
+    inputs = horizon(120, cooling_load_kwth=load, pv_available_kw=pv, other_load_kw=other, price_cny_per_kwh=price,
+                     export_price_cny_per_kwh=np.full(12, 0.3))
+    plan = make_plan(inputs, InitialState(peak_so_far_kw=PEAK_SO_FAR), options(), context(ASSETS))
+    assert plan.status == "optimal" and not plan.solve.binaries
+    assert simultaneous(plan.table, "grid_import_kw", "grid_export_kw") == 0
+    expected, _, _ = solve_milp(reference(inputs, binaries=True))
+    assert plan.solve.objective_cny == pytest.approx(expected, rel=1e-6)
+
+
 def test_export_limited_to_pv_matches_milp_reference():
     """Export paid above every import price, but only for PV surplus: no step exports more than the PV it
     uses, binaries go only on the steps where PV could be exported at a profit, and the plan costs what
@@ -213,7 +231,7 @@ def test_export_limited_to_pv_matches_milp_reference():
     assert simultaneous(table, "grid_import_kw", "grid_export_kw") == 0
     loop_steps = int(((export > price) & (pv > 0)).sum())
     assert 0 < loop_steps < 12  # the sunny hours only
-    assert any(f"export price above import price in {loop_steps} step(s) with PV to export" in note
+    assert any(f"export price above import price in {loop_steps} step(s) where the park can export" in note
                for note in plan.notes)
     expected, _, _ = solve_milp(reference(inputs, binaries=True, export_limited_to_pv=True))
     assert plan.solve.objective_cny == pytest.approx(expected, rel=1e-6)
