@@ -19,6 +19,9 @@ month's highest 15-minute mean import.
 
 from __future__ import annotations
 
+import multiprocessing
+import os
+import queue
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Callable
@@ -116,34 +119,111 @@ class SetpointWriter:
             self.simulator.write_setpoint(point, value)
 
 
+class ConditionsMemo:
+    """An environment that works out each time index's conditions once and hands out the same frame
+    after: a backtest simulates the same days once per strategy and once more for the forecasts,
+    and the weather and PV model give the same conditions every time."""
+
+    def __init__(self, environment: Environment):
+        self.environment = environment
+        self._frames: dict[tuple[pd.Timestamp, pd.Timestamp, int], pd.DataFrame] = {}
+
+    def conditions(self, index_utc: pd.DatetimeIndex) -> pd.DataFrame:
+        key = (index_utc[0], index_utc[-1], len(index_utc))
+        if key not in self._frames:
+            self._frames[key] = self.environment.conditions(index_utc)
+        return self._frames[key]
+
+
+@dataclass(frozen=True)
+class _ClosedLoopRun:
+    """What one strategy's closed-loop run needs (sent whole to a worker process)."""
+
+    park: Park
+    environment: Environment
+    forecasts: HorizonInputs
+    options: PlanOptions
+    context: PlanContext
+    start_utc: datetime
+    end_utc: datetime
+    replan_min: int
+    horizon_h: int
+
+
 def backtest(park: Park, environment: Environment, tariff: Tariff, start_utc: datetime, days: int,
              strategies: tuple[str, ...], replan_min: int = 60, horizon_h: int = 24,
-             mip_time_limit_s: float | None = 1.0,
+             mip_time_limit_s: float | None = 1.0, workers: int | None = None,
              progress: Callable[[str, int], None] | None = None) -> BacktestResult:
     """Run each strategy closed-loop on the simulator over ``days`` days; realized costs per strategy.
 
-    ``mip_time_limit_s`` bounds each re-plan's MIP (a realizable incumbent is used if it stops early)."""
+    ``mip_time_limit_s`` bounds each re-plan's MIP (a realizable incumbent is used if it stops early).
+    ``workers``: processes the strategies run in (default: one per strategy, at most one per CPU;
+    1 runs them here, one after the other). Each strategy's run is the same either way, except that
+    a MIP stopped by its time limit keeps whatever incumbent it had reached by then."""
     end_utc = start_utc + timedelta(days=days)
+    environment = ConditionsMemo(environment)
     loads = simulated_loads(park, environment, start_utc, end_utc + timedelta(hours=horizon_h))
     prices = tariff.energy_price_cny_per_kwh(loads.index)
     forecasts = park_horizon_inputs(loads, prices, tariff.export_price_cny_per_kwh)
-    options = plan_options(tariff, mip_time_limit_s=mip_time_limit_s)
-    context = plan_context(park, tariff)
+    run = _ClosedLoopRun(park, environment, forecasts, plan_options(tariff, mip_time_limit_s=mip_time_limit_s),
+                         plan_context(park, tariff), start_utc, end_utc, replan_min, horizon_h)
+    if workers is None:
+        workers = min(len(strategies), os.cpu_count() or 1)
+    if workers > 1 and len(strategies) > 1:
+        outcomes = _run_in_workers(run, strategies, workers, progress)
+    else:
+        outcomes = {s: _run_closed_loop(run, s, (lambda n, s=s: progress(s, n)) if progress else None)
+                    for s in strategies}
     costs, daily, plans, solve_times = {}, {}, [], []
     for strategy in strategies:
-        meter_kw, pv_kw, kept, times = _run_closed_loop(park, environment, forecasts, options, context, strategy,
-                                                 start_utc, end_utc, replan_min, horizon_h,
-                                                 (lambda n, s=strategy: progress(s, n)) if progress else None)
+        meter_kw, pv_kw, kept, times = outcomes[strategy]
         if strategy == OPTIMAL:
             plans, solve_times = kept, times
         costs[strategy], daily[strategy] = realized_cost(meter_kw, pv_kw, tariff, park.site.timezone)
     return BacktestResult(costs, daily, plans, solve_times)
 
 
-def _run_closed_loop(park: Park, environment: Environment, forecasts: HorizonInputs, options: PlanOptions,
-                     context: PlanContext, strategy: str, start_utc: datetime, end_utc: datetime, replan_min: int,
-                     horizon_h: int, progress: Callable[[int], None] | None):
-    simulator = ParkSimulator(park, environment, start_utc)
+_progress_queue = None
+"""In a worker process: where its closed-loop runs report (strategy, plan steps done)."""
+
+
+def _start_worker(progress_queue) -> None:
+    global _progress_queue
+    _progress_queue = progress_queue
+
+
+def _run_in_worker(run: _ClosedLoopRun, strategy: str):
+    return strategy, _run_closed_loop(run, strategy, lambda n: _progress_queue.put((strategy, n)))
+
+
+def _run_in_workers(run: _ClosedLoopRun, strategies: tuple[str, ...], workers: int,
+                    progress: Callable[[str, int], None] | None) -> dict:
+    """The strategies' closed-loop runs in ``workers`` processes, progress relayed as they go.
+    Processes are spawned, not forked: a fork would inherit HiGHS's threads in whatever state
+    they are in."""
+    context = multiprocessing.get_context("spawn")
+    progress_queue = context.Queue()
+    with context.Pool(min(workers, len(strategies)), initializer=_start_worker,
+                      initargs=(progress_queue,)) as pool:
+        pending = pool.starmap_async(_run_in_worker, [(run, s) for s in strategies])
+        while True:
+            try:
+                strategy, steps = progress_queue.get(timeout=0.2)
+            except queue.Empty:
+                if pending.ready():
+                    break
+                continue
+            if progress:
+                progress(strategy, steps)
+        return dict(pending.get())
+
+
+def _run_closed_loop(run: _ClosedLoopRun, strategy: str, progress: Callable[[int], None] | None):
+    """One strategy on its own simulator: grid meter and PV power each simulator step (kW), the
+    plans made (optimal only, with their build + solve times, s)."""
+    park, forecasts, options, context = run.park, run.forecasts, run.options, run.context
+    start_utc, end_utc, replan_min, horizon_h = run.start_utc, run.end_utc, run.replan_min, run.horizon_h
+    simulator = ParkSimulator(park, run.environment, start_utc)
     writer = SetpointWriter(park, simulator)
     grid = next(point_id(b.id, a.id, "power_kw") for b, a in park.iter_assets()
                 if isinstance(a, Meter) and a.measures == "grid")

@@ -556,6 +556,8 @@ def backtest(
     start: Annotated[str, typer.Option(help="First day, YYYY-MM-DD, midnight in the park's time zone")],
     days: Annotated[int, typer.Option(min=1, max=366, help="Number of days")] = 7,
     replan_min: Annotated[int, typer.Option(min=15, max=1440, help="Minutes between re-plans")] = 60,
+    workers: Annotated[Optional[int], typer.Option(min=1, help="Processes to run the strategies in "
+                                                               "(default: one per strategy, at most one per CPU)")] = None,
 ) -> None:
     """Run the rolling-horizon optimizer closed-loop on the simulator and compare with each baseline."""
     from energy.environment import ParkEnvironment
@@ -573,7 +575,7 @@ def backtest(
                   TimeRemainingColumn(), console=errors) as progress:
         tasks = {s: progress.add_task(s, total=steps_each) for s in strategies}
         result = run_backtest(park, ParkEnvironment(park), tariff, start_utc, days, strategies, replan_min,
-                              progress=lambda s, n: progress.advance(tasks[s], n))
+                              workers=workers, progress=lambda s, n: progress.advance(tasks[s], n))
     table = Table(title=f"{park.name}: {days}-day closed-loop backtest from {start_local} (re-plan every {replan_min} min)")
     for column in ("strategy", f"energy {tariff.currency}", f"export {tariff.currency}", f"demand {tariff.currency}",
                    "peak kW", f"total {tariff.currency}", "optimal saves"):
