@@ -41,6 +41,10 @@ from twin.park import Park
 from twin.plant import MODE_DIRECT, MODE_ICE, chiller_cop
 
 
+SIMULTANEOUS_TOLERANCE_KW = 1e-6
+"""Both flows of a pair above this (kW / kWth) in one step count as simultaneous."""
+
+
 @dataclass(frozen=True)
 class DispatchAssets:
     """The controllable assets the LP plans for (all optional; the park's grid meter is implied)."""

@@ -20,12 +20,10 @@ import pandas as pd
 from optimizer.baselines import BASELINES, baseline_dispatch, hold_storage_dispatch
 from optimizer.diagnostics import infeasibility_diagnostic, input_problems
 from optimizer.inputs import HorizonInputs, InitialState
-from optimizer.model import BinarySteps, DispatchAssets, LinearProgram, PlanOptions, build_lp
+from optimizer.model import (SIMULTANEOUS_TOLERANCE_KW, BinarySteps, DispatchAssets, LinearProgram,
+                             PlanOptions, build_lp)
 from optimizer.solve import DEFAULT_SOLVER, SolverName, solve
 from twin.park import PlantSchedule
-
-SIMULTANEOUS_TOLERANCE_KW = 1e-6
-"""Both flows of a pair above this (kW / kWth) in one step count as simultaneous."""
 
 
 @dataclass

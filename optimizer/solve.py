@@ -34,6 +34,7 @@ from typing import Literal
 import numpy as np
 import pulp
 
+from optimizer.branch_and_bound import SearchOutcome, pairs_only, search_realizable
 from optimizer.model import LinearProgram
 
 SolverName = Literal["pulp-highs", "pulp-cbc", "highs"]
@@ -79,8 +80,9 @@ def solve(lp: LinearProgram, solver: SolverName = DEFAULT_SOLVER, mip_rel_gap: f
     return result
 
 
-def highs_model(lp: LinearProgram):
-    """The LP as a ``highspy.HighsLp`` (row-wise, the CSR matrix as it is), integrality included."""
+def highs_model(lp: LinearProgram, integrality: bool = True):
+    """The LP as a ``highspy.HighsLp`` (row-wise, the CSR matrix as it is), with its integrality
+    unless ``integrality`` is False (the relaxation the realizability search starts from)."""
     import highspy
 
     csr = lp.a
@@ -94,30 +96,42 @@ def highs_model(lp: LinearProgram):
     model.a_matrix_.start_ = csr.indptr
     model.a_matrix_.index_ = csr.indices
     model.a_matrix_.value_ = csr.data
-    if lp.has_integers:
+    if integrality and lp.has_integers:
         model.integrality_ = [highspy.HighsVarType.kInteger if flag else highspy.HighsVarType.kContinuous
                               for flag in lp.integrality]
     return model
 
 
 def solve_highspy(lp: LinearProgram, mip_rel_gap: float = 1e-6, mip_time_limit_s: float | None = None) -> SolveResult:
-    """Hand the matrices straight to HiGHS."""
+    """Hand the matrices straight to HiGHS; realizability binaries go to :mod:`optimizer.branch_and_bound`."""
     started = time.perf_counter()
     highs = new_highs()
     highs.setOptionValue("mip_rel_gap", mip_rel_gap)
     if mip_time_limit_s is not None and lp.has_integers:
         highs.setOptionValue("time_limit", float(mip_time_limit_s))
-    highs.passModel(highs_model(lp))
-    ran = time.perf_counter()
-    highs.run()
-    run_s = time.perf_counter() - ran
-    return _highs_result(highs, lp, "highs", run_s, time.perf_counter() - started - run_s)
+    search = pairs_only(lp)
+    highs.passModel(highs_model(lp, integrality=not search))
+    if search:
+        outcome = search_realizable(highs, lp, mip_rel_gap, mip_time_limit_s)
+        run_s = outcome.run_s
+    else:
+        outcome, ran = None, time.perf_counter()
+        highs.run()
+        run_s = time.perf_counter() - ran
+    return _highs_result(highs, lp, "highs", run_s, time.perf_counter() - started - run_s, outcome)
 
 
-def _highs_result(highs, lp: LinearProgram, solver: str, run_s: float, build_s: float) -> SolveResult:
-    """Status, solution and gap of a HiGHS instance that has run."""
+def _highs_result(highs, lp: LinearProgram, solver: str, run_s: float, build_s: float,
+                  search: SearchOutcome | None = None) -> SolveResult:
+    """Status, solution and gap of a HiGHS instance that has run (the realizability search's
+    status and gap where it ran and did not hand over to the HiGHS MIP)."""
     import highspy
 
+    if search is not None and search.status != "handed over":
+        if search.status not in ("optimal", "time limit"):
+            return SolveResult(search.status, solver, None, None, run_s, build_s, None)
+        x = np.asarray(highs.getSolution().col_value, dtype=float)
+        return SolveResult(search.status, solver, x, lp.objective(x), run_s, build_s, search.mip_gap)
     status = highs.getModelStatus()
     name = {highspy.HighsModelStatus.kOptimal: "optimal", highspy.HighsModelStatus.kInfeasible: "infeasible",
             highspy.HighsModelStatus.kUnbounded: "unbounded",
@@ -222,25 +236,33 @@ def pulp_problem(lp: LinearProgram) -> tuple[MatrixProblem, list[pulp.LpVariable
 
 
 class MatrixHiGHS(pulp.HiGHS):
-    """``pulp.HiGHS`` that loads the PuLP model from the matrix it was made of, in one ``passModel``.
+    """``pulp.HiGHS`` that loads the PuLP model from the matrix it was made of, in one ``passModel``,
+    and solves realizability binaries by :mod:`optimizer.branch_and_bound` on its HiGHS instance.
 
     Everything else is PuLP's: options, the run, and the solution written back into the PuLP
-    variables and constraints (``varValue``, ``dj``, ``slack``, ``pi``). ``run_s`` is the HiGHS run."""
+    variables and constraints (``varValue``, ``dj``, ``slack``, ``pi``). ``run_s`` is the time in
+    HiGHS runs; ``outcome`` the realizability search's, where it ran."""
 
     def __init__(self, lp: LinearProgram, variables: list[pulp.LpVariable],
                  rows: list[tuple[pulp.LpConstraint, int]], **options):
         super().__init__(**options)
         self.matrix_lp, self.columns, self.rows = lp, variables, rows
+        self.search = pairs_only(lp)
+        self.outcome: SearchOutcome | None = None
         self.run_s = 0.0
 
     def buildSolverModel(self, problem: pulp.LpProblem) -> None:
-        problem.solverModel.passModel(highs_model(self.matrix_lp))
+        problem.solverModel.passModel(highs_model(self.matrix_lp, integrality=not self.search))
         for j, variable in enumerate(self.columns):
             variable.index = j
         for constraint, row in self.rows:
             constraint.index = row
 
     def callSolver(self, problem: pulp.LpProblem) -> None:
+        if self.search:
+            self.outcome = search_realizable(problem.solverModel, self.matrix_lp, self.gapRel, self.timeLimit)
+            self.run_s = self.outcome.run_s
+            return
         started = time.perf_counter()
         super().callSolver(problem)
         self.run_s = time.perf_counter() - started
@@ -261,7 +283,7 @@ def solve_pulp_highs(lp: LinearProgram, mip_rel_gap: float = 1e-6,
             return SolveResult(f"error: {exc}", "pulp-highs", None, None, solver.run_s,
                                time.perf_counter() - started - solver.run_s, None)
         return _highs_result(problem.solverModel, lp, "pulp-highs", solver.run_s,
-                             time.perf_counter() - started - solver.run_s)
+                             time.perf_counter() - started - solver.run_s, solver.outcome)
 
 
 def solve_pulp_cbc(lp: LinearProgram, mip_rel_gap: float = 1e-6, mip_time_limit_s: float | None = None) -> SolveResult:

@@ -238,3 +238,28 @@ def test_export_limited_to_pv_matches_milp_reference():
     # the limit binds: allowed to sell stored energy too, the same park would earn more
     unlimited, _, _ = solve_milp(reference(inputs, binaries=True))
     assert unlimited < expected - 1.0
+
+
+def test_realizability_search_branches_to_the_milp_optimum():
+    """The branch and bound on the realizability binaries (optimizer.branch_and_bound), run on its
+    own, with PV surplus paid above every import price: the relaxation imports and exports at once,
+    so it must branch; it finishes optimal, realizable, at the cost of the independent MILP
+    (scipy.optimize.milp, binaries on every step) within 1e-6 relative."""
+    from optimizer.branch_and_bound import pairs_only, search_realizable
+    from optimizer.solve import highs_model, new_highs
+
+    load, pv, other, price = day_profile(12, 7)
+    inputs = horizon(120, cooling_load_kwth=load, pv_available_kw=pv, other_load_kw=0.2 * other,
+                     price_cny_per_kwh=price, export_price_cny_per_kwh=np.full(12, 1.2))
+    lp = build_lp(inputs, ASSETS, InitialState(peak_so_far_kw=PEAK_SO_FAR), options(export_limited_to_pv=True))
+    assert pairs_only(lp)
+    highs = new_highs()
+    highs.passModel(highs_model(lp, integrality=False))
+    outcome = search_realizable(highs, lp, 1e-6, None)
+    assert outcome.status == "optimal" and outcome.mip_gap == 0.0 and outcome.nodes > 1
+    x = np.asarray(highs.getSolution().col_value)
+    assert lp.violation(x) < 1e-6
+    for first, second in lp.binary_pairs.values():
+        assert not np.any((x[first] > 1e-6) & (x[second] > 1e-6))
+    expected, _, _ = solve_milp(reference(inputs, binaries=True, export_limited_to_pv=True))
+    assert lp.objective(x) == pytest.approx(expected, rel=1e-6)
