@@ -11,7 +11,8 @@ Cases (inputs: the demo park's simulated loads and PV, its tariff):
   sun; asked for a relative gap of 1e-6;
 - the same day with any export paid (the battery may sell stored grid energy): binaries on all 32
   valley steps, a near-symmetric MIP; the gap reached within --mip-time-limit is printed;
-- the closed-loop backtest re-planning every hour: measured over --backtest-days, extrapolated to 365.
+- the closed-loop backtest re-planning every hour, the strategies in worker processes (one per
+  strategy, at most one per CPU): measured over --backtest-days, extrapolated to 365 unless it is 365.
 
 Every case is solved the default way, HiGHS through PuLP (the PuLP model built from the sparse matrix,
 solved by pulp.HiGHS); the LP cases also straight through highspy, for comparison. Each time is the
@@ -129,9 +130,10 @@ def main() -> None:
           f"({per_day:.1f} s/day; {len(result.plans)} plans, build+solve median "
           f"{1000 * statistics.median(result.solve_times_s):.0f} ms)")
     optimal_share = sum(result.solve_times_s) / elapsed
-    print(f"365-day backtest extrapolated: {year_s / 60:.1f} min for all 5 strategies "
-          f"(re-planning is {100 * optimal_share:.0f} % of it); target 5 min "
-          f"{'PASS' if year_s <= 300 else 'MISS'} (extrapolated, not run)")
+    how = "measured" if days == 365 else f"extrapolated from {days} days, not run"
+    print(f"365-day backtest: {year_s / 60:.1f} min for all 5 strategies in {result.workers} worker processes "
+          f"(optimal re-planning is {100 * optimal_share:.0f} % of the wall time); target 5 min "
+          f"{'PASS' if year_s <= 300 else 'MISS'} ({how})")
     for name in BASELINES:
         print(f"  saving vs {name}: {result.savings_cny(name):,.0f} CNY ({result.savings_pct(name):.1f} %)")
 

@@ -32,7 +32,7 @@ import pandas as pd
 from energy.tariff import Tariff
 from optimizer.inputs import HorizonInputs, InitialState
 from optimizer.model import DispatchAssets, PlanOptions
-from optimizer.park_inputs import PLAN_STEP, park_horizon_inputs, simulated_loads
+from optimizer.park_inputs import PLAN_STEP, hold_storage_run, park_horizon_inputs
 from optimizer.plan import DispatchPlan, PlanContext, baseline_plan, make_plan
 from twin.assets import Battery, Chiller, IceTank, Meter, PVArray
 from twin.park import Park
@@ -41,6 +41,8 @@ from twin.points import point_id
 from twin.sim import Environment, ParkSimulator
 
 OPTIMAL = "optimal"
+HOLD_STORAGE = "no_storage"
+"""The baseline that holds all storage: the policy of the forecasts' simulator run."""
 
 
 def plan_options(tariff: Tariff, **overrides) -> PlanOptions:
@@ -73,6 +75,8 @@ class BacktestResult:
     plans: list[tuple[datetime, DispatchPlan]] = field(default_factory=list)
     solve_times_s: list[float] = field(default_factory=list)
     """Build + solve time of each optimal re-plan, s."""
+    workers: int = 1
+    """Processes the strategies ran in."""
 
     def savings_cny(self, baseline: str) -> float:
         return self.costs[baseline].total_cny - self.costs[OPTIMAL].total_cny
@@ -159,28 +163,35 @@ def backtest(park: Park, environment: Environment, tariff: Tariff, start_utc: da
     ``mip_time_limit_s`` bounds each re-plan's MIP (a realizable incumbent is used if it stops early).
     ``workers``: processes the strategies run in (default: one per strategy, at most one per CPU;
     1 runs them here, one after the other). Each strategy's run is the same either way, except that
-    a MIP stopped by its time limit keeps whatever incumbent it had reached by then."""
+    a MIP stopped by its time limit keeps whatever incumbent it had reached by then. ``no_storage``
+    is not run again: it holds storage, as the forecasts' run does, so its closed loop would repeat
+    that run (same simulator, seed and setpoints, the same meter readings) and that run stands in."""
     end_utc = start_utc + timedelta(days=days)
     environment = ConditionsMemo(environment)
-    loads = simulated_loads(park, environment, start_utc, end_utc + timedelta(hours=horizon_h))
-    prices = tariff.energy_price_cny_per_kwh(loads.index)
-    forecasts = park_horizon_inputs(loads, prices, tariff.export_price_cny_per_kwh)
+    forecast_run = hold_storage_run(park, environment, start_utc, end_utc + timedelta(hours=horizon_h))
+    prices = tariff.energy_price_cny_per_kwh(forecast_run.loads.index)
+    forecasts = park_horizon_inputs(forecast_run.loads, prices, tariff.export_price_cny_per_kwh)
     run = _ClosedLoopRun(park, environment, forecasts, plan_options(tariff, mip_time_limit_s=mip_time_limit_s),
                          plan_context(park, tariff), start_utc, end_utc, replan_min, horizon_h)
-    if workers is None:
-        workers = min(len(strategies), os.cpu_count() or 1)
-    if workers > 1 and len(strategies) > 1:
-        outcomes = _run_in_workers(run, strategies, workers, progress)
+    simulated = tuple(s for s in strategies if s != HOLD_STORAGE)
+    workers = min(len(simulated), (os.cpu_count() or 1) if workers is None else workers)
+    if workers > 1:
+        outcomes = _run_in_workers(run, simulated, workers, progress)
     else:
         outcomes = {s: _run_closed_loop(run, s, (lambda n, s=s: progress(s, n)) if progress else None)
-                    for s in strategies}
+                    for s in simulated}
+    if HOLD_STORAGE in strategies:
+        in_period = forecast_run.grid_kw.index < end_utc
+        outcomes[HOLD_STORAGE] = (forecast_run.grid_kw[in_period], forecast_run.pv_kw[in_period], [], [])
+        if progress:
+            progress(HOLD_STORAGE, int(timedelta(days=days) / PLAN_STEP))
     costs, daily, plans, solve_times = {}, {}, [], []
     for strategy in strategies:
         meter_kw, pv_kw, kept, times = outcomes[strategy]
         if strategy == OPTIMAL:
             plans, solve_times = kept, times
         costs[strategy], daily[strategy] = realized_cost(meter_kw, pv_kw, tariff, park.site.timezone)
-    return BacktestResult(costs, daily, plans, solve_times)
+    return BacktestResult(costs, daily, plans, solve_times, workers)
 
 
 _progress_queue = None
@@ -203,7 +214,7 @@ def _run_in_workers(run: _ClosedLoopRun, strategies: tuple[str, ...], workers: i
     they are in."""
     context = multiprocessing.get_context("spawn")
     progress_queue = context.Queue()
-    with context.Pool(min(workers, len(strategies)), initializer=_start_worker,
+    with context.Pool(workers, initializer=_start_worker,
                       initargs=(progress_queue,)) as pool:
         pending = pool.starmap_async(_run_in_worker, [(run, s) for s in strategies])
         while True:

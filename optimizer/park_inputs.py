@@ -10,6 +10,7 @@ file, so the same park and dates give the same inputs.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 import numpy as np
@@ -36,9 +37,21 @@ def hold_storage_setpoints(park: Park) -> dict[str, float]:
     return points
 
 
-def simulated_loads(park: Park, environment: Environment, start_utc: datetime, end_utc: datetime) -> pd.DataFrame:
+@dataclass
+class HoldStorageRun:
+    """A run of the simulator with every battery and ice tank idle (:func:`hold_storage_setpoints`)."""
+
+    loads: pd.DataFrame
     """15-minute means of cooling load (kWth), other electric load (kW), PV available (kW) and
-    outdoor temperature (degC) over [start, end) from a hold-storage run of the simulator."""
+    outdoor temperature (degC)."""
+    grid_kw: pd.Series
+    """Grid meter power each simulator step, kW (+ import)."""
+    pv_kw: pd.Series
+    """PV AC power each simulator step, kW."""
+
+
+def hold_storage_run(park: Park, environment: Environment, start_utc: datetime, end_utc: datetime) -> HoldStorageRun:
+    """Simulate [start, end) with storage held: the loads the plant sees, and what the grid meter read."""
     simulator = ParkSimulator(park, environment, start_utc)
     for point, value in hold_storage_setpoints(park).items():
         simulator.write_setpoint(point, value)
@@ -53,21 +66,29 @@ def simulated_loads(park: Park, environment: Environment, start_utc: datetime, e
     chiller_power_cols = columns(Chiller, "power_kw")
     pv_cols = columns(PVArray, "ac_power_kw")
     grid_col = columns(Meter, "power_kw", lambda m: m.measures == "grid")
-    times, cooling, other, pv = [], [], [], []
+    times, cooling, other, pv, grid = [], [], [], [], []
     while simulator.now_utc < end_utc:
         out = simulator.advance()
         values = out.values
         times.append(out.ts_utc)
         pv_kw = values[pv_cols].sum()
+        grid_kw = values[grid_col].sum()
         cooling.append(values[cooling_cols].sum())
         pv.append(pv_kw)
-        other.append(values[grid_col].sum() + pv_kw - values[chiller_power_cols].sum())
-    minute = pd.DataFrame({"cooling_load_kwth": cooling, "other_load_kw": other, "pv_available_kw": pv},
-                          index=pd.DatetimeIndex(times))
+        grid.append(grid_kw)
+        other.append(grid_kw + pv_kw - values[chiller_power_cols].sum())
+    index = pd.DatetimeIndex(times)
+    minute = pd.DataFrame({"cooling_load_kwth": cooling, "other_load_kw": other, "pv_available_kw": pv}, index=index)
     frame = minute.resample(PLAN_STEP).mean()
     frame["outdoor_temp_c"] = environment.conditions(frame.index + PLAN_STEP / 2)["temp_air_c"].to_numpy()
     frame["other_load_kw"] = frame["other_load_kw"].clip(lower=0.0)
-    return frame
+    return HoldStorageRun(frame, pd.Series(grid, index=index), pd.Series(pv, index=index))
+
+
+def simulated_loads(park: Park, environment: Environment, start_utc: datetime, end_utc: datetime) -> pd.DataFrame:
+    """15-minute means of cooling load (kWth), other electric load (kW), PV available (kW) and
+    outdoor temperature (degC) over [start, end) from a hold-storage run of the simulator."""
+    return hold_storage_run(park, environment, start_utc, end_utc).loads
 
 
 def park_horizon_inputs(loads: pd.DataFrame, price_cny_per_kwh: pd.Series,

@@ -198,3 +198,27 @@ def test_backtest_in_worker_processes_matches_the_serial_run():
     assert {s: c.total_cny for s, c in parallel.costs.items()} == {s: c.total_cny for s, c in serial.costs.items()}
     assert serial.costs[OPTIMAL].total_cny < serial.costs["storage_priority"].total_cny
     assert steps[1] == steps[2] == {OPTIMAL: 96, "storage_priority": 96}
+
+
+def test_no_storage_is_realized_by_the_forecast_run():
+    """The backtest takes no_storage's realized cost from the hold-storage run its forecasts come from;
+    running no_storage's closed loop for real (re-planned every hour, its setpoints written) gives
+    the same meter readings, so the same cost to the last digit."""
+    from energy.tariff import load_tariff
+    from optimizer import mpc
+
+    park = load_park(ROOT / "examples" / "demo-park" / "park.yaml")
+    tariff = load_tariff(ROOT / "examples" / "demo-park" / "tariff.yaml")
+    start = datetime(2026, 6, 30, 16, tzinfo=timezone.utc)
+    result = mpc.backtest(park, ParkEnvironment(park), tariff, start, 1, ("no_storage",))
+    environment = mpc.ConditionsMemo(ParkEnvironment(park))
+    end = start + pd.Timedelta(days=1)
+    loads = mpc.hold_storage_run(park, environment, start, end + pd.Timedelta(hours=24)).loads
+    forecasts = mpc.park_horizon_inputs(loads, tariff.energy_price_cny_per_kwh(loads.index),
+                                        tariff.export_price_cny_per_kwh)
+    run = mpc._ClosedLoopRun(park, environment, forecasts, mpc.plan_options(tariff), mpc.plan_context(park, tariff),
+                             start, end, 60, 24)
+    meter_kw, pv_kw, _, _ = mpc._run_closed_loop(run, "no_storage", None)
+    realized, _ = mpc.realized_cost(meter_kw, pv_kw, tariff, park.site.timezone)
+    assert len(meter_kw) == 24 * 60
+    assert realized == result.costs["no_storage"]
