@@ -222,3 +222,23 @@ def test_no_storage_is_realized_by_the_forecast_run():
     realized, _ = mpc.realized_cost(meter_kw, pv_kw, tariff, park.site.timezone)
     assert len(meter_kw) == 24 * 60
     assert realized == result.costs["no_storage"]
+
+
+def test_prefetched_conditions_are_what_the_simulator_would_get_a_day_at_a_time():
+    """Conditions worked out 30 days per call for a backtest are, for each UTC day the simulator asks
+    for, the frame the environment gives for that day alone, and asking again computes nothing."""
+    from datetime import timedelta
+
+    from optimizer.mpc import ConditionsMemo
+
+    park = load_park(PV_BATTERY)
+    environment = ParkEnvironment(park)
+    memo = ConditionsMemo(environment)
+    start = datetime(2026, 1, 28, 16, tzinfo=timezone.utc)
+    memo.prefetch_days(start, start + timedelta(days=33), timedelta(minutes=1))
+    prefetched = len(memo._frames)
+    for day in (pd.Timestamp("2026-01-28", tz="UTC"), pd.Timestamp("2026-01-31", tz="UTC"),
+                pd.Timestamp("2026-03-02", tz="UTC")):
+        index = pd.date_range(day, day + pd.Timedelta(days=1), freq="1min", inclusive="left")
+        pd.testing.assert_frame_equal(memo.conditions(index), environment.conditions(index))
+    assert prefetched == 34 and len(memo._frames) == prefetched  # 2026-01-28 to 2026-03-02
