@@ -87,6 +87,8 @@ def _rule_dispatch(lp: LinearProgram, inputs: HorizonInputs, assets: DispatchAss
     inventory = lp.col_lower[lp.blocks["ice_inventory_kwhth"].index[:, 0]].copy()
     start = inventory.copy()
     direct_capacity = sum(c.cooling_capacity_kwth for c in chillers)
+    direct_order = sorted(range(len(chillers)), key=lambda i: chillers[i].makes_ice)
+    ice_rows = [chillers.index(c) for c in ice_chillers]
     for t in range(T):
         remaining = load[t]
         window = schedule.ice_charge.contains(hours[t])
@@ -100,7 +102,8 @@ def _rule_dispatch(lp: LinearProgram, inputs: HorizonInputs, assets: DispatchAss
             melt[k, t] = want_melt
             remaining -= want_melt * tank.melt_effectiveness
             charge[k, t] = want_charge
-        direct[:, t], ice[:, t] = _allocate_chillers(chillers, ice_chillers, remaining, charge[:, t].sum())
+        direct[:, t], ice[:, t] = _allocate_chillers(chillers, ice_chillers, direct_order, ice_rows, remaining,
+                                                     charge[:, t].sum())
         made = ice[:, t].sum()
         wanted = charge[:, t].sum()
         if wanted > 0:
@@ -121,21 +124,22 @@ def _rule_dispatch(lp: LinearProgram, inputs: HorizonInputs, assets: DispatchAss
     return complete_dispatch(lp, inputs, assets, decisions)
 
 
-def _allocate_chillers(chillers, ice_chillers, direct_need_kwth: float, ice_request_kwth: float):
-    """Direct load first (chillers that cannot make ice first), then ice with what capacity is left.
+def _allocate_chillers(chillers, ice_chillers, direct_order: list[int], ice_rows: list[int], direct_need_kwth: float,
+                       ice_request_kwth: float):
+    """Direct load first, chillers in ``direct_order`` (those that cannot make ice first), then ice
+    with what capacity is left (``ice_rows``: each ice chiller's index in ``chillers``).
 
     A chiller's modes share the step: direct/cap_direct + ice/cap_ice <= 1.
     """
     direct = np.zeros(len(chillers))
-    order = sorted(range(len(chillers)), key=lambda i: chillers[i].makes_ice)
     need = max(0.0, direct_need_kwth)
-    for i in order:
+    for i in direct_order:
         direct[i] = min(need, chillers[i].cooling_capacity_kwth)
         need -= direct[i]
     ice = np.zeros(len(ice_chillers))
     request = ice_request_kwth
     for j, chiller in enumerate(ice_chillers):
-        free = 1.0 - direct[chillers.index(chiller)] / chiller.cooling_capacity_kwth
+        free = 1.0 - direct[ice_rows[j]] / chiller.cooling_capacity_kwth
         ice[j] = min(request, free * chiller.ice_capacity_kwth)
         request -= ice[j]
     return direct, ice

@@ -33,7 +33,8 @@ from energy.tariff import Tariff
 from optimizer.inputs import HorizonInputs, InitialState
 from optimizer.model import DispatchAssets, PlanOptions
 from optimizer.park_inputs import PLAN_STEP, hold_storage_run, park_horizon_inputs
-from optimizer.plan import DispatchPlan, PlanContext, baseline_plan, make_plan
+from optimizer.plan import DispatchPlan, PlanContext, baseline_table, make_plan
+from optimizer.solve import SolverName
 from twin.assets import Battery, Chiller, IceTank, Meter, PVArray
 from twin.park import Park
 from twin.plant import CMD_AUTO, CMD_ICE
@@ -41,6 +42,10 @@ from twin.points import point_id
 from twin.sim import Environment, ParkSimulator
 
 OPTIMAL = "optimal"
+BACKTEST_SOLVER: SolverName = "highs"
+"""The backtest's re-plans go straight to HiGHS (the same matrix, the same search, the same optimum
+as through PuLP): thousands of plans are only read for their setpoints, and making each one's PuLP
+model would add about a third to its time."""
 HOLD_STORAGE = "no_storage"
 """The baseline that holds all storage: the policy of the forecasts' simulator run."""
 
@@ -171,15 +176,18 @@ class _ClosedLoopRun:
     end_utc: datetime
     replan_min: int
     horizon_h: int
+    solver: SolverName
 
 
 def backtest(park: Park, environment: Environment, tariff: Tariff, start_utc: datetime, days: int,
              strategies: tuple[str, ...], replan_min: int = 60, horizon_h: int = 24,
              mip_time_limit_s: float | None = 1.0, workers: int | None = None,
+             solver: SolverName = BACKTEST_SOLVER,
              progress: Callable[[str, int], None] | None = None) -> BacktestResult:
     """Run each strategy closed-loop on the simulator over ``days`` days; realized costs per strategy.
 
     ``mip_time_limit_s`` bounds each re-plan's MIP (a realizable incumbent is used if it stops early).
+    ``solver``: how the optimal re-plans are solved (optimizer.solve.SOLVERS; see :data:`BACKTEST_SOLVER`).
     ``workers``: processes the strategies run in (default: one per strategy, at most one per CPU;
     1 runs them here, one after the other). Each strategy's run is the same either way, except that
     a MIP stopped by its time limit keeps whatever incumbent it had reached by then. ``no_storage``
@@ -192,7 +200,7 @@ def backtest(park: Park, environment: Environment, tariff: Tariff, start_utc: da
     prices = tariff.energy_price_cny_per_kwh(forecast_run.loads.index)
     forecasts = park_horizon_inputs(forecast_run.loads, prices, tariff.export_price_cny_per_kwh)
     run = _ClosedLoopRun(park, environment, forecasts, plan_options(tariff, mip_time_limit_s=mip_time_limit_s),
-                         plan_context(park, tariff), start_utc, end_utc, replan_min, horizon_h)
+                         plan_context(park, tariff), start_utc, end_utc, replan_min, horizon_h, solver)
     simulated = tuple(s for s in strategies if s != HOLD_STORAGE)
     workers = min(len(simulated), (os.cpu_count() or 1) if workers is None else workers)
     if workers > 1:
@@ -278,14 +286,15 @@ def _run_closed_loop(run: _ClosedLoopRun, strategy: str, progress: Callable[[int
         position = forecasts.index.get_loc(t)
         horizon = HorizonInputs(forecasts.frame.iloc[position:position + horizon_steps])
         if strategy == OPTIMAL:
-            plan = make_plan(horizon, state, options, context, with_baselines=False)
+            plan = make_plan(horizon, state, options, context, solver=run.solver, with_baselines=False)
             plans.append((t.to_pydatetime(), plan))
             if plan.solve is not None:
                 solve_times.append(plan.solve.solve_time_s + plan.solve.build_time_s)
+            table = plan.table
         else:
-            plan = baseline_plan(strategy, horizon, state, options, context)
-        for k in range(min(replan_steps, len(plan.table))):
-            writer.apply(plan.table.iloc[k])
+            table = baseline_table(strategy, horizon, state, options, context)
+        for k in range(min(replan_steps, len(table))):
+            writer.apply(table.iloc[k])
             interval = []
             for _ in range(steps_per_plan_step):
                 out = simulator.advance()

@@ -141,10 +141,21 @@ def make_plan(inputs: HorizonInputs, state: InitialState, options: PlanOptions, 
 def baseline_plan(name: str, inputs: HorizonInputs, state: InitialState, options: PlanOptions,
                   context: PlanContext) -> DispatchPlan:
     """The plan baseline ``name`` (optimizer.baselines.BASELINES) makes on these inputs."""
+    lp, x, table = _baseline(name, inputs, state, options, context)
+    return DispatchPlan(name, table, cost_breakdown(lp, x, table, options, state), {}, None)
+
+
+def baseline_table(name: str, inputs: HorizonInputs, state: InitialState, options: PlanOptions,
+                   context: PlanContext) -> pd.DataFrame:
+    """The per-step table of :func:`baseline_plan`, not priced (what a closed loop needs)."""
+    return _baseline(name, inputs, state, options, context)[2]
+
+
+def _baseline(name: str, inputs: HorizonInputs, state: InitialState, options: PlanOptions,
+              context: PlanContext) -> tuple[LinearProgram, np.ndarray, pd.DataFrame]:
     lp = build_lp(inputs, context.assets, state, options)
     x = baseline_dispatch(name, lp, inputs, context.assets, context.schedule, context.timezone)
-    table = dispatch_table(lp, x, inputs, context)
-    return DispatchPlan(name, table, cost_breakdown(lp, x, table, options, state), {}, None)
+    return lp, x, dispatch_table(lp, x, inputs, context)
 
 
 def _fallback(lp: LinearProgram, inputs: HorizonInputs, state: InitialState, options: PlanOptions,

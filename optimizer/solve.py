@@ -10,8 +10,11 @@ Three ways to solve the same matrix:
   one row per call, the slowest part of a solve through PuLP; :class:`MatrixHiGHS` passes the
   matrix the PuLP rows were made from in a single ``passModel`` call instead;
 - ``"pulp-cbc"``: the PuLP model solved by PuLP's bundled CBC (``PULP_CBC_CMD``);
-- ``"highs"``: the matrix straight to highspy, no PuLP objects at all (about half the time of a
-  day-ahead plan through PuLP; ``parktwin plan --solver highs``).
+- ``"highs"``: the matrix straight to highspy, no PuLP objects at all (about 60 % of the time of
+  a day-ahead plan through PuLP; ``parktwin plan --solver highs``, and the backtest's default).
+
+Realizability binaries are solved by :mod:`optimizer.branch_and_bound` on the HiGHS instance of
+either HiGHS path; other integers (chiller mode binaries) by the HiGHS MIP.
 
 Every solve asks for a relative MIP gap of ``mip_rel_gap`` (1e-6 by default) and reports status,
 objective, solver-only time (the HiGHS run, or the CBC process), model-building time and the gap

@@ -558,11 +558,17 @@ def backtest(
     replan_min: Annotated[int, typer.Option(min=15, max=1440, help="Minutes between re-plans")] = 60,
     workers: Annotated[Optional[int], typer.Option(min=1, help="Processes to run the strategies in "
                                                                "(default: one per strategy, at most one per CPU)")] = None,
+    solver: Annotated[str, typer.Option(help="How the re-plans are solved: highs (highspy directly), "
+                                             "pulp-highs (HiGHS through PuLP) or pulp-cbc")] = "highs",
 ) -> None:
     """Run the rolling-horizon optimizer closed-loop on the simulator and compare with each baseline."""
     from energy.environment import ParkEnvironment
     from optimizer.baselines import BASELINES
     from optimizer.mpc import OPTIMAL, backtest as run_backtest
+    from optimizer.solve import SOLVERS
+
+    if solver not in SOLVERS:
+        raise BadInput(f"--solver: {solver!r} is not one of {', '.join(SOLVERS)}")
 
     park = load_park(park_file)
     tariff = _park_tariff(park, park_file)
@@ -575,7 +581,7 @@ def backtest(
                   TimeRemainingColumn(), console=errors) as progress:
         tasks = {s: progress.add_task(s, total=steps_each) for s in strategies}
         result = run_backtest(park, ParkEnvironment(park), tariff, start_utc, days, strategies, replan_min,
-                              workers=workers, progress=lambda s, n: progress.advance(tasks[s], n))
+                              workers=workers, solver=solver, progress=lambda s, n: progress.advance(tasks[s], n))
     table = Table(title=f"{park.name}: {days}-day closed-loop backtest from {start_local} (re-plan every {replan_min} min)")
     for column in ("strategy", f"energy {tariff.currency}", f"export {tariff.currency}", f"demand {tariff.currency}",
                    "peak kW", f"total {tariff.currency}", "optimal saves"):

@@ -217,7 +217,7 @@ def test_no_storage_is_realized_by_the_forecast_run():
     forecasts = mpc.park_horizon_inputs(loads, tariff.energy_price_cny_per_kwh(loads.index),
                                         tariff.export_price_cny_per_kwh)
     run = mpc._ClosedLoopRun(park, environment, forecasts, mpc.plan_options(tariff), mpc.plan_context(park, tariff),
-                             start, end, 60, 24)
+                             start, end, 60, 24, mpc.BACKTEST_SOLVER)
     meter_kw, pv_kw, _, _ = mpc._run_closed_loop(run, "no_storage", None)
     realized, _ = mpc.realized_cost(meter_kw, pv_kw, tariff, park.site.timezone)
     assert len(meter_kw) == 24 * 60
