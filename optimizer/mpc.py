@@ -222,34 +222,25 @@ def backtest(park: Park, environment: Environment, tariff: Tariff, start_utc: da
     return BacktestResult(costs, daily, plans, solve_times, workers)
 
 
-_progress_queue = None
-"""In a worker process: where its closed-loop runs report (strategy, plan steps done)."""
-
-
-def _start_worker(progress_queue) -> None:
-    global _progress_queue
-    _progress_queue = progress_queue
-
-
-def _run_in_worker(run: _ClosedLoopRun, strategy: str):
-    return strategy, _run_closed_loop(run, strategy, lambda n: _progress_queue.put((strategy, n)))
+def _run_in_worker(run: _ClosedLoopRun, strategy: str, progress_queue) -> tuple[str, tuple]:
+    return strategy, _run_closed_loop(run, strategy, lambda n: progress_queue.put((strategy, n)))
 
 
 def _run_in_workers(run: _ClosedLoopRun, strategies: tuple[str, ...], workers: int,
                     progress: Callable[[str, int], None] | None) -> dict:
-    """The strategies' closed-loop runs in ``workers`` processes, progress relayed as they go.
-    Processes are spawned, not forked: a fork would inherit HiGHS's threads in whatever state
-    they are in."""
+    """The strategies' closed-loop runs in ``workers`` processes, progress relayed as they go (each
+    run puts (strategy, plan steps done) on a managed queue handed to it). Processes are spawned,
+    not forked: a fork would inherit HiGHS's threads in whatever state they are in."""
     context = multiprocessing.get_context("spawn")
-    progress_queue = context.Queue()
-    with context.Pool(workers, initializer=_start_worker,
-                      initargs=(progress_queue,)) as pool:
-        pending = pool.starmap_async(_run_in_worker, [(run, s) for s in strategies])
+    with context.Manager() as manager, context.Pool(workers) as pool:
+        progress_queue = manager.Queue()
+        pending = pool.starmap_async(_run_in_worker, [(run, s, progress_queue) for s in strategies])
         while True:
+            finished = pending.ready()  # before the get: every put of a finished run is then on the queue
             try:
                 strategy, steps = progress_queue.get(timeout=0.2)
             except queue.Empty:
-                if pending.ready():
+                if finished:
                     break
                 continue
             if progress:
