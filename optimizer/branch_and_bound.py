@@ -68,9 +68,8 @@ def search_realizable(highs, lp: LinearProgram, mip_rel_gap: float, time_limit_s
         if nodes >= NODE_LIMIT or out_of_time:
             if out_of_time and best_x is not None:
                 bound = min(b for b, _ in open_nodes)
-                _load(highs, u, best_x)
-                run_s += _run(highs)
-                return SearchOutcome("time limit", _gap(best_objective, bound), nodes, run_s)
+                return _finish(highs, lp, u, best_x, SearchOutcome("time limit", _gap(best_objective, bound),
+                                                                   nodes, run_s), time_limit_s, started)
             return _hand_over(highs, lp, u, best_x, time_limit_s, started, nodes, run_s)
         parent_bound, fixings = open_nodes.pop()
         if parent_bound >= _cutoff(best_objective, mip_rel_gap):
@@ -100,9 +99,7 @@ def search_realizable(highs, lp: LinearProgram, mip_rel_gap: float, time_limit_s
         open_nodes.append((objective, {**fixings, k: larger_side}))
     if best_x is None:
         return SearchOutcome("infeasible", None, nodes, run_s)
-    _load(highs, u, best_x)
-    run_s += _run(highs)
-    return SearchOutcome("optimal", 0.0, nodes, run_s)
+    return _finish(highs, lp, u, best_x, SearchOutcome("optimal", 0.0, nodes, run_s), time_limit_s, started)
 
 
 def _pair_columns(lp: LinearProgram) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -125,9 +122,17 @@ def _with_integral_u(x: np.ndarray, u: np.ndarray, first: np.ndarray, second: np
     return x
 
 
-def _load(highs, u: np.ndarray, x: np.ndarray) -> None:
-    """Fix every u at its value in x, so the next run leaves the instance holding that solution."""
-    highs.changeColsBounds(len(u), u, x[u], x[u])
+def _finish(highs, lp: LinearProgram, u: np.ndarray, best_x: np.ndarray, outcome: SearchOutcome,
+            time_limit_s: float | None, started: float) -> SearchOutcome:
+    """Fix every u at its value in the incumbent and re-solve, so the instance holds that solution
+    (PuLP reads it back from there); should that LP not solve, the HiGHS MIP takes over."""
+    import highspy
+
+    highs.changeColsBounds(len(u), u, best_x[u], best_x[u])
+    outcome.run_s += _run(highs)
+    if highs.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+        return _hand_over(highs, lp, u, best_x, time_limit_s, started, outcome.nodes, outcome.run_s)
+    return outcome
 
 
 def _run(highs) -> float:
