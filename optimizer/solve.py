@@ -83,26 +83,18 @@ def solve(lp: LinearProgram, solver: SolverName = DEFAULT_SOLVER, mip_rel_gap: f
     return result
 
 
-def highs_model(lp: LinearProgram, integrality: bool = True):
-    """The LP as a ``highspy.HighsLp`` (row-wise, the CSR matrix as it is), with its integrality
-    unless ``integrality`` is False (the relaxation the realizability search starts from)."""
+def pass_matrix(highs, lp: LinearProgram, integrality: bool = True) -> None:
+    """Load the LP into a HiGHS instance in one ``passModel`` call, the CSR matrix row-wise as it is
+    and every vector as a numpy array (highspy's array overload reads them in place; a ``HighsLp``
+    copies each element through Python, about ten times slower), with its integrality unless
+    ``integrality`` is False (the relaxation the realizability search starts from)."""
     import highspy
 
     csr = lp.a
-    model = highspy.HighsLp()
-    model.num_col_, model.num_row_ = lp.a.shape[1], lp.a.shape[0]
-    model.col_cost_ = lp.c
-    model.offset_ = lp.objective_constant
-    model.col_lower_, model.col_upper_ = lp.col_lower, lp.col_upper
-    model.row_lower_, model.row_upper_ = lp.row_lower, lp.row_upper
-    model.a_matrix_.format_ = highspy.MatrixFormat.kRowwise
-    model.a_matrix_.start_ = csr.indptr
-    model.a_matrix_.index_ = csr.indices
-    model.a_matrix_.value_ = csr.data
-    if integrality and lp.has_integers:
-        model.integrality_ = [highspy.HighsVarType.kInteger if flag else highspy.HighsVarType.kContinuous
-                              for flag in lp.integrality]
-    return model
+    kinds = lp.integrality.astype(np.int32) if integrality else np.zeros(csr.shape[1], dtype=np.int32)
+    highs.passModel(csr.shape[1], csr.shape[0], csr.nnz, int(highspy.MatrixFormat.kRowwise),
+                    int(highspy.ObjSense.kMinimize), lp.objective_constant, lp.c, lp.col_lower, lp.col_upper,
+                    lp.row_lower, lp.row_upper, csr.indptr, csr.indices, csr.data, kinds)
 
 
 def solve_highspy(lp: LinearProgram, mip_rel_gap: float = 1e-6, mip_time_limit_s: float | None = None) -> SolveResult:
@@ -113,7 +105,7 @@ def solve_highspy(lp: LinearProgram, mip_rel_gap: float = 1e-6, mip_time_limit_s
     if mip_time_limit_s is not None and lp.has_integers:
         highs.setOptionValue("time_limit", float(mip_time_limit_s))
     search = pairs_only(lp)
-    highs.passModel(highs_model(lp, integrality=not search))
+    pass_matrix(highs, lp, integrality=not search)
     if search:
         outcome = search_realizable(highs, lp, mip_rel_gap, mip_time_limit_s)
         run_s = outcome.run_s
@@ -255,7 +247,7 @@ class MatrixHiGHS(pulp.HiGHS):
         self.run_s = 0.0
 
     def buildSolverModel(self, problem: pulp.LpProblem) -> None:
-        problem.solverModel.passModel(highs_model(self.matrix_lp, integrality=not self.search))
+        pass_matrix(problem.solverModel, self.matrix_lp, integrality=not self.search)
         for j, variable in enumerate(self.columns):
             variable.index = j
         for constraint, row in self.rows:

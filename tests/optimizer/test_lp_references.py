@@ -246,7 +246,7 @@ def test_realizability_search_branches_to_the_milp_optimum():
     so it must branch; it finishes optimal, realizable, at the cost of the independent MILP
     (scipy.optimize.milp, binaries on every step) within 1e-6 relative."""
     from optimizer.branch_and_bound import pairs_only, search_realizable
-    from optimizer.solve import highs_model, new_highs
+    from optimizer.solve import new_highs, pass_matrix
 
     load, pv, other, price = day_profile(12, 7)
     inputs = horizon(120, cooling_load_kwth=load, pv_available_kw=pv, other_load_kw=0.2 * other,
@@ -254,7 +254,7 @@ def test_realizability_search_branches_to_the_milp_optimum():
     lp = build_lp(inputs, ASSETS, InitialState(peak_so_far_kw=PEAK_SO_FAR), options(export_limited_to_pv=True))
     assert pairs_only(lp)
     highs = new_highs()
-    highs.passModel(highs_model(lp, integrality=False))
+    pass_matrix(highs, lp, integrality=False)
     outcome = search_realizable(highs, lp, 1e-6, None)
     assert outcome.status == "optimal" and outcome.mip_gap == 0.0 and outcome.nodes > 1
     x = np.asarray(highs.getSolution().col_value)
