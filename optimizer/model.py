@@ -419,18 +419,17 @@ def build_lp(inputs: HorizonInputs, assets: DispatchAssets, state: InitialState,
               group="electric_balance")
     # peak demand over each demand interval
     per_interval = max(1, int(round(options.demand_interval_min / 60.0 / dt)))
-    groups = np.arange(T) // per_interval
-    n_groups = int(groups[-1]) + 1
-    members = np.full((n_groups, per_interval), -1)
-    for g in range(n_groups):
-        idx = np.flatnonzero(groups == g)
-        members[g, :len(idx)] = grid_import[idx]
+    n_groups = -(-T // per_interval)
+    members = np.full(n_groups * per_interval, -1)  # consecutive steps per interval, -1 pads the last
+    members[:T] = grid_import
+    members = members.reshape(n_groups, per_interval)
     counts = (members >= 0).sum(axis=1, keepdims=True)
     weights = np.where(members >= 0, 1.0 / counts, 0.0)
     b.rows_of(n_groups, -np.inf, 0.0, [(np.where(members >= 0, members, grid_import[0]), weights),
                                        (np.full(n_groups, peak[0]), -1.0)], group="peak")
     if options.export_limited_to_pv:
-        b.rows_of(T, -np.inf, 0.0, [(grid_export, 1.0), (pv_used, -1.0)])
+        can_export = np.flatnonzero(big_export > 0)  # elsewhere export is held at 0 by its bound
+        b.rows_of(can_export.size, -np.inf, 0.0, [(grid_export[can_export], 1.0), (pv_used[can_export], -1.0)])
     # EV energy by departure
     if sessions:
         energy = np.array([s.energy_kwh for s in sessions])
