@@ -283,7 +283,10 @@ def _run_closed_loop(run: _ClosedLoopRun, strategy: str, progress: Callable[[int
                 solve_times.append(plan.solve.solve_time_s + plan.solve.build_time_s)
             table = plan.table
         else:
-            table = baseline_table(strategy, horizon, state, options, context)
+            # the rules are causal (each step follows from the steps before it), so the interval
+            # acted on is laid out alone: the same setpoints as the whole horizon's first steps
+            acted_on = HorizonInputs(horizon.frame.iloc[:replan_steps])
+            table = baseline_table(strategy, acted_on, state, options, context)
         for k in range(min(replan_steps, len(table))):
             writer.apply(table.iloc[k])
             interval = []

@@ -4,6 +4,7 @@ inputs, and every baseline is a feasible point of the same model (so the compari
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from optimizer.baselines import BASELINES, baseline_dispatch
@@ -50,3 +51,23 @@ def test_baselines_are_feasible_points_of_the_same_model(plans):
             assert lp.violation(x) < 1e-6 * max(1.0, np.abs(x).max()), (name, lp.violation(x))
             # priced by the same objective as the plan (no peak billed before: the demand term is the charge)
             assert lp.objective(x) == pytest.approx(plan.baselines[name].total_cny, rel=1e-9)
+
+
+def test_baselines_are_causal_so_a_closed_loop_lays_out_one_interval(plans):
+    """The backtest's closed loop lays a baseline out over the hour it acts on only (optimizer.mpc):
+    that holds because each rule's step follows from the steps before it. Over the first hour alone,
+    from a part-full tank and battery at several times of day (night charging, peak melting), every
+    baseline's table is the first hour of its table over the whole 24 hours, to the last digit."""
+    from optimizer.plan import baseline_table
+
+    plans, options, context = plans
+    _, _, inputs = demo_inputs(2)
+    tank, battery = context.assets.ice_tanks[0], context.assets.batteries[0]
+    state = InitialState({battery.id: 0.5 * battery.energy_capacity_kwh}, {tank.id: 0.4 * tank.capacity_kwhth}, 1500.0)
+    for start_step in (0, 30, 44, 60, 80):  # local 00:00, 07:30, 11:00, 15:00, 20:00
+        day = HorizonInputs(inputs.frame.iloc[start_step:start_step + 96])
+        hour = HorizonInputs(day.frame.iloc[:4])
+        for name in BASELINES:
+            whole = baseline_table(name, day, state, options, context)
+            alone = baseline_table(name, hour, state, options, context)
+            pd.testing.assert_frame_equal(alone, whole.iloc[:4], check_exact=True, obj=f"{name} from step {start_step}")
