@@ -60,7 +60,7 @@ def test_baselines_are_causal_so_a_closed_loop_lays_out_one_interval(plans):
     baseline's table is the first hour of its table over the whole 24 hours, to the last digit."""
     from optimizer.plan import baseline_table
 
-    plans, options, context = plans
+    _, options, context = plans
     _, _, inputs = demo_inputs(2)
     tank, battery = context.assets.ice_tanks[0], context.assets.batteries[0]
     state = InitialState({battery.id: 0.5 * battery.energy_capacity_kwh}, {tank.id: 0.4 * tank.capacity_kwhth}, 1500.0)
