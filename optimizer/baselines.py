@@ -184,4 +184,4 @@ def _battery_schedule(lp: LinearProgram, assets: DispatchAssets, schedule: Plant
 def local_hours(index_utc: pd.DatetimeIndex, timezone: str) -> np.ndarray:
     """Hour of day (fractional) in the park's time zone, where the plant schedule lives."""
     local = index_utc.tz_convert(timezone)
-    return np.asarray(local.hour + local.minute / 60.0)
+    return local.hour.to_numpy() + local.minute.to_numpy() / 60.0

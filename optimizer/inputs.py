@@ -39,11 +39,13 @@ class HorizonInputs:
 
     ``frame`` holds the columns of :data:`INPUT_COLUMNS` plus ``export_price_cny_per_kwh``
     (always filled) and optionally ``outdoor_temp_c``. Each row is the mean over
-    [timestamp, timestamp + step).
+    [timestamp, timestamp + step). The frame is read, never changed, once the inputs exist: a
+    column's array is kept after its first :meth:`column` call (a plan reads each one many times).
     """
 
     frame: pd.DataFrame
     ev_sessions: list[EVSessionRequest] = field(default_factory=list)
+    _columns: dict[str, np.ndarray] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         index = self.frame.index
@@ -73,7 +75,12 @@ class HorizonInputs:
         return (self.index[1] - self.index[0]).total_seconds() / 3600.0
 
     def column(self, name: str) -> np.ndarray:
-        return self.frame[name].to_numpy(dtype=float)
+        """The column as a float array (read-only: it is shared by every caller)."""
+        if name not in self._columns:
+            values = self.frame[name].to_numpy(dtype=float, copy=True)
+            values.flags.writeable = False
+            self._columns[name] = values
+        return self._columns[name]
 
     @classmethod
     def from_series(cls, cooling_load_kwth: pd.Series, pv_available_kw: pd.Series, other_load_kw: pd.Series,

@@ -119,21 +119,18 @@ class LinearProgram:
     step_h: float
     ice_chiller_positions: np.ndarray
     """For each row of the ice-making block, the chiller's row in the direct block."""
+    chiller_kw_per_kwth: tuple[np.ndarray, np.ndarray]
+    """(direct, ice) electric kW per kWth of cooling, 1/COP, shaped like the direct and ice blocks:
+    the coefficients of the electric balance rows."""
     row_groups: dict[str, np.ndarray]
     binary_pairs: dict[str, tuple[np.ndarray, np.ndarray]]
     binaries_reasons: list[str] = field(default_factory=list)
 
     def chiller_electric_kw(self, direct_kwth: np.ndarray, ice_kwth: np.ndarray) -> np.ndarray:
-        """Electric kW per chiller and step (rows as the direct block): cooling times the 1/COP
-        coefficients of the electric balance."""
-        a = self.a[self.electric_rows].tocsc()
-        steps = np.arange(len(self.electric_rows))
-        direct, ice = self.blocks["chiller_direct_kwth"].index, self.blocks["chiller_ice_kwth"].index
-        result = np.zeros(direct.shape)
-        for i in range(direct.shape[0]):
-            result[i] = -np.asarray(a[steps, direct[i]]).reshape(-1) * direct_kwth[i]
-        for j, i in enumerate(self.ice_chiller_positions):
-            result[i] += -np.asarray(a[steps, ice[j]]).reshape(-1) * ice_kwth[j]
+        """Electric kW per chiller and step (rows as the direct block): cooling times 1/COP."""
+        direct_kw_per_kwth, ice_kw_per_kwth = self.chiller_kw_per_kwth
+        result = direct_kwth * direct_kw_per_kwth
+        result[self.ice_chiller_positions] += ice_kwth * ice_kw_per_kwth
         return result
 
     @property
@@ -220,15 +217,15 @@ class _Builder:
         if group is not None:
             self.row_groups[group] = row_ids
 
-    def build(self, constant: float, reasons: list[str], step_h: float, ice_positions: np.ndarray) -> LinearProgram:
+    def build(self, constant: float, reasons: list[str], step_h: float, ice_positions: np.ndarray,
+              chiller_kw_per_kwth: tuple[np.ndarray, np.ndarray]) -> LinearProgram:
         cat = lambda parts: np.concatenate(parts) if parts else np.zeros(0)
         rows, cols, vals = cat(self.rows), cat(self.cols), cat(self.vals)
         keep = vals != 0
         a = sp.csr_matrix((vals[keep], (rows[keep].astype(int), cols[keep].astype(int))), shape=(self.m, self.n))
         return LinearProgram(cat(self.cost), a, cat(self.row_lower), cat(self.row_upper), cat(self.lower),
                              cat(self.upper), cat(self.integer).astype(bool), constant, self.blocks, step_h, ice_positions,
-                             self.row_groups,
-                             self.binary_pairs, reasons)
+                             chiller_kw_per_kwth, self.row_groups, self.binary_pairs, reasons)
 
 
 def chiller_cops(chiller: Chiller, outdoor_temp_c: np.ndarray | None, steps: int) -> tuple[np.ndarray, np.ndarray]:
@@ -342,6 +339,7 @@ def build_lp(inputs: HorizonInputs, assets: DispatchAssets, state: InitialState,
     cops = [chiller_cops(c, temp, T) for c in chillers]
     cop_direct = np.array([d for d, _ in cops]).reshape(len(chillers), T)
     cop_ice = np.array([i for c, (_, i) in zip(chillers, cops) if c.makes_ice]).reshape(len(ice_chillers), T)
+    direct_kw_per_kwth, ice_kw_per_kwth = 1.0 / cop_direct, 1.0 / cop_ice
 
     charge_max = np.array([k.charge_rate_max_kwth for k in tanks]).reshape(-1, 1)
     melt_max = np.array([k.melt_rate_max_kwth for k in tanks]).reshape(-1, 1)
@@ -414,7 +412,7 @@ def build_lp(inputs: HorizonInputs, assets: DispatchAssets, state: InitialState,
                                 (bat_dis.reshape(-1), np.repeat(1.0 / eta_d, T, axis=1).reshape(-1) * dt)])
     # electric balance
     b.rows_of(T, other, other, [(grid_import, 1.0), (grid_export, -1.0),
-                                (direct.T, -(1.0 / cop_direct).T), (ice.T, -(1.0 / cop_ice).T),
+                                (direct.T, -direct_kw_per_kwth.T), (ice.T, -ice_kw_per_kwth.T),
                                 (bat_ch.T, -1.0), (bat_dis.T, 1.0), (pv_used, 1.0), (ev.T, -1.0)],
               group="electric_balance")
     # peak demand over each demand interval
@@ -457,7 +455,8 @@ def build_lp(inputs: HorizonInputs, assets: DispatchAssets, state: InitialState,
         b.rows_of(n, -np.inf, np.repeat(cap_direct[rows], T, axis=1).reshape(-1),
                   [(direct[rows].reshape(-1), 1.0), (mode.reshape(-1), np.repeat(cap_direct[rows], T, axis=1).reshape(-1))])
     return b.build(0.0, list(binary_steps.reasons) if binary_steps.any else [], dt,
-                   np.array([chillers.index(c) for c in ice_chillers], dtype=int))
+                   np.array([chillers.index(c) for c in ice_chillers], dtype=int),
+                   (direct_kw_per_kwth, ice_kw_per_kwth))
 
 
 def _add_realizability_binaries(b: _Builder, steps: BinarySteps, grid_import, grid_export, big_import: np.ndarray,

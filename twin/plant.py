@@ -120,7 +120,9 @@ def operate_plant(
         headroom_kwth = max(0.0, (tank.capacity_kwhth - inventory_kwhth) / step_h + loss_kwth)
         charge_wanted = min(charge_request_kwth, tank.charge_rate_max_kwth, headroom_kwth)
     ice_capacity = sum(c.ice_capacity_kwth for c, m in zip(chillers, modes) if m == MODE_ICE)
-    for i in sorted(range(len(chillers)), key=lambda k: -(chillers[k].ice_capacity_kwth or 0.0)):
+    by_ice_capacity = sorted(range(len(chillers)), key=lambda k: -(chillers[k].ice_capacity_kwth or 0.0)) \
+        if ice_capacity < charge_wanted else []  # most steps want no more ice than is being made
+    for i in by_ice_capacity:
         chiller = chillers[i]
         if modes[i] is not None or not chiller.makes_ice or ice_capacity >= charge_wanted:
             continue
