@@ -91,41 +91,32 @@ class BacktestResult:
         return 100.0 * self.savings_cny(baseline) / self.costs[baseline].total_cny
 
 
-def step_setpoints(park: Park, row: pd.Series) -> dict[str, float]:
-    """The setpoints one plan step asks of the park, by point id, clipped to each asset's limits: battery
-    power (kW, + discharge), ice charge and melt (kWth), ice-making chillers' mode, PV power limit (%)."""
-    setpoints = {}
+def table_setpoints(park: Park, table: pd.DataFrame) -> list[dict[str, float]]:
+    """The setpoints each step of a plan table asks of the park, by point id, clipped to each asset's
+    limits: battery power (kW, + discharge), ice charge and melt (kWth), ice-making chillers' mode,
+    PV power limit (%). One dict per row of ``table``, worked out a column at a time."""
+    columns: dict[str, np.ndarray] = {}
     pv_arrays = [(b.id, a) for b, a in park.iter_assets() if isinstance(a, PVArray)]
     pv_rating_kw = sum(a.inverter_ac_kw for _, a in pv_arrays)
+    column = lambda name: table[name].to_numpy(dtype=float)
     for building, asset in park.iter_assets():
         if isinstance(asset, Battery):
-            limit_low, limit_high = -asset.charge_power_max_kw, asset.discharge_power_max_kw
-            setpoints[point_id(building.id, asset.id, "power_setpoint_kw")] = \
-                float(np.clip(row[f"{asset.id}.power_setpoint_kw"], limit_low, limit_high))
+            columns[point_id(building.id, asset.id, "power_setpoint_kw")] = np.clip(
+                column(f"{asset.id}.power_setpoint_kw"), -asset.charge_power_max_kw, asset.discharge_power_max_kw)
         elif isinstance(asset, IceTank):
-            setpoints[point_id(building.id, asset.id, "charge_setpoint_kwth")] = \
-                float(np.clip(row[f"{asset.id}.charge_kwth"], 0.0, asset.charge_rate_max_kwth))
-            setpoints[point_id(building.id, asset.id, "melt_setpoint_kwth")] = \
-                float(np.clip(row[f"{asset.id}.melt_kwth"], 0.0, asset.melt_rate_max_kwth))
+            columns[point_id(building.id, asset.id, "charge_setpoint_kwth")] = np.clip(
+                column(f"{asset.id}.charge_kwth"), 0.0, asset.charge_rate_max_kwth)
+            columns[point_id(building.id, asset.id, "melt_setpoint_kwth")] = np.clip(
+                column(f"{asset.id}.melt_kwth"), 0.0, asset.melt_rate_max_kwth)
         elif isinstance(asset, Chiller) and asset.makes_ice:
-            setpoints[point_id(building.id, asset.id, "mode_cmd")] = \
-                float(CMD_ICE if row[f"{asset.id}.ice_kwth"] > 1e-3 else CMD_AUTO)
-    curtailed = row["pv_curtailed_kw"] > 1e-3
-    share_pct = 100.0 * min(1.0, row["pv_used_kw"] / pv_rating_kw) if pv_rating_kw else 100.0
+            columns[point_id(building.id, asset.id, "mode_cmd")] = np.where(
+                column(f"{asset.id}.ice_kwth") > 1e-3, float(CMD_ICE), float(CMD_AUTO))
+    curtailed = column("pv_curtailed_kw") > 1e-3
+    share_pct = 100.0 * np.minimum(1.0, column("pv_used_kw") / pv_rating_kw) if pv_rating_kw else 100.0
     for building_id, array in pv_arrays:
-        setpoints[point_id(building_id, array.id, "power_limit_pct")] = share_pct if curtailed else 100.0
-    return setpoints
-
-
-class SetpointWriter:
-    """Turns one plan step into the simulator's setpoints (the protocol write path's place)."""
-
-    def __init__(self, park: Park, simulator: ParkSimulator):
-        self.park, self.simulator = park, simulator
-
-    def apply(self, row: pd.Series) -> None:
-        for point, value in step_setpoints(self.park, row).items():
-            self.simulator.write_setpoint(point, value)
+        columns[point_id(building_id, array.id, "power_limit_pct")] = np.where(curtailed, share_pct, 100.0)
+    by_point = {point: values.tolist() for point, values in columns.items()}
+    return [{point: values[k] for point, values in by_point.items()} for k in range(len(table))]
 
 
 class ConditionsMemo:
@@ -254,7 +245,6 @@ def _run_closed_loop(run: _ClosedLoopRun, strategy: str, progress: Callable[[int
     park, forecasts, options, context = run.park, run.forecasts, run.options, run.context
     start_utc, end_utc, replan_min, horizon_h = run.start_utc, run.end_utc, run.replan_min, run.horizon_h
     simulator = ParkSimulator(park, run.environment, start_utc)
-    writer = SetpointWriter(park, simulator)
     grid = next(point_id(b.id, a.id, "power_kw") for b, a in park.iter_assets()
                 if isinstance(a, Meter) and a.measures == "grid")
     grid_col = simulator.point_ids.index(grid)
@@ -287,8 +277,9 @@ def _run_closed_loop(run: _ClosedLoopRun, strategy: str, progress: Callable[[int
             # acted on is laid out alone: the same setpoints as the whole horizon's first steps
             acted_on = HorizonInputs(horizon.frame.iloc[:replan_steps])
             table = baseline_table(strategy, acted_on, state, options, context)
-        for k in range(min(replan_steps, len(table))):
-            writer.apply(table.iloc[k])
+        for setpoints in table_setpoints(park, table.iloc[:replan_steps]):
+            for point, value in setpoints.items():  # the protocol write path's place
+                simulator.write_setpoint(point, value)
             interval = []
             for _ in range(steps_per_plan_step):
                 out = simulator.advance()
