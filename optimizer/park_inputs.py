@@ -69,14 +69,14 @@ def hold_storage_run(park: Park, environment: Environment, start_utc: datetime, 
     times, cooling, other, pv, grid = [], [], [], [], []
     while simulator.now_utc < end_utc:
         out = simulator.advance()
-        values = out.values
+        values = out.values.tolist()  # Python floats summed left to right, as ndarray.sum sums so few
         times.append(out.ts_utc)
-        pv_kw = values[pv_cols].sum()
-        grid_kw = values[grid_col].sum()
-        cooling.append(values[cooling_cols].sum())
+        pv_kw = sum(values[c] for c in pv_cols)
+        grid_kw = sum(values[c] for c in grid_col)
+        cooling.append(sum(values[c] for c in cooling_cols))
         pv.append(pv_kw)
         grid.append(grid_kw)
-        other.append(grid_kw + pv_kw - values[chiller_power_cols].sum())
+        other.append(grid_kw + pv_kw - sum(values[c] for c in chiller_power_cols))
     index = pd.DatetimeIndex(times)
     minute = pd.DataFrame({"cooling_load_kwth": cooling, "other_load_kw": other, "pv_available_kw": pv}, index=index)
     frame = minute.resample(PLAN_STEP).mean()
