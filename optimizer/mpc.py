@@ -24,7 +24,7 @@ import os
 import queue
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Callable
+from typing import Callable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -33,7 +33,7 @@ from energy.tariff import Tariff
 from optimizer.inputs import HorizonInputs, InitialState
 from optimizer.model import DispatchAssets, PlanOptions
 from optimizer.park_inputs import PLAN_STEP, hold_storage_run, park_horizon_inputs
-from optimizer.plan import DispatchPlan, PlanContext, baseline_table, make_plan
+from optimizer.plan import DispatchPlan, PlanContext, baseline_columns, make_plan
 from optimizer.solve import SolverName
 from twin.assets import Battery, Chiller, IceTank, Meter, PVArray
 from twin.park import Park
@@ -91,14 +91,15 @@ class BacktestResult:
         return 100.0 * self.savings_cny(baseline) / self.costs[baseline].total_cny
 
 
-def table_setpoints(park: Park, table: pd.DataFrame) -> list[dict[str, float]]:
-    """The setpoints each step of a plan table asks of the park, by point id, clipped to each asset's
-    limits: battery power (kW, + discharge), ice charge and melt (kWth), ice-making chillers' mode,
-    PV power limit (%). One dict per row of ``table``, worked out a column at a time."""
+def table_setpoints(park: Park, table: pd.DataFrame | Mapping[str, np.ndarray]) -> list[dict[str, float]]:
+    """The setpoints each step of a plan table (or its columns, optimizer.plan.dispatch_columns) asks
+    of the park, by point id, clipped to each asset's limits: battery power (kW, + discharge), ice
+    charge and melt (kWth), ice-making chillers' mode, PV power limit (%). One dict per step, worked
+    out a column at a time."""
     columns: dict[str, np.ndarray] = {}
     pv_arrays = [(b.id, a) for b, a in park.iter_assets() if isinstance(a, PVArray)]
     pv_rating_kw = sum(a.inverter_ac_kw for _, a in pv_arrays)
-    column = lambda name: table[name].to_numpy(dtype=float)
+    column = lambda name: np.asarray(table[name], dtype=float)
     for building, asset in park.iter_assets():
         if isinstance(asset, Battery):
             columns[point_id(building.id, asset.id, "power_setpoint_kw")] = np.clip(
@@ -116,7 +117,7 @@ def table_setpoints(park: Park, table: pd.DataFrame) -> list[dict[str, float]]:
     for building_id, array in pv_arrays:
         columns[point_id(building_id, array.id, "power_limit_pct")] = np.where(curtailed, share_pct, 100.0)
     by_point = {point: values.tolist() for point, values in columns.items()}
-    return [{point: values[k] for point, values in by_point.items()} for k in range(len(table))]
+    return [{point: values[k] for point, values in by_point.items()} for k in range(len(curtailed))]
 
 
 class ConditionsMemo:
@@ -271,13 +272,13 @@ def _run_closed_loop(run: _ClosedLoopRun, strategy: str, progress: Callable[[int
             plans.append((t.to_pydatetime(), plan))
             if plan.solve is not None:
                 solve_times.append(plan.solve.solve_time_s + plan.solve.build_time_s)
-            table = plan.table
+            table = plan.table.iloc[:replan_steps]
         else:
             # the rules are causal (each step follows from the steps before it), so the interval
             # acted on is laid out alone: the same setpoints as the whole horizon's first steps
             acted_on = HorizonInputs(horizon.frame.iloc[:replan_steps])
-            table = baseline_table(strategy, acted_on, state, options, context)
-        for setpoints in table_setpoints(park, table.iloc[:replan_steps]):
+            table = baseline_columns(strategy, acted_on, state, options, context)
+        for setpoints in table_setpoints(park, table):
             for point, value in setpoints.items():  # the protocol write path's place
                 simulator.write_setpoint(point, value)
             interval = []

@@ -141,21 +141,22 @@ def make_plan(inputs: HorizonInputs, state: InitialState, options: PlanOptions, 
 def baseline_plan(name: str, inputs: HorizonInputs, state: InitialState, options: PlanOptions,
                   context: PlanContext) -> DispatchPlan:
     """The plan baseline ``name`` (optimizer.baselines.BASELINES) makes on these inputs."""
-    lp, x, table = _baseline(name, inputs, state, options, context)
+    lp, x = _baseline(name, inputs, state, options, context)
+    table = dispatch_table(lp, x, inputs, context)
     return DispatchPlan(name, table, cost_breakdown(lp, x, table, options, state), {}, None)
 
 
-def baseline_table(name: str, inputs: HorizonInputs, state: InitialState, options: PlanOptions,
-                   context: PlanContext) -> pd.DataFrame:
-    """The per-step table of :func:`baseline_plan`, not priced (what a closed loop needs)."""
-    return _baseline(name, inputs, state, options, context)[2]
+def baseline_columns(name: str, inputs: HorizonInputs, state: InitialState, options: PlanOptions,
+                     context: PlanContext) -> dict[str, np.ndarray]:
+    """The decision and state columns of :func:`baseline_plan`'s table, not priced and without the
+    time and period columns (:func:`dispatch_columns`): what a closed loop needs."""
+    return dispatch_columns(*_baseline(name, inputs, state, options, context), inputs, context)
 
 
 def _baseline(name: str, inputs: HorizonInputs, state: InitialState, options: PlanOptions,
-              context: PlanContext) -> tuple[LinearProgram, np.ndarray, pd.DataFrame]:
+              context: PlanContext) -> tuple[LinearProgram, np.ndarray]:
     lp = build_lp(inputs, context.assets, state, options)
-    x = baseline_dispatch(name, lp, inputs, context.assets, context.schedule, context.timezone)
-    return lp, x, dispatch_table(lp, x, inputs, context)
+    return lp, baseline_dispatch(name, lp, inputs, context.assets, context.schedule, context.timezone)
 
 
 def _fallback(lp: LinearProgram, inputs: HorizonInputs, state: InitialState, options: PlanOptions,
@@ -192,12 +193,17 @@ def simultaneous_steps(lp: LinearProgram, x: np.ndarray) -> BinarySteps:
 
 def dispatch_table(lp: LinearProgram, x: np.ndarray, inputs: HorizonInputs, context: PlanContext) -> pd.DataFrame:
     """Per-step table; columns documented in README.md. States (inventory, stored) are at the step's start."""
+    return pd.DataFrame({"ts_utc": inputs.index, "ts_local": inputs.index.tz_convert(context.timezone),
+                         "period": np.asarray(context.period_names(inputs.index)),
+                         **dispatch_columns(lp, x, inputs, context)})
+
+
+def dispatch_columns(lp: LinearProgram, x: np.ndarray, inputs: HorizonInputs,
+                     context: PlanContext) -> dict[str, np.ndarray]:
+    """The columns of :func:`dispatch_table` after ``ts_utc``, ``ts_local`` and ``period``, in order."""
     assets, T = context.assets, inputs.steps
     v = lambda name: lp.values(x, name)
     columns: dict[str, np.ndarray] = {
-        "ts_utc": inputs.index,
-        "ts_local": inputs.index.tz_convert(context.timezone),
-        "period": np.asarray(context.period_names(inputs.index)),
         "price_cny_per_kwh": inputs.column("price_cny_per_kwh"),
         "export_price_cny_per_kwh": inputs.column("export_price_cny_per_kwh"),
         "cooling_load_kwth": inputs.column("cooling_load_kwth"),
@@ -233,7 +239,7 @@ def dispatch_table(lp: LinearProgram, x: np.ndarray, inputs: HorizonInputs, cont
     columns["ev_kw"] = v("ev_kw").sum(axis=0) if inputs.ev_sessions else np.zeros(T)
     columns["step_cost_cny"] = (lp.c[lp.blocks["grid_import_kw"].index] * v("grid_import_kw")
                                 + lp.c[lp.blocks["grid_export_kw"].index] * v("grid_export_kw"))
-    return pd.DataFrame(columns)
+    return columns
 
 
 def cost_breakdown(lp: LinearProgram, x: np.ndarray, table: pd.DataFrame, options: PlanOptions,
