@@ -279,16 +279,23 @@ def solve_pulp_highs(lp: LinearProgram, mip_rel_gap: float = 1e-6,
     started = time.perf_counter()
     _highs_banner_printed()  # pulp.HiGHS makes its own instance
     with _gc_paused():
-        problem, variables, rows = pulp_problem(lp)
-        solver = MatrixHiGHS(lp, variables, rows, msg=False, gapRel=mip_rel_gap,
-                             timeLimit=mip_time_limit_s if lp.has_integers else None)
-        try:
-            problem.solve(solver)
-        except pulp.PulpSolverError as exc:
-            return SolveResult(f"error: {exc}", "pulp-highs", None, None, solver.run_s,
-                               time.perf_counter() - started - solver.run_s, None)
-        return _highs_result(problem.solverModel, lp, "pulp-highs", solver.run_s,
-                             time.perf_counter() - started - solver.run_s, solver.outcome)
+        # the PuLP model lives and dies inside the pause: freed before the collector is back on, it
+        # leaves it nothing to scan (kept until after, its objects cost a collection of their own)
+        return _solve_pulp_highs(lp, mip_rel_gap, mip_time_limit_s, started)
+
+
+def _solve_pulp_highs(lp: LinearProgram, mip_rel_gap: float, mip_time_limit_s: float | None,
+                      started: float) -> SolveResult:
+    problem, variables, rows = pulp_problem(lp)
+    solver = MatrixHiGHS(lp, variables, rows, msg=False, gapRel=mip_rel_gap,
+                         timeLimit=mip_time_limit_s if lp.has_integers else None)
+    try:
+        problem.solve(solver)
+    except pulp.PulpSolverError as exc:
+        return SolveResult(f"error: {exc}", "pulp-highs", None, None, solver.run_s,
+                           time.perf_counter() - started - solver.run_s, None)
+    return _highs_result(problem.solverModel, lp, "pulp-highs", solver.run_s,
+                         time.perf_counter() - started - solver.run_s, solver.outcome)
 
 
 def solve_pulp_cbc(lp: LinearProgram, mip_rel_gap: float = 1e-6, mip_time_limit_s: float | None = None) -> SolveResult:
