@@ -12,7 +12,8 @@ Cases (inputs: the demo park's simulated loads and PV, its tariff):
 - the same day with any export paid (the battery may sell stored grid energy): binaries on all 32
   valley steps, a near-symmetric MIP; the gap reached within --mip-time-limit is printed;
 - the closed-loop backtest re-planning every hour, the strategies in worker processes (one per
-  strategy, at most one per CPU): measured over --backtest-days, extrapolated to 365 unless it is 365.
+  strategy, at most one per CPU): measured over --backtest-days, extrapolated to 365 unless it is 365
+  (0 leaves it out).
 
 Every case is solved the default way, HiGHS through PuLP (the PuLP model built from the sparse matrix,
 solved by pulp.HiGHS); the LP cases also straight through highspy, for comparison. Each time is the
@@ -123,6 +124,8 @@ def main() -> None:
            *timed(day_demo_export, assets, any_export, max(3, args.repeats // 5)), None)
 
     days = args.backtest_days
+    if days <= 0:
+        return
     started = time.perf_counter()
     result = backtest(park, environment, tariff, START_UTC, days, (OPTIMAL,) + BASELINES)
     elapsed = time.perf_counter() - started
