@@ -34,6 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from optimizer.model import SIMULTANEOUS_TOLERANCE_KW, LinearProgram
+from optimizer.warm_start import WarmStart
 
 NODE_LIMIT = 60
 """LPs the search solves before handing over to the HiGHS MIP."""
@@ -61,8 +62,10 @@ def pairs_only(lp: LinearProgram) -> bool:
     return lp.has_integers and np.array_equal(np.sort(pair_columns), np.flatnonzero(lp.integrality))
 
 
-def search_realizable(highs, lp: LinearProgram, mip_rel_gap: float, time_limit_s: float | None) -> SearchOutcome:
-    """Branch and bound on ``highs``, which holds ``lp`` without integrality (see module docstring)."""
+def search_realizable(highs, lp: LinearProgram, mip_rel_gap: float, time_limit_s: float | None,
+                      warm_start: WarmStart | None = None) -> SearchOutcome:
+    """Branch and bound on ``highs``, which holds ``lp`` without integrality (see module docstring).
+    ``warm_start``: where the relaxation starts from, and keeps its optimal basis for the next search."""
     import highspy
 
     started = time.perf_counter()
@@ -87,7 +90,11 @@ def search_realizable(highs, lp: LinearProgram, mip_rel_gap: float, time_limit_s
         for k, value in fixings.items():
             node_lower[k] = node_upper[k] = value
         highs.changeColsBounds(len(u), u, node_lower, node_upper)
+        if nodes == 0 and warm_start is not None:
+            warm_start.apply(highs, lp)
         run_s += _run(highs)
+        if nodes == 0 and warm_start is not None:
+            warm_start.keep(highs, lp)
         nodes += 1
         status = highs.getModelStatus()
         if status == highspy.HighsModelStatus.kInfeasible:

@@ -35,6 +35,7 @@ from optimizer.model import DispatchAssets, PlanOptions
 from optimizer.park_inputs import PLAN_STEP, hold_storage_run, park_horizon_inputs
 from optimizer.plan import DispatchPlan, PlanContext, baseline_columns, make_plan
 from optimizer.solve import SolverName
+from optimizer.warm_start import WarmStart
 from twin.assets import Battery, Chiller, IceTank, Meter, PVArray
 from twin.park import Park
 from twin.plant import CMD_AUTO, CMD_ICE
@@ -246,6 +247,7 @@ def _run_closed_loop(run: _ClosedLoopRun, strategy: str, progress: Callable[[int
     park, forecasts, options, context = run.park, run.forecasts, run.options, run.context
     start_utc, end_utc, replan_min, horizon_h = run.start_utc, run.end_utc, run.replan_min, run.horizon_h
     simulator = ParkSimulator(park, run.environment, start_utc)
+    warm_start = WarmStart()  # each re-plan starts from the last one's basis
     grid = next(point_id(b.id, a.id, "power_kw") for b, a in park.iter_assets()
                 if isinstance(a, Meter) and a.measures == "grid")
     grid_col = simulator.point_ids.index(grid)
@@ -268,7 +270,8 @@ def _run_closed_loop(run: _ClosedLoopRun, strategy: str, progress: Callable[[int
         position = forecasts.index.get_loc(t)
         horizon = HorizonInputs(forecasts.frame.iloc[position:position + horizon_steps])
         if strategy == OPTIMAL:
-            plan = make_plan(horizon, state, options, context, solver=run.solver, with_baselines=False)
+            plan = make_plan(horizon, state, options, context, solver=run.solver, with_baselines=False,
+                             warm_start=warm_start)
             plans.append((t.to_pydatetime(), plan))
             if plan.solve is not None:
                 solve_times.append(plan.solve.solve_time_s + plan.solve.build_time_s)

@@ -23,6 +23,7 @@ from optimizer.inputs import HorizonInputs, InitialState
 from optimizer.model import (SIMULTANEOUS_TOLERANCE_KW, BinarySteps, DispatchAssets, LinearProgram,
                              PlanOptions, build_lp)
 from optimizer.solve import DEFAULT_SOLVER, SolverName, solve
+from optimizer.warm_start import WarmStart
 from twin.park import PlantSchedule
 
 
@@ -106,13 +107,15 @@ class PlanContext:
 
 
 def make_plan(inputs: HorizonInputs, state: InitialState, options: PlanOptions, context: PlanContext,
-              solver: SolverName = DEFAULT_SOLVER, with_baselines: bool = True) -> DispatchPlan:
-    """Solve the dispatch LP and build the plan; on bad inputs or a failed solve, the fallback plan."""
+              solver: SolverName = DEFAULT_SOLVER, with_baselines: bool = True,
+              warm_start: WarmStart | None = None) -> DispatchPlan:
+    """Solve the dispatch LP and build the plan; on bad inputs or a failed solve, the fallback plan.
+    ``warm_start``: the basis a sequence of plans hands on (optimizer.warm_start; a closed loop's)."""
     problems = input_problems(inputs, context.assets, state)
     lp = build_lp(inputs, context.assets, state, options)
     if problems:
         return _fallback(lp, inputs, state, options, context, problems, None)
-    result = solve(lp, solver, options.mip_rel_gap, options.mip_time_limit_s)
+    result = solve(lp, solver, options.mip_rel_gap, options.mip_time_limit_s, warm_start)
     notes = []
     if result.usable:
         ties = simultaneous_steps(lp, result.x)

@@ -39,6 +39,7 @@ import pulp
 
 from optimizer.branch_and_bound import SearchOutcome, pairs_only, search_realizable
 from optimizer.model import LinearProgram
+from optimizer.warm_start import WarmStart
 
 SolverName = Literal["pulp-highs", "pulp-cbc", "highs"]
 SOLVERS: tuple[str, ...] = ("pulp-highs", "pulp-cbc", "highs")
@@ -70,13 +71,17 @@ class SolveResult:
 
 
 def solve(lp: LinearProgram, solver: SolverName = DEFAULT_SOLVER, mip_rel_gap: float = 1e-6,
-          mip_time_limit_s: float | None = None) -> SolveResult:
+          mip_time_limit_s: float | None = None, warm_start: WarmStart | None = None) -> SolveResult:
     """Solve with the named solver; if it fails for a reason other than infeasibility, try CBC.
 
     ``mip_time_limit_s`` bounds a MIP's search; the incumbent is then returned with status
-    "time limit" and the gap it reached (never claimed optimal)."""
-    result = _SOLVE[solver](lp, mip_rel_gap, mip_time_limit_s)
-    if not result.usable and result.status not in ("infeasible", "unbounded") and solver != "pulp-cbc":
+    "time limit" and the gap it reached (never claimed optimal). ``warm_start``: the basis the LP
+    (or the realizability search's relaxation) starts from and leaves for the next solve, on the
+    HiGHS paths (:mod:`optimizer.warm_start`); CBC starts cold."""
+    if solver == "pulp-cbc":
+        return solve_pulp_cbc(lp, mip_rel_gap, mip_time_limit_s)
+    result = _SOLVE[solver](lp, mip_rel_gap, mip_time_limit_s, warm_start)
+    if not result.usable and result.status not in ("infeasible", "unbounded"):
         fallback = solve_pulp_cbc(lp, mip_rel_gap, mip_time_limit_s)
         fallback.solver = f"{solver} failed ({result.status}); pulp-cbc"
         return fallback
@@ -97,7 +102,8 @@ def pass_matrix(highs, lp: LinearProgram, integrality: bool = True) -> None:
                     lp.row_lower, lp.row_upper, csr.indptr, csr.indices, csr.data, kinds)
 
 
-def solve_highspy(lp: LinearProgram, mip_rel_gap: float = 1e-6, mip_time_limit_s: float | None = None) -> SolveResult:
+def solve_highspy(lp: LinearProgram, mip_rel_gap: float = 1e-6, mip_time_limit_s: float | None = None,
+                  warm_start: WarmStart | None = None) -> SolveResult:
     """Hand the matrices straight to HiGHS; realizability binaries go to :mod:`optimizer.branch_and_bound`."""
     started = time.perf_counter()
     highs = new_highs()
@@ -107,13 +113,26 @@ def solve_highspy(lp: LinearProgram, mip_rel_gap: float = 1e-6, mip_time_limit_s
     search = pairs_only(lp)
     pass_matrix(highs, lp, integrality=not search)
     if search:
-        outcome = search_realizable(highs, lp, mip_rel_gap, mip_time_limit_s)
+        outcome = search_realizable(highs, lp, mip_rel_gap, mip_time_limit_s, warm_start)
         run_s = outcome.run_s
     else:
-        outcome, ran = None, time.perf_counter()
-        highs.run()
-        run_s = time.perf_counter() - ran
+        outcome = None
+        run_s = _run_warm(highs, lp, warm_start)
     return _highs_result(highs, lp, "highs", run_s, time.perf_counter() - started - run_s, outcome)
+
+
+def _run_warm(highs, lp: LinearProgram, warm_start: WarmStart | None) -> float:
+    """Run HiGHS on ``lp``; an LP (not a MIP) from the warm start's basis, if any, keeping the one it
+    ends with. Returns the run's seconds."""
+    warm = warm_start is not None and not lp.has_integers
+    if warm:
+        warm_start.apply(highs, lp)
+    started = time.perf_counter()
+    highs.run()
+    run_s = time.perf_counter() - started
+    if warm:
+        warm_start.keep(highs, lp)
+    return run_s
 
 
 def _highs_result(highs, lp: LinearProgram, solver: str, run_s: float, build_s: float,
@@ -249,9 +268,9 @@ class MatrixHiGHS(pulp.HiGHS):
     HiGHS runs; ``outcome`` the realizability search's, where it ran."""
 
     def __init__(self, lp: LinearProgram, variables: list[pulp.LpVariable],
-                 rows: list[tuple[pulp.LpConstraint, int]], **options):
+                 rows: list[tuple[pulp.LpConstraint, int]], warm_start: WarmStart | None = None, **options):
         super().__init__(**options)
-        self.matrix_lp, self.columns, self.rows = lp, variables, rows
+        self.matrix_lp, self.columns, self.rows, self.warm_start = lp, variables, rows, warm_start
         self.search = pairs_only(lp)
         self.outcome: SearchOutcome | None = None
         self.run_s = 0.0
@@ -265,29 +284,28 @@ class MatrixHiGHS(pulp.HiGHS):
 
     def callSolver(self, problem: pulp.LpProblem) -> None:
         if self.search:
-            self.outcome = search_realizable(problem.solverModel, self.matrix_lp, self.gapRel, self.timeLimit)
+            self.outcome = search_realizable(problem.solverModel, self.matrix_lp, self.gapRel, self.timeLimit,
+                                             self.warm_start)
             self.run_s = self.outcome.run_s
             return
-        started = time.perf_counter()
-        super().callSolver(problem)
-        self.run_s = time.perf_counter() - started
+        self.run_s = _run_warm(problem.solverModel, self.matrix_lp, self.warm_start)
 
 
-def solve_pulp_highs(lp: LinearProgram, mip_rel_gap: float = 1e-6,
-                     mip_time_limit_s: float | None = None) -> SolveResult:
+def solve_pulp_highs(lp: LinearProgram, mip_rel_gap: float = 1e-6, mip_time_limit_s: float | None = None,
+                     warm_start: WarmStart | None = None) -> SolveResult:
     """Build the PuLP model and solve it with HiGHS through PuLP (:class:`MatrixHiGHS`)."""
     started = time.perf_counter()
     _highs_banner_printed()  # pulp.HiGHS makes its own instance
     with _gc_paused():
         # the PuLP model lives and dies inside the pause: freed before the collector is back on, it
         # leaves it nothing to scan (kept until after, its objects cost a collection of their own)
-        return _solve_pulp_highs(lp, mip_rel_gap, mip_time_limit_s, started)
+        return _solve_pulp_highs(lp, mip_rel_gap, mip_time_limit_s, warm_start, started)
 
 
 def _solve_pulp_highs(lp: LinearProgram, mip_rel_gap: float, mip_time_limit_s: float | None,
-                      started: float) -> SolveResult:
+                      warm_start: WarmStart | None, started: float) -> SolveResult:
     problem, variables, rows = pulp_problem(lp)
-    solver = MatrixHiGHS(lp, variables, rows, msg=False, gapRel=mip_rel_gap,
+    solver = MatrixHiGHS(lp, variables, rows, warm_start, msg=False, gapRel=mip_rel_gap,
                          timeLimit=mip_time_limit_s if lp.has_integers else None)
     try:
         problem.solve(solver)
@@ -325,4 +343,5 @@ def solve_pulp_cbc(lp: LinearProgram, mip_rel_gap: float = 1e-6, mip_time_limit_
     return SolveResult(status, "pulp-cbc", x, lp.objective(x), run_s, built_s, gap)
 
 
-_SOLVE = {"pulp-highs": solve_pulp_highs, "pulp-cbc": solve_pulp_cbc, "highs": solve_highspy}
+_SOLVE = {"pulp-highs": solve_pulp_highs, "highs": solve_highspy}
+"""The HiGHS paths by name (they take a warm start; ``pulp-cbc`` does not)."""
