@@ -187,7 +187,8 @@ class ParkSimulator:
         self._faults: list[Fault] = []
         self._frozen: dict[str, float | None] = {}
         self._conditions_start: datetime | None = None  # UTC midnight of the day held in the two below
-        self._conditions_columns: list[str] = []
+        self._conditions_column: dict[str, int] = {}  # position of each environment column in a row
+        self._pv_conditions: dict[str, tuple[int, int, int]] = {}  # by PV array: its ac_kw, poa_wm2, cell_temp_c
         self._conditions_rows: list[list[float]] = []  # one row per step of that day
         self._assets = _ParkAssets.of(park, self._slots)
         self._bid = {asset.id: building.id for building, asset in park.iter_assets()}
@@ -284,7 +285,8 @@ class ParkSimulator:
     def _compute_step(self, t: datetime, values: memoryview) -> None:
         """Every asset over the step [t, t + step), in an order that keeps the random draws reproducible."""
         cond = self._conditions_at(t)
-        temp_c, ghi = cond["temp_air_c"], cond["ghi_wm2"]
+        column = self._conditions_column
+        temp_c, ghi = cond[column["temp_air_c"]], cond[column["ghi_wm2"]]
         local = t.astimezone(self.tz)
         hour = local.hour + local.minute / 60.0 + local.second / 3600.0
         weekend = local.weekday() >= 5
@@ -469,11 +471,12 @@ class ParkSimulator:
         delta_t = low_delta_t.magnitude if low_delta_t else chiller.design_delta_t_k * (0.6 + 0.4 * part_load)
         return supply, supply + delta_t
 
-    def _pv(self, cond: dict[str, float], faults: ActiveFaults, values: memoryview) -> float:
+    def _pv(self, cond: list[float], faults: ActiveFaults, values: memoryview) -> float:
         """PV arrays: the environment's AC power less lost strings, capped by the power limit."""
         total = 0.0
         for array, slots in self._assets.pv_arrays:
-            ac_kw = cond[f"{array.id}.ac_kw"]
+            ac_at, poa_at, cell_at = self._pv_conditions[array.id]
+            ac_kw = cond[ac_at]
             outage = faults.get(("pv_string_outage", array.id))
             if outage is not None:
                 ac_kw *= max(0.0, 1.0 - outage.magnitude / array.strings_count)
@@ -481,8 +484,8 @@ class ParkSimulator:
             ac_kw = min(ac_kw, array.inverter_ac_kw * limit_pct / 100.0)
             values[slots["ac_power_kw"]] = ac_kw
             values[slots["energy_kwh"]] = self._state.pv_energy_kwh[array.id]
-            values[slots["poa_irradiance_wm2"]] = cond[f"{array.id}.poa_wm2"]
-            values[slots["cell_temp_c"]] = cond[f"{array.id}.cell_temp_c"]
+            values[slots["poa_irradiance_wm2"]] = cond[poa_at]
+            values[slots["cell_temp_c"]] = cond[cell_at]
             values[slots["power_limit_pct"]] = limit_pct
             self._state.pv_energy_kwh[array.id] += ac_kw * self.step_h
             total += ac_kw
@@ -570,17 +573,22 @@ class ParkSimulator:
                     values[i] = np.nan
                     qualities[i] = int(Quality.COMM_FAIL)
 
-    def _conditions_at(self, t: datetime) -> dict[str, float]:
-        """Outdoor conditions for the step at t (UTC), fetched from the environment a UTC day at a time."""
+    def _conditions_at(self, t: datetime) -> list[float]:
+        """Outdoor conditions for the step at t (UTC), fetched from the environment a UTC day at a time: the
+        environment's row, each column at its position in ``_conditions_column`` (PV arrays' columns also
+        in ``_pv_conditions``)."""
         if self._conditions_start is None or t.date() != self._conditions_start.date():
             day = pd.Timestamp(t).floor("D")
             index = pd.date_range(day, day + pd.Timedelta(days=1), freq=self.step, inclusive="left")
             frame = self.environment.conditions(index)
-            self._conditions_columns = list(frame.columns)
+            self._conditions_column = {name: k for k, name in enumerate(frame.columns)}
+            self._pv_conditions = {array.id: tuple(self._conditions_column[f"{array.id}.{name}"]
+                                                   for name in ("ac_kw", "poa_wm2", "cell_temp_c"))
+                                   for array, _ in self._assets.pv_arrays}
             self._conditions_rows = frame.to_numpy(dtype=float).tolist()
             self._conditions_start = day.to_pydatetime()
         position = (t - self._conditions_start) // self.step
-        return dict(zip(self._conditions_columns, self._conditions_rows[position]))
+        return self._conditions_rows[position]
 
 
 def _long_frame(point_ids: list[str], times: list[datetime], values: np.ndarray, qualities: np.ndarray) -> pd.DataFrame:
