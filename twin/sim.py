@@ -186,7 +186,7 @@ class ParkSimulator:
         self._setpoints: dict[int, float] = {}  # written setpoints by point index; other points follow the schedule
         self._faults: list[Fault] = []
         self._frozen: dict[str, float | None] = {}
-        self._conditions_start: datetime | None = None  # UTC midnight of the day held in the two below
+        self._conditions_start: datetime | None = None  # UTC midnight of the day held in the three below
         self._conditions_column: dict[str, int] = {}  # position of each environment column in a row
         self._pv_conditions: dict[str, tuple[int, int, int]] = {}  # by PV array: its ac_kw, poa_wm2, cell_temp_c
         self._conditions_rows: list[list[float]] = []  # one row per step of that day
