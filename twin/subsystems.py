@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from twin.assets import Battery, Chiller, Elevator, EVCharger, Lighting, Meter, PVArray
+from twin.assets import Battery, Chiller, Elevator, EVCharger, IceTank, Lighting, Meter, PVArray, WeatherStation
 from twin.park import Park
+from twin.plant import MODE_DIRECT
 from twin.points import point_id
 
 LOAD_SUBSYSTEMS: dict[str, type] = {
@@ -70,4 +71,55 @@ def subsystem_power_frame(park: Park, wide: pd.DataFrame) -> pd.DataFrame:
     result["other"] = (total("building_meters") - result.sum(axis=1)).clip(lower=0.0)
     for name in ("pv", "battery", "grid"):
         result[name] = total(name)
+    return result
+
+
+def planning_load_points(park: Park) -> dict[str, list[str]]:
+    """Point ids that :func:`planning_loads_frame` reads, by role: chillers' cooling, mode and electric
+    power, ice delivered, grid (+ import), PV AC, battery (+ discharge), and the weather station's
+    outdoor temperature and GHI (the first station; none: empty lists)."""
+    groups = power_points(park)
+    roles: dict[str, list[str]] = {"chiller_cooling": [], "chiller_mode": [], "ice_delivered": [],
+                                   "outdoor_temp": [], "ghi": []}
+    for building, asset in park.iter_assets():
+        if isinstance(asset, Chiller):
+            roles["chiller_cooling"].append(point_id(building.id, asset.id, "cooling_kwth"))
+            roles["chiller_mode"].append(point_id(building.id, asset.id, "mode"))
+        elif isinstance(asset, IceTank):
+            roles["ice_delivered"].append(point_id(building.id, asset.id, "cooling_delivered_kwth"))
+        elif isinstance(asset, WeatherStation) and not roles["outdoor_temp"]:
+            roles["outdoor_temp"].append(point_id(building.id, asset.id, "outdoor_temp_c"))
+            roles["ghi"].append(point_id(building.id, asset.id, "ghi_wm2"))
+    roles.update(chiller_power=groups["chillers"], grid=groups["grid"], pv=groups["pv"], battery=groups["battery"])
+    return roles
+
+
+def planning_loads_frame(park: Park, wide: pd.DataFrame) -> pd.DataFrame:
+    """The loads a dispatch plan is made for, for every row of a wide frame of point values.
+
+    Columns: ``cooling_load_kwth`` (chilled water made directly by chillers in direct mode plus cooling
+    delivered by melting ice: the buildings' load, whatever carried it), ``other_load_kw`` (grid + PV +
+    battery discharge - chillers: every electric load the plan does not schedule, never below 0),
+    ``pv_kw``, ``temp_air_c`` and ``ghi_wm2`` (NaN without a weather station). Missing power points
+    count as 0.
+    """
+    roles = planning_load_points(park)
+
+    def total(role: str) -> pd.Series:
+        present = [pid for pid in roles[role] if pid in wide.columns]
+        return wide[present].fillna(0.0).sum(axis=1) if present else pd.Series(0.0, index=wide.index)
+
+    direct = pd.Series(0.0, index=wide.index)
+    for cooling, mode in zip(roles["chiller_cooling"], roles["chiller_mode"]):
+        if cooling in wide.columns and mode in wide.columns:
+            direct = direct + wide[cooling].fillna(0.0) * (wide[mode] == MODE_DIRECT)
+    pv_kw = total("pv")
+    result = pd.DataFrame({
+        "cooling_load_kwth": direct + total("ice_delivered"),
+        "other_load_kw": (total("grid") + pv_kw + total("battery") - total("chiller_power")).clip(lower=0.0),
+        "pv_kw": pv_kw,
+    }, index=wide.index)
+    for column, role in (("temp_air_c", "outdoor_temp"), ("ghi_wm2", "ghi")):
+        present = [pid for pid in roles[role] if pid in wide.columns]
+        result[column] = wide[present[0]] if present else float("nan")
     return result

@@ -1,0 +1,75 @@
+"""The two ports the rolling-horizon controller (optimizer.controller) depends on.
+
+The controller never knows what is behind them:
+
+- a :class:`Field` is the park as the controller sees it: its clock, the state a
+  plan starts from, and the setpoints it can write and release. The simulated
+  field (``twin.simulated_field.SimulatedField``) drives the park simulator in
+  backtests; the protocol field (``protocols.field.ProtocolField``) writes
+  through Modbus and BACnet with limits and audit in live runs.
+- a :class:`Forecaster` gives the loads and PV the plan needs over a horizon.
+  ``energy.forecast.HistoryForecaster`` learns them from the park's own
+  history and a weather forecast (live runs, and backtests by default);
+  ``optimizer.park_inputs.PerfectForecaster`` reads them off a simulator run
+  (perfect foresight, only for backtests that ask for it by name).
+
+Both are structural (typing.Protocol): implementations do not import this module.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+import pandas as pd
+
+FORECAST_COLUMNS = ("cooling_load_kwth", "other_load_kw", "pv_available_kw", "outdoor_temp_c")
+"""Columns every forecast has, each the mean over [timestamp, timestamp + step): the buildings' cooling
+load (kWth), every electric load but the chillers (kW), PV AC power available before curtailment (kW),
+outdoor air temperature (degC). A forecaster may add columns (per subsystem, per PV array)."""
+
+
+@dataclass(frozen=True)
+class FieldState:
+    """What a plan starts from, read from the field at ``now_utc``.
+
+    ``battery_stored_kwh`` and ``ice_inventory_kwhth`` by asset id (an asset whose reading is
+    missing or not good is left out, and the plan uses its model default); ``month_peak_kw``:
+    the highest demand-interval mean import billed so far in the current local month, kW.
+    """
+
+    now_utc: datetime
+    battery_stored_kwh: dict[str, float] = field(default_factory=dict)
+    ice_inventory_kwhth: dict[str, float] = field(default_factory=dict)
+    month_peak_kw: float = 0.0
+
+
+class Field(Protocol):
+    """The park the controller operates."""
+
+    def now_utc(self) -> datetime:
+        """The field's clock, tz-aware UTC (simulated time in backtests and demo runs)."""
+        ...
+
+    def read_state(self) -> FieldState:
+        """Storage state and the month's billed peak, now."""
+        ...
+
+    def write_setpoints(self, setpoints: dict[str, float], who: str) -> dict[str, str]:
+        """Write each setpoint (point id -> value in engineering units) for ``who``; each point's
+        result: "ok", or "refused: ..." / "failed: ..." (one failing point does not stop the others)."""
+        ...
+
+    def release_setpoints(self, who: str) -> dict[str, str]:
+        """Hand every point this field has written back to the plant's own schedule; results as above."""
+        ...
+
+
+class Forecaster(Protocol):
+    """Loads and PV over a horizon."""
+
+    def forecast(self, start_utc: datetime, steps: int, step: pd.Timedelta) -> pd.DataFrame:
+        """``steps`` rows from ``start_utc`` at ``step`` (a UTC DatetimeIndex) with :data:`FORECAST_COLUMNS`,
+        made with what is known at ``start_utc`` only."""
+        ...
