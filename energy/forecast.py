@@ -46,6 +46,11 @@ from twin.points import point_id
 from twin.profiles import EV_ARRIVAL_WEIGHT_PER_DAY_H, elevator_traffic, ev_arrival_weight, occupancy_fraction
 from twin.subsystems import power_points
 
+FORECAST_COLUMNS = ("cooling_load_kwth", "other_load_kw", "pv_available_kw", "outdoor_temp_c")
+"""Columns every forecast has, each the mean over [timestamp, timestamp + step): the buildings' cooling
+load (kWth), every electric load but the chillers (kW), PV AC power available before curtailment (kW),
+outdoor air temperature (degC). A forecaster may add columns (per subsystem, per PV array)."""
+
 LOADS = ("cooling_load_kwth", "lighting_kw", "elevators_kw", "ev_kw")
 """The loads forecast, hourly means."""
 

@@ -24,11 +24,9 @@ from typing import Protocol
 
 import pandas as pd
 
-FORECAST_COLUMNS = ("cooling_load_kwth", "other_load_kw", "pv_available_kw", "outdoor_temp_c")
-"""Columns every forecast has, each the mean over [timestamp, timestamp + step): the buildings' cooling
-load (kWth), every electric load but the chillers (kW), PV AC power available before curtailment (kW),
-outdoor air temperature (degC). A forecaster may add columns (per subsystem, per PV array)."""
+from energy.forecast import FORECAST_COLUMNS
 
+__all__ = ["FORECAST_COLUMNS", "Field", "FieldState", "Forecaster"]
 
 @dataclass(frozen=True)
 class FieldState:
