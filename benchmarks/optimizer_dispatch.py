@@ -35,7 +35,8 @@ from energy.tariff import load_tariff
 from optimizer.baselines import BASELINES
 from optimizer.inputs import HorizonInputs, InitialState
 from optimizer.model import DispatchAssets, build_lp
-from optimizer.mpc import OPTIMAL, backtest, plan_options
+from optimizer.backtest import OPTIMAL, backtest
+from optimizer.plan import plan_options
 from optimizer.park_inputs import park_horizon_inputs, simulated_loads
 from optimizer.solve import DEFAULT_SOLVER, solve
 from twin.assets import Battery, Chiller, IceTank

@@ -91,6 +91,25 @@ def simulated_loads(park: Park, environment: Environment, start_utc: datetime, e
     return hold_storage_run(park, environment, start_utc, end_utc).loads
 
 
+class PerfectForecaster:
+    """Perfect foresight for backtests: the loads, PV and outdoor temperature of a hold-storage run of
+    the same simulator (:func:`hold_storage_run`'s ``loads``, at :data:`PLAN_STEP`), read off for
+    any horizon they cover. Meter noise and the plant's own staging are not foreseen."""
+
+    def __init__(self, loads: pd.DataFrame):
+        self.loads = loads
+
+    def forecast(self, start_utc: datetime, steps: int, step: pd.Timedelta) -> pd.DataFrame:
+        if step != PLAN_STEP:
+            raise ValueError(f"perfect forecasts are at {PLAN_STEP}, not {step}")
+        position = self.loads.index.get_loc(pd.Timestamp(start_utc))
+        window = self.loads.iloc[position:position + steps]
+        if len(window) < steps:
+            raise ValueError(f"perfect forecasts end at {self.loads.index[-1] + PLAN_STEP}; "
+                             f"{steps} steps from {start_utc} go past it")
+        return window
+
+
 def park_horizon_inputs(loads: pd.DataFrame, price_cny_per_kwh: pd.Series,
                         export_price_cny_per_kwh: float | pd.Series) -> HorizonInputs:
     """Horizon inputs from simulated loads and prices (prices forward-filled onto the loads' 15-min index)."""

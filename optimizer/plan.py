@@ -24,7 +24,8 @@ from optimizer.model import (SIMULTANEOUS_TOLERANCE_KW, BinarySteps, DispatchAss
                              PlanOptions, build_lp)
 from optimizer.solve import DEFAULT_SOLVER, SolverName, solve
 from optimizer.warm_start import WarmStart
-from twin.park import PlantSchedule
+from energy.tariff import Tariff
+from twin.park import Park, PlantSchedule
 
 
 @dataclass
@@ -266,3 +267,14 @@ def cost_breakdown(lp: LinearProgram, x: np.ndarray, table: pd.DataFrame, option
     total = energy - revenue + demand + wear + co2 + penalty
     return CostBreakdown({str(k): float(v) for k, v in energy_by_period.items()}, energy, revenue, demand, peak,
                          wear, co2, co2_t, penalty, float(import_kwh.sum()), float(export_kwh.sum()), total)
+
+
+def plan_options(tariff: Tariff, **overrides) -> PlanOptions:
+    """Plan options from the tariff (demand charge, its interval, CO2 factor, export limited to PV)."""
+    return PlanOptions(demand_charge_cny_per_kw=tariff.demand_charge_cny_per_kw_month,
+                       demand_interval_min=tariff.demand_interval_min, co2_t_per_mwh=tariff.co2_t_per_mwh,
+                       export_limited_to_pv=tariff.export_limited_to_pv, **overrides)
+
+
+def plan_context(park: Park, tariff: Tariff) -> PlanContext:
+    return PlanContext(DispatchAssets.of_park(park), park.plant_schedule, park.site.timezone, tariff.period_names)

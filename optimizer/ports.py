@@ -18,30 +18,15 @@ Both are structural (typing.Protocol): implementations do not import this module
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
 import pandas as pd
 
 from energy.forecast import FORECAST_COLUMNS
+from twin.field import FieldState
 
 __all__ = ["FORECAST_COLUMNS", "Field", "FieldState", "Forecaster"]
-
-@dataclass(frozen=True)
-class FieldState:
-    """What a plan starts from, read from the field at ``now_utc``.
-
-    ``battery_stored_kwh`` and ``ice_inventory_kwhth`` by asset id (an asset whose reading is
-    missing or not good is left out, and the plan uses its model default); ``month_peak_kw``:
-    the highest demand-interval mean import billed so far in the current local month, kW.
-    """
-
-    now_utc: datetime
-    battery_stored_kwh: dict[str, float] = field(default_factory=dict)
-    ice_inventory_kwhth: dict[str, float] = field(default_factory=dict)
-    month_peak_kw: float = 0.0
-
 
 class Field(Protocol):
     """The park the controller operates."""

@@ -9,7 +9,7 @@ stands. Plans are solved in a background thread, never on a request.
 Approval: in ``manual`` mode nothing is dispatched until a user approves the
 current plan; in ``auto`` mode each new plan is dispatched as soon as it is
 made. Dispatch hands the setpoints of the step in force now (the first step of
-a fresh plan; ``optimizer.mpc.table_setpoints``) to ``write(point, value, who)``,
+a fresh plan; ``optimizer.setpoints.table_setpoints``) to ``write(point, value, who)``,
 the protocol write path, with who ``plan:<approver>`` (``plan:auto``). Who
 approved, when (the twin's clock, UTC), and every write's result are kept in memory
 with the plan (a new plan starts unapproved) and logged; they also reach the
@@ -32,7 +32,8 @@ import pandas as pd
 from energy.tariff import Tariff
 from optimizer.baselines import BASELINES
 from optimizer.inputs import InitialState
-from optimizer.mpc import plan_context, plan_options, table_setpoints
+from optimizer.plan import plan_context, plan_options
+from optimizer.setpoints import table_setpoints
 from optimizer.park_inputs import PLAN_STEP, park_horizon_inputs, simulated_loads
 from optimizer.plan import DispatchPlan, make_plan
 from twin.assets import Battery, IceTank

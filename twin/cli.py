@@ -515,7 +515,7 @@ def plan(
     from energy.environment import ParkEnvironment
     from energy.prices import load_price_csv
     from optimizer.inputs import InitialState, read_inputs_csv
-    from optimizer.mpc import plan_context, plan_options
+    from optimizer.plan import plan_context, plan_options
     from optimizer.park_inputs import park_horizon_inputs, prices_cover, simulated_loads
     from optimizer.plan import make_plan
     from optimizer.solve import SOLVERS
@@ -560,15 +560,20 @@ def backtest(
                                                                "(default: one per strategy, at most one per CPU)")] = None,
     solver: Annotated[str, typer.Option(help="How the re-plans are solved: highs (highspy directly), "
                                              "pulp-highs (HiGHS through PuLP) or pulp-cbc")] = "highs",
+    forecast: Annotated[str, typer.Option(help="Loads and PV the plans see: history (learned from the park's "
+                                               "measured history, as in operation) or perfect (the simulator's "
+                                               "own loads: perfect foresight)")] = "history",
 ) -> None:
-    """Run the rolling-horizon optimizer closed-loop on the simulator and compare with each baseline."""
+    """Run the rolling-horizon controller closed-loop on the simulator and compare with each baseline."""
     from energy.environment import ParkEnvironment
     from optimizer.baselines import BASELINES
-    from optimizer.mpc import OPTIMAL, backtest as run_backtest
+    from optimizer.backtest import FORECASTS, OPTIMAL, backtest as run_backtest
     from optimizer.solve import SOLVERS
 
     if solver not in SOLVERS:
         raise BadInput(f"--solver: {solver!r} is not one of {', '.join(SOLVERS)}")
+    if forecast not in FORECASTS:
+        raise BadInput(f"--forecast: {forecast!r} is not one of {', '.join(FORECASTS)}")
 
     park = load_park(park_file)
     tariff = _park_tariff(park, park_file)
@@ -581,8 +586,10 @@ def backtest(
                   TimeRemainingColumn(), console=errors) as progress:
         tasks = {s: progress.add_task(s, total=steps_each) for s in strategies}
         result = run_backtest(park, ParkEnvironment(park), tariff, start_utc, days, strategies, replan_min,
-                              workers=workers, solver=solver, progress=lambda s, n: progress.advance(tasks[s], n))
-    table = Table(title=f"{park.name}: {days}-day closed-loop backtest from {start_local} (re-plan every {replan_min} min)")
+                              workers=workers, solver=solver, forecast=forecast,
+                              progress=lambda s, n: progress.advance(tasks[s], n))
+    table = Table(title=f"{park.name}: {days}-day closed-loop backtest from {start_local} (re-plan every {replan_min} "
+                        f"min, {forecast} forecasts)")
     for column in ("strategy", f"energy {tariff.currency}", f"export {tariff.currency}", f"demand {tariff.currency}",
                    "peak kW", f"total {tariff.currency}", "optimal saves"):
         table.add_column(column, justify="right" if column != "strategy" else "left")
@@ -591,6 +598,14 @@ def backtest(
         table.add_row(name, f"{cost.energy_cny:,.0f}", f"{cost.export_revenue_cny:,.0f}", f"{cost.demand_charge_cny:,.0f}",
                       f"{cost.peak_kw:,.0f}", f"{cost.total_cny:,.0f}", saving)
     console.print(table)
+    months = sorted({m for cost in result.costs.values() for m in cost.monthly_peak_kw})
+    peaks = Table(title="Realized billed peak per month, kW (highest demand-interval mean import)")
+    peaks.add_column("strategy")
+    for month in months:
+        peaks.add_column(month, justify="right")
+    for name, cost in result.costs.items():
+        peaks.add_row(name, *(f"{cost.monthly_peak_kw.get(m, float('nan')):,.0f}" for m in months))
+    console.print(peaks)
     if result.solve_times_s:
         console.print(f"{len(result.plans)} plans; build+solve median {1000 * float(_median(result.solve_times_s)):.1f} ms")
 

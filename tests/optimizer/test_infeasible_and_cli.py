@@ -166,12 +166,13 @@ def test_closed_loop_day_on_the_simulator_beats_holding_storage():
     """Rolling horizon on the pv-battery park for a day: realized cost from the simulated meter is
     below the no-storage strategy's on the same simulated day, and every hourly plan is kept."""
     from energy.tariff import load_tariff
-    from optimizer.mpc import OPTIMAL, backtest
+    from optimizer.backtest import OPTIMAL, backtest
 
     park = load_park(PV_BATTERY)
     tariff = load_tariff(PV_BATTERY.parent / "tariff.yaml")
     start = datetime(2026, 6, 30, 16, tzinfo=timezone.utc)
-    result = backtest(park, ParkEnvironment(park), tariff, start, 1, (OPTIMAL, "no_storage"), mip_time_limit_s=0.3)
+    result = backtest(park, ParkEnvironment(park), tariff, start, 1, (OPTIMAL, "no_storage"), mip_time_limit_s=0.3,
+                      forecast="perfect")
     assert len(result.plans) == 24
     assert result.costs[OPTIMAL].total_cny < result.costs["no_storage"].total_cny
     assert result.costs[OPTIMAL].peak_kw < result.costs["no_storage"].peak_kw
@@ -182,7 +183,7 @@ def test_backtest_in_worker_processes_matches_the_serial_run():
     run one after the other here (every re-plan's MIP solves to optimality well within its time
     limit, so no incumbent depends on timing), and progress reaches every plan step of each."""
     from energy.tariff import load_tariff
-    from optimizer.mpc import OPTIMAL, backtest
+    from optimizer.backtest import OPTIMAL, backtest
 
     park = load_park(ROOT / "examples" / "demo-park" / "park.yaml")
     tariff = load_tariff(ROOT / "examples" / "demo-park" / "tariff.yaml")
@@ -191,7 +192,8 @@ def test_backtest_in_worker_processes_matches_the_serial_run():
     for workers in (1, 2):
         done: dict[str, int] = {}
         results[workers] = backtest(park, ParkEnvironment(park), tariff, start, 1, (OPTIMAL, "storage_priority"),
-                                    workers=workers, progress=lambda s, n: done.__setitem__(s, done.get(s, 0) + n))
+                                    workers=workers, forecast="perfect",
+                                    progress=lambda s, n: done.__setitem__(s, done.get(s, 0) + n))
         steps[workers] = done
     serial, parallel = results[1], results[2]
     assert all(plan.status == "optimal" for _, plan in serial.plans + parallel.plans)
@@ -205,21 +207,22 @@ def test_no_storage_is_realized_by_the_forecast_run():
     running no_storage's closed loop for real (re-planned every hour, its setpoints written) gives
     the same meter readings, so the same cost to the last digit."""
     from energy.tariff import load_tariff
-    from optimizer import mpc
+    from optimizer import backtest as bt
+    from optimizer.park_inputs import hold_storage_run
+    from optimizer.plan import plan_context, plan_options
 
     park = load_park(ROOT / "examples" / "demo-park" / "park.yaml")
     tariff = load_tariff(ROOT / "examples" / "demo-park" / "tariff.yaml")
     start = datetime(2026, 6, 30, 16, tzinfo=timezone.utc)
-    result = mpc.backtest(park, ParkEnvironment(park), tariff, start, 1, ("no_storage",))
-    environment = mpc.ConditionsMemo(ParkEnvironment(park))
+    result = bt.backtest(park, ParkEnvironment(park), tariff, start, 1, ("no_storage",), forecast="perfect")
+    environment = bt.ConditionsMemo(ParkEnvironment(park))
     end = start + pd.Timedelta(days=1)
-    loads = mpc.hold_storage_run(park, environment, start, end + pd.Timedelta(hours=24)).loads
-    forecasts = mpc.park_horizon_inputs(loads, tariff.energy_price_cny_per_kwh(loads.index),
-                                        tariff.export_price_cny_per_kwh)
-    run = mpc._ClosedLoopRun(park, environment, forecasts, mpc.plan_options(tariff), mpc.plan_context(park, tariff),
-                             start, end, 60, 24, mpc.BACKTEST_SOLVER)
-    meter_kw, pv_kw, _, _ = mpc._run_closed_loop(run, "no_storage", None)
-    realized, _ = mpc.realized_cost(meter_kw, pv_kw, tariff, park.site.timezone)
+    loads = hold_storage_run(park, environment, start, end + pd.Timedelta(hours=24)).loads
+    run = bt._ClosedLoopRun(park, environment, tariff, plan_options(tariff), plan_context(park, tariff),
+                            start, end, 60, 24, bt.BACKTEST_SOLVER, "perfect", loads, None)
+    outcome = bt._run_closed_loop(run, "no_storage", None)
+    meter_kw, pv_kw = outcome.meter_kw, outcome.pv_kw
+    realized, _ = bt.realized_cost(meter_kw, pv_kw, tariff, park.site.timezone)
     assert len(meter_kw) == 24 * 60
     assert realized == result.costs["no_storage"]
 
@@ -229,7 +232,7 @@ def test_prefetched_conditions_are_what_the_simulator_would_get_a_day_at_a_time(
     for, the frame the environment gives for that day alone, and asking again computes nothing."""
     from datetime import timedelta
 
-    from optimizer.mpc import ConditionsMemo
+    from optimizer.backtest import ConditionsMemo
 
     park = load_park(PV_BATTERY)
     environment = ParkEnvironment(park)

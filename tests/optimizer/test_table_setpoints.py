@@ -1,4 +1,4 @@
-"""What a plan table asks of the park's devices (optimizer.mpc.table_setpoints): each step's setpoints,
+"""What a plan table asks of the park's devices (optimizer.setpoints.table_setpoints): each step's setpoints,
 clipped to the asset limits in the park file, written by the closed loop and by the live dispatch."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from optimizer.mpc import table_setpoints
+from optimizer.setpoints import table_setpoints
 from twin.config import load_park
 from twin.plant import CMD_AUTO, CMD_ICE
 from twin.points import point_id

@@ -9,7 +9,7 @@ import pytest
 from optimizer.baselines import BASELINES, baseline_dispatch
 from optimizer.inputs import HorizonInputs, InitialState
 from optimizer.model import build_lp
-from optimizer.mpc import plan_context, plan_options
+from optimizer.plan import plan_context, plan_options
 from optimizer.plan import make_plan
 from optimizer_cases import demo_inputs
 
@@ -53,7 +53,7 @@ def test_baselines_are_feasible_points_of_the_same_model(plans):
 
 
 def test_baselines_are_causal_so_a_closed_loop_lays_out_one_interval(plans):
-    """The backtest's closed loop lays a baseline out over the hour it acts on only (optimizer.mpc):
+    """The backtest's closed loop lays a baseline out over the hour it acts on only (optimizer.backtest):
     that holds because each rule's step follows from the steps before it. Over the first hour alone,
     from a part-full tank and battery at several times of day (night charging, peak melting), every
     baseline's table is the first hour of its table over the whole 24 hours, to the last digit."""

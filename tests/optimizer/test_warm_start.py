@@ -7,7 +7,7 @@ import pytest
 
 from optimizer.inputs import HorizonInputs, InitialState
 from optimizer.model import DispatchAssets, build_lp
-from optimizer.mpc import plan_options
+from optimizer.plan import plan_options
 from optimizer.solve import new_highs, pass_matrix
 from optimizer.warm_start import WarmStart
 from optimizer_cases import demo_inputs

@@ -1,0 +1,280 @@
+"""The rolling-horizon controller: the one closed loop of ``parktwin run`` and ``parktwin backtest``.
+
+At every control step (:data:`optimizer.park_inputs.PLAN_STEP`, 15 minutes) the
+controller reads the field's state, re-plans when one is due (every
+``replan_min`` minutes, or when no plan covers the step) over ``horizon_h``
+hours from the forecaster's loads and PV and the price source's prices, and
+writes the setpoints of the step in force (optimizer.setpoints.table_setpoints)
+through the field, as DOMAIN.md's "Operating a park" describes model-predictive
+control. It depends only on the two ports of :mod:`optimizer.ports`.
+
+Writes need authority (:class:`Authority`): standing in backtests and in
+``--approval auto``, a trader's approval up to the end of the approved plan in
+``--approval manual``. Without it the controller still plans (so traders see a
+fresh plan) but writes nothing, and when authority ends (suspended, or the
+approved plan expired) every setpoint it wrote is released to the plant's own
+schedule at once.
+
+Demand charge: plans fill import up to the month's billed peak, and realized
+import scatters around the plan (forecast error, meter noise, unforecast EV
+sessions), so each scatter above the plan would set a new billed peak. The
+controller therefore plans against the billed peak less a margin learned from
+its own record (:class:`ImportMargin`: a high quantile of realized minus
+planned import over the last week of steps).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Callable, Literal
+
+import numpy as np
+import pandas as pd
+
+from energy.tariff import Tariff
+from optimizer.inputs import HorizonInputs, InitialState
+from optimizer.model import PlanOptions
+from optimizer.park_inputs import PLAN_STEP
+from optimizer.plan import DispatchPlan, PlanContext, baseline_columns, make_plan
+from optimizer.ports import Field, Forecaster
+from optimizer.setpoints import table_setpoints
+from optimizer.solve import SolverName
+from optimizer.warm_start import WarmStart
+from twin.field import FieldState
+from twin.park import Park
+
+log = logging.getLogger(__name__)
+
+ApprovalMode = Literal["manual", "auto"]
+OPTIMAL = "optimal"
+"""The strategy that plans with the dispatch MILP (the others are optimizer.baselines.BASELINES)."""
+
+
+class TariffPrices:
+    """Energy and export prices at :data:`PLAN_STEP` from a tariff, worked out a week at a time and kept
+    (a long run asks for overlapping windows every step)."""
+
+    CHUNK = pd.Timedelta(days=7)
+
+    def __init__(self, tariff: Tariff):
+        self.tariff = tariff
+        self._frame: pd.DataFrame | None = None
+
+    def window(self, start_utc: pd.Timestamp, steps: int) -> pd.DataFrame:
+        """``price_cny_per_kwh`` and ``export_price_cny_per_kwh`` for ``steps`` steps from ``start_utc``."""
+        end = start_utc + steps * PLAN_STEP
+        frame = self._frame
+        if frame is None or start_utc < frame.index[0] or end > frame.index[-1] + PLAN_STEP:
+            index = pd.date_range(start_utc, max(end, start_utc + self.CHUNK), freq=PLAN_STEP, inclusive="left")
+            frame = pd.DataFrame({"price_cny_per_kwh": self.tariff.energy_price_cny_per_kwh(index).to_numpy(float),
+                                  "export_price_cny_per_kwh": self.tariff.export_price_cny_per_kwh}, index=index)
+            self._frame = frame
+        position = frame.index.get_loc(start_utc)
+        return frame.iloc[position:position + steps]
+
+
+class ImportMargin:
+    """Margin for forecast error on the demand peak, kW: the ``quantile`` of (realized - planned) mean
+    import per control step over the last ``window_steps`` steps (0 until ``min_steps`` are known)."""
+
+    def __init__(self, quantile: float = 0.95, window_steps: int = 672, min_steps: int = 16):
+        self.quantile, self.min_steps = quantile, min_steps
+        self._errors_kw: deque[float] = deque(maxlen=window_steps)
+
+    def observe(self, planned_kw: float, realized_kw: float) -> None:
+        if np.isfinite(planned_kw) and np.isfinite(realized_kw):
+            self._errors_kw.append(realized_kw - planned_kw)
+
+    @property
+    def margin_kw(self) -> float:
+        if len(self._errors_kw) < self.min_steps:
+            return 0.0
+        return max(0.0, float(np.quantile(np.fromiter(self._errors_kw, float), self.quantile)))
+
+
+@dataclass
+class Authority:
+    """Whether the controller may write now. ``auto``: standing. ``manual``: from a trader's approval
+    until ``until_utc`` (the end of the approved plan's horizon); suspending ends it at once."""
+
+    mode: ApprovalMode
+    approved_by: str | None = None
+    approved_at_utc: datetime | None = None
+    until_utc: datetime | None = None
+    suspended_by: str | None = None
+    suspended_at_utc: datetime | None = None
+
+    def allows(self, now_utc: datetime) -> bool:
+        if self.suspended_by is not None:
+            return False
+        return self.mode == "auto" or (self.until_utc is not None and now_utc < self.until_utc)
+
+    def expired(self, now_utc: datetime) -> bool:
+        """A manual approval whose plan has run out (not suspended)."""
+        return (self.mode == "manual" and self.suspended_by is None and self.until_utc is not None
+                and now_utc >= self.until_utc)
+
+
+@dataclass
+class ControlStep:
+    """What one control step did. ``plan_id``: the plan in force (None: no plan covers the step);
+    ``results``: each write's (or release's) result by point id; ``released``: why setpoints were
+    handed back to the plant schedule this step (None: they were not)."""
+
+    ts_utc: datetime
+    replanned: bool
+    plan_id: str | None
+    setpoints: dict[str, float]
+    results: dict[str, str]
+    margin_kw: float
+    released: str | None = None
+
+
+@dataclass
+class PlanInForce:
+    """A plan the controller made: its id, when it was made, its rows' times and the setpoints each row
+    asks of the devices, and the grid import it expects per row (kW)."""
+
+    id: str
+    made_utc: datetime
+    index: pd.DatetimeIndex
+    setpoints: list[dict[str, float]]
+    import_kw: np.ndarray
+    plan: DispatchPlan | None = None
+    """The whole plan (optimal strategy only; baselines lay out only the rows they act on)."""
+
+    @property
+    def end_utc(self) -> datetime:
+        return (self.index[-1] + PLAN_STEP).to_pydatetime()
+
+    def row(self, ts_utc: pd.Timestamp) -> int | None:
+        position = int(self.index.searchsorted(ts_utc, side="right")) - 1
+        return position if 0 <= position < len(self.setpoints) else None
+
+
+@dataclass
+class Controller:
+    """One strategy operating one field (module docstring).
+
+    ``strategy``: "optimal" (the dispatch MILP) or a baseline of optimizer.baselines.BASELINES (its rule
+    laid out for the re-plan interval only: rules are causal). ``on_release``: called with the reason
+    and the results whenever authority ends and setpoints are released (the runtime raises an alarm).
+    """
+
+    park: Park
+    field: Field
+    forecaster: Forecaster
+    prices: TariffPrices
+    options: PlanOptions
+    context: PlanContext
+    authority: Authority = field(default_factory=lambda: Authority("auto"))
+    strategy: str = OPTIMAL
+    replan_min: int = 15
+    horizon_h: int = 24
+    solver: SolverName = "highs"
+    with_baselines: bool = False
+    who: str = "controller"
+    margin: ImportMargin = field(default_factory=ImportMargin)
+    on_release: Callable[[str, dict[str, str]], None] | None = None
+    plans: list[PlanInForce] = field(default_factory=list)
+    keep_plans: int | None = None
+    """Plans kept in :attr:`plans` (None: all; a long live run keeps the last few)."""
+
+    def __post_init__(self) -> None:
+        self.current: PlanInForce | None = None
+        self._warm_start = WarmStart()
+        self._made = 0
+        self._expected_import_kw: float | None = None
+        self._holding_setpoints = False  # setpoints written and not released since
+
+    @property
+    def horizon_steps(self) -> int:
+        return int(timedelta(hours=self.horizon_h) / PLAN_STEP)
+
+    @property
+    def replan_steps(self) -> int:
+        return max(1, int(timedelta(minutes=self.replan_min) / PLAN_STEP))
+
+    def step(self) -> ControlStep:
+        """One control step at the field's clock (its 15-minute step in force)."""
+        state = self.field.read_state()
+        now = pd.Timestamp(state.now_utc).floor(PLAN_STEP)
+        if self._expected_import_kw is not None and state.last_step_import_kw is not None:
+            self.margin.observe(self._expected_import_kw, state.last_step_import_kw)
+        self._expected_import_kw = None
+        replanned = self._replan_due(now)
+        if replanned:
+            self.replan(state, now)
+        current = self.current
+        row = current.row(now) if current is not None else None
+        if row is None or not self.authority.allows(now.to_pydatetime()):
+            reason = "no plan covers this step" if row is None else self._no_authority_reason(now.to_pydatetime())
+            released = self.release(reason) if self._holding_setpoints else None
+            return ControlStep(now.to_pydatetime(), replanned, current.id if current and row is not None else None,
+                               {}, released or {}, self.margin.margin_kw, reason if released is not None else None)
+        setpoints = current.setpoints[row]
+        results = self.field.write_setpoints(setpoints, self.who)
+        self._holding_setpoints = True
+        self._expected_import_kw = float(current.import_kw[row])
+        return ControlStep(now.to_pydatetime(), replanned, current.id, setpoints, results, self.margin.margin_kw)
+
+    def _replan_due(self, now: pd.Timestamp) -> bool:
+        current = self.current
+        if current is None or current.row(now) is None:
+            return True
+        return now >= pd.Timestamp(current.made_utc) + timedelta(minutes=self.replan_min)
+
+    def _no_authority_reason(self, now_utc: datetime) -> str:
+        if self.authority.suspended_by is not None:
+            return f"suspended by {self.authority.suspended_by}"
+        if self.authority.expired(now_utc):
+            return "the approved plan has expired"
+        return "waiting for a trader's approval"
+
+    def replan(self, state: FieldState, now: pd.Timestamp) -> PlanInForce:
+        """Make a new plan from ``now`` and put it in force."""
+        initial = InitialState(state.battery_stored_kwh, state.ice_inventory_kwhth,
+                               max(0.0, state.month_peak_kw - self.margin.margin_kw))
+        if self.strategy == OPTIMAL:
+            horizon = self.horizon_inputs(now, self.horizon_steps)
+            plan = make_plan(horizon, initial, self.options, self.context, solver=self.solver,
+                             with_baselines=self.with_baselines, warm_start=self._warm_start)
+            table = plan.table
+            in_force = PlanInForce(self._plan_id(now), now.to_pydatetime(), horizon.index,
+                                   table_setpoints(self.park, table), table["grid_import_kw"].to_numpy(float), plan)
+            if plan.status != "optimal":
+                log.warning("plan %s at %s: %s %s", in_force.id, now, plan.status, "; ".join(plan.diagnostic))
+        else:
+            horizon = self.horizon_inputs(now, self.replan_steps)
+            columns = baseline_columns(self.strategy, horizon, initial, self.options, self.context)
+            in_force = PlanInForce(self._plan_id(now), now.to_pydatetime(), horizon.index,
+                                   table_setpoints(self.park, columns), np.asarray(columns["grid_import_kw"], float))
+        self.current = in_force
+        self.plans.append(in_force)
+        if self.keep_plans is not None and len(self.plans) > self.keep_plans:
+            del self.plans[:len(self.plans) - self.keep_plans]
+        return in_force
+
+    def horizon_inputs(self, start: pd.Timestamp, steps: int) -> HorizonInputs:
+        """Forecasts and prices for ``steps`` plan steps from ``start``."""
+        forecast = self.forecaster.forecast(start.to_pydatetime(), steps, PLAN_STEP)
+        prices = self.prices.window(start, steps)
+        frame = forecast.assign(price_cny_per_kwh=prices["price_cny_per_kwh"].to_numpy(),
+                                export_price_cny_per_kwh=prices["export_price_cny_per_kwh"].to_numpy())
+        return HorizonInputs(frame)
+
+    def release(self, reason: str) -> dict[str, str]:
+        """Hand every setpoint written back to the plant schedule (logged, and reported to ``on_release``)."""
+        results = self.field.release_setpoints(self.who)
+        self._holding_setpoints = False
+        log.info("setpoints released (%s): %d points", reason, len(results))
+        if self.on_release is not None:
+            self.on_release(reason, results)
+        return results
+
+    def _plan_id(self, start: pd.Timestamp) -> str:
+        self._made += 1
+        return f"{start:%Y%m%dT%H%MZ}-{self._made}"
