@@ -16,7 +16,7 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 
-from twin.assets import IceTank
+from twin.assets import IceTank, Meter
 from twin.park import Park
 from twin.sim import ParkSimulator
 from twin.subsystems import planning_load_points, planning_loads_frame
@@ -29,7 +29,7 @@ class FieldState:
     ``battery_stored_kwh`` and ``ice_inventory_kwhth`` by asset id (an asset whose reading is
     missing or not good is left out, and the plan uses its model default); ``month_peak_kw``:
     the highest demand-interval mean import billed so far in the current local month, kW;
-    ``last_step_import_kw``: mean grid import over the control step that just ended, kW (None:
+    ``last_step_import_kw``: mean grid import over the demand interval that just ended, kW (None:
     not known), which controllers compare with what their plan expected.
     """
 
@@ -40,35 +40,54 @@ class FieldState:
     last_step_import_kw: float | None = None
 
 
-class MonthPeak:
-    """The month's billed demand: the highest mean grid import (kW, + import) over a demand interval
-    of the local calendar month, from power samples in time order. Samples of an unfinished interval
-    are not billed yet; the peak starts again at 0 when the local month changes."""
+class BilledDemand:
+    """The month's billed demand from a meter's import-energy counter (kWh, never decreasing).
+
+    The demand of an interval is the counter's increase over it divided by its length (kW); the
+    counter at each interval bound is interpolated linearly between the samples either side, so
+    samples at any times (a simulator's steps, a poll's readings) give the same figure as the
+    meter's own register would. Intervals are aligned to the UTC epoch, which matches the local
+    clock's intervals wherever the time zone's offset is a whole number of intervals; the month is
+    the local calendar month of the interval's start, and the peak starts again at 0 in a new month.
+    """
 
     def __init__(self, timezone: str, interval_min: int):
         self.timezone = timezone
         self.interval = pd.Timedelta(minutes=interval_min)
         self.peak_kw = 0.0
+        self.last_interval_kw: float | None = None
+        """Demand of the last interval completed, kW."""
+        self.last_sample_utc: pd.Timestamp | None = None
         self._month: tuple[int, int] | None = None
-        self._interval_start: pd.Timestamp | None = None
-        self._sum_kw = 0.0
-        self._count = 0
+        self._sample_kwh = 0.0
+        self._bound: tuple[pd.Timestamp, float] | None = None  # last interval bound and the counter there
 
-    def add(self, ts_utc: datetime, import_kw: float) -> None:
-        start = pd.Timestamp(ts_utc).tz_convert(self.timezone).floor(self.interval)
-        if start != self._interval_start:
-            self._close_interval()
-            self._interval_start = start
-            month = (start.year, start.month)
-            if month != self._month:
-                self._month, self.peak_kw = month, 0.0
-        self._sum_kw += max(0.0, import_kw)
-        self._count += 1
+    def add(self, ts_utc: datetime, counter_kwh: float) -> None:
+        """A counter sample; samples must come in time order (an earlier or equal time is ignored)."""
+        t1 = pd.Timestamp(ts_utc)
+        if not np.isfinite(counter_kwh) or (self.last_sample_utc is not None and t1 <= self.last_sample_utc):
+            return
+        if self.last_sample_utc is None:
+            self.last_sample_utc, self._sample_kwh = t1, counter_kwh
+            if t1 == t1.floor(self.interval):
+                self._bound = (t1, counter_kwh)
+            return
+        t0, c0 = self.last_sample_utc, self._sample_kwh
+        bound = t0.floor(self.interval) + self.interval
+        while bound <= t1:
+            at_bound = c0 + (counter_kwh - c0) * ((bound - t0) / (t1 - t0))
+            if self._bound is not None and bound - self._bound[0] == self.interval:
+                self._close(self._bound[0], (at_bound - self._bound[1]) / (self.interval / pd.Timedelta(hours=1)))
+            self._bound = (bound, at_bound)
+            bound += self.interval
+        self.last_sample_utc, self._sample_kwh = t1, counter_kwh
 
-    def _close_interval(self) -> None:
-        if self._count:
-            self.peak_kw = max(self.peak_kw, self._sum_kw / self._count)
-        self._sum_kw, self._count = 0.0, 0
+    def _close(self, start: pd.Timestamp, demand_kw: float) -> None:
+        local = start.tz_convert(self.timezone)
+        if (local.year, local.month) != self._month:
+            self._month, self.peak_kw = (local.year, local.month), 0.0
+        self.last_interval_kw = demand_kw
+        self.peak_kw = max(self.peak_kw, demand_kw)
 
 
 class SimulatedField:
@@ -91,7 +110,9 @@ class SimulatedField:
         self._pv_cols = [ids.index(p) for p in roles["pv"]]
         self._load_ids = sorted({p for points in roles.values() for p in points})
         self._load_cols = [ids.index(p) for p in self._load_ids]
-        self._month_peak = MonthPeak(park.site.timezone, demand_interval_min)
+        self._grid_meter = next(m.id for m in park.assets_of(Meter) if m.measures == "grid")
+        self._billed = BilledDemand(park.site.timezone, demand_interval_min)
+        self._billed.add(simulator.now_utc, simulator.meter_import_kwh(self._grid_meter))
         self._written: set[str] = set()
         self._times: list[datetime] = []
         self._grid_kw: list[float] = []
@@ -99,7 +120,6 @@ class SimulatedField:
         self._load_rows: list[np.ndarray] = []
         self._hourly = history  # planning loads, hourly means, up to the last whole hour
         self._hourly_done = 0  # steps already in _hourly
-        self._step_start = 0  # index into the step lists where the current control step began
 
     # ------------------------------------------------------------------ Field port
 
@@ -109,10 +129,8 @@ class SimulatedField:
     def read_state(self) -> FieldState:
         ice_kwhth, stored = self.simulator.storage_state()
         inventory = {tank_id: ice_kwhth for tank_id in self._tank_ids}
-        recent = self._grid_kw[self._step_start:]
-        last_import = float(np.mean(np.clip(recent, 0.0, None))) if recent else None
-        self._step_start = len(self._grid_kw)
-        return FieldState(self.simulator.now_utc, stored, inventory, self._month_peak.peak_kw, last_import)
+        return FieldState(self.simulator.now_utc, stored, inventory, self._billed.peak_kw,
+                          self._billed.last_interval_kw)
 
     def write_setpoints(self, setpoints: dict[str, float], who: str) -> dict[str, str]:
         results = {}
@@ -144,7 +162,7 @@ class SimulatedField:
             self._grid_kw.append(grid_kw)
             self._pv_kw.append(float(sum(values[c] for c in self._pv_cols)))
             self._load_rows.append(values[self._load_cols])
-            self._month_peak.add(out.ts_utc, grid_kw)
+        self._billed.add(self.simulator.now_utc, self.simulator.meter_import_kwh(self._grid_meter))
 
     def meter_series(self) -> tuple[pd.Series, pd.Series]:
         """Grid meter power (kW, + import) and PV AC power (kW) at every simulated step so far."""

@@ -242,6 +242,10 @@ class ParkSimulator:
         """(ice inventory kWhth, battery stored kWh by id) at ``now_utc``, for controllers that re-plan."""
         return self._state.ice_inventory_kwhth, dict(self._state.battery_stored_kwh)
 
+    def meter_import_kwh(self, meter_id: str) -> float:
+        """The meter's import-energy counter at ``now_utc``, kWh."""
+        return self._state.meter_import_kwh[meter_id]
+
     # --------------------------------------------------------------- stepping
 
     def advance(self) -> StepOutput:
