@@ -248,7 +248,7 @@ def _forecaster(run: _ClosedLoopRun, simulated: SimulatedField) -> Forecaster:
         return PerfectForecaster(run.perfect_loads)
     from energy.forecast import HistoryForecaster
 
-    return HistoryForecaster(run.park, simulated, environment=run.environment)
+    return HistoryForecaster(run.park, simulated)
 
 
 def _run_closed_loop(run: _ClosedLoopRun, strategy: str, progress: Callable[[int], None] | None) -> _Outcome:

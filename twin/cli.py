@@ -118,18 +118,20 @@ def run(
     host: Annotated[str, typer.Option(help="Dashboard address")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="Dashboard port")] = 8050,
     users: Annotated[Optional[Path], typer.Option(help="Users file for sign-in (see `parktwin users add`)")] = None,
-    approval: Annotated[str, typer.Option(help="manual: a trader approves each day-ahead plan before it is "
-                                               "dispatched; auto: each plan is dispatched when made")] = "manual",
+    approval: Annotated[str, typer.Option(help="manual: nothing is written until a trader approves a plan, then "
+                                               "every step is dispatched until that plan's end; auto: every step "
+                                               "is dispatched")] = "manual",
+    replan_min: Annotated[int, typer.Option(min=15, max=1440, help="Minutes between re-plans (the controller "
+                                                                   "dispatches every 15-minute step)")] = 15,
     faults: Annotated[Optional[Path], typer.Option(help="YAML file of faults to inject (as for simulate)")] = None,
     plan_time_limit: Annotated[float, typer.Option(min=0.1, max=600, help="Seconds a plan's MIP may search "
                                                    "before its best realizable plan is used")] = 10.0,
 ) -> None:
-    """Run the park live: simulated devices, protocol adapters polling them, history store, day-ahead plan
-    and dashboard."""
+    """Run the park live: simulated devices, protocol adapters polling them, history store, the rolling-horizon
+    controller and the dashboard."""
     from dashboard.app import create_app
     from energy.environment import ParkEnvironment
     from energy.fault_detection import LiveFaultDetector
-    from optimizer.providers import DayAheadPlanProvider
     from twin.history import FaultEpisodeStore
     from twin.live import LiveState
     from twin.runtime import FanOutSink, ProtocolFeed, SimulationClock, TwinSink
@@ -137,7 +139,7 @@ def run(
 
     if approval not in ("manual", "auto"):
         raise BadInput(f"--approval: {approval!r} is not manual or auto")
-    for actions_log in ("dashboard.actions", "optimizer.providers"):  # who wrote, acknowledged, approved, dispatched
+    for actions_log in ("dashboard.actions", "optimizer.operation", "optimizer.controller"):  # who did what
         logging.getLogger(actions_log).setLevel(logging.INFO)
     park = load_park(park_file)
     tariff = _park_tariff(park, park_file) if park.tariff else None  # no tariff: no plans
@@ -163,11 +165,11 @@ def run(
         if record.result != "ok":
             raise ValueError(f"{point_id}: {record.result}")
 
-    planner = None if tariff is None else DayAheadPlanProvider(
-        park, tariff, environment, live, lambda p, v, who: feed.write(p, v, who).result, clock.now_utc, approval,
-        mip_time_limit_s=plan_time_limit)
+    operation = None if tariff is None else _live_operation(
+        park, tariff, live, store, episodes, lambda p, v, who: feed.write(p, v, who).result, clock.now_utc, approval,
+        replan_min, plan_time_limit)
     dash_app = create_app(park, live, store, write_point=write_through_protocols, users=user_store,
-                          devices=feed, plan=planner, now_utc=clock.now_utc,
+                          devices=feed, plan=operation, now_utc=clock.now_utc,
                           **_energy_providers(park, store, episodes, clock.now_utc))
     try:
         feed.start()
@@ -178,19 +180,53 @@ def run(
         raise typer.Exit(EXIT_FAILURE) from None
     console.print(f"[bold]{park.name}[/bold]: simulating at {speed:g}x from {now:%Y-%m-%d %H:%M} UTC; "
                   f"{len(device_maps)} devices polled over Modbus TCP and BACnet/IP; history in {url}")
-    if planner is not None:
-        planner.replan()  # the day-ahead plan is made in the background while the dashboard starts
-        console.print(f"day-ahead plan: {approval} approval" + (
-            " (nothing is dispatched before a trader approves)" if approval == "manual" else ""))
+    if operation is not None:
+        operation.start()  # the first plan is made in the background while the dashboard starts
+        console.print(f"controller: re-plans every {replan_min} min, dispatches every 15-min step; {approval} approval"
+                      + (" (nothing is written before a trader approves)" if approval == "manual" else ""))
     else:
-        console.print("no tariff in the park file: no day-ahead plans")
+        console.print("no tariff in the park file: no plans, nothing dispatched")
     console.print(f"dashboard: http://{host}:{port}/   (Ctrl+C stops)")
     try:
         dash_app.run(host=host, port=port, debug=False)
     finally:
+        if operation is not None:
+            operation.stop()  # setpoints released to the plant schedule while the devices still answer
         feed.stop()
         twin_sink.flush()
         store.close()
+
+
+def _live_operation(park: Park, tariff, live, store, episodes, write, now_utc, approval: str, replan_min: int,
+                    mip_time_limit_s: float):
+    """The controller of a live park on the protocol field, with history forecasts; plan expiry raises
+    a ``plan_expired`` alarm in the fault episodes while it lasts."""
+    from energy.forecast import HistoryForecaster, HistoryLoadSource
+    from optimizer.controller import Authority, Controller, TariffPrices
+    from optimizer.operation import LiveOperation
+    from optimizer.plan import plan_context, plan_options
+    from protocols.field import ProtocolField
+    from twin.fault_episodes import FaultEpisode, Severity
+
+    field = ProtocolField(park, live, store, write, now_utc, tariff.demand_interval_min)
+    controller = Controller(park, field, HistoryForecaster(park, HistoryLoadSource(store, park)), TariffPrices(tariff),
+                            plan_options(tariff, mip_time_limit_s=mip_time_limit_s), plan_context(park, tariff),
+                            authority=Authority(approval), replan_min=replan_min, with_baselines=True,
+                            who=f"controller:{approval}", keep_plans=4)
+    open_alarm: list[FaultEpisode] = []
+
+    def alarm(rule_id: str, message: str | None) -> None:
+        now = now_utc()
+        if message is not None and not open_alarm:
+            open_alarm.append(FaultEpisode(rule_id, "controller", now, None, Severity.CRITICAL, {"reason": message}))
+            episodes.save(open_alarm)
+        elif message is None and open_alarm:
+            ended = open_alarm.pop()
+            episodes.save([FaultEpisode(ended.rule_id, ended.asset_id, ended.start_utc, max(now, ended.start_utc +
+                                        timedelta(seconds=1)), ended.severity, ended.evidence)])
+
+    return LiveOperation(controller, now_utc, tariff.currency, on_alarm=alarm,
+                         review_time=park.dispatch.review_time_local)
 
 
 # ---------------------------------------------------------------- energy: forecast, kpi, faults

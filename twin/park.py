@@ -9,6 +9,7 @@ grid meter, an ice tank needs an ice-making chiller) are checked by
 from __future__ import annotations
 
 from collections import Counter
+from datetime import time
 from functools import cached_property
 from typing import Annotated, Iterator, Literal
 
@@ -133,6 +134,18 @@ class SimulationSettings(Strict):
     ev_sessions_per_charger_per_day: Annotated[float, Field(ge=0, le=20)] = 1.5
 
 
+class DispatchSettings(Strict):
+    """How the park is operated live (optimizer.operation): the local time each day at which the next
+    operating day's plan is made for a trader's review, "HH:MM"."""
+
+    review_time: Annotated[str, Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")] = "14:00"
+
+    @property
+    def review_time_local(self) -> time:
+        hour, minute = self.review_time.split(":")
+        return time(int(hour), int(minute))
+
+
 class Park(Strict):
     """The whole park: site, buildings, and where its history and tariff live."""
 
@@ -145,6 +158,7 @@ class Park(Strict):
     weather: WeatherSource = WeatherSource()
     plant_schedule: PlantSchedule = PlantSchedule()
     simulation: SimulationSettings = SimulationSettings()
+    dispatch: DispatchSettings = DispatchSettings()
     buildings: Annotated[list[Building], Field(min_length=1)]
 
     def consistency_issues(self) -> list[tuple[FieldPath, str]]:

@@ -1,0 +1,298 @@
+"""Live operation: the controller of a running park on the twin's clock, and what traders see of it.
+
+:class:`LiveOperation` runs :class:`optimizer.controller.Controller` in a
+background thread, one control step at every 15-minute step of the twin's clock
+(the simulation clock under ``parktwin run``), and serves the dashboard's plan
+provider (``dashboard.providers.PlanProvider``, structurally: the optimizer does
+not import the dashboard): the plan in force, the plan a trader approved, every
+re-plan and every dispatch round with its writes, approval and suspension.
+
+Approval (``--approval``):
+
+- ``auto``: authority is standing; every step is dispatched.
+- ``manual``: nothing is written until a trader approves a plan; from then until
+  the end of that plan's horizon the controller re-plans and dispatches every
+  step. Suspending ends the authority at once and releases every setpoint written.
+  When the approved plan runs out, the setpoints are released too and an alarm
+  is raised (``on_alarm``) until a trader approves again.
+
+The plan for the next operating day is made for review every day at the park's
+review time (local, default 14:00): a 24-hour plan from the next local midnight,
+starting from the state the plan in force expects then. Approving it extends the
+authority to its end.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections import deque
+from dataclasses import asdict
+from datetime import datetime, time, timedelta
+from typing import Callable
+
+import pandas as pd
+
+from optimizer.baselines import BASELINES
+from optimizer.controller import Authority, ControlStep, Controller, PlanInForce
+from optimizer.inputs import InitialState
+from optimizer.park_inputs import PLAN_STEP
+from optimizer.plan import DispatchPlan, make_plan
+
+log = logging.getLogger(__name__)
+
+AlarmHook = Callable[[str, str | None], None]
+"""(alarm id, message or None when it clears): raised while no plan with authority covers the step."""
+
+
+class LiveOperation:
+    """The controller of a running park in a background thread (module docstring).
+
+    ``now_utc``: the twin's clock. ``wait_s``: how long the thread sleeps (wall clock) between looks at
+    the twin's clock. ``review_time``: local time the next day's plan is made for review.
+    """
+
+    ROUNDS_KEPT = 2_000
+    REPLANS_KEPT = 500
+
+    def __init__(self, controller: Controller, now_utc: Callable[[], datetime], currency: str,
+                 on_alarm: AlarmHook | None = None, review_time: time = time(14, 0), wait_s: float = 0.05):
+        self.controller, self.now_utc, self.currency = controller, now_utc, currency
+        self.on_alarm, self.review_time, self.wait_s = on_alarm, review_time, wait_s
+        self.controller.on_release = self._released
+        self._lock = threading.RLock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._rounds: deque[dict] = deque(maxlen=self.ROUNDS_KEPT)
+        self._replans: deque[dict] = deque(maxlen=self.REPLANS_KEPT)
+        self._records: dict[str, dict] = {}  # plan records by id: the one in force, the approved, the review
+        self._approved_id: str | None = None
+        self._review: tuple[dict, DispatchPlan] | None = None
+        self._review_day: object = None
+        self._error: str | None = None
+        self._replan_asked = False
+        self._alarm: str | None = None
+
+    @property
+    def authority(self) -> Authority:
+        return self.controller.authority
+
+    # ------------------------------------------------------------------ running
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="controller", daemon=True)
+        self._thread.start()
+
+    def stop(self, reason: str = "ParkTwin is stopping") -> dict[str, str]:
+        """Stop stepping and release every setpoint written; the release results."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+        with self._lock:
+            return self.controller.release(reason)
+
+    def _run(self) -> None:
+        next_step: pd.Timestamp | None = None
+        while not self._stop.is_set():
+            now = pd.Timestamp(self.now_utc())
+            if next_step is None or now >= next_step or self._replan_asked:
+                self.step_now()
+                next_step = now.floor(PLAN_STEP) + PLAN_STEP
+            self._stop.wait(self.wait_s)
+
+    def step_now(self) -> ControlStep | None:
+        """One control step now (the thread calls this every step; tests and scripts may too)."""
+        with self._lock:
+            try:
+                if self._replan_asked:
+                    self.controller.current = None  # a re-plan is due when no plan is in force
+                    self._replan_asked = False
+                record = self.controller.step()
+                self._error = None
+            except Exception as exc:  # a failing step must not stop the park's operation; the page shows it
+                log.exception("control step failed")
+                self._error = f"{type(exc).__name__}: {exc}"
+                return None
+            current = self.controller.current
+            if record.replanned and current is not None:
+                self._recorded(current)
+                self._replans.append({"id": current.id, "made_utc": current.made_utc.isoformat(),
+                                      "status": current.plan.status if current.plan else None,
+                                      "total_cny": current.plan.costs.total_cny if current.plan else None})
+            self._rounds.append({"ts_utc": record.ts_utc.isoformat(), "plan_id": record.plan_id,
+                                 "replanned": record.replanned, "released": record.released,
+                                 "margin_kw": record.margin_kw,
+                                 "writes": [{"point_id": p, "value": record.setpoints.get(p), "result": r}
+                                            for p, r in record.results.items()]})
+            self._alarm_state(record)
+            self._maybe_review(record.ts_utc)
+            return record
+
+    def _alarm_state(self, record: ControlStep) -> None:
+        """Raise the plan-expiry alarm while a step that had authority has no plan to write, clear it after."""
+        now = record.ts_utc
+        if self.authority.expired(now) or (record.plan_id is None and self.authority.allows(now)):
+            message = "the approved plan has expired: setpoints released to the plant schedule" \
+                if self.authority.expired(now) else "no plan covers this step: setpoints released to the plant schedule"
+            if self._alarm != message:
+                self._alarm = message
+                log.warning("dispatch: %s", message)
+                if self.on_alarm is not None:
+                    self.on_alarm("plan_expired", message)
+        elif self._alarm is not None:
+            self._alarm = None
+            if self.on_alarm is not None:
+                self.on_alarm("plan_expired", None)
+
+    def _released(self, reason: str, results: dict[str, str]) -> None:
+        not_released = {p: r for p, r in results.items() if r != "ok"}
+        if not_released:
+            log.warning("setpoints released (%s); not released: %s", reason, not_released)
+
+    # ------------------------------------------------------------------ the plan for review
+
+    def _maybe_review(self, now_utc: datetime) -> None:
+        local = pd.Timestamp(now_utc).tz_convert(self.controller.park.site.timezone)
+        if local.time() < self.review_time or self._review_day == local.date():
+            return
+        self._review_day = local.date()
+        start = (local.normalize() + pd.Timedelta(days=1)).tz_convert("UTC")
+        try:
+            self._review = self._day_ahead(start)
+        except Exception as exc:
+            log.exception("the plan for review failed")
+            self._error = f"plan for review: {type(exc).__name__}: {exc}"
+
+    def _day_ahead(self, start: pd.Timestamp) -> tuple[dict, DispatchPlan]:
+        """A 24-hour plan from ``start`` for review, from the storage the plan in force expects there."""
+        controller = self.controller
+        state = controller.field.read_state()
+        stored, inventory = dict(state.battery_stored_kwh), dict(state.ice_inventory_kwhth)
+        current = controller.current
+        if current is not None and current.plan is not None:
+            row = current.row(start)
+            if row is not None:
+                table = current.plan.table.iloc[row]
+                stored = {b: float(table[f"{b}.stored_kwh"]) for b in stored if f"{b}.stored_kwh" in table}
+                inventory = {t: float(table[f"{t}.inventory_kwhth"]) for t in inventory
+                             if f"{t}.inventory_kwhth" in table}
+        horizon = controller.horizon_inputs(start, int(timedelta(days=1) / PLAN_STEP))
+        initial = InitialState(stored, inventory, max(0.0, state.month_peak_kw - controller.margin.margin_kw))
+        plan = make_plan(horizon, initial, controller.options, controller.context, solver=controller.solver)
+        plan_id = f"{start:%Y%m%dT%H%MZ}-review"
+        record = self._plan_record(plan_id, state.now_utc, horizon.index, plan)
+        self._records[plan_id] = record
+        log.info("plan %s for review made (%s), cost %.0f %s", plan_id, plan.status, plan.costs.total_cny,
+                 self.currency)
+        return record, plan
+
+    # ------------------------------------------------------------------ records
+
+    def _recorded(self, in_force: PlanInForce) -> dict:
+        record = self._plan_record(in_force.id, in_force.made_utc, in_force.index, in_force.plan)
+        self._records[in_force.id] = record
+        keep = {in_force.id, self._approved_id} | ({self._review[0]["id"]} if self._review else set())
+        for plan_id in [p for p in self._records if p not in keep]:
+            del self._records[plan_id]
+        return record
+
+    def _plan_record(self, plan_id: str, made_utc: datetime, index: pd.DatetimeIndex, plan: DispatchPlan) -> dict:
+        record = json.loads(plan.to_json())
+        record.update({"id": plan_id, "created_utc": made_utc.isoformat(), "start_utc": index[0].isoformat(),
+                       "end_utc": (index[-1] + PLAN_STEP).isoformat(), "currency": self.currency,
+                       "baseline_names": list(BASELINES)})
+        return record
+
+    def _approval(self) -> dict:
+        authority, now = self.authority, self.now_utc()
+        last = self._rounds[-1] if self._rounds else None
+        return {**{k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in asdict(authority).items()},
+                "approved_plan_id": self._approved_id, "active": authority.allows(now),
+                "expired": authority.expired(now), "alarm": self._alarm,
+                "dispatched_step_utc": last["ts_utc"] if last and last["writes"] and not last["released"] else None,
+                "writes": last["writes"] if last else []}
+
+    # ------------------------------------------------------------------ plan provider
+
+    def plan(self) -> dict | None:
+        """The plan in force (README "Dashboard and JSON API", /api/plan) with the approval state, the
+        approved plan's id, the plan for review's id, the recent re-plans and dispatch rounds; None before
+        the first plan."""
+        with self._lock:
+            current = self.controller.current
+            if current is None or current.id not in self._records:
+                return None
+            return {**self._records[current.id], "approval": self._approval(), "solving": False,
+                    "error": self._error, "review_plan_id": self._review[0]["id"] if self._review else None,
+                    "replans": list(self._replans)[-96:], "rounds": list(self._rounds)[-96:]}
+
+    def plan_record(self, plan_id: str) -> dict | None:
+        """A plan kept by id: the one in force, the approved one, the plan for review."""
+        with self._lock:
+            return self._records.get(plan_id)
+
+    def rounds(self, since_utc: datetime | None = None) -> list[dict]:
+        """Dispatch rounds kept (the last :data:`ROUNDS_KEPT`), oldest first, from ``since_utc`` on."""
+        with self._lock:
+            rounds = list(self._rounds)
+        if since_utc is None:
+            return rounds
+        since = pd.Timestamp(since_utc).isoformat()
+        return [r for r in rounds if r["ts_utc"] >= since]
+
+    def state(self) -> dict:
+        with self._lock:
+            return {"solving": self.controller.current is None and self._error is None, "error": self._error}
+
+    def csv(self) -> str | None:
+        with self._lock:
+            current = self.controller.current
+            if current is None or current.plan is None:
+                return None
+            return current.plan.table.to_csv(index=False, float_format="%.6g")
+
+    def approve(self, plan_id: str, who: str) -> dict:
+        """``who`` approves plan ``plan_id`` (the plan in force or the plan for review): in manual mode the
+        controller dispatches every step until that plan's end. Raises ValueError with the reason."""
+        with self._lock:
+            record = self._records.get(plan_id)
+            current = self.controller.current
+            if current is None:
+                raise ValueError("no dispatch plan has been made yet")
+            if record is None or (plan_id != current.id and not (self._review and self._review[0]["id"] == plan_id)):
+                raise ValueError(f"plan {plan_id} has been replaced by plan {current.id}; review that one")
+            now = self.now_utc()
+            end = datetime.fromisoformat(record["end_utc"])
+            if end <= now:
+                raise ValueError(f"plan {plan_id} ended at {record['end_utc']}; approve the plan in force")
+            authority = self.authority
+            if authority.approved_by is not None and self._approved_id == plan_id and authority.suspended_by is None:
+                raise ValueError(f"plan {plan_id} was approved by {authority.approved_by} at "
+                                 f"{authority.approved_at_utc.isoformat()}")
+            authority.approved_by, authority.approved_at_utc = who, now
+            authority.until_utc = max(end, authority.until_utc) if authority.until_utc and \
+                authority.suspended_by is None and authority.allows(now) else end
+            authority.suspended_by = authority.suspended_at_utc = None
+            self._approved_id = plan_id
+            self.controller.who = f"controller:{who}"  # the write audit names whose approval a write rests on
+            log.info("plan %s approved by %s until %s", plan_id, who, authority.until_utc.isoformat())
+        self.step_now()  # the step in force is dispatched at once
+        return self.plan()["approval"]
+
+    def suspend(self, who: str) -> dict:
+        """End the authority now and release every setpoint written; the approval state."""
+        with self._lock:
+            authority = self.authority
+            authority.suspended_by, authority.suspended_at_utc = who, self.now_utc()
+            log.info("dispatch suspended by %s", who)
+            self.controller.release(f"suspended by {who}")
+            return self._approval()
+
+    def replan(self) -> bool:
+        """Re-plan at once (on the controller's thread); False when a re-plan is already asked for."""
+        with self._lock:
+            if self._replan_asked:
+                return False
+            self._replan_asked = True
+            return True

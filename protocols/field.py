@@ -1,0 +1,84 @@
+"""The protocol field: the live park as the controller sees it, read from the twin and written over
+Modbus and BACnet.
+
+State comes from the twin: storage from live state (good readings only), the
+month's billed demand from the grid meter's import-energy counter in history
+(twin.field.BilledDemand, read incrementally). Setpoints go through the
+protocol write path (``write``: limits enforced, every attempt in the write
+audit log). Release hands each point written back to the plant's own schedule:
+a BACnet relinquish (a write of null at ParkTwin's priority); Modbus has no
+relinquish, so such a point's release is refused and recorded as such.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Callable
+
+import pandas as pd
+
+from twin.assets import Battery, IceTank, Meter
+from twin.field import BilledDemand, FieldState
+from twin.history import History
+from twin.live import LiveState
+from twin.park import Park
+from twin.points import point_id
+
+PointWrite = Callable[[str, "float | None", str], str]
+"""(point id, value or None to relinquish, who) -> the write's result: "ok", or "refused: ..." / "failed: ..."."""
+
+
+class ProtocolField:
+    """The controller's Field port on a live park (module docstring). ``now_utc``: the twin's clock."""
+
+    def __init__(self, park: Park, live: LiveState, history: History, write: PointWrite,
+                 now_utc: Callable[[], datetime], demand_interval_min: int):
+        self.park, self.live, self.history, self.write, self.now_utc = park, live, history, write, now_utc
+        self._stored = [(a.id, point_id(b.id, a.id, "stored_energy_kwh")) for b, a in park.iter_assets()
+                        if isinstance(a, Battery)]
+        self._inventory = [(a.id, point_id(b.id, a.id, "inventory_kwhth")) for b, a in park.iter_assets()
+                           if isinstance(a, IceTank)]
+        self._counter = next(point_id(b.id, a.id, "import_energy_kwh") for b, a in park.iter_assets()
+                             if isinstance(a, Meter) and a.measures == "grid")
+        self._billed = BilledDemand(park.site.timezone, demand_interval_min)
+        self._written: set[str] = set()
+
+    def read_state(self) -> FieldState:
+        now = self.now_utc()
+        self._read_counter(now)
+        stored = {asset: v for asset, pid in self._stored if (v := self.live.value(pid)) is not None}
+        inventory = {asset: v for asset, pid in self._inventory if (v := self.live.value(pid)) is not None}
+        return FieldState(now, stored, inventory, self._billed.peak_kw, self._billed.last_interval_kw)
+
+    def _read_counter(self, now: datetime) -> None:
+        """Feed the counter readings stored since the last call (from the local month's start at first)."""
+        since = self._billed.last_sample_utc
+        if since is None:
+            local = pd.Timestamp(now).tz_convert(self.park.site.timezone)
+            since = local.replace(day=1, hour=0, minute=0, second=0, microsecond=0, nanosecond=0).tz_convert("UTC")
+        else:
+            since = since + timedelta(microseconds=1)
+        readings = self.history.query([self._counter], since.to_pydatetime(), now)
+        for ts, value in zip(readings["ts_utc"], readings["value"]):
+            self._billed.add(ts, float(value))
+
+    def write_setpoints(self, setpoints: dict[str, float], who: str) -> dict[str, str]:
+        results = {}
+        for point, value in setpoints.items():
+            try:
+                results[point] = self.write(point, value, who)
+            except Exception as exc:  # one failing device does not stop the other setpoints
+                results[point] = f"failed: {exc}"
+            if results[point] == "ok":
+                self._written.add(point)
+        return results
+
+    def release_setpoints(self, who: str) -> dict[str, str]:
+        results = {}
+        for point in sorted(self._written):
+            try:
+                results[point] = self.write(point, None, who)
+            except Exception as exc:
+                results[point] = f"failed: {exc}"
+        self._written = {p for p, result in results.items() if result.startswith("failed")}
+        return results
