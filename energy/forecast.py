@@ -30,6 +30,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
@@ -38,13 +39,14 @@ import pvlib
 from energy.environment import ParkEnvironment, pv_params
 from energy.pv import pv_model_outputs_many
 from energy.weather import read_tmy3_weather, resample_weather
+from energy.weather_forecast import PERSISTENCE_HOURS, WeatherForecast, station_weather_estimate, weather_forecast_for
 from twin.assets import Chiller, Elevator, EVCharger, IceTank, Lighting, PVArray, WeatherStation
 from twin.history import History
 from twin.park import Park
 from twin.plant import COOLING_BALANCE_TEMP_C, MODE_DIRECT, cooling_load_kwth
 from twin.points import point_id
 from twin.profiles import EV_ARRIVAL_WEIGHT_PER_DAY_H, elevator_traffic, ev_arrival_weight, occupancy_fraction
-from twin.subsystems import power_points
+from twin.subsystems import planning_load_points, planning_loads_frame, power_points
 
 FORECAST_COLUMNS = ("cooling_load_kwth", "other_load_kw", "pv_available_kw", "outdoor_temp_c")
 """Columns every forecast has, each the mean over [timestamp, timestamp + step): the buildings' cooling
@@ -119,58 +121,76 @@ def _features(index_utc: pd.DatetimeIndex, temp_air_c: np.ndarray, ghi_wm2: np.n
 class LoadForecaster:
     """Hourly load forecasts for a park: regression on history, or the fallback profile.
 
-    ``coefficients``: per load, the regression coefficients (None: fallback).
+    ``coefficients``: per load, the regression coefficients (None: fallback); ``loads``: the loads
+    forecast (:data:`LOADS`, or :data:`PLANNING_LOADS`).
     """
 
     park: Park
     coefficients: dict[str, np.ndarray] | None
     trained_hours: int
+    loads: tuple[str, ...] = LOADS
 
     @property
     def method(self) -> str:
         return "regression" if self.coefficients is not None else "fallback profile"
 
     @classmethod
-    def fit(cls, park: Park, hourly: pd.DataFrame) -> "LoadForecaster":
-        """Fit on :func:`hourly_load_history` output; fewer than MIN_HISTORY_DAYS days gives the fallback."""
+    def fit(cls, park: Park, hourly: pd.DataFrame, loads: tuple[str, ...] = LOADS) -> "LoadForecaster":
+        """Fit on hourly history with ``loads``, ``temp_air_c`` and ``ghi_wm2`` (e.g. :func:`hourly_load_history`);
+        fewer than MIN_HISTORY_DAYS days gives the fallback."""
         if len(hourly) < MIN_HISTORY_DAYS * 24:
-            return cls(park, None, len(hourly))
+            return cls(park, None, len(hourly), loads)
         x = _features(pd.DatetimeIndex(hourly.index), hourly["temp_air_c"].to_numpy(), hourly["ghi_wm2"].to_numpy(),
                       park.site.timezone)
         gram = x.T @ x
         ridge = RIDGE * np.trace(gram) / gram.shape[0] * np.eye(gram.shape[0])
-        coefficients = {load: np.linalg.solve(gram + ridge, x.T @ hourly[load].to_numpy()) for load in LOADS}
-        return cls(park, coefficients, len(hourly))
+        coefficients = {load: np.linalg.solve(gram + ridge, x.T @ hourly[load].to_numpy()) for load in loads}
+        return cls(park, coefficients, len(hourly), loads)
 
-    def predict(self, index_utc: pd.DatetimeIndex, temp_air_c: np.ndarray, ghi_wm2: np.ndarray) -> pd.DataFrame:
-        """Hourly mean :data:`LOADS` starting at each time of ``index_utc`` for that hour's weather; never below 0."""
+    def predict(self, index_utc: pd.DatetimeIndex, temp_air_c: np.ndarray, ghi_wm2: np.ndarray,
+                step: pd.Timedelta = pd.Timedelta(hours=1)) -> pd.DataFrame:
+        """Mean loads over [t, t + step) for each time t of ``index_utc`` and that period's weather; never below 0.
+
+        The regression gives each period its hour of the day's value for the period's weather (a
+        15-minute step takes the hour it lies in); the fallback profile is taken at the period's middle.
+        """
         if self.coefficients is None:
-            return rated_load_profile(self.park, index_utc, temp_air_c, ghi_wm2)
+            return rated_load_profile(self.park, index_utc, temp_air_c, ghi_wm2, step)[list(self.loads)]
         x = _features(index_utc, temp_air_c, ghi_wm2, self.park.site.timezone)
         return pd.DataFrame({load: np.clip(x @ beta, 0.0, None) for load, beta in self.coefficients.items()},
                             index=index_utc)
 
 
 def rated_load_profile(park: Park, index_utc: pd.DatetimeIndex, temp_air_c: np.ndarray,
-                       ghi_wm2: np.ndarray) -> pd.DataFrame:
-    """The fallback profile (module docstring) from the park file's ratings and schedules."""
+                       ghi_wm2: np.ndarray, step: pd.Timedelta = pd.Timedelta(hours=1)) -> pd.DataFrame:
+    """The fallback profile (module docstring) from the park file's ratings and schedules, at the middle of
+    each period [t, t + step): :data:`LOADS` and ``other_load_kw`` (plug loads + lighting + elevators + EV)."""
     local = index_utc.tz_convert(park.site.timezone)
-    hours = np.asarray(local.hour + local.minute / 60.0) + 0.5  # middle of each hour
+    hours = np.asarray(local.hour + local.minute / 60.0) + step / pd.Timedelta(hours=1) / 2.0
     weekend = np.asarray(local.weekday >= 5)
-    rows = {load: np.zeros(len(index_utc)) for load in LOADS}
-    for i, (hour, is_weekend, temp_c, ghi) in enumerate(zip(hours, weekend, temp_air_c, ghi_wm2)):
-        for building in park.buildings:
-            occupancy = occupancy_fraction(building.occupancy, hour, bool(is_weekend))
-            rows["cooling_load_kwth"][i] += cooling_load_kwth(building.cooling_design_load_kwth, temp_c, ghi, occupancy)
-            for light in building.assets_of(Lighting):
-                rows["lighting_kw"][i] += light.rated_kw * (0.9 if occupancy >= 0.3 else light.night_fraction)
-            for lift in building.assets_of(Elevator):
-                traffic = elevator_traffic(hour) * max(occupancy, 0.05)
-                rows["elevators_kw"][i] += lift.idle_kw + 0.5 * lift.rated_kw * traffic
-        sessions_per_h = (park.simulation.ev_sessions_per_charger_per_day * len(park.assets_of(EVCharger))
-                          * ev_arrival_weight(hour) / EV_ARRIVAL_WEIGHT_PER_DAY_H)
-        rows["ev_kw"][i] = sessions_per_h * FALLBACK_EV_SESSION_KWH
-    return pd.DataFrame(rows, index=index_utc)
+    # the schedules are scalar functions of (hour, weekend): evaluated once per distinct pair
+    pairs, row_pair = np.unique(np.column_stack([hours, weekend]), axis=0, return_inverse=True)
+    row_pair = np.asarray(row_pair).reshape(-1)
+    occupancy = {b.id: np.array([occupancy_fraction(b.occupancy, h, bool(w)) for h, w in pairs])[row_pair]
+                 for b in park.buildings}
+    traffic = np.array([elevator_traffic(h) for h, _ in pairs])[row_pair]
+    arrival = np.array([ev_arrival_weight(h) for h, _ in pairs])[row_pair]
+    temp_air_c, ghi_wm2 = np.asarray(temp_air_c, dtype=float), np.asarray(ghi_wm2, dtype=float)
+    rows = {load: np.zeros(len(index_utc)) for load in (*LOADS, "plug_kw")}
+    for building in park.buildings:
+        occ = occupancy[building.id]
+        rows["cooling_load_kwth"] += cooling_load_kwth(building.cooling_design_load_kwth, temp_air_c, ghi_wm2, occ)
+        rows["plug_kw"] += building.plug_load_base_kw + (building.plug_load_peak_kw - building.plug_load_base_kw) * occ
+        for light in building.assets_of(Lighting):
+            rows["lighting_kw"] += light.rated_kw * np.where(occ >= 0.3, 0.9, light.night_fraction)
+        for lift in building.assets_of(Elevator):
+            rows["elevators_kw"] += lift.idle_kw + 0.5 * lift.rated_kw * traffic * np.maximum(occ, 0.05)
+    sessions_per_h = (park.simulation.ev_sessions_per_charger_per_day * len(park.assets_of(EVCharger))
+                      * arrival / EV_ARRIVAL_WEIGHT_PER_DAY_H)
+    rows["ev_kw"] = sessions_per_h * FALLBACK_EV_SESSION_KWH
+    frame = pd.DataFrame({load: rows[load] for load in LOADS}, index=index_utc)
+    frame["other_load_kw"] = rows["plug_kw"] + rows["lighting_kw"] + rows["elevators_kw"] + rows["ev_kw"]
+    return frame
 
 
 def forecast_errors(actual: pd.Series, predicted: pd.Series) -> dict[str, float]:
@@ -219,3 +239,173 @@ def annual_pv_energy_kwh(park: Park, tmy3_path: str | Path, year: int = 2023) ->
     arrays = {a.id: pv_params(a) for a in park.assets_of(PVArray)}
     outputs = pv_model_outputs_many(arrays, weather, meta["latitude"], meta["longitude"], meta["altitude"])
     return {array_id: float(out["ac_kw"].sum()) for array_id, out in outputs.items()}
+
+
+PLANNING_LOADS = ("cooling_load_kwth", "other_load_kw")
+"""The loads a dispatch plan is made for (:func:`twin.subsystems.planning_loads_frame`)."""
+
+HOURLY_LOAD_COLUMNS = (*PLANNING_LOADS, "pv_kw", "temp_air_c", "ghi_wm2")
+"""Columns of :meth:`LoadHistorySource.hourly_loads`."""
+
+
+class LoadHistorySource(Protocol):
+    """The park's measured past, as a :class:`HistoryForecaster` learns from it."""
+
+    def hourly_loads(self, start_utc: datetime, end_utc: datetime) -> pd.DataFrame:
+        """Hourly means of :data:`HOURLY_LOAD_COLUMNS` (:func:`twin.subsystems.planning_loads_frame`'s columns)
+        for the hours in [start_utc, end_utc) (both on hour boundaries), on a UTC DatetimeIndex of hour starts.
+        Hours with no data are left out; ``temp_air_c`` and ``ghi_wm2`` are NaN where the weather station
+        has no reading (or the park has none)."""
+        ...
+
+
+class HistoryLoadSource:
+    """:class:`LoadHistorySource` read from a history store."""
+
+    def __init__(self, history: History, park: Park):
+        self.history = history
+        self.park = park
+        self.point_ids = [pid for ids in planning_load_points(park).values() for pid in ids]
+
+    def hourly_loads(self, start_utc: datetime, end_utc: datetime) -> pd.DataFrame:
+        wide = self.history.query_wide(self.point_ids, start_utc, end_utc)
+        if wide.empty:
+            return pd.DataFrame(columns=list(HOURLY_LOAD_COLUMNS), index=pd.DatetimeIndex([], tz="UTC"), dtype=float)
+        hourly = planning_loads_frame(self.park, wide).resample("1h").mean()
+        hourly.index = pd.DatetimeIndex(hourly.index).as_unit("ns")
+        return hourly.dropna(subset=list(PLANNING_LOADS), how="all")[list(HOURLY_LOAD_COLUMNS)]
+
+
+BASE_STEP = pd.Timedelta(minutes=15)
+"""Step of the grid a :class:`HistoryForecaster` computes on; requested steps are averaged from it."""
+
+HISTORY_REREAD = pd.Timedelta(hours=24)
+"""Hours of history read again at each weather refresh, for readings that arrived late (store and forward)."""
+
+
+class HistoryForecaster:
+    """The Forecaster of live plans (optimizer.ports.Forecaster): loads learned from the park's history,
+    PV from pvlib on a weather forecast.
+
+    Parameters
+    ----------
+    park : Park
+        The park (its site, PV arrays, ratings, ``weather_forecast`` section).
+    loads : LoadHistorySource
+        The park's measured past; nothing else about the past is used.
+    weather : WeatherForecast, optional
+        The weather forecast source; default the park file's (:func:`energy.weather_forecast.weather_forecast_for`).
+    training_days : float
+        Trailing window of hourly history the load regression is fitted on.
+    refit_every, refresh_every : pd.Timedelta
+        The regression is refitted, and the weather forecast with its PV remade, at multiples of these since
+        the Unix epoch (UTC). A forecast from ``start_utc`` uses the weather issued at the last refresh at or
+        before it and the regression fitted at the last refit at or before that, each from the hours before
+        its own time only, so it depends on ``start_utc`` and the history before it and on nothing else.
+        ``refresh_every`` must divide ``refit_every``.
+    horizon : pd.Timedelta
+        The horizon usually asked for; each refresh computes horizon + refresh_every at once (longer
+        requests extend it).
+
+    ``forecast`` gives :data:`FORECAST_COLUMNS` plus ``<array id>.pv_available_kw`` per PV array, each
+    the mean over [t, t + step). Loads come from :class:`LoadForecaster` on :data:`PLANNING_LOADS`
+    (the fallback profile with fewer than :data:`MIN_HISTORY_DAYS` days of history); hours whose
+    station weather is missing are fitted on :func:`energy.weather_forecast.station_weather_estimate`.
+    """
+
+    def __init__(self, park: Park, loads: LoadHistorySource, weather: WeatherForecast | None = None,
+                 training_days: float = 28.0, refit_every: pd.Timedelta = pd.Timedelta(days=1),
+                 refresh_every: pd.Timedelta = pd.Timedelta(hours=6), horizon: pd.Timedelta = pd.Timedelta(hours=24)):
+        if refresh_every < BASE_STEP or refresh_every % BASE_STEP or refit_every % refresh_every:
+            raise ValueError(f"refresh_every ({refresh_every}) must be a multiple of {BASE_STEP} "
+                             f"that divides refit_every ({refit_every})")
+        self.park = park
+        self.loads = loads
+        self.weather = weather if weather is not None else weather_forecast_for(park)
+        self.training = pd.Timedelta(days=training_days)
+        self.refit_every, self.refresh_every, self.horizon = refit_every, refresh_every, horizon
+        self.arrays = {a.id: pv_params(a) for a in park.assets_of(PVArray)}
+        self.columns = [*FORECAST_COLUMNS, *(f"{array_id}.pv_available_kw" for array_id in self.arrays)]
+        self.model: LoadForecaster | None = None
+        self._fitted_at: pd.Timestamp | None = None
+        self._hourly = pd.DataFrame(columns=list(HOURLY_LOAD_COLUMNS), index=pd.DatetimeIndex([], tz="UTC"),
+                                    dtype=float)
+        self._hourly_span: tuple[pd.Timestamp, pd.Timestamp] | None = None
+        self._issued_at: pd.Timestamp | None = None
+        self._grid_end: pd.Timestamp | None = None
+        self._cumulative: np.ndarray | None = None
+
+    @property
+    def method(self) -> str:
+        """How the loads are forecast now: ``regression`` or ``fallback profile`` (before the first forecast: none)."""
+        return self.model.method if self.model is not None else "none"
+
+    def forecast(self, start_utc: datetime, steps: int, step: pd.Timedelta) -> pd.DataFrame:
+        """``steps`` rows from ``start_utc`` at ``step``: means over [t, t + step) of :data:`FORECAST_COLUMNS`
+        and each array's ``<id>.pv_available_kw``, on a UTC DatetimeIndex named ``ts_utc``."""
+        start = pd.Timestamp(start_utc).tz_convert("UTC")
+        step = pd.Timedelta(step)
+        if steps < 1 or step <= pd.Timedelta(0):
+            raise ValueError(f"need steps >= 1 and a positive step, got {steps} steps of {step}")
+        issued = start.floor(self.refresh_every)
+        end = start + steps * step
+        if issued != self._issued_at or end > self._grid_end:
+            self._issue(issued, max(end, issued + self.refresh_every + self.horizon))
+        # means over each requested period from the running integral of the grid's piecewise-constant values
+        position = ((start - issued).value + np.arange(steps + 1) * step.value) / BASE_STEP.value
+        whole = np.minimum(np.floor(position).astype(int), len(self._cumulative) - 2)
+        fraction = (position - whole)[:, None]
+        integral = self._cumulative[whole] + fraction * (self._cumulative[whole + 1] - self._cumulative[whole])
+        means = np.diff(integral, axis=0) / (step / BASE_STEP)
+        index = pd.date_range(start, periods=steps, freq=step, name="ts_utc")
+        return pd.DataFrame(means, index=index, columns=self.columns)
+
+    def _issue(self, issued: pd.Timestamp, end: pd.Timestamp) -> None:
+        """Make the weather forecast issued at ``issued``, its PV and the loads on the grid up to ``end``."""
+        fit_at = issued.floor(self.refit_every)
+        if fit_at != self._fitted_at:
+            hourly = self._history(fit_at - self.training, fit_at)
+            self.model = LoadForecaster.fit(self.park, self._with_station_weather(hourly), PLANNING_LOADS)
+            self._fitted_at = fit_at
+        grid = pd.date_range(issued, periods=int(np.ceil((end - issued) / BASE_STEP)), freq=BASE_STEP)
+        measured = self._history(issued - pd.Timedelta(hours=PERSISTENCE_HOURS), issued)
+        weather = self.weather.weather(issued, grid + BASE_STEP / 2, measured)
+        site = self.park.site
+        outputs = pv_model_outputs_many(self.arrays, weather, site.latitude_deg, site.longitude_deg, site.altitude_m)
+        pv = np.column_stack([outputs[a]["ac_kw"].to_numpy(float) for a in self.arrays]) if self.arrays \
+            else np.zeros((len(grid), 0))
+        loads = self.model.predict(grid, weather["temp_air_c"].to_numpy(float), weather["ghi_wm2"].to_numpy(float),
+                                   BASE_STEP)
+        values = np.column_stack([loads["cooling_load_kwth"].to_numpy(float), loads["other_load_kw"].to_numpy(float),
+                                  pv.sum(axis=1), weather["temp_air_c"].to_numpy(float), pv])
+        self._cumulative = np.vstack([np.zeros((1, values.shape[1])), np.cumsum(values, axis=0)])
+        self._issued_at, self._grid_end = issued, grid[-1] + BASE_STEP
+
+    def _history(self, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
+        """Hourly loads in [start, end) through the source, read once and kept (the last
+        :data:`HISTORY_REREAD` read again when extended)."""
+        span = self._hourly_span
+        if span is None or start < span[0]:
+            self._hourly = self.loads.hourly_loads(start, end)
+            self._hourly_span = (start, end)
+        elif end > span[1]:
+            reread_from = max(span[0], span[1] - HISTORY_REREAD)
+            fresh = self.loads.hourly_loads(reread_from, end)
+            keep_from = end - self.training - pd.Timedelta(hours=PERSISTENCE_HOURS) - self.refit_every
+            kept = self._hourly[(self._hourly.index < reread_from) & (self._hourly.index >= keep_from)]
+            self._hourly = pd.concat([kept, fresh]) if len(kept) else fresh
+            self._hourly_span = (max(span[0], keep_from), end)
+        hourly = self._hourly
+        return hourly[(hourly.index >= start) & (hourly.index < end)]
+
+    def _with_station_weather(self, hourly: pd.DataFrame) -> pd.DataFrame:
+        """Hourly history with station weather gaps filled by the estimate the regression can stand on."""
+        hourly = hourly.dropna(subset=list(PLANNING_LOADS))
+        gaps = hourly[["temp_air_c", "ghi_wm2"]].isna().any(axis=1).to_numpy()
+        if not gaps.any():
+            return hourly
+        hourly = hourly.copy()
+        estimate = station_weather_estimate(self.park, pd.DatetimeIndex(hourly.index[gaps]))
+        for column in ("temp_air_c", "ghi_wm2"):
+            hourly.loc[gaps, column] = hourly.loc[gaps, column].fillna(estimate[column])
+        return hourly

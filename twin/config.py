@@ -74,6 +74,9 @@ def load_park(path: str | Path) -> Park:
         updates["point_maps"] = str(_resolve(base, park.point_maps))
     if park.weather.file:
         updates["weather"] = park.weather.model_copy(update={"file": str(_resolve(base, park.weather.file))})
+    if park.weather_forecast.file:
+        updates["weather_forecast"] = park.weather_forecast.model_copy(
+            update={"file": str(_resolve(base, park.weather_forecast.file))})
     if park.history and park.history.startswith("sqlite:///") and not park.history.startswith("sqlite:////"):
         updates["history"] = "sqlite:///" + str(_resolve(base, park.history.removeprefix("sqlite:///")))
     problems = []
@@ -83,6 +86,8 @@ def load_park(path: str | Path) -> Park:
         problems.append(f"point_maps: folder not found: {updates['point_maps']}")
     if "weather" in updates and not Path(updates["weather"].file).is_file():
         problems.append(f"weather.file: file not found: {updates['weather'].file}")
+    if "weather_forecast" in updates and not Path(updates["weather_forecast"].file).is_file():
+        problems.append(f"weather_forecast.file: file not found: {updates['weather_forecast'].file}")
     if problems:
         raise ConfigError(path, problems)
     return park.model_copy(update=updates)

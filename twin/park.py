@@ -126,6 +126,28 @@ class WeatherSource(Strict):
         return self
 
 
+class WeatherForecastSource(Strict):
+    """Where the weather forecast that live plans are made on comes from (energy.weather_forecast).
+
+    ``persistence`` (default): clear sky for the site scaled by the clearness the weather station
+    measured over the last 24 hours, temperature as measured the same hour a day earlier.
+    ``csv``: a weather CSV (``file``, relative to the park file) that the site refreshes from its
+    weather service; re-read whenever it changes. ``tmy``: the park's TMY3 weather (``weather``
+    must be a ``tmy3`` source).
+    """
+
+    source: Literal["persistence", "csv", "tmy"] = "persistence"
+    file: str | None = None
+
+    @model_validator(mode="after")
+    def _file_for_csv(self) -> "WeatherForecastSource":
+        if self.source == "csv" and not self.file:
+            raise ValueError("source csv needs file: the path of the weather forecast CSV")
+        if self.source != "csv" and self.file:
+            raise ValueError(f"file is only read by source csv, not {self.source}")
+        return self
+
+
 class SimulationSettings(Strict):
     """Simulator settings: step length, random seed, EV session rate."""
 
@@ -156,6 +178,7 @@ class Park(Strict):
     point_maps: str | None = None
     """Folder of the park's device point maps (one YAML file per device), relative to the park file."""
     weather: WeatherSource = WeatherSource()
+    weather_forecast: WeatherForecastSource = WeatherForecastSource()
     plant_schedule: PlantSchedule = PlantSchedule()
     simulation: SimulationSettings = SimulationSettings()
     dispatch: DispatchSettings = DispatchSettings()
@@ -189,6 +212,9 @@ class Park(Strict):
             issues.append((("buildings",), f"the park needs exactly one meter with measures: grid, found {len(grid_meters)}"))
         if self.assets_of(IceTank) and not any(c.makes_ice for c in self.assets_of(Chiller)):
             issues.append((("buildings",), "an ice tank needs at least one chiller with ice_capacity_kwth"))
+        if self.weather_forecast.source == "tmy" and self.weather.source != "tmy3":
+            issues.append((("weather_forecast", "source"),
+                           f"source tmy forecasts the park's TMY3 weather, but weather.source is {self.weather.source}"))
         if len(self.assets_of(IceTank)) > 1:
             issues.append((("buildings",), "the simulator models one ice tank per park; found more"))
         return issues

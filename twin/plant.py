@@ -29,16 +29,22 @@ MODE_OFF, MODE_DIRECT, MODE_ICE = 0, 1, 2
 CMD_AUTO, CMD_OFF, CMD_DIRECT, CMD_ICE = 0, 1, 2, 3
 
 
-def cooling_load_kwth(design_load_kwth: float, outdoor_temp_c: float, ghi_wm2: float, occupancy: float) -> float:
-    """Building cooling load in kWth.
+def cooling_load_kwth(design_load_kwth: float, outdoor_temp_c: float | np.ndarray, ghi_wm2: float | np.ndarray,
+                      occupancy: float | np.ndarray) -> float | np.ndarray:
+    """Building cooling load in kWth; arrays of conditions give an array of loads (forecast horizons).
 
     design * (0.2 + 0.8 * occupancy) * clip((T - 16) / (34 - 16), 0, 1.25)
     plus a solar gain of 10 % of design at 1000 W/m2 while the building is conditioned.
     """
-    temperature_share = min(1.25, max(0.0, (outdoor_temp_c - COOLING_BALANCE_TEMP_C)
-                                      / (DESIGN_OUTDOOR_TEMP_C - COOLING_BALANCE_TEMP_C)))
+    uncorrected = (outdoor_temp_c - COOLING_BALANCE_TEMP_C) / (DESIGN_OUTDOOR_TEMP_C - COOLING_BALANCE_TEMP_C)
+    if isinstance(uncorrected, np.ndarray):
+        temperature_share = np.clip(uncorrected, 0.0, 1.25)
+        conditioned = (temperature_share > 0).astype(float)
+    else:  # the simulator's per-step call: min/max on a float is much faster than numpy
+        temperature_share = min(1.25, max(0.0, uncorrected))
+        conditioned = 1.0 if temperature_share > 0 else 0.0
     internal = design_load_kwth * (0.2 + 0.8 * occupancy) * temperature_share
-    solar = design_load_kwth * 0.10 * (ghi_wm2 / 1000.0) * (1.0 if temperature_share > 0 else 0.0)
+    solar = design_load_kwth * 0.10 * (ghi_wm2 / 1000.0) * conditioned
     return internal + solar
 
 
