@@ -1,6 +1,6 @@
 """The JSON API served beside the pages (documented in README.md, "Dashboard and JSON API").
 
-Reads need no sign-in; the actions (POST /api/points/<id>/write,
+Reads (the write audit log at GET /api/audit among them) need no sign-in; the actions (POST /api/points/<id>/write,
 POST /api/faults/ack, POST /api/plan/approve, POST /api/plan/replan) go
 through :mod:`dashboard.actions`. Errors are JSON ``{"error": "..."}`` with
 status 400 (bad request), 403 (not allowed), 404 (unknown point) or 503 (the
@@ -9,7 +9,8 @@ capability behind the endpoint is not installed yet).
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, time, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Response, jsonify, request
 
@@ -21,6 +22,9 @@ from twin.subsystems import subsystem_power_kw
 
 MAX_RAW_READINGS = 500_000
 """Largest raw answer /api/readings gives; beyond it the client must ask for interval_s."""
+
+AUDIT_LIMIT, MAX_AUDIT_LIMIT = 1000, 10_000
+"""Write records per /api/audit answer unless ``limit`` asks for another number, and the most it may ask for."""
 
 
 class BadRequest(Exception):
@@ -56,6 +60,20 @@ def _parse_time(text: str) -> datetime | None:
         except ValueError:
             pass
     return None
+
+
+def _time_or_day_param(name: str, park_timezone: str) -> datetime:
+    """A required time: an ISO date means midnight in the park's time zone (as the days of /api/energy),
+    a date and time needs its zone (as /api/readings)."""
+    text = request.args.get(name)
+    if text is None:
+        raise BadRequest(f"missing query parameter {name!r} (ISO 8601 date, e.g. 2026-07-01 for midnight in the "
+                         "park's time zone, or time with its zone, e.g. 2026-07-01T08:00:00+08:00)")
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        return _time_param(name)
+    return datetime.combine(day, time.min, tzinfo=ZoneInfo(park_timezone)).astimezone(timezone.utc)
 
 
 def _range_params(ctx: DashboardContext) -> tuple[datetime, datetime]:
@@ -184,6 +202,30 @@ def create_api(ctx: DashboardContext) -> Blueprint:
         return jsonify({"from": start.isoformat(), "to": end.isoformat(),
                         "faults": ctx.providers.faults.faults(start, end),
                         "fault_kpis_by_kind": ctx.providers.faults.fault_kpis(start, end)})
+
+    @api.get("/audit")
+    def audit():
+        """The write audit log: every write attempt in [from, to), oldest first, a page at a time."""
+        start = _time_or_day_param("from", ctx.park.site.timezone)
+        end = _time_or_day_param("to", ctx.park.site.timezone)
+        if end <= start:
+            raise BadRequest("'to' must be after 'from'")
+        limit_text = request.args.get("limit", str(AUDIT_LIMIT))
+        try:
+            limit = int(limit_text)
+            if not 1 <= limit <= MAX_AUDIT_LIMIT:
+                raise ValueError
+        except ValueError:
+            raise BadRequest(f"limit={limit_text!r} must be a whole number from 1 to {MAX_AUDIT_LIMIT}") from None
+        cursor = request.args.get("cursor")
+        try:
+            page = ctx.history.write_records(start, end, limit, after=cursor)
+        except ValueError:
+            raise BadRequest(f"cursor={cursor!r} is not the 'next' of an earlier /api/audit answer") from None
+        return jsonify({"from": start.isoformat(), "to": end.isoformat(), "limit": limit,
+                        "writes": [{"ts_utc": r.ts_utc.isoformat(), "who": r.who, "point_id": r.point_id,
+                                    "value": finite_or_none(r.value), "result": r.result} for r in page.records],
+                        "next": page.next_cursor})
 
     @api.get("/plan")
     def plan():

@@ -24,6 +24,8 @@ Semantics (both backends):
 - Ranges are half-open: ``start <= ts < end``.
 - The readings of one append are written in one transaction: readers see
   all of them or none.
+- Write attempts to device points are kept in an audit log beside the
+  readings, table ``write_audit`` (see :class:`WriteRecord`).
 - Aggregates (:meth:`History.resample`) count only readings whose value is
   known and whose quality is GOOD or STALE: a STALE value is still the last
   value the device reported, whereas BAD and COMM_FAIL values are not to be
@@ -39,7 +41,8 @@ from __future__ import annotations
 import abc
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable, Sequence
+import math
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -67,6 +70,9 @@ _ROW_DTYPE = np.dtype([("point_key", "i8"), ("ts_ms", "i8"), ("value", "f8"), ("
 
 _BUCKET_DTYPE = np.dtype([("point_key", "i8"), ("bucket_ms", "i8"), ("value", "f8")])
 """Aggregated rows read back from a backend: one value per point and bucket."""
+
+WRITE_PAGE_SIZE = 1000
+"""Write records per page of :meth:`History.write_records` unless the caller asks for another size."""
 
 
 class History(abc.ABC):
@@ -243,6 +249,54 @@ class History(abc.ABC):
             span = self._select_time_range(key) if key is not None else None
         return None if span is None else (from_utc_ms(span[0]), from_utc_ms(span[1]))
 
+    # --------------------------------------------------------- write audit log
+
+    def record_write(self, record: WriteRecord) -> None:
+        """Append one record to the write audit log. A NaN value is stored as None, which SQLite would
+        make of it anyway: both backends give the same record back."""
+        value = None if record.value is None or math.isnan(record.value) else float(record.value)
+        with self._lock:
+            self._insert_write(utc_ms(record.ts_utc), record.who, record.point_id, value, record.result)
+
+    def write_audit(self, point_id: str | None = None) -> list[WriteRecord]:
+        """The whole write audit log in the order recorded, for every point or the one named."""
+        with self._lock:
+            rows = self._select_write_log(point_id)
+        return [_write_record(row) for row in rows]
+
+    def write_records(self, start: datetime, end: datetime, limit: int = WRITE_PAGE_SIZE,
+                      after: str | None = None) -> WritePage:
+        """One page of the write attempts with start <= time < end, oldest first.
+
+        Records with the same time come in the order they were recorded.
+        limit: most records in the page (a positive whole number). after: the
+        ``next_cursor`` of the previous page, None for the first. Pages follow
+        each other without gaps or repeats: the cursor names the last record
+        given (its time and sequence number), not a position, so records
+        added meanwhile shift nothing.
+        """
+        if isinstance(limit, bool) or not isinstance(limit, (int, np.integer)) or limit <= 0:
+            raise ValueError(f"limit must be a positive whole number of records, got {limit!r}")
+        start_ms, end_ms = _range_ms(start, end)
+        after_ts, after_seq = _parse_write_cursor(after) if after is not None else (start_ms, 0)
+        with self._lock:
+            rows = self._select_writes(max(start_ms, after_ts), end_ms, after_ts, after_seq, int(limit) + 1) \
+                if end_ms > start_ms else []
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return WritePage([_write_record(row) for row in rows], f"{rows[-1][1]}:{rows[-1][0]}" if more else None)
+
+    def iter_write_records(self, start: datetime, end: datetime,
+                           page_size: int = WRITE_PAGE_SIZE) -> Iterator[WriteRecord]:
+        """Every write attempt with start <= time < end, oldest first, read a page at a time."""
+        after = None
+        while True:
+            page = self.write_records(start, end, page_size, after)
+            yield from page.records
+            if page.next_cursor is None:
+                return
+            after = page.next_cursor
+
     # --------------------------------------------------------------- lifecycle
 
     @abc.abstractmethod
@@ -304,6 +358,20 @@ class History(abc.ABC):
     def _select_time_range(self, key: int) -> tuple[int, int] | None:
         """(min ts_ms, max ts_ms) of a key, or None without rows."""
 
+    @abc.abstractmethod
+    def _insert_write(self, ts_ms: int, who: str, point_id: str, value: float | None, result: str) -> None:
+        """Append one row to the write audit table (its sequence number is given by the database)."""
+
+    @abc.abstractmethod
+    def _select_write_log(self, point_id: str | None) -> list[tuple[int, int, str, str, float | None, str]]:
+        """(seq, ts_ms, who, point_id, value, result) of every audit row, or the named point's, by seq."""
+
+    @abc.abstractmethod
+    def _select_writes(self, start_ms: int, end_ms: int, after_ts_ms: int, after_seq: int,
+                       limit: int) -> list[tuple[int, int, str, str, float | None, str]]:
+        """Up to limit audit rows (seq, ts_ms, who, point_id, value, result) with start_ms <= ts_ms < end_ms
+        and (ts_ms, seq) after (after_ts_ms, after_seq), ordered by (ts_ms, seq)."""
+
 
 class SQLiteHistory(History):
     """History in one SQLite file: WAL journal, synchronous=NORMAL, 64 MiB page cache.
@@ -332,6 +400,8 @@ class SQLiteHistory(History):
                 quality INTEGER NOT NULL,
                 PRIMARY KEY (point_key, ts_ms)) WITHOUT ROWID;
         """)
+        self._conn.execute(_WRITE_AUDIT_TABLE_SQL.format(table="write_audit", seq=_SQLITE_SEQ))
+        self._conn.execute(_WRITE_AUDIT_INDEX_SQL.format(table="write_audit"))
 
     def close(self) -> None:
         with self._lock:
@@ -408,6 +478,18 @@ class SQLiteHistory(History):
             "SELECT min(ts_ms), max(ts_ms) FROM readings WHERE point_key = ?", (key,)).fetchone()
         return None if first is None else (first, last)
 
+    def _insert_write(self, ts_ms: int, who: str, point_id: str, value: float | None, result: str) -> None:
+        self._conn.execute(_INSERT_WRITE_SQL.format(table="write_audit", p="?"), (ts_ms, who, point_id, value, result))
+
+    def _select_write_log(self, point_id: str | None) -> list[tuple[int, int, str, str, float | None, str]]:
+        query, params = _write_log_query("write_audit", "?", point_id)
+        return self._conn.execute(query, params).fetchall()
+
+    def _select_writes(self, start_ms: int, end_ms: int, after_ts_ms: int, after_seq: int,
+                       limit: int) -> list[tuple[int, int, str, str, float | None, str]]:
+        return self._conn.execute(_SELECT_WRITES_SQL.format(table="write_audit", p="?"),
+                                  (start_ms, end_ms, after_ts_ms, after_seq, limit)).fetchall()
+
 
 class PostgresHistory(History):
     """History in PostgreSQL, in the schema named by the URL parameter ``schema`` (default ``public``).
@@ -425,6 +507,7 @@ class PostgresHistory(History):
         schema = sql.Identifier(self.schema)
         self._points = sql.Identifier(self.schema, "points").as_string(self._conn)
         self._readings = sql.Identifier(self.schema, "readings").as_string(self._conn)
+        self._audit = sql.Identifier(self.schema, "write_audit").as_string(self._conn)
         with self._conn.transaction():
             self._conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(schema))
             self._conn.execute(f"""
@@ -438,6 +521,8 @@ class PostgresHistory(History):
                     value double precision,
                     quality smallint NOT NULL,
                     PRIMARY KEY (point_key, ts_ms))""")
+            self._conn.execute(_WRITE_AUDIT_TABLE_SQL.format(table=self._audit, seq=_POSTGRES_SEQ))
+            self._conn.execute(_WRITE_AUDIT_INDEX_SQL.format(table=self._audit))
         self._conn.execute("""
             CREATE TEMPORARY TABLE IF NOT EXISTS parktwin_staging (
                 point_key integer, ts_ms bigint, value double precision, quality smallint)
@@ -499,6 +584,18 @@ class PostgresHistory(History):
                                          (key,)).fetchone()
         return None if first is None else (first, last)
 
+    def _insert_write(self, ts_ms: int, who: str, point_id: str, value: float | None, result: str) -> None:
+        self._conn.execute(_INSERT_WRITE_SQL.format(table=self._audit, p="%s"), (ts_ms, who, point_id, value, result))
+
+    def _select_write_log(self, point_id: str | None) -> list[tuple[int, int, str, str, float | None, str]]:
+        query, params = _write_log_query(self._audit, "%s", point_id)
+        return self._conn.execute(query, params).fetchall()
+
+    def _select_writes(self, start_ms: int, end_ms: int, after_ts_ms: int, after_seq: int,
+                       limit: int) -> list[tuple[int, int, str, str, float | None, str]]:
+        return self._conn.execute(_SELECT_WRITES_SQL.format(table=self._audit, p="%s"),
+                                  (start_ms, end_ms, after_ts_ms, after_seq, limit)).fetchall()
+
 
 def open_history(url: str) -> History:
     """Open the history store a URL names.
@@ -520,8 +617,9 @@ def open_history(url: str) -> History:
 
 
 # ---------------------------------------------------------------------------- write audit log
-# Every write to a device point (who or what asked, the point, the value, when,
-# the result) is kept in a ``write_audit`` table beside the readings, in either backend.
+# Every attempt to write a device point (who or what asked, the point, the value, when,
+# the result) is kept in a ``write_audit`` table beside the readings, in either backend:
+# ``seq`` numbers the rows in the order recorded and breaks ties between equal times.
 
 
 @dataclass(frozen=True)
@@ -538,37 +636,57 @@ class WriteRecord:
     result: str
 
 
+@dataclass(frozen=True)
+class WritePage:
+    """One page of :meth:`History.write_records`: its records, oldest first, and the cursor of the next
+    page (pass it as ``after``), None when this page reaches the end of the range."""
+
+    records: list[WriteRecord]
+    next_cursor: str | None
+
+
 def record_write(store: History, record: WriteRecord) -> None:
-    """Append one record to the store's write audit log (the table is created on first use)."""
-    row = (utc_ms(record.ts_utc), record.who, record.point_id, record.value, record.result)
-    with store._lock:
-        conn, table, mark = _audit_table(store)
-        conn.execute(f"INSERT INTO {table} (ts_ms, who, point_id, value, result) "
-                     f"VALUES ({', '.join([mark] * 5)})", row)
+    """Append one record to the store's write audit log (:meth:`History.record_write`)."""
+    store.record_write(record)
 
 
 def write_audit(store: History, point_id: str | None = None) -> list[WriteRecord]:
-    """The write audit log, oldest first, for every point or the one named."""
-    with store._lock:
-        conn, table, mark = _audit_table(store)
-        where, params = (f" WHERE point_id = {mark}", (point_id,)) if point_id is not None else ("", ())
-        rows = conn.execute(f"SELECT ts_ms, who, point_id, value, result FROM {table}{where} ORDER BY seq",
-                            params).fetchall()
-    return [WriteRecord(from_utc_ms(ts_ms), who, pid, value, result) for ts_ms, who, pid, value, result in rows]
+    """The write audit log in the order recorded, for every point or the one named (:meth:`History.write_audit`)."""
+    return store.write_audit(point_id)
 
 
-def _audit_table(store: History) -> tuple[sqlite3.Connection | psycopg.Connection, str, str]:
-    """(connection, table name, parameter placeholder) of the store's audit table, created if missing."""
-    if isinstance(store, SQLiteHistory):
-        conn, table, mark, seq = store._conn, "write_audit", "?", "seq INTEGER PRIMARY KEY AUTOINCREMENT"
-    elif isinstance(store, PostgresHistory):
-        table = sql.Identifier(store.schema, "write_audit").as_string(store._conn)
-        conn, mark, seq = store._conn, "%s", "seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY"
-    else:
-        raise TypeError(f"no write audit log for {type(store).__name__}")
-    conn.execute(f"CREATE TABLE IF NOT EXISTS {table} ({seq}, ts_ms BIGINT NOT NULL, who TEXT NOT NULL, "
-                 "point_id TEXT NOT NULL, value DOUBLE PRECISION, result TEXT NOT NULL)")
-    return conn, table, mark
+_SQLITE_SEQ = "seq INTEGER PRIMARY KEY AUTOINCREMENT"
+_POSTGRES_SEQ = "seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY"
+_WRITE_AUDIT_TABLE_SQL = ("CREATE TABLE IF NOT EXISTS {table} ({seq}, ts_ms BIGINT NOT NULL, who TEXT NOT NULL, "
+                          "point_id TEXT NOT NULL, value DOUBLE PRECISION, result TEXT NOT NULL)")
+_WRITE_AUDIT_INDEX_SQL = "CREATE INDEX IF NOT EXISTS write_audit_time ON {table} (ts_ms, seq)"
+_WRITE_COLUMNS = "seq, ts_ms, who, point_id, value, result"
+_INSERT_WRITE_SQL = "INSERT INTO {table} (ts_ms, who, point_id, value, result) VALUES ({p}, {p}, {p}, {p}, {p})"
+# The plain ts_ms bounds let both databases range-scan the (ts_ms, seq) index; the row comparison
+# then skips what an earlier page already gave.
+_SELECT_WRITES_SQL = (f"SELECT {_WRITE_COLUMNS} FROM {{table}} WHERE ts_ms >= {{p}} AND ts_ms < {{p}} "
+                      "AND (ts_ms, seq) > ({p}, {p}) ORDER BY ts_ms, seq LIMIT {p}")
+
+
+def _write_log_query(table: str, mark: str, point_id: str | None) -> tuple[str, tuple]:
+    """SQL and parameters of the whole audit log (or one point's) in the order recorded."""
+    where, params = (f" WHERE point_id = {mark}", (point_id,)) if point_id is not None else ("", ())
+    return f"SELECT {_WRITE_COLUMNS} FROM {table}{where} ORDER BY seq", params
+
+
+def _write_record(row: tuple[int, int, str, str, float | None, str]) -> WriteRecord:
+    """The record of an audit row (seq, ts_ms, who, point_id, value, result)."""
+    _, ts_ms, who, point_id, value, result = row
+    return WriteRecord(from_utc_ms(ts_ms), who, point_id, value, result)
+
+
+def _parse_write_cursor(cursor: str) -> tuple[int, int]:
+    """(ts_ms, seq) of the last record of a page, from its ``next_cursor``."""
+    ts_text, _, seq_text = str(cursor).partition(":")
+    try:
+        return int(ts_text), int(seq_text)
+    except ValueError:
+        raise ValueError(f"cursor {cursor!r} is not a next_cursor of a write audit page") from None
 
 
 # ---------------------------------------------------------------------------- helpers

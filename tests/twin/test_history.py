@@ -17,7 +17,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from twin.history import AGGREGATES, History, PostgresHistory, SQLiteHistory, open_history
+from twin.history import (AGGREGATES, History, PostgresHistory, SQLiteHistory, WriteRecord, open_history,
+                           record_write)
 from twin.readings import Quality, Reading
 
 T0 = datetime(2026, 7, 1, tzinfo=timezone.utc)
@@ -410,3 +411,98 @@ def test_postgres_urls_and_schema_isolation(postgres_url: str):
         store.append([Reading("only.here", T0, 1.0)])
     with open_history(postgres_url) as same_schema:
         assert same_schema.point_ids() == ["only.here"]
+
+
+# ------------------------------------------------------------ write audit log range
+
+
+SETPOINT = "plant.chiller1.chw_setpoint_c"
+BATTERY = "plant.battery.power_setpoint_kw"
+
+
+def audit_write(history: History, ts: datetime, who: str = "cli", point_id: str = SETPOINT, value: float | None = 8.0,
+          result: str = "ok") -> WriteRecord:
+    """Record one write through the audit path every writer uses; returns the record."""
+    record = WriteRecord(ts, who, point_id, value, result)
+    record_write(history, record)
+    return record
+
+
+def test_write_records_range_is_half_open_and_in_utc(history: History):
+    start = datetime(2026, 7, 1, 8, 0, tzinfo=ZoneInfo("Asia/Shanghai"))  # 00:00 UTC
+    end = start + timedelta(hours=1)
+    ms = timedelta(milliseconds=1)
+    before, first, middle, last, at_end = (audit_write(history, t, who=f"w{i}") for i, t in enumerate(
+        [start - ms, start, start + timedelta(minutes=30), end - ms, end]))
+
+    page = history.write_records(start, end)
+
+    assert page.records == [first, middle, last] and page.next_cursor is None
+    assert all(r.ts_utc.utcoffset() == timedelta(0) for r in page.records)
+    assert page.records[0].ts_utc == datetime(2026, 7, 1, 0, 0, tzinfo=timezone.utc)
+    assert history.write_records(end, end + DAY).records == [at_end]
+    assert history.write_records(start - DAY, start).records == [before]
+    assert history.write_records(end, start).records == []  # an empty or reversed range has nothing
+
+
+def test_write_records_come_oldest_first_and_equal_times_in_recorded_order(history: History):
+    rng = np.random.default_rng(3)
+    offsets = rng.integers(0, 20, size=60)  # many writes share a second
+    written = [audit_write(history, T0 + timedelta(seconds=int(s)), who=f"writer{i}", value=float(i),
+                     point_id=(SETPOINT, BATTERY)[i % 2], result="ok" if i % 3 else "refused: test")
+               for i, s in enumerate(offsets)]
+    expected = [written[i] for i in sorted(range(len(written)), key=lambda i: (offsets[i], i))]
+
+    assert history.write_records(T0, T0 + DAY, limit=1000).records == expected
+    assert history.write_audit() == written  # the whole log keeps the order recorded
+
+
+@pytest.mark.parametrize("limit", [1, 4, 7, 10, 60, 61])
+def test_write_pages_follow_each_other_without_gaps_or_repeats(history: History, limit: int):
+    offsets = [5, 5, 5, 1, 9, 9, 0, 3, 5, 7, 7, 7, 7, 2, 8, 8, 6, 4, 4, 9] * 3  # ties cross page borders
+    written = [audit_write(history, T0 + timedelta(seconds=s), who=f"w{i}") for i, s in enumerate(offsets)]
+    expected = [written[i] for i in sorted(range(len(written)), key=lambda i: (offsets[i], i))]
+
+    pages, after = [], None
+    while True:
+        page = history.write_records(T0, T0 + MINUTE, limit=limit, after=after)
+        pages.append(page.records)
+        if page.next_cursor is None:
+            break
+        after = page.next_cursor
+    assert [r for p in pages for r in p] == expected
+    assert all(len(p) == limit for p in pages[:-1]) and 0 < len(pages[-1]) <= limit
+    assert len(pages) == -(-len(expected) // limit)  # a last page that ends the range says so: no empty page
+    assert list(history.iter_write_records(T0, T0 + MINUTE, page_size=limit)) == expected
+
+
+def test_writes_recorded_between_pages_shift_nothing(history: History, history_url: str):
+    early = [audit_write(history, T0 + timedelta(seconds=s), who=f"w{s}") for s in range(6)]
+    first = history.write_records(T0, T0 + DAY, limit=3)
+    assert first.records == early[:3]
+    later = audit_write(history, T0 + timedelta(seconds=2), who="late")  # same time as the cursor's record
+    newest = audit_write(history, T0 + timedelta(hours=1), who="newest")
+    with open_history(history_url) as other:  # a cursor is valid on any connection to the store
+        rest = list(other.write_records(T0, T0 + DAY, limit=100, after=first.next_cursor).records)
+    assert rest == [later, *early[3:], newest]
+
+
+def test_write_records_keep_relinquish_and_store_nan_as_none(history: History):
+    audit_write(history, T0, value=None)
+    audit_write(history, T0 + MINUTE, value=float("nan"), result="refused: not a number")
+    audit_write(history, T0 + 2 * MINUTE, value=-1500.25, point_id=BATTERY)
+    assert [r.value for r in history.write_records(T0, T0 + DAY).records] == [None, None, -1500.25]
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"limit": 0}, "limit"), ({"limit": -5}, "limit"), ({"limit": 2.5}, "limit"), ({"limit": True}, "limit"),
+    ({"after": "yesterday"}, "cursor"), ({"after": "12:"}, "cursor"),
+])
+def test_write_records_refuse_bad_limits_and_cursors(history: History, kwargs: dict, message: str):
+    with pytest.raises(ValueError, match=message):
+        history.write_records(T0, T0 + DAY, **kwargs)
+
+
+def test_write_records_refuse_naive_times(history: History):
+    with pytest.raises(ValueError, match="time zone"):
+        history.write_records(datetime(2026, 7, 1), T0 + DAY)

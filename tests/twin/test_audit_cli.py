@@ -1,0 +1,128 @@
+"""`parktwin audit`: the write audit log of a period as a table or JSON lines, in process, on both backends."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from twin import cli
+from twin.history import WRITE_PAGE_SIZE, History, WriteRecord, open_history, record_write
+
+DEMO = str(Path(__file__).resolve().parents[2] / "examples" / "demo-park" / "park.yaml")
+LOCAL_MIDNIGHT_UTC = datetime(2026, 6, 30, 16, 0, tzinfo=timezone.utc)  # 1 July 00:00 in Asia/Shanghai
+SETPOINT = "plant.chiller1.chw_setpoint_c"
+MS = timedelta(milliseconds=1)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def history_url(request, tmp_path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'history.sqlite'}"
+    return request.getfixturevalue("postgres_url")
+
+
+def parktwin(*args: str):
+    return CliRunner().invoke(cli.app, list(args))
+
+
+def audit(url: str, *args: str):
+    result = parktwin("audit", DEMO, "--history", url, *args)
+    assert result.exit_code == 0, (result.output, result.exception)
+    return result
+
+
+def record(url: str, *records: WriteRecord) -> None:
+    with open_history(url) as store:
+        for r in records:
+            record_write(store, r)
+
+
+def test_writes_refused_by_points_write_are_listed_with_who_value_and_result(tmp_path):
+    url = f"sqlite:///{tmp_path / 'history.sqlite'}"
+    refused = parktwin("points", "write", DEMO, SETPOINT, "30", "--who", "olga", "--history", url)
+    assert isinstance(refused.exception, cli.BadInput)  # outside the limits: refused before any device is asked
+
+    lines = audit(url, "--from", "2000-01-01", "--to", "2100-01-01", "--json").stdout.splitlines()
+
+    assert len(lines) == 1
+    row = json.loads(lines[0])
+    assert (row["who"], row["point_id"], row["value"], row["result"]) == \
+        ("olga", SETPOINT, 30.0, "refused: outside safe limits [5, 12]")
+    assert abs(datetime.fromisoformat(row["ts_utc"]) - datetime.now(timezone.utc)) < timedelta(minutes=5)
+    table = audit(url, "--from", "2000-01-01", "--to", "2100-01-01").stdout.splitlines()
+    assert table[1].split(maxsplit=5)[2:] == ["olga", SETPOINT, "30", "refused: outside safe limits [5, 12]"]
+
+
+def test_table_shows_local_times_of_the_half_open_period_oldest_first(history_url):
+    next_midnight = LOCAL_MIDNIGHT_UTC + timedelta(days=1)
+    record(history_url,
+           WriteRecord(next_midnight - MS, "optimizer", "plant.battery.power_setpoint_kw", -250.5, "ok"),
+           WriteRecord(LOCAL_MIDNIGHT_UTC - MS, "before", SETPOINT, 8.0, "ok"),
+           WriteRecord(LOCAL_MIDNIGHT_UTC, "dashboard:olga", SETPOINT, None, "failed: no answer"),
+           WriteRecord(next_midnight, "after", SETPOINT, 8.0, "ok"))
+
+    lines = audit(history_url, "--from", "2026-07-01", "--to", "2026-07-02").stdout.splitlines()
+
+    assert [line.split(maxsplit=5) for line in lines[1:3]] == [
+        ["2026-07-01", "00:00:00.000", "dashboard:olga", SETPOINT, "null", "failed: no answer"],
+        ["2026-07-01", "23:59:59.999", "optimizer", "plant.battery.power_setpoint_kw", "-250.5", "ok"],
+    ]
+    assert lines[0].split() == ["time", "(Asia/Shanghai)", "who", "point", "value", "result"]
+    assert lines[3] == "2 write(s) from 2026-07-01 00:00 to 2026-07-02 00:00 (Asia/Shanghai)"
+    assert len(lines) == 4
+    # a time with an offset is that instant, whatever the park's zone
+    later = audit(history_url, "--from", "2026-07-01T15:59:59.999+00:00", "--to", "2026-07-03", "--json").stdout
+    assert [json.loads(line)["who"] for line in later.splitlines()] == ["optimizer", "after"]
+
+
+def test_json_lines_stream_a_range_longer_than_a_page_in_order(history_url, monkeypatch):
+    n = 2 * WRITE_PAGE_SIZE + 5
+    written = [WriteRecord(LOCAL_MIDNIGHT_UTC + timedelta(seconds=i // 3), f"w{i}", SETPOINT, float(i), "ok")
+               for i in range(n)]  # three writes a second: equal times cross the page borders
+    record(history_url, *reversed(written[:10]), *written[10:])  # recorded out of time order at the start
+    expected = sorted(reversed(written[:10]), key=lambda r: r.ts_utc) + written[10:]
+    pages: list[int] = []
+    read_page = History.write_records
+
+    def counted(self, *args, **kwargs):
+        page = read_page(self, *args, **kwargs)
+        pages.append(len(page.records))
+        return page
+
+    monkeypatch.setattr(History, "write_records", counted)
+    lines = audit(history_url, "--from", "2026-07-01", "--to", "2026-07-02", "--json").stdout.splitlines()
+
+    assert [(json.loads(line)["who"], json.loads(line)["value"]) for line in lines] == \
+        [(r.who, r.value) for r in expected]
+    assert [datetime.fromisoformat(json.loads(line)["ts_utc"]) for line in lines] == [r.ts_utc for r in expected]
+    assert pages == [WRITE_PAGE_SIZE, WRITE_PAGE_SIZE, 5]
+    table = audit(history_url, "--from", "2026-07-01", "--to", "2026-07-02").stdout.splitlines()
+    assert [line.split()[2] for line in table[1:-1]] == [r.who for r in expected]
+
+
+def test_an_empty_period_says_so_and_succeeds(history_url):
+    record(history_url, WriteRecord(LOCAL_MIDNIGHT_UTC, "cli", SETPOINT, 8.0, "ok"))
+    table = audit(history_url, "--from", "2026-06-29", "--to", "2026-07-01")
+    assert table.stdout == "no writes from 2026-06-29 00:00 to 2026-07-01 00:00 (Asia/Shanghai)\n"
+    as_json = audit(history_url, "--from", "2026-06-29", "--to", "2026-07-01", "--json")
+    assert as_json.stdout == "" and as_json.stderr.startswith("no writes from 2026-06-29")
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--from", "2026-13-01", "--to", "2026-07-02"], "--from: '2026-13-01' is not a date"),
+    (["--from", "2026-07-01", "--to", "tomorrow"], "--to: 'tomorrow' is not a date"),
+    (["--from", "2026-07-02", "--to", "2026-07-01"], "must be after --from"),
+    (["--from", "2026-07-01", "--to", "2026-07-01"], "must be after --from"),
+])
+def test_bad_dates_exit_2_with_a_message_naming_the_option(tmp_path, monkeypatch, capsys, args, message):
+    url = f"sqlite:///{tmp_path / 'history.sqlite'}"
+    monkeypatch.setattr(sys, "argv", ["parktwin", "audit", DEMO, "--history", url, *args])
+    with pytest.raises(SystemExit) as exited:
+        cli.main()
+    captured = capsys.readouterr()
+    assert exited.value.code == cli.EXIT_BAD_INPUT and message in captured.err and captured.out == ""
