@@ -131,6 +131,9 @@ class ControlStep:
     results: dict[str, str]
     margin_kw: float
     released: str | None = None
+    deviation: dict[str, float] = field(default_factory=dict)
+    """Measured minus planned storage at the step's start, by the plan that was in force over the step
+    before: ``<battery>.stored_kwh`` (kWh) and ``<tank>.inventory_kwhth`` (kWhth); empty without one."""
 
 
 @dataclass
@@ -205,6 +208,7 @@ class Controller:
         if self._expected_import_kw is not None and state.last_step_import_kw is not None:
             self.margin.observe(self._expected_import_kw, state.last_step_import_kw)
         self._expected_import_kw = None
+        deviation = self._deviation(state, now)
         replanned = self._replan_due(now)
         if replanned:
             self.replan(state, now)
@@ -214,12 +218,26 @@ class Controller:
             reason = "no plan covers this step" if row is None else self._no_authority_reason(now.to_pydatetime())
             released = self.release(reason) if self._holding_setpoints else None
             return ControlStep(now.to_pydatetime(), replanned, current.id if current and row is not None else None,
-                               {}, released or {}, self.margin.margin_kw, reason if released is not None else None)
+                               {}, released or {}, self.margin.margin_kw, reason if released is not None else None,
+                               deviation)
         setpoints = current.setpoints[row]
         results = self.field.write_setpoints(setpoints, self.who)
         self._holding_setpoints = True
         self._expected_import_kw = float(current.import_kw[row])
-        return ControlStep(now.to_pydatetime(), replanned, current.id, setpoints, results, self.margin.margin_kw)
+        return ControlStep(now.to_pydatetime(), replanned, current.id, setpoints, results, self.margin.margin_kw,
+                           deviation=deviation)
+
+    def _deviation(self, state: FieldState, now: pd.Timestamp) -> dict[str, float]:
+        """Measured minus planned storage now, by the plan in force (optimal strategy: baselines lay out
+        no states)."""
+        current = self.current
+        row = current.row(now) if current is not None and current.plan is not None else None
+        if row is None:
+            return {}
+        planned = current.plan.table.iloc[row]
+        measured = {f"{asset}.stored_kwh": kwh for asset, kwh in state.battery_stored_kwh.items()}
+        measured.update({f"{asset}.inventory_kwhth": kwh for asset, kwh in state.ice_inventory_kwhth.items()})
+        return {column: value - float(planned[column]) for column, value in measured.items() if column in planned}
 
     def _replan_due(self, now: pd.Timestamp) -> bool:
         current = self.current

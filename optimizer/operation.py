@@ -122,7 +122,7 @@ class LiveOperation:
                                       "total_cny": current.plan.costs.total_cny if current.plan else None})
             self._rounds.append({"ts_utc": record.ts_utc.isoformat(), "plan_id": record.plan_id,
                                  "replanned": record.replanned, "released": record.released,
-                                 "margin_kw": record.margin_kw,
+                                 "margin_kw": record.margin_kw, "deviation": record.deviation,
                                  "writes": [{"point_id": p, "value": record.setpoints.get(p), "result": r}
                                             for p, r in record.results.items()]})
             self._alarm_state(record)
@@ -225,7 +225,19 @@ class LiveOperation:
                 return None
             return {**self._records[current.id], "approval": self._approval(), "solving": False,
                     "error": self._error, "review_plan_id": self._review[0]["id"] if self._review else None,
-                    "replans": list(self._replans)[-96:], "rounds": list(self._rounds)[-96:]}
+                    "replans": list(self._replans)[-96:], "rounds": list(self._rounds)[-96:],
+                    "tracking_rms": self.tracking_rms()}
+
+    def tracking_rms(self) -> dict[str, float]:
+        """Root mean square of measured minus planned storage over the rounds kept, per plan column
+        (``<battery>.stored_kwh`` kWh, ``<tank>.inventory_kwhth`` kWhth): how closely the park follows
+        its plans."""
+        with self._lock:
+            squares: dict[str, list[float]] = {}
+            for round_ in self._rounds:
+                for column, value in round_["deviation"].items():
+                    squares.setdefault(column, []).append(value * value)
+        return {column: (sum(values) / len(values)) ** 0.5 for column, values in squares.items()}
 
     def plan_record(self, plan_id: str) -> dict | None:
         """A plan kept by id: the one in force, the approved one, the plan for review."""
