@@ -81,10 +81,11 @@ def acknowledge_fault(ctx: DashboardContext, request: Request, episode_id: str) 
 
 
 def approve_plan(ctx: DashboardContext, request: Request, plan_id: str) -> ActionResult:
-    """Approve the dispatch plan ``plan_id`` for a signed-in trader or admin (who and when recorded).
+    """Approve plan ``plan_id`` (the plan in force or the plan for review) for a signed-in trader or admin:
+    in manual mode the controller then dispatches every step until that plan's end.
 
-    403 not allowed (logged); 503 no planner; 409 no such current plan or approved already.
-    The result's ``data`` is the approval record (approver, time, the setpoints dispatched).
+    403 not allowed (logged); 503 no planner; 409 replaced, expired or approved already.
+    The result's ``data`` is the approval state (approver, until when, the setpoints of the step dispatched).
     """
     user = authorize(ctx.users, request, "approve_plan", plan_id)
     if user is None:
@@ -95,20 +96,35 @@ def approve_plan(ctx: DashboardContext, request: Request, plan_id: str) -> Actio
         approval = ctx.providers.plan.approve(plan_id, user.name)
     except ValueError as exc:
         return ActionResult(409, str(exc))
-    log.info("user %r (role %s) approved plan %s", user.name, user.role, plan_id)
+    log.info("user %r (role %s) approved plan %s until %s", user.name, user.role, plan_id, approval["until_utc"])
     written = sum(w["result"] == "ok" for w in approval["writes"])
     dispatched = f"; {written} of {len(approval['writes'])} setpoints written" if approval["writes"] else ""
-    return ActionResult(200, f"plan {plan_id} approved by {user.name}{dispatched}", approval)
+    return ActionResult(200, f"plan {plan_id} approved by {user.name} until {approval['until_utc']}{dispatched}",
+                        approval)
+
+
+def suspend_plan(ctx: DashboardContext, request: Request) -> ActionResult:
+    """Suspend dispatch for a signed-in trader or admin: authority ends and every setpoint written goes back
+    to the plant schedule at once. 403 not allowed (logged); 503 no planner. ``data``: the approval state."""
+    user = authorize(ctx.users, request, "suspend_plan", "dispatch")
+    if user is None:
+        return ActionResult(403, "suspending dispatch needs a signed-in user with the trader or admin role")
+    if ctx.providers.plan is None:
+        return ActionResult(503, MISSING["plan"])
+    approval = ctx.providers.plan.suspend(user.name)
+    log.info("user %r (role %s) suspended dispatch", user.name, user.role)
+    return ActionResult(200, f"dispatch suspended by {user.name}: setpoints released to the plant schedule",
+                        approval)
 
 
 def replan(ctx: DashboardContext, request: Request) -> ActionResult:
-    """Start a new day-ahead plan for a signed-in trader or admin; 409 while one is being made."""
+    """Re-plan at the next control step for a signed-in trader or admin; 409 while one is asked for already."""
     user = authorize(ctx.users, request, "approve_plan", "re-plan")
     if user is None:
         return ActionResult(403, "re-planning needs a signed-in user with the trader or admin role")
     if ctx.providers.plan is None:
         return ActionResult(503, MISSING["plan"])
     if not ctx.providers.plan.replan():
-        return ActionResult(409, "a plan is being made already")
+        return ActionResult(409, "a re-plan is asked for already")
     log.info("user %r (role %s) asked for a new plan", user.name, user.role)
-    return ActionResult(200, f"re-planning for {user.name}; the new plan replaces the current one when ready")
+    return ActionResult(200, f"re-planning for {user.name}; the new plan replaces the one in force at the controller's next look")

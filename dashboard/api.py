@@ -1,7 +1,8 @@
 """The JSON API served beside the pages (documented in README.md, "Dashboard and JSON API").
 
-Reads (the write audit log at GET /api/audit among them) need no sign-in; the actions (POST /api/points/<id>/write,
-POST /api/faults/ack, POST /api/plan/approve, POST /api/plan/replan) go
+Reads (the write audit log at GET /api/audit among them) need no sign-in; the actions
+(POST /api/points/<id>/write, POST /api/faults/ack, POST /api/plan/approve, POST /api/plan/suspend,
+POST /api/plan/replan) go
 through :mod:`dashboard.actions`. Errors are JSON ``{"error": "..."}`` with
 status 400 (bad request), 403 (not allowed), 404 (unknown point) or 503 (the
 capability behind the endpoint is not installed yet).
@@ -254,6 +255,21 @@ def create_api(ctx: DashboardContext) -> Blueprint:
     def approve():
         plan_id = _posted_id('give the plan to approve: {"id": "<id from /api/plan>"}')
         result = actions.approve_plan(ctx, request, plan_id)
+        if not result.ok:
+            return _error(result.status, result.message)
+        return jsonify({"ok": True, "message": result.message, "approval": result.data})
+
+    @api.get("/plan/rounds")
+    def plan_rounds():
+        """Dispatch rounds (each control step's writes or releases), oldest first, from ``from`` on."""
+        if ctx.providers.plan is None:
+            return _error(503, f"dispatch plans are {MISSING['plan']}")
+        since = _time_param("from") if "from" in request.args else None
+        return jsonify({"from": since.isoformat() if since else None, "rounds": ctx.providers.plan.rounds(since)})
+
+    @api.post("/plan/suspend")
+    def suspend():
+        result = actions.suspend_plan(ctx, request)
         if not result.ok:
             return _error(result.status, result.message)
         return jsonify({"ok": True, "message": result.message, "approval": result.data})

@@ -36,6 +36,7 @@ ACTION_ROLES: dict[str, frozenset[str]] = {
     "write_point": frozenset({"operator", "admin"}),
     "acknowledge_fault": frozenset({"operator", "admin"}),
     "approve_plan": frozenset({"trader", "admin"}),
+    "suspend_plan": frozenset({"trader", "admin"}),
 }
 """Roles allowed to take each action; viewers take none."""
 

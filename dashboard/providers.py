@@ -44,25 +44,39 @@ class FaultProvider(Protocol):
 
 
 class PlanProvider(Protocol):
-    """The current dispatch plan (issue 6), its approval and re-planning."""
+    """Live dispatch (``optimizer.operation.LiveOperation``): the plan in force, re-plans, dispatch rounds,
+    approval and suspension."""
 
     def plan(self) -> dict | None:
-        """The plan as ``{"id", "created_utc", "start_utc", "end_utc", "status", "currency", "costs",
-        "baselines", "savings_cny", "steps": [{"ts_utc": str, <column>: value, ...}], "approval": {...},
-        "solving", ...}`` (README, /api/plan); None when no plan has been made yet."""
+        """The plan in force as ``{"id", "created_utc", "start_utc", "end_utc", "status", "currency", "costs",
+        "baselines", "baseline_names", "savings_cny", "steps": [{"ts_utc": str, <column>: value, ...}],
+        "approval": {...}, "review_plan_id", "replans": [...], "rounds": [...], "solving", "error"}`` (README,
+        /api/plan); None when no plan has been made yet."""
+
+    def plan_record(self, plan_id: str) -> dict | None:
+        """A plan kept by id (the one in force, the approved one, the plan for review), shaped like
+        :meth:`plan` without its live keys; None when that plan is not kept."""
+
+    def rounds(self, since_utc: datetime | None = None) -> list[dict]:
+        """Dispatch rounds kept, oldest first, from ``since_utc`` on: ``{"ts_utc", "plan_id", "replanned",
+        "released", "margin_kw", "writes": [{"point_id", "value", "result"}]}``."""
 
     def state(self) -> dict:
         """``{"solving": bool, "error": str | None}``: a plan being made, why the last attempt failed."""
 
     def csv(self) -> str | None:
-        """The current plan's per-step table as CSV; None before the first plan."""
+        """The plan in force's per-step table as CSV; None before the first plan."""
 
     def approve(self, plan_id: str, who: str) -> dict:
-        """Record ``who`` approving plan ``plan_id`` (and dispatch it in manual-approval mode); the approval
-        record. Raises ValueError with the reason when that plan cannot be approved."""
+        """Record ``who`` approving plan ``plan_id`` (the plan in force or the plan for review): in manual
+        mode every step is dispatched until that plan's end. The approval state afterwards. Raises
+        ValueError with the reason when that plan cannot be approved."""
+
+    def suspend(self, who: str) -> dict:
+        """End the authority now and release every setpoint written; the approval state afterwards."""
 
     def replan(self) -> bool:
-        """Start making a new plan in the background; False when one is being made already."""
+        """Re-plan at the next control step; False when a re-plan is asked for already."""
 
 
 class DeviceStatusProvider(Protocol):

@@ -298,7 +298,13 @@ class LiveOperation:
             authority = self.authority
             authority.suspended_by, authority.suspended_at_utc = who, self.now_utc()
             log.info("dispatch suspended by %s", who)
-            self.controller.release(f"suspended by {who}")
+            reason = f"suspended by {who}"
+            results = self.controller.release(reason)
+            # a round of its own, so the release shows beside the writes it undoes
+            self._rounds.append({"ts_utc": pd.Timestamp(authority.suspended_at_utc).floor(PLAN_STEP).isoformat(),
+                                 "plan_id": None, "replanned": False, "released": reason,
+                                 "margin_kw": self.controller.margin.margin_kw,
+                                 "writes": [{"point_id": p, "value": None, "result": r} for p, r in results.items()]})
             return self._approval()
 
     def replan(self) -> bool:
