@@ -55,6 +55,9 @@ class LiveOperation:
 
     ROUNDS_KEPT = 2_000
     REPLANS_KEPT = 500
+    APPROVABLE_PLANS = 4
+    """The last plans in force a trader may approve (besides the plan for review): a page shows the plan
+    of a few steps ago when the park re-plans every step of a fast simulation clock."""
 
     def __init__(self, controller: Controller, now_utc: Callable[[], datetime], currency: str,
                  on_alarm: AlarmHook | None = None, review_time: time = time(14, 0), wait_s: float = 0.05):
@@ -120,14 +123,17 @@ class LiveOperation:
                 self._replans.append({"id": current.id, "made_utc": current.made_utc.isoformat(),
                                       "status": current.plan.status if current.plan else None,
                                       "total_cny": current.plan.costs.total_cny if current.plan else None})
-            self._rounds.append({"ts_utc": record.ts_utc.isoformat(), "plan_id": record.plan_id,
-                                 "replanned": record.replanned, "released": record.released,
-                                 "margin_kw": record.margin_kw, "deviation": record.deviation,
-                                 "writes": [{"point_id": p, "value": record.setpoints.get(p), "result": r}
-                                            for p, r in record.results.items()]})
+            self._append_round(record)
             self._alarm_state(record)
             self._maybe_review(record.ts_utc)
             return record
+
+    def _append_round(self, record: ControlStep) -> None:
+        self._rounds.append({"ts_utc": record.ts_utc.isoformat(), "plan_id": record.plan_id,
+                             "replanned": record.replanned, "released": record.released,
+                             "margin_kw": record.margin_kw, "deviation": record.deviation,
+                             "writes": [{"point_id": p, "value": record.setpoints.get(p), "result": r}
+                                        for p, r in record.results.items()]})
 
     def _alarm_state(self, record: ControlStep) -> None:
         """Raise the plan-expiry alarm while a step that had authority has no plan to write, clear it after."""
@@ -192,7 +198,8 @@ class LiveOperation:
     def _recorded(self, in_force: PlanInForce) -> dict:
         record = self._plan_record(in_force.id, in_force.made_utc, in_force.index, in_force.plan)
         self._records[in_force.id] = record
-        keep = {in_force.id, self._approved_id} | ({self._review[0]["id"]} if self._review else set())
+        recent = {r["id"] for r in list(self._replans)[-self.APPROVABLE_PLANS:]}
+        keep = recent | {in_force.id, self._approved_id} | ({self._review[0]["id"]} if self._review else set())
         for plan_id in [p for p in self._records if p not in keep]:
             del self._records[plan_id]
         return record
@@ -265,14 +272,15 @@ class LiveOperation:
             return current.plan.table.to_csv(index=False, float_format="%.6g")
 
     def approve(self, plan_id: str, who: str) -> dict:
-        """``who`` approves plan ``plan_id`` (the plan in force or the plan for review): in manual mode the
-        controller dispatches every step until that plan's end. Raises ValueError with the reason."""
+        """``who`` approves plan ``plan_id`` (one of the last :data:`APPROVABLE_PLANS` plans in force, or the
+        plan for review): in manual mode the controller dispatches every step until that plan's end. Raises
+        ValueError with the reason."""
         with self._lock:
             record = self._records.get(plan_id)
             current = self.controller.current
             if current is None:
                 raise ValueError("no dispatch plan has been made yet")
-            if record is None or (plan_id != current.id and not (self._review and self._review[0]["id"] == plan_id)):
+            if record is None:
                 raise ValueError(f"plan {plan_id} has been replaced by plan {current.id}; review that one")
             now = self.now_utc()
             end = datetime.fromisoformat(record["end_utc"])
@@ -301,10 +309,8 @@ class LiveOperation:
             reason = f"suspended by {who}"
             results = self.controller.release(reason)
             # a round of its own, so the release shows beside the writes it undoes
-            self._rounds.append({"ts_utc": pd.Timestamp(authority.suspended_at_utc).floor(PLAN_STEP).isoformat(),
-                                 "plan_id": None, "replanned": False, "released": reason,
-                                 "margin_kw": self.controller.margin.margin_kw,
-                                 "writes": [{"point_id": p, "value": None, "result": r} for p, r in results.items()]})
+            self._append_round(ControlStep(pd.Timestamp(authority.suspended_at_utc).floor(PLAN_STEP).to_pydatetime(),
+                                           False, None, {}, results, self.controller.margin.margin_kw, reason))
             return self._approval()
 
     def replan(self) -> bool:
