@@ -105,15 +105,15 @@ class PersistenceForecast:
         offset = (index_utc - pd.Timestamp(0, tz="UTC")) % CLEAR_SKY_STEP
         if len(index_utc) == 0 or not (offset == CLEAR_SKY_STEP / 2).all():
             return self.location.get_clearsky(index_utc, model="ineichen")
-        days = index_utc.floor("1D")
-        for day in days.unique():
+        frames = []
+        for day in index_utc.floor("1D").unique():
             if day not in self._clear_by_day:
                 if len(self._clear_by_day) >= CLEAR_SKY_DAYS_KEPT:
                     self._clear_by_day.pop(next(iter(self._clear_by_day)))
                 times = pd.date_range(day + CLEAR_SKY_STEP / 2, periods=pd.Timedelta(days=1) // CLEAR_SKY_STEP,
                                       freq=CLEAR_SKY_STEP)
                 self._clear_by_day[day] = self.location.get_clearsky(times, model="ineichen")[["ghi", "dni", "dhi"]]
-        frames = [self._clear_by_day[day] for day in days.unique()]
+            frames.append(self._clear_by_day[day])
         return (frames[0] if len(frames) == 1 else pd.concat(frames)).reindex(index_utc)
 
     def clearness(self, measured: pd.DataFrame) -> float | None:

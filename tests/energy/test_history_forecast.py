@@ -277,3 +277,23 @@ def test_park_file_weather_forecast_section_is_validated(park_file, tmp_path):
             load_park(park_file(section))
         text = str(caught.value)
         assert str(tmp_path / "park.yaml") in text and message in text, text
+
+
+def test_a_park_without_weather_station_learns_on_estimated_weather_and_a_first_sunday_is_not_guessed(
+        demo_dir, sim_start_utc, tmp_path):
+    park = load_park(demo_dir.parent / "pv-battery" / "park.yaml")  # no weather station
+    url = f"sqlite:///{tmp_path / 'pv_battery.sqlite'}"
+    simulated_park_history(park, url, sim_start_utc, 5)
+    start = local_midnight(sim_start_utc, 4)  # Sunday 5 July; history Wednesday to Saturday
+    with open_history(url) as history:
+        source = HistoryLoadSource(history, park)
+        assert source.hourly_loads(start - timedelta(days=1), start)["temp_air_c"].isna().all()
+        forecaster = HistoryForecaster(park, source)
+        hourly = day_ahead_hourly(forecaster, start)
+        actual = source.hourly_loads(start, start + timedelta(days=1))
+    assert forecaster.method == "regression"
+    # the regression was fitted before Saturday's daytime: Sunday's daytime hours come from the fallback profile
+    assert not forecaster.model.trained_slots[24 + 12]
+    errors = forecast_errors(actual["other_load_kw"], hourly["other_load_kw"])
+    print(f"\npv-battery park, first Sunday: {errors}")
+    assert errors["cv_rmse_pct"] < 30.0
