@@ -18,7 +18,13 @@ load scaled by occupancy, outdoor temperature and sun
 while a building is at least 30 % occupied and at its night fraction
 otherwise; elevators at idle power plus half their rated power times the
 traffic profile; EV charging at the park's sessions per charger per day times
-:data:`FALLBACK_EV_SESSION_KWH`, spread over the arrival profile.
+:data:`FALLBACK_EV_SESSION_KWH`, spread over the arrival profile; ``other_load_kw`` (every
+electric load but the chillers) the buildings' plug loads by occupancy plus those three.
+
+:class:`HistoryForecaster` is the forecaster live plans are made on: the same regression on
+:data:`PLANNING_LOADS` from a :class:`LoadHistorySource` (the park's history store through
+:class:`HistoryLoadSource`, or a backtest's simulated field), PV from pvlib on a weather forecast
+(:mod:`energy.weather_forecast`), at any step from a 15-minute grid.
 
 Forecast error on a held-back period is reported as MAPE (hours whose actual
 value is at least 5 % of the mean) and CV(RMSE) = RMSE / mean of actual (the
@@ -107,10 +113,15 @@ def hourly_load_history(history: History, park: Park, start: datetime, end: date
     return minute.resample("1h").mean().dropna(how="any")
 
 
+def _slots(index_utc: pd.DatetimeIndex, timezone: str) -> np.ndarray:
+    """Local hour of the day, plus 24 on weekends: the regression's indicator column of each time."""
+    local = index_utc.tz_convert(timezone)
+    return np.asarray(local.hour) + 24 * np.asarray(local.weekday >= 5)
+
+
 def _features(index_utc: pd.DatetimeIndex, temp_air_c: np.ndarray, ghi_wm2: np.ndarray, timezone: str) -> np.ndarray:
     """Design matrix: 48 hour-of-day x (weekday, weekend) indicators, cooling degrees, GHI in kW/m2."""
-    local = index_utc.tz_convert(timezone)
-    slot = np.asarray(local.hour) + 24 * np.asarray(local.weekday >= 5)
+    slot = _slots(index_utc, timezone)
     indicators = np.zeros((len(index_utc), 48))
     indicators[np.arange(len(index_utc)), slot] = 1.0
     cooling_degrees = np.clip(np.asarray(temp_air_c, dtype=float) - COOLING_BALANCE_TEMP_C, 0.0, None)
@@ -122,13 +133,16 @@ class LoadForecaster:
     """Hourly load forecasts for a park: regression on history, or the fallback profile.
 
     ``coefficients``: per load, the regression coefficients (None: fallback); ``loads``: the loads
-    forecast (:data:`LOADS`, or :data:`PLANNING_LOADS`).
+    forecast (:data:`LOADS`, or :data:`PLANNING_LOADS`); ``trained_slots``: which of the 48 hour-of-day
+    x (weekday, weekend) slots the history held. A time in a slot it did not (weekend hours before
+    the first weekend has passed) takes the fallback profile: the regression knows nothing of it.
     """
 
     park: Park
     coefficients: dict[str, np.ndarray] | None
     trained_hours: int
     loads: tuple[str, ...] = LOADS
+    trained_slots: np.ndarray | None = None
 
     @property
     def method(self) -> str:
@@ -145,7 +159,7 @@ class LoadForecaster:
         gram = x.T @ x
         ridge = RIDGE * np.trace(gram) / gram.shape[0] * np.eye(gram.shape[0])
         coefficients = {load: np.linalg.solve(gram + ridge, x.T @ hourly[load].to_numpy()) for load in loads}
-        return cls(park, coefficients, len(hourly), loads)
+        return cls(park, coefficients, len(hourly), loads, x[:, :48].any(axis=0))
 
     def predict(self, index_utc: pd.DatetimeIndex, temp_air_c: np.ndarray, ghi_wm2: np.ndarray,
                 step: pd.Timedelta = pd.Timedelta(hours=1)) -> pd.DataFrame:
@@ -157,8 +171,14 @@ class LoadForecaster:
         if self.coefficients is None:
             return rated_load_profile(self.park, index_utc, temp_air_c, ghi_wm2, step)[list(self.loads)]
         x = _features(index_utc, temp_air_c, ghi_wm2, self.park.site.timezone)
-        return pd.DataFrame({load: np.clip(x @ beta, 0.0, None) for load, beta in self.coefficients.items()},
-                            index=index_utc)
+        predicted = pd.DataFrame({load: np.clip(x @ beta, 0.0, None) for load, beta in self.coefficients.items()},
+                                 index=index_utc)
+        unknown = ~self.trained_slots[_slots(index_utc, self.park.site.timezone)]
+        if unknown.any():
+            fallback = rated_load_profile(self.park, index_utc[unknown], np.asarray(temp_air_c)[unknown],
+                                          np.asarray(ghi_wm2)[unknown], step)
+            predicted.loc[unknown] = fallback[list(self.loads)].to_numpy()
+        return predicted
 
 
 def rated_load_profile(park: Park, index_utc: pd.DatetimeIndex, temp_air_c: np.ndarray,

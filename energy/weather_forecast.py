@@ -45,6 +45,12 @@ PERSISTENCE_HOURS = 24
 SUN_UP_CLEAR_GHI_WM2 = 50.0
 """Hours whose clear-sky mean GHI is below this (night, sunrise, sunset) do not count towards the clearness."""
 
+CLEAR_SKY_STEP = pd.Timedelta(minutes=15)
+"""Spacing of the clear-sky values a persistence forecast keeps, a UTC day at a time."""
+
+CLEAR_SKY_DAYS_KEPT = 8
+"""Days of clear-sky values kept (a forecast horizon and the day measured before it fit easily)."""
+
 MIN_SUN_HOURS = 3
 """Measured sun-up hours below which the measured clearness is not trusted (the park's cloudiness is used)."""
 
@@ -87,10 +93,28 @@ class PersistenceForecast:
         self.location = pvlib.location.Location(site.latitude_deg, site.longitude_deg, altitude=site.altitude_m)
         self.climate = park_climate(park)
         self.default_clearness = clear_sky_index_of_cover(park.weather.cloudiness)
+        self._clear_by_day: dict[pd.Timestamp, pd.DataFrame] = {}
 
     def clear_sky(self, index_utc: pd.DatetimeIndex) -> pd.DataFrame:
-        """Ineichen clear-sky ``ghi``, ``dni``, ``dhi`` (W/m2) at the site."""
-        return self.location.get_clearsky(index_utc, model="ineichen")
+        """Ineichen clear-sky ``ghi``, ``dni``, ``dhi`` (W/m2) at the site.
+
+        Times in the middle of quarter hours (hh:07:30, hh:22:30, ...: the forecaster's grid and the hours'
+        quarters the clearness is measured on) are computed a UTC day at a time and kept, since
+        successive forecasts ask for mostly the same times.
+        """
+        offset = (index_utc - pd.Timestamp(0, tz="UTC")) % CLEAR_SKY_STEP
+        if len(index_utc) == 0 or not (offset == CLEAR_SKY_STEP / 2).all():
+            return self.location.get_clearsky(index_utc, model="ineichen")
+        frames = []
+        for day in index_utc.floor("1D").unique():
+            if day not in self._clear_by_day:
+                if len(self._clear_by_day) >= CLEAR_SKY_DAYS_KEPT:
+                    self._clear_by_day.pop(next(iter(self._clear_by_day)))
+                times = pd.date_range(day + CLEAR_SKY_STEP / 2, periods=pd.Timedelta(days=1) // CLEAR_SKY_STEP,
+                                      freq=CLEAR_SKY_STEP)
+                self._clear_by_day[day] = self.location.get_clearsky(times, model="ineichen")[["ghi", "dni", "dhi"]]
+            frames.append(self._clear_by_day[day])
+        return (frames[0] if len(frames) == 1 else pd.concat(frames)).reindex(index_utc)
 
     def clearness(self, measured: pd.DataFrame) -> float | None:
         """Measured clearness of the hours in ``measured`` (None: too few sun-up hours measured)."""

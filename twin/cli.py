@@ -291,9 +291,10 @@ def forecast(
     """Forecast PV per array and loads per subsystem, hour by hour."""
     import pandas as pd
 
-    from energy.forecast import (LoadForecaster, annual_pv_energy_kwh, forecast_weather, hourly_load_history,
-                                 pv_forecast_kw)
+    from energy.forecast import (FORECAST_COLUMNS, HistoryForecaster, HistoryLoadSource, LoadForecaster,
+                                 annual_pv_energy_kwh, forecast_weather, hourly_load_history, pv_forecast_kw)
     from energy.weather import WeatherFileError, read_weather_csv
+    from energy.weather_forecast import CsvWeatherForecast
 
     park = load_park(park_file)
     start_utc = _parse_local_time(start, "--start", park)
@@ -323,6 +324,14 @@ def forecast(
             learned = pd.DataFrame()
     model = LoadForecaster.fit(park, learned)
     loads = model.predict(index, hourly_weather["temp_air_c"].to_numpy(), hourly_weather["ghi_wm2"].to_numpy())
+    with _open_history(_history_url(park, history)) as store:
+        try:
+            planner = HistoryForecaster(park, HistoryLoadSource(store, park),
+                                        weather=CsvWeatherForecast(park, weather) if weather is not None else None)
+            plan_inputs = planner.forecast(start_utc, hours, pd.Timedelta(hours=1))
+        except WeatherFileError as exc:
+            raise BadInput(str(exc)) from None
+    plan_source = f"file {weather}" if weather is not None else park.weather_forecast.source
     annual = None
     if annual_tmy is not None:
         if not annual_tmy.is_file():
@@ -341,6 +350,8 @@ def forecast(
             "load_method": model.method, "load_trained_hours": model.trained_hours,
             "weather": "file " + str(weather) if weather else park.weather.source, "weather_notes": notes,
             "pv_annual_tmy": annual,
+            "plan_inputs": {"weather_forecast": plan_source, "load_method": planner.method,
+                            **{name: plan_inputs[name].round(3).tolist() for name in FORECAST_COLUMNS}},
         })
         return
     table = Table(title=f"{park.name}: forecast from {_local(start_utc, park)} ({park.site.timezone}), "
@@ -353,6 +364,9 @@ def forecast(
     console.print(table)
     for note in notes:
         console.print(f"note: {note}")
+    console.print(f"plan inputs (weather forecast: {plan_source}, loads by {planner.method}): "
+                  f"cooling {plan_inputs['cooling_load_kwth'].sum():,.0f} kWhth, other loads "
+                  f"{plan_inputs['other_load_kw'].sum():,.0f} kWh, PV {plan_inputs['pv_available_kw'].sum():,.0f} kWh")
     if annual is not None:
         per_array = ", ".join(f"{a} {kwh:,.0f} kWh" for a, kwh in annual["arrays_kwh"].items())
         console.print(f"annual AC energy over {annual_tmy.name}: {per_array}; total {annual['total_kwh']:,.0f} kWh")

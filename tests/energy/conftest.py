@@ -46,6 +46,12 @@ def healthy_fortnight_url(tmp_path_factory) -> str:
 
 
 @pytest.fixture(scope="session")
+def healthy_three_weeks_url(tmp_path_factory) -> str:
+    """History of 21 simulated fault-free days (14 to learn from, 7 to forecast; tests/energy/test_history_forecast.py)."""
+    return simulate_into(f"sqlite:///{tmp_path_factory.mktemp('healthy3') / 'three_weeks.sqlite'}", 21)
+
+
+@pytest.fixture(scope="session")
 def sim_start_utc() -> datetime:
     """Start of every simulated history here: 2026-07-01 00:00 in Shenzhen."""
     return START_UTC

@@ -70,6 +70,11 @@ def test_forecast_json_gives_hourly_pv_and_loads_and_the_annual_tmy_figure(fault
     assert report["pv_kw"]["pv_roof_south"][noon] > 100 and report["pv_kw"]["pv_roof_south"][0] < 20
     assert all(len(values) == 12 and min(values) >= 0 for values in report["loads"].values())
     assert report["pv_annual_tmy"]["arrays_kwh"] == pytest.approx(annual_pv_energy_kwh(demo_park, TMY3))
+    plan = report["plan_inputs"]  # what a live plan would be made on: the HistoryForecaster, hour by hour
+    assert plan["weather_forecast"] == "persistence" and plan["load_method"] == "regression"
+    assert all(len(plan[c]) == 12 and min(plan[c]) >= 0 for c in ("cooling_load_kwth", "other_load_kw",
+                                                                  "pv_available_kw"))
+    assert plan["pv_available_kw"][noon] > 300
 
 
 def test_forecast_from_a_ghi_only_weather_file_says_what_it_derived(tmp_path):
@@ -82,6 +87,8 @@ def test_forecast_from_a_ghi_only_weather_file_says_what_it_derived(tmp_path):
     report = json.loads(result.stdout)
     assert any("Erbs" in note for note in report["weather_notes"])
     assert report["load_method"] == "fallback profile" and max(report["pv_kw"]["pv_roof_south"]) > 100
+    assert report["plan_inputs"]["load_method"] == "fallback profile"
+    assert report["plan_inputs"]["outdoor_temp_c"][-1] == pytest.approx(29.0)  # the file's weather
 
 
 @pytest.mark.parametrize("args, message", [
