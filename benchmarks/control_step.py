@@ -50,7 +50,7 @@ def main() -> None:
                             tariff.demand_interval_min)
     warmup.advance(START_UTC)
     field = SimulatedField(ParkSimulator(park, environment, START_UTC), tariff.demand_interval_min,
-                           history=warmup.hourly_loads(START_UTC - timedelta(days=WARMUP_DAYS), START_UTC))
+                           history=warmup.quarter_hour_loads(START_UTC - timedelta(days=WARMUP_DAYS), START_UTC))
     if args.forecast == "history":
         forecaster = HistoryForecaster(park, field)
     else:

@@ -4,10 +4,10 @@ history reads behind them.
 Run: ``.venv/bin/python benchmarks/history_forecast.py [--days 365] [--history-days 28]``
 
 1. Forecasts: the demo park's forecaster re-plans hourly over ``--days`` from 2026-01-01 on an in-memory
-   history (hourly loads of the fallback profile on the park's own weather, as a backtest's simulated
+   history (quarter-hour loads of the fallback profile on the park's own weather, as a backtest's simulated
    field hands them over without a database), so the figure is the forecaster's own cost: weather
    refreshes with their pvlib runs, regression refits, and the per-call averaging.
-2. History reads: ``HistoryLoadSource.hourly_loads`` on ``--history-days`` of simulated history in a
+2. History reads: ``HistoryLoadSource.quarter_hour_loads`` on ``--history-days`` of simulated history in a
    temporary SQLite file (``parktwin simulate``): the first training window, and the 30 hours a
    refresh re-reads.
 
@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from energy.environment import ParkEnvironment  # noqa: E402
-from energy.forecast import HOURLY_LOAD_COLUMNS, HistoryForecaster, HistoryLoadSource, rated_load_profile  # noqa: E402
+from energy.forecast import LOAD_HISTORY_COLUMNS, HistoryForecaster, HistoryLoadSource, rated_load_profile  # noqa: E402
 from twin.config import load_park  # noqa: E402
 from twin.history import open_history  # noqa: E402
 
@@ -40,26 +40,27 @@ START_UTC = datetime(2025, 12, 31, 16, 0, tzinfo=timezone.utc)  # 2026-01-01 00:
 
 
 class FrameLoadSource:
-    """Hourly loads held in memory (a LoadHistorySource)."""
+    """Quarter-hour loads held in memory (a LoadHistorySource)."""
 
     def __init__(self, frame: pd.DataFrame):
         self.frame = frame
         self.calls = 0
 
-    def hourly_loads(self, start_utc: datetime, end_utc: datetime) -> pd.DataFrame:
+    def quarter_hour_loads(self, start_utc: datetime, end_utc: datetime) -> pd.DataFrame:
         self.calls += 1
         return self.frame[(self.frame.index >= start_utc) & (self.frame.index < end_utc)]
 
 
 def in_memory_history(park, days: int) -> pd.DataFrame:
-    hours = pd.date_range(START_UTC - timedelta(days=35), START_UTC + timedelta(days=days + 2), freq="1h")
-    weather = ParkEnvironment(park).weather(hours + pd.Timedelta(minutes=30))
-    loads = rated_load_profile(park, hours, weather["temp_air_c"].to_numpy(), weather["ghi_wm2"].to_numpy())
+    hours = pd.date_range(START_UTC - timedelta(days=35), START_UTC + timedelta(days=days + 2), freq="15min")
+    weather = ParkEnvironment(park).weather(hours + pd.Timedelta(minutes=7.5))
+    loads = rated_load_profile(park, hours, weather["temp_air_c"].to_numpy(), weather["ghi_wm2"].to_numpy(),
+                               pd.Timedelta(minutes=15))
     frame = pd.DataFrame({"cooling_load_kwth": loads["cooling_load_kwth"].to_numpy(),
                           "other_load_kw": loads["other_load_kw"].to_numpy(), "pv_kw": 0.0,
                           "temp_air_c": weather["temp_air_c"].to_numpy(), "ghi_wm2": weather["ghi_wm2"].to_numpy()},
                          index=hours)
-    return frame[list(HOURLY_LOAD_COLUMNS)]
+    return frame[list(LOAD_HISTORY_COLUMNS)]
 
 
 def forecasts(days: int) -> None:
@@ -101,8 +102,8 @@ def history_reads(history_days: int) -> None:
             source = HistoryLoadSource(history, park)
             for label, begin in ((f"{history_days} days", start), ("30 hours", end - timedelta(hours=30))):
                 began = time.perf_counter()
-                hourly = source.hourly_loads(begin, end)
-                print(f"HistoryLoadSource.hourly_loads over {label}: {len(hourly)} hours in "
+                hourly = source.quarter_hour_loads(begin, end)
+                print(f"HistoryLoadSource.quarter_hour_loads over {label}: {len(hourly)} quarter hours in "
                       f"{1000 * (time.perf_counter() - began):.0f} ms")
 
 

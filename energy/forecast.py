@@ -264,18 +264,22 @@ def annual_pv_energy_kwh(park: Park, tmy3_path: str | Path, year: int = 2023) ->
 PLANNING_LOADS = ("cooling_load_kwth", "other_load_kw")
 """The loads a dispatch plan is made for (:func:`twin.subsystems.planning_loads_frame`)."""
 
-HOURLY_LOAD_COLUMNS = (*PLANNING_LOADS, "pv_kw", "temp_air_c", "ghi_wm2")
-"""Columns of :meth:`LoadHistorySource.hourly_loads`."""
+LOAD_HISTORY_COLUMNS = (*PLANNING_LOADS, "pv_kw", "temp_air_c", "ghi_wm2")
+"""Columns of :meth:`LoadHistorySource.quarter_hour_loads`."""
+
+LOAD_HISTORY_STEP = pd.Timedelta(minutes=15)
+"""Period of the means a :class:`LoadHistorySource` gives: a dispatch plan's step."""
 
 
 class LoadHistorySource(Protocol):
     """The park's measured past, as a :class:`HistoryForecaster` learns from it."""
 
-    def hourly_loads(self, start_utc: datetime, end_utc: datetime) -> pd.DataFrame:
-        """Hourly means of :data:`HOURLY_LOAD_COLUMNS` (:func:`twin.subsystems.planning_loads_frame`'s columns)
-        for the hours in [start_utc, end_utc) (both on hour boundaries), on a UTC DatetimeIndex of hour starts.
-        Hours with no data are left out; ``temp_air_c`` and ``ghi_wm2`` are NaN where the weather station
-        has no reading (or the park has none)."""
+    def quarter_hour_loads(self, start_utc: datetime, end_utc: datetime) -> pd.DataFrame:
+        """Means over each quarter hour (:data:`LOAD_HISTORY_STEP`) of :data:`LOAD_HISTORY_COLUMNS`
+        (:func:`twin.subsystems.planning_loads_frame`'s columns) in [start_utc, end_utc) (both on hour
+        boundaries), on a UTC DatetimeIndex of quarter-hour starts. Quarters with no data are left out;
+        ``temp_air_c`` and ``ghi_wm2`` are NaN where the weather station has no reading (or the park has
+        none)."""
         ...
 
 
@@ -287,17 +291,49 @@ class HistoryLoadSource:
         self.park = park
         self.point_ids = [pid for ids in planning_load_points(park).values() for pid in ids]
 
-    def hourly_loads(self, start_utc: datetime, end_utc: datetime) -> pd.DataFrame:
+    def quarter_hour_loads(self, start_utc: datetime, end_utc: datetime) -> pd.DataFrame:
         wide = self.history.query_wide(self.point_ids, start_utc, end_utc)
         if wide.empty:
-            return pd.DataFrame(columns=list(HOURLY_LOAD_COLUMNS), index=pd.DatetimeIndex([], tz="UTC"), dtype=float)
-        hourly = planning_loads_frame(self.park, wide).resample("1h").mean()
-        hourly.index = pd.DatetimeIndex(hourly.index).as_unit("ns")
-        return hourly.dropna(subset=list(PLANNING_LOADS), how="all")[list(HOURLY_LOAD_COLUMNS)]
+            return pd.DataFrame(columns=list(LOAD_HISTORY_COLUMNS), index=pd.DatetimeIndex([], tz="UTC"), dtype=float)
+        return load_means(planning_loads_frame(self.park, wide), LOAD_HISTORY_STEP)
 
 
-BASE_STEP = pd.Timedelta(minutes=15)
+def load_means(loads: pd.DataFrame, period: pd.Timedelta) -> pd.DataFrame:
+    """Means over each ``period`` of a frame of :data:`LOAD_HISTORY_COLUMNS` (readings or finer means),
+    periods without a planning load left out."""
+    means = loads.resample(period).mean()
+    means.index = pd.DatetimeIndex(means.index).as_unit("ns")
+    return means.dropna(subset=list(PLANNING_LOADS), how="all")[list(LOAD_HISTORY_COLUMNS)]
+
+
+BASE_STEP = LOAD_HISTORY_STEP
 """Step of the grid a :class:`HistoryForecaster` computes on; requested steps are averaged from it."""
+
+HOUR = pd.Timedelta(hours=1)
+
+
+def _quarter_slots(index_utc: pd.DatetimeIndex, timezone: str) -> np.ndarray:
+    """Local quarter hour of the day (0-95), plus 96 on weekends."""
+    local = index_utc.tz_convert(timezone)
+    return (np.asarray(local.hour) * 4 + np.asarray(local.minute) // 15) + 96 * np.asarray(local.weekday >= 5)
+
+
+def quarter_hour_shape(quarters: pd.DataFrame, timezone: str) -> dict[str, np.ndarray]:
+    """How each planning load moves within its hour, learned from quarter-hour history: per local quarter
+    hour of the day (weekdays and weekends apart, :func:`_quarter_slots`), the mean of the quarter's load
+    minus its hour's mean (kW or kWth; 0 for slots the history lacks). The hourly regression gives each
+    hour's level; adding this puts the morning ramp and the like where they happen within the hour."""
+    hour_mean = quarters[list(PLANNING_LOADS)].groupby(quarters.index.floor("1h")).transform("mean")
+    offsets = quarters[list(PLANNING_LOADS)] - hour_mean
+    slots = _quarter_slots(pd.DatetimeIndex(quarters.index), timezone)
+    shape = {}
+    for load in PLANNING_LOADS:
+        values = offsets[load].to_numpy(float)
+        known = np.isfinite(values)
+        sums = np.bincount(slots[known], weights=values[known], minlength=192)
+        counts = np.bincount(slots[known], minlength=192)
+        shape[load] = np.divide(sums, counts, out=np.zeros(192), where=counts > 0)
+    return shape
 
 HISTORY_REREAD = pd.Timedelta(hours=24)
 """Hours of history read again at each weather refresh, for readings that arrived late (store and forward)."""
@@ -348,9 +384,10 @@ class HistoryForecaster:
         self.columns = [*FORECAST_COLUMNS, *(f"{array_id}.pv_available_kw" for array_id in self.arrays)]
         self.model: LoadForecaster | None = None
         self._fitted_at: pd.Timestamp | None = None
-        self._hourly = pd.DataFrame(columns=list(HOURLY_LOAD_COLUMNS), index=pd.DatetimeIndex([], tz="UTC"),
-                                    dtype=float)
-        self._hourly_span: tuple[pd.Timestamp, pd.Timestamp] | None = None
+        self._quarters = pd.DataFrame(columns=list(LOAD_HISTORY_COLUMNS), index=pd.DatetimeIndex([], tz="UTC"),
+                                      dtype=float)
+        self._quarters_span: tuple[pd.Timestamp, pd.Timestamp] | None = None
+        self._shape: dict[str, np.ndarray] = {}
         self._issued_at: pd.Timestamp | None = None
         self._grid_end: pd.Timestamp | None = None
         self._cumulative: np.ndarray | None = None
@@ -384,11 +421,13 @@ class HistoryForecaster:
         """Make the weather forecast issued at ``issued``, its PV and the loads on the grid up to ``end``."""
         fit_at = issued.floor(self.refit_every)
         if fit_at != self._fitted_at:
-            hourly = self._history(fit_at - self.training, fit_at)
-            self.model = LoadForecaster.fit(self.park, self._with_station_weather(hourly), PLANNING_LOADS)
+            quarters = self._history(fit_at - self.training, fit_at)
+            self.model = LoadForecaster.fit(self.park, self._with_station_weather(load_means(quarters, HOUR)),
+                                            PLANNING_LOADS)
+            self._shape = quarter_hour_shape(quarters, self.park.site.timezone) if self.model.coefficients else {}
             self._fitted_at = fit_at
         grid = pd.date_range(issued, periods=int(np.ceil((end - issued) / BASE_STEP)), freq=BASE_STEP)
-        measured = self._history(issued - pd.Timedelta(hours=PERSISTENCE_HOURS), issued)
+        measured = load_means(self._history(issued - pd.Timedelta(hours=PERSISTENCE_HOURS), issued), HOUR)
         weather = self.weather.weather(issued, grid + BASE_STEP / 2, measured)
         site = self.park.site
         outputs = pv_model_outputs_many(self.arrays, weather, site.latitude_deg, site.longitude_deg, site.altitude_m)
@@ -396,30 +435,33 @@ class HistoryForecaster:
             else np.zeros((len(grid), 0))
         loads = self.model.predict(grid, weather["temp_air_c"].to_numpy(float), weather["ghi_wm2"].to_numpy(float),
                                    BASE_STEP)
+        slots = _quarter_slots(grid, self.park.site.timezone)
+        for load, shape in self._shape.items():
+            loads[load] = np.clip(loads[load].to_numpy(float) + shape[slots], 0.0, None)
         values = np.column_stack([loads["cooling_load_kwth"].to_numpy(float), loads["other_load_kw"].to_numpy(float),
                                   pv.sum(axis=1), weather["temp_air_c"].to_numpy(float), pv])
         self._cumulative = np.vstack([np.zeros((1, values.shape[1])), np.cumsum(values, axis=0)])
         self._issued_at, self._grid_end = issued, grid[-1] + BASE_STEP
 
     def _history(self, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
-        """Hourly loads in [start, end) through the source, read once and kept (the last
+        """Quarter-hour loads in [start, end) through the source, read once and kept (the last
         :data:`HISTORY_REREAD` read again when extended)."""
-        span = self._hourly_span
+        span = self._quarters_span
         if span is None or start < span[0]:
-            self._hourly = self.loads.hourly_loads(start, end)
-            self._hourly_span = (start, end)
+            self._quarters = self.loads.quarter_hour_loads(start, end)
+            self._quarters_span = (start, end)
         elif end > span[1]:
             reread_from = max(span[0], span[1] - HISTORY_REREAD)
-            fresh = self.loads.hourly_loads(reread_from, end)
+            fresh = self.loads.quarter_hour_loads(reread_from, end)
             keep_from = end - self.training - pd.Timedelta(hours=PERSISTENCE_HOURS) - self.refit_every
-            kept = self._hourly[(self._hourly.index < reread_from) & (self._hourly.index >= keep_from)]
-            self._hourly = pd.concat([kept, fresh]) if len(kept) else fresh
-            self._hourly_span = (max(span[0], keep_from), end)
-        hourly = self._hourly
-        return hourly[(hourly.index >= start) & (hourly.index < end)]
+            kept = self._quarters[(self._quarters.index < reread_from) & (self._quarters.index >= keep_from)]
+            self._quarters = pd.concat([kept, fresh]) if len(kept) else fresh
+            self._quarters_span = (max(span[0], keep_from), end)
+        quarters = self._quarters
+        return quarters[(quarters.index >= start) & (quarters.index < end)]
 
     def _with_station_weather(self, hourly: pd.DataFrame) -> pd.DataFrame:
-        """Hourly history with station weather gaps filled by the estimate the regression can stand on."""
+        """Hourly means of history with station weather gaps filled by the estimate the regression can stand on."""
         hourly = hourly.dropna(subset=list(PLANNING_LOADS))
         gaps = hourly[["temp_air_c", "ghi_wm2"]].isna().any(axis=1).to_numpy()
         if not gaps.any():

@@ -147,7 +147,7 @@ class _ClosedLoopRun:
     perfect_loads: pd.DataFrame | None
     """The hold-storage run's loads (``perfect`` forecasts)."""
     warmup_history: pd.DataFrame | None
-    """Hourly planning loads measured before the first day (``history`` forecasts)."""
+    """Quarter-hour planning loads measured before the first day (``history`` forecasts)."""
 
 
 def backtest(park: Park, environment: Environment, tariff: Tariff, start_utc: datetime, days: int,
@@ -180,7 +180,7 @@ def backtest(park: Park, environment: Environment, tariff: Tariff, start_utc: da
     if forecast == "history":
         warmup_field = SimulatedField(ParkSimulator(park, environment, warmup_start), tariff.demand_interval_min)
         warmup_field.advance(start_utc)
-        warmup = warmup_field.hourly_loads(warmup_start, start_utc)
+        warmup = warmup_field.quarter_hour_loads(warmup_start, start_utc)
     run = _ClosedLoopRun(park, environment, tariff, plan_options(tariff, mip_time_limit_s=mip_time_limit_s),
                          plan_context(park, tariff), start_utc, end_utc, replan_min, horizon_h, solver, forecast,
                          hold_run.loads if forecast == "perfect" else None, warmup)

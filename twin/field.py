@@ -3,7 +3,7 @@
 :class:`FieldState` is what a plan starts from. :class:`SimulatedField` is the
 field of backtests: it owns a :class:`twin.sim.ParkSimulator`, writes
 setpoints into it, advances it, and keeps what its meters measured (grid and PV
-power each simulator step, the month's billed demand peak, and hourly means of
+power each simulator step, the month's billed demand peak, and quarter-hour means of
 the loads a plan is made for, as a load history for forecasters). It is the
 only code that writes into the simulator on a controller's behalf.
 """
@@ -20,6 +20,9 @@ from twin.assets import IceTank, Meter
 from twin.park import Park
 from twin.sim import ParkSimulator
 from twin.subsystems import planning_load_points, planning_loads_frame
+
+
+QUARTER_HOUR = pd.Timedelta(minutes=15)
 
 
 @dataclass(frozen=True)
@@ -96,8 +99,8 @@ class SimulatedField:
     ``grid_point``: the grid meter's power point (kW, + import). Setpoints are written with the
     simulator's own limits (a value outside a point's safe limits is refused, not clipped). Each
     :meth:`advance` step records grid and PV power and the planning loads (twin.subsystems).
-    ``history``: hourly planning loads measured before the simulator's start (:meth:`hourly_loads`
-    returns them as well), e.g. from a warm-up run.
+    ``history``: quarter-hour planning loads measured before the simulator's start
+    (:meth:`quarter_hour_loads` returns them as well), e.g. from a warm-up run.
     """
 
     def __init__(self, simulator: ParkSimulator, demand_interval_min: int, history: pd.DataFrame | None = None):
@@ -118,8 +121,8 @@ class SimulatedField:
         self._grid_kw: list[float] = []
         self._pv_kw: list[float] = []
         self._load_rows: list[np.ndarray] = []
-        self._hourly = history  # planning loads, hourly means, up to the last whole hour
-        self._hourly_done = 0  # steps already in _hourly
+        self._quarters = history  # planning loads, quarter-hour means, up to the last whole hour
+        self._quarters_done = 0  # steps already in _quarters
 
     # ------------------------------------------------------------------ Field port
 
@@ -169,26 +172,26 @@ class SimulatedField:
         index = pd.DatetimeIndex(self._times)
         return pd.Series(self._grid_kw, index=index), pd.Series(self._pv_kw, index=index)
 
-    def hourly_loads(self, start_utc: datetime, end_utc: datetime) -> pd.DataFrame:
-        """Hourly means of the planning loads (twin.subsystems.planning_loads_frame) over whole hours
+    def quarter_hour_loads(self, start_utc: datetime, end_utc: datetime) -> pd.DataFrame:
+        """Quarter-hour means of the planning loads (twin.subsystems.planning_loads_frame) over whole hours
         in [start, end) that have been simulated; the load history a forecaster learns from."""
-        self._update_hourly()
-        hourly = self._hourly
-        if hourly is None:
+        self._update_quarters()
+        quarters = self._quarters
+        if quarters is None:
             return pd.DataFrame(columns=["cooling_load_kwth", "other_load_kw", "pv_kw", "temp_air_c", "ghi_wm2"])
-        return hourly[(hourly.index >= pd.Timestamp(start_utc)) & (hourly.index < pd.Timestamp(end_utc))]
+        return quarters[(quarters.index >= pd.Timestamp(start_utc)) & (quarters.index < pd.Timestamp(end_utc))]
 
-    def _update_hourly(self) -> None:
-        """Turn the steps of every whole hour simulated since the last call into hourly means."""
+    def _update_quarters(self) -> None:
+        """Turn the steps of every whole hour simulated since the last call into quarter-hour means."""
         if not self._times:
             return
         last_hour = pd.Timestamp(self._times[-1] + self.simulator.step).floor("h")
-        new_times = pd.DatetimeIndex(self._times[self._hourly_done:])
-        end = self._hourly_done + int(new_times.searchsorted(last_hour))
-        if end <= self._hourly_done:
+        new_times = pd.DatetimeIndex(self._times[self._quarters_done:])
+        end = self._quarters_done + int(new_times.searchsorted(last_hour))
+        if end <= self._quarters_done:
             return
-        wide = pd.DataFrame(np.vstack(self._load_rows[self._hourly_done:end]), columns=self._load_ids,
-                            index=new_times[:end - self._hourly_done])
-        hourly = planning_loads_frame(self.simulator.park, wide).resample("1h").mean().dropna(how="all")
-        self._hourly = hourly if self._hourly is None else pd.concat([self._hourly, hourly])
-        self._hourly_done = end
+        wide = pd.DataFrame(np.vstack(self._load_rows[self._quarters_done:end]), columns=self._load_ids,
+                            index=new_times[:end - self._quarters_done])
+        quarters = planning_loads_frame(self.simulator.park, wide).resample(QUARTER_HOUR).mean().dropna(how="all")
+        self._quarters = quarters if self._quarters is None else pd.concat([self._quarters, quarters])
+        self._quarters_done = end

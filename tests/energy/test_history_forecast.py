@@ -15,6 +15,7 @@ import pytest
 
 from energy.environment import ParkEnvironment
 from energy.forecast import (
+    load_means,
     FORECAST_COLUMNS,
     PLANNING_LOADS,
     HistoryForecaster,
@@ -34,6 +35,11 @@ STEP = pd.Timedelta(minutes=15)
 
 def local_midnight(sim_start_utc: datetime, day: int) -> datetime:
     return sim_start_utc + timedelta(days=day)
+
+
+def measured_hourly(source, start: datetime, end: datetime) -> pd.DataFrame:
+    """Hourly means of what a load history source measured in [start, end)."""
+    return load_means(source.quarter_hour_loads(start, end), pd.Timedelta(hours=1))
 
 
 def day_ahead_hourly(forecaster: HistoryForecaster, start: datetime) -> pd.DataFrame:
@@ -57,7 +63,7 @@ def test_day_ahead_loads_after_two_weeks_of_history_meet_ashrae_14(three_weeks, 
         assert frame.index[0] == start and frame.index.freq == STEP and str(frame.index.tz) == "UTC"
         assert forecaster.method == "regression"
         predicted.append(frame.resample("1h").mean())
-        actual.append(source.hourly_loads(start, start + timedelta(days=1)))
+        actual.append(measured_hourly(source, start, start + timedelta(days=1)))
     predicted, actual = pd.concat(predicted), pd.concat(actual)
     assert len(actual) == 7 * 24
     errors = {load: forecast_errors(actual[load], predicted[load]) for load in PLANNING_LOADS}
@@ -89,7 +95,7 @@ def test_fallback_profile_while_history_is_short_has_the_ratings_magnitudes(thre
     forecaster = HistoryForecaster(demo_park, source)
     hourly = day_ahead_hourly(forecaster, start)
     assert forecaster.method == "fallback profile"
-    actual = source.hourly_loads(start, start + timedelta(days=1))
+    actual = measured_hourly(source, start, start + timedelta(days=1))
     buildings = demo_park.buildings
     # other loads: at least the plug loads' base, at most every rating at once
     floor_kw = sum(b.plug_load_base_kw for b in buildings)
@@ -151,7 +157,7 @@ def test_persistence_follows_yesterdays_sky_on_clear_and_cloudy_days(demo_park, 
     issued = pd.Timestamp(sim_start_utc + timedelta(days=1))
     index = pd.date_range(issued, periods=96, freq=STEP) + STEP / 2
     with open_history(url) as history:
-        measured = HistoryLoadSource(history, park).hourly_loads(issued - pd.Timedelta(hours=24), issued)
+        measured = measured_hourly(HistoryLoadSource(history, park), issued - pd.Timedelta(hours=24), issued)
     persistence = PersistenceForecast(park)
     forecast = persistence.weather(issued, index, measured)
     actual = environment.weather(index)
@@ -287,10 +293,10 @@ def test_a_park_without_weather_station_learns_on_estimated_weather_and_a_first_
     start = local_midnight(sim_start_utc, 4)  # Sunday 5 July; history Wednesday to Saturday
     with open_history(url) as history:
         source = HistoryLoadSource(history, park)
-        assert source.hourly_loads(start - timedelta(days=1), start)["temp_air_c"].isna().all()
+        assert measured_hourly(source, start - timedelta(days=1), start)["temp_air_c"].isna().all()
         forecaster = HistoryForecaster(park, source)
         hourly = day_ahead_hourly(forecaster, start)
-        actual = source.hourly_loads(start, start + timedelta(days=1))
+        actual = measured_hourly(source, start, start + timedelta(days=1))
     assert forecaster.method == "regression"
     # the regression was fitted before Saturday's daytime: Sunday's daytime hours come from the fallback profile
     assert not forecaster.model.trained_slots[24 + 12]
