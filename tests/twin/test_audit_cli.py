@@ -92,6 +92,7 @@ def test_json_lines_stream_a_range_longer_than_a_page_in_order(history_url, monk
     def counted(self, *args, **kwargs):
         page = read_page(self, *args, **kwargs)
         pages.append(len(page.records))
+        assert len(pages) <= 3, "more pages than records to fill them: the cursor does not advance"
         return page
 
     monkeypatch.setattr(History, "write_records", counted)
@@ -101,8 +102,10 @@ def test_json_lines_stream_a_range_longer_than_a_page_in_order(history_url, monk
         [(r.who, r.value) for r in expected]
     assert [datetime.fromisoformat(json.loads(line)["ts_utc"]) for line in lines] == [r.ts_utc for r in expected]
     assert pages == [WRITE_PAGE_SIZE, WRITE_PAGE_SIZE, 5]
+    pages.clear()
     table = audit(history_url, "--from", "2026-07-01", "--to", "2026-07-02").stdout.splitlines()
     assert [line.split()[2] for line in table[1:-1]] == [r.who for r in expected]
+    assert pages == [WRITE_PAGE_SIZE, WRITE_PAGE_SIZE, 5]
 
 
 def test_an_empty_period_says_so_and_succeeds(history_url):
