@@ -1,8 +1,13 @@
 """Energy KPIs of a park over any period, from its history (DOMAIN.md "KPI definitions").
 
-Every power reading is taken as the mean power from its timestamp to the next
-reading (the simulator's and most meters' convention); the last reading of the
-period lasts one median step. Energy is the sum of power x duration. A point
+Grid import and export, and PV production when every array has its energy
+counter, come from the meters' own counters (:func:`metered_energy`), read at
+each demand interval's bounds, as a utility bills them; so do the energy cost,
+the demand charge and the export credit. Without counters spanning the period,
+and for every other figure, each power reading is taken as the mean power from
+its timestamp to the next reading (the simulator's and most meters'
+convention); the last reading of the period lasts one median step. Energy is
+the sum of power x duration. A point
 with no known value at a time counts as 0 kW there; ``coverage`` says what
 share of the expected values were known.
 
@@ -34,10 +39,12 @@ import numpy as np
 import pandas as pd
 
 from energy.tariff import Tariff
-from twin.assets import Chiller, IceTank
+from twin.assets import Chiller, IceTank, Meter, PVArray
 from twin.history import History
+from twin.metering import counter_increments
 from twin.park import Park
 from twin.points import point_id
+from twin.readings import Quality
 from twin.subsystems import LOAD_SUBSYSTEMS, power_points
 
 KWH_PER_TON_HOUR = 3.517
@@ -92,6 +99,72 @@ def step_hours(index: pd.DatetimeIndex) -> np.ndarray:
     return np.append(seconds, last) / 3600.0
 
 
+COUNTER_MARGIN = pd.Timedelta(hours=1)
+"""How far beyond a period counter readings are read, to interpolate the counters at its bounds."""
+
+
+def metered_energy(history: History, park: Park, start: datetime, end: datetime,
+                   interval_min: int) -> pd.DataFrame | None:
+    """Energy per interval from the meters' own counters (twin.metering): ``import_kwh`` and ``export_kwh``
+    of the grid meter and, when every PV array has its energy counter, ``pv_kwh``, over [start, end) cut at
+    every ``interval_min`` of the clock (the first and last interval may be partial); indexed by interval
+    start, with ``hours`` the interval's length. None when the grid meter's counters do not span the period
+    (then energy comes from power readings)."""
+    grid = next(((b.id, m.id) for b, m in park.iter_assets() if isinstance(m, Meter) and m.measures == "grid"), None)
+    if grid is None:
+        return None
+    pv = [point_id(b.id, a.id, "energy_kwh") for b, a in park.iter_assets() if isinstance(a, PVArray)]
+    counters = {"import_kwh": [point_id(*grid, "import_energy_kwh")],
+                "export_kwh": [point_id(*grid, "export_energy_kwh")], "pv_kwh": pv}
+    start_ts, end_ts = pd.Timestamp(start), pd.Timestamp(end)
+    inner = pd.date_range(start_ts.ceil(f"{interval_min}min"), end_ts, freq=f"{interval_min}min", inclusive="left")
+    bounds = pd.DatetimeIndex([start_ts]).append(inner[inner > start_ts]).append(pd.DatetimeIndex([end_ts]))
+    readings = history.query([pid for ids in counters.values() for pid in ids], start_ts - COUNTER_MARGIN,
+                             end_ts + COUNTER_MARGIN)
+    readings = readings[readings["quality"].isin([int(Quality.GOOD), int(Quality.STALE)])]
+    frame = pd.DataFrame(index=bounds[:-1])
+    frame["hours"] = (bounds[1:] - bounds[:-1]) / pd.Timedelta(hours=1)
+    for column, ids in counters.items():
+        if not ids:
+            continue
+        increments = [counter_increments(pd.DatetimeIndex(one["ts_utc"]), one["value"].to_numpy(float), bounds)
+                      for _, one in readings[readings["point_id"].isin(ids)].groupby("point_id")]
+        if len(increments) < len(ids) or any(np.isnan(i).any() for i in increments):
+            if column != "pv_kwh":
+                return None
+            continue
+        frame[column] = np.sum(increments, axis=0)
+    return frame
+
+
+def _import_price(tariff: Tariff, prices_cny_per_kwh: pd.Series | None, index: pd.DatetimeIndex) -> np.ndarray:
+    """Import price at each time: day-ahead prices (each the price until the next) when given, which must
+    cover every time, else the tariff's."""
+    if prices_cny_per_kwh is None:
+        return tariff.energy_price_cny_per_kwh(index).to_numpy()
+    step = prices_cny_per_kwh.index.to_series().diff().min() if len(prices_cny_per_kwh) > 1 else pd.Timedelta(hours=1)
+    price = prices_cny_per_kwh.reindex(index, method="ffill").to_numpy(dtype=float)
+    if np.isnan(price).any() or index[-1] >= prices_cny_per_kwh.index[-1] + step:
+        raise ValueError(f"day-ahead prices {prices_cny_per_kwh.index[0]} .. {prices_cny_per_kwh.index[-1]} "
+                         f"do not cover the period {index[0]} .. {index[-1]}")
+    return price
+
+
+def _metered_costs(metered: pd.DataFrame, tariff: Tariff, prices_cny_per_kwh: pd.Series | None):
+    """Energy cost by tariff period, the demand charges (Tariff.demand_charges) and the export credit
+    of metered interval energy."""
+    index = pd.DatetimeIndex(metered.index)
+    price = _import_price(tariff, prices_cny_per_kwh, index)
+    periods = tariff.period_names(index).to_numpy()
+    energy_cny = metered["import_kwh"].to_numpy() * price
+    cost_by_period = {str(name): float(energy_cny[periods == name].sum()) for name in pd.unique(periods)}
+    hours = metered["hours"].to_numpy()
+    charges = tariff.demand_charges(pd.Series(metered["import_kwh"].to_numpy() / hours, index=index))
+    pv_kw = metered["pv_kwh"].to_numpy() / hours if "pv_kwh" in metered else np.full(len(index), np.inf)
+    paid_kwh = tariff.paid_export_kw(metered["export_kwh"].to_numpy() / hours, pv_kw) * hours
+    return cost_by_period, charges, float(paid_kwh.sum()) * tariff.export_price_cny_per_kwh
+
+
 def energy_kpis(history: History, park: Park, start: datetime, end: datetime, tariff: Tariff | None = None,
                 prices_cny_per_kwh: pd.Series | None = None, baseline_cost_cny: float | None = None) -> EnergyKpis:
     """Energy KPIs of the park over [start, end) from its history.
@@ -131,28 +204,28 @@ def energy_kpis(history: History, park: Park, start: datetime, end: datetime, ta
     chillers_kwh = consumption["chillers"]
     plant_cop = cooling_kwhth / chillers_kwh if chillers_kwh > 0 else None
 
+    metered = metered_energy(history, park, start, end, tariff.demand_interval_min if tariff else 15)
+    if metered is not None:
+        import_kwh, export_kwh = float(metered["import_kwh"].sum()), float(metered["export_kwh"].sum())
+        if "pv_kwh" in metered:
+            pv_kwh = float(metered["pv_kwh"].sum())
     peak_kw = peak_start = load_factor = None
     cost_by_period = demand_charge = export_credit = total_cost = co2_t = None
-    if tariff is not None and len(power):
+    if tariff is not None and metered is not None:
+        cost_by_period, charges, export_credit = _metered_costs(metered, tariff, prices_cny_per_kwh)
+    elif tariff is not None and len(power):
         import_kwh_each = import_kw * dt_h
-        if prices_cny_per_kwh is not None:
-            step = prices_cny_per_kwh.index.to_series().diff().min() if len(prices_cny_per_kwh) > 1 \
-                else pd.Timedelta(hours=1)
-            price = prices_cny_per_kwh.reindex(power.index, method="ffill").to_numpy(dtype=float)
-            if np.isnan(price).any() or power.index[-1] >= prices_cny_per_kwh.index[-1] + step:
-                raise ValueError(f"day-ahead prices {prices_cny_per_kwh.index[0]} .. {prices_cny_per_kwh.index[-1]} "
-                                 f"do not cover the period {power.index[0]} .. {power.index[-1]}")
-        else:
-            price = tariff.energy_price_cny_per_kwh(power.index).to_numpy()
+        price = _import_price(tariff, prices_cny_per_kwh, pd.DatetimeIndex(power.index))
         periods = tariff.period_names(power.index).to_numpy()
         cost_by_period = {str(name): float(np.sum((import_kwh_each * price)[periods == name]))
                           for name in pd.unique(periods)}
         charges = tariff.demand_charges(pd.Series(grid_kw, index=power.index))
+        export_credit = kwh(tariff.paid_export_kw(export_kw, pv_kw)) * tariff.export_price_cny_per_kwh
+    if cost_by_period is not None:
         best = charges["peak_demand_kw"].idxmax()
         peak_kw = float(charges.loc[best, "peak_demand_kw"])
         peak_start = pd.Timestamp(charges.loc[best, "peak_start_utc"]).to_pydatetime()
         demand_charge = float(charges["charge_cny"].sum())
-        export_credit = kwh(tariff.paid_export_kw(export_kw, pv_kw)) * tariff.export_price_cny_per_kwh
         total_cost = sum(cost_by_period.values()) + demand_charge - export_credit
         co2_t = import_kwh * tariff.co2_t_per_mwh / 1000.0
         load_factor = import_kwh / (peak_kw * hours) if peak_kw > 0 else None

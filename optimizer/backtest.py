@@ -153,11 +153,13 @@ class _ClosedLoopRun:
 def backtest(park: Park, environment: Environment, tariff: Tariff, start_utc: datetime, days: int,
              strategies: tuple[str, ...], replan_min: int = 60, horizon_h: int = 24,
              mip_time_limit_s: float | None = 1.0, workers: int | None = None,
-             solver: SolverName = BACKTEST_SOLVER, forecast: str = "history",
+             solver: SolverName = BACKTEST_SOLVER, forecast: str = "history", warmup_days: int = WARMUP_DAYS,
              progress: Callable[[str, int], None] | None = None) -> BacktestResult:
     """Run each strategy closed-loop on the simulator over ``days`` days; realized costs per strategy.
 
-    ``forecast``: "history" or "perfect" (module docstring). ``mip_time_limit_s`` bounds each
+    ``forecast``: "history" or "perfect" (module docstring); ``warmup_days``: days on the plant's own
+    schedule before the first day whose measured loads the history forecaster starts from (0: none, as a
+    park that has just been connected). ``mip_time_limit_s`` bounds each
     re-plan's MIP. ``solver``: how the optimal re-plans are solved (optimizer.solve.SOLVERS; see
     :data:`BACKTEST_SOLVER`). ``workers``: processes the strategies run in (default: one per
     strategy, at most one per CPU; 1 runs them here, one after the other); each strategy's run is
@@ -169,7 +171,7 @@ def backtest(park: Park, environment: Environment, tariff: Tariff, start_utc: da
     end_utc = start_utc + timedelta(days=days)
     step = timedelta(seconds=park.simulation.step_s)
     environment = ConditionsMemo(environment)
-    warmup_start = start_utc - timedelta(days=WARMUP_DAYS)
+    warmup_start = start_utc - timedelta(days=warmup_days)
     environment.prefetch_days(warmup_start if forecast == "history" else start_utc,
                               end_utc + timedelta(hours=horizon_h), step)
     hold_run = None
@@ -177,7 +179,7 @@ def backtest(park: Park, environment: Environment, tariff: Tariff, start_utc: da
         hold_run = hold_storage_run(park, environment, start_utc,
                                     end_utc + timedelta(hours=horizon_h) if forecast == "perfect" else end_utc)
     warmup = None
-    if forecast == "history":
+    if forecast == "history" and warmup_days > 0:
         warmup_field = SimulatedField(ParkSimulator(park, environment, warmup_start), tariff.demand_interval_min)
         warmup_field.advance(start_utc)
         warmup = warmup_field.quarter_hour_loads(warmup_start, start_utc)

@@ -18,7 +18,8 @@ from typing import Callable
 import pandas as pd
 
 from twin.assets import Battery, IceTank, Meter
-from twin.field import BilledDemand, FieldState
+from twin.field import FieldState
+from twin.metering import BilledDemand
 from twin.history import History
 from twin.live import LiveState
 from twin.park import Park

@@ -123,6 +123,8 @@ def run(
                                                "is dispatched")] = "manual",
     replan_min: Annotated[int, typer.Option(min=15, max=1440, help="Minutes between re-plans (the controller "
                                                                    "dispatches every 15-minute step)")] = 15,
+    start: Annotated[Optional[str], typer.Option(help="Day the simulation starts, YYYY-MM-DD, midnight in the "
+                                                      "park's time zone (default: now)")] = None,
     faults: Annotated[Optional[Path], typer.Option(help="YAML file of faults to inject (as for simulate)")] = None,
     plan_time_limit: Annotated[float, typer.Option(min=0.1, max=600, help="Seconds a plan's MIP may search "
                                                    "before its best realizable plan is used")] = 10.0,
@@ -149,7 +151,8 @@ def run(
     url = _history_url(park, history)
     store = _open_history(url)
     live = LiveState()
-    now = datetime.now(timezone.utc).replace(second=0, microsecond=0)
+    now = _local_midnight(_parse_day(start, "--start"), park) if start else \
+        datetime.now(timezone.utc).replace(second=0, microsecond=0)
     environment = ParkEnvironment(park)
     simulator = ParkSimulator(park, environment, now)
     for fault in fault_list:
@@ -575,7 +578,7 @@ def plan(
     park = load_park(park_file)
     tariff = _park_tariff(park, park_file)
     day = _parse_day(date_, "--date")
-    start_utc = datetime.combine(day, datetime.min.time(), tzinfo=ZoneInfo(park.site.timezone)).astimezone(timezone.utc)
+    start_utc = _local_midnight(day, park)
     if inputs is not None:
         horizon = read_inputs_csv(inputs, park.site.timezone, tariff.export_price_cny_per_kwh)
     else:
@@ -613,6 +616,8 @@ def backtest(
     forecast: Annotated[str, typer.Option(help="Loads and PV the plans see: history (learned from the park's "
                                                "measured history, as in operation) or perfect (the simulator's "
                                                "own loads: perfect foresight)")] = "history",
+    warmup_days: Annotated[int, typer.Option(min=0, max=60, help="Days the park runs on its own schedule before "
+                                                                 "the first day, as history for the forecasts")] = 14,
 ) -> None:
     """Run the rolling-horizon controller closed-loop on the simulator and compare with each baseline."""
     from energy.environment import ParkEnvironment
@@ -628,15 +633,14 @@ def backtest(
     park = load_park(park_file)
     tariff = _park_tariff(park, park_file)
     start_local = _parse_day(start, "--start")
-    start_utc = datetime.combine(start_local, datetime.min.time(),
-                                 tzinfo=ZoneInfo(park.site.timezone)).astimezone(timezone.utc)
+    start_utc = _local_midnight(start_local, park)
     strategies = (OPTIMAL,) + BASELINES
     steps_each = days * 96
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                   TimeRemainingColumn(), console=errors) as progress:
         tasks = {s: progress.add_task(s, total=steps_each) for s in strategies}
         result = run_backtest(park, ParkEnvironment(park), tariff, start_utc, days, strategies, replan_min,
-                              workers=workers, solver=solver, forecast=forecast,
+                              workers=workers, solver=solver, forecast=forecast, warmup_days=warmup_days,
                               progress=lambda s, n: progress.advance(tasks[s], n))
     table = Table(title=f"{park.name}: {days}-day closed-loop backtest from {start_local} (re-plan every {replan_min} "
                         f"min, {forecast} forecasts)")
@@ -696,6 +700,11 @@ def _print_plan_summary(result, currency: str) -> None:
                       f"solve {1000 * s.solve_time_s:.1f} ms, gap {s.mip_gap}")
     for note in result.notes:
         console.print(f"note: {note}")
+
+
+def _local_midnight(day: date, park: Park) -> datetime:
+    """The start of a local day of the park, in UTC."""
+    return datetime.combine(day, datetime.min.time(), tzinfo=ZoneInfo(park.site.timezone)).astimezone(timezone.utc)
 
 
 def _parse_day(text: str, option: str) -> date:

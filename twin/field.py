@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from twin.assets import IceTank, Meter
+from twin.metering import BilledDemand
 from twin.park import Park
 from twin.sim import ParkSimulator
 from twin.subsystems import planning_load_points, planning_loads_frame
@@ -41,56 +42,6 @@ class FieldState:
     ice_inventory_kwhth: dict[str, float] = field(default_factory=dict)
     month_peak_kw: float = 0.0
     last_step_import_kw: float | None = None
-
-
-class BilledDemand:
-    """The month's billed demand from a meter's import-energy counter (kWh, never decreasing).
-
-    The demand of an interval is the counter's increase over it divided by its length (kW); the
-    counter at each interval bound is interpolated linearly between the samples either side, so
-    samples at any times (a simulator's steps, a poll's readings) give the same figure as the
-    meter's own register would. Intervals are aligned to the UTC epoch, which matches the local
-    clock's intervals wherever the time zone's offset is a whole number of intervals; the month is
-    the local calendar month of the interval's start, and the peak starts again at 0 in a new month.
-    """
-
-    def __init__(self, timezone: str, interval_min: int):
-        self.timezone = timezone
-        self.interval = pd.Timedelta(minutes=interval_min)
-        self.peak_kw = 0.0
-        self.last_interval_kw: float | None = None
-        """Demand of the last interval completed, kW."""
-        self.last_sample_utc: pd.Timestamp | None = None
-        self._month: tuple[int, int] | None = None
-        self._sample_kwh = 0.0
-        self._bound: tuple[pd.Timestamp, float] | None = None  # last interval bound and the counter there
-
-    def add(self, ts_utc: datetime, counter_kwh: float) -> None:
-        """A counter sample; samples must come in time order (an earlier or equal time is ignored)."""
-        t1 = pd.Timestamp(ts_utc)
-        if not np.isfinite(counter_kwh) or (self.last_sample_utc is not None and t1 <= self.last_sample_utc):
-            return
-        if self.last_sample_utc is None:
-            self.last_sample_utc, self._sample_kwh = t1, counter_kwh
-            if t1 == t1.floor(self.interval):
-                self._bound = (t1, counter_kwh)
-            return
-        t0, c0 = self.last_sample_utc, self._sample_kwh
-        bound = t0.floor(self.interval) + self.interval
-        while bound <= t1:
-            at_bound = c0 + (counter_kwh - c0) * ((bound - t0) / (t1 - t0))
-            if self._bound is not None and bound - self._bound[0] == self.interval:
-                self._close(self._bound[0], (at_bound - self._bound[1]) / (self.interval / pd.Timedelta(hours=1)))
-            self._bound = (bound, at_bound)
-            bound += self.interval
-        self.last_sample_utc, self._sample_kwh = t1, counter_kwh
-
-    def _close(self, start: pd.Timestamp, demand_kw: float) -> None:
-        local = start.tz_convert(self.timezone)
-        if (local.year, local.month) != self._month:
-            self._month, self.peak_kw = (local.year, local.month), 0.0
-        self.last_interval_kw = demand_kw
-        self.peak_kw = max(self.peak_kw, demand_kw)
 
 
 class SimulatedField:
