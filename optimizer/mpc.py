@@ -174,16 +174,18 @@ class _ClosedLoopRun:
 
 def backtest(park: Park, environment: Environment, tariff: Tariff, start_utc: datetime, days: int,
              strategies: tuple[str, ...], replan_min: int = 60, horizon_h: int = 24,
-             mip_time_limit_s: float | None = 1.0, workers: int | None = None,
+             mip_time_limit_s: float | None = None, workers: int | None = None,
              solver: SolverName = BACKTEST_SOLVER,
              progress: Callable[[str, int], None] | None = None) -> BacktestResult:
     """Run each strategy closed-loop on the simulator over ``days`` days; realized costs per strategy.
 
-    ``mip_time_limit_s`` bounds each re-plan's MIP (a realizable incumbent is used if it stops early).
+    Each re-plan's MIP is bounded by the plan options' node budget (a realizable incumbent is used if
+    it stops early); ``mip_time_limit_s`` adds a wall-clock bound (None: nodes only, so that the
+    result does not depend on the machine's load).
     ``solver``: how the optimal re-plans are solved (optimizer.solve.SOLVERS; see :data:`BACKTEST_SOLVER`).
     ``workers``: processes the strategies run in (default: one per strategy, at most one per CPU;
     1 runs them here, one after the other). Each strategy's run is the same either way, except that
-    a MIP stopped by its time limit keeps whatever incumbent it had reached by then. ``no_storage``
+    a MIP stopped by a time limit, if one is given, keeps whatever incumbent it had reached by then. ``no_storage``
     is not run again: it holds storage, as the forecasts' run does, so its closed loop would repeat
     that run (same simulator, seed and setpoints, the same meter readings) and that run stands in."""
     end_utc = start_utc + timedelta(days=days)
