@@ -496,9 +496,6 @@ def users_add(
 
 # ----------------------------------------------------------------- dispatch optimizer (plan, backtest)
 
-PLAN_MIP_TIME_LIMIT_S = 10.0
-"""How long `parktwin plan` lets a MIP (realizability binaries) search before using its incumbent."""
-
 @app.command()
 def plan(
     park_file: ParkFile,
@@ -528,6 +525,12 @@ def plan(
     start_utc = datetime.combine(day, datetime.min.time(), tzinfo=ZoneInfo(park.site.timezone)).astimezone(timezone.utc)
     if inputs is not None:
         horizon = read_inputs_csv(inputs, park.site.timezone, tariff.export_price_cny_per_kwh)
+        local_dates = horizon.index.tz_convert(park.site.timezone).date
+        if (local_dates != day).any():
+            first, last = local_dates[0], local_dates[-1]
+            covers = f"{first}" if first == last else f"{first} to {last}"
+            raise BadInput(f"--inputs {inputs}: the file's rows are for {covers} (local dates), not for "
+                           f"--date {day}")
     else:
         loads = simulated_loads(park, ParkEnvironment(park), start_utc, start_utc + timedelta(days=1))
         price_series = load_price_csv(prices, park.site.timezone) if prices else \
@@ -536,7 +539,7 @@ def plan(
         if problems:
             raise BadInput(f"--prices {prices}: " + "; ".join(problems))
         horizon = park_horizon_inputs(loads, price_series, tariff.export_price_cny_per_kwh)
-    options = plan_options(tariff, mip_time_limit_s=PLAN_MIP_TIME_LIMIT_S)
+    options = plan_options(tariff)  # a MIP's search bounded by nodes: the same plan on any machine
     result = make_plan(horizon, InitialState(), options, plan_context(park, tariff), solver=solver)
     if out is not None:
         result.to_csv(out)
