@@ -13,8 +13,8 @@ Three ways to solve the same matrix:
 - ``"highs"``: the matrix straight to highspy, no PuLP objects at all (about 60 % of the time of
   a day-ahead plan through PuLP; ``parktwin plan --solver highs``, and the backtest's default).
 
-Realizability binaries are solved by :mod:`optimizer.branch_and_bound` on the HiGHS instance of
-either HiGHS path; other integers (chiller mode binaries) by the HiGHS MIP.
+Realizability binaries (chiller modes among them) are solved by :mod:`optimizer.branch_and_bound`
+on the HiGHS instance of either HiGHS path; a model with other integers goes to the HiGHS MIP.
 
 Every solve asks for a relative MIP gap of ``mip_rel_gap`` (1e-6 by default) and reports status,
 objective, solver-only time (the HiGHS run, or the CBC process), model-building time and the gap
