@@ -152,15 +152,16 @@ class _ClosedLoopRun:
 
 def backtest(park: Park, environment: Environment, tariff: Tariff, start_utc: datetime, days: int,
              strategies: tuple[str, ...], replan_min: int = 60, horizon_h: int = 24,
-             mip_time_limit_s: float | None = 1.0, workers: int | None = None,
+             mip_time_limit_s: float | None = None, workers: int | None = None,
              solver: SolverName = BACKTEST_SOLVER, forecast: str = "history", warmup_days: int = WARMUP_DAYS,
              progress: Callable[[str, int], None] | None = None) -> BacktestResult:
     """Run each strategy closed-loop on the simulator over ``days`` days; realized costs per strategy.
 
     ``forecast``: "history" or "perfect" (module docstring); ``warmup_days``: days on the plant's own
     schedule before the first day whose measured loads the history forecaster starts from (0: none, as a
-    park that has just been connected). ``mip_time_limit_s`` bounds each
-    re-plan's MIP. ``solver``: how the optimal re-plans are solved (optimizer.solve.SOLVERS; see
+    park that has just been connected). Each re-plan's MIP is bounded by the plan options' node budget
+    (a realizable incumbent is used if it stops early); ``mip_time_limit_s`` adds a wall-clock bound
+    (None: nodes only, so that the result does not depend on the machine's load). ``solver``: how the optimal re-plans are solved (optimizer.solve.SOLVERS; see
     :data:`BACKTEST_SOLVER`). ``workers``: processes the strategies run in (default: one per
     strategy, at most one per CPU; 1 runs them here, one after the other); each strategy's run is
     the same either way. ``no_storage`` is not run again: it holds storage, as the hold-storage run

@@ -126,10 +126,9 @@ def _rule_dispatch(lp: LinearProgram, inputs: HorizonInputs, assets: DispatchAss
 
 def _allocate_chillers(chillers, ice_chillers, direct_order: list[int], ice_rows: list[int], direct_need_kwth: float,
                        ice_request_kwth: float):
-    """Direct load first, chillers in ``direct_order`` (those that cannot make ice first), then ice
-    with what capacity is left (``ice_rows``: each ice chiller's index in ``chillers``).
-
-    A chiller's modes share the step: direct/cap_direct + ice/cap_ice <= 1.
+    """Direct load first, each chiller in ``direct_order`` (those that cannot make ice first) filled
+    before the next, then ice from the ice chillers that carry no direct load (``ice_rows``: each
+    ice chiller's index in ``chillers``): a chiller is in one mode per step, as the field commands it.
     """
     direct = np.zeros(len(chillers))
     need = max(0.0, direct_need_kwth)
@@ -139,8 +138,9 @@ def _allocate_chillers(chillers, ice_chillers, direct_order: list[int], ice_rows
     ice = np.zeros(len(ice_chillers))
     request = ice_request_kwth
     for j, chiller in enumerate(ice_chillers):
-        free = 1.0 - direct[ice_rows[j]] / chiller.cooling_capacity_kwth
-        ice[j] = min(request, free * chiller.ice_capacity_kwth)
+        if direct[ice_rows[j]] > 0:
+            continue
+        ice[j] = min(request, chiller.ice_capacity_kwth)
         request -= ice[j]
     return direct, ice
 

@@ -21,9 +21,11 @@ top of an LP of about 10 ms even when the root solves it. This search skips that
 
 A search that has not finished within :data:`NODE_LIMIT` nodes (near-symmetric cases, such as any
 export paid above the valley price, where many steps tie) hands over to the HiGHS MIP on the same
-instance, with the incumbent found so far as its starting solution and what is left of the time
-limit. Either way the instance ends holding the solution it returns, so a caller that reads it
-back (PuLP) gets that solution.
+instance, with the incumbent found so far as its starting solution and what is left of the node
+budget (``max_nodes``, HiGHS's ``mip_max_nodes``) and of the time limit, if any. A budget spent
+within the search itself ends it with its incumbent (status "node limit") or without one. Either way
+the instance ends holding the solution it returns, so a caller that reads it back (PuLP) gets that
+solution.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from optimizer.model import SIMULTANEOUS_TOLERANCE_KW, LinearProgram
+from optimizer.model import MIP_MAX_NODES, SIMULTANEOUS_TOLERANCE_KW, LinearProgram
 from optimizer.warm_start import WarmStart
 
 NODE_LIMIT = 60
@@ -45,15 +47,17 @@ DEVEX = 1
 
 @dataclass
 class SearchOutcome:
-    """How a realizability search ended. ``status``: "optimal", "time limit" (incumbent kept, gap
-    ``mip_gap``), "infeasible", "handed over" (the HiGHS MIP has run on the instance; read its
-    status there) or another HiGHS status of an LP that failed."""
+    """How a realizability search ended. ``status``: "optimal", "node limit" or "time limit" (with
+    its incumbent, gap ``mip_gap``, where ``incumbent``), "infeasible", "handed over" (the HiGHS MIP
+    has run on the instance; read its status there) or another HiGHS status of an LP that failed."""
 
     status: str
     mip_gap: float | None
     nodes: int
     run_s: float
     """Time in HiGHS runs, s."""
+    incumbent: bool = False
+    """The instance holds a realizable solution (always so when "optimal")."""
 
 
 def pairs_only(lp: LinearProgram) -> bool:
@@ -63,9 +67,10 @@ def pairs_only(lp: LinearProgram) -> bool:
 
 
 def search_realizable(highs, lp: LinearProgram, mip_rel_gap: float, time_limit_s: float | None,
-                      warm_start: WarmStart | None = None) -> SearchOutcome:
+                      warm_start: WarmStart | None = None, max_nodes: int = MIP_MAX_NODES) -> SearchOutcome:
     """Branch and bound on ``highs``, which holds ``lp`` without integrality (see module docstring).
-    ``warm_start``: where the relaxation starts from, and keeps its optimal basis for the next search."""
+    ``warm_start``: where the relaxation starts from, and keeps its optimal basis for the next search.
+    ``max_nodes``: the LPs of this search and the nodes of the HiGHS MIP it may hand over to, together."""
     import highspy
 
     started = time.perf_counter()
@@ -77,12 +82,16 @@ def search_realizable(highs, lp: LinearProgram, mip_rel_gap: float, time_limit_s
     open_nodes: list[tuple[float, dict[int, float]]] = [(-np.inf, {})]  # (parent's bound, fixings)
     while open_nodes:
         out_of_time = time_limit_s is not None and time.perf_counter() - started > time_limit_s
-        if nodes >= NODE_LIMIT or out_of_time:
-            if out_of_time and best_x is not None:
-                bound = min(b for b, _ in open_nodes)
-                return _finish(highs, lp, u, best_x, SearchOutcome("time limit", _gap(best_objective, bound),
-                                                                   nodes, run_s), time_limit_s, started)
-            return _hand_over(highs, lp, u, best_x, time_limit_s, started, nodes, run_s)
+        out_of_nodes = nodes >= max_nodes
+        if out_of_nodes or out_of_time:
+            status = "time limit" if out_of_time else "node limit"
+            if best_x is None:
+                return SearchOutcome(status, None, nodes, run_s)
+            bound = min(b for b, _ in open_nodes)
+            return _finish(highs, lp, u, best_x, SearchOutcome(status, _gap(best_objective, bound), nodes, run_s,
+                                                               True), time_limit_s, started, max_nodes)
+        if nodes >= NODE_LIMIT:
+            return _hand_over(highs, lp, u, best_x, time_limit_s, started, nodes, run_s, max_nodes)
         parent_bound, fixings = open_nodes.pop()
         if parent_bound >= _cutoff(best_objective, mip_rel_gap):
             continue
@@ -115,7 +124,8 @@ def search_realizable(highs, lp: LinearProgram, mip_rel_gap: float, time_limit_s
         open_nodes.append((objective, {**fixings, k: larger_side}))
     if best_x is None:
         return SearchOutcome("infeasible", None, nodes, run_s)
-    return _finish(highs, lp, u, best_x, SearchOutcome("optimal", 0.0, nodes, run_s), time_limit_s, started)
+    return _finish(highs, lp, u, best_x, SearchOutcome("optimal", 0.0, nodes, run_s, True), time_limit_s, started,
+                   max_nodes)
 
 
 def _pair_columns(lp: LinearProgram) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -139,7 +149,7 @@ def _with_integral_u(x: np.ndarray, u: np.ndarray, first: np.ndarray, second: np
 
 
 def _finish(highs, lp: LinearProgram, u: np.ndarray, best_x: np.ndarray, outcome: SearchOutcome,
-            time_limit_s: float | None, started: float) -> SearchOutcome:
+            time_limit_s: float | None, started: float, max_nodes: int) -> SearchOutcome:
     """Fix every u at its value in the incumbent and re-solve, so the instance holds that solution
     (PuLP reads it back from there); should that LP not solve, the HiGHS MIP takes over."""
     import highspy
@@ -147,7 +157,7 @@ def _finish(highs, lp: LinearProgram, u: np.ndarray, best_x: np.ndarray, outcome
     highs.changeColsBounds(len(u), u, best_x[u], best_x[u])
     outcome.run_s += _run(highs)
     if highs.getModelStatus() != highspy.HighsModelStatus.kOptimal:
-        return _hand_over(highs, lp, u, best_x, time_limit_s, started, outcome.nodes, outcome.run_s)
+        return _hand_over(highs, lp, u, best_x, time_limit_s, started, outcome.nodes, outcome.run_s, max_nodes)
     return outcome
 
 
@@ -167,10 +177,12 @@ def _gap(best_objective: float, bound: float) -> float:
 
 
 def _hand_over(highs, lp: LinearProgram, u: np.ndarray, best_x: np.ndarray | None, time_limit_s: float | None,
-               started: float, nodes: int, run_s: float) -> SearchOutcome:
-    """Turn the instance into the MIP (bounds and integrality of lp), start it from the incumbent, run it."""
+               started: float, nodes: int, run_s: float, max_nodes: int) -> SearchOutcome:
+    """Turn the instance into the MIP (bounds and integrality of lp), start it from the incumbent, run it
+    with the nodes left of ``max_nodes``."""
     import highspy
 
+    highs.setOptionValue("mip_max_nodes", max(0, int(max_nodes) - nodes))
     highs.setOptionValue("presolve", "choose")  # the MIP's presolve pays for itself
     highs.setOptionValue("simplex_dual_edge_weight_strategy", -1)  # HiGHS chooses again
     highs.changeColsBounds(len(u), u, lp.col_lower[u], lp.col_upper[u])

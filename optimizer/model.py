@@ -3,7 +3,8 @@
 Decision variables per step t (all kW or kWth means over the step of ``dt`` hours):
 
 - chillers: ``direct[c,t]`` chilled water (kWth), ``ice[c,t]`` ice making (kWth, ice-capable only);
-  one mode per step as ``direct/cap_direct + ice/cap_ice <= 1`` (the LP form; binaries on request);
+  ``direct/cap_direct + ice/cap_ice <= 1`` (the LP form of one mode per step: it still lets a
+  chiller share a step between the modes, which the realizability binaries forbid, see below);
 - ice tanks: ``charge[k,t]``, ``melt[k,t]`` (kWth), ``inventory[k,t]`` (kWhth, t = 0..T);
 - batteries: ``charge[b,t]``, ``discharge[b,t]`` (kW at the AC side), ``stored[b,t]`` (kWh, t = 0..T);
 - ``pv_used[t]`` (kW, curtailment is what is left of the forecast), ``ev[s,t]`` per EV session (kW);
@@ -23,9 +24,13 @@ Export limited to PV (a tariff rule, optional): export <= pv_used each step.
 Objective (CNY): sum_t dt (price import - export_price export + wear (charge + discharge)
 + co2_price * co2_factor * import) + demand_rate * peak + penalties * shortfalls.
 
-Realizability binaries (``u_grid``, ``u_battery``, ``u_ice``) forbid import with export,
-charge with discharge and ice making with melting in one step. They are added when the
-inputs make such a loop profitable (see :func:`realizability_steps`).
+Realizability binaries (``u_grid_import``, ``u_battery_charge``, ``u_ice_charge``,
+``u_chiller_ice``) forbid import with export, charge with discharge, ice making with melting,
+and a chiller making ice and chilled water, in one step: the field takes one command per device
+and step (a chiller's mode is ice or not). The first three are added where the inputs make such a
+loop profitable (see :func:`realizability_steps`); all four where a solve found the flows of a
+pair together (optimizer.plan). With ``u_chiller_ice`` the LP form of the chiller's step is
+replaced by ``ice <= cap_ice u`` and ``direct <= cap_direct (1 - u)``, whose relaxation it is.
 """
 
 from __future__ import annotations
@@ -44,6 +49,9 @@ from twin.plant import MODE_DIRECT, MODE_ICE, chiller_cop
 
 SIMULTANEOUS_TOLERANCE_KW = 1e-6
 """Both flows of a pair above this (kW / kWth) in one step count as simultaneous."""
+
+MIP_MAX_NODES = 1000
+"""Default node budget of a MIP's search (:attr:`PlanOptions.mip_max_nodes`)."""
 
 
 @dataclass(frozen=True)
@@ -89,11 +97,16 @@ class PlanOptions:
     export_limited_to_pv: bool = False
     """Export at most the PV used each step (energy.tariff.Tariff.export_limited_to_pv)."""
     realizability: str = "auto"
-    """"auto": binaries when the inputs need them; "always"; "never" (pure LP)."""
-    chiller_mode_binaries: bool = False
+    """"auto": binaries where the inputs, or a solve, show they are needed; "always": on every step;
+    "never": none on the inputs' account (a solve that mixes the flows of a pair still gets them)."""
     mip_rel_gap: float = 1e-6
+    mip_max_nodes: int = MIP_MAX_NODES
+    """Bound on a MIP's search in branch-and-bound nodes (the realizability search's LPs and the
+    HiGHS or CBC MIP's nodes together): the same inputs give the same plan on any machine, at any
+    load. A search stopped by it keeps its realizable incumbent (status "node limit")."""
     mip_time_limit_s: float | None = None
-    """Bound on a MIP's search (None: until the gap is reached); the plan then reports the gap it got."""
+    """Optional wall-clock bound on a MIP's search as well (None: nodes only). A search it stops
+    keeps its incumbent (status "time limit"), which then depends on the machine's speed and load."""
 
 
 @dataclass
@@ -252,18 +265,37 @@ def chiller_cops(chiller: Chiller, outdoor_temp_c: np.ndarray | None, steps: int
 
 @dataclass(frozen=True)
 class BinarySteps:
-    """Steps (boolean masks over the horizon) that get realizability binaries, and why."""
+    """Steps (boolean masks over the horizon) that get realizability binaries, and why: ``grid``
+    import/export, ``storage`` battery and ice charge/discharge, ``chiller`` every ice-making
+    chiller's ice/direct mode."""
 
     grid: np.ndarray
     storage: np.ndarray
+    chiller: np.ndarray
     reasons: tuple[str, ...]
+
+    @classmethod
+    def none(cls, steps: int) -> "BinarySteps":
+        return cls(np.zeros(steps, bool), np.zeros(steps, bool), np.zeros(steps, bool), ())
 
     @property
     def any(self) -> bool:
-        return bool(self.grid.any() or self.storage.any())
+        return bool(self.grid.any() or self.storage.any() or self.chiller.any())
+
+    @property
+    def steps(self) -> np.ndarray:
+        """Steps with any binary."""
+        return self.grid | self.storage | self.chiller
+
+    def describe(self) -> str:
+        """The flagged steps counted by pair, e.g. "a chiller in both modes in 3 step(s)"."""
+        counts = (("import with export", self.grid), ("charge with discharge", self.storage),
+                  ("a chiller in both modes", self.chiller))
+        return ", ".join(f"{what} in {int(mask.sum())} step(s)" for what, mask in counts if mask.any())
 
     def union(self, other: "BinarySteps") -> "BinarySteps":
-        return BinarySteps(self.grid | other.grid, self.storage | other.storage, self.reasons + other.reasons)
+        return BinarySteps(self.grid | other.grid, self.storage | other.storage, self.chiller | other.chiller,
+                           self.reasons + tuple(r for r in other.reasons if r not in self.reasons))
 
 
 def realizability_steps(inputs: HorizonInputs, options: PlanOptions, export_bound_kw: np.ndarray) -> BinarySteps:
@@ -275,13 +307,15 @@ def realizability_steps(inputs: HorizonInputs, options: PlanOptions, export_boun
     the other loads, export is bounded to 0 and no loop is possible). Charge+discharge and
     make+melt only burn energy: they pay where burning does (negative import or export
     price). Elsewhere such loops cost money, so the LP optimum avoids them without binaries
-    (a tie is caught after the solve, see optimizer.plan).
+    (a tie is caught after the solve, see optimizer.plan). A chiller sharing a step between
+    ice and chilled water is no loop but the LP's cheapest use of part of a chiller for each;
+    whether it happens depends on the whole solution, so its binaries come from the solves.
     """
     T = inputs.steps
     if options.realizability == "never":
-        return BinarySteps(np.zeros(T, bool), np.zeros(T, bool), ())
+        return BinarySteps.none(T)
     if options.realizability == "always":
-        return BinarySteps(np.ones(T, bool), np.ones(T, bool), ("binaries requested on every step",))
+        return BinarySteps(np.ones(T, bool), np.ones(T, bool), np.ones(T, bool), ("binaries requested on every step",))
     price = inputs.column("price_cny_per_kwh")
     export = inputs.column("export_price_cny_per_kwh")
     can_export = export_bound_kw > 0
@@ -293,7 +327,30 @@ def realizability_steps(inputs: HorizonInputs, options: PlanOptions, export_boun
         reasons.append(f"negative import price in {int(np.sum(price < 0))} step(s)")
     if np.any(export < 0):
         reasons.append(f"negative export price in {int(np.sum(export < 0))} step(s)")
-    return BinarySteps(((export > price) | (price < 0)) & can_export, (price < 0) | (export < 0), tuple(reasons))
+    return BinarySteps(((export > price) | (price < 0)) & can_export, (price < 0) | (export < 0), np.zeros(T, bool),
+                       tuple(reasons))
+
+
+def chiller_mode_steps(load_kwth: np.ndarray, cap_direct: np.ndarray, cop_direct: np.ndarray,
+                       ice_rows: list[int]) -> BinarySteps:
+    """Steps where the LP could share an ice-making chiller between its modes, so its mode binary is
+    needed: where the cooling load is above what the chillers that make no ice can carry, or where
+    one of those is not strictly more efficient than every ice-making chiller (elsewhere the
+    cheapest direct cooling comes from chillers that make no ice, and the ice-making ones make only
+    ice). ``cap_direct`` (rows, 1) and ``cop_direct`` (rows, steps) are per chiller, ``ice_rows``
+    the ice-making chillers' rows. A solve that mixes the modes elsewhere still gets them there."""
+    T = len(load_kwth)
+    if not ice_rows:
+        return BinarySteps.none(T)
+    other_rows = [i for i in range(len(cap_direct)) if i not in ice_rows]
+    if other_rows:
+        others_cheaper = cop_direct[other_rows].min(axis=0) > cop_direct[ice_rows].max(axis=0)
+        steps = (load_kwth > cap_direct[other_rows].sum()) | ~others_cheaper
+    else:
+        steps = load_kwth > 0
+    none = np.zeros(T, bool)
+    return BinarySteps(none, none, steps, (f"a chiller could make ice and chilled water in {int(steps.sum())} "
+                                           "step(s)",) if steps.any() else ())
 
 
 def grid_bounds_kw(inputs: HorizonInputs, assets: DispatchAssets, options: PlanOptions) -> tuple[np.ndarray, np.ndarray]:
@@ -400,13 +457,18 @@ def build_lp(inputs: HorizonInputs, assets: DispatchAssets, state: InitialState,
     b.rows_of(T, load, load, [(direct.T, 1.0), (melt.T, np.repeat(eff, T, axis=1).T if tanks else 1.0)])
     # ice made = ice charged into tanks
     b.rows_of(T, 0.0, 0.0, [(ice.T, 1.0), (charge.T, -1.0)])
-    # one mode per chiller and step
-    if ice_chillers:
-        n = len(ice_chillers) * T
-        direct_of_ice = direct[[chillers.index(c) for c in ice_chillers]]
-        b.rows_of(n, -np.inf, 1.0, [(direct_of_ice.reshape(-1), np.repeat(1.0 / cap_direct[
-            [chillers.index(c) for c in ice_chillers]], T, axis=1).reshape(-1)),
-                                    (ice.reshape(-1), np.repeat(1.0 / cap_ice, T, axis=1).reshape(-1))])
+    # one mode per chiller and step: the LP form where the step has no mode binary
+    ice_rows = [chillers.index(c) for c in ice_chillers]
+    if options.realizability == "auto" and tanks:
+        binary_steps = binary_steps.union(chiller_mode_steps(load, cap_direct, cop_direct, ice_rows))
+    direct_of_ice, cap_direct_of_ice = direct[ice_rows], cap_direct[ice_rows]
+    lp_form = ~binary_steps.chiller
+    if ice_chillers and lp_form.any():
+        n = len(ice_chillers) * int(lp_form.sum())
+        b.rows_of(n, -np.inf, 1.0, [(direct_of_ice[:, lp_form].reshape(-1),
+                                     np.repeat(1.0 / cap_direct_of_ice, T, axis=1)[:, lp_form].reshape(-1)),
+                                    (ice[:, lp_form].reshape(-1),
+                                     np.repeat(1.0 / cap_ice, T, axis=1)[:, lp_form].reshape(-1))])
     # ice dynamics
     if tanks:
         keep = 1.0 - np.array([k.standing_loss_pct_per_h / 100.0 for k in tanks]).reshape(-1, 1) * dt
@@ -459,16 +521,14 @@ def build_lp(inputs: HorizonInputs, assets: DispatchAssets, state: InitialState,
                                 bat_ch, bat_dis, p_ch, p_dis, charge, melt, charge_max, melt_max)
     if binary_steps.grid.any():
         _export_cut(b, binary_steps.grid, grid_export, bat_dis, pv_used, other)
-    if options.chiller_mode_binaries and ice_chillers:
-        mode = b.variables("chiller_ice_mode", (len(ice_chillers), T), 0.0, 1.0, integer=True)
-        rows = [chillers.index(c) for c in ice_chillers]
-        n = len(ice_chillers) * T
-        b.rows_of(n, -np.inf, 0.0, [(ice.reshape(-1), 1.0), (mode.reshape(-1), -np.repeat(cap_ice, T, axis=1).reshape(-1))])
-        b.rows_of(n, -np.inf, np.repeat(cap_direct[rows], T, axis=1).reshape(-1),
-                  [(direct[rows].reshape(-1), 1.0), (mode.reshape(-1), np.repeat(cap_direct[rows], T, axis=1).reshape(-1))])
+    # u = 1: ice mode (ice up to its capacity, no chilled water); u = 0: chilled water only
+    n_chiller = int(binary_steps.chiller.sum())
+    _exclusive_pair(b, "u_chiller_ice", ice[:, binary_steps.chiller].reshape(-1),
+                    direct_of_ice[:, binary_steps.chiller].reshape(-1),
+                    np.repeat(cap_ice, n_chiller, axis=1).reshape(-1),
+                    np.repeat(cap_direct_of_ice, n_chiller, axis=1).reshape(-1))
     return b.build(0.0, list(binary_steps.reasons) if binary_steps.any else [], dt,
-                   np.array([chillers.index(c) for c in ice_chillers], dtype=int),
-                   (direct_kw_per_kwth, ice_kw_per_kwth))
+                   np.array(ice_rows, dtype=int), (direct_kw_per_kwth, ice_kw_per_kwth))
 
 
 def _add_realizability_binaries(b: _Builder, steps: BinarySteps, grid_import, grid_export, big_import: np.ndarray,

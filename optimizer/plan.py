@@ -22,7 +22,7 @@ from optimizer.diagnostics import infeasibility_diagnostic, input_problems
 from optimizer.inputs import HorizonInputs, InitialState
 from optimizer.model import (SIMULTANEOUS_TOLERANCE_KW, BinarySteps, DispatchAssets, LinearProgram,
                              PlanOptions, build_lp)
-from optimizer.solve import DEFAULT_SOLVER, SolverName, solve
+from optimizer.solve import DEFAULT_SOLVER, LIMITS, SolveResult, SolverName, solve
 from optimizer.warm_start import WarmStart
 from energy.tariff import Tariff
 from twin.park import Park, PlantSchedule
@@ -111,35 +111,30 @@ def make_plan(inputs: HorizonInputs, state: InitialState, options: PlanOptions, 
               solver: SolverName = DEFAULT_SOLVER, with_baselines: bool = True,
               warm_start: WarmStart | None = None) -> DispatchPlan:
     """Solve the dispatch LP and build the plan; on bad inputs or a failed solve, the fallback plan.
-    ``warm_start``: the basis a sequence of plans hands on (optimizer.warm_start; a closed loop's)."""
+    ``warm_start``: the basis a sequence of plans hands on (optimizer.warm_start; a closed loop's).
+
+    A solution with the flows of a pair together in some steps (import and export, charge and
+    discharge, a chiller making ice and chilled water) is re-solved with binaries on those steps,
+    and on the steps of every earlier round, until none is left (:func:`realizable_solve`)."""
     problems = input_problems(inputs, context.assets, state)
     lp = build_lp(inputs, context.assets, state, options)
     if problems:
         return _fallback(lp, inputs, state, options, context, problems, None)
-    result = solve(lp, solver, options.mip_rel_gap, options.mip_time_limit_s, warm_start)
-    notes = []
-    if result.usable:
-        ties = simultaneous_steps(lp, result.x)
-        if ties.any:
-            lp = build_lp(inputs, context.assets, state, options, extra_binaries=ties)
-            result = solve(lp, solver, options.mip_rel_gap, options.mip_time_limit_s)
-            notes.append(f"the LP optimum had simultaneous flows in {int((ties.grid | ties.storage).sum())} step(s) "
-                         f"(a tie); re-solved with binaries on those steps")
+    lp, result, notes = realizable_solve(lp, inputs, state, options, context.assets, solver, warm_start)
     report = SolveReport(result.status, result.solver, result.objective_cny, result.solve_time_s,
                          result.build_time_s, result.mip_gap, lp.has_integers, lp.binaries_reasons)
     if not result.usable:
-        return _fallback(lp, inputs, state, options, context,
-                         infeasibility_diagnostic(inputs, context.assets, state, result.status), report)
+        diagnostic = (limit_diagnostic(result.status, options) if result.status in LIMITS
+                      else infeasibility_diagnostic(inputs, context.assets, state, result.status))
+        return _fallback(lp, inputs, state, options, context, diagnostic, report)
     if lp.has_integers:
         notes.append("binaries added for realizability: " + "; ".join(lp.binaries_reasons))
     if not result.optimal:
-        notes.append(f"MIP stopped at its time limit of {options.mip_time_limit_s} s with relative gap "
-                     f"{result.mip_gap:.2e} (target {options.mip_rel_gap:g}); the plan is realizable, "
-                     f"its cost within that gap of the optimum")
+        notes.append(limit_note(result, options))
     table = dispatch_table(lp, result.x, inputs, context)
     costs = cost_breakdown(lp, result.x, table, options, state)
     baselines = _baselines(lp, inputs, options, state, context) if with_baselines else {}
-    return DispatchPlan("optimal" if result.optimal else "time limit", table, costs, baselines, report, notes)
+    return DispatchPlan("optimal" if result.optimal else result.status, table, costs, baselines, report, notes)
 
 
 def baseline_plan(name: str, inputs: HorizonInputs, state: InitialState, options: PlanOptions,
@@ -181,18 +176,84 @@ def _baselines(lp: LinearProgram, inputs: HorizonInputs, options: PlanOptions, s
     return out
 
 
+MAX_REALIZABILITY_ROUNDS = 3
+"""Solves of :func:`realizable_solve` with binaries only where earlier solves mixed flows; the round
+after them puts binaries on every step, where no solution can mix them."""
+
+
+def realizable_solve(lp: LinearProgram, inputs: HorizonInputs, state: InitialState, options: PlanOptions,
+                     assets: DispatchAssets, solver: SolverName = DEFAULT_SOLVER,
+                     warm_start: WarmStart | None = None) -> tuple[LinearProgram, SolveResult, list[str]]:
+    """Solve ``lp``; while the solution has the flows of a pair together in some steps
+    (:func:`simultaneous_steps`), re-solve with binaries on those steps and the earlier rounds'.
+
+    A restriction of the binaries to some steps is a relaxation of the model with binaries on every
+    step, so a solution of it with no mixed step is optimal (to the gap) for that model too. After
+    :data:`MAX_REALIZABILITY_ROUNDS` solves the next one has binaries on every step; a solution that
+    mixes flows even so is not used (status "unrealizable", no solution). Returns the model solved
+    last, its result and notes on the rounds."""
+    result = solve(lp, solver, options.mip_rel_gap, options.mip_time_limit_s, warm_start, options.mip_max_nodes)
+    found: BinarySteps | None = None
+    notes: list[str] = []
+    for round_ in range(1, MAX_REALIZABILITY_ROUNDS + 2):
+        if not result.usable:
+            break
+        mixed = simultaneous_steps(lp, result.x)
+        if not mixed.any:
+            break
+        if round_ > MAX_REALIZABILITY_ROUNDS:
+            notes.append(f"solve {round_} had simultaneous flows ({mixed.describe()}) with binaries on every step")
+            result = SolveResult("unrealizable", result.solver, None, None, result.solve_time_s,
+                                 result.build_time_s, None)
+            break
+        if round_ == MAX_REALIZABILITY_ROUNDS:
+            every = np.ones(inputs.steps, bool)
+            found = BinarySteps(every, every, every, (f"binaries on every step after {round_} solves with "
+                                                      f"simultaneous flows",))
+            where = "every step"
+        else:
+            where = "those steps" + (" and the earlier solves'" if found is not None else "")
+            found = mixed if found is None else found.union(mixed)
+        notes.append(f"solve {round_} had simultaneous flows ({mixed.describe()}); re-solved with binaries on {where}")
+        lp = build_lp(inputs, assets, state, options, extra_binaries=found)
+        result = solve(lp, solver, options.mip_rel_gap, options.mip_time_limit_s, None, options.mip_max_nodes)
+    return lp, result, notes
+
+
 def simultaneous_steps(lp: LinearProgram, x: np.ndarray) -> BinarySteps:
-    """Steps where import and export, charge and discharge, or ice making and melting are both non-zero."""
+    """Steps where import and export, charge and discharge, ice making and melting, or one chiller's
+    ice making and chilled water are both above :data:`SIMULTANEOUS_TOLERANCE_KW`."""
     T = len(lp.blocks["grid_import_kw"].index)
 
-    def both(first: str, second: str) -> np.ndarray:
-        a = lp.values(x, first).reshape(-1, T)
-        b = lp.values(x, second).reshape(-1, T)
-        return ((a > SIMULTANEOUS_TOLERANCE_KW) & (b > SIMULTANEOUS_TOLERANCE_KW)).any(axis=0)
+    def both(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+        return ((first.reshape(-1, T) > SIMULTANEOUS_TOLERANCE_KW)
+                & (second.reshape(-1, T) > SIMULTANEOUS_TOLERANCE_KW)).any(axis=0)
 
-    grid = both("grid_import_kw", "grid_export_kw")
-    storage = both("battery_charge_kw", "battery_discharge_kw") | both("ice_charge_kwth", "ice_melt_kwth")
-    return BinarySteps(grid, storage, ("simultaneous flows in the LP optimum",) if (grid.any() or storage.any()) else ())
+    v = lambda name: lp.values(x, name)
+    grid = both(v("grid_import_kw"), v("grid_export_kw"))
+    storage = both(v("battery_charge_kw"), v("battery_discharge_kw")) | both(v("ice_charge_kwth"), v("ice_melt_kwth"))
+    chiller = both(v("chiller_ice_kwth"), v("chiller_direct_kwth")[lp.ice_chiller_positions])
+    return BinarySteps(grid, storage, chiller, ("simultaneous flows in a solution",)
+                       if (grid | storage | chiller).any() else ())
+
+
+def limit_note(result: SolveResult, options: PlanOptions) -> str:
+    """What a plan from a MIP incumbent stopped by its limit says about it."""
+    limit = (f"time limit of {options.mip_time_limit_s:g} s" if result.status == "time limit"
+             else f"node limit of {options.mip_max_nodes} nodes")
+    if result.mip_gap is None:  # CBC reports none
+        return f"MIP stopped at its {limit}, the gap it reached unknown; the plan is realizable"
+    return (f"MIP stopped at its {limit} with relative gap {result.mip_gap:.2e} (target {options.mip_rel_gap:g}); "
+            f"the plan is realizable, its cost within that gap of the optimum")
+
+
+def limit_diagnostic(status: str, options: PlanOptions) -> list[str]:
+    """Why a MIP stopped by its limit without a realizable incumbent gives the fallback plan."""
+    limit = (f"time limit ({options.mip_time_limit_s:g} s)" if status == "time limit"
+             else f"node limit ({options.mip_max_nodes} nodes)")
+    return [f"solver status: {status}",
+            f"the MIP search reached its {limit} before it found a realizable plan; a larger "
+            f"mip_max_nodes (or mip_time_limit_s) lets it search further"]
 
 
 def dispatch_table(lp: LinearProgram, x: np.ndarray, inputs: HorizonInputs, context: PlanContext) -> pd.DataFrame:

@@ -13,13 +13,17 @@ Three ways to solve the same matrix:
 - ``"highs"``: the matrix straight to highspy, no PuLP objects at all (about 60 % of the time of
   a day-ahead plan through PuLP; ``parktwin plan --solver highs``, and the backtest's default).
 
-Realizability binaries are solved by :mod:`optimizer.branch_and_bound` on the HiGHS instance of
-either HiGHS path; other integers (chiller mode binaries) by the HiGHS MIP.
+Realizability binaries (chiller modes among them) are solved by :mod:`optimizer.branch_and_bound`
+on the HiGHS instance of either HiGHS path; a model with other integers goes to the HiGHS MIP.
 
 Every solve asks for a relative MIP gap of ``mip_rel_gap`` (1e-6 by default) and reports status,
 objective, solver-only time (the HiGHS run, or the CBC process), model-building time and the gap
-reached. A MIP stopped by its time limit keeps its incumbent (status "time limit", never claimed
-optimal). A failed solve never raises: the caller gets the status and decides on a fallback.
+reached. A MIP's search is bounded by ``mip_max_nodes`` branch-and-bound nodes (the realizability
+search's LPs, then HiGHS's ``mip_max_nodes`` or CBC's ``maxNodes`` with what is left), so the same
+model gives the same result on any machine at any load; a wall-clock ``mip_time_limit_s`` may be
+added. A search stopped by either keeps its realizable incumbent (status "node limit" or "time
+limit", never claimed optimal) or, without one, returns no solution with that status. A failed
+solve never raises: the caller gets the status and decides on a fallback.
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ import numpy as np
 import pulp
 
 from optimizer.branch_and_bound import SearchOutcome, pairs_only, search_realizable
-from optimizer.model import LinearProgram
+from optimizer.model import MIP_MAX_NODES, LinearProgram
 from optimizer.warm_start import WarmStart
 
 SolverName = Literal["pulp-highs", "pulp-cbc", "highs"]
@@ -70,19 +74,25 @@ class SolveResult:
         return self.x is not None
 
 
-def solve(lp: LinearProgram, solver: SolverName = DEFAULT_SOLVER, mip_rel_gap: float = 1e-6,
-          mip_time_limit_s: float | None = None, warm_start: WarmStart | None = None) -> SolveResult:
-    """Solve with the named solver; if it fails for a reason other than infeasibility, try CBC.
+LIMITS = ("node limit", "time limit")
+"""Statuses of a MIP search its limit stopped (with a realizable incumbent, or without a solution)."""
 
-    ``mip_time_limit_s`` bounds a MIP's search; the incumbent is then returned with status
-    "time limit" and the gap it reached (never claimed optimal). ``warm_start``: the basis the LP
-    (or the realizability search's relaxation) starts from and leaves for the next solve, on the
-    HiGHS paths (:mod:`optimizer.warm_start`); CBC starts cold."""
+
+def solve(lp: LinearProgram, solver: SolverName = DEFAULT_SOLVER, mip_rel_gap: float = 1e-6,
+          mip_time_limit_s: float | None = None, warm_start: WarmStart | None = None,
+          mip_max_nodes: int = MIP_MAX_NODES) -> SolveResult:
+    """Solve with the named solver; if it fails for a reason other than infeasibility or a limit, try CBC.
+
+    ``mip_max_nodes`` (and ``mip_time_limit_s``, if given) bound a MIP's search; its incumbent is
+    then returned with status "node limit" ("time limit") and the gap it reached (never claimed
+    optimal). ``warm_start``: the basis the LP (or the realizability search's relaxation) starts
+    from and leaves for the next solve, on the HiGHS paths (:mod:`optimizer.warm_start`); CBC
+    starts cold."""
     if solver == "pulp-cbc":
-        return solve_pulp_cbc(lp, mip_rel_gap, mip_time_limit_s)
-    result = _SOLVE[solver](lp, mip_rel_gap, mip_time_limit_s, warm_start)
-    if not result.usable and result.status not in ("infeasible", "unbounded"):
-        fallback = solve_pulp_cbc(lp, mip_rel_gap, mip_time_limit_s)
+        return solve_pulp_cbc(lp, mip_rel_gap, mip_time_limit_s, mip_max_nodes)
+    result = _SOLVE[solver](lp, mip_rel_gap, mip_time_limit_s, warm_start, mip_max_nodes)
+    if not result.usable and result.status not in ("infeasible", "unbounded") + LIMITS:
+        fallback = solve_pulp_cbc(lp, mip_rel_gap, mip_time_limit_s, mip_max_nodes)
         fallback.solver = f"{solver} failed ({result.status}); pulp-cbc"
         return fallback
     return result
@@ -103,17 +113,19 @@ def pass_matrix(highs, lp: LinearProgram, integrality: bool = True) -> None:
 
 
 def solve_highspy(lp: LinearProgram, mip_rel_gap: float = 1e-6, mip_time_limit_s: float | None = None,
-                  warm_start: WarmStart | None = None) -> SolveResult:
+                  warm_start: WarmStart | None = None, mip_max_nodes: int = MIP_MAX_NODES) -> SolveResult:
     """Hand the matrices straight to HiGHS; realizability binaries go to :mod:`optimizer.branch_and_bound`."""
     started = time.perf_counter()
     highs = new_highs()
     highs.setOptionValue("mip_rel_gap", mip_rel_gap)
-    if mip_time_limit_s is not None and lp.has_integers:
-        highs.setOptionValue("time_limit", float(mip_time_limit_s))
+    if lp.has_integers:
+        highs.setOptionValue("mip_max_nodes", int(mip_max_nodes))
+        if mip_time_limit_s is not None:
+            highs.setOptionValue("time_limit", float(mip_time_limit_s))
     search = pairs_only(lp)
     pass_matrix(highs, lp, integrality=not search)
     if search:
-        outcome = search_realizable(highs, lp, mip_rel_gap, mip_time_limit_s, warm_start)
+        outcome = search_realizable(highs, lp, mip_rel_gap, mip_time_limit_s, warm_start, mip_max_nodes)
         run_s = outcome.run_s
     else:
         outcome = None
@@ -142,7 +154,7 @@ def _highs_result(highs, lp: LinearProgram, solver: str, run_s: float, build_s: 
     import highspy
 
     if search is not None and search.status != "handed over":
-        if search.status not in ("optimal", "time limit"):
+        if search.status != "optimal" and not search.incumbent:
             return SolveResult(search.status, solver, None, None, run_s, build_s, None)
         x = np.asarray(highs.getSolution().col_value, dtype=float)
         return SolveResult(search.status, solver, x, lp.objective(x), run_s, build_s, search.mip_gap)
@@ -150,8 +162,10 @@ def _highs_result(highs, lp: LinearProgram, solver: str, run_s: float, build_s: 
     name = {highspy.HighsModelStatus.kOptimal: "optimal", highspy.HighsModelStatus.kInfeasible: "infeasible",
             highspy.HighsModelStatus.kUnbounded: "unbounded",
             highspy.HighsModelStatus.kUnboundedOrInfeasible: "infeasible",
-            highspy.HighsModelStatus.kTimeLimit: "time limit"}.get(status, highs.modelStatusToString(status))
-    has_incumbent = name == "time limit" and highs.getInfo().primal_solution_status == 2
+            highspy.HighsModelStatus.kTimeLimit: "time limit",
+            # the only solution-type limit set here is mip_max_nodes
+            highspy.HighsModelStatus.kSolutionLimit: "node limit"}.get(status, highs.modelStatusToString(status))
+    has_incumbent = name in LIMITS and highs.getInfo().primal_solution_status == 2
     if name != "optimal" and not has_incumbent:
         return SolveResult(name, solver, None, None, run_s, build_s, None)
     x = np.asarray(highs.getSolution().col_value, dtype=float)
@@ -268,12 +282,28 @@ class MatrixHiGHS(pulp.HiGHS):
     HiGHS runs; ``outcome`` the realizability search's, where it ran."""
 
     def __init__(self, lp: LinearProgram, variables: list[pulp.LpVariable],
-                 rows: list[tuple[pulp.LpConstraint, int]], warm_start: WarmStart | None = None, **options):
+                 rows: list[tuple[pulp.LpConstraint, int]], warm_start: WarmStart | None = None,
+                 mip_max_nodes: int = MIP_MAX_NODES, **options):
         super().__init__(**options)
         self.matrix_lp, self.columns, self.rows, self.warm_start = lp, variables, rows, warm_start
+        self.mip_max_nodes = mip_max_nodes
         self.search = pairs_only(lp)
         self.outcome: SearchOutcome | None = None
         self.run_s = 0.0
+
+    def createAndConfigureSolver(self, problem: pulp.LpProblem) -> None:
+        super().createAndConfigureSolver(problem)
+        if self.matrix_lp.has_integers:
+            problem.solverModel.setOptionValue("mip_max_nodes", int(self.mip_max_nodes))
+
+    def findSolutionValues(self, problem: pulp.LpProblem):
+        """PuLP's reading of the solution, which has no entry for HiGHS's "solution limit" (where
+        ``mip_max_nodes`` stops a MIP) and raises KeyError on it: then "not solved" for PuLP, and
+        the caller reads status and incumbent from the HiGHS instance (:func:`_highs_result`)."""
+        try:
+            return super().findSolutionValues(problem)
+        except KeyError:
+            return pulp.LpStatusNotSolved, pulp.LpSolutionNoSolutionFound
 
     def buildSolverModel(self, problem: pulp.LpProblem) -> None:
         pass_matrix(problem.solverModel, self.matrix_lp, integrality=not self.search)
@@ -285,27 +315,27 @@ class MatrixHiGHS(pulp.HiGHS):
     def callSolver(self, problem: pulp.LpProblem) -> None:
         if self.search:
             self.outcome = search_realizable(problem.solverModel, self.matrix_lp, self.gapRel, self.timeLimit,
-                                             self.warm_start)
+                                             self.warm_start, self.mip_max_nodes)
             self.run_s = self.outcome.run_s
             return
         self.run_s = _run_warm(problem.solverModel, self.matrix_lp, self.warm_start)
 
 
 def solve_pulp_highs(lp: LinearProgram, mip_rel_gap: float = 1e-6, mip_time_limit_s: float | None = None,
-                     warm_start: WarmStart | None = None) -> SolveResult:
+                     warm_start: WarmStart | None = None, mip_max_nodes: int = MIP_MAX_NODES) -> SolveResult:
     """Build the PuLP model and solve it with HiGHS through PuLP (:class:`MatrixHiGHS`)."""
     started = time.perf_counter()
     _highs_banner_printed()  # pulp.HiGHS makes its own instance
     with _gc_paused():
         # the PuLP model lives and dies inside the pause: freed before the collector is back on, it
         # leaves it nothing to scan (kept until after, its objects cost a collection of their own)
-        return _solve_pulp_highs(lp, mip_rel_gap, mip_time_limit_s, warm_start, started)
+        return _solve_pulp_highs(lp, mip_rel_gap, mip_time_limit_s, warm_start, mip_max_nodes, started)
 
 
 def _solve_pulp_highs(lp: LinearProgram, mip_rel_gap: float, mip_time_limit_s: float | None,
-                      warm_start: WarmStart | None, started: float) -> SolveResult:
+                      warm_start: WarmStart | None, mip_max_nodes: int, started: float) -> SolveResult:
     problem, variables, rows = pulp_problem(lp)
-    solver = MatrixHiGHS(lp, variables, rows, warm_start, msg=False, gapRel=mip_rel_gap,
+    solver = MatrixHiGHS(lp, variables, rows, warm_start, mip_max_nodes, msg=False, gapRel=mip_rel_gap,
                          timeLimit=mip_time_limit_s if lp.has_integers else None)
     try:
         problem.solve(solver)
@@ -316,31 +346,74 @@ def _solve_pulp_highs(lp: LinearProgram, mip_rel_gap: float, mip_time_limit_s: f
                          time.perf_counter() - started - solver.run_s, solver.outcome)
 
 
-def solve_pulp_cbc(lp: LinearProgram, mip_rel_gap: float = 1e-6, mip_time_limit_s: float | None = None) -> SolveResult:
-    """Build the PuLP model and solve it with PuLP's bundled CBC. CBC does not report the gap it
-    reached: an optimal MIP is reported at the gap asked for, a time-limited one without a gap."""
+class _CBC(pulp.PULP_CBC_CMD):
+    """PuLP's bundled CBC, keeping the first line of its solution file ("Optimal - objective value
+    ...", "Stopped on time - ...", "Stopped on iterations - ...", "Integer infeasible - ..."), which
+    says which limit stopped it; PuLP's status does not."""
+
+    status_line = ""
+
+    def get_status(self, filename):
+        with open(filename) as f:
+            self.status_line = f.readline().strip()
+        return super().get_status(filename)
+
+
+def solve_pulp_cbc(lp: LinearProgram, mip_rel_gap: float = 1e-6, mip_time_limit_s: float | None = None,
+                   mip_max_nodes: int = MIP_MAX_NODES) -> SolveResult:
+    """Build the PuLP model and solve it with PuLP's bundled CBC, its search bounded by ``maxNodes``
+    (and ``mip_time_limit_s``). CBC does not report the gap it reached: an optimal MIP is reported
+    at the gap asked for, one stopped by a limit without a gap. A MIP incumbent is polished: its
+    binaries fixed at their rounded values and the rest solved again as an LP, so that no pair's
+    flows keep the residue CBC's integrality tolerance leaves."""
     started = time.perf_counter()
     problem, variables, _rows = pulp_problem(lp)
     built_s = time.perf_counter() - started
     # PULP_CBC_CMD (the CBC bundled with pulp 3.x) is deprecated for 4.0 in favour of COIN_CMD with
     # pulp[cbc]; it is the CBC this install has, so the fallback uses it.
-    solver = pulp.PULP_CBC_CMD(msg=False, gapRel=mip_rel_gap, timeLimit=mip_time_limit_s if lp.has_integers else None)
+    solver = _CBC(msg=False, gapRel=mip_rel_gap, timeLimit=mip_time_limit_s if lp.has_integers else None,
+                  maxNodes=int(mip_max_nodes) if lp.has_integers else None)
     started = time.perf_counter()
     try:
         problem.solve(solver)
     except pulp.PulpSolverError as exc:
         return SolveResult(f"error: {exc}", "pulp-cbc", None, None, time.perf_counter() - started, built_s, None)
     run_s = time.perf_counter() - started
+    # CBC writes "Integer infeasible" too when its time runs out before it has an incumbent
+    out_of_time = mip_time_limit_s is not None and run_s >= mip_time_limit_s
+    timed_out = solver.status_line.startswith("Stopped on time") or (
+        out_of_time and solver.status_line.startswith("Integer infeasible"))
+    limit = "time limit" if timed_out else "node limit"
     if problem.status == pulp.LpStatusOptimal and problem.sol_status == pulp.LpSolutionOptimal:
         status, gap = "optimal", (mip_rel_gap if lp.has_integers else 0.0)
     elif problem.status == pulp.LpStatusOptimal and problem.sol_status == pulp.LpSolutionIntegerFeasible:
-        status, gap = "time limit", None
+        status, gap = limit, None
+    elif lp.has_integers and (timed_out or solver.status_line.startswith("Stopped")):
+        return SolveResult(limit, "pulp-cbc", None, None, run_s, built_s, None)
     else:
         status = {pulp.LpStatusInfeasible: "infeasible", pulp.LpStatusUnbounded: "unbounded"}.get(
             problem.status, pulp.LpStatus[problem.status].lower())
         return SolveResult(status, "pulp-cbc", None, None, run_s, built_s, None)
     x = np.array([v.varValue or 0.0 for v in variables])
+    if lp.has_integers:
+        x, polish_s = _polish(problem, variables, lp, x)
+        run_s += polish_s
     return SolveResult(status, "pulp-cbc", x, lp.objective(x), run_s, built_s, gap)
+
+
+def _polish(problem: pulp.LpProblem, variables: list[pulp.LpVariable], lp: LinearProgram,
+            x: np.ndarray) -> tuple[np.ndarray, float]:
+    """x with its integer columns fixed at their rounded values and the other columns re-solved as
+    an LP by CBC (x unchanged should that LP not solve); and the seconds it took."""
+    started = time.perf_counter()
+    for j in np.flatnonzero(lp.integrality):
+        variables[j].cat = pulp.LpContinuous
+        variables[j].lowBound = variables[j].upBound = float(np.round(x[j]))
+    problem.solve(pulp.PULP_CBC_CMD(msg=False))
+    run_s = time.perf_counter() - started
+    if problem.status != pulp.LpStatusOptimal:
+        return x, run_s
+    return np.array([v.varValue or 0.0 for v in variables]), run_s
 
 
 _SOLVE = {"pulp-highs": solve_pulp_highs, "highs": solve_highspy}

@@ -126,8 +126,9 @@ def run(
     start: Annotated[Optional[str], typer.Option(help="Day the simulation starts, YYYY-MM-DD, midnight in the "
                                                       "park's time zone (default: now)")] = None,
     faults: Annotated[Optional[Path], typer.Option(help="YAML file of faults to inject (as for simulate)")] = None,
-    plan_time_limit: Annotated[float, typer.Option(min=0.1, max=600, help="Seconds a plan's MIP may search "
-                                                   "before its best realizable plan is used")] = 10.0,
+    plan_time_limit: Annotated[Optional[float], typer.Option(
+        min=0.1, max=600, help="Seconds a plan's MIP may search before its best realizable plan is used (default: "
+                               "no wall-clock limit; the node limit alone, so plans do not depend on load)")] = None,
 ) -> None:
     """Run the park live: simulated devices, protocol adapters polling them, history store, the rolling-horizon
     controller and the dashboard."""
@@ -549,9 +550,6 @@ def users_add(
 
 # ----------------------------------------------------------------- dispatch optimizer (plan, backtest)
 
-PLAN_MIP_TIME_LIMIT_S = 10.0
-"""How long `parktwin plan` lets a MIP (realizability binaries) search before using its incumbent."""
-
 @app.command()
 def plan(
     park_file: ParkFile,
@@ -581,6 +579,12 @@ def plan(
     start_utc = _local_midnight(day, park)
     if inputs is not None:
         horizon = read_inputs_csv(inputs, park.site.timezone, tariff.export_price_cny_per_kwh)
+        local_dates = horizon.index.tz_convert(park.site.timezone).date
+        if (local_dates != day).any():
+            first, last = local_dates[0], local_dates[-1]
+            covers = f"{first}" if first == last else f"{first} to {last}"
+            raise BadInput(f"--inputs {inputs}: the file's rows are for {covers} (local dates), not for "
+                           f"--date {day}")
     else:
         loads = simulated_loads(park, ParkEnvironment(park), start_utc, start_utc + timedelta(days=1))
         price_series = load_price_csv(prices, park.site.timezone) if prices else \
@@ -589,7 +593,7 @@ def plan(
         if problems:
             raise BadInput(f"--prices {prices}: " + "; ".join(problems))
         horizon = park_horizon_inputs(loads, price_series, tariff.export_price_cny_per_kwh)
-    options = plan_options(tariff, mip_time_limit_s=PLAN_MIP_TIME_LIMIT_S)
+    options = plan_options(tariff)  # a MIP's search bounded by nodes: the same plan on any machine
     result = make_plan(horizon, InitialState(), options, plan_context(park, tariff), solver=solver)
     if out is not None:
         result.to_csv(out)

@@ -2,9 +2,10 @@
 
 Written from the formulation in optimizer/model.py's docstring, not from its code:
 one named variable at a time, one constraint row at a time. Solved with
-scipy.optimize.linprog (HiGHS) or, with realizability binaries on every step,
-scipy.optimize.milp. Only what the tests use: chillers, one ice tank, batteries,
-PV, grid, peak (demand interval = step), soft terminal targets with given penalties.
+scipy.optimize.linprog (HiGHS) or, with realizability binaries on every step (each ice-making
+chiller in one mode per step as well), scipy.optimize.milp. Only what the tests use: chillers, one
+ice tank, batteries, PV, grid, peak (demand interval = step), soft terminal targets with given
+penalties.
 """
 
 from __future__ import annotations
@@ -135,6 +136,11 @@ def reference_problem(*, step_h, load_kwth, other_kw, pv_kw, price, export_price
                 p.var(f"ui_{t}", 0, 1, integer=True)
                 p.le({f"chg_{t}": 1.0, f"ui_{t}": -tank["charge_max"]}, 0.0)
                 p.le({f"melt_{t}": 1.0, f"ui_{t}": tank["melt_max"]}, tank["melt_max"])
+            for c in chillers:
+                if c["ice_cap"]:  # one mode per step: ice (uc = 1) or chilled water (uc = 0)
+                    p.var(f"uc_{c['id']}_{t}", 0, 1, integer=True)
+                    p.le({f"i_{c['id']}_{t}": 1.0, f"uc_{c['id']}_{t}": -c["ice_cap"]}, 0.0)
+                    p.le({f"d_{c['id']}_{t}": 1.0, f"uc_{c['id']}_{t}": c["cap"]}, c["cap"])
     return p
 
 

@@ -149,6 +149,22 @@ def test_plan_exits_2_for_malformed_inputs_or_prices(tmp_path):
     assert result.returncode == 2 and "say the unit in the name" in result.stderr
 
 
+def test_plan_exits_2_when_the_inputs_are_for_another_day(tmp_path):
+    """An inputs file for 2026-07-01 asked to plan 2026-07-02 (or one running past the day) is refused
+    with both dates named, rather than planning the file's own day."""
+    inputs = write_inputs(tmp_path / "in.csv")  # 2026-07-01, local
+    result = parktwin("plan", str(PV_BATTERY), "--date", "2026-07-02", "--inputs", str(inputs))
+    assert result.returncode == 2
+    assert "2026-07-01" in result.stderr and "--date 2026-07-02" in result.stderr
+    assert "Traceback" not in result.stderr and result.stdout == ""
+    two_days = tmp_path / "two.csv"
+    frame = pd.read_csv(inputs)
+    later = frame.assign(timestamp=[(pd.Timestamp(t) + pd.Timedelta(days=1)).isoformat() for t in frame["timestamp"]])
+    pd.concat([frame, later]).to_csv(two_days, index=False)
+    result = parktwin("plan", str(PV_BATTERY), "--date", "2026-07-01", "--inputs", str(two_days))
+    assert result.returncode == 2 and "2026-07-01 to 2026-07-02" in result.stderr
+
+
 def test_pv_battery_park_validates_and_simulates_without_chillers():
     result = parktwin("validate", str(PV_BATTERY))
     assert result.returncode == 0, result.stderr
