@@ -17,7 +17,8 @@ from energy.environment import ParkEnvironment
 from energy.tariff import load_tariff
 from optimizer.inputs import HorizonInputs, InitialState
 from optimizer.model import DispatchAssets, build_lp
-from optimizer.mpc import plan_context, plan_options, table_setpoints
+from optimizer.plan import plan_context, plan_options
+from optimizer.setpoints import table_setpoints
 from optimizer.park_inputs import park_horizon_inputs, simulated_loads
 from optimizer.plan import PlanContext, make_plan
 from optimizer.solve import solve
