@@ -20,7 +20,7 @@ import scatters around the plan (forecast error, meter noise, unforecast EV
 sessions), so each scatter above the plan would set a new billed peak. The
 controller therefore plans against the billed peak less a margin learned from
 its own record (:class:`ImportMargin`: a high quantile of realized minus
-planned import over the last week of steps).
+planned import over the last week of steps near the peak).
 """
 
 from __future__ import annotations
@@ -77,22 +77,32 @@ class TariffPrices:
 
 
 class ImportMargin:
-    """Margin for forecast error on the demand peak, kW: the ``quantile`` of (realized - planned) mean
-    import per control step over the last ``window_steps`` steps (0 until ``min_steps`` are known)."""
+    """Margin for forecast and model error on the demand peak, kW: the ``quantile`` of (realized - planned)
+    mean import per control step over the last ``window_steps`` steps, taken over the steps whose planned
+    import was near the level asked about (at least ``NEAR_SHARE`` of it: the chillers' staging and
+    part-load efficiency make errors grow with load, and only steps near the billed peak can set a new
+    one), or over every step while fewer than ``min_steps`` were near it; 0 until ``min_steps`` are known."""
 
-    def __init__(self, quantile: float = 0.95, window_steps: int = 672, min_steps: int = 16):
+    NEAR_SHARE = 0.9
+
+    def __init__(self, quantile: float = 0.99, window_steps: int = 672, min_steps: int = 16):
         self.quantile, self.min_steps = quantile, min_steps
+        self._planned_kw: deque[float] = deque(maxlen=window_steps)
         self._errors_kw: deque[float] = deque(maxlen=window_steps)
 
     def observe(self, planned_kw: float, realized_kw: float) -> None:
         if np.isfinite(planned_kw) and np.isfinite(realized_kw):
+            self._planned_kw.append(planned_kw)
             self._errors_kw.append(realized_kw - planned_kw)
 
-    @property
-    def margin_kw(self) -> float:
+    def margin_kw(self, level_kw: float) -> float:
+        """The margin to keep below an import of ``level_kw`` (the month's billed peak)."""
         if len(self._errors_kw) < self.min_steps:
             return 0.0
-        return max(0.0, float(np.quantile(np.fromiter(self._errors_kw, float), self.quantile)))
+        errors = np.fromiter(self._errors_kw, float)
+        near = np.fromiter(self._planned_kw, float) >= self.NEAR_SHARE * level_kw
+        chosen = errors[near] if near.sum() >= self.min_steps else errors
+        return max(0.0, float(np.quantile(chosen, self.quantile)))
 
 
 @dataclass
@@ -192,6 +202,7 @@ class Controller:
         self._made = 0
         self._expected_import_kw: float | None = None
         self._holding_setpoints = False  # setpoints written and not released since
+        self.margin_in_use_kw = 0.0
 
     @property
     def horizon_steps(self) -> int:
@@ -209,6 +220,7 @@ class Controller:
             self.margin.observe(self._expected_import_kw, state.last_step_import_kw)
         self._expected_import_kw = None
         deviation = self._deviation(state, now)
+        self.margin_in_use_kw = self.margin.margin_kw(state.month_peak_kw)
         replanned = self._replan_due(now)
         if replanned:
             self.replan(state, now)
@@ -218,13 +230,13 @@ class Controller:
             reason = "no plan covers this step" if row is None else self._no_authority_reason(now.to_pydatetime())
             released = self.release(reason) if self._holding_setpoints else None
             return ControlStep(now.to_pydatetime(), replanned, current.id if current and row is not None else None,
-                               {}, released or {}, self.margin.margin_kw, reason if released is not None else None,
+                               {}, released or {}, self.margin_in_use_kw, reason if released is not None else None,
                                deviation)
         setpoints = current.setpoints[row]
         results = self.field.write_setpoints(setpoints, self.who)
         self._holding_setpoints = True
         self._expected_import_kw = float(current.import_kw[row])
-        return ControlStep(now.to_pydatetime(), replanned, current.id, setpoints, results, self.margin.margin_kw,
+        return ControlStep(now.to_pydatetime(), replanned, current.id, setpoints, results, self.margin_in_use_kw,
                            deviation=deviation)
 
     def _deviation(self, state: FieldState, now: pd.Timestamp) -> dict[str, float]:
@@ -254,8 +266,7 @@ class Controller:
 
     def replan(self, state: FieldState, now: pd.Timestamp) -> PlanInForce:
         """Make a new plan from ``now`` and put it in force."""
-        initial = InitialState(state.battery_stored_kwh, state.ice_inventory_kwhth,
-                               max(0.0, state.month_peak_kw - self.margin.margin_kw))
+        initial = InitialState(state.battery_stored_kwh, state.ice_inventory_kwhth, self.planning_peak_kw(state))
         if self.strategy == OPTIMAL:
             horizon = self.horizon_inputs(now, self.horizon_steps)
             plan = make_plan(horizon, initial, self.options, self.context, solver=self.solver,
@@ -275,6 +286,10 @@ class Controller:
         if self.keep_plans is not None and len(self.plans) > self.keep_plans:
             del self.plans[:len(self.plans) - self.keep_plans]
         return in_force
+
+    def planning_peak_kw(self, state: FieldState) -> float:
+        """The peak plans keep their import below: the month's billed peak less the learned margin, kW."""
+        return max(0.0, state.month_peak_kw - self.margin.margin_kw(state.month_peak_kw))
 
     def horizon_inputs(self, start: pd.Timestamp, steps: int) -> HorizonInputs:
         """Forecasts and prices for ``steps`` plan steps from ``start``."""

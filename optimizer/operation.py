@@ -184,7 +184,7 @@ class LiveOperation:
                 inventory = {t: float(table[f"{t}.inventory_kwhth"]) for t in inventory
                              if f"{t}.inventory_kwhth" in table}
         horizon = controller.horizon_inputs(start, int(timedelta(days=1) / PLAN_STEP))
-        initial = InitialState(stored, inventory, max(0.0, state.month_peak_kw - controller.margin.margin_kw))
+        initial = InitialState(stored, inventory, controller.planning_peak_kw(state))
         plan = make_plan(horizon, initial, controller.options, controller.context, solver=controller.solver)
         plan_id = f"{start:%Y%m%dT%H%MZ}-review"
         record = self._plan_record(plan_id, state.now_utc, horizon.index, plan)
@@ -310,7 +310,7 @@ class LiveOperation:
             results = self.controller.release(reason)
             # a round of its own, so the release shows beside the writes it undoes
             self._append_round(ControlStep(pd.Timestamp(authority.suspended_at_utc).floor(PLAN_STEP).to_pydatetime(),
-                                           False, None, {}, results, self.controller.margin.margin_kw, reason))
+                                           False, None, {}, results, self.controller.margin_in_use_kw, reason))
             return self._approval()
 
     def replan(self) -> bool:
