@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 from collections import Counter
 from datetime import date, datetime, timedelta, timezone
@@ -114,7 +115,11 @@ def simulate(
 def run(
     park_file: ParkFile,
     history: HistoryOption = None,
-    speed: Annotated[float, typer.Option(min=0.01, max=3600, help="Simulated seconds per wall-clock second")] = 60.0,
+    devices: Annotated[Optional[str], typer.Option(help="simulated: serve the park simulator's devices and poll them; "
+                                                        "field: poll the real devices of the point maps on the wall "
+                                                        "clock (default: the park file's devices, else simulated)")] = None,
+    speed: Annotated[Optional[float], typer.Option(min=0.01, max=3600, help="Simulated seconds per wall-clock "
+                                                                            "second (simulated devices; default 60)")] = None,
     host: Annotated[str, typer.Option(help="Dashboard address")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="Dashboard port")] = 8050,
     users: Annotated[Optional[Path], typer.Option(help="Users file for sign-in (see `parktwin users add`)")] = None,
@@ -130,21 +135,29 @@ def run(
         min=0.1, max=600, help="Seconds a plan's MIP may search before its best realizable plan is used (default: "
                                "no wall-clock limit; the node limit alone, so plans do not depend on load)")] = None,
 ) -> None:
-    """Run the park live: simulated devices, protocol adapters polling them, history store, the rolling-horizon
-    controller and the dashboard."""
+    """Run the park live: protocol adapters polling its devices (the simulated ones, or the field's), history
+    store, the rolling-horizon controller and the dashboard. SIGINT and SIGTERM stop it: setpoints released,
+    history flushed, exit 0."""
     from dashboard.app import create_app
     from energy.environment import ParkEnvironment
     from energy.fault_detection import LiveFaultDetector
     from twin.history import FaultEpisodeStore
     from twin.live import LiveState
-    from twin.runtime import FanOutSink, ProtocolFeed, SimulationClock, TwinSink
+    from twin.runtime import FanOutSink, ProtocolFeed, SimulationClock, TwinSink, WallClock
     from twin.sim import ParkSimulator
 
     if approval not in ("manual", "auto"):
         raise BadInput(f"--approval: {approval!r} is not manual or auto")
+    if devices not in (None, "simulated", "field"):
+        raise BadInput(f"--devices: {devices!r} is not simulated or field")
     for actions_log in ("dashboard.actions", "optimizer.operation", "optimizer.controller"):  # who did what
         logging.getLogger(actions_log).setLevel(logging.INFO)
     park = load_park(park_file)
+    simulated = (devices or park.devices) == "simulated"
+    if not simulated:
+        for given, option in ((speed, "--speed"), (start, "--start"), (faults, "--faults")):
+            if given is not None:
+                raise BadInput(f"{option} is for simulated devices; field devices run on the wall clock")
     tariff = _park_tariff(park, park_file) if park.tariff else None  # no tariff: no plans
     fault_list = load_faults(faults, park) if faults else []
     user_store = _load_users(users)
@@ -154,15 +167,17 @@ def run(
     live = LiveState()
     now = _local_midnight(_parse_day(start, "--start"), park) if start else \
         datetime.now(timezone.utc).replace(second=0, microsecond=0)
-    environment = ParkEnvironment(park)
-    simulator = ParkSimulator(park, environment, now)
-    for fault in fault_list:
-        simulator.inject_fault(fault)
-    clock = SimulationClock(now, speed)
+    simulator, clock = None, WallClock()
+    if simulated:
+        simulator = ParkSimulator(park, ParkEnvironment(park), now)
+        for fault in fault_list:
+            simulator.inject_fault(fault)
+        clock = SimulationClock(now, speed or DEFAULT_SPEED)
     twin_sink = TwinSink(live, store, flush_every=5)
     episodes = FaultEpisodeStore(store)
     detector = LiveFaultDetector(park, store=episodes)  # fault episodes as the readings arrive
-    feed = ProtocolFeed(simulator, clock, FanOutSink([twin_sink, detector]), device_maps, audit=store)
+    feed = ProtocolFeed(simulator, clock, FanOutSink([twin_sink, detector]), device_maps, audit=store,
+                        points=park.points)
 
     def write_through_protocols(point_id: str, value: float, who: str) -> None:
         record = feed.write(point_id, value, who=f"dashboard:{who}")
@@ -182,8 +197,10 @@ def run(
         errors.print(f"[red]error:[/red] cannot start the device servers: {exc} (is another `parktwin run` or "
                      "`parktwin devices serve` using the ports of the point maps?)", highlight=False)
         raise typer.Exit(EXIT_FAILURE) from None
-    console.print(f"[bold]{park.name}[/bold]: simulating at {speed:g}x from {now:%Y-%m-%d %H:%M} UTC; "
-                  f"{len(device_maps)} devices polled over Modbus TCP and BACnet/IP; history in {url}")
+    where = f"simulating at {speed or DEFAULT_SPEED:g}x from {now:%Y-%m-%d %H:%M} UTC" if simulated else \
+        "field devices on the wall clock"
+    console.print(f"[bold]{park.name}[/bold]: {where}; {len(device_maps)} devices polled over Modbus TCP and "
+                  f"BACnet/IP; history in {url}")
     if operation is not None:
         operation.start()  # the first plan is made in the background while the dashboard starts
         console.print(f"controller: re-plans every {replan_min} min, dispatches every 15-min step; {approval} approval"
@@ -191,14 +208,25 @@ def run(
     else:
         console.print("no tariff in the park file: no plans, nothing dispatched")
     console.print(f"dashboard: http://{host}:{port}/   (Ctrl+C stops)")
+    signal.signal(signal.SIGTERM, _stop_as_on_ctrl_c)  # what service managers and container runtimes send
     try:
         dash_app.run(host=host, port=port, debug=False)
+    except KeyboardInterrupt:
+        pass
     finally:
         if operation is not None:
             operation.stop()  # setpoints released to the plant schedule while the devices still answer
         feed.stop()
         twin_sink.flush()
         store.close()
+
+
+DEFAULT_SPEED = 60.0
+"""Simulated seconds per wall-clock second of `parktwin run` on simulated devices."""
+
+
+def _stop_as_on_ctrl_c(signum, frame) -> None:
+    raise KeyboardInterrupt
 
 
 def _live_operation(park: Park, tariff, live, store, episodes, write, now_utc, approval: str, replan_min: int,
@@ -521,8 +549,11 @@ def dashboard(
                           **_energy_providers(park, store, FaultEpisodeStore(store)))
     console.print(f"[bold]{park.name}[/bold]: dashboard over {url}")
     console.print(f"dashboard: http://{host}:{port}/   (Ctrl+C stops)")
+    signal.signal(signal.SIGTERM, _stop_as_on_ctrl_c)  # what service managers and container runtimes send
     try:
         dash_app.run(host=host, port=port, debug=False)
+    except KeyboardInterrupt:
+        pass
     finally:
         store.close()
 

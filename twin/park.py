@@ -182,6 +182,9 @@ class Park(Strict):
     plant_schedule: PlantSchedule = PlantSchedule()
     simulation: SimulationSettings = SimulationSettings()
     dispatch: DispatchSettings = DispatchSettings()
+    devices: Literal["simulated", "field"] = "simulated"
+    """Where `parktwin run` reads and writes: the park simulator's devices, served on the point maps' ports
+    (the demo), or the real devices the point maps name, on the wall clock."""
     buildings: Annotated[list[Building], Field(min_length=1)]
 
     def consistency_issues(self) -> list[tuple[FieldPath, str]]:

@@ -1,10 +1,12 @@
 """Composition root for a running park: history store, live state, the reading feed and its clock.
 
 The feed is the one seam between the field and the twin. :class:`ProtocolFeed`
-runs the simulated field (the park simulator on a simulation clock behind
-Modbus TCP and BACnet/IP device servers) and the protocol adapters that poll
-those servers, both on one asyncio loop in a background thread. The twin
-only sees what the adapters read over the real protocols.
+runs the protocol adapters that poll the devices of the park's point maps and,
+for a simulated park, the simulated field too (the park simulator on a
+simulation clock behind Modbus TCP and BACnet/IP device servers), on one
+asyncio loop in a background thread. The twin only sees what the adapters read
+over the real protocols, and the adapters never touch the simulator: in field
+mode there is none, and they poll the real devices on the wall clock.
 """
 
 from __future__ import annotations
@@ -90,18 +92,28 @@ class SimulationClock:
         return datetime.fromtimestamp(self.start_utc.timestamp() + elapsed_s, tz=timezone.utc)
 
 
-class ProtocolFeed:
-    """The simulated device servers and the adapters polling them, on one event loop in a thread.
+class WallClock:
+    """The wall clock, as a clock of the twin (field mode)."""
 
-    device_maps: the park's point maps; each names a device the host serves
-    and the adapters poll. Readings are stamped with the simulation clock;
-    a value outside its twin point's plausible range is marked BAD. Writes
+    @staticmethod
+    def now_utc() -> datetime:
+        return datetime.now(timezone.utc)
+
+
+class ProtocolFeed:
+    """The adapters polling the park's devices and, given a simulator, the simulated device servers they
+    poll, on one event loop in a thread.
+
+    device_maps: the park's point maps; each names a device the adapters poll (and the host serves, when
+    simulated). Readings are stamped with the twin's clock; a value outside its twin point's plausible
+    range is marked BAD (``points``: the twin's points by id; default the simulator's park's). Writes
     (:meth:`write`) are recorded in ``audit``'s write audit log.
     """
 
-    def __init__(self, simulator: ParkSimulator, clock: SimulationClock, sink: ReadingSink,
-                 device_maps: list, audit: History, max_backoff_s: float = 4.0):
+    def __init__(self, simulator: ParkSimulator | None, clock: SimulationClock | WallClock, sink: ReadingSink,
+                 device_maps: list, audit: History, points: dict | None = None, max_backoff_s: float = 4.0):
         self.simulator = simulator
+        self.points = points if points is not None else simulator.park.points
         self.audit = audit
         self.clock = clock
         self.sink = sink
@@ -160,22 +172,26 @@ class ProtocolFeed:
 
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
-        round_lock = asyncio.Lock()
-        points = self.simulator.park.points
-        self.host = DeviceHost(self.simulator, self.clock.now_utc, self.device_maps, step_lock=round_lock)
-        try:
-            await self.host.start()
-        except BaseException as exc:  # reported to start() in the caller's thread
-            self._failure = exc
-            self._ready.set()
-            await self.host.stop()
-            return
+        points = self.points
+        if self.simulator is not None:
+            self.host = DeviceHost(self.simulator, self.clock.now_utc, self.device_maps)
+            try:
+                await self.host.start()
+            except BaseException as exc:  # reported to start() in the caller's thread
+                self._failure = exc
+                self._ready.set()
+                await self.host.stop()
+                return
         try:
             async with open_adapters(self.device_maps) as adapters:
                 self.adapter_feed = AdapterFeed(
-                    adapters, self.sink, self.clock.now_utc, round_lock=round_lock, max_backoff_s=self.max_backoff_s,
+                    adapters, self.sink, self.clock.now_utc, max_backoff_s=self.max_backoff_s,
                     plausible=lambda pid, value: pid not in points or points[pid].within_limits(value))
                 self._ready.set()
-                await asyncio.gather(self.host.run(self._stop), self.adapter_feed.run(self._stop))
+                running = [self.adapter_feed.run(self._stop)]
+                if self.host is not None:
+                    running.append(self.host.run(self._stop))
+                await asyncio.gather(*running)
         finally:
-            await self.host.stop()
+            if self.host is not None:
+                await self.host.stop()
