@@ -24,17 +24,22 @@ from twin.history import History
 from twin.live import LiveState
 from twin.park import Park
 from twin.points import point_id
+from twin.readings import Quality
 
 PointWrite = Callable[[str, "float | None", str], str]
 """(point id, value or None to relinquish, who) -> the write's result: "ok", or "refused: ..." / "failed: ..."."""
 
 
 class ProtocolField:
-    """The controller's Field port on a live park (module docstring). ``now_utc``: the twin's clock."""
+    """The controller's Field port on a live park (module docstring). ``now_utc``: the twin's clock;
+    ``on_written(point, value)``: told of every accepted write and release (value None), for read-back
+    (protocols.readback)."""
 
     def __init__(self, park: Park, live: LiveState, history: History, write: PointWrite,
-                 now_utc: Callable[[], datetime], demand_interval_min: int):
+                 now_utc: Callable[[], datetime], demand_interval_min: int,
+                 on_written: Callable[[str, float | None], None] | None = None):
         self.park, self.live, self.history, self.write, self.now_utc = park, live, history, write, now_utc
+        self.on_written = on_written
         self._stored = [(a.id, point_id(b.id, a.id, "stored_energy_kwh")) for b, a in park.iter_assets()
                         if isinstance(a, Battery)]
         self._inventory = [(a.id, point_id(b.id, a.id, "inventory_kwhth")) for b, a in park.iter_assets()
@@ -60,6 +65,7 @@ class ProtocolField:
         else:
             since = since + timedelta(microseconds=1)
         readings = self.history.query([self._counter], since.to_pydatetime(), now)
+        readings = readings[readings["quality"] == int(Quality.GOOD)]
         for ts, value in zip(readings["ts_utc"], readings["value"]):
             self._billed.add(ts, float(value))
 
@@ -72,6 +78,8 @@ class ProtocolField:
                 results[point] = f"failed: {exc}"
             if results[point] == "ok":
                 self._written.add(point)
+                if self.on_written is not None:
+                    self.on_written(point, value)
         return results
 
     def release_setpoints(self, who: str) -> dict[str, str]:
@@ -81,5 +89,7 @@ class ProtocolField:
                 results[point] = self.write(point, None, who)
             except Exception as exc:
                 results[point] = f"failed: {exc}"
+            if results[point] == "ok" and self.on_written is not None:
+                self.on_written(point, None)
         self._written = {p for p, result in results.items() if result.startswith("failed")}
         return results

@@ -12,7 +12,9 @@ import pytest
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
-from park_copies import copy_demo_park
+from park_copies import DEMO_PARK_DIR, copy_demo_park
+
+from twin.config import load_park
 
 DEFAULT_TEST_POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
 
@@ -42,6 +44,12 @@ def postgres_url() -> Iterator[str]:
         admin.execute("SET lock_timeout = '10s'")
         admin.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
         admin.close()
+
+
+@pytest.fixture(scope="session")
+def demo_park():
+    """The demo park's model (examples/demo-park/park.yaml)."""
+    return load_park(DEMO_PARK_DIR / "park.yaml")
 
 
 # ------------------------------------------------------------------ protocols: the demo park on free ports

@@ -21,7 +21,7 @@ from twin.config import load_yaml_model
 from twin.park import FieldPath, Park
 from twin.sim import Fault, FaultKind
 
-POINT_TARGET_KINDS = {"sensor_flatline"}
+POINT_TARGET_KINDS = {"sensor_flatline", "setpoint_ignored"}
 ASSET_KIND_FOR_FAULT = {
     "chiller_cop_drop": "chiller",
     "chw_low_delta_t": "chiller",
@@ -58,6 +58,9 @@ def load_faults(path: str | Path, park: Park) -> list[Fault]:
             if entry.kind in POINT_TARGET_KINDS:
                 if entry.target not in park.points:
                     issues.append((("faults", i, "target"), f"no point {entry.target!r} in the park"))
+                elif entry.kind == "setpoint_ignored" and not park.points[entry.target].writable:
+                    issues.append((("faults", i, "target"), f"setpoint_ignored needs a writable point; "
+                                                            f"{entry.target!r} is read-only"))
             elif entry.target not in asset_kinds:
                 issues.append((("faults", i, "target"), f"no asset {entry.target!r} in the park"))
             elif entry.kind in ASSET_KIND_FOR_FAULT and asset_kinds[entry.target] != ASSET_KIND_FOR_FAULT[entry.kind]:

@@ -70,6 +70,7 @@ FaultKind = Literal[
     "elevator_out_of_service",  # target: elevator id
     "lighting_stuck_on",  # target: lighting id; full power regardless of schedule
     "battery_overtemp",  # target: battery id; magnitude: K added to cell temperature
+    "setpoint_ignored",  # target: point id of a writable point; writes are accepted and not taken (local mode)
 ]
 
 
@@ -211,7 +212,8 @@ class ParkSimulator:
     # ----------------------------------------------------------------- control
 
     def write_setpoint(self, point: str, value: float) -> None:
-        """Command a writable point; it overrides the plant schedule until released.
+        """Command a writable point; it overrides the plant schedule until released (a ``setpoint_ignored``
+        fault on the point makes the write a no-op, as a device left in local mode does).
 
         Raises KeyError for an unknown point, ValueError for a read-only point or a
         value outside the point's safe limits.
@@ -222,6 +224,8 @@ class ParkSimulator:
         if not math.isfinite(value) or not spec.within_limits(value):
             raise ValueError(f"{value} is outside the safe limits of {point} "
                              f"[{spec.spec.low_limit}, {spec.spec.high_limit}] {spec.unit}")
+        if any(f.kind == "setpoint_ignored" and f.target == point and f.active(self.now_utc) for f in self._faults):
+            return  # the device acknowledges the write and keeps following its own schedule
         self._setpoints[self._index[point]] = float(value)
 
     def release_setpoint(self, point: str) -> None:
@@ -251,6 +255,9 @@ class ParkSimulator:
     def advance(self) -> StepOutput:
         """Simulate the step starting at ``now_utc``; return its readings and move the clock on."""
         t = self.now_utc
+        for fault in self._faults:
+            if fault.kind == "setpoint_ignored" and fault.active(t):
+                self._setpoints.pop(self._index[fault.target], None)  # local mode: the device's own schedule
         values = self._no_values.copy()
         qualities = np.zeros(len(self.point_ids), dtype=np.int8)
         self._compute_step(t, memoryview(values))

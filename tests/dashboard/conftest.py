@@ -17,11 +17,6 @@ SIM_START_UTC = datetime(2026, 6, 30, 16, 0, tzinfo=timezone.utc)  # local midni
 SIM_DAYS = 2
 
 
-@pytest.fixture(scope="session")
-def demo_park():
-    return load_park(DEMO)
-
-
 @dataclass(frozen=True)
 class SimulatedHistory:
     url: str

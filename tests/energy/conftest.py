@@ -29,11 +29,6 @@ def simulate_into(url: str, days: int, faults_file: Path | None = None) -> str:
 
 
 @pytest.fixture(scope="session")
-def demo_park():
-    return load_park(DEMO / "park.yaml")
-
-
-@pytest.fixture(scope="session")
 def faulty_week_url(tmp_path_factory) -> str:
     """History of 7 simulated days with examples/demo-park/faults.yaml injected."""
     return simulate_into(f"sqlite:///{tmp_path_factory.mktemp('faulty') / 'week.sqlite'}", 7, DEMO / "faults.yaml")
