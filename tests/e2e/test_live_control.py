@@ -4,43 +4,16 @@ interval, the park following its plans, and every setpoint handed back to the pl
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-import urllib.request
 from datetime import datetime, timedelta
-from pathlib import Path
 
-from park_copies import free_port, stop_with_ctrl_c
+from park_copies import stop_with_ctrl_c
 
 from twin.assets import Battery, IceTank
 from twin.config import load_park
 from twin.history import open_history
 
-ROOT = Path(__file__).resolve().parents[2]
 STEPS_WANTED = 24
 """Control steps to watch: 6 simulated hours, 36 s of wall clock at --speed 600."""
-
-
-def get_json(url: str) -> dict | None:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as response:
-            return json.loads(response.read().decode())
-    except OSError:
-        return None
-
-
-def wait_for(predicate, timeout_s: float, what: str, process: subprocess.Popen):
-    import time
-
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        assert process.poll() is None, f"parktwin run exited early: {process.stderr.read()}"
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.5)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def rounds_of(records: list, gap_s: float = 0.5) -> list[list]:
@@ -55,20 +28,11 @@ def rounds_of(records: list, gap_s: float = 0.5) -> list[list]:
     return rounds
 
 
-def test_auto_run_dispatches_every_step_and_releases_on_stop(tmp_path, demo_park_copy):
-    port = free_port()
-    url = f"sqlite:///{tmp_path / 'run.sqlite'}"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "twin.cli", "run", str(demo_park_copy), "--speed", "600", "--approval", "auto",
-         "--port", str(port), "--history", url],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        plan = wait_for(lambda: (p := get_json(f"{base}/api/plan")) and len(p["rounds"]) >= STEPS_WANTED and p,
-                        240, f"{STEPS_WANTED} control steps", process)
-    finally:
-        stop_with_ctrl_c(process, timeout_s=30)
-    assert process.returncode == 0, process.stderr.read()
+def test_auto_run_dispatches_every_step_and_releases_on_stop(auto_run, demo_park_copy):
+    plan = auto_run.plan_with_rounds(STEPS_WANTED)
+    stop_with_ctrl_c(auto_run.process, timeout_s=30)
+    assert auto_run.process.returncode == 0, auto_run.process.stderr.read()
+    url = auto_run.history_url
 
     park = load_park(demo_park_copy)
     with open_history(url) as store:

@@ -1,0 +1,66 @@
+"""Whole runs of `parktwin run` as users start them, on the demo park at free ports."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from park_copies import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class Run:
+    """A `parktwin run --speed 600 --approval auto` of the demo park: its process, dashboard and history."""
+
+    process: subprocess.Popen
+    base_url: str
+    history_url: str
+
+    def get(self, path: str) -> dict | None:
+        """An API answer as JSON; None while the dashboard does not answer."""
+        try:
+            with urllib.request.urlopen(self.base_url + path, timeout=5) as response:
+                return json.loads(response.read().decode())
+        except OSError:
+            return None
+
+    def wait_for(self, predicate, timeout_s: float, what: str):
+        """Poll ``predicate`` until it gives something true; fail if the run exits or the time runs out."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            assert self.process.poll() is None, f"parktwin run exited early: {self.process.stderr.read()}"
+            value = predicate()
+            if value:
+                return value
+            time.sleep(0.5)
+        raise AssertionError(f"timed out waiting for {what}")
+
+    def plan_with_rounds(self, count: int, timeout_s: float = 240) -> dict:
+        """/api/plan once ``count`` dispatch rounds with writes have been made."""
+        return self.wait_for(lambda: (p := self.get("/api/plan")) and
+                             sum(1 for r in p["rounds"] if r["writes"]) >= count and p,
+                             timeout_s, f"{count} dispatch rounds")
+
+
+@pytest.fixture
+def auto_run(tmp_path, demo_park_copy):
+    port = free_port()
+    history_url = f"sqlite:///{tmp_path / 'run.sqlite'}"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "twin.cli", "run", str(demo_park_copy), "--speed", "600", "--approval", "auto",
+         "--port", str(port), "--history", history_url],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        yield Run(process, f"http://127.0.0.1:{port}", history_url)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
