@@ -146,10 +146,7 @@ class SimulatedDevice(_DeviceSide, DeviceObject):
 
     @property
     def protocolObjectTypesSupported(self) -> ObjectTypesSupported:
-        supported = ObjectTypesSupported([])
-        for name in OBJECT_TYPES_SUPPORTED:
-            supported[getattr(ObjectTypesSupported, name)] = 1
-        return supported
+        return _bits(ObjectTypesSupported, OBJECT_TYPES_SUPPORTED)
 
     @protocolObjectTypesSupported.setter
     def protocolObjectTypesSupported(self, value) -> None:  # noqa: ANN001 (derived, a write is ignored)
@@ -157,10 +154,7 @@ class SimulatedDevice(_DeviceSide, DeviceObject):
 
     @property
     def protocolServicesSupported(self) -> ServicesSupported:
-        supported = ServicesSupported([])
-        for name in SERVICES_SUPPORTED:
-            supported[getattr(ServicesSupported, name)] = 1
-        return supported
+        return _bits(ServicesSupported, SERVICES_SUPPORTED)
 
     @protocolServicesSupported.setter
     def protocolServicesSupported(self, value) -> None:  # noqa: ANN001 (derived, a write is ignored)
@@ -178,6 +172,14 @@ class SimulatedDevice(_DeviceSide, DeviceObject):
     @activeCovSubscriptions.setter
     def activeCovSubscriptions(self, value) -> None:  # noqa: ANN001 (derived, a write is ignored)
         pass
+
+
+def _bits(kind, names: tuple[str, ...]):
+    """A bacpypes3 bit string of ``kind`` with the bits ``names`` set."""
+    bits = kind([])
+    for name in names:
+        bits[getattr(kind, name)] = 1
+    return bits
 
 
 def _cov_subscription(subscription) -> COVSubscription:
