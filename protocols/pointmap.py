@@ -138,14 +138,15 @@ class BacnetPoint(MappedPoint):
     ``mode: cov`` subscribes to changes of value (renewed before the lifetime
     ends) and falls back to polling when the device refuses; ``poll`` reads
     with ReadPropertyMultiple every poll period. Writes go to the priority
-    array at ``write_priority`` (1-16); writing null relinquishes.
+    array at ``write_priority`` (1-16; None: the device map's); writing null
+    relinquishes.
     """
 
     object_type: BacnetObjectType
     instance: Annotated[int, Field(ge=0, le=4194302)]
     property: str = "present-value"
     mode: Literal["poll", "cov"] = "poll"
-    write_priority: Annotated[int, Field(ge=1, le=16)] = 10
+    write_priority: Annotated[int, Field(ge=1, le=16)] | None = None
 
     @model_validator(mode="after")
     def _commandable(self) -> "BacnetPoint":
@@ -191,13 +192,20 @@ class ModbusDeviceMap(DeviceMap):
 
 class BacnetDeviceMap(DeviceMap):
     """A BACnet/IP device addressed directly as host:port. ``max_properties_per_request``
-    keeps each ReadPropertyMultiple inside the device's APDU limit."""
+    keeps each ReadPropertyMultiple inside the device's APDU limit. ``write_priority``
+    is the priority ParkTwin commands at (1-16; supervisory control by convention
+    writes in 10-16, below the manual operator's 8); a point may set its own."""
 
     protocol: Literal["bacnet"] = "bacnet"
     device_instance: Annotated[int, Field(ge=0, le=4194302)]
     max_properties_per_request: Annotated[int, Field(ge=1, le=500)] = 40
     cov_lifetime_s: Annotated[int, Field(ge=10, le=86400)] = 300
+    write_priority: Annotated[int, Field(ge=1, le=16)] = 10
     points: Annotated[list[BacnetPoint], Field(min_length=1)]
+
+    def priority_of(self, point: BacnetPoint) -> int:
+        """The priority (1-16) ParkTwin writes ``point`` at: its own, else the map's."""
+        return point.write_priority if point.write_priority is not None else self.write_priority
 
 
 AnyDeviceMap = Union[ModbusDeviceMap, BacnetDeviceMap]

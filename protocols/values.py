@@ -28,27 +28,42 @@ class RawValue:
     bits and BACnet.
     scale_factor: the SunSpec scale factor as read (a power of ten, int16);
     None for a point without a scale-factor register.
+    status: BACnet: what the object says of its value besides the value, when
+    anything: status flags set (``in-alarm``, ``fault``, ``overridden``,
+    ``out-of-service``), a reliability other than no-fault-detected, a command
+    at a priority above ParkTwin's (``overridden at priority 8``); None otherwise.
+    override_priority: BACnet: the highest active priority (1-16) above
+    ParkTwin's write priority in the point's priority array, None when none is.
     """
 
     value: float | int | str | None
     words: str | None = None
     scale_factor: int | None = None
+    status: str | None = None
+    override_priority: int | None = None
 
     def as_json(self) -> dict:
-        """``{"value", "words", "scale_factor"}``; a non-finite float as its text (``nan``, ``inf``)."""
+        """``{"value", "words", "scale_factor"}``, plus ``status`` and ``override_priority`` when set;
+        a non-finite float as its text (``nan``, ``inf``)."""
         value = self.value
         if isinstance(value, float) and not math.isfinite(value):
             value = str(value)
-        return {"value": value, "words": self.words, "scale_factor": self.scale_factor}
+        data = {"value": value, "words": self.words, "scale_factor": self.scale_factor}
+        if self.status is not None:
+            data["status"] = self.status
+        if self.override_priority is not None:
+            data["override_priority"] = self.override_priority
+        return data
 
 
 def raw_text(raw: dict | None) -> str:
     """A raw value in its JSON form (:meth:`RawValue.as_json`) as one line: ``0xFB2E = -1234 (sf -2)``,
-    ``active``; an en dash when there is none."""
+    ``active``, ``8.5 [overridden at priority 8]``; an en dash when there is none."""
     if raw is None:
         return "–"
     text = " = ".join(str(part) for part in (raw["words"], raw["value"]) if part is not None)
-    return text if raw["scale_factor"] is None else f"{text} (sf {raw['scale_factor']})"
+    text = text if raw["scale_factor"] is None else f"{text} (sf {raw['scale_factor']})"
+    return text if raw.get("status") is None else f"{text} [{raw['status']}]"
 
 
 def hex_words(registers: list[int]) -> str:

@@ -5,23 +5,51 @@ after every simulation step). Setpoints are commandable output objects: a
 WriteProperty at a priority goes through the priority array; the winning
 value is handed to the simulator, and when every priority is relinquished
 (null written) the point goes back to the plant schedule
-(``release_setpoint``). A value outside the point's safe limits is refused
+(``release_setpoint``) and the present value is the relinquish default at
+once: the value the simulator last reported while nothing was commanded,
+i.e. the plant schedule's. A value outside the point's safe limits is refused
 with the BACnet error property/value-out-of-range.
+
+The device behaves as a real one does towards tools that are not ParkTwin:
+only the present value of commandable objects is writable (anything else
+answers property/write-access-denied; a priority outside 1-16
+property/value-out-of-range; priority 6, minimum on/off, is the device's
+own); the device object states the object types and services it really
+supports and lists its live COV subscriptions; multi-state objects carry
+state texts, binary objects active/inactive texts; a confirmed request for a
+service it does not execute is rejected (unrecognized-service), a malformed
+one rejected or aborted, and each malformed datagram is logged as one line,
+rate-limited per peer.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import re
+import time
 from typing import Callable
 
-from bacpypes3.errors import PropertyError
+from bacpypes3.apdu import APDU, APCISequence, ConfirmedRequestPDU, RejectPDU, confirmed_request_types
+from bacpypes3.basetypes import (
+    COVSubscription,
+    DeviceAddress,
+    ObjectPropertyReference,
+    ObjectTypesSupported,
+    Recipient,
+    RecipientProcess,
+    ServicesSupported,
+)
+from bacpypes3.constructeddata import ArrayOf
+from bacpypes3.errors import InvalidTag, PropertyError
 from bacpypes3.ipv4.app import NormalApplication
 from bacpypes3.local.analog import AnalogInputObject, AnalogOutputObject
 from bacpypes3.local.binary import BinaryInputObject
 from bacpypes3.local.device import DeviceObject
 from bacpypes3.local.multistate import MultiStateInputObject, MultiStateOutputObject
-from bacpypes3.pdu import IPv4Address
-from bacpypes3.primitivedata import Null
+from bacpypes3.local.object import Object as _LocalObject
+from bacpypes3.pdu import PDU, IPv4Address
+from bacpypes3.primitivedata import Null, PropertyIdentifier
 
 from protocols.devices.layout import DeviceLayout
 from protocols.pointmap import BacnetPoint
@@ -33,6 +61,48 @@ BACNET_UNITS = {"kW": "kilowatts", "kWth": "kilowatts", "degC": "degreesCelsius"
 """Twin units to BACnet engineering units; anything else is noUnits."""
 
 ValueOf = Callable[[str], float | None]
+
+NOT_IN_PROPERTY_LIST = ("objectIdentifier", "objectName", "objectType", "propertyList")
+"""Properties every object has, which property-list leaves out (ASHRAE 135 clause 12.1.1.4.1)."""
+OBJECT_TYPES_SUPPORTED = ("device", "analogInput", "analogOutput", "binaryInput", "multiStateInput",
+                          "multiStateOutput")
+"""Object types a simulated device serves."""
+SERVICES_SUPPORTED = ("readProperty", "readPropertyMultiple", "writeProperty", "subscribeCOV", "whoIs", "iAm",
+                      "whoHas", "iHave", "unconfirmedCOVNotification")
+"""Services a simulated device executes (Who-Is, Who-Has, the confirmed ones) or initiates (I-Am, I-Have,
+unconfirmed COV notifications). Every other confirmed service is rejected."""
+MINIMUM_ON_OFF_PRIORITY = 6
+"""Reserved to the device's own minimum on/off timing; clients may not write it."""
+MALFORMED_LOG_INTERVAL_S = 60.0
+"""At most one log line per peer per interval for malformed requests; the rest are counted."""
+
+
+class _DeviceSide:
+    """Mixin for every object a simulated device serves: what a real device lets clients write, and a
+    property list without the properties every object has."""
+
+    _writable: tuple[str, ...] = ()
+
+    async def write_property(self, attr, value, index=None, priority=None):  # noqa: ANN001 (bacpypes3 signature)
+        name = self._property_identifier_class(attr).attr if isinstance(attr, int) else attr
+        if name not in self._elements:
+            raise PropertyError("unknownProperty")
+        if name not in self._writable:
+            raise PropertyError("writeAccessDenied")
+        if priority is not None and not 1 <= priority <= 16:
+            raise PropertyError("valueOutOfRange")
+        if priority == MINIMUM_ON_OFF_PRIORITY:
+            raise PropertyError("writeAccessDenied")
+        await super().write_property(attr, value, index, priority)
+
+    @property
+    def propertyList(self) -> ArrayOf(PropertyIdentifier):  # type: ignore[valid-type]
+        every = _LocalObject.propertyList.fget(self)
+        return ArrayOf(PropertyIdentifier)([p for p in every if p.attr not in NOT_IN_PROPERTY_LIST])
+
+    @propertyList.setter
+    def propertyList(self, value) -> None:  # noqa: ANN001 (derived, a write is ignored as bacpypes3 does)
+        pass
 
 
 class _CommandedObject:
@@ -51,12 +121,161 @@ class _CommandedObject:
             server.commanded(self, point)
 
 
-class CommandedAnalogOutput(_CommandedObject, AnalogOutputObject):
+class CommandedAnalogOutput(_DeviceSide, _CommandedObject, AnalogOutputObject):
+    _writable = ("presentValue",)
+
+
+class CommandedMultiStateOutput(_DeviceSide, _CommandedObject, MultiStateOutputObject):
+    _writable = ("presentValue",)
+
+
+class SimulatedAnalogInput(_DeviceSide, AnalogInputObject):
     pass
 
 
-class CommandedMultiStateOutput(_CommandedObject, MultiStateOutputObject):
+class SimulatedBinaryInput(_DeviceSide, BinaryInputObject):
     pass
+
+
+class SimulatedMultiStateInput(_DeviceSide, MultiStateInputObject):
+    pass
+
+
+class SimulatedDevice(_DeviceSide, DeviceObject):
+    """The device object: object types and services as served, live COV subscriptions."""
+
+    @property
+    def protocolObjectTypesSupported(self) -> ObjectTypesSupported:
+        return _bits(ObjectTypesSupported, OBJECT_TYPES_SUPPORTED)
+
+    @protocolObjectTypesSupported.setter
+    def protocolObjectTypesSupported(self, value) -> None:  # noqa: ANN001 (derived, a write is ignored)
+        pass
+
+    @property
+    def protocolServicesSupported(self) -> ServicesSupported:
+        return _bits(ServicesSupported, SERVICES_SUPPORTED)
+
+    @protocolServicesSupported.setter
+    def protocolServicesSupported(self, value) -> None:  # noqa: ANN001 (derived, a write is ignored)
+        pass
+
+    @property
+    def activeCovSubscriptions(self):
+        app = self._app
+        subscriptions = []
+        if app is not None:
+            for detection in list(getattr(app, "_cov_detections", {}).values()):
+                subscriptions.extend(_cov_subscription(sub) for sub in list(detection.cov_subscriptions))
+        return self._elements["activeCovSubscriptions"](subscriptions)
+
+    @activeCovSubscriptions.setter
+    def activeCovSubscriptions(self, value) -> None:  # noqa: ANN001 (derived, a write is ignored)
+        pass
+
+
+def _bits(kind, names: tuple[str, ...]):
+    """A bacpypes3 bit string of ``kind`` with the bits ``names`` set."""
+    bits = kind([])
+    for name in names:
+        bits[getattr(kind, name)] = 1
+    return bits
+
+
+def _cov_subscription(subscription) -> COVSubscription:
+    """A live bacpypes3 subscription as the device object's active-cov-subscriptions lists it."""
+    handle = subscription.cancel_handle
+    remaining_s = max(0, round(handle.when() - asyncio.get_running_loop().time())) if handle else 0
+    address = subscription.client_addr
+    entry = COVSubscription(
+        recipient=RecipientProcess(recipient=Recipient(address=DeviceAddress(networkNumber=0,
+                                                                             macAddress=address.addrAddr)),
+                                   processIdentifier=subscription.proc_id),
+        monitoredPropertyReference=ObjectPropertyReference(objectIdentifier=subscription.obj_id,
+                                                           propertyIdentifier="present-value"),
+        issueConfirmedNotifications=bool(subscription.confirmed), timeRemaining=remaining_s)
+    if subscription.covIncrement is not None:
+        entry.covIncrement = float(subscription.covIncrement)
+    return entry
+
+
+class SimulatedDeviceApplication(NormalApplication):
+    """The device's BACnet application: only the services in SERVICES_SUPPORTED; a confirmed request for
+    another is rejected with unrecognized-service (bacpypes3 rejects a request it has no handler for)."""
+
+    do_ReadRangeRequest = None
+    do_WritePropertyMultipleRequest = None
+    do_ConfirmedCOVNotificationRequest = None
+
+    def __init__(self, device_object, local_address, name: str = ""):  # noqa: ANN001 (bacpypes3 types)
+        super().__init__(device_object, local_address)
+        self.malformed = MalformedLog(name or str(local_address))
+        passed_on = self.asap.confirmation
+
+        async def confirmation(pdu) -> None:  # noqa: ANN001
+            """Every request coming up the stack: a malformed confirmed one is rejected here (bacpypes3 would
+            not answer it), logged as one line; anything else goes on."""
+            problem = request_problem(pdu)
+            if problem is not None:
+                reason, text, invoke_id = problem
+                self.malformed.note(pdu.pduSource, text)
+                if invoke_id is not None:
+                    reject = RejectPDU(reason=reason)
+                    reject.apduInvokeID = invoke_id
+                    reject.pduDestination = pdu.pduSource
+                    await self.asap.request(reject)
+                return
+            try:
+                await passed_on(pdu)
+            except Exception as exc:  # garbage the stack did not expect: one line, never a traceback
+                self.malformed.note(pdu.pduSource, f"{type(exc).__name__}: {exc}")
+
+        self.asap.confirmation = confirmation
+
+    def get_services_supported(self) -> ServicesSupported:
+        return self.device_object.protocolServicesSupported
+
+
+def request_problem(pdu) -> tuple[str, str, int | None] | None:  # noqa: ANN001
+    """What is wrong with a datagram's APDU, if anything: (reject reason, what, invoke id to answer or None).
+    Only confirmed requests are judged; the rest is bacpypes3's to handle."""
+    try:
+        apdu = APDU.decode(PDU(bytes(pdu.pduData), source=pdu.pduSource))
+    except Exception as exc:  # not even an APDU header: nothing to answer to
+        return "other", f"undecodable APDU header ({exc})", None
+    if apdu.apduType != ConfirmedRequestPDU.pduType or apdu.apduSeg:
+        return None
+    if apdu.apduService not in confirmed_request_types:
+        return "unrecognizedService", f"unknown confirmed service {apdu.apduService}", apdu.apduInvokeID
+    try:
+        APCISequence.decode(apdu)
+    except InvalidTag as exc:
+        return "invalidTag", f"{confirmed_request_types[apdu.apduService].__name__}: {exc}", apdu.apduInvokeID
+    except Exception as exc:
+        return "other", f"{confirmed_request_types[apdu.apduService].__name__}: {exc}", apdu.apduInvokeID
+    return None
+
+
+class MalformedLog:
+    """One log line per peer per MALFORMED_LOG_INTERVAL_S for malformed requests; the rest are counted."""
+
+    def __init__(self, device: str, monotonic_s: Callable[[], float] = time.monotonic):
+        self.device = device
+        self.monotonic_s = monotonic_s
+        self.count = 0
+        self._peers: dict[str, tuple[float, int]] = {}  # peer -> (when its last line was logged, s; since then)
+
+    def note(self, peer, what: str) -> None:  # noqa: ANN001 (a bacpypes3 Address)
+        self.count += 1
+        key = str(peer)
+        now_s = self.monotonic_s()
+        logged_s, since = self._peers.get(key, (None, 0))
+        if logged_s is not None and now_s - logged_s < MALFORMED_LOG_INTERVAL_S:
+            self._peers[key] = (logged_s, since + 1)
+            return
+        more = f" ({since} more since the last line)" if since else ""
+        log.warning("BACnet device %s: malformed request from %s: %s%s", self.device, key, what, more)
+        self._peers[key] = (now_s, 0)
 
 
 class BacnetDeviceServer:
@@ -90,11 +309,11 @@ class BacnetDeviceServer:
     async def start(self) -> None:
         if self._app is not None:
             return
-        device = DeviceObject(objectIdentifier=("device", self.layout.address), objectName=self.layout.name,
-                              vendorIdentifier=999, vendorName="ParkTwin", modelName="ParkTwin simulated device",
-                              maxApduLengthAccepted=1476, segmentationSupported="segmentedBoth")
+        device = SimulatedDevice(objectIdentifier=("device", self.layout.address), objectName=self.layout.name,
+                                 vendorIdentifier=999, vendorName="ParkTwin", modelName="ParkTwin simulated device",
+                                 maxApduLengthAccepted=1476, segmentationSupported="segmentedBoth")
         try:
-            app = NormalApplication(device, IPv4Address(f"{self.host}:{self.port}"))
+            app = SimulatedDeviceApplication(device, IPv4Address(f"{self.host}:{self.port}"), self.name)
         except OSError as exc:
             raise OSError(f"BACnet device {self.name} cannot bind {self.host}:{self.port}: {exc}") from None
         app.parktwin_server = self
@@ -140,9 +359,12 @@ class BacnetDeviceServer:
     @staticmethod
     def _set_present(obj, point: BacnetPoint, raw) -> None:
         if point.writable:
-            # the simulator reports the setpoint in force; it is the value shown when nothing is commanded
-            obj.relinquishDefault = raw
-            obj.recalculating()
+            # the simulator reports the setpoint in force: while nothing is commanded that is the plant
+            # schedule's value, the relinquish default; while commanded, the command, which must not become
+            # the default (after the last relinquish the schedule's value is in force at once)
+            if all(entry.null is not None for entry in obj.priorityArray):
+                obj.relinquishDefault = raw
+                obj.recalculating()
         else:
             obj.presentValue = raw
 
@@ -152,14 +374,28 @@ class BacnetDeviceServer:
                       outOfService=False)
         high = self.limits.get(point.id, (None, None))[1]
         if point.object_type == "binary-input":
-            return BinaryInputObject(presentValue="inactive", polarity="normal", **common)
+            return SimulatedBinaryInput(presentValue="inactive", polarity="normal", activeText="on",
+                                        inactiveText="off", **common)
         if point.object_type.startswith("multi-state"):
             states = int(point.to_raw(high)) if high is not None else 16
+            texts = state_texts(point, states)
             if point.writable:
-                return CommandedMultiStateOutput(presentValue=1, relinquishDefault=1, numberOfStates=states, **common)
-            return MultiStateInputObject(presentValue=1, numberOfStates=states, **common)
+                return CommandedMultiStateOutput(presentValue=1, relinquishDefault=1, numberOfStates=states,
+                                                 stateText=texts, **common)
+            return SimulatedMultiStateInput(presentValue=1, numberOfStates=states, stateText=texts, **common)
         units = BACNET_UNITS.get(point.unit, "noUnits")
         if point.writable:
             return CommandedAnalogOutput(presentValue=0.0, relinquishDefault=0.0, units=units, covIncrement=0.0,
                                          **common)
-        return AnalogInputObject(presentValue=0.0, units=units, covIncrement=0.0, **common)
+        return SimulatedAnalogInput(presentValue=0.0, units=units, covIncrement=0.0, **common)
+
+
+def state_texts(point: BacnetPoint, states: int) -> list[str]:
+    """State text of each multi-state value 1..states: from the point's description when it names every
+    twin enum value (``0 off, 1 chilled water, 2 ice making``), else ``state N``."""
+    named = {int(number): text.strip() for number, text in re.findall(r"(-?\d+)\s+([^,;]+)", point.description)}
+    texts = []
+    for state in range(1, states + 1):
+        text = named.get(int(round(point.to_engineering(state))))
+        texts.append(text if text else f"state {state}")
+    return texts if len(set(texts)) == states else [f"state {state}" for state in range(1, states + 1)]
