@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -43,7 +44,8 @@ def main() -> None:
     try:
         app()
     except (ConfigError, BadInput) as exc:
-        errors.print(f"[red]error:[/red] {exc}", markup=True, highlight=False)
+        # the message is plain text: patterns such as [a-z] in it are not rich markup
+        errors.print(f"[red]error:[/red] {escape(str(exc))}", markup=True, highlight=False)
         sys.exit(EXIT_BAD_INPUT)
 
 

@@ -147,3 +147,14 @@ def test_csv_overlaps_are_refused_too_and_the_cli_writes_a_valid_map(tmp_path):
     assert result.returncode == 0, result.stderr
     device = load_point_map(out, load_park(DEMO))
     assert (device.device_instance, device.points[0].object_type, device.points[0].unit) == (1000, "analog-input", "kW")
+
+
+def test_cli_import_error_shows_the_id_pattern_as_it_is(tmp_path):
+    """The pattern's character classes ([a-z]) reach the terminal, not eaten as rich markup."""
+    sheet = tmp_path / "bad.csv"
+    sheet.write_text("id,address,type\nPower KW,100,int16\n", encoding="utf-8")
+    result = subprocess.run([sys.executable, "-m", "twin.cli", "points", "import", str(sheet), "--out",
+                             str(tmp_path / "out.yaml"), "--protocol", "modbus", "--name", "x", "--port", "1502"],
+                            capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 2 and "row 2: column id" in result.stderr
+    assert r"'^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$'" in result.stderr
