@@ -248,14 +248,29 @@ def load_point_map(path: str | Path, park: Park | None = None) -> AnyDeviceMap:
 
 
 def load_point_maps(folder: str | Path, park: Park | None = None) -> list[AnyDeviceMap]:
-    """Every ``*.yaml`` point map in a folder (sorted by file name); device names must be unique."""
+    """Every ``*.yaml`` point map in a folder (sorted by file name); device names must be unique, and no
+    twin point may be fed by two maps."""
     folder = Path(folder)
-    maps = [load_point_map(path, park) for path in sorted(folder.glob("*.yaml"))]
+    paths = sorted(folder.glob("*.yaml"))
+    maps = [load_point_map(path, park) for path in paths]
     names = [m.name for m in maps]
     duplicates = sorted({n for n in names if names.count(n) > 1})
-    if duplicates:
-        raise ConfigError(folder, [f"device name {name!r} used by more than one point map" for name in duplicates])
+    problems = [f"device name {name!r} used by more than one point map" for name in duplicates]
+    problems += shared_point_problems(list(zip(paths, maps)))
+    if problems:
+        raise ConfigError(folder, problems)
     return maps
+
+
+def shared_point_problems(maps: list[tuple[Path, AnyDeviceMap]]) -> list[str]:
+    """One problem per twin point fed by more than one of these point maps, naming the point and every file
+    (in the order given). Duplicates inside one map are :func:`point_map_issues`' to report."""
+    files_of: dict[str, list[Path]] = {}
+    for path, device in maps:
+        for point_id in dict.fromkeys(device.point_ids):
+            files_of.setdefault(point_id, []).append(path)
+    return [f"point {point_id!r} is fed by more than one point map: {', '.join(str(p) for p in paths)}"
+            for point_id, paths in files_of.items() if len(paths) > 1]
 
 
 def point_map_yaml(device: AnyDeviceMap) -> str:

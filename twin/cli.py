@@ -792,17 +792,27 @@ def devices_serve(
 
 @points_app.command("validate")
 def points_validate(
-    map_file: MapFile,
+    map_files: Annotated[list[Path], typer.Argument(help="Point map YAML files", metavar="MAP.yaml...")],
     park_file: Annotated[Optional[Path], typer.Option("--park", help="Also check every point binds to this park")] = None,
 ) -> None:
-    """Check a point map file (with --park: that every point feeds a twin point)."""
-    from protocols.pointmap import load_point_map
+    """Check point map files: each on its own, no twin point fed by two of them, and with --park that every
+    point feeds a twin point and none is fed by another map of the park's point-map folder too."""
+    from protocols.pointmap import load_point_map, shared_point_problems
 
     park = load_park(park_file) if park_file else None
-    device = load_point_map(map_file, park)
-    writable = sum(p.writable for p in device.points)
-    console.print(f"{map_file}: valid {device.protocol} point map of device {device.name} at "
-                  f"{device.host}:{device.port}; {len(device.points)} points ({writable} writable)")
+    devices = [(path, load_point_map(path, park)) for path in map_files]
+    others = []
+    if park is not None and park.point_maps:
+        given = {path.resolve() for path in map_files}
+        others = [(path, load_point_map(path)) for path in sorted(Path(park.point_maps).glob("*.yaml"))
+                  if path.resolve() not in given]
+    problems = shared_point_problems(devices + others)
+    if problems:
+        raise ConfigError(map_files[0] if len(map_files) == 1 else ", ".join(map(str, map_files)), problems)
+    for map_file, device in devices:
+        writable = sum(p.writable for p in device.points)
+        console.print(f"{map_file}: valid {device.protocol} point map of device {device.name} at "
+                      f"{device.host}:{device.port}; {len(device.points)} points ({writable} writable)")
 
 
 @points_app.command("generate")
