@@ -954,7 +954,8 @@ def points_discover(
     """Who-Is a BACnet device and walk its object list into a point-map skeleton to complete."""
     import asyncio
 
-    from protocols.bacnet_client import discover_point_map, make_client_application
+    from protocols.bacnet_client import make_client_application
+    from protocols.discovery import discover_point_map
     from protocols.errors import DeviceUnreachable
     from protocols.pointmap import point_map_yaml
 
