@@ -10,7 +10,8 @@ address, polling); ``points`` lists its points, each bound to a twin point id
     port: 15021
     device_id: 1
     poll_period_s: 1.0
-    timeout_s: 1.0
+    timeout_s: 1.0      # per request; Modbus default 1 s, BACnet 3 s (its APDU timeout)
+    retries: 2          # Modbus default 2, BACnet 3
     points:
       - id: b1.pv_roof_south.ac_power_kw
         table: holding_register
@@ -166,6 +167,10 @@ class DeviceMap(_Strict):
     port: Port
     poll_period_s: Annotated[float, Field(gt=0, le=3600)] = 1.0
     timeout_s: Annotated[float, Field(gt=0, le=60)] = 1.0
+    """Seconds to wait for the answer to one request (defaults per protocol, see the subclasses)."""
+    retries: Annotated[int, Field(ge=0, le=10)] = 2
+    """Attempts after a first one that got no answer, before the device counts as unreachable: polling
+    marks its points comm_fail only then, and a single-shot read or write fails only then."""
 
     @property
     def point_ids(self) -> list[str]:
@@ -183,6 +188,10 @@ class ModbusDeviceMap(DeviceMap):
     across gaps of at most ``max_gap_registers`` unused registers."""
 
     protocol: Literal["modbus"] = "modbus"
+    timeout_s: Annotated[float, Field(gt=0, le=60)] = 1.0
+    """Seconds per request. Modbus TCP sets no standard; devices answer within tens of milliseconds, gateways
+    to serial lines within a few hundred, so 1 s with 2 retries tells a dead device from a slow one."""
+    retries: Annotated[int, Field(ge=0, le=10)] = 2
     device_id: Annotated[int, Field(ge=0, le=255)] = 1
     max_registers_per_read: Annotated[int, Field(ge=1, le=125)] = 125
     max_gap_registers: Annotated[int, Field(ge=0, le=125)] = 16
@@ -194,6 +203,9 @@ class BacnetDeviceMap(DeviceMap):
     keeps each ReadPropertyMultiple inside the device's APDU limit."""
 
     protocol: Literal["bacnet"] = "bacnet"
+    timeout_s: Annotated[float, Field(gt=0, le=60)] = 3.0
+    """Seconds per request: BACnet's standard APDU timeout (3,000 ms), with its 3 retries."""
+    retries: Annotated[int, Field(ge=0, le=10)] = 3
     device_instance: Annotated[int, Field(ge=0, le=4194302)]
     max_properties_per_request: Annotated[int, Field(ge=1, le=500)] = 40
     cov_lifetime_s: Annotated[int, Field(ge=10, le=86400)] = 300

@@ -878,14 +878,20 @@ def points_read(park_file: ParkFile, point_id: Annotated[str, typer.Argument(met
     """Read one point from its device over Modbus TCP or BACnet/IP."""
     import asyncio
 
-    from protocols.errors import DeviceUnreachable
+    from protocols.coordinator import DeviceCoordinator
     from protocols.values import raw_text
 
     park, device = _device_of(park_file, point_id)
-    try:
-        values = asyncio.run(_with_adapter(device, lambda adapter: adapter.read()))
-    except DeviceUnreachable as exc:
-        errors.print(f"[red]error:[/red] {exc} (is `parktwin devices serve` or `parktwin run` going?)")
+
+    async def read_with_retries(adapter):  # the map's timeout and retries, as polling uses them
+        coordinator = DeviceCoordinator(adapter)
+        return await coordinator.poll(), coordinator.last_error
+
+    values, failure = asyncio.run(_with_adapter(device, read_with_retries))
+    if failure:
+        tries = f" (after {device.retries} retries)" if device.retries else ""
+        errors.print(f"[red]error:[/red] {escape(failure)}{tries} (is `parktwin devices serve` or `parktwin run` "
+                     "going?)", highlight=False)
         raise typer.Exit(EXIT_FAILURE) from None
     value, quality, raw = values[point_id]
     shown = "unknown" if value is None else f"{value:.6g}"
