@@ -1,9 +1,10 @@
 """Polling every device concurrently, one coordinator per device, into the twin's reading sink.
 
 A :class:`DeviceCoordinator` owns one device adapter (Modbus or BACnet): it
-polls at the device's period, tracks availability, and backs off after a
+polls at the device's period, tries a read that got no answer again (the
+device map's ``retries``), tracks availability, and backs off after a
 failure (poll period doubled per failure, at most ``max_backoff_s``). An
-unreachable device yields COMM_FAIL readings for all its points, a value the
+unreachable device (no answer to any attempt) yields COMM_FAIL readings for all its points, a value the
 twin point's plausible range does not admit is marked BAD; nothing is raised
 to the top, and one device's trouble never stalls the others.
 
@@ -46,14 +47,24 @@ class DeviceAdapter(Protocol):
 
 async def write_result(adapter: DeviceAdapter, point_id: str, value: float | None) -> str:
     """Write through an adapter and say how it went, for the audit log: ``ok``,
-    ``refused: <reason>`` (limits, the device said no) or ``failed: <reason>`` (no answer)."""
-    try:
-        await adapter.write(point_id, value)
-    except WriteRefused as exc:
-        return f"refused: {exc}"
-    except DeviceUnreachable as exc:
-        return f"failed: {exc}"
-    return "ok"
+    ``refused: <reason>`` (limits, the device said no) or ``failed: <reason>`` (no answer).
+
+    A write that got no answer is sent again, up to the device map's ``retries`` times: a setpoint or a
+    relinquish is an absolute value, so sending it twice does no harm."""
+    retries: int = getattr(adapter.device, "retries", 0)
+    for attempt in range(retries + 1):
+        try:
+            await adapter.write(point_id, value)
+        except WriteRefused as exc:
+            return f"refused: {exc}"
+        except DeviceUnreachable as exc:
+            if attempt == retries:
+                return f"failed: {exc}" + (f" (after {retries} retries)" if retries else "")
+            log.info("device %s: write of %s got no answer (%s); sending it again", adapter.device.name,
+                     point_id, exc)  # type: ignore[attr-defined]
+            continue
+        return "ok"
+    raise AssertionError("unreachable")
 
 
 class ReadingSink(Protocol):
@@ -61,17 +72,24 @@ class ReadingSink(Protocol):
 
 
 class DeviceCoordinator:
-    """Polls one device with backoff and availability tracking."""
+    """Polls one device with retries, backoff and availability tracking.
+
+    A read that gets no answer within ``read_timeout_s`` (seconds) is tried again, up to the device map's
+    ``retries`` times; only when every attempt failed are the device's points marked COMM_FAIL, the
+    failure counted in ``error_count`` and the next poll backed off. ``retried`` counts attempts that
+    failed and were tried again (a slow answer under load, a lost datagram)."""
 
     def __init__(self, adapter: DeviceAdapter, max_backoff_s: float = 4.0,
                  monotonic_s: Callable[[], float] = time.monotonic):
         self.adapter = adapter
         self.poll_period_s: float = adapter.device.poll_period_s  # type: ignore[attr-defined]
         self.read_timeout_s: float = 4 * adapter.device.timeout_s  # type: ignore[attr-defined]
+        self.retries: int = getattr(adapter.device, "retries", 0)
         self.max_backoff_s = max(max_backoff_s, self.poll_period_s)
         self.available: bool | None = None
         self.failures = 0
         self.error_count = 0
+        self.retried = 0
         self.last_error = ""
         self.last_success_utc: datetime | None = None
         self.last_latency_ms: float | None = None
@@ -85,33 +103,55 @@ class DeviceCoordinator:
     def due(self, now_s: float) -> bool:
         return now_s >= self.next_poll_s
 
-    async def poll(self) -> PointValues:
-        """Read the device once; on failure return COMM_FAIL for every point and schedule a backed-off retry."""
+    async def poll(self, attempts: int | None = None) -> PointValues:
+        """Read the device, trying ``attempts`` times (default: 1 + retries); when none answers return
+        COMM_FAIL for every point and schedule a backed-off poll."""
+        attempts = self.retries + 1 if attempts is None else attempts
         started = self._monotonic_s()
+        error: Exception | None = None
+        for attempt in range(attempts):
+            values, error = await self.attempt()
+            if values is not None:
+                return self.succeeded(values, started)
+            if attempt + 1 < attempts:
+                self.retried += 1
+                log.info("device %s: no answer (%s); trying again", self.name, _error_text(error))
+        return self.failed(error, started)
+
+    async def attempt(self) -> tuple[PointValues | None, Exception | None]:
+        """One read within ``read_timeout_s``: the values, or None and what went wrong (the connection is
+        closed then, so that the next attempt starts afresh)."""
         try:
-            values = await asyncio.wait_for(self.adapter.read(), self.read_timeout_s)
+            return await asyncio.wait_for(self.adapter.read(), self.read_timeout_s), None
         except Exception as exc:  # any failure of one device is marked on its points, never raised
-            self.failures += 1
-            self.error_count += 1
-            backoff_s = min(self.max_backoff_s, self.poll_period_s * 2 ** (self.failures - 1))
-            self.next_poll_s = started + backoff_s
-            self.last_error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-            if self.available is not False:
-                log.warning("device %s unavailable (%s); retrying with backoff", self.name, self.last_error)
-            self.available = False
             try:
                 await self.adapter.close()
             except Exception:  # closing a broken connection may fail too; nothing more to do
                 log.debug("closing %s failed", self.name, exc_info=True)
-            return {pid: PointValue(None, Quality.COMM_FAIL) for pid in self.adapter.point_ids}
+            return None, exc
+
+    def succeeded(self, values: PointValues, started_s: float) -> PointValues:
+        """Book a poll that got an answer (``started_s``: monotonic seconds at its first attempt)."""
         if self.available is False:
             log.warning("device %s available again", self.name)
         self.available, self.failures, self.last_error = True, 0, ""
         finished = self._monotonic_s()
-        self.last_latency_ms = (finished - started) * 1000.0
+        self.last_latency_ms = (finished - started_s) * 1000.0
         self.last_success_utc = datetime.now(timezone.utc)
-        self.next_poll_s = max(started + self.poll_period_s, finished)
+        self.next_poll_s = max(started_s + self.poll_period_s, finished)
         return values
+
+    def failed(self, error: Exception | None, started_s: float) -> PointValues:
+        """Book a poll none of whose attempts got an answer: COMM_FAIL for every point, backoff."""
+        self.failures += 1
+        self.error_count += 1
+        backoff_s = min(self.max_backoff_s, self.poll_period_s * 2 ** (self.failures - 1))
+        self.next_poll_s = started_s + backoff_s
+        self.last_error = _error_text(error)
+        if self.available is not False:
+            log.warning("device %s unavailable (%s); retrying with backoff", self.name, self.last_error)
+        self.available = False
+        return {pid: PointValue(None, Quality.COMM_FAIL) for pid in self.adapter.point_ids}
 
     def status(self) -> dict:
         """What an integrator checks during commissioning: address, poll period, last success (wall-clock
@@ -125,6 +165,7 @@ class DeviceCoordinator:
             "available": self.available,
             "last_success": self.last_success_utc.isoformat() if self.last_success_utc else None,
             "error_count": self.error_count,
+            "retried": self.retried,
             "latency_ms": round(self.last_latency_ms, 1) if self.last_latency_ms is not None else None,
             "last_error": self.last_error,
         }
@@ -135,9 +176,10 @@ class AdapterFeed:
 
     now_utc: the clock readings are stamped with (wall clock on site, the
     simulation clock for the demo park). plausible(point_id, value): False
-    marks a reading BAD (value kept). round_lock: held while a round is in
-    flight, so that a simulated field can step between rounds and every round
-    sees one consistent state of the field.
+    marks a reading BAD (value kept). round_lock: held while a round's
+    attempts are in flight, so that a simulated field can step between rounds
+    and every round sees one consistent state of the field (a device tried
+    again after a round reads whatever state is in force then).
     """
 
     def __init__(self, adapters: list[DeviceAdapter], sink: ReadingSink, now_utc: Callable[[], datetime],
@@ -150,19 +192,24 @@ class AdapterFeed:
         self.round_lock = round_lock
         self.rounds = 0
         self._raw: dict[str, RawValue | None] = {}  # replaced whole each round: other threads read it safely
+        self._retrying: dict[DeviceCoordinator, asyncio.Task] = {}  # devices being tried again outside a round
 
     async def run(self, stop: asyncio.Event) -> None:
         """Poll in rounds until ``stop`` is set, then close every connection."""
         try:
             while not stop.is_set():
                 await self.poll_round()
-                next_s = min((c.next_poll_s for c in self.coordinators), default=time.monotonic() + 1.0)
+                waiting = [c.next_poll_s for c in self.coordinators if c not in self._retrying]
+                next_s = min(waiting, default=time.monotonic() + 1.0)
                 delay_s = max(0.02, next_s - time.monotonic())
                 try:
                     await asyncio.wait_for(stop.wait(), delay_s)
                 except asyncio.TimeoutError:
                     pass
         finally:
+            for task in list(self._retrying.values()):
+                task.cancel()
+            await asyncio.gather(*self._retrying.values(), return_exceptions=True)
             for coordinator in self.coordinators:
                 try:
                     await coordinator.adapter.close()
@@ -170,16 +217,52 @@ class AdapterFeed:
                     log.debug("closing %s failed", coordinator.name, exc_info=True)
 
     async def poll_round(self) -> list[Reading]:
-        """Poll every due device at once; deliver and return the readings."""
+        """Poll every due device at once; deliver and return the readings.
+
+        The round makes one attempt per device. A device that did not answer is tried again outside the
+        round (its readings delivered when it answers or runs out of retries), so one silent device holds
+        up the others for one request timeout at most, not for all its retries."""
         now_s = time.monotonic()
-        due = [c for c in self.coordinators if c.due(now_s)]
+        due = [c for c in self.coordinators if c.due(now_s) and c not in self._retrying]
         if not due:
             return []
         if self.round_lock is not None:
             async with self.round_lock:
-                results = await asyncio.gather(*(c.poll() for c in due))
+                attempts = await asyncio.gather(*(c.attempt() for c in due))
         else:
-            results = await asyncio.gather(*(c.poll() for c in due))
+            attempts = await asyncio.gather(*(c.attempt() for c in due))
+        results = []
+        for coordinator, (values, error) in zip(due, attempts):
+            if values is not None:
+                results.append(coordinator.succeeded(values, now_s))
+            elif coordinator.retries == 0:
+                results.append(coordinator.failed(error, now_s))
+            else:
+                coordinator.retried += 1
+                log.info("device %s: no answer (%s); trying again", coordinator.name, _error_text(error))
+                self._retrying[coordinator] = asyncio.create_task(self._retry(coordinator, now_s))
+        return self._deliver(results)
+
+    async def _retry(self, coordinator: DeviceCoordinator, started_s: float) -> None:
+        """The remaining attempts of a device whose attempt in a round got no answer; delivers the outcome."""
+        try:
+            values, error = None, None
+            for attempt in range(coordinator.retries):
+                values, error = await coordinator.attempt()
+                if values is not None:
+                    break
+                if attempt + 1 < coordinator.retries:
+                    coordinator.retried += 1
+            outcome = coordinator.succeeded(values, started_s) if values is not None \
+                else coordinator.failed(error, started_s)
+            self._deliver([outcome])
+        finally:
+            self._retrying.pop(coordinator, None)
+
+    def _deliver(self, results: list[PointValues]) -> list[Reading]:
+        """Stamp the values of one round (or one retried device) with the feed's clock and hand them over."""
+        if not results:
+            return []
         ts = self.now_utc()
         readings, raw = [], dict(self._raw)
         for values in results:
@@ -215,3 +298,9 @@ class AdapterFeed:
                 and not self.plausible(point_id, value):
             quality = Quality.BAD
         return Reading(point_id, ts, value, quality)
+
+
+def _error_text(error: Exception | None) -> str:
+    if error is None:
+        return "no answer"
+    return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__

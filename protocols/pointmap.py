@@ -10,7 +10,8 @@ address, polling); ``points`` lists its points, each bound to a twin point id
     port: 15021
     device_id: 1
     poll_period_s: 1.0
-    timeout_s: 1.0
+    timeout_s: 1.0      # per request; Modbus default 1 s, BACnet 3 s (its APDU timeout)
+    retries: 2          # Modbus default 2, BACnet 3
     points:
       - id: b1.pv_roof_south.ac_power_kw
         table: holding_register
@@ -167,6 +168,10 @@ class DeviceMap(_Strict):
     port: Port
     poll_period_s: Annotated[float, Field(gt=0, le=3600)] = 1.0
     timeout_s: Annotated[float, Field(gt=0, le=60)] = 1.0
+    """Seconds to wait for the answer to one request (defaults per protocol, see the subclasses)."""
+    retries: Annotated[int, Field(ge=0, le=10)] = 2
+    """Attempts after a first one that got no answer, before the device counts as unreachable: polling
+    marks its points comm_fail only then, and a single-shot read or write fails only then."""
 
     @property
     def point_ids(self) -> list[str]:
@@ -184,6 +189,10 @@ class ModbusDeviceMap(DeviceMap):
     across gaps of at most ``max_gap_registers`` unused registers."""
 
     protocol: Literal["modbus"] = "modbus"
+    timeout_s: Annotated[float, Field(gt=0, le=60)] = 1.0
+    """Seconds per request. Modbus TCP sets no standard; devices answer within tens of milliseconds, gateways
+    to serial lines within a few hundred, so 1 s with 2 retries tells a dead device from a slow one."""
+    retries: Annotated[int, Field(ge=0, le=10)] = 2
     device_id: Annotated[int, Field(ge=0, le=255)] = 1
     max_registers_per_read: Annotated[int, Field(ge=1, le=125)] = 125
     max_gap_registers: Annotated[int, Field(ge=0, le=125)] = 16
@@ -197,6 +206,9 @@ class BacnetDeviceMap(DeviceMap):
     writes in 10-16, below the manual operator's 8); a point may set its own."""
 
     protocol: Literal["bacnet"] = "bacnet"
+    timeout_s: Annotated[float, Field(gt=0, le=60)] = 3.0
+    """Seconds per request: BACnet's standard APDU timeout (3,000 ms), with its 3 retries."""
+    retries: Annotated[int, Field(ge=0, le=10)] = 3
     device_instance: Annotated[int, Field(ge=0, le=4194302)]
     max_properties_per_request: Annotated[int, Field(ge=1, le=500)] = 40
     cov_lifetime_s: Annotated[int, Field(ge=10, le=86400)] = 300
@@ -256,14 +268,29 @@ def load_point_map(path: str | Path, park: Park | None = None) -> AnyDeviceMap:
 
 
 def load_point_maps(folder: str | Path, park: Park | None = None) -> list[AnyDeviceMap]:
-    """Every ``*.yaml`` point map in a folder (sorted by file name); device names must be unique."""
+    """Every ``*.yaml`` point map in a folder (sorted by file name); device names must be unique, and no
+    twin point may be fed by two maps."""
     folder = Path(folder)
-    maps = [load_point_map(path, park) for path in sorted(folder.glob("*.yaml"))]
+    paths = sorted(folder.glob("*.yaml"))
+    maps = [load_point_map(path, park) for path in paths]
     names = [m.name for m in maps]
     duplicates = sorted({n for n in names if names.count(n) > 1})
-    if duplicates:
-        raise ConfigError(folder, [f"device name {name!r} used by more than one point map" for name in duplicates])
+    problems = [f"device name {name!r} used by more than one point map" for name in duplicates]
+    problems += shared_point_problems(list(zip(paths, maps)))
+    if problems:
+        raise ConfigError(folder, problems)
     return maps
+
+
+def shared_point_problems(maps: list[tuple[Path, AnyDeviceMap]]) -> list[str]:
+    """One problem per twin point fed by more than one of these point maps, naming the point and every file
+    (in the order given). Duplicates inside one map are :func:`point_map_issues`' to report."""
+    files_of: dict[str, list[Path]] = {}
+    for path, device in maps:
+        for point_id in dict.fromkeys(device.point_ids):
+            files_of.setdefault(point_id, []).append(path)
+    return [f"point {point_id!r} is fed by more than one point map: {', '.join(str(p) for p in paths)}"
+            for point_id, paths in files_of.items() if len(paths) > 1]
 
 
 def point_map_yaml(device: AnyDeviceMap) -> str:

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -44,7 +45,8 @@ def main() -> None:
     try:
         app()
     except (ConfigError, BadInput) as exc:
-        errors.print(f"[red]error:[/red] {exc}", markup=True, highlight=False)
+        # the message is plain text: patterns such as [a-z] in it are not rich markup
+        errors.print(f"[red]error:[/red] {escape(str(exc))}", markup=True, highlight=False)
         sys.exit(EXIT_BAD_INPUT)
 
 
@@ -823,17 +825,27 @@ def devices_serve(
 
 @points_app.command("validate")
 def points_validate(
-    map_file: MapFile,
+    map_files: Annotated[list[Path], typer.Argument(help="Point map YAML files", metavar="MAP.yaml...")],
     park_file: Annotated[Optional[Path], typer.Option("--park", help="Also check every point binds to this park")] = None,
 ) -> None:
-    """Check a point map file (with --park: that every point feeds a twin point)."""
-    from protocols.pointmap import load_point_map
+    """Check point map files: each on its own, no twin point fed by two of them, and with --park that every
+    point feeds a twin point and none is fed by another map of the park's point-map folder too."""
+    from protocols.pointmap import load_point_map, shared_point_problems
 
     park = load_park(park_file) if park_file else None
-    device = load_point_map(map_file, park)
-    writable = sum(p.writable for p in device.points)
-    console.print(f"{map_file}: valid {device.protocol} point map of device {device.name} at "
-                  f"{device.host}:{device.port}; {len(device.points)} points ({writable} writable)")
+    devices = [(path, load_point_map(path, park)) for path in map_files]
+    others = []
+    if park is not None and park.point_maps:
+        given = {path.resolve() for path in map_files}
+        others = [(path, load_point_map(path)) for path in sorted(Path(park.point_maps).glob("*.yaml"))
+                  if path.resolve() not in given]
+    problems = shared_point_problems(devices + others)
+    if problems:
+        raise ConfigError(map_files[0] if len(map_files) == 1 else ", ".join(map(str, map_files)), problems)
+    for map_file, device in devices:
+        writable = sum(p.writable for p in device.points)
+        console.print(f"{map_file}: valid {device.protocol} point map of device {device.name} at "
+                      f"{device.host}:{device.port}; {len(device.points)} points ({writable} writable)")
 
 
 @points_app.command("generate")
@@ -899,14 +911,20 @@ def points_read(park_file: ParkFile, point_id: Annotated[str, typer.Argument(met
     """Read one point from its device over Modbus TCP or BACnet/IP."""
     import asyncio
 
-    from protocols.errors import DeviceUnreachable
+    from protocols.coordinator import DeviceCoordinator
     from protocols.values import raw_text
 
     park, device = _device_of(park_file, point_id)
-    try:
-        values = asyncio.run(_with_adapter(device, lambda adapter: adapter.read()))
-    except DeviceUnreachable as exc:
-        errors.print(f"[red]error:[/red] {exc} (is `parktwin devices serve` or `parktwin run` going?)")
+
+    async def read_with_retries(adapter):  # the map's timeout and retries, as polling uses them
+        coordinator = DeviceCoordinator(adapter)
+        return await coordinator.poll(), coordinator.last_error
+
+    values, failure = asyncio.run(_with_adapter(device, read_with_retries))
+    if failure:
+        tries = f" (after {device.retries} retries)" if device.retries else ""
+        errors.print(f"[red]error:[/red] {escape(failure)}{tries} (is `parktwin devices serve` or `parktwin run` "
+                     "going?)", highlight=False)
         raise typer.Exit(EXIT_FAILURE) from None
     value, quality, raw = values[point_id]
     shown = "unknown" if value is None else f"{value:.6g}"
@@ -975,7 +993,8 @@ def points_discover(
     """Who-Is a BACnet device and walk its object list into a point-map skeleton to complete."""
     import asyncio
 
-    from protocols.bacnet_client import discover_point_map, make_client_application
+    from protocols.bacnet_client import make_client_application
+    from protocols.discovery import discover_point_map
     from protocols.errors import DeviceUnreachable
     from protocols.pointmap import point_map_yaml
 

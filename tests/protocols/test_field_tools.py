@@ -148,10 +148,78 @@ def test_discover_writes_a_skeleton_that_validates_once_bound(served, tmp_path):
     assert unbound.returncode == 2 and "no twin point 'todo.elevator1.power_kw'" in unbound.stderr
     bound = out.read_text().replace("todo.elevator1.", "b1.elevator1.")
     out.write_text(bound)
-    assert cli("points", "validate", str(out), "--park", str(park_file)).returncode == 0
+    beside = cli("points", "validate", str(out), "--park", str(park_file))  # the park's own map feeds them too
+    assert beside.returncode == 2 and "'b1.elevator1.power_kw' is fed by more than one point map" in beside.stderr
+    own_map = Path(load_park(park_file).point_maps) / "elevator1.yaml"
+    original = own_map.read_text()
+    try:
+        own_map.write_text(bound)  # the discovered map takes the place of the park's own
+        assert cli("points", "validate", str(own_map), "--park", str(park_file)).returncode == 0
+    finally:
+        own_map.write_text(original)  # the served devices' maps stay as the fixture loaded them
 
 
 def test_reading_a_device_nobody_serves_fails_with_exit_1(tmp_path):
     park_file = copy_demo_park(tmp_path)  # fresh free ports: nothing listens there
     result = cli("points", "read", str(park_file), "b1.pv_roof_south.ac_power_kw")
     assert result.returncode == 1 and "devices serve" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_discover_makes_unique_valid_ids_twin_units_and_writable_binaries(tmp_path):
+    """A device this project did not lay out (bacpypes3's own objects): clashing and non-ASCII names, BACnet
+    units, binary outputs and values. The skeleton validates as written."""
+    import asyncio
+
+    from bacpypes3.ipv4.app import NormalApplication
+    from bacpypes3.local.analog import AnalogInputObject, AnalogValueObject
+    from bacpypes3.local.binary import BinaryOutputObject, BinaryValueObject
+    from bacpypes3.local.device import DeviceObject
+    from bacpypes3.pdu import IPv4Address
+
+    from park_copies import free_port
+
+    port = free_port()
+    out = tmp_path / "chiller.yaml"
+
+    async def scenario():
+        device = DeviceObject(objectIdentifier=("device", 2002), objectName="Chiller 2", vendorIdentifier=999,
+                              maxApduLengthAccepted=1476, segmentationSupported="segmentedBoth")
+        app = NormalApplication(device, IPv4Address(f"127.0.0.1:{port}"))
+        for obj in (AnalogInputObject(objectIdentifier=("analog-input", 1), objectName="Power KW",
+                                      presentValue=310.0, units="kilowatts", statusFlags=[0, 0, 0, 0]),
+                    AnalogInputObject(objectIdentifier=("analog-input", 2), objectName="power_kw",
+                                      presentValue=305.0, units="kilowatts", statusFlags=[0, 0, 0, 0]),
+                    AnalogInputObject(objectIdentifier=("analog-input", 3), objectName="冷冻水供水温度",
+                                      presentValue=7.1, units="degreesCelsius", statusFlags=[0, 0, 0, 0]),
+                    AnalogValueObject(objectIdentifier=("analog-value", 4), objectName="CHW Setpoint",
+                                      presentValue=7.0, units="degreesCelsius", statusFlags=[0, 0, 0, 0]),
+                    BinaryOutputObject(objectIdentifier=("binary-output", 5), objectName="Pump Cmd",
+                                       presentValue="inactive", relinquishDefault="inactive",
+                                       statusFlags=[0, 0, 0, 0]),
+                    BinaryValueObject(objectIdentifier=("binary-value", 6), objectName="Enable",
+                                      presentValue="active", statusFlags=[0, 0, 0, 0])):
+            app.add_object(obj)
+        try:
+            process = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "twin.cli", "points", "discover", "--bacnet", f"127.0.0.1:{port}", "--out",
+                str(out), cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+            stdout, stderr = await asyncio.wait_for(process.communicate(), 120)
+            return process.returncode, stderr.decode()
+        finally:
+            app.close()
+
+    returncode, stderr = asyncio.run(scenario())
+    assert returncode == 0, stderr
+    validated = cli("points", "validate", str(out))
+    assert validated.returncode == 0, validated.stderr
+    device = load_point_maps(tmp_path)[0]
+    assert device.name == "chiller_2" and device.device_instance == 2002
+    points = {p.instance: p for p in device.points}
+    assert [points[i].id for i in sorted(points)] == [
+        "todo.chiller_2.power_kw", "todo.chiller_2.power_kw_ai2", "todo.chiller_2.ai3",
+        "todo.chiller_2.chw_setpoint", "todo.chiller_2.pump_cmd", "todo.chiller_2.enable"]
+    assert [points[i].unit for i in sorted(points)] == ["kW", "kW", "degC", "degC", "bool", "bool"]
+    assert points[3].description == "冷冻水供水温度"  # the device's own name stays beside the made-up id
+    assert [(points[i].writable, points[i].safe_min, points[i].safe_max) for i in (5, 6)] == [(True, 0, 1)] * 2
+    assert (points[4].writable, points[4].safe_min, points[4].safe_max) == (True, 7.0, 7.0)
+    assert not any(points[i].writable for i in (1, 2, 3))

@@ -147,3 +147,57 @@ def test_csv_overlaps_are_refused_too_and_the_cli_writes_a_valid_map(tmp_path):
     assert result.returncode == 0, result.stderr
     device = load_point_map(out, load_park(DEMO))
     assert (device.device_instance, device.points[0].object_type, device.points[0].unit) == (1000, "analog-input", "kW")
+
+
+def test_cli_import_error_shows_the_id_pattern_as_it_is(tmp_path):
+    """The pattern's character classes ([a-z]) reach the terminal, not eaten as rich markup."""
+    sheet = tmp_path / "bad.csv"
+    sheet.write_text("id,address,type\nPower KW,100,int16\n", encoding="utf-8")
+    result = subprocess.run([sys.executable, "-m", "twin.cli", "points", "import", str(sheet), "--out",
+                             str(tmp_path / "out.yaml"), "--protocol", "modbus", "--name", "x", "--port", "1502"],
+                            capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 2 and "row 2: column id" in result.stderr
+    assert r"'^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$'" in result.stderr
+
+
+SECOND_INVERTER_MAP = """\
+protocol: modbus
+name: inverter_b
+port: 1503
+points:
+  - {id: b1.pv_roof_south.cell_temp_c, address: 100, type: int16, scale: 0.1, unit: degC}
+  - {id: b1.pv_roof_south.energy_kwh, address: 102, type: uint32, unit: kWh}
+"""
+
+
+def test_two_maps_feeding_one_twin_point_are_refused_naming_both_files_and_the_point(tmp_path, park):
+    first = write(tmp_path, GOOD_MODBUS, "a_inverter.yaml")
+    second = write(tmp_path, SECOND_INVERTER_MAP, "b_inverter.yaml")
+    with pytest.raises(ConfigError) as info:
+        load_point_maps(tmp_path, park)
+    message = str(info.value)
+    assert f"point 'b1.pv_roof_south.energy_kwh' is fed by more than one point map: {first}, {second}" in message
+    assert "ac_power_kw" not in message  # the points fed once are not named
+    second.write_text(SECOND_INVERTER_MAP.replace("b1.pv_roof_south.energy_kwh", "b1.pv_roof_south.poa_irradiance_wm2"))
+    assert [m.name for m in load_point_maps(tmp_path, park)] == ["inverter", "inverter_b"]
+
+
+def test_cli_validate_refuses_a_point_fed_by_two_maps_given_or_in_the_parks_folder(tmp_path):
+    first = write(tmp_path, GOOD_MODBUS, "a_inverter.yaml")
+    second = write(tmp_path, SECOND_INVERTER_MAP, "b_inverter.yaml")
+    both = subprocess.run([sys.executable, "-m", "twin.cli", "points", "validate", str(first), str(second)],
+                          capture_output=True, text=True, cwd=ROOT)
+    assert both.returncode == 2 and "Traceback" not in both.stderr
+    assert "'b1.pv_roof_south.energy_kwh' is fed by more than one point map" in both.stderr
+    assert str(first) in both.stderr and str(second) in both.stderr
+    # one new map, checked against the demo park's own folder, whose pv_roof_south map feeds the same points
+    against_park = subprocess.run([sys.executable, "-m", "twin.cli", "points", "validate", str(first), "--park",
+                                   str(DEMO)], capture_output=True, text=True, cwd=ROOT)
+    assert against_park.returncode == 2
+    assert "'b1.pv_roof_south.ac_power_kw' is fed by more than one point map" in against_park.stderr
+    assert "pv_roof_south.yaml" in against_park.stderr
+    # a map of the park's folder validated with --park is not compared with itself
+    own = Path(load_park(DEMO).point_maps) / "pv_roof_south.yaml"
+    alone = subprocess.run([sys.executable, "-m", "twin.cli", "points", "validate", str(own), "--park", str(DEMO)],
+                           capture_output=True, text=True, cwd=ROOT)
+    assert alone.returncode == 0, alone.stderr

@@ -6,6 +6,7 @@ behind Modbus and BACnet device servers, adapters polling them into live state.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from datetime import datetime, timezone
 
@@ -20,7 +21,7 @@ from twin.readings import Quality
 from twin.runtime import ProtocolFeed, SimulationClock, TwinSink
 from twin.sim import ParkSimulator
 
-from park_copies import copy_demo_park
+from park_copies import DEMO_PARK_DIR, copy_demo_park
 
 
 def wait_for(predicate, timeout_s: float, what: str):
@@ -66,23 +67,28 @@ def test_stopped_device_is_marked_others_keep_updating_and_it_recovers(running, 
     def all_marked():
         return all(live.get(pid).quality in (Quality.COMM_FAIL, Quality.STALE) for pid in ids)
 
-    wait_for(all_marked, 2 * period_s + 0.3, f"{device}'s points marked comm_fail/stale within two poll periods")
-    wait_for(lambda: all(live.get(pid).ts_utc > ts for pid, ts in stopped_at.items()), 3 * period_s,
+    def status_of(name: str) -> dict:
+        return next(d for d in feed.devices() if d["device_id"] == name)
+
+    # bounds far above what an idle machine needs (a poll period, then every attempt timing out): a loaded
+    # machine may be many times slower, and the conditions are polled, not waited for
+    attempts_s = (maps[device].retries + 1) * 4 * maps[device].timeout_s
+    wait_for(all_marked, 10 * (period_s + attempts_s), f"{device}'s points marked comm_fail/stale after its retries")
+    wait_for(lambda: all(live.get(pid).ts_utc > ts for pid, ts in stopped_at.items()), 60,
              "every other device to keep updating")
     assert all(live.get(pid).quality == Quality.GOOD for pid in other_ids)
-    time.sleep(2 * period_s)  # the outage goes on for a while: backoff grows
+    wait_for(lambda: status_of(device)["error_count"] >= 2, 60, "the outage to go on: a second failed poll")
     assert all_marked()
     status = {d["device_id"]: d for d in feed.devices()}
-    assert status[device]["available"] is False and status[device]["error_count"] >= 1
-    assert status[device]["last_error"]
+    assert status[device]["available"] is False and status[device]["last_error"]
+    assert status[device]["retried"] >= 2 * maps[device].retries  # every failed poll was tried again first
+    # a slow answer under load is tried again, not counted as an error of a device that kept answering
     assert status[other]["available"] is True and status[other]["error_count"] == 0
     assert status[other]["latency_ms"] >= 0 and status[other]["last_success"] is not None
 
     feed.call(lambda: feed.host.start_device(device))
-    restarted = time.monotonic()
-    wait_for(lambda: all(live.get(pid).quality != Quality.COMM_FAIL for pid in ids), 10,
-             f"{device}'s points to recover by themselves within 10 s of the restart")
-    assert time.monotonic() - restarted < 10
+    wait_for(lambda: all(live.get(pid).quality != Quality.COMM_FAIL for pid in ids), 60,
+             f"{device}'s points to recover by themselves after the restart")
     assert feed._thread.is_alive(), "the run goes on"
     recovered = next(d for d in feed.devices() if d["device_id"] == device)
     assert recovered["available"] is True and recovered["last_error"] == ""
@@ -170,3 +176,87 @@ def test_the_twin_shows_what_the_simulator_computed_to_the_resolution_of_each_re
                 assert reading.value == pytest.approx(expected, abs=step / 2 + 1e-9), point.id
             else:  # float32 registers and BACnet REAL values
                 assert reading.value == pytest.approx(expected, rel=1e-6, abs=1e-6), point.id
+
+
+class LossyLink:
+    """A TCP relay on 127.0.0.1 in front of a real device that loses the first ``lose`` requests: each one
+    is read and never forwarded nor answered (the connection stays open, as on a congested link)."""
+
+    def __init__(self, target_port: int, lose: int):
+        self.target_port, self.lose, self.lost = target_port, lose, 0
+        self.server = None
+
+    async def start(self) -> int:
+        self.server = await asyncio.start_server(self._relay, "127.0.0.1", 0)
+        return self.server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        self.server.close()
+
+    async def _relay(self, reader, writer):
+        if self.lost < self.lose:
+            self.lost += 1
+            while await reader.read(1024):  # swallow until the client gives up on this connection
+                pass
+            writer.close()
+            return
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+
+        async def pipe(source, sink):
+            while data := await source.read(4096):
+                sink.write(data)
+                await sink.drain()
+            sink.close()
+
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer), return_exceptions=True)
+
+
+def test_requests_lost_on_the_way_are_tried_again_before_the_device_counts_as_down():
+    """A read and a write whose first attempts get no answer: retried within the device map's retries, no
+    comm_fail, no error counted; with one retry fewer than requests lost, the read fails as before."""
+    from protocols.coordinator import DeviceCoordinator, write_result
+    from protocols.devices.layout import device_layouts
+    from protocols.devices.modbus_server import ModbusDeviceServer
+    from protocols.modbus_client import ModbusAdapter
+
+    from park_copies import free_port
+
+    park = load_park(DEMO_PARK_DIR / "park.yaml")
+    layout = next(layout for layout in device_layouts(park) if layout.name == "battery")
+    values = {p.id: 10.0 for p in layout.points}
+    written: list[tuple[str, float]] = []
+    port = free_port()
+
+    async def scenario():
+        server = ModbusDeviceServer(layout, "127.0.0.1", port, values.get, lambda pid, v: written.append((pid, v)))
+        await server.start()
+        links = []
+        try:
+            outcomes = []
+            for lose, retries in ((2, 2), (2, 1)):
+                link = LossyLink(port, lose)
+                links.append(link)
+                device = layout.point_map(await link.start()).model_copy(update={"timeout_s": 0.5, "retries": retries})
+                adapter = ModbusAdapter(device)
+                coordinator = DeviceCoordinator(adapter)
+                polled = await coordinator.poll()
+                await adapter.close()
+                link.lost = 0  # the same losses again for the write
+                wrote = await write_result(adapter, "plant.battery.power_setpoint_kw", -250.0)
+                await adapter.close()
+                outcomes.append((polled, coordinator.status(), wrote))
+            return outcomes
+        finally:
+            for link in links:
+                await link.stop()
+            await server.stop()
+
+    (polled, status, wrote), (short_polled, short_status, short_wrote) = asyncio.run(scenario())
+    assert all(value.quality == Quality.GOOD for value in polled.values())
+    assert polled["plant.battery.soc_pct"].value == pytest.approx(10.0)
+    assert (status["available"], status["error_count"], status["retried"]) == (True, 0, 2)
+    assert wrote == "ok" and written == [("plant.battery.power_setpoint_kw", -250.0)]
+    # one retry for two lost requests: the device counts as unreachable, the write as failed
+    assert all(value.quality == Quality.COMM_FAIL for value in short_polled.values())
+    assert (short_status["available"], short_status["error_count"]) == (False, 1)
+    assert short_wrote.startswith("failed:") and "after 1 retries" in short_wrote
