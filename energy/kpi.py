@@ -41,7 +41,7 @@ import pandas as pd
 from energy.tariff import Tariff
 from twin.assets import Chiller, IceTank, Meter, PVArray
 from twin.history import History
-from twin.metering import counter_increments
+from twin.metering import counter_increments, held_power_energy
 from twin.park import Park
 from twin.points import point_id
 from twin.readings import Quality
@@ -106,34 +106,48 @@ COUNTER_MARGIN = pd.Timedelta(hours=1)
 def metered_energy(history: History, park: Park, start: datetime, end: datetime,
                    interval_min: int) -> pd.DataFrame | None:
     """Energy per interval from the meters' own counters (twin.metering): ``import_kwh`` and ``export_kwh``
-    of the grid meter and, when every PV array has its energy counter, ``pv_kwh``, over [start, end) cut at
-    every ``interval_min`` of the clock (the first and last interval may be partial); indexed by interval
-    start, with ``hours`` the interval's length. None when the grid meter's counters do not span the period
-    (then energy comes from power readings)."""
+    of the grid meter and, when every PV array's energy counter spans the period, ``pv_kwh``, over
+    [start, end) cut at every ``interval_min`` of the clock (the first and last interval may be partial);
+    indexed by interval start, with ``hours`` the interval's length and ``estimated`` True where the grid
+    counters had no reading at a bound (the grid meter's power readings, each held until the next, stand
+    in there). None when the grid meter has no counter reading in the period (energy then comes from
+    power readings)."""
     grid = next(((b.id, m.id) for b, m in park.iter_assets() if isinstance(m, Meter) and m.measures == "grid"), None)
     if grid is None:
         return None
     pv = [point_id(b.id, a.id, "energy_kwh") for b, a in park.iter_assets() if isinstance(a, PVArray)]
     counters = {"import_kwh": [point_id(*grid, "import_energy_kwh")],
                 "export_kwh": [point_id(*grid, "export_energy_kwh")], "pv_kwh": pv}
+    power = point_id(*grid, "power_kw")
     start_ts, end_ts = pd.Timestamp(start), pd.Timestamp(end)
     inner = pd.date_range(start_ts.ceil(f"{interval_min}min"), end_ts, freq=f"{interval_min}min", inclusive="left")
     bounds = pd.DatetimeIndex([start_ts]).append(inner[inner > start_ts]).append(pd.DatetimeIndex([end_ts]))
-    readings = history.query([pid for ids in counters.values() for pid in ids], start_ts - COUNTER_MARGIN,
-                             end_ts + COUNTER_MARGIN)
+    readings = history.query([pid for ids in counters.values() for pid in ids] + [power],
+                             start_ts - COUNTER_MARGIN, end_ts + COUNTER_MARGIN)
     readings = readings[readings["quality"].isin([int(Quality.GOOD), int(Quality.STALE)])]
+    by_point = {pid: one for pid, one in readings.groupby("point_id")}
+
+    def increments(pid: str) -> np.ndarray:
+        one = by_point.get(pid)
+        return np.full(len(bounds) - 1, np.nan) if one is None else \
+            counter_increments(pd.DatetimeIndex(one["ts_utc"]), one["value"].to_numpy(float), bounds)
+
     frame = pd.DataFrame(index=bounds[:-1])
     frame["hours"] = (bounds[1:] - bounds[:-1]) / pd.Timedelta(hours=1)
-    for column, ids in counters.items():
-        if not ids:
-            continue
-        increments = [counter_increments(pd.DatetimeIndex(one["ts_utc"]), one["value"].to_numpy(float), bounds)
-                      for _, one in readings[readings["point_id"].isin(ids)].groupby("point_id")]
-        if len(increments) < len(ids) or any(np.isnan(i).any() for i in increments):
-            if column != "pv_kwh":
-                return None
-            continue
-        frame[column] = np.sum(increments, axis=0)
+    grid_kwh = {column: increments(counters[column][0]) for column in ("import_kwh", "export_kwh")}
+    if all(np.isnan(kwh).all() for kwh in grid_kwh.values()):
+        return None
+    estimated = np.isnan(grid_kwh["import_kwh"]) | np.isnan(grid_kwh["export_kwh"])
+    if estimated.any():
+        held = by_point.get(power)
+        times = pd.DatetimeIndex(held["ts_utc"]) if held is not None else pd.DatetimeIndex([], tz="UTC")
+        grid_kw = held["value"].to_numpy(float) if held is not None else np.zeros(0)
+        for column, kw in (("import_kwh", np.clip(grid_kw, 0.0, None)), ("export_kwh", np.clip(-grid_kw, 0.0, None))):
+            grid_kwh[column] = np.where(estimated, held_power_energy(times, kw, bounds), grid_kwh[column])
+    frame["import_kwh"], frame["export_kwh"], frame["estimated"] = grid_kwh["import_kwh"], grid_kwh["export_kwh"], estimated
+    pv_kwh = [increments(pid) for pid in pv]
+    if pv and not any(np.isnan(kwh).any() for kwh in pv_kwh):
+        frame["pv_kwh"] = np.sum(pv_kwh, axis=0)
     return frame
 
 

@@ -200,7 +200,7 @@ class Controller:
         self.current: PlanInForce | None = None
         self._warm_start = WarmStart()
         self._made = 0
-        self._expected_import_kw: float | None = None
+        self._planned_import_kw: dict[pd.Timestamp, float] = {}  # by step start, until the meter reports it
         self._holding_setpoints = False  # setpoints written and not released since
         self.margin_in_use_kw = 0.0
 
@@ -216,9 +216,7 @@ class Controller:
         """One control step at the field's clock (its 15-minute step in force)."""
         state = self.field.read_state()
         now = pd.Timestamp(state.now_utc).floor(PLAN_STEP)
-        if self._expected_import_kw is not None and state.last_step_import_kw is not None:
-            self.margin.observe(self._expected_import_kw, state.last_step_import_kw)
-        self._expected_import_kw = None
+        self._observe_import(state)
         deviation = self._deviation(state, now)
         self.margin_in_use_kw = self.margin.margin_kw(state.month_peak_kw)
         replanned = self._replan_due(now)
@@ -235,7 +233,7 @@ class Controller:
         setpoints = current.setpoints[row]
         results = self.field.write_setpoints(setpoints, self.who)
         self._holding_setpoints = True
-        self._expected_import_kw = float(current.import_kw[row])
+        self._planned_import_kw[now] = float(current.import_kw[row])
         return ControlStep(now.to_pydatetime(), replanned, current.id, setpoints, results, self.margin_in_use_kw,
                            deviation=deviation)
 
@@ -250,6 +248,18 @@ class Controller:
         measured = {f"{asset}.stored_kwh": kwh for asset, kwh in state.battery_stored_kwh.items()}
         measured.update({f"{asset}.inventory_kwhth": kwh for asset, kwh in state.ice_inventory_kwhth.items()})
         return {column: value - float(planned[column]) for column, value in measured.items() if column in planned}
+
+    def _observe_import(self, state: FieldState) -> None:
+        """Compare the import the meter reports for an interval with what the plan in force then expected
+        (a live meter's interval may be reported a poll or two after it ends)."""
+        if state.last_interval is None:
+            return
+        start, realized_kw = state.last_interval
+        planned_kw = self._planned_import_kw.pop(pd.Timestamp(start), None)
+        if planned_kw is not None:
+            self.margin.observe(planned_kw, realized_kw)
+        for step in [s for s in self._planned_import_kw if s < start]:  # never reported: a gap in the readings
+            del self._planned_import_kw[step]
 
     def _replan_due(self, now: pd.Timestamp) -> bool:
         current = self.current

@@ -54,7 +54,7 @@ class ProtocolField:
         self._read_counter(now)
         stored = {asset: v for asset, pid in self._stored if (v := self.live.value(pid)) is not None}
         inventory = {asset: v for asset, pid in self._inventory if (v := self.live.value(pid)) is not None}
-        return FieldState(now, stored, inventory, self._billed.peak_kw, self._billed.last_interval_kw)
+        return FieldState(now, stored, inventory, self._billed.peak_kw, self._billed.last_interval)
 
     def _read_counter(self, now: datetime) -> None:
         """Feed the counter readings stored since the last call (from the local month's start at first)."""

@@ -212,11 +212,8 @@ def run(
     else:
         console.print("no tariff in the park file: no plans, nothing dispatched")
     console.print(f"dashboard: http://{host}:{port}/   (Ctrl+C stops)")
-    signal.signal(signal.SIGTERM, _stop_as_on_ctrl_c)  # what service managers and container runtimes send
     try:
-        dash_app.run(host=host, port=port, debug=False)
-    except KeyboardInterrupt:
-        pass
+        _serve(dash_app, host, port)
     finally:
         if operation is not None:
             operation.stop()  # setpoints released to the plant schedule while the devices still answer
@@ -227,6 +224,17 @@ def run(
 
 DEFAULT_SPEED = 60.0
 """Simulated seconds per wall-clock second of `parktwin run` on simulated devices."""
+
+
+def _serve(dash_app, host: str, port: int) -> None:
+    """Serve the dashboard until SIGINT or SIGTERM (what service managers and container runtimes send),
+    both handled even when the process was started with SIGINT ignored (nohup, a shell's &)."""
+    for stop_signal in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(stop_signal, _stop_as_on_ctrl_c)
+    try:
+        dash_app.run(host=host, port=port, debug=False)
+    except KeyboardInterrupt:
+        pass
 
 
 def _stop_as_on_ctrl_c(signum, frame) -> None:
@@ -553,11 +561,8 @@ def dashboard(
                           **_energy_providers(park, store, FaultEpisodeStore(store)))
     console.print(f"[bold]{park.name}[/bold]: dashboard over {url}")
     console.print(f"dashboard: http://{host}:{port}/   (Ctrl+C stops)")
-    signal.signal(signal.SIGTERM, _stop_as_on_ctrl_c)  # what service managers and container runtimes send
     try:
-        dash_app.run(host=host, port=port, debug=False)
-    except KeyboardInterrupt:
-        pass
+        _serve(dash_app, host, port)
     finally:
         store.close()
 

@@ -33,15 +33,15 @@ class FieldState:
     ``battery_stored_kwh`` and ``ice_inventory_kwhth`` by asset id (an asset whose reading is
     missing or not good is left out, and the plan uses its model default); ``month_peak_kw``:
     the highest demand-interval mean import billed so far in the current local month, kW;
-    ``last_step_import_kw``: mean grid import over the demand interval that just ended, kW (None:
-    not known), which controllers compare with what their plan expected.
+    ``last_interval``: start (UTC) and mean grid import (kW) of the last demand interval the meter has
+    completed (None: none yet), which controllers compare with what their plan expected for it.
     """
 
     now_utc: datetime
     battery_stored_kwh: dict[str, float] = field(default_factory=dict)
     ice_inventory_kwhth: dict[str, float] = field(default_factory=dict)
     month_peak_kw: float = 0.0
-    last_step_import_kw: float | None = None
+    last_interval: tuple[pd.Timestamp, float] | None = None
 
 
 class SimulatedField:
@@ -84,7 +84,7 @@ class SimulatedField:
         ice_kwhth, stored = self.simulator.storage_state()
         inventory = {tank_id: ice_kwhth for tank_id in self._tank_ids}
         return FieldState(self.simulator.now_utc, stored, inventory, self._billed.peak_kw,
-                          self._billed.last_interval_kw)
+                          self._billed.last_interval)
 
     def write_setpoints(self, setpoints: dict[str, float], who: str) -> dict[str, str]:
         results = {}
@@ -129,7 +129,8 @@ class SimulatedField:
         self._update_quarters()
         quarters = self._quarters
         if quarters is None:
-            return pd.DataFrame(columns=["cooling_load_kwth", "other_load_kw", "pv_kw", "temp_air_c", "ghi_wm2"])
+            return pd.DataFrame(columns=["cooling_load_kwth", "other_load_kw", "pv_kw", "temp_air_c", "ghi_wm2"],
+                                index=pd.DatetimeIndex([], tz="UTC"), dtype=float)
         return quarters[(quarters.index >= pd.Timestamp(start_utc)) & (quarters.index < pd.Timestamp(end_utc))]
 
     def _update_quarters(self) -> None:

@@ -28,6 +28,22 @@ def counter_increments(sample_times: pd.DatetimeIndex, counter_kwh: np.ndarray,
     return np.diff(counter)
 
 
+def held_power_energy(sample_times: pd.DatetimeIndex, power_kw: np.ndarray, bounds: pd.DatetimeIndex) -> np.ndarray:
+    """Energy (kWh) in each interval between consecutive ``bounds`` from power samples, each held until
+    the next (the first also back to any bound before it): the estimate where a counter has no reading.
+    NaN samples are left out; all NaN without a sample."""
+    known = np.isfinite(power_kw)
+    values = np.asarray(power_kw, dtype=float)[known]
+    if len(values) == 0:
+        return np.full(max(len(bounds) - 1, 0), np.nan)
+    sample_ns = pd.DatetimeIndex(sample_times[known]).as_unit("ns").asi8
+    hours = (sample_ns - sample_ns[0]) / 3.6e12
+    at = (pd.DatetimeIndex(bounds).as_unit("ns").asi8 - sample_ns[0]) / 3.6e12
+    integral = np.concatenate([[0.0], np.cumsum(values[:-1] * np.diff(hours))])  # at each sample, kWh
+    last = np.clip(np.searchsorted(hours, at, side="right") - 1, 0, None)
+    return np.diff(integral[last] + values[last] * (at - hours[last]))
+
+
 class BilledDemand:
     """The month's billed demand from a meter's import-energy counter, sample by sample as they come.
 
@@ -41,8 +57,8 @@ class BilledDemand:
         self.timezone = timezone
         self.interval = pd.Timedelta(minutes=interval_min)
         self.peak_kw = 0.0
-        self.last_interval_kw: float | None = None
-        """Demand of the last interval completed, kW."""
+        self.last_interval: tuple[pd.Timestamp, float] | None = None
+        """Start and demand (kW) of the last interval completed."""
         self.last_sample_utc: pd.Timestamp | None = None
         self._month: tuple[int, int] | None = None
         self._sample_kwh = 0.0
@@ -72,5 +88,5 @@ class BilledDemand:
         local = start.tz_convert(self.timezone)
         if (local.year, local.month) != self._month:
             self._month, self.peak_kw = (local.year, local.month), 0.0
-        self.last_interval_kw = demand_kw
+        self.last_interval = (start, demand_kw)
         self.peak_kw = max(self.peak_kw, demand_kw)

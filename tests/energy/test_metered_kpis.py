@@ -59,3 +59,22 @@ def test_without_counters_spanning_the_period_energy_comes_from_power(tmp_path, 
         history.append(readings)
         kpis = energy_kpis(history, demo_park, START, START + timedelta(hours=2), load_tariff(demo_dir / "tariff.yaml"))
     assert kpis.grid_import_kwh == pytest.approx(1200.0, rel=1e-9)
+
+
+def test_a_period_starting_before_the_first_counter_reading_estimates_only_its_first_interval(
+        tmp_path, demo_park, demo_dir):
+    """A run's history starts with its first poll, minutes after the period's start: the first interval
+    is estimated from the held power reading, the rest comes from the counter."""
+    grid = "plant.grid_meter"
+    first_poll = START + timedelta(minutes=8)
+    readings = [Reading(f"{grid}.power_kw", START + timedelta(minutes=3), IMPORT_KW[0], Quality.GOOD)]
+    t = first_poll
+    while t < START + timedelta(hours=2, minutes=20):
+        readings.append(Reading(f"{grid}.import_energy_kwh", t, import_counter_kwh(t), Quality.GOOD))
+        readings.append(Reading(f"{grid}.export_energy_kwh", t, 0.0, Quality.GOOD))
+        t += timedelta(minutes=10)
+    with open_history(f"sqlite:///{tmp_path / 'h.sqlite'}") as history:
+        history.append(readings)
+        kpis = energy_kpis(history, demo_park, START, START + timedelta(hours=2), load_tariff(demo_dir / "tariff.yaml"))
+    # 00:00-00:15 from 400 kW held: 100 kWh; the counter from 00:15: 400 x 0.75 h + 1,000 x 1 h
+    assert kpis.grid_import_kwh == pytest.approx(100.0 + 300.0 + 1000.0, rel=1e-9)
