@@ -33,13 +33,15 @@ PointWrite = Callable[[str, "float | None", str], str]
 class ProtocolField:
     """The controller's Field port on a live park (module docstring). ``now_utc``: the twin's clock;
     ``on_written(point, value)``: told of every accepted write and release (value None), for read-back
-    (protocols.readback)."""
+    (protocols.readback); ``overrides()``: the points a higher priority than ParkTwin's holds (an operator
+    at priority 8), which are not written while it does."""
 
     def __init__(self, park: Park, live: LiveState, history: History, write: PointWrite,
                  now_utc: Callable[[], datetime], demand_interval_min: int,
-                 on_written: Callable[[str, float | None], None] | None = None):
+                 on_written: Callable[[str, float | None], None] | None = None,
+                 overrides: Callable[[], dict[str, int]] | None = None):
         self.park, self.live, self.history, self.write, self.now_utc = park, live, history, write, now_utc
-        self.on_written = on_written
+        self.on_written, self.overrides = on_written, overrides
         self._stored = [(a.id, point_id(b.id, a.id, "stored_energy_kwh")) for b, a in park.iter_assets()
                         if isinstance(a, Battery)]
         self._inventory = [(a.id, point_id(b.id, a.id, "inventory_kwhth")) for b, a in park.iter_assets()
@@ -71,7 +73,11 @@ class ProtocolField:
 
     def write_setpoints(self, setpoints: dict[str, float], who: str) -> dict[str, str]:
         results = {}
+        overridden = self.overrides() if self.overrides is not None else {}
         for point, value in setpoints.items():
+            if point in overridden:  # an operator holds it: not fought, written again once relinquished
+                results[point] = f"skipped: overridden at priority {overridden[point]}"
+                continue
             try:
                 results[point] = self.write(point, value, who)
             except Exception as exc:  # one failing device does not stop the other setpoints

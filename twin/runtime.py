@@ -160,6 +160,14 @@ class ProtocolFeed:
             return {}
         return {pid: None if raw is None else raw.as_json() for pid, raw in self.adapter_feed.raw_values().items()}
 
+    def overrides(self) -> dict[str, int]:
+        """Points a higher command priority than ParkTwin's holds now (an operator at priority 8), as the
+        latest polls read their priority arrays: point id -> that priority."""
+        if self.adapter_feed is None:
+            return {}
+        return {pid: raw.override_priority for pid, raw in self.adapter_feed.raw_values().items()
+                if raw is not None and raw.override_priority is not None}
+
     def call(self, coroutine_factory: Callable[[], Awaitable], timeout_s: float = 30.0):
         """Run ``coroutine_factory()`` on the feed's loop and return its result (e.g. to stop one device)."""
         assert self._loop is not None, "start() first"
