@@ -176,20 +176,16 @@ class AdapterFeed:
 
     now_utc: the clock readings are stamped with (wall clock on site, the
     simulation clock for the demo park). plausible(point_id, value): False
-    marks a reading BAD (value kept). round_lock: held while a round's
-    attempts are in flight, so that a simulated field can step between rounds
-    and every round sees one consistent state of the field (a device tried
-    again after a round reads whatever state is in force then).
+    marks a reading BAD (value kept). Devices are read at their own instants,
+    as on site: readings of one round may come from slightly different moments.
     """
 
     def __init__(self, adapters: list[DeviceAdapter], sink: ReadingSink, now_utc: Callable[[], datetime],
-                 plausible: Callable[[str, float], bool] | None = None, round_lock: asyncio.Lock | None = None,
-                 max_backoff_s: float = 4.0):
+                 plausible: Callable[[str, float], bool] | None = None, max_backoff_s: float = 4.0):
         self.coordinators = [DeviceCoordinator(a, max_backoff_s) for a in adapters]
         self.sink = sink
         self.now_utc = now_utc
         self.plausible = plausible
-        self.round_lock = round_lock
         self.rounds = 0
         self._raw: dict[str, RawValue | None] = {}  # replaced whole each round: other threads read it safely
         self._retrying: dict[DeviceCoordinator, asyncio.Task] = {}  # devices being tried again outside a round
@@ -226,11 +222,7 @@ class AdapterFeed:
         due = [c for c in self.coordinators if c.due(now_s) and c not in self._retrying]
         if not due:
             return []
-        if self.round_lock is not None:
-            async with self.round_lock:
-                attempts = await asyncio.gather(*(c.attempt() for c in due))
-        else:
-            attempts = await asyncio.gather(*(c.attempt() for c in due))
+        attempts = await asyncio.gather(*(c.attempt() for c in due))
         results = []
         for coordinator, (values, error) in zip(due, attempts):
             if values is not None:
