@@ -28,27 +28,44 @@ class RawValue:
     bits and BACnet.
     scale_factor: the SunSpec scale factor as read (a power of ten, int16);
     None for a point without a scale-factor register.
+    exception: Modbus: the exception code the device answered the point's
+    read with (2 illegal data address, ...); None when it answered with data.
     """
 
     value: float | int | str | None
     words: str | None = None
     scale_factor: int | None = None
+    exception: int | None = None
 
     def as_json(self) -> dict:
-        """``{"value", "words", "scale_factor"}``; a non-finite float as its text (``nan``, ``inf``)."""
+        """``{"value", "words", "scale_factor"}``, and ``"exception"`` when there is one; a non-finite float
+        as its text (``nan``, ``inf``)."""
         value = self.value
         if isinstance(value, float) and not math.isfinite(value):
             value = str(value)
-        return {"value": value, "words": self.words, "scale_factor": self.scale_factor}
+        data = {"value": value, "words": self.words, "scale_factor": self.scale_factor}
+        if self.exception is not None:
+            data["exception"] = self.exception
+        return data
 
 
 def raw_text(raw: dict | None) -> str:
     """A raw value in its JSON form (:meth:`RawValue.as_json`) as one line: ``0xFB2E = -1234 (sf -2)``,
-    ``active``; an en dash when there is none."""
+    ``active``, ``Modbus exception 2 (illegal data address)``; an en dash when there is none."""
     if raw is None:
         return "–"
+    if raw.get("exception") is not None:
+        code = raw["exception"]
+        return f"Modbus exception {code} ({MODBUS_EXCEPTIONS.get(code, 'unknown')})"
     text = " = ".join(str(part) for part in (raw["words"], raw["value"]) if part is not None)
     return text if raw["scale_factor"] is None else f"{text} (sf {raw['scale_factor']})"
+
+
+MODBUS_EXCEPTIONS = {1: "illegal function", 2: "illegal data address", 3: "illegal data value",
+                     4: "server device failure", 5: "acknowledge", 6: "server device busy",
+                     8: "memory parity error", 10: "gateway path unavailable",
+                     11: "gateway target device failed to respond"}
+"""Modbus exception codes and their names (Modbus application protocol v1.1b3, section 7)."""
 
 
 def hex_words(registers: list[int]) -> str:
