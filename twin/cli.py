@@ -866,17 +866,20 @@ def points_read(park_file: ParkFile, point_id: Annotated[str, typer.Argument(met
     """Read one point from its device over Modbus TCP or BACnet/IP."""
     import asyncio
 
-    from protocols.errors import DeviceUnreachable
+    from rich.markup import escape as markup_escape
+
+    from protocols.errors import BadReply, DeviceUnreachable
     from protocols.values import raw_text
 
     park, device = _device_of(park_file, point_id)
     try:
         values = asyncio.run(_with_adapter(device, lambda adapter: adapter.read()))
     except DeviceUnreachable as exc:
-        errors.print(f"[red]error:[/red] {exc} (is `parktwin devices serve` or `parktwin run` going?)")
+        hint = "" if isinstance(exc, BadReply) else " (is `parktwin devices serve` or `parktwin run` going?)"
+        errors.print("[red]error:[/red] " + markup_escape(f"{exc}{hint}"), highlight=False)
         raise typer.Exit(EXIT_FAILURE) from None
     value, quality, raw = values[point_id]
-    shown = "unknown" if value is None else f"{value:.6g}"
+    shown = "unknown" if value is None else f"{value:.15g}"  # 15 significant digits: all a float64 holds exactly
     console.print(f"{point_id} = {shown} {park.points[point_id].unit if point_id in park.points else ''} "
                   f"({quality.label}; raw {raw_text(None if raw is None else raw.as_json())}) "
                   f"from {device.protocol} device {device.name} at {device.host}:{device.port}", highlight=False)
@@ -903,8 +906,8 @@ def points_write(
         raise BadInput(f"{point_id} is not writable")
     number: float | None
     if value.strip().lower() in ("null", "relinquish"):
-        if device.protocol != "bacnet":
-            raise BadInput("only BACnet points can be relinquished (null)")
+        if device.protocol != "bacnet" and getattr(point, "fail_safe", None) is None:
+            raise BadInput(f"{point_id}: only BACnet points and Modbus points with a fail_safe can be released (null)")
         number = None
     else:
         try:
