@@ -91,6 +91,8 @@ class DeviceCoordinator:
         self.error_count = 0
         self.retried = 0
         self.last_error = ""
+        self.last_exception: Exception | None = None
+        """What the last failed poll ended with (None after a poll that got an answer)."""
         self.last_success_utc: datetime | None = None
         self.last_latency_ms: float | None = None
         self._monotonic_s = monotonic_s
@@ -134,7 +136,7 @@ class DeviceCoordinator:
         """Book a poll that got an answer (``started_s``: monotonic seconds at its first attempt)."""
         if self.available is False:
             log.warning("device %s available again", self.name)
-        self.available, self.failures, self.last_error = True, 0, ""
+        self.available, self.failures, self.last_error, self.last_exception = True, 0, "", None
         finished = self._monotonic_s()
         self.last_latency_ms = (finished - started_s) * 1000.0
         self.last_success_utc = datetime.now(timezone.utc)
@@ -147,7 +149,7 @@ class DeviceCoordinator:
         self.error_count += 1
         backoff_s = min(self.max_backoff_s, self.poll_period_s * 2 ** (self.failures - 1))
         self.next_poll_s = started_s + backoff_s
-        self.last_error = _error_text(error)
+        self.last_error, self.last_exception = _error_text(error), error
         if self.available is not False:
             log.warning("device %s unavailable (%s); retrying with backoff", self.name, self.last_error)
         self.available = False

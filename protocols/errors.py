@@ -7,3 +7,8 @@ class DeviceUnreachable(Exception):
 
 class WriteRefused(Exception):
     """A write that was not carried out: outside the point's safe limits, read-only, or refused by the device."""
+
+
+class BadReply(DeviceUnreachable):
+    """The device answered with something that is no answer to the request (garbage, another transaction
+    id, a frame cut short); it is running, but its points are marked comm_fail like an unreachable one's."""

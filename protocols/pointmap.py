@@ -97,13 +97,31 @@ class MappedPoint(_Strict):
         return (value - self.offset) / self.scale / (10.0 ** scale_factor)
 
 
+class ModbusFailSafe(_Strict):
+    """How a writable Modbus point's device falls back to its own schedule, after SunSpec's controls.
+
+    SunSpec immediate controls (model 123: ``WMaxLim_Ena`` with ``WMaxLimPct_RvrtTms``) and storage
+    (model 124: ``InOutWRte_RvrtTms``) pair a setpoint with an enable register (0 disabled, 1 enabled)
+    and a revert timeout register (uint16 seconds): the device follows the setpoint while enabled and,
+    once ``revert_timeout_s`` seconds pass without a new write, disables it and returns to its default.
+    ParkTwin writes ``revert_timeout_s`` to ``revert_timeout_address`` (when given), then the setpoint,
+    then 1 to ``enable_address``; releasing writes 0 to ``enable_address``. ``revert_timeout_s`` is the
+    longest a setpoint stays in force without a rewrite, so the controller rewrites within it.
+    """
+
+    enable_address: Annotated[int, Field(ge=0, le=65535)]
+    revert_timeout_address: Annotated[int, Field(ge=0, le=65535)] | None = None
+    revert_timeout_s: Annotated[int, Field(ge=1, le=65535)]
+
+
 class ModbusPoint(MappedPoint):
     """A point held in Modbus registers or bits.
 
     ``address`` is the zero-based protocol address (what goes on the wire).
     ``length`` is the number of registers of a ``string``. Word order and byte
     order are set independently: big/big is ABCD, big/little BADC,
-    little/big CDAB, little/little DCBA.
+    little/big CDAB, little/little DCBA. ``fail_safe`` (writable points):
+    see :class:`ModbusFailSafe`; without it a written value stays until overwritten.
     """
 
     table: ModbusTable = "holding_register"
@@ -113,6 +131,7 @@ class ModbusPoint(MappedPoint):
     word_order: Order = "big"
     byte_order: Order = "big"
     scale_factor_register: Annotated[int, Field(ge=0, le=65535)] | None = None
+    fail_safe: ModbusFailSafe | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> "ModbusPoint":
@@ -126,6 +145,8 @@ class ModbusPoint(MappedPoint):
             raise ValueError(f"a {self.table} cannot be written; use a coil or holding_register")
         if self.writable and self.type == "string":
             raise ValueError("string points cannot be written")
+        if self.fail_safe is not None and (not self.writable or self.table != "holding_register"):
+            raise ValueError("fail_safe applies to writable holding_register points only")
         return self
 
     @property
@@ -255,6 +276,13 @@ def point_map_issues(device: AnyDeviceMap, park: Park | None = None) -> list[tup
                 issues.append((("points", index, "id"), f"no twin point {point.id!r} in park {park.name!r}"))
             elif point.writable and not twin_point.writable:
                 issues.append((("points", index, "writable"), f"twin point {point.id} is read-only"))
+    for index, point in enumerate(device.points):
+        fail_safe = getattr(point, "fail_safe", None)
+        for name in ("enable_address", "revert_timeout_address"):
+            address = getattr(fail_safe, name, None)
+            if address is not None and ("holding_register", address) in occupied:
+                issues.append((("points", index, "fail_safe", name),
+                               f"holding_register {address} is point {occupied['holding_register', address]!r}"))
     return issues
 
 

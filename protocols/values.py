@@ -34,6 +34,8 @@ class RawValue:
     at a priority above ParkTwin's (``overridden at priority 8``); None otherwise.
     override_priority: BACnet: the highest active priority (1-16) above
     ParkTwin's write priority in the point's priority array, None when none is.
+    exception: Modbus: the exception code the device answered the point's
+    read with (2 illegal data address, ...); None when it answered with data.
     """
 
     value: float | int | str | None
@@ -41,10 +43,11 @@ class RawValue:
     scale_factor: int | None = None
     status: str | None = None
     override_priority: int | None = None
+    exception: int | None = None
 
     def as_json(self) -> dict:
-        """``{"value", "words", "scale_factor"}``, plus ``status`` and ``override_priority`` when set;
-        a non-finite float as its text (``nan``, ``inf``)."""
+        """``{"value", "words", "scale_factor"}``, plus ``status``, ``override_priority`` and ``exception`` when
+        set; a non-finite float as its text (``nan``, ``inf``)."""
         value = self.value
         if isinstance(value, float) and not math.isfinite(value):
             value = str(value)
@@ -53,17 +56,30 @@ class RawValue:
             data["status"] = self.status
         if self.override_priority is not None:
             data["override_priority"] = self.override_priority
+        if self.exception is not None:
+            data["exception"] = self.exception
         return data
 
 
 def raw_text(raw: dict | None) -> str:
     """A raw value in its JSON form (:meth:`RawValue.as_json`) as one line: ``0xFB2E = -1234 (sf -2)``,
-    ``active``, ``8.5 [overridden at priority 8]``; an en dash when there is none."""
+    ``active``, ``8.5 [overridden at priority 8]``, ``Modbus exception 2 (illegal data address)``; an en
+    dash when there is none."""
     if raw is None:
         return "–"
+    if raw.get("exception") is not None:
+        code = raw["exception"]
+        return f"Modbus exception {code} ({MODBUS_EXCEPTIONS.get(code, 'unknown')})"
     text = " = ".join(str(part) for part in (raw["words"], raw["value"]) if part is not None)
     text = text if raw["scale_factor"] is None else f"{text} (sf {raw['scale_factor']})"
     return text if raw.get("status") is None else f"{text} [{raw['status']}]"
+
+
+MODBUS_EXCEPTIONS = {1: "illegal function", 2: "illegal data address", 3: "illegal data value",
+                     4: "server device failure", 5: "acknowledge", 6: "server device busy",
+                     8: "memory parity error", 10: "gateway path unavailable",
+                     11: "gateway target device failed to respond"}
+"""Modbus exception codes and their names (Modbus application protocol v1.1b3, section 7)."""
 
 
 def hex_words(registers: list[int]) -> str:

@@ -917,22 +917,24 @@ def points_read(park_file: ParkFile, point_id: Annotated[str, typer.Argument(met
     import asyncio
 
     from protocols.coordinator import DeviceCoordinator
+    from protocols.errors import BadReply
     from protocols.values import raw_text
 
     park, device = _device_of(park_file, point_id)
 
     async def read_with_retries(adapter):  # the map's timeout and retries, as polling uses them
         coordinator = DeviceCoordinator(adapter)
-        return await coordinator.poll(), coordinator.last_error
+        return await coordinator.poll(), coordinator
 
-    values, failure = asyncio.run(_with_adapter(device, read_with_retries))
-    if failure:
+    values, coordinator = asyncio.run(_with_adapter(device, read_with_retries))
+    if coordinator.last_error:
         tries = f" (after {device.retries} retries)" if device.retries else ""
-        errors.print(f"[red]error:[/red] {escape(failure)}{tries} (is `parktwin devices serve` or `parktwin run` "
-                     "going?)", highlight=False)
+        hint = "" if isinstance(coordinator.last_exception, BadReply) else \
+            " (is `parktwin devices serve` or `parktwin run` going?)"
+        errors.print(f"[red]error:[/red] {escape(coordinator.last_error)}{tries}{hint}", highlight=False)
         raise typer.Exit(EXIT_FAILURE) from None
     value, quality, raw = values[point_id]
-    shown = "unknown" if value is None else f"{value:.6g}"
+    shown = "unknown" if value is None else f"{value:.15g}"  # 15 significant digits: all a float64 holds exactly
     console.print(f"{point_id} = {shown} {park.points[point_id].unit if point_id in park.points else ''} "
                   f"({quality.label}; raw {raw_text(None if raw is None else raw.as_json())}) "
                   f"from {device.protocol} device {device.name} at {device.host}:{device.port}", highlight=False)
@@ -959,8 +961,8 @@ def points_write(
         raise BadInput(f"{point_id} is not writable")
     number: float | None
     if value.strip().lower() in ("null", "relinquish"):
-        if device.protocol != "bacnet":
-            raise BadInput("only BACnet points can be relinquished (null)")
+        if device.protocol != "bacnet" and getattr(point, "fail_safe", None) is None:
+            raise BadInput(f"{point_id}: only BACnet points and Modbus points with a fail_safe can be released (null)")
         number = None
     else:
         try:

@@ -57,7 +57,8 @@ class DeviceHost:
                 continue
             if layout.protocol == "modbus":
                 self.servers[device.name] = ModbusDeviceServer(layout, device.host, device.port, self.values.get,
-                                                               simulator.write_setpoint)
+                                                               simulator.write_setpoint, simulator.release_setpoint,
+                                                               now_utc)
             else:
                 self.servers[device.name] = BacnetDeviceServer(layout, device.host, device.port, self.values.get,
                                                                simulator.write_setpoint, simulator.release_setpoint,
@@ -97,6 +98,9 @@ class DeviceHost:
                 pass
 
     def _step_to_clock(self, at_least_one: bool = False) -> None:
+        for server in self.servers.values():
+            if isinstance(server, ModbusDeviceServer):
+                server.revert_due()  # setpoints past their revert timeout go back to the schedule for this step
         output = None
         while at_least_one and output is None or self.simulator.now_utc <= self.now_utc():
             output = self.simulator.advance()

@@ -3,10 +3,12 @@
 PV arrays, batteries and meters are Modbus TCP devices with SunSpec models
 from register 40000: the "SunS" marker, common model 1, then
 - PV array: inverter model 103 (W, WH, TmpOt = cell temperature) and the
-  ParkTwin vendor model 64100 (float32: irradiance, power limit);
+  ParkTwin vendor model 64100 (float32: irradiance, power limit; then the
+  limit's enable and revert-timeout registers);
 - battery: inverter model 103 (W, positive discharging), storage model 124
   (ChaState = SOC, WChaMax, MinRsvPct) and model 64100 (float32: stored energy,
-  cell temperature, cell voltage spread, power setpoint);
+  cell temperature, cell voltage spread, power setpoint, then the setpoint's
+  enable and revert-timeout registers in the style of SunSpec model 123/124);
 - meter: three-phase wye meter model 203 (W positive import, TotWhImp, TotWhExp);
 then the end marker 0xFFFF with length 0. Integer values carry SunSpec scale
 factors; unused fields hold the SunSpec "not implemented" values.
@@ -28,7 +30,8 @@ import math
 from dataclasses import dataclass, field
 
 from protocols.codec import encode
-from protocols.pointmap import AnyDeviceMap, BacnetDeviceMap, BacnetPoint, ModbusDeviceMap, ModbusPoint
+from protocols.pointmap import (AnyDeviceMap, BacnetDeviceMap, BacnetPoint, ModbusDeviceMap, ModbusFailSafe,
+                                ModbusPoint)
 from twin.assets import AssetBase, Battery, Meter, PVArray
 from twin.park import Park
 from twin.points import Point
@@ -40,6 +43,8 @@ VENDOR_MODEL_ID = 64100
 NOT_IMPLEMENTED_INT16 = 0x8000
 NOT_IMPLEMENTED_UINT16 = 0xFFFF
 MODBUS_KINDS = (PVArray, Battery, Meter)
+REVERT_TIMEOUT_S = 1800
+"""Revert timeout of the simulated Modbus setpoints, simulated seconds: two 15-minute control steps."""
 DEFAULT_POLL_PERIOD_S = 1.0
 DEFAULT_TIMEOUT_S = 0.5
 """Half the poll period: a silent device is marked within two poll periods of going quiet."""
@@ -152,9 +157,19 @@ class _SunSpecBuilder:
         self._put(address, registers)
 
     def vendor_floats(self, names: list[str]) -> None:
-        data = self.model(VENDOR_MODEL_ID, 2 * len(names))
+        """Model 64100: one float32 per name, then per writable one an enable and a revert-timeout register
+        (uint16, both 0 until written; see :class:`protocols.pointmap.ModbusFailSafe`)."""
+        writable = [name for name in names if self.points[name].writable]
+        data = self.model(VENDOR_MODEL_ID, 2 * len(names) + 2 * len(writable))
         for i, name in enumerate(names):
             self.value(data + 2 * i, name, "float32")
+        controls = data + 2 * len(names)
+        for i, name in enumerate(writable):
+            enable = controls + 2 * i
+            self.constant(enable, [0, 0])
+            self.mapped = [p.model_copy(update={"fail_safe": ModbusFailSafe(
+                enable_address=enable, revert_timeout_address=enable + 1, revert_timeout_s=REVERT_TIMEOUT_S)})
+                if p.id == self.points[name].id else p for p in self.mapped]
 
     def finish(self) -> None:
         self._put(self.cursor, [0xFFFF, 0])

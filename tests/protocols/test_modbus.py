@@ -17,7 +17,7 @@ from protocols.devices.modbus_server import ModbusDeviceServer
 from protocols.errors import DeviceUnreachable, WriteRefused
 from protocols.modbus_client import ModbusAdapter, plan_reads
 from protocols.pointmap import ModbusDeviceMap, ModbusPoint
-from protocols.values import RawValue
+from protocols.values import RawValue, raw_text
 from twin.config import load_park
 from twin.readings import Quality
 
@@ -88,7 +88,9 @@ def test_decoding_word_orders_scale_factors_and_marking_garbage_keeps_the_raw_re
     assert nan[:2] == (None, Quality.BAD) and nan.raw.words == "0x7FC0 0x0000" and math.isnan(nan.raw.value)
     assert nan.raw.as_json()["value"] == "nan"  # JSON has no NaN
     assert values["a.b.no_sf"] == (None, Quality.BAD, RawValue(500, "0x01F4", -32768))
-    assert values["a.b.missing"] == (None, Quality.BAD, None)  # nothing received
+    # answered with exception 2 (illegal data address): the code is the raw value
+    assert values["a.b.missing"] == (None, Quality.BAD, RawValue(None, exception=2))
+    assert raw_text(values["a.b.missing"].raw.as_json()) == "Modbus exception 2 (illegal data address)"
     assert adapter.requests_sent == 2  # 100..107 in one request, 300 in another
 
 
