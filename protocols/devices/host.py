@@ -28,17 +28,14 @@ log = logging.getLogger(__name__)
 
 
 class DeviceHost:
-    """Serves the simulated devices and steps the simulator.
-
-    step_lock: held while stepping, shared with the polling side so that a
-    poll round never sees half of one step and half of the next.
-    """
+    """Serves the simulated devices and steps the simulator: every ``tick_s`` and, for a Modbus read, before
+    the registers are read, so that a device answers with the step in force at the clock's time, as a real
+    device's registers hold its present values however busy the host is."""
 
     def __init__(self, simulator: ParkSimulator, now_utc: Callable[[], datetime], device_maps: list[AnyDeviceMap],
-                 step_lock: asyncio.Lock | None = None, tick_s: float = 0.05):
+                 tick_s: float = 0.05):
         self.simulator = simulator
         self.now_utc = now_utc
-        self.step_lock = step_lock
         self.tick_s = tick_s
         self.values: dict[str, float | None] = {}
         self.offline: set[str] = set()
@@ -56,7 +53,7 @@ class DeviceHost:
                 log.warning("point map %s names no simulated %s device; not served", device.name, device.protocol)
                 continue
             if layout.protocol == "modbus":
-                self.servers[device.name] = ModbusDeviceServer(layout, device.host, device.port, self.values.get,
+                self.servers[device.name] = ModbusDeviceServer(layout, device.host, device.port, self._present_value,
                                                                simulator.write_setpoint, simulator.release_setpoint,
                                                                now_utc)
             else:
@@ -85,17 +82,19 @@ class DeviceHost:
         """Step the simulator to keep up with the clock until ``stop`` is set."""
         while not stop.is_set():
             try:
-                if self.step_lock is not None:
-                    async with self.step_lock:
-                        self._step_to_clock()
-                else:
-                    self._step_to_clock()
+                self._step_to_clock()
             except Exception:  # the field must go on; the failure is logged with its traceback
                 log.exception("simulator step failed at %s", self.simulator.now_utc)
             try:
                 await asyncio.wait_for(stop.wait(), self.tick_s)
             except asyncio.TimeoutError:
                 pass
+
+    def _present_value(self, point_id: str) -> float | None:
+        """A point's value at the clock's time (the simulator stepped to it first when behind)."""
+        if self.simulator.now_utc <= self.now_utc():
+            self._step_to_clock()
+        return self.values.get(point_id)
 
     def _step_to_clock(self, at_least_one: bool = False) -> None:
         for server in self.servers.values():
