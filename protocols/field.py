@@ -6,8 +6,9 @@ month's billed demand from the grid meter's import-energy counter in history
 (twin.field.BilledDemand, read incrementally). Setpoints go through the
 protocol write path (``write``: limits enforced, every attempt in the write
 audit log). Release hands each point written back to the plant's own schedule:
-a BACnet relinquish (a write of null at ParkTwin's priority); Modbus has no
-relinquish, so such a point's release is refused and recorded as such.
+a BACnet relinquish (a write of null at ParkTwin's priority), or for a Modbus
+point its fail-safe enable register set to 0 (a Modbus point without one is
+refused, and recorded as such).
 """
 
 from __future__ import annotations

@@ -13,12 +13,16 @@ import time
 import urllib.error
 import urllib.request
 from datetime import datetime, timedelta, timezone
+from urllib.parse import quote
+from zoneinfo import ZoneInfo
 
 import pytest
 
-from browser_support import ARTIFACTS, ConsoleWatch, figure_data, parktwin_server
+from browser_support import ARTIFACTS, DEMO, ConsoleWatch, figure_data, parktwin_server
 from dashboard.auth import add_user
 from park_copies import copy_demo_park
+from twin.assets import Battery, IceTank
+from twin.config import load_park
 from twin.history import open_history, write_audit
 
 PLAN_TIMEOUT_MS = 60_000
@@ -172,3 +176,50 @@ def test_a_signed_in_trader_approves_the_plan_and_its_step_is_written(running, p
     assert battery["result"] == "ok"
     assert any(r.value == pytest.approx(battery["value"], rel=1e-6) and r.result == "ok" for r in audited)
     page.screenshot(path=str(ARTIFACTS / "run-dispatch-approved.png"), full_page=True)
+
+
+def schedule_value(park, point_id: str, ts_utc: datetime) -> float | None:
+    """What the plant's own schedule commands a released setpoint point at ``ts_utc`` (twin.sim: battery
+    charge and discharge windows at the schedule's power fraction, the ice tank's charge and melt windows at
+    their rated flows); None for a point whose schedule value depends on the load (battery discharge)."""
+    schedule, local = park.plant_schedule, ts_utc.astimezone(ZoneInfo(park.site.timezone))
+    hour = local.hour + local.minute / 60 + local.second / 3600
+    (battery,), (tank,) = park.assets_of(Battery), park.assets_of(IceTank)
+    if point_id == "plant.battery.power_setpoint_kw":
+        if schedule.battery_charge.contains(hour):
+            return -schedule.battery_power_fraction * battery.charge_power_max_kw
+        return None if any(w.contains(hour) for w in schedule.battery_discharge) else 0.0
+    if point_id == "plant.ice_tank.charge_setpoint_kwth":
+        return tank.charge_rate_max_kwth if schedule.ice_charge.contains(hour) else 0.0
+    return tank.melt_rate_max_kwth if any(w.contains(hour) for w in schedule.ice_melt) else 0.0
+
+
+def test_suspend_in_the_page_hands_the_devices_back_to_the_plant_schedule(running, page):
+    """After the trader suspends, the devices' own readings show the plant schedule's values by the second
+    poll: the BACnet ice tank relinquished, the Modbus battery released through its fail-safe enable."""
+    base, history = running
+    park = load_park(DEMO)
+    sign_in(page, base, "tara", "/dispatch")
+    page.wait_for_selector("#plan-suspend", timeout=PLAN_TIMEOUT_MS)
+    page.click("#plan-suspend")
+    page.wait_for_function("() => document.querySelector('#plan-message').innerText.includes('suspended by tara')",
+                           timeout=20_000)
+    suspended_at = datetime.fromisoformat(get_json(base + "/api/plan")["approval"]["suspended_at_utc"])
+    points = ("plant.battery.power_setpoint_kw", "plant.ice_tank.charge_setpoint_kwth",
+              "plant.ice_tank.melt_setpoint_kwth")
+    query = f"{base}/api/readings?point={','.join(points)}&from={quote(suspended_at.isoformat())}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        readings = get_json(query)["points"]
+        if all(len(readings[p]["ts_utc"]) >= 3 for p in points):
+            break
+        time.sleep(1)
+    for point in points:
+        ts, values = readings[point]["ts_utc"], readings[point]["value"]
+        second_poll = datetime.fromisoformat(ts[1])
+        expected = schedule_value(park, point, second_poll)
+        if expected is not None:
+            assert values[1] == pytest.approx(expected, abs=1e-3), (point, ts[:3], values[:3])
+    released = [r for r in plan_writes(history) if r.value is None and r.who == "controller:tara"]
+    assert {r.point_id for r in released} >= set(points) and all(r.result == "ok" for r in released)
+    page.screenshot(path=str(ARTIFACTS / "run-dispatch-suspended.png"), full_page=True)
