@@ -50,20 +50,25 @@ class Run:
                              timeout_s, f"{count} dispatch rounds")
 
 
-@pytest.fixture
-def auto_run(tmp_path, demo_park_copy):
+def started_run(park_file: Path, history_url: str, *options: str, stdout=subprocess.PIPE):
+    """`parktwin run --approval auto` of ``park_file`` with ``options``, on a free dashboard port; yields its
+    Run and kills it afterwards if it is still going (a generator for the fixtures below)."""
     port = free_port()
-    history_url = f"sqlite:///{tmp_path / 'run.sqlite'}"
     process = subprocess.Popen(
-        [sys.executable, "-m", "twin.cli", "run", str(demo_park_copy), "--speed", "600", "--approval", "auto",
+        [sys.executable, "-m", "twin.cli", "run", str(park_file), *options, "--approval", "auto",
          "--port", str(port), "--history", history_url],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        cwd=ROOT, stdout=stdout, stderr=subprocess.PIPE, text=True)
     try:
         yield Run(process, f"http://127.0.0.1:{port}", history_url)
     finally:
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+@pytest.fixture
+def auto_run(tmp_path, demo_park_copy):
+    yield from started_run(demo_park_copy, f"sqlite:///{tmp_path / 'run.sqlite'}", "--speed", "600")
 
 
 @pytest.fixture
@@ -91,15 +96,5 @@ def served_demo_park(tmp_path, demo_park_copy):
 @pytest.fixture
 def field_run(tmp_path, demo_park_copy, served_demo_park):
     """A `parktwin run --devices field --approval auto` of the demo park copy against `served_demo_park`."""
-    port = free_port()
-    history_url = f"sqlite:///{tmp_path / 'field.sqlite'}"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "twin.cli", "run", str(demo_park_copy), "--devices", "field", "--approval", "auto",
-         "--port", str(port), "--history", history_url],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    try:
-        yield Run(process, f"http://127.0.0.1:{port}", history_url)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+    yield from started_run(demo_park_copy, f"sqlite:///{tmp_path / 'field.sqlite'}", "--devices", "field",
+                           stdout=subprocess.DEVNULL)
