@@ -17,6 +17,12 @@ ends) and take their value from the latest notification; a device that
 refuses the subscription has those points polled instead. Every poll still
 sends at least one ReadPropertyMultiple, so a silent device is noticed
 within a poll period even when all its points are COV.
+
+A map with a ``heartbeat`` gets a counter written to the device's watchdog
+object at every poll (:meth:`BacnetAdapter.heartbeat`, called by the
+polling coordinator, never by single-shot reads): while ParkTwin polls, the
+device keeps its commands; once the polls stop, for whatever reason, the
+device relinquishes them (see :class:`protocols.pointmap.BacnetHeartbeat`).
 """
 
 from __future__ import annotations
@@ -47,6 +53,9 @@ PRIORITY_ARRAY = "priority-array"
 PRIORITY_HOLDERS = {1: "manual life safety", 2: "automatic life safety", 5: "critical equipment control",
                     6: "minimum on/off", 8: "manual operator"}
 """Who commands at a BACnet priority by convention (ASHRAE 135 clause 19.2.1)."""
+HEARTBEAT_WRAP = 65536
+"""The heartbeat counter runs 1 .. HEARTBEAT_WRAP - 1 and starts again: exact in a Real, never 0 (the
+watchdog object's relinquish default), so every beat differs from the one before."""
 
 
 def make_client_application(host: str = "127.0.0.1", port: int = 0) -> NormalApplication:
@@ -82,6 +91,7 @@ class BacnetAdapter:
         self._cov_refused: set[str] = set()
         self._overrides: dict[str, int] = {}  # point id -> priority of the override in force
         self._priorities_known: set[str] = set()  # points whose priority array has been read
+        self._beats = 0
         self._plan_batches()
 
     def _commandable(self, point: BacnetPoint) -> bool:
@@ -253,6 +263,27 @@ class BacnetAdapter:
             raise WriteRefused(f"{point_id}: device refused the write ({_error_text(answer)})")
         if answer is not None:  # bacpypes3 names what it could not look up (object class, property type)
             raise WriteRefused(f"{point_id}: the write could not be sent ({answer})")
+
+    async def heartbeat(self) -> float | None:
+        """Write the next counter value to the map's heartbeat object at the map's write priority; the value
+        written (None: the map declares no heartbeat). Raises WriteRefused or DeviceUnreachable as
+        :meth:`write` does."""
+        heartbeat = self.device.heartbeat
+        if heartbeat is None:
+            return None
+        self._beats = self._beats % (HEARTBEAT_WRAP - 1) + 1
+        value = float(self._beats)
+        try:
+            answer = await self._request(self.app.write_property(
+                self.address, ObjectIdentifier((heartbeat.object_type, heartbeat.instance)), "present-value",
+                Real(value), priority=self.device.write_priority), refused=WriteRefused)
+        except (WriteRefused, DeviceUnreachable):
+            raise
+        except OSError as exc:
+            raise DeviceUnreachable(f"{self.device.name} at {self.address}: cannot send: {exc}") from None
+        if isinstance(answer, (ErrorRejectAbortNack, ErrorType)):
+            raise WriteRefused(f"heartbeat {heartbeat.object_id}: device refused the write ({_error_text(answer)})")
+        return value
 
     async def _override_now(self, point: BacnetPoint) -> int | None:
         """The override of a commandable point from the latest poll, or read now when no poll has read it."""

@@ -3,7 +3,10 @@
 A :class:`DeviceCoordinator` owns one device adapter (Modbus or BACnet): it
 polls at the device's period, tries a read that got no answer again (the
 device map's ``retries``), tracks availability, and backs off after a
-failure (poll period doubled per failure, at most ``max_backoff_s``). An
+failure (poll period doubled per failure, at most ``max_backoff_s``). After
+each read that got an answer it writes the device's heartbeat when the
+adapter has one (a BACnet map's ``heartbeat``): the polls are what keeps the
+device's watchdog from handing ParkTwin's commands back to the plant. An
 unreachable device (no answer to any attempt) yields COMM_FAIL readings for all its points, a value the
 twin point's plausible range does not admit is marked BAD; nothing is raised
 to the top, and one device's trouble never stalls the others.
@@ -43,6 +46,8 @@ class DeviceAdapter(Protocol):
     async def write(self, point_id: str, value: float | None) -> None: ...
 
     async def close(self) -> None: ...
+
+    # optional: ``async def heartbeat(self) -> float | None``, written after every read that got an answer
 
 
 async def write_result(adapter: DeviceAdapter, point_id: str, value: float | None) -> str:
@@ -95,6 +100,8 @@ class DeviceCoordinator:
         """What the last failed poll ended with (None after a poll that got an answer)."""
         self.last_success_utc: datetime | None = None
         self.last_latency_ms: float | None = None
+        self.heartbeat_error = ""
+        """Why the last heartbeat write failed ("" when it went through, or the device has none)."""
         self._monotonic_s = monotonic_s
         self.next_poll_s = monotonic_s()
 
@@ -124,13 +131,34 @@ class DeviceCoordinator:
         """One read within ``read_timeout_s``: the values, or None and what went wrong (the connection is
         closed then, so that the next attempt starts afresh)."""
         try:
-            return await asyncio.wait_for(self.adapter.read(), self.read_timeout_s), None
+            values = await asyncio.wait_for(self.adapter.read(), self.read_timeout_s)
         except Exception as exc:  # any failure of one device is marked on its points, never raised
             try:
                 await self.adapter.close()
             except Exception:  # closing a broken connection may fail too; nothing more to do
                 log.debug("closing %s failed", self.name, exc_info=True)
             return None, exc
+        await self._heartbeat()
+        return values, None
+
+    async def _heartbeat(self) -> None:
+        """Write the device's heartbeat, if it has one; a failure is logged when it starts and when it ends,
+        and never fails the read (the values are good; the device's watchdog will say the rest)."""
+        beat = getattr(self.adapter, "heartbeat", None)
+        if beat is None:
+            return
+        try:
+            await asyncio.wait_for(beat(), self.read_timeout_s)
+        except Exception as exc:  # a refused or unanswered heartbeat is reported, the poll goes on
+            error = _error_text(exc)
+            if not self.heartbeat_error:
+                log.warning("device %s: heartbeat not written (%s); the device will hand ParkTwin's commands back "
+                            "to its schedule when its watchdog runs out", self.name, error)
+            self.heartbeat_error = error
+            return
+        if self.heartbeat_error:
+            log.warning("device %s: heartbeat written again", self.name)
+        self.heartbeat_error = ""
 
     def succeeded(self, values: PointValues, started_s: float) -> PointValues:
         """Book a poll that got an answer (``started_s``: monotonic seconds at its first attempt)."""
@@ -170,6 +198,7 @@ class DeviceCoordinator:
             "retried": self.retried,
             "latency_ms": round(self.last_latency_ms, 1) if self.last_latency_ms is not None else None,
             "last_error": self.last_error,
+            "heartbeat_error": self.heartbeat_error,
         }
 
 

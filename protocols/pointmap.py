@@ -220,6 +220,27 @@ class ModbusDeviceMap(DeviceMap):
     points: Annotated[list[ModbusPoint], Field(min_length=1)]
 
 
+class BacnetHeartbeat(_Strict):
+    """A device's watchdog object (VOLTTRON's ``heart_beat_point``): BACnet has no revert timeout, and a
+    ParkTwin that is killed relinquishes nothing, so the device watches a heartbeat instead.
+
+    ParkTwin writes a counter (a value that changes every time) to the object's present value at the map's
+    ``write_priority`` at every poll while it runs. When the value has not changed for ``timeout_s``
+    seconds (the device's clock), the device relinquishes that priority on every commandable object it
+    has, so the relinquish defaults (the plant's own schedule) are in force; it does so again only after a
+    new heartbeat and a new command at that priority. ``timeout_s`` is the device's watchdog setting,
+    stated here to match it; it must be longer than the poll period.
+    """
+
+    object_type: Literal["analog-value", "analog-output"] = "analog-value"
+    instance: Annotated[int, Field(ge=0, le=4194302)]
+    timeout_s: Annotated[int, Field(ge=1, le=86400)]
+
+    @builtins.property
+    def object_id(self) -> str:
+        return f"{self.object_type},{self.instance}"
+
+
 class BacnetDeviceMap(DeviceMap):
     """A BACnet/IP device addressed directly as host:port. ``max_properties_per_request``
     keeps each ReadPropertyMultiple inside the device's APDU limit. ``write_priority``
@@ -234,7 +255,15 @@ class BacnetDeviceMap(DeviceMap):
     max_properties_per_request: Annotated[int, Field(ge=1, le=500)] = 40
     cov_lifetime_s: Annotated[int, Field(ge=10, le=86400)] = 300
     write_priority: Annotated[int, Field(ge=1, le=16)] = 10
+    heartbeat: BacnetHeartbeat | None = None
+    """The device's watchdog object, written at ``write_priority`` at every poll (see :class:`BacnetHeartbeat`)."""
     points: Annotated[list[BacnetPoint], Field(min_length=1)]
+
+    @model_validator(mode="after")
+    def _heartbeat_faster_than_polls(self) -> "BacnetDeviceMap":
+        if self.heartbeat is not None and self.heartbeat.timeout_s <= self.poll_period_s:
+            raise ValueError("heartbeat.timeout_s must be longer than poll_period_s (a heartbeat is written per poll)")
+        return self
 
     def priority_of(self, point: BacnetPoint) -> int:
         """The priority (1-16) ParkTwin writes ``point`` at: its own, else the map's."""
@@ -276,6 +305,9 @@ def point_map_issues(device: AnyDeviceMap, park: Park | None = None) -> list[tup
                 issues.append((("points", index, "id"), f"no twin point {point.id!r} in park {park.name!r}"))
             elif point.writable and not twin_point.writable:
                 issues.append((("points", index, "writable"), f"twin point {point.id} is read-only"))
+    heartbeat = getattr(device, "heartbeat", None)
+    if heartbeat is not None and (key := (heartbeat.object_type, heartbeat.instance, "present-value")) in occupied:
+        issues.append((("heartbeat", "instance"), f"{heartbeat.object_id} is point {occupied[key]!r}"))
     for index, point in enumerate(device.points):
         fail_safe = getattr(point, "fail_safe", None)
         for name in ("enable_address", "revert_timeout_address"):
@@ -324,7 +356,9 @@ def shared_point_problems(maps: list[tuple[Path, AnyDeviceMap]]) -> list[str]:
 def point_map_yaml(device: AnyDeviceMap) -> str:
     """The YAML text of a point map: every device field, then one line per point (defaults left out)."""
     data = device.model_dump(mode="json")
-    header = {"protocol": device.protocol, **{k: v for k, v in data.items() if k not in ("protocol", "points")}}
+    header = {"protocol": device.protocol,
+              **{k: v for k, v in data.items() if k not in ("protocol", "points", "heartbeat")}}
+    heartbeat = data.get("heartbeat")
     common = set(MappedPoint.model_fields)
     lines = []
     for point in device.points:
@@ -333,7 +367,10 @@ def point_map_yaml(device: AnyDeviceMap) -> str:
         ordered.update({k: v for k, v in values.items() if k not in common})
         ordered.update({k: v for k, v in values.items() if k in common})
         lines.append("  - " + yaml.safe_dump(ordered, sort_keys=False, default_flow_style=True, width=10_000))
-    return yaml.safe_dump(header, sort_keys=False) + "points:\n" + "".join(lines)
+    text = yaml.safe_dump(header, sort_keys=False)
+    if heartbeat is not None:  # one line, as the README shows it
+        text += "heartbeat: " + yaml.safe_dump(heartbeat, sort_keys=False, default_flow_style=True, width=10_000)
+    return text + "points:\n" + "".join(lines)
 
 
 def import_csv(csv_path: str | Path, device_fields: dict[str, Any]) -> AnyDeviceMap:

@@ -20,6 +20,17 @@ state texts, binary objects active/inactive texts; a confirmed request for a
 service it does not execute is rejected (unrecognized-service), a malformed
 one rejected or aborted, and each malformed datagram is logged as one line,
 rate-limited per peer.
+
+Watchdog (a layout with a ``heartbeat``, see
+:class:`protocols.pointmap.BacnetHeartbeat`): a commandable analog value
+the controller writes a changing value to. The priority of the latest
+heartbeat is the controller's slot. Once a heartbeat and a command at that
+priority have arrived, the watchdog is armed; when the heartbeat's value has
+not changed for its timeout on the device's clock (the simulation clock,
+checked at every simulation step and before each heartbeat is taken), the
+device relinquishes that priority on every commandable object, so the
+relinquish defaults (the plant schedule's values) are in force, and waits
+for a new heartbeat and a new command before it can do so again.
 """
 
 from __future__ import annotations
@@ -28,11 +39,14 @@ import asyncio
 import logging
 import re
 import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Callable
 
 from bacpypes3.apdu import APDU, APCISequence, ConfirmedRequestPDU, RejectPDU, confirmed_request_types
 from bacpypes3.basetypes import (
     COVSubscription,
+    PriorityValue,
     DeviceAddress,
     ObjectPropertyReference,
     ObjectTypesSupported,
@@ -43,7 +57,7 @@ from bacpypes3.basetypes import (
 from bacpypes3.constructeddata import ArrayOf
 from bacpypes3.errors import InvalidTag, PropertyError
 from bacpypes3.ipv4.app import NormalApplication
-from bacpypes3.local.analog import AnalogInputObject, AnalogOutputObject
+from bacpypes3.local.analog import AnalogInputObject, AnalogOutputObject, AnalogValueObjectCmd
 from bacpypes3.local.binary import BinaryInputObject
 from bacpypes3.local.device import DeviceObject
 from bacpypes3.local.multistate import MultiStateInputObject, MultiStateOutputObject
@@ -64,8 +78,8 @@ ValueOf = Callable[[str], float | None]
 
 NOT_IN_PROPERTY_LIST = ("objectIdentifier", "objectName", "objectType", "propertyList")
 """Properties every object has, which property-list leaves out (ASHRAE 135 clause 12.1.1.4.1)."""
-OBJECT_TYPES_SUPPORTED = ("device", "analogInput", "analogOutput", "binaryInput", "multiStateInput",
-                          "multiStateOutput")
+OBJECT_TYPES_SUPPORTED = ("device", "analogInput", "analogOutput", "analogValue", "binaryInput",
+                          "multiStateInput", "multiStateOutput")
 """Object types a simulated device serves."""
 SERVICES_SUPPORTED = ("readProperty", "readPropertyMultiple", "writeProperty", "subscribeCOV", "whoIs", "iAm",
                       "whoHas", "iHave", "unconfirmedCOVNotification")
@@ -119,6 +133,25 @@ class _CommandedObject:
         await super().write_property(attr, value, index, priority)
         if name == "presentValue":
             server.commanded(self, point)
+            if not isinstance(value, Null):
+                server.watchdog_commanded(16 if priority is None else priority)
+
+
+class _HeartbeatObject:
+    """Mixin for the watchdog object: every write of its present value goes to the device's watchdog."""
+
+    async def write_property(self, attr, value, index=None, priority=None):  # noqa: ANN001 (bacpypes3 signature)
+        name = self._property_identifier_class(attr).attr if isinstance(attr, int) else attr
+        server: BacnetDeviceServer = self._app.parktwin_server
+        if name == "presentValue":
+            server.watchdog_due()  # a heartbeat after the timeout comes too late for the commands before it
+        await super().write_property(attr, value, index, priority)
+        if name == "presentValue" and not isinstance(value, Null):
+            server.heartbeat_written(float(value), 16 if priority is None else priority)
+
+
+class HeartbeatValue(_DeviceSide, _HeartbeatObject, AnalogValueObjectCmd):
+    _writable = ("presentValue",)
 
 
 class CommandedAnalogOutput(_DeviceSide, _CommandedObject, AnalogOutputObject):
@@ -278,12 +311,37 @@ class MalformedLog:
         self._peers[key] = (now_s, 0)
 
 
+@dataclass
+class _Watchdog:
+    """The state of a device's heartbeat watchdog (module docstring)."""
+
+    timeout_s: int
+    value: float | None = None
+    """The latest heartbeat value."""
+    changed_at: datetime | None = None
+    """When the heartbeat last changed (device clock)."""
+    priority: int | None = None
+    """The priority of the latest heartbeat: the slot the watchdog relinquishes."""
+    beat: bool = False
+    """A heartbeat changed since the watchdog last ran out (or since start)."""
+    commanded: set[int] = field(default_factory=set)
+    """Priorities commanded since the watchdog last ran out (or since start)."""
+
+    def due(self, now: datetime) -> bool:
+        return (self.beat and self.priority in self.commanded and self.changed_at is not None
+                and now >= self.changed_at + timedelta(seconds=self.timeout_s))
+
+
 class BacnetDeviceServer:
-    """Serves ``layout`` as a BACnet device on host:port."""
+    """Serves ``layout`` as a BACnet device on host:port.
+
+    now_utc: the device's clock (the simulation clock), which runs the heartbeat watchdog of a layout
+    with a ``heartbeat``; without it the watchdog never runs out."""
 
     def __init__(self, layout: DeviceLayout, host: str, port: int, value_of: ValueOf,
                  write_setpoint: Callable[[str, float], None], release_setpoint: Callable[[str], None],
-                 limits: dict[str, tuple[float | None, float | None]]):
+                 limits: dict[str, tuple[float | None, float | None]],
+                 now_utc: Callable[[], datetime] | None = None):
         self.layout = layout
         self.host, self.port = host, port
         self.value_of = value_of
@@ -294,6 +352,10 @@ class BacnetDeviceServer:
         self._app: NormalApplication | None = None
         self._objects: dict = {}
         self._point_by_object: dict = {}
+        self.now_utc = now_utc
+        heartbeat = layout.heartbeat
+        self.watchdog = _Watchdog(heartbeat.timeout_s) if heartbeat is not None else None
+        self._heartbeat_object = None
 
     @property
     def name(self) -> str:
@@ -323,6 +385,15 @@ class BacnetDeviceServer:
             app.add_object(obj)
             self._objects[point.id] = obj
             self._point_by_object[(point.object_type, point.instance)] = point
+        heartbeat = self.layout.heartbeat
+        if heartbeat is not None:
+            self._heartbeat_object = HeartbeatValue(
+                objectIdentifier=(heartbeat.object_type, heartbeat.instance), objectName="heartbeat",
+                description=f"watchdog: commands at the heartbeat's priority are relinquished when it has not "
+                            f"changed for {heartbeat.timeout_s} s",
+                statusFlags=[0, 0, 0, 0], eventState="normal", outOfService=False, presentValue=0.0,
+                relinquishDefault=0.0, units="noUnits", covIncrement=0.0)
+            app.add_object(self._heartbeat_object)
         self._app = app
         self.refresh()
 
@@ -355,6 +426,44 @@ class BacnetDeviceServer:
             self.write_setpoint(point.id, point.to_engineering(float(obj.presentValue)))
         except ValueError as exc:  # the simulator's own limits; the device keeps the command, the plant ignores it
             log.info("device %s: simulator refused %s: %s", self.name, point.id, exc)
+
+    def heartbeat_written(self, value: float, priority: int) -> None:
+        """A heartbeat arrived: a changed value restarts the watchdog at the device clock's now."""
+        watchdog = self.watchdog
+        if watchdog is None or self.now_utc is None:
+            return
+        watchdog.priority = priority
+        if value != watchdog.value:
+            watchdog.value, watchdog.changed_at, watchdog.beat = value, self.now_utc(), True
+
+    def watchdog_commanded(self, priority: int) -> None:
+        """A command (not a relinquish) arrived at ``priority`` on one of the setpoint objects."""
+        if self.watchdog is not None:
+            self.watchdog.commanded.add(priority)
+
+    def watchdog_due(self) -> list[str]:
+        """When the heartbeat has not changed for its timeout (and the watchdog is armed): relinquish the
+        heartbeat's priority on every commandable object, hand every point left without a command back to
+        the plant schedule, and disarm until a new heartbeat and a new command; the ids of the points whose
+        command at that priority was relinquished."""
+        watchdog = self.watchdog
+        if watchdog is None or self.now_utc is None or self._app is None or not watchdog.due(self.now_utc()):
+            return []
+        slot = watchdog.priority - 1
+        relinquished = []
+        for point in self.points:
+            obj = self._objects.get(point.id)
+            if obj is None or not point.writable or obj.priorityArray[slot].null is not None:
+                continue
+            obj.priorityArray[slot] = PriorityValue(null=())  # recalculates the present value
+            relinquished.append(point.id)
+            self.commanded(obj, point)
+        if self._heartbeat_object is not None:
+            self._heartbeat_object.priorityArray[slot] = PriorityValue(null=())
+        log.warning("device %s: no new heartbeat for %d s; relinquished priority %d of %s", self.name,
+                    watchdog.timeout_s, watchdog.priority, ", ".join(relinquished) or "no point")
+        watchdog.beat, watchdog.commanded = False, set()
+        return relinquished
 
     @staticmethod
     def _set_present(obj, point: BacnetPoint, raw) -> None:

@@ -59,7 +59,7 @@ class DeviceHost:
             else:
                 self.servers[device.name] = BacnetDeviceServer(layout, device.host, device.port, self.values.get,
                                                                simulator.write_setpoint, simulator.release_setpoint,
-                                                               limits)
+                                                               limits, now_utc)
 
     async def start(self) -> None:
         """Take the first step (so every device has values) and start every server."""
@@ -98,8 +98,12 @@ class DeviceHost:
 
     def _step_to_clock(self, at_least_one: bool = False) -> None:
         for server in self.servers.values():
+            # setpoints past their revert timeout, or whose heartbeat went silent, go back to the schedule for
+            # this step
             if isinstance(server, ModbusDeviceServer):
-                server.revert_due()  # setpoints past their revert timeout go back to the schedule for this step
+                server.revert_due()
+            else:
+                server.watchdog_due()
         output = None
         while at_least_one and output is None or self.simulator.now_utc <= self.now_utc():
             output = self.simulator.advance()

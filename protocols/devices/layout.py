@@ -16,7 +16,9 @@ factors; unused fields hold the SunSpec "not implemented" values.
 Chillers, the ice tank, lighting, elevators, EV chargers and the weather
 station are BACnet/IP devices: analog inputs for measurements, binary
 inputs for on/off states, multi-state inputs for modes, commandable analog
-or multi-state outputs for setpoints.
+or multi-state outputs for setpoints; a device with setpoints also has a
+heartbeat (watchdog) object, commandable analog value ``HEARTBEAT_INSTANCE``
+(see :class:`protocols.pointmap.BacnetHeartbeat`).
 
 :func:`device_layouts` gives each asset's layout; :func:`default_point_maps`
 turns them into point maps with the default ports (Modbus from
@@ -30,8 +32,8 @@ import math
 from dataclasses import dataclass, field
 
 from protocols.codec import encode
-from protocols.pointmap import (AnyDeviceMap, BacnetDeviceMap, BacnetPoint, ModbusDeviceMap, ModbusFailSafe,
-                                ModbusPoint)
+from protocols.pointmap import (AnyDeviceMap, BacnetDeviceMap, BacnetHeartbeat, BacnetPoint, ModbusDeviceMap,
+                                ModbusFailSafe, ModbusPoint)
 from twin.assets import AssetBase, Battery, Meter, PVArray
 from twin.park import Park
 from twin.points import Point
@@ -45,6 +47,9 @@ NOT_IMPLEMENTED_UINT16 = 0xFFFF
 MODBUS_KINDS = (PVArray, Battery, Meter)
 REVERT_TIMEOUT_S = 1800
 """Revert timeout of the simulated Modbus setpoints, simulated seconds: two 15-minute control steps."""
+HEARTBEAT_INSTANCE = 900
+HEARTBEAT_TIMEOUT_S = REVERT_TIMEOUT_S
+"""Watchdog timeout of the simulated BACnet devices, simulated seconds: the same two control steps."""
 DEFAULT_POLL_PERIOD_S = 1.0
 DEFAULT_TIMEOUT_S = 0.5
 """Half the poll period: a silent device is marked within two poll periods of going quiet."""
@@ -74,13 +79,15 @@ class DeviceLayout:
     """Modbus device id or BACnet device instance."""
     constants: dict[int, int] = field(default_factory=dict)
     """Modbus holding registers with fixed contents: SunSpec markers, headers, strings, scale factors."""
+    heartbeat: BacnetHeartbeat | None = None
+    """BACnet: the device's watchdog object, when it has setpoints."""
 
     def point_map(self, port: int, host: str = "127.0.0.1") -> AnyDeviceMap:
         common = dict(name=self.name, host=host, port=port, poll_period_s=DEFAULT_POLL_PERIOD_S,
                       timeout_s=DEFAULT_TIMEOUT_S, points=self.points)
         if self.protocol == "modbus":
             return ModbusDeviceMap(device_id=self.address, **common)
-        return BacnetDeviceMap(device_instance=self.address, **common)
+        return BacnetDeviceMap(device_instance=self.address, heartbeat=self.heartbeat, **common)
 
 
 def device_layouts(park: Park) -> list[DeviceLayout]:
@@ -244,7 +251,9 @@ def _bacnet_layout(asset: AssetBase, points: list[Point], device_instance: int) 
             id=point.id, object_type=object_type, instance=counters[object_type], unit=point.unit, offset=offset,
             writable=point.writable, safe_min=point.spec.low_limit if point.writable else None,
             safe_max=point.spec.high_limit if point.writable else None, description=point.spec.description))
-    return DeviceLayout(asset.id, "bacnet", mapped, address=device_instance)
+    heartbeat = BacnetHeartbeat(object_type="analog-value", instance=HEARTBEAT_INSTANCE,
+                                timeout_s=HEARTBEAT_TIMEOUT_S) if any(p.writable for p in mapped) else None
+    return DeviceLayout(asset.id, "bacnet", mapped, address=device_instance, heartbeat=heartbeat)
 
 
 def render_default_point_maps(park: Park, host: str = "127.0.0.1") -> dict[str, str]:

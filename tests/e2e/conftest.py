@@ -50,17 +50,51 @@ class Run:
                              timeout_s, f"{count} dispatch rounds")
 
 
-@pytest.fixture
-def auto_run(tmp_path, demo_park_copy):
+def started_run(park_file: Path, history_url: str, *options: str, stdout=subprocess.PIPE):
+    """`parktwin run --approval auto` of ``park_file`` with ``options``, on a free dashboard port; yields its
+    Run and kills it afterwards if it is still going (a generator for the fixtures below)."""
     port = free_port()
-    history_url = f"sqlite:///{tmp_path / 'run.sqlite'}"
     process = subprocess.Popen(
-        [sys.executable, "-m", "twin.cli", "run", str(demo_park_copy), "--speed", "600", "--approval", "auto",
+        [sys.executable, "-m", "twin.cli", "run", str(park_file), *options, "--approval", "auto",
          "--port", str(port), "--history", history_url],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        cwd=ROOT, stdout=stdout, stderr=subprocess.PIPE, text=True)
     try:
         yield Run(process, f"http://127.0.0.1:{port}", history_url)
     finally:
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+@pytest.fixture
+def auto_run(tmp_path, demo_park_copy):
+    yield from started_run(demo_park_copy, f"sqlite:///{tmp_path / 'run.sqlite'}", "--speed", "600")
+
+
+@pytest.fixture
+def served_demo_park(tmp_path, demo_park_copy):
+    """`parktwin devices serve --speed 600` of the demo park copy, once it serves; stopped after the test."""
+    serve_log = tmp_path / "serve.log"
+    with serve_log.open("w") as log:
+        process = subprocess.Popen([sys.executable, "-m", "twin.cli", "devices", "serve", str(demo_park_copy),
+                                    "--speed", "600"], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while "simulating at" not in serve_log.read_text():
+            assert process.poll() is None and time.monotonic() < deadline, serve_log.read_text()
+            time.sleep(0.2)
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture
+def field_run(tmp_path, demo_park_copy, served_demo_park):
+    """A `parktwin run --devices field --approval auto` of the demo park copy against `served_demo_park`."""
+    yield from started_run(demo_park_copy, f"sqlite:///{tmp_path / 'field.sqlite'}", "--devices", "field",
+                           stdout=subprocess.DEVNULL)

@@ -139,8 +139,9 @@ def test_discovery_walks_the_object_list_into_a_skeleton(park):
     assert device.device_instance == next(l for l in device_layouts(park) if l.name == "ev5").address
     assert [(p.object_type, p.instance, p.id) for p in device.points] == [
         ("analog-input", 1, "todo.ev5.power_kw"), ("binary-input", 1, "todo.ev5.connected"),
-        ("analog-input", 2, "todo.ev5.session_energy_kwh"), ("analog-output", 1, "todo.ev5.power_limit_kw")]
-    limit = device.points[-1]
+        ("analog-input", 2, "todo.ev5.session_energy_kwh"), ("analog-output", 1, "todo.ev5.power_limit_kw"),
+        ("analog-value", 900, "todo.ev5.heartbeat")]  # the watchdog object, for the integrator to map as `heartbeat:`
+    limit = device.points[3]
     assert limit.writable and limit.safe_min == limit.safe_max == 45.0
 
 

@@ -135,7 +135,8 @@ def test_device_object_states_what_it_supports_and_objects_carry_texts(park):
                if services[getattr(type(services), name)]}
     assert claimed == {"whoIs", "iAm", "readProperty", "readPropertyMultiple", "writeProperty", "subscribeCOV"}
     assert types[type(types).analogInput] and types[type(types).multiStateOutput] and types[type(types).device]
-    assert not types[type(types).analogValue] and not types[type(types).binaryOutput]
+    assert types[type(types).analogValue]  # the heartbeat (watchdog) object
+    assert not types[type(types).binaryOutput] and not types[type(types).multiStateValue]
     names = {str(p) for p in property_list}
     assert "present-value" in names and "status-flags" in names
     assert not names & {"object-identifier", "object-name", "object-type", "property-list"}
