@@ -10,7 +10,8 @@ from bacpypes3.apdu import ErrorRejectAbortNack
 from bacpypes3.pdu import Address
 from bacpypes3.primitivedata import ObjectIdentifier
 
-from protocols.bacnet_client import BacnetAdapter, discover_point_map, make_client_application
+from protocols.bacnet_client import BacnetAdapter, make_client_application
+from protocols.discovery import discover_point_map
 from protocols.devices.bacnet_server import BacnetDeviceServer
 from protocols.devices.layout import device_layouts
 from protocols.errors import DeviceUnreachable, WriteRefused

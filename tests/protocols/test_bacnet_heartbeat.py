@@ -25,6 +25,7 @@ from twin.config import load_park
 from twin.sim import ParkSimulator
 
 from park_copies import free_port
+from waiting import eventually
 
 DEMO = Path(__file__).resolve().parents[2] / "examples" / "demo-park" / "park.yaml"
 SETPOINT = "plant.chiller1.chw_setpoint_c"
@@ -38,15 +39,6 @@ def plain_client() -> NormalApplication:
     """A BACnet client that is not ParkTwin's: bacpypes3 as any tool would use it."""
     device = DeviceObject(objectIdentifier=("device", 4000002), objectName="commissioning-tool", vendorIdentifier=999)
     return NormalApplication(device, IPv4Address("127.0.0.1:0"))
-
-
-async def eventually(condition, what: str, timeout_s: float = 30.0):
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while True:
-        if await condition():
-            return
-        assert asyncio.get_running_loop().time() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.05)
 
 
 def test_heartbeats_keep_parktwins_command_and_silence_hands_the_point_back_to_the_schedule():

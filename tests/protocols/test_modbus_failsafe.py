@@ -21,22 +21,13 @@ from twin.config import load_park
 from twin.sim import ParkSimulator
 
 from park_copies import free_port
+from waiting import eventually
 
 DEMO = Path(__file__).resolve().parents[2] / "examples" / "demo-park" / "park.yaml"
 LIMIT = "b1.pv_roof_south.power_limit_pct"
 SCHEDULE_LIMIT_PCT = 100.0
 """The plant schedule's PV power limit: no curtailment."""
 START_UTC = datetime(2026, 7, 1, 4, 0, tzinfo=timezone.utc)  # noon in the park
-
-
-async def eventually(condition, what: str, timeout_s: float = 30.0):
-    """Await ``condition()`` (a coroutine function) until it is true; fail naming ``what`` after timeout_s."""
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while True:
-        if await condition():
-            return
-        assert asyncio.get_running_loop().time() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.05)
 
 
 async def mbpoll(port: int, address: int, count: int = 1) -> list[int]:

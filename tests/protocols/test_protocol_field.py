@@ -5,7 +5,6 @@ in the write audit log."""
 from __future__ import annotations
 
 import asyncio
-import time
 from datetime import datetime, timezone
 
 from bacpypes3.pdu import Address
@@ -20,18 +19,9 @@ from twin.runtime import ProtocolFeed, SimulationClock, TwinSink
 from twin.sim import ParkSimulator
 
 from test_bacnet_commands import SETPOINT, SETPOINT_OBJECT, other_client
+from waiting import wait_for
 
 START = datetime(2026, 7, 1, 2, tzinfo=timezone.utc)
-
-
-def wait_until(predicate, timeout_s: float = 60.0):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError("timed out")
 
 
 def test_an_operator_override_is_not_fought_and_writing_resumes_after_relinquish(tmp_path, demo_park, demo_park_copy):
@@ -58,12 +48,12 @@ def test_an_operator_override_is_not_fought_and_writing_resumes_after_relinquish
             assert field.write_setpoints({SETPOINT: 8.0}, "controller:test") == {SETPOINT: "ok"}
             feed.call(lambda: operator_writes(9.5))
             rounds_at_override = feed.adapter_feed.rounds
-            wait_until(lambda: SETPOINT in feed.overrides())
+            wait_for(lambda: SETPOINT in feed.overrides(), 60, "the override seen")
             overridden_after_rounds = feed.adapter_feed.rounds - rounds_at_override
             assert field.write_setpoints({SETPOINT: 10.0}, "controller:test") == \
                 {SETPOINT: "skipped: overridden at priority 8"}
             feed.call(lambda: operator_writes(Null(())))
-            wait_until(lambda: SETPOINT not in feed.overrides())
+            wait_for(lambda: SETPOINT not in feed.overrides(), 60, "the override relinquished")
             assert field.write_setpoints({SETPOINT: 10.5}, "controller:test") == {SETPOINT: "ok"}
         finally:
             if operator is not None:

@@ -7,7 +7,6 @@ behind Modbus and BACnet device servers, adapters polling them into live state.
 from __future__ import annotations
 
 import asyncio
-import time
 from datetime import datetime, timezone
 
 import pytest
@@ -22,16 +21,7 @@ from twin.runtime import ProtocolFeed, SimulationClock, TwinSink
 from twin.sim import ParkSimulator
 
 from park_copies import DEMO_PARK_DIR, copy_demo_park
-
-
-def wait_for(predicate, timeout_s: float, what: str):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"not within {timeout_s} s: {what}")
+from waiting import wait_for
 
 
 @pytest.fixture(scope="module")
