@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from browser_support import CHROMIUM, CHROMIUM_FLAGS, DEMO
-from twin.config import load_park
+from browser_support import CHROMIUM, CHROMIUM_FLAGS
 from twin.history import open_history
 
 SIM_START_UTC = datetime(2026, 6, 30, 16, 0, tzinfo=timezone.utc)  # local midnight, 1 July, Asia/Shanghai

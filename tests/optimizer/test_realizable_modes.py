@@ -5,7 +5,7 @@ search stopped without an incumbent gives the fallback plan instead of a crash."
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +16,7 @@ from scipy.optimize import Bounds, LinearConstraint, milp
 from energy.environment import ParkEnvironment
 from energy.tariff import load_tariff
 from optimizer.inputs import HorizonInputs, InitialState
-from optimizer.model import DispatchAssets, build_lp
+from optimizer.model import build_lp
 from optimizer.plan import plan_context, plan_options
 from optimizer.setpoints import table_setpoints
 from optimizer.park_inputs import park_horizon_inputs, simulated_loads

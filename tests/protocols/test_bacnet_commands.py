@@ -11,7 +11,6 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from bacpypes3.apdu import ErrorRejectAbortNack
 from bacpypes3.ipv4.app import NormalApplication
 from bacpypes3.local.device import DeviceObject
 from bacpypes3.pdu import Address, IPv4Address

@@ -17,7 +17,6 @@ from bacpypes3.apdu import ErrorRejectAbortNack
 from bacpypes3.pdu import Address
 from bacpypes3.primitivedata import Null, ObjectIdentifier
 
-from protocols.devices.layout import device_layouts
 from twin.config import load_park
 
 from park_copies import free_port

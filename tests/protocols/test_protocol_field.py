@@ -4,7 +4,6 @@ in the write audit log."""
 
 from __future__ import annotations
 
-import asyncio
 from datetime import datetime, timezone
 
 from bacpypes3.pdu import Address
