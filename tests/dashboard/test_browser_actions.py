@@ -202,8 +202,8 @@ def test_suspend_in_the_page_hands_the_devices_back_to_the_plant_schedule(runnin
     sign_in(page, base, "tara", "/dispatch")
     page.wait_for_selector("#plan-suspend", timeout=PLAN_TIMEOUT_MS)
     page.click("#plan-suspend")
-    page.wait_for_function("() => document.querySelector('#plan-message').innerText.includes('suspended by tara')",
-                           timeout=20_000)
+    page.wait_for_function("() => (document.querySelector('#plan-message')?.innerText || '')"
+                           ".includes('suspended by tara')", timeout=20_000)
     suspended_at = datetime.fromisoformat(get_json(base + "/api/plan")["approval"]["suspended_at_utc"])
     points = ("plant.battery.power_setpoint_kw", "plant.ice_tank.charge_setpoint_kwth",
               "plant.ice_tank.melt_setpoint_kwth")
