@@ -266,14 +266,6 @@ class AdapterFeed:
                 self._retrying[coordinator] = asyncio.create_task(self._retry(coordinator, now_s))
         return self._deliver(results)
 
-    async def poll_now(self, point_ids: list[str]) -> list[Reading]:
-        """Poll the devices that hold any of ``point_ids`` now, whether due or not (one attempt each; a
-        device being tried again is left to that); deliver and return the readings, as a round does."""
-        wanted = set(point_ids)
-        chosen = [c for c in self.coordinators if wanted & set(c.adapter.point_ids) and c not in self._retrying]
-        results = await asyncio.gather(*(c.poll(attempts=1) for c in chosen))
-        return self._deliver(list(results))
-
     async def _retry(self, coordinator: DeviceCoordinator, started_s: float) -> None:
         """The remaining attempts of a device whose attempt in a round got no answer; delivers the outcome."""
         try:

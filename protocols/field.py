@@ -35,16 +35,14 @@ class ProtocolField:
     """The controller's Field port on a live park (module docstring). ``now_utc``: the twin's clock;
     ``on_written(point, value)``: told of every accepted write and release (value None), for read-back
     (protocols.readback); ``overrides()``: the points a higher priority than ParkTwin's holds (an operator
-    at priority 8), which are not written while it does; ``read_now(point_ids)``: polls the devices of the
-    storage and grid meter points at once when the state is read (None: the latest polls stand)."""
+    at priority 8), which are not written while it does."""
 
     def __init__(self, park: Park, live: LiveState, history: History, write: PointWrite,
                  now_utc: Callable[[], datetime], demand_interval_min: int,
                  on_written: Callable[[str, float | None], None] | None = None,
-                 overrides: Callable[[], dict[str, int]] | None = None,
-                 read_now: Callable[[list[str]], None] | None = None):
+                 overrides: Callable[[], dict[str, int]] | None = None):
         self.park, self.live, self.history, self.write, self.now_utc = park, live, history, write, now_utc
-        self.on_written, self.overrides, self.read_now = on_written, overrides, read_now
+        self.on_written, self.overrides = on_written, overrides
         self._stored = [(a.id, point_id(b.id, a.id, "stored_energy_kwh")) for b, a in park.iter_assets()
                         if isinstance(a, Battery)]
         self._inventory = [(a.id, point_id(b.id, a.id, "inventory_kwhth")) for b, a in park.iter_assets()
@@ -55,8 +53,6 @@ class ProtocolField:
         self._written: set[str] = set()
 
     def read_state(self) -> FieldState:
-        if self.read_now is not None:  # the state at the step, not as of the last poll
-            self.read_now([pid for _, pid in self._stored + self._inventory] + [self._counter])
         now = self.now_utc()
         self._read_counter(now)
         stored = {asset: v for asset, pid in self._stored if (v := self.live.value(pid)) is not None}
@@ -64,8 +60,7 @@ class ProtocolField:
         return FieldState(now, stored, inventory, self._billed.peak_kw, self._billed.last_interval)
 
     def _read_counter(self, now: datetime) -> None:
-        """Feed the counter readings stored since the last call (from the local month's start at first), and
-        the live one."""
+        """Feed the counter readings stored since the last call (from the local month's start at first)."""
         since = self._billed.last_sample_utc
         if since is None:
             local = pd.Timestamp(now).tz_convert(self.park.site.timezone)
@@ -76,9 +71,6 @@ class ProtocolField:
         readings = readings[readings["quality"] == int(Quality.GOOD)]
         for ts, value in zip(readings["ts_utc"], readings["value"]):
             self._billed.add(ts, float(value))
-        latest = self.live.get(self._counter)  # newer than history while the store batches its writes
-        if latest is not None and latest.quality == Quality.GOOD and latest.value is not None:
-            self._billed.add(latest.ts_utc, latest.value)
 
     def write_setpoints(self, setpoints: dict[str, float], who: str) -> dict[str, str]:
         results = {}

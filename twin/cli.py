@@ -190,7 +190,7 @@ def run(
 
     operation = None if tariff is None else _live_operation(
         park, tariff, live, store, episodes, lambda p, v, who: feed.write(p, v, who).result, clock.now_utc, approval,
-        replan_min, plan_time_limit, readback.written, feed.overrides, feed.read_now)
+        replan_min, plan_time_limit, readback.written, feed.overrides)
     dash_app = create_app(park, live, store, write_point=write_through_protocols, users=user_store,
                           devices=feed, plan=operation, now_utc=clock.now_utc,
                           **_energy_providers(park, store, episodes, clock.now_utc))
@@ -242,7 +242,7 @@ def _stop_as_on_ctrl_c(signum, frame) -> None:
 
 
 def _live_operation(park: Park, tariff, live, store, episodes, write, now_utc, approval: str, replan_min: int,
-                    mip_time_limit_s: float | None, on_written, overrides, read_now):
+                    mip_time_limit_s: float | None, on_written, overrides):
     """The controller of a live park on the protocol field, with history forecasts; plan expiry raises
     a ``plan_expired`` alarm in the fault episodes while it lasts."""
     from energy.forecast import HistoryForecaster, HistoryLoadSource
@@ -252,8 +252,7 @@ def _live_operation(park: Park, tariff, live, store, episodes, write, now_utc, a
     from protocols.field import ProtocolField
     from twin.fault_episodes import FaultEpisode, Severity
 
-    field = ProtocolField(park, live, store, write, now_utc, tariff.demand_interval_min, on_written, overrides,
-                          read_now)
+    field = ProtocolField(park, live, store, write, now_utc, tariff.demand_interval_min, on_written, overrides)
     controller = Controller(park, field, HistoryForecaster(park, HistoryLoadSource(store, park)), TariffPrices(tariff),
                             plan_options(tariff, mip_time_limit_s=mip_time_limit_s), plan_context(park, tariff),
                             authority=Authority(approval), replan_min=replan_min, with_baselines=True,

@@ -160,12 +160,6 @@ class ProtocolFeed:
             return {}
         return {pid: None if raw is None else raw.as_json() for pid, raw in self.adapter_feed.raw_values().items()}
 
-    def read_now(self, point_ids: list[str], timeout_s: float = 30.0) -> None:
-        """Poll the devices holding these points now (their readings delivered to the twin as any poll's),
-        so that live state holds their present values, e.g. at a control step."""
-        if self.adapter_feed is not None:
-            self.call(lambda: self.adapter_feed.poll_now(point_ids), timeout_s)
-
     def overrides(self) -> dict[str, int]:
         """Points a higher command priority than ParkTwin's holds now (an operator at priority 8), as the
         latest polls read their priority arrays: point id -> that priority."""
