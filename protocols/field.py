@@ -60,7 +60,8 @@ class ProtocolField:
         return FieldState(now, stored, inventory, self._billed.peak_kw, self._billed.last_interval)
 
     def _read_counter(self, now: datetime) -> None:
-        """Feed the counter readings stored since the last call (from the local month's start at first)."""
+        """Feed the counter readings stored since the last call (from the local month's start at first), and
+        the live one."""
         since = self._billed.last_sample_utc
         if since is None:
             local = pd.Timestamp(now).tz_convert(self.park.site.timezone)
@@ -71,6 +72,9 @@ class ProtocolField:
         readings = readings[readings["quality"] == int(Quality.GOOD)]
         for ts, value in zip(readings["ts_utc"], readings["value"]):
             self._billed.add(ts, float(value))
+        latest = self.live.get(self._counter)  # newer than history while the store batches its writes
+        if latest is not None and latest.quality == Quality.GOOD and latest.value is not None:
+            self._billed.add(latest.ts_utc, latest.value)
 
     def write_setpoints(self, setpoints: dict[str, float], who: str) -> dict[str, str]:
         results = {}

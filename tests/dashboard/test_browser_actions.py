@@ -207,7 +207,8 @@ def test_suspend_in_the_page_hands_the_devices_back_to_the_plant_schedule(runnin
     suspended_at = datetime.fromisoformat(get_json(base + "/api/plan")["approval"]["suspended_at_utc"])
     points = ("plant.battery.power_setpoint_kw", "plant.ice_tank.charge_setpoint_kwth",
               "plant.ice_tank.melt_setpoint_kwth")
-    query = f"{base}/api/readings?point={','.join(points)}&from={quote(suspended_at.isoformat())}"
+    query = (f"{base}/api/readings?point={','.join(points)}&from={quote(suspended_at.isoformat())}"
+             f"&to={quote((suspended_at + timedelta(days=1)).isoformat())}")
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         readings = get_json(query)["points"]
