@@ -26,6 +26,8 @@ from twin.config import load_park
 from twin.history import open_history, write_audit
 
 PLAN_TIMEOUT_MS = 60_000
+SCREENSHOT_TIMEOUT_MS = 120_000
+"""A full-page screenshot of a live run's page on a loaded machine can take more than Playwright's 30 s."""
 
 if not hasattr(pytest.importorskip("energy.forecast"), "HistoryForecaster"):
     pytest.skip("parktwin run needs energy.forecast.HistoryForecaster", allow_module_level=True)
@@ -102,7 +104,7 @@ def test_a_signed_in_operator_acknowledges_an_active_fault(running, page):
     # stamped with the twin's (simulation) clock, like the episode: not before the episode began
     assert datetime.fromisoformat(episode["acknowledged_at"]) >= datetime.fromisoformat(episode["start"])
     assert all(f["acknowledged_by"] is None for f in faults if f["id"] != episode_id)
-    page.screenshot(path=str(ARTIFACTS / "run-faults-acknowledged.png"), full_page=True)
+    page.screenshot(path=str(ARTIFACTS / "run-faults-acknowledged.png"), full_page=True, timeout=SCREENSHOT_TIMEOUT_MS)
 
 
 def test_an_approval_without_sign_in_is_refused_and_nothing_is_dispatched(running, page):
@@ -148,7 +150,7 @@ def test_the_dispatch_chart_and_cost_table_show_the_plan_of_the_api(running, pag
         assert plan_total == pytest.approx(plan["costs"]["total_cny"], abs=0.5)
         assert baseline_total == pytest.approx(plan["baselines"][baseline]["total_cny"], abs=0.5)
         assert saves == pytest.approx(plan["baselines"][baseline]["total_cny"] - plan["costs"]["total_cny"], abs=1)
-    page.screenshot(path=str(ARTIFACTS / "run-dispatch.png"), full_page=True)
+    page.screenshot(path=str(ARTIFACTS / "run-dispatch.png"), full_page=True, timeout=SCREENSHOT_TIMEOUT_MS)
 
 
 def test_a_signed_in_trader_approves_the_plan_and_its_step_is_written(running, page):
@@ -175,7 +177,7 @@ def test_a_signed_in_trader_approves_the_plan_and_its_step_is_written(running, p
     battery = next(w for w in written["writes"] if w["point_id"] == "plant.battery.power_setpoint_kw")
     assert battery["result"] == "ok"
     assert any(r.value == pytest.approx(battery["value"], rel=1e-6) and r.result == "ok" for r in audited)
-    page.screenshot(path=str(ARTIFACTS / "run-dispatch-approved.png"), full_page=True)
+    page.screenshot(path=str(ARTIFACTS / "run-dispatch-approved.png"), full_page=True, timeout=SCREENSHOT_TIMEOUT_MS)
 
 
 def schedule_value(park, point_id: str, ts_utc: datetime) -> float | None:
@@ -223,4 +225,4 @@ def test_suspend_in_the_page_hands_the_devices_back_to_the_plant_schedule(runnin
             assert values[1] == pytest.approx(expected, abs=1e-3), (point, ts[:3], values[:3])
     released = [r for r in plan_writes(history) if r.value is None and r.who == "controller:tara"]
     assert {r.point_id for r in released} >= set(points) and all(r.result == "ok" for r in released)
-    page.screenshot(path=str(ARTIFACTS / "run-dispatch-suspended.png"), full_page=True)
+    page.screenshot(path=str(ARTIFACTS / "run-dispatch-suspended.png"), full_page=True, timeout=SCREENSHOT_TIMEOUT_MS)
