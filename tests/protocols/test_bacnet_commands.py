@@ -181,7 +181,7 @@ def test_write_priority_per_map_and_per_point(park):
 
 
 def test_fractional_state_is_refused_not_rounded(park):
-    """Defect 5: 2.5 to a multi-state command used to be rounded to 3 (ice making) and audited ok."""
+    """A fractional state (2.5) to a multi-state command is refused with its reason, not rounded."""
     port = free_port()
     plant = Plant(dict(CHILLER_VALUES))
 
@@ -228,7 +228,7 @@ def binary_value_device(port: int, writable_type: str) -> tuple[BacnetDeviceMap,
 
 @pytest.mark.parametrize("object_type", ["binary-output", "binary-value"])
 def test_binary_points_are_written_as_active_inactive(object_type):
-    """Defect 1: a float sent to a binary object crashed in bacpypes3's Enumerated cast (TypeError, no result)."""
+    """Binary objects are written as active/inactive, and any other value gives a result, not a traceback."""
     port = free_port()
 
     async def scenario():
@@ -278,7 +278,7 @@ def test_write_errors_of_any_kind_become_a_result(park):
 
 
 def test_status_flags_and_reliability_mark_readings_bad(park):
-    """Defect 3: an out-of-service analog input was stored as good."""
+    """Status flags, reliability and out-of-service mark a reading bad, the reason kept in its raw value."""
     port = free_port()
     plant = Plant(dict(CHILLER_VALUES))
 

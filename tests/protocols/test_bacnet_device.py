@@ -61,7 +61,7 @@ async def error_of(request) -> str:
 
 
 def test_relinquish_default_is_the_schedules_value_at_once_after_the_last_relinquish(park):
-    """Defect 9: the relinquish default followed the command, so the old command stayed after relinquish."""
+    """The relinquish default is the plant schedule's value, in force at once after the last relinquish."""
 
     async def scenario(server, client, address, plant):
         setpoint = ObjectIdentifier(SETPOINT_OBJECT)
@@ -80,7 +80,7 @@ def test_relinquish_default_is_the_schedules_value_at_once_after_the_last_relinq
 
 
 def test_read_only_properties_and_bad_priorities_are_refused(park):
-    """Defect 2: the simulated device accepted writes to anything, and priority 17 was stored at 16."""
+    """Writes to read-only properties are denied, and a priority outside 1-16 is rejected, as real devices do."""
 
     async def scenario(server, client, address, plant):
         ai, ao = ObjectIdentifier("analog-input,1"), ObjectIdentifier(SETPOINT_OBJECT)
@@ -109,7 +109,8 @@ def test_read_only_properties_and_bad_priorities_are_refused(park):
 
 
 def test_device_object_states_what_it_supports_and_objects_carry_texts(park):
-    """Defect 8: services and object types claimed wrongly, property-list, COV subscriptions, state texts."""
+    """The device states the services and object types it supports, a correct property-list, its live COV
+    subscriptions, and state texts."""
 
     async def scenario(server, client, address, plant):
         device = ObjectIdentifier(f"device,{server.layout.address}")
