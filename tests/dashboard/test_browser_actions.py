@@ -17,6 +17,7 @@ from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 import pytest
+from playwright.sync_api import expect
 
 from browser_support import ARTIFACTS, DEMO, ConsoleWatch, figure_data, parktwin_server
 from dashboard.auth import add_user
@@ -95,8 +96,8 @@ def test_a_signed_in_operator_acknowledges_an_active_fault(running, page):
     row = page.wait_for_selector('tr[data-fault^="battery_overtemp:battery:"]:has(.ack-button)', timeout=5_000)
     episode_id = row.get_attribute("data-fault")
     row.query_selector(".ack-button").click()
-    page.wait_for_selector("#ack-message", timeout=20_000)
-    assert "acknowledged battery_overtemp on battery as olga" in page.inner_text("#ack-message")
+    expect(page.locator("#ack-message")).to_contain_text("acknowledged battery_overtemp on battery as olga",
+                                                         timeout=20_000)
     end = datetime.now(timezone.utc) + timedelta(days=2)
     faults = get_json(f"{base}/api/faults?from=2000-01-01T00:00:00Z&to={end:%Y-%m-%dT%H:%M:%S}Z")["faults"]
     (episode,) = [f for f in faults if f["id"] == episode_id]
@@ -119,7 +120,7 @@ def test_an_approval_without_sign_in_is_refused_and_nothing_is_dispatched(runnin
         urllib.request.urlopen(request)
     assert refused.value.code == 403
     page.click("#plan-approve")
-    page.wait_for_selector("#plan-message", timeout=20_000)
+    expect(page.locator("#plan-message")).to_be_visible(timeout=20_000)
     message = page.inner_text("#plan-message")
     assert "refused (403)" in message and "Sign in" in message
     assert get_json(base + "/api/plan")["approval"]["approved_by"] is None
@@ -158,7 +159,7 @@ def test_a_signed_in_trader_approves_the_plan_and_its_step_is_written(running, p
     sign_in(page, base, "tara", "/dispatch")
     page.wait_for_selector("#plan-approve", timeout=PLAN_TIMEOUT_MS)
     page.click("#plan-approve")  # the plan the page shows; one replaced in between is refused (409): try again
-    page.wait_for_selector("#plan-message", timeout=20_000)
+    expect(page.locator("#plan-message")).to_be_visible(timeout=20_000)
     for _ in range(5):
         refused = page.inner_text("#plan-message")
         if "refused (409)" not in refused:

@@ -12,6 +12,7 @@ import threading
 from datetime import datetime, timezone
 
 import pytest
+from playwright.sync_api import expect
 from werkzeug.serving import make_server
 
 from browser_support import ARTIFACTS, ConsoleWatch, figure_data
@@ -85,7 +86,7 @@ def test_before_approval_the_page_shows_the_plan_now_and_no_writes(served, page)
     assert len(rows) == 2 and all("nothing written" in r.inner_text() for r in rows)
     assert page.query_selector("#plan-rounds-table tr[data-point]") is None
     page.click("#plan-approve")  # not signed in
-    page.wait_for_selector("#plan-message", timeout=WAIT_MS)
+    expect(page.locator("#plan-message")).to_be_visible(timeout=WAIT_MS)
     assert "refused (403)" in page.inner_text("#plan-message")
     assert live.operation.plan()["approval"]["approved_by"] is None
     page.screenshot(path=str(ARTIFACTS / "dispatch-before-approval.png"), full_page=True)
@@ -103,7 +104,7 @@ def test_a_trader_approves_in_the_page_rounds_appear_each_step_and_suspend_relea
     page.wait_for_selector("#plan-approve", timeout=WAIT_MS)
     plan_id = live.operation.plan()["id"]
     page.click("#plan-approve")
-    page.wait_for_selector("#plan-message", timeout=WAIT_MS)
+    expect(page.locator("#plan-message")).to_be_visible(timeout=WAIT_MS)
     assert f"plan {plan_id} approved by tara" in page.inner_text("#plan-message")
     page.wait_for_function("() => document.querySelector('#plan-approval').innerText.includes('approved by tara')",
                            timeout=WAIT_MS)
