@@ -32,7 +32,7 @@ class FaultProvider(Protocol):
 
     def faults(self, start: datetime, end: datetime) -> list[dict]:
         """Fault episodes overlapping [start, end): id, rule_id, asset_id, start, end (None while active),
-        severity, evidence, acknowledged_by and acknowledged_at (None until acknowledged)."""
+        priority, evidence, acknowledged_by and acknowledged_at (None until acknowledged)."""
 
     def acknowledge(self, episode_id: str, who: str) -> dict | None:
         """Record ``who`` acknowledging the episode now (the first acknowledgement stands); the episode

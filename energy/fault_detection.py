@@ -81,7 +81,7 @@ class EpisodeTracker:
             if episode is None:
                 confirm = first + int(np.searchsorted(times[first:end], run_start + condition.min_duration - step))
                 if confirm < end:
-                    episode = FaultEpisode(condition.rule_id, condition.asset_id, run_start, None, condition.severity,
+                    episode = FaultEpisode(condition.rule_id, condition.asset_id, run_start, None, condition.priority,
                                            _evidence(condition, confirm), condition.point_id)
             if end < n:
                 if episode is not None:

@@ -3,7 +3,7 @@
 A rule looks at a :class:`RuleInput` (point values and qualities on a
 regular time grid) and returns one :class:`Condition` per asset (or point) it
 judges: a boolean per timestamp, the minimum time it must hold before it
-counts as a fault, a severity, and the figures behind it. Turning conditions
+counts as a fault, its alarm priority, and the figures behind it. Turning conditions
 into fault episodes (minimum duration, no duplicates, batch or live) is
 :mod:`energy.fault_detection`'s job.
 
@@ -27,7 +27,7 @@ from energy.environment import pv_params
 from energy.pv import pv_expected_ac_from_poa_kw
 from twin.assets import Battery, Chiller, Elevator, Lighting, PVArray, WeatherStation
 from twin.config import load_yaml_model
-from twin.fault_episodes import Severity
+from twin.fault_episodes import Priority
 from twin.park import Park
 from twin.plant import MODE_DIRECT, MODE_ICE, chiller_cop
 from twin.points import point_id
@@ -140,7 +140,7 @@ class Condition:
     asset_id: str
     active: np.ndarray
     min_duration: pd.Timedelta
-    severity: Severity
+    priority: Priority
     metrics: dict[str, np.ndarray] = field(default_factory=dict)
     point_id: str = ""
 
@@ -172,7 +172,7 @@ def chw_low_delta_t(data: RuleInput, limits: FaultThresholds) -> list[Condition]
             data.point(building.id, chiller.id, "chw_supply_temp_c")
         low = (mode == MODE_DIRECT) & (delta_t_k < limits.chw_delta_t_min_k)
         conditions.append(Condition("chw_low_delta_t", chiller.id, low,
-                                    _minutes(limits.chw_delta_t_minutes), Severity.WARNING, {"delta_t_k": delta_t_k}))
+                                    _minutes(limits.chw_delta_t_minutes), Priority.MEDIUM, {"delta_t_k": delta_t_k}))
     return conditions
 
 
@@ -189,7 +189,7 @@ def chw_supply_off_setpoint(data: RuleInput, limits: FaultThresholds) -> list[Co
             data.point(building.id, chiller.id, "chw_setpoint_c")
         conditions.append(Condition("chw_supply_off_setpoint", chiller.id,
                                     (mode == MODE_DIRECT) & (np.abs(offset_k) > limits.chw_supply_offset_max_k),
-                                    _minutes(limits.chw_supply_offset_minutes), Severity.WARNING,
+                                    _minutes(limits.chw_supply_offset_minutes), Priority.MEDIUM,
                                     {"supply_offset_k": offset_k}))
     return conditions
 
@@ -223,7 +223,7 @@ def chiller_low_cop(data: RuleInput, limits: FaultThresholds) -> list[Condition]
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = np.where(running, cooling_kwth / power_kw / expected, np.nan)
         conditions.append(Condition("chiller_low_cop", chiller.id, running & (ratio < limits.chiller_cop_ratio_min),
-                                    _minutes(limits.chiller_cop_minutes), Severity.WARNING,
+                                    _minutes(limits.chiller_cop_minutes), Priority.MEDIUM,
                                     {"cop_ratio": ratio, "expected_cop": expected}))
     return conditions
 
@@ -244,7 +244,7 @@ def chiller_short_cycling(data: RuleInput, limits: FaultThresholds) -> list[Cond
         mode_changes_per_h = (mode.diff().fillna(0) != 0).astype(float).rolling(window, min_periods=1).sum().to_numpy()
         per_hour = np.maximum(starts_per_h, mode_changes_per_h)
         conditions.append(Condition("chiller_short_cycling", chiller.id, per_hour > limits.short_cycle_max_per_hour,
-                                    data.step, Severity.WARNING, {"starts_or_mode_changes_per_h": per_hour}))
+                                    data.step, Priority.MEDIUM, {"starts_or_mode_changes_per_h": per_hour}))
     return conditions
 
 
@@ -274,7 +274,7 @@ def sensor_flatline(data: RuleInput, limits: FaultThresholds) -> list[Condition]
         if limits.flatline_ignore_zero:
             unchanged &= values != 0.0
         conditions.append(Condition("sensor_flatline", asset_id, unchanged, _minutes(limits.flatline_minutes),
-                                    Severity.WARNING, {"value": values}, point_id=pid))
+                                    Priority.MEDIUM, {"value": values}, point_id=pid))
     return conditions
 
 
@@ -303,7 +303,7 @@ def sensor_spike(data: RuleInput, limits: FaultThresholds) -> list[Condition]:
         jump_after[:-1] = values[:-1] - values[1:]
         spike = (np.abs(jump_before) > limits.spike_jump_k) & (np.abs(jump_after) > limits.spike_jump_k) & \
             (np.sign(jump_before) == np.sign(jump_after)) & mode_steady
-        conditions.append(Condition("sensor_spike", asset_id, spike, data.step, Severity.INFO,
+        conditions.append(Condition("sensor_spike", asset_id, spike, data.step, Priority.LOW,
                                     {"value": values, "jump_k": jump_before}, point_id=pid))
     return conditions
 
@@ -318,7 +318,7 @@ def sensor_out_of_range(data: RuleInput, limits: FaultThresholds) -> list[Condit
         values = data.value(p.id)
         outside = ((values < low) if low is not None else False) | ((values > high) if high is not None else False)
         conditions.append(Condition("sensor_out_of_range", p.asset_id, np.asarray(outside, dtype=bool),
-                                    _minutes(limits.out_of_range_minutes), Severity.WARNING, {"value": values},
+                                    _minutes(limits.out_of_range_minutes), Priority.MEDIUM, {"value": values},
                                     point_id=p.id))
     return conditions
 
@@ -338,7 +338,7 @@ def sensor_stale(data: RuleInput, limits: FaultThresholds) -> list[Condition]:
         stale = (quality == int(Quality.STALE)) | np.isin(quality, NOT_UPDATED)
         if stale.any():
             conditions.append(Condition("sensor_stale", point.asset_id, stale, data.step * limits.stale_poll_periods,
-                                        Severity.WARNING, point_id=pid))
+                                        Priority.MEDIUM, point_id=pid))
     return conditions
 
 
@@ -363,7 +363,7 @@ def pv_underperformance(data: RuleInput, limits: FaultThresholds) -> list[Condit
             ratio = data.point(building.id, array.id, "ac_power_kw") / expected_kw
         conditions.append(Condition("pv_underperformance", array.id,
                                     (poa > limits.pv_poa_min_wm2) & (ratio < limits.pv_ratio_min),
-                                    _minutes(limits.pv_minutes), Severity.WARNING,
+                                    _minutes(limits.pv_minutes), Priority.MEDIUM,
                                     {"performance_ratio": ratio, "poa_wm2": poa}))
     return conditions
 
@@ -381,11 +381,11 @@ def battery_limits(data: RuleInput, limits: FaultThresholds) -> list[Condition]:
         conditions += [
             Condition("battery_soc_out_of_window", battery.id,
                       (soc < battery.soc_min_pct - margin) | (soc > battery.soc_max_pct + margin),
-                      duration, Severity.WARNING, {"soc_pct": soc}),
+                      duration, Priority.MEDIUM, {"soc_pct": soc}),
             Condition("battery_overtemp", battery.id, temp_c > limits.battery_cell_temp_max_c, duration,
-                      Severity.CRITICAL, {"cell_temp_max_c": temp_c}),
+                      Priority.CRITICAL, {"cell_temp_max_c": temp_c}),
             Condition("battery_voltage_spread", battery.id, spread_v > limits.battery_voltage_spread_max_v, duration,
-                      Severity.WARNING, {"cell_voltage_spread_v": spread_v}),
+                      Priority.MEDIUM, {"cell_voltage_spread_v": spread_v}),
         ]
     return conditions
 
@@ -397,7 +397,7 @@ def elevator_out_of_service(data: RuleInput, limits: FaultThresholds) -> list[Co
         in_service = data.point(building.id, lift.id, "in_service")
         fault_code = data.point(building.id, lift.id, "fault_code")
         conditions.append(Condition("elevator_out_of_service", lift.id, (in_service == 0) | (fault_code > 0),
-                                    _minutes(limits.elevator_minutes), Severity.WARNING,
+                                    _minutes(limits.elevator_minutes), Priority.MEDIUM,
                                     {"fault_code": fault_code}))
     return conditions
 
@@ -419,7 +419,7 @@ def lighting_on_unoccupied(data: RuleInput, limits: FaultThresholds) -> list[Con
         conditions.append(Condition("lighting_on_unoccupied", light.id,
                                     (present < limits.lighting_unoccupied_below)
                                     & (power_kw > limits.lighting_on_fraction * light.rated_kw),
-                                    _minutes(limits.lighting_minutes), Severity.INFO, {"power_kw": power_kw}))
+                                    _minutes(limits.lighting_minutes), Priority.LOW, {"power_kw": power_kw}))
     return conditions
 
 
@@ -437,7 +437,7 @@ def device_comm_lost(data: RuleInput, limits: FaultThresholds) -> list[Condition
         lost = ((quality == int(Quality.COMM_FAIL)) | np.isin(quality, NOT_UPDATED)).all(axis=1)
         if lost.any():
             conditions.append(Condition("device_comm_lost", asset_id, lost, data.step * limits.comm_lost_poll_periods,
-                                        Severity.CRITICAL))
+                                        Priority.CRITICAL))
     return conditions
 
 

@@ -80,8 +80,8 @@ class StoredFaultProvider:
         return [kpis.as_dict() for kpis in per_kind.values()]
 
     def faults(self, start: datetime, end: datetime) -> list[dict]:
-        """One dict per episode: id, rule_id, asset_id, point_id, start, end (None while active), severity,
-        evidence (as text), acknowledged_by and acknowledged_at (None until acknowledged); times ISO 8601 UTC."""
+        """One dict per episode: id, rule_id, asset_id, point_id, start, end (None while active), priority,
+        suppressed_by, evidence (as text), acknowledged_by and acknowledged_at (None until acknowledged); times ISO 8601 UTC."""
         return [episode_record(e) for e in self.store.overlapping(start, end)]
 
     def acknowledge(self, episode_id: str, who: str) -> dict | None:
@@ -96,7 +96,7 @@ def episode_record(e: FaultEpisode) -> dict:
     return {
         "id": e.id, "rule_id": e.rule_id, "asset_id": e.asset_id, "point_id": e.point_id or None,
         "start": e.start_utc.isoformat(), "end": e.end_utc.isoformat() if e.end_utc else None,
-        "severity": e.severity.label,
+        "priority": e.priority.label, "suppressed_by": e.suppressed_by,
         "evidence": ", ".join(f"{name}={value:g}" if isinstance(value, float) else f"{name}={value}"
                               for name, value in e.evidence.items()),
         "acknowledged_by": e.acknowledged_by,

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Callable, Iterable
 
-from twin.fault_episodes import FaultEpisode, Severity
+from twin.fault_episodes import FaultEpisode, Priority
 from twin.park import Park
 from twin.readings import Quality, Reading
 
@@ -80,7 +80,7 @@ class SetpointReadback:
                 pending.polls += 1
                 if pending.polls >= POLLS and pending.episode is None:
                     pending.episode = FaultEpisode(
-                        RULE_ID, self.park.points[reading.point_id].asset_id, reading.ts_utc, None, Severity.WARNING,
+                        RULE_ID, self.park.points[reading.point_id].asset_id, reading.ts_utc, None, Priority.MEDIUM,
                         {"written": pending.value, "read": reading.value, "polls": pending.polls,
                          "written_utc": pending.written_utc.isoformat()}, point_id=reading.point_id)
                     opened.append(pending.episode)
@@ -95,7 +95,7 @@ class SetpointReadback:
     def _end(self, point_id: str, pending: _Pending, at: datetime) -> None:
         episode = pending.episode
         end = max(at, episode.start_utc + timedelta(microseconds=1))
-        self.save([FaultEpisode(episode.rule_id, episode.asset_id, episode.start_utc, end, episode.severity,
+        self.save([FaultEpisode(episode.rule_id, episode.asset_id, episode.start_utc, end, episode.priority,
                                 episode.evidence, point_id=point_id)])
 
     def not_followed(self) -> dict[str, dict]:

@@ -250,7 +250,7 @@ def _live_operation(park: Park, tariff, live, store, episodes, write, now_utc, a
     from optimizer.operation import LiveOperation
     from optimizer.plan import plan_context, plan_options
     from protocols.field import ProtocolField
-    from twin.fault_episodes import FaultEpisode, Severity
+    from twin.fault_episodes import FaultEpisode, Priority
 
     field = ProtocolField(park, live, store, write, now_utc, tariff.demand_interval_min, on_written, overrides)
     controller = Controller(park, field, HistoryForecaster(park, HistoryLoadSource(store, park)), TariffPrices(tariff),
@@ -262,12 +262,12 @@ def _live_operation(park: Park, tariff, live, store, episodes, write, now_utc, a
     def alarm(rule_id: str, message: str | None) -> None:
         now = now_utc()
         if message is not None and not open_alarm:
-            open_alarm.append(FaultEpisode(rule_id, "controller", now, None, Severity.CRITICAL, {"reason": message}))
+            open_alarm.append(FaultEpisode(rule_id, "controller", now, None, Priority.CRITICAL, {"reason": message}))
             episodes.save(open_alarm)
         elif message is None and open_alarm:
             ended = open_alarm.pop()
             episodes.save([FaultEpisode(ended.rule_id, ended.asset_id, ended.start_utc, max(now, ended.start_utc +
-                                        timedelta(seconds=1)), ended.severity, ended.evidence)])
+                                        timedelta(seconds=1)), ended.priority, ended.evidence)])
 
     return LiveOperation(controller, now_utc, tariff.currency, on_alarm=alarm,
                          review_time=park.dispatch.review_time_local)
@@ -499,17 +499,17 @@ def faults(
             "from_utc": start.isoformat(), "to_utc": end.isoformat(),
             "episodes": [{"rule_id": e.rule_id, "asset_id": e.asset_id, "point_id": e.point_id or None,
                           "start_utc": e.start_utc.isoformat(), "end_utc": e.end_utc.isoformat() if e.end_utc else None,
-                          "severity": e.severity.label, "evidence": e.evidence} for e in episodes],
+                          "priority": e.priority.label, "evidence": e.evidence} for e in episodes],
             "kpis_per_asset": {a: k.as_dict() for a, k in per_asset.items()},
             "kpis_per_kind": {kind: k.as_dict() for kind, k in per_kind.items()},
         })
         return
     table = Table(title=f"{park.name}: {len(episodes)} fault episode(s) {_local(start, park)} to {_local(end, park)}")
-    for column in ("rule", "asset", "point", "start", "end", "severity", "evidence"):
+    for column in ("rule", "asset", "point", "start", "end", "priority", "evidence"):
         table.add_column(column)
     for e in episodes:
         table.add_row(e.rule_id, e.asset_id, e.point_id, _local(e.start_utc, park),
-                      _local(e.end_utc, park) if e.end_utc else "active", e.severity.label,
+                      _local(e.end_utc, park) if e.end_utc else "active", e.priority.label,
                       ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in e.evidence.items()))
     console.print(table)
     kpi_table = Table(title="fault KPIs per asset kind")

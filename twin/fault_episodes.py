@@ -12,12 +12,15 @@ from datetime import datetime
 from enum import IntEnum
 
 
-class Severity(IntEnum):
-    """How urgent an episode is: INFO (worth a look), WARNING (costs energy or comfort), CRITICAL (safety or outage)."""
+class Priority(IntEnum):
+    """How urgently an operator must respond to an episode, the four alarm priorities of ISA-18.2:
+    LOW (worth a look when convenient), MEDIUM (costs energy or comfort), HIGH (equipment at risk or a
+    device lost), CRITICAL (safety or an outage). DOMAIN.md: aim for about 80 % low, 15 % medium, 5 % high."""
 
-    INFO = 1
-    WARNING = 2
-    CRITICAL = 3
+    LOW = 1
+    MEDIUM = 2
+    HIGH = 3
+    CRITICAL = 4
 
     @property
     def label(self) -> str:
@@ -38,9 +41,12 @@ class FaultEpisode:
     asset_id: str
     start_utc: datetime
     end_utc: datetime | None
-    severity: Severity
+    priority: Priority
     evidence: dict = field(default_factory=dict)
     point_id: str = ""
+    suppressed_by: str | None = None
+    """The id of the episode whose cause explains this one (e.g. its device's comm loss): recorded, not
+    annunciated; None when the episode is annunciated."""
     acknowledged_by: str | None = None
     """Who acknowledged the episode (a dashboard user name); None until someone does."""
     acknowledged_utc: datetime | None = None

@@ -800,7 +800,7 @@ class FaultEpisodeStore:
     touches its acknowledgement.
     """
 
-    _COLUMNS = "rule_id, asset_id, point_id, start_ms, end_ms, severity, evidence"
+    _COLUMNS = "rule_id, asset_id, point_id, start_ms, end_ms, priority, evidence, suppressed_by"
     _KEY = "rule_id, asset_id, point_id, start_ms"
 
     def __init__(self, history: History):
@@ -817,27 +817,46 @@ class FaultEpisodeStore:
             self._conn.execute(f"""
                 CREATE TABLE IF NOT EXISTS {self._table} (
                     rule_id text NOT NULL, asset_id text NOT NULL, point_id text NOT NULL,
-                    start_ms bigint NOT NULL, end_ms bigint, severity smallint NOT NULL, evidence text NOT NULL,
-                    PRIMARY KEY (rule_id, asset_id, point_id, start_ms))""")
+                    start_ms bigint NOT NULL, end_ms bigint, priority smallint NOT NULL, evidence text NOT NULL,
+                    suppressed_by text, PRIMARY KEY (rule_id, asset_id, point_id, start_ms))""")
+            self._migrate_severity()
             self._conn.execute(f"""
                 CREATE TABLE IF NOT EXISTS {self._acks} (
                     rule_id text NOT NULL, asset_id text NOT NULL, point_id text NOT NULL,
                     start_ms bigint NOT NULL, acknowledged_by text NOT NULL, acknowledged_ms bigint NOT NULL,
                     PRIMARY KEY (rule_id, asset_id, point_id, start_ms))""")
 
+    def _migrate_severity(self) -> None:
+        """Bring a table made before alarm priorities up to date: its three severities (info, warning,
+        critical) become the priorities low, medium and critical, and ``suppressed_by`` is added, empty."""
+        if isinstance(self._history, PostgresHistory):
+            schema, table = self._history.schema, "fault_episodes"
+            columns = {row[0] for row in self._conn.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_schema = %s AND table_name = %s",
+                (schema, table)).fetchall()}
+        else:
+            columns = {row[1] for row in self._conn.execute(f"PRAGMA table_info({self._table})").fetchall()}
+        if "severity" not in columns:
+            return
+        self._in_transaction(lambda: [self._conn.execute(statement) for statement in (
+            f"ALTER TABLE {self._table} RENAME COLUMN severity TO priority",
+            f"UPDATE {self._table} SET priority = 4 WHERE priority = 3",
+            f"ALTER TABLE {self._table} ADD COLUMN suppressed_by text")])
+
     def save(self, episodes: Iterable["FaultEpisode"]) -> int:
         """Insert or replace episodes (by rule, asset, point, start) in one transaction; returns how many."""
         import json
 
         rows = [(e.rule_id, e.asset_id, e.point_id, utc_ms(e.start_utc),
-                 None if e.end_utc is None else utc_ms(e.end_utc), int(e.severity),
-                 json.dumps(e.evidence, sort_keys=True)) for e in episodes]
+                 None if e.end_utc is None else utc_ms(e.end_utc), int(e.priority),
+                 json.dumps(e.evidence, sort_keys=True), e.suppressed_by) for e in episodes]
         if not rows:
             return 0
         p = self._param
-        statement = (f"INSERT INTO {self._table} ({self._COLUMNS}) VALUES ({', '.join([p] * 7)}) "
+        statement = (f"INSERT INTO {self._table} ({self._COLUMNS}) VALUES ({', '.join([p] * 8)}) "
                      "ON CONFLICT (rule_id, asset_id, point_id, start_ms) DO UPDATE SET "
-                     "end_ms = excluded.end_ms, severity = excluded.severity, evidence = excluded.evidence")
+                     "end_ms = excluded.end_ms, priority = excluded.priority, evidence = excluded.evidence, "
+                     "suppressed_by = excluded.suppressed_by")
         self._in_transaction(lambda: self._conn.cursor().executemany(statement, rows))
         return len(rows)
 
@@ -892,7 +911,7 @@ class FaultEpisodeStore:
         """Episodes (table alias ``e``) matching ``where``, each with its acknowledgement when there is one."""
         import json
 
-        from twin.fault_episodes import FaultEpisode, Severity
+        from twin.fault_episodes import FaultEpisode, Priority
 
         columns = ", ".join(f"e.{c.strip()}" for c in self._COLUMNS.split(","))
         with self._history._lock:
@@ -902,10 +921,11 @@ class FaultEpisodeStore:
                 f"AND a.point_id = e.point_id AND a.start_ms = e.start_ms WHERE {where} "
                 "ORDER BY e.start_ms, e.rule_id, e.asset_id, e.point_id", params).fetchall()
         return [FaultEpisode(rule_id, asset_id, from_utc_ms(start_ms),
-                             None if end_ms is None else from_utc_ms(end_ms), Severity(severity),
-                             json.loads(evidence), point_id, acked_by,
+                             None if end_ms is None else from_utc_ms(end_ms), Priority(priority),
+                             json.loads(evidence), point_id, suppressed_by, acked_by,
                              None if acked_ms is None else from_utc_ms(acked_ms))
-                for rule_id, asset_id, point_id, start_ms, end_ms, severity, evidence, acked_by, acked_ms in rows]
+                for (rule_id, asset_id, point_id, start_ms, end_ms, priority, evidence, suppressed_by, acked_by,
+                     acked_ms) in rows]
 
 
 def _episode_key(episode_id: str) -> tuple[str, str, str, int] | None:

@@ -23,7 +23,7 @@ from dashboard.providers import MISSING
 PATH = "/faults"
 WINDOW = timedelta(days=7)
 REFRESH_MS = 10_000
-SEVERITY_COLOURS = {"info": "info", "warning": "warning", "critical": "danger"}
+PRIORITY_COLOURS = {"low": "info", "medium": "warning", "high": "orange", "critical": "danger"}
 
 
 def layout(ctx: DashboardContext, **_query) -> html.Div:
@@ -67,7 +67,7 @@ def _tables(ctx: DashboardContext):
     tz = ctx.park.site.timezone
     shown = [{"asset": e["asset_id"], "rule": e["rule_id"], "point": e["point_id"],
               f"start ({tz})": _local(e["start"], tz),
-              f"end ({tz})": _local(e["end"], tz) if e["end"] else "active", "severity": e["severity"],
+              f"end ({tz})": _local(e["end"], tz) if e["end"] else "active", "priority": e["priority"],
               "evidence": e["evidence"], "acknowledged by": e["acknowledged_by"],
               "acknowledged at": _local(e["acknowledged_at"], tz) if e["acknowledged_at"] else None}
              for e in reversed(episodes)]  # newest first
@@ -77,16 +77,17 @@ def _tables(ctx: DashboardContext):
 
 def timeline_figure(episodes: list[dict], end: datetime, tz: str) -> dict:
     """One bar per episode on its asset's row, from start to end (or to ``end`` while active), coloured by
-    severity; a plain figure dict (plotly's classes cost more than the data)."""
+    priority; a plain figure dict (plotly's classes cost more than the data)."""
     traces = []
-    for severity, colour in (("info", "#0dcaf0"), ("warning", "#ffc107"), ("critical", "#dc3545")):
-        mine = [e for e in episodes if e["severity"] == severity]
+    for priority, colour in (("low", "#0dcaf0"), ("medium", "#ffc107"), ("high", "#fd7e14"),
+                             ("critical", "#dc3545")):
+        mine = [e for e in episodes if e["priority"] == priority]
         if not mine:
             continue
         starts = [datetime.fromisoformat(e["start"]) for e in mine]
         ends = [datetime.fromisoformat(e["end"]) if e["end"] else end for e in mine]
         traces.append({
-            "type": "bar", "orientation": "h", "name": severity, "marker": {"color": colour},
+            "type": "bar", "orientation": "h", "name": priority, "marker": {"color": colour},
             "y": [e["asset_id"] for e in mine],
             "base": [s.astimezone(ZoneInfo(tz)).isoformat() for s in starts],
             "x": [(f - s).total_seconds() * 1000.0 for s, f in zip(starts, ends)],  # duration, ms on a date axis
@@ -122,7 +123,7 @@ def _active_table(active: list[dict], tz: str):
     rows = [html.Tr([
         html.Td(e["asset_id"]), html.Td(e["rule_id"]), html.Td(e["point_id"] or "–"),
         html.Td(_local(e["start"], tz)),
-        html.Td(dbc.Badge(e["severity"], color=SEVERITY_COLOURS.get(e["severity"], "secondary"))),
+        html.Td(dbc.Badge(e["priority"], color=PRIORITY_COLOURS.get(e["priority"], "secondary"))),
         html.Td(e["evidence"], className="small"),
         html.Td(html.Span(f"{e['acknowledged_by']} at {_local(e['acknowledged_at'], tz)}", className="acknowledged")
                 if e["acknowledged_by"] else
@@ -130,7 +131,7 @@ def _active_table(active: list[dict], tz: str):
                            color="warning", outline=True, className="ack-button")),
     ], **{"data-fault": e["id"]}) for e in active]
     return dbc.Table([html.Thead(html.Tr([html.Th(h) for h in (
-        "asset", "rule", "point", f"since ({tz})", "severity", "evidence", "acknowledged")])), html.Tbody(rows)],
+        "asset", "rule", "point", f"since ({tz})", "priority", "evidence", "acknowledged")])), html.Tbody(rows)],
         id="active-faults-table", size="sm", hover=True, responsive=True)
 
 

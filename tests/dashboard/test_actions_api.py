@@ -20,7 +20,7 @@ from dashboard.app import create_app
 from dashboard.auth import UserStore, add_user
 from energy.providers import StoredFaultProvider
 from live_park import BATTERY_SETPOINT, LivePark
-from twin.fault_episodes import FaultEpisode, Severity
+from twin.fault_episodes import FaultEpisode, Priority
 from twin.history import FaultEpisodeStore, open_history
 from twin.live import LiveState
 
@@ -56,7 +56,7 @@ def make_live(demo_park, users, tmp_path):
         store = open_history(f"sqlite:///{tmp_path / f'{approval}-{len(stores)}.sqlite'}")
         stores.append(store)
         episodes = FaultEpisodeStore(store)
-        fault = FaultEpisode("battery_overtemp", "battery", START_UTC - timedelta(hours=1), None, Severity.CRITICAL,
+        fault = FaultEpisode("battery_overtemp", "battery", START_UTC - timedelta(hours=1), None, Priority.CRITICAL,
                              {"cell_temp_max_c": 52.0})
         episodes.save([fault])
         live = LivePark(demo_park, store, START_UTC, approval, horizon_h=horizon_h)

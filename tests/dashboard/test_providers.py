@@ -34,7 +34,7 @@ class OneFault:
     def faults(self, start, end):
         return [{"id": "chw_low_delta_t:chiller2::1782900000000", "rule_id": "chw_low_delta_t",
                  "asset_id": "chiller2", "point_id": None, "start": "2026-07-01T10:00:00+00:00", "end": None,
-                 "severity": "warning", "evidence": "delta-T 1.4 K for 15 min", "acknowledged_by": None,
+                 "priority": "medium", "evidence": "delta-T 1.4 K for 15 min", "acknowledged_by": None,
                  "acknowledged_at": None}]
 
     def acknowledge(self, episode_id, who):

@@ -44,23 +44,23 @@ def test_fault_provider_lists_stored_episodes_of_the_period_as_text(faulty_week_
     start_ms = int(datetime(2026, 7, 6, 1, tzinfo=timezone.utc).timestamp() * 1000)
     assert lift == {"id": f"elevator_out_of_service:elevator2::{start_ms}", "rule_id": "elevator_out_of_service",
                     "asset_id": "elevator2", "point_id": None,
-                    "start": "2026-07-06T01:00:00+00:00", "end": "2026-07-06T07:00:00+00:00", "severity": "warning",
-                    "evidence": "fault_code=17", "acknowledged_by": None, "acknowledged_at": None}
+                    "start": "2026-07-06T01:00:00+00:00", "end": "2026-07-06T07:00:00+00:00", "priority": "medium",
+                    "suppressed_by": None, "evidence": "fault_code=17", "acknowledged_by": None, "acknowledged_at": None}
 
 
 def test_fault_provider_gives_fault_kpis_by_kind_as_computed_by_hand(demo_park, tmp_path):
     """Chiller 1 in fault 2 h and 1 h, chiller 2 for 1 h still open at the end, over one day. Per kind the
     period is 24 h x 3 chillers = 72 h; failures 3, hours 4, so MTBF = (72 - 4) / 3, MTTR = 4 / 3."""
-    from twin.fault_episodes import FaultEpisode, Severity
+    from twin.fault_episodes import FaultEpisode, Priority
 
     day = datetime(2026, 7, 1, tzinfo=timezone.utc)
     hours = lambda h: day + timedelta(hours=h)  # noqa: E731
     with open_history(f"sqlite:///{tmp_path / 'kpis.sqlite'}") as history:
         store = FaultEpisodeStore(history)
         store.save([
-            FaultEpisode("chiller_low_cop", "chiller1", hours(2), hours(4), Severity.WARNING),
-            FaultEpisode("chw_low_delta_t", "chiller1", hours(10), hours(11), Severity.WARNING),
-            FaultEpisode("chiller_low_cop", "chiller2", hours(23), None, Severity.WARNING),
+            FaultEpisode("chiller_low_cop", "chiller1", hours(2), hours(4), Priority.MEDIUM),
+            FaultEpisode("chw_low_delta_t", "chiller1", hours(10), hours(11), Priority.MEDIUM),
+            FaultEpisode("chiller_low_cop", "chiller2", hours(23), None, Priority.MEDIUM),
         ])
         kpis = {k["name"]: k for k in StoredFaultProvider(store, park=demo_park).fault_kpis(day, hours(24))}
         assert StoredFaultProvider(store).fault_kpis(day, hours(24)) == []  # no park, no KPIs

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import datetime, timedelta, timezone
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
+import psycopg
 import pytest
+from psycopg import sql
 
-from twin.fault_episodes import FaultEpisode, Severity
+from twin.fault_episodes import FaultEpisode, Priority
 from twin.history import FaultEpisodeStore, open_history
 
 T0 = datetime(2026, 7, 1, 2, 0, tzinfo=timezone.utc)
@@ -21,14 +25,14 @@ def history_url(request, tmp_path):
 
 def episode(rule: str, asset: str, start_h: float, end_h: float | None, **evidence) -> FaultEpisode:
     end = None if end_h is None else T0 + timedelta(hours=end_h)
-    return FaultEpisode(rule, asset, T0 + timedelta(hours=start_h), end, Severity.WARNING, evidence)
+    return FaultEpisode(rule, asset, T0 + timedelta(hours=start_h), end, Priority.MEDIUM, evidence)
 
 
 def test_saved_episodes_come_back_with_every_field_and_overlap_selects_by_time(history_url):
     with open_history(history_url) as history:
         store = FaultEpisodeStore(history)
         closed = episode("chw_low_delta_t", "chiller3", 1, 3, delta_t_k=1.2)
-        active = FaultEpisode("sensor_flatline", "chiller2", T0 + timedelta(hours=5), None, Severity.INFO,
+        active = FaultEpisode("sensor_flatline", "chiller2", T0 + timedelta(hours=5), None, Priority.LOW,
                               {"value": 7.01}, point_id="plant.chiller2.chw_supply_temp_c")
         assert store.save([active, closed]) == 2
         assert store.overlapping(T0, T0 + timedelta(days=1)) == [closed, active]
@@ -54,7 +58,7 @@ def test_an_episode_must_end_after_it_starts_and_carry_time_zones():
     with pytest.raises(ValueError, match="not after start"):
         episode("x", "a", 2, 1)
     with pytest.raises(ValueError, match="tz-aware"):
-        FaultEpisode("x", "a", datetime(2026, 7, 1), None, Severity.INFO)
+        FaultEpisode("x", "a", datetime(2026, 7, 1), None, Priority.LOW)
 
 
 def test_an_acknowledgement_records_who_and_when_and_survives_the_detector_saving_the_episode_again(history_url):
@@ -76,3 +80,43 @@ def test_an_acknowledgement_records_who_and_when_and_survives_the_detector_savin
         assert again.open_episodes() == [untouched]
         assert store.acknowledge("battery_overtemp:battery::1", "olga", at) is None  # no such episode
         assert store.acknowledge("not an id", "olga", at) is None
+
+
+def test_a_store_made_before_priorities_is_migrated_with_its_episodes_and_acknowledgements(history_url):
+    """An episodes table with the old three severities (1 info, 2 warning, 3 critical): opened today, its
+    episodes read back as low, medium and critical, not suppressed, acknowledgements kept."""
+    with open_history(history_url):  # the readings' tables (and, for PostgreSQL, the schema)
+        pass
+    start_ms = int(T0.timestamp() * 1000)
+    statements = [
+        """CREATE TABLE fault_episodes (rule_id text NOT NULL, asset_id text NOT NULL, point_id text NOT NULL,
+           start_ms bigint NOT NULL, end_ms bigint, severity smallint NOT NULL, evidence text NOT NULL,
+           PRIMARY KEY (rule_id, asset_id, point_id, start_ms))""",
+        f"""INSERT INTO fault_episodes VALUES ('lighting_after_hours', 'lighting', '', {start_ms}, NULL, 1, '{{}}'),
+           ('chiller_low_cop', 'chiller1', '', {start_ms}, NULL, 2, '{{}}'),
+           ('battery_overtemp', 'battery', '', {start_ms}, NULL, 3, '{{}}')""",
+        """CREATE TABLE fault_acknowledgements (rule_id text NOT NULL, asset_id text NOT NULL,
+           point_id text NOT NULL, start_ms bigint NOT NULL, acknowledged_by text NOT NULL,
+           acknowledged_ms bigint NOT NULL, PRIMARY KEY (rule_id, asset_id, point_id, start_ms))""",
+        f"""INSERT INTO fault_acknowledgements VALUES ('battery_overtemp', 'battery', '', {start_ms}, 'olga',
+           {start_ms + 60_000})"""]
+    if history_url.startswith("sqlite"):
+        connection = sqlite3.connect(history_url.removeprefix("sqlite:///"))
+        for statement in statements:
+            connection.execute(statement)
+        connection.commit()
+    else:
+        url = urlsplit(history_url)
+        schema = dict(parse_qsl(url.query))["schema"]
+        connection = psycopg.connect(urlunsplit(url._replace(query="")), autocommit=True)
+        connection.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(schema)))
+        for statement in statements:
+            connection.execute(statement)
+    connection.close()
+
+    with open_history(history_url) as history:
+        episodes = {e.asset_id: e for e in FaultEpisodeStore(history).open_episodes()}
+    assert {asset: e.priority for asset, e in episodes.items()} == {
+        "lighting": Priority.LOW, "chiller1": Priority.MEDIUM, "battery": Priority.CRITICAL}
+    assert all(e.suppressed_by is None for e in episodes.values())
+    assert episodes["battery"].acknowledged_by == "olga"
