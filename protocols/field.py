@@ -1,8 +1,11 @@
 """The protocol field: the live park as the controller sees it, read from the twin and written over
 Modbus and BACnet.
 
-State comes from the twin: storage from live state (good readings only), the
-month's billed demand from the grid meter's import-energy counter in history
+State comes from the twin: storage from live state (good readings only),
+brought forward from the time of its reading to now by the flows read with it
+(a reading is up to a poll period old, and at full power a battery moves a
+sizeable share of its capacity in one: planning from the old figure would ask
+for energy it no longer has), the month's billed demand from the grid meter's import-energy counter in history
 (twin.field.BilledDemand, read incrementally). Setpoints go through the
 protocol write path (``write``: limits enforced, every attempt in the write
 audit log). Release hands each point written back to the plant's own schedule:
@@ -25,7 +28,7 @@ from twin.history import History
 from twin.live import LiveState
 from twin.park import Park
 from twin.points import point_id
-from twin.readings import Quality
+from twin.readings import Quality, Reading
 
 PointWrite = Callable[[str, "float | None", str], str]
 """(point id, value or None to relinquish, who) -> the write's result: "ok", or "refused: ..." / "failed: ..."."""
@@ -43,10 +46,8 @@ class ProtocolField:
                  overrides: Callable[[], dict[str, int]] | None = None):
         self.park, self.live, self.history, self.write, self.now_utc = park, live, history, write, now_utc
         self.on_written, self.overrides = on_written, overrides
-        self._stored = [(a.id, point_id(b.id, a.id, "stored_energy_kwh")) for b, a in park.iter_assets()
-                        if isinstance(a, Battery)]
-        self._inventory = [(a.id, point_id(b.id, a.id, "inventory_kwhth")) for b, a in park.iter_assets()
-                           if isinstance(a, IceTank)]
+        self._batteries = [(a, b.id) for b, a in park.iter_assets() if isinstance(a, Battery)]
+        self._tanks = [(a, b.id) for b, a in park.iter_assets() if isinstance(a, IceTank)]
         self._counter = next(point_id(b.id, a.id, "import_energy_kwh") for b, a in park.iter_assets()
                              if isinstance(a, Meter) and a.measures == "grid")
         self._billed = BilledDemand(park.site.timezone, demand_interval_min)
@@ -55,9 +56,40 @@ class ProtocolField:
     def read_state(self) -> FieldState:
         now = self.now_utc()
         self._read_counter(now)
-        stored = {asset: v for asset, pid in self._stored if (v := self.live.value(pid)) is not None}
-        inventory = {asset: v for asset, pid in self._inventory if (v := self.live.value(pid)) is not None}
+        stored = {battery.id: kwh for battery, building in self._batteries
+                  if (kwh := self._stored_now_kwh(battery, building, now)) is not None}
+        inventory = {tank.id: kwh for tank, building in self._tanks
+                     if (kwh := self._inventory_now_kwhth(tank, building, now)) is not None}
         return FieldState(now, stored, inventory, self._billed.peak_kw, self._billed.last_interval)
+
+    def _good(self, point: str) -> Reading | None:
+        reading = self.live.get(point)
+        good = reading is not None and reading.quality == Quality.GOOD and reading.value is not None
+        return reading if good else None
+
+    def _stored_now_kwh(self, battery: Battery, building: str, now: datetime) -> float | None:
+        """The battery's stored energy at ``now``: its reading, held at the power read with it since then."""
+        stored = self._good(point_id(building, battery.id, "stored_energy_kwh"))
+        if stored is None:
+            return None
+        power_kw = self.live.value(point_id(building, battery.id, "power_kw"))
+        hours = (now - stored.ts_utc).total_seconds() / 3600.0
+        if power_kw is None or hours <= 0:
+            return stored.value
+        return battery.follow(stored.value, power_kw, hours)[1]
+
+    def _inventory_now_kwhth(self, tank: IceTank, building: str, now: datetime) -> float | None:
+        """The tank's ice inventory at ``now``: its reading, with the charge, melt and standing loss read
+        with it held since then."""
+        inventory = self._good(point_id(building, tank.id, "inventory_kwhth"))
+        if inventory is None:
+            return None
+        flows_kwth = [self.live.value(point_id(building, tank.id, name))
+                      for name in ("charge_kwth", "melt_kwth", "standing_loss_kwth")]
+        hours = (now - inventory.ts_utc).total_seconds() / 3600.0
+        if any(flow is None for flow in flows_kwth) or hours <= 0:
+            return inventory.value
+        return tank.inventory_after_kwhth(inventory.value, *flows_kwth, hours)
 
     def _read_counter(self, now: datetime) -> None:
         """Feed the counter readings stored since the last call (from the local month's start at first), and
@@ -72,8 +104,8 @@ class ProtocolField:
         readings = readings[readings["quality"] == int(Quality.GOOD)]
         for ts, value in zip(readings["ts_utc"], readings["value"]):
             self._billed.add(ts, float(value))
-        latest = self.live.get(self._counter)  # newer than history while the store batches its writes
-        if latest is not None and latest.quality == Quality.GOOD and latest.value is not None:
+        latest = self._good(self._counter)  # newer than history while the store batches its writes
+        if latest is not None:
             self._billed.add(latest.ts_utc, latest.value)
 
     def write_setpoints(self, setpoints: dict[str, float], who: str) -> dict[str, str]:

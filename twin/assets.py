@@ -134,6 +134,13 @@ class IceTank(AssetBase):
     melt_effectiveness: Fraction = 0.95
     initial_soc_pct: Percent = 20.0
 
+    def inventory_after_kwhth(self, inventory_kwhth: float, charge_kwth: float, melt_kwth: float,
+                              standing_loss_kwth: float, hours: float) -> float:
+        """The inventory after ``hours`` of these flows (the balance of the class docstring), kWhth, within
+        0 and the capacity."""
+        change_kwhth = (charge_kwth - melt_kwth - standing_loss_kwth) * hours
+        return min(self.capacity_kwhth, max(0.0, inventory_kwhth + change_kwhth))
+
     def standard_points(self) -> list[PointSpec]:
         return [
             PointSpec("inventory_kwhth", "kWhth", M, low_limit=0, high_limit=self.capacity_kwhth),
@@ -232,6 +239,20 @@ class Battery(AssetBase):
         if not self.soc_min_pct <= self.initial_soc_pct <= self.soc_max_pct:
             raise ValueError("initial_soc_pct must lie inside the SOC window")
         return self
+
+    def follow(self, stored_kwh: float, setpoint_kw: float, hours: float) -> tuple[float, float]:
+        """The battery holding ``setpoint_kw`` (+ discharge) for ``hours`` from ``stored_kwh``: (the power it
+        delivers, kW, within its power limits and SOC window; the energy stored afterwards, kWh, after the
+        charge or discharge efficiency)."""
+        min_kwh = self.energy_capacity_kwh * self.soc_min_pct / 100.0
+        max_kwh = self.energy_capacity_kwh * self.soc_max_pct / 100.0
+        if setpoint_kw >= 0:
+            power_kw = min(setpoint_kw, self.discharge_power_max_kw,
+                           max(0.0, (stored_kwh - min_kwh) * self.discharge_efficiency / hours))
+            return power_kw, stored_kwh - power_kw / self.discharge_efficiency * hours
+        power_kw = -min(-setpoint_kw, self.charge_power_max_kw,
+                        max(0.0, (max_kwh - stored_kwh) / (self.charge_efficiency * hours)))
+        return power_kw, stored_kwh - power_kw * self.charge_efficiency * hours
 
     def standard_points(self) -> list[PointSpec]:
         return [

@@ -463,8 +463,8 @@ class ParkSimulator:
             values[slots["standing_loss_kwth"]] = step.standing_loss_kwth
             values[slots["charge_setpoint_kwth"]] = charge_request
             values[slots["melt_setpoint_kwth"]] = melt_request
-            change = (step.charge_kwth - step.melt_kwth - step.standing_loss_kwth) * dt_h
-            st.ice_inventory_kwhth = min(tank.capacity_kwhth, max(0.0, st.ice_inventory_kwhth + change))
+            st.ice_inventory_kwhth = tank.inventory_after_kwhth(st.ice_inventory_kwhth, step.charge_kwth,
+                                                                step.melt_kwth, step.standing_loss_kwth, dt_h)
         return total_kw
 
     def _chw_temperatures(self, chiller: Chiller, mode: int, part_load: float, setpoint_c: float,
@@ -521,16 +521,7 @@ class ParkSimulator:
             else:
                 default_kw = 0.0
             setpoint_kw = self._setpoints.get(slots["power_setpoint_kw"], default_kw)
-            min_kwh = battery.energy_capacity_kwh * battery.soc_min_pct / 100.0
-            max_kwh = battery.energy_capacity_kwh * battery.soc_max_pct / 100.0
-            if setpoint_kw >= 0:
-                power = min(setpoint_kw, battery.discharge_power_max_kw,
-                            max(0.0, (stored - min_kwh) * battery.discharge_efficiency / dt_h))
-                change_kwh = -power / battery.discharge_efficiency * dt_h
-            else:
-                power = -min(-setpoint_kw, battery.charge_power_max_kw,
-                             max(0.0, (max_kwh - stored) / (battery.charge_efficiency * dt_h)))
-                change_kwh = -power * battery.charge_efficiency * dt_h
+            power, stored_after = battery.follow(stored, setpoint_kw, dt_h)
             load_share = abs(power) / max(battery.charge_power_max_kw, battery.discharge_power_max_kw)
             overtemp = faults.get(("battery_overtemp", battery.id))
             values[slots["power_kw"]] = power
@@ -541,7 +532,7 @@ class ParkSimulator:
                                                 + 0.05 * self._rng.standard_normal())
             values[slots["cell_voltage_spread_v"]] = 0.02 + 0.03 * load_share
             values[slots["power_setpoint_kw"]] = setpoint_kw
-            self._state.battery_stored_kwh[battery.id] = stored + change_kwh
+            self._state.battery_stored_kwh[battery.id] = stored_after
             total += power
         return total
 

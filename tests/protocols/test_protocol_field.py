@@ -1,19 +1,23 @@
 """The protocol field (the controller's port under `parktwin run`) on real simulated devices: it does not
 fight an operator's override, and writes again once the operator relinquishes; every write it sends is
-in the write audit log."""
+in the write audit log; the storage it reports is brought forward from the time of its readings."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
+import pytest
 from bacpypes3.pdu import Address
 from bacpypes3.primitivedata import Null, ObjectIdentifier
 
 from energy.environment import ParkEnvironment
 from protocols.field import ProtocolField
 from protocols.pointmap import load_point_maps
+from twin.assets import Battery, IceTank
 from twin.history import open_history
 from twin.live import LiveState
+from twin.points import point_id
+from twin.readings import Reading
 from twin.runtime import ProtocolFeed, SimulationClock, TwinSink
 from twin.sim import ParkSimulator
 
@@ -61,3 +65,32 @@ def test_an_operator_override_is_not_fought_and_writing_resumes_after_relinquish
         audited = [(r.point_id, r.value, r.result) for r in store.write_audit() if r.who == "controller:test"]
     assert overridden_after_rounds <= 2 + 1  # seen by the second poll after the write (a round may be under way)
     assert audited == [(SETPOINT, 8.0, "ok"), (SETPOINT, 10.5, "ok")]  # 10.0 was never sent
+
+
+def test_storage_readings_a_poll_old_are_brought_forward_by_the_flows_read_with_them(tmp_path, demo_park):
+    """A plan starts from the storage at the step, not at the last poll: ten minutes after a battery
+    reading at 891 kW discharge and an ice reading melting 2,800 kWth, the state is what those flows
+    leave (hand calculation), and a battery that would pass its SOC floor stops there."""
+    (battery,), (tank,) = demo_park.assets_of(Battery), demo_park.assets_of(IceTank)
+    building = next(b.id for b, a in demo_park.iter_assets() if a is battery)
+    tank_building = next(b.id for b, a in demo_park.iter_assets() if a is tank)
+    read_at, now = START, START + timedelta(minutes=10)
+    floor_kwh = battery.energy_capacity_kwh * battery.soc_min_pct / 100
+    live = LiveState()
+
+    def state_with(stored_kwh: float):
+        live.update([Reading(point_id(building, battery.id, "stored_energy_kwh"), read_at, stored_kwh),
+                     Reading(point_id(building, battery.id, "power_kw"), read_at, 891.0),
+                     Reading(point_id(tank_building, tank.id, "inventory_kwhth"), read_at, 6000.0),
+                     Reading(point_id(tank_building, tank.id, "charge_kwth"), read_at, 0.0),
+                     Reading(point_id(tank_building, tank.id, "melt_kwth"), read_at, 2800.0),
+                     Reading(point_id(tank_building, tank.id, "standing_loss_kwth"), read_at, 9.0)])
+        with open_history(f"sqlite:///{tmp_path / 'h.sqlite'}") as store:
+            return ProtocolField(demo_park, live, store, lambda p, v, who: "ok", lambda: now, 15).read_state()
+
+    state = state_with(floor_kwh + 400.0)
+    # 891 kW for 1/6 h draws 891 / eta_d / 6 kWh from the cells
+    assert state.battery_stored_kwh[battery.id] == pytest.approx(
+        floor_kwh + 400.0 - 891.0 / battery.discharge_efficiency / 6)
+    assert state.ice_inventory_kwhth[tank.id] == pytest.approx(6000.0 - (2800.0 + 9.0) / 6)
+    assert state_with(floor_kwh + 50.0).battery_stored_kwh[battery.id] == pytest.approx(floor_kwh)
