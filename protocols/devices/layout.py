@@ -45,11 +45,12 @@ VENDOR_MODEL_ID = 64100
 NOT_IMPLEMENTED_INT16 = 0x8000
 NOT_IMPLEMENTED_UINT16 = 0xFFFF
 MODBUS_KINDS = (PVArray, Battery, Meter)
-REVERT_TIMEOUT_S = 1800
-"""Revert timeout of the simulated Modbus setpoints, simulated seconds: two 15-minute control steps."""
+REVERT_TIMEOUT_S = 3600
+"""Revert timeout of the simulated Modbus setpoints, simulated seconds: four 15-minute control steps, so that
+at --speed 600 (6 s of wall clock) a busy machine's stalled poll or two does not hand the plant back."""
 HEARTBEAT_INSTANCE = 900
 HEARTBEAT_TIMEOUT_S = REVERT_TIMEOUT_S
-"""Watchdog timeout of the simulated BACnet devices, simulated seconds: the same two control steps."""
+"""Watchdog timeout of the simulated BACnet devices, simulated seconds: the same four control steps."""
 DEFAULT_POLL_PERIOD_S = 1.0
 DEFAULT_TIMEOUT_S = 0.5
 """Half the poll period: a silent device is marked within two poll periods of going quiet."""

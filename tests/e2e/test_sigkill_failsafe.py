@@ -23,7 +23,7 @@ from twin.config import load_park
 
 SPEED = 600
 BACK_WITHIN_S = 60.0
-"""Wall-clock bound on the fall-back after the kill. The declared timeouts are 1800 simulated s, 3 s of wall
+"""Wall-clock bound on the fall-back after the kill. The declared timeouts are 3600 simulated s, 6 s of wall
 clock at 600x; the bound is generous so that it holds on a loaded machine."""
 SCHEDULE_PV_LIMIT_PCT = 100.0
 """The plant schedule's PV power limit: no curtailment."""

@@ -48,7 +48,7 @@ def test_setpoint_reverts_to_the_schedule_after_its_timeout_and_a_release_return
     port = free_port()
     device = layout.point_map(port)
     fail_safe = device.point(LIMIT).fail_safe
-    assert fail_safe.revert_timeout_s == REVERT_TIMEOUT_S == 1800
+    assert fail_safe.revert_timeout_s == REVERT_TIMEOUT_S == 3600
     simulator = ParkSimulator(park, ParkEnvironment(park), START_UTC)
     clock = [START_UTC]
 
