@@ -107,7 +107,8 @@ class ProtocolFeed:
     device_maps: the park's point maps; each names a device the adapters poll (and the host serves, when
     simulated). Readings are stamped with the twin's clock; a value outside its twin point's plausible
     range is marked BAD (``points``: the twin's points by id; default the simulator's park's). Writes
-    (:meth:`write`) are recorded in ``audit``'s write audit log.
+    (:meth:`write`) are recorded in ``audit``'s write audit log, stamped with the same clock, so that a
+    simulated run's writes line up with its readings and control steps.
     """
 
     def __init__(self, simulator: ParkSimulator | None, clock: SimulationClock | WallClock, sink: ReadingSink,
@@ -145,7 +146,7 @@ class ProtocolFeed:
     def write(self, point_id: str, value: float | None, who: str, timeout_s: float = 30.0) -> WriteRecord:
         """Write a point over its protocol (limits enforced) and record the write in the history's audit log."""
         result = self.call(lambda: self.adapter_feed.write(point_id, value), timeout_s)
-        record = WriteRecord(datetime.now(timezone.utc), who, point_id, value, result)
+        record = WriteRecord(self.clock.now_utc(), who, point_id, value, result)
         record_write(self.audit, record)
         return record
 

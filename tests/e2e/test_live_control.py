@@ -16,12 +16,12 @@ STEPS_WANTED = 24
 """Control steps to watch: 6 simulated hours, 36 s of wall clock at --speed 600."""
 
 
-def rounds_of(records: list, gap_s: float = 0.5) -> list[list]:
-    """Write records grouped into dispatch rounds: writes less than ``gap_s`` (wall clock) apart.
-    At --speed 600 two control steps are 1.5 s of wall clock apart."""
+def rounds_of(records: list, gap: timedelta = timedelta(minutes=5)) -> list[list]:
+    """Write records grouped into dispatch rounds: writes less than ``gap`` apart on the twin's clock they
+    are stamped with (a round's writes go out one after another; control steps are 15 minutes apart)."""
     rounds: list[list] = []
     for record in records:
-        if rounds and (record.ts_utc - rounds[-1][-1].ts_utc).total_seconds() < gap_s:
+        if rounds and record.ts_utc - rounds[-1][-1].ts_utc < gap:
             rounds[-1].append(record)
         else:
             rounds.append([record])
