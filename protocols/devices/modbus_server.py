@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import struct
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -116,12 +117,7 @@ class ModbusDeviceServer:
         """Listen on host:port; pymodbus serves the register map behind the request checks on a loopback port."""
         if self._front is not None:
             return
-        inner = ModbusTcpServer(self._device, address=("127.0.0.1", 0))
-        try:
-            await inner.serve_forever(background=True)
-        except RuntimeError as exc:  # pymodbus reports a failed listen this way
-            raise OSError(f"Modbus device {self.name} cannot start its register server: {exc}") from None
-        self._inner_port = inner.transport.sockets[0].getsockname()[1]
+        inner = await self._start_register_server()
         try:
             self._front = await asyncio.start_server(self._serve_connection, self.host, self.port)
         except OSError as exc:
@@ -129,6 +125,25 @@ class ModbusDeviceServer:
             raise OSError(f"Modbus device {self.name} cannot listen on {self.host}:{self.port}: "
                           f"{exc.strerror or exc}") from None
         self._inner = inner
+
+    async def _start_register_server(self, attempts: int = 5) -> ModbusTcpServer:
+        """pymodbus's server of the register map on a free loopback port (:attr:`_inner_port`). The port is
+        found by binding port 0 and handed to pymodbus, which may lose it to another process in between:
+        then another is tried."""
+        failure: RuntimeError | None = None
+        for _ in range(attempts):
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+                probe.bind(("127.0.0.1", 0))
+                port = probe.getsockname()[1]
+            inner = ModbusTcpServer(self._device, address=("127.0.0.1", port))
+            try:
+                await inner.serve_forever(background=True)
+            except RuntimeError as exc:  # pymodbus reports a failed listen this way
+                failure = exc
+                continue
+            self._inner_port = port
+            return inner
+        raise OSError(f"Modbus device {self.name} cannot start its register server: {failure}")
 
     async def stop(self) -> None:
         """Stop listening and drop every client connection, as a device that goes off the network."""
