@@ -30,8 +30,9 @@ from twin.park import Park
 from twin.points import point_id
 from twin.readings import Quality, Reading
 
-PointWrite = Callable[[str, "float | None", str], str]
-"""(point id, value or None to relinquish, who) -> the write's result: "ok", or "refused: ..." / "failed: ..."."""
+PointWrites = Callable[[dict[str, "float | None"], str], dict[str, str]]
+"""({point id: value, or None to relinquish}, who) -> each write's result: "ok", or "refused: ..." /
+"failed: ..."; the points are written at once (one round of the protocols, twin.runtime.ProtocolFeed.write_many)."""
 
 
 class ProtocolField:
@@ -40,7 +41,7 @@ class ProtocolField:
     (protocols.readback); ``overrides()``: the points a higher priority than ParkTwin's holds (an operator
     at priority 8), which are not written while it does."""
 
-    def __init__(self, park: Park, live: LiveState, history: History, write: PointWrite,
+    def __init__(self, park: Park, live: LiveState, history: History, write: PointWrites,
                  now_utc: Callable[[], datetime], demand_interval_min: int,
                  on_written: Callable[[str, float | None], None] | None = None,
                  overrides: Callable[[], dict[str, int]] | None = None):
@@ -109,30 +110,30 @@ class ProtocolField:
             self._billed.add(latest.ts_utc, latest.value)
 
     def write_setpoints(self, setpoints: dict[str, float], who: str) -> dict[str, str]:
-        results = {}
         overridden = self.overrides() if self.overrides is not None else {}
-        for point, value in setpoints.items():
-            if point in overridden:  # an operator holds it: not fought, written again once relinquished
-                results[point] = f"skipped: overridden at priority {overridden[point]}"
-                continue
-            try:
-                results[point] = self.write(point, value, who)
-            except Exception as exc:  # one failing device does not stop the other setpoints
-                results[point] = f"failed: {exc}"
-            if results[point] == "ok":
-                self._written.add(point)
-                if self.on_written is not None:
-                    self.on_written(point, value)
-        return results
+        # an operator holds an overridden point: not fought, written again once relinquished
+        results = {point: f"skipped: overridden at priority {overridden[point]}" for point in setpoints
+                   if point in overridden}
+        results.update(self._write({p: v for p, v in setpoints.items() if p not in overridden}, who))
+        self._written |= {point for point, result in results.items() if result == "ok"}
+        return {point: results[point] for point in setpoints}
 
     def release_setpoints(self, who: str) -> dict[str, str]:
-        results = {}
-        for point in sorted(self._written):
-            try:
-                results[point] = self.write(point, None, who)
-            except Exception as exc:
-                results[point] = f"failed: {exc}"
-            if results[point] == "ok" and self.on_written is not None:
-                self.on_written(point, None)
+        results = self._write({point: None for point in sorted(self._written)}, who)
         self._written = {p for p, result in results.items() if result.startswith("failed")}
+        return results
+
+    def _write(self, values: dict[str, float | None], who: str) -> dict[str, str]:
+        """Write the values, telling ``on_written`` of each accepted one; a failure of the whole round
+        (e.g. the protocol thread not answering) is each point's result."""
+        if not values:
+            return {}
+        try:
+            results = self.write(values, who)
+        except Exception as exc:  # one failing round does not stop the controller
+            results = {point: f"failed: {exc}" for point in values}
+        if self.on_written is not None:
+            for point, result in results.items():
+                if result == "ok":
+                    self.on_written(point, values[point])
         return results

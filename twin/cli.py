@@ -188,9 +188,12 @@ def run(
         if record.result != "ok":
             raise ValueError(f"{point_id}: {record.result}")
 
+    def write_setpoints(values: dict[str, float | None], who: str) -> dict[str, str]:
+        return {point: record.result for point, record in feed.write_many(values, who).items()}
+
     operation = None if tariff is None else _live_operation(
-        park, tariff, live, store, episodes, lambda p, v, who: feed.write(p, v, who).result, clock.now_utc, approval,
-        replan_min, plan_time_limit, readback.written, feed.overrides)
+        park, tariff, live, store, episodes, write_setpoints, clock.now_utc, approval, replan_min, plan_time_limit,
+        readback.written, feed.overrides)
     dash_app = create_app(park, live, store, write_point=write_through_protocols, users=user_store,
                           devices=feed, plan=operation, now_utc=clock.now_utc,
                           **_energy_providers(park, store, episodes, clock.now_utc))

@@ -145,10 +145,18 @@ class ProtocolFeed:
 
     def write(self, point_id: str, value: float | None, who: str, timeout_s: float = 30.0) -> WriteRecord:
         """Write a point over its protocol (limits enforced) and record the write in the history's audit log."""
-        result = self.call(lambda: self.adapter_feed.write(point_id, value), timeout_s)
-        record = WriteRecord(self.clock.now_utc(), who, point_id, value, result)
-        record_write(self.audit, record)
-        return record
+        return self.write_many({point_id: value}, who, timeout_s)[point_id]
+
+    def write_many(self, values: dict[str, float | None], who: str,
+                   timeout_s: float = 30.0) -> dict[str, WriteRecord]:
+        """Write several points at once (protocols.coordinator.AdapterFeed.write_many) and record each write
+        in the history's audit log."""
+        results = self.call(lambda: self.adapter_feed.write_many(values), timeout_s)
+        records = {pid: WriteRecord(self.clock.now_utc(), who, pid, values[pid], result)
+                   for pid, result in results.items()}
+        for record in records.values():
+            record_write(self.audit, record)
+        return records
 
     def devices(self) -> list[dict]:
         """Poll statistics of every device, for the dashboard's Points page (empty before start)."""

@@ -35,7 +35,8 @@ def test_an_operator_override_is_not_fought_and_writing_resumes_after_relinquish
     with open_history(f"sqlite:///{tmp_path / 'h.sqlite'}") as store:
         feed = ProtocolFeed(ParkSimulator(demo_park, ParkEnvironment(demo_park), START), clock,
                             TwinSink(LiveState(), store), maps, audit=store)
-        field = ProtocolField(demo_park, LiveState(), store, lambda p, v, who: feed.write(p, v, who).result,
+        field = ProtocolField(demo_park, LiveState(), store,
+                              lambda values, who: {p: r.result for p, r in feed.write_many(values, who).items()},
                               clock.now_utc, 15, overrides=feed.overrides)
         feed.start()
         operator = None
@@ -86,7 +87,7 @@ def test_storage_readings_a_poll_old_are_brought_forward_by_the_flows_read_with_
                      Reading(point_id(tank_building, tank.id, "melt_kwth"), read_at, 2800.0),
                      Reading(point_id(tank_building, tank.id, "standing_loss_kwth"), read_at, 9.0)])
         with open_history(f"sqlite:///{tmp_path / 'h.sqlite'}") as store:
-            return ProtocolField(demo_park, live, store, lambda p, v, who: "ok", lambda: now, 15).read_state()
+            return ProtocolField(demo_park, live, store, lambda values, who: {}, lambda: now, 15).read_state()
 
     state = state_with(floor_kwh + 400.0)
     # 891 kW for 1/6 h draws 891 / eta_d / 6 kWh from the cells
