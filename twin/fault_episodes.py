@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from enum import IntEnum
+from enum import IntEnum, StrEnum
 
 
 class Priority(IntEnum):
@@ -79,3 +79,73 @@ class FaultEpisode:
         """Hours in fault, counting an open episode up to ``until_utc``."""
         end = self.end_utc or until_utc
         return max(0.0, (end - self.start_utc).total_seconds() / 3600.0)
+
+
+class AlarmState(StrEnum):
+    """States an alarm console filters on (ISA-18.2 lifecycle, DOMAIN.md "Alarm management"); several given
+    together must all hold. ``shelved`` is judged at the console's "now"."""
+
+    ACTIVE = "active"
+    """The episode has not ended."""
+    CLEARED = "cleared"
+    """The episode has ended."""
+    UNACKNOWLEDGED = "unacknowledged"
+    """Nobody has acknowledged the episode (active or cleared: a cleared alarm stays listed until acknowledged)."""
+    SHELVED = "shelved"
+    """The episode's alarm (rule, asset, point) is shelved now."""
+    SUPPRESSED = "suppressed"
+    """Another episode's cause explains this one (``suppressed_by``)."""
+
+
+@dataclass(frozen=True)
+class AlarmFilter:
+    """Which episodes an alarm console lists: each field left empty (None or empty set) does not filter.
+
+    ``start_utc``/``end_utc``: episodes active at some time in [start, end) (open ones included).
+    """
+
+    start_utc: datetime | None = None
+    end_utc: datetime | None = None
+    priorities: frozenset[Priority] = frozenset()
+    asset_ids: frozenset[str] = frozenset()
+    rule_ids: frozenset[str] = frozenset()
+    states: frozenset[AlarmState] = frozenset()
+
+
+@dataclass(frozen=True)
+class EpisodePage:
+    """One page of a console listing: its episodes (newest start first), how many match in all, and where
+    the page begins in that listing."""
+
+    episodes: list[FaultEpisode]
+    total: int
+    offset: int
+
+
+@dataclass(frozen=True)
+class AlarmComment:
+    """A note an operator left on an episode."""
+
+    episode_id: str
+    who: str
+    at_utc: datetime
+    text: str
+
+
+@dataclass(frozen=True)
+class Shelf:
+    """An alarm (rule, asset, point: every episode of it) hidden from ``shelved_utc`` until ``until_utc``:
+    its episodes are recorded but neither counted as needing attention nor notified. Kept for the audit."""
+
+    rule_id: str
+    asset_id: str
+    point_id: str
+    shelved_by: str
+    shelved_utc: datetime
+    until_utc: datetime
+    reason: str
+
+    def covers(self, episode: FaultEpisode, at_utc: datetime) -> bool:
+        """True when this shelf hides ``episode``'s alarm at ``at_utc``."""
+        return ((self.rule_id, self.asset_id, self.point_id) == (episode.rule_id, episode.asset_id, episode.point_id)
+                and self.shelved_utc <= at_utc < self.until_utc)
