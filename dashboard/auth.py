@@ -35,6 +35,8 @@ ROLES: tuple[str, ...] = ("viewer", "operator", "trader", "admin")
 ACTION_ROLES: dict[str, frozenset[str]] = {
     "write_point": frozenset({"operator", "admin"}),
     "acknowledge_fault": frozenset({"operator", "admin"}),
+    "comment_fault": frozenset({"operator", "admin"}),
+    "shelve_alarm": frozenset({"operator", "admin"}),
     "approve_plan": frozenset({"trader", "admin"}),
     "suspend_plan": frozenset({"trader", "admin"}),
 }

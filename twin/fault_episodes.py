@@ -7,6 +7,7 @@ history store keeps episodes beside the readings (``twin.history.FaultEpisodeSto
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import IntEnum, StrEnum
@@ -110,6 +111,30 @@ class AlarmFilter:
     asset_ids: frozenset[str] = frozenset()
     rule_ids: frozenset[str] = frozenset()
     states: frozenset[AlarmState] = frozenset()
+
+
+def alarm_filter(priorities: Iterable[str] = (), states: Iterable[str] = (), asset_ids: Iterable[str] = (),
+                 rule_ids: Iterable[str] = (), start_utc: datetime | None = None,
+                 end_utc: datetime | None = None) -> AlarmFilter:
+    """An :class:`AlarmFilter` from names as people and URLs give them (priority labels such as ``high``,
+    state names such as ``unacknowledged``); empty names are ignored. Raises ValueError naming a priority or
+    state that does not exist, or a time range that ends before it begins."""
+    chosen_priorities, chosen_states = set(), set()
+    for label in filter(None, priorities):
+        try:
+            chosen_priorities.add(Priority[label.upper()])
+        except KeyError:
+            raise ValueError(f"priority {label!r} is not one of "
+                             f"{', '.join(p.label for p in Priority)}") from None
+    for name in filter(None, states):
+        try:
+            chosen_states.add(AlarmState(name))
+        except ValueError:
+            raise ValueError(f"state {name!r} is not one of {', '.join(AlarmState)}") from None
+    if start_utc is not None and end_utc is not None and end_utc <= start_utc:
+        raise ValueError(f"the time range ends ({end_utc.isoformat()}) before it begins ({start_utc.isoformat()})")
+    return AlarmFilter(start_utc, end_utc, frozenset(chosen_priorities), frozenset(filter(None, asset_ids)),
+                       frozenset(filter(None, rule_ids)), frozenset(chosen_states))
 
 
 @dataclass(frozen=True)

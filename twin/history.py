@@ -948,8 +948,7 @@ class FaultEpisodeStore:
             f"INSERT INTO {self._acks} ({self._KEY}, acknowledged_by, acknowledged_ms) "
             f"SELECT {self._KEY}, {p}, {p} FROM {self._table} AS e WHERE {self._key_match()} "
             f"ON CONFLICT ({self._KEY}) DO NOTHING", (who, utc_ms(at_utc), *key)))
-        found = self._select(self._key_match(), key)
-        return found[0] if found else None
+        return self.episode(episode_id)
 
     def comment(self, episode_id: str, who: str, at_utc: datetime, text: str) -> "AlarmComment | None":
         """Add ``who``'s comment ``text`` to the episode with this id; the comment, None when no episode has
@@ -959,7 +958,7 @@ class FaultEpisodeStore:
         if not text.strip():
             raise ValueError("a comment needs some text")
         key = _episode_key(episode_id)
-        if key is None or not self._select(self._key_match(), key):
+        if key is None or self.episode(episode_id) is None:
             return None
         p = self._param
         self._in_transaction(lambda: self._conn.execute(
@@ -986,6 +985,18 @@ class FaultEpisodeStore:
             found.setdefault(episode_id, []).append(AlarmComment(episode_id, who, from_utc_ms(ts_ms), body))
         return found
 
+    def episode(self, episode_id: str) -> "FaultEpisode | None":
+        """The episode with this id (``FaultEpisode.id``), with its acknowledgement; None when there is none."""
+        key = _episode_key(episode_id)
+        found = self._select(self._key_match(), key) if key is not None else []
+        return found[0] if found else None
+
+    def rule_ids(self) -> list[str]:
+        """Every rule with a stored episode, sorted."""
+        with self._history._lock:
+            return [row[0] for row in self._conn.execute(
+                f"SELECT DISTINCT rule_id FROM {self._table} ORDER BY rule_id").fetchall()]
+
     def shelve(self, episode_id: str, who: str, at_utc: datetime, until_utc: datetime,
                reason: str) -> "Shelf | None":
         """Shelve the alarm (rule, asset, point) of the episode with this id from ``at_utc`` until
@@ -998,7 +1009,7 @@ class FaultEpisodeStore:
         if until_utc <= at_utc:
             raise ValueError(f"shelving until {until_utc.isoformat()} ends before it begins ({at_utc.isoformat()})")
         key = _episode_key(episode_id)
-        if key is None or not self._select(self._key_match(), key):
+        if key is None or self.episode(episode_id) is None:
             return None
         p = self._param
         rule_id, asset_id, point_id, _ = key
