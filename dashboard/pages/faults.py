@@ -32,11 +32,15 @@ KPI_REFRESH_MS = 60_000
 """The KPIs read every episode of the week, so they refresh less often than the console's page."""
 PAGE_SIZE = 50
 PRIORITY_COLOURS = {"low": "info", "medium": "warning", "high": "orange", "critical": "danger"}
-STATE_CHOICES = (("any state", ""), ("active, unacknowledged", "active,unacknowledged"), ("active", "active"),
+ANY = "any"
+"""The value of a filter's "any" choice (the empty value belongs to the select's disabled placeholder)."""
+STATE_CHOICES = (("any state", ANY), ("active, unacknowledged", "active,unacknowledged"), ("active", "active"),
                  ("unacknowledged", "unacknowledged"), ("cleared", "cleared"), ("shelved", "shelved"),
                  ("suppressed", "suppressed"))
 """The state filter's choices: label, value (comma-separated :class:`AlarmState` names that must all hold)."""
 SHELVE_CHOICES_MIN = (("15 min", 15), ("1 h", 60), ("4 h", 240), ("8 h", 480), ("24 h", 1440), ("7 days", 10080))
+SELECTS = ("priority", "state", "asset", "rule")
+"""The filters chosen from a list; the URL names them so too (``?priority=critical``)."""
 FILTERS = ("faults-priority", "faults-state", "faults-asset", "faults-rule", "faults-from", "faults-to")
 """Ids of the filter controls, in the order :func:`console_filter` takes their values."""
 
@@ -46,16 +50,16 @@ def layout(ctx: DashboardContext, **query) -> html.Div:
                                    "with acknowledgement, comments and shelving")
     if ctx.providers.faults is None:
         return html.Div([header, not_available("Faults", MISSING["faults"])])
-    chosen = {name: str(query.get(name, "")) for name in ("priority", "state", "asset", "rule", "from", "to")}
+    chosen = {name: str(query.get(name, ANY if name in SELECTS else "")) for name in (*SELECTS, "from", "to")}
     try:
         which = console_filter(ctx, *chosen.values())
     except ValueError as exc:
         which = AlarmFilter()
-        chosen = dict.fromkeys(chosen, "")
+        chosen = {name: ANY if name in SELECTS else "" for name in chosen}
         warning = dbc.Alert(f"filter from the address ignored: {exc}", color="warning", className="py-2")
     else:
         warning = None
-    table, info, total, listed = _console(ctx, which, 0)
+    table, info, total = _console(ctx, which, 0)
     return html.Div([
         header,
         warning,
@@ -81,8 +85,8 @@ def layout(ctx: DashboardContext, **query) -> html.Div:
         ]), className="mb-3"),
         dbc.Card(dbc.CardBody([
             html.H5("Timeline of the episodes listed", className="card-title"),
-            dcc.Graph(id="faults-timeline", figure=timeline_figure(listed, ctx.now_utc(), ctx.park.site.timezone),
-                      config={"displaylogo": False}),
+            # drawn by a callback once the console is up: plotly's script is large and the console comes first
+            html.Div(html.Div("drawing…", className="text-muted"), id="faults-timeline-box"),
         ]), className="mb-3"),
         dbc.Card(dbc.CardBody([
             html.H5("Fault KPIs by asset kind, last 7 days", className="card-title"),
@@ -100,7 +104,7 @@ def console_filter(ctx: DashboardContext, priority: str | None, state: str | Non
                    rule: str | None, first_day: str | None, last_day: str | None) -> AlarmFilter:
     """The filter the console's controls (or the URL) choose: comma-separated priorities and states, one asset,
     one rule, and the days from ``first_day`` to ``last_day`` (ISO dates in the park's time zone, both
-    included). Raises ValueError naming what cannot be read."""
+    included); :data:`ANY` or nothing does not filter. Raises ValueError naming what cannot be read."""
     tz = ZoneInfo(ctx.park.site.timezone)
 
     def midnight(text: str | None, days_after: int, name: str) -> datetime | None:
@@ -112,13 +116,16 @@ def console_filter(ctx: DashboardContext, priority: str | None, state: str | Non
             raise ValueError(f"{name} {text!r} is not a date YYYY-MM-DD") from None
         return datetime.combine(day + timedelta(days=days_after), time.min, tzinfo=tz)
 
-    return alarm_filter((priority or "").split(","), (state or "").split(","), [asset or ""], [rule or ""],
-                        midnight(first_day, 0, "from"), midnight(last_day, 1, "to"))
+    def names(text: str | None) -> list[str]:
+        return [] if not text or text == ANY else text.split(",")
+
+    return alarm_filter(names(priority), names(state), names(asset), names(rule), midnight(first_day, 0, "from"),
+                        midnight(last_day, 1, "to"))
 
 
 def _filter_row(ctx: DashboardContext, chosen: dict[str, str]) -> dbc.Row:
-    assets = sorted({a.id for _, a in ctx.park.iter_assets()} | ({chosen["asset"]} - {""}))
-    rules = sorted(set(ctx.providers.faults.rule_ids()) | ({chosen["rule"]} - {""}))
+    assets = sorted({a.id for _, a in ctx.park.iter_assets()} | ({chosen["asset"]} - {ANY}))
+    rules = sorted(set(ctx.providers.faults.rule_ids()) | ({chosen["rule"]} - {ANY}))
 
     def select(control_id: str, label: str, options: list[tuple[str, str]], value: str) -> dbc.Col:
         return dbc.Col([dbc.Label(label, html_for=control_id, className="small mb-0"),
@@ -126,11 +133,11 @@ def _filter_row(ctx: DashboardContext, chosen: dict[str, str]) -> dbc.Row:
                                    value=value, size="sm")], md=2)
 
     return dbc.Row([
-        select("faults-priority", "priority", [("any priority", ""), ("high and critical", "high,critical")]
+        select("faults-priority", "priority", [("any priority", ANY), ("high and critical", "high,critical")]
                + [(p.label, p.label) for p in reversed(Priority)], chosen["priority"]),
         select("faults-state", "state", list(STATE_CHOICES), chosen["state"]),
-        select("faults-asset", "asset", [("any asset", "")] + [(a, a) for a in assets], chosen["asset"]),
-        select("faults-rule", "rule", [("any rule", "")] + [(r, r) for r in rules], chosen["rule"]),
+        select("faults-asset", "asset", [("any asset", ANY)] + [(a, a) for a in assets], chosen["asset"]),
+        select("faults-rule", "rule", [("any rule", ANY)] + [(r, r) for r in rules], chosen["rule"]),
         dbc.Col([dbc.Label(f"from day ({ctx.park.site.timezone})", html_for="faults-from", className="small mb-0"),
                  dbc.Input(id="faults-from", type="date", value=chosen["from"], size="sm", debounce=True)], md=2),
         dbc.Col([dbc.Label("to day (included)", html_for="faults-to", className="small mb-0"),
@@ -139,12 +146,12 @@ def _filter_row(ctx: DashboardContext, chosen: dict[str, str]) -> dbc.Row:
 
 
 def _console(ctx: DashboardContext, which: AlarmFilter, offset: int):
-    """The console table of one page, the text saying which rows it shows, how many match, and its records."""
+    """The console table of one page, the text saying which rows it shows, and how many match."""
     page = ctx.providers.faults.console(which, offset, PAGE_SIZE)
     listed, total = page["faults"], page["total"]
     info = (f"episodes {offset + 1:,}–{offset + len(listed):,} of {total:,}, newest first" if listed else
             f"no episode matches ({total:,} in all)" if offset == 0 else f"past the last of {total:,} episodes")
-    return _table(listed, ctx.park.site.timezone), info, total, listed
+    return _table(listed, ctx.park.site.timezone), info, total
 
 
 def _local(iso: str | None, tz: str) -> str:
@@ -282,17 +289,26 @@ def register_callbacks(app: Dash, ctx: DashboardContext) -> None:
         return 0  # a filter changed: back to the newest
 
     @app.callback(Output("faults-console", "children"), Output("faults-page-info", "children"),
-                  Output("faults-total", "data"), Output("faults-timeline", "figure"),
-                  Input("faults-offset", "data"), Input("faults-tick", "n_intervals"),
+                  Output("faults-total", "data"), Input("faults-offset", "data"), Input("faults-tick", "n_intervals"),
                   Input("faults-ack-result", "children"), Input("faults-action-result", "children"),
                   *[State(control, "value") for control in FILTERS], prevent_initial_call=True)
     def refresh(offset, _tick, _ack, _action, *values):
         try:
             which = console_filter(ctx, *values)
         except ValueError as exc:
-            return dbc.Alert(str(exc), color="danger", className="py-2", id="faults-table"), "", 0, no_update
-        table, info, total, listed = _console(ctx, which, offset)
-        return table, info, total, timeline_figure(listed, ctx.now_utc(), ctx.park.site.timezone)
+            return dbc.Alert(str(exc), color="danger", className="py-2", id="faults-table"), "", 0
+        return _console(ctx, which, offset)
+
+    @app.callback(Output("faults-timeline-box", "children"), Input("faults-console", "children"),
+                  State("faults-offset", "data"), *[State(control, "value") for control in FILTERS])
+    def timeline(_console_drawn, offset, *values):
+        try:
+            which = console_filter(ctx, *values)
+        except ValueError:
+            return no_update
+        listed = ctx.providers.faults.console(which, offset, PAGE_SIZE)["faults"]
+        return dcc.Graph(id="faults-timeline", figure=timeline_figure(listed, ctx.now_utc(), ctx.park.site.timezone),
+                         config={"displaylogo": False})
 
     @app.callback(Output("faults-kpis", "children"), Input("faults-kpi-tick", "n_intervals"))
     def kpis(_):

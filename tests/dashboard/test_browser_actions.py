@@ -88,9 +88,9 @@ def test_a_signed_in_operator_acknowledges_an_active_fault(running, page):
     sign_in(page, base, "olga", "/faults")
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:  # the live detector opens the episode a few simulated minutes in
-        page.goto(base + "/faults")
-        page.wait_for_selector("#active-faults-table", timeout=20_000)
-        if page.query_selector('#active-faults-table tr[data-fault^="battery_overtemp:battery:"] .ack-button'):
+        page.goto(base + "/faults?asset=battery&state=active")
+        page.wait_for_selector("#faults-table", timeout=20_000)
+        if page.query_selector('#faults-table tr[data-fault^="battery_overtemp:battery:"] .ack-button'):
             break
         time.sleep(1)
     row = page.wait_for_selector('tr[data-fault^="battery_overtemp:battery:"]:has(.ack-button)', timeout=5_000)
