@@ -12,6 +12,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import IntEnum, StrEnum
 
+from twin.readings import utc_ms
+
 
 class Priority(IntEnum):
     """How urgently an operator must respond to an episode, the four alarm priorities of ISA-18.2:
@@ -66,8 +68,9 @@ class FaultEpisode:
 
     @property
     def id(self) -> str:
-        """The key as one string, ``rule:asset:point:start_ms`` (point empty for asset rules), for URLs and forms."""
-        return f"{self.rule_id}:{self.asset_id}:{self.point_id}:{int(self.start_utc.timestamp() * 1000)}"
+        """The key as one string, ``rule:asset:point:start_ms`` (point empty for asset rules), for URLs and forms;
+        ``start_ms`` rounded as the store keeps it, so an episode has the same id before and after it is stored."""
+        return f"{self.rule_id}:{self.asset_id}:{self.point_id}:{utc_ms(self.start_utc)}"
 
     @property
     def is_open(self) -> bool:

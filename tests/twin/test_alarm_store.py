@@ -173,3 +173,12 @@ def test_a_failing_listener_does_not_undo_the_save(store):
     alarm = episode("battery_overtemp", "battery", 0, None)
     assert store.save([alarm]) == 1
     assert store.open_episodes() == [alarm]
+
+
+def test_an_episode_has_the_same_id_before_and_after_it_is_stored(store):
+    """A live detector's episode starts at a sub-millisecond time: 987.6 ms is stored as 988 ms."""
+    live = FaultEpisode("battery_overtemp", "battery", T0 + timedelta(microseconds=987_600), None, Priority.CRITICAL)
+    store.save([live])
+    (stored,) = store.open_episodes()
+    assert live.id == stored.id and live.id.endswith(f":{int(T0.timestamp() * 1000) + 988}")
+    assert store.acknowledge(live.id, "olga", T0 + timedelta(hours=1)).acknowledged_by == "olga"
