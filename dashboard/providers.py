@@ -33,14 +33,11 @@ class FaultProvider(Protocol):
     """Fault episodes, the alarm console over them (ISA-18.2 lifecycle: acknowledgement, comments, shelving)
     and fault KPIs (issues 4 and 17)."""
 
-    def faults(self, start: datetime, end: datetime) -> list[dict]:
-        """Fault episodes overlapping [start, end): id, rule_id, asset_id, start, end (None while active),
-        priority, evidence, acknowledged_by and acknowledged_at (None until acknowledged)."""
-
     def console(self, which: AlarmFilter, offset: int, limit: int) -> dict:
         """``{"faults": [...], "total": int}``: the episodes ``which`` selects, newest first, ``limit`` from
-        ``offset`` on, each as :meth:`faults` gives it plus ``comments`` ([{who, at, text}]) and
-        ``shelved_until`` (None while its alarm is not shelved); total: how many match in all."""
+        ``offset`` on, each with id, rule_id, asset_id, point_id, start, end (None while active), priority,
+        suppressed_by, evidence, acknowledged_by and acknowledged_at (None until acknowledged), comments
+        ([{who, at, text}]) and shelved_until (None while its alarm is not shelved); total: how many match."""
 
     def episode(self, episode_id: str) -> dict | None:
         """The episode with this id shaped as :meth:`console` lists it; None when there is none."""

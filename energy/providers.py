@@ -79,11 +79,6 @@ class StoredFaultProvider:
         _, per_kind = fault_kpis(self.park, self.store.overlapping(start, end), start, end)
         return [kpis.as_dict() for kpis in per_kind.values()]
 
-    def faults(self, start: datetime, end: datetime) -> list[dict]:
-        """One dict per episode: id, rule_id, asset_id, point_id, start, end (None while active), priority,
-        suppressed_by, evidence (as text), acknowledged_by and acknowledged_at (None until acknowledged); times ISO 8601 UTC."""
-        return [episode_record(e) for e in self.store.overlapping(start, end)]
-
     def acknowledge(self, episode_id: str, who: str) -> dict | None:
         """Record ``who`` acknowledging the episode (active or cleared) now; the episode afterwards, None when
         there is no such episode. The first acknowledgement stands."""
@@ -92,7 +87,7 @@ class StoredFaultProvider:
 
     def console(self, which: AlarmFilter, offset: int, limit: int) -> dict:
         """One page of the alarm console: ``{"faults": [...], "total": int}``, the episodes ``which`` selects,
-        newest first, ``limit`` of them from ``offset`` on; each record as :meth:`faults` gives it plus
+        newest first, ``limit`` of them from ``offset`` on; each record as :func:`episode_record` makes it plus
         ``comments`` (``[{"who", "at", "text"}]``, oldest first) and ``shelved_until`` (when its alarm's
         shelving ends, None while not shelved)."""
         now = self.now_utc()

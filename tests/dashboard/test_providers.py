@@ -31,14 +31,11 @@ class FixedKpis:
 
 
 class OneFault:
-    def faults(self, start, end):
-        return [{"id": "chw_low_delta_t:chiller2::1782900000000", "rule_id": "chw_low_delta_t",
-                 "asset_id": "chiller2", "point_id": None, "start": "2026-07-01T10:00:00+00:00", "end": None,
-                 "priority": "medium", "suppressed_by": None, "evidence": "delta-T 1.4 K for 15 min",
-                 "acknowledged_by": None, "acknowledged_at": None}]
-
     def console(self, which, offset, limit):
-        listed = [f | {"comments": [], "shelved_until": None} for f in self.faults(None, None)]
+        listed = [{"id": "chw_low_delta_t:chiller2::1782900000000", "rule_id": "chw_low_delta_t",
+                   "asset_id": "chiller2", "point_id": None, "start": "2026-07-01T10:00:00+00:00", "end": None,
+                   "priority": "medium", "suppressed_by": None, "evidence": "delta-T 1.4 K for 15 min",
+                   "acknowledged_by": None, "acknowledged_at": None, "comments": [], "shelved_until": None}]
         return {"faults": listed[offset:offset + limit], "total": len(listed)}
 
     def alarm_count(self):
