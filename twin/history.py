@@ -845,10 +845,8 @@ class FaultEpisodeStore:
                 CREATE TABLE IF NOT EXISTS {self._shelves} ({seq},
                     rule_id text NOT NULL, asset_id text NOT NULL, point_id text NOT NULL, shelved_by text NOT NULL,
                     shelved_ms bigint NOT NULL, until_ms bigint NOT NULL, reason text NOT NULL)""")
-            for name, columns in _ALARM_INDEXES:
-                target = self._comments if name.startswith("alarm_comments") else \
-                    self._shelves if name.startswith("alarm_shelves") else self._table
-                self._conn.execute(f"CREATE INDEX IF NOT EXISTS {name} ON {target} {columns}")
+            for table_name, name, columns in _ALARM_INDEXES:
+                self._conn.execute(f"CREATE INDEX IF NOT EXISTS {name} ON {table(table_name)} {columns}")
 
     def _migrate_severity(self) -> None:
         """Bring a table made before alarm priorities up to date: its three severities (info, warning,
@@ -974,11 +972,12 @@ class FaultEpisodeStore:
         if not keys:
             return {}
         p = self._param
-        match = " OR ".join([f"(rule_id = {p} AND asset_id = {p} AND point_id = {p} AND start_ms = {p})"] * len(keys))
+        wanted = ", ".join([f"({p}, {p}, {p}, {p})"] * len(keys))  # a flat list: a page may ask for thousands
         with self._history._lock:
             rows = self._conn.execute(
                 f"SELECT rule_id, asset_id, point_id, start_ms, who, ts_ms, body FROM {self._comments} "
-                f"WHERE {match} ORDER BY seq", [value for key in keys for value in key]).fetchall()
+                f"WHERE ({self._KEY}) IN (VALUES {wanted}) ORDER BY seq",
+                [value for key in keys for value in key]).fetchall()
         found: dict[str, list[AlarmComment]] = {}
         for rule_id, asset_id, point_id, start_ms, who, ts_ms, body in rows:
             episode_id = f"{rule_id}:{asset_id}:{point_id}:{start_ms}"
@@ -1126,16 +1125,16 @@ _EPISODE_ORDER = "start_ms, rule_id, asset_id, point_id"
 """The order episodes are listed in (reversed for newest first), the columns of index fault_episodes_start."""
 
 _ALARM_INDEXES = (
-    ("fault_episodes_start", f"({_EPISODE_ORDER})"),
-    ("fault_episodes_priority", "(priority, start_ms)"),
-    ("fault_episodes_asset", "(asset_id, start_ms)"),
-    ("fault_episodes_rule_start", "(rule_id, start_ms)"),
-    ("fault_episodes_open", "(start_ms) WHERE end_ms IS NULL"),
-    ("alarm_comments_episode", "(rule_id, asset_id, point_id, start_ms)"),
-    ("alarm_shelves_alarm", "(rule_id, asset_id, point_id, until_ms)"),
+    ("fault_episodes", "fault_episodes_start", f"({_EPISODE_ORDER})"),
+    ("fault_episodes", "fault_episodes_priority", "(priority, start_ms)"),
+    ("fault_episodes", "fault_episodes_asset", "(asset_id, start_ms)"),
+    ("fault_episodes", "fault_episodes_rule_start", "(rule_id, start_ms)"),
+    ("fault_episodes", "fault_episodes_open", "(start_ms) WHERE end_ms IS NULL"),
+    ("alarm_comments", "alarm_comments_episode", "(rule_id, asset_id, point_id, start_ms)"),
+    ("alarm_shelves", "alarm_shelves_alarm", "(rule_id, asset_id, point_id, until_ms)"),
 )
-"""Indexes (name, columns) of the alarm console's queries: newest first on their own, by priority, asset or rule,
-the open episodes, and the comments and shelvings of an episode or alarm."""
+"""Indexes (table, name, columns) of the alarm console's queries: newest first on their own, by priority, asset
+or rule, the open episodes, and the comments and shelvings of an episode or alarm."""
 
 
 def _episode_key(episode_id: str) -> tuple[str, str, str, int] | None:

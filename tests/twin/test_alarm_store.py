@@ -57,6 +57,8 @@ def test_comments_are_kept_per_episode_in_the_order_written(store):
     assert [(c.who, c.at_utc, c.text) for c in shown[first.id]] == [
         ("olga", at(1), "fan noisy, vendor called"), ("oscar", at(2), "vendor on site")]
     assert [c.text for c in shown[second.id]] == ["same again"]
+    many = [f"battery_overtemp:battery::{n}" for n in range(5000)]  # the API's largest page, and more
+    assert store.comments([*many, second.id]) == {second.id: shown[second.id]}
     assert store.comment("battery_overtemp:battery::1", "olga", at(1), "no such episode") is None
     with pytest.raises(ValueError, match="needs some text"):
         store.comment(first.id, "olga", at(1), "   ")
