@@ -80,6 +80,62 @@ def acknowledge_fault(ctx: DashboardContext, request: Request, episode_id: str) 
     return ActionResult(200, f"acknowledged {episode['rule_id']} on {episode['asset_id']} as {user.name}", episode)
 
 
+MAX_SHELVE_MINUTES = 7 * 24 * 60
+"""Longest an alarm may be shelved at once (a week): shelving is for a known nuisance, not a way to silence
+an alarm for good."""
+
+
+def comment_fault(ctx: DashboardContext, request: Request, episode_id: str, text: object) -> ActionResult:
+    """Add a signed-in operator's or admin's comment to a fault episode (who and when are stored with it).
+
+    403 not allowed (logged); 503 no fault provider; 400 no text; 404 no such episode.
+    The result's ``data`` is the comment.
+    """
+    user = authorize(ctx.users, request, "comment_fault", episode_id)
+    if user is None:
+        return ActionResult(403, "commenting on a fault needs a signed-in user with the operator or admin role")
+    if ctx.providers.faults is None:
+        return ActionResult(503, MISSING["faults"])
+    if not isinstance(text, str) or not text.strip():
+        return ActionResult(400, "a comment needs some text")
+    comment = ctx.providers.faults.comment(episode_id, user.name, text.strip())
+    if comment is None:
+        return ActionResult(404, f"no fault episode {episode_id!r}")
+    log.info("user %r (role %s) commented on fault %s", user.name, user.role, episode_id)
+    return ActionResult(200, f"comment added by {user.name}", comment)
+
+
+def shelve_alarm(ctx: DashboardContext, request: Request, episode_id: str, raw_minutes: object,
+                 reason: object) -> ActionResult:
+    """Shelve the alarm (rule, asset, point) of a fault episode for a signed-in operator or admin: its
+    episodes are recorded but neither counted nor notified until the shelving expires. Audited (who, when,
+    until, why) in the store and logged.
+
+    403 not allowed (logged); 503 no fault provider; 400 minutes not from 1 to :data:`MAX_SHELVE_MINUTES`
+    or no reason; 404 no such episode. The result's ``data`` is the shelving.
+    """
+    user = authorize(ctx.users, request, "shelve_alarm", episode_id)
+    if user is None:
+        return ActionResult(403, "shelving an alarm needs a signed-in user with the operator or admin role")
+    if ctx.providers.faults is None:
+        return ActionResult(503, MISSING["faults"])
+    try:
+        minutes = float(raw_minutes)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        minutes = math.nan
+    if not 1 <= minutes <= MAX_SHELVE_MINUTES:
+        return ActionResult(400, f"minutes {raw_minutes!r} must be a number from 1 to {MAX_SHELVE_MINUTES}")
+    if not isinstance(reason, str) or not reason.strip():
+        return ActionResult(400, "shelving an alarm needs a reason")
+    shelf = ctx.providers.faults.shelve(episode_id, user.name, minutes, reason.strip())
+    if shelf is None:
+        return ActionResult(404, f"no fault episode {episode_id!r}")
+    alarm = f"{shelf['rule_id']} on {shelf['asset_id']}" + (f" ({shelf['point_id']})" if shelf["point_id"] else "")
+    log.info("user %r (role %s) shelved %s until %s: %s", user.name, user.role, alarm, shelf["until"],
+             shelf["reason"])
+    return ActionResult(200, f"shelved {alarm} until {shelf['until']} by {user.name}", shelf)
+
+
 def approve_plan(ctx: DashboardContext, request: Request, plan_id: str) -> ActionResult:
     """Approve plan ``plan_id`` (the plan in force or the plan for review) for a signed-in trader or admin:
     in manual mode the controller then dispatches every step until that plan's end.

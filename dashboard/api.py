@@ -1,8 +1,8 @@
 """The JSON API served beside the pages (documented in README.md, "Dashboard and JSON API").
 
 Reads (the write audit log at GET /api/audit among them) need no sign-in; the actions
-(POST /api/points/<id>/write, POST /api/faults/ack, POST /api/plan/approve, POST /api/plan/suspend,
-POST /api/plan/replan) go
+(POST /api/points/<id>/write, POST /api/faults/ack, POST /api/faults/comment, POST /api/faults/shelve,
+POST /api/plan/approve, POST /api/plan/suspend, POST /api/plan/replan) go
 through :mod:`dashboard.actions`. Errors are JSON ``{"error": "..."}`` with
 status 400 (bad request), 403 (not allowed), 404 (unknown point) or 503 (the
 capability behind the endpoint is not installed yet).
@@ -19,10 +19,14 @@ from dashboard import actions
 from dashboard.context import DashboardContext
 from dashboard.history_views import choose_period, energy_summary, finite_or_none, subsystem_power
 from dashboard.providers import MISSING
+from twin.fault_episodes import alarm_filter
 from twin.subsystems import subsystem_power_kw
 
 MAX_RAW_READINGS = 500_000
 """Largest raw answer /api/readings gives; beyond it the client must ask for interval_s."""
+
+FAULTS_LIMIT, MAX_FAULTS_LIMIT = 1000, 5000
+"""Episodes per /api/faults answer unless ``limit`` asks for another number, and the most it may ask for."""
 
 AUDIT_LIMIT, MAX_AUDIT_LIMIT = 1000, 10_000
 """Write records per /api/audit answer unless ``limit`` asks for another number, and the most it may ask for."""
@@ -75,6 +79,24 @@ def _time_or_day_param(name: str, park_timezone: str) -> datetime:
     except ValueError:
         return _time_param(name)
     return datetime.combine(day, time.min, tzinfo=ZoneInfo(park_timezone)).astimezone(timezone.utc)
+
+
+def _list_param(name: str) -> list[str]:
+    """The values of a query parameter given repeated or comma-separated (``?state=active,unacknowledged``)."""
+    return [item.strip() for value in request.args.getlist(name) for item in value.split(",") if item.strip()]
+
+
+def _whole_param(name: str, default: int, low: int, high: int | None) -> int:
+    """A whole-number query parameter from ``low`` to ``high`` (None: no upper bound)."""
+    text = request.args.get(name, str(default))
+    try:
+        value = int(text)
+        if value < low or (high is not None and value > high):
+            raise ValueError
+    except ValueError:
+        bound = f"from {low} to {high}" if high is not None else f"of at least {low}"
+        raise BadRequest(f"{name}={text!r} must be a whole number {bound}") from None
+    return value
 
 
 def _range_params(ctx: DashboardContext) -> tuple[datetime, datetime]:
@@ -197,11 +219,24 @@ def create_api(ctx: DashboardContext) -> Blueprint:
 
     @api.get("/faults")
     def faults():
+        """The alarm console: episodes overlapping from..to, filtered and newest first, a page at a time."""
         if ctx.providers.faults is None:
             return _error(503, f"faults are {MISSING['faults']}")
         start, end = _range_params(ctx)
+        try:
+            which = alarm_filter(_list_param("priority"), _list_param("state"), _list_param("asset"),
+                                 _list_param("rule"), start, end)
+        except ValueError as exc:
+            raise BadRequest(str(exc)) from None
+        offset = _whole_param("offset", 0, 0, None)
+        limit = _whole_param("limit", FAULTS_LIMIT, 1, MAX_FAULTS_LIMIT)
+        page = ctx.providers.faults.console(which, offset, limit)
+        following = offset + len(page["faults"])
         return jsonify({"from": start.isoformat(), "to": end.isoformat(),
-                        "faults": ctx.providers.faults.faults(start, end),
+                        "faults": page["faults"], "total": page["total"], "offset": offset, "limit": limit,
+                        "next_offset": following if following < page["total"] else None,
+                        "alarm_count": ctx.providers.faults.alarm_count(),
+                        "shelved": ctx.providers.faults.shelves(),
                         "fault_kpis_by_kind": ctx.providers.faults.fault_kpis(start, end)})
 
     @api.get("/audit")
@@ -288,6 +323,23 @@ def create_api(ctx: DashboardContext) -> Blueprint:
         if not result.ok:
             return _error(result.status, result.message)
         return jsonify({"ok": True, "message": result.message, "fault": result.data})
+
+    @api.post("/faults/comment")
+    def comment():
+        episode_id = _posted_id('give the episode to comment on: {"id": "<id from /api/faults>", "text": "..."}')
+        result = actions.comment_fault(ctx, request, episode_id, _posted("text"))
+        if not result.ok:
+            return _error(result.status, result.message)
+        return jsonify({"ok": True, "message": result.message, "comment": result.data})
+
+    @api.post("/faults/shelve")
+    def shelve():
+        episode_id = _posted_id('give an episode of the alarm to shelve: {"id": "<id from /api/faults>", '
+                                '"minutes": 60, "reason": "..."}')
+        result = actions.shelve_alarm(ctx, request, episode_id, _posted("minutes"), _posted("reason"))
+        if not result.ok:
+            return _error(result.status, result.message)
+        return jsonify({"ok": True, "message": result.message, "shelved": result.data})
 
     @api.post("/points/<point_id>/write")
     def write(point_id: str):

@@ -64,21 +64,42 @@ def create_app(park: Park, live: LiveState, history: History, *,
                            order=order, layout=partial(module.layout, ctx))
         if hasattr(module, "register_callbacks"):
             module.register_callbacks(app, ctx)
-    app.layout = _shell(park)
+    app.layout = _shell(park, with_alarms=faults is not None)
     _register_user_area(app, ctx)
+    if faults is not None:
+        _register_alarm_count(app, ctx)
     _register_sign_in(server, ctx)
     server.register_blueprint(create_api(ctx))
     return app
 
 
-def _shell(park: Park) -> html.Div:
+ALARM_COUNT_REFRESH_MS = 10_000
+ALARMS_NEEDING_ATTENTION = f"{faults.PATH}?state=active,unacknowledged"
+"""The console filtered to what the header's alarm count counts (less shelved and suppressed alarms, which the
+console lists with a badge)."""
+
+
+def _shell(park: Park, with_alarms: bool) -> html.Div:
     links = [dbc.NavItem(dbc.NavLink(name, href=module.PATH, active="exact")) for name, module in PAGES]
+    alarms = [html.A(id="alarm-count", href=ALARMS_NEEDING_ATTENTION, className="me-3 text-decoration-none"),
+              dcc.Interval(id="alarm-count-tick", interval=ALARM_COUNT_REFRESH_MS)] if with_alarms else []
     navbar = dbc.Navbar(dbc.Container([
         dbc.NavbarBrand(["ParkTwin", html.Span(f" · {park.name}", className="fw-light")], href="/"),
         dbc.Nav(links, navbar=True, id="page-nav", className="me-auto"),
+        *alarms,
         html.Div(id="user-area", className="text-light small"),
     ], fluid=True), color="dark", dark=True, className="mb-3")
     return html.Div([dcc.Location(id="url"), navbar, dbc.Container(dash.page_container, fluid=True)])
+
+
+def _register_alarm_count(app: Dash, ctx: DashboardContext) -> None:
+    """The header's alarm count on every page: alarms active, unacknowledged, not shelved and not suppressed."""
+    @app.callback(Output("alarm-count", "children"), Input("url", "pathname"), Input("alarm-count-tick", "n_intervals"))
+    def alarm_count(_pathname, _tick):
+        count = ctx.providers.faults.alarm_count()
+        return html.Span(dbc.Badge(f"{count:,} alarm{'' if count == 1 else 's'}",
+                                   color="danger" if count else "secondary"),
+                         id="alarm-count-badge", **{"data-count": str(count)})
 
 
 def _register_user_area(app: Dash, ctx: DashboardContext) -> None:

@@ -1,6 +1,8 @@
 """Users, roles and the authorization check for every dashboard action that changes something.
 
-Users live in a YAML file (``users:`` mapping user name -> ``{role, password_hash}``).
+Users live in a YAML file (``users:`` mapping user name -> ``{role, password_hash, notify}``, ``notify``
+optional: see :class:`energy.notifications.Subscription`; a ``notifications:`` section configures delivery,
+:class:`energy.notifications.NotificationSettings`).
 Passwords are hashed with scrypt (standard library ``hashlib.scrypt``, N=2**14,
 r=8, p=1, 16-byte random salt per user) and stored as
 ``scrypt$N$r$p$<salt hex>$<hash hex>``; the file never holds a password.
@@ -23,8 +25,9 @@ from typing import Literal
 
 import yaml
 from flask import Request, session
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from energy.notifications import NotificationSettings, Subscription
 from twin.config import load_yaml_model
 
 log = logging.getLogger(__name__)
@@ -35,6 +38,8 @@ ROLES: tuple[str, ...] = ("viewer", "operator", "trader", "admin")
 ACTION_ROLES: dict[str, frozenset[str]] = {
     "write_point": frozenset({"operator", "admin"}),
     "acknowledge_fault": frozenset({"operator", "admin"}),
+    "comment_fault": frozenset({"operator", "admin"}),
+    "shelve_alarm": frozenset({"operator", "admin"}),
     "approve_plan": frozenset({"trader", "admin"}),
     "suspend_plan": frozenset({"trader", "admin"}),
 }
@@ -68,6 +73,8 @@ class UserEntry(BaseModel):
 
     role: Role
     password_hash: str = Field(pattern=r"^scrypt\$\d+\$\d+\$\d+\$[0-9a-f]+\$[0-9a-f]+$")
+    notify: Subscription | None = None
+    """Where and about which new alarms this user is notified (``energy.notifications``); None: never."""
 
 
 class UsersFile(BaseModel):
@@ -76,6 +83,14 @@ class UsersFile(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     users: dict[str, UserEntry] = {}
+    notifications: NotificationSettings = NotificationSettings()
+
+    @model_validator(mode="after")
+    def _smtp_for_email(self) -> "UsersFile":
+        emailed = sorted(name for name, entry in self.users.items() if entry.notify and entry.notify.email)
+        if emailed and self.notifications.smtp is None:
+            raise ValueError(f"notifications.smtp is missing: user(s) {', '.join(emailed)} subscribe by e-mail")
+        return self
 
 
 @dataclass(frozen=True)
@@ -92,6 +107,11 @@ class UserStore:
 
     def __init__(self, users: UsersFile | None = None):
         self._users = users.users if users is not None else {}
+        self.notification_settings = users.notifications if users is not None else NotificationSettings()
+
+    def subscriptions(self) -> dict[str, Subscription]:
+        """Each user's notification subscription, by user name (users without one absent)."""
+        return {name: entry.notify for name, entry in self._users.items() if entry.notify is not None}
 
     @classmethod
     def load(cls, path: str | Path) -> "UserStore":
@@ -121,8 +141,9 @@ def add_user(path: str | Path, name: str, role: str, password: str) -> bool:
     path = Path(path)
     users = load_yaml_model(path, UsersFile) if path.exists() else UsersFile()
     new = name not in users.users
-    users.users[name] = UserEntry(role=role, password_hash=hash_password(password))
-    path.write_text(yaml.safe_dump(users.model_dump(), sort_keys=True), encoding="utf-8")
+    kept = users.users[name].notify if not new else None  # a new password keeps the user's subscription
+    users.users[name] = UserEntry(role=role, password_hash=hash_password(password), notify=kept)
+    path.write_text(yaml.safe_dump(users.model_dump(exclude_defaults=True), sort_keys=True), encoding="utf-8")
     return new
 
 

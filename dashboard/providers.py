@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Callable, Protocol
 
+from twin.fault_episodes import AlarmFilter
+
 
 class KpiProvider(Protocol):
     """Energy-model KPIs of a period (issue 4)."""
@@ -28,15 +30,39 @@ class KpiProvider(Protocol):
 
 
 class FaultProvider(Protocol):
-    """Fault episodes and fault KPIs (issue 4)."""
+    """Fault episodes, the alarm console over them (ISA-18.2 lifecycle: acknowledgement, comments, shelving)
+    and fault KPIs (issues 4 and 17)."""
 
-    def faults(self, start: datetime, end: datetime) -> list[dict]:
-        """Fault episodes overlapping [start, end): id, rule_id, asset_id, start, end (None while active),
-        priority, evidence, acknowledged_by and acknowledged_at (None until acknowledged)."""
+    def console(self, which: AlarmFilter, offset: int, limit: int) -> dict:
+        """``{"faults": [...], "total": int}``: the episodes ``which`` selects, newest first, ``limit`` from
+        ``offset`` on, each with id, rule_id, asset_id, point_id, start, end (None while active), priority,
+        suppressed_by, evidence, acknowledged_by and acknowledged_at (None until acknowledged), comments
+        ([{who, at, text}]) and shelved_until (None while its alarm is not shelved); total: how many match."""
+
+    def episode(self, episode_id: str) -> dict | None:
+        """The episode with this id shaped as :meth:`console` lists it; None when there is none."""
 
     def acknowledge(self, episode_id: str, who: str) -> dict | None:
-        """Record ``who`` acknowledging the episode now (the first acknowledgement stands); the episode
-        afterwards, or None when there is no episode with that id."""
+        """Record ``who`` acknowledging the episode (active or cleared) now (the first acknowledgement
+        stands); the episode afterwards, or None when there is no episode with that id."""
+
+    def comment(self, episode_id: str, who: str, text: str) -> dict | None:
+        """Add ``who``'s comment to the episode; the comment ({who, at, text}), None without such an episode.
+        Raises ValueError for an empty text."""
+
+    def shelve(self, episode_id: str, who: str, minutes: float, reason: str) -> dict | None:
+        """Shelve the episode's alarm (rule, asset, point) for ``minutes`` from now; the shelving ({rule_id,
+        asset_id, point_id, shelved_by, shelved_at, until, reason}), None without such an episode. Raises
+        ValueError for an empty reason."""
+
+    def shelves(self) -> list[dict]:
+        """The shelvings in force now, shaped as :meth:`shelve` returns them."""
+
+    def alarm_count(self) -> int:
+        """Alarms needing an operator now: active, unacknowledged, not shelved, not suppressed."""
+
+    def rule_ids(self) -> list[str]:
+        """Every rule with a stored episode, sorted."""
 
     def fault_kpis(self, start: datetime, end: datetime) -> list[dict]:
         """Fault KPIs per asset kind over [start, end): name (the kind), faults, hours_in_fault,

@@ -8,13 +8,13 @@ dashboard.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Callable
 
 from energy.fault_kpis import fault_kpis
 from energy.kpi import energy_kpis
 from energy.tariff import Tariff
-from twin.fault_episodes import FaultEpisode
+from twin.fault_episodes import AlarmComment, AlarmFilter, FaultEpisode, Shelf
 from twin.history import FaultEpisodeStore, History
 from twin.park import Park
 
@@ -79,16 +79,66 @@ class StoredFaultProvider:
         _, per_kind = fault_kpis(self.park, self.store.overlapping(start, end), start, end)
         return [kpis.as_dict() for kpis in per_kind.values()]
 
-    def faults(self, start: datetime, end: datetime) -> list[dict]:
-        """One dict per episode: id, rule_id, asset_id, point_id, start, end (None while active), priority,
-        suppressed_by, evidence (as text), acknowledged_by and acknowledged_at (None until acknowledged); times ISO 8601 UTC."""
-        return [episode_record(e) for e in self.store.overlapping(start, end)]
-
     def acknowledge(self, episode_id: str, who: str) -> dict | None:
-        """Record ``who`` acknowledging the episode now; the episode afterwards, None when there is no such
-        episode. The first acknowledgement stands."""
+        """Record ``who`` acknowledging the episode (active or cleared) now; the episode afterwards, None when
+        there is no such episode. The first acknowledgement stands."""
         episode = self.store.acknowledge(episode_id, who, self.now_utc())
         return None if episode is None else episode_record(episode)
+
+    def console(self, which: AlarmFilter, offset: int, limit: int) -> dict:
+        """One page of the alarm console: ``{"faults": [...], "total": int}``, the episodes ``which`` selects,
+        newest first, ``limit`` of them from ``offset`` on; each record as :func:`episode_record` makes it plus
+        ``comments`` (``[{"who", "at", "text"}]``, oldest first) and ``shelved_until`` (when its alarm's
+        shelving ends, None while not shelved)."""
+        now = self.now_utc()
+        page = self.store.page(which, now, offset, limit)
+        return {"faults": self._console_records(page.episodes, now), "total": page.total}
+
+    def episode(self, episode_id: str) -> dict | None:
+        """The episode with this id as :meth:`console` lists it; None when there is none."""
+        episode = self.store.episode(episode_id)
+        return None if episode is None else self._console_records([episode], self.now_utc())[0]
+
+    def _console_records(self, episodes: list[FaultEpisode], now: datetime) -> list[dict]:
+        comments = self.store.comments([e.id for e in episodes])
+        shelved_until: dict[tuple[str, str, str], datetime] = {}
+        for shelf in self.store.shelves(now):
+            alarm = (shelf.rule_id, shelf.asset_id, shelf.point_id)
+            shelved_until[alarm] = max(shelf.until_utc, shelved_until.get(alarm, shelf.until_utc))
+        records = []
+        for e in episodes:
+            until = shelved_until.get((e.rule_id, e.asset_id, e.point_id))
+            records.append(episode_record(e) | {
+                "comments": [comment_record(c) for c in comments.get(e.id, [])],
+                "shelved_until": until.isoformat() if until else None})
+        return records
+
+    def comment(self, episode_id: str, who: str, text: str) -> dict | None:
+        """Add ``who``'s comment to the episode now; the comment (who, at, text), None when there is no such
+        episode. Raises ValueError for an empty text."""
+        comment = self.store.comment(episode_id, who, self.now_utc(), text)
+        return None if comment is None else comment_record(comment)
+
+    def shelve(self, episode_id: str, who: str, minutes: float, reason: str) -> dict | None:
+        """Shelve the episode's alarm (rule, asset, point) for ``minutes`` from now, for ``reason``; the
+        shelving as :meth:`shelves` lists it, None when there is no such episode. Raises ValueError for an
+        empty reason or a duration that is not positive."""
+        now = self.now_utc()
+        shelf = self.store.shelve(episode_id, who, now, now + timedelta(minutes=minutes), reason)
+        return None if shelf is None else shelf_record(shelf)
+
+    def shelves(self) -> list[dict]:
+        """Alarms shelved now, in the order shelved: rule_id, asset_id, point_id, shelved_by, shelved_at,
+        until, reason."""
+        return [shelf_record(s) for s in self.store.shelves(self.now_utc())]
+
+    def alarm_count(self) -> int:
+        """Alarms needing an operator now: active, unacknowledged, not shelved, not suppressed."""
+        return self.store.alarm_count(self.now_utc())
+
+    def rule_ids(self) -> list[str]:
+        """Every rule with a stored episode, sorted (the console's rule filter)."""
+        return self.store.rule_ids()
 
 
 def episode_record(e: FaultEpisode) -> dict:
@@ -102,3 +152,14 @@ def episode_record(e: FaultEpisode) -> dict:
         "acknowledged_by": e.acknowledged_by,
         "acknowledged_at": e.acknowledged_utc.isoformat() if e.acknowledged_utc else None,
     }
+
+
+def comment_record(c: AlarmComment) -> dict:
+    """A comment as JSON-ready data."""
+    return {"who": c.who, "at": c.at_utc.isoformat(), "text": c.text}
+
+
+def shelf_record(s: Shelf) -> dict:
+    """A shelving as JSON-ready data."""
+    return {"rule_id": s.rule_id, "asset_id": s.asset_id, "point_id": s.point_id or None, "shelved_by": s.shelved_by,
+            "shelved_at": s.shelved_utc.isoformat(), "until": s.until_utc.isoformat(), "reason": s.reason}

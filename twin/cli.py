@@ -178,6 +178,7 @@ def run(
         clock = SimulationClock(now, speed or DEFAULT_SPEED)
     twin_sink = TwinSink(live, store, flush_every=5)
     episodes = FaultEpisodeStore(store)
+    notifier = _alarm_notifier(park, user_store, episodes)  # before the first episode is saved
     detector = LiveFaultDetector(park, store=episodes)  # fault episodes as the readings arrive
     readback = SetpointReadback(park, episodes.save, clock.now_utc)  # do the devices hold what was written?
     feed = ProtocolFeed(simulator, clock, FanOutSink([twin_sink, detector, readback]), device_maps, audit=store,
@@ -197,9 +198,13 @@ def run(
     dash_app = create_app(park, live, store, write_point=write_through_protocols, users=user_store,
                           devices=feed, plan=operation, now_utc=clock.now_utc,
                           **_energy_providers(park, store, episodes, clock.now_utc))
+    if notifier is not None:
+        notifier.start()
     try:
         feed.start()
     except OSError as exc:
+        if notifier is not None:
+            notifier.stop()
         store.close()
         errors.print(f"[red]error:[/red] cannot start the device servers: {exc} (is another `parktwin run` or "
                      "`parktwin devices serve` using the ports of the point maps?)", highlight=False)
@@ -222,6 +227,8 @@ def run(
             operation.stop()  # setpoints released to the plant schedule while the devices still answer
         feed.stop()
         twin_sink.flush()
+        if notifier is not None:
+            notifier.stop()  # what was queued is still delivered
         store.close()
 
 
@@ -242,6 +249,21 @@ def _serve(dash_app, host: str, port: int) -> None:
 
 def _stop_as_on_ctrl_c(signum, frame) -> None:
     raise KeyboardInterrupt
+
+
+def _alarm_notifier(park: Park, user_store, episodes):
+    """The notifier of new high and critical alarms to the users file's subscribers, listening to the fault
+    episode store (so the detector's, the read-back's and the controller's new episodes all reach it); None
+    when nobody subscribes."""
+    from energy.notifications import AlarmNotifier
+
+    subscribers = user_store.subscriptions()
+    if not subscribers:
+        return None
+    notifier = AlarmNotifier(park.name, user_store.notification_settings, subscribers, episodes.shelves)
+    episodes.listen(notifier.submit)
+    console.print(f"notifications: new high and critical alarms to {', '.join(sorted(subscribers))}")
+    return notifier
 
 
 def _live_operation(park: Park, tariff, live, store, episodes, write, now_utc, approval: str, replan_min: int,

@@ -7,9 +7,12 @@ history store keeps episodes beside the readings (``twin.history.FaultEpisodeSto
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from enum import IntEnum
+from enum import IntEnum, StrEnum
+
+from twin.readings import utc_ms
 
 
 class Priority(IntEnum):
@@ -65,8 +68,9 @@ class FaultEpisode:
 
     @property
     def id(self) -> str:
-        """The key as one string, ``rule:asset:point:start_ms`` (point empty for asset rules), for URLs and forms."""
-        return f"{self.rule_id}:{self.asset_id}:{self.point_id}:{int(self.start_utc.timestamp() * 1000)}"
+        """The key as one string, ``rule:asset:point:start_ms`` (point empty for asset rules), for URLs and forms;
+        ``start_ms`` rounded as the store keeps it, so an episode has the same id before and after it is stored."""
+        return f"{self.rule_id}:{self.asset_id}:{self.point_id}:{utc_ms(self.start_utc)}"
 
     @property
     def is_open(self) -> bool:
@@ -79,3 +83,97 @@ class FaultEpisode:
         """Hours in fault, counting an open episode up to ``until_utc``."""
         end = self.end_utc or until_utc
         return max(0.0, (end - self.start_utc).total_seconds() / 3600.0)
+
+
+class AlarmState(StrEnum):
+    """States an alarm console filters on (ISA-18.2 lifecycle, DOMAIN.md "Alarm management"); several given
+    together must all hold. ``shelved`` is judged at the console's "now"."""
+
+    ACTIVE = "active"
+    """The episode has not ended."""
+    CLEARED = "cleared"
+    """The episode has ended."""
+    UNACKNOWLEDGED = "unacknowledged"
+    """Nobody has acknowledged the episode (active or cleared: a cleared alarm stays listed until acknowledged)."""
+    SHELVED = "shelved"
+    """The episode's alarm (rule, asset, point) is shelved now."""
+    SUPPRESSED = "suppressed"
+    """Another episode's cause explains this one (``suppressed_by``)."""
+
+
+@dataclass(frozen=True)
+class AlarmFilter:
+    """Which episodes an alarm console lists: each field left empty (None or empty set) does not filter.
+
+    ``start_utc``/``end_utc``: episodes active at some time in [start, end) (open ones included).
+    """
+
+    start_utc: datetime | None = None
+    end_utc: datetime | None = None
+    priorities: frozenset[Priority] = frozenset()
+    asset_ids: frozenset[str] = frozenset()
+    rule_ids: frozenset[str] = frozenset()
+    states: frozenset[AlarmState] = frozenset()
+
+
+def alarm_filter(priorities: Iterable[str] = (), states: Iterable[str] = (), asset_ids: Iterable[str] = (),
+                 rule_ids: Iterable[str] = (), start_utc: datetime | None = None,
+                 end_utc: datetime | None = None) -> AlarmFilter:
+    """An :class:`AlarmFilter` from names as people and URLs give them (priority labels such as ``high``,
+    state names such as ``unacknowledged``); empty names are ignored. Raises ValueError naming a priority or
+    state that does not exist, or a time range that ends before it begins."""
+    chosen_priorities, chosen_states = set(), set()
+    for label in filter(None, priorities):
+        try:
+            chosen_priorities.add(Priority[label.upper()])
+        except KeyError:
+            raise ValueError(f"priority {label!r} is not one of "
+                             f"{', '.join(p.label for p in Priority)}") from None
+    for name in filter(None, states):
+        try:
+            chosen_states.add(AlarmState(name))
+        except ValueError:
+            raise ValueError(f"state {name!r} is not one of {', '.join(AlarmState)}") from None
+    if start_utc is not None and end_utc is not None and end_utc <= start_utc:
+        raise ValueError(f"the time range ends ({end_utc.isoformat()}) before it begins ({start_utc.isoformat()})")
+    return AlarmFilter(start_utc, end_utc, frozenset(chosen_priorities), frozenset(filter(None, asset_ids)),
+                       frozenset(filter(None, rule_ids)), frozenset(chosen_states))
+
+
+@dataclass(frozen=True)
+class EpisodePage:
+    """One page of a console listing: its episodes (newest start first), how many match in all, and where
+    the page begins in that listing."""
+
+    episodes: list[FaultEpisode]
+    total: int
+    offset: int
+
+
+@dataclass(frozen=True)
+class AlarmComment:
+    """A note an operator left on an episode."""
+
+    episode_id: str
+    who: str
+    at_utc: datetime
+    text: str
+
+
+@dataclass(frozen=True)
+class Shelf:
+    """An alarm (rule, asset, point: every episode of it) hidden from ``shelved_utc`` until ``until_utc``:
+    its episodes are recorded but neither counted as needing attention nor notified. Kept for the audit."""
+
+    rule_id: str
+    asset_id: str
+    point_id: str
+    shelved_by: str
+    shelved_utc: datetime
+    until_utc: datetime
+    reason: str
+
+    def covers(self, episode: FaultEpisode, at_utc: datetime) -> bool:
+        """True when this shelf hides ``episode``'s alarm at ``at_utc``."""
+        return ((self.rule_id, self.asset_id, self.point_id) == (episode.rule_id, episode.asset_id, episode.point_id)
+                and self.shelved_utc <= at_utc < self.until_utc)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -21,11 +22,11 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic
 ARTIFACTS = ROOT / "test-artifacts" / "dashboard"
 
 
-def wait_until_serving(base: str, process: subprocess.Popen, timeout_s: float = 60) -> None:
+def wait_until_serving(base: str, process: subprocess.Popen, log: Path, timeout_s: float = 60) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise AssertionError(f"the server exited with {process.returncode}: {process.stderr.read()}")
+            raise AssertionError(f"the server exited with {process.returncode}: {log.read_text()}")
         try:
             with urllib.request.urlopen(f"{base}/api/park", timeout=2) as response:
                 if response.status == 200:
@@ -37,16 +38,21 @@ def wait_until_serving(base: str, process: subprocess.Popen, timeout_s: float = 
 
 @contextmanager
 def parktwin_server(*args: str) -> Iterator[str]:
-    """Run `parktwin ARGS --port P` and yield its base URL; stopped with Ctrl+C afterwards."""
+    """Run `parktwin ARGS --port P` and yield its base URL; stopped with Ctrl+C afterwards.
+
+    Its log (a line per request) goes to a file: a pipe nobody reads fills up and stalls the server."""
     port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "twin.cli", *args, "--port", str(port)], cwd=ROOT,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_serving(base, process)
-        yield base
-    finally:
-        stop_with_ctrl_c(process)
+    with tempfile.TemporaryDirectory() as folder:
+        log = Path(folder) / "server.log"
+        with log.open("w") as log_file:
+            process = subprocess.Popen([sys.executable, "-m", "twin.cli", *args, "--port", str(port)], cwd=ROOT,
+                                       stdout=subprocess.DEVNULL, stderr=log_file, text=True)
+        base = f"http://127.0.0.1:{port}"
+        try:
+            wait_until_serving(base, process, log)
+            yield base
+        finally:
+            stop_with_ctrl_c(process)
 
 
 class ConsoleWatch:

@@ -61,3 +61,41 @@ def test_users_add_command_prompts_for_the_password_and_exits_2_on_a_bad_role(tm
     bad = subprocess.run([*command[:-1], "boss", "--password", "x"], capture_output=True, text=True, cwd=ROOT,
                          timeout=60)
     assert bad.returncode == 2 and "unknown role 'boss'" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_notification_subscriptions_live_in_the_users_file_and_survive_a_password_change(tmp_path):
+    path = tmp_path / "users.yaml"
+    add_user(path, "olga", "operator", "pw-1")
+    add_user(path, "vic", "viewer", "pw-1")
+    written = yaml.safe_load(path.read_text())
+    written["users"]["olga"]["notify"] = {"email": "olga@park.test", "webhook": "http://127.0.0.1:9/hook",
+                                          "priorities": ["critical"], "assets": ["battery"]}
+    written["notifications"] = {"smtp": {"host": "127.0.0.1", "port": 2525, "sender": "parktwin@park.test"},
+                                "max_per_hour": 5}
+    path.write_text(yaml.safe_dump(written))
+    add_user(path, "olga", "operator", "pw-2")  # a new password keeps her subscription
+    store = UserStore.load(path)
+    (name, olga), = store.subscriptions().items()
+    assert (name, olga.email, olga.webhook, olga.priorities, olga.assets) == (
+        "olga", "olga@park.test", "http://127.0.0.1:9/hook", ["critical"], ["battery"])
+    assert (store.notification_settings.smtp.port, store.notification_settings.max_per_hour) == (2525, 5)
+    assert store.sign_in("olga", "pw-2") is not None
+
+
+@pytest.mark.parametrize("change, reason", [
+    (lambda f: f.pop("notifications"), "notifications.smtp is missing: user(s) olga subscribe by e-mail"),
+    (lambda f: f["users"]["olga"]["notify"].update(priorities=["low"]),
+     "users.olga.notify.priorities[0]: Input should be 'high' or 'critical'"),
+    (lambda f: f["users"]["olga"]["notify"].update(webhook="ftp://example"), "users.olga.notify.webhook"),
+])
+def test_a_bad_subscription_is_refused_naming_the_field(tmp_path, change, reason):
+    path = tmp_path / "users.yaml"
+    add_user(path, "olga", "operator", "pw-1")
+    written = yaml.safe_load(path.read_text())
+    written["users"]["olga"]["notify"] = {"email": "olga@park.test"}
+    written["notifications"] = {"smtp": {"host": "127.0.0.1", "sender": "parktwin@park.test"}}
+    change(written)
+    path.write_text(yaml.safe_dump(written))
+    with pytest.raises(ConfigError) as refused:
+        UserStore.load(path)
+    assert reason in str(refused.value) and str(path) in str(refused.value)

@@ -31,11 +31,21 @@ class FixedKpis:
 
 
 class OneFault:
-    def faults(self, start, end):
-        return [{"id": "chw_low_delta_t:chiller2::1782900000000", "rule_id": "chw_low_delta_t",
-                 "asset_id": "chiller2", "point_id": None, "start": "2026-07-01T10:00:00+00:00", "end": None,
-                 "priority": "medium", "evidence": "delta-T 1.4 K for 15 min", "acknowledged_by": None,
-                 "acknowledged_at": None}]
+    def console(self, which, offset, limit):
+        listed = [{"id": "chw_low_delta_t:chiller2::1782900000000", "rule_id": "chw_low_delta_t",
+                   "asset_id": "chiller2", "point_id": None, "start": "2026-07-01T10:00:00+00:00", "end": None,
+                   "priority": "medium", "suppressed_by": None, "evidence": "delta-T 1.4 K for 15 min",
+                   "acknowledged_by": None, "acknowledged_at": None, "comments": [], "shelved_until": None}]
+        return {"faults": listed[offset:offset + limit], "total": len(listed)}
+
+    def alarm_count(self):
+        return 1
+
+    def shelves(self):
+        return []
+
+    def rule_ids(self):
+        return ["chw_low_delta_t"]
 
     def acknowledge(self, episode_id, who):
         return None
@@ -110,7 +120,8 @@ def test_pages_say_what_is_missing_and_show_what_providers_give(contexts):
     assert "protocol adapters" in text_of(points.layout(bare))
     shown = text_of(faults.layout(full))
     assert "chw_low_delta_t" in shown and "chiller2" in shown and "not available" not in shown
-    assert "97.22" in shown and "490.0" in shown  # the fault-KPI row of the provider, as a percentage
+    kpis = text_of(faults.kpi_table(full))  # drawn by a callback after the console
+    assert "97.22" in kpis and "490.0" in kpis  # the fault-KPI row of the provider, as a percentage
     assert "No dispatch plan has been made yet" in text_of(dispatch.layout(full))
     devices = component_with_id(points.layout(full), "devices-table")
     assert [row["address"] for row in devices.rowData] == ["127.0.0.1:5020"]

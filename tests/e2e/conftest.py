@@ -8,10 +8,15 @@ import sys
 import time
 import urllib.request
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+import yaml
 from park_copies import free_port
+from receivers import SmtpReceiver, WebhookReceiver
+
+from dashboard.auth import add_user
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -98,3 +103,37 @@ def field_run(tmp_path, demo_park_copy, served_demo_park):
     """A `parktwin run --devices field --approval auto` of the demo park copy against `served_demo_park`."""
     yield from started_run(demo_park_copy, f"sqlite:///{tmp_path / 'field.sqlite'}", "--devices", "field",
                            stdout=subprocess.DEVNULL)
+
+
+@pytest.fixture
+def smtp():
+    """A local SMTP server keeping the messages it accepts."""
+    with SmtpReceiver() as receiver:
+        yield receiver
+
+
+@pytest.fixture
+def hook():
+    """A local HTTP receiver keeping the JSON bodies POSTed to it."""
+    with WebhookReceiver() as receiver:
+        yield receiver
+
+
+@pytest.fixture
+def notifying_run(tmp_path, demo_park_copy, smtp, hook):
+    """A `parktwin run --speed 600` whose battery overheats from before the start on, with a users file
+    subscribing olga to every new high and critical alarm by e-mail (``smtp``) and webhook (``hook``)."""
+    users = tmp_path / "users.yaml"
+    add_user(users, "olga", "operator", "olga-password")
+    written = yaml.safe_load(users.read_text())
+    written["users"]["olga"]["notify"] = {"email": "olga@park.test", "webhook": hook.url}
+    written["notifications"] = {"smtp": {"host": "127.0.0.1", "port": smtp.port, "sender": "parktwin@park.test"},
+                                "max_per_hour": 100_000}  # every alarm counted, none held back
+    users.write_text(yaml.safe_dump(written))
+    now = datetime.now(timezone.utc)
+    faults = tmp_path / "faults.yaml"
+    faults.write_text("faults:\n  - {kind: battery_overtemp, target: battery, "
+                      f"start: {(now - timedelta(hours=1)):%Y-%m-%dT%H:%M}Z, "
+                      f"end: {(now + timedelta(days=3)):%Y-%m-%dT%H:%M}Z, magnitude: 25}}\n", encoding="utf-8")
+    yield from started_run(demo_park_copy, f"sqlite:///{tmp_path / 'run.sqlite'}", "--speed", "600",
+                           "--faults", str(faults), "--users", str(users))

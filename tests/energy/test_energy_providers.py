@@ -11,6 +11,7 @@ from energy.fault_detection import detect_faults
 from energy.kpi import energy_kpis
 from energy.providers import EnergyKpiProvider, StoredFaultProvider
 from energy.tariff import load_tariff
+from twin.fault_episodes import AlarmFilter
 from twin.history import FaultEpisodeStore, open_history
 
 
@@ -36,16 +37,18 @@ def test_fault_provider_lists_stored_episodes_of_the_period_as_text(faulty_week_
         history.append_frame(frame)
         store = FaultEpisodeStore(history)
         provider = StoredFaultProvider(store)
-        assert provider.faults(day, day + timedelta(days=1)) == []  # nothing detected yet
+        the_day = AlarmFilter(start_utc=day, end_utc=day + timedelta(days=1))
+        assert provider.console(the_day, 0, 1000) == {"faults": [], "total": 0}  # nothing detected yet
         detect_faults(history, demo_park, day, day + timedelta(days=1), store=store)
-        shown = provider.faults(day, day + timedelta(days=1))
+        shown = provider.console(the_day, 0, 1000)["faults"]
     json.dumps(shown)
     lift = next(f for f in shown if f["rule_id"] == "elevator_out_of_service")
     start_ms = int(datetime(2026, 7, 6, 1, tzinfo=timezone.utc).timestamp() * 1000)
     assert lift == {"id": f"elevator_out_of_service:elevator2::{start_ms}", "rule_id": "elevator_out_of_service",
                     "asset_id": "elevator2", "point_id": None,
                     "start": "2026-07-06T01:00:00+00:00", "end": "2026-07-06T07:00:00+00:00", "priority": "medium",
-                    "suppressed_by": None, "evidence": "fault_code=17", "acknowledged_by": None, "acknowledged_at": None}
+                    "suppressed_by": None, "evidence": "fault_code=17", "acknowledged_by": None, "acknowledged_at": None,
+                    "comments": [], "shelved_until": None}
 
 
 def test_fault_provider_gives_fault_kpis_by_kind_as_computed_by_hand(demo_park, tmp_path):
