@@ -37,6 +37,13 @@ class DashboardContext:
         """Where the data shown ends: the newest grid-meter reading in history, else now."""
         return reference_time(self.park, self.history) or self.now_utc()
 
+    def periods_end(self) -> datetime:
+        """The "now" that periods such as "the last 7 days" run to: under a live feed (``parktwin run``) the
+        twin's clock, if ahead of the data (the fault detector saves episodes before history flushes the
+        readings); over a history alone (``parktwin dashboard``) where its data ends, never the wall clock."""
+        live_feed = self.providers.devices is not None
+        return max(self.data_end(), self.now_utc()) if live_feed else self.data_end()
+
     def live_points(self, point_ids: list[str] | None = None) -> list[dict]:
         """Latest value, quality, age and raw protocol value of each point (all by default), in park order;
         JSON-ready.

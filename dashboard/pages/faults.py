@@ -59,8 +59,7 @@ def layout(ctx: DashboardContext, **_query) -> html.Div:
 def _tables(ctx: DashboardContext):
     """Active faults, the episode table, the timeline figure and the fault-KPI table of the last 7 days."""
     data_end = ctx.data_end()
-    # up to the twin's clock as well: the detector saves an episode before history has flushed its readings
-    end = max(data_end, ctx.now_utc())
+    end = ctx.periods_end()
     start = data_end - WINDOW
     episodes = ctx.providers.faults.faults(start, end)
     active = [e for e in episodes if e["end"] is None]
