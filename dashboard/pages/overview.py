@@ -34,9 +34,9 @@ LABELS = {"chillers": "Chillers", "lighting": "Lighting", "elevators": "Elevator
           "other": "Other loads", "pv": "PV", "battery": "Battery", "grid": "Grid",
           "battery charge": "Battery charging", "export": "Export"}
 EMPTY_FIGURE = {"data": [], "layout": {"height": 120}}
-CARD_KPIS = (("consumption_kwh", False), ("pv_kwh", True), ("self_sufficiency_pct", True),
-             ("peak_demand_kw", False), ("cost_cny", False), ("demand_charge_cny", False), ("co2_t", False),
-             ("plant_cop", True), ("savings_cny", True))
+CARD_KPIS = (("consumption_kwh", False), ("pv_kwh", True), ("grid_import_kwh", False),
+             ("self_sufficiency_pct", True), ("peak_demand_kw", False), ("cost_cny", False),
+             ("demand_charge_cny", False), ("co2_t", False), ("plant_cop", True), ("savings_cny", True))
 """Cards in order, each with whether a higher value is better."""
 RATIO_UNITS = ("%",)
 """Units of ratios, whose changes are shown in percentage points."""
@@ -90,7 +90,7 @@ def _card(key: str, label: str, value: str, change: html.Span | None, note: str 
     body = [html.Div(label, className="kpi-label"),
             html.Div(value, id=f"kpi-{key}", className="kpi-value"),
             change,
-            html.Div(note, className="small text-muted") if note else None,
+            html.Div(note, id=f"kpi-{key}-note", className="small text-muted") if note else None,
             html.Div(f"data for {coverage:.1%} of the period", id=f"kpi-{key}-coverage",
                      className=f"small {'text-muted' if coverage >= 0.99 else 'text-warning'}")
             if coverage is not None else None]
@@ -100,6 +100,7 @@ def _card(key: str, label: str, value: str, change: html.Span | None, note: str 
 def _cards(now: dict, before: dict, energy: dict, compared_with: str, tz: str) -> list[dbc.Col]:
     """One card per CARD_KPIS entry from the engine's labelled KPIs of the period and of the compared one."""
     notes = {
+        "grid_import_kwh": "export " + format_value(now["grid_export_kwh"]["value"], "kWh"),
         "self_sufficiency_pct": "self-consumption of PV " + format_value(now["self_consumption_pct"]["value"], "%"),
         "peak_demand_kw": "at " + local_time_text(datetime.fromisoformat(energy["peak_demand_start_utc"]), tz,
                                                   "%a %d %b %H:%M") if energy["peak_demand_start_utc"] else None,
