@@ -175,8 +175,8 @@ def create_api(ctx: DashboardContext) -> Blueprint:
                         "partial": chosen.partial,
                         "compared_with": {"label": chosen.previous_label, "from": chosen.previous_start.isoformat(),
                                           "to": chosen.previous_end.isoformat()},
-                        "current": ctx.providers.kpi.energy(chosen.start, chosen.end),
-                        "previous": ctx.providers.kpi.energy(chosen.previous_start, chosen.previous_end)})
+                        "current": ctx.kpi.energy(chosen.start, chosen.end),
+                        "previous": ctx.kpi.energy(chosen.previous_start, chosen.previous_end)})
 
     @api.get("/power")
     def power():
@@ -196,7 +196,7 @@ def create_api(ctx: DashboardContext) -> Blueprint:
     def kpi():
         """The headline KPIs of from..to, labelled, each with its coverage."""
         start, end = _range_params(ctx)
-        return jsonify({"from": start.isoformat(), "to": end.isoformat(), "kpis": ctx.providers.kpi.kpis(start, end)})
+        return jsonify({"from": start.isoformat(), "to": end.isoformat(), "kpis": ctx.kpi.kpis(start, end)})
 
     @api.get("/faults")
     def faults():

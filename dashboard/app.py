@@ -31,7 +31,6 @@ from dashboard.pages import assets, dispatch, faults, overview, points
 from dashboard.providers import (
     DeviceStatusProvider, FaultProvider, KpiProvider, PlanProvider, PointWriter, Providers,
 )
-from energy.providers import EnergyKpiProvider
 from twin.history import History
 from twin.live import LiveState
 from twin.park import Park
@@ -48,12 +47,11 @@ def create_app(park: Park, live: LiveState, history: History, *,
                now_utc: Callable[[], datetime] = wall_clock_utc, secret_key: str | None = None) -> Dash:
     """Build the dashboard over a park's live state and history.
 
-    Providers left out show as "not available yet", except the KPI engine: without ``kpi`` the pages use
-    :class:`energy.providers.EnergyKpiProvider` without a tariff (energy figures, no costs). users: who may sign in
+    Providers left out show as "not available yet", except the KPI engine (:attr:`DashboardContext.kpi`).
+    users: who may sign in
     (nobody when None). now_utc: the twin's clock, for reading ages. secret_key
     signs session cookies (a random one when None: sign-ins end with the process).
     """
-    kpi = kpi if kpi is not None else EnergyKpiProvider(park, history)
     ctx = DashboardContext(park, live, history,
                            Providers(kpi=kpi, faults=faults, plan=plan, devices=devices, write_point=write_point),
                            users or UserStore(), now_utc)

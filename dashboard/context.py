@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from functools import cached_property
 from typing import Callable
 
 from dashboard.auth import UserStore
 from dashboard.history_views import reference_time
-from dashboard.providers import Providers
+from dashboard.providers import KpiProvider, Providers
+from energy.providers import EnergyKpiProvider
 from twin.history import History
 from twin.live import LiveState
 from twin.park import Park
@@ -32,6 +34,12 @@ class DashboardContext:
     providers: Providers = field(default_factory=Providers)
     users: UserStore = field(default_factory=UserStore)
     now_utc: Callable[[], datetime] = wall_clock_utc
+
+    @cached_property
+    def kpi(self) -> KpiProvider:
+        """The KPI engine every energy figure comes from: the provider given (with the park's tariff and the
+        point maps' poll periods), else the engine over this history without a tariff (no money figures)."""
+        return self.providers.kpi if self.providers.kpi is not None else EnergyKpiProvider(self.park, self.history)
 
     def data_end(self) -> datetime:
         """Where the data shown ends: the newest grid-meter reading in history, else now."""

@@ -104,7 +104,8 @@ Raises ValueError for a value the point or its device refuses."""
 @dataclass(frozen=True)
 class Providers:
     """The optional capabilities the dashboard shows when they exist; None means "not installed yet"
-    (``kpi``, the KPI engine, is always given by :func:`dashboard.app.create_app`)."""
+    (except ``kpi``: without it the dashboard runs the KPI engine without a tariff, see
+    :attr:`dashboard.context.DashboardContext.kpi`)."""
 
     kpi: KpiProvider | None = None
     faults: FaultProvider | None = None

@@ -182,7 +182,7 @@ def register_callbacks(app: Dash, ctx: DashboardContext) -> None:
         if power.empty:
             return label, not_available("Energy", "the history holds no power readings in this period"), \
                 EMPTY_FIGURE, EMPTY_FIGURE
-        energy = ctx.providers.kpi.energy(chosen.start, chosen.end)
-        before = ctx.providers.kpi.kpis(chosen.previous_start, chosen.previous_end)
+        energy = ctx.kpi.energy(chosen.start, chosen.end)
+        before = ctx.kpi.kpis(chosen.previous_start, chosen.previous_end)
         cards = dbc.Row(_cards(energy["kpis"], before, energy, chosen.previous_label, tz))
         return label, cards, power_figure(power, tz), sankey_figure(energy["flows_kwh"])
