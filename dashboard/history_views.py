@@ -28,9 +28,6 @@ NICE_INTERVALS_S = (60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 4320
 ENERGY_INTERVAL_S = 900
 """Bucket length of the power chart's data read once per refresh (the KPI engine's interval, 15 min)."""
 
-LOAD_NAMES = (*LOAD_SUBSYSTEMS, "other")
-"""Consumption subsystems, in chart order."""
-
 PERIODS = ("today", "week", "custom")
 COMPARISONS = ("week", "month", "year")
 

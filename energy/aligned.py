@@ -61,14 +61,14 @@ def held_integrals(times_h: np.ndarray, values: np.ndarray, hold_h: float,
     Samples in time order, all values finite; times in hours from any origin."""
     ends = np.minimum(np.append(times_h[1:], np.inf), times_h + hold_h)
     lengths = ends - times_h
-    known_h = np.concatenate([[0.0], np.cumsum(lengths)])
+    known_h = np.concatenate([[0.0], np.cumsum(lengths)])  # at each sample
     integral = np.concatenate([[0.0], np.cumsum(values * lengths)])
-    last = np.searchsorted(times_h, at_h, side="right") - 1
-    inside = np.clip(at_h - times_h[np.clip(last, 0, None)], 0.0, None)
-    inside = np.where(last >= 0, np.minimum(inside, lengths[np.clip(last, 0, None)]), 0.0)
-    previous = np.clip(last, 0, None)
-    integral_at = np.where(last >= 0, integral[previous] + values[previous] * inside, 0.0)
-    known_at = np.where(last >= 0, known_h[previous] + inside, 0.0)
+    last = np.searchsorted(times_h, at_h, side="right") - 1  # the sample in force at each time; -1: none yet
+    before_any = last < 0
+    last = np.clip(last, 0, None)
+    inside = np.where(before_any, 0.0, np.clip(at_h - times_h[last], 0.0, lengths[last]))
+    integral_at = np.where(before_any, 0.0, integral[last] + values[last] * inside)
+    known_at = np.where(before_any, 0.0, known_h[last] + inside)
     return integral_at, known_at
 
 

@@ -19,10 +19,9 @@ from dash import Dash, Input, Output, dcc, html
 from dashboard.components import format_value, local_iso_times, local_time_text, not_available, page_header
 from dashboard.context import DashboardContext
 from dashboard.history_views import (
-    ENERGY_INTERVAL_S, LOAD_NAMES, PERIODS, choose_period, coarser, last_local_day, screen_interval_s,
-    subsystem_power,
+    ENERGY_INTERVAL_S, PERIODS, choose_period, coarser, last_local_day, screen_interval_s, subsystem_power,
 )
-from energy.kpi import FLOW_SINKS, FLOW_SOURCES
+from energy.kpi import FLOW_SINKS, FLOW_SOURCES, LOAD_NAMES
 
 PATH = "/"
 REFRESH_MS = 15_000
