@@ -191,11 +191,10 @@ def run(
     operation = None if tariff is None else _live_operation(
         park, tariff, live, store, episodes, lambda p, v, who: feed.write(p, v, who).result, clock.now_utc, approval,
         replan_min, plan_time_limit, readback.written, feed.overrides)
+    hold_s = _hold_limits(park, device_maps, clock.speed if simulated else 1.0)  # readings hold in twin time
     dash_app = create_app(park, live, store, write_point=write_through_protocols, users=user_store,
                           devices=feed, plan=operation, now_utc=clock.now_utc,
-                          **_energy_providers(park, store, episodes, clock.now_utc,
-                                              _hold_limits(park, device_maps, (speed or DEFAULT_SPEED) if simulated
-                                                           else 1.0)))
+                          **_energy_providers(park, store, episodes, clock.now_utc, hold_s))
     try:
         feed.start()
     except OSError as exc:
