@@ -4,9 +4,10 @@ Every figure comes from the KPI engine (:mod:`energy.kpi` through the KPI
 provider), the one ``parktwin kpi`` and /api/energy use: consumption, PV,
 self-sufficiency, peak demand, energy cost, the month-to-date demand charge,
 CO2, plant COP and the energy flow; each card shows its coverage. Changes are
-against the same weekdays of the week before (ratios in percentage points);
-a period still running is compared with the same part of its days. The power
-chart reads subsystem power from history.
+against the same weekdays of the week before, or the same days of the month or
+year before (ratios in percentage points); a period still running is compared
+with the same part of its days. The power chart reads subsystem power from
+history.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from dash import Dash, Input, Output, dcc, html
 from dashboard.components import format_value, local_iso_times, local_time_text, not_available, page_header
 from dashboard.context import DashboardContext
 from dashboard.history_views import (
-    ENERGY_INTERVAL_S, PERIODS, choose_period, coarser, last_local_day, screen_interval_s, subsystem_power,
+    COMPARISONS, ENERGY_INTERVAL_S, PERIODS, choose_period, coarser, last_local_day, screen_interval_s,
+    subsystem_power,
 )
 from energy.kpi import FLOW_SINKS, FLOW_SOURCES, LOAD_NAMES
 
@@ -42,10 +44,12 @@ RATIO_UNITS = ("%",)
 
 
 def layout(ctx: DashboardContext, period: str = "today", first_day: str | None = None,
-           last_day: str | None = None, **_query) -> html.Div:
-    """The page; the URL may choose the period: ``/?period=week`` or ``/?period=custom&first_day=..&last_day=..``."""
+           last_day: str | None = None, compare: str = "week", **_query) -> html.Div:
+    """The page; the URL may choose the period, ``/?period=week`` or ``/?period=custom&first_day=..&last_day=..``,
+    and what it is compared with, ``&compare=week|month|year`` (:func:`dashboard.history_views.choose_period`)."""
     today = last_local_day(ctx.park, ctx.data_end())
     kind = period if period in PERIODS else "today"
+    compare = compare if compare in COMPARISONS else "week"
     return html.Div([
         page_header("Overview", f"{ctx.park.name} · energy from the twin's history"),
         dbc.Row([
@@ -58,6 +62,9 @@ def layout(ctx: DashboardContext, period: str = "today", first_day: str | None =
             dbc.Col(dcc.DatePickerRange(id="overview-days", start_date=first_day or today,
                                         end_date=last_day or today, max_date_allowed=today,
                                         display_format="YYYY-MM-DD", disabled=kind != "custom"), width="auto"),
+            dbc.Col(dbc.Select(id="overview-compare", value=compare, options=[
+                {"label": "vs the week before", "value": "week"}, {"label": "vs the month before", "value": "month"},
+                {"label": "vs the year before", "value": "year"}]), width="auto"),
             dbc.Col(html.Div(id="overview-period-label", className="text-muted pt-2"), width="auto"),
         ], className="g-2 mb-3 align-items-center"),
         dcc.Loading(html.Div(id="overview-cards"), type="dot", delay_show=500),
@@ -161,13 +168,13 @@ def register_callbacks(app: Dash, ctx: DashboardContext) -> None:
         Output("overview-period-label", "children"), Output("overview-cards", "children"),
         Output("overview-power-chart", "figure"), Output("overview-sankey", "figure"),
         Input("overview-period", "value"), Input("overview-days", "start_date"), Input("overview-days", "end_date"),
-        Input("overview-tick", "n_intervals"),
+        Input("overview-compare", "value"), Input("overview-tick", "n_intervals"),
     )
-    def refresh(kind, first_day, last_day, _):
+    def refresh(kind, first_day, last_day, compare, _):
         end = ctx.data_end()
         try:
             chosen = choose_period(ctx.park, kind, end, date.fromisoformat(first_day) if first_day else None,
-                            date.fromisoformat(last_day) if last_day else None)
+                                   date.fromisoformat(last_day) if last_day else None, compare)
         except ValueError as exc:
             return (str(exc), not_available("Energy", "choose a first and a last day"),
                     EMPTY_FIGURE, EMPTY_FIGURE)

@@ -75,6 +75,8 @@ def test_overview_chart_and_cards_match_history(dashboard_url, page, history, si
     card = page.inner_text("#kpi-consumption_kwh")
     assert float(card.removesuffix(" kWh").replace(",", "")) == pytest.approx(consumption_kwh, abs=0.5)
     assert page.inner_text("#kpi-consumption_kwh-coverage") == "data for 100.0% of the period"
+    label = page.inner_text("#overview-period-label")
+    assert "compared with the same weekdays a week before" in label and "so far" not in label  # a whole day
     with urllib.request.urlopen(dashboard_url + "/api/energy?period=today") as response:
         api = json.load(response)
     assert api["current"]["consumption_kwh"]["total"] == pytest.approx(consumption_kwh, rel=1e-9)
