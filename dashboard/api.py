@@ -17,7 +17,7 @@ from flask import Blueprint, Response, jsonify, request
 
 from dashboard import actions
 from dashboard.context import DashboardContext
-from dashboard.history_views import choose_period, energy_summary, finite_or_none, subsystem_power
+from dashboard.history_views import choose_period, finite_or_none, subsystem_power
 from dashboard.providers import MISSING
 from twin.fault_episodes import alarm_filter
 from twin.subsystems import subsystem_power_kw
@@ -181,20 +181,24 @@ def create_api(ctx: DashboardContext) -> Blueprint:
 
     @api.get("/energy")
     def energy():
-        """Energy totals and flows of today, this week or custom days, and of the period before."""
+        """Every energy KPI of today, this week or custom days from the KPI engine, with coverage and flows,
+        and of the period it is compared with like for like (``compare``: week, month or year)."""
         kind = request.args.get("period", "today")
         try:
             first = request.args.get("first_day")
             last = request.args.get("last_day")
             chosen = choose_period(ctx.park, kind, ctx.data_end(),
-                            datetime.fromisoformat(first).date() if first else None,
-                            datetime.fromisoformat(last).date() if last else None)
+                                   datetime.fromisoformat(first).date() if first else None,
+                                   datetime.fromisoformat(last).date() if last else None,
+                                   request.args.get("compare", "week"))
         except ValueError as exc:
             raise BadRequest(str(exc)) from None
-        current = energy_summary(ctx.park, ctx.history, chosen.start, chosen.end)
-        previous = energy_summary(ctx.park, ctx.history, chosen.previous_start, chosen.previous_end)
         return jsonify({"period": chosen.label, "from": chosen.start.isoformat(), "to": chosen.end.isoformat(),
-                        "current": current.as_json(), "previous": previous.as_json()})
+                        "partial": chosen.partial,
+                        "compared_with": {"label": chosen.previous_label, "from": chosen.previous_start.isoformat(),
+                                          "to": chosen.previous_end.isoformat()},
+                        "current": ctx.kpi.energy(chosen.start, chosen.end),
+                        "previous": ctx.kpi.energy(chosen.previous_start, chosen.previous_end)})
 
     @api.get("/power")
     def power():
@@ -212,10 +216,9 @@ def create_api(ctx: DashboardContext) -> Blueprint:
 
     @api.get("/kpi")
     def kpi():
-        if ctx.providers.kpi is None:
-            return _error(503, f"KPIs are {MISSING['kpi']}; energy totals are at /api/energy")
+        """The headline KPIs of from..to, labelled, each with its coverage."""
         start, end = _range_params(ctx)
-        return jsonify({"from": start.isoformat(), "to": end.isoformat(), "kpis": ctx.providers.kpi.kpis(start, end)})
+        return jsonify({"from": start.isoformat(), "to": end.isoformat(), "kpis": ctx.kpi.kpis(start, end)})
 
     @api.get("/faults")
     def faults():

@@ -47,7 +47,8 @@ def create_app(park: Park, live: LiveState, history: History, *,
                now_utc: Callable[[], datetime] = wall_clock_utc, secret_key: str | None = None) -> Dash:
     """Build the dashboard over a park's live state and history.
 
-    Providers left out show as "not available yet". users: who may sign in
+    Providers left out show as "not available yet", except the KPI engine (:attr:`DashboardContext.kpi`).
+    users: who may sign in
     (nobody when None). now_utc: the twin's clock, for reading ages. secret_key
     signs session cookies (a random one when None: sign-ins end with the process).
     """

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from functools import cached_property
 from typing import Callable
 
 from dashboard.auth import UserStore
 from dashboard.history_views import reference_time
-from dashboard.providers import Providers
+from dashboard.providers import KpiProvider, Providers
+from energy.providers import EnergyKpiProvider
 from twin.history import History
 from twin.live import LiveState
 from twin.park import Park
@@ -33,9 +35,22 @@ class DashboardContext:
     users: UserStore = field(default_factory=UserStore)
     now_utc: Callable[[], datetime] = wall_clock_utc
 
+    @cached_property
+    def kpi(self) -> KpiProvider:
+        """The KPI engine every energy figure comes from: the provider given (with the park's tariff and the
+        point maps' poll periods), else the engine over this history without a tariff (no money figures)."""
+        return self.providers.kpi if self.providers.kpi is not None else EnergyKpiProvider(self.park, self.history)
+
     def data_end(self) -> datetime:
         """Where the data shown ends: the newest grid-meter reading in history, else now."""
         return reference_time(self.park, self.history) or self.now_utc()
+
+    def periods_end(self) -> datetime:
+        """The "now" that periods such as "the last 7 days" run to: under a live feed (``parktwin run``) the
+        twin's clock, if ahead of the data (the fault detector saves episodes before history flushes the
+        readings); over a history alone (``parktwin dashboard``) where its data ends, never the wall clock."""
+        live_feed = self.providers.devices is not None
+        return max(self.data_end(), self.now_utc()) if live_feed else self.data_end()
 
     def live_points(self, point_ids: list[str] | None = None) -> list[dict]:
         """Latest value, quality, age and raw protocol value of each point (all by default), in park order;

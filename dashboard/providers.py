@@ -22,11 +22,16 @@ from twin.fault_episodes import AlarmFilter
 
 
 class KpiProvider(Protocol):
-    """Energy-model KPIs of a period (issue 4)."""
+    """The KPI engine over the park's history (``energy.providers.EnergyKpiProvider``): every energy figure
+    the pages and the API show comes from it."""
+
+    def energy(self, start: datetime, end: datetime) -> dict:
+        """Every energy KPI of [start, end) with its coverage and the energy flows (``energy.kpi.EnergyKpis``
+        as JSON, README /api/energy)."""
 
     def kpis(self, start: datetime, end: datetime) -> dict[str, dict]:
-        """KPIs of [start, end) by key (``cost_cny``, ``co2_t``, ``savings_cny``, ``plant_cop``, ...):
-        each ``{"label": str, "value": float | None, "unit": str}``."""
+        """Headline KPIs of [start, end) by key (``cost_cny``, ``co2_t``, ``savings_cny``, ``plant_cop``, ...):
+        each ``{"label": str, "value": float | None, "unit": str, "coverage": float | None}``."""
 
 
 class FaultProvider(Protocol):
@@ -124,7 +129,9 @@ Raises ValueError for a value the point or its device refuses."""
 
 @dataclass(frozen=True)
 class Providers:
-    """The optional capabilities the dashboard shows when they exist; None means "not installed yet"."""
+    """The optional capabilities the dashboard shows when they exist; None means "not installed yet"
+    (except ``kpi``: without it the dashboard runs the KPI engine without a tariff, see
+    :attr:`dashboard.context.DashboardContext.kpi`)."""
 
     kpi: KpiProvider | None = None
     faults: FaultProvider | None = None
@@ -134,7 +141,6 @@ class Providers:
 
 
 MISSING = {
-    "kpi": "available when the energy models are installed",
     "faults": "available when the energy models (fault rules and episodes) are installed",
     "plan": "available when the optimizer is installed",
     "devices": "available when the protocol adapters are installed",

@@ -1,78 +1,120 @@
-"""Energy KPIs of a park over any period, from its history (DOMAIN.md "KPI definitions").
+"""Energy KPIs of a park over any period: the one KPI engine (DOMAIN.md "KPI definitions").
 
-Grid import and export, and PV production when every array has its energy
-counter, come from the meters' own counters (:func:`metered_energy`), read at
-each demand interval's bounds, as a utility bills them; so do the energy cost,
-the demand charge and the export credit. Without counters spanning the period,
-and for every other figure, each power reading is taken as the mean power from
-its timestamp to the next reading (the simulator's and most meters'
-convention); the last reading of the period lasts one median step. Energy is
-the sum of power x duration. A point
-with no known value at a time counts as 0 kW there; ``coverage`` says what
-share of the expected values were known.
+The CLI (``parktwin kpi``), the JSON API (/api/kpi, /api/energy) and the
+dashboard's pages all take their energy figures from :func:`energy_kpis`.
 
-Definitions (E = energy over the period):
+How energy is measured:
+
+- every power point is put on one time-aligned grid of KPI intervals (the
+  tariff's demand interval, 15 min): its time-weighted mean over the part of
+  each interval with a known value, each reading holding no longer than its
+  poll period (:mod:`energy.aligned`); that mean stands for the whole
+  interval, and an interval with no known value counts 0 kWh;
+- where a meter has an energy counter (grid import and export, building
+  meters, PV arrays) its energy comes from the counter read at the interval
+  bounds (:func:`twin.metering.counter_increments`), as a utility bills it;
+  an interval whose bounds the counter does not span falls back to the power
+  point on the grid;
+- every figure carries its coverage: the share of the period it had data for.
+
+Definitions (E = energy over the period; per interval unless said otherwise):
 
 - consumption per subsystem (``twin.subsystems``): chillers, lighting,
-  elevators, EV; ``other`` = building sub-meters minus those, never below 0
-  at any time; ``total`` = their sum;
-- ``pv_kwh`` = E(PV AC output); grid import / export = E(positive / negative
-  part of the grid meter);
-- self-consumption = 1 - export / PV; self-sufficiency = 1 - import / consumption;
-- peak demand: the highest mean grid import over a tariff demand interval
-  (15 min) of the local clock, and when it began (:meth:`Tariff.demand_charges`);
+  elevators, EV; ``other`` = building meters minus those, never below 0;
+  ``total`` = their sum;
+- PV = E(PV AC output); grid import / export = E(positive / negative part of
+  the grid meter); battery charge / discharge = E(negative / positive part of
+  the battery power);
+- PV export = min(export, PV) of each interval (what the battery sends to the
+  grid is not PV);
+- self-consumption = 1 - PV export / PV;
+- self-sufficiency = 1 - grid import / consumption, where consumption is what
+  the site used behind its grid meter: import + PV - PV export = the loads,
+  plus what the battery kept (charge - discharge, losses included) and what
+  it sent to the grid. Charging the battery from the grid is use; what it
+  gives back later is not import. Ice storage needs no term: the chillers'
+  electricity for making ice is a load, and melting ice lowers their later
+  load. Both ratios stay within 0-1;
+- peak demand: the highest mean grid import over one interval of the period,
+  and when it began;
 - load factor = grid import kWh / (peak demand kW x hours in the period);
 - cost: import energy at the tariff's price (or day-ahead prices) by
-  time-of-use period, plus the demand charge of each billing month touched,
-  minus export at the export price; CO2 = import x the tariff's grid factor;
+  time-of-use period, minus export revenue (the export the tariff pays for at
+  its export price); CO2 = import x the tariff's grid factor;
+- demand charge: the billed demand of each billing month the period touches,
+  month to date: the highest interval demand from the first of that month up
+  to the period's end (or the month's end), at the tariff's rate per kW-month.
+  It is a monthly charge and is not part of the period's cost;
 - plant COP = chillers' cooling kWhth / chillers' electric kWh; kW/ton = 3.517 / COP;
 - ice used = heat drawn from the ice tank (melt, kWhth) and the cooling it delivered;
+- flows: each interval's supply (import, PV, battery discharge) split over
+  its uses (each load, battery charging, export) in proportion to their share
+  of the interval's use; an allocation, not a measurement;
 - savings = baseline cost - cost, when a baseline cost is given.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import datetime, time, timezone
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
 
+from energy.aligned import COUNTED_QUALITIES, aligned_points, hold_limits_s, interval_bounds
 from energy.tariff import Tariff
 from twin.assets import Chiller, IceTank, Meter, PVArray
 from twin.history import History
-from twin.metering import counter_increments, held_power_energy
+from twin.metering import counter_increments
 from twin.park import Park
 from twin.points import point_id
-from twin.readings import Quality
 from twin.subsystems import LOAD_SUBSYSTEMS, power_points
 
 KWH_PER_TON_HOUR = 3.517
 """Thermal kWh in one refrigeration ton-hour (DOMAIN.md); kW/ton = 3.517 / COP."""
 
+KPI_INTERVAL_MIN = 15
+"""KPI interval without a tariff (with one: its demand interval)."""
+
+COUNTER_MARGIN = pd.Timedelta(hours=1)
+"""How far beyond a period counter readings are read, to interpolate the counters at its bounds."""
+
+LOAD_NAMES = (*LOAD_SUBSYSTEMS, "other")
+"""Consumption subsystems, in display order."""
+
+FLOW_SOURCES = ("grid", "pv", "battery")
+FLOW_SINKS = (*LOAD_NAMES, "battery charge", "export")
+
 
 @dataclass(frozen=True)
 class EnergyKpis:
-    """Energy KPIs of one period (see the module docstring). Costs in the tariff's currency; None where
-    the inputs for a figure are missing (no tariff, no PV, no chillers...)."""
+    """Energy KPIs of one period (see the module docstring). kWh, kW, the tariff's currency; None where the
+    inputs for a figure are missing (no tariff, no PV, no chillers...). ``coverage``: the share (0-1) of
+    the period each figure had data for, by the figure's field name."""
 
     start_utc: datetime
     end_utc: datetime
     hours: float
-    coverage: float
+    coverage: dict[str, float]
     consumption_kwh: dict[str, float]
     pv_kwh: float
     grid_import_kwh: float
     grid_export_kwh: float
+    pv_export_kwh: float
+    battery_charge_kwh: float
+    battery_discharge_kwh: float
     self_consumption: float | None
     self_sufficiency: float | None
     peak_demand_kw: float | None
     peak_demand_start_utc: datetime | None
     load_factor: float | None
     energy_cost_by_period_cny: dict[str, float] | None
+    export_revenue_cny: float | None
+    cost_cny: float | None
+    billed_demand_kw: float | None
+    billed_demand_start_utc: datetime | None
     demand_charge_cny: float | None
-    export_credit_cny: float | None
-    total_cost_cny: float | None
     co2_t: float | None
     cooling_kwhth: float
     chillers_kwh: float
@@ -82,72 +124,30 @@ class EnergyKpis:
     ice_cooling_delivered_kwhth: float
     baseline_cost_cny: float | None
     savings_cny: float | None
+    flows_kwh: dict[tuple[str, str], float]
+
+    @property
+    def known(self) -> bool:
+        """Whether any figure had data in the period."""
+        return any(share > 0 for share in self.coverage.values())
 
     def as_dict(self) -> dict:
+        """JSON-ready: times ISO 8601 UTC, flows as a list of {source, target, kwh}, NaN never occurs."""
         data = asdict(self)
-        for name in ("start_utc", "end_utc", "peak_demand_start_utc"):
+        for name in ("start_utc", "end_utc", "peak_demand_start_utc", "billed_demand_start_utc"):
             data[name] = None if data[name] is None else pd.Timestamp(data[name]).isoformat()
+        data["flows_kwh"] = [{"source": s, "target": t, "kwh": kwh} for (s, t), kwh in self.flows_kwh.items()]
         return data
 
 
-def step_hours(index: pd.DatetimeIndex) -> np.ndarray:
-    """Hours each reading lasts: until the next one; the last one a median step."""
-    if len(index) == 0:
-        return np.zeros(0)
-    seconds = pd.Series(index).diff().dt.total_seconds().to_numpy()[1:]
-    last = np.median(seconds) if len(seconds) else 0.0
-    return np.append(seconds, last) / 3600.0
-
-
-COUNTER_MARGIN = pd.Timedelta(hours=1)
-"""How far beyond a period counter readings are read, to interpolate the counters at its bounds."""
-
-
-def metered_energy(history: History, park: Park, start: datetime, end: datetime,
-                   interval_min: int) -> pd.DataFrame | None:
-    """Energy per interval from the meters' own counters (twin.metering): ``import_kwh`` and ``export_kwh``
-    of the grid meter and, when every PV array's energy counter spans the period, ``pv_kwh``, over
-    [start, end) cut at every ``interval_min`` of the clock (the first and last interval may be partial);
-    indexed by interval start, with ``hours`` the interval's length and ``estimated`` True where the grid
-    counters had no reading at a bound (the grid meter's power readings, each held until the next, stand
-    in there). None when the grid meter has no counter reading in the period (energy then comes from
-    power readings)."""
-    grid = next(((b.id, m.id) for b, m in park.iter_assets() if isinstance(m, Meter) and m.measures == "grid"), None)
-    if grid is None:
-        return None
-    pv = [point_id(b.id, a.id, "energy_kwh") for b, a in park.iter_assets() if isinstance(a, PVArray)]
-    counters = {"import_kwh": [point_id(*grid, "import_energy_kwh")],
-                "export_kwh": [point_id(*grid, "export_energy_kwh")], "pv_kwh": pv}
-    power = point_id(*grid, "power_kw")
-    start_ts, end_ts = pd.Timestamp(start), pd.Timestamp(end)
-    inner = pd.date_range(start_ts.ceil(f"{interval_min}min"), end_ts, freq=f"{interval_min}min", inclusive="left")
-    bounds = pd.DatetimeIndex([start_ts]).append(inner[inner > start_ts]).append(pd.DatetimeIndex([end_ts]))
-    readings = history.query([pid for ids in counters.values() for pid in ids] + [power],
-                             start_ts - COUNTER_MARGIN, end_ts + COUNTER_MARGIN)
-    readings = readings[readings["quality"].isin([int(Quality.GOOD), int(Quality.STALE)])]
-    by_point = {pid: one for pid, one in readings.groupby("point_id")}
-
-    def increments(pid: str) -> np.ndarray:
-        one = by_point.get(pid)
-        return np.full(len(bounds) - 1, np.nan) if one is None else \
-            counter_increments(pd.DatetimeIndex(one["ts_utc"]), one["value"].to_numpy(float), bounds)
-
-    frame = pd.DataFrame(index=bounds[:-1])
-    frame["hours"] = (bounds[1:] - bounds[:-1]) / pd.Timedelta(hours=1)
-    grid_kwh = {column: increments(counters[column][0]) for column in ("import_kwh", "export_kwh")}
-    if all(np.isnan(kwh).all() for kwh in grid_kwh.values()):
-        return None
-    estimated = np.isnan(grid_kwh["import_kwh"]) | np.isnan(grid_kwh["export_kwh"])
-    if estimated.any():
-        held = by_point.get(power)
-        times = pd.DatetimeIndex(held["ts_utc"]) if held is not None else pd.DatetimeIndex([], tz="UTC")
-        grid_kw = held["value"].to_numpy(float) if held is not None else np.zeros(0)
-        for column, kw in (("import_kwh", np.clip(grid_kw, 0.0, None)), ("export_kwh", np.clip(-grid_kw, 0.0, None))):
-            grid_kwh[column] = np.where(estimated, held_power_energy(times, kw, bounds), grid_kwh[column])
-    frame["import_kwh"], frame["export_kwh"], frame["estimated"] = grid_kwh["import_kwh"], grid_kwh["export_kwh"], estimated
-    pv_kwh = [increments(pid) for pid in pv]
-    if pv and not any(np.isnan(kwh).any() for kwh in pv_kwh):
-        frame["pv_kwh"] = np.sum(pv_kwh, axis=0)
+def counter_energy(history: History, counter_ids: list[str], bounds: pd.DatetimeIndex) -> pd.DataFrame:
+    """Energy (kWh) each counter counted in each interval between consecutive ``bounds``, one column per
+    counter, indexed by interval start; NaN where the counter's readings do not span the interval."""
+    readings = history.query(counter_ids, bounds[0] - COUNTER_MARGIN, bounds[-1] + COUNTER_MARGIN)
+    readings = readings[readings["quality"].isin(COUNTED_QUALITIES)]
+    frame = pd.DataFrame(np.nan, index=bounds[:-1], columns=counter_ids)
+    for pid, one in readings.groupby("point_id", sort=False):
+        frame[pid] = counter_increments(pd.DatetimeIndex(one["ts_utc"]), one["value"].to_numpy(float), bounds)
     return frame
 
 
@@ -164,97 +164,183 @@ def _import_price(tariff: Tariff, prices_cny_per_kwh: pd.Series | None, index: p
     return price
 
 
-def _metered_costs(metered: pd.DataFrame, tariff: Tariff, prices_cny_per_kwh: pd.Series | None):
-    """Energy cost by tariff period, the demand charges (Tariff.demand_charges) and the export credit
-    of metered interval energy."""
-    index = pd.DatetimeIndex(metered.index)
-    price = _import_price(tariff, prices_cny_per_kwh, index)
-    periods = tariff.period_names(index).to_numpy()
-    energy_cny = metered["import_kwh"].to_numpy() * price
-    cost_by_period = {str(name): float(energy_cny[periods == name].sum()) for name in pd.unique(periods)}
-    hours = metered["hours"].to_numpy()
-    charges = tariff.demand_charges(pd.Series(metered["import_kwh"].to_numpy() / hours, index=index))
-    pv_kw = metered["pv_kwh"].to_numpy() / hours if "pv_kwh" in metered else np.full(len(index), np.inf)
-    paid_kwh = tariff.paid_export_kw(metered["export_kwh"].to_numpy() / hours, pv_kw) * hours
-    return cost_by_period, charges, float(paid_kwh.sum()) * tariff.export_price_cny_per_kwh
+@dataclass(frozen=True)
+class _Figure:
+    """One energy figure per KPI interval (kWh) and the share (0-1) of each interval it had data for."""
+
+    kwh: np.ndarray
+    coverage: np.ndarray
+
+    def total(self) -> float:
+        return float(np.sum(self.kwh))
+
+    def share(self, hours: np.ndarray) -> float:
+        """Coverage over the period: the hours with data over the period's hours."""
+        return float(np.sum(self.coverage * hours) / np.sum(hours)) if np.sum(hours) > 0 else 0.0
+
+
+class _KpiGrid:
+    """Power points of a period on the KPI grid (:mod:`energy.aligned`), and the meters' counters."""
+
+    def __init__(self, history: History, ids: list[str], bounds: pd.DatetimeIndex, hold_s: dict[str, float]):
+        self.history, self.bounds = history, bounds
+        self.aligned = aligned_points(history, ids, bounds, hold_s)
+        self.hours = self.aligned.hours
+
+    def power(self, pids: list[str], part: str = "all") -> _Figure:
+        """Energy of the summed power of ``pids`` (``part``: "all", or only its "positive" or "negative"
+        part, as a positive number); a point without a known value in an interval adds 0 there."""
+        if not pids:
+            return _Figure(np.zeros(len(self.hours)), np.zeros(len(self.hours)))
+        kw = self.aligned.mean[pids].fillna(0.0).sum(axis=1).to_numpy()
+        kw = np.clip(kw, 0.0, None) if part == "positive" else np.clip(-kw, 0.0, None) if part == "negative" else kw
+        return _Figure(kw * self.hours, self.aligned.coverage[pids].mean(axis=1).to_numpy())
+
+    def metered(self, meters: list[tuple[str, _Figure]]) -> _Figure:
+        """Summed energy of meters given as (counter point, the meter's power figure): each interval from the
+        counter where its readings span it, else from the power figure."""
+        if not meters:
+            return _Figure(np.zeros(len(self.hours)), np.zeros(len(self.hours)))
+        counted = counter_energy(self.history, [counter for counter, _ in meters], self.bounds)
+        kwh, coverage = np.zeros(len(self.hours)), np.zeros(len(self.hours))
+        for counter, power in meters:
+            increments = counted[counter].to_numpy()
+            kwh += np.where(np.isnan(increments), power.kwh, increments)
+            coverage += np.where(np.isnan(increments), power.coverage, 1.0)
+        return _Figure(kwh, coverage / len(meters))
+
+
+def _grid_meter(park: Park) -> tuple[str, str] | None:
+    return next(((b.id, m.id) for b, m in park.iter_assets() if isinstance(m, Meter) and m.measures == "grid"), None)
+
+
+def _grid_energy(grid: _KpiGrid, park: Park) -> tuple[_Figure, _Figure]:
+    """Grid import and export on the grid: the grid meter's counters, its power point where they lack."""
+    meter = _grid_meter(park)
+    if meter is None:
+        return grid.power([]), grid.power([])
+    power = point_id(*meter, "power_kw")
+    return (grid.metered([(point_id(*meter, "import_energy_kwh"), grid.power([power], "positive"))]),
+            grid.metered([(point_id(*meter, "export_energy_kwh"), grid.power([power], "negative"))]))
+
+
+def _month_start_utc(t: datetime, timezone_name: str) -> datetime:
+    """The first instant of the park-local calendar month holding instant ``t``."""
+    local = pd.Timestamp(t).tz_convert(timezone_name)
+    first = datetime.combine(local.date().replace(day=1), time.min, tzinfo=ZoneInfo(timezone_name))
+    return first.astimezone(timezone.utc)
+
+
+def _month_to_date_demand(history: History, park: Park, tariff: Tariff, start: datetime, end: datetime,
+                          hold_s: dict[str, float]) -> pd.DataFrame:
+    """Billed demand of each billing month [start, end) touches, from its first day up to ``end``
+    (:meth:`Tariff.demand_charges` on the grid meter's import per demand interval)."""
+    bounds = interval_bounds(_month_start_utc(start, park.site.timezone), end, tariff.demand_interval_min * 60)
+    meter = _grid_meter(park)
+    grid = _KpiGrid(history, [point_id(*meter, "power_kw")] if meter else [], bounds, hold_s)
+    imported, _ = _grid_energy(grid, park)
+    return tariff.demand_charges(pd.Series(imported.kwh / grid.hours, index=bounds[:-1]))
+
+
+def _flows(supply: dict[str, np.ndarray], use: dict[str, np.ndarray]) -> dict[tuple[str, str], float]:
+    """Each interval's supply split over its uses in proportion to their share of the interval's use (kWh)."""
+    use_total = np.sum(list(use.values()), axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        shares = {sink: np.where(use_total > 0, kwh / use_total, 0.0) for sink, kwh in use.items()}
+    flows = {(source, sink): float(np.sum(supply[source] * shares[sink])) for source in FLOW_SOURCES
+             for sink in FLOW_SINKS}
+    return {pair: kwh for pair, kwh in flows.items() if kwh > 0}
 
 
 def energy_kpis(history: History, park: Park, start: datetime, end: datetime, tariff: Tariff | None = None,
-                prices_cny_per_kwh: pd.Series | None = None, baseline_cost_cny: float | None = None) -> EnergyKpis:
-    """Energy KPIs of the park over [start, end) from its history.
+                prices_cny_per_kwh: pd.Series | None = None, baseline_cost_cny: float | None = None,
+                hold_s: dict[str, float] | None = None) -> EnergyKpis:
+    """Energy KPIs of the park over [start, end) from its history (module docstring).
 
     ``prices_cny_per_kwh``: day-ahead import prices on a UTC index (each the
     price until the next), used instead of the tariff's energy prices; the
     tariff still gives periods, demand charge, export price and CO2 factor.
+    ``hold_s``: how long each point's reading holds (:func:`energy.aligned.hold_limits_s`; default: the
+    park's simulation step for every point).
     """
+    hold_s = hold_s if hold_s is not None else hold_limits_s(park)
+    interval_min = tariff.demand_interval_min if tariff else KPI_INTERVAL_MIN
+    bounds = interval_bounds(start, end, interval_min * 60)
     groups = power_points(park)
-    chillers = [point_id(b.id, c.id, "cooling_kwth") for b, c in park.iter_assets() if isinstance(c, Chiller)]
+    chillers_cooling = [point_id(b.id, c.id, "cooling_kwth") for b, c in park.iter_assets() if isinstance(c, Chiller)]
     tanks = [(b.id, t.id) for b, t in park.iter_assets() if isinstance(t, IceTank)]
     melt = [point_id(b, t, "melt_kwth") for b, t in tanks]
     ice_cooling = [point_id(b, t, "cooling_delivered_kwth") for b, t in tanks]
-    ids = [pid for name in (*LOAD_SUBSYSTEMS, "building_meters", "pv", "grid") for pid in groups[name]]
-    ids += chillers + melt + ice_cooling
-    wide = history.query_wide(ids, start, end)
-    hours = (end - start).total_seconds() / 3600.0
-    dt_h = step_hours(wide.index)
-    coverage = float(wide.notna().to_numpy().mean()) if wide.size else 0.0
-    power = wide.fillna(0.0)
+    ids = [pid for name in (*LOAD_SUBSYSTEMS, "building_meters", "pv", "battery", "grid") for pid in groups[name]]
+    grid = _KpiGrid(history, ids + chillers_cooling + melt + ice_cooling, bounds, hold_s)
+    hours = grid.hours
 
-    def total_kw(pids: list[str]) -> np.ndarray:
-        return power[pids].sum(axis=1).to_numpy() if pids else np.zeros(len(power))
-
-    def kwh(kw: np.ndarray) -> float:
-        return float(np.sum(kw * dt_h))
-
-    loads_kw = {name: total_kw(groups[name]) for name in LOAD_SUBSYSTEMS}
-    loads_kw["other"] = np.maximum(0.0, total_kw(groups["building_meters"]) - sum(loads_kw.values()))
-    consumption = {name: kwh(kw) for name, kw in loads_kw.items()}
+    loads = {name: grid.power(groups[name]) for name in LOAD_SUBSYSTEMS}
+    building = grid.metered([(pid.removesuffix("power_kw") + "import_energy_kwh", grid.power([pid]))
+                             for pid in groups["building_meters"]])
+    subsystems_kwh = np.sum([figure.kwh for figure in loads.values()], axis=0)
+    loads["other"] = _Figure(np.clip(building.kwh - subsystems_kwh, 0.0, None), building.coverage)
+    consumption = {name: figure.total() for name, figure in loads.items()}
     consumption["total"] = sum(consumption.values())
-    grid_kw = total_kw(groups["grid"])
-    import_kw, export_kw = np.clip(grid_kw, 0.0, None), np.clip(-grid_kw, 0.0, None)
-    pv_kw = total_kw(groups["pv"])
-    pv_kwh, import_kwh, export_kwh = kwh(pv_kw), kwh(import_kw), kwh(export_kw)
-    cooling_kwhth = kwh(total_kw(chillers))
-    chillers_kwh = consumption["chillers"]
-    plant_cop = cooling_kwhth / chillers_kwh if chillers_kwh > 0 else None
+    pv_arrays = [(b.id, a.id) for b, a in park.iter_assets() if isinstance(a, PVArray)]
+    pv = grid.metered([(point_id(*array, "energy_kwh"), grid.power([point_id(*array, "ac_power_kw")]))
+                       for array in pv_arrays])
+    imported, exported = _grid_energy(grid, park)
+    charge, discharge = grid.power(groups["battery"], "negative"), grid.power(groups["battery"], "positive")
+    pv_export_kwh = np.minimum(exported.kwh, pv.kwh)
+    import_kwh, export_kwh, pv_kwh = imported.total(), exported.total(), pv.total()
+    site_use_kwh = import_kwh + pv_kwh - float(np.sum(pv_export_kwh))  # the loads and what the battery kept
+    cooling, chillers_kwh = grid.power(chillers_cooling), consumption["chillers"]
+    plant_cop = cooling.total() / chillers_kwh if chillers_kwh > 0 else None
 
-    metered = metered_energy(history, park, start, end, tariff.demand_interval_min if tariff else 15)
-    if metered is not None:
-        import_kwh, export_kwh = float(metered["import_kwh"].sum()), float(metered["export_kwh"].sum())
-        if "pv_kwh" in metered:
-            pv_kwh = float(metered["pv_kwh"].sum())
-    peak_kw = peak_start = load_factor = None
-    cost_by_period = demand_charge = export_credit = total_cost = co2_t = None
-    if tariff is not None and metered is not None:
-        cost_by_period, charges, export_credit = _metered_costs(metered, tariff, prices_cny_per_kwh)
-    elif tariff is not None and len(power):
-        import_kwh_each = import_kw * dt_h
-        price = _import_price(tariff, prices_cny_per_kwh, pd.DatetimeIndex(power.index))
-        periods = tariff.period_names(power.index).to_numpy()
-        cost_by_period = {str(name): float(np.sum((import_kwh_each * price)[periods == name]))
-                          for name in pd.unique(periods)}
-        charges = tariff.demand_charges(pd.Series(grid_kw, index=power.index))
-        export_credit = kwh(tariff.paid_export_kw(export_kw, pv_kw)) * tariff.export_price_cny_per_kwh
-    if cost_by_period is not None:
-        best = charges["peak_demand_kw"].idxmax()
-        peak_kw = float(charges.loc[best, "peak_demand_kw"])
-        peak_start = pd.Timestamp(charges.loc[best, "peak_start_utc"]).to_pydatetime()
-        demand_charge = float(charges["charge_cny"].sum())
-        total_cost = sum(cost_by_period.values()) + demand_charge - export_credit
+    demand_kw = imported.kwh / hours
+    best = int(np.argmax(demand_kw)) if len(demand_kw) and imported.share(hours) > 0 else None
+    peak_kw = float(demand_kw[best]) if best is not None else None
+    cost_by_period = export_revenue = cost = co2_t = None
+    billed_kw = billed_start = demand_charge = None
+    if tariff is not None and best is not None:
+        index = pd.DatetimeIndex(bounds[:-1])
+        energy_cny = imported.kwh * _import_price(tariff, prices_cny_per_kwh, index)
+        periods = tariff.period_names(index).to_numpy()
+        cost_by_period = {str(name): float(energy_cny[periods == name].sum()) for name in pd.unique(periods)}
+        paid_kwh = tariff.paid_export_kw(exported.kwh / hours, pv.kwh / hours if pv_arrays else
+                                         np.full(len(hours), np.inf)) * hours
+        export_revenue = float(paid_kwh.sum()) * tariff.export_price_cny_per_kwh
+        cost = sum(cost_by_period.values()) - export_revenue
         co2_t = import_kwh * tariff.co2_t_per_mwh / 1000.0
-        load_factor = import_kwh / (peak_kw * hours) if peak_kw > 0 else None
+        charges = _month_to_date_demand(history, park, tariff, start, end, hold_s)
+        billed_kw = float(charges["peak_demand_kw"].iloc[-1])
+        billed_start = pd.Timestamp(charges["peak_start_utc"].iloc[-1]).to_pydatetime()
+        demand_charge = float(charges["charge_cny"].sum())
 
+    supply = {"grid": imported.kwh, "pv": pv.kwh, "battery": discharge.kwh}
+    use = {**{name: loads[name].kwh for name in LOAD_NAMES}, "battery charge": charge.kwh, "export": exported.kwh}
+    load_coverage = {name: figure.share(hours) for name, figure in loads.items()}
+    coverage = {
+        "consumption_kwh": building.share(hours) if groups["building_meters"] else
+        float(np.mean(list(load_coverage.values()))),
+        **{f"consumption_kwh.{name}": share for name, share in load_coverage.items()},
+        "pv_kwh": pv.share(hours), "grid_import_kwh": imported.share(hours),
+        "grid_export_kwh": exported.share(hours), "battery_kwh": charge.share(hours),
+        "cooling_kwhth": cooling.share(hours), "ice_melt_kwhth": grid.power(melt).share(hours),
+    }
+    hours_total = float(np.sum(hours))
     return EnergyKpis(
-        start_utc=start, end_utc=end, hours=hours, coverage=coverage, consumption_kwh=consumption,
+        start_utc=start, end_utc=end, hours=hours_total, coverage=coverage, consumption_kwh=consumption,
         pv_kwh=pv_kwh, grid_import_kwh=import_kwh, grid_export_kwh=export_kwh,
-        self_consumption=1.0 - export_kwh / pv_kwh if pv_kwh > 0 else None,
-        self_sufficiency=1.0 - import_kwh / consumption["total"] if consumption["total"] > 0 else None,
-        peak_demand_kw=peak_kw, peak_demand_start_utc=peak_start, load_factor=load_factor,
-        energy_cost_by_period_cny=cost_by_period, demand_charge_cny=demand_charge, export_credit_cny=export_credit,
-        total_cost_cny=total_cost, co2_t=co2_t, cooling_kwhth=cooling_kwhth, chillers_kwh=chillers_kwh,
+        pv_export_kwh=float(np.sum(pv_export_kwh)), battery_charge_kwh=charge.total(),
+        battery_discharge_kwh=discharge.total(),
+        self_consumption=1.0 - float(np.sum(pv_export_kwh)) / pv_kwh if pv_kwh > 0 else None,
+        self_sufficiency=1.0 - import_kwh / site_use_kwh if site_use_kwh > 0 else None,
+        peak_demand_kw=peak_kw,
+        peak_demand_start_utc=bounds[best].to_pydatetime() if best is not None else None,
+        load_factor=import_kwh / (peak_kw * hours_total) if peak_kw else None,
+        energy_cost_by_period_cny=cost_by_period, export_revenue_cny=export_revenue, cost_cny=cost,
+        billed_demand_kw=billed_kw, billed_demand_start_utc=billed_start, demand_charge_cny=demand_charge,
+        co2_t=co2_t, cooling_kwhth=cooling.total(), chillers_kwh=chillers_kwh,
         plant_cop=plant_cop, plant_kw_per_ton=KWH_PER_TON_HOUR / plant_cop if plant_cop else None,
-        ice_melt_kwhth=kwh(total_kw(melt)), ice_cooling_delivered_kwhth=kwh(total_kw(ice_cooling)),
+        ice_melt_kwhth=grid.power(melt).total(), ice_cooling_delivered_kwhth=grid.power(ice_cooling).total(),
         baseline_cost_cny=baseline_cost_cny,
-        savings_cny=baseline_cost_cny - total_cost if baseline_cost_cny is not None and total_cost is not None
-        else None,
+        savings_cny=baseline_cost_cny - cost if baseline_cost_cny is not None and cost is not None else None,
+        flows_kwh=_flows(supply, use),
     )

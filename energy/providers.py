@@ -20,36 +20,60 @@ from twin.park import Park
 
 
 class EnergyKpiProvider:
-    """Energy KPIs of a period from history (:func:`energy.kpi.energy_kpis`), keyed and labelled for display."""
+    """The KPI engine (:func:`energy.kpi.energy_kpis`) over the park's history, for the dashboard: every page
+    and /api/kpi and /api/energy take their energy figures from here.
 
-    def __init__(self, park: Park, history: History, tariff: Tariff | None = None):
-        self.park, self.history, self.tariff = park, history, tariff
+    hold_s: how long each point's reading holds (:func:`energy.aligned.hold_limits_s`, from the point maps'
+    poll periods); default the park's simulation step.
+    """
+
+    def __init__(self, park: Park, history: History, tariff: Tariff | None = None,
+                 hold_s: dict[str, float] | None = None):
+        self.park, self.history, self.tariff, self.hold_s = park, history, tariff, hold_s
+
+    def energy(self, start: datetime, end: datetime) -> dict:
+        """Every energy KPI of [start, end) as JSON-ready data (:meth:`energy.kpi.EnergyKpis.as_dict`), with
+        ``currency`` and ``kpis`` (the headline KPIs, :meth:`kpis`)."""
+        data = energy_kpis(self.history, self.park, start, end, self.tariff, hold_s=self.hold_s).as_dict()
+        data["currency"] = self.tariff.currency if self.tariff else None
+        data["kpis"] = labelled_kpis(data, data["currency"] or "")
+        return data
 
     def kpis(self, start: datetime, end: datetime) -> dict[str, dict]:
-        """``{key: {"label", "value", "unit"}}``; value None where the period lacks what the KPI needs."""
-        k = energy_kpis(self.history, self.park, start, end, self.tariff)
-        currency = self.tariff.currency if self.tariff else "CNY"
+        """``{key: {"label", "value", "unit", "coverage"}}``; value None where the period lacks what the KPI
+        needs; coverage the share (0-1) of the period the figure had data for, None where it does not apply."""
+        return self.energy(start, end)["kpis"]
 
-        def pct(fraction: float | None) -> float | None:
-            return None if fraction is None else 100.0 * fraction
 
-        entries = [
-            ("consumption_kwh", "Consumption", k.consumption_kwh["total"], "kWh"),
-            ("pv_kwh", "PV production", k.pv_kwh, "kWh"),
-            ("grid_import_kwh", "Grid import", k.grid_import_kwh, "kWh"),
-            ("self_consumption_pct", "Self-consumption", pct(k.self_consumption), "%"),
-            ("self_sufficiency_pct", "Self-sufficiency", pct(k.self_sufficiency), "%"),
-            ("peak_demand_kw", "Peak demand (15 min)", k.peak_demand_kw, "kW"),
-            ("load_factor", "Load factor", k.load_factor, ""),
-            ("cost_cny", "Cost", k.total_cost_cny, currency),
-            ("demand_charge_cny", "Demand charge", k.demand_charge_cny, currency),
-            ("co2_t", "CO2", k.co2_t, "t"),
-            ("plant_cop", "Plant COP", k.plant_cop, ""),
-            ("plant_kw_per_ton", "Plant kW/ton", k.plant_kw_per_ton, "kW/ton"),
-            ("ice_melt_kwhth", "Ice used", k.ice_melt_kwhth, "kWhth"),
-            ("savings_cny", "Savings vs baseline", k.savings_cny, currency),
-        ]
-        return {key: {"label": label, "value": value, "unit": unit} for key, label, value, unit in entries}
+def labelled_kpis(k: dict, currency: str) -> dict[str, dict]:
+    """The headline KPIs of :meth:`EnergyKpiProvider.energy`'s answer, keyed and labelled for display."""
+    cover = k["coverage"]
+
+    def pct(fraction: float | None) -> float | None:
+        return None if fraction is None else 100.0 * fraction
+
+    both = min(cover["grid_import_kwh"], cover["pv_kwh"])
+    entries = [
+        ("consumption_kwh", "Consumption", k["consumption_kwh"]["total"], "kWh", cover["consumption_kwh"]),
+        ("pv_kwh", "PV production", k["pv_kwh"], "kWh", cover["pv_kwh"]),
+        ("grid_import_kwh", "Grid import", k["grid_import_kwh"], "kWh", cover["grid_import_kwh"]),
+        ("grid_export_kwh", "Grid export", k["grid_export_kwh"], "kWh", cover["grid_export_kwh"]),
+        ("self_consumption_pct", "Self-consumption", pct(k["self_consumption"]), "%", both),
+        ("self_sufficiency_pct", "Self-sufficiency", pct(k["self_sufficiency"]), "%", both),
+        ("peak_demand_kw", "Peak demand (15 min)", k["peak_demand_kw"], "kW", cover["grid_import_kwh"]),
+        ("load_factor", "Load factor", k["load_factor"], "", cover["grid_import_kwh"]),
+        ("cost_cny", "Energy cost (net of export)", k["cost_cny"], currency, cover["grid_import_kwh"]),
+        ("export_revenue_cny", "Export revenue", k["export_revenue_cny"], currency, cover["grid_export_kwh"]),
+        ("billed_demand_kw", "Billed demand, month to date", k["billed_demand_kw"], "kW", None),
+        ("demand_charge_cny", "Demand charge, month to date", k["demand_charge_cny"], currency, None),
+        ("co2_t", "CO2", k["co2_t"], "t", cover["grid_import_kwh"]),
+        ("plant_cop", "Plant COP", k["plant_cop"], "", cover["cooling_kwhth"]),
+        ("plant_kw_per_ton", "Plant kW/ton", k["plant_kw_per_ton"], "kW/ton", cover["cooling_kwhth"]),
+        ("ice_melt_kwhth", "Ice used", k["ice_melt_kwhth"], "kWhth", cover["ice_melt_kwhth"]),
+        ("savings_cny", "Savings vs baseline", k["savings_cny"], currency, None),
+    ]
+    return {key: {"label": label, "value": value, "unit": unit, "coverage": coverage}
+            for key, label, value, unit, coverage in entries}
 
 
 def _wall_clock_utc() -> datetime:

@@ -195,9 +195,10 @@ def run(
     operation = None if tariff is None else _live_operation(
         park, tariff, live, store, episodes, write_setpoints, clock.now_utc, approval, replan_min, plan_time_limit,
         readback.written, feed.overrides)
+    hold_s = _hold_limits(park, device_maps, clock.speed if simulated else 1.0)  # readings hold in twin time
     dash_app = create_app(park, live, store, write_point=write_through_protocols, users=user_store,
                           devices=feed, plan=operation, now_utc=clock.now_utc,
-                          **_energy_providers(park, store, episodes, clock.now_utc))
+                          **_energy_providers(park, store, episodes, clock.now_utc, hold_s))
     if notifier is not None:
         notifier.start()
     try:
@@ -300,7 +301,22 @@ def _live_operation(park: Park, tariff, live, store, episodes, write, now_utc, a
 
 # ---------------------------------------------------------------- energy: forecast, kpi, faults
 
-def _energy_providers(park: Park, store, episodes, now_utc=None) -> dict:
+def _hold_limits(park: Park, device_maps: list, time_scale: float) -> dict[str, float]:
+    """How long each point's reading holds in the KPI engine (energy.aligned.hold_limits_s): its point map's
+    poll period times ``time_scale`` (simulated seconds per wall second of the run that recorded it)."""
+    from energy.aligned import hold_limits_s
+
+    return hold_limits_s(park, {pid: device.poll_period_s for device in device_maps for pid in device.point_ids},
+                         time_scale)
+
+
+def _park_point_maps_if_any(park: Park) -> list:
+    from protocols.pointmap import load_point_maps
+
+    return load_point_maps(park.point_maps, park) if park.point_maps else []
+
+
+def _energy_providers(park: Park, store, episodes, now_utc=None, hold_s: dict[str, float] | None = None) -> dict:
     """The dashboard's KPI and fault providers from the energy models (keyword arguments of create_app);
     now_utc: the clock acknowledgements are stamped with (default: the wall clock)."""
     from energy.providers import EnergyKpiProvider, StoredFaultProvider
@@ -309,7 +325,7 @@ def _energy_providers(park: Park, store, episodes, now_utc=None) -> dict:
     tariff = load_tariff(park.tariff) if park.tariff else None
     faults = (StoredFaultProvider(episodes, park=park) if now_utc is None
               else StoredFaultProvider(episodes, now_utc, park=park))
-    return {"kpi": EnergyKpiProvider(park, store, tariff), "faults": faults}
+    return {"kpi": EnergyKpiProvider(park, store, tariff, hold_s), "faults": faults}
 
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables")]
@@ -441,6 +457,13 @@ def forecast(
         console.print(f"annual AC energy over {annual_tmy.name}: {per_array}; total {annual['total_kwh']:,.0f} kWh")
 
 
+RecordedSpeedOption = Annotated[float, typer.Option(
+    "--speed", min=0.01, max=3600, help="Simulated seconds per wall-clock second of the `parktwin run` that "
+                                        "recorded the history (its --speed): scales the point maps' poll periods, "
+                                        "which limit how long a reading holds in the KPIs. 1 for field devices "
+                                        "and simulated history")]
+
+
 @app.command()
 def kpi(
     park_file: ParkFile,
@@ -451,9 +474,12 @@ def kpi(
         help="Day-ahead price CSV used instead of the tariff's energy prices")] = None,
     baseline_cost: Annotated[Optional[float], typer.Option(
         help="Baseline cost of the same period, for savings")] = None,
+    speed: RecordedSpeedOption = 1.0,
     json_output: JsonFlag = False,
 ) -> None:
-    """Energy KPIs of a period from history: consumption, PV, peak demand, cost, CO2, plant COP, ice."""
+    """Energy KPIs of a period from history (the KPI engine the dashboard uses): consumption, PV, grid,
+    self-sufficiency, peak demand, energy cost, month-to-date demand charge, CO2, plant COP, ice; each energy
+    figure with its coverage."""
     from energy.kpi import energy_kpis
     from energy.prices import load_price_csv
     from energy.tariff import load_tariff
@@ -462,40 +488,54 @@ def kpi(
     start, end = _period(park, from_, to)
     tariff = load_tariff(park.tariff) if park.tariff else None
     price_series = load_price_csv(prices, park.site.timezone) if prices else None
+    hold_s = _hold_limits(park, _park_point_maps_if_any(park), speed)
     with _open_history(_history_url(park, history)) as store:
         try:
-            kpis = energy_kpis(store, park, start, end, tariff, price_series, baseline_cost)
+            kpis = energy_kpis(store, park, start, end, tariff, price_series, baseline_cost, hold_s)
         except ValueError as exc:
             raise BadInput(f"--prices {prices}: {exc}") from None
-    if kpis.coverage == 0:
+    if not kpis.known:
         errors.print(f"[red]error:[/red] no readings in {_history_url(park, history)} from {from_} to {to}")
         raise typer.Exit(EXIT_FAILURE)
     if json_output:
         _print_json(kpis.as_dict())
         return
-    table = Table(title=f"{park.name}: energy KPIs {_local(start, park)} to {_local(end, park)} "
-                        f"({kpis.coverage:.1%} of readings known)")
+    table = Table(title=f"{park.name}: energy KPIs {_local(start, park)} to {_local(end, park)}")
     table.add_column("KPI")
     table.add_column("value", justify="right")
+    table.add_column("coverage", justify="right")
+    cover = kpis.coverage
     for name, value in kpis.consumption_kwh.items():
-        table.add_row(f"consumption {name}", f"{value:,.0f} kWh")
-    rows = [("PV production", kpis.pv_kwh, "{:,.0f} kWh"), ("grid import", kpis.grid_import_kwh, "{:,.0f} kWh"),
-            ("grid export", kpis.grid_export_kwh, "{:,.0f} kWh"), ("self-consumption", kpis.self_consumption, "{:.1%}"),
-            ("self-sufficiency", kpis.self_sufficiency, "{:.1%}"),
-            ("peak demand (15 min)", kpis.peak_demand_kw, "{:,.0f} kW"),
-            ("load factor", kpis.load_factor, "{:.3f}")]
-    rows += [(f"energy cost {p}", c, "{:,.0f} CNY") for p, c in (kpis.energy_cost_by_period_cny or {}).items()]
-    rows += [("demand charge", kpis.demand_charge_cny, "{:,.0f} CNY"),
-             ("export credit", kpis.export_credit_cny, "{:,.0f} CNY"),
-             ("total cost", kpis.total_cost_cny, "{:,.0f} CNY"), ("CO2", kpis.co2_t, "{:,.1f} t"),
-             ("plant COP", kpis.plant_cop, "{:.2f}"), ("plant kW/ton", kpis.plant_kw_per_ton, "{:.3f}"),
-             ("ice used (melt)", kpis.ice_melt_kwhth, "{:,.0f} kWhth"),
-             ("savings vs baseline", kpis.savings_cny, "{:,.0f} CNY")]
-    for label, value, fmt in rows:
-        table.add_row(label, "—" if value is None else fmt.format(value))
+        table.add_row(f"consumption {name}", f"{value:,.0f} kWh",
+                      f"{cover['consumption_kwh' if name == 'total' else f'consumption_kwh.{name}']:.1%}")
+    rows = [("PV production", kpis.pv_kwh, "{:,.0f} kWh", "pv_kwh"),
+            ("grid import", kpis.grid_import_kwh, "{:,.0f} kWh", "grid_import_kwh"),
+            ("grid export", kpis.grid_export_kwh, "{:,.0f} kWh", "grid_export_kwh"),
+            ("battery charge", kpis.battery_charge_kwh, "{:,.0f} kWh", "battery_kwh"),
+            ("battery discharge", kpis.battery_discharge_kwh, "{:,.0f} kWh", "battery_kwh"),
+            ("self-consumption", kpis.self_consumption, "{:.1%}", None),
+            ("self-sufficiency", kpis.self_sufficiency, "{:.1%}", None),
+            ("peak demand (15 min)", kpis.peak_demand_kw, "{:,.0f} kW", "grid_import_kwh"),
+            ("load factor", kpis.load_factor, "{:.3f}", None)]
+    rows += [(f"energy cost {p}", c, "{:,.0f} CNY", "grid_import_kwh")
+             for p, c in (kpis.energy_cost_by_period_cny or {}).items()]
+    rows += [("export revenue", kpis.export_revenue_cny, "{:,.0f} CNY", "grid_export_kwh"),
+             ("energy cost, net of export", kpis.cost_cny, "{:,.0f} CNY", "grid_import_kwh"),
+             ("billed demand, month to date", kpis.billed_demand_kw, "{:,.0f} kW", None),
+             ("demand charge, month to date", kpis.demand_charge_cny, "{:,.0f} CNY", None),
+             ("CO2", kpis.co2_t, "{:,.1f} t", "grid_import_kwh"),
+             ("plant COP", kpis.plant_cop, "{:.2f}", "cooling_kwhth"),
+             ("plant kW/ton", kpis.plant_kw_per_ton, "{:.3f}", "cooling_kwhth"),
+             ("ice used (melt)", kpis.ice_melt_kwhth, "{:,.0f} kWhth", "ice_melt_kwhth"),
+             ("savings vs baseline", kpis.savings_cny, "{:,.0f} CNY", None)]
+    for label, value, fmt, covered_by in rows:
+        table.add_row(label, "—" if value is None else fmt.format(value),
+                      "" if covered_by is None else f"{cover[covered_by]:.1%}")
     console.print(table)
     if kpis.peak_demand_start_utc is not None:
         console.print(f"peak demand interval began {_local(kpis.peak_demand_start_utc, park)} ({park.site.timezone})")
+    if kpis.billed_demand_start_utc is not None:
+        console.print(f"billed demand interval of the month began {_local(kpis.billed_demand_start_utc, park)}")
 
 
 @app.command()
@@ -568,6 +608,7 @@ def dashboard(
     host: Annotated[str, typer.Option(help="Dashboard address")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="Dashboard port")] = 8050,
     users: Annotated[Optional[Path], typer.Option(help="Users file for sign-in (see `parktwin users add`)")] = None,
+    speed: RecordedSpeedOption = 1.0,
 ) -> None:
     """Serve the dashboard over an existing history (no feed: nothing is simulated or written)."""
     from dashboard.app import create_app
@@ -583,7 +624,8 @@ def dashboard(
     if not live.snapshot():
         errors.print(f"note: {url} holds no readings of {park.name}'s points; pages will be empty")
     dash_app = create_app(park, live, store, users=user_store,
-                          **_energy_providers(park, store, FaultEpisodeStore(store)))
+                          **_energy_providers(park, store, FaultEpisodeStore(store),
+                                              hold_s=_hold_limits(park, _park_point_maps_if_any(park), speed)))
     console.print(f"[bold]{park.name}[/bold]: dashboard over {url}")
     console.print(f"dashboard: http://{host}:{port}/   (Ctrl+C stops)")
     try:

@@ -28,22 +28,6 @@ def counter_increments(sample_times: pd.DatetimeIndex, counter_kwh: np.ndarray,
     return np.diff(counter)
 
 
-def held_power_energy(sample_times: pd.DatetimeIndex, power_kw: np.ndarray, bounds: pd.DatetimeIndex) -> np.ndarray:
-    """Energy (kWh) in each interval between consecutive ``bounds`` from power samples, each held until
-    the next (the first also back to any bound before it): the estimate where a counter has no reading.
-    NaN samples are left out; all NaN without a sample."""
-    known = np.isfinite(power_kw)
-    values = np.asarray(power_kw, dtype=float)[known]
-    if len(values) == 0:
-        return np.full(max(len(bounds) - 1, 0), np.nan)
-    sample_ns = pd.DatetimeIndex(sample_times[known]).as_unit("ns").asi8
-    hours = (sample_ns - sample_ns[0]) / 3.6e12
-    at = (pd.DatetimeIndex(bounds).as_unit("ns").asi8 - sample_ns[0]) / 3.6e12
-    integral = np.concatenate([[0.0], np.cumsum(values[:-1] * np.diff(hours))])  # at each sample, kWh
-    last = np.clip(np.searchsorted(hours, at, side="right") - 1, 0, None)
-    return np.diff(integral[last] + values[last] * (at - hours[last]))
-
-
 class BilledDemand:
     """The month's billed demand from a meter's import-energy counter, sample by sample as they come.
 

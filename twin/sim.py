@@ -186,6 +186,7 @@ class ParkSimulator:
         self._rng = np.random.default_rng(park.simulation.seed)
         self._setpoints: dict[int, float] = {}  # written setpoints by point index; other points follow the schedule
         self._faults: list[Fault] = []
+        self._step_observers: list[Callable[[StepOutput], None]] = []
         self._frozen: dict[str, float | None] = {}
         self._conditions_start: datetime | None = None  # UTC midnight of the day held in the three below
         self._conditions_column: dict[str, int] = {}  # position of each environment column in a row
@@ -250,6 +251,12 @@ class ParkSimulator:
         """The meter's import-energy counter at ``now_utc``, kWh."""
         return self._state.meter_import_kwh[meter_id]
 
+    def add_step_observer(self, observer: Callable[[StepOutput], None]) -> None:
+        """Call ``observer`` with every step's output as it is simulated (every point's value over the step,
+        as the devices present it): the ground truth a live run's measured figures can be checked against.
+        Observers run on the thread that steps the simulator and must return quickly."""
+        self._step_observers.append(observer)
+
     # --------------------------------------------------------------- stepping
 
     def advance(self) -> StepOutput:
@@ -263,7 +270,10 @@ class ParkSimulator:
         self._compute_step(t, memoryview(values))
         self._apply_sensor_faults(t, values, qualities)
         self.now_utc = t + self.step
-        return StepOutput(t, values, qualities)
+        output = StepOutput(t, values, qualities)
+        for observer in self._step_observers:
+            observer(output)
+        return output
 
     def readings(self, output: StepOutput) -> list[Reading]:
         """The step's values as Reading objects (for live state)."""

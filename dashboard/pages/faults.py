@@ -251,7 +251,7 @@ def kpi_table(ctx: DashboardContext):
     """Fault KPIs per asset kind over the last 7 days of data."""
     data_end = ctx.data_end()
     # up to the twin's clock as well: the detector saves an episode before history has flushed its readings
-    kpis = ctx.providers.faults.fault_kpis(data_end - KPI_WINDOW, max(data_end, ctx.now_utc()))
+    kpis = ctx.providers.faults.fault_kpis(data_end - KPI_WINDOW, ctx.periods_end())
     rows = [{"asset kind": k["name"], "faults": k["faults"], "hours in fault": f"{k['hours_in_fault']:.2f}",
              "% of time": f"{k['pct_time_in_fault']:.2f}",
              "MTBF (h)": None if k["mtbf_h"] is None else f"{k['mtbf_h']:.1f}",
@@ -307,7 +307,7 @@ def register_callbacks(app: Dash, ctx: DashboardContext) -> None:
         except ValueError:
             return no_update
         listed = ctx.providers.faults.console(which, offset, PAGE_SIZE)["faults"]
-        return dcc.Graph(id="faults-timeline", figure=timeline_figure(listed, ctx.now_utc(), ctx.park.site.timezone),
+        return dcc.Graph(id="faults-timeline", figure=timeline_figure(listed, ctx.periods_end(), ctx.park.site.timezone),
                          config={"displaylogo": False})
 
     @app.callback(Output("faults-kpis", "children"), Input("faults-kpi-tick", "n_intervals"))

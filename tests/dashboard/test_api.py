@@ -88,10 +88,15 @@ def test_energy_totals_match_an_integration_of_the_meters(served, demo_park):
     meters = ["plant.meter.power_kw", "b1.meter_b1.power_kw", "b2.meter_b2.power_kw"]
     raw = store.query(meters + ["plant.grid_meter.power_kw"], DAY2_UTC, DAY2_UTC + timedelta(days=1))
     kwh = raw.groupby("point_id")["value"].sum() / 60  # 1-minute samples: kW x 1/60 h
-    assert body["current"]["consumption_kwh"] == pytest.approx(kwh[meters].sum(), rel=1e-9)
+    assert body["current"]["consumption_kwh"]["total"] == pytest.approx(kwh[meters].sum(), rel=1e-9)
     assert body["current"]["grid_import_kwh"] == pytest.approx(kwh["plant.grid_meter.power_kw"], rel=1e-9)
-    previous = store.query(meters, SIM_START_UTC, DAY2_UTC).groupby("point_id")["value"].sum() / 60
-    assert body["previous"]["consumption_kwh"] == pytest.approx(previous.sum(), rel=1e-9)
+    assert body["current"]["coverage"]["consumption_kwh"] == pytest.approx(1.0) and body["partial"] is False
+    # compared like for like: the same weekday a week before, which the history (from 1 July) does not hold
+    assert body["compared_with"]["from"] == (DAY2_UTC - timedelta(days=7)).isoformat()
+    assert body["previous"]["coverage"]["consumption_kwh"] == 0.0
+    by_month = server.test_client().get("/api/energy?period=custom&first_day=2026-07-02&last_day=2026-07-02"
+                                        "&compare=month").get_json()
+    assert by_month["compared_with"]["from"] == (DAY2_UTC - timedelta(days=30)).isoformat()  # 2 June
 
 
 def test_points_show_live_values_quality_and_age(served, demo_park):
@@ -107,7 +112,7 @@ def test_points_show_live_values_quality_and_age(served, demo_park):
     assert [b["id"] for b in park["buildings"]] == [b.id for b in demo_park.buildings]
 
 
-@pytest.mark.parametrize("path", ["/api/kpi", "/api/faults", "/api/plan"])
+@pytest.mark.parametrize("path", ["/api/faults", "/api/plan"])
 def test_endpoints_of_missing_capabilities_answer_503(served, path):
     response = served[0].test_client().get(path)
     assert response.status_code == 503 and "available when" in response.get_json()["error"]

@@ -72,11 +72,14 @@ def test_overview_chart_and_cards_match_history(dashboard_url, page, history, si
     assert len(traces["Chillers"]["x"]) == 720
     assert pd.Timestamp(traces["Chillers"]["x"][0]) == day_start  # drawn in park time: 00:00+08:00
     consumption_kwh = raw[BUILDING_METERS].sum(axis=1).sum() / 60  # 1-minute samples
-    card = page.inner_text("#kpi-consumption")
+    card = page.inner_text("#kpi-consumption_kwh")
     assert float(card.removesuffix(" kWh").replace(",", "")) == pytest.approx(consumption_kwh, abs=0.5)
+    assert page.inner_text("#kpi-consumption_kwh-coverage") == "data for 100.0% of the period"
+    label = page.inner_text("#overview-period-label")
+    assert "compared with the same weekdays a week before" in label and "so far" not in label  # a whole day
     with urllib.request.urlopen(dashboard_url + "/api/energy?period=today") as response:
         api = json.load(response)
-    assert api["current"]["consumption_kwh"] == pytest.approx(consumption_kwh, rel=1e-9)
+    assert api["current"]["consumption_kwh"]["total"] == pytest.approx(consumption_kwh, rel=1e-9)
     query = urllib.parse.urlencode({"from": day_start.isoformat(), "to": day_end.isoformat()})
     with urllib.request.urlopen(f"{dashboard_url}/api/kpi?{query}") as response:
         cost_cny = json.load(response)["kpis"]["cost_cny"]["value"]  # the energy models' KPI provider

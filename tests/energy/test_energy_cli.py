@@ -40,7 +40,7 @@ def test_kpi_json_of_the_week_reports_the_grid_import_of_the_raw_readings(faulty
     with open_history(faulty_week_url) as history:
         grid = history.query_wide(["plant.grid_meter.power_kw"], sim_start_utc, sim_start_utc + timedelta(days=7))
     assert kpis["grid_import_kwh"] == pytest.approx(grid.iloc[:, 0].clip(lower=0).sum() / 60, rel=1e-9)
-    assert kpis["savings_cny"] == pytest.approx(300000 - kpis["total_cost_cny"])
+    assert kpis["savings_cny"] == pytest.approx(300000 - kpis["cost_cny"])
     assert kpis["hours"] == 168
 
 

@@ -22,8 +22,9 @@ def test_kpi_provider_labels_the_energy_kpis_of_the_period(faulty_week_url, demo
         shown = EnergyKpiProvider(demo_park, history, tariff).kpis(start, end)
         kpis = energy_kpis(history, demo_park, start, end, tariff)
     json.dumps(shown)  # JSON-ready
-    assert all(set(entry) == {"label", "value", "unit"} for entry in shown.values())
-    assert shown["cost_cny"] == {"label": "Cost", "value": pytest.approx(kpis.total_cost_cny), "unit": "CNY"}
+    assert all(set(entry) == {"label", "value", "unit", "coverage"} for entry in shown.values())
+    assert shown["cost_cny"] == {"label": "Energy cost (net of export)", "value": pytest.approx(kpis.cost_cny),
+                                 "unit": "CNY", "coverage": 1.0}
     assert shown["self_sufficiency_pct"]["value"] == pytest.approx(100 * kpis.self_sufficiency)
     assert shown["savings_cny"]["value"] is None  # no baseline
 

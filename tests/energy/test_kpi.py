@@ -60,9 +60,16 @@ def test_consumption_per_subsystem_pv_and_grid_equal_hand_sums(week):
     assert kpis.pv_kwh == pytest.approx(pv, rel=1e-9) and pv > 10_000  # about 1 MWp for a week
     assert kpis.grid_import_kwh == pytest.approx(grid.clip(lower=0).sum() * STEP_H, rel=1e-9)
     assert kpis.grid_export_kwh == pytest.approx((-grid).clip(lower=0).sum() * STEP_H, abs=1e-6)
-    assert kpis.self_sufficiency == pytest.approx(1 - kpis.grid_import_kwh / c["total"], rel=1e-9)
-    assert kpis.self_consumption == pytest.approx(1 - kpis.grid_export_kwh / pv, rel=1e-9)
-    assert 0.999 < kpis.coverage < 1.0  # ev5 was offline for 3 hours
+    # PV export: the export of each 15-minute interval up to that interval's PV
+    quarter = lambda series: series.fillna(0.0).resample("15min").sum() * STEP_H  # noqa: E731
+    pv_quarters = quarter(raw[[c for c in raw.columns if c.endswith(".ac_power_kw")]].sum(axis=1))
+    pv_export = float(np.minimum(quarter((-grid).clip(lower=0)), pv_quarters).sum())
+    site_use = kpis.grid_import_kwh + pv - pv_export
+    assert kpis.self_sufficiency == pytest.approx(1 - kpis.grid_import_kwh / site_use, rel=1e-9)
+    assert kpis.self_consumption == pytest.approx(1 - pv_export / pv, rel=1e-9)
+    assert kpis.coverage["grid_import_kwh"] == kpis.coverage["pv_kwh"] == 1.0  # the counters span the week
+    ev_hours = 7 * 24 * 10  # ten chargers; ev5 was offline for 3 hours
+    assert kpis.coverage["consumption_kwh.ev"] == pytest.approx((ev_hours - 3) / ev_hours, abs=0.002)
 
 
 def test_peak_demand_load_factor_cost_and_co2_equal_hand_calculations(week):
@@ -76,10 +83,12 @@ def test_peak_demand_load_factor_cost_and_co2_equal_hand_calculations(week):
     prices = np.array([hand_price_cny_per_kwh(ts) for ts in grid.index])
     energy_cost = float((grid.clip(lower=0).to_numpy() * STEP_H * prices).sum())
     assert sum(kpis.energy_cost_by_period_cny.values()) == pytest.approx(energy_cost, rel=1e-9)
-    assert kpis.demand_charge_cny == pytest.approx(35.0 * quarter_hours.max(), rel=1e-9)  # one billing month: July
-    assert kpis.total_cost_cny == pytest.approx(energy_cost + 35.0 * quarter_hours.max(), rel=1e-9)
+    # one billing month, July, whose history begins with the week: its peak so far is the week's
+    assert kpis.billed_demand_kw == pytest.approx(quarter_hours.max(), rel=1e-9)
+    assert kpis.demand_charge_cny == pytest.approx(35.0 * quarter_hours.max(), rel=1e-9)
+    assert kpis.cost_cny == pytest.approx(energy_cost - kpis.export_revenue_cny, rel=1e-9)  # no demand charge
     assert kpis.co2_t == pytest.approx(import_kwh * 0.5703 / 1000, rel=1e-9)
-    assert kpis.savings_cny == pytest.approx(300_000.0 - kpis.total_cost_cny, rel=1e-12)
+    assert kpis.savings_cny == pytest.approx(300_000.0 - kpis.cost_cny, rel=1e-12)
 
 
 def test_plant_cop_kw_per_ton_and_ice_used_equal_hand_calculations(week):

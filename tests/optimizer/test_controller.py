@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from optimizer.controller import Authority, ImportMargin
-from twin.metering import BilledDemand, counter_increments, held_power_energy
+from twin.metering import BilledDemand, counter_increments
 
 START = datetime(2026, 7, 31, 15, 0, tzinfo=timezone.utc)  # 23:00 on 31 July in Asia/Shanghai
 
@@ -42,15 +42,12 @@ def test_billed_demand_from_irregular_counter_samples_equals_a_second_by_second_
     assert kw == pytest.approx(means[len(means) - 1], rel=1e-9)
 
 
-def test_counter_increments_and_held_power_between_bounds():
+def test_counter_increments_between_bounds():
     times = pd.DatetimeIndex([START + timedelta(minutes=m) for m in (5, 20, 35)])
     bounds = pd.DatetimeIndex([START + timedelta(minutes=m) for m in (0, 15, 30, 45)])
     # counter 0, 100, 250 kWh at 5, 20 and 35 min: interpolated at 15 and 30 min -> 66.67 and 200
     kwh = counter_increments(times, np.array([0.0, 100.0, 250.0]), bounds)
     assert np.isnan(kwh[0]) and kwh[1] == pytest.approx(200.0 - 200.0 / 3) and np.isnan(kwh[2])
-    # power 400 kW from 5 min (held back to 0), 800 kW from 20 min, 0 from 35 min
-    held = held_power_energy(times, np.array([400.0, 800.0, 0.0]), bounds)
-    assert held == pytest.approx([100.0, 400.0 / 12 + 800.0 / 6, 800.0 / 12])
 
 
 def test_import_margin_is_a_high_quantile_of_the_errors_near_the_peak():

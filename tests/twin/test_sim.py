@@ -170,3 +170,13 @@ def test_simulation_clock_runs_at_its_speed():
     assert clock.now_utc() == START + timedelta(minutes=90)
     with pytest.raises(ValueError):
         SimulationClock(START, speed=0)
+
+
+def test_step_observers_see_every_step_the_simulator_gives(park):
+    start = datetime(2026, 7, 1, tzinfo=timezone.utc)
+    simulator = ParkSimulator(park, ParkEnvironment(park), start)
+    seen = []
+    simulator.add_step_observer(seen.append)
+    given = [simulator.advance() for _ in range(5)]
+    assert [s.ts_utc for s in seen] == [start + timedelta(minutes=m) for m in range(5)]
+    assert all(np.array_equal(s.values, g.values, equal_nan=True) for s, g in zip(seen, given))
