@@ -118,7 +118,7 @@ def main() -> None:
     live_s = time.monotonic() - started
     kpi = json.loads(subprocess.run(
         parktwin("kpi", str(park_file), "--history", history, "--from", START_DAY.isoformat(),
-                 "--to", (START_DAY + timedelta(days=args.days)).isoformat(), "--json"),
+                 "--to", (START_DAY + timedelta(days=args.days)).isoformat(), "--speed", str(args.speed), "--json"),
         cwd=ROOT, capture_output=True, text=True, check=True).stdout)
     park = load_park(park_file)
     tariff = load_tariff(park_folder / park.tariff)
@@ -137,9 +137,9 @@ def main() -> None:
     print(f"  re-plans listed by /api/plan: {len(plan.get('replans', []))}; RMS deviation from the plan in force: "
           f"{plan.get('tracking_rms')}")
     energy = sum(kpi["energy_cost_by_period_cny"].values())
-    live_total = kpi["total_cost_cny"]
-    print(f"live (parktwin kpi)       : energy {energy:10,.0f}  export {kpi['export_credit_cny']:7,.0f}  demand "
-          f"{kpi['demand_charge_cny']:9,.0f}  peak {kpi['peak_demand_kw']:6,.0f} kW  total {live_total:10,.0f}")
+    live_total = kpi["cost_cny"] + kpi["demand_charge_cny"]
+    print(f"live (parktwin kpi)       : energy {energy:10,.0f}  export {kpi['export_revenue_cny']:7,.0f}  demand "
+          f"{kpi['demand_charge_cny']:9,.0f}  peak {kpi['billed_demand_kw']:6,.0f} kW  total {live_total:10,.0f}")
     for name, cost in result.costs.items():
         print(f"backtest {name:17s}: energy {cost.energy_cny:10,.0f}  export {cost.export_revenue_cny:7,.0f}  "
               f"demand {cost.demand_charge_cny:9,.0f}  peak {cost.peak_kw:6,.0f} kW  total {cost.total_cny:10,.0f}")
