@@ -202,7 +202,8 @@ def create_api(ctx: DashboardContext) -> Blueprint:
         start, end = _range_params(ctx)
         return jsonify({"from": start.isoformat(), "to": end.isoformat(),
                         "faults": ctx.providers.faults.faults(start, end),
-                        "fault_kpis_by_kind": ctx.providers.faults.fault_kpis(start, end)})
+                        "fault_kpis_by_kind": ctx.providers.faults.fault_kpis(start, end),
+                        "alarm_system": ctx.providers.faults.alarm_kpis(start, end)})
 
     @api.get("/audit")
     def audit():

@@ -1,27 +1,30 @@
 """Fault-detection rules: each a small function from point values to "the fault holds now" per asset.
 
 A rule looks at a :class:`RuleInput` (point values and qualities on a
-regular time grid) and returns one :class:`Condition` per asset (or point) it
-judges: a boolean per timestamp, the minimum time it must hold before it
-counts as a fault, its alarm priority, and the figures behind it. Turning conditions
-into fault episodes (minimum duration, no duplicates, batch or live) is
-:mod:`energy.fault_detection`'s job.
+time grid) and returns one :class:`Condition` per asset (or point) it
+judges: a boolean per timestamp, where it could be judged at all, the time it
+must hold before it counts as a fault (its on-delay), and the figures behind
+it. :func:`evaluate_rules` then gives every condition its alarm settings (ISA-18.2
+alarm management, DOMAIN.md "Alarm management"): its priority, its off-delay,
+and on- and off-delays of at least ``debounce_poll_periods`` of its device's
+poll period. Turning conditions into fault episodes (delays, suppression by
+cause, no duplicates, batch or live) is :mod:`energy.fault_detection`'s job.
 
 Thresholds are the defaults of DOMAIN.md ("Fault rules worth having") and sit
-in :class:`FaultThresholds`, which a YAML file can override
-(:func:`load_fault_thresholds`). Each rule's docstring says what it checks
-and why the threshold is where it is.
+in :class:`FaultThresholds`, with the alarm settings, which a YAML file can
+override (:func:`load_fault_thresholds`). Each rule's docstring says what it
+checks and why the threshold is where it is.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Annotated, Callable
+from typing import Annotated, Callable, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from energy.environment import pv_params
 from energy.pv import pv_expected_ac_from_poa_kw
@@ -43,6 +46,47 @@ staleness and communication rules count the time as not updated, like :data:`MIS
 NOT_UPDATED = (MISSING_QUALITY, HELD_QUALITY)
 
 Minutes = Annotated[float, Field(ge=0, le=24 * 60)]
+
+COMM_LOST_RULE = "device_comm_lost"
+SUPPRESSED_BY_COMM_LOSS = ("sensor_stale", "sensor_flatline")
+"""Rules whose episodes on a device's points are explained by that device's comm loss (DOMAIN.md:
+"raise one alarm, not one per point"): recorded with ``suppressed_by``, not annunciated."""
+EVENT_RULES = ("sensor_spike", "chiller_short_cycling")
+"""Rules whose condition is an event judged at one reading: exempt from the on-delay's poll-period floor."""
+
+DEFAULT_PRIORITIES: dict[str, Priority] = {
+    "chw_low_delta_t": Priority.LOW,
+    "chw_supply_off_setpoint": Priority.MEDIUM,
+    "chiller_low_cop": Priority.LOW,
+    "chiller_short_cycling": Priority.MEDIUM,
+    "sensor_flatline": Priority.LOW,
+    "sensor_spike": Priority.LOW,
+    "sensor_out_of_range": Priority.LOW,
+    "sensor_stale": Priority.LOW,
+    "pv_underperformance": Priority.LOW,
+    "battery_soc_out_of_window": Priority.HIGH,
+    "battery_overtemp": Priority.CRITICAL,
+    "battery_voltage_spread": Priority.MEDIUM,
+    "elevator_out_of_service": Priority.HIGH,
+    "lighting_on_unoccupied": Priority.LOW,
+    COMM_LOST_RULE: Priority.MEDIUM,
+}
+"""Alarm priority of every rule id by default, aiming at DOMAIN.md's distribution (about 80 % low, 15 %
+medium, 5 % high, critical rare): energy waste and sensor trouble low; comfort, equipment wear and a lost
+device medium; a battery outside its window or a lift out of service high; battery overtemperature critical."""
+
+PriorityName = Literal["low", "medium", "high", "critical"]
+
+
+class AlarmSettings(BaseModel):
+    """One rule's alarm settings; ``priority`` None keeps the rule's default (:data:`DEFAULT_PRIORITIES`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    priority: PriorityName | None = None
+    off_delay_minutes: Minutes = 15
+    """Minutes the condition must stay clear before its episode ends (at the time it first cleared):
+    a condition that clears for less, and holds again, continues the same episode."""
 
 
 class FaultThresholds(BaseModel):
@@ -86,6 +130,34 @@ class FaultThresholds(BaseModel):
     lighting_unoccupied_below: Annotated[float, Field(gt=0, le=1)] = 0.3
     lighting_minutes: Minutes = 30
     comm_lost_poll_periods: Annotated[int, Field(ge=1)] = 3
+    debounce_poll_periods: Annotated[float, Field(ge=0, le=100)] = 2.0
+    """On- and off-delays are at least this many poll periods of the device a condition reads, so a
+    value that changes for a single poll neither opens nor ends an episode (event rules exempt from the
+    on-delay floor: :data:`EVENT_RULES`)."""
+    startup_grace_poll_periods: Annotated[float, Field(ge=0, le=1000)] = 10.0
+    """After a live detector starts, the stale and comm-loss rules hold for none of a device's points
+    during this many of its poll periods (first polls of a starting feed time out)."""
+    alarms: dict[str, AlarmSettings] = {}
+    """Alarm settings by rule id (any of :data:`DEFAULT_PRIORITIES`); rules not listed keep the defaults."""
+
+    @model_validator(mode="after")
+    def _known_rules(self) -> "FaultThresholds":
+        unknown = sorted(set(self.alarms) - set(DEFAULT_PRIORITIES))
+        if unknown:
+            raise ValueError(f"alarms: unknown rule id(s) {', '.join(unknown)} (known: "
+                             f"{', '.join(DEFAULT_PRIORITIES)})")
+        return self
+
+    def priority(self, rule_id: str) -> Priority:
+        """The rule's alarm priority: its setting, else its default."""
+        settings = self.alarms.get(rule_id)
+        if settings is not None and settings.priority is not None:
+            return Priority[settings.priority.upper()]
+        return DEFAULT_PRIORITIES[rule_id]
+
+    def off_delay(self, rule_id: str) -> pd.Timedelta:
+        """The rule's configured off-delay (before the poll-period floor)."""
+        return _minutes(self.alarms.get(rule_id, AlarmSettings()).off_delay_minutes)
 
 
 def load_fault_thresholds(path: str | Path) -> FaultThresholds:
@@ -95,19 +167,24 @@ def load_fault_thresholds(path: str | Path) -> FaultThresholds:
 
 @dataclass
 class RuleInput:
-    """Point values and qualities on a regular UTC time grid.
+    """Point values and qualities on a UTC time grid.
 
     ``values``: one column per point id, NaN where unknown. ``quality``: the
     same shape, :class:`~twin.readings.Quality` codes, :data:`MISSING_QUALITY`
     where the point has no reading at that time, :data:`HELD_QUALITY` where it
-    has none but its previous value is carried. ``step``: the grid spacing
-    (the poll or simulation period).
+    has none but its previous value is carried. ``step``: the typical grid
+    spacing (for the event rules' windows). ``poll_periods``: each point's own
+    poll period in twin time (a point not listed: ``step``). ``started_utc``:
+    when a live detector started (its start-up grace period runs from there);
+    None for history.
     """
 
     park: Park
     values: pd.DataFrame
     quality: pd.DataFrame
     step: pd.Timedelta
+    poll_periods: dict[str, pd.Timedelta] = field(default_factory=dict)
+    started_utc: pd.Timestamp | None = None
 
     @property
     def times(self) -> pd.DatetimeIndex:
@@ -126,23 +203,46 @@ class RuleInput:
         """Whole grid steps in ``minutes`` (at least 1)."""
         return max(1, int(round(pd.Timedelta(minutes=minutes) / self.step)))
 
+    def poll_period(self, pid: str) -> pd.Timedelta:
+        """The point's own poll period, twin time."""
+        return self.poll_periods.get(pid, self.step)
+
+    def device_poll_period(self, asset_id: str) -> pd.Timedelta:
+        """The longest poll period among the asset's points (its device's), twin time."""
+        periods = [self.poll_period(pid) for pid, p in self.park.points.items() if p.asset_id == asset_id]
+        return max(periods, default=self.step)
+
+    def in_startup_grace(self, poll_period: pd.Timedelta, grace_poll_periods: float) -> np.ndarray:
+        """Per grid time: within the start-up grace period of a device polled every ``poll_period``."""
+        if self.started_utc is None:
+            return np.zeros(len(self.times), dtype=bool)
+        return np.asarray(self.times < self.started_utc + poll_period * grace_poll_periods)
+
 
 @dataclass
 class Condition:
     """Whether one rule holds for one asset (or point) at each grid time.
 
-    ``active`` is False where the inputs are unknown. ``metrics`` are the
-    figures behind the verdict per timestamp; the detector stores their values
-    at the moment an episode is confirmed as its evidence.
+    ``active`` is False where the inputs are unknown. ``judged``: where the
+    rule could tell at all (None: everywhere); elsewhere (a chiller that is
+    off, PV at night, inputs unknown) the condition keeps the state it had, so
+    an ongoing fault is neither ended nor started there. ``min_duration`` is
+    the on-delay, ``off_delay`` the time it must stay clear before its episode
+    ends. ``metrics`` are the figures behind the verdict per timestamp; the
+    detector stores their values at the moment an episode is confirmed as its
+    evidence. ``priority`` and ``off_delay`` come from the alarm settings
+    (:func:`evaluate_rules`).
     """
 
     rule_id: str
     asset_id: str
     active: np.ndarray
     min_duration: pd.Timedelta
-    priority: Priority
     metrics: dict[str, np.ndarray] = field(default_factory=dict)
     point_id: str = ""
+    judged: np.ndarray | None = None
+    priority: Priority = Priority.LOW
+    off_delay: pd.Timedelta = pd.Timedelta(0)
 
 
 Rule = Callable[[RuleInput, FaultThresholds], list[Condition]]
@@ -163,16 +263,18 @@ def chw_low_delta_t(data: RuleInput, limits: FaultThresholds) -> list[Condition]
 
     A low delta-T means too much water pumped for the cooling delivered
     (fouled coils, open bypass, failed valves). Ice-making mode is excluded:
-    the glycol loop runs at its own small delta-T at part load.
+    the glycol loop runs at its own small delta-T at part load. Only a chiller
+    running on chilled water is judged: one that stops or makes ice in the
+    middle of a fault neither ends nor restarts it.
     """
     conditions = []
     for building, chiller in _assets(data.park, Chiller):
         mode = data.point(building.id, chiller.id, "mode")
         delta_t_k = data.point(building.id, chiller.id, "chw_return_temp_c") - \
             data.point(building.id, chiller.id, "chw_supply_temp_c")
-        low = (mode == MODE_DIRECT) & (delta_t_k < limits.chw_delta_t_min_k)
-        conditions.append(Condition("chw_low_delta_t", chiller.id, low,
-                                    _minutes(limits.chw_delta_t_minutes), Priority.MEDIUM, {"delta_t_k": delta_t_k}))
+        judged = (mode == MODE_DIRECT) & np.isfinite(delta_t_k)
+        conditions.append(Condition("chw_low_delta_t", chiller.id, judged & (delta_t_k < limits.chw_delta_t_min_k),
+                                    _minutes(limits.chw_delta_t_minutes), {"delta_t_k": delta_t_k}, judged=judged))
     return conditions
 
 
@@ -187,10 +289,11 @@ def chw_supply_off_setpoint(data: RuleInput, limits: FaultThresholds) -> list[Co
         mode = data.point(building.id, chiller.id, "mode")
         offset_k = data.point(building.id, chiller.id, "chw_supply_temp_c") - \
             data.point(building.id, chiller.id, "chw_setpoint_c")
+        judged = (mode == MODE_DIRECT) & np.isfinite(offset_k)
         conditions.append(Condition("chw_supply_off_setpoint", chiller.id,
-                                    (mode == MODE_DIRECT) & (np.abs(offset_k) > limits.chw_supply_offset_max_k),
-                                    _minutes(limits.chw_supply_offset_minutes), Priority.MEDIUM,
-                                    {"supply_offset_k": offset_k}))
+                                    judged & (np.abs(offset_k) > limits.chw_supply_offset_max_k),
+                                    _minutes(limits.chw_supply_offset_minutes),
+                                    {"supply_offset_k": offset_k}, judged=judged))
     return conditions
 
 
@@ -222,9 +325,10 @@ def chiller_low_cop(data: RuleInput, limits: FaultThresholds) -> list[Condition]
                                       setpoint_c[i] if np.isfinite(setpoint_c[i]) else chiller.chw_setpoint_c)
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = np.where(running, cooling_kwth / power_kw / expected, np.nan)
-        conditions.append(Condition("chiller_low_cop", chiller.id, running & (ratio < limits.chiller_cop_ratio_min),
-                                    _minutes(limits.chiller_cop_minutes), Priority.MEDIUM,
-                                    {"cop_ratio": ratio, "expected_cop": expected}))
+        judged = running & np.isfinite(ratio)
+        conditions.append(Condition("chiller_low_cop", chiller.id, judged & (ratio < limits.chiller_cop_ratio_min),
+                                    _minutes(limits.chiller_cop_minutes),
+                                    {"cop_ratio": ratio, "expected_cop": expected}, judged=judged))
     return conditions
 
 
@@ -244,7 +348,7 @@ def chiller_short_cycling(data: RuleInput, limits: FaultThresholds) -> list[Cond
         mode_changes_per_h = (mode.diff().fillna(0) != 0).astype(float).rolling(window, min_periods=1).sum().to_numpy()
         per_hour = np.maximum(starts_per_h, mode_changes_per_h)
         conditions.append(Condition("chiller_short_cycling", chiller.id, per_hour > limits.short_cycle_max_per_hour,
-                                    data.step, Priority.MEDIUM, {"starts_or_mode_changes_per_h": per_hour}))
+                                    data.step, {"starts_or_mode_changes_per_h": per_hour}))
     return conditions
 
 
@@ -274,7 +378,7 @@ def sensor_flatline(data: RuleInput, limits: FaultThresholds) -> list[Condition]
         if limits.flatline_ignore_zero:
             unchanged &= values != 0.0
         conditions.append(Condition("sensor_flatline", asset_id, unchanged, _minutes(limits.flatline_minutes),
-                                    Priority.MEDIUM, {"value": values}, point_id=pid))
+                                    {"value": values}, point_id=pid, judged=np.isfinite(values)))
     return conditions
 
 
@@ -303,7 +407,7 @@ def sensor_spike(data: RuleInput, limits: FaultThresholds) -> list[Condition]:
         jump_after[:-1] = values[:-1] - values[1:]
         spike = (np.abs(jump_before) > limits.spike_jump_k) & (np.abs(jump_after) > limits.spike_jump_k) & \
             (np.sign(jump_before) == np.sign(jump_after)) & mode_steady
-        conditions.append(Condition("sensor_spike", asset_id, spike, data.step, Priority.LOW,
+        conditions.append(Condition("sensor_spike", asset_id, spike, data.step,
                                     {"value": values, "jump_k": jump_before}, point_id=pid))
     return conditions
 
@@ -318,16 +422,19 @@ def sensor_out_of_range(data: RuleInput, limits: FaultThresholds) -> list[Condit
         values = data.value(p.id)
         outside = ((values < low) if low is not None else False) | ((values > high) if high is not None else False)
         conditions.append(Condition("sensor_out_of_range", p.asset_id, np.asarray(outside, dtype=bool),
-                                    _minutes(limits.out_of_range_minutes), Priority.MEDIUM, {"value": values},
-                                    point_id=p.id))
+                                    _minutes(limits.out_of_range_minutes), {"value": values},
+                                    point_id=p.id, judged=np.isfinite(values)))
     return conditions
 
 
 def sensor_stale(data: RuleInput, limits: FaultThresholds) -> list[Condition]:
-    """A point not updated for 3 poll periods: readings marked stale, or no reading at all.
+    """A point not updated for 3 of its own poll periods: readings marked stale or comm_fail, or none at all.
 
-    Comm-fail readings are left to :func:`device_comm_lost` (the device is
-    gone, not one sensor).
+    The limit comes from the point's own poll period (its point map's, in twin
+    time), never from other devices' timestamps. Comm-fail readings count as
+    not updated, so a device that stops answering gives one stale episode per
+    point, which its comm-loss episode suppresses (:data:`SUPPRESSED_BY_COMM_LOSS`).
+    Not raised during the start-up grace period.
     """
     conditions = []
     for pid in data.quality.columns:
@@ -335,10 +442,12 @@ def sensor_stale(data: RuleInput, limits: FaultThresholds) -> list[Condition]:
         if point is None:
             continue
         quality = data.quality[pid].to_numpy()
-        stale = (quality == int(Quality.STALE)) | np.isin(quality, NOT_UPDATED)
+        period = data.poll_period(pid)
+        stale = np.isin(quality, (int(Quality.STALE), int(Quality.COMM_FAIL)) + NOT_UPDATED) & \
+            ~data.in_startup_grace(period, limits.startup_grace_poll_periods)
         if stale.any():
-            conditions.append(Condition("sensor_stale", point.asset_id, stale, data.step * limits.stale_poll_periods,
-                                        Priority.MEDIUM, point_id=pid))
+            conditions.append(Condition("sensor_stale", point.asset_id, stale, period * limits.stale_poll_periods,
+                                        point_id=pid))
     return conditions
 
 
@@ -361,16 +470,16 @@ def pv_underperformance(data: RuleInput, limits: FaultThresholds) -> list[Condit
                                  array.inverter_ac_kw * limit_pct / 100.0)
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = data.point(building.id, array.id, "ac_power_kw") / expected_kw
-        conditions.append(Condition("pv_underperformance", array.id,
-                                    (poa > limits.pv_poa_min_wm2) & (ratio < limits.pv_ratio_min),
-                                    _minutes(limits.pv_minutes), Priority.MEDIUM,
-                                    {"performance_ratio": ratio, "poa_wm2": poa}))
+        judged = (poa > limits.pv_poa_min_wm2) & np.isfinite(ratio)  # not at night: an outage goes on
+        conditions.append(Condition("pv_underperformance", array.id, judged & (ratio < limits.pv_ratio_min),
+                                    _minutes(limits.pv_minutes),
+                                    {"performance_ratio": ratio, "poa_wm2": poa}, judged=judged))
     return conditions
 
 
 def battery_limits(data: RuleInput, limits: FaultThresholds) -> list[Condition]:
     """Battery SOC outside its window (beyond a 1-point margin), cell temperature above 45 C,
-    cell voltage spread above 0.15 V; each for 5 minutes. Overtemperature is critical."""
+    cell voltage spread above 0.15 V; each for 5 minutes."""
     conditions = []
     duration = _minutes(limits.battery_minutes)
     for building, battery in _assets(data.park, Battery):
@@ -381,11 +490,11 @@ def battery_limits(data: RuleInput, limits: FaultThresholds) -> list[Condition]:
         conditions += [
             Condition("battery_soc_out_of_window", battery.id,
                       (soc < battery.soc_min_pct - margin) | (soc > battery.soc_max_pct + margin),
-                      duration, Priority.MEDIUM, {"soc_pct": soc}),
+                      duration, {"soc_pct": soc}, judged=np.isfinite(soc)),
             Condition("battery_overtemp", battery.id, temp_c > limits.battery_cell_temp_max_c, duration,
-                      Priority.CRITICAL, {"cell_temp_max_c": temp_c}),
+                      {"cell_temp_max_c": temp_c}, judged=np.isfinite(temp_c)),
             Condition("battery_voltage_spread", battery.id, spread_v > limits.battery_voltage_spread_max_v, duration,
-                      Priority.MEDIUM, {"cell_voltage_spread_v": spread_v}),
+                      {"cell_voltage_spread_v": spread_v}, judged=np.isfinite(spread_v)),
         ]
     return conditions
 
@@ -397,8 +506,8 @@ def elevator_out_of_service(data: RuleInput, limits: FaultThresholds) -> list[Co
         in_service = data.point(building.id, lift.id, "in_service")
         fault_code = data.point(building.id, lift.id, "fault_code")
         conditions.append(Condition("elevator_out_of_service", lift.id, (in_service == 0) | (fault_code > 0),
-                                    _minutes(limits.elevator_minutes), Priority.MEDIUM,
-                                    {"fault_code": fault_code}))
+                                    _minutes(limits.elevator_minutes), {"fault_code": fault_code},
+                                    judged=np.isfinite(in_service) | np.isfinite(fault_code)))
     return conditions
 
 
@@ -408,6 +517,8 @@ def lighting_on_unoccupied(data: RuleInput, limits: FaultThresholds) -> list[Con
     Unoccupied: the building's occupancy schedule (park file, local time,
     :func:`twin.profiles.occupancy_fraction`) gives fewer than 30 % of people
     present; night and weekend security lighting stays below half power.
+    Lighting in occupied hours is not judged: a light stuck on stays one
+    fault through the day.
     """
     local = data.times.tz_convert(data.park.site.timezone)
     hours = np.asarray(local.hour + local.minute / 60.0)
@@ -416,15 +527,17 @@ def lighting_on_unoccupied(data: RuleInput, limits: FaultThresholds) -> list[Con
     for building, light in _assets(data.park, Lighting):
         present = np.array([occupancy_fraction(building.occupancy, h, w) for h, w in zip(hours, weekend)])
         power_kw = data.point(building.id, light.id, "power_kw")
+        judged = (present < limits.lighting_unoccupied_below) & np.isfinite(power_kw)
         conditions.append(Condition("lighting_on_unoccupied", light.id,
-                                    (present < limits.lighting_unoccupied_below)
-                                    & (power_kw > limits.lighting_on_fraction * light.rated_kw),
-                                    _minutes(limits.lighting_minutes), Priority.LOW, {"power_kw": power_kw}))
+                                    judged & (power_kw > limits.lighting_on_fraction * light.rated_kw),
+                                    _minutes(limits.lighting_minutes), {"power_kw": power_kw}, judged=judged))
     return conditions
 
 
 def device_comm_lost(data: RuleInput, limits: FaultThresholds) -> list[Condition]:
-    """Every point of a device reading comm_fail (or absent) for 3 poll periods: communication lost."""
+    """Every point of a device reading comm_fail (or absent) for 3 of its poll periods: communication lost.
+
+    Not raised during the start-up grace period (a starting feed's first polls time out)."""
     by_asset: dict[str, list[str]] = {}
     for p in data.park.points.values():
         by_asset.setdefault(p.asset_id, []).append(p.id)
@@ -434,10 +547,11 @@ def device_comm_lost(data: RuleInput, limits: FaultThresholds) -> list[Condition
         if not present:
             continue
         quality = data.quality[present].to_numpy()
-        lost = ((quality == int(Quality.COMM_FAIL)) | np.isin(quality, NOT_UPDATED)).all(axis=1)
+        period = data.device_poll_period(asset_id)
+        lost = ((quality == int(Quality.COMM_FAIL)) | np.isin(quality, NOT_UPDATED)).all(axis=1) & \
+            ~data.in_startup_grace(period, limits.startup_grace_poll_periods)
         if lost.any():
-            conditions.append(Condition("device_comm_lost", asset_id, lost, data.step * limits.comm_lost_poll_periods,
-                                        Priority.CRITICAL))
+            conditions.append(Condition(COMM_LOST_RULE, asset_id, lost, period * limits.comm_lost_poll_periods))
     return conditions
 
 
@@ -454,7 +568,7 @@ RULES: dict[str, Rule] = {
     "battery_limits": battery_limits,
     "elevator_out_of_service": elevator_out_of_service,
     "lighting_on_unoccupied": lighting_on_unoccupied,
-    "device_comm_lost": device_comm_lost,
+    COMM_LOST_RULE: device_comm_lost,
 }
 """Every rule function by name (``battery_limits`` yields three rule ids)."""
 
@@ -463,6 +577,17 @@ RULE_LOOKBACK = pd.Timedelta(hours=2)
 
 
 def evaluate_rules(data: RuleInput, limits: FaultThresholds) -> list[Condition]:
-    """Every rule's conditions over the input."""
-    return [condition for rule in RULES.values() for condition in rule(data, limits)]
+    """Every rule's conditions over the input, with their alarm settings (see the module docstring)."""
+    return [_with_alarm_settings(condition, data, limits)
+            for rule in RULES.values() for condition in rule(data, limits)]
+
+
+def _with_alarm_settings(condition: Condition, data: RuleInput, limits: FaultThresholds) -> Condition:
+    """The condition with its priority, its off-delay, and both delays at least the debounce of its device."""
+    poll_period = data.poll_period(condition.point_id) if condition.point_id else \
+        data.device_poll_period(condition.asset_id)
+    debounce = poll_period * limits.debounce_poll_periods
+    on_delay = condition.min_duration if condition.rule_id in EVENT_RULES else max(condition.min_duration, debounce)
+    return replace(condition, min_duration=on_delay, off_delay=max(limits.off_delay(condition.rule_id), debounce),
+                   priority=limits.priority(condition.rule_id))
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Callable
 
+from energy.alarm_kpis import alarm_system_kpis
 from energy.fault_kpis import fault_kpis
 from energy.kpi import energy_kpis
 from energy.tariff import Tariff
@@ -78,6 +79,10 @@ class StoredFaultProvider:
             return []
         _, per_kind = fault_kpis(self.park, self.store.overlapping(start, end), start, end)
         return [kpis.as_dict() for kpis in per_kind.values()]
+
+    def alarm_kpis(self, start: datetime, end: datetime) -> dict:
+        """Alarm-system KPIs of ISA-18.2 / EEMUA 191 over [start, end) (see ``energy.alarm_kpis``)."""
+        return alarm_system_kpis(self.store.overlapping(start, end), start, end)
 
     def faults(self, start: datetime, end: datetime) -> list[dict]:
         """One dict per episode: id, rule_id, asset_id, point_id, start, end (None while active), priority,

@@ -15,6 +15,7 @@ import flask
 from dash import ALL, Dash, Input, Output, dcc, html, no_update
 
 from dashboard import actions
+from dashboard.alarm_health import alarm_health_card
 from dashboard.components import local_time_text, not_available, page_header
 from dashboard.context import DashboardContext
 from dashboard.pages.tables import records_table
@@ -44,6 +45,7 @@ def layout(ctx: DashboardContext, **_query) -> html.Div:
             html.H5("Fault timeline, last 7 days", className="card-title"),
             dcc.Graph(id="faults-timeline", figure=timeline, config={"displaylogo": False}),
         ]), className="mb-3"),
+        alarm_health_card(ctx, WINDOW),
         dbc.Card(dbc.CardBody([
             html.H5("Fault KPIs by asset kind, last 7 days", className="card-title"),
             html.Div(kpis, id="faults-kpis"),
