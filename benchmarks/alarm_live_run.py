@@ -29,7 +29,6 @@ from park_copies import copy_demo_park, free_port, stop_with_ctrl_c  # noqa: E40
 
 from energy.alarm_kpis import alarm_system_kpis  # noqa: E402
 from energy.fault_rules import FaultThresholds  # noqa: E402
-from protocols.pointmap import load_point_maps  # noqa: E402
 from twin.config import load_park  # noqa: E402
 from twin.faults_file import load_faults  # noqa: E402
 from twin.history import FaultEpisodeStore, open_history  # noqa: E402
@@ -89,8 +88,7 @@ def main() -> None:
     wall_s = time.monotonic() - started
     with open_history(history_url) as history:
         episodes = FaultEpisodeStore(history).overlapping(start_utc, end_utc)
-    grace_end = start_utc + timedelta(seconds=FaultThresholds().startup_grace_poll_periods * args.speed *
-                                      max(device.poll_period_s for device in load_point_maps(park.point_maps, park)))
+    grace_end = start_utc + timedelta(seconds=FaultThresholds().startup_grace_s * args.speed)
     report(park, episodes, start_utc, end_utc, grace_end, [] if args.no_faults else
            load_faults(ROOT / "examples" / "demo-park" / "faults.yaml", park), wall_s, folder)
 

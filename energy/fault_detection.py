@@ -183,7 +183,7 @@ def _evidence(condition: Condition, index: int) -> dict:
 
 def rule_input_from_frame(park: Park, frame: pd.DataFrame, limits: FaultThresholds,
                           poll_periods: Mapping[str, timedelta] | None = None,
-                          started_utc: datetime | None = None) -> RuleInput:
+                          grace_end_utc: datetime | None = None) -> RuleInput:
     """A :class:`RuleInput` from a long-format history frame (point_id, ts_utc, value, quality).
 
     The grid is every distinct timestamp of the frame; of two readings of one
@@ -196,12 +196,12 @@ def rule_input_from_frame(park: Park, frame: pd.DataFrame, limits: FaultThreshol
     values[time_codes, point_codes] = frame["value"].to_numpy(dtype=float)
     quality[time_codes, point_codes] = frame["quality"].to_numpy(dtype=np.int16)
     return _rule_input(park, pd.DatetimeIndex(times, name="ts_utc"), list(point_ids), values, quality, limits,
-                       poll_periods, started_utc)
+                       poll_periods, grace_end_utc)
 
 
 def _rule_input(park: Park, times: pd.DatetimeIndex, point_ids: list[str], values: np.ndarray,
                 quality: np.ndarray, limits: FaultThresholds, poll_periods: Mapping[str, timedelta] | None = None,
-                started_utc: datetime | None = None) -> RuleInput:
+                grace_end_utc: datetime | None = None) -> RuleInput:
     """The grid as a :class:`RuleInput`, each point with its own poll period (twin time).
 
     ``poll_periods``: each point's poll period from its point map (a live detector's); without
@@ -221,7 +221,7 @@ def _rule_input(park: Park, times: pd.DatetimeIndex, point_ids: list[str], value
     _hold_last_readings(times, values, quality, hold)
     return RuleInput(park, pd.DataFrame(values, index=times, columns=columns),
                      pd.DataFrame(quality, index=times, columns=columns), step, periods,
-                     None if started_utc is None else pd.Timestamp(started_utc))
+                     None if grace_end_utc is None else pd.Timestamp(grace_end_utc))
 
 
 def _own_poll_periods(times: pd.DatetimeIndex, point_ids: list[str], quality: np.ndarray) -> dict[str, pd.Timedelta]:
@@ -284,17 +284,22 @@ class LiveFaultDetector:
 
     ``poll_periods``: each point's poll period in twin time (see
     :func:`poll_periods_in_twin_time`); None: each point's own spacing between
-    its readings. The start-up grace period runs from the first reading delivered.
+    its readings. The start-up grace period (``startup_grace``, twin time;
+    default the thresholds' ``startup_grace_s`` on a twin clock running at wall
+    speed) runs from the first reading delivered.
     """
 
     def __init__(self, park: Park, limits: FaultThresholds | None = None, store: FaultEpisodeStore | None = None,
-                 check_every: timedelta = timedelta(minutes=15), poll_periods: Mapping[str, timedelta] | None = None):
+                 check_every: timedelta = timedelta(minutes=15), poll_periods: Mapping[str, timedelta] | None = None,
+                 startup_grace: timedelta | None = None):
         self.park = park
         self.limits = limits or FaultThresholds()
         self.store = store
         self.check_every = check_every
         self.poll_periods = poll_periods
-        self.started_utc: datetime | None = None
+        self.startup_grace = timedelta(seconds=self.limits.startup_grace_s) if startup_grace is None \
+            else startup_grace
+        self.grace_end_utc: datetime | None = None
         self._tracker = EpisodeTracker(store.open_episodes() if store else [])
         self._buffer: list[pd.DataFrame] = []
         self._judged_until: pd.Timestamp | None = None
@@ -317,8 +322,8 @@ class LiveFaultDetector:
         readings = list(readings)
         if not readings:
             return []
-        if self.started_utc is None:
-            self.started_utc = min(r.ts_utc for r in readings)
+        if self.grace_end_utc is None:
+            self.grace_end_utc = min(r.ts_utc for r in readings) + self.startup_grace
         self._buffer.append(pd.DataFrame({
             "point_id": [r.point_id for r in readings],
             "ts_utc": pd.DatetimeIndex([r.ts_utc for r in readings]).tz_convert("UTC"),
@@ -329,7 +334,7 @@ class LiveFaultDetector:
         newest = frame["ts_utc"].max()
         frame = frame[frame["ts_utc"] > newest - RULE_LOOKBACK]
         self._buffer = [frame]
-        data = rule_input_from_frame(self.park, frame, self.limits, self.poll_periods, self.started_utc)
+        data = rule_input_from_frame(self.park, frame, self.limits, self.poll_periods, self.grace_end_utc)
         due = data.times < newest
         if self._judged_until is not None:
             due &= data.times > self._judged_until

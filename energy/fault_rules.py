@@ -42,8 +42,7 @@ MISSING_QUALITY = -1
 HELD_QUALITY = -2
 """Quality code where a point has no reading at a grid time but its previous reading still stands
 (energy.fault_detection holds a value until it would be stale): value rules see that value, the
-staleness and communication rules count the time as not updated, like :data:`MISSING_QUALITY`."""
-NOT_UPDATED = (MISSING_QUALITY, HELD_QUALITY)
+staleness and communication rules see no fresh reading there, as at :data:`MISSING_QUALITY`."""
 
 Minutes = Annotated[float, Field(ge=0, le=24 * 60)]
 
@@ -51,8 +50,11 @@ COMM_LOST_RULE = "device_comm_lost"
 SUPPRESSED_BY_COMM_LOSS = ("sensor_stale", "sensor_flatline")
 """Rules whose episodes on a device's points are explained by that device's comm loss (DOMAIN.md:
 "raise one alarm, not one per point"): recorded with ``suppressed_by``, not annunciated."""
-EVENT_RULES = ("sensor_spike", "chiller_short_cycling")
-"""Rules whose condition is an event judged at one reading: exempt from the on-delay's poll-period floor."""
+ON_DELAY_FLOOR_EXEMPT = ("sensor_spike", "chiller_short_cycling", "sensor_stale", COMM_LOST_RULE)
+"""Rules exempt from the on-delay's poll-period floor: events judged at one reading, and the silence rules,
+whose condition already spans several poll periods."""
+FRESH_QUALITIES = (int(Quality.GOOD), int(Quality.BAD))
+"""Qualities of a reading that shows the device answered with a new value (BAD: read, but implausible)."""
 
 DEFAULT_PRIORITIES: dict[str, Priority] = {
     "chw_low_delta_t": Priority.LOW,
@@ -133,10 +135,11 @@ class FaultThresholds(BaseModel):
     debounce_poll_periods: Annotated[float, Field(ge=0, le=100)] = 2.0
     """On- and off-delays are at least this many poll periods of the device a condition reads, so a
     value that changes for a single poll neither opens nor ends an episode (event rules exempt from the
-    on-delay floor: :data:`EVENT_RULES`)."""
-    startup_grace_poll_periods: Annotated[float, Field(ge=0, le=1000)] = 10.0
-    """After a live detector starts, the stale and comm-loss rules hold for none of a device's points
-    during this many of its poll periods (first polls of a starting feed time out)."""
+    on-delay floor: :data:`ON_DELAY_FLOOR_EXEMPT`)."""
+    startup_grace_s: Annotated[float, Field(ge=0, le=3600)] = 120.0
+    """Wall-clock seconds after a live detector starts during which the stale and comm-loss rules hold
+    for no point: a starting feed's first polls time out while connections open and the first plans are
+    made (in a simulated run the twin clock passes ``speed`` times as much)."""
     alarms: dict[str, AlarmSettings] = {}
     """Alarm settings by rule id (any of :data:`DEFAULT_PRIORITIES`); rules not listed keep the defaults."""
 
@@ -174,9 +177,8 @@ class RuleInput:
     where the point has no reading at that time, :data:`HELD_QUALITY` where it
     has none but its previous value is carried. ``step``: the typical grid
     spacing (for the event rules' windows). ``poll_periods``: each point's own
-    poll period in twin time (a point not listed: ``step``). ``started_utc``:
-    when a live detector started (its start-up grace period runs from there);
-    None for history.
+    poll period in twin time (a point not listed: ``step``). ``grace_end_utc``:
+    the end of a live detector's start-up grace period; None for history.
     """
 
     park: Park
@@ -184,7 +186,7 @@ class RuleInput:
     quality: pd.DataFrame
     step: pd.Timedelta
     poll_periods: dict[str, pd.Timedelta] = field(default_factory=dict)
-    started_utc: pd.Timestamp | None = None
+    grace_end_utc: pd.Timestamp | None = None
 
     @property
     def times(self) -> pd.DatetimeIndex:
@@ -212,11 +214,27 @@ class RuleInput:
         periods = [self.poll_period(pid) for pid, p in self.park.points.items() if p.asset_id == asset_id]
         return max(periods, default=self.step)
 
-    def in_startup_grace(self, poll_period: pd.Timedelta, grace_poll_periods: float) -> np.ndarray:
-        """Per grid time: within the start-up grace period of a device polled every ``poll_period``."""
-        if self.started_utc is None:
+    def in_startup_grace(self) -> np.ndarray:
+        """Per grid time: within the start-up grace period."""
+        if self.grace_end_utc is None:
             return np.zeros(len(self.times), dtype=bool)
-        return np.asarray(self.times < self.started_utc + poll_period * grace_poll_periods)
+        return np.asarray(self.times < self.grace_end_utc)
+
+    def polls_without_value(self, pids: list[str]) -> np.ndarray:
+        """Per grid time and point (times x pids, points of one device): how many of the device's polls in a
+        row up to then gave the point no fresh value (:data:`FRESH_QUALITIES`); 0 after a fresh one and
+        before the device's first poll. A poll is a grid time where the device delivered readings (good or
+        not); between polls the count of the last one stands. Counting polls rather than time, a twin that
+        stalls (and polls nothing) makes no point stale, and a single failed poll stays one."""
+        quality = self.quality[pids].to_numpy()
+        polled_rows = np.flatnonzero(~np.isin(quality, (MISSING_QUALITY, HELD_QUALITY)).all(axis=1))
+        missed = ~np.isin(quality[polled_rows], FRESH_QUALITIES)
+        total = np.cumsum(missed, axis=0)
+        since_fresh = total - np.maximum.accumulate(np.where(missed, 0, total), axis=0)
+        counts = np.zeros(quality.shape, dtype=np.int64)
+        last_poll = np.searchsorted(polled_rows, np.arange(len(quality)), side="right") - 1
+        counts[last_poll >= 0] = since_fresh[last_poll[last_poll >= 0]]
+        return counts
 
 
 @dataclass
@@ -427,27 +445,33 @@ def sensor_out_of_range(data: RuleInput, limits: FaultThresholds) -> list[Condit
     return conditions
 
 
-def sensor_stale(data: RuleInput, limits: FaultThresholds) -> list[Condition]:
-    """A point not updated for 3 of its own poll periods: readings marked stale or comm_fail, or none at all.
+def _device_points(data: RuleInput) -> dict[str, list[str]]:
+    """The point ids of each asset (a device) that the input has columns for."""
+    by_asset: dict[str, list[str]] = {}
+    for pid, p in data.park.points.items():
+        if pid in data.quality.columns:
+            by_asset.setdefault(p.asset_id, []).append(pid)
+    return by_asset
 
-    The limit comes from the point's own poll period (its point map's, in twin
-    time), never from other devices' timestamps. Comm-fail readings count as
-    not updated, so a device that stops answering gives one stale episode per
-    point, which its comm-loss episode suppresses (:data:`SUPPRESSED_BY_COMM_LOSS`).
-    Not raised during the start-up grace period.
+
+def sensor_stale(data: RuleInput, limits: FaultThresholds) -> list[Condition]:
+    """A point without a fresh value in 3 polls of its device in a row (readings marked stale or comm_fail,
+    or none); the episode starts at the third.
+
+    The point's own device's polls count, at the cadence of its own poll period
+    (never other devices' timestamps). A device that stops answering gives one
+    stale episode per point, which its comm-loss episode suppresses
+    (:data:`SUPPRESSED_BY_COMM_LOSS`). Not raised during the start-up grace period.
     """
+    grace = data.in_startup_grace()
     conditions = []
-    for pid in data.quality.columns:
-        point = data.park.points.get(pid)
-        if point is None:
-            continue
-        quality = data.quality[pid].to_numpy()
-        period = data.poll_period(pid)
-        stale = np.isin(quality, (int(Quality.STALE), int(Quality.COMM_FAIL)) + NOT_UPDATED) & \
-            ~data.in_startup_grace(period, limits.startup_grace_poll_periods)
-        if stale.any():
-            conditions.append(Condition("sensor_stale", point.asset_id, stale, period * limits.stale_poll_periods,
-                                        point_id=pid))
+    for asset_id, pids in _device_points(data).items():
+        counts = data.polls_without_value(pids)
+        for column, pid in enumerate(pids):
+            stale = (counts[:, column] >= limits.stale_poll_periods) & ~grace
+            if stale.any():
+                conditions.append(Condition("sensor_stale", asset_id, stale, pd.Timedelta(0),
+                                            {"polls_without_value": counts[:, column]}, point_id=pid))
     return conditions
 
 
@@ -535,23 +559,18 @@ def lighting_on_unoccupied(data: RuleInput, limits: FaultThresholds) -> list[Con
 
 
 def device_comm_lost(data: RuleInput, limits: FaultThresholds) -> list[Condition]:
-    """Every point of a device reading comm_fail (or absent) for 3 of its poll periods: communication lost.
+    """No fresh value of any point of a device in 3 of its polls in a row (comm_fail after the map's
+    retries): communication lost; the episode starts at the third failed poll.
 
     Not raised during the start-up grace period (a starting feed's first polls time out)."""
-    by_asset: dict[str, list[str]] = {}
-    for p in data.park.points.values():
-        by_asset.setdefault(p.asset_id, []).append(p.id)
+    grace = data.in_startup_grace()
     conditions = []
-    for asset_id, pids in by_asset.items():
-        present = [pid for pid in pids if pid in data.quality.columns]
-        if not present:
-            continue
-        quality = data.quality[present].to_numpy()
-        period = data.device_poll_period(asset_id)
-        lost = ((quality == int(Quality.COMM_FAIL)) | np.isin(quality, NOT_UPDATED)).all(axis=1) & \
-            ~data.in_startup_grace(period, limits.startup_grace_poll_periods)
+    for asset_id, pids in _device_points(data).items():
+        failed_polls = data.polls_without_value(pids).min(axis=1)
+        lost = (failed_polls >= limits.comm_lost_poll_periods) & ~grace
         if lost.any():
-            conditions.append(Condition(COMM_LOST_RULE, asset_id, lost, period * limits.comm_lost_poll_periods))
+            conditions.append(Condition(COMM_LOST_RULE, asset_id, lost, pd.Timedelta(0),
+                                        {"failed_polls": failed_polls}))
     return conditions
 
 
@@ -587,7 +606,8 @@ def _with_alarm_settings(condition: Condition, data: RuleInput, limits: FaultThr
     poll_period = data.poll_period(condition.point_id) if condition.point_id else \
         data.device_poll_period(condition.asset_id)
     debounce = poll_period * limits.debounce_poll_periods
-    on_delay = condition.min_duration if condition.rule_id in EVENT_RULES else max(condition.min_duration, debounce)
+    on_delay = condition.min_duration if condition.rule_id in ON_DELAY_FLOOR_EXEMPT else \
+        max(condition.min_duration, debounce)
     return replace(condition, min_duration=on_delay, off_delay=max(limits.off_delay(condition.rule_id), debounce),
                    priority=limits.priority(condition.rule_id))
 

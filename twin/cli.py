@@ -182,11 +182,12 @@ def run(
         clock = SimulationClock(now, speed or DEFAULT_SPEED)
     twin_sink = TwinSink(live, store, flush_every=5)
     episodes = FaultEpisodeStore(store)
-    # fault episodes as the readings arrive; the point maps' poll periods are wall-clock seconds and the
-    # twin clock runs `speed` times faster, so a point's stale limit in twin time scales with the speed
+    # fault episodes as the readings arrive; the point maps' poll periods and the start-up grace are
+    # wall-clock seconds and the twin clock runs `speed` times faster, so in twin time both scale with it
     twin_s_per_wall_s = clock.speed if simulated else 1.0
     detector = LiveFaultDetector(park, limits, episodes,
-                                 poll_periods=poll_periods_in_twin_time(device_maps, twin_s_per_wall_s))
+                                 poll_periods=poll_periods_in_twin_time(device_maps, twin_s_per_wall_s),
+                                 startup_grace=timedelta(seconds=limits.startup_grace_s * twin_s_per_wall_s))
     readback = SetpointReadback(park, episodes.save, clock.now_utc)  # do the devices hold what was written?
     feed = ProtocolFeed(simulator, clock, FanOutSink([twin_sink, detector, readback]), device_maps, audit=store,
                         points=park.points)

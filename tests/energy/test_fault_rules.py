@@ -138,7 +138,7 @@ def test_stale_readings_for_3_poll_periods_raise_and_for_2_do_not():
     stale_5 = minutes(60, 65, int(Quality.STALE), int(Quality.GOOD)).astype(int)
     stale_2 = minutes(60, 62, int(Quality.STALE), int(Quality.GOOD)).astype(int)
     (episode,) = found(run({pid: noisy(300.0, 3.0)}, {pid: stale_5}), "sensor_stale", "meter_b2")
-    assert (episode.start_utc, episode.end_utc) == (at(60), at(65))
+    assert (episode.start_utc, episode.end_utc) == (at(62), at(65))  # last fresh at 59: 3 minutes on
     assert found(run({pid: noisy(300.0, 3.0)}, {pid: stale_2}), "sensor_stale", "meter_b2") == []
 
 
@@ -200,7 +200,7 @@ def test_a_device_with_every_point_comm_fail_for_5_minutes_has_lost_communicatio
     lost = {pid: minutes(15, 20, int(Quality.COMM_FAIL), int(Quality.GOOD)).astype(int) for pid in points}
     blip = {pid: minutes(15, 17, int(Quality.COMM_FAIL), int(Quality.GOOD)).astype(int) for pid in points}
     (episode,) = found(run(values, lost), "device_comm_lost", "ev5")
-    assert (episode.start_utc, episode.end_utc) == (at(15), at(20))
+    assert (episode.start_utc, episode.end_utc) == (at(17), at(20))  # last answer at 14: 3 minutes on
     assert found(run(values, blip), "device_comm_lost", "ev5") == []
 
 
