@@ -46,6 +46,9 @@ RULE_FOR_INJECTED = {
 """The rule that must find each kind of injected fault."""
 MATCH_MARGIN = timedelta(hours=1)
 """An episode explains an injected fault on its asset when it overlaps the fault widened by this much."""
+STOP_MARGIN_S = 20.0
+"""Wall seconds the run goes on after --days of twin time should have passed (its history is not read while
+it runs: a reader could hold up its writes)."""
 
 
 def injected_asset(fault, park) -> str:
@@ -72,17 +75,10 @@ def main() -> None:
     park = load_park(park_file)
     start_utc = datetime.fromisoformat(args.start).replace(tzinfo=ZoneInfo(park.site.timezone))
     end_utc = start_utc + timedelta(days=args.days)
-    clock_point = next(iter(park.points))
     started = time.monotonic()
-    try:
-        time.sleep(args.days * 86400 / args.speed)
-        while True:
-            with open_history(history_url) as history:
-                span = history.time_range(clock_point)
-            if span is not None and span[1] >= end_utc:
-                break
-            assert process.poll() is None, (folder / "run.log").read_text()
-            time.sleep(2)
+    try:  # the twin clock starts before the devices do: the wall time of --days is enough, plus a margin
+        time.sleep(args.days * 86400 / args.speed + STOP_MARGIN_S)
+        assert process.poll() is None, (folder / "run.log").read_text()
     finally:
         stop_with_ctrl_c(process, timeout_s=60)
     wall_s = time.monotonic() - started
@@ -112,11 +108,11 @@ def report(park, episodes, start_utc, end_utc, grace_end, injected, wall_s: floa
     print(f"annunciated episodes after the grace period that no injected fault explains: {len(unexplained)}")
     for e in unexplained[:30]:
         print(f"  {e.rule_id} {e.asset_id} {e.point_id} {e.start_utc:%m-%d %H:%M} {e.priority.label}")
-    normal = [e for e in episodes if e in unexplained or e.suppressed_by is not None]
     kpis = alarm_system_kpis(episodes, start_utc, end_utc)
-    print("alarm-system KPIs of the whole run:", json.dumps(kpis, indent=1, default=str))
-    print("alarm rate in normal operation (unexplained annunciated alarms): "
-          f"{alarm_system_kpis(normal, start_utc, end_utc)['alarms_per_operator_hour']:.3f} per operator hour")
+    print("alarm-system KPIs of the whole run:", json.dumps(kpis, default=str))
+    print("alarm rate in normal operation (annunciated alarms after the grace period that no injected fault "
+          f"explains): {alarm_system_kpis(unexplained, start_utc, end_utc)['alarms_per_operator_hour']:.3f} "
+          "per operator hour")
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ from typing import Annotated, Callable, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from energy.environment import pv_params
 from energy.pv import pv_expected_ac_from_poa_kw
@@ -143,13 +143,13 @@ class FaultThresholds(BaseModel):
     alarms: dict[str, AlarmSettings] = {}
     """Alarm settings by rule id (any of :data:`DEFAULT_PRIORITIES`); rules not listed keep the defaults."""
 
-    @model_validator(mode="after")
-    def _known_rules(self) -> "FaultThresholds":
-        unknown = sorted(set(self.alarms) - set(DEFAULT_PRIORITIES))
+    @field_validator("alarms")
+    @classmethod
+    def _known_rules(cls, alarms: dict[str, AlarmSettings]) -> dict[str, AlarmSettings]:
+        unknown = sorted(set(alarms) - set(DEFAULT_PRIORITIES))
         if unknown:
-            raise ValueError(f"alarms: unknown rule id(s) {', '.join(unknown)} (known: "
-                             f"{', '.join(DEFAULT_PRIORITIES)})")
-        return self
+            raise ValueError(f"unknown rule id(s) {', '.join(unknown)} (known: {', '.join(DEFAULT_PRIORITIES)})")
+        return alarms
 
     def priority(self, rule_id: str) -> Priority:
         """The rule's alarm priority: its setting, else its default."""
