@@ -205,6 +205,12 @@ class RuleInput:
         """Whole grid steps in ``minutes`` (at least 1)."""
         return max(1, int(round(pd.Timedelta(minutes=minutes) / self.step)))
 
+    def own_rows(self, pid: str) -> np.ndarray:
+        """Indices of the grid times where the point has a reading of its own (not one held from before)."""
+        if pid not in self.quality.columns:
+            return np.zeros(0, dtype=np.int64)
+        return np.flatnonzero(~np.isin(self.quality[pid].to_numpy(), (MISSING_QUALITY, HELD_QUALITY)))
+
     def poll_period(self, pid: str) -> pd.Timedelta:
         """The point's own poll period, twin time."""
         return self.poll_periods.get(pid, self.step)
@@ -386,17 +392,22 @@ def sensor_flatline(data: RuleInput, limits: FaultThresholds) -> list[Condition]
     counters and powers of idle equipment legitimately stay constant. A
     reading of exactly 0 does not count (``flatline_ignore_zero``): a meter
     reads 0 for hours when the battery exactly covers the load, as the demo
-    park's peak-shaving schedule does.
+    park's peak-shaving schedule does. Each reading is compared with the
+    point's previous reading of its own, not with values held between polls.
     """
     conditions = []
     for asset_id, pid, _ in _watched_points(data, limits):
         values = data.value(pid)
+        rows = data.own_rows(pid)
+        own = values[rows]
         unchanged = np.zeros(len(values), dtype=bool)
-        unchanged[1:] = np.abs(np.diff(values)) <= 1e-9  # NaN compares False
+        unchanged[rows[1:]] = np.abs(np.diff(own)) <= 1e-9  # NaN compares False
         if limits.flatline_ignore_zero:
             unchanged &= values != 0.0
+        judged = np.zeros(len(values), dtype=bool)
+        judged[rows[1:]] = np.isfinite(own[1:]) & np.isfinite(own[:-1])
         conditions.append(Condition("sensor_flatline", asset_id, unchanged, _minutes(limits.flatline_minutes),
-                                    {"value": values}, point_id=pid, judged=np.isfinite(values)))
+                                    {"value": values}, point_id=pid, judged=judged))
     return conditions
 
 
@@ -408,14 +419,16 @@ def sensor_spike(data: RuleInput, limits: FaultThresholds) -> list[Condition]:
     degC points among ``flatline_points``. Where the asset has a ``mode``
     point (chillers), readings next to a mode change are not judged: a
     chiller that runs for a single step moves its water temperatures for
-    that step, which is operation, not a sensor fault.
+    that step, which is operation, not a sensor fault. Neighbours are the
+    point's own readings before and after, not values held between polls.
     """
     conditions = []
     for asset_id, pid, name in _watched_points(data, limits):
         if not name.endswith("_c"):
             continue
-        values = data.value(pid)
-        mode = data.value(pid.rsplit(".", 1)[0] + ".mode")
+        rows = data.own_rows(pid)
+        values = data.value(pid)[rows]
+        mode = data.value(pid.rsplit(".", 1)[0] + ".mode")[rows]
         mode_steady = np.ones(len(values), dtype=bool)
         if np.isfinite(mode).any():
             mode_steady[1:-1] = (mode[1:-1] == mode[:-2]) & (mode[1:-1] == mode[2:])
@@ -423,10 +436,13 @@ def sensor_spike(data: RuleInput, limits: FaultThresholds) -> list[Condition]:
         jump_after = np.full(len(values), np.nan)
         jump_before[1:] = values[1:] - values[:-1]
         jump_after[:-1] = values[:-1] - values[1:]
-        spike = (np.abs(jump_before) > limits.spike_jump_k) & (np.abs(jump_after) > limits.spike_jump_k) & \
+        spike = np.zeros(len(data.times), dtype=bool)
+        spike[rows] = (np.abs(jump_before) > limits.spike_jump_k) & (np.abs(jump_after) > limits.spike_jump_k) & \
             (np.sign(jump_before) == np.sign(jump_after)) & mode_steady
+        jump_k = np.full(len(data.times), np.nan)
+        jump_k[rows] = jump_before
         conditions.append(Condition("sensor_spike", asset_id, spike, data.step,
-                                    {"value": values, "jump_k": jump_before}, point_id=pid))
+                                    {"value": data.value(pid), "jump_k": jump_k}, point_id=pid))
     return conditions
 
 

@@ -249,3 +249,24 @@ def test_alarm_system_kpis_by_hand():
     assert kpis["priority_pct"]["low"] == pytest.approx(100.0 * 17 / 20)
     two_days = alarm_system_kpis([standing, ended], T0, T0 + timedelta(days=2))
     assert two_days["standing_alarms"] == [standing.id]
+
+
+def test_a_frozen_sensor_is_one_flatline_episode_judged_on_its_own_readings_not_on_values_held_between_polls():
+    """The weather station, polled every 10 minutes among a lift polled every 20 s: its outdoor temperature
+    frozen from 60 to 180 min is one flatline episode (30-minute on-delay), ending at its first reading that
+    moves; the held copies between its polls neither raise one before nor keep it open after."""
+    lift_period = timedelta(seconds=20)
+
+    def weather(t):
+        m = (t - T0) / timedelta(minutes=1)
+        frozen = 60 <= m < 180
+        return {"plant.weather.outdoor_temp_c": 30.0 if frozen else 30.0 + 0.2 * np.sin(m / 7)}
+
+    live, store = detector({**periods("weather", POLL), **periods("elevator2", lift_period)})
+    feed(live, {"weather": (POLL, timedelta(seconds=90), weather),
+                "elevator2": (lift_period, timedelta(0), lambda t: lift_values(0.0))}, hours=6)
+    (episode,) = store.episodes()
+    # polled at 1:30, 11:30, ...: unchanged first at 71:30 (its 61:30 reading froze it), moving again at 181:30
+    assert (episode.rule_id, episode.point_id) == ("sensor_flatline", "plant.weather.outdoor_temp_c")
+    assert (episode.start_utc, episode.end_utc) == (T0 + timedelta(minutes=71, seconds=30),
+                                                    T0 + timedelta(minutes=181, seconds=30))
