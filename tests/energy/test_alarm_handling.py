@@ -30,29 +30,22 @@ def lift_values(fault_code: float) -> dict[str, float]:
             "b1.elevator2.power_kw": 3.0, "b1.elevator2.trips_count": 100.0}
 
 
-def feed(detector: LiveFaultDetector, devices: dict[str, tuple[timedelta, timedelta, callable]],
-         hours: float) -> list[FaultEpisode]:
+def feed(detector: LiveFaultDetector, devices: dict[str, tuple[timedelta, timedelta, callable]], hours: float) -> None:
     """Deliver readings for ``hours`` from T0: per device (name -> (poll period, offset, reading at a poll
     time -> {point id: value or (value, quality)})), each device polled from T0 + offset on its period,
-    all in time order; return the store's view: every episode the detector reported, latest state."""
+    all in time order, as a feed delivers them (the detector judges them every 15 simulated minutes)."""
     polls = []
     for period, offset, reading in devices.values():
         t = T0 + offset
         while t < T0 + timedelta(hours=hours):
             polls.append((t, reading))
             t += period
-    episodes: dict[tuple, FaultEpisode] = {}
     for t, reading in sorted(polls, key=lambda p: p[0]):
         batch = []
         for pid, given in reading(t).items():
             value, quality = given if isinstance(given, tuple) else (given, Quality.GOOD)
             batch.append(Reading(pid, t, value, quality))
         detector.deliver(batch)
-        for episode in detector.open_episodes:
-            episodes[episode.key] = episode
-    for episode in detector.update([]) or []:
-        episodes[episode.key] = episode
-    return sorted(episodes.values(), key=lambda e: e.start_utc)
 
 
 class Recorder:
