@@ -6,10 +6,11 @@ Run:  .venv/bin/python benchmarks/alarm_live_run.py [--days 7] [--speed 600] [--
 Starts `parktwin run` of a copy of the demo park (every device on a free port) at --speed from --start,
 with examples/demo-park/faults.yaml unless --no-faults (manual approval: the plant keeps its own schedule,
 so --replan-min changes only the controller's CPU use, which a shared machine may need), lets it run until
-the twin clock has passed --days simulated days, stops it with Ctrl+C, and reads the fault episodes it stored. Prints, per
-injected fault, the annunciated episodes of its rule on its asset (target: exactly one each), the
-episodes that started after the start-up grace period and no injected fault explains (target: none),
-and the alarm-system KPIs of the run (target: at most 6 alarms per operator hour in normal operation).
+the twin clock has passed --days simulated days, stops it with Ctrl+C, and reads the fault episodes it
+stored. Prints, per injected fault, the annunciated episodes of its rule on its asset (target: exactly
+one each), the episodes that started after the start-up grace period and no injected fault explains
+(target: none), and the alarm-system KPIs of the run (target: at most 6 alarms per operator hour in
+normal operation).
 """
 
 from __future__ import annotations
