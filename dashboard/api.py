@@ -240,7 +240,8 @@ def create_api(ctx: DashboardContext) -> Blueprint:
                         "next_offset": following if following < page["total"] else None,
                         "alarm_count": ctx.providers.faults.alarm_count(),
                         "shelved": ctx.providers.faults.shelves(),
-                        "fault_kpis_by_kind": ctx.providers.faults.fault_kpis(start, end)})
+                        "fault_kpis_by_kind": ctx.providers.faults.fault_kpis(start, end),
+                        "alarm_system": ctx.providers.faults.alarm_kpis(start, end)})
 
     @api.get("/audit")
     def audit():

@@ -73,6 +73,11 @@ class FaultProvider(Protocol):
         """Fault KPIs per asset kind over [start, end): name (the kind), faults, hours_in_fault,
         pct_time_in_fault, mtbf_h, mttr_h, availability (0-1), comm_losses."""
 
+    def alarm_kpis(self, start: datetime, end: datetime) -> dict:
+        """Alarm-system KPIs over [start, end) (``energy.alarm_kpis``): period_h, alarms, suppressed,
+        alarms_per_operator_hour, flood_periods_pct, chattering_alarms, standing_alarms, priority_counts,
+        priority_pct."""
+
 
 class PlanProvider(Protocol):
     """Live dispatch (``optimizer.operation.LiveOperation``): the plan in force, re-plans, dispatch rounds,

@@ -24,10 +24,9 @@ from collections import defaultdict
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
+from energy.fault_rules import COMM_LOST_RULE
 from twin.fault_episodes import FaultEpisode
 from twin.park import Park
-
-COMM_LOST_RULE = "device_comm_lost"
 
 
 @dataclass(frozen=True)

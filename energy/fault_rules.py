@@ -1,27 +1,30 @@
 """Fault-detection rules: each a small function from point values to "the fault holds now" per asset.
 
 A rule looks at a :class:`RuleInput` (point values and qualities on a
-regular time grid) and returns one :class:`Condition` per asset (or point) it
-judges: a boolean per timestamp, the minimum time it must hold before it
-counts as a fault, its alarm priority, and the figures behind it. Turning conditions
-into fault episodes (minimum duration, no duplicates, batch or live) is
-:mod:`energy.fault_detection`'s job.
+time grid) and returns one :class:`Condition` per asset (or point) it
+judges: a boolean per timestamp, where it could be judged at all, the time it
+must hold before it counts as a fault (its on-delay), and the figures behind
+it. :func:`evaluate_rules` then gives every condition its alarm settings (ISA-18.2
+alarm management, DOMAIN.md "Alarm management"): its priority, its off-delay,
+and on- and off-delays of at least ``debounce_poll_periods`` of its device's
+poll period. Turning conditions into fault episodes (delays, suppression by
+cause, no duplicates, batch or live) is :mod:`energy.fault_detection`'s job.
 
 Thresholds are the defaults of DOMAIN.md ("Fault rules worth having") and sit
-in :class:`FaultThresholds`, which a YAML file can override
-(:func:`load_fault_thresholds`). Each rule's docstring says what it checks
-and why the threshold is where it is.
+in :class:`FaultThresholds`, with the alarm settings, which a YAML file can
+override (:func:`load_fault_thresholds`). Each rule's docstring says what it
+checks and why the threshold is where it is.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Annotated, Callable
+from typing import Annotated, Callable, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from energy.environment import pv_params
 from energy.pv import pv_expected_ac_from_poa_kw
@@ -39,10 +42,53 @@ MISSING_QUALITY = -1
 HELD_QUALITY = -2
 """Quality code where a point has no reading at a grid time but its previous reading still stands
 (energy.fault_detection holds a value until it would be stale): value rules see that value, the
-staleness and communication rules count the time as not updated, like :data:`MISSING_QUALITY`."""
-NOT_UPDATED = (MISSING_QUALITY, HELD_QUALITY)
+staleness and communication rules see no fresh reading there, as at :data:`MISSING_QUALITY`."""
 
 Minutes = Annotated[float, Field(ge=0, le=24 * 60)]
+
+COMM_LOST_RULE = "device_comm_lost"
+SUPPRESSED_BY_COMM_LOSS = ("sensor_stale", "sensor_flatline")
+"""Rules whose episodes on a device's points are explained by that device's comm loss (DOMAIN.md:
+"raise one alarm, not one per point"): recorded with ``suppressed_by``, not annunciated."""
+ON_DELAY_FLOOR_EXEMPT = ("sensor_spike", "chiller_short_cycling", "sensor_stale", COMM_LOST_RULE)
+"""Rules exempt from the on-delay's poll-period floor: events judged at one reading, and the silence rules,
+whose condition already spans several poll periods."""
+FRESH_QUALITIES = (int(Quality.GOOD), int(Quality.BAD))
+"""Qualities of a reading that shows the device answered with a new value (BAD: read, but implausible)."""
+
+DEFAULT_PRIORITIES: dict[str, Priority] = {
+    "chw_low_delta_t": Priority.LOW,
+    "chw_supply_off_setpoint": Priority.MEDIUM,
+    "chiller_low_cop": Priority.LOW,
+    "chiller_short_cycling": Priority.MEDIUM,
+    "sensor_flatline": Priority.LOW,
+    "sensor_spike": Priority.LOW,
+    "sensor_out_of_range": Priority.LOW,
+    "sensor_stale": Priority.LOW,
+    "pv_underperformance": Priority.LOW,
+    "battery_soc_out_of_window": Priority.HIGH,
+    "battery_overtemp": Priority.CRITICAL,
+    "battery_voltage_spread": Priority.MEDIUM,
+    "elevator_out_of_service": Priority.HIGH,
+    "lighting_on_unoccupied": Priority.LOW,
+    COMM_LOST_RULE: Priority.MEDIUM,
+}
+"""Alarm priority of every rule id by default, aiming at DOMAIN.md's distribution (about 80 % low, 15 %
+medium, 5 % high, critical rare): energy waste and sensor trouble low; comfort, equipment wear and a lost
+device medium; a battery outside its window or a lift out of service high; battery overtemperature critical."""
+
+PriorityName = Literal["low", "medium", "high", "critical"]
+
+
+class AlarmSettings(BaseModel):
+    """One rule's alarm settings; ``priority`` None keeps the rule's default (:data:`DEFAULT_PRIORITIES`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    priority: PriorityName | None = None
+    off_delay_minutes: Minutes = 15
+    """Minutes the condition must stay clear before its episode ends (at the time it first cleared):
+    a condition that clears for less, and holds again, continues the same episode."""
 
 
 class FaultThresholds(BaseModel):
@@ -86,6 +132,35 @@ class FaultThresholds(BaseModel):
     lighting_unoccupied_below: Annotated[float, Field(gt=0, le=1)] = 0.3
     lighting_minutes: Minutes = 30
     comm_lost_poll_periods: Annotated[int, Field(ge=1)] = 3
+    debounce_poll_periods: Annotated[float, Field(ge=0, le=100)] = 2.0
+    """On- and off-delays are at least this many poll periods of the device a condition reads, so a
+    value that changes for a single poll neither opens nor ends an episode (event rules exempt from the
+    on-delay floor: :data:`ON_DELAY_FLOOR_EXEMPT`)."""
+    startup_grace_s: Annotated[float, Field(ge=0, le=3600)] = 120.0
+    """Wall-clock seconds after a live detector starts during which the stale and comm-loss rules hold
+    for no point: a starting feed's first polls time out while connections open and the first plans are
+    made (in a simulated run the twin clock passes ``speed`` times as much)."""
+    alarms: dict[str, AlarmSettings] = {}
+    """Alarm settings by rule id (any of :data:`DEFAULT_PRIORITIES`); rules not listed keep the defaults."""
+
+    @field_validator("alarms")
+    @classmethod
+    def _known_rules(cls, alarms: dict[str, AlarmSettings]) -> dict[str, AlarmSettings]:
+        unknown = sorted(set(alarms) - set(DEFAULT_PRIORITIES))
+        if unknown:
+            raise ValueError(f"unknown rule id(s) {', '.join(unknown)} (known: {', '.join(DEFAULT_PRIORITIES)})")
+        return alarms
+
+    def priority(self, rule_id: str) -> Priority:
+        """The rule's alarm priority: its setting, else its default."""
+        settings = self.alarms.get(rule_id)
+        if settings is not None and settings.priority is not None:
+            return Priority[settings.priority.upper()]
+        return DEFAULT_PRIORITIES[rule_id]
+
+    def off_delay(self, rule_id: str) -> pd.Timedelta:
+        """The rule's configured off-delay (before the poll-period floor)."""
+        return _minutes(self.alarms.get(rule_id, AlarmSettings()).off_delay_minutes)
 
 
 def load_fault_thresholds(path: str | Path) -> FaultThresholds:
@@ -95,19 +170,23 @@ def load_fault_thresholds(path: str | Path) -> FaultThresholds:
 
 @dataclass
 class RuleInput:
-    """Point values and qualities on a regular UTC time grid.
+    """Point values and qualities on a UTC time grid.
 
     ``values``: one column per point id, NaN where unknown. ``quality``: the
     same shape, :class:`~twin.readings.Quality` codes, :data:`MISSING_QUALITY`
     where the point has no reading at that time, :data:`HELD_QUALITY` where it
-    has none but its previous value is carried. ``step``: the grid spacing
-    (the poll or simulation period).
+    has none but its previous value is carried. ``step``: the typical grid
+    spacing (for the event rules' windows). ``poll_periods``: each point's own
+    poll period in twin time (a point not listed: ``step``). ``grace_end_utc``:
+    the end of a live detector's start-up grace period; None for history.
     """
 
     park: Park
     values: pd.DataFrame
     quality: pd.DataFrame
     step: pd.Timedelta
+    poll_periods: dict[str, pd.Timedelta] = field(default_factory=dict)
+    grace_end_utc: pd.Timestamp | None = None
 
     @property
     def times(self) -> pd.DatetimeIndex:
@@ -126,23 +205,68 @@ class RuleInput:
         """Whole grid steps in ``minutes`` (at least 1)."""
         return max(1, int(round(pd.Timedelta(minutes=minutes) / self.step)))
 
+    def own_rows(self, pid: str) -> np.ndarray:
+        """Indices of the grid times where the point has a reading of its own (not one held from before)."""
+        if pid not in self.quality.columns:
+            return np.zeros(0, dtype=np.int64)
+        return np.flatnonzero(~np.isin(self.quality[pid].to_numpy(), (MISSING_QUALITY, HELD_QUALITY)))
+
+    def poll_period(self, pid: str) -> pd.Timedelta:
+        """The point's own poll period, twin time."""
+        return self.poll_periods.get(pid, self.step)
+
+    def device_poll_period(self, asset_id: str) -> pd.Timedelta:
+        """The longest poll period among the asset's points (its device's), twin time."""
+        periods = [self.poll_period(pid) for pid, p in self.park.points.items() if p.asset_id == asset_id]
+        return max(periods, default=self.step)
+
+    def in_startup_grace(self) -> np.ndarray:
+        """Per grid time: within the start-up grace period."""
+        if self.grace_end_utc is None:
+            return np.zeros(len(self.times), dtype=bool)
+        return np.asarray(self.times < self.grace_end_utc)
+
+    def polls_without_value(self, pids: list[str]) -> np.ndarray:
+        """Per grid time and point (times x pids, points of one device): how many of the device's polls in a
+        row up to then gave the point no fresh value (:data:`FRESH_QUALITIES`); 0 after a fresh one and
+        before the device's first poll. A poll is a grid time where the device delivered readings (good or
+        not); between polls the count of the last one stands. Counting polls rather than time, a twin that
+        stalls (and polls nothing) makes no point stale, and a single failed poll stays one."""
+        quality = self.quality[pids].to_numpy()
+        polled_rows = np.flatnonzero(~np.isin(quality, (MISSING_QUALITY, HELD_QUALITY)).all(axis=1))
+        missed = ~np.isin(quality[polled_rows], FRESH_QUALITIES)
+        total = np.cumsum(missed, axis=0)
+        since_fresh = total - np.maximum.accumulate(np.where(missed, 0, total), axis=0)
+        counts = np.zeros(quality.shape, dtype=np.int64)
+        last_poll = np.searchsorted(polled_rows, np.arange(len(quality)), side="right") - 1
+        counts[last_poll >= 0] = since_fresh[last_poll[last_poll >= 0]]
+        return counts
+
 
 @dataclass
 class Condition:
     """Whether one rule holds for one asset (or point) at each grid time.
 
-    ``active`` is False where the inputs are unknown. ``metrics`` are the
-    figures behind the verdict per timestamp; the detector stores their values
-    at the moment an episode is confirmed as its evidence.
+    ``active`` is False where the inputs are unknown. ``judged``: where the
+    rule could tell at all (None: everywhere); elsewhere (a chiller that is
+    off, PV at night, inputs unknown) the condition keeps the state it had, so
+    an ongoing fault is neither ended nor started there. ``min_duration`` is
+    the on-delay, ``off_delay`` the time it must stay clear before its episode
+    ends. ``metrics`` are the figures behind the verdict per timestamp; the
+    detector stores their values at the moment an episode is confirmed as its
+    evidence. ``priority`` and ``off_delay`` come from the alarm settings
+    (:func:`evaluate_rules`).
     """
 
     rule_id: str
     asset_id: str
     active: np.ndarray
     min_duration: pd.Timedelta
-    priority: Priority
     metrics: dict[str, np.ndarray] = field(default_factory=dict)
     point_id: str = ""
+    judged: np.ndarray | None = None
+    priority: Priority = Priority.LOW
+    off_delay: pd.Timedelta = pd.Timedelta(0)
 
 
 Rule = Callable[[RuleInput, FaultThresholds], list[Condition]]
@@ -163,16 +287,18 @@ def chw_low_delta_t(data: RuleInput, limits: FaultThresholds) -> list[Condition]
 
     A low delta-T means too much water pumped for the cooling delivered
     (fouled coils, open bypass, failed valves). Ice-making mode is excluded:
-    the glycol loop runs at its own small delta-T at part load.
+    the glycol loop runs at its own small delta-T at part load. Only a chiller
+    running on chilled water is judged: one that stops or makes ice in the
+    middle of a fault neither ends nor restarts it.
     """
     conditions = []
     for building, chiller in _assets(data.park, Chiller):
         mode = data.point(building.id, chiller.id, "mode")
         delta_t_k = data.point(building.id, chiller.id, "chw_return_temp_c") - \
             data.point(building.id, chiller.id, "chw_supply_temp_c")
-        low = (mode == MODE_DIRECT) & (delta_t_k < limits.chw_delta_t_min_k)
-        conditions.append(Condition("chw_low_delta_t", chiller.id, low,
-                                    _minutes(limits.chw_delta_t_minutes), Priority.MEDIUM, {"delta_t_k": delta_t_k}))
+        judged = (mode == MODE_DIRECT) & np.isfinite(delta_t_k)
+        conditions.append(Condition("chw_low_delta_t", chiller.id, judged & (delta_t_k < limits.chw_delta_t_min_k),
+                                    _minutes(limits.chw_delta_t_minutes), {"delta_t_k": delta_t_k}, judged=judged))
     return conditions
 
 
@@ -187,10 +313,11 @@ def chw_supply_off_setpoint(data: RuleInput, limits: FaultThresholds) -> list[Co
         mode = data.point(building.id, chiller.id, "mode")
         offset_k = data.point(building.id, chiller.id, "chw_supply_temp_c") - \
             data.point(building.id, chiller.id, "chw_setpoint_c")
+        judged = (mode == MODE_DIRECT) & np.isfinite(offset_k)
         conditions.append(Condition("chw_supply_off_setpoint", chiller.id,
-                                    (mode == MODE_DIRECT) & (np.abs(offset_k) > limits.chw_supply_offset_max_k),
-                                    _minutes(limits.chw_supply_offset_minutes), Priority.MEDIUM,
-                                    {"supply_offset_k": offset_k}))
+                                    judged & (np.abs(offset_k) > limits.chw_supply_offset_max_k),
+                                    _minutes(limits.chw_supply_offset_minutes),
+                                    {"supply_offset_k": offset_k}, judged=judged))
     return conditions
 
 
@@ -222,9 +349,10 @@ def chiller_low_cop(data: RuleInput, limits: FaultThresholds) -> list[Condition]
                                       setpoint_c[i] if np.isfinite(setpoint_c[i]) else chiller.chw_setpoint_c)
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = np.where(running, cooling_kwth / power_kw / expected, np.nan)
-        conditions.append(Condition("chiller_low_cop", chiller.id, running & (ratio < limits.chiller_cop_ratio_min),
-                                    _minutes(limits.chiller_cop_minutes), Priority.MEDIUM,
-                                    {"cop_ratio": ratio, "expected_cop": expected}))
+        judged = running & np.isfinite(ratio)
+        conditions.append(Condition("chiller_low_cop", chiller.id, judged & (ratio < limits.chiller_cop_ratio_min),
+                                    _minutes(limits.chiller_cop_minutes),
+                                    {"cop_ratio": ratio, "expected_cop": expected}, judged=judged))
     return conditions
 
 
@@ -244,7 +372,7 @@ def chiller_short_cycling(data: RuleInput, limits: FaultThresholds) -> list[Cond
         mode_changes_per_h = (mode.diff().fillna(0) != 0).astype(float).rolling(window, min_periods=1).sum().to_numpy()
         per_hour = np.maximum(starts_per_h, mode_changes_per_h)
         conditions.append(Condition("chiller_short_cycling", chiller.id, per_hour > limits.short_cycle_max_per_hour,
-                                    data.step, Priority.MEDIUM, {"starts_or_mode_changes_per_h": per_hour}))
+                                    data.step, {"starts_or_mode_changes_per_h": per_hour}))
     return conditions
 
 
@@ -264,17 +392,22 @@ def sensor_flatline(data: RuleInput, limits: FaultThresholds) -> list[Condition]
     counters and powers of idle equipment legitimately stay constant. A
     reading of exactly 0 does not count (``flatline_ignore_zero``): a meter
     reads 0 for hours when the battery exactly covers the load, as the demo
-    park's peak-shaving schedule does.
+    park's peak-shaving schedule does. Each reading is compared with the
+    point's previous reading of its own, not with values held between polls.
     """
     conditions = []
     for asset_id, pid, _ in _watched_points(data, limits):
         values = data.value(pid)
+        rows = data.own_rows(pid)
+        own = values[rows]
         unchanged = np.zeros(len(values), dtype=bool)
-        unchanged[1:] = np.abs(np.diff(values)) <= 1e-9  # NaN compares False
+        unchanged[rows[1:]] = np.abs(np.diff(own)) <= 1e-9  # NaN compares False
         if limits.flatline_ignore_zero:
             unchanged &= values != 0.0
+        judged = np.zeros(len(values), dtype=bool)
+        judged[rows[1:]] = np.isfinite(own[1:]) & np.isfinite(own[:-1])
         conditions.append(Condition("sensor_flatline", asset_id, unchanged, _minutes(limits.flatline_minutes),
-                                    Priority.MEDIUM, {"value": values}, point_id=pid))
+                                    {"value": values}, point_id=pid, judged=judged))
     return conditions
 
 
@@ -286,14 +419,16 @@ def sensor_spike(data: RuleInput, limits: FaultThresholds) -> list[Condition]:
     degC points among ``flatline_points``. Where the asset has a ``mode``
     point (chillers), readings next to a mode change are not judged: a
     chiller that runs for a single step moves its water temperatures for
-    that step, which is operation, not a sensor fault.
+    that step, which is operation, not a sensor fault. Neighbours are the
+    point's own readings before and after, not values held between polls.
     """
     conditions = []
     for asset_id, pid, name in _watched_points(data, limits):
         if not name.endswith("_c"):
             continue
-        values = data.value(pid)
-        mode = data.value(pid.rsplit(".", 1)[0] + ".mode")
+        rows = data.own_rows(pid)
+        values = data.value(pid)[rows]
+        mode = data.value(pid.rsplit(".", 1)[0] + ".mode")[rows]
         mode_steady = np.ones(len(values), dtype=bool)
         if np.isfinite(mode).any():
             mode_steady[1:-1] = (mode[1:-1] == mode[:-2]) & (mode[1:-1] == mode[2:])
@@ -301,10 +436,13 @@ def sensor_spike(data: RuleInput, limits: FaultThresholds) -> list[Condition]:
         jump_after = np.full(len(values), np.nan)
         jump_before[1:] = values[1:] - values[:-1]
         jump_after[:-1] = values[:-1] - values[1:]
-        spike = (np.abs(jump_before) > limits.spike_jump_k) & (np.abs(jump_after) > limits.spike_jump_k) & \
+        spike = np.zeros(len(data.times), dtype=bool)
+        spike[rows] = (np.abs(jump_before) > limits.spike_jump_k) & (np.abs(jump_after) > limits.spike_jump_k) & \
             (np.sign(jump_before) == np.sign(jump_after)) & mode_steady
-        conditions.append(Condition("sensor_spike", asset_id, spike, data.step, Priority.LOW,
-                                    {"value": values, "jump_k": jump_before}, point_id=pid))
+        jump_k = np.full(len(data.times), np.nan)
+        jump_k[rows] = jump_before
+        conditions.append(Condition("sensor_spike", asset_id, spike, data.step,
+                                    {"value": data.value(pid), "jump_k": jump_k}, point_id=pid))
     return conditions
 
 
@@ -318,27 +456,38 @@ def sensor_out_of_range(data: RuleInput, limits: FaultThresholds) -> list[Condit
         values = data.value(p.id)
         outside = ((values < low) if low is not None else False) | ((values > high) if high is not None else False)
         conditions.append(Condition("sensor_out_of_range", p.asset_id, np.asarray(outside, dtype=bool),
-                                    _minutes(limits.out_of_range_minutes), Priority.MEDIUM, {"value": values},
-                                    point_id=p.id))
+                                    _minutes(limits.out_of_range_minutes), {"value": values},
+                                    point_id=p.id, judged=np.isfinite(values)))
     return conditions
 
 
-def sensor_stale(data: RuleInput, limits: FaultThresholds) -> list[Condition]:
-    """A point not updated for 3 poll periods: readings marked stale, or no reading at all.
+def _device_points(data: RuleInput) -> dict[str, list[str]]:
+    """The point ids of each asset (a device) that the input has columns for."""
+    by_asset: dict[str, list[str]] = {}
+    for pid, p in data.park.points.items():
+        if pid in data.quality.columns:
+            by_asset.setdefault(p.asset_id, []).append(pid)
+    return by_asset
 
-    Comm-fail readings are left to :func:`device_comm_lost` (the device is
-    gone, not one sensor).
+
+def sensor_stale(data: RuleInput, limits: FaultThresholds) -> list[Condition]:
+    """A point without a fresh value in 3 polls of its device in a row (readings marked stale or comm_fail,
+    or none); the episode starts at the third.
+
+    The point's own device's polls count, at the cadence of its own poll period
+    (never other devices' timestamps). A device that stops answering gives one
+    stale episode per point, which its comm-loss episode suppresses
+    (:data:`SUPPRESSED_BY_COMM_LOSS`). Not raised during the start-up grace period.
     """
+    grace = data.in_startup_grace()
     conditions = []
-    for pid in data.quality.columns:
-        point = data.park.points.get(pid)
-        if point is None:
-            continue
-        quality = data.quality[pid].to_numpy()
-        stale = (quality == int(Quality.STALE)) | np.isin(quality, NOT_UPDATED)
-        if stale.any():
-            conditions.append(Condition("sensor_stale", point.asset_id, stale, data.step * limits.stale_poll_periods,
-                                        Priority.MEDIUM, point_id=pid))
+    for asset_id, pids in _device_points(data).items():
+        counts = data.polls_without_value(pids)
+        for column, pid in enumerate(pids):
+            stale = (counts[:, column] >= limits.stale_poll_periods) & ~grace
+            if stale.any():
+                conditions.append(Condition("sensor_stale", asset_id, stale, pd.Timedelta(0),
+                                            {"polls_without_value": counts[:, column]}, point_id=pid))
     return conditions
 
 
@@ -361,16 +510,16 @@ def pv_underperformance(data: RuleInput, limits: FaultThresholds) -> list[Condit
                                  array.inverter_ac_kw * limit_pct / 100.0)
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = data.point(building.id, array.id, "ac_power_kw") / expected_kw
-        conditions.append(Condition("pv_underperformance", array.id,
-                                    (poa > limits.pv_poa_min_wm2) & (ratio < limits.pv_ratio_min),
-                                    _minutes(limits.pv_minutes), Priority.MEDIUM,
-                                    {"performance_ratio": ratio, "poa_wm2": poa}))
+        judged = (poa > limits.pv_poa_min_wm2) & np.isfinite(ratio)  # not at night: an outage goes on
+        conditions.append(Condition("pv_underperformance", array.id, judged & (ratio < limits.pv_ratio_min),
+                                    _minutes(limits.pv_minutes),
+                                    {"performance_ratio": ratio, "poa_wm2": poa}, judged=judged))
     return conditions
 
 
 def battery_limits(data: RuleInput, limits: FaultThresholds) -> list[Condition]:
     """Battery SOC outside its window (beyond a 1-point margin), cell temperature above 45 C,
-    cell voltage spread above 0.15 V; each for 5 minutes. Overtemperature is critical."""
+    cell voltage spread above 0.15 V; each for 5 minutes."""
     conditions = []
     duration = _minutes(limits.battery_minutes)
     for building, battery in _assets(data.park, Battery):
@@ -381,11 +530,11 @@ def battery_limits(data: RuleInput, limits: FaultThresholds) -> list[Condition]:
         conditions += [
             Condition("battery_soc_out_of_window", battery.id,
                       (soc < battery.soc_min_pct - margin) | (soc > battery.soc_max_pct + margin),
-                      duration, Priority.MEDIUM, {"soc_pct": soc}),
+                      duration, {"soc_pct": soc}, judged=np.isfinite(soc)),
             Condition("battery_overtemp", battery.id, temp_c > limits.battery_cell_temp_max_c, duration,
-                      Priority.CRITICAL, {"cell_temp_max_c": temp_c}),
+                      {"cell_temp_max_c": temp_c}, judged=np.isfinite(temp_c)),
             Condition("battery_voltage_spread", battery.id, spread_v > limits.battery_voltage_spread_max_v, duration,
-                      Priority.MEDIUM, {"cell_voltage_spread_v": spread_v}),
+                      {"cell_voltage_spread_v": spread_v}, judged=np.isfinite(spread_v)),
         ]
     return conditions
 
@@ -397,8 +546,8 @@ def elevator_out_of_service(data: RuleInput, limits: FaultThresholds) -> list[Co
         in_service = data.point(building.id, lift.id, "in_service")
         fault_code = data.point(building.id, lift.id, "fault_code")
         conditions.append(Condition("elevator_out_of_service", lift.id, (in_service == 0) | (fault_code > 0),
-                                    _minutes(limits.elevator_minutes), Priority.MEDIUM,
-                                    {"fault_code": fault_code}))
+                                    _minutes(limits.elevator_minutes), {"fault_code": fault_code},
+                                    judged=np.isfinite(in_service) | np.isfinite(fault_code)))
     return conditions
 
 
@@ -408,6 +557,8 @@ def lighting_on_unoccupied(data: RuleInput, limits: FaultThresholds) -> list[Con
     Unoccupied: the building's occupancy schedule (park file, local time,
     :func:`twin.profiles.occupancy_fraction`) gives fewer than 30 % of people
     present; night and weekend security lighting stays below half power.
+    Lighting in occupied hours is not judged: a light stuck on stays one
+    fault through the day.
     """
     local = data.times.tz_convert(data.park.site.timezone)
     hours = np.asarray(local.hour + local.minute / 60.0)
@@ -416,28 +567,26 @@ def lighting_on_unoccupied(data: RuleInput, limits: FaultThresholds) -> list[Con
     for building, light in _assets(data.park, Lighting):
         present = np.array([occupancy_fraction(building.occupancy, h, w) for h, w in zip(hours, weekend)])
         power_kw = data.point(building.id, light.id, "power_kw")
+        judged = (present < limits.lighting_unoccupied_below) & np.isfinite(power_kw)
         conditions.append(Condition("lighting_on_unoccupied", light.id,
-                                    (present < limits.lighting_unoccupied_below)
-                                    & (power_kw > limits.lighting_on_fraction * light.rated_kw),
-                                    _minutes(limits.lighting_minutes), Priority.LOW, {"power_kw": power_kw}))
+                                    judged & (power_kw > limits.lighting_on_fraction * light.rated_kw),
+                                    _minutes(limits.lighting_minutes), {"power_kw": power_kw}, judged=judged))
     return conditions
 
 
 def device_comm_lost(data: RuleInput, limits: FaultThresholds) -> list[Condition]:
-    """Every point of a device reading comm_fail (or absent) for 3 poll periods: communication lost."""
-    by_asset: dict[str, list[str]] = {}
-    for p in data.park.points.values():
-        by_asset.setdefault(p.asset_id, []).append(p.id)
+    """No fresh value of any point of a device in 3 of its polls in a row (comm_fail after the map's
+    retries): communication lost; the episode starts at the third failed poll.
+
+    Not raised during the start-up grace period (a starting feed's first polls time out)."""
+    grace = data.in_startup_grace()
     conditions = []
-    for asset_id, pids in by_asset.items():
-        present = [pid for pid in pids if pid in data.quality.columns]
-        if not present:
-            continue
-        quality = data.quality[present].to_numpy()
-        lost = ((quality == int(Quality.COMM_FAIL)) | np.isin(quality, NOT_UPDATED)).all(axis=1)
+    for asset_id, pids in _device_points(data).items():
+        failed_polls = data.polls_without_value(pids).min(axis=1)
+        lost = (failed_polls >= limits.comm_lost_poll_periods) & ~grace
         if lost.any():
-            conditions.append(Condition("device_comm_lost", asset_id, lost, data.step * limits.comm_lost_poll_periods,
-                                        Priority.CRITICAL))
+            conditions.append(Condition(COMM_LOST_RULE, asset_id, lost, pd.Timedelta(0),
+                                        {"failed_polls": failed_polls}))
     return conditions
 
 
@@ -454,7 +603,7 @@ RULES: dict[str, Rule] = {
     "battery_limits": battery_limits,
     "elevator_out_of_service": elevator_out_of_service,
     "lighting_on_unoccupied": lighting_on_unoccupied,
-    "device_comm_lost": device_comm_lost,
+    COMM_LOST_RULE: device_comm_lost,
 }
 """Every rule function by name (``battery_limits`` yields three rule ids)."""
 
@@ -463,6 +612,18 @@ RULE_LOOKBACK = pd.Timedelta(hours=2)
 
 
 def evaluate_rules(data: RuleInput, limits: FaultThresholds) -> list[Condition]:
-    """Every rule's conditions over the input."""
-    return [condition for rule in RULES.values() for condition in rule(data, limits)]
+    """Every rule's conditions over the input, with their alarm settings (see the module docstring)."""
+    return [_with_alarm_settings(condition, data, limits)
+            for rule in RULES.values() for condition in rule(data, limits)]
+
+
+def _with_alarm_settings(condition: Condition, data: RuleInput, limits: FaultThresholds) -> Condition:
+    """The condition with its priority, its off-delay, and both delays at least the debounce of its device."""
+    poll_period = data.poll_period(condition.point_id) if condition.point_id else \
+        data.device_poll_period(condition.asset_id)
+    debounce = poll_period * limits.debounce_poll_periods
+    on_delay = condition.min_duration if condition.rule_id in ON_DELAY_FLOOR_EXEMPT else \
+        max(condition.min_duration, debounce)
+    return replace(condition, min_duration=on_delay, off_delay=max(limits.off_delay(condition.rule_id), debounce),
+                   priority=limits.priority(condition.rule_id))
 

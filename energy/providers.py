@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import Callable
 
+from energy.alarm_kpis import alarm_system_kpis
 from energy.fault_kpis import fault_kpis
 from energy.kpi import energy_kpis
 from energy.tariff import Tariff
@@ -102,6 +103,10 @@ class StoredFaultProvider:
             return []
         _, per_kind = fault_kpis(self.park, self.store.overlapping(start, end), start, end)
         return [kpis.as_dict() for kpis in per_kind.values()]
+
+    def alarm_kpis(self, start: datetime, end: datetime) -> dict:
+        """Alarm-system KPIs of ISA-18.2 / EEMUA 191 over [start, end) (see ``energy.alarm_kpis``)."""
+        return alarm_system_kpis(self.store.overlapping(start, end), start, end)
 
     def acknowledge(self, episode_id: str, who: str) -> dict | None:
         """Record ``who`` acknowledging the episode (active or cleared) now; the episode afterwards, None when

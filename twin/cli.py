@@ -133,6 +133,8 @@ def run(
     start: Annotated[Optional[str], typer.Option(help="Day the simulation starts, YYYY-MM-DD, midnight in the "
                                                       "park's time zone (default: now)")] = None,
     faults: Annotated[Optional[Path], typer.Option(help="YAML file of faults to inject (as for simulate)")] = None,
+    thresholds: Annotated[Optional[Path], typer.Option(help="YAML file overriding fault-rule thresholds and alarm "
+                                                           "settings (as for faults)")] = None,
     plan_time_limit: Annotated[Optional[float], typer.Option(
         min=0.1, max=600, help="Seconds a plan's MIP may search before its best realizable plan is used (default: "
                                "no wall-clock limit; the node limit alone, so plans do not depend on load)")] = None,
@@ -142,7 +144,8 @@ def run(
     history flushed, exit 0."""
     from dashboard.app import create_app
     from energy.environment import ParkEnvironment
-    from energy.fault_detection import LiveFaultDetector
+    from energy.fault_detection import LiveFaultDetector, poll_periods_in_twin_time
+    from energy.fault_rules import FaultThresholds, load_fault_thresholds
     from twin.history import FaultEpisodeStore
     from twin.live import LiveState
     from protocols.readback import SetpointReadback
@@ -163,6 +166,7 @@ def run(
                 raise BadInput(f"{option} is for simulated devices; field devices run on the wall clock")
     tariff = _park_tariff(park, park_file) if park.tariff else None  # no tariff: no plans
     fault_list = load_faults(faults, park) if faults else []
+    limits = load_fault_thresholds(thresholds) if thresholds else FaultThresholds()
     user_store = _load_users(users)
     device_maps = _park_point_maps(park, park_file)
     url = _history_url(park, history)
@@ -179,7 +183,12 @@ def run(
     twin_sink = TwinSink(live, store, flush_every=5)
     episodes = FaultEpisodeStore(store)
     notifier = _alarm_notifier(park, user_store, episodes)  # before the first episode is saved
-    detector = LiveFaultDetector(park, store=episodes)  # fault episodes as the readings arrive
+    # fault episodes as the readings arrive; the point maps' poll periods and the start-up grace are
+    # wall-clock seconds and the twin clock runs `speed` times faster, so in twin time both scale with it
+    twin_s_per_wall_s = clock.speed if simulated else 1.0
+    detector = LiveFaultDetector(park, limits, episodes,
+                                 poll_periods=poll_periods_in_twin_time(device_maps, twin_s_per_wall_s),
+                                 startup_grace=timedelta(seconds=limits.startup_grace_s * twin_s_per_wall_s))
     readback = SetpointReadback(park, episodes.save, clock.now_utc)  # do the devices hold what was written?
     feed = ProtocolFeed(simulator, clock, FanOutSink([twin_sink, detector, readback]), device_maps, audit=store,
                         points=park.points)
@@ -547,7 +556,9 @@ def faults(
     thresholds: Annotated[Optional[Path], typer.Option(help="YAML file overriding fault-rule thresholds")] = None,
     json_output: JsonFlag = False,
 ) -> None:
-    """Detect faults in a period of history, store the episodes with it, and print them with fault KPIs."""
+    """Detect faults in a period of history, store the episodes with it, and print them with fault KPIs and
+    alarm-system KPIs."""
+    from energy.alarm_kpis import alarm_system_kpis
     from energy.fault_detection import detect_faults
     from energy.fault_kpis import fault_kpis
     from energy.fault_rules import FaultThresholds, load_fault_thresholds
@@ -559,22 +570,25 @@ def faults(
     with _open_history(_history_url(park, history)) as store:
         episodes = detect_faults(store, park, start, end, limits, FaultEpisodeStore(store))
     per_asset, per_kind = fault_kpis(park, episodes, start, end)
+    alarm_system = alarm_system_kpis(episodes, start, end)
     if json_output:
         _print_json({
             "from_utc": start.isoformat(), "to_utc": end.isoformat(),
             "episodes": [{"rule_id": e.rule_id, "asset_id": e.asset_id, "point_id": e.point_id or None,
                           "start_utc": e.start_utc.isoformat(), "end_utc": e.end_utc.isoformat() if e.end_utc else None,
-                          "priority": e.priority.label, "evidence": e.evidence} for e in episodes],
+                          "priority": e.priority.label, "suppressed_by": e.suppressed_by, "evidence": e.evidence}
+                         for e in episodes],
             "kpis_per_asset": {a: k.as_dict() for a, k in per_asset.items()},
             "kpis_per_kind": {kind: k.as_dict() for kind, k in per_kind.items()},
+            "alarm_system": alarm_system,
         })
         return
     table = Table(title=f"{park.name}: {len(episodes)} fault episode(s) {_local(start, park)} to {_local(end, park)}")
-    for column in ("rule", "asset", "point", "start", "end", "priority", "evidence"):
+    for column in ("rule", "asset", "point", "start", "end", "priority", "suppressed by", "evidence"):
         table.add_column(column)
     for e in episodes:
         table.add_row(e.rule_id, e.asset_id, e.point_id, _local(e.start_utc, park),
-                      _local(e.end_utc, park) if e.end_utc else "active", e.priority.label,
+                      _local(e.end_utc, park) if e.end_utc else "active", e.priority.label, e.suppressed_by or "",
                       ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in e.evidence.items()))
     console.print(table)
     kpi_table = Table(title="fault KPIs per asset kind")
@@ -586,6 +600,24 @@ def faults(
                           "—" if k.mttr_h is None else f"{k.mttr_h:.2f}",
                           f"{k.availability:.4f}", str(k.comm_losses))
     console.print(kpi_table)
+    _print_alarm_system(alarm_system)
+
+
+def _print_alarm_system(kpis: dict) -> None:
+    """The alarm-system KPIs (energy.alarm_kpis) as a table."""
+    table = Table(title="alarm system (ISA-18.2 / EEMUA 191)")
+    table.add_column("KPI")
+    table.add_column("value", justify="right")
+    for name, value in (
+            ("alarms (annunciated)", f"{kpis['alarms']:,}"), ("suppressed by cause", f"{kpis['suppressed']:,}"),
+            ("alarms per operator hour", f"{kpis['alarms_per_operator_hour']:.2f}"),
+            ("10-min periods in flood", f"{kpis['flood_periods_pct']:.2f} %"),
+            ("chattering alarms", str(len(kpis["chattering_alarms"]))),
+            ("standing alarms (> 24 h)", str(len(kpis["standing_alarms"]))),
+            ("priorities", ", ".join(f"{label} {count} ({kpis['priority_pct'][label]:.0f} %)"
+                                     for label, count in kpis["priority_counts"].items()))):
+        table.add_row(name, value)
+    console.print(table)
 
 
 # ----------------------------------------------------------------- dashboard (issue 5)

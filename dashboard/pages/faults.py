@@ -19,6 +19,7 @@ import flask
 from dash import ALL, Dash, Input, Output, State, dcc, html, no_update
 
 from dashboard import actions
+from dashboard.alarm_health import alarm_health_card
 from dashboard.components import local_time_text, not_available, page_header
 from dashboard.context import DashboardContext
 from dashboard.pages.tables import records_table
@@ -88,6 +89,7 @@ def layout(ctx: DashboardContext, **query) -> html.Div:
             # drawn by a callback once the console is up: plotly's script is large and the console comes first
             html.Div(html.Div("drawing…", className="text-muted"), id="faults-timeline-box"),
         ]), className="mb-3"),
+        alarm_health_card(ctx, WINDOW),
         dbc.Card(dbc.CardBody([
             html.H5("Fault KPIs by asset kind, last 7 days", className="card-title"),
             html.Div(html.Div("computing…", className="text-muted"), id="faults-kpis"),

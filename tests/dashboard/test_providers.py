@@ -55,6 +55,12 @@ class OneFault:
                  "pct_time_in_fault": 2.78, "mtbf_h": 490.0, "mttr_h": 14.0, "availability": 0.9722,
                  "comm_losses": 0}]
 
+    def alarm_kpis(self, start, end):
+        return {"period_h": 168.0, "alarms": 1, "suppressed": 0, "alarms_per_operator_hour": 1 / 168.0,
+                "flood_periods_pct": 0.0, "chattering_alarms": [], "standing_alarms": [],
+                "priority_counts": {"low": 0, "medium": 1, "high": 0, "critical": 0},
+                "priority_pct": {"low": 0.0, "medium": 100.0, "high": 0.0, "critical": 0.0}}
+
 
 class NoPlanYet:
     def plan(self):
@@ -139,6 +145,7 @@ def test_endpoints_answer_with_the_providers_data(contexts):
     faults_body = client_for(full).get("/api/faults").get_json()
     assert faults_body["faults"][0]["asset_id"] == "chiller2"
     assert faults_body["fault_kpis_by_kind"][0]["availability"] == 0.9722
+    assert faults_body["alarm_system"]["priority_counts"]["medium"] == 1
     rows = {r["id"]: r for r in client_for(full).get("/api/points").get_json()["points"]}
     assert rows["plant.battery.soc_pct"]["raw"] == {"value": 555, "words": "0x022B", "scale_factor": -1}
     assert rows["plant.battery.power_kw"]["raw"] is None and rows["plant.chiller1.cop"]["raw"] is None

@@ -33,7 +33,7 @@ def run(columns: dict[str, np.ndarray], qualities: dict[str, np.ndarray] | None 
     for pid, codes in (qualities or {}).items():
         quality[pid] = codes
     data = RuleInput(PARK, values, quality, pd.Timedelta(minutes=1))
-    return EpisodeTracker().feed(evaluate_rules(data, limits or FaultThresholds()), data.times, data.step)
+    return EpisodeTracker().feed(evaluate_rules(data, limits or FaultThresholds()), data.times)
 
 
 def found(episodes, rule_id: str, asset_id: str) -> list:
@@ -86,8 +86,8 @@ def chiller1_at_half_load(cop_factor: np.ndarray) -> dict[str, np.ndarray]:
 
 
 def test_cop_at_70_percent_of_expected_for_over_an_hour_raises():
-    (episode,) = found(run(chiller1_at_half_load(minutes(20, 110, 0.7, 1.0))), "chiller_low_cop", "chiller1")
-    assert (episode.start_utc, episode.end_utc) == (at(20), at(110))
+    (episode,) = found(run(chiller1_at_half_load(minutes(20, 100, 0.7, 1.0))), "chiller_low_cop", "chiller1")
+    assert (episode.start_utc, episode.end_utc) == (at(20), at(100))  # ended where it cleared, 15 min off-delay later
     assert episode.evidence["expected_cop"] == pytest.approx(5.25, rel=1e-3)
     assert episode.evidence["cop_ratio"] == pytest.approx(0.7, rel=1e-3)
 
@@ -138,7 +138,7 @@ def test_stale_readings_for_3_poll_periods_raise_and_for_2_do_not():
     stale_5 = minutes(60, 65, int(Quality.STALE), int(Quality.GOOD)).astype(int)
     stale_2 = minutes(60, 62, int(Quality.STALE), int(Quality.GOOD)).astype(int)
     (episode,) = found(run({pid: noisy(300.0, 3.0)}, {pid: stale_5}), "sensor_stale", "meter_b2")
-    assert (episode.start_utc, episode.end_utc) == (at(60), at(65))
+    assert (episode.start_utc, episode.end_utc) == (at(62), at(65))  # last fresh at 59: 3 minutes on
     assert found(run({pid: noisy(300.0, 3.0)}, {pid: stale_2}), "sensor_stale", "meter_b2") == []
 
 
@@ -200,7 +200,7 @@ def test_a_device_with_every_point_comm_fail_for_5_minutes_has_lost_communicatio
     lost = {pid: minutes(15, 20, int(Quality.COMM_FAIL), int(Quality.GOOD)).astype(int) for pid in points}
     blip = {pid: minutes(15, 17, int(Quality.COMM_FAIL), int(Quality.GOOD)).astype(int) for pid in points}
     (episode,) = found(run(values, lost), "device_comm_lost", "ev5")
-    assert (episode.start_utc, episode.end_utc) == (at(15), at(20))
+    assert (episode.start_utc, episode.end_utc) == (at(17), at(20))  # last answer at 14: 3 minutes on
     assert found(run(values, blip), "device_comm_lost", "ev5") == []
 
 
