@@ -19,10 +19,9 @@ PRIORITY_AIM = "low 80 %, medium 15 %, high 5 %, critical rare"
 
 
 def alarm_health_card(ctx: DashboardContext, window: timedelta) -> dbc.Card:
-    """The card for the ``window`` up to the newest data (or the twin's clock, when later)."""
-    data_end = ctx.data_end()
-    end = max(data_end, ctx.now_utc())
-    kpis = ctx.providers.faults.alarm_kpis(data_end - window, end)
+    """The card for the ``window`` up to the end of the periods (ctx.periods_end)."""
+    end = ctx.periods_end()
+    kpis = ctx.providers.faults.alarm_kpis(end - window, end)
     return dbc.Card(dbc.CardBody([
         html.H5(f"Alarm system, last {window.days} days", className="card-title"),
         html.Div("Annunciated alarms only: an alarm explained by its cause (a device's comm loss) is recorded, "

@@ -89,7 +89,8 @@ def layout(ctx: DashboardContext, **query) -> html.Div:
             # drawn by a callback once the console is up: plotly's script is large and the console comes first
             html.Div(html.Div("drawing…", className="text-muted"), id="faults-timeline-box"),
         ]), className="mb-3"),
-        alarm_health_card(ctx, WINDOW),
+        # drawn by the KPI callback: it reads every episode of the week
+        html.Div(id="faults-alarm-health"),
         dbc.Card(dbc.CardBody([
             html.H5("Fault KPIs by asset kind, last 7 days", className="card-title"),
             html.Div(html.Div("computing…", className="text-muted"), id="faults-kpis"),
@@ -312,9 +313,10 @@ def register_callbacks(app: Dash, ctx: DashboardContext) -> None:
         return dcc.Graph(id="faults-timeline", figure=timeline_figure(listed, ctx.periods_end(), ctx.park.site.timezone),
                          config={"displaylogo": False})
 
-    @app.callback(Output("faults-kpis", "children"), Input("faults-kpi-tick", "n_intervals"))
+    @app.callback(Output("faults-kpis", "children"), Output("faults-alarm-health", "children"),
+                  Input("faults-kpi-tick", "n_intervals"))
     def kpis(_):
-        return kpi_table(ctx)
+        return kpi_table(ctx), alarm_health_card(ctx, KPI_WINDOW)
 
     @app.callback(Output("faults-ack-result", "children"), Input({"type": "ack-fault", "index": ALL}, "n_clicks"),
                   prevent_initial_call=True)
