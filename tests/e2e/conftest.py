@@ -28,6 +28,11 @@ class Run:
     process: subprocess.Popen
     base_url: str
     history_url: str
+    log: Path
+    """The run's output (stdout and stderr)."""
+
+    def output(self) -> str:
+        return self.log.read_text(encoding="utf-8", errors="replace")
 
     def get(self, path: str) -> dict | None:
         """An API answer as JSON; None while the dashboard does not answer."""
@@ -41,7 +46,7 @@ class Run:
         """Poll ``predicate`` until it gives something true; fail if the run exits or the time runs out."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            assert self.process.poll() is None, f"parktwin run exited early: {self.process.stderr.read()}"
+            assert self.process.poll() is None, f"parktwin run exited early: {self.output()}"
             value = predicate()
             if value:
                 return value
@@ -55,16 +60,19 @@ class Run:
                              timeout_s, f"{count} dispatch rounds")
 
 
-def started_run(park_file: Path, history_url: str, *options: str, stdout=subprocess.PIPE):
-    """`parktwin run --approval auto` of ``park_file`` with ``options``, on a free dashboard port; yields its
-    Run and kills it afterwards if it is still going (a generator for the fixtures below)."""
+def started_run(park_file: Path, history_url: str, *options: str):
+    """`parktwin run --approval auto` of ``park_file`` with ``options``, on a free dashboard port, its output in
+    ``run.log`` beside the park file (a pipe that nobody reads fills up and stalls the run); yields its Run and
+    kills it afterwards if it is still going (a generator for the fixtures below)."""
     port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "twin.cli", "run", str(park_file), *options, "--approval", "auto",
-         "--port", str(port), "--history", history_url],
-        cwd=ROOT, stdout=stdout, stderr=subprocess.PIPE, text=True)
+    log = Path(park_file).parent / "run.log"
+    with log.open("w") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "twin.cli", "run", str(park_file), *options, "--approval", "auto",
+             "--port", str(port), "--history", history_url],
+            cwd=ROOT, stdout=output, stderr=subprocess.STDOUT, text=True)
     try:
-        yield Run(process, f"http://127.0.0.1:{port}", history_url)
+        yield Run(process, f"http://127.0.0.1:{port}", history_url, log)
     finally:
         if process.poll() is None:
             process.kill()
@@ -101,8 +109,7 @@ def served_demo_park(tmp_path, demo_park_copy):
 @pytest.fixture
 def field_run(tmp_path, demo_park_copy, served_demo_park):
     """A `parktwin run --devices field --approval auto` of the demo park copy against `served_demo_park`."""
-    yield from started_run(demo_park_copy, f"sqlite:///{tmp_path / 'field.sqlite'}", "--devices", "field",
-                           stdout=subprocess.DEVNULL)
+    yield from started_run(demo_park_copy, f"sqlite:///{tmp_path / 'field.sqlite'}", "--devices", "field")
 
 
 @pytest.fixture

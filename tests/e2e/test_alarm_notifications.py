@@ -18,7 +18,8 @@ def test_each_new_high_or_critical_alarm_of_a_live_run_is_mailed_and_posted_once
     run.wait_for(lambda: any(b["fault"]["rule_id"] == "battery_overtemp" for b in hook.bodies), 180,
                  "the battery over-temperature posted to the webhook")
     run.process.send_signal(signal.SIGINT)  # a stop delivers what is queued before the process exits
-    _, stderr = run.process.communicate(timeout=60)
+    run.process.wait(timeout=60)
+    stderr = run.output()
     assert run.process.returncode == 0, stderr
     with open_history(run.history_url) as history:
         store = FaultEpisodeStore(history)

@@ -31,7 +31,7 @@ def rounds_of(records: list, gap: timedelta = timedelta(minutes=5)) -> list[list
 def test_auto_run_dispatches_every_step_and_releases_on_stop(auto_run, demo_park_copy):
     plan = auto_run.plan_with_rounds(STEPS_WANTED)
     stop_with_ctrl_c(auto_run.process, timeout_s=30)
-    assert auto_run.process.returncode == 0, auto_run.process.stderr.read()
+    assert auto_run.process.returncode == 0, auto_run.output()
     url = auto_run.history_url
 
     park = load_park(demo_park_copy)

@@ -19,7 +19,8 @@ def test_a_stop_signal_releases_setpoints_flushes_history_and_exits_0(auto_run, 
     process = auto_run.process
     process.send_signal(stop_signal)
     stopped_at = time.monotonic()
-    _, stderr = process.communicate(timeout=60)
+    process.wait(timeout=60)
+    stderr = auto_run.output()
     took_s = time.monotonic() - stopped_at
     assert process.returncode == 0, stderr
     assert "Traceback" not in stderr
