@@ -13,6 +13,7 @@ from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 
 from park_copies import DEMO_PARK_DIR, copy_demo_park
+from receivers import SmtpReceiver, WebhookReceiver
 
 from twin.config import load_park
 
@@ -58,3 +59,17 @@ def demo_park():
 def demo_park_copy(tmp_path) -> Path:
     """The demo park on free device ports (see copy_demo_park)."""
     return copy_demo_park(tmp_path)
+
+
+@pytest.fixture
+def smtp():
+    """A local SMTP server keeping the messages it accepts."""
+    with SmtpReceiver() as receiver:
+        yield receiver
+
+
+@pytest.fixture
+def hook():
+    """A local HTTP receiver keeping the JSON bodies POSTed to it."""
+    with WebhookReceiver() as receiver:
+        yield receiver

@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 import yaml
 from park_copies import free_port
-from receivers import SmtpReceiver, WebhookReceiver
 
 from dashboard.auth import add_user
 
@@ -110,20 +109,6 @@ def served_demo_park(tmp_path, demo_park_copy):
 def field_run(tmp_path, demo_park_copy, served_demo_park):
     """A `parktwin run --devices field --approval auto` of the demo park copy against `served_demo_park`."""
     yield from started_run(demo_park_copy, f"sqlite:///{tmp_path / 'field.sqlite'}", "--devices", "field")
-
-
-@pytest.fixture
-def smtp():
-    """A local SMTP server keeping the messages it accepts."""
-    with SmtpReceiver() as receiver:
-        yield receiver
-
-
-@pytest.fixture
-def hook():
-    """A local HTTP receiver keeping the JSON bodies POSTed to it."""
-    with WebhookReceiver() as receiver:
-        yield receiver
 
 
 @pytest.fixture

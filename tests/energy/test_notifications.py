@@ -11,7 +11,7 @@ import pytest
 
 from energy.notifications import AlarmNotifier, NotificationSettings, SmtpServer, Subscription
 from park_copies import free_port
-from receivers import SmtpReceiver, WebhookReceiver
+from receivers import WebhookReceiver
 from twin.fault_episodes import FaultEpisode, Priority
 from twin.history import FaultEpisodeStore, open_history
 from waiting import wait_for
@@ -33,17 +33,6 @@ def store(tmp_path):
     with open_history(f"sqlite:///{tmp_path / 'h.sqlite'}") as history:
         yield FaultEpisodeStore(history)
 
-
-@pytest.fixture
-def smtp():
-    with SmtpReceiver() as receiver:
-        yield receiver
-
-
-@pytest.fixture
-def hook():
-    with WebhookReceiver() as receiver:
-        yield receiver
 
 
 def notifier_for(store, smtp_port: int, webhook: str, *, priorities=("critical",), max_per_hour: int = 20,
