@@ -129,11 +129,14 @@ def main() -> None:
     steps = args.days * 96
     print(f"live run: {args.days} simulated days at {args.speed:g}x in {live_s:.0f} s of wall clock; {history}")
     rounds = dispatch_rounds(history, end_utc)
-    # how far into its 15-minute step each round's last write went out, simulated seconds
-    late_s = sorted((r[-1] - START_UTC).total_seconds() % STEP.total_seconds() for r in rounds)
+    # when each round's last write went out against the start of the step it is for (the nearest 15-minute
+    # boundary), simulated seconds: negative is ahead of the step
+    step_s = STEP.total_seconds()
+    landed_s = sorted(((r[-1] - START_UTC).total_seconds() + step_s / 2) % step_s - step_s / 2 for r in rounds)
     print(f"  dispatch rounds in the write audit log: {len(rounds)} for {steps} control steps; last write of a "
-          f"round after its step began: median {late_s[len(late_s) // 2]:.0f} s, "
-          f"p95 {late_s[int(0.95 * (len(late_s) - 1))]:.0f} s (simulated)")
+          f"round against its step's start: median {landed_s[len(landed_s) // 2]:+.0f} s, "
+          f"p5 {landed_s[int(0.05 * (len(landed_s) - 1))]:+.0f} s, p95 {landed_s[int(0.95 * (len(landed_s) - 1))]:+.0f} s "
+          f"(simulated; negative: ahead of the step)")
     print(f"  re-plans listed by /api/plan: {len(plan.get('replans', []))}; RMS deviation from the plan in force: "
           f"{plan.get('tracking_rms')}")
     energy = sum(kpi["energy_cost_by_period_cny"].values())

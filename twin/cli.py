@@ -202,8 +202,8 @@ def run(
         return {point: record.result for point, record in feed.write_many(values, who).items()}
 
     operation = None if tariff is None else _live_operation(
-        park, tariff, live, store, episodes, write_setpoints, clock.now_utc, approval, replan_min, plan_time_limit,
-        readback.written, feed.overrides)
+        park, tariff, live, store, episodes, write_setpoints, clock.now_utc, twin_s_per_wall_s, approval, replan_min,
+        plan_time_limit, readback.written, feed.overrides)
     hold_s = _hold_limits(park, device_maps, clock.speed if simulated else 1.0)  # readings hold in twin time
     dash_app = create_app(park, live, store, write_point=write_through_protocols, users=user_store,
                           devices=feed, plan=operation, now_utc=clock.now_utc,
@@ -276,8 +276,8 @@ def _alarm_notifier(park: Park, user_store, episodes):
     return notifier
 
 
-def _live_operation(park: Park, tariff, live, store, episodes, write, now_utc, approval: str, replan_min: int,
-                    mip_time_limit_s: float | None, on_written, overrides):
+def _live_operation(park: Park, tariff, live, store, episodes, write, now_utc, speed: float, approval: str,
+                    replan_min: int, mip_time_limit_s: float | None, on_written, overrides):
     """The controller of a live park on the protocol field, with history forecasts; plan expiry raises
     a ``plan_expired`` alarm in the fault episodes while it lasts."""
     from energy.forecast import HistoryForecaster, HistoryLoadSource
@@ -305,7 +305,7 @@ def _live_operation(park: Park, tariff, live, store, episodes, write, now_utc, a
                                         timedelta(seconds=1)), ended.priority, ended.evidence)])
 
     return LiveOperation(controller, now_utc, tariff.currency, on_alarm=alarm,
-                         review_time=park.dispatch.review_time_local)
+                         review_time=park.dispatch.review_time_local, speed=speed)
 
 
 # ---------------------------------------------------------------- energy: forecast, kpi, faults

@@ -28,6 +28,13 @@ def rounds_of(records: list, gap: timedelta = timedelta(minutes=5)) -> list[list
     return rounds
 
 
+def round_to_step(ts: datetime) -> datetime:
+    """The 15-minute boundary nearest ``ts``."""
+    step = timedelta(minutes=15)
+    since_hour = ts - ts.replace(minute=0, second=0, microsecond=0)
+    return ts - since_hour + round(since_hour / step) * step
+
+
 def test_auto_run_dispatches_every_step_and_releases_on_stop(auto_run, demo_park_copy):
     plan = auto_run.plan_with_rounds(STEPS_WANTED)
     stop_with_ctrl_c(auto_run.process, timeout_s=30)
@@ -53,6 +60,11 @@ def test_auto_run_dispatches_every_step_and_releases_on_stop(auto_run, demo_park
                                         "plant.ice_tank.melt_setpoint_kwth"} <= plan_points
     assert all(len({r.point_id for r in round_}) == len(plan_points) for round_ in rounds[1:-1])
     assert all(r.result == "ok" for r in dispatched)
+
+    # setpoints go out ahead of their step, so that they are in force when it begins: most rounds have
+    # landed (their audit stamp is taken when the round is done) before the 15-minute boundary nearest them
+    landed_s = sorted((round_[-1].ts_utc - round_to_step(round_[-1].ts_utc)).total_seconds() for round_ in rounds[1:])
+    assert landed_s[len(landed_s) // 2] <= 0, landed_s
 
     # a re-plan every 15 minutes of simulated time, each from the step it starts at
     made = [datetime.fromisoformat(r["made_utc"]) for r in plan["replans"]]
