@@ -150,15 +150,13 @@ class LiveOperation:
     def _run(self) -> None:
         """The step in force at once, then each next step prepared and dispatched ahead of its boundary
         (:class:`StepLeads`); a run that falls behind a boundary steps at once at the step in force."""
-        self.step_now()
-        boundary = pd.Timestamp(self.now_utc()).floor(PLAN_STEP) + PLAN_STEP
+        boundary = self._step_in_force()
         prepared: PreparedStep | None = None
         tried = False  # a preparation for this boundary failed: the step is taken at the boundary instead
         while not self._stop.is_set():
             now = pd.Timestamp(self.now_utc())
             if self._replan_asked or (prepared is None and now >= boundary):
-                self.step_now()
-                boundary, prepared, tried = pd.Timestamp(self.now_utc()).floor(PLAN_STEP) + PLAN_STEP, None, False
+                boundary, prepared, tried = self._step_in_force(), None, False
                 continue
             if prepared is None:
                 due = boundary if tried else boundary - pd.Timedelta(seconds=self.leads.prepare_s)
@@ -172,6 +170,13 @@ class LiveOperation:
                     boundary, prepared, tried = boundary + PLAN_STEP, None, False
                     continue
             self._stop.wait(min(self.wait_s, (due - now).total_seconds() / self.speed))
+
+    def _step_in_force(self) -> pd.Timestamp:
+        """Step now; the start of the step after the one stepped (when the step ran on into it, the loop
+        steps again at once rather than skip it)."""
+        stepped = pd.Timestamp(self.now_utc()).floor(PLAN_STEP)
+        self.step_now()
+        return stepped + PLAN_STEP
 
     def step_now(self) -> ControlStep | None:
         """One control step now (the thread calls this at start and when asked to re-plan; tests and scripts
