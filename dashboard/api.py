@@ -14,6 +14,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Response, jsonify, request
+from werkzeug.exceptions import TooManyRequests
 
 from dashboard import actions
 from dashboard.context import DashboardContext
@@ -114,6 +115,12 @@ def create_api(ctx: DashboardContext) -> Blueprint:
     @api.errorhandler(BadRequest)
     def bad_request(exc: BadRequest):
         return _error(400, str(exc))
+
+    @api.errorhandler(TooManyRequests)
+    def locked(exc: TooManyRequests):
+        """HTTP Basic credentials of a user name or client address locked by too many wrong passwords."""
+        body, status = _error(429, exc.description)
+        return body, status, {"Retry-After": str(exc.retry_after)}
 
     @api.get("/park")
     def park():
@@ -357,9 +364,10 @@ def create_api(ctx: DashboardContext) -> Blueprint:
 
 
 def _posted(name: str):
-    """A field of a POST body, JSON or form-encoded; None when absent."""
+    """A field of a POST's JSON body (the only kind :mod:`dashboard.web_security` lets through); None when
+    absent."""
     body = request.get_json(silent=True)
-    return body.get(name) if isinstance(body, dict) else request.form.get(name)
+    return body.get(name) if isinstance(body, dict) else None
 
 
 def _posted_id(hint: str) -> str:
