@@ -7,13 +7,10 @@ waitress's worker threads before it returns, so the caller's clean-up runs on a 
 
 from __future__ import annotations
 
-import logging
 from typing import Callable
 
 from waitress.server import create_server
 from werkzeug.middleware.proxy_fix import ProxyFix
-
-log = logging.getLogger(__name__)
 
 DEFAULT_THREADS = 8
 """Requests handled at once: the pages' callbacks, the API and the live refreshes of a few browsers."""
@@ -25,18 +22,21 @@ def wsgi_app(app: Callable, behind_proxy: bool) -> Callable:
     return ProxyFix(app, x_for=1, x_proto=1) if behind_proxy else app
 
 
-def serve(app: Callable, host: str, port: int, *, threads: int = DEFAULT_THREADS, behind_proxy: bool = False,
-          on_listening: Callable[[int], None] | None = None) -> None:
-    """Serve the WSGI ``app`` on host:port until KeyboardInterrupt; no ``Server`` header names the software.
+def dashboard_server(app: Callable, host: str, port: int, *, threads: int = DEFAULT_THREADS,
+                     behind_proxy: bool = False):
+    """A waitress server of the WSGI ``app`` bound to host:port (0: a free port, see ``effective_port``), not
+    yet serving: its ``run()`` serves until KeyboardInterrupt, ``close()`` stops listening. No ``Server``
+    header names the software; without a proxy, forwarded headers (X-Forwarded-*) are dropped.
+    Raises OSError when the address cannot be bound."""
+    return create_server(wsgi_app(app, behind_proxy), host=host, port=port, threads=threads, ident=None,
+                         clear_untrusted_proxy_headers=not behind_proxy)
 
-    port 0 picks a free port; ``on_listening`` is called with the port actually bound before serving starts.
-    Raises OSError when the address cannot be bound.
-    """
-    server = create_server(wsgi_app(app, behind_proxy), host=host, port=port, threads=threads, ident=None,
-                           clear_untrusted_proxy_headers=not behind_proxy)
+
+def serve(app: Callable, host: str, port: int, *, threads: int = DEFAULT_THREADS,
+          behind_proxy: bool = False) -> None:
+    """Serve the WSGI ``app`` on host:port until KeyboardInterrupt (see :func:`dashboard_server`)."""
+    server = dashboard_server(app, host, port, threads=threads, behind_proxy=behind_proxy)
     try:
-        if on_listening is not None:
-            on_listening(server.effective_port)
         server.run()  # returns after KeyboardInterrupt, its worker threads told to stop
     except KeyboardInterrupt:
         pass  # arrived before the loop started

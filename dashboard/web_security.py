@@ -18,6 +18,7 @@ Headers: a Content-Security-Policy (see :func:`content_security_policy`), ``fram
 from __future__ import annotations
 
 import logging
+import threading
 from urllib.parse import urlsplit
 
 from dash import Dash
@@ -34,7 +35,7 @@ def content_security_policy(inline_script_hashes: list[str]) -> str:
     """The policy of every response: everything from this server only, nothing framed, no plugins.
 
     Scripts: this server's files, and the inline scripts Dash writes into its page (the renderer's start-up
-    line) by their hashes; Dash's configuration is inline too, but as ``application/json`` data, which is
+    line, the client-side callbacks of Dash pages) by their hashes; Dash's configuration is inline too, but as ``application/json`` data, which is
     not executed. Styles need ``'unsafe-inline'``: plotly.js adds ``<style>`` elements for its charts at run
     time and cannot be given a nonce, and the sign-in page has a style attribute; styles cannot run code.
     Images and fonts may be ``data:`` URIs (Bootstrap's form icons, plotly's exports) and ``blob:`` (plotly's
@@ -75,10 +76,21 @@ def cross_site_problem(req: Request, session_cookie: str) -> str | None:
 
 
 def protect(app: Dash) -> None:
-    """Install the checks and headers on the app's Flask server; call it once every callback is registered
-    (the policy holds the hashes of the inline scripts Dash writes)."""
+    """Install the checks and headers on the app's Flask server.
+
+    The policy holds the hashes of the inline scripts Dash writes into its page, some of which (Dash pages'
+    own client-side callbacks) Dash adds when it sets up its server on the first request: the policy is made
+    on the first response, after that set-up, and kept.
+    """
     server = app.server
-    policy = content_security_policy(list(app.csp_hashes()))
+    policy: list[str] = []
+    policy_lock = threading.Lock()
+
+    def the_policy() -> str:
+        with policy_lock:
+            if not policy:
+                policy.append(content_security_policy(list(app.csp_hashes())))
+            return policy[0]
 
     @server.before_request
     def refuse_cross_site_changes():
@@ -96,6 +108,6 @@ def protect(app: Dash) -> None:
 
     @server.after_request
     def security_headers(response: Response) -> Response:
-        response.headers["Content-Security-Policy"] = policy
+        response.headers["Content-Security-Policy"] = the_policy()
         response.headers.update(SECURITY_HEADERS)
         return response
