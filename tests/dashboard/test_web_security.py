@@ -19,10 +19,9 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import requests
 
-from browser_support import ConsoleWatch
+from browser_support import ConsoleWatch, served
 from dashboard.app import create_app
 from dashboard.auth import UserStore, add_user
-from dashboard.serve import dashboard_server
 from dashboard.sessions import SessionLimits, SessionRegistry
 from dashboard.throttle import ThrottleLimits
 from energy.providers import StoredFaultProvider
@@ -33,17 +32,6 @@ from twin.live import LiveState
 FAULT_START_UTC = datetime(2026, 7, 1, 3, 0, tzinfo=timezone.utc)
 GENEROUS = ThrottleLimits(max_failures=1000, max_failures_per_address=1000)
 """Limits no test that is not about lockout reaches."""
-
-
-@contextmanager
-def served(app) -> Iterator[str]:
-    """The Dash app's server under waitress on a free port of 127.0.0.1; yields its base URL.
-
-    waitress stops only on KeyboardInterrupt in the thread serving it (closing its socket from another thread
-    breaks the select it waits in), so the server thread is a daemon that ends with the test process."""
-    server = dashboard_server(app.server, "127.0.0.1", 0, threads=4)
-    threading.Thread(target=server.run, daemon=True).start()
-    yield f"http://127.0.0.1:{server.effective_port}"
 
 
 @pytest.fixture(scope="module")
