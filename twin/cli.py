@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 import logging
 import signal
 import sys
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Optional, get_type_hints
 from zoneinfo import ZoneInfo
 
 import typer
@@ -55,15 +57,16 @@ LockoutOption = Annotated[float, typer.Option(
 
 @dataclass(frozen=True)
 class WebOptions:
-    """How the dashboard is served and signed in to (the options of `run` and `dashboard`)."""
+    """How the dashboard is served and signed in to: the options :func:`_web_options` gives `run` and
+    `dashboard`."""
 
-    behind_proxy: bool
-    threads: int
-    session_idle_min: float
-    session_max_h: float
-    login_failures: int
-    login_window_min: float
-    lockout_min: float
+    behind_proxy: BehindProxyOption = False
+    threads: ThreadsOption = 8
+    session_idle_min: SessionIdleOption = 30
+    session_max_h: SessionMaxOption = 12
+    login_failures: LoginFailuresOption = 10
+    login_window_min: LoginWindowOption = 15
+    lockout_min: LockoutOption = 15
 
     def app_options(self) -> dict:
         """The keyword arguments of dashboard.app.create_app these options set."""
@@ -76,6 +79,25 @@ class WebOptions:
                                                   window_s=self.login_window_min * 60,
                                                   lockout_s=self.lockout_min * 60)}
 
+
+def _web_options(command):
+    """Give a command the options of :class:`WebOptions` (one per field, as typer reads a signature); the
+    command receives them as one ``web`` argument."""
+    names = [f.name for f in fields(WebOptions)]
+    hints = {**get_type_hints(command, include_extras=True), **get_type_hints(WebOptions, include_extras=True)}
+    del hints["web"]
+    own = [p.replace(annotation=hints[p.name]) for p in inspect.signature(command).parameters.values()
+           if p.name != "web"]
+    added = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=getattr(WebOptions, name),
+                               annotation=hints[name]) for name in names]
+
+    @functools.wraps(command)
+    def with_web_options(*args, **kwargs):
+        return command(*args, web=WebOptions(**{name: kwargs.pop(name) for name in names}), **kwargs)
+
+    with_web_options.__signature__ = inspect.Signature([*own, *added], return_annotation=None)
+    with_web_options.__annotations__ = hints
+    return with_web_options
 
 class BadInput(Exception):
     """A user-supplied value that cannot be used; printed as is, exit 2."""
@@ -156,6 +178,7 @@ def simulate(
 
 
 @app.command()
+@_web_options
 def run(
     park_file: ParkFile,
     history: HistoryOption = None,
@@ -180,19 +203,11 @@ def run(
     plan_time_limit: Annotated[Optional[float], typer.Option(
         min=0.1, max=600, help="Seconds a plan's MIP may search before its best realizable plan is used (default: "
                                "no wall-clock limit; the node limit alone, so plans do not depend on load)")] = None,
-    behind_proxy: BehindProxyOption = False,
-    threads: ThreadsOption = 8,
-    session_idle_min: SessionIdleOption = 30,
-    session_max_h: SessionMaxOption = 12,
-    login_failures: LoginFailuresOption = 10,
-    login_window_min: LoginWindowOption = 15,
-    lockout_min: LockoutOption = 15,
+    web: WebOptions = WebOptions(),  # the options of @_web_options
 ) -> None:
     """Run the park live: protocol adapters polling its devices (the simulated ones, or the field's), history
     store, the rolling-horizon controller and the dashboard. SIGINT and SIGTERM stop it: setpoints released,
     history flushed, exit 0."""
-    web = WebOptions(behind_proxy, threads, session_idle_min, session_max_h, login_failures, login_window_min,
-                     lockout_min)
     from dashboard.app import create_app
     from energy.environment import ParkEnvironment
     from energy.fault_detection import LiveFaultDetector, poll_periods_in_twin_time
@@ -688,6 +703,7 @@ def _load_users(path: Path | None):
 
 
 @app.command()
+@_web_options
 def dashboard(
     park_file: ParkFile,
     history: HistoryOption = None,
@@ -695,17 +711,9 @@ def dashboard(
     port: Annotated[int, typer.Option(min=1, max=65535, help="Dashboard port")] = 8050,
     users: Annotated[Optional[Path], typer.Option(help="Users file for sign-in (see `parktwin users add`)")] = None,
     speed: RecordedSpeedOption = 1.0,
-    behind_proxy: BehindProxyOption = False,
-    threads: ThreadsOption = 8,
-    session_idle_min: SessionIdleOption = 30,
-    session_max_h: SessionMaxOption = 12,
-    login_failures: LoginFailuresOption = 10,
-    login_window_min: LoginWindowOption = 15,
-    lockout_min: LockoutOption = 15,
+    web: WebOptions = WebOptions(),  # the options of @_web_options
 ) -> None:
     """Serve the dashboard over an existing history (no feed: nothing is simulated or written)."""
-    web = WebOptions(behind_proxy, threads, session_idle_min, session_max_h, login_failures, login_window_min,
-                     lockout_min)
     from dashboard.app import create_app
     from twin.history import FaultEpisodeStore
     from twin.live import LiveState

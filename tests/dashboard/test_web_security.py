@@ -14,12 +14,12 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 import pytest
 import requests
 
-from browser_support import ConsoleWatch, served
+from browser_support import DEMO, ConsoleWatch, parktwin_server, served
 from dashboard.app import create_app
 from dashboard.auth import UserStore, add_user
 from dashboard.sessions import SessionLimits, SessionRegistry
@@ -295,3 +295,18 @@ def test_known_and_unknown_users_take_as_long_to_refuse(park_with_a_fault):
                 times.append(time.perf_counter() - started)
     slower, faster = sorted([statistics.median(known), statistics.median(unknown)], reverse=True)
     assert slower <= 1.2 * faster, (known, unknown)
+
+
+# ------------------------------------------------------------------ the command line serves it so
+
+def test_parktwin_dashboard_serves_with_waitress_and_its_sign_in_options(simulated_history, tmp_path):
+    users_file = tmp_path / "users.yaml"
+    add_user(users_file, "olga", "operator", "olga-password")
+    with parktwin_server("dashboard", str(DEMO), "--history", simulated_history.url, "--users", str(users_file),
+                         "--login-failures", "2", "--lockout-min", "10", "--threads", "2") as base:
+        page = requests.get(f"{base}/", timeout=60)
+        assert page.status_code == 200 and "Server" not in page.headers
+        assert "frame-ancestors 'none'" in page.headers["Content-Security-Policy"]
+        assert [sign_in(base, "olga", "guess").status_code for _ in range(2)] == [401, 401]
+        locked = sign_in(base, "olga")
+        assert locked.status_code == 429 and 590 <= int(locked.headers["Retry-After"]) <= 600
