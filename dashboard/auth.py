@@ -195,8 +195,9 @@ class Access:
         return user
 
     def open_session(self, user: User) -> None:
-        """A new server-side session for the signed-in user, its id in the session cookie."""
-        session.clear()
+        """A new server-side session for the signed-in user, its id in the session cookie (a session the
+        browser had before ends: a sign-in never continues an id someone else may know)."""
+        self.close_session()
         session[SESSION_ID] = self.sessions.start(user.name)
 
     def close_session(self) -> None:

@@ -59,13 +59,13 @@ def parktwin_server(*args: str) -> Iterator[str]:
 
 
 @contextmanager
-def served(app) -> Iterator[str]:
+def served(app, behind_proxy: bool = False) -> Iterator[str]:
     """A Dash app's server under waitress (as `parktwin run` serves it) on a free port of 127.0.0.1 in this
     process; yields its base URL.
 
     waitress stops only on KeyboardInterrupt in the thread serving it (closing its socket from another thread
     breaks the select it waits in), so the server thread is a daemon that ends with the test process."""
-    server = dashboard_server(app.server, "127.0.0.1", 0, threads=4)
+    server = dashboard_server(app.server, "127.0.0.1", 0, threads=4, behind_proxy=behind_proxy)
     threading.Thread(target=server.run, daemon=True).start()
     yield f"http://127.0.0.1:{server.effective_port}"
 

@@ -282,6 +282,27 @@ def test_wrong_passwords_from_one_address_lock_that_address_whatever_the_names(p
         assert sign_in(base, "olga").status_code == 429
 
 
+@pytest.mark.parametrize("behind_proxy", [True, False], ids=["behind-proxy", "direct"])
+def test_behind_one_proxy_the_forwarded_client_address_and_scheme_count(park_with_a_fault, behind_proxy):
+    """Behind the proxy, failures lock the address it forwards; served directly, forwarded headers are
+    ignored (anyone could send them) and every failure counts against the connecting address."""
+    make, _, _ = park_with_a_fault
+    with served(make(ThrottleLimits(max_failures=1000, max_failures_per_address=3)), behind_proxy) as base:
+        def attempt(client: str, user: str = "olga", password: str = "guess", proto: str = "http"):
+            origin = base.replace("http:", f"{proto}:")
+            return requests.post(f"{base}/login", data={"username": user, "password": password},
+                                 headers={"X-Forwarded-For": client, "X-Forwarded-Proto": proto, "Origin": origin},
+                                 allow_redirects=False, timeout=60).status_code
+
+        assert [attempt("127.0.0.2") for _ in range(3)] == [401] * 3
+        assert attempt("127.0.0.2", password="olga-password") == 429
+        other_client = attempt("127.0.0.3", password="olga-password")
+        assert other_client == (302 if behind_proxy else 429)
+        # the browser's origin is https when the proxy says the request came over https
+        https = attempt("127.0.0.4", user="vic", password="vic-password", proto="https")
+        assert https == (302 if behind_proxy else 403)
+
+
 def test_known_and_unknown_users_take_as_long_to_refuse(park_with_a_fault):
     """Medians of 15 interleaved wrong sign-ins each: the hash runs for unknown names too."""
     make, _, _ = park_with_a_fault
