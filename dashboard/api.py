@@ -3,9 +3,11 @@
 Reads (the write audit log at GET /api/audit among them) need no sign-in; the actions
 (POST /api/points/<id>/write, POST /api/faults/ack, POST /api/faults/comment, POST /api/faults/shelve,
 POST /api/plan/approve, POST /api/plan/suspend, POST /api/plan/replan) go
-through :mod:`dashboard.actions`. Errors are JSON ``{"error": "..."}`` with
-status 400 (bad request), 403 (not allowed), 404 (unknown point) or 503 (the
-capability behind the endpoint is not installed yet).
+through :mod:`dashboard.actions`, and take JSON bodies from this server's own pages or from API clients
+(:mod:`dashboard.web_security` refuses the rest with 415 or 403 before they get here). Lists come a page at a
+time. Errors are JSON ``{"error": "..."}`` with status 400 (bad request), 403 (not allowed), 404 (unknown
+point), 429 (HTTP Basic credentials of a locked user name or address) or 503 (the capability behind the
+endpoint is not installed yet).
 """
 
 from __future__ import annotations
