@@ -38,6 +38,8 @@ from twin.fault_episodes import AlarmFilter, AlarmState, FaultEpisode, Priority
 from twin.history import FaultEpisodeStore, open_history
 
 START_UTC = datetime(2026, 7, 1, tzinfo=timezone.utc)
+CHROMIUM = "/usr/bin/chromium"
+"""The Debian package's browser (.ci/setup installs it; Playwright's own download is never used)."""
 RULES = ("sensor_stale", "device_comm_lost", "chw_low_delta_t", "battery_overtemp", "elevator_out_of_service")
 ASSETS = ("chiller1", "chiller2", "chiller3", "battery", "elevator1", "lighting")
 FILTERS = {
@@ -105,7 +107,7 @@ def page_load_s(url: str, runs: int = 5) -> list[float]:
                     raise SystemExit("parktwin dashboard did not start")
                 time.sleep(0.5)
         with sync_playwright() as playwright:
-            browser = playwright.chromium.launch()
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--headless", "--no-sandbox"])
             warm = browser.new_context()
             warm.new_page().goto(base + "/faults", wait_until="load")
             warm.close()
