@@ -119,7 +119,8 @@ class ProtocolField:
         results = {point: f"skipped: overridden at priority {overridden[point]}" for point in setpoints
                    if point in overridden}
         results.update(self._write({p: v for p, v in setpoints.items() if p not in overridden}, who))
-        self._written |= {point for point, result in results.items() if result == "ok"}
+        # a write that failed (no answer in time) may still have reached the device: it is released too
+        self._written |= {point for point, result in results.items() if result == "ok" or result.startswith("failed")}
         return {point: results[point] for point in setpoints}
 
     def release_setpoints(self, who: str) -> dict[str, str]:

@@ -104,3 +104,25 @@ def test_storage_readings_a_poll_old_are_brought_forward_by_the_flows_read_with_
     assert ahead.battery_stored_kwh[battery.id] == pytest.approx(
         floor_kwh + 400.0 - 891.0 / battery.discharge_efficiency / 4)
     assert ahead.ice_inventory_kwhth[tank.id] == pytest.approx(6000.0 - (2800.0 + 9.0) / 4)
+
+
+def test_a_write_that_went_unanswered_is_released_too(tmp_path, demo_park):
+    """A write that failed for want of an answer may still have reached the device, so release hands it back
+    as well; a refused write (limits) never reached it and is not released."""
+    sent: list[dict] = []
+
+    def write(values: dict, who: str) -> dict[str, str]:
+        sent.append(dict(values))
+        if all(value is None for value in values.values()):
+            return {point: "ok" for point in values}
+        return {"plant.battery.power_setpoint_kw": "ok",
+                "plant.ice_tank.charge_setpoint_kwth": "failed: no answer within 3 s",
+                "plant.ice_tank.melt_setpoint_kwth": "refused: above its safe maximum"}
+
+    with open_history(f"sqlite:///{tmp_path / 'h.sqlite'}") as store:
+        field = ProtocolField(demo_park, LiveState(), store, write, lambda: START, 15)
+        field.write_setpoints({"plant.battery.power_setpoint_kw": 100.0, "plant.ice_tank.charge_setpoint_kwth": 50.0,
+                               "plant.ice_tank.melt_setpoint_kwth": 1e9}, "controller:test")
+        released = field.release_setpoints("controller:test")
+    assert set(released) == {"plant.battery.power_setpoint_kw", "plant.ice_tank.charge_setpoint_kwth"}
+    assert sent[-1] == {"plant.battery.power_setpoint_kw": None, "plant.ice_tank.charge_setpoint_kwth": None}
