@@ -18,17 +18,19 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import re
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import yaml
 from flask import Request, session
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from energy.notifications import NotificationSettings, Subscription
 from twin.config import load_yaml_model
+from twin.input_schema import InputModel
 
 log = logging.getLogger(__name__)
 
@@ -68,21 +70,35 @@ def verify_password(password: str, stored: str) -> bool:
     return hmac.compare_digest(digest, bytes.fromhex(digest_hex))
 
 
-class UserEntry(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+USER_NAME_PATTERN = r"^[^\s:\x00-\x1f\x7f]{1,64}$"
+"""A user name: 1-64 characters without spaces, control characters or ':' (HTTP Basic sends
+"name:password", RFC 7617, so a name with ':' could never sign in as an API client)."""
+UserName = Annotated[str, Field(pattern=USER_NAME_PATTERN)]
+SCRYPT_MAX_MEMORY_BYTES, SCRYPT_MAX_P = 2**25, 4
+"""Bounds of a stored scrypt cost: 128 * N * r below 32 MiB (the standard library's limit per hash, which
+refuses more) and p at most 4, so a users file cannot make every sign-in exhaust memory or CPU."""
 
+
+class UserEntry(InputModel):
     role: Role
-    password_hash: str = Field(pattern=r"^scrypt\$\d+\$\d+\$\d+\$[0-9a-f]+\$[0-9a-f]+$")
+    password_hash: str = Field(pattern=r"^scrypt\$\d{1,12}\$\d{1,4}\$\d{1,4}\$[0-9a-f]+\$[0-9a-f]+$")
     notify: Subscription | None = None
     """Where and about which new alarms this user is notified (``energy.notifications``); None: never."""
 
+    @field_validator("password_hash")
+    @classmethod
+    def _bounded_cost(cls, value: str) -> str:
+        n, r, p = (int(part) for part in value.split("$")[1:4])
+        if n < 2 or n & (n - 1) or not 1 <= r or not 1 <= p <= SCRYPT_MAX_P or 128 * n * r >= SCRYPT_MAX_MEMORY_BYTES:
+            raise ValueError(f"scrypt cost N={n}, r={r}, p={p} is out of bounds: N a power of 2, r >= 1, "
+                             f"128 N r below {SCRYPT_MAX_MEMORY_BYTES // 2**20} MiB, p 1-{SCRYPT_MAX_P}")
+        return value
 
-class UsersFile(BaseModel):
+
+class UsersFile(InputModel):
     """Schema of the users file."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    users: dict[str, UserEntry] = {}
+    users: dict[UserName, UserEntry] = {}
     notifications: NotificationSettings = NotificationSettings()
 
     @model_validator(mode="after")
@@ -134,8 +150,8 @@ def add_user(path: str | Path, name: str, role: str, password: str) -> bool:
     """Add a user to a users file, or replace its role and password; creates the file. True when new."""
     if role not in ROLES:
         raise ValueError(f"unknown role {role!r}; expected one of {', '.join(ROLES)}")
-    if not name or any(c.isspace() for c in name):
-        raise ValueError(f"user name {name!r} must be non-empty and without spaces")
+    if not re.fullmatch(USER_NAME_PATTERN, name):
+        raise ValueError(f"user name {name!r} must be 1-64 characters without spaces, control characters or ':'")
     if not password:
         raise ValueError("the password must not be empty")
     path = Path(path)

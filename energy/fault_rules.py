@@ -24,13 +24,14 @@ from typing import Annotated, Callable, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
 from energy.environment import pv_params
 from energy.pv import pv_expected_ac_from_poa_kw
 from twin.assets import Battery, Chiller, Elevator, Lighting, PVArray, WeatherStation
 from twin.config import load_yaml_model
 from twin.fault_episodes import Priority
+from twin.input_schema import InputModel
 from twin.park import Park
 from twin.plant import MODE_DIRECT, MODE_ICE, chiller_cop
 from twin.points import point_id
@@ -80,10 +81,8 @@ device medium; a battery outside its window or a lift out of service high; batte
 PriorityName = Literal["low", "medium", "high", "critical"]
 
 
-class AlarmSettings(BaseModel):
+class AlarmSettings(InputModel):
     """One rule's alarm settings; ``priority`` None keeps the rule's default (:data:`DEFAULT_PRIORITIES`)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     priority: PriorityName | None = None
     off_delay_minutes: Minutes = 15
@@ -91,14 +90,12 @@ class AlarmSettings(BaseModel):
     a condition that clears for less, and holds again, continues the same episode."""
 
 
-class FaultThresholds(BaseModel):
+class FaultThresholds(InputModel):
     """Every threshold and minimum duration of the fault rules (DOMAIN.md defaults).
 
     A YAML file with any of these fields overrides the defaults
     (``parktwin faults --thresholds FILE``); unknown fields are refused.
     """
-
-    model_config = ConfigDict(extra="forbid")
 
     chw_delta_t_min_k: Annotated[float, Field(gt=0)] = 2.2
     chw_delta_t_minutes: Minutes = 15

@@ -20,6 +20,7 @@ re-stamped to the hour mid-point so that holds as well as it can).
 from __future__ import annotations
 
 import calendar
+import io
 from dataclasses import dataclass
 from datetime import timedelta, timezone
 from os import PathLike
@@ -27,6 +28,8 @@ from os import PathLike
 import numpy as np
 import pandas as pd
 import pvlib
+
+from twin.config import MAX_CSV_BYTES, ConfigError, read_input_text
 
 WEATHER_COLUMNS = ("ghi_wm2", "dni_wm2", "dhi_wm2", "temp_air_c", "wind_speed_ms")
 """Column names (with units) of every weather frame in ParkTwin."""
@@ -67,14 +70,13 @@ CSV_COLUMN_ALIASES = {
 """Accepted names (case-insensitive) of each weather CSV data column."""
 
 
-class WeatherFileError(ValueError):
+class WeatherFileError(ConfigError):
     """A weather file that cannot be used: the message names the file, the
     place in it (line, column) and the reason."""
 
     def __init__(self, path: str | PathLike[str], reason: str) -> None:
-        self.path = str(path)
         self.reason = reason
-        super().__init__(f"{self.path}: {reason}")
+        super().__init__(path, [reason])
 
 
 @dataclass(frozen=True)
@@ -438,9 +440,10 @@ def read_weather_csv(
        diffuse radiation fraction for hourly, daily and monthly-average global
        radiation. Solar Energy 28(4), 293-302.
     """
+    text = read_input_text(path, MAX_CSV_BYTES)
     try:
-        table = pd.read_csv(path, dtype=str, skip_blank_lines=False)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        table = pd.read_csv(io.StringIO(text), dtype=str, skip_blank_lines=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise WeatherFileError(path, f"not a readable CSV file: {exc}") from exc
     table.columns = [str(name).strip().lower() for name in table.columns]
     line_numbers = np.arange(len(table)) + 2

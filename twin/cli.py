@@ -39,11 +39,12 @@ class BadInput(Exception):
     """A user-supplied value that cannot be used; printed as is, exit 2."""
 
 
-def main() -> None:
-    """Entry point: usage errors exit 2 (typer), bad files and values exit 2 with a plain message."""
+def main(argv: list[str] | None = None) -> None:
+    """Entry point (``argv``: the arguments, default the process's): usage errors exit 2 (typer), bad files
+    and values exit 2 with a plain message and no traceback."""
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        app()
+        app(args=argv)
     except (ConfigError, BadInput) as exc:
         # the message is plain text: patterns such as [a-z] in it are not rich markup
         errors.print(f"[red]error:[/red] {escape(str(exc))}", markup=True, highlight=False)
@@ -704,7 +705,7 @@ def plan(
     """Plan one day's dispatch and print its cost, peak and savings against each baseline."""
     from energy.environment import ParkEnvironment
     from energy.prices import load_price_csv
-    from optimizer.inputs import InitialState, read_inputs_csv
+    from optimizer.inputs import InitialState, horizon_coverage_problem, read_inputs_csv
     from optimizer.plan import plan_context, plan_options
     from optimizer.park_inputs import park_horizon_inputs, prices_cover, simulated_loads
     from optimizer.plan import make_plan
@@ -718,19 +719,18 @@ def plan(
     start_utc = _local_midnight(day, park)
     if inputs is not None:
         horizon = read_inputs_csv(inputs, park.site.timezone, tariff.export_price_cny_per_kwh)
-        local_dates = horizon.index.tz_convert(park.site.timezone).date
-        if (local_dates != day).any():
-            first, last = local_dates[0], local_dates[-1]
-            covers = f"{first}" if first == last else f"{first} to {last}"
-            raise BadInput(f"--inputs {inputs}: the file's rows are for {covers} (local dates), not for "
-                           f"--date {day}")
+        problem = horizon_coverage_problem(horizon.index, start_utc, _local_midnight(day + timedelta(days=1), park),
+                                           park.site.timezone)
+        if problem:
+            raise BadInput(f"--inputs {inputs}: {problem} (--date {day})")
     else:
         loads = simulated_loads(park, ParkEnvironment(park), start_utc, start_utc + timedelta(days=1))
         price_series = load_price_csv(prices, park.site.timezone) if prices else \
             tariff.energy_price_cny_per_kwh(loads.index)
         problems = prices_cover(price_series, loads.index)
         if problems:
-            raise BadInput(f"--prices {prices}: " + "; ".join(problems))
+            source = f"--prices {prices}" if prices else f"tariff {park.tariff}"
+            raise BadInput(f"{source}: " + "; ".join(problems))
         horizon = park_horizon_inputs(loads, price_series, tariff.export_price_cny_per_kwh)
     options = plan_options(tariff)  # a MIP's search bounded by nodes: the same plan on any machine
     result = make_plan(horizon, InitialState(), options, plan_context(park, tariff), solver=solver)
