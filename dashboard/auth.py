@@ -26,7 +26,7 @@ from typing import Annotated, Literal
 
 import yaml
 from flask import Request, session
-from pydantic import Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from energy.notifications import NotificationSettings, Subscription
 from twin.config import load_yaml_model
@@ -70,10 +70,19 @@ def verify_password(password: str, stored: str) -> bool:
     return hmac.compare_digest(digest, bytes.fromhex(digest_hex))
 
 
-USER_NAME_PATTERN = r"^[^\s:\x00-\x1f\x7f]{1,64}$"
+USER_NAME_PATTERN = r"[^\s:\x00-\x1f\x7f]{1,64}"
 """A user name: 1-64 characters without spaces, control characters or ':' (HTTP Basic sends
 "name:password", RFC 7617, so a name with ':' could never sign in as an API client)."""
-UserName = Annotated[str, Field(pattern=USER_NAME_PATTERN)]
+
+
+def checked_user_name(name: str) -> str:
+    """The name when it is a valid user name (:data:`USER_NAME_PATTERN`); ValueError saying why not."""
+    if not re.fullmatch(USER_NAME_PATTERN, name):
+        raise ValueError(f"user name {name!r} must be 1-64 characters without spaces, control characters or ':'")
+    return name
+
+
+UserName = Annotated[str, AfterValidator(checked_user_name)]
 SCRYPT_MAX_MEMORY_BYTES, SCRYPT_MAX_P = 2**25, 4
 """Bounds of a stored scrypt cost: 128 * N * r below 32 MiB (the standard library's limit per hash, which
 refuses more) and p at most 4, so a users file cannot make every sign-in exhaust memory or CPU."""
@@ -150,8 +159,7 @@ def add_user(path: str | Path, name: str, role: str, password: str) -> bool:
     """Add a user to a users file, or replace its role and password; creates the file. True when new."""
     if role not in ROLES:
         raise ValueError(f"unknown role {role!r}; expected one of {', '.join(ROLES)}")
-    if not re.fullmatch(USER_NAME_PATTERN, name):
-        raise ValueError(f"user name {name!r} must be 1-64 characters without spaces, control characters or ':'")
+    checked_user_name(name)
     if not password:
         raise ValueError("the password must not be empty")
     path = Path(path)

@@ -487,19 +487,17 @@ def _parse_times(path: str | PathLike[str], times: pd.Series, line_numbers: np.n
                  tz: str | None) -> pd.DatetimeIndex:
     """Parse a CSV time column into a strictly increasing UTC index, or raise WeatherFileError."""
     text = times.fillna("").str.strip()
-    has_offset = text.str.contains(r"(?:Z|[+-]\d{2}(?::?\d{2})?)$", regex=True).to_numpy()
-    parsed = pd.Series(pd.NaT, index=text.index, dtype="datetime64[ns, UTC]")
-    if has_offset.any():
-        parsed[has_offset] = pd.to_datetime(text[has_offset], utc=True, format="ISO8601", errors="coerce")
-    naive = ~has_offset
-    if naive.any():
-        local = pd.DatetimeIndex(pd.to_datetime(text[naive], format="ISO8601", errors="coerce"))
-        if tz is None and local.notna().any():
-            row = np.flatnonzero(naive)[np.argmax(local.notna())]
-            raise WeatherFileError(path, f"line {line_numbers[row]}, column {times.name}: time {text.iloc[row]!r} "
-                                         "has no UTC offset; add one (e.g. +08:00) or give the file's time zone")
-        if tz is not None:
-            parsed[naive] = local.tz_localize(tz, ambiguous="NaT", nonexistent="NaT").tz_convert("UTC")
+    try:
+        parsed = _times_utc(path, text, line_numbers, tz)
+    except WeatherFileError:
+        raise
+    except Exception:  # pandas raises several types (out of bounds, malformed offsets, its own assertions)
+        unreadable = [row for row, value in enumerate(text) if not _readable_time(value)]
+        row = unreadable[0] if unreadable else None
+        where = f"line {line_numbers[row]}, " if row is not None else ""
+        value = f" {text.iloc[row]!r}" if row is not None else "s"
+        raise WeatherFileError(path, f"{where}column {times.name}: cannot read time{value} (ISO 8601 expected, "
+                                     "years 1678-2261)") from None
     bad = parsed.isna().to_numpy()
     if bad.any():
         row = np.argmax(bad)
@@ -513,6 +511,32 @@ def _parse_times(path: str | PathLike[str], times: pd.Series, line_numbers: np.n
         raise WeatherFileError(path, f"line {line_numbers[row]}, column {times.name}: time {text.iloc[row]!r} is "
                                      f"not after the previous row's {text.iloc[row - 1]!r}; times must increase")
     return index_utc
+
+
+def _times_utc(path: str | PathLike[str], text: pd.Series, line_numbers: np.ndarray, tz: str | None) -> pd.Series:
+    """Stripped ISO 8601 times as UTC, NaT where unreadable; times without an offset are in ``tz``."""
+    has_offset = text.str.contains(r"(?:Z|[+-]\d{2}(?::?\d{2})?)$", regex=True).to_numpy()
+    parsed = pd.Series(pd.NaT, index=text.index, dtype="datetime64[ns, UTC]")
+    if has_offset.any():
+        parsed[has_offset] = pd.to_datetime(text[has_offset], utc=True, format="ISO8601", errors="coerce")
+    naive = ~has_offset
+    if naive.any():
+        local = pd.DatetimeIndex(pd.to_datetime(text[naive], format="ISO8601", errors="coerce"))
+        if tz is None and local.notna().any():
+            row = np.flatnonzero(naive)[np.argmax(local.notna())]
+            raise WeatherFileError(path, f"line {line_numbers[row]}, column {text.name}: time {text.iloc[row]!r} "
+                                         "has no UTC offset; add one (e.g. +08:00) or give the file's time zone")
+        if tz is not None:
+            parsed[naive] = local.tz_localize(tz, ambiguous="NaT", nonexistent="NaT").tz_convert("UTC")
+    return parsed
+
+
+def _readable_time(text: str) -> bool:
+    """Whether pandas reads this one time on its own, within its range of nanosecond timestamps."""
+    try:
+        return pd.Timestamp(text) is not pd.NaT
+    except Exception:  # as in _parse_times
+        return False
 
 
 def _parse_values(path: str | PathLike[str], values: pd.Series, column: str, line_numbers: np.ndarray,

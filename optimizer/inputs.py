@@ -133,12 +133,13 @@ def horizon_coverage_problem(index_utc: pd.DatetimeIndex, start_utc: pd.Timestam
     if first == start_utc and end == end_utc:
         return None
     needed = (pd.Timestamp(end_utc) - pd.Timestamp(start_utc)) / step
+    minutes = f"{step / pd.Timedelta(minutes=1):g} min"
 
     def local(ts) -> str:
         return f"{pd.Timestamp(ts).tz_convert(timezone):%Y-%m-%d %H:%M}"
 
-    return (f"the file's {len(index_utc)} row(s) of {step} cover {local(first)} to {local(end)}; the plan needs "
-            f"{local(start_utc)} to {local(end_utc)} ({timezone}): {needed:g} rows of {step}")
+    return (f"the file's {len(index_utc)} row(s) of {minutes} cover {local(first)} to {local(end)}; the plan needs "
+            f"{local(start_utc)} to {local(end_utc)} ({timezone}): {needed:g} rows of {minutes}")
 
 
 def read_inputs_csv(path: str | Path, timezone: str, export_price_cny_per_kwh: float) -> HorizonInputs:

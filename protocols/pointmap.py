@@ -80,8 +80,8 @@ class MappedPoint(InputModel):
     def _writable_needs_limits(self) -> "MappedPoint":
         if self.writable and (self.safe_min is None or self.safe_max is None):
             raise ValueError("a writable point needs safe_min and safe_max")
-        if self.safe_min is not None and self.safe_max is not None and self.safe_min >= self.safe_max:
-            raise ValueError(f"safe_min {self.safe_min:g} must be below safe_max {self.safe_max:g}")
+        if self.safe_min is not None and self.safe_max is not None and self.safe_min > self.safe_max:
+            raise ValueError(f"safe_min {self.safe_min:g} is above safe_max {self.safe_max:g}")
         if self.scale == 0:
             raise ValueError("scale cannot be 0")
         return self

@@ -50,7 +50,8 @@ YAML_INT, YAML_TIMESTAMP = "tag:yaml.org,2002:int", "tag:yaml.org,2002:timestamp
 
 
 def read_input_text(path: str | Path, max_bytes: int = MAX_YAML_BYTES) -> str:
-    """The text of an input file: at most ``max_bytes``, UTF-8 (a leading byte-order mark dropped), no NUL.
+    """The text of an input file: at most ``max_bytes``, no NUL (a binary file), UTF-8 (a leading byte-order
+    mark dropped).
 
     Raises ConfigError naming the file, and the line and byte offset of a byte that is not text.
     """
@@ -62,15 +63,14 @@ def read_input_text(path: str | Path, max_bytes: int = MAX_YAML_BYTES) -> str:
         raise ConfigError(path, [f"cannot read file: {exc.strerror or exc}"]) from None
     if len(data) > max_bytes:
         raise ConfigError(path, [f"the file is larger than {max_bytes // 2**20} MiB"])
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise ConfigError(path, [f"line {_line_of(data, exc.start)}: byte {exc.start} "
-                                 f"(0x{data[exc.start]:02x}) is not UTF-8 text; save the file as UTF-8"]) from None
     nul = data.find(b"\0")
     if nul >= 0:
         raise ConfigError(path, [f"line {_line_of(data, nul)}: byte {nul} is NUL: a binary file, not text"])
-    return text
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(path, [f"line {_line_of(data, exc.start)}: byte {exc.start} "
+                                 f"(0x{data[exc.start]:02x}) is not UTF-8 text; save the file as UTF-8"]) from None
 
 
 def _line_of(data: bytes, offset: int) -> int:
@@ -285,6 +285,9 @@ def _describe(loc: FieldPath, reason: str, data: Any, root: yaml.Node | None) ->
             node = node[key]
             parts.append(f".{key}" if parts else key)
             yaml_node = _mapping_value(yaml_node, key)
+        elif key == "[key]":  # pydantic's marker of a refused mapping key: the key itself is at fault
+            parts.append(" (the name)")
+            continue
         else:
             # a tagged-union branch name, or a field that is absent
             if isinstance(key, str) and not _is_union_tag(key, node):

@@ -49,12 +49,12 @@ class FaultEntry(InputModel):
 def magnitude_range(kind: str, asset: AssetBase | None) -> tuple[str, float, float] | None:
     """What a fault kind's magnitude means and its range (lowest excluded, highest included), for the
     targeted asset; None for kinds without a magnitude. A COP multiplier of 0 would stop the chiller's
-    physics (its power is cooling / COP), and a delta-T at or above the design's is no fault."""
+    physics (its power is cooling / COP), and a delta-T above the design's is no low delta-T."""
     if kind == "chiller_cop_drop":
         return "the multiplier of the chiller's COP", 0.0, 1.0
     if kind == "chw_low_delta_t":
         design_k = asset.design_delta_t_k if isinstance(asset, Chiller) else float("inf")
-        return "the chilled-water delta-T in K, below the chiller's design_delta_t_k", 0.0, design_k
+        return "the chilled-water delta-T in K, at most the chiller's design_delta_t_k", 0.0, design_k
     if kind == "pv_string_outage":
         strings = asset.strings_count if isinstance(asset, PVArray) else float("inf")
         return "the number of strings lost, at most the array's strings_count", 0.0, strings
