@@ -15,6 +15,7 @@ import pytest
 from park_copies import DEMO_PARK_DIR
 
 from dashboard.auth import UserStore, add_user
+from energy.fault_rules import load_fault_thresholds
 from energy.prices import load_price_csv
 from energy.tariff import load_tariff
 from optimizer.inputs import read_inputs_csv
@@ -235,3 +236,20 @@ def test_the_cost_add_user_stores_is_within_the_bounds(tmp_path):
     users = tmp_path / "users.yaml"
     add_user(users, "ops", "operator", "correct horse")
     assert UserStore.load(users).sign_in("ops", "correct horse").role == "operator"
+
+
+# ----------------------------------------------------------------------------- thresholds
+
+
+@pytest.mark.parametrize(("line", "expected"), [
+    ("stale_poll_periods: 100000000000000000000", "line 1: stale_poll_periods: Input should be less than or equal to 1000"),
+    ("comm_lost_poll_periods: 0", "line 1: comm_lost_poll_periods: Input should be greater than or equal to 1"),
+    ("battery_cell_temp_max_c: .nan", "line 1: battery_cell_temp_max_c: Input should be a finite number"),
+    ("alarms: {chw_low_delta_t: {off_delay_minutes: .inf}}",
+     "line 1: alarms.chw_low_delta_t.off_delay_minutes: Input should be a finite number"),
+])
+def test_absurd_thresholds_are_refused(tmp_path, line, expected):
+    """A stale count of 10**20 polls overflowed the detector's 64-bit nanosecond holds once a run started."""
+    thresholds = tmp_path / "thresholds.yaml"
+    thresholds.write_text(line + "\n", encoding="utf-8")
+    assert expected in refusal(load_fault_thresholds, thresholds)
