@@ -154,7 +154,7 @@ def test_a_mutated_file_is_loaded_valid_or_refused_with_config_error(park_folder
     assert loader.bad_numbers(result) == []
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(content=extreme_numbers((DEMO_PARK_DIR / "park.yaml").read_bytes()))
 def test_a_park_that_validates_also_simulates(park_folder, content):
     """What `parktwin validate` accepts, `simulate` runs: extreme numbers (seed -1 was one) are refused by
