@@ -23,13 +23,17 @@ ModelT = TypeVar("ModelT", bound=BaseModel)
 
 
 class ConfigError(ValueError):
-    """An input file that cannot be used, with every problem found in it."""
+    """An input file that cannot be used, with every problem found in it: one line ``FILE: problem``, or
+    ``FILE: invalid file (N problems)`` and one indented line per problem."""
 
     def __init__(self, path: str | Path, problems: Sequence[str]):
         self.path = str(path)
         self.problems = list(problems)
+        if len(self.problems) == 1:
+            super().__init__(f"{self.path}: {self.problems[0]}")
+            return
         lines = "\n".join(f"  {p}" for p in self.problems)
-        super().__init__(f"{self.path}: invalid file ({len(self.problems)} problem(s))\n{lines}")
+        super().__init__(f"{self.path}: invalid file ({len(self.problems)} problems)\n{lines}")
 
 
 MAX_YAML_BYTES = 8 * 2**20
