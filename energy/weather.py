@@ -340,12 +340,30 @@ def read_tmy3_weather(path: str | PathLike[str], year: int) -> pd.DataFrame:
         (for a UTC-5 file: 05:30 UTC on 1 January to 04:30 UTC on 1 January
         of the next year).
 
+    Raises
+    ------
+    WeatherFileError
+        The file cannot be read as TMY3 or holds values that are not numbers.
+
     References
     ----------
     .. [1] Wilcox, S. and Marion, W. (2008). Users Manual for TMY3 Data Sets.
        NREL/TP-581-43156.
     """
-    raw, meta = pvlib.iotools.read_tmy3(path, map_variables=True)
+    text = read_input_text(path, MAX_CSV_BYTES)
+    try:
+        frame = _restamped_tmy3(text, year)
+    except (ValueError, KeyError, IndexError, TypeError) as exc:  # pvlib's and pandas' errors on a damaged file
+        raise WeatherFileError(path, f"not a readable TMY3 file: {type(exc).__name__}: {exc}") from None
+    not_finite = [name for name in WEATHER_COLUMNS if not np.isfinite(frame[name].to_numpy()).all()]
+    if not_finite:
+        raise WeatherFileError(path, f"TMY3 columns {', '.join(not_finite)} hold values that are not numbers")
+    return frame
+
+
+def _restamped_tmy3(text: str, year: int) -> pd.DataFrame:
+    """The TMY3 file's text restamped onto ``year`` in UTC (see :func:`read_tmy3_weather`)."""
+    raw, meta = pvlib.iotools.read_tmy3(io.StringIO(text), map_variables=True)
     # From the file's own date and time columns: read_tmy3's index moves the
     # hour ending 24:00 on 28 Feb of a leap source year to 1 March.
     mid_local = pd.DatetimeIndex(

@@ -66,8 +66,9 @@ def _open_history(url: str):
 
 @app.command()
 def validate(park_file: ParkFile) -> None:
-    """Check a park file and print what it describes."""
+    """Check a park file and the files it names (tariff, point maps, weather) and print what it describes."""
     park = load_park(park_file)
+    named = _load_named_files(park)
     kinds = Counter(asset.kind_label for _, asset in park.iter_assets())
     table = Table(title=f"{park.name} — valid", show_header=True)
     table.add_column("building")
@@ -79,6 +80,31 @@ def validate(park_file: ParkFile) -> None:
     console.print(f"{len(park.points)} points; {sum(kinds.values())} assets; "
                   f"PV {park.pv_capacity_kw:,.0f} kWp; battery {park.battery_capacity_kwh:,.0f} kWh; "
                   f"{park.ev_charger_count} EV chargers")
+    if named:
+        console.print("valid too: " + ", ".join(named))
+
+
+def _load_named_files(park: Park) -> list[str]:
+    """Read every file the park names, as the commands that use them will (ConfigError for the first bad
+    one); what was read, one phrase each."""
+    from energy.tariff import load_tariff
+    from energy.weather import read_tmy3_weather, read_weather_csv
+    from protocols.pointmap import load_point_maps
+
+    named = []
+    if park.tariff:
+        named.append(f"tariff {load_tariff(park.tariff).name!r}")
+    if park.point_maps:
+        named.append(f"{len(load_point_maps(park.point_maps, park))} point maps")
+    if park.weather.source == "tmy3":
+        read_tmy3_weather(park.weather.file, date.today().year)
+        named.append(f"TMY3 weather {park.weather.file}")
+    if park.weather_forecast.source == "csv":
+        site = park.site
+        read_weather_csv(park.weather_forecast.file, site.latitude_deg, site.longitude_deg, site.altitude_m,
+                         tz=site.timezone)
+        named.append(f"weather forecast {park.weather_forecast.file}")
+    return named
 
 
 @app.command()
@@ -90,6 +116,8 @@ def simulate(
     faults: Annotated[Optional[Path], typer.Option(help="YAML file of faults to inject")] = None,
 ) -> None:
     """Simulate the park and write every point's readings into the history store."""
+    import pandas as pd
+
     from energy.environment import ParkEnvironment
     from twin.sim import ParkSimulator
 
@@ -99,8 +127,11 @@ def simulate(
     start_utc = datetime.combine(start_local, datetime.min.time(), tzinfo=tz).astimezone(timezone.utc)
     end_utc = start_utc + timedelta(days=days)
     fault_list = load_faults(faults, park) if faults else []
+    environment = ParkEnvironment(park)
+    # read the weather (a TMY3 file) now: a bad file is refused before the history is opened
+    environment.weather(pd.DatetimeIndex([start_utc]))
     store = _open_history(_history_url(park, history))
-    simulator = ParkSimulator(park, ParkEnvironment(park), start_utc)
+    simulator = ParkSimulator(park, environment, start_utc)
     for fault in fault_list:
         simulator.inject_fault(fault)
     total_steps = int((end_utc - start_utc) / simulator.step)

@@ -3,7 +3,8 @@
 Nothing else may escape (issue 18: UnicodeDecodeError, RecursionError, ValueError from a 100,000-digit
 integer, TypeError from a list where a scalar goes), and an accepted file holds no NaN or infinite
 number. The demo park's files are the seeds; the loaders without an example file (prices, inputs,
-users, thresholds, weather CSV) start from the small valid files written below.
+users, thresholds, weather CSV) start from the small valid files written below, TMY3 weather from
+pvlib's sample file.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
+import pvlib
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -27,7 +29,7 @@ from energy.fault_rules import load_fault_thresholds
 from energy.environment import ParkEnvironment
 from energy.prices import PRICE_LIMIT_CNY_PER_KWH, load_price_csv
 from energy.tariff import load_tariff
-from energy.weather import read_weather_csv
+from energy.weather import read_tmy3_weather, read_weather_csv
 from optimizer.inputs import read_inputs_csv
 from protocols.pointmap import load_point_map
 from twin.config import ConfigError, load_park
@@ -120,6 +122,12 @@ LOADERS = [
            _frame_numbers_finite),
 ]
 
+TMY3_TWO_DAYS = b"".join((Path(pvlib.__file__).parent / "data" / "723170TYA.CSV").read_bytes().splitlines(
+    keepends=True)[:50])
+"""pvlib's Greensboro TMY3 file cut to its two header lines and first 48 hours (a full year takes 0.1 s a read)."""
+TMY3_LOADER = Loader("TMY3 weather", [TMY3_TWO_DAYS], csv_mutations, "tmy3.csv",
+                     lambda path: read_tmy3_weather(path, 2026), _frame_numbers_finite)
+
 
 @pytest.fixture(scope="module")
 def park_folder(tmp_path_factory) -> Path:
@@ -131,7 +139,7 @@ def park_folder(tmp_path_factory) -> Path:
 
 def test_every_seed_file_loads(park_folder):
     """The seeds are valid: a refusal below comes from a mutation, not from a broken seed."""
-    for loader in LOADERS:
+    for loader in LOADERS + [TMY3_LOADER]:
         for seed in loader.seeds:
             path = park_folder / loader.file_name
             path.write_bytes(seed)
@@ -142,7 +150,18 @@ def test_every_seed_file_loads(park_folder):
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(data=st.data())
 def test_a_mutated_file_is_loaded_valid_or_refused_with_config_error(park_folder, loader, data):
-    content = data.draw(st.sampled_from(loader.seeds).flatmap(loader.mutations), label="file")
+    assert_loaded_valid_or_refused(park_folder, loader, data.draw(st.sampled_from(loader.seeds).flatmap(
+        loader.mutations), label="file"))
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(content=csv_mutations(TMY3_TWO_DAYS))
+def test_a_mutated_tmy3_file_is_loaded_valid_or_refused_with_config_error(park_folder, content):
+    """TMY3 files go through pvlib's reader (about 50 ms a file): 100 cases."""
+    assert_loaded_valid_or_refused(park_folder, TMY3_LOADER, content)
+
+
+def assert_loaded_valid_or_refused(park_folder: Path, loader: Loader, content: bytes) -> None:
     path = park_folder / loader.file_name
     path.write_bytes(content)
     try:

@@ -6,12 +6,14 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import pvlib
 import pytest
 
 from park_copies import DEMO_PARK_DIR
 
 from twin import cli
 
+TMY3 = Path(pvlib.__file__).parent / "data" / "723170TYA.CSV"  # Greensboro NC
 INPUTS_HEADER = "timestamp,cooling_load_kwth,pv_available_kw,other_load_kw,price_cny_per_kwh\n"
 
 
@@ -124,3 +126,44 @@ def test_plan_accepts_inputs_covering_the_day(capsys, park_dir, tmp_path):
     code, out, err = parktwin(capsys, "plan", park_dir / "park.yaml", "--date", "2026-07-01", "--inputs", inputs)
     assert code == 0, err
     assert "Dispatch plan (optimal), 2026-07-01" in out
+
+
+def test_validate_refuses_a_park_whose_tariff_is_absurd(capsys, park_dir):
+    """validate reads the files the park names as plan and run will: a demand interval of 7 minutes is refused
+    there, naming the tariff file, not first when a plan is made."""
+    tariff = park_dir / "tariff.yaml"
+    tariff.write_text(tariff.read_text(encoding="utf-8").replace("demand_interval_min: 15", "demand_interval_min: 7"),
+                      encoding="utf-8")
+    assert_bad_input(parktwin(capsys, "validate", park_dir / "park.yaml"),
+                     f"error: {tariff}: line 21: demand_interval_min: Input should be 15, 30 or 60 (got 7)")
+
+
+def test_validate_refuses_a_point_map_with_an_infinite_safe_limit(capsys, park_dir):
+    point_map = park_dir / "pointmaps" / "battery.yaml"
+    point_map.write_text(point_map.read_text(encoding="utf-8").replace("safe_max: 1000.0", "safe_max: .inf"),
+                         encoding="utf-8")
+    assert_bad_input(parktwin(capsys, "validate", park_dir / "park.yaml"), f"error: {point_map}: line 19: "
+                     "points[5 plant.battery.power_setpoint_kw].safe_max: Input should be a finite number")
+
+
+@pytest.fixture
+def tmy3_park(park_dir) -> Path:
+    """The demo park on TMY3 weather (a copy of pvlib's Greensboro file beside it)."""
+    shutil.copy(TMY3, park_dir / "tmy3.csv")
+    park_file = park_dir / "park.yaml"
+    text = park_file.read_text(encoding="utf-8").replace("  source: clearsky\n", "  source: tmy3\n  file: tmy3.csv\n", 1)
+    park_file.write_text(text, encoding="utf-8")
+    return park_file
+
+
+def test_validate_and_simulate_refuse_a_damaged_tmy3_file(capsys, tmy3_park, tmp_path):
+    code, out, err = parktwin(capsys, "validate", tmy3_park)
+    assert code == 0 and f"TMY3 weather {tmy3_park.parent / 'tmy3.csv'}" in out, err
+    tmy3 = tmy3_park.parent / "tmy3.csv"
+    lines = tmy3.read_text(encoding="utf-8").splitlines(keepends=True)
+    tmy3.write_text("".join(lines[:1] + lines[2:]), encoding="utf-8")  # the column header line lost
+    assert_bad_input(parktwin(capsys, "validate", tmy3_park), f"error: {tmy3}: not a readable TMY3 file: ")
+    history = tmp_path / "history.sqlite"
+    assert_bad_input(parktwin(capsys, "simulate", tmy3_park, "--start", "2026-07-01", "--history", f"sqlite:///{history}"),
+                     f"error: {tmy3}: not a readable TMY3 file: ")
+    assert not history.exists()
