@@ -31,7 +31,7 @@ from energy.prices import PRICE_LIMIT_CNY_PER_KWH, load_price_csv
 from energy.tariff import load_tariff
 from energy.weather import read_tmy3_weather, read_weather_csv
 from optimizer.inputs import read_inputs_csv
-from protocols.pointmap import load_point_map
+from protocols.pointmap import import_csv, load_point_map
 from twin.config import ConfigError, load_park
 from twin.faults_file import load_faults
 from twin.sim import ParkSimulator
@@ -47,6 +47,13 @@ INPUTS_CSV = "timestamp,cooling_load_kwth,pv_available_kw,other_load_kw,price_cn
     f"{0.25 if q < 32 else 1.1},{28 + q / 20:.2f}\n" for q in range(96))
 WEATHER_CSV = "time,ghi,temp_air,wind_speed\n" + "".join(
     f"2026-07-01T{h:02d}:00+08:00,{max(0, 900 - abs(h - 12) * 150)},{27 + h / 4:.2f},2.5\n" for h in range(24))
+REGISTER_SHEET_CSV = """\
+id,address,type,scale,unit,writable,safe_min,safe_max,description
+plant.battery.power_kw,40084,int16,0.001,kW,,,,positive discharging
+plant.battery.soc_pct,40130,uint16,,%,,,,
+plant.battery.stored_energy_kwh,40150,float32,,kWh,,,,
+plant.battery.power_setpoint_kw,40156,float32,,kW,true,-1000,1000,positive discharge
+"""
 THRESHOLDS_YAML = """\
 stale_poll_periods: 3
 comm_lost_poll_periods: 3
@@ -105,6 +112,9 @@ LOADERS = [
     Loader("point map", [(DEMO_PARK_DIR / "pointmaps" / name).read_bytes()
                          for name in ("chiller1.yaml", "battery.yaml", "pv_roof_south.yaml")],
            yaml_mutations, "map.yaml", lambda path: load_point_map(path, PARK), _model_numbers_finite),
+    Loader("point map CSV sheet", [REGISTER_SHEET_CSV.encode()], csv_mutations, "sheet.csv",
+           lambda path: import_csv(path, {"protocol": "modbus", "name": "battery", "port": 15020}),
+           _model_numbers_finite),
     Loader("tariff", [(DEMO_PARK_DIR / "tariff.yaml").read_bytes()], yaml_mutations, "tariff.yaml",
            load_tariff, _model_numbers_finite),
     Loader("faults", [(DEMO_PARK_DIR / "faults.yaml").read_bytes()], yaml_mutations, "faults.yaml",
