@@ -50,7 +50,11 @@ MAX_INTEGER_DIGITS = 30
 """Longest integer read; no field takes a number near 10**30 (Python refuses to even read
 integers above 4,300 digits)."""
 
-YAML_INT, YAML_TIMESTAMP = "tag:yaml.org,2002:int", "tag:yaml.org,2002:timestamp"
+YAML_INT = "tag:yaml.org,2002:int"
+YAML_TYPED_SCALARS = {YAML_INT: "integer", "tag:yaml.org,2002:float": "number", "tag:yaml.org,2002:bool": "boolean",
+                      "tag:yaml.org,2002:timestamp": "date or time"}
+"""Scalar types, by YAML tag, whose constructors raise plain Python errors on a bad value (an explicit
+``!!int abc``, an impossible date such as 2026-02-30), so each is built once on its own to name its line."""
 
 
 def read_input_text(path: str | Path, max_bytes: int = MAX_YAML_BYTES) -> str:
@@ -220,11 +224,12 @@ def _check_scalar(path: Path, node: yaml.ScalarNode, loader: yaml.SafeLoader) ->
     if node.tag == YAML_INT and len(node.value.lstrip("+-").replace("_", "")) > MAX_INTEGER_DIGITS:
         raise ConfigError(path, [f"{where}an integer of {len(node.value):,} characters is too large "
                                  f"(at most {MAX_INTEGER_DIGITS} digits)"])
-    if node.tag == YAML_TIMESTAMP:
+    if node.tag in YAML_TYPED_SCALARS:
         try:
-            loader.construct_yaml_timestamp(node)
-        except (ValueError, OverflowError) as exc:
-            raise ConfigError(path, [f"{where}{node.value!r} is not a valid date or time: {exc}"]) from None
+            loader.yaml_constructors[node.tag](loader, node)
+        except (ValueError, KeyError, AttributeError, TypeError, OverflowError) as exc:
+            raise ConfigError(path, [f"{where}{node.value[:40]!r} is not a valid {YAML_TYPED_SCALARS[node.tag]}"
+                                     f" ({type(exc).__name__}: {exc})"]) from None
 
 
 def load_park(path: str | Path) -> Park:

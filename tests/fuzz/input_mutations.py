@@ -24,7 +24,8 @@ HOSTILE_VALUES = [
     b"-1", b"7", b"99999999999", b"9" * 100_000, b"0x" + b"f" * 200, b"[1, 2]", b"{a: 1}", b"[]", b"{}",
     b"null", b"~", b"true", b'""', b"'x'", b"2026-02-30", b"2026-13-01T25:61", b"1970-01-01", b"&a [*a]",
     b"!!binary AAAA", b"!!python/object:os.system ls", b"\xc3\xa9", b"a:b", b"*undefined", b"? [a]",
-    b"1_000", b"12:00", b"|", b'"\\ud800"',
+    b"1_000", b"12:00", b"|", b'"\\ud800"', b"!!int abc", b"!!float .", b"!!timestamp abc", b"!!bool maybe",
+    b"!!int 0b2", b"!!binary '###'", b"!!set [1]", b"{<<: 5}", b"!!int 1:70:1",
 ]
 BAD_BYTES = [b"\xff", b"\xfe\xff", b"\xc3", b"\xc3(", b"\xed\xa0\x80", b"\x00", b"\x00\x00\x00\x01", b"\x1b[31m"]
 
