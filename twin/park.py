@@ -28,7 +28,8 @@ class Site(InputModel):
 
     latitude_deg: Annotated[float, Field(ge=-90, le=90)]
     longitude_deg: Annotated[float, Field(ge=-180, le=180)]
-    altitude_m: float = 0.0
+    altitude_m: Annotated[float, Field(ge=-500, le=9000)] = 0.0
+    """Metres above sea level: from below the Dead Sea shore (-430 m) to above Everest's summit (8,849 m)."""
     timezone: str
 
     @model_validator(mode="after")
@@ -97,7 +98,8 @@ class PlantSchedule(InputModel):
     battery_power_fraction: Annotated[float, Field(ge=0, le=1)] = 0.5
 
 
-MonthlyValues = Annotated[list[float], Field(min_length=12, max_length=12)]
+MonthlyValues = Annotated[list[Annotated[float, Field(ge=-90, le=60)]], Field(min_length=12, max_length=12)]
+"""Twelve monthly air temperatures or swings, degC, January first, within the extremes ever measured."""
 
 
 class WeatherSource(InputModel):

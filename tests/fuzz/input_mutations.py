@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 YAML_VALUE = re.compile(rb"(?<=: )[^,\n{}\[\]#]+|(?<=- )[^,\n{}\[\]#:]+")
 CSV_CELL = re.compile(rb"[^,\r\n]+")
-YAML_NUMBER = re.compile(rb"(?<=: )-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?(?=[,}\s])")
+YAML_NUMBER = re.compile(rb"(?:(?<=: )|(?<=\[)|(?<=, ))-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?(?=[,}\]\s])")
 EXTREME_NUMBERS = [b"0", b"-0.0", b"-1", b"1e-300", b"1e300", b"-1e300", b"1e15", b"9223372036854775808", b"0.5",
                    b"100", b"1e6", b"3600", b"86400"]
 

@@ -64,6 +64,13 @@ def test_a_chiller_capacity_that_is_not_finite_is_refused(demo_copy, value):
                      r"Input should be a finite number", message), message
 
 
+@pytest.mark.parametrize("altitude", ["1e300", "-1e300", "10000"])
+def test_an_altitude_off_the_earth_is_refused(demo_copy, altitude):
+    """1e300 m made the clear-sky model's air pressure overflow once simulate started."""
+    park_file = edited(demo_copy / "park.yaml", "altitude_m: 20", f"altitude_m: {altitude}")
+    assert "line 8: site.altitude_m: Input should be " in refusal(load_park, park_file)
+
+
 def test_a_negative_seed_is_refused(demo_copy):
     """numpy refuses a negative seed only once the simulator starts: the park file refuses it first."""
     park_file = edited(demo_copy / "park.yaml", "seed: 7", "seed: -1")
