@@ -147,7 +147,9 @@ def read_inputs_csv(path: str | Path, timezone: str, export_price_cny_per_kwh: f
 
     Timestamps with an offset are taken as given, without one they are in the
     park's ``timezone``. Rows evenly spaced, in order, every value a finite
-    number; anything else raises ConfigError naming the file, line and reason.
+    number within its limit (:data:`POWER_LIMIT_KW`, :data:`OUTDOOR_TEMP_RANGE_C`,
+    ``energy.prices.PRICE_LIMIT_CNY_PER_KWH``); anything else raises ConfigError
+    naming the file, line and reason.
     """
     path = Path(path)
     rows = read_csv_rows(path)

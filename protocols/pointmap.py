@@ -406,4 +406,3 @@ def _csv_problem(loc: FieldPath, reason: str) -> str:
         column = ".".join(str(part) for part in loc[2:]) or "(row)"
         return f"row {loc[1] + 2}: column {column}: {reason}"
     return f"{'.'.join(str(part) for part in loc)}: {reason}"
-

@@ -19,6 +19,7 @@ from rich.table import Table
 
 from twin.config import ConfigError, load_park
 from twin.faults_file import load_faults
+from twin.input_schema import INPUT_YEARS
 from twin.park import Park
 
 EXIT_FAILURE, EXIT_BAD_INPUT = 1, 2
@@ -380,6 +381,7 @@ def _parse_local_time(text: str, option: str, park: Park) -> datetime:
         parsed = datetime.fromisoformat(text)
     except ValueError:
         raise BadInput(f"{option}: {text!r} is not a date YYYY-MM-DD or a time YYYY-MM-DDTHH:MM") from None
+    _check_year(parsed.year, text, option)
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=ZoneInfo(park.site.timezone))
     return parsed.astimezone(timezone.utc)
@@ -883,9 +885,16 @@ def _local_midnight(day: date, park: Park) -> datetime:
 
 def _parse_day(text: str, option: str) -> date:
     try:
-        return date.fromisoformat(text)
+        day = date.fromisoformat(text)
     except ValueError:
         raise BadInput(f"{option}: {text!r} is not a date of the form YYYY-MM-DD") from None
+    _check_year(day.year, text, option)
+    return day
+
+
+def _check_year(year: int, text: str, option: str) -> None:
+    if not INPUT_YEARS[0] <= year <= INPUT_YEARS[1]:
+        raise BadInput(f"{option}: {text!r} is outside the years {INPUT_YEARS[0]}-{INPUT_YEARS[1]}")
 
 
 # ------------------------------------------------------------------ devices and points (protocols)

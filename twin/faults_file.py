@@ -16,10 +16,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from pydantic import field_validator
 
-from twin.config import load_yaml_model
-from twin.input_schema import FiniteFloat, InputModel
 from twin.assets import AssetBase, Chiller, PVArray
+from twin.config import load_yaml_model
+from twin.input_schema import INPUT_YEARS, FiniteFloat, InputModel
 from twin.park import FieldPath, Park
 from twin.sim import Fault, FaultKind
 
@@ -44,6 +45,13 @@ class FaultEntry(InputModel):
     start: datetime
     end: datetime | None = None
     magnitude: FiniteFloat | None = None
+
+    @field_validator("start", "end")
+    @classmethod
+    def _within_years(cls, value: datetime | None) -> datetime | None:
+        if value is not None and not INPUT_YEARS[0] <= value.year <= INPUT_YEARS[1]:
+            raise ValueError(f"{value.isoformat()} is outside the years {INPUT_YEARS[0]}-{INPUT_YEARS[1]}")
+        return value
 
 
 def magnitude_range(kind: str, asset: AssetBase | None) -> tuple[str, float, float] | None:

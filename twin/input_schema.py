@@ -13,6 +13,11 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
+INPUT_YEARS = (1900, 2199)
+"""Years any time in an input (a file or a command-line option) may fall in: the simulated and planned
+park's; pandas' nanosecond timestamps end in 1677 and 2262, and converting year 1 or 9999 between
+time zones overflows."""
+
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
 """Any finite number (NaN, +inf and -inf refused)."""
 

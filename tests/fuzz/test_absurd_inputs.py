@@ -207,6 +207,13 @@ def test_fault_magnitudes_are_bounded_per_kind(demo_copy, park, old, new, line, 
     assert f"line {line}: faults[{index}].magnitude: {reason}" in message, message
 
 
+@pytest.mark.parametrize("start", ["0001-01-01T00:00", "9999-12-31T23:59-08:00"])
+def test_a_fault_time_beyond_the_simulated_years_is_refused(demo_copy, park, start):
+    """Year 1 in Asia/Shanghai is before year 1 in UTC: the conversion overflowed."""
+    faults = edited(demo_copy / "faults.yaml", "start: 2026-07-02T10:00", f"start: {start}")
+    assert "line 5: faults[0].start: " in refusal(load_faults, faults, park)
+
+
 def test_the_demo_faults_keep_their_magnitudes(park):
     magnitudes = {f.kind: f.magnitude for f in load_faults(DEMO_PARK_DIR / "faults.yaml", park)}
     assert magnitudes["chiller_cop_drop"] == 0.7 and magnitudes["pv_string_outage"] == 4

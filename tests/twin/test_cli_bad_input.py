@@ -167,3 +167,19 @@ def test_validate_and_simulate_refuse_a_damaged_tmy3_file(capsys, tmy3_park, tmp
     assert_bad_input(parktwin(capsys, "simulate", tmy3_park, "--start", "2026-07-01", "--history", f"sqlite:///{history}"),
                      f"error: {tmy3}: not a readable TMY3 file: ")
     assert not history.exists()
+
+
+@pytest.mark.parametrize(("command", "option", "value"), [
+    ("simulate", "--start", "0001-01-01"),
+    ("plan", "--date", "9999-12-31"),
+    ("kpi", "--from", "0001-01-01T00:00"),
+])
+def test_a_date_option_beyond_the_years_pandas_and_time_zones_handle_is_refused(capsys, park_dir, tmp_path,
+                                                                               command, option, value):
+    """Year 1 at local midnight in Asia/Shanghai is before year 1 in UTC: the conversion overflowed."""
+    extra = ["--to", "2026-07-02"] if command == "kpi" else []
+    history = tmp_path / "history.sqlite"
+    assert_bad_input(parktwin(capsys, command, park_dir / "park.yaml", option, value, *extra,
+                              *(["--history", f"sqlite:///{history}"] if command != "plan" else [])),
+                     f"error: {option}: {value!r} is outside the years 1900-2199")
+    assert not history.exists()
