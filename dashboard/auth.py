@@ -21,11 +21,11 @@ import secrets
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import yaml
 from flask import Request, session
-from pydantic import BaseModel, ConfigDict, field_validator, model_validator
+from pydantic import AfterValidator, field_validator, model_validator
 from werkzeug.exceptions import TooManyRequests
 
 from dashboard.passwords import hash_cost_problem, hash_password, verify_password
@@ -33,6 +33,7 @@ from dashboard.sessions import SessionRegistry
 from dashboard.throttle import LoginThrottle
 from energy.notifications import NotificationSettings, Subscription
 from twin.config import load_yaml_model
+from twin.input_schema import InputModel
 
 log = logging.getLogger(__name__)
 
@@ -64,9 +65,17 @@ def user_name_problem(name: str) -> str | None:
     return None
 
 
-class UserEntry(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+def _usable_name(name: str) -> str:
+    if (problem := user_name_problem(name)) is not None:
+        raise ValueError(problem)
+    return name
 
+
+UserName = Annotated[str, AfterValidator(_usable_name)]
+"""A users-file key: refused where it stands, with its line, when :func:`user_name_problem` finds one."""
+
+
+class UserEntry(InputModel):
     role: Role
     password_hash: str
     notify: Subscription | None = None
@@ -81,21 +90,11 @@ class UserEntry(BaseModel):
         return stored
 
 
-class UsersFile(BaseModel):
+class UsersFile(InputModel):
     """Schema of the users file."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    users: dict[str, UserEntry] = {}
+    users: dict[UserName, UserEntry] = {}
     notifications: NotificationSettings = NotificationSettings()
-
-    @field_validator("users")
-    @classmethod
-    def _usable_names(cls, users: dict[str, UserEntry]) -> dict[str, UserEntry]:
-        problems = [problem for name in users if (problem := user_name_problem(name)) is not None]
-        if problems:
-            raise ValueError("; ".join(problems))
-        return users
 
     @model_validator(mode="after")
     def _smtp_for_email(self) -> "UsersFile":

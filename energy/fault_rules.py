@@ -24,13 +24,14 @@ from typing import Annotated, Callable, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
 from energy.environment import pv_params
 from energy.pv import pv_expected_ac_from_poa_kw
 from twin.assets import Battery, Chiller, Elevator, Lighting, PVArray, WeatherStation
 from twin.config import load_yaml_model
 from twin.fault_episodes import Priority
+from twin.input_schema import InputModel
 from twin.park import Park
 from twin.plant import MODE_DIRECT, MODE_ICE, chiller_cop
 from twin.points import point_id
@@ -45,6 +46,9 @@ HELD_QUALITY = -2
 staleness and communication rules see no fresh reading there, as at :data:`MISSING_QUALITY`."""
 
 Minutes = Annotated[float, Field(ge=0, le=24 * 60)]
+PollCount = Annotated[int, Field(ge=1, le=1000)]
+"""A number of polls of one device (at most 1,000: over a quarter of an hour even at one poll a second,
+and small enough that its times in nanoseconds stay within 64 bits)."""
 
 COMM_LOST_RULE = "device_comm_lost"
 SUPPRESSED_BY_COMM_LOSS = ("sensor_stale", "sensor_flatline")
@@ -80,10 +84,8 @@ device medium; a battery outside its window or a lift out of service high; batte
 PriorityName = Literal["low", "medium", "high", "critical"]
 
 
-class AlarmSettings(BaseModel):
+class AlarmSettings(InputModel):
     """One rule's alarm settings; ``priority`` None keeps the rule's default (:data:`DEFAULT_PRIORITIES`)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     priority: PriorityName | None = None
     off_delay_minutes: Minutes = 15
@@ -91,14 +93,12 @@ class AlarmSettings(BaseModel):
     a condition that clears for less, and holds again, continues the same episode."""
 
 
-class FaultThresholds(BaseModel):
+class FaultThresholds(InputModel):
     """Every threshold and minimum duration of the fault rules (DOMAIN.md defaults).
 
     A YAML file with any of these fields overrides the defaults
     (``parktwin faults --thresholds FILE``); unknown fields are refused.
     """
-
-    model_config = ConfigDict(extra="forbid")
 
     chw_delta_t_min_k: Annotated[float, Field(gt=0)] = 2.2
     chw_delta_t_minutes: Minutes = 15
@@ -106,7 +106,7 @@ class FaultThresholds(BaseModel):
     chw_supply_offset_minutes: Minutes = 15
     chiller_cop_ratio_min: Annotated[float, Field(gt=0, lt=1)] = 0.8
     chiller_cop_minutes: Minutes = 60
-    short_cycle_max_per_hour: Annotated[int, Field(ge=1)] = 5
+    short_cycle_max_per_hour: Annotated[int, Field(ge=1, le=3600)] = 5
     flatline_minutes: Minutes = 30
     flatline_points: dict[str, list[str]] = {
         "chiller": ["chw_supply_temp_c", "chw_return_temp_c"],
@@ -117,7 +117,7 @@ class FaultThresholds(BaseModel):
     """Points, by asset kind, that always move a little when healthy (noisy analog sensors):
     the flatline rule watches these, and the spike rule those of them in degC."""
     flatline_ignore_zero: bool = True
-    stale_poll_periods: Annotated[int, Field(ge=1)] = 3
+    stale_poll_periods: PollCount = 3
     out_of_range_minutes: Minutes = 2
     spike_jump_k: Annotated[float, Field(gt=0)] = 3.0
     pv_ratio_min: Annotated[float, Field(gt=0, lt=1)] = 0.8
@@ -131,7 +131,7 @@ class FaultThresholds(BaseModel):
     lighting_on_fraction: Annotated[float, Field(gt=0, le=1)] = 0.5
     lighting_unoccupied_below: Annotated[float, Field(gt=0, le=1)] = 0.3
     lighting_minutes: Minutes = 30
-    comm_lost_poll_periods: Annotated[int, Field(ge=1)] = 3
+    comm_lost_poll_periods: PollCount = 3
     debounce_poll_periods: Annotated[float, Field(ge=0, le=100)] = 2.0
     """On- and off-delays are at least this many poll periods of the device a condition reads, so a
     value that changes for a single poll neither opens nor ends an episode (event rules exempt from the

@@ -27,10 +27,11 @@ from datetime import datetime
 from email.message import EmailMessage
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from energy.providers import episode_record
 from twin.fault_episodes import FaultEpisode, Priority, Shelf
+from twin.input_schema import InputModel
 
 log = logging.getLogger(__name__)
 
@@ -38,10 +39,8 @@ NOTIFIED_PRIORITIES = frozenset({Priority.HIGH, Priority.CRITICAL})
 """Priorities that are ever notified (issue 17); lower ones wait for the console."""
 
 
-class SmtpServer(BaseModel):
+class SmtpServer(InputModel):
     """Where e-mail is handed over: an SMTP server (plain; STARTTLS and login when ``username`` is given)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     host: str
     port: int = Field(25, ge=1, le=65535)
@@ -51,22 +50,18 @@ class SmtpServer(BaseModel):
     timeout_s: float = Field(10.0, gt=0)
 
 
-class NotificationSettings(BaseModel):
+class NotificationSettings(InputModel):
     """The users file's ``notifications`` section: the SMTP server (needed for e-mail subscriptions) and how
     many messages one recipient (address or webhook URL) gets at most in any hour."""
-
-    model_config = ConfigDict(extra="forbid")
 
     smtp: SmtpServer | None = None
     max_per_hour: int = Field(20, ge=1)
     webhook_timeout_s: float = Field(10.0, gt=0)
 
 
-class Subscription(BaseModel):
+class Subscription(InputModel):
     """A user's ``notify`` entry: where to tell them (e-mail, webhook or both) about which new alarms
     (priorities among high and critical, default both; assets, default all)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     email: str | None = Field(None, pattern=r"^[^@\s]+@[^@\s]+$")
     webhook: str | None = Field(None, pattern=r"^https?://")

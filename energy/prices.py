@@ -10,21 +10,28 @@ The price column's name carries its unit: ``price_cny_per_kwh`` or
 ``price_cny_per_mwh`` (converted to per kWh). Timestamps with an offset are
 taken as given; timestamps without one are in the park's time zone. Each row
 is the price from its timestamp until the next row. Rows must be in order,
-evenly spaced at 15 or 60 minutes, with no gaps and no repeats; anything else
-refuses the whole file with the line and the reason.
+evenly spaced at 15 or 60 minutes, with no gaps and no repeats, and every price
+within +-:data:`PRICE_LIMIT_CNY_PER_KWH`; anything else refuses the whole file
+with the line and the reason.
 """
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import pandas as pd
 
-from twin.config import ConfigError
+from twin.config import ConfigError, read_csv_rows
 
 PRICE_COLUMNS = {"price_cny_per_kwh": 1.0, "price_cny_per_mwh": 0.001}
 """Accepted price column names and the factor to CNY per kWh."""
+
+PRICE_LIMIT_CNY_PER_KWH = 100.0
+"""Largest energy price, import or export, positive or negative, that any price input may hold (CNY/kWh).
+Retail time-of-use peaks are about 1-2 CNY/kWh and the highest wholesale price caps in force are a few
+tens of CNY/kWh (ERCOT's 5,000 USD/MWh is about 36 CNY/kWh), so a price beyond it is a typo or a unit
+mistake; it also keeps a plan's cost coefficients where the LP solver computes exactly (a 1e308 price
+made a plan's objective NaN)."""
 
 TIME_COLUMNS = ("timestamp", "time", "ts")
 RESOLUTIONS_MIN = (15, 60)
@@ -36,13 +43,7 @@ def load_price_csv(path: str | Path, timezone: str) -> pd.Series:
     Raises ConfigError naming the file, the line and the reason for any problem.
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except OSError as exc:
-        raise ConfigError(path, [f"cannot read file: {exc.strerror or exc}"]) from None
-    rows = list(csv.reader(text.splitlines()))
-    if not rows:
-        raise ConfigError(path, ["the file is empty"])
+    rows = read_csv_rows(path)
     header = [h.strip().lower() for h in rows[0]]
     time_col = next((i for i, h in enumerate(header) if h in TIME_COLUMNS), None)
     price_col = next((i for i, h in enumerate(header) if h in PRICE_COLUMNS), None)
@@ -69,6 +70,10 @@ def load_price_csv(path: str | Path, timezone: str) -> pd.Series:
             price = float(row[price_col]) * factor
         except (ValueError, IndexError):
             problems.append(f"line {line_no}: price is not a number")
+            continue
+        if not abs(price) <= PRICE_LIMIT_CNY_PER_KWH:  # also refuses NaN
+            problems.append(f"line {line_no}: {header[price_col]} {row[price_col].strip()} is {price:g} CNY/kWh, "
+                            f"beyond the limit of +-{PRICE_LIMIT_CNY_PER_KWH:g} CNY/kWh")
             continue
         if ts.tzinfo is None:
             try:

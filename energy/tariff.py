@@ -11,17 +11,21 @@ season.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
+from energy.prices import PRICE_LIMIT_CNY_PER_KWH
 from twin.config import load_yaml_model
+from twin.input_schema import InputModel
 from twin.park import FieldPath
 
 MINUTES_PER_DAY = 24 * 60
+Price = Annotated[float, Field(ge=-PRICE_LIMIT_CNY_PER_KWH, le=PRICE_LIMIT_CNY_PER_KWH)]
+"""An energy price, CNY/kWh (see :data:`energy.prices.PRICE_LIMIT_CNY_PER_KWH`)."""
 
 
 def _minutes(text: str) -> int:
@@ -35,11 +39,7 @@ def _minutes(text: str) -> int:
     return hours * 60 + minutes
 
 
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class TimeWindow(Strict):
+class TimeWindow(InputModel):
     """A window of local clock time [start, end), "HH:MM"; end "24:00" closes the day."""
 
     start: str
@@ -70,7 +70,7 @@ class Period(TimeWindow):
     """A time-of-use period with its price."""
 
     name: Annotated[str, Field(min_length=1)]
-    price_cny_per_kwh: Annotated[float, Field(ge=-10, le=100)] | None = None
+    price_cny_per_kwh: Price | None = None
     price_ratio: Annotated[float, Field(ge=-10, le=100)] | None = None
 
     @model_validator(mode="after")
@@ -80,13 +80,13 @@ class Period(TimeWindow):
         return self
 
 
-class Season(Strict):
+class Season(InputModel):
     name: str
     months: Annotated[list[Annotated[int, Field(ge=1, le=12)]], Field(min_length=1)]
     periods: Annotated[list[Period], Field(min_length=1)]
 
 
-class CriticalPeak(Strict):
+class CriticalPeak(InputModel):
     """Critical peak: an uplift on the energy price in some windows of some months."""
 
     months: list[Annotated[int, Field(ge=1, le=12)]]
@@ -94,19 +94,21 @@ class CriticalPeak(Strict):
     uplift_pct: Annotated[float, Field(ge=0, le=500)]
 
 
-class Tariff(Strict):
+class Tariff(InputModel):
     """A time-of-use electricity tariff (prices in the tariff's currency, called CNY in field names)."""
 
     name: str
     currency: str = "CNY"
     timezone: str
-    flat_price_cny_per_kwh: Annotated[float, Field(gt=0)] | None = None
+    flat_price_cny_per_kwh: Annotated[float, Field(gt=0, le=PRICE_LIMIT_CNY_PER_KWH)] | None = None
     periods: list[Period] | None = None
     seasons: list[Season] | None = None
     critical_peak: CriticalPeak | None = None
     demand_charge_cny_per_kw_month: Annotated[float, Field(ge=0)] = 0.0
-    demand_interval_min: Annotated[int, Field(ge=1, le=60)] = 15
-    export_price_cny_per_kwh: Annotated[float, Field(ge=-10, le=100)] = 0.0
+    demand_interval_min: Literal[15, 30, 60] = 15
+    """Minutes over which billed demand is averaged: 15 (DOMAIN.md: the month's highest 15-minute demand),
+    30 or 60, the intervals utilities bill on; each divides the hour, so intervals start on the clock."""
+    export_price_cny_per_kwh: Price = 0.0
     export_limited_to_pv: bool = False
     """Only PV surplus is bought back ("self-consumption, surplus to the grid", the usual rule for
     Chinese commercial and industrial PV): export is paid, and allowed, up to PV production in each

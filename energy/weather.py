@@ -20,6 +20,7 @@ re-stamped to the hour mid-point so that holds as well as it can).
 from __future__ import annotations
 
 import calendar
+import io
 from dataclasses import dataclass
 from datetime import timedelta, timezone
 from os import PathLike
@@ -27,6 +28,8 @@ from os import PathLike
 import numpy as np
 import pandas as pd
 import pvlib
+
+from twin.config import MAX_CSV_BYTES, ConfigError, read_input_text
 
 WEATHER_COLUMNS = ("ghi_wm2", "dni_wm2", "dhi_wm2", "temp_air_c", "wind_speed_ms")
 """Column names (with units) of every weather frame in ParkTwin."""
@@ -67,14 +70,13 @@ CSV_COLUMN_ALIASES = {
 """Accepted names (case-insensitive) of each weather CSV data column."""
 
 
-class WeatherFileError(ValueError):
+class WeatherFileError(ConfigError):
     """A weather file that cannot be used: the message names the file, the
     place in it (line, column) and the reason."""
 
     def __init__(self, path: str | PathLike[str], reason: str) -> None:
-        self.path = str(path)
         self.reason = reason
-        super().__init__(f"{self.path}: {reason}")
+        super().__init__(path, [reason])
 
 
 @dataclass(frozen=True)
@@ -338,12 +340,30 @@ def read_tmy3_weather(path: str | PathLike[str], year: int) -> pd.DataFrame:
         (for a UTC-5 file: 05:30 UTC on 1 January to 04:30 UTC on 1 January
         of the next year).
 
+    Raises
+    ------
+    WeatherFileError
+        The file cannot be read as TMY3 or holds values that are not numbers.
+
     References
     ----------
     .. [1] Wilcox, S. and Marion, W. (2008). Users Manual for TMY3 Data Sets.
        NREL/TP-581-43156.
     """
-    raw, meta = pvlib.iotools.read_tmy3(path, map_variables=True)
+    text = read_input_text(path, MAX_CSV_BYTES)
+    try:
+        frame = _restamped_tmy3(text, year)
+    except (ValueError, KeyError, IndexError, TypeError) as exc:  # pvlib's and pandas' errors on a damaged file
+        raise WeatherFileError(path, f"not a readable TMY3 file: {type(exc).__name__}: {exc}") from None
+    not_finite = [name for name in WEATHER_COLUMNS if not np.isfinite(frame[name].to_numpy()).all()]
+    if not_finite:
+        raise WeatherFileError(path, f"TMY3 columns {', '.join(not_finite)} hold values that are not numbers")
+    return frame
+
+
+def _restamped_tmy3(text: str, year: int) -> pd.DataFrame:
+    """The TMY3 file's text restamped onto ``year`` in UTC (see :func:`read_tmy3_weather`)."""
+    raw, meta = pvlib.iotools.read_tmy3(io.StringIO(text), map_variables=True)
     # From the file's own date and time columns: read_tmy3's index moves the
     # hour ending 24:00 on 28 Feb of a leap source year to 1 March.
     mid_local = pd.DatetimeIndex(
@@ -438,9 +458,10 @@ def read_weather_csv(
        diffuse radiation fraction for hourly, daily and monthly-average global
        radiation. Solar Energy 28(4), 293-302.
     """
+    text = read_input_text(path, MAX_CSV_BYTES)
     try:
-        table = pd.read_csv(path, dtype=str, skip_blank_lines=False)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        table = pd.read_csv(io.StringIO(text), dtype=str, skip_blank_lines=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise WeatherFileError(path, f"not a readable CSV file: {exc}") from exc
     table.columns = [str(name).strip().lower() for name in table.columns]
     line_numbers = np.arange(len(table)) + 2
@@ -484,19 +505,17 @@ def _parse_times(path: str | PathLike[str], times: pd.Series, line_numbers: np.n
                  tz: str | None) -> pd.DatetimeIndex:
     """Parse a CSV time column into a strictly increasing UTC index, or raise WeatherFileError."""
     text = times.fillna("").str.strip()
-    has_offset = text.str.contains(r"(?:Z|[+-]\d{2}(?::?\d{2})?)$", regex=True).to_numpy()
-    parsed = pd.Series(pd.NaT, index=text.index, dtype="datetime64[ns, UTC]")
-    if has_offset.any():
-        parsed[has_offset] = pd.to_datetime(text[has_offset], utc=True, format="ISO8601", errors="coerce")
-    naive = ~has_offset
-    if naive.any():
-        local = pd.DatetimeIndex(pd.to_datetime(text[naive], format="ISO8601", errors="coerce"))
-        if tz is None and local.notna().any():
-            row = np.flatnonzero(naive)[np.argmax(local.notna())]
-            raise WeatherFileError(path, f"line {line_numbers[row]}, column {times.name}: time {text.iloc[row]!r} "
-                                         "has no UTC offset; add one (e.g. +08:00) or give the file's time zone")
-        if tz is not None:
-            parsed[naive] = local.tz_localize(tz, ambiguous="NaT", nonexistent="NaT").tz_convert("UTC")
+    try:
+        parsed = _times_utc(path, text, line_numbers, tz)
+    except WeatherFileError:
+        raise
+    except Exception:  # pandas raises several types (out of bounds, malformed offsets, its own assertions)
+        unreadable = [row for row, value in enumerate(text) if not _readable_time(value)]
+        row = unreadable[0] if unreadable else None
+        where = f"line {line_numbers[row]}, " if row is not None else ""
+        value = f" {text.iloc[row]!r}" if row is not None else "s"
+        raise WeatherFileError(path, f"{where}column {times.name}: cannot read time{value} (ISO 8601 expected, "
+                                     "years 1678-2261)") from None
     bad = parsed.isna().to_numpy()
     if bad.any():
         row = np.argmax(bad)
@@ -510,6 +529,32 @@ def _parse_times(path: str | PathLike[str], times: pd.Series, line_numbers: np.n
         raise WeatherFileError(path, f"line {line_numbers[row]}, column {times.name}: time {text.iloc[row]!r} is "
                                      f"not after the previous row's {text.iloc[row - 1]!r}; times must increase")
     return index_utc
+
+
+def _times_utc(path: str | PathLike[str], text: pd.Series, line_numbers: np.ndarray, tz: str | None) -> pd.Series:
+    """Stripped ISO 8601 times as UTC, NaT where unreadable; times without an offset are in ``tz``."""
+    has_offset = text.str.contains(r"(?:Z|[+-]\d{2}(?::?\d{2})?)$", regex=True).to_numpy()
+    parsed = pd.Series(pd.NaT, index=text.index, dtype="datetime64[ns, UTC]")
+    if has_offset.any():
+        parsed[has_offset] = pd.to_datetime(text[has_offset], utc=True, format="ISO8601", errors="coerce")
+    naive = ~has_offset
+    if naive.any():
+        local = pd.DatetimeIndex(pd.to_datetime(text[naive], format="ISO8601", errors="coerce"))
+        if tz is None and local.notna().any():
+            row = np.flatnonzero(naive)[np.argmax(local.notna())]
+            raise WeatherFileError(path, f"line {line_numbers[row]}, column {text.name}: time {text.iloc[row]!r} "
+                                         "has no UTC offset; add one (e.g. +08:00) or give the file's time zone")
+        if tz is not None:
+            parsed[naive] = local.tz_localize(tz, ambiguous="NaT", nonexistent="NaT").tz_convert("UTC")
+    return parsed
+
+
+def _readable_time(text: str) -> bool:
+    """Whether pandas reads this one time on its own, within its range of nanosecond timestamps."""
+    try:
+        return pd.Timestamp(text) is not pd.NaT
+    except Exception:  # as in _parse_times
+        return False
 
 
 def _parse_values(path: str | PathLike[str], values: pd.Series, column: str, line_numbers: np.ndarray,

@@ -7,20 +7,27 @@ so they can come from the energy models, from a trader's CSV
 
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from twin.config import ConfigError
+from energy.prices import PRICE_LIMIT_CNY_PER_KWH
+from twin.config import ConfigError, read_csv_rows
 
 INPUT_COLUMNS = ("cooling_load_kwth", "pv_available_kw", "other_load_kw", "price_cny_per_kwh")
 """Columns every horizon needs (kWth, kW AC before curtailment, kW, CNY/kWh)."""
 
 OPTIONAL_COLUMNS = ("export_price_cny_per_kwh", "outdoor_temp_c")
 """Columns a horizon may add; without them the tariff's export price and rated COPs are used."""
+
+POWER_COLUMNS = ("cooling_load_kwth", "pv_available_kw", "other_load_kw")
+POWER_LIMIT_KW = 1_000_000.0
+"""Largest load or PV power a horizon row may hold (kW or kWth): a gigawatt, far above any park's
+(the demo park peaks at a few MW), so a value beyond it is a typo or a unit mistake."""
+OUTDOOR_TEMP_RANGE_C = (-60.0, 60.0)
+"""Outdoor air temperatures a horizon row may hold (degC), about the extremes ever measured on Earth."""
 
 
 @dataclass(frozen=True)
@@ -117,21 +124,35 @@ class InitialState:
     peak_so_far_kw: float = 0.0
 
 
+def horizon_coverage_problem(index_utc: pd.DatetimeIndex, start_utc: pd.Timestamp, end_utc: pd.Timestamp,
+                             timezone: str) -> str | None:
+    """Why rows at ``index_utc`` (evenly spaced, each the mean until the next) do not cover exactly
+    [start_utc, end_utc), in the park's local time; None when they do."""
+    step = index_utc[1] - index_utc[0] if len(index_utc) > 1 else pd.Timedelta(minutes=15)
+    first, end = index_utc[0], index_utc[-1] + step
+    if first == start_utc and end == end_utc:
+        return None
+    needed = (pd.Timestamp(end_utc) - pd.Timestamp(start_utc)) / step
+    minutes = f"{step / pd.Timedelta(minutes=1):g} min"
+
+    def local(ts) -> str:
+        return f"{pd.Timestamp(ts).tz_convert(timezone):%Y-%m-%d %H:%M}"
+
+    return (f"the file's {len(index_utc)} row(s) of {minutes} cover {local(first)} to {local(end)}; the plan needs "
+            f"{local(start_utc)} to {local(end_utc)} ({timezone}): {needed:g} rows of {minutes}")
+
+
 def read_inputs_csv(path: str | Path, timezone: str, export_price_cny_per_kwh: float) -> HorizonInputs:
     """Read a horizon CSV: ``timestamp`` plus the columns of :data:`INPUT_COLUMNS` (and optional ones).
 
     Timestamps with an offset are taken as given, without one they are in the
     park's ``timezone``. Rows evenly spaced, in order, every value a finite
-    number; anything else raises ConfigError naming the file, line and reason.
+    number within its limit (:data:`POWER_LIMIT_KW`, :data:`OUTDOOR_TEMP_RANGE_C`,
+    ``energy.prices.PRICE_LIMIT_CNY_PER_KWH``); anything else raises ConfigError
+    naming the file, line and reason.
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except OSError as exc:
-        raise ConfigError(path, [f"cannot read file: {exc.strerror or exc}"]) from None
-    rows = [row for row in csv.reader(text.splitlines())]
-    if not rows:
-        raise ConfigError(path, ["the file is empty"])
+    rows = read_csv_rows(path)
     header = [h.strip().lower() for h in rows[0]]
     problems = []
     if "timestamp" not in header:
@@ -166,10 +187,9 @@ def read_inputs_csv(path: str | Path, timezone: str, export_price_cny_per_kwh: f
             except ValueError:
                 problems.append(f"line {line_no}: {column} {cells[column]!r} is not a number")
                 continue
-            if not np.isfinite(parsed[column]):
-                problems.append(f"line {line_no}: {column} is not finite")
-            elif column in ("cooling_load_kwth", "pv_available_kw", "other_load_kw") and parsed[column] < 0:
-                problems.append(f"line {line_no}: {column} is negative")
+            problem = _value_problem(column, parsed[column])
+            if problem:
+                problems.append(f"line {line_no}: {column} {problem}")
         stamps.append(ts.tz_convert("UTC"))
         values.append(parsed)
     if not stamps and not problems:
@@ -188,3 +208,18 @@ def read_inputs_csv(path: str | Path, timezone: str, export_price_cny_per_kwh: f
     if "export_price_cny_per_kwh" not in frame:
         frame["export_price_cny_per_kwh"] = export_price_cny_per_kwh
     return HorizonInputs(frame)
+
+
+def _value_problem(column: str, value: float) -> str | None:
+    """Why a horizon CSV value cannot be used (None when it can): not finite, a negative power, or beyond
+    the limits above."""
+    if not np.isfinite(value):
+        return "is not finite"
+    if column in POWER_COLUMNS and not 0 <= value <= POWER_LIMIT_KW:
+        return f"{value:g} is outside 0 to {POWER_LIMIT_KW:,.0f} kW"
+    if column.startswith(("price_", "export_price_")) and abs(value) > PRICE_LIMIT_CNY_PER_KWH:
+        return f"{value:g} is beyond the limit of +-{PRICE_LIMIT_CNY_PER_KWH:g} CNY/kWh"
+    low, high = OUTDOOR_TEMP_RANGE_C
+    if column == "outdoor_temp_c" and not low <= value <= high:
+        return f"{value:g} is outside {low:g} to {high:g} degC"
+    return None

@@ -24,7 +24,7 @@ address, polling); ``points`` lists its points, each bound to a twin point id
 A value is decoded once, at the edge: ``value = raw * 10**sf * scale + offset``
 (``sf`` read from ``scale_factor_register`` when given, else 0).
 
-Files are validated with :func:`twin.config.load_yaml_model`; a bad file is
+Files are read and validated with :mod:`twin.config`; a bad file is
 refused whole, naming the file, the line, the point and the field.
 CSV registry sheets (one row per point, columns named like the point fields)
 are imported with :func:`import_csv`.
@@ -34,13 +34,15 @@ from __future__ import annotations
 
 import builtins
 import csv
+import io
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 
-from twin.config import ConfigError, load_yaml_model
+from twin.config import MAX_CSV_BYTES, ConfigError, read_input_text, read_yaml_mapping, validate_document
+from twin.input_schema import FiniteFloat, InputModel
 from twin.park import FieldPath, Park
 
 ModbusTable = Literal["coil", "discrete_input", "input_register", "holding_register"]
@@ -62,20 +64,16 @@ PointId = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*\.[a-z
 Port = Annotated[int, Field(ge=1, le=65535)]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class MappedPoint(_Strict):
+class MappedPoint(InputModel):
     """Fields every mapped point has. ``id`` is the twin point the value feeds."""
 
     id: PointId
     unit: str = ""
-    scale: float = 1.0
-    offset: float = 0.0
+    scale: FiniteFloat = 1.0
+    offset: FiniteFloat = 0.0
     writable: bool = False
-    safe_min: float | None = None
-    safe_max: float | None = None
+    safe_min: FiniteFloat | None = None
+    safe_max: FiniteFloat | None = None
     description: str = ""
 
     @model_validator(mode="after")
@@ -83,7 +81,7 @@ class MappedPoint(_Strict):
         if self.writable and (self.safe_min is None or self.safe_max is None):
             raise ValueError("a writable point needs safe_min and safe_max")
         if self.safe_min is not None and self.safe_max is not None and self.safe_min > self.safe_max:
-            raise ValueError("safe_min is above safe_max")
+            raise ValueError(f"safe_min {self.safe_min:g} is above safe_max {self.safe_max:g}")
         if self.scale == 0:
             raise ValueError("scale cannot be 0")
         return self
@@ -97,7 +95,7 @@ class MappedPoint(_Strict):
         return (value - self.offset) / self.scale / (10.0 ** scale_factor)
 
 
-class ModbusFailSafe(_Strict):
+class ModbusFailSafe(InputModel):
     """How a writable Modbus point's device falls back to its own schedule, after SunSpec's controls.
 
     SunSpec immediate controls (model 123: ``WMaxLim_Ena`` with ``WMaxLimPct_RvrtTms``) and storage
@@ -181,7 +179,7 @@ class BacnetPoint(MappedPoint):
         return f"{self.object_type},{self.instance}"
 
 
-class DeviceMap(_Strict):
+class DeviceMap(InputModel):
     """Fields every device has. ``name`` identifies the device (by convention the asset id it serves)."""
 
     name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$")]
@@ -220,7 +218,7 @@ class ModbusDeviceMap(DeviceMap):
     points: Annotated[list[ModbusPoint], Field(min_length=1)]
 
 
-class BacnetHeartbeat(_Strict):
+class BacnetHeartbeat(InputModel):
     """A device's watchdog object (VOLTTRON's ``heart_beat_point``): BACnet has no revert timeout, and a
     ParkTwin that is killed relinquishes nothing, so the device watches a heartbeat instead.
 
@@ -320,11 +318,12 @@ def point_map_issues(device: AnyDeviceMap, park: Park | None = None) -> list[tup
 
 def load_point_map(path: str | Path, park: Park | None = None) -> AnyDeviceMap:
     """Load and validate one device's point map; with ``park``, every point must bind to a twin point."""
-    path = Path(path)
-    model = PROTOCOL_MODELS.get(_peek_protocol(path))
+    document = read_yaml_mapping(path)
+    protocol = document.data.get("protocol")
+    model = PROTOCOL_MODELS.get(protocol) if isinstance(protocol, str) else None
     if model is None:
-        raise ConfigError(path, ["line 1: protocol: required, one of 'modbus' or 'bacnet'"])
-    return load_yaml_model(path, model, lambda device: point_map_issues(device, park))
+        raise ConfigError(path, [f"protocol: required, one of 'modbus' or 'bacnet' (got {protocol!r})"])
+    return validate_document(document, model, lambda device: point_map_issues(device, park))
 
 
 def load_point_maps(folder: str | Path, park: Park | None = None) -> list[AnyDeviceMap]:
@@ -384,12 +383,12 @@ def import_csv(csv_path: str | Path, device_fields: dict[str, Any]) -> AnyDevice
     model = PROTOCOL_MODELS.get(str(device_fields.get("protocol")))
     if model is None:
         raise ConfigError(csv_path, ["protocol: required, one of 'modbus' or 'bacnet'"])
+    reader = csv.DictReader(io.StringIO(read_input_text(csv_path, MAX_CSV_BYTES), newline=""))
     try:
-        with csv_path.open(newline="", encoding="utf-8-sig") as handle:
-            rows = [{k.strip(): v.strip() for k, v in row.items() if k and v is not None and v.strip() != ""}
-                    for row in csv.DictReader(handle)]
-    except OSError as exc:
-        raise ConfigError(csv_path, [f"cannot read file: {exc.strerror or exc}"]) from None
+        rows = [{k.strip(): v.strip() for k, v in row.items() if isinstance(k, str) and isinstance(v, str) and
+                 k.strip() and v.strip()} for row in reader]
+    except csv.Error as exc:
+        raise ConfigError(csv_path, [f"line {reader.line_num}: not a readable CSV row: {exc}"]) from None
     try:
         device = model.model_validate({**device_fields, "points": rows})
     except ValidationError as exc:
@@ -407,11 +406,3 @@ def _csv_problem(loc: FieldPath, reason: str) -> str:
         column = ".".join(str(part) for part in loc[2:]) or "(row)"
         return f"row {loc[1] + 2}: column {column}: {reason}"
     return f"{'.'.join(str(part) for part in loc)}: {reason}"
-
-
-def _peek_protocol(path: Path) -> str | None:
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError):
-        return "modbus"  # let load_yaml_model report the unreadable file or the YAML error with its line
-    return data.get("protocol") if isinstance(data, dict) else "modbus"

@@ -12,30 +12,27 @@ from __future__ import annotations
 
 from typing import Annotated, ClassVar, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
+from twin.input_schema import FiniteFloat, InputModel, NonNegativeFloat, PositiveFloat
 from twin.points import PointKind, PointSpec
 
 M, SP, ST = PointKind.MEASUREMENT, PointKind.SETPOINT, PointKind.STATUS
 
 Identifier = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=48)]
-PositiveFloat = Annotated[float, Field(gt=0)]
-NonNegativeFloat = Annotated[float, Field(ge=0)]
 Fraction = Annotated[float, Field(gt=0, le=1)]
 Percent = Annotated[float, Field(ge=0, le=100)]
 
 
-class ExtraPoint(BaseModel):
+class ExtraPoint(InputModel):
     """A point an integrator adds to an asset beyond its kind's standard points."""
-
-    model_config = ConfigDict(extra="forbid")
 
     name: Identifier
     unit: str
     kind: PointKind = PointKind.MEASUREMENT
     writable: bool = False
-    low_limit: float | None = None
-    high_limit: float | None = None
+    low_limit: FiniteFloat | None = None
+    high_limit: FiniteFloat | None = None
     description: str = ""
 
     @model_validator(mode="after")
@@ -50,10 +47,8 @@ class ExtraPoint(BaseModel):
         return PointSpec(self.name, self.unit, self.kind, self.writable, self.low_limit, self.high_limit, self.description)
 
 
-class AssetBase(BaseModel):
+class AssetBase(InputModel):
     """Fields every asset has."""
-
-    model_config = ConfigDict(extra="forbid")
 
     id: Identifier
     name: str = ""

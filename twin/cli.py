@@ -22,6 +22,7 @@ from rich.table import Table
 
 from twin.config import ConfigError, load_park
 from twin.faults_file import load_faults
+from twin.input_schema import INPUT_YEARS
 from twin.park import Park
 
 EXIT_FAILURE, EXIT_BAD_INPUT = 1, 2
@@ -103,11 +104,12 @@ class BadInput(Exception):
     """A user-supplied value that cannot be used; printed as is, exit 2."""
 
 
-def main() -> None:
-    """Entry point: usage errors exit 2 (typer), bad files and values exit 2 with a plain message."""
+def main(argv: list[str] | None = None) -> None:
+    """Entry point (``argv``: the arguments, default the process's): usage errors exit 2 (typer), bad files
+    and values exit 2 with a plain message and no traceback."""
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        app()
+        app(args=argv)
     except (ConfigError, BadInput) as exc:
         # the message is plain text: patterns such as [a-z] in it are not rich markup
         errors.print(f"[red]error:[/red] {escape(str(exc))}", markup=True, highlight=False)
@@ -129,8 +131,9 @@ def _open_history(url: str):
 
 @app.command()
 def validate(park_file: ParkFile) -> None:
-    """Check a park file and print what it describes."""
+    """Check a park file and the files it names (tariff, point maps, weather) and print what it describes."""
     park = load_park(park_file)
+    named = _load_named_files(park)
     kinds = Counter(asset.kind_label for _, asset in park.iter_assets())
     table = Table(title=f"{park.name} — valid", show_header=True)
     table.add_column("building")
@@ -142,6 +145,31 @@ def validate(park_file: ParkFile) -> None:
     console.print(f"{len(park.points)} points; {sum(kinds.values())} assets; "
                   f"PV {park.pv_capacity_kw:,.0f} kWp; battery {park.battery_capacity_kwh:,.0f} kWh; "
                   f"{park.ev_charger_count} EV chargers")
+    if named:
+        console.print("valid too: " + ", ".join(named))
+
+
+def _load_named_files(park: Park) -> list[str]:
+    """Read every file the park names, as the commands that use them will (ConfigError for the first bad
+    one); what was read, one phrase each."""
+    from energy.tariff import load_tariff
+    from energy.weather import read_tmy3_weather, read_weather_csv
+    from protocols.pointmap import load_point_maps
+
+    named = []
+    if park.tariff:
+        named.append(f"tariff {load_tariff(park.tariff).name!r}")
+    if park.point_maps:
+        named.append(f"{len(load_point_maps(park.point_maps, park))} point maps")
+    if park.weather.source == "tmy3":
+        read_tmy3_weather(park.weather.file, date.today().year)
+        named.append(f"TMY3 weather {park.weather.file}")
+    if park.weather_forecast.source == "csv":
+        site = park.site
+        read_weather_csv(park.weather_forecast.file, site.latitude_deg, site.longitude_deg, site.altitude_m,
+                         tz=site.timezone)
+        named.append(f"weather forecast {park.weather_forecast.file}")
+    return named
 
 
 @app.command()
@@ -153,6 +181,8 @@ def simulate(
     faults: Annotated[Optional[Path], typer.Option(help="YAML file of faults to inject")] = None,
 ) -> None:
     """Simulate the park and write every point's readings into the history store."""
+    import pandas as pd
+
     from energy.environment import ParkEnvironment
     from twin.sim import ParkSimulator
 
@@ -162,8 +192,11 @@ def simulate(
     start_utc = datetime.combine(start_local, datetime.min.time(), tzinfo=tz).astimezone(timezone.utc)
     end_utc = start_utc + timedelta(days=days)
     fault_list = load_faults(faults, park) if faults else []
+    environment = ParkEnvironment(park)
+    # read the weather (a TMY3 file) now: a bad file is refused before the history is opened
+    environment.weather(pd.DatetimeIndex([start_utc]))
     store = _open_history(_history_url(park, history))
-    simulator = ParkSimulator(park, ParkEnvironment(park), start_utc)
+    simulator = ParkSimulator(park, environment, start_utc)
     for fault in fault_list:
         simulator.inject_fault(fault)
     total_steps = int((end_utc - start_utc) / simulator.step)
@@ -417,6 +450,7 @@ def _parse_local_time(text: str, option: str, park: Park) -> datetime:
         parsed = datetime.fromisoformat(text)
     except ValueError:
         raise BadInput(f"{option}: {text!r} is not a date YYYY-MM-DD or a time YYYY-MM-DDTHH:MM") from None
+    _check_year(parsed.year, text, option)
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=ZoneInfo(park.site.timezone))
     return parsed.astimezone(timezone.utc)
@@ -775,7 +809,7 @@ def plan(
     """Plan one day's dispatch and print its cost, peak and savings against each baseline."""
     from energy.environment import ParkEnvironment
     from energy.prices import load_price_csv
-    from optimizer.inputs import InitialState, read_inputs_csv
+    from optimizer.inputs import InitialState, horizon_coverage_problem, read_inputs_csv
     from optimizer.plan import plan_context, plan_options
     from optimizer.park_inputs import park_horizon_inputs, prices_cover, simulated_loads
     from optimizer.plan import make_plan
@@ -789,19 +823,18 @@ def plan(
     start_utc = _local_midnight(day, park)
     if inputs is not None:
         horizon = read_inputs_csv(inputs, park.site.timezone, tariff.export_price_cny_per_kwh)
-        local_dates = horizon.index.tz_convert(park.site.timezone).date
-        if (local_dates != day).any():
-            first, last = local_dates[0], local_dates[-1]
-            covers = f"{first}" if first == last else f"{first} to {last}"
-            raise BadInput(f"--inputs {inputs}: the file's rows are for {covers} (local dates), not for "
-                           f"--date {day}")
+        problem = horizon_coverage_problem(horizon.index, start_utc, _local_midnight(day + timedelta(days=1), park),
+                                           park.site.timezone)
+        if problem:
+            raise BadInput(f"--inputs {inputs}: {problem} (--date {day})")
     else:
         loads = simulated_loads(park, ParkEnvironment(park), start_utc, start_utc + timedelta(days=1))
         price_series = load_price_csv(prices, park.site.timezone) if prices else \
             tariff.energy_price_cny_per_kwh(loads.index)
         problems = prices_cover(price_series, loads.index)
         if problems:
-            raise BadInput(f"--prices {prices}: " + "; ".join(problems))
+            source = f"--prices {prices}" if prices else f"tariff {park.tariff}"
+            raise BadInput(f"{source}: " + "; ".join(problems))
         horizon = park_horizon_inputs(loads, price_series, tariff.export_price_cny_per_kwh)
     options = plan_options(tariff)  # a MIP's search bounded by nodes: the same plan on any machine
     result = make_plan(horizon, InitialState(), options, plan_context(park, tariff), solver=solver)
@@ -923,9 +956,16 @@ def _local_midnight(day: date, park: Park) -> datetime:
 
 def _parse_day(text: str, option: str) -> date:
     try:
-        return date.fromisoformat(text)
+        day = date.fromisoformat(text)
     except ValueError:
         raise BadInput(f"{option}: {text!r} is not a date of the form YYYY-MM-DD") from None
+    _check_year(day.year, text, option)
+    return day
+
+
+def _check_year(year: int, text: str, option: str) -> None:
+    if not INPUT_YEARS[0] <= year <= INPUT_YEARS[1]:
+        raise BadInput(f"{option}: {text!r} is outside the years {INPUT_YEARS[0]}-{INPUT_YEARS[1]}")
 
 
 # ------------------------------------------------------------------ devices and points (protocols)

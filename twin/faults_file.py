@@ -6,7 +6,8 @@ Example::
       - {kind: chiller_cop_drop, target: chiller1, start: 2026-07-02T10:00, end: 2026-07-03T10:00, magnitude: 0.7}
       - {kind: sensor_flatline, target: b1.meter_b1.power_kw, start: 2026-07-04T09:00}
 
-Times without an offset are in the park's time zone.
+Times without an offset are in the park's time zone. ``magnitude`` is required by the kinds that
+use it (:func:`magnitude_range`: above 0 and at most a bound per kind) and refused by the others.
 """
 
 from __future__ import annotations
@@ -15,9 +16,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import field_validator
 
+from twin.assets import AssetBase, Chiller, PVArray
 from twin.config import load_yaml_model
+from twin.input_schema import INPUT_YEARS, FiniteFloat, InputModel
 from twin.park import FieldPath, Park
 from twin.sim import Fault, FaultKind
 
@@ -32,19 +35,43 @@ ASSET_KIND_FOR_FAULT = {
 }
 
 
-class FaultEntry(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+BATTERY_OVERTEMP_MAX_K = 100.0
+"""Most a battery_overtemp fault adds to the cell temperature (K): a cell 100 K above normal is on fire."""
 
+
+class FaultEntry(InputModel):
     kind: FaultKind
     target: str
     start: datetime
     end: datetime | None = None
-    magnitude: float = 0.0
+    magnitude: FiniteFloat | None = None
+
+    @field_validator("start", "end")
+    @classmethod
+    def _within_years(cls, value: datetime | None) -> datetime | None:
+        if value is not None and not INPUT_YEARS[0] <= value.year <= INPUT_YEARS[1]:
+            raise ValueError(f"{value.isoformat()} is outside the years {INPUT_YEARS[0]}-{INPUT_YEARS[1]}")
+        return value
 
 
-class FaultsFile(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+def magnitude_range(kind: str, asset: AssetBase | None) -> tuple[str, float, float] | None:
+    """What a fault kind's magnitude means and its range (lowest excluded, highest included), for the
+    targeted asset; None for kinds without a magnitude. A COP multiplier of 0 would stop the chiller's
+    physics (its power is cooling / COP), and a delta-T above the design's is no low delta-T."""
+    if kind == "chiller_cop_drop":
+        return "the multiplier of the chiller's COP", 0.0, 1.0
+    if kind == "chw_low_delta_t":
+        design_k = asset.design_delta_t_k if isinstance(asset, Chiller) else float("inf")
+        return "the chilled-water delta-T in K, at most the chiller's design_delta_t_k", 0.0, design_k
+    if kind == "pv_string_outage":
+        strings = asset.strings_count if isinstance(asset, PVArray) else float("inf")
+        return "the number of strings lost, at most the array's strings_count", 0.0, strings
+    if kind == "battery_overtemp":
+        return "the K added to the cell temperature", 0.0, BATTERY_OVERTEMP_MAX_K
+    return None
 
+
+class FaultsFile(InputModel):
     faults: list[FaultEntry]
 
 
@@ -53,7 +80,8 @@ def load_faults(path: str | Path, park: Park) -> list[Fault]:
 
     def check(doc: FaultsFile) -> list[tuple[FieldPath, str]]:
         issues: list[tuple[FieldPath, str]] = []
-        asset_kinds = {asset.id: asset.kind for _, asset in park.iter_assets()}
+        assets = {asset.id: asset for _, asset in park.iter_assets()}
+        asset_kinds = {asset_id: asset.kind for asset_id, asset in assets.items()}
         for i, entry in enumerate(doc.faults):
             if entry.kind in POINT_TARGET_KINDS:
                 if entry.target not in park.points:
@@ -69,11 +97,26 @@ def load_faults(path: str | Path, park: Park) -> list[Fault]:
                                f"{entry.target!r} is a {asset_kinds[entry.target]}"))
             if entry.end is not None and _utc(entry.end, park) <= _utc(entry.start, park):
                 issues.append((("faults", i, "end"), "end must be after start"))
+            problem = _magnitude_problem(entry, assets.get(entry.target))
+            if problem:
+                issues.append((("faults", i, "magnitude"), problem))
         return issues
 
     doc = load_yaml_model(path, FaultsFile, check)
-    return [Fault(e.kind, e.target, _utc(e.start, park), _utc(e.end, park) if e.end else None, e.magnitude)
+    return [Fault(e.kind, e.target, _utc(e.start, park), _utc(e.end, park) if e.end else None, e.magnitude or 0.0)
             for e in doc.faults]
+
+
+def _magnitude_problem(entry: FaultEntry, asset: AssetBase | None) -> str | None:
+    expected = magnitude_range(entry.kind, asset)
+    if expected is None:
+        return None if entry.magnitude is None else f"{entry.kind} takes no magnitude"
+    meaning, low, high = expected
+    if entry.magnitude is None:
+        return f"required for {entry.kind}: {meaning}"
+    if not low < entry.magnitude <= high:
+        return f"{entry.magnitude:g} is outside ({low:g}, {high:g}]: {meaning}"
+    return None
 
 
 def _utc(ts: datetime, park: Park) -> datetime:

@@ -13,8 +13,9 @@ from datetime import time
 from functools import cached_property
 from typing import Annotated, Iterator, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
+from twin.input_schema import InputModel
 from twin.assets import Asset, AssetBase, Battery, Chiller, EVCharger, IceTank, Meter, PVArray
 from twin.points import Point, point_id
 
@@ -22,16 +23,13 @@ Hour = Annotated[float, Field(ge=0, le=24)]
 FieldPath = tuple[str | int, ...]
 
 
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class Site(Strict):
+class Site(InputModel):
     """Where the park is. The time zone is used for tariffs, schedules and display only."""
 
     latitude_deg: Annotated[float, Field(ge=-90, le=90)]
     longitude_deg: Annotated[float, Field(ge=-180, le=180)]
-    altitude_m: float = 0.0
+    altitude_m: Annotated[float, Field(ge=-500, le=9000)] = 0.0
+    """Metres above sea level: from below the Dead Sea shore (-430 m) to above Everest's summit (8,849 m)."""
     timezone: str
 
     @model_validator(mode="after")
@@ -45,7 +43,7 @@ class Site(Strict):
         return self
 
 
-class HourWindow(Strict):
+class HourWindow(InputModel):
     """A daily window in local time, [start_h, end_h); it may wrap past midnight."""
 
     start_h: Hour
@@ -57,14 +55,14 @@ class HourWindow(Strict):
         return hour_of_day >= self.start_h or hour_of_day < self.end_h
 
 
-class Occupancy(Strict):
+class Occupancy(InputModel):
     """When a building is occupied, in local time."""
 
     weekday: HourWindow = HourWindow(start_h=8, end_h=19)
     weekend_fraction: Annotated[float, Field(ge=0, le=1)] = 0.2
 
 
-class Building(Strict):
+class Building(InputModel):
     """A building with its assets and the loads that are not separately metered.
 
     cooling_design_load_kwth: cooling the building needs at design outdoor
@@ -85,7 +83,7 @@ class Building(Strict):
         return [a for a in self.assets if isinstance(a, cls)]
 
 
-class PlantSchedule(Strict):
+class PlantSchedule(InputModel):
     """The plant's own time-of-day control, used for every setpoint nobody has written.
 
     It stands for the schedule a building management system runs on site:
@@ -100,10 +98,11 @@ class PlantSchedule(Strict):
     battery_power_fraction: Annotated[float, Field(ge=0, le=1)] = 0.5
 
 
-MonthlyValues = Annotated[list[float], Field(min_length=12, max_length=12)]
+MonthlyValues = Annotated[list[Annotated[float, Field(ge=-90, le=60)]], Field(min_length=12, max_length=12)]
+"""Twelve monthly air temperatures or swings, degC, January first, within the extremes ever measured."""
 
 
-class WeatherSource(Strict):
+class WeatherSource(InputModel):
     """Weather for the simulator: clear sky with seeded clouds, or a TMY3 file.
 
     For clear sky, air temperature follows the monthly normals given here
@@ -126,7 +125,7 @@ class WeatherSource(Strict):
         return self
 
 
-class WeatherForecastSource(Strict):
+class WeatherForecastSource(InputModel):
     """Where the weather forecast that live plans are made on comes from (energy.weather_forecast).
 
     ``persistence`` (default): clear sky for the site scaled by the clearness the weather station
@@ -148,15 +147,16 @@ class WeatherForecastSource(Strict):
         return self
 
 
-class SimulationSettings(Strict):
-    """Simulator settings: step length, random seed, EV session rate."""
+class SimulationSettings(InputModel):
+    """Simulator settings: step length, random seed (a non-negative integer, as numpy's generators take),
+    EV session rate."""
 
     step_s: Annotated[int, Field(ge=1, le=3600)] = 60
-    seed: int = 1
+    seed: Annotated[int, Field(ge=0)] = 1
     ev_sessions_per_charger_per_day: Annotated[float, Field(ge=0, le=20)] = 1.5
 
 
-class DispatchSettings(Strict):
+class DispatchSettings(InputModel):
     """How the park is operated live (optimizer.operation): the local time each day at which the next
     operating day's plan is made for a trader's review, "HH:MM"."""
 
@@ -168,7 +168,7 @@ class DispatchSettings(Strict):
         return time(int(hour), int(minute))
 
 
-class Park(Strict):
+class Park(InputModel):
     """The whole park: site, buildings, and where its history and tariff live."""
 
     name: str

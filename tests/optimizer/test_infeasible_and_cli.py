@@ -162,7 +162,7 @@ def test_plan_exits_2_when_the_inputs_are_for_another_day(tmp_path):
     later = frame.assign(timestamp=[(pd.Timestamp(t) + pd.Timedelta(days=1)).isoformat() for t in frame["timestamp"]])
     pd.concat([frame, later]).to_csv(two_days, index=False)
     result = parktwin("plan", str(PV_BATTERY), "--date", "2026-07-01", "--inputs", str(two_days))
-    assert result.returncode == 2 and "2026-07-01 to 2026-07-02" in result.stderr
+    assert result.returncode == 2 and "cover 2026-07-01 00:00 to 2026-07-03 00:00" in result.stderr
 
 
 def test_pv_battery_park_validates_and_simulates_without_chillers():
