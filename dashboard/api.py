@@ -5,7 +5,7 @@ Reads (the write audit log at GET /api/audit among them) need no sign-in; the ac
 POST /api/plan/approve, POST /api/plan/suspend, POST /api/plan/replan) go
 through :mod:`dashboard.actions`. Errors are JSON ``{"error": "..."}`` with
 status 400 (bad request), 403 (not allowed), 404 (unknown point) or 503 (the
-capability behind the endpoint is not installed yet).
+capability behind the endpoint is not installed yet, or the history store is unavailable).
 """
 
 from __future__ import annotations
@@ -114,6 +114,12 @@ def create_api(ctx: DashboardContext) -> Blueprint:
     @api.errorhandler(BadRequest)
     def bad_request(exc: BadRequest):
         return _error(400, str(exc))
+
+    @api.get("/status")
+    def status():
+        """The history store's health under a live run; null over a history alone (``parktwin dashboard``)."""
+        storage = ctx.providers.storage
+        return jsonify({"now_utc": ctx.now_utc().isoformat(), "storage": storage() if storage else None})
 
     @api.get("/park")
     def park():

@@ -22,6 +22,9 @@ from twin.faults_file import load_faults
 from twin.park import Park
 
 EXIT_FAILURE, EXIT_BAD_INPUT = 1, 2
+DEFAULT_SPOOL_ROWS = 5_000_000
+"""Readings `parktwin run`'s spool holds unless --spool-max-rows says: about 300 MB on disk, some 8 hours of
+the demo park's live run (about 170 readings a second)."""
 DEFAULT_HISTORY = "sqlite:///parktwin-history.sqlite"
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_show_locals=False,
@@ -138,6 +141,12 @@ def run(
     plan_time_limit: Annotated[Optional[float], typer.Option(
         min=0.1, max=600, help="Seconds a plan's MIP may search before its best realizable plan is used (default: "
                                "no wall-clock limit; the node limit alone, so plans do not depend on load)")] = None,
+    spool: Annotated[Optional[Path], typer.Option(
+        help="SQLite file where readings wait while the history store is unavailable, replayed in order when it "
+             "is back (default: beside a SQLite history, else beside the park file)")] = None,
+    spool_max_rows: Annotated[int, typer.Option(
+        min=1, help="Most readings the spool holds; beyond it the oldest are dropped and counted as lost")]
+        = DEFAULT_SPOOL_ROWS,
 ) -> None:
     """Run the park live: protocol adapters polling its devices (the simulated ones, or the field's), history
     store, the rolling-horizon controller and the dashboard. SIGINT and SIGTERM stop it: setpoints released,
@@ -171,6 +180,7 @@ def run(
     device_maps = _park_point_maps(park, park_file)
     url = _history_url(park, history)
     store = _open_history(url)
+    writer = _spooled_writer(store, spool or _default_spool(url, park_file), spool_max_rows)
     live = LiveState()
     now = _local_midnight(_parse_day(start, "--start"), park) if start else \
         datetime.now(timezone.utc).replace(second=0, microsecond=0)
@@ -180,7 +190,7 @@ def run(
         for fault in fault_list:
             simulator.inject_fault(fault)
         clock = SimulationClock(now, speed or DEFAULT_SPEED)
-    twin_sink = TwinSink(live, store, flush_every=5)
+    twin_sink = TwinSink(live, writer, flush_every=5)
     episodes = FaultEpisodeStore(store)
     notifier = _alarm_notifier(park, user_store, episodes)  # before the first episode is saved
     # fault episodes as the readings arrive; the point maps' poll periods and the start-up grace are
@@ -190,7 +200,7 @@ def run(
                                  poll_periods=poll_periods_in_twin_time(device_maps, twin_s_per_wall_s),
                                  startup_grace=timedelta(seconds=limits.startup_grace_s * twin_s_per_wall_s))
     readback = SetpointReadback(park, episodes.save, clock.now_utc)  # do the devices hold what was written?
-    feed = ProtocolFeed(simulator, clock, FanOutSink([twin_sink, detector, readback]), device_maps, audit=store,
+    feed = ProtocolFeed(simulator, clock, FanOutSink([twin_sink, detector, readback]), device_maps, audit=writer,
                         points=park.points)
 
     def write_through_protocols(point_id: str, value: float, who: str) -> None:
@@ -207,14 +217,17 @@ def run(
     hold_s = _hold_limits(park, device_maps, clock.speed if simulated else 1.0)  # readings hold in twin time
     dash_app = create_app(park, live, store, write_point=write_through_protocols, users=user_store,
                           devices=feed, plan=operation, now_utc=clock.now_utc,
+                          storage=lambda: writer.health().as_json(),
                           **_energy_providers(park, store, episodes, clock.now_utc, hold_s))
     if notifier is not None:
         notifier.start()
+    writer.start()
     try:
         feed.start()
     except OSError as exc:
         if notifier is not None:
             notifier.stop()
+        writer.close()
         store.close()
         errors.print(f"[red]error:[/red] cannot start the device servers: {exc} (is another `parktwin run` or "
                      "`parktwin devices serve` using the ports of the point maps?)", highlight=False)
@@ -239,11 +252,51 @@ def run(
         twin_sink.flush()
         if notifier is not None:
             notifier.stop()  # what was queued is still delivered
+        _report_history(writer.close(), twin_sink.received)
         store.close()
 
 
 DEFAULT_SPEED = 60.0
 """Simulated seconds per wall-clock second of `parktwin run` on simulated devices."""
+
+
+def _default_spool(history_url: str, park_file: Path) -> Path:
+    """Where a run's spool goes unless ``--spool`` says: beside a SQLite history file, else beside the park file."""
+    path = history_url.removeprefix("sqlite:///")
+    if "://" not in path:
+        return Path(f"{path}-spool.sqlite")
+    return park_file.parent / f"{park_file.stem}.history-spool.sqlite"
+
+
+def _spooled_writer(store, spool_path: Path, max_rows: int):
+    """The live run's writer in front of the history store, through a spool at ``spool_path``; bad input
+    (exit 2) when the spool cannot be made there."""
+    import sqlite3
+
+    from twin.history.spool import ReadingSpool
+    from twin.history.writer import SpooledWriter
+
+    try:
+        spool = ReadingSpool(spool_path, max_rows)
+    except sqlite3.Error as exc:
+        store.close()
+        raise BadInput(f"--spool: cannot open {spool_path} ({exc}); does its folder exist and is it writable?") \
+            from None
+    writer = SpooledWriter(store, spool)
+    if len(spool):
+        console.print(f"history spool {spool_path}: {len(spool):,} readings of an earlier run wait; they are written "
+                      "to the history first")
+    return writer
+
+
+def _report_history(health, received: int) -> None:
+    """The run's closing line on its history: readings received, written, waiting in the spool, lost."""
+    line = (f"history: {received:,} readings received, {health.written_rows:,} written, "
+            f"{health.spooled_rows:,} waiting in the spool, {health.lost_rows:,} lost")
+    if health.spooled_rows:
+        line += (f" (the store is unavailable: {health.reason}); the next `parktwin run` with the spool "
+                 f"{health.spool_path} writes them")
+    console.print(line, highlight=False)
 
 
 def _serve(dash_app, host: str, port: int) -> None:
