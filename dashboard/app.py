@@ -124,8 +124,7 @@ def _register_storage_banner(app: Dash, storage: StorageHealthProvider) -> None:
             text = (f"History store unavailable since {health['since_utc']} ({health['reason']}): live values go "
                     f"on; {health['spooled_rows']:,} readings wait in the spool and are written when it is "
                     f"back.{lost}")
-        return dbc.Alert(text, color="warning", className="rounded-0 mb-3", id="storage-degraded",
-                         **{"data-state": health["state"]})
+        return dbc.Alert(text, color="warning", className="rounded-0 mb-3", id="storage-degraded")
 
 
 def _register_alarm_count(app: Dash, ctx: DashboardContext) -> None:
