@@ -43,7 +43,10 @@ class BadInput(Exception):
 
 
 def main() -> None:
-    """Entry point: usage errors exit 2 (typer), bad files and values exit 2 with a plain message."""
+    """Entry point: usage errors exit 2 (typer), bad files and values exit 2 with a plain message; a history
+    store that cannot be reached or written exits 1 with a plain message."""
+    from twin.history import StorageUnavailable
+
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         app()
@@ -51,6 +54,9 @@ def main() -> None:
         # the message is plain text: patterns such as [a-z] in it are not rich markup
         errors.print(f"[red]error:[/red] {escape(str(exc))}", markup=True, highlight=False)
         sys.exit(EXIT_BAD_INPUT)
+    except StorageUnavailable as exc:
+        errors.print(f"[red]error:[/red] {escape(str(exc))}", markup=True, highlight=False)
+        sys.exit(EXIT_FAILURE)
 
 
 def _history_url(park: Park, option: str | None) -> str:
@@ -93,6 +99,7 @@ def simulate(
 ) -> None:
     """Simulate the park and write every point's readings into the history store."""
     from energy.environment import ParkEnvironment
+    from twin.history import StorageFull
     from twin.sim import ParkSimulator
 
     park = load_park(park_file)
@@ -106,12 +113,20 @@ def simulate(
     for fault in fault_list:
         simulator.inject_fault(fault)
     total_steps = int((end_utc - start_utc) / simulator.step)
-    written = 0
+    written, committed_until = 0, start_utc
     with store, Progress(TextColumn("[bold]simulating"), BarColumn(), TextColumn("{task.completed}/{task.total} steps"),
                          TimeRemainingColumn(), console=errors) as progress:
         task = progress.add_task("simulate", total=total_steps)
-        for frame in simulator.run(end_utc, progress=lambda n: progress.advance(task, n)):
-            written += store.append_frame(frame)
+        try:
+            for frame in simulator.run(end_utc, progress=lambda n: progress.advance(task, n)):
+                written += store.append_frame(frame)
+                committed_until = frame["ts_utc"].max()
+        except StorageFull as exc:
+            progress.stop()
+            errors.print(f"[red]error:[/red] {escape(str(exc))}; {written:,} readings up to "
+                         f"{committed_until:%Y-%m-%d %H:%M} UTC were committed, the rest of the period was not "
+                         "written", markup=True, highlight=False)
+            raise typer.Exit(EXIT_FAILURE) from None
     console.print(f"wrote {written:,} readings of {len(park.points)} points, {start_utc:%Y-%m-%d %H:%M} to "
                   f"{end_utc:%Y-%m-%d %H:%M} UTC, into {_history_url(park, history)}")
 

@@ -45,8 +45,8 @@ class SQLiteHistory(History):
         self.description = str(self.path)
         folder = self.path.parent
         if not folder.is_dir():
-            raise StoreLocationError(f"history file {self.path}: folder {folder} does not exist"
-                                     + (" (it is a file)" if folder.exists() else ""))
+            raise StoreLocationError(f"history file {self.path}: " + (
+                f"{folder} is a file, not a folder" if folder.exists() else f"folder {folder} does not exist"))
         try:
             self._conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
             for pragma in ("journal_mode = WAL", "synchronous = NORMAL", "cache_size = -65536",
