@@ -270,7 +270,8 @@ def create_api(ctx: DashboardContext) -> Blueprint:
             raise BadRequest(f"cursor={cursor!r} is not the 'next' of an earlier /api/audit answer") from None
         return jsonify({"from": start.isoformat(), "to": end.isoformat(), "limit": limit,
                         "writes": [{"ts_utc": r.ts_utc.isoformat(), "who": r.who, "point_id": r.point_id,
-                                    "value": finite_or_none(r.value), "result": r.result} for r in page.records],
+                                    "value": finite_or_none(r.value), "requested": r.requested, "result": r.result}
+                                   for r in page.records],
                         "next": page.next_cursor})
 
     @api.get("/plan")

@@ -30,6 +30,7 @@ from dashboard.context import DashboardContext, wall_clock_utc
 from dashboard.pages import assets, dispatch, faults, overview, points
 from dashboard.providers import (
     DeviceStatusProvider, FaultProvider, KpiProvider, PlanProvider, PointWriter, Providers, StorageHealthProvider,
+    WriteAuditor,
 )
 from twin.history import History, StorageUnavailable
 from twin.live import LiveState
@@ -44,7 +45,7 @@ def create_app(park: Park, live: LiveState, history: History, *,
                kpi: KpiProvider | None = None, faults: FaultProvider | None = None,
                plan: PlanProvider | None = None, devices: DeviceStatusProvider | None = None,
                write_point: PointWriter | None = None, storage: StorageHealthProvider | None = None,
-               users: UserStore | None = None,
+               audit: WriteAuditor | None = None, users: UserStore | None = None,
                now_utc: Callable[[], datetime] = wall_clock_utc, secret_key: str | None = None) -> Dash:
     """Build the dashboard over a park's live state and history.
 
@@ -55,7 +56,7 @@ def create_app(park: Park, live: LiveState, history: History, *,
     """
     ctx = DashboardContext(park, live, history,
                            Providers(kpi=kpi, faults=faults, plan=plan, devices=devices, write_point=write_point,
-                                     storage=storage),
+                                     storage=storage, audit=audit),
                            users or UserStore(), now_utc)
     app = Dash(__name__, use_pages=True, pages_folder="", title="ParkTwin", update_title=None,
                suppress_callback_exceptions=True)

@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import Callable, Protocol
 
 from twin.fault_episodes import AlarmFilter
+from twin.history import WriteRecord
 
 
 class KpiProvider(Protocol):
@@ -135,6 +136,9 @@ PointWriter = Callable[[str, float, str], None]
 """Writes a value to a writable point on behalf of a user: (point_id, value, user name).
 Raises ValueError for a value the point or its device refuses."""
 
+WriteAuditor = Callable[[WriteRecord], None]
+"""Adds a record to the write audit log (the live run's writer, which keeps it while the store is away)."""
+
 
 @dataclass(frozen=True)
 class Providers:
@@ -148,6 +152,7 @@ class Providers:
     devices: DeviceStatusProvider | None = None
     write_point: PointWriter | None = None
     storage: StorageHealthProvider | None = None
+    audit: WriteAuditor | None = None
 
 
 MISSING = {

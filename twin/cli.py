@@ -232,7 +232,7 @@ def run(
     hold_s = _hold_limits(park, device_maps, clock.speed if simulated else 1.0)  # readings hold in twin time
     dash_app = create_app(park, live, store, write_point=write_through_protocols, users=user_store,
                           devices=feed, plan=operation, now_utc=clock.now_utc,
-                          storage=lambda: writer.health().as_json(),
+                          storage=lambda: writer.health().as_json(), audit=writer.record_write,
                           **_energy_providers(park, store, episodes, clock.now_utc, hold_s))
     if notifier is not None:
         notifier.start()
@@ -1115,35 +1115,51 @@ def points_write(
     who: Annotated[str, typer.Option(help="Who asks for the write (recorded in the audit log)")] = "cli",
     history: HistoryOption = None,
 ) -> None:
-    """Write one point (limits enforced) and record the write in the history store's audit log."""
+    """Write one point (limits enforced) and record the attempt, accepted or refused, in the history store's
+    audit log."""
     import asyncio
     import math
 
     from protocols.coordinator import write_result
-    from twin.history import WriteRecord
+    from twin.history import RELINQUISH, WriteRecord
 
-    park, device = _device_of(park_file, point_id)
+    relinquish = value.strip().lower() in ("null", "relinquish")
+    requested = RELINQUISH if relinquish else value.strip()
+
+    def audited(number: float | None, result: str) -> None:
+        _audit(park, history, WriteRecord(datetime.now(timezone.utc), who, point_id, number, result, requested))
+
+    def refuse(reason: str, message: str) -> BadInput:
+        audited(None, f"refused: {reason}")
+        return BadInput(message)
+
+    park = load_park(park_file)
+    try:
+        park, device = _device_of(park_file, point_id)
+    except BadInput as exc:
+        raise refuse(f"unknown point: in none of the point maps of {park_file.name}", str(exc)) from None
     point = device.point(point_id)
     if not point.writable:
-        raise BadInput(f"{point_id} is not writable")
+        raise refuse("not writable", f"{point_id} is not writable")
     number: float | None
-    if value.strip().lower() in ("null", "relinquish"):
+    if relinquish:
         if device.protocol != "bacnet" and getattr(point, "fail_safe", None) is None:
-            raise BadInput(f"{point_id}: only BACnet points and Modbus points with a fail_safe can be released (null)")
+            raise refuse("null on a Modbus point without a fail_safe (only BACnet points and Modbus points with "
+                         "a fail_safe can be released)",
+                         f"{point_id}: only BACnet points and Modbus points with a fail_safe can be released (null)")
         number = None
     else:
         try:
             number = float(value)
         except ValueError:
-            raise BadInput(f"VALUE: {value!r} is not a number (or null)") from None
+            raise refuse("not a number", f"VALUE: {value!r} is not a number (or null)") from None
         if not math.isfinite(number) or not point.safe_min <= number <= point.safe_max:
             result = f"refused: outside safe limits [{point.safe_min:g}, {point.safe_max:g}]"
-            recorded = number if math.isfinite(number) else None
-            _audit(park, history, WriteRecord(datetime.now(timezone.utc), who, point_id, recorded, result))
+            audited(number if math.isfinite(number) else None, result)
             raise BadInput(f"{point_id}: {number:g} is {result.removeprefix('refused: ')}")
     result = asyncio.run(_with_adapter(device, lambda adapter: write_result(adapter, point_id, number)))
     exit_code = {"ok": 0, "refused": EXIT_BAD_INPUT}.get(result.split(":")[0], EXIT_FAILURE)
-    _audit(park, history, WriteRecord(datetime.now(timezone.utc), who, point_id, number, result))
+    audited(number, result)
     if exit_code:
         errors.print(f"[red]error:[/red] {point_id}: {result}", highlight=False)
         raise typer.Exit(exit_code)
@@ -1209,7 +1225,8 @@ def audit(
     history: HistoryOption = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON lines, one write per line")] = False,
 ) -> None:
-    """Every write attempt to a device point in a period, oldest first: time, who, point, value, result."""
+    """Every write attempt to a device point in a period, accepted or refused, oldest first: time, who, point,
+    value (or what was asked for when nothing was written), result."""
     import itertools
 
     from twin.history import WRITE_PAGE_SIZE
@@ -1240,9 +1257,11 @@ def audit(
 
 
 def _audit_cells(record, zone: ZoneInfo) -> tuple[str, str, str, str, str]:
-    """Table cells of one write record: local time to the millisecond, who, point, value (null: relinquish), result."""
+    """Table cells of one write record: local time to the millisecond, who, point, value (the number written,
+    else what was asked for: relinquish, nan, inf, a text that is not a number), result."""
     local = record.ts_utc.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
-    return local, record.who, record.point_id, "null" if record.value is None else f"{record.value:g}", record.result
+    value = record.requested if record.value is None else f"{record.value:g}"
+    return local, record.who, record.point_id, value, record.result
 
 
 def _audit_json(record) -> str:
@@ -1252,7 +1271,7 @@ def _audit_json(record) -> str:
 
     value = record.value if record.value is not None and math.isfinite(record.value) else None
     return json.dumps({"ts_utc": record.ts_utc.isoformat(), "who": record.who, "point_id": record.point_id,
-                       "value": value, "result": record.result})
+                       "value": value, "requested": record.requested, "result": record.result})
 
 
 if __name__ == "__main__":
