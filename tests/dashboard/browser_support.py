@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -53,6 +54,31 @@ def parktwin_server(*args: str) -> Iterator[str]:
             yield base
         finally:
             stop_with_ctrl_c(process)
+
+
+@contextmanager
+def served_in_thread(dash_app) -> Iterator[str]:
+    """Serve a Dash app (``dashboard.app.create_app``) on a free port in a thread of this process; yields its
+    base URL and stops the server afterwards."""
+    from werkzeug.serving import make_server
+
+    port = free_port()
+    server = make_server("127.0.0.1", port, dash_app.server, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.shutdown()
+        thread.join()
+
+
+def browser_page(chromium, width: int, height: int):
+    """A page in a fresh browser context of ``width`` x ``height`` pixels, closed afterwards (a generator for
+    fixtures: ``yield from browser_page(chromium, 1440, 900)``)."""
+    context = chromium.new_context(viewport={"width": width, "height": height})
+    yield context.new_page()
+    context.close()
 
 
 class ConsoleWatch:

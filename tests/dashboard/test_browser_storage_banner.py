@@ -3,13 +3,9 @@ and again once readings have been lost to the spool's limit; none while the stor
 
 from __future__ import annotations
 
-import threading
-
 import pytest
-from park_copies import free_port
-from werkzeug.serving import make_server
 
-from browser_support import ConsoleWatch
+from browser_support import ConsoleWatch, browser_page, served_in_thread
 from dashboard.app import PAGES, STORAGE_REFRESH_MS, create_app
 from twin.history import open_history
 from twin.live import LiveState
@@ -25,21 +21,14 @@ def served(demo_park, tmp_path_factory):
     health = dict(HEALTHY)
     store = open_history(f"sqlite:///{tmp_path_factory.mktemp('banner') / 'h.sqlite'}")
     app = create_app(demo_park, LiveState(), store, storage=lambda: dict(health))
-    port = free_port()
-    server = make_server("127.0.0.1", port, app.server, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{port}", health
-    server.shutdown()
-    thread.join()
+    with served_in_thread(app) as base:
+        yield base, health
     store.close()
 
 
 @pytest.fixture
 def page(chromium):
-    context = chromium.new_context(viewport={"width": 1280, "height": 900})
-    yield context.new_page()
-    context.close()
+    yield from browser_page(chromium, 1280, 900)
 
 
 def test_every_page_shows_the_outage_while_it_lasts(served, page):
