@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from flask import Request
 
-from dashboard.auth import authorize, current_user
+from dashboard.auth import User, authorize
 from dashboard.context import DashboardContext
 from dashboard.providers import MISSING
 from twin.history import RELINQUISH, WriteRecord
@@ -34,17 +34,19 @@ def write_point(ctx: DashboardContext, request: Request, point_id: str, raw_valu
 
     404 unknown point; 403 not allowed (logged); 503 no writer in this mode;
     400 not writable, not a number or outside the point's safe limits. Every
-    refusal here is recorded in the write audit log with its reason (the writer
-    records the writes it makes or the device refuses).
+    refusal here is recorded in the write audit log with its reason, as asked by
+    ``dashboard:<user>``, or ``dashboard`` before a user is known (an unknown
+    point, a client not allowed); the writer records the writes it makes or the
+    device refuses.
     """
-    refused = _refusal(ctx, request, point_id, raw_value)
+    user = authorize(ctx.access, request, "write_point", point_id) if point_id in ctx.park.points else None
+    refused = _refusal(ctx, user, point_id, raw_value)
     if refused is not None:
-        requested = RELINQUISH if raw_value is None else str(raw_value)
-        user = current_user(ctx.users, request)
-        ctx.record_write(WriteRecord(ctx.now_utc(), f"dashboard:{user.name if user else 'anonymous'}", point_id,
-                                     None, f"refused: {refused.message}", requested))
+        ctx.record_write(WriteRecord(ctx.now_utc(), f"dashboard:{user.name}" if user else "dashboard", point_id,
+                                     None, f"refused: {refused.message}",
+                                     RELINQUISH if raw_value is None else str(raw_value)))
         return refused
-    point, value, user = ctx.park.points[point_id], float(raw_value), current_user(ctx.users, request)
+    point, value = ctx.park.points[point_id], float(raw_value)  # type: ignore[arg-type]
     try:
         ctx.providers.write_point(point_id, value, user.name)
     except ValueError as exc:
@@ -53,12 +55,13 @@ def write_point(ctx: DashboardContext, request: Request, point_id: str, raw_valu
     return ActionResult(200, f"wrote {value:g} {point.unit} to {point_id}")
 
 
-def _refusal(ctx: DashboardContext, request: Request, point_id: str, raw_value: object) -> ActionResult | None:
-    """Why a write of ``raw_value`` to ``point_id`` is refused before it reaches the writer; None when it may go."""
+def _refusal(ctx: DashboardContext, user: User | None, point_id: str, raw_value: object) -> ActionResult | None:
+    """Why a write of ``raw_value`` to ``point_id`` by ``user`` (None: not allowed) is refused before it reaches
+    the writer; None when it may go."""
     point = ctx.park.points.get(point_id)
     if point is None:
         return ActionResult(404, f"unknown point {point_id!r}")
-    if authorize(ctx.users, request, "write_point", point_id) is None:
+    if user is None:
         return ActionResult(403, "writing a point needs a signed-in user with the operator or admin role")
     if ctx.providers.write_point is None:
         return ActionResult(503, MISSING["write_point"])
@@ -80,7 +83,7 @@ def acknowledge_fault(ctx: DashboardContext, request: Request, episode_id: str) 
     403 not allowed (logged); 503 no fault provider; 404 no such episode.
     The result's ``data`` is the episode as stored afterwards.
     """
-    user = authorize(ctx.users, request, "acknowledge_fault", episode_id)
+    user = authorize(ctx.access, request, "acknowledge_fault", episode_id)
     if user is None:
         return ActionResult(403, "acknowledging a fault needs a signed-in user with the operator or admin role")
     if ctx.providers.faults is None:
@@ -106,7 +109,7 @@ def comment_fault(ctx: DashboardContext, request: Request, episode_id: str, text
     403 not allowed (logged); 503 no fault provider; 400 no text; 404 no such episode.
     The result's ``data`` is the comment.
     """
-    user = authorize(ctx.users, request, "comment_fault", episode_id)
+    user = authorize(ctx.access, request, "comment_fault", episode_id)
     if user is None:
         return ActionResult(403, "commenting on a fault needs a signed-in user with the operator or admin role")
     if ctx.providers.faults is None:
@@ -129,7 +132,7 @@ def shelve_alarm(ctx: DashboardContext, request: Request, episode_id: str, raw_m
     403 not allowed (logged); 503 no fault provider; 400 minutes not from 1 to :data:`MAX_SHELVE_MINUTES`
     or no reason; 404 no such episode. The result's ``data`` is the shelving.
     """
-    user = authorize(ctx.users, request, "shelve_alarm", episode_id)
+    user = authorize(ctx.access, request, "shelve_alarm", episode_id)
     if user is None:
         return ActionResult(403, "shelving an alarm needs a signed-in user with the operator or admin role")
     if ctx.providers.faults is None:
@@ -158,7 +161,7 @@ def approve_plan(ctx: DashboardContext, request: Request, plan_id: str) -> Actio
     403 not allowed (logged); 503 no planner; 409 replaced, expired or approved already.
     The result's ``data`` is the approval state (approver, until when, the setpoints of the step dispatched).
     """
-    user = authorize(ctx.users, request, "approve_plan", plan_id)
+    user = authorize(ctx.access, request, "approve_plan", plan_id)
     if user is None:
         return ActionResult(403, "approving a plan needs a signed-in user with the trader or admin role")
     if ctx.providers.plan is None:
@@ -177,7 +180,7 @@ def approve_plan(ctx: DashboardContext, request: Request, plan_id: str) -> Actio
 def suspend_plan(ctx: DashboardContext, request: Request) -> ActionResult:
     """Suspend dispatch for a signed-in trader or admin: authority ends and every setpoint written goes back
     to the plant schedule at once. 403 not allowed (logged); 503 no planner. ``data``: the approval state."""
-    user = authorize(ctx.users, request, "suspend_plan", "dispatch")
+    user = authorize(ctx.access, request, "suspend_plan", "dispatch")
     if user is None:
         return ActionResult(403, "suspending dispatch needs a signed-in user with the trader or admin role")
     if ctx.providers.plan is None:
@@ -190,7 +193,7 @@ def suspend_plan(ctx: DashboardContext, request: Request) -> ActionResult:
 
 def replan(ctx: DashboardContext, request: Request) -> ActionResult:
     """Re-plan at the next control step for a signed-in trader or admin; 409 while one is asked for already."""
-    user = authorize(ctx.users, request, "approve_plan", "re-plan")
+    user = authorize(ctx.access, request, "approve_plan", "re-plan")
     if user is None:
         return ActionResult(403, "re-planning needs a signed-in user with the trader or admin role")
     if ctx.providers.plan is None:

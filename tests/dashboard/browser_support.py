@@ -1,4 +1,5 @@
-"""Helpers of the browser tests: chromium flags, a `parktwin` server per module, console and figure readers."""
+"""Helpers of the browser and HTTP tests: chromium flags, a `parktwin` server per module, an app served in-process,
+console and figure readers."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from dashboard.serve import dashboard_server
 from park_copies import free_port, stop_with_ctrl_c
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -57,20 +59,15 @@ def parktwin_server(*args: str) -> Iterator[str]:
 
 
 @contextmanager
-def served_in_thread(dash_app) -> Iterator[str]:
-    """Serve a Dash app (``dashboard.app.create_app``) on a free port in a thread of this process; yields its
-    base URL and stops the server afterwards."""
-    from werkzeug.serving import make_server
+def served(app, behind_proxy: bool = False) -> Iterator[str]:
+    """A Dash app's server under waitress (as `parktwin run` serves it) on a free port of 127.0.0.1 in this
+    process; yields its base URL.
 
-    port = free_port()
-    server = make_server("127.0.0.1", port, dash_app.server, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.shutdown()
-        thread.join()
+    waitress stops only on KeyboardInterrupt in the thread serving it (closing its socket from another thread
+    breaks the select it waits in), so the server thread is a daemon that ends with the test process."""
+    server = dashboard_server(app.server, "127.0.0.1", 0, threads=4, behind_proxy=behind_proxy)
+    threading.Thread(target=server.run, daemon=True).start()
+    yield f"http://127.0.0.1:{server.effective_port}"
 
 
 def browser_page(chromium, width: int, height: int):

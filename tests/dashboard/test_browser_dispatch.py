@@ -13,7 +13,8 @@ from datetime import datetime, timezone
 import pytest
 from playwright.sync_api import expect
 
-from browser_support import ARTIFACTS, ConsoleWatch, browser_page, figure_data, served_in_thread
+from browser_support import ARTIFACTS, ConsoleWatch, browser_page, figure_data
+from browser_support import served as served_app
 from dashboard.app import create_app
 from dashboard.auth import UserStore, add_user
 from dashboard.components import format_value
@@ -38,7 +39,7 @@ def served(demo_park, tmp_path_factory):
     live.step()
     app = create_app(demo_park, LiveState(), store, users=UserStore.load(users), now_utc=live.now_utc,
                      plan=live.operation)
-    with served_in_thread(app) as base:
+    with served_app(app) as base:
         yield base, live
     store.close()
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from browser_support import ConsoleWatch, browser_page, served_in_thread
+from browser_support import ConsoleWatch, browser_page
+from browser_support import served as served_app
 from dashboard.app import PAGES, STORAGE_REFRESH_MS, create_app
 from twin.history import open_history
 from twin.live import LiveState
@@ -21,7 +22,7 @@ def served(demo_park, tmp_path_factory):
     health = dict(HEALTHY)
     store = open_history(f"sqlite:///{tmp_path_factory.mktemp('banner') / 'h.sqlite'}")
     app = create_app(demo_park, LiveState(), store, storage=lambda: dict(health))
-    with served_in_thread(app) as base:
+    with served_app(app) as base:
         yield base, health
     store.close()
 
