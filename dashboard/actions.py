@@ -8,9 +8,10 @@ from dataclasses import dataclass
 
 from flask import Request
 
-from dashboard.auth import authorize
+from dashboard.auth import User, authorize
 from dashboard.context import DashboardContext
 from dashboard.providers import MISSING
+from twin.history import RELINQUISH, WriteRecord
 
 log = logging.getLogger(__name__)
 
@@ -32,12 +33,34 @@ def write_point(ctx: DashboardContext, request: Request, point_id: str, raw_valu
     """Write a value to a writable point for a signed-in operator or admin.
 
     404 unknown point; 403 not allowed (logged); 503 no writer in this mode;
-    400 not writable, not a number or outside the point's safe limits.
+    400 not writable, not a number or outside the point's safe limits. Every
+    refusal here is recorded in the write audit log with its reason, as asked by
+    ``dashboard:<user>``, or ``dashboard`` before a user is known (an unknown
+    point, a client not allowed); the writer records the writes it makes or the
+    device refuses.
     """
+    user = authorize(ctx.access, request, "write_point", point_id) if point_id in ctx.park.points else None
+    refused = _refusal(ctx, user, point_id, raw_value)
+    if refused is not None:
+        ctx.record_write(WriteRecord(ctx.now_utc(), f"dashboard:{user.name}" if user else "dashboard", point_id,
+                                     None, f"refused: {refused.message}",
+                                     RELINQUISH if raw_value is None else str(raw_value)))
+        return refused
+    point, value = ctx.park.points[point_id], float(raw_value)  # type: ignore[arg-type]
+    try:
+        ctx.providers.write_point(point_id, value, user.name)
+    except ValueError as exc:
+        return ActionResult(400, str(exc))
+    log.info("user %r (role %s) wrote %g %s to %s", user.name, user.role, value, point.unit, point_id)
+    return ActionResult(200, f"wrote {value:g} {point.unit} to {point_id}")
+
+
+def _refusal(ctx: DashboardContext, user: User | None, point_id: str, raw_value: object) -> ActionResult | None:
+    """Why a write of ``raw_value`` to ``point_id`` by ``user`` (None: not allowed) is refused before it reaches
+    the writer; None when it may go."""
     point = ctx.park.points.get(point_id)
     if point is None:
         return ActionResult(404, f"unknown point {point_id!r}")
-    user = authorize(ctx.access, request, "write_point", point_id)
     if user is None:
         return ActionResult(403, "writing a point needs a signed-in user with the operator or admin role")
     if ctx.providers.write_point is None:
@@ -51,12 +74,7 @@ def write_point(ctx: DashboardContext, request: Request, point_id: str, raw_valu
     if not math.isfinite(value) or not point.within_limits(value):
         return ActionResult(400, f"{value:g} is outside the safe limits of {point_id} "
                                  f"[{point.spec.low_limit:g}, {point.spec.high_limit:g}] {point.unit}")
-    try:
-        ctx.providers.write_point(point_id, value, user.name)
-    except ValueError as exc:
-        return ActionResult(400, str(exc))
-    log.info("user %r (role %s) wrote %g %s to %s", user.name, user.role, value, point.unit, point_id)
-    return ActionResult(200, f"wrote {value:g} {point.unit} to {point_id}")
+    return None
 
 
 def acknowledge_fault(ctx: DashboardContext, request: Request, episode_id: str) -> ActionResult:

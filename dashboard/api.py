@@ -7,7 +7,7 @@ through :mod:`dashboard.actions`, and take JSON bodies from this server's own pa
 (:mod:`dashboard.web_security` refuses the rest with 415 or 403 before they get here). Lists come a page at a
 time. Errors are JSON ``{"error": "..."}`` with status 400 (bad request), 403 (not allowed), 404 (unknown
 point), 429 (HTTP Basic credentials of a locked user name or address) or 503 (the capability behind the
-endpoint is not installed yet).
+endpoint is not installed yet, or the history store is unavailable).
 """
 
 from __future__ import annotations
@@ -123,6 +123,12 @@ def create_api(ctx: DashboardContext) -> Blueprint:
     @api.errorhandler(BadRequest)
     def bad_request(exc: BadRequest):
         return _error(400, str(exc))
+
+    @api.get("/status")
+    def status():
+        """The history store's health under a live run; null over a history alone (``parktwin dashboard``)."""
+        storage = ctx.providers.storage
+        return jsonify({"now_utc": ctx.now_utc().isoformat(), "storage": storage() if storage else None})
 
     @api.errorhandler(TooManyRequests)
     def locked(exc: TooManyRequests):
@@ -277,7 +283,8 @@ def create_api(ctx: DashboardContext) -> Blueprint:
             raise BadRequest(f"cursor={cursor!r} is not the 'next' of an earlier /api/audit answer") from None
         return jsonify({"from": start.isoformat(), "to": end.isoformat(), "limit": limit,
                         "writes": [{"ts_utc": r.ts_utc.isoformat(), "who": r.who, "point_id": r.point_id,
-                                    "value": finite_or_none(r.value), "result": r.result} for r in page.records],
+                                    "value": finite_or_none(r.value), "requested": r.requested, "result": r.result}
+                                   for r in page.records],
                         "truncated": page.next_cursor is not None, "next": page.next_cursor})
 
     @api.get("/plan")

@@ -30,12 +30,13 @@ from dashboard.auth import Access, UserStore
 from dashboard.context import DashboardContext, wall_clock_utc
 from dashboard.pages import assets, dispatch, faults, overview, points
 from dashboard.providers import (
-    DeviceStatusProvider, FaultProvider, KpiProvider, PlanProvider, PointWriter, Providers,
+    DeviceStatusProvider, FaultProvider, KpiProvider, PlanProvider, PointWriter, Providers, StorageHealthProvider,
+    WriteAuditor,
 )
 from dashboard.sessions import SessionLimits, SessionRegistry
 from dashboard.throttle import LoginThrottle, ThrottleLimits
 from dashboard.web_security import protect
-from twin.history import History
+from twin.history import History, StorageUnavailable
 from twin.live import LiveState
 from twin.park import Park
 
@@ -47,7 +48,8 @@ STYLESHEET = "/assets/bootstrap-5.3.6.min.css"
 def create_app(park: Park, live: LiveState, history: History, *,
                kpi: KpiProvider | None = None, faults: FaultProvider | None = None,
                plan: PlanProvider | None = None, devices: DeviceStatusProvider | None = None,
-               write_point: PointWriter | None = None, users: UserStore | None = None,
+               write_point: PointWriter | None = None, storage: StorageHealthProvider | None = None,
+               audit: WriteAuditor | None = None, users: UserStore | None = None,
                now_utc: Callable[[], datetime] = wall_clock_utc, secret_key: str | None = None,
                session_limits: SessionLimits = SessionLimits(),
                throttle_limits: ThrottleLimits = ThrottleLimits()) -> Dash:
@@ -62,7 +64,8 @@ def create_app(park: Park, live: LiveState, history: History, *,
     headers: :mod:`dashboard.web_security`.
     """
     ctx = DashboardContext(park, live, history,
-                           Providers(kpi=kpi, faults=faults, plan=plan, devices=devices, write_point=write_point),
+                           Providers(kpi=kpi, faults=faults, plan=plan, devices=devices, write_point=write_point,
+                                     storage=storage, audit=audit),
                            Access(users or UserStore(), SessionRegistry(session_limits), LoginThrottle(throttle_limits)),
                            now_utc)
     app = Dash(__name__, use_pages=True, pages_folder="", title="ParkTwin", update_title=None,
@@ -75,11 +78,14 @@ def create_app(park: Park, live: LiveState, history: History, *,
                            order=order, layout=partial(module.layout, ctx))
         if hasattr(module, "register_callbacks"):
             module.register_callbacks(app, ctx)
-    app.layout = _shell(park, with_alarms=faults is not None)
+    app.layout = _shell(park, with_alarms=faults is not None, with_storage=storage is not None)
     _register_user_area(app, ctx)
     if faults is not None:
         _register_alarm_count(app, ctx)
+    if storage is not None:
+        _register_storage_banner(app, storage)
     _register_sign_in(server, ctx)
+    server.register_error_handler(StorageUnavailable, _store_unavailable)
     server.register_blueprint(create_api(ctx))
     protect(app)
     return app
@@ -91,7 +97,7 @@ ALARMS_NEEDING_ATTENTION = f"{faults.PATH}?state=active,unacknowledged"
 console lists with a badge)."""
 
 
-def _shell(park: Park, with_alarms: bool) -> html.Div:
+def _shell(park: Park, with_alarms: bool, with_storage: bool) -> html.Div:
     links = [dbc.NavItem(dbc.NavLink(name, href=module.PATH, active="exact")) for name, module in PAGES]
     alarms = [html.A(id="alarm-count", href=ALARMS_NEEDING_ATTENTION, className="me-3 text-decoration-none"),
               dcc.Interval(id="alarm-count-tick", interval=ALARM_COUNT_REFRESH_MS)] if with_alarms else []
@@ -101,7 +107,36 @@ def _shell(park: Park, with_alarms: bool) -> html.Div:
         *alarms,
         html.Div(id="user-area", className="text-light small"),
     ], fluid=True), color="dark", dark=True, className="mb-3")
-    return html.Div([dcc.Location(id="url"), navbar, dbc.Container(dash.page_container, fluid=True)])
+    storage = [html.Div(id="storage-banner"), dcc.Interval(id="storage-tick", interval=STORAGE_REFRESH_MS)] \
+        if with_storage else []
+    return html.Div([dcc.Location(id="url"), navbar, *storage, dbc.Container(dash.page_container, fluid=True)])
+
+
+STORAGE_REFRESH_MS = 5_000
+
+
+def _store_unavailable(exc: StorageUnavailable):
+    """A request (API or page callback) that needed the history store while it is unavailable: 503 with the
+    reason, without a traceback in the log (the run logs the outage once)."""
+    return flask.jsonify({"error": f"history store unavailable: {exc}"}), 503
+
+
+def _register_storage_banner(app: Dash, storage: StorageHealthProvider) -> None:
+    """A banner on every page while the history store is unavailable (readings wait in the spool), and
+    while any reading has been lost to the spool's limit."""
+    @app.callback(Output("storage-banner", "children"), Input("url", "pathname"), Input("storage-tick", "n_intervals"))
+    def storage_banner(_pathname, _tick):
+        health = storage()
+        lost = f" {health['lost_rows']:,} readings lost to the spool's limit." if health["lost_rows"] else ""
+        if health["state"] == "ok" and not lost:
+            return None
+        if health["state"] == "ok":
+            text = f"History store healthy again.{lost}"
+        else:
+            text = (f"History store unavailable since {health['since_utc']} ({health['reason']}): live values go "
+                    f"on; {health['spooled_rows']:,} readings wait in the spool and are written when it is "
+                    f"back.{lost}")
+        return dbc.Alert(text, color="warning", className="rounded-0 mb-3", id="storage-degraded")
 
 
 def _register_alarm_count(app: Dash, ctx: DashboardContext) -> None:

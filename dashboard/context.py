@@ -11,7 +11,7 @@ from dashboard.auth import Access, UserStore
 from dashboard.history_views import reference_time
 from dashboard.providers import KpiProvider, Providers
 from energy.providers import EnergyKpiProvider
-from twin.history import History
+from twin.history import History, WriteRecord
 from twin.live import LiveState
 from twin.park import Park
 
@@ -42,6 +42,11 @@ class DashboardContext:
         """The KPI engine every energy figure comes from: the provider given (with the park's tariff and the
         point maps' poll periods), else the engine over this history without a tariff (no money figures)."""
         return self.providers.kpi if self.providers.kpi is not None else EnergyKpiProvider(self.park, self.history)
+
+    def record_write(self, record: WriteRecord) -> None:
+        """Add a record to the write audit log: through the live run's writer when there is one, else to the
+        history store."""
+        (self.providers.audit or self.history.record_write)(record)
 
     def data_end(self) -> datetime:
         """Where the data shown ends: the newest grid-meter reading in history, else now."""

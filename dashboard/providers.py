@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import Callable, Protocol
 
 from twin.fault_episodes import AlarmFilter
+from twin.history import WriteRecord
 
 
 class KpiProvider(Protocol):
@@ -127,9 +128,16 @@ class DeviceStatusProvider(Protocol):
         "scale_factor"}`` (README, /api/points), or None when that poll got nothing; unpolled points absent."""
 
 
+StorageHealthProvider = Callable[[], dict]
+"""The history store's health under a live run (``twin.history.writer.StorageHealth.as_json``): state
+(``ok`` or ``degraded``), since_utc, reason, received_rows, written_rows, spooled_rows, lost_rows, spool."""
+
 PointWriter = Callable[[str, float, str], None]
 """Writes a value to a writable point on behalf of a user: (point_id, value, user name).
 Raises ValueError for a value the point or its device refuses."""
+
+WriteAuditor = Callable[[WriteRecord], None]
+"""Adds a record to the write audit log (the live run's writer, which keeps it while the store is away)."""
 
 
 @dataclass(frozen=True)
@@ -143,6 +151,8 @@ class Providers:
     plan: PlanProvider | None = None
     devices: DeviceStatusProvider | None = None
     write_point: PointWriter | None = None
+    storage: StorageHealthProvider | None = None
+    audit: WriteAuditor | None = None
 
 
 MISSING = {

@@ -30,7 +30,7 @@ import pandas as pd
 from energy.fault_rules import (COMM_LOST_RULE, HELD_QUALITY, MISSING_QUALITY, RULE_LOOKBACK,
                                 SUPPRESSED_BY_COMM_LOSS, Condition, FaultThresholds, RuleInput, evaluate_rules)
 from twin.fault_episodes import FaultEpisode
-from twin.history import FaultEpisodeStore, History, query_grid
+from twin.history import FaultEpisodeStore, History
 from twin.park import Park
 from twin.readings import Reading
 
@@ -260,7 +260,7 @@ def detect_faults(history: History, park: Park, start: datetime, end: datetime,
     """
     limits = limits or FaultThresholds()
     read_from = start - RULE_LOOKBACK
-    times, values, quality = query_grid(history, list(park.points), read_from, end)
+    times, values, quality = history.query_grid(list(park.points), read_from, end)
     if len(times) == 0:
         return []
     data = _rule_input(park, times, list(park.points), values, quality, limits)

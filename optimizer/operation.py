@@ -46,11 +46,16 @@ from optimizer.controller import Authority, ControlStep, Controller, PlanInForce
 from optimizer.inputs import InitialState
 from optimizer.park_inputs import PLAN_STEP
 from optimizer.plan import DispatchPlan, make_plan
+from twin.history import StorageUnavailable
 
 log = logging.getLogger(__name__)
 
 AlarmHook = Callable[[str, str | None], None]
 """(alarm id, message or None when it clears): raised while no plan with authority covers the step."""
+
+
+_STORE_UNAVAILABLE = "history store unavailable"
+"""How :attr:`LiveOperation._error` begins while steps fail for want of the history store."""
 
 
 class StepLeads:
@@ -193,6 +198,11 @@ class LiveOperation:
             started = self.now_utc()
             try:
                 prepared = self.controller.prepare(at_utc)
+            except StorageUnavailable as exc:  # the run logs the outage; one line here, not one per step
+                if self._error is None or not self._error.startswith(_STORE_UNAVAILABLE):
+                    log.warning("control steps skipped while the history store is unavailable (%s)", exc)
+                self._error = f"{_STORE_UNAVAILABLE}: {exc}"
+                return None
             except Exception as exc:  # a failing step must not stop the park's operation; the page shows it
                 log.exception("preparing the control step failed")
                 self._error = f"{type(exc).__name__}: {exc}"
@@ -211,6 +221,8 @@ class LiveOperation:
             started = self.now_utc()
             try:
                 record = self.controller.dispatch(prepared)
+                if self._error is not None and self._error.startswith(_STORE_UNAVAILABLE):
+                    log.warning("control steps go on: the history store is back")
                 self._error = None
             except Exception as exc:
                 log.exception("dispatching the control step failed")
@@ -261,6 +273,9 @@ class LiveOperation:
         start = (local.normalize() + pd.Timedelta(days=1)).tz_convert("UTC")
         try:
             self._review = self._day_ahead(start)
+        except StorageUnavailable as exc:
+            log.warning("the plan for review failed: %s", exc)
+            self._error = f"{_STORE_UNAVAILABLE}: {exc}"
         except Exception as exc:
             log.exception("the plan for review failed")
             self._error = f"plan for review: {type(exc).__name__}: {exc}"

@@ -26,6 +26,9 @@ from twin.input_schema import INPUT_YEARS
 from twin.park import Park
 
 EXIT_FAILURE, EXIT_BAD_INPUT = 1, 2
+DEFAULT_SPOOL_ROWS = 5_000_000
+"""Readings `parktwin run`'s spool holds unless --spool-max-rows says: about 300 MB on disk, some 8 hours of
+the demo park's live run (about 170 readings a second)."""
 DEFAULT_HISTORY = "sqlite:///parktwin-history.sqlite"
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_show_locals=False,
@@ -106,7 +109,10 @@ class BadInput(Exception):
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point (``argv``: the arguments, default the process's): usage errors exit 2 (typer), bad files
-    and values exit 2 with a plain message and no traceback."""
+    and values exit 2 with a plain message and no traceback; a history store that cannot be reached or
+    written exits 1 with a plain message."""
+    from twin.history import StorageUnavailable
+
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         app(args=argv)
@@ -114,6 +120,9 @@ def main(argv: list[str] | None = None) -> None:
         # the message is plain text: patterns such as [a-z] in it are not rich markup
         errors.print(f"[red]error:[/red] {escape(str(exc))}", markup=True, highlight=False)
         sys.exit(EXIT_BAD_INPUT)
+    except StorageUnavailable as exc:
+        errors.print(f"[red]error:[/red] {escape(str(exc))}", markup=True, highlight=False)
+        sys.exit(EXIT_FAILURE)
 
 
 def _history_url(park: Park, option: str | None) -> str:
@@ -184,6 +193,7 @@ def simulate(
     import pandas as pd
 
     from energy.environment import ParkEnvironment
+    from twin.history import StorageFull
     from twin.sim import ParkSimulator
 
     park = load_park(park_file)
@@ -200,12 +210,20 @@ def simulate(
     for fault in fault_list:
         simulator.inject_fault(fault)
     total_steps = int((end_utc - start_utc) / simulator.step)
-    written = 0
+    written, committed_until = 0, start_utc
     with store, Progress(TextColumn("[bold]simulating"), BarColumn(), TextColumn("{task.completed}/{task.total} steps"),
                          TimeRemainingColumn(), console=errors) as progress:
         task = progress.add_task("simulate", total=total_steps)
-        for frame in simulator.run(end_utc, progress=lambda n: progress.advance(task, n)):
-            written += store.append_frame(frame)
+        try:
+            for frame in simulator.run(end_utc, progress=lambda n: progress.advance(task, n)):
+                written += store.append_frame(frame)
+                committed_until = frame["ts_utc"].max()
+        except StorageFull as exc:
+            progress.stop()
+            errors.print(f"[red]error:[/red] {escape(str(exc))}; {written:,} readings up to "
+                         f"{committed_until:%Y-%m-%d %H:%M} UTC were committed, the rest of the period was not "
+                         "written", markup=True, highlight=False)
+            raise typer.Exit(EXIT_FAILURE) from None
     console.print(f"wrote {written:,} readings of {len(park.points)} points, {start_utc:%Y-%m-%d %H:%M} to "
                   f"{end_utc:%Y-%m-%d %H:%M} UTC, into {_history_url(park, history)}")
 
@@ -236,6 +254,12 @@ def run(
     plan_time_limit: Annotated[Optional[float], typer.Option(
         min=0.1, max=600, help="Seconds a plan's MIP may search before its best realizable plan is used (default: "
                                "no wall-clock limit; the node limit alone, so plans do not depend on load)")] = None,
+    spool: Annotated[Optional[Path], typer.Option(
+        help="SQLite file where readings wait while the history store is unavailable, replayed in order when it "
+             "is back (default: beside a SQLite history, else beside the park file)")] = None,
+    spool_max_rows: Annotated[int, typer.Option(
+        min=1, help="Most readings the spool holds; beyond it the oldest are dropped and counted as lost")]
+        = DEFAULT_SPOOL_ROWS,
     web: WebOptions = WebOptions(),  # the options of @_web_options
 ) -> None:
     """Run the park live: protocol adapters polling its devices (the simulated ones, or the field's), history
@@ -270,6 +294,7 @@ def run(
     device_maps = _park_point_maps(park, park_file)
     url = _history_url(park, history)
     store = _open_history(url)
+    writer = _spooled_writer(store, spool or _default_spool(url, park_file), spool_max_rows)
     live = LiveState()
     now = _local_midnight(_parse_day(start, "--start"), park) if start else \
         datetime.now(timezone.utc).replace(second=0, microsecond=0)
@@ -279,7 +304,7 @@ def run(
         for fault in fault_list:
             simulator.inject_fault(fault)
         clock = SimulationClock(now, speed or DEFAULT_SPEED)
-    twin_sink = TwinSink(live, store, flush_every=5)
+    twin_sink = TwinSink(live, writer, flush_every=5)
     episodes = FaultEpisodeStore(store)
     notifier = _alarm_notifier(park, user_store, episodes)  # before the first episode is saved
     # fault episodes as the readings arrive; the point maps' poll periods and the start-up grace are
@@ -289,7 +314,7 @@ def run(
                                  poll_periods=poll_periods_in_twin_time(device_maps, twin_s_per_wall_s),
                                  startup_grace=timedelta(seconds=limits.startup_grace_s * twin_s_per_wall_s))
     readback = SetpointReadback(park, episodes.save, clock.now_utc)  # do the devices hold what was written?
-    feed = ProtocolFeed(simulator, clock, FanOutSink([twin_sink, detector, readback]), device_maps, audit=store,
+    feed = ProtocolFeed(simulator, clock, FanOutSink([twin_sink, detector, readback]), device_maps, audit=writer,
                         points=park.points)
 
     def write_through_protocols(point_id: str, value: float, who: str) -> None:
@@ -306,14 +331,17 @@ def run(
     hold_s = _hold_limits(park, device_maps, clock.speed if simulated else 1.0)  # readings hold in twin time
     dash_app = create_app(park, live, store, write_point=write_through_protocols, users=user_store,
                           devices=feed, plan=operation, now_utc=clock.now_utc, **web.app_options(),
+                          storage=lambda: writer.health().as_json(), audit=writer.record_write,
                           **_energy_providers(park, store, episodes, clock.now_utc, hold_s))
     if notifier is not None:
         notifier.start()
+    writer.start()
     try:
         feed.start()
     except OSError as exc:
         if notifier is not None:
             notifier.stop()
+        writer.close()
         store.close()
         errors.print(f"[red]error:[/red] cannot start the device servers: {exc} (is another `parktwin run` or "
                      "`parktwin devices serve` using the ports of the point maps?)", highlight=False)
@@ -338,11 +366,51 @@ def run(
         twin_sink.flush()
         if notifier is not None:
             notifier.stop()  # what was queued is still delivered
+        _report_history(writer.close(), twin_sink.received)
         store.close()
 
 
 DEFAULT_SPEED = 60.0
 """Simulated seconds per wall-clock second of `parktwin run` on simulated devices."""
+
+
+def _default_spool(history_url: str, park_file: Path) -> Path:
+    """Where a run's spool goes unless ``--spool`` says: beside a SQLite history file, else beside the park file."""
+    path = history_url.removeprefix("sqlite:///")
+    if "://" not in path:
+        return Path(f"{path}-spool.sqlite")
+    return park_file.parent / f"{park_file.stem}.history-spool.sqlite"
+
+
+def _spooled_writer(store, spool_path: Path, max_rows: int):
+    """The live run's writer in front of the history store, through a spool at ``spool_path``; bad input
+    (exit 2) when the spool cannot be made there."""
+    import sqlite3
+
+    from twin.history.spool import ReadingSpool
+    from twin.history.writer import SpooledWriter
+
+    try:
+        spool = ReadingSpool(spool_path, max_rows)
+    except sqlite3.Error as exc:
+        store.close()
+        raise BadInput(f"--spool: cannot open {spool_path} ({exc}); does its folder exist and is it writable?") \
+            from None
+    writer = SpooledWriter(store, spool)
+    if len(spool):
+        console.print(f"history spool {spool_path}: {len(spool):,} readings of an earlier run wait; they are written "
+                      "to the history first")
+    return writer
+
+
+def _report_history(health, received: int) -> None:
+    """The run's closing line on its history: readings received, written, waiting in the spool, lost."""
+    line = (f"history: {received:,} readings received, {health.written_rows:,} written, "
+            f"{health.spooled_rows:,} waiting in the spool, {health.lost_rows:,} lost")
+    if health.spooled_rows:
+        line += (f" (the store is unavailable: {health.reason}); the next `parktwin run` with the spool "
+                 f"{health.spool_path} writes them")
+    console.print(line, highlight=False)
 
 
 def _serve(dash_app, host: str, port: int, web: WebOptions) -> None:
@@ -1158,35 +1226,51 @@ def points_write(
     who: Annotated[str, typer.Option(help="Who asks for the write (recorded in the audit log)")] = "cli",
     history: HistoryOption = None,
 ) -> None:
-    """Write one point (limits enforced) and record the write in the history store's audit log."""
+    """Write one point (limits enforced) and record the attempt, accepted or refused, in the history store's
+    audit log."""
     import asyncio
     import math
 
     from protocols.coordinator import write_result
-    from twin.history import WriteRecord
+    from twin.history import RELINQUISH, WriteRecord
 
-    park, device = _device_of(park_file, point_id)
+    relinquish = value.strip().lower() in ("null", "relinquish")
+    requested = RELINQUISH if relinquish else value.strip()
+
+    def audited(number: float | None, result: str) -> None:
+        _audit(park, history, WriteRecord(datetime.now(timezone.utc), who, point_id, number, result, requested))
+
+    def refuse(reason: str, message: str) -> BadInput:
+        audited(None, f"refused: {reason}")
+        return BadInput(message)
+
+    park = load_park(park_file)
+    try:
+        park, device = _device_of(park_file, point_id)
+    except BadInput as exc:
+        raise refuse(f"unknown point: in none of the point maps of {park_file.name}", str(exc)) from None
     point = device.point(point_id)
     if not point.writable:
-        raise BadInput(f"{point_id} is not writable")
+        raise refuse("not writable", f"{point_id} is not writable")
     number: float | None
-    if value.strip().lower() in ("null", "relinquish"):
+    if relinquish:
         if device.protocol != "bacnet" and getattr(point, "fail_safe", None) is None:
-            raise BadInput(f"{point_id}: only BACnet points and Modbus points with a fail_safe can be released (null)")
+            raise refuse("null on a Modbus point without a fail_safe (only BACnet points and Modbus points with "
+                         "a fail_safe can be released)",
+                         f"{point_id}: only BACnet points and Modbus points with a fail_safe can be released (null)")
         number = None
     else:
         try:
             number = float(value)
         except ValueError:
-            raise BadInput(f"VALUE: {value!r} is not a number (or null)") from None
+            raise refuse("not a number", f"VALUE: {value!r} is not a number (or null)") from None
         if not math.isfinite(number) or not point.safe_min <= number <= point.safe_max:
             result = f"refused: outside safe limits [{point.safe_min:g}, {point.safe_max:g}]"
-            recorded = number if math.isfinite(number) else None
-            _audit(park, history, WriteRecord(datetime.now(timezone.utc), who, point_id, recorded, result))
+            audited(number if math.isfinite(number) else None, result)
             raise BadInput(f"{point_id}: {number:g} is {result.removeprefix('refused: ')}")
     result = asyncio.run(_with_adapter(device, lambda adapter: write_result(adapter, point_id, number)))
     exit_code = {"ok": 0, "refused": EXIT_BAD_INPUT}.get(result.split(":")[0], EXIT_FAILURE)
-    _audit(park, history, WriteRecord(datetime.now(timezone.utc), who, point_id, number, result))
+    audited(number, result)
     if exit_code:
         errors.print(f"[red]error:[/red] {point_id}: {result}", highlight=False)
         raise typer.Exit(exit_code)
@@ -1252,7 +1336,8 @@ def audit(
     history: HistoryOption = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON lines, one write per line")] = False,
 ) -> None:
-    """Every write attempt to a device point in a period, oldest first: time, who, point, value, result."""
+    """Every write attempt to a device point in a period, accepted or refused, oldest first: time, who, point,
+    value (or what was asked for when nothing was written), result."""
     import itertools
 
     from twin.history import WRITE_PAGE_SIZE
@@ -1283,9 +1368,11 @@ def audit(
 
 
 def _audit_cells(record, zone: ZoneInfo) -> tuple[str, str, str, str, str]:
-    """Table cells of one write record: local time to the millisecond, who, point, value (null: relinquish), result."""
+    """Table cells of one write record: local time to the millisecond, who, point, value (the number written,
+    else what was asked for: relinquish, nan, inf, a text that is not a number), result."""
     local = record.ts_utc.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
-    return local, record.who, record.point_id, "null" if record.value is None else f"{record.value:g}", record.result
+    value = record.requested if record.value is None else f"{record.value:g}"
+    return local, record.who, record.point_id, value, record.result
 
 
 def _audit_json(record) -> str:
@@ -1295,7 +1382,7 @@ def _audit_json(record) -> str:
 
     value = record.value if record.value is not None and math.isfinite(record.value) else None
     return json.dumps({"ts_utc": record.ts_utc.isoformat(), "who": record.who, "point_id": record.point_id,
-                       "value": value, "result": record.result})
+                       "value": value, "requested": record.requested, "result": record.result})
 
 
 if __name__ == "__main__":

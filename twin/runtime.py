@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Awaitable, Callable, Protocol
 
-from twin.history import History, WriteRecord, record_write
+from twin.history import StorageUnavailable, WriteRecord
 from twin.live import LiveState
 from twin.readings import Reading
 from twin.sim import ParkSimulator
@@ -33,20 +33,32 @@ class ReadingSink(Protocol):
     def deliver(self, readings: list[Reading]) -> None: ...
 
 
+class ReadingStore(Protocol):
+    """Where readings and write audit records go: a history store, or the live run's
+    ``twin.history.writer.SpooledWriter`` in front of one."""
+
+    def append(self, readings: list[Reading]) -> int: ...
+
+    def record_write(self, record: WriteRecord) -> None: ...
+
+
 @dataclass
 class TwinSink:
-    """Delivers readings to live state at once and to history in batches."""
+    """Delivers readings to live state at once and to history in batches; counts what it was given
+    (``received``)."""
 
     live: LiveState
-    history: History
+    history: ReadingStore
     flush_every: int = 1
 
     def __post_init__(self) -> None:
         self._pending: list[Reading] = []
         self._batches = 0
+        self.received = 0
 
     def deliver(self, readings: list[Reading]) -> None:
         self.live.update(readings)
+        self.received += len(readings)
         self._pending.extend(readings)
         self._batches += 1
         if self._batches >= self.flush_every:
@@ -62,16 +74,29 @@ class TwinSink:
 @dataclass
 class FanOutSink:
     """Delivers the same readings to several sinks in turn; a sink that fails is logged and does not stop
-    the others (the twin keeps its state and history when, say, fault detection breaks)."""
+    the others (the twin keeps its state and history when, say, fault detection breaks). A sink failing
+    because the history store is unavailable is logged once when that starts and once when it works again."""
 
     sinks: list[ReadingSink]
 
+    def __post_init__(self) -> None:
+        self._waiting_for_store: set[int] = set()
+
     def deliver(self, readings: list[Reading]) -> None:
-        for sink in self.sinks:
+        for index, sink in enumerate(self.sinks):
             try:
                 sink.deliver(readings)
+            except StorageUnavailable as exc:
+                if index not in self._waiting_for_store:
+                    self._waiting_for_store.add(index)
+                    log.warning("reading sink %s: history store unavailable (%s); it skips its work until the "
+                                "store is back", type(sink).__name__, exc)
             except Exception:
                 log.exception("reading sink %s failed", type(sink).__name__)
+            else:
+                if index in self._waiting_for_store:
+                    self._waiting_for_store.discard(index)
+                    log.warning("reading sink %s: history store back", type(sink).__name__)
 
 
 class SimulationClock:
@@ -107,12 +132,13 @@ class ProtocolFeed:
     device_maps: the park's point maps; each names a device the adapters poll (and the host serves, when
     simulated). Readings are stamped with the twin's clock; a value outside its twin point's plausible
     range is marked BAD (``points``: the twin's points by id; default the simulator's park's). Writes
-    (:meth:`write`) are recorded in ``audit``'s write audit log, stamped with the same clock, so that a
-    simulated run's writes line up with its readings and control steps.
+    (:meth:`write`) are recorded in ``audit``'s write audit log (a history store, or the live run's
+    writer in front of one), stamped with the same clock, so that a simulated run's writes line up with
+    its readings and control steps.
     """
 
     def __init__(self, simulator: ParkSimulator | None, clock: SimulationClock | WallClock, sink: ReadingSink,
-                 device_maps: list, audit: History, points: dict | None = None, max_backoff_s: float = 4.0):
+                 device_maps: list, audit: ReadingStore, points: dict | None = None, max_backoff_s: float = 4.0):
         self.simulator = simulator
         self.points = points if points is not None else simulator.park.points
         self.audit = audit
@@ -155,7 +181,7 @@ class ProtocolFeed:
         records = {pid: WriteRecord(self.clock.now_utc(), who, pid, values[pid], result)
                    for pid, result in results.items()}
         for record in records.values():
-            record_write(self.audit, record)
+            self.audit.record_write(record)
         return records
 
     def devices(self) -> list[dict]:

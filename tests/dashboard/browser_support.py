@@ -70,6 +70,14 @@ def served(app, behind_proxy: bool = False) -> Iterator[str]:
     yield f"http://127.0.0.1:{server.effective_port}"
 
 
+def browser_page(chromium, width: int, height: int):
+    """A page in a fresh browser context of ``width`` x ``height`` pixels, closed afterwards (a generator for
+    fixtures: ``yield from browser_page(chromium, 1440, 900)``)."""
+    context = chromium.new_context(viewport={"width": width, "height": height})
+    yield context.new_page()
+    context.close()
+
+
 class ConsoleWatch:
     """Collects console errors and uncaught exceptions of a page."""
 

@@ -60,11 +60,11 @@ def test_writes_made_through_the_api_are_listed_with_who_value_result_and_time(s
 
     assert body["writes"] == [
         {"ts_utc": "2026-06-30T16:05:00+00:00", "who": "dashboard:olga", "point_id": SETPOINT, "value": 8.0,
-         "result": "ok"},
+         "requested": "8.0", "result": "ok"},
         {"ts_utc": "2026-06-30T17:05:00+00:00", "who": "dashboard:olga", "point_id": SETPOINT, "value": 9.5,
-         "result": "ok"},
+         "requested": "9.5", "result": "ok"},
         {"ts_utc": "2026-06-30T18:00:00+00:00", "who": "optimizer", "point_id": "plant.battery.power_setpoint_kw",
-         "value": None, "result": "failed: no answer"},
+         "value": None, "requested": "relinquish", "result": "failed: no answer"},
     ]
     assert body["next"] is None and body["limit"] == AUDIT_LIMIT and not body["truncated"]
     assert body["from"] == "2026-06-30T16:00:00+00:00" and body["to"] == "2026-07-01T02:00:00+00:00"
@@ -127,3 +127,28 @@ def test_answers_stop_at_the_default_limit_and_say_where_to_go_on(served):
 def test_bad_or_missing_parameters_answer_400_naming_the_parameter(served, query, message):
     response = served[0].get(f"/api/audit?{query}")
     assert response.status_code == 400 and message in response.get_json()["error"], response.get_json()
+
+
+@pytest.mark.parametrize(("point_id", "body", "user", "requested", "result"), [
+    ("plant.no_such_point", {"value": 8.0}, "olga", "8.0", "refused: unknown point 'plant.no_such_point'"),
+    (SETPOINT, {"value": 8.0}, None, "8.0",
+     "refused: writing a point needs a signed-in user with the operator or admin role"),
+    ("plant.chiller1.chw_supply_temp_c", {"value": 7.0}, "olga", "7.0",
+     "refused: point plant.chiller1.chw_supply_temp_c is not writable"),
+    (SETPOINT, {"value": "warm"}, "olga", "warm", "refused: value 'warm' is not a number"),
+    (SETPOINT, {"value": None}, "olga", "relinquish", "refused: value None is not a number"),
+    (SETPOINT, {"value": "nan"}, "olga", "nan", "refused: nan is outside the safe limits of "
+                                               "plant.chiller1.chw_setpoint_c [5, 12] degC"),
+    (SETPOINT, {"value": 30}, "olga", "30", "refused: 30 is outside the safe limits of "
+                                           "plant.chiller1.chw_setpoint_c [5, 12] degC"),
+], ids=["unknown-point", "anonymous", "not-writable", "not-a-number", "null", "nan", "outside-limits"])
+def test_a_write_the_dashboard_refuses_is_audited_with_its_reason(served, point_id, body, user, requested, result):
+    client, store, clock = served
+    response = client.post(f"/api/points/{point_id}/write", json=body, headers=basic(user) if user else {})
+    assert response.status_code in (400, 403, 404)
+
+    (record,) = get_audit(client, "from=2026-07-01&to=2026-07-02")["writes"]
+    who = "dashboard" if user is None or point_id not in ("plant.chiller1.chw_supply_temp_c", SETPOINT) \
+        else f"dashboard:{user}"  # refused before a user is known: an unknown point, a client not allowed
+    assert record == {"ts_utc": clock[0].isoformat(), "who": who,
+                      "point_id": point_id, "value": None, "requested": requested, "result": result}

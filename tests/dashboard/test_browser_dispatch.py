@@ -8,19 +8,17 @@ runs the control steps, so each round the page must show is known. Screenshots g
 
 from __future__ import annotations
 
-import threading
 from datetime import datetime, timezone
 
 import pytest
 from playwright.sync_api import expect
-from werkzeug.serving import make_server
 
-from browser_support import ARTIFACTS, ConsoleWatch, figure_data
+from browser_support import ARTIFACTS, ConsoleWatch, browser_page, figure_data
+from browser_support import served as served_app
 from dashboard.app import create_app
 from dashboard.auth import UserStore, add_user
 from dashboard.components import format_value
 from live_park import BATTERY_SETPOINT, LivePark
-from park_copies import free_port
 from twin.history import open_history
 from twin.live import LiveState
 
@@ -41,21 +39,14 @@ def served(demo_park, tmp_path_factory):
     live.step()
     app = create_app(demo_park, LiveState(), store, users=UserStore.load(users), now_utc=live.now_utc,
                      plan=live.operation)
-    port = free_port()
-    server = make_server("127.0.0.1", port, app.server, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{port}", live
-    server.shutdown()
-    thread.join()
+    with served_app(app) as base:
+        yield base, live
     store.close()
 
 
 @pytest.fixture(scope="module")
 def page(chromium):
-    context = chromium.new_context(viewport={"width": 1440, "height": 1000})
-    yield context.new_page()
-    context.close()
+    yield from browser_page(chromium, 1440, 1000)
 
 
 def battery_row(ts_utc: str) -> str:

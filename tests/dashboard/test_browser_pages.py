@@ -13,7 +13,7 @@ from datetime import timedelta
 import pandas as pd
 import pytest
 
-from browser_support import ARTIFACTS, DEMO, ConsoleWatch, figure_data, parktwin_server
+from browser_support import ARTIFACTS, DEMO, ConsoleWatch, browser_page, figure_data, parktwin_server
 from twin.history import open_history
 
 PAGES = {  # page -> (path, a selector present once the page has drawn its data or its "not available" state)
@@ -41,9 +41,7 @@ def history(simulated_history):
 
 @pytest.fixture
 def page(chromium):
-    context = chromium.new_context(viewport={"width": 1440, "height": 900})
-    yield context.new_page()
-    context.close()
+    yield from browser_page(chromium, 1440, 900)
 
 
 def test_every_page_loads_without_console_errors(dashboard_url, page):

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 from park_copies import free_port
+from throwaway_postgres import ThrowawayPostgres
 
 from dashboard.auth import add_user
 
@@ -136,3 +137,19 @@ def notifying_run(tmp_path, demo_park_copy, smtp, hook):
                       f"end: {(now + timedelta(days=3)):%Y-%m-%dT%H:%M}Z, magnitude: 25}}\n", encoding="utf-8")
     yield from started_run(demo_park_copy, f"sqlite:///{tmp_path / 'run.sqlite'}", "--speed", "600",
                            "--faults", str(faults), "--users", str(users))
+
+
+@pytest.fixture
+def throwaway_postgres():
+    """A PostgreSQL server of the test's own (tests/throwaway_postgres.py), which the test may stop and start."""
+    server = ThrowawayPostgres()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture
+def postgres_run(demo_park_copy, throwaway_postgres):
+    """A `parktwin run --speed 600 --approval auto` of the demo park copy with its history on ``throwaway_postgres``."""
+    yield from started_run(demo_park_copy, f"{throwaway_postgres.url}?schema=run", "--speed", "600")

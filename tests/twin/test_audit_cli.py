@@ -69,7 +69,7 @@ def test_table_shows_local_times_of_the_half_open_period_oldest_first(history_ur
     lines = audit(history_url, "--from", "2026-07-01", "--to", "2026-07-02").stdout.splitlines()
 
     assert [line.split(maxsplit=5) for line in lines[1:3]] == [
-        ["2026-07-01", "00:00:00.000", "dashboard:olga", SETPOINT, "null", "failed: no answer"],
+        ["2026-07-01", "00:00:00.000", "dashboard:olga", SETPOINT, "relinquish", "failed: no answer"],
         ["2026-07-01", "23:59:59.999", "optimizer", "plant.battery.power_setpoint_kw", "-250.5", "ok"],
     ]
     assert lines[0].split() == ["time", "(Asia/Shanghai)", "who", "point", "value", "result"]
@@ -129,3 +129,44 @@ def test_bad_dates_exit_2_with_a_message_naming_the_option(tmp_path, monkeypatch
         cli.main()
     captured = capsys.readouterr()
     assert exited.value.code == cli.EXIT_BAD_INPUT and message in captured.err and captured.out == ""
+
+
+@pytest.mark.parametrize(("point_id", "value", "requested", "result"), [
+    ("plant.no_such_point", "8", "8", "refused: unknown point: in none of the point maps of park.yaml"),
+    ("plant.chiller1.chw_supply_temp_c", "7", "7", "refused: not writable"),
+    (SETPOINT, "warm", "warm", "refused: not a number"),
+    (SETPOINT, "NaN", "NaN", "refused: outside safe limits [5, 12]"),
+    (SETPOINT, "-inf", "-inf", "refused: outside safe limits [5, 12]"),
+], ids=["unknown-point", "not-writable", "not-a-number", "nan", "infinity"])
+def test_every_write_points_write_refuses_is_audited_with_its_reason(tmp_path, point_id, value, requested, result):
+    url = f"sqlite:///{tmp_path / 'history.sqlite'}"
+    refused = parktwin("points", "write", DEMO, point_id, "--who", "olga", "--history", url, "--", value)
+    assert isinstance(refused.exception, cli.BadInput)  # exit 2, before any device is asked
+
+    (row,) = [json.loads(line) for line in audit(url, "--from", "2000-01-01", "--to", "2100-01-01",
+                                                 "--json").stdout.splitlines()]
+    assert (row["who"], row["point_id"], row["value"], row["requested"], row["result"]) == \
+        ("olga", point_id, None, requested, result)
+
+
+def test_a_refused_nan_is_told_apart_from_a_relinquish_and_from_a_refused_null(tmp_path, demo_park_copy):
+    """The battery's point map without its fail-safe: a null on that Modbus point is refused, not a relinquish."""
+    battery_map = demo_park_copy.parent / "pointmaps" / "battery.yaml"
+    battery_map.write_text(battery_map.read_text().replace(
+        "fail_safe: {enable_address: 40158, revert_timeout_address: 40159, revert_timeout_s: 3600}, ", ""))
+    url = f"sqlite:///{tmp_path / 'history.sqlite'}"
+    battery = "plant.battery.power_setpoint_kw"
+    for value in ("null", "nan"):
+        assert isinstance(parktwin("points", "write", str(demo_park_copy), battery, value, "--history", url).exception,
+                          cli.BadInput)
+    record(url, WriteRecord(LOCAL_MIDNIGHT_UTC, "controller", SETPOINT, None, "ok"))  # a relinquish that went through
+
+    rows = [json.loads(line) for line in audit(url, "--from", "2000-01-01", "--to", "2100-01-01",
+                                               "--json").stdout.splitlines()]
+    assert [(r["value"], r["requested"], r["result"].split(" (")[0]) for r in rows] == [
+        (None, "relinquish", "ok"),
+        (None, "relinquish", "refused: null on a Modbus point without a fail_safe"),
+        (None, "nan", "refused: outside safe limits [-1000, 1000]"),
+    ]
+    table = audit(url, "--from", "2000-01-01", "--to", "2100-01-01").stdout.splitlines()
+    assert [line.split(maxsplit=5)[4] for line in table[1:-1]] == ["relinquish", "relinquish", "nan"]

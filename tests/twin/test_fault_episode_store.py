@@ -85,8 +85,6 @@ def test_an_acknowledgement_records_who_and_when_and_survives_the_detector_savin
 def test_a_store_made_before_priorities_is_migrated_with_its_episodes_and_acknowledgements(history_url):
     """An episodes table with the old three severities (1 info, 2 warning, 3 critical): opened today, its
     episodes read back as low, medium and critical, not suppressed, acknowledgements kept."""
-    with open_history(history_url):  # the readings' tables (and, for PostgreSQL, the schema)
-        pass
     start_ms = int(T0.timestamp() * 1000)
     statements = [
         """CREATE TABLE fault_episodes (rule_id text NOT NULL, asset_id text NOT NULL, point_id text NOT NULL,
@@ -109,6 +107,7 @@ def test_a_store_made_before_priorities_is_migrated_with_its_episodes_and_acknow
         url = urlsplit(history_url)
         schema = dict(parse_qsl(url.query))["schema"]
         connection = psycopg.connect(urlunsplit(url._replace(query="")), autocommit=True)
+        connection.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
         connection.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(schema)))
         for statement in statements:
             connection.execute(statement)

@@ -387,6 +387,7 @@ def test_sqlite_urls_relative_absolute_and_plain_paths(tmp_path, monkeypatch):
                       (f"sqlite:///{tmp_path}/abs/h.sqlite", tmp_path / "abs" / "h.sqlite"),
                       (str(tmp_path / "plain" / "h.sqlite"), tmp_path / "plain" / "h.sqlite"),
                       ("bare.sqlite", tmp_path / "bare.sqlite")]:
+        path.parent.mkdir(parents=True, exist_ok=True)  # a missing folder is refused (tests/twin/test_storage_errors.py)
         with open_history(url) as store:
             assert isinstance(store, SQLiteHistory)
             store.append([Reading("p", T0, 1.0)])
