@@ -147,7 +147,7 @@ def run(
     from dashboard.app import create_app
     from energy.environment import ParkEnvironment
     from energy.fault_detection import LiveFaultDetector, poll_periods_in_twin_time
-    from energy.fault_rules import RULES, FaultThresholds, load_fault_thresholds
+    from energy.fault_rules import DEFAULT_PRIORITIES, FaultThresholds, load_fault_thresholds
     from twin.history import FaultEpisodeStore
     from twin.live import LiveState
     from protocols.readback import SetpointReadback
@@ -189,7 +189,7 @@ def run(
             simulator.inject_fault(fault)
         if continued is not None:
             simulator.restore_state({pid: reading.value for pid, reading in continued.latest.items()})
-            close_left_open(episodes, now, RULES)  # the fault detector continues the episodes of its rules
+            close_left_open(episodes, now, DEFAULT_PRIORITIES)  # the detector continues its rules' episodes
         clock = SimulationClock(now, speed or DEFAULT_SPEED)
     twin_sink = TwinSink(live, store, flush_every=5)
     notifier = _alarm_notifier(park, user_store, episodes)  # before the first episode is saved
@@ -597,7 +597,7 @@ def faults(
     from energy.alarm_kpis import alarm_system_kpis
     from energy.fault_detection import detect_faults
     from energy.fault_kpis import fault_kpis
-    from energy.fault_rules import RULES, FaultThresholds, load_fault_thresholds
+    from energy.fault_rules import DEFAULT_PRIORITIES, FaultThresholds, load_fault_thresholds
     from twin.history import FaultEpisodeStore
 
     park = load_park(park_file)
