@@ -1,7 +1,8 @@
 """Memory benchmark: resident memory of a long live `parktwin run` of the demo park, sampled every simulated day.
 
 Run:  .venv/bin/python benchmarks/memory_long_run.py [--days 10] [--speed 600] [--start 2026-07-01]
-                                                    [--approval auto] [--history URL] [--keep FOLDER]
+                                                    [--approval auto] [--replan-min 15] [--history URL]
+                                                    [--keep FOLDER]
 
 Starts `parktwin run` of a copy of the demo park (every device on a free port) at --speed from --start with
 examples/demo-park/faults.yaml injected and the controller dispatching (--approval auto), and reads the run
@@ -59,6 +60,7 @@ def main() -> None:
     parser.add_argument("--speed", type=float, default=600.0)
     parser.add_argument("--start", default="2026-07-01")
     parser.add_argument("--approval", default="auto", choices=("auto", "manual"))
+    parser.add_argument("--replan-min", type=int, default=15)
     parser.add_argument("--history", help="history URL (default: a SQLite file in the folder)")
     parser.add_argument("--keep", type=Path, help="folder to keep the park copy, log and history in "
                                                   "(default: a temporary one)")
@@ -69,8 +71,9 @@ def main() -> None:
     history_url = args.history or f"sqlite:///{folder / 'run.sqlite'}"
     port = free_port()
     command = [sys.executable, "-m", "twin.cli", "run", str(park_file), "--speed", str(args.speed), "--start",
-               args.start, "--approval", args.approval, "--faults", str(ROOT / "examples" / "demo-park" / "faults.yaml"),
-               "--port", str(port), "--history", history_url]
+               args.start, "--approval", args.approval, "--replan-min", str(args.replan_min),
+               "--faults", str(ROOT / "examples" / "demo-park" / "faults.yaml"), "--port", str(port),
+               "--history", history_url]
     start = datetime.fromisoformat(args.start).replace(tzinfo=ZoneInfo(load_park(park_file).site.timezone))
     base_url = f"http://127.0.0.1:{port}"
     samples: list[float] = []

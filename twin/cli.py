@@ -148,6 +148,7 @@ def run(
     from energy.environment import ParkEnvironment
     from energy.fault_detection import LiveFaultDetector, poll_periods_in_twin_time
     from energy.fault_rules import DEFAULT_PRIORITIES, FaultThresholds, load_fault_thresholds
+    from twin.heap import HeapTrimmer
     from twin.history import FaultEpisodeStore
     from twin.live import LiveState
     from protocols.readback import SetpointReadback
@@ -243,9 +244,12 @@ def run(
     else:
         console.print("no tariff in the park file: no plans, nothing dispatched")
     console.print(f"dashboard: http://{host}:{port}/   (Ctrl+C stops)")
+    trimmer = HeapTrimmer()  # a long run's resident memory stays near what it holds (twin/heap.py)
+    trimmer.start()
     try:
         _serve(dash_app, host, port)
     finally:
+        trimmer.stop()
         if operation is not None:
             operation.stop()  # setpoints released to the plant schedule while the devices still answer
         feed.stop()
