@@ -601,7 +601,7 @@ def faults(
     from energy.alarm_kpis import alarm_system_kpis
     from energy.fault_detection import detect_faults
     from energy.fault_kpis import fault_kpis
-    from energy.fault_rules import DEFAULT_PRIORITIES, FaultThresholds, load_fault_thresholds
+    from energy.fault_rules import FaultThresholds, load_fault_thresholds
     from twin.history import FaultEpisodeStore
 
     park = load_park(park_file)
