@@ -32,6 +32,8 @@ import urllib.request
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
+import pandas as pd
+
 from energy.environment import ParkEnvironment
 from energy.tariff import load_tariff
 from optimizer.backtest import OPTIMAL, backtest
@@ -81,9 +83,10 @@ def live_run(park: Path, history: str, end_utc: datetime, speed: float, port: in
     return plan
 
 
-def dispatch_rounds(history: str, end_utc: datetime, gap: timedelta = timedelta(minutes=5)) -> list[list]:
+def dispatch_rounds(history: str, end_utc: datetime, gap: timedelta = timedelta(seconds=10)) -> list[list]:
     """Dispatch rounds in [START_UTC, end_utc) in the write audit log (stamped, like the readings, with the
-    twin's clock): the controller's write times grouped where less than ``gap`` apart."""
+    twin's clock): a round's writes go out at once and are stamped together when it is done, rounds are
+    minutes apart, so write times less than ``gap`` apart are one round."""
     with open_history(history) as store:
         times = [r.ts_utc for r in store.write_audit()
                  if r.who.startswith("controller") and r.value is not None and START_UTC <= r.ts_utc < end_utc]
@@ -129,11 +132,13 @@ def main() -> None:
     steps = args.days * 96
     print(f"live run: {args.days} simulated days at {args.speed:g}x in {live_s:.0f} s of wall clock; {history}")
     rounds = dispatch_rounds(history, end_utc)
-    # how far into its 15-minute step each round's last write went out, simulated seconds
-    late_s = sorted((r[-1] - START_UTC).total_seconds() % STEP.total_seconds() for r in rounds)
+    # when each round's last write went out against the start of the step it is for (the nearest 15-minute
+    # boundary), simulated seconds: negative is ahead of the step
+    landed_s = sorted((r[-1] - pd.Timestamp(r[-1]).round(STEP)).total_seconds() for r in rounds[1:])
     print(f"  dispatch rounds in the write audit log: {len(rounds)} for {steps} control steps; last write of a "
-          f"round after its step began: median {late_s[len(late_s) // 2]:.0f} s, "
-          f"p95 {late_s[int(0.95 * (len(late_s) - 1))]:.0f} s (simulated)")
+          f"round against its step's start: median {landed_s[len(landed_s) // 2]:+.0f} s, "
+          f"p5 {landed_s[int(0.05 * (len(landed_s) - 1))]:+.0f} s, p95 {landed_s[int(0.95 * (len(landed_s) - 1))]:+.0f} s "
+          f"(simulated; negative: ahead of the step)")
     print(f"  re-plans listed by /api/plan: {len(plan.get('replans', []))}; RMS deviation from the plan in force: "
           f"{plan.get('tracking_rms')}")
     energy = sum(kpi["energy_cost_by_period_cny"].values())

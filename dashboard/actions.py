@@ -37,7 +37,7 @@ def write_point(ctx: DashboardContext, request: Request, point_id: str, raw_valu
     point = ctx.park.points.get(point_id)
     if point is None:
         return ActionResult(404, f"unknown point {point_id!r}")
-    user = authorize(ctx.users, request, "write_point", point_id)
+    user = authorize(ctx.access, request, "write_point", point_id)
     if user is None:
         return ActionResult(403, "writing a point needs a signed-in user with the operator or admin role")
     if ctx.providers.write_point is None:
@@ -65,7 +65,7 @@ def acknowledge_fault(ctx: DashboardContext, request: Request, episode_id: str) 
     403 not allowed (logged); 503 no fault provider; 404 no such episode.
     The result's ``data`` is the episode as stored afterwards.
     """
-    user = authorize(ctx.users, request, "acknowledge_fault", episode_id)
+    user = authorize(ctx.access, request, "acknowledge_fault", episode_id)
     if user is None:
         return ActionResult(403, "acknowledging a fault needs a signed-in user with the operator or admin role")
     if ctx.providers.faults is None:
@@ -91,7 +91,7 @@ def comment_fault(ctx: DashboardContext, request: Request, episode_id: str, text
     403 not allowed (logged); 503 no fault provider; 400 no text; 404 no such episode.
     The result's ``data`` is the comment.
     """
-    user = authorize(ctx.users, request, "comment_fault", episode_id)
+    user = authorize(ctx.access, request, "comment_fault", episode_id)
     if user is None:
         return ActionResult(403, "commenting on a fault needs a signed-in user with the operator or admin role")
     if ctx.providers.faults is None:
@@ -114,7 +114,7 @@ def shelve_alarm(ctx: DashboardContext, request: Request, episode_id: str, raw_m
     403 not allowed (logged); 503 no fault provider; 400 minutes not from 1 to :data:`MAX_SHELVE_MINUTES`
     or no reason; 404 no such episode. The result's ``data`` is the shelving.
     """
-    user = authorize(ctx.users, request, "shelve_alarm", episode_id)
+    user = authorize(ctx.access, request, "shelve_alarm", episode_id)
     if user is None:
         return ActionResult(403, "shelving an alarm needs a signed-in user with the operator or admin role")
     if ctx.providers.faults is None:
@@ -143,7 +143,7 @@ def approve_plan(ctx: DashboardContext, request: Request, plan_id: str) -> Actio
     403 not allowed (logged); 503 no planner; 409 replaced, expired or approved already.
     The result's ``data`` is the approval state (approver, until when, the setpoints of the step dispatched).
     """
-    user = authorize(ctx.users, request, "approve_plan", plan_id)
+    user = authorize(ctx.access, request, "approve_plan", plan_id)
     if user is None:
         return ActionResult(403, "approving a plan needs a signed-in user with the trader or admin role")
     if ctx.providers.plan is None:
@@ -162,7 +162,7 @@ def approve_plan(ctx: DashboardContext, request: Request, plan_id: str) -> Actio
 def suspend_plan(ctx: DashboardContext, request: Request) -> ActionResult:
     """Suspend dispatch for a signed-in trader or admin: authority ends and every setpoint written goes back
     to the plant schedule at once. 403 not allowed (logged); 503 no planner. ``data``: the approval state."""
-    user = authorize(ctx.users, request, "suspend_plan", "dispatch")
+    user = authorize(ctx.access, request, "suspend_plan", "dispatch")
     if user is None:
         return ActionResult(403, "suspending dispatch needs a signed-in user with the trader or admin role")
     if ctx.providers.plan is None:
@@ -175,7 +175,7 @@ def suspend_plan(ctx: DashboardContext, request: Request) -> ActionResult:
 
 def replan(ctx: DashboardContext, request: Request) -> ActionResult:
     """Re-plan at the next control step for a signed-in trader or admin; 409 while one is asked for already."""
-    user = authorize(ctx.users, request, "approve_plan", "re-plan")
+    user = authorize(ctx.access, request, "approve_plan", "re-plan")
     if user is None:
         return ActionResult(403, "re-planning needs a signed-in user with the trader or admin role")
     if ctx.providers.plan is None:

@@ -3,9 +3,11 @@
 Reads (the write audit log at GET /api/audit among them) need no sign-in; the actions
 (POST /api/points/<id>/write, POST /api/faults/ack, POST /api/faults/comment, POST /api/faults/shelve,
 POST /api/plan/approve, POST /api/plan/suspend, POST /api/plan/replan) go
-through :mod:`dashboard.actions`. Errors are JSON ``{"error": "..."}`` with
-status 400 (bad request), 403 (not allowed), 404 (unknown point) or 503 (the
-capability behind the endpoint is not installed yet).
+through :mod:`dashboard.actions`, and take JSON bodies from this server's own pages or from API clients
+(:mod:`dashboard.web_security` refuses the rest with 415 or 403 before they get here). Lists come a page at a
+time. Errors are JSON ``{"error": "..."}`` with status 400 (bad request), 403 (not allowed), 404 (unknown
+point), 429 (HTTP Basic credentials of a locked user name or address) or 503 (the capability behind the
+endpoint is not installed yet).
 """
 
 from __future__ import annotations
@@ -14,16 +16,23 @@ from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Response, jsonify, request
+from werkzeug.exceptions import TooManyRequests
 
 from dashboard import actions
 from dashboard.context import DashboardContext
 from dashboard.history_views import choose_period, finite_or_none, subsystem_power
 from dashboard.providers import MISSING
+from dashboard.reading_pages import bucket_page, raw_page
 from twin.fault_episodes import alarm_filter
 from twin.subsystems import subsystem_power_kw
 
-MAX_RAW_READINGS = 500_000
-"""Largest raw answer /api/readings gives; beyond it the client must ask for interval_s."""
+READINGS_LIMIT, MAX_READINGS_LIMIT = 10_000, 100_000
+"""Rows (readings, or buckets x points) per /api/readings answer unless ``limit`` asks for another number, and
+the most it may ask for; ``next`` leads to the rest."""
+
+MAX_ROUNDS_LIMIT = 2000
+"""Dispatch rounds per /api/plan/rounds answer unless ``limit`` asks for fewer (as many as the controller
+keeps)."""
 
 FAULTS_LIMIT, MAX_FAULTS_LIMIT = 1000, 5000
 """Episodes per /api/faults answer unless ``limit`` asks for another number, and the most it may ask for."""
@@ -115,6 +124,12 @@ def create_api(ctx: DashboardContext) -> Blueprint:
     def bad_request(exc: BadRequest):
         return _error(400, str(exc))
 
+    @api.errorhandler(TooManyRequests)
+    def locked(exc: TooManyRequests):
+        """HTTP Basic credentials of a user name or client address locked by too many wrong passwords."""
+        body, status = _error(429, exc.description)
+        return body, status, {"Retry-After": str(exc.retry_after)}
+
     @api.get("/park")
     def park():
         p = ctx.park
@@ -147,37 +162,34 @@ def create_api(ctx: DashboardContext) -> Blueprint:
 
     @api.get("/readings")
     def readings():
-        ids = [pid for value in request.args.getlist("point") for pid in value.split(",") if pid]
+        ids = list(dict.fromkeys(pid for value in request.args.getlist("point") for pid in value.split(",") if pid))
         if not ids:
             raise BadRequest("give at least one point: ?point=ID (repeat it or separate ids with commas)")
         unknown = [pid for pid in ids if pid not in ctx.park.points]
         if unknown:
             raise BadRequest(f"unknown point(s): {', '.join(unknown)}")
         start, end = _range_params(ctx)
+        limit = _whole_param("limit", READINGS_LIMIT, 1, MAX_READINGS_LIMIT)
+        cursor = request.args.get("cursor")
         interval_text = request.args.get("interval_s")
-        if interval_text is None:
-            frame = ctx.history.query(ids, start, end)
-            if len(frame) > MAX_RAW_READINGS:
-                raise BadRequest(f"{len(frame):,} readings exceed {MAX_RAW_READINGS:,}: "
-                                 "ask for interval_s or a shorter range")
-            series = {pid: {"ts_utc": [], "value": [], "quality": []} for pid in ids}
-            for pid, group in frame.groupby("point_id", sort=False):
-                series[pid] = {"ts_utc": [t.isoformat() for t in group["ts_utc"]],
-                               "value": [finite_or_none(v) for v in group["value"]],
-                               "quality": [int(q) for q in group["quality"]]}
-            return jsonify({"from": start.isoformat(), "to": end.isoformat(), "interval_s": None,
-                            "points": series})
+        interval_s = None
+        if interval_text is not None:
+            try:
+                interval_s = int(interval_text)
+                if interval_s <= 0:
+                    raise ValueError
+            except ValueError:
+                raise BadRequest(f"interval_s={interval_text!r} must be a positive whole number of seconds") \
+                    from None
         try:
-            interval_s = int(interval_text)
-            if interval_s <= 0:
-                raise ValueError
+            page = raw_page(ctx.history, ids, start, end, limit, cursor) if interval_s is None else \
+                bucket_page(ctx.history, ids, start, end, interval_s, limit, cursor)
         except ValueError:
-            raise BadRequest(f"interval_s={interval_text!r} must be a positive whole number of seconds") from None
-        wide = ctx.history.resample(ids, start, end, interval_s=interval_s, agg="mean")
-        stamps = [t.isoformat() for t in wide.index]
+            raise BadRequest(f"cursor={cursor!r} is not the 'next' of an earlier /api/readings answer with "
+                             "the same points, range and interval_s") from None
         return jsonify({"from": start.isoformat(), "to": end.isoformat(), "interval_s": interval_s,
-                        "points": {pid: {"ts_utc": stamps, "value": [finite_or_none(v) for v in wide[pid]]}
-                                   for pid in ids}})
+                        "limit": limit, "rows": page.rows, "truncated": page.next_cursor is not None,
+                        "next": page.next_cursor, "points": page.points})
 
     @api.get("/energy")
     def energy():
@@ -238,6 +250,7 @@ def create_api(ctx: DashboardContext) -> Blueprint:
         return jsonify({"from": start.isoformat(), "to": end.isoformat(),
                         "faults": page["faults"], "total": page["total"], "offset": offset, "limit": limit,
                         "next_offset": following if following < page["total"] else None,
+                        "truncated": following < page["total"],
                         "alarm_count": ctx.providers.faults.alarm_count(),
                         "shelved": ctx.providers.faults.shelves(),
                         "fault_kpis_by_kind": ctx.providers.faults.fault_kpis(start, end),
@@ -265,7 +278,7 @@ def create_api(ctx: DashboardContext) -> Blueprint:
         return jsonify({"from": start.isoformat(), "to": end.isoformat(), "limit": limit,
                         "writes": [{"ts_utc": r.ts_utc.isoformat(), "who": r.who, "point_id": r.point_id,
                                     "value": finite_or_none(r.value), "result": r.result} for r in page.records],
-                        "next": page.next_cursor})
+                        "truncated": page.next_cursor is not None, "next": page.next_cursor})
 
     @api.get("/plan")
     def plan():
@@ -304,7 +317,13 @@ def create_api(ctx: DashboardContext) -> Blueprint:
         if ctx.providers.plan is None:
             return _error(503, f"dispatch plans are {MISSING['plan']}")
         since = _time_param("from") if "from" in request.args else None
-        return jsonify({"from": since.isoformat() if since else None, "rounds": ctx.providers.plan.rounds(since)})
+        offset = _whole_param("offset", 0, 0, None)
+        limit = _whole_param("limit", MAX_ROUNDS_LIMIT, 1, MAX_ROUNDS_LIMIT)
+        rounds = ctx.providers.plan.rounds(since)
+        following = offset + limit
+        return jsonify({"from": since.isoformat() if since else None, "rounds": rounds[offset:following],
+                        "offset": offset, "limit": limit, "truncated": following < len(rounds),
+                        "next_offset": following if following < len(rounds) else None})
 
     @api.post("/plan/suspend")
     def suspend():
@@ -357,9 +376,10 @@ def create_api(ctx: DashboardContext) -> Blueprint:
 
 
 def _posted(name: str):
-    """A field of a POST body, JSON or form-encoded; None when absent."""
+    """A field of a POST's JSON body (the only kind :mod:`dashboard.web_security` lets through); None when
+    absent."""
     body = request.get_json(silent=True)
-    return body.get(name) if isinstance(body, dict) else request.form.get(name)
+    return body.get(name) if isinstance(body, dict) else None
 
 
 def _posted_id(hint: str) -> str:

@@ -23,14 +23,18 @@ import dash_bootstrap_components as dbc
 import flask
 from dash import Dash, Input, Output, dcc, html
 from markupsafe import escape
+from werkzeug.exceptions import TooManyRequests
 
 from dashboard.api import create_api
-from dashboard.auth import SESSION_USER, UserStore, current_user
+from dashboard.auth import Access, UserStore
 from dashboard.context import DashboardContext, wall_clock_utc
 from dashboard.pages import assets, dispatch, faults, overview, points
 from dashboard.providers import (
     DeviceStatusProvider, FaultProvider, KpiProvider, PlanProvider, PointWriter, Providers,
 )
+from dashboard.sessions import SessionLimits, SessionRegistry
+from dashboard.throttle import LoginThrottle, ThrottleLimits
+from dashboard.web_security import protect
 from twin.history import History
 from twin.live import LiveState
 from twin.park import Park
@@ -44,17 +48,23 @@ def create_app(park: Park, live: LiveState, history: History, *,
                kpi: KpiProvider | None = None, faults: FaultProvider | None = None,
                plan: PlanProvider | None = None, devices: DeviceStatusProvider | None = None,
                write_point: PointWriter | None = None, users: UserStore | None = None,
-               now_utc: Callable[[], datetime] = wall_clock_utc, secret_key: str | None = None) -> Dash:
+               now_utc: Callable[[], datetime] = wall_clock_utc, secret_key: str | None = None,
+               session_limits: SessionLimits = SessionLimits(),
+               throttle_limits: ThrottleLimits = ThrottleLimits()) -> Dash:
     """Build the dashboard over a park's live state and history.
 
     Providers left out show as "not available yet", except the KPI engine (:attr:`DashboardContext.kpi`).
     users: who may sign in
     (nobody when None). now_utc: the twin's clock, for reading ages. secret_key
-    signs session cookies (a random one when None: sign-ins end with the process).
+    signs session cookies (a random one when None); sessions live in this process whatever the key, so
+    sign-ins end with it. session_limits: how long a sign-in lasts; throttle_limits: wrong passwords allowed
+    before a user name or client address is locked, and for how long. Cross-site request checks and security
+    headers: :mod:`dashboard.web_security`.
     """
     ctx = DashboardContext(park, live, history,
                            Providers(kpi=kpi, faults=faults, plan=plan, devices=devices, write_point=write_point),
-                           users or UserStore(), now_utc)
+                           Access(users or UserStore(), SessionRegistry(session_limits), LoginThrottle(throttle_limits)),
+                           now_utc)
     app = Dash(__name__, use_pages=True, pages_folder="", title="ParkTwin", update_title=None,
                suppress_callback_exceptions=True)
     server = app.server
@@ -71,6 +81,7 @@ def create_app(park: Park, live: LiveState, history: History, *,
         _register_alarm_count(app, ctx)
     _register_sign_in(server, ctx)
     server.register_blueprint(create_api(ctx))
+    protect(app)
     return app
 
 
@@ -106,7 +117,7 @@ def _register_alarm_count(app: Dash, ctx: DashboardContext) -> None:
 def _register_user_area(app: Dash, ctx: DashboardContext) -> None:
     @app.callback(Output("user-area", "children"), Input("url", "pathname"))
     def user_area(pathname):
-        user = current_user(ctx.users, flask.request)
+        user = ctx.access.current_user(flask.request)
         if user is None:
             return html.A("Sign in", href=f"/login?next={pathname or '/'}", className="btn btn-outline-light btn-sm",
                           id="sign-in-link")
@@ -152,14 +163,18 @@ def _register_sign_in(server: flask.Flask, ctx: DashboardContext) -> None:
     def login():
         form = flask.request.form
         next_path = _safe_next(form.get("next"))
-        user = ctx.users.sign_in(form.get("username", ""), form.get("password", ""))
+        try:
+            user = ctx.access.sign_in(form.get("username", ""), form.get("password", ""),
+                                      flask.request.remote_addr or "")
+        except TooManyRequests as locked:
+            body, status = page(next_path, locked.description, locked.code)
+            return body, status, {"Retry-After": str(locked.retry_after)}
         if user is None:
             return page(next_path, "Unknown user or wrong password.", 401)
-        flask.session.clear()
-        flask.session[SESSION_USER] = user.name
+        ctx.access.open_session(user)
         return flask.redirect(next_path)
 
     @server.get("/logout")
     def logout():
-        flask.session.clear()
+        ctx.access.close_session()
         return flask.redirect("/")

@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 from functools import cached_property
 from typing import Callable
 
-from dashboard.auth import UserStore
+from dashboard.auth import Access, UserStore
 from dashboard.history_views import reference_time
 from dashboard.providers import KpiProvider, Providers
 from energy.providers import EnergyKpiProvider
@@ -22,7 +22,8 @@ def wall_clock_utc() -> datetime:
 
 @dataclass(frozen=True)
 class DashboardContext:
-    """The park, its live state and history, optional providers, users, and the clock ages are measured on.
+    """The park, its live state and history, optional providers, access (users, sessions), and the clock ages
+    are measured on.
 
     now_utc: the twin's current time (the simulation clock under ``parktwin run``,
     the wall clock otherwise); the age of a reading is now_utc() - its timestamp.
@@ -32,7 +33,8 @@ class DashboardContext:
     live: LiveState
     history: History
     providers: Providers = field(default_factory=Providers)
-    users: UserStore = field(default_factory=UserStore)
+    access: Access = field(default_factory=lambda: Access(UserStore()))
+    """Who may sign in, their sessions and the sign-in throttle."""
     now_utc: Callable[[], datetime] = wall_clock_utc
 
     @cached_property

@@ -128,6 +128,16 @@ class Authority:
                 and now_utc >= self.until_utc)
 
 
+@dataclass(frozen=True)
+class PreparedStep:
+    """A control step made ready to dispatch: its start, whether it re-planned, and the storage deviation
+    from the plan at its start (as :attr:`ControlStep.deviation`)."""
+
+    ts_utc: datetime
+    replanned: bool
+    deviation: dict[str, float]
+
+
 @dataclass
 class ControlStep:
     """What one control step did. ``plan_id``: the plan in force (None: no plan covers the step);
@@ -213,8 +223,16 @@ class Controller:
         return max(1, int(timedelta(minutes=self.replan_min) / PLAN_STEP))
 
     def step(self) -> ControlStep:
-        """One control step at the field's clock (its 15-minute step in force)."""
-        state = self.field.read_state()
+        """One control step at the field's clock (its 15-minute step in force): prepared and dispatched at
+        once, as backtests do."""
+        return self.dispatch(self.prepare())
+
+    def prepare(self, at_utc: datetime | None = None) -> PreparedStep:
+        """Everything of the control step starting at ``at_utc`` (default: the step in force now) but the
+        writes: the field's state brought forward to the step's start, the import record, the deviation from
+        the plan and a re-plan when due. A live run prepares a step before its boundary, so that its
+        setpoints go out at the boundary rather than a solve later (optimizer.operation)."""
+        state = self.field.read_state(at_utc)
         now = pd.Timestamp(state.now_utc).floor(PLAN_STEP)
         self._observe_import(state)
         deviation = self._deviation(state, now)
@@ -222,20 +240,26 @@ class Controller:
         replanned = self._replan_due(now)
         if replanned:
             self.replan(state, now)
+        return PreparedStep(now.to_pydatetime(), replanned, deviation)
+
+    def dispatch(self, prepared: PreparedStep) -> ControlStep:
+        """Write the setpoints of the prepared step from the plan in force, or release every setpoint
+        written when no plan covers the step or the controller has no authority for it."""
+        start = pd.Timestamp(prepared.ts_utc)
         current = self.current
-        row = current.row(now) if current is not None else None
-        if row is None or not self.authority.allows(now.to_pydatetime()):
-            reason = "no plan covers this step" if row is None else self._no_authority_reason(now.to_pydatetime())
+        row = current.row(start) if current is not None else None
+        if row is None or not self.authority.allows(prepared.ts_utc):
+            reason = "no plan covers this step" if row is None else self._no_authority_reason(prepared.ts_utc)
             released = self.release(reason) if self._holding_setpoints else None
-            return ControlStep(now.to_pydatetime(), replanned, current.id if current and row is not None else None,
-                               {}, released or {}, self.margin_in_use_kw, reason if released is not None else None,
-                               deviation)
+            return ControlStep(prepared.ts_utc, prepared.replanned,
+                               current.id if current and row is not None else None, {}, released or {},
+                               self.margin_in_use_kw, reason if released is not None else None, prepared.deviation)
         setpoints = current.setpoints[row]
         results = self.field.write_setpoints(setpoints, self.who)
         self._holding_setpoints = True
-        self._planned_import_kw[now] = float(current.import_kw[row])
-        return ControlStep(now.to_pydatetime(), replanned, current.id, setpoints, results, self.margin_in_use_kw,
-                           deviation=deviation)
+        self._planned_import_kw[start] = float(current.import_kw[row])
+        return ControlStep(prepared.ts_utc, prepared.replanned, current.id, setpoints, results,
+                           self.margin_in_use_kw, deviation=prepared.deviation)
 
     def _deviation(self, state: FieldState, now: pd.Timestamp) -> dict[str, float]:
         """Measured minus planned storage now, by the plan in force (optimal strategy: baselines lay out

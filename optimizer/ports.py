@@ -35,8 +35,9 @@ class Field(Protocol):
         """The field's clock, tz-aware UTC (simulated time in backtests and demo runs)."""
         ...
 
-    def read_state(self) -> FieldState:
-        """Storage state and the month's billed peak, now."""
+    def read_state(self, at_utc: datetime | None = None) -> FieldState:
+        """Storage state and the month's billed peak at ``at_utc`` (default: now; a later time is a step
+        boundary the controller prepares for, and storage is brought forward to it by the flows in force)."""
         ...
 
     def write_setpoints(self, setpoints: dict[str, float], who: str) -> dict[str, str]:

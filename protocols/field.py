@@ -2,7 +2,8 @@
 Modbus and BACnet.
 
 State comes from the twin: storage from live state (good readings only),
-brought forward from the time of its reading to now by the flows read with it
+brought forward from the time of its reading to now (or to the step boundary
+the controller prepares for) by the flows read with it
 (a reading is up to a poll period old, and at full power a battery moves a
 sizeable share of its capacity in one: planning from the old figure would ask
 for energy it no longer has), the month's billed demand from the grid meter's import-energy counter in history
@@ -54,40 +55,43 @@ class ProtocolField:
         self._billed = BilledDemand(park.site.timezone, demand_interval_min)
         self._written: set[str] = set()
 
-    def read_state(self) -> FieldState:
+    def read_state(self, at_utc: datetime | None = None) -> FieldState:
+        """The state at ``at_utc`` (default now): storage brought forward to it from its readings; the
+        billed peak as metered up to now."""
         now = self.now_utc()
         self._read_counter(now)
+        at = now if at_utc is None else at_utc
         stored = {battery.id: kwh for battery, building in self._batteries
-                  if (kwh := self._stored_now_kwh(battery, building, now)) is not None}
+                  if (kwh := self._stored_at_kwh(battery, building, at)) is not None}
         inventory = {tank.id: kwh for tank, building in self._tanks
-                     if (kwh := self._inventory_now_kwhth(tank, building, now)) is not None}
-        return FieldState(now, stored, inventory, self._billed.peak_kw, self._billed.last_interval)
+                     if (kwh := self._inventory_at_kwhth(tank, building, at)) is not None}
+        return FieldState(at, stored, inventory, self._billed.peak_kw, self._billed.last_interval)
 
     def _good(self, point: str) -> Reading | None:
         reading = self.live.get(point)
         good = reading is not None and reading.quality == Quality.GOOD and reading.value is not None
         return reading if good else None
 
-    def _stored_now_kwh(self, battery: Battery, building: str, now: datetime) -> float | None:
-        """The battery's stored energy at ``now``: its reading, held at the power read with it since then."""
+    def _stored_at_kwh(self, battery: Battery, building: str, at: datetime) -> float | None:
+        """The battery's stored energy at ``at``: its reading, held at the power read with it since then."""
         stored = self._good(point_id(building, battery.id, "stored_energy_kwh"))
         if stored is None:
             return None
         power_kw = self.live.value(point_id(building, battery.id, "power_kw"))
-        hours = (now - stored.ts_utc).total_seconds() / 3600.0
+        hours = (at - stored.ts_utc).total_seconds() / 3600.0
         if power_kw is None or hours <= 0:
             return stored.value
         return battery.follow(stored.value, power_kw, hours)[1]
 
-    def _inventory_now_kwhth(self, tank: IceTank, building: str, now: datetime) -> float | None:
-        """The tank's ice inventory at ``now``: its reading, with the charge, melt and standing loss read
+    def _inventory_at_kwhth(self, tank: IceTank, building: str, at: datetime) -> float | None:
+        """The tank's ice inventory at ``at``: its reading, with the charge, melt and standing loss read
         with it held since then."""
         inventory = self._good(point_id(building, tank.id, "inventory_kwhth"))
         if inventory is None:
             return None
         flows_kwth = [self.live.value(point_id(building, tank.id, name))
                       for name in ("charge_kwth", "melt_kwth", "standing_loss_kwth")]
-        hours = (now - inventory.ts_utc).total_seconds() / 3600.0
+        hours = (at - inventory.ts_utc).total_seconds() / 3600.0
         if any(flow is None for flow in flows_kwth) or hours <= 0:
             return inventory.value
         return tank.inventory_after_kwhth(inventory.value, *flows_kwth, hours)
@@ -115,7 +119,8 @@ class ProtocolField:
         results = {point: f"skipped: overridden at priority {overridden[point]}" for point in setpoints
                    if point in overridden}
         results.update(self._write({p: v for p, v in setpoints.items() if p not in overridden}, who))
-        self._written |= {point for point, result in results.items() if result == "ok"}
+        # a write that failed (no answer in time) may still have reached the device: it is released too
+        self._written |= {point for point, result in results.items() if result == "ok" or result.startswith("failed")}
         return {point: results[point] for point in setpoints}
 
     def release_setpoints(self, who: str) -> dict[str, str]:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 import logging
 import signal
 import sys
 from collections import Counter
+from dataclasses import dataclass, fields
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Optional, get_type_hints
 from zoneinfo import ZoneInfo
 
 import typer
@@ -34,6 +37,67 @@ HistoryOption = Annotated[Optional[str], typer.Option(
     "--history", help="History store: sqlite:///FILE or postgresql://... "
                       f"(default: the park file's history, else {DEFAULT_HISTORY})")]
 
+BehindProxyOption = Annotated[bool, typer.Option(
+    "--behind-proxy", help="The dashboard is reached through one reverse proxy (TLS): take the client's address "
+                           "and scheme from its X-Forwarded-For and X-Forwarded-Proto, trusting that one proxy "
+                           "only")]
+ThreadsOption = Annotated[int, typer.Option(min=1, max=64, help="Dashboard requests served at once")]
+SessionIdleOption = Annotated[float, typer.Option(
+    "--session-idle-min", min=1, max=7 * 24 * 60, help="A sign-in ends after this many minutes without a request")]
+SessionMaxOption = Annotated[float, typer.Option(
+    "--session-max-h", min=0.1, max=30 * 24, help="A sign-in ends this many hours after it began, used or not")]
+LoginFailuresOption = Annotated[int, typer.Option(
+    "--login-failures", min=1, max=10_000, help="Wrong passwords for one user name within --login-window-min "
+                                                "before it is locked (sign-in answers 429)")]
+LoginWindowOption = Annotated[float, typer.Option(
+    "--login-window-min", min=0.1, max=24 * 60, help="Minutes over which wrong passwords are counted")]
+LockoutOption = Annotated[float, typer.Option(
+    "--lockout-min", min=0.01, max=24 * 60, help="Minutes a user name (or client address) stays locked")]
+
+
+@dataclass(frozen=True)
+class WebOptions:
+    """How the dashboard is served and signed in to: the options :func:`_web_options` gives `run` and
+    `dashboard`."""
+
+    behind_proxy: BehindProxyOption = False
+    threads: ThreadsOption = 8
+    session_idle_min: SessionIdleOption = 30
+    session_max_h: SessionMaxOption = 12
+    login_failures: LoginFailuresOption = 10
+    login_window_min: LoginWindowOption = 15
+    lockout_min: LockoutOption = 15
+
+    def app_options(self) -> dict:
+        """The keyword arguments of dashboard.app.create_app these options set."""
+        from dashboard.sessions import SessionLimits
+        from dashboard.throttle import ThrottleLimits
+
+        return {"session_limits": SessionLimits(idle_s=self.session_idle_min * 60,
+                                                max_s=self.session_max_h * 3600),
+                "throttle_limits": ThrottleLimits(max_failures=self.login_failures,
+                                                  window_s=self.login_window_min * 60,
+                                                  lockout_s=self.lockout_min * 60)}
+
+
+def _web_options(command):
+    """Give a command the options of :class:`WebOptions` (one per field, as typer reads a signature); the
+    command receives them as one ``web`` argument."""
+    names = [f.name for f in fields(WebOptions)]
+    hints = {**get_type_hints(command, include_extras=True), **get_type_hints(WebOptions, include_extras=True)}
+    del hints["web"]
+    own = [p.replace(annotation=hints[p.name]) for p in inspect.signature(command).parameters.values()
+           if p.name != "web"]
+    added = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=getattr(WebOptions, name),
+                               annotation=hints[name]) for name in names]
+
+    @functools.wraps(command)
+    def with_web_options(*args, **kwargs):
+        return command(*args, web=WebOptions(**{name: kwargs.pop(name) for name in names}), **kwargs)
+
+    with_web_options.__signature__ = inspect.Signature([*own, *added], return_annotation=None)
+    with_web_options.__annotations__ = hints
+    return with_web_options
 
 class BadInput(Exception):
     """A user-supplied value that cannot be used; printed as is, exit 2."""
@@ -114,6 +178,7 @@ def simulate(
 
 
 @app.command()
+@_web_options
 def run(
     park_file: ParkFile,
     history: HistoryOption = None,
@@ -140,6 +205,7 @@ def run(
     plan_time_limit: Annotated[Optional[float], typer.Option(
         min=0.1, max=600, help="Seconds a plan's MIP may search before its best realizable plan is used (default: "
                                "no wall-clock limit; the node limit alone, so plans do not depend on load)")] = None,
+    web: WebOptions = WebOptions(),  # the options of @_web_options
 ) -> None:
     """Run the park live: protocol adapters polling its devices (the simulated ones, or the field's), history
     store, the rolling-horizon controller and the dashboard. SIGINT and SIGTERM stop it: setpoints released,
@@ -213,11 +279,11 @@ def run(
         return {point: record.result for point, record in feed.write_many(values, who).items()}
 
     operation = None if tariff is None else _live_operation(
-        park, tariff, live, store, episodes, write_setpoints, clock.now_utc, approval, replan_min, plan_time_limit,
-        readback.written, feed.overrides)
+        park, tariff, live, store, episodes, write_setpoints, clock.now_utc, twin_s_per_wall_s, approval, replan_min,
+        plan_time_limit, readback.written, feed.overrides)
     hold_s = _hold_limits(park, device_maps, clock.speed if simulated else 1.0)  # readings hold in twin time
     dash_app = create_app(park, live, store, write_point=write_through_protocols, users=user_store,
-                          devices=feed, plan=operation, now_utc=clock.now_utc,
+                          devices=feed, plan=operation, now_utc=clock.now_utc, **web.app_options(),
                           **_energy_providers(park, store, episodes, clock.now_utc, hold_s))
     if notifier is not None:
         notifier.start()
@@ -247,7 +313,7 @@ def run(
     trimmer = HeapTrimmer()  # a long run's resident memory stays near what it holds (twin/heap.py)
     trimmer.start()
     try:
-        _serve(dash_app, host, port)
+        _serve(dash_app, host, port, web)
     finally:
         trimmer.stop()
         if operation is not None:
@@ -286,15 +352,18 @@ def _simulation_start(park: Park, start: str | None, store, episodes, url: str):
     return start_utc, end
 
 
-def _serve(dash_app, host: str, port: int) -> None:
-    """Serve the dashboard until SIGINT or SIGTERM (what service managers and container runtimes send),
-    both handled even when the process was started with SIGINT ignored (nohup, a shell's &)."""
+def _serve(dash_app, host: str, port: int, web: WebOptions) -> None:
+    """Serve the dashboard with waitress until SIGINT or SIGTERM (what service managers and container runtimes
+    send), both handled even when the process was started with SIGINT ignored (nohup, a shell's &)."""
+    from dashboard.serve import serve
+
     for stop_signal in (signal.SIGINT, signal.SIGTERM):
         signal.signal(stop_signal, _stop_as_on_ctrl_c)
     try:
-        dash_app.run(host=host, port=port, debug=False)
-    except KeyboardInterrupt:
-        pass
+        serve(dash_app.server, host, port, threads=web.threads, behind_proxy=web.behind_proxy)
+    except OSError as exc:
+        errors.print(f"[red]error:[/red] cannot serve the dashboard on {host}:{port}: {exc}", highlight=False)
+        raise typer.Exit(EXIT_FAILURE) from None
 
 
 def _stop_as_on_ctrl_c(signum, frame) -> None:
@@ -316,8 +385,8 @@ def _alarm_notifier(park: Park, user_store, episodes):
     return notifier
 
 
-def _live_operation(park: Park, tariff, live, store, episodes, write, now_utc, approval: str, replan_min: int,
-                    mip_time_limit_s: float | None, on_written, overrides):
+def _live_operation(park: Park, tariff, live, store, episodes, write, now_utc, speed: float, approval: str,
+                    replan_min: int, mip_time_limit_s: float | None, on_written, overrides):
     """The controller of a live park on the protocol field, with history forecasts; plan expiry raises
     a ``plan_expired`` alarm in the fault episodes while it lasts."""
     from energy.forecast import HistoryForecaster, HistoryLoadSource
@@ -345,7 +414,7 @@ def _live_operation(park: Park, tariff, live, store, episodes, write, now_utc, a
                                         timedelta(seconds=1)), ended.priority, ended.evidence)])
 
     return LiveOperation(controller, now_utc, tariff.currency, on_alarm=alarm,
-                         review_time=park.dispatch.review_time_local)
+                         review_time=park.dispatch.review_time_local, speed=speed)
 
 
 # ---------------------------------------------------------------- energy: forecast, kpi, faults
@@ -674,6 +743,7 @@ def _load_users(path: Path | None):
 
 
 @app.command()
+@_web_options
 def dashboard(
     park_file: ParkFile,
     history: HistoryOption = None,
@@ -681,6 +751,7 @@ def dashboard(
     port: Annotated[int, typer.Option(min=1, max=65535, help="Dashboard port")] = 8050,
     users: Annotated[Optional[Path], typer.Option(help="Users file for sign-in (see `parktwin users add`)")] = None,
     speed: RecordedSpeedOption = 1.0,
+    web: WebOptions = WebOptions(),  # the options of @_web_options
 ) -> None:
     """Serve the dashboard over an existing history (no feed: nothing is simulated or written)."""
     from dashboard.app import create_app
@@ -695,13 +766,13 @@ def dashboard(
     live.update(store.latest(list(park.points)).values())
     if not live.snapshot():
         errors.print(f"note: {url} holds no readings of {park.name}'s points; pages will be empty")
-    dash_app = create_app(park, live, store, users=user_store,
+    dash_app = create_app(park, live, store, users=user_store, **web.app_options(),
                           **_energy_providers(park, store, FaultEpisodeStore(store),
                                               hold_s=_hold_limits(park, _park_point_maps_if_any(park), speed)))
     console.print(f"[bold]{park.name}[/bold]: dashboard over {url}")
     console.print(f"dashboard: http://{host}:{port}/   (Ctrl+C stops)")
     try:
-        _serve(dash_app, host, port)
+        _serve(dash_app, host, port, web)
     finally:
         store.close()
 

@@ -80,7 +80,11 @@ class SimulatedField:
     def now_utc(self) -> datetime:
         return self.simulator.now_utc
 
-    def read_state(self) -> FieldState:
+    def read_state(self, at_utc: datetime | None = None) -> FieldState:
+        """The simulator's state now; a simulated field has no other time to read at (``at_utc``, when
+        given, must be now: backtests prepare and dispatch each step at once)."""
+        if at_utc is not None and at_utc != self.simulator.now_utc:
+            raise ValueError(f"a simulated field is read at its own clock ({self.simulator.now_utc}), not {at_utc}")
         ice_kwhth, stored = self.simulator.storage_state()
         inventory = {tank_id: ice_kwhth for tank_id in self._tank_ids}
         return FieldState(self.simulator.now_utc, stored, inventory, self._billed.peak_kw,

@@ -1,16 +1,19 @@
-"""Helpers of the browser tests: chromium flags, a `parktwin` server per module, console and figure readers."""
+"""Helpers of the browser and HTTP tests: chromium flags, a `parktwin` server per module, an app served in-process,
+console and figure readers."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from dashboard.serve import dashboard_server
 from park_copies import free_port, stop_with_ctrl_c
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -53,6 +56,18 @@ def parktwin_server(*args: str) -> Iterator[str]:
             yield base
         finally:
             stop_with_ctrl_c(process)
+
+
+@contextmanager
+def served(app, behind_proxy: bool = False) -> Iterator[str]:
+    """A Dash app's server under waitress (as `parktwin run` serves it) on a free port of 127.0.0.1 in this
+    process; yields its base URL.
+
+    waitress stops only on KeyboardInterrupt in the thread serving it (closing its socket from another thread
+    breaks the select it waits in), so the server thread is a daemon that ends with the test process."""
+    server = dashboard_server(app.server, "127.0.0.1", 0, threads=4, behind_proxy=behind_proxy)
+    threading.Thread(target=server.run, daemon=True).start()
+    yield f"http://127.0.0.1:{server.effective_port}"
 
 
 class ConsoleWatch:

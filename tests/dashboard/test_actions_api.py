@@ -192,7 +192,15 @@ def test_auto_mode_dispatches_every_step_without_approval(make_live):
         plan = client.get("/api/plan").get_json()
         assert plan["approval"]["approved_by"] is None and plan["approval"]["active"]
         assert_written_from_plan(plan["rounds"][-1], plan)
-    assert [len(r["writes"]) > 0 for r in client.get("/api/plan/rounds").get_json()["rounds"]] == [True] * 3
+    every = client.get("/api/plan/rounds").get_json()
+    assert [len(r["writes"]) > 0 for r in every["rounds"]] == [True] * 3
+    assert (every["truncated"], every["next_offset"], every["limit"]) == (False, None, 2000)
+    pages = [client.get("/api/plan/rounds?limit=2").get_json()]  # a page at a time, oldest first
+    assert (pages[0]["truncated"], pages[0]["next_offset"]) == (True, 2)
+    pages.append(client.get("/api/plan/rounds?limit=2&offset=2").get_json())
+    assert (pages[1]["truncated"], pages[1]["next_offset"]) == (False, None)
+    assert pages[0]["rounds"] + pages[1]["rounds"] == every["rounds"]
+    assert client.get("/api/plan/rounds?limit=2001").status_code == 400
 
 
 def test_the_csv_download_holds_the_same_steps_as_the_json(make_live):

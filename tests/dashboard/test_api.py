@@ -141,16 +141,20 @@ def test_writes_need_the_operator_role_and_are_logged_when_refused(served, caplo
 
 def test_session_sign_in_allows_writes_and_a_wrong_password_does_not(served):
     client = served[0].test_client()
-    refused = client.post("/login", data={"username": "olga", "password": "wrong", "next": "/assets"})
+    own = {"Origin": "http://localhost"}  # a browser names the page's origin on every POST
+    refused = client.post("/login", data={"username": "olga", "password": "wrong", "next": "/assets"},
+                          headers=own)
     assert refused.status_code == 401
     signed_in = client.post("/login", data={"username": "olga", "password": "olga-password",
-                                            "next": "https://elsewhere.example/"})
+                                            "next": "https://elsewhere.example/"}, headers=own)
     assert signed_in.status_code == 302 and signed_in.headers["Location"] == "/"  # never off-site
     for target in ("//elsewhere.example/", "/\\elsewhere.example/"):
-        again = client.post("/login", data={"username": "olga", "password": "olga-password", "next": target})
+        again = client.post("/login", data={"username": "olga", "password": "olga-password", "next": target},
+                            headers=own)
         assert again.headers["Location"] == "/"
-    kept = client.post("/login", data={"username": "olga", "password": "olga-password", "next": "/assets?asset=ev1"})
+    kept = client.post("/login", data={"username": "olga", "password": "olga-password", "next": "/assets?asset=ev1"},
+                       headers=own)
     assert kept.headers["Location"] == "/assets?asset=ev1"
-    assert client.post(f"/api/points/{SETPOINT}/write", json={"value": 9.0}).status_code == 200
+    assert client.post(f"/api/points/{SETPOINT}/write", json={"value": 9.0}, headers=own).status_code == 200
     client.get("/logout")
-    assert client.post(f"/api/points/{SETPOINT}/write", json={"value": 9.0}).status_code == 403
+    assert client.post(f"/api/points/{SETPOINT}/write", json={"value": 9.0}, headers=own).status_code == 403

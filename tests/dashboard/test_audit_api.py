@@ -66,7 +66,7 @@ def test_writes_made_through_the_api_are_listed_with_who_value_result_and_time(s
         {"ts_utc": "2026-06-30T18:00:00+00:00", "who": "optimizer", "point_id": "plant.battery.power_setpoint_kw",
          "value": None, "result": "failed: no answer"},
     ]
-    assert body["next"] is None and body["limit"] == AUDIT_LIMIT
+    assert body["next"] is None and body["limit"] == AUDIT_LIMIT and not body["truncated"]
     assert body["from"] == "2026-06-30T16:00:00+00:00" and body["to"] == "2026-07-01T02:00:00+00:00"
 
 
@@ -107,7 +107,7 @@ def test_answers_stop_at_the_default_limit_and_say_where_to_go_on(served):
     for i in range(AUDIT_LIMIT + 1):
         record_write(store, WriteRecord(LOCAL_MIDNIGHT_UTC + i * MS, f"w{i}", SETPOINT, 8.0, "ok"))
     first = get_audit(client, "from=2026-07-01&to=2026-07-02")
-    assert len(first["writes"]) == AUDIT_LIMIT and first["next"] is not None
+    assert len(first["writes"]) == AUDIT_LIMIT and first["next"] is not None and first["truncated"]
     rest = get_audit(client, f"from=2026-07-01&to=2026-07-02&cursor={first['next']}")
     assert [w["who"] for w in rest["writes"]] == [f"w{AUDIT_LIMIT}"] and rest["next"] is None
 

@@ -59,8 +59,9 @@ def test_filters_and_pages_select_in_the_store_newest_first(served):
     assert set(body) >= {"from", "to", "faults", "fault_kpis_by_kind", "alarm_count", "shelved"}
     first = client.get(f"/api/faults?{RANGE}&asset=battery&limit=4").get_json()
     assert start_hours(first) == [29, 27, 25, 23] and (first["total"], first["next_offset"]) == (15, 4)
+    assert first["truncated"] and not body["truncated"]
     last = client.get(f"/api/faults?{RANGE}&asset=battery&limit=4&offset=12").get_json()
-    assert start_hours(last) == [5, 3, 1] and last["next_offset"] is None
+    assert start_hours(last) == [5, 3, 1] and last["next_offset"] is None and not last["truncated"]
     window = client.get("/api/faults?from=2026-07-01T10:00:00Z&to=2026-07-01T12:00:00Z&rule=sensor_stale,"
                         "battery_overtemp").get_json()
     assert start_hours(window) == [11, 10, 5, 0]  # 9 ended at 9:30; 0 and 5 are still active

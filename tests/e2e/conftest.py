@@ -91,6 +91,13 @@ def auto_run(tmp_path, demo_park_copy):
 
 
 @pytest.fixture
+def auto_run_at_120x(tmp_path, demo_park_copy):
+    """:func:`auto_run` at 120x: a control step is 7.5 s of wall clock, which the run keeps up with while
+    other processes load the machine (at 600x, 1.5 s, it falls behind: polls and rounds are missed)."""
+    yield from started_run(demo_park_copy, f"sqlite:///{tmp_path / 'run.sqlite'}", "--speed", "120")
+
+
+@pytest.fixture
 def served_demo_park(tmp_path, demo_park_copy):
     """`parktwin devices serve --speed 600` of the demo park copy, once it serves; stopped after the test."""
     serve_log = tmp_path / "serve.log"

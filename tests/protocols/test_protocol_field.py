@@ -71,7 +71,8 @@ def test_an_operator_override_is_not_fought_and_writing_resumes_after_relinquish
 def test_storage_readings_a_poll_old_are_brought_forward_by_the_flows_read_with_them(tmp_path, demo_park):
     """A plan starts from the storage at the step, not at the last poll: ten minutes after a battery
     reading at 891 kW discharge and an ice reading melting 2,800 kWth, the state is what those flows
-    leave (hand calculation), and a battery that would pass its SOC floor stops there."""
+    leave (hand calculation), a battery that would pass its SOC floor stops there, and read for the
+    coming step boundary (15 minutes after the readings) the flows run on to it."""
     (battery,), (tank,) = demo_park.assets_of(Battery), demo_park.assets_of(IceTank)
     building = next(b.id for b, a in demo_park.iter_assets() if a is battery)
     tank_building = next(b.id for b, a in demo_park.iter_assets() if a is tank)
@@ -79,7 +80,7 @@ def test_storage_readings_a_poll_old_are_brought_forward_by_the_flows_read_with_
     floor_kwh = battery.energy_capacity_kwh * battery.soc_min_pct / 100
     live = LiveState()
 
-    def state_with(stored_kwh: float):
+    def state_with(stored_kwh: float, at_utc: datetime | None = None):
         live.update([Reading(point_id(building, battery.id, "stored_energy_kwh"), read_at, stored_kwh),
                      Reading(point_id(building, battery.id, "power_kw"), read_at, 891.0),
                      Reading(point_id(tank_building, tank.id, "inventory_kwhth"), read_at, 6000.0),
@@ -87,7 +88,7 @@ def test_storage_readings_a_poll_old_are_brought_forward_by_the_flows_read_with_
                      Reading(point_id(tank_building, tank.id, "melt_kwth"), read_at, 2800.0),
                      Reading(point_id(tank_building, tank.id, "standing_loss_kwth"), read_at, 9.0)])
         with open_history(f"sqlite:///{tmp_path / 'h.sqlite'}") as store:
-            return ProtocolField(demo_park, live, store, lambda values, who: {}, lambda: now, 15).read_state()
+            return ProtocolField(demo_park, live, store, lambda values, who: {}, lambda: now, 15).read_state(at_utc)
 
     state = state_with(floor_kwh + 400.0)
     # 891 kW for 1/6 h draws 891 / eta_d / 6 kWh from the cells
@@ -95,3 +96,33 @@ def test_storage_readings_a_poll_old_are_brought_forward_by_the_flows_read_with_
         floor_kwh + 400.0 - 891.0 / battery.discharge_efficiency / 6)
     assert state.ice_inventory_kwhth[tank.id] == pytest.approx(6000.0 - (2800.0 + 9.0) / 6)
     assert state_with(floor_kwh + 50.0).battery_stored_kwh[battery.id] == pytest.approx(floor_kwh)
+
+    # a step prepared ahead of its boundary starts from the state the flows leave at the boundary
+    boundary = START + timedelta(minutes=15)
+    ahead = state_with(floor_kwh + 400.0, boundary)
+    assert ahead.now_utc == boundary
+    assert ahead.battery_stored_kwh[battery.id] == pytest.approx(
+        floor_kwh + 400.0 - 891.0 / battery.discharge_efficiency / 4)
+    assert ahead.ice_inventory_kwhth[tank.id] == pytest.approx(6000.0 - (2800.0 + 9.0) / 4)
+
+
+def test_a_write_that_went_unanswered_is_released_too(tmp_path, demo_park):
+    """A write that failed for want of an answer may still have reached the device, so release hands it back
+    as well; a refused write (limits) never reached it and is not released."""
+    sent: list[dict] = []
+
+    def write(values: dict, who: str) -> dict[str, str]:
+        sent.append(dict(values))
+        if all(value is None for value in values.values()):
+            return {point: "ok" for point in values}
+        return {"plant.battery.power_setpoint_kw": "ok",
+                "plant.ice_tank.charge_setpoint_kwth": "failed: no answer within 3 s",
+                "plant.ice_tank.melt_setpoint_kwth": "refused: above its safe maximum"}
+
+    with open_history(f"sqlite:///{tmp_path / 'h.sqlite'}") as store:
+        field = ProtocolField(demo_park, LiveState(), store, write, lambda: START, 15)
+        field.write_setpoints({"plant.battery.power_setpoint_kw": 100.0, "plant.ice_tank.charge_setpoint_kwth": 50.0,
+                               "plant.ice_tank.melt_setpoint_kwth": 1e9}, "controller:test")
+        released = field.release_setpoints("controller:test")
+    assert set(released) == {"plant.battery.power_setpoint_kw", "plant.ice_tank.charge_setpoint_kwth"}
+    assert sent[-1] == {"plant.battery.power_setpoint_kw": None, "plant.ice_tank.charge_setpoint_kwth": None}
