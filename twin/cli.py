@@ -247,7 +247,9 @@ def run(
     replan_min: Annotated[int, typer.Option(min=15, max=1440, help="Minutes between re-plans (the controller "
                                                                    "dispatches every 15-minute step)")] = 15,
     start: Annotated[Optional[str], typer.Option(help="Day the simulation starts, YYYY-MM-DD, midnight in the "
-                                                      "park's time zone (default: now)")] = None,
+                                                      "park's time zone; it must begin after the history's last "
+                                                      "record (default: continue after that record, on a history "
+                                                      "without readings now)")] = None,
     faults: Annotated[Optional[Path], typer.Option(help="YAML file of faults to inject (as for simulate)")] = None,
     thresholds: Annotated[Optional[Path], typer.Option(help="YAML file overriding fault-rule thresholds and alarm "
                                                            "settings (as for faults)")] = None,
@@ -268,10 +270,12 @@ def run(
     from dashboard.app import create_app
     from energy.environment import ParkEnvironment
     from energy.fault_detection import LiveFaultDetector, poll_periods_in_twin_time
-    from energy.fault_rules import FaultThresholds, load_fault_thresholds
+    from energy.fault_rules import DEFAULT_PRIORITIES, FaultThresholds, load_fault_thresholds
+    from twin.heap import HeapTrimmer
     from twin.history import FaultEpisodeStore
     from twin.live import LiveState
     from protocols.readback import SetpointReadback
+    from twin.resume import close_left_open
     from twin.runtime import FanOutSink, ProtocolFeed, SimulationClock, TwinSink, WallClock
     from twin.sim import ParkSimulator
 
@@ -294,18 +298,25 @@ def run(
     device_maps = _park_point_maps(park, park_file)
     url = _history_url(park, history)
     store = _open_history(url)
-    writer = _spooled_writer(store, spool or _default_spool(url, park_file), spool_max_rows)
+    episodes = FaultEpisodeStore(store)
     live = LiveState()
-    now = _local_midnight(_parse_day(start, "--start"), park) if start else \
-        datetime.now(timezone.utc).replace(second=0, microsecond=0)
+    continued = None  # the end of the history a simulated run continues
     simulator, clock = None, WallClock()
     if simulated:
+        try:
+            now, continued = _simulation_start(park, start, store, episodes, url)
+        except BadInput:
+            store.close()
+            raise
         simulator = ParkSimulator(park, ParkEnvironment(park), now)
         for fault in fault_list:
             simulator.inject_fault(fault)
+        if continued is not None:
+            simulator.restore_state({pid: reading.value for pid, reading in continued.latest.items()})
+            close_left_open(episodes, now, DEFAULT_PRIORITIES)  # the detector continues its rules' episodes
         clock = SimulationClock(now, speed or DEFAULT_SPEED)
+    writer = _spooled_writer(store, spool or _default_spool(url, park_file), spool_max_rows)
     twin_sink = TwinSink(live, writer, flush_every=5)
-    episodes = FaultEpisodeStore(store)
     notifier = _alarm_notifier(park, user_store, episodes)  # before the first episode is saved
     # fault episodes as the readings arrive; the point maps' poll periods and the start-up grace are
     # wall-clock seconds and the twin clock runs `speed` times faster, so in twin time both scale with it
@@ -348,6 +359,9 @@ def run(
         raise typer.Exit(EXIT_FAILURE) from None
     where = f"simulating at {speed or DEFAULT_SPEED:g}x from {now:%Y-%m-%d %H:%M} UTC" if simulated else \
         "field devices on the wall clock"
+    if continued is not None:
+        where += (f" (the history's last record is at {continued.last_record_utc:%Y-%m-%d %H:%M:%S} UTC; storage "
+                  "levels and counters continue from its last readings)")
     console.print(f"[bold]{park.name}[/bold]: {where}; {len(device_maps)} devices polled over Modbus TCP and "
                   f"BACnet/IP; history in {url}")
     if operation is not None:
@@ -357,9 +371,12 @@ def run(
     else:
         console.print("no tariff in the park file: no plans, nothing dispatched")
     console.print(f"dashboard: http://{host}:{port}/   (Ctrl+C stops)")
+    trimmer = HeapTrimmer()  # a long run's resident memory stays near what it holds (twin/heap.py)
+    trimmer.start()
     try:
         _serve(dash_app, host, port, web)
     finally:
+        trimmer.stop()
         if operation is not None:
             operation.stop()  # setpoints released to the plant schedule while the devices still answer
         feed.stop()
@@ -411,6 +428,29 @@ def _report_history(health, received: int) -> None:
         line += (f" (the store is unavailable: {health.reason}); the next `parktwin run` with the spool "
                  f"{health.spool_path} writes them")
     console.print(line, highlight=False)
+
+
+def _simulation_start(park: Park, start: str | None, store, episodes, url: str):
+    """(start of a simulated run in UTC, the end of the history it continues or None).
+
+    On a history that holds readings the run continues after its last record, on a whole simulation step;
+    a ``--start`` day that does not begin after that record is refused (two runs would interleave in one
+    history). Without readings: local midnight of ``--start``, else the wall clock's minute."""
+    from twin.resume import first_step_after, history_end
+
+    end = history_end(store, episodes)
+    if start is None:
+        if end is None:
+            return datetime.now(timezone.utc).replace(second=0, microsecond=0), None
+        return first_step_after(end.last_record_utc, timedelta(seconds=park.simulation.step_s)), end
+    start_utc = _local_midnight(_parse_day(start, "--start"), park)
+    if end is not None and start_utc <= end.last_record_utc:
+        raise BadInput(f"--start {start} ({start_utc:%Y-%m-%d %H:%M} UTC) is not after the end of the history in "
+                       f"{url}: its last stored reading is at {end.last_reading_utc:%Y-%m-%d %H:%M:%S} UTC"
+                       + (f" and its last record at {end.last_record_utc:%Y-%m-%d %H:%M:%S} UTC"
+                          if end.last_record_utc > end.last_reading_utc else "")
+                       + "; leave out --start to continue after it, or give another --history")
+    return start_utc, end
 
 
 def _serve(dash_app, host: str, port: int, web: WebOptions) -> None:

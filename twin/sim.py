@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Callable, Iterator, Literal, Protocol
+from typing import Callable, Iterator, Literal, Mapping, Protocol
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -246,6 +246,39 @@ class ParkSimulator:
     def storage_state(self) -> tuple[float, dict[str, float]]:
         """(ice inventory kWhth, battery stored kWh by id) at ``now_utc``, for controllers that re-plan."""
         return self._state.ice_inventory_kwhth, dict(self._state.battery_stored_kwh)
+
+    def restore_state(self, values: Mapping[str, float | None]) -> list[str]:
+        """Continue the state an earlier run left, from its points' values (e.g. the history's last readings):
+        the ice inventory (``inventory_kwhth``, kWhth), each battery's stored energy (``stored_energy_kwh``,
+        kWh) and the counters (meters' ``import_energy_kwh`` and ``export_energy_kwh``, PV ``energy_kwh``,
+        chillers' ``starts_count``, elevators' ``trips_count``), so that storage continues and counters never
+        run backwards. A state whose value is missing, not finite or outside its point's limits keeps its
+        initial value; EV sessions, running chillers and setpoints start as in a new run. Returns the ids
+        of the points whose values were taken."""
+        st = self._state
+        taken: list[str] = []
+
+        def value_of(asset_id: str, name: str) -> float | None:
+            point_id = self.point_ids[self._slots[asset_id][name]]
+            value = values.get(point_id)
+            if value is None or not math.isfinite(value) or not self.park.points[point_id].within_limits(value):
+                return None
+            taken.append(point_id)
+            return float(value)
+
+        tank = self._assets.tank
+        if tank is not None and (inventory := value_of(tank.id, "inventory_kwhth")) is not None:
+            st.ice_inventory_kwhth = inventory
+        for state, name, kind in ((st.battery_stored_kwh, "stored_energy_kwh", float),
+                                  (st.meter_import_kwh, "import_energy_kwh", float),
+                                  (st.meter_export_kwh, "export_energy_kwh", float),
+                                  (st.pv_energy_kwh, "energy_kwh", float),
+                                  (st.chiller_starts, "starts_count", round),
+                                  (st.elevator_trips, "trips_count", round)):
+            for asset_id in state:
+                if (value := value_of(asset_id, name)) is not None:
+                    state[asset_id] = kind(value)
+        return taken
 
     def meter_import_kwh(self, meter_id: str) -> float:
         """The meter's import-energy counter at ``now_utc``, kWh."""

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -77,6 +78,12 @@ def started_run(park_file: Path, history_url: str, *options: str):
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+@pytest.fixture
+def park_runs():
+    """``started_run`` as a context manager, for tests that start runs one after another (a restart)."""
+    return contextmanager(started_run)
 
 
 @pytest.fixture

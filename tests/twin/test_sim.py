@@ -180,3 +180,30 @@ def test_step_observers_see_every_step_the_simulator_gives(park):
     given = [simulator.advance() for _ in range(5)]
     assert [s.ts_utc for s in seen] == [start + timedelta(minutes=m) for m in range(5)]
     assert all(np.array_equal(s.values, g.values, equal_nan=True) for s, g in zip(seen, given))
+
+
+def test_restored_state_continues_storage_and_counters_and_refuses_values_outside_limits(park):
+    sim = ParkSimulator(park, ParkEnvironment(park), START)
+    taken = sim.restore_state({
+        "plant.ice_tank.inventory_kwhth": 20_000.0,  # above the tank's 14,068 kWhth: not taken
+        "plant.battery.stored_energy_kwh": 1_500.0,
+        "plant.grid_meter.import_energy_kwh": 12_345.5,
+        "plant.grid_meter.export_energy_kwh": float("nan"),  # unknown: not taken
+        "plant.pv_plant_roof.energy_kwh": 999.0,
+        "plant.chiller1.starts_count": 7.0,
+        "b1.elevator1.trips_count": 42.0,
+        "plant.chiller1.power_kw": 500.0,  # not a state: ignored
+    })
+    assert sorted(taken) == ["b1.elevator1.trips_count", "plant.battery.stored_energy_kwh",
+                             "plant.chiller1.starts_count", "plant.grid_meter.import_energy_kwh",
+                             "plant.pv_plant_roof.energy_kwh"]
+    first = dict(zip(sim.point_ids, sim.advance().values))
+    # state points show the state at the step's start, before its flows
+    assert first["plant.ice_tank.inventory_kwhth"] == pytest.approx(14_068 * 0.30)  # the initial 30 %
+    assert first["plant.battery.stored_energy_kwh"] == 1_500.0
+    assert first["plant.battery.soc_pct"] == pytest.approx(75.0)  # 1,500 of 2,000 kWh
+    assert first["plant.grid_meter.import_energy_kwh"] == 12_345.5
+    assert first["plant.grid_meter.export_energy_kwh"] == 0.0
+    assert first["plant.pv_plant_roof.energy_kwh"] == 999.0
+    assert first["plant.chiller1.starts_count"] in (7.0, 8.0)  # a start within the step counts in it
+    assert first["b1.elevator1.trips_count"] >= 42.0
