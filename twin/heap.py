@@ -18,7 +18,7 @@ from collections.abc import Callable
 log = logging.getLogger(__name__)
 
 DEFAULT_TRIM_EVERY_S = 30.0
-"""Wall-clock seconds between trims: a trim of a few hundred MB of heap takes some tens of ms, during which
+"""Wall-clock seconds between trims: during a trim, which walks the whole heap,
 the process's other threads wait for the allocator."""
 
 

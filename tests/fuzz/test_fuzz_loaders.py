@@ -134,7 +134,8 @@ LOADERS = [
 
 TMY3_TWO_DAYS = b"".join((Path(pvlib.__file__).parent / "data" / "723170TYA.CSV").read_bytes().splitlines(
     keepends=True)[:50])
-"""pvlib's Greensboro TMY3 file cut to its two header lines and first 48 hours (a full year takes 0.1 s a read)."""
+"""pvlib's Greensboro TMY3 file cut to its two header lines and first 48 hours (a whole year is slow to read
+for every case)."""
 TMY3_LOADER = Loader("TMY3 weather", [TMY3_TWO_DAYS], csv_mutations, "tmy3.csv",
                      lambda path: read_tmy3_weather(path, 2026), _frame_numbers_finite)
 
@@ -167,7 +168,7 @@ def test_a_mutated_file_is_loaded_valid_or_refused_with_config_error(park_folder
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(content=csv_mutations(TMY3_TWO_DAYS))
 def test_a_mutated_tmy3_file_is_loaded_valid_or_refused_with_config_error(park_folder, content):
-    """TMY3 files go through pvlib's reader (about 50 ms a file): 100 cases."""
+    """TMY3 files go through pvlib's reader, slower than the others: 100 cases."""
     assert_loaded_valid_or_refused(park_folder, TMY3_LOADER, content)
 
 
