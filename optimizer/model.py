@@ -24,6 +24,12 @@ Export limited to PV (a tariff rule, optional): export <= pv_used each step.
 Objective (CNY): sum_t dt (price import - export_price export + wear (charge + discharge)
 + co2_price * co2_factor * import) + demand_rate * peak + penalties * shortfalls.
 
+Names: every column and row has one a person can read, ``{asset}.{quantity}[{step start}]`` (e.g.
+``bat1.charge_kw[2026-06-30T16:15Z]``, step start in UTC), without the asset for park-level ones
+(``grid_import_kw[...]``, ``electric_balance[...]``) and without the time for per-horizon ones
+(``peak_kw``, ``bat1.terminal``). They are built on first use (:attr:`LinearProgram.column_names`,
+:attr:`LinearProgram.row_names`): a plan solved straight by highspy never pays for them.
+
 Realizability binaries (``u_grid_import``, ``u_battery_charge``, ``u_ice_charge``,
 ``u_chiller_ice``) forbid import with export, charge with discharge, ice making with melting,
 and a chiller making ice and chilled water, in one step: the field takes one command per device
@@ -35,6 +41,7 @@ replaced by ``ice <= cap_ice u`` and ``direct <= cap_direct (1 - u)``, whose rel
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 
@@ -101,8 +108,8 @@ class PlanOptions:
     "never": none on the inputs' account (a solve that mixes the flows of a pair still gets them)."""
     mip_rel_gap: float = 1e-6
     mip_max_nodes: int = MIP_MAX_NODES
-    """Bound on a MIP's search in branch-and-bound nodes (the realizability search's LPs and the
-    HiGHS or CBC MIP's nodes together): the same inputs give the same plan on any machine, at any
+    """Bound on a MIP's search in branch-and-bound nodes (HiGHS's ``mip_max_nodes``, CBC's
+    ``maxNodes``): the same inputs give the same plan on any machine, at any
     load. A search stopped by it keeps its realizable incumbent (status "node limit")."""
     mip_time_limit_s: float | None = None
     """Optional wall-clock bound on a MIP's search as well (None: nodes only). A search it stops
@@ -115,6 +122,31 @@ class Block:
 
     name: str
     index: np.ndarray
+
+
+@dataclass(frozen=True)
+class Labels:
+    """What a run of consecutive columns or rows is, to name each: ``quantity``, and per entry the asset
+    (``""`` for none) and the step (-1 for none). Entries run asset-major: the assets' product with
+    the steps, as ``x[(assets, steps)].reshape(-1)`` lays them out."""
+
+    quantity: str
+    assets: np.ndarray
+    steps: np.ndarray
+
+    @classmethod
+    def of(cls, quantity: str, assets=None, steps=None) -> "Labels":
+        """Labels for ``assets`` x ``steps`` (either may be None: one entry without it)."""
+        asset_array = np.array([""] if assets is None else list(assets), dtype=object)
+        step_array = np.array([-1] if steps is None else steps, dtype=int).reshape(-1)
+        return cls(quantity, np.repeat(asset_array, len(step_array)), np.tile(step_array, len(asset_array)))
+
+    def names(self, start_utc: np.datetime64, step_min: float) -> list[str]:
+        """``{asset}.{quantity}[{step start}Z]``, asset and time left out where an entry has none."""
+        minutes = np.round(self.steps * step_min).astype("timedelta64[m]")
+        stamps = np.datetime_as_string(start_utc + minutes, unit="m")
+        return [(f"{asset}.{self.quantity}" if asset else self.quantity) + (f"[{stamp}Z]" if step >= 0 else "")
+                for asset, step, stamp in zip(self.assets.tolist(), self.steps.tolist(), stamps.tolist())]
 
 
 @dataclass
@@ -139,6 +171,20 @@ class LinearProgram:
     row_groups: dict[str, np.ndarray]
     binary_pairs: dict[str, tuple[np.ndarray, np.ndarray]]
     binaries_reasons: list[str] = field(default_factory=list)
+    start_utc: np.datetime64 = np.datetime64("1970-01-01T00:00")
+    """Start of the first step (UTC, naive): the time in the names."""
+    column_labels: list[Labels] = field(default_factory=list)
+    row_labels: list[Labels] = field(default_factory=list)
+
+    @functools.cached_property
+    def column_names(self) -> list[str]:
+        """A readable, unique name per column (module docstring), built on first use."""
+        return [name for labels in self.column_labels for name in labels.names(self.start_utc, 60.0 * self.step_h)]
+
+    @functools.cached_property
+    def row_names(self) -> list[str]:
+        """A readable, unique name per row (module docstring), built on first use."""
+        return [name for labels in self.row_labels for name in labels.names(self.start_utc, 60.0 * self.step_h)]
 
     def chiller_electric_kw(self, direct_kwth: np.ndarray, ice_kwth: np.ndarray) -> np.ndarray:
         """Electric kW per chiller and step (rows as the direct block): cooling times 1/COP."""
@@ -208,9 +254,15 @@ class _Builder:
         self.m = 0
         self.row_groups: dict[str, np.ndarray] = {}
         self.binary_pairs: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self.column_labels: list[Labels] = []
+        self.row_labels: list[Labels] = []
 
-    def variables(self, name: str, shape: tuple[int, ...], lower, upper, cost=0.0, integer=False) -> np.ndarray:
+    def variables(self, name: str, shape: tuple[int, ...], lower, upper, cost=0.0, integer=False, *,
+                  labels: Labels) -> np.ndarray:
+        """A block of ``shape`` columns named ``name``; ``labels`` name each (asset-major, as the shape)."""
         size = math.prod(shape)
+        assert len(labels.steps) == size, (name, len(labels.steps), size)
+        self.column_labels.append(labels)
         index = np.arange(self.n, self.n + size).reshape(shape)
         self.n += size
         self.lower.append(_flat(lower, shape))
@@ -221,11 +273,14 @@ class _Builder:
         return index
 
     def rows_of(self, count: int, lower, upper, terms: list[tuple[np.ndarray, np.ndarray | float]],
-                group: str | None = None) -> None:
-        """Add ``count`` rows: row i is sum over terms of coef[i] * x[var[i]], within [lower, upper].
+                group: str | None = None, *, labels: Labels) -> None:
+        """Add ``count`` rows: row i is sum over terms of coef[i] * x[var[i]], within [lower, upper];
+        ``labels`` name them.
 
         Each term's var array has shape (count,) or (count, k) (k variables per row).
         """
+        assert len(labels.steps) == count, (labels.quantity, len(labels.steps), count)
+        self.row_labels.append(labels)
         row_ids = np.arange(self.m, self.m + count)
         for var, coef in terms:
             var = np.asarray(var)
@@ -243,14 +298,15 @@ class _Builder:
             self.row_groups[group] = row_ids
 
     def build(self, constant: float, reasons: list[str], step_h: float, ice_positions: np.ndarray,
-              chiller_kw_per_kwth: tuple[np.ndarray, np.ndarray]) -> LinearProgram:
+              chiller_kw_per_kwth: tuple[np.ndarray, np.ndarray], start_utc: np.datetime64) -> LinearProgram:
         cat = lambda parts: np.concatenate(parts) if parts else np.zeros(0)
         rows, cols, vals = cat(self.rows), cat(self.cols), cat(self.vals)
         keep = vals != 0
         a = sp.csr_matrix((vals[keep], (rows[keep].astype(int), cols[keep].astype(int))), shape=(self.m, self.n))
         return LinearProgram(cat(self.cost), a, cat(self.row_lower), cat(self.row_upper), cat(self.lower),
                              cat(self.upper), cat(self.integer).astype(bool), constant, self.blocks, step_h, ice_positions,
-                             chiller_kw_per_kwth, self.row_groups, self.binary_pairs, reasons)
+                             chiller_kw_per_kwth, self.row_groups, self.binary_pairs, reasons, start_utc,
+                             self.column_labels, self.row_labels)
 
 
 def chiller_cops(chiller: Chiller, outdoor_temp_c: np.ndarray | None, steps: int) -> tuple[np.ndarray, np.ndarray]:
@@ -403,8 +459,13 @@ def build_lp(inputs: HorizonInputs, assets: DispatchAssets, state: InitialState,
     tanks, batteries = assets.ice_tanks, assets.batteries
     cap_direct = np.array([c.cooling_capacity_kwth for c in chillers]).reshape(-1, 1)
     cap_ice = np.array([c.ice_capacity_kwth for c in ice_chillers]).reshape(-1, 1)
-    direct = b.variables("chiller_direct_kwth", (len(chillers), T), 0.0, cap_direct if chillers else 0.0)
-    ice = b.variables("chiller_ice_kwth", (len(ice_chillers), T), 0.0, cap_ice if ice_chillers else 0.0)
+    steps, states = np.arange(T), np.arange(T + 1)
+    chiller_ids, ice_chiller_ids = [c.id for c in chillers], [c.id for c in ice_chillers]
+    tank_ids, battery_ids = [k.id for k in tanks], [x.id for x in batteries]
+    direct = b.variables("chiller_direct_kwth", (len(chillers), T), 0.0, cap_direct if chillers else 0.0,
+                         labels=Labels.of("direct_kwth", chiller_ids, steps))
+    ice = b.variables("chiller_ice_kwth", (len(ice_chillers), T), 0.0, cap_ice if ice_chillers else 0.0,
+                      labels=Labels.of("ice_kwth", ice_chiller_ids, steps))
     cops = [chiller_cops(c, temp, T) for c in chillers]
     cop_direct = np.array([d for d, _ in cops]).reshape(len(chillers), T)
     cop_ice = np.array([i for c, (_, i) in zip(chillers, cops) if c.makes_ice]).reshape(len(ice_chillers), T)
@@ -418,9 +479,12 @@ def build_lp(inputs: HorizonInputs, assets: DispatchAssets, state: InitialState,
     inv_lower = np.zeros((len(tanks), T + 1))
     inv_upper = np.repeat(tank_cap, T + 1, axis=1) if tanks else np.zeros((0, T + 1))
     inv_lower[:, 0] = inv_upper[:, 0] = ice_start
-    charge = b.variables("ice_charge_kwth", (len(tanks), T), 0.0, charge_max if tanks else 0.0)
-    melt = b.variables("ice_melt_kwth", (len(tanks), T), 0.0, melt_max if tanks else 0.0)
-    inventory = b.variables("ice_inventory_kwhth", (len(tanks), T + 1), inv_lower, inv_upper)
+    charge = b.variables("ice_charge_kwth", (len(tanks), T), 0.0, charge_max if tanks else 0.0,
+                         labels=Labels.of("charge_kwth", tank_ids, steps))
+    melt = b.variables("ice_melt_kwth", (len(tanks), T), 0.0, melt_max if tanks else 0.0,
+                       labels=Labels.of("melt_kwth", tank_ids, steps))
+    inventory = b.variables("ice_inventory_kwhth", (len(tanks), T + 1), inv_lower, inv_upper,
+                            labels=Labels.of("inventory_kwhth", tank_ids, states))
 
     wear = options.battery_wear_cny_per_kwh * dt
     p_ch = np.array([x.charge_power_max_kw for x in batteries]).reshape(-1, 1)
@@ -432,31 +496,41 @@ def build_lp(inputs: HorizonInputs, assets: DispatchAssets, state: InitialState,
     stored_lower = np.repeat(e_min.reshape(-1, 1), T + 1, axis=1)
     stored_upper = np.repeat(e_max.reshape(-1, 1), T + 1, axis=1)
     stored_lower[:, 0] = stored_upper[:, 0] = e_start
-    bat_ch = b.variables("battery_charge_kw", (len(batteries), T), 0.0, p_ch if batteries else 0.0, wear)
-    bat_dis = b.variables("battery_discharge_kw", (len(batteries), T), 0.0, p_dis if batteries else 0.0, wear)
-    stored = b.variables("battery_stored_kwh", (len(batteries), T + 1), stored_lower, stored_upper)
+    bat_ch = b.variables("battery_charge_kw", (len(batteries), T), 0.0, p_ch if batteries else 0.0, wear,
+                         labels=Labels.of("charge_kw", battery_ids, steps))
+    bat_dis = b.variables("battery_discharge_kw", (len(batteries), T), 0.0, p_dis if batteries else 0.0, wear,
+                          labels=Labels.of("discharge_kw", battery_ids, steps))
+    stored = b.variables("battery_stored_kwh", (len(batteries), T + 1), stored_lower, stored_upper,
+                         labels=Labels.of("stored_kwh", battery_ids, states))
 
-    pv_used = b.variables("pv_used_kw", (T,), 0.0, pv)
+    pv_used = b.variables("pv_used_kw", (T,), 0.0, pv, labels=Labels.of("pv_used_kw", None, steps))
     sessions = inputs.ev_sessions
     charger_max = {c.id: c.power_max_kw for c in assets.ev_chargers}
     ev_upper = np.zeros((len(sessions), T))
     for s, session in enumerate(sessions):
         in_window = (inputs.index >= session.arrival_utc) & (inputs.index < session.departure_utc)
         ev_upper[s, in_window] = charger_max.get(session.charger_id, 0.0)
-    ev = b.variables("ev_kw", (len(sessions), T), 0.0, ev_upper)
+    session_ids = [f"{session.charger_id}#{s}" for s, session in enumerate(sessions)]
+    ev = b.variables("ev_kw", (len(sessions), T), 0.0, ev_upper, labels=Labels.of("ev_kw", session_ids, steps))
 
     co2_cny_per_kwh = options.co2_price_cny_per_t * options.co2_t_per_mwh / 1000.0
-    grid_import = b.variables("grid_import_kw", (T,), 0.0, big_import, (price + co2_cny_per_kwh) * dt)
-    grid_export = b.variables("grid_export_kw", (T,), 0.0, big_export, -export_price * dt)
-    peak = b.variables("peak_kw", (1,), state.peak_so_far_kw, np.inf, options.demand_charge_cny_per_kw)
-    short_battery = b.variables("battery_terminal_short_kwh", (len(batteries),), 0.0, np.inf, battery_penalty)
-    short_ice = b.variables("ice_terminal_short_kwhth", (len(tanks),), 0.0, np.inf, ice_penalty)
+    grid_import = b.variables("grid_import_kw", (T,), 0.0, big_import, (price + co2_cny_per_kwh) * dt,
+                              labels=Labels.of("grid_import_kw", None, steps))
+    grid_export = b.variables("grid_export_kw", (T,), 0.0, big_export, -export_price * dt,
+                              labels=Labels.of("grid_export_kw", None, steps))
+    peak = b.variables("peak_kw", (1,), state.peak_so_far_kw, np.inf, options.demand_charge_cny_per_kw,
+                       labels=Labels.of("peak_kw"))
+    short_battery = b.variables("battery_terminal_short_kwh", (len(batteries),), 0.0, np.inf, battery_penalty,
+                                labels=Labels.of("terminal_short_kwh", battery_ids))
+    short_ice = b.variables("ice_terminal_short_kwhth", (len(tanks),), 0.0, np.inf, ice_penalty,
+                            labels=Labels.of("terminal_short_kwhth", tank_ids))
 
     # cooling balance: sum direct + eff * melt = load
     eff = np.array([k.melt_effectiveness for k in tanks]).reshape(-1, 1)
-    b.rows_of(T, load, load, [(direct.T, 1.0), (melt.T, np.repeat(eff, T, axis=1).T if tanks else 1.0)])
+    b.rows_of(T, load, load, [(direct.T, 1.0), (melt.T, np.repeat(eff, T, axis=1).T if tanks else 1.0)],
+              labels=Labels.of("cooling_balance", None, steps))
     # ice made = ice charged into tanks
-    b.rows_of(T, 0.0, 0.0, [(ice.T, 1.0), (charge.T, -1.0)])
+    b.rows_of(T, 0.0, 0.0, [(ice.T, 1.0), (charge.T, -1.0)], labels=Labels.of("ice_balance", None, steps))
     # one mode per chiller and step: the LP form where the step has no mode binary
     ice_rows = [chillers.index(c) for c in ice_chillers]
     if options.realizability == "auto" and tanks:
@@ -468,14 +542,16 @@ def build_lp(inputs: HorizonInputs, assets: DispatchAssets, state: InitialState,
         b.rows_of(n, -np.inf, 1.0, [(direct_of_ice[:, lp_form].reshape(-1),
                                      np.repeat(1.0 / cap_direct_of_ice, T, axis=1)[:, lp_form].reshape(-1)),
                                     (ice[:, lp_form].reshape(-1),
-                                     np.repeat(1.0 / cap_ice, T, axis=1)[:, lp_form].reshape(-1))])
+                                     np.repeat(1.0 / cap_ice, T, axis=1)[:, lp_form].reshape(-1))],
+                  labels=Labels.of("one_mode", ice_chiller_ids, np.flatnonzero(lp_form)))
     # ice dynamics
     if tanks:
         keep = 1.0 - np.array([k.standing_loss_pct_per_h / 100.0 for k in tanks]).reshape(-1, 1) * dt
         n = len(tanks) * T
         b.rows_of(n, 0.0, 0.0, [(inventory[:, 1:].reshape(-1), 1.0),
                                 (inventory[:, :-1].reshape(-1), -np.repeat(keep, T, axis=1).reshape(-1)),
-                                (charge.reshape(-1), -dt), (melt.reshape(-1), dt)])
+                                (charge.reshape(-1), -dt), (melt.reshape(-1), dt)],
+                  labels=Labels.of("inventory_balance", tank_ids, steps))
     # battery dynamics
     if batteries:
         eta_c = np.array([x.charge_efficiency for x in batteries]).reshape(-1, 1)
@@ -483,12 +559,13 @@ def build_lp(inputs: HorizonInputs, assets: DispatchAssets, state: InitialState,
         n = len(batteries) * T
         b.rows_of(n, 0.0, 0.0, [(stored[:, 1:].reshape(-1), 1.0), (stored[:, :-1].reshape(-1), -1.0),
                                 (bat_ch.reshape(-1), -np.repeat(eta_c, T, axis=1).reshape(-1) * dt),
-                                (bat_dis.reshape(-1), np.repeat(1.0 / eta_d, T, axis=1).reshape(-1) * dt)])
+                                (bat_dis.reshape(-1), np.repeat(1.0 / eta_d, T, axis=1).reshape(-1) * dt)],
+                  labels=Labels.of("stored_balance", battery_ids, steps))
     # electric balance
     b.rows_of(T, other, other, [(grid_import, 1.0), (grid_export, -1.0),
                                 (direct.T, -direct_kw_per_kwth.T), (ice.T, -ice_kw_per_kwth.T),
                                 (bat_ch.T, -1.0), (bat_dis.T, 1.0), (pv_used, 1.0), (ev.T, -1.0)],
-              group="electric_balance")
+              group="electric_balance", labels=Labels.of("electric_balance", None, steps))
     # peak demand over each demand interval
     per_interval = max(1, int(round(options.demand_interval_min / 60.0 / dt)))
     n_groups = -(-T // per_interval)
@@ -498,27 +575,31 @@ def build_lp(inputs: HorizonInputs, assets: DispatchAssets, state: InitialState,
     counts = (members >= 0).sum(axis=1, keepdims=True)
     weights = np.where(members >= 0, 1.0 / counts, 0.0)
     b.rows_of(n_groups, -np.inf, 0.0, [(np.where(members >= 0, members, grid_import[0]), weights),
-                                       (np.full(n_groups, peak[0]), -1.0)], group="peak")
+                                       (np.full(n_groups, peak[0]), -1.0)], group="peak",
+              labels=Labels.of("peak", None, np.arange(n_groups) * per_interval))
     if options.export_limited_to_pv:
         can_export = np.flatnonzero(big_export > 0)  # elsewhere export is held at 0 by its bound
-        b.rows_of(can_export.size, -np.inf, 0.0, [(grid_export[can_export], 1.0), (pv_used[can_export], -1.0)])
+        b.rows_of(can_export.size, -np.inf, 0.0, [(grid_export[can_export], 1.0), (pv_used[can_export], -1.0)],
+                  labels=Labels.of("export_within_pv", None, can_export))
     # EV energy by departure
     if sessions:
         energy = np.array([s.energy_kwh for s in sessions])
-        b.rows_of(len(sessions), energy, energy, [(ev, dt)])
+        b.rows_of(len(sessions), energy, energy, [(ev, dt)], labels=Labels.of("energy_kwh", session_ids))
     # soft terminal targets
     if batteries:
         targets = options.battery_terminal_kwh or {}
         target = np.array([targets.get(x.id, e0) for x, e0 in zip(batteries, e_start)])
         b.rows_of(len(batteries), np.minimum(target, e_max), np.inf, [(stored[:, T], 1.0), (short_battery, 1.0)],
-                  group="battery_terminal")
+                  group="battery_terminal", labels=Labels.of("terminal", battery_ids))
     if tanks:
         targets = options.ice_terminal_kwhth or {}
         target = np.array([targets.get(k.id, i0) for k, i0 in zip(tanks, ice_start)])
         b.rows_of(len(tanks), np.minimum(target, tank_cap.reshape(-1)), np.inf,
-                  [(inventory[:, T], 1.0), (short_ice, 1.0)], group="ice_terminal")
+                  [(inventory[:, T], 1.0), (short_ice, 1.0)], group="ice_terminal",
+                  labels=Labels.of("terminal", tank_ids))
     _add_realizability_binaries(b, binary_steps, grid_import, grid_export, big_import, big_export,
-                                bat_ch, bat_dis, p_ch, p_dis, charge, melt, charge_max, melt_max)
+                                bat_ch, bat_dis, p_ch, p_dis, charge, melt, charge_max, melt_max, battery_ids,
+                                tank_ids)
     if binary_steps.grid.any():
         _export_cut(b, binary_steps.grid, grid_export, bat_dis, pv_used, other)
     # u = 1: ice mode (ice up to its capacity, no chilled water); u = 0: chilled water only
@@ -526,26 +607,30 @@ def build_lp(inputs: HorizonInputs, assets: DispatchAssets, state: InitialState,
     _exclusive_pair(b, "u_chiller_ice", ice[:, binary_steps.chiller].reshape(-1),
                     direct_of_ice[:, binary_steps.chiller].reshape(-1),
                     np.repeat(cap_ice, n_chiller, axis=1).reshape(-1),
-                    np.repeat(cap_direct_of_ice, n_chiller, axis=1).reshape(-1))
+                    np.repeat(cap_direct_of_ice, n_chiller, axis=1).reshape(-1),
+                    Labels.of("u_ice_mode", ice_chiller_ids, np.flatnonzero(binary_steps.chiller)))
     return b.build(0.0, list(binary_steps.reasons) if binary_steps.any else [], dt,
-                   np.array(ice_rows, dtype=int), (direct_kw_per_kwth, ice_kw_per_kwth))
+                   np.array(ice_rows, dtype=int), (direct_kw_per_kwth, ice_kw_per_kwth),
+                   np.datetime64(inputs.index[0].tz_convert("UTC").tz_localize(None), "m"))
 
 
 def _add_realizability_binaries(b: _Builder, steps: BinarySteps, grid_import, grid_export, big_import: np.ndarray,
                                 big_export: np.ndarray, bat_ch, bat_dis, p_ch, p_dis, charge, melt, charge_max,
-                                melt_max) -> None:
+                                melt_max, battery_ids: list[str], tank_ids: list[str]) -> None:
     """On the flagged steps, u = 1 allows import / battery charge / ice charge, u = 0 export / discharge / melt."""
     _exclusive_pair(b, "u_grid_import", grid_import[steps.grid], grid_export[steps.grid],
-                    big_import[steps.grid], big_export[steps.grid])
+                    big_import[steps.grid], big_export[steps.grid], Labels.of("u_import", None, np.flatnonzero(steps.grid)))
+    storage_steps = np.flatnonzero(steps.storage)
     n_storage = int(steps.storage.sum())
     if bat_ch.size and n_storage:
         _exclusive_pair(b, "u_battery_charge", bat_ch[:, steps.storage].reshape(-1),
                         bat_dis[:, steps.storage].reshape(-1),
-                        np.repeat(p_ch, n_storage, axis=1).reshape(-1), np.repeat(p_dis, n_storage, axis=1).reshape(-1))
+                        np.repeat(p_ch, n_storage, axis=1).reshape(-1), np.repeat(p_dis, n_storage, axis=1).reshape(-1),
+                        Labels.of("u_charge", battery_ids, storage_steps))
     if charge.size and n_storage:
         _exclusive_pair(b, "u_ice_charge", charge[:, steps.storage].reshape(-1), melt[:, steps.storage].reshape(-1),
                         np.repeat(charge_max, n_storage, axis=1).reshape(-1),
-                        np.repeat(melt_max, n_storage, axis=1).reshape(-1))
+                        np.repeat(melt_max, n_storage, axis=1).reshape(-1), Labels.of("u_charge", tank_ids, storage_steps))
 
 
 def _export_cut(b: _Builder, steps: np.ndarray, grid_export, bat_dis, pv_used, other_kw: np.ndarray) -> None:
@@ -555,17 +640,22 @@ def _export_cut(b: _Builder, steps: np.ndarray, grid_export, bat_dis, pv_used, o
     u = b.blocks["u_grid_import"].index
     n = int(steps.sum())
     b.rows_of(n, -np.inf, -other_kw[steps], [(grid_export[steps], 1.0), (bat_dis[:, steps].T, -1.0),
-                                             (pv_used[steps], -1.0), (u, -other_kw[steps])])
+                                             (pv_used[steps], -1.0), (u, -other_kw[steps])],
+              labels=Labels.of("export_cut", None, np.flatnonzero(steps)))
 
 
-def _exclusive_pair(b: _Builder, name: str, first, second, first_max: np.ndarray, second_max: np.ndarray) -> None:
-    """first <= first_max u, second <= second_max (1 - u), u binary: at most one of the two is non-zero."""
+def _exclusive_pair(b: _Builder, name: str, first, second, first_max: np.ndarray, second_max: np.ndarray,
+                    labels: Labels) -> None:
+    """first <= first_max u, second <= second_max (1 - u), u binary: at most one of the two is non-zero.
+    ``labels`` name u; its rows are named after it, ``.first`` and ``.second``."""
     n = len(first)
-    u = b.variables(name, (n,), 0.0, 1.0, integer=True)
+    u = b.variables(name, (n,), 0.0, 1.0, integer=True, labels=labels)
     b.binary_pairs[name] = (np.asarray(first), np.asarray(second))
     if n:
-        b.rows_of(n, -np.inf, 0.0, [(first, 1.0), (u, -first_max)])
-        b.rows_of(n, -np.inf, second_max, [(second, 1.0), (u, second_max)])
+        b.rows_of(n, -np.inf, 0.0, [(first, 1.0), (u, -first_max)],
+                  labels=Labels(f"{labels.quantity}.first", labels.assets, labels.steps))
+        b.rows_of(n, -np.inf, second_max, [(second, 1.0), (u, second_max)],
+                  labels=Labels(f"{labels.quantity}.second", labels.assets, labels.steps))
 
 
 def _import_bound(inputs: HorizonInputs, assets: DispatchAssets) -> np.ndarray:
