@@ -1,47 +1,40 @@
 """Solving a :class:`~optimizer.model.LinearProgram`: HiGHS through PuLP by default, CBC (through PuLP)
-as the fallback.
+as the fallback, or HiGHS straight through highspy.
 
 Three ways to solve the same matrix:
 
-- ``"pulp-highs"`` (default): the matrix becomes a PuLP model (one ``LpVariable`` per column, one
-  ``LpConstraint`` per row side, see :func:`pulp_problem`) solved by ``pulp.HiGHS``. PuLP is the
-  modelling layer a trader or a test can inspect or write out (``LpProblem.writeLP``), and it gets
-  the solution back in its variables. PuLP's own ``buildSolverModel`` hands HiGHS one column and
-  one row per call, the slowest part of a solve through PuLP; :class:`MatrixHiGHS` passes the
-  matrix the PuLP rows were made from in a single ``passModel`` call instead;
+- ``"pulp-highs"`` (default): the matrix becomes a PuLP model through PuLP's public modelling API
+  (one ``LpVariable`` per column and one ``LpConstraint`` per row side, named after the model's
+  columns and rows, see :func:`pulp_problem`) solved by stock ``pulp.HiGHS``. PuLP is the modelling
+  layer a trader or a test can inspect or write out (``LpProblem.writeLP``), and it gets the
+  solution back in its variables;
 - ``"pulp-cbc"``: the PuLP model solved by PuLP's bundled CBC (``PULP_CBC_CMD``);
-- ``"highs"``: the matrix straight to highspy, no PuLP objects at all (about 60 % of the time of
-  a day-ahead plan through PuLP; ``parktwin plan --solver highs``, and the backtest's default).
+- ``"highs"``: the matrix straight to highspy (``Highs.passModel``), no PuLP objects and no names
+  (``parktwin plan --solver highs``, and the backtest's default).
 
-Realizability binaries (chiller modes among them) are solved by :mod:`optimizer.branch_and_bound`
-on the HiGHS instance of either HiGHS path; a model with other integers goes to the HiGHS MIP.
-
-Every solve asks for a relative MIP gap of ``mip_rel_gap`` (1e-6 by default) and reports status,
-objective, solver-only time (the HiGHS run, or the CBC process), model-building time and the gap
-reached. A MIP's search is bounded by ``mip_max_nodes`` branch-and-bound nodes (the realizability
-search's LPs, then HiGHS's ``mip_max_nodes`` or CBC's ``maxNodes`` with what is left), so the same
-model gives the same result on any machine at any load; a wall-clock ``mip_time_limit_s`` may be
-added. A search stopped by either keeps its realizable incumbent (status "node limit" or "time
-limit", never claimed optimal) or, without one, returns no solution with that status. A failed
-solve never raises: the caller gets the status and decides on a fallback.
+A model with integers (the realizability binaries, chiller modes among them) is solved by the
+solver's own MIP. Every solve asks for a relative MIP gap of ``mip_rel_gap`` (1e-6 by default) and
+reports status, objective, solver-only time (the HiGHS run, or the CBC process), model-building time
+and the gap reached. A MIP's search is bounded by ``mip_max_nodes`` branch-and-bound nodes (HiGHS's
+``mip_max_nodes``, CBC's ``maxNodes``), so the same model gives the same result on any machine at any
+load; a wall-clock ``mip_time_limit_s`` may be added. A search stopped by either keeps its incumbent
+(status "node limit" or "time limit", never claimed optimal) or, without one, returns no solution
+with that status. A failed solve never raises: the caller gets the status and decides on a fallback.
 """
 
 from __future__ import annotations
 
 import functools
-import gc
 import math
 import os
 import sys
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 import pulp
 
-from optimizer.branch_and_bound import SearchOutcome, pairs_only, search_realizable
 from optimizer.model import MIP_MAX_NODES, LinearProgram
 from optimizer.warm_start import WarmStart
 
@@ -85,9 +78,8 @@ def solve(lp: LinearProgram, solver: SolverName = DEFAULT_SOLVER, mip_rel_gap: f
 
     ``mip_max_nodes`` (and ``mip_time_limit_s``, if given) bound a MIP's search; its incumbent is
     then returned with status "node limit" ("time limit") and the gap it reached (never claimed
-    optimal). ``warm_start``: the basis the LP (or the realizability search's relaxation) starts
-    from and leaves for the next solve, on the HiGHS paths (:mod:`optimizer.warm_start`); CBC
-    starts cold."""
+    optimal). ``warm_start``: the basis an LP (not a MIP) starts from and leaves for the next
+    solve, on the ``"highs"`` path (:mod:`optimizer.warm_start`); the PuLP paths start cold."""
     if solver == "pulp-cbc":
         return solve_pulp_cbc(lp, mip_rel_gap, mip_time_limit_s, mip_max_nodes)
     result = _SOLVE[solver](lp, mip_rel_gap, mip_time_limit_s, warm_start, mip_max_nodes)
@@ -98,66 +90,66 @@ def solve(lp: LinearProgram, solver: SolverName = DEFAULT_SOLVER, mip_rel_gap: f
     return result
 
 
-def pass_matrix(highs, lp: LinearProgram, integrality: bool = True) -> None:
-    """Load the LP into a HiGHS instance in one ``passModel`` call, the CSR matrix row-wise as it is
-    and every vector as a numpy array (highspy's array overload reads them in place; a ``HighsLp``
-    copies each element through Python, about ten times slower), with its integrality unless
-    ``integrality`` is False (the relaxation the realizability search starts from)."""
+def pass_matrix(highs, lp: LinearProgram) -> None:
+    """Load the LP, with its integrality, into a HiGHS instance in one ``passModel`` call: the CSR
+    matrix row-wise as it is and every vector as a numpy array (highspy's array overload reads them
+    in place; a ``HighsLp`` copies each element through Python)."""
     import highspy
 
     csr = lp.a
-    kinds = lp.integrality.astype(np.int32) if integrality else np.zeros(csr.shape[1], dtype=np.int32)
     highs.passModel(csr.shape[1], csr.shape[0], csr.nnz, int(highspy.MatrixFormat.kRowwise),
                     int(highspy.ObjSense.kMinimize), lp.objective_constant, lp.c, lp.col_lower, lp.col_upper,
-                    lp.row_lower, lp.row_upper, csr.indptr, csr.indices, csr.data, kinds)
+                    lp.row_lower, lp.row_upper, csr.indptr, csr.indices, csr.data, lp.integrality.astype(np.int32))
 
 
 def solve_highspy(lp: LinearProgram, mip_rel_gap: float = 1e-6, mip_time_limit_s: float | None = None,
                   warm_start: WarmStart | None = None, mip_max_nodes: int = MIP_MAX_NODES) -> SolveResult:
-    """Hand the matrices straight to HiGHS; realizability binaries go to :mod:`optimizer.branch_and_bound`."""
+    """Hand the matrices straight to HiGHS; a model with integers goes to the HiGHS MIP."""
     started = time.perf_counter()
     highs = new_highs()
-    highs.setOptionValue("mip_rel_gap", mip_rel_gap)
-    if lp.has_integers:
-        highs.setOptionValue("mip_max_nodes", int(mip_max_nodes))
-        if mip_time_limit_s is not None:
-            highs.setOptionValue("time_limit", float(mip_time_limit_s))
-    search = pairs_only(lp)
-    pass_matrix(highs, lp, integrality=not search)
-    if search:
-        outcome = search_realizable(highs, lp, mip_rel_gap, mip_time_limit_s, warm_start, mip_max_nodes)
-        run_s = outcome.run_s
-    else:
-        outcome = None
-        run_s = _run_warm(highs, lp, warm_start)
-    return _highs_result(highs, lp, "highs", run_s, time.perf_counter() - started - run_s, outcome)
-
-
-def _run_warm(highs, lp: LinearProgram, warm_start: WarmStart | None) -> float:
-    """Run HiGHS on ``lp``; an LP (not a MIP) from the warm start's basis, if any, keeping the one it
-    ends with. Returns the run's seconds."""
+    for option, value in _highs_options(lp, mip_rel_gap, mip_time_limit_s, mip_max_nodes).items():
+        highs.setOptionValue(option, value)
+    pass_matrix(highs, lp)
     warm = warm_start is not None and not lp.has_integers
     if warm:
         warm_start.apply(highs, lp)
-    started = time.perf_counter()
+    run_started = time.perf_counter()
     highs.run()
-    run_s = time.perf_counter() - started
+    run_s = time.perf_counter() - run_started
     if warm:
         warm_start.keep(highs, lp)
-    return run_s
+    return _highs_result(highs, lp, "highs", run_s, time.perf_counter() - started - run_s)
 
 
-def _highs_result(highs, lp: LinearProgram, solver: str, run_s: float, build_s: float,
-                  search: SearchOutcome | None = None) -> SolveResult:
-    """Status, solution and gap of a HiGHS instance that has run (the realizability search's
-    status and gap where it ran and did not hand over to the HiGHS MIP)."""
+def _highs_options(lp: LinearProgram, mip_rel_gap: float, mip_time_limit_s: float | None,
+                   mip_max_nodes: int) -> dict[str, float | int]:
+    """HiGHS options of a solve: the gap, and for a MIP its node budget and optional time limit."""
+    options: dict[str, float | int] = {"mip_rel_gap": mip_rel_gap}
+    if lp.has_integers:
+        options["mip_max_nodes"] = int(mip_max_nodes)
+        if mip_time_limit_s is not None:
+            options["time_limit"] = float(mip_time_limit_s)
+    return options
+
+
+def _highs_result(highs, lp: LinearProgram, solver: str, run_s: float, build_s: float) -> SolveResult:
+    """Status, solution and gap of a HiGHS instance that has run on the matrix as it is."""
+    name, has_solution = _highs_status(highs)
+    if not has_solution:
+        return SolveResult(name, solver, None, None, run_s, build_s, None)
+    x = np.asarray(highs.getSolution().col_value, dtype=float)
+    if not lp.has_integers:
+        return SolveResult(name, solver, x, lp.objective(x), run_s, build_s, 0.0)
+    gap = float(highs.getInfo().mip_gap)
+    x, polish_s = _polish_highs(highs, lp, x)
+    return SolveResult(name, solver, x, lp.objective(x), run_s + polish_s, build_s, gap)
+
+
+def _highs_status(highs) -> tuple[str, bool]:
+    """The status of a HiGHS instance that has run, and whether it holds a solution (optimal, or the
+    incumbent of a MIP its limit stopped)."""
     import highspy
 
-    if search is not None and search.status != "handed over":
-        if search.status != "optimal" and not search.incumbent:
-            return SolveResult(search.status, solver, None, None, run_s, build_s, None)
-        x = np.asarray(highs.getSolution().col_value, dtype=float)
-        return SolveResult(search.status, solver, x, lp.objective(x), run_s, build_s, search.mip_gap)
     status = highs.getModelStatus()
     name = {highspy.HighsModelStatus.kOptimal: "optimal", highspy.HighsModelStatus.kInfeasible: "infeasible",
             highspy.HighsModelStatus.kUnbounded: "unbounded",
@@ -166,15 +158,29 @@ def _highs_result(highs, lp: LinearProgram, solver: str, run_s: float, build_s: 
             # the only solution-type limit set here is mip_max_nodes
             highspy.HighsModelStatus.kSolutionLimit: "node limit"}.get(status, highs.modelStatusToString(status))
     has_incumbent = name in LIMITS and highs.getInfo().primal_solution_status == 2
-    if name != "optimal" and not has_incumbent:
-        return SolveResult(name, solver, None, None, run_s, build_s, None)
-    x = np.asarray(highs.getSolution().col_value, dtype=float)
-    gap = float(highs.getInfo().mip_gap) if lp.has_integers else 0.0
-    return SolveResult(name, solver, x, lp.objective(x), run_s, build_s, gap)
+    return name, name == "optimal" or has_incumbent
+
+
+def _polish_highs(highs, lp: LinearProgram, x: np.ndarray) -> tuple[np.ndarray, float]:
+    """x with its integer columns fixed at their rounded values and the other columns re-solved as an
+    LP on the same instance, so that no pair's flows keep the residue the MIP's integrality tolerance
+    leaves (x unchanged should that LP not solve); and the seconds it took."""
+    import highspy
+
+    started = time.perf_counter()
+    columns = np.flatnonzero(lp.integrality).astype(np.int32)
+    values = np.round(x[columns])
+    highs.changeColsIntegrality(len(columns), columns, [highspy.HighsVarType.kContinuous] * len(columns))
+    highs.changeColsBounds(len(columns), columns, values, values)
+    highs.run()
+    run_s = time.perf_counter() - started
+    if highs.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+        return x, run_s
+    return np.asarray(highs.getSolution().col_value, dtype=float), run_s
 
 
 def new_highs():
-    """A silent HiGHS instance."""
+    """A silent HiGHS instance (highspy's public ``output_flag`` option)."""
     import highspy
 
     _highs_banner_printed()
@@ -185,9 +191,12 @@ def new_highs():
 
 @functools.cache
 def _highs_banner_printed() -> bool:
-    """HiGHS prints its banner on the process's first instance, from C++, before any option can be
-    set; stdout (fd 1) is pointed at /dev/null while that instance is made, so that machine-readable
-    output (``parktwin plan --json``) stays clean."""
+    """HiGHS prints its banner on the process's first instance, from C++ to file descriptor 1, inside
+    ``highspy.Highs()`` itself (its constructor enables callbacks, which writes the log header while
+    ``output_flag`` still has its default): no option of highspy's public API can be set before it,
+    and Python's ``sys.stdout`` never sees it. So stdout (fd 1) is pointed at /dev/null while that
+    first instance is made, and machine-readable output (``parktwin plan --json``) stays clean;
+    every instance after it is silenced by ``output_flag`` alone."""
     import highspy
 
     sys.stdout.flush()
@@ -202,148 +211,67 @@ def _highs_banner_printed() -> bool:
     return True
 
 
-@contextmanager
-def _gc_paused():
-    """Python's cyclic garbage collector off while a PuLP model is made and solved: the model's
-    tens of thousands of new objects set off collections that scan the whole heap, about a sixth
-    of the time to make a week-long model. Reference counting still frees what is dropped."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
-class MatrixProblem(pulp.LpProblem):
-    """A PuLP problem made from a matrix (:func:`pulp_problem`): all its variables exist, in column
-    order, before any constraint is added. ``variables()`` returns them as they are; PuLP's own
-    collects them again from the objective and every constraint and sorts them by name, on each
-    call (twice per solve)."""
-
-    def variables(self) -> list[pulp.LpVariable]:
-        return self._variables
-
-    def add_rows(self, constraints: dict[str, pulp.LpConstraint]) -> None:
-        """Add constraints, uniquely named, over variables already in the problem. PuLP's
-        ``addConstraint`` checks each name against the others and registers every term's variable
-        again, a sixth of the time to make a day-ahead model."""
-        self._constraints.update(constraints)
-        self.modifiedConstraints.extend(constraints.values())
-
-
-def pulp_problem(lp: LinearProgram) -> tuple[MatrixProblem, list[pulp.LpVariable],
-                                             list[tuple[pulp.LpConstraint, int]]]:
-    """The LP as a PuLP model: variable ``x{j}`` per column j, constraint ``r{i}`` per row i (a ranged
-    row becomes ``r{i}_lo`` and ``r{i}_hi``). Also returns each constraint with its row in ``lp.a``."""
-    problem = MatrixProblem("dispatch", pulp.LpMinimize)
+def pulp_problem(lp: LinearProgram) -> tuple[pulp.LpProblem, list[pulp.LpVariable]]:
+    """The LP as a PuLP model, through PuLP's public modelling API: a variable per column and a
+    constraint per row, named after them (:attr:`LinearProgram.column_names`, ``row_names``; PuLP
+    writes ``_`` for the characters it does not allow in names, ``[]-``); a ranged row becomes
+    ``{row}.lo`` and ``{row}.hi``. Every variable is in the objective, with its cost or 0, so that a
+    column in no row is still in the model. Also returns the variables in column order."""
+    problem = pulp.LpProblem("dispatch", pulp.LpMinimize)
     lower, upper = (np.where(np.isfinite(bound), bound.astype(object), None).tolist()  # PuLP: None is unbounded
                     for bound in (lp.col_lower, lp.col_upper))
     kinds = np.where(lp.integrality, pulp.LpInteger, pulp.LpContinuous).tolist()
-    variables = [problem.add_variable(f"x{j}", lo, hi, kind)
-                 for j, (lo, hi, kind) in enumerate(zip(lower, upper, kinds))]
-    problem._add_variables(variables)
-    nonzero = np.flatnonzero(lp.c)
-    problem.setObjective(pulp.LpAffineExpression(dict(zip([variables[j] for j in nonzero], lp.c[nonzero].tolist())),
+    variables = [problem.add_variable(name, lo, hi, kind)
+                 for name, lo, hi, kind in zip(lp.column_names, lower, upper, kinds)]
+    problem.setObjective(pulp.LpAffineExpression(dict(zip(variables, lp.c.tolist())),
                                                  constant=lp.objective_constant))
     a = lp.a
     starts = a.indptr.tolist()
     terms = list(zip([variables[j] for j in a.indices.tolist()], a.data.tolist()))  # (variable, coefficient), row by row
-    constraints: dict[str, pulp.LpConstraint] = {}
-    rows: list[tuple[pulp.LpConstraint, int]] = []
-
-    def add(i: int, name: str, sense: int, rhs: float, expression: pulp.LpAffineExpression) -> None:
-        constraint = constraints[name] = pulp.LpConstraint(expression, sense, name, rhs)
-        rows.append((constraint, i))
-
-    for i, (start, end, lo, hi) in enumerate(zip(starts, starts[1:], lp.row_lower.tolist(), lp.row_upper.tolist())):
-        # an empty expression filled by dict.update: LpAffineExpression would copy a dict it is given,
-        # and check an iterable of pairs against the (slow) abc first
-        expression = pulp.LpAffineExpression()
-        expression.update(terms[start:end])
+    for name, start, end, lo, hi in zip(lp.row_names, starts, starts[1:], lp.row_lower.tolist(),
+                                        lp.row_upper.tolist()):
+        expression = pulp.LpAffineExpression(dict(terms[start:end]))
         if lo == hi:
-            add(i, f"r{i}", pulp.LpConstraintEQ, lo, expression)
+            problem += pulp.LpConstraint(expression, pulp.LpConstraintEQ, name, lo)
             continue
         if math.isfinite(lo):
-            add(i, f"r{i}_lo", pulp.LpConstraintGE, lo, expression)
+            problem += pulp.LpConstraint(expression, pulp.LpConstraintGE, f"{name}.lo" if math.isfinite(hi) else name,
+                                         lo)
         if math.isfinite(hi):
-            add(i, f"r{i}_hi", pulp.LpConstraintLE, hi, expression)
-    problem.add_rows(constraints)
-    return problem, variables, rows
-
-
-class MatrixHiGHS(pulp.HiGHS):
-    """``pulp.HiGHS`` that loads the PuLP model from the matrix it was made of, in one ``passModel``,
-    and solves realizability binaries by :mod:`optimizer.branch_and_bound` on its HiGHS instance.
-
-    Everything else is PuLP's: options, the run, and the solution written back into the PuLP
-    variables and constraints (``varValue``, ``dj``, ``slack``, ``pi``). ``run_s`` is the time in
-    HiGHS runs; ``outcome`` the realizability search's, where it ran."""
-
-    def __init__(self, lp: LinearProgram, variables: list[pulp.LpVariable],
-                 rows: list[tuple[pulp.LpConstraint, int]], warm_start: WarmStart | None = None,
-                 mip_max_nodes: int = MIP_MAX_NODES, **options):
-        super().__init__(**options)
-        self.matrix_lp, self.columns, self.rows, self.warm_start = lp, variables, rows, warm_start
-        self.mip_max_nodes = mip_max_nodes
-        self.search = pairs_only(lp)
-        self.outcome: SearchOutcome | None = None
-        self.run_s = 0.0
-
-    def createAndConfigureSolver(self, problem: pulp.LpProblem) -> None:
-        super().createAndConfigureSolver(problem)
-        if self.matrix_lp.has_integers:
-            problem.solverModel.setOptionValue("mip_max_nodes", int(self.mip_max_nodes))
-
-    def findSolutionValues(self, problem: pulp.LpProblem):
-        """PuLP's reading of the solution, which has no entry for HiGHS's "solution limit" (where
-        ``mip_max_nodes`` stops a MIP) and raises KeyError on it: then "not solved" for PuLP, and
-        the caller reads status and incumbent from the HiGHS instance (:func:`_highs_result`)."""
-        try:
-            return super().findSolutionValues(problem)
-        except KeyError:
-            return pulp.LpStatusNotSolved, pulp.LpSolutionNoSolutionFound
-
-    def buildSolverModel(self, problem: pulp.LpProblem) -> None:
-        pass_matrix(problem.solverModel, self.matrix_lp, integrality=not self.search)
-        for j, variable in enumerate(self.columns):
-            variable.index = j
-        for constraint, row in self.rows:
-            constraint.index = row
-
-    def callSolver(self, problem: pulp.LpProblem) -> None:
-        if self.search:
-            self.outcome = search_realizable(problem.solverModel, self.matrix_lp, self.gapRel, self.timeLimit,
-                                             self.warm_start, self.mip_max_nodes)
-            self.run_s = self.outcome.run_s
-            return
-        self.run_s = _run_warm(problem.solverModel, self.matrix_lp, self.warm_start)
+            problem += pulp.LpConstraint(expression, pulp.LpConstraintLE, f"{name}.hi" if math.isfinite(lo) else name,
+                                         hi)
+    return problem, variables
 
 
 def solve_pulp_highs(lp: LinearProgram, mip_rel_gap: float = 1e-6, mip_time_limit_s: float | None = None,
                      warm_start: WarmStart | None = None, mip_max_nodes: int = MIP_MAX_NODES) -> SolveResult:
-    """Build the PuLP model and solve it with HiGHS through PuLP (:class:`MatrixHiGHS`)."""
+    """Build the PuLP model and solve it with stock ``pulp.HiGHS``. ``warm_start`` is not used: PuLP
+    has no way to hand HiGHS a basis (``"highs"`` takes one)."""
     started = time.perf_counter()
     _highs_banner_printed()  # pulp.HiGHS makes its own instance
-    with _gc_paused():
-        # the PuLP model lives and dies inside the pause: freed before the collector is back on, it
-        # leaves it nothing to scan (kept until after, its objects cost a collection of their own)
-        return _solve_pulp_highs(lp, mip_rel_gap, mip_time_limit_s, warm_start, mip_max_nodes, started)
-
-
-def _solve_pulp_highs(lp: LinearProgram, mip_rel_gap: float, mip_time_limit_s: float | None,
-                      warm_start: WarmStart | None, mip_max_nodes: int, started: float) -> SolveResult:
-    problem, variables, rows = pulp_problem(lp)
-    solver = MatrixHiGHS(lp, variables, rows, warm_start, mip_max_nodes, msg=False, gapRel=mip_rel_gap,
-                         timeLimit=mip_time_limit_s if lp.has_integers else None)
+    problem, variables = pulp_problem(lp)
+    options = _highs_options(lp, mip_rel_gap, None, mip_max_nodes)
+    solver = pulp.HiGHS(msg=False, timeLimit=mip_time_limit_s if lp.has_integers else None, **options)
     try:
         problem.solve(solver)
+    except KeyError:
+        # PuLP's HiGHS maps no status of its own to HiGHS's "solution limit" (a MIP stopped by
+        # mip_max_nodes); the status and incumbent are read from the HiGHS instance below
+        pass
     except pulp.PulpSolverError as exc:
-        return SolveResult(f"error: {exc}", "pulp-highs", None, None, solver.run_s,
-                           time.perf_counter() - started - solver.run_s, None)
-    return _highs_result(problem.solverModel, lp, "pulp-highs", solver.run_s,
-                         time.perf_counter() - started - solver.run_s, solver.outcome)
+        return SolveResult(f"error: {exc}", "pulp-highs", None, None, 0.0, time.perf_counter() - started, None)
+    highs = problem.solverModel  # pulp.HiGHS's highspy instance: its status and gap, which PuLP's lack
+    run_s = highs.getRunTime()
+    name, has_solution = _highs_status(highs)
+    if not has_solution:
+        return SolveResult(name, "pulp-highs", None, None, run_s, time.perf_counter() - started - run_s, None)
+    x = np.array([v.varValue for v in variables], dtype=float)
+    if not lp.has_integers:
+        return SolveResult(name, "pulp-highs", x, lp.objective(x), run_s, time.perf_counter() - started - run_s, 0.0)
+    gap = float(highs.getInfo().mip_gap)
+    x, polish_s = _polish(problem, variables, lp, x, pulp.HiGHS(msg=False))
+    return SolveResult(name, "pulp-highs", x, lp.objective(x), run_s + polish_s,
+                       time.perf_counter() - started - run_s - polish_s, gap)
 
 
 class _CBC(pulp.PULP_CBC_CMD):
@@ -367,7 +295,7 @@ def solve_pulp_cbc(lp: LinearProgram, mip_rel_gap: float = 1e-6, mip_time_limit_
     binaries fixed at their rounded values and the rest solved again as an LP, so that no pair's
     flows keep the residue CBC's integrality tolerance leaves."""
     started = time.perf_counter()
-    problem, variables, _rows = pulp_problem(lp)
+    problem, variables = pulp_problem(lp)
     built_s = time.perf_counter() - started
     # PULP_CBC_CMD (the CBC bundled with pulp 3.x) is deprecated for 4.0 in favour of COIN_CMD with
     # pulp[cbc]; it is the CBC this install has, so the fallback uses it.
@@ -396,20 +324,21 @@ def solve_pulp_cbc(lp: LinearProgram, mip_rel_gap: float = 1e-6, mip_time_limit_
         return SolveResult(status, "pulp-cbc", None, None, run_s, built_s, None)
     x = np.array([v.varValue or 0.0 for v in variables])
     if lp.has_integers:
-        x, polish_s = _polish(problem, variables, lp, x)
+        x, polish_s = _polish(problem, variables, lp, x, pulp.PULP_CBC_CMD(msg=False))
         run_s += polish_s
     return SolveResult(status, "pulp-cbc", x, lp.objective(x), run_s, built_s, gap)
 
 
 def _polish(problem: pulp.LpProblem, variables: list[pulp.LpVariable], lp: LinearProgram,
-            x: np.ndarray) -> tuple[np.ndarray, float]:
+            x: np.ndarray, solver: pulp.LpSolver) -> tuple[np.ndarray, float]:
     """x with its integer columns fixed at their rounded values and the other columns re-solved as
-    an LP by CBC (x unchanged should that LP not solve); and the seconds it took."""
+    an LP by ``solver``, so that no pair's flows keep the residue the MIP's integrality tolerance
+    leaves (x unchanged should that LP not solve); and the seconds it took."""
     started = time.perf_counter()
     for j in np.flatnonzero(lp.integrality):
         variables[j].cat = pulp.LpContinuous
         variables[j].lowBound = variables[j].upBound = float(np.round(x[j]))
-    problem.solve(pulp.PULP_CBC_CMD(msg=False))
+    problem.solve(solver)
     run_s = time.perf_counter() - started
     if problem.status != pulp.LpStatusOptimal:
         return x, run_s

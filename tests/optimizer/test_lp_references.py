@@ -146,15 +146,18 @@ def test_every_solver_path_agrees_with_milp():
 
 
 def test_pulp_model_is_the_matrix_it_was_made_from():
-    """The PuLP model, solved by stock pulp.HiGHS (which reads it constraint by constraint), gives the
-    optimum the one-call matrix load gives, and PuLP's variables carry the solution."""
+    """The PuLP model is the matrix: solved by pulp.HiGHS it gives the optimum highspy gives on the
+    matrix itself, its variables and constraints carry the model's names (PuLP writes ``_`` for
+    ``[]-``), and PuLP's variables carry the solution."""
     load, pv, other, price = day_profile(24, 6)
     inputs = horizon(60, cooling_load_kwth=load, pv_available_kw=pv, other_load_kw=other, price_cny_per_kwh=price)
     lp = build_lp(inputs, ASSETS, InitialState(peak_so_far_kw=PEAK_SO_FAR), options())
-    problem, variables, _rows = pulp_problem(lp)
+    problem, variables = pulp_problem(lp)
+    assert variables[lp.blocks["battery_charge_kw"].index[0, 2]].name == "bat_a.charge_kw_2026_06_30T18:00Z_"
+    assert problem.get_constraint_by_name("electric_balance_2026_06_30T16:00Z_") is not None
     problem.solve(pulp.HiGHS(msg=False, gapRel=1e-9))
     stock = lp.objective(np.array([v.varValue for v in variables]))
-    assert solve(lp, "pulp-highs").objective_cny == pytest.approx(stock, rel=1e-6)
+    assert solve(lp, "highs").objective_cny == pytest.approx(stock, rel=1e-6)
     assert pulp.value(problem.objective) == pytest.approx(stock, rel=1e-6)
 
 
@@ -251,26 +254,40 @@ def test_export_limited_to_pv_matches_milp_reference():
     assert unlimited < expected - 1.0
 
 
-def test_realizability_search_branches_to_the_milp_optimum():
-    """The branch and bound on the realizability binaries (optimizer.branch_and_bound), run on its
-    own, with PV surplus paid above every import price: the relaxation imports and exports at once,
-    so it must branch; it finishes optimal, realizable, at the cost of the independent MILP
-    (scipy.optimize.milp, binaries on every step) within 1e-6 relative."""
-    from optimizer.branch_and_bound import pairs_only, search_realizable
-    from optimizer.solve import new_highs, pass_matrix
-
+def test_highs_mip_solution_is_realizable_to_the_last_residue():
+    """With PV surplus paid above every import price the relaxation imports and exports at once, so
+    the binaries decide. The HiGHS MIP's solution, its binaries fixed at their rounded values and the
+    rest re-solved, has no pair's flows together above the tolerance (no residue its integrality
+    tolerance would leave), and costs what the independent MILP (scipy.optimize.milp, binaries on
+    every step) costs within 1e-6 relative."""
     load, pv, other, price = day_profile(12, 7)
     inputs = horizon(120, cooling_load_kwth=load, pv_available_kw=pv, other_load_kw=0.2 * other,
                      price_cny_per_kwh=price, export_price_cny_per_kwh=np.full(12, 1.2))
     lp = build_lp(inputs, ASSETS, InitialState(peak_so_far_kw=PEAK_SO_FAR), options(export_limited_to_pv=True))
-    assert pairs_only(lp)
-    highs = new_highs()
-    pass_matrix(highs, lp, integrality=False)
-    outcome = search_realizable(highs, lp, 1e-6, None)
-    assert outcome.status == "optimal" and outcome.mip_gap == 0.0 and outcome.nodes > 1
-    x = np.asarray(highs.getSolution().col_value)
+    assert lp.has_integers
+    result = solve(lp, "highs")
+    assert result.optimal and result.mip_gap <= 1e-6
+    x = result.x
     assert lp.violation(x) < 1e-6
     for first, second in lp.binary_pairs.values():
         assert not np.any((x[first] > 1e-6) & (x[second] > 1e-6))
     expected, _, _ = solve_milp(reference(inputs, binaries=True, export_limited_to_pv=True))
     assert lp.objective(x) == pytest.approx(expected, rel=1e-6)
+
+
+def test_every_column_and_row_has_a_unique_readable_name():
+    """Names say asset, quantity and step start (UTC): one per column and row, none twice, binaries
+    and pair rows included."""
+    load, pv, other, price = day_profile(12, 7)
+    inputs = horizon(120, cooling_load_kwth=load, pv_available_kw=pv, other_load_kw=0.2 * other,
+                     price_cny_per_kwh=price, export_price_cny_per_kwh=np.full(12, 1.2))
+    lp = build_lp(inputs, ASSETS, InitialState(peak_so_far_kw=PEAK_SO_FAR), options(realizability="always"))
+    columns, rows = lp.column_names, lp.row_names
+    assert len(columns) == lp.a.shape[1] and len(set(columns)) == len(columns)
+    assert len(rows) == lp.a.shape[0] and len(set(rows)) == len(rows)
+    assert columns[lp.blocks["battery_stored_kwh"].index[1, 12]] == "bat_b.stored_kwh[2026-07-01T16:00Z]"
+    assert columns[lp.blocks["u_grid_import"].index[3]] == "u_import[2026-06-30T22:00Z]"
+    assert columns[lp.blocks["peak_kw"].index[0]] == "peak_kw"
+    assert rows[lp.electric_rows[0]] == "electric_balance[2026-06-30T16:00Z]"
+    assert rows[lp.battery_terminal_rows[0]] == "bat_a.terminal"
+    assert "dual.u_ice_mode.second[2026-06-30T18:00Z]" in rows

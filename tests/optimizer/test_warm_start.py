@@ -3,6 +3,8 @@ cold start, reached in fewer simplex iterations; an LP of another shape starts c
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from optimizer.inputs import HorizonInputs, InitialState
@@ -15,18 +17,19 @@ from optimizer_cases import demo_inputs
 
 @pytest.fixture(scope="module")
 def hourly_relaxations():
-    """Six day-ahead LP relaxations of the demo park, one hour apart (binaries relaxed)."""
+    """Six day-ahead LPs of the demo park, one hour apart (no realizability binaries)."""
     park, tariff, inputs = demo_inputs(2)
-    options = plan_options(tariff)
+    options = replace(plan_options(tariff), realizability="never")
     assets = DispatchAssets.of_park(park)
     return [build_lp(HorizonInputs(inputs.frame.iloc[k:k + 96]), assets, InitialState(), options)
             for k in range(0, 24, 4)], assets, options, inputs
 
 
 def run(lp, warm_start: WarmStart | None) -> tuple[float, int]:
-    """(objective, simplex iterations) of the LP relaxation, from the warm start's basis where given."""
+    """(objective, simplex iterations) of the LP, from the warm start's basis where given."""
+    assert not lp.has_integers
     highs = new_highs()
-    pass_matrix(highs, lp, integrality=False)
+    pass_matrix(highs, lp)
     if warm_start is not None:
         warm_start.apply(highs, lp)
     highs.run()
