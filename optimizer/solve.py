@@ -12,8 +12,11 @@ Three ways to solve the same matrix:
 - ``"highs"``: the matrix straight to highspy (``Highs.passModel``), no PuLP objects and no names
   (``parktwin plan --solver highs``, and the backtest's default).
 
-A model with integers (the realizability binaries, chiller modes among them) is solved by the
-solver's own MIP. Every solve asks for a relative MIP gap of ``mip_rel_gap`` (1e-6 by default) and
+Realizability binaries (chiller modes among them) are solved by :mod:`optimizer.branch_and_bound` on
+a HiGHS instance holding the matrix, on both HiGHS paths (on the binaries cases it is 3 to 10 times
+faster than the HiGHS MIP: ``benchmarks/realizability_search.py``); a model with other integers, or a
+search that hands over, goes to the HiGHS MIP, whose incumbent is then polished (binaries fixed at
+their rounded values, the rest re-solved). Every solve asks for a relative MIP gap of ``mip_rel_gap`` (1e-6 by default) and
 reports status, objective, solver-only time (the HiGHS run, or the CBC process), model-building time
 and the gap reached. A MIP's search is bounded by ``mip_max_nodes`` branch-and-bound nodes (HiGHS's
 ``mip_max_nodes``, CBC's ``maxNodes``), so the same model gives the same result on any machine at any
@@ -35,6 +38,7 @@ from typing import Literal
 import numpy as np
 import pulp
 
+from optimizer.branch_and_bound import SearchOutcome, pairs_only, search_realizable
 from optimizer.model import MIP_MAX_NODES, LinearProgram
 from optimizer.warm_start import WarmStart
 
@@ -90,35 +94,44 @@ def solve(lp: LinearProgram, solver: SolverName = DEFAULT_SOLVER, mip_rel_gap: f
     return result
 
 
-def pass_matrix(highs, lp: LinearProgram) -> None:
-    """Load the LP, with its integrality, into a HiGHS instance in one ``passModel`` call: the CSR
-    matrix row-wise as it is and every vector as a numpy array (highspy's array overload reads them
-    in place; a ``HighsLp`` copies each element through Python)."""
+def pass_matrix(highs, lp: LinearProgram, integrality: bool = True) -> None:
+    """Load the LP into a HiGHS instance in one ``passModel`` call: the CSR matrix row-wise as it is
+    and every vector as a numpy array (highspy's array overload reads them in place; a ``HighsLp``
+    copies each element through Python), with its integrality unless ``integrality`` is False (the
+    relaxation the realizability search starts from)."""
     import highspy
 
     csr = lp.a
+    kinds = lp.integrality.astype(np.int32) if integrality else np.zeros(csr.shape[1], dtype=np.int32)
     highs.passModel(csr.shape[1], csr.shape[0], csr.nnz, int(highspy.MatrixFormat.kRowwise),
                     int(highspy.ObjSense.kMinimize), lp.objective_constant, lp.c, lp.col_lower, lp.col_upper,
-                    lp.row_lower, lp.row_upper, csr.indptr, csr.indices, csr.data, lp.integrality.astype(np.int32))
+                    lp.row_lower, lp.row_upper, csr.indptr, csr.indices, csr.data, kinds)
 
 
 def solve_highspy(lp: LinearProgram, mip_rel_gap: float = 1e-6, mip_time_limit_s: float | None = None,
                   warm_start: WarmStart | None = None, mip_max_nodes: int = MIP_MAX_NODES) -> SolveResult:
-    """Hand the matrices straight to HiGHS; a model with integers goes to the HiGHS MIP."""
+    """Hand the matrices straight to HiGHS; realizability binaries go to :mod:`optimizer.branch_and_bound`,
+    other integers to the HiGHS MIP."""
     started = time.perf_counter()
     highs = new_highs()
     for option, value in _highs_options(lp, mip_rel_gap, mip_time_limit_s, mip_max_nodes).items():
         highs.setOptionValue(option, value)
-    pass_matrix(highs, lp)
-    warm = warm_start is not None and not lp.has_integers
-    if warm:
-        warm_start.apply(highs, lp)
-    run_started = time.perf_counter()
-    highs.run()
-    run_s = time.perf_counter() - run_started
-    if warm:
-        warm_start.keep(highs, lp)
-    return _highs_result(highs, lp, "highs", run_s, time.perf_counter() - started - run_s)
+    search = pairs_only(lp)
+    pass_matrix(highs, lp, integrality=not search)
+    if search:
+        outcome = search_realizable(highs, lp, mip_rel_gap, mip_time_limit_s, warm_start, mip_max_nodes)
+        run_s = outcome.run_s
+    else:
+        outcome = None
+        warm = warm_start is not None and not lp.has_integers
+        if warm:
+            warm_start.apply(highs, lp)
+        run_started = time.perf_counter()
+        highs.run()
+        run_s = time.perf_counter() - run_started
+        if warm:
+            warm_start.keep(highs, lp)
+    return _highs_result(highs, lp, "highs", run_s, time.perf_counter() - started - run_s, outcome)
 
 
 def _highs_options(lp: LinearProgram, mip_rel_gap: float, mip_time_limit_s: float | None,
@@ -132,8 +145,15 @@ def _highs_options(lp: LinearProgram, mip_rel_gap: float, mip_time_limit_s: floa
     return options
 
 
-def _highs_result(highs, lp: LinearProgram, solver: str, run_s: float, build_s: float) -> SolveResult:
-    """Status, solution and gap of a HiGHS instance that has run on the matrix as it is."""
+def _highs_result(highs, lp: LinearProgram, solver: str, run_s: float, build_s: float,
+                  search: SearchOutcome | None = None) -> SolveResult:
+    """Status, solution and gap of a HiGHS instance that has run on the matrix (the realizability
+    search's status and gap where it ran and did not hand over to the HiGHS MIP)."""
+    if search is not None and search.status != "handed over":
+        if search.status != "optimal" and not search.incumbent:
+            return SolveResult(search.status, solver, None, None, run_s, build_s, None)
+        x = np.asarray(highs.getSolution().col_value, dtype=float)
+        return SolveResult(search.status, solver, x, lp.objective(x), run_s, build_s, search.mip_gap)
     name, has_solution = _highs_status(highs)
     if not has_solution:
         return SolveResult(name, solver, None, None, run_s, build_s, None)
@@ -243,35 +263,47 @@ def pulp_problem(lp: LinearProgram) -> tuple[pulp.LpProblem, list[pulp.LpVariabl
     return problem, variables
 
 
+class MatrixHiGHS(pulp.LpSolver):
+    """A PuLP solver (PuLP's solver interface, ``actualSolve``) for a model :func:`pulp_problem` made:
+    it solves the matrix the model was made of as :func:`solve_highspy` does, realizability search
+    included, and writes the solution into the model's variables (``varValue``) and its status
+    (``assignStatus``). ``result`` is the :class:`SolveResult` of the last solve."""
+
+    def __init__(self, lp: LinearProgram, variables: list[pulp.LpVariable], mip_rel_gap: float,
+                 mip_time_limit_s: float | None, warm_start: WarmStart | None, mip_max_nodes: int):
+        super().__init__(mip=True, msg=False)
+        self.matrix_lp, self.columns = lp, variables
+        self.settings = (mip_rel_gap, mip_time_limit_s, warm_start, mip_max_nodes)
+        self.result: SolveResult | None = None
+
+    def available(self) -> bool:
+        return True
+
+    def actualSolve(self, problem: pulp.LpProblem) -> int:
+        self.result = solve_highspy(self.matrix_lp, *self.settings)
+        if self.result.x is not None:
+            for variable, value in zip(self.columns, self.result.x.tolist()):
+                variable.varValue = value
+        status, solution = {"optimal": (pulp.LpStatusOptimal, pulp.LpSolutionOptimal),
+                            "infeasible": (pulp.LpStatusInfeasible, pulp.LpSolutionInfeasible),
+                            "unbounded": (pulp.LpStatusUnbounded, pulp.LpSolutionUnbounded)}.get(
+            self.result.status, (pulp.LpStatusOptimal, pulp.LpSolutionIntegerFeasible) if self.result.usable
+            else (pulp.LpStatusNotSolved, pulp.LpSolutionNoSolutionFound))
+        problem.assignStatus(status, solution)
+        return status
+
+
 def solve_pulp_highs(lp: LinearProgram, mip_rel_gap: float = 1e-6, mip_time_limit_s: float | None = None,
                      warm_start: WarmStart | None = None, mip_max_nodes: int = MIP_MAX_NODES) -> SolveResult:
-    """Build the PuLP model and solve it with stock ``pulp.HiGHS``. ``warm_start`` is not used: PuLP
-    has no way to hand HiGHS a basis (``"highs"`` takes one)."""
+    """Build the PuLP model and solve it with HiGHS through PuLP (:class:`MatrixHiGHS`)."""
     started = time.perf_counter()
-    _highs_banner_printed()  # pulp.HiGHS makes its own instance
     problem, variables = pulp_problem(lp)
-    options = _highs_options(lp, mip_rel_gap, None, mip_max_nodes)
-    solver = pulp.HiGHS(msg=False, timeLimit=mip_time_limit_s if lp.has_integers else None, **options)
-    try:
-        problem.solve(solver)
-    except KeyError:
-        # PuLP's HiGHS maps no status of its own to HiGHS's "solution limit" (a MIP stopped by
-        # mip_max_nodes); the status and incumbent are read from the HiGHS instance below
-        pass
-    except pulp.PulpSolverError as exc:
-        return SolveResult(f"error: {exc}", "pulp-highs", None, None, 0.0, time.perf_counter() - started, None)
-    highs = problem.solverModel  # pulp.HiGHS's highspy instance: its status and gap, which PuLP's lack
-    run_s = highs.getRunTime()
-    name, has_solution = _highs_status(highs)
-    if not has_solution:
-        return SolveResult(name, "pulp-highs", None, None, run_s, time.perf_counter() - started - run_s, None)
-    x = np.array([v.varValue for v in variables], dtype=float)
-    if not lp.has_integers:
-        return SolveResult(name, "pulp-highs", x, lp.objective(x), run_s, time.perf_counter() - started - run_s, 0.0)
-    gap = float(highs.getInfo().mip_gap)
-    x, polish_s = _polish(problem, variables, lp, x, pulp.HiGHS(msg=False))
-    return SolveResult(name, "pulp-highs", x, lp.objective(x), run_s + polish_s,
-                       time.perf_counter() - started - run_s - polish_s, gap)
+    solver = MatrixHiGHS(lp, variables, mip_rel_gap, mip_time_limit_s, warm_start, mip_max_nodes)
+    problem.solve(solver)
+    result = solver.result
+    result.solver = "pulp-highs"
+    result.build_time_s = time.perf_counter() - started - result.solve_time_s
+    return result
 
 
 class _CBC(pulp.PULP_CBC_CMD):

@@ -254,20 +254,24 @@ def test_export_limited_to_pv_matches_milp_reference():
     assert unlimited < expected - 1.0
 
 
-def test_highs_mip_solution_is_realizable_to_the_last_residue():
-    """With PV surplus paid above every import price the relaxation imports and exports at once, so
-    the binaries decide. The HiGHS MIP's solution, its binaries fixed at their rounded values and the
-    rest re-solved, has no pair's flows together above the tolerance (no residue its integrality
-    tolerance would leave), and costs what the independent MILP (scipy.optimize.milp, binaries on
-    every step) costs within 1e-6 relative."""
+def test_realizability_search_branches_to_the_milp_optimum():
+    """The branch and bound on the realizability binaries (optimizer.branch_and_bound), run on its
+    own, with PV surplus paid above every import price: the relaxation imports and exports at once,
+    so it must branch; it finishes optimal, realizable, at the cost of the independent MILP
+    (scipy.optimize.milp, binaries on every step) within 1e-6 relative."""
+    from optimizer.branch_and_bound import pairs_only, search_realizable
+    from optimizer.solve import new_highs, pass_matrix
+
     load, pv, other, price = day_profile(12, 7)
     inputs = horizon(120, cooling_load_kwth=load, pv_available_kw=pv, other_load_kw=0.2 * other,
                      price_cny_per_kwh=price, export_price_cny_per_kwh=np.full(12, 1.2))
     lp = build_lp(inputs, ASSETS, InitialState(peak_so_far_kw=PEAK_SO_FAR), options(export_limited_to_pv=True))
-    assert lp.has_integers
-    result = solve(lp, "highs")
-    assert result.optimal and result.mip_gap <= 1e-6
-    x = result.x
+    assert pairs_only(lp)
+    highs = new_highs()
+    pass_matrix(highs, lp, integrality=False)
+    outcome = search_realizable(highs, lp, 1e-6, None)
+    assert outcome.status == "optimal" and outcome.mip_gap == 0.0 and outcome.nodes > 1
+    x = np.asarray(highs.getSolution().col_value)
     assert lp.violation(x) < 1e-6
     for first, second in lp.binary_pairs.values():
         assert not np.any((x[first] > 1e-6) & (x[second] > 1e-6))

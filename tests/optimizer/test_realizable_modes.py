@@ -172,8 +172,9 @@ def test_a_tiny_node_limit_gives_the_fallback_or_a_realizable_incumbent_and_the_
 
 
 def test_the_node_limit_binds_on_the_hard_day(hard_day):
-    """Allowed 61 nodes of HiGHS's MIP the hard day stops at the limit with HiGHS's realizable
-    incumbent, its gap recorded in the plan (not claimed optimal)."""
+    """Allowed 61 nodes (the realizability search's 60 LPs, then one node of HiGHS's MIP, which starts
+    from no incumbent) the hard day stops at the limit with HiGHS's realizable incumbent, its gap
+    recorded in the plan (not claimed optimal)."""
     inputs, options, context = hard_day
     plan = make_plan(inputs, InitialState(), replace(options, mip_max_nodes=61), context, solver="highs",
                      with_baselines=False)
