@@ -15,8 +15,7 @@ Three ways to solve the same matrix:
 Realizability binaries (chiller modes among them) are solved by :mod:`optimizer.branch_and_bound` on
 a HiGHS instance holding the matrix, on both HiGHS paths (on the binaries cases it is 3 to 10 times
 faster than the HiGHS MIP: ``benchmarks/realizability_search.py``); a model with other integers, or a
-search that hands over, goes to the HiGHS MIP, whose incumbent is then polished (binaries fixed at
-their rounded values, the rest re-solved). Every solve asks for a relative MIP gap of ``mip_rel_gap`` (1e-6 by default) and
+search that hands over, goes to the HiGHS MIP. Every solve asks for a relative MIP gap of ``mip_rel_gap`` (1e-6 by default) and
 reports status, objective, solver-only time (the HiGHS run, or the CBC process), model-building time
 and the gap reached. A MIP's search is bounded by ``mip_max_nodes`` branch-and-bound nodes (HiGHS's
 ``mip_max_nodes``, CBC's ``maxNodes``), so the same model gives the same result on any machine at any
@@ -158,11 +157,8 @@ def _highs_result(highs, lp: LinearProgram, solver: str, run_s: float, build_s: 
     if not has_solution:
         return SolveResult(name, solver, None, None, run_s, build_s, None)
     x = np.asarray(highs.getSolution().col_value, dtype=float)
-    if not lp.has_integers:
-        return SolveResult(name, solver, x, lp.objective(x), run_s, build_s, 0.0)
-    gap = float(highs.getInfo().mip_gap)
-    x, polish_s = _polish_highs(highs, lp, x)
-    return SolveResult(name, solver, x, lp.objective(x), run_s + polish_s, build_s, gap)
+    gap = float(highs.getInfo().mip_gap) if lp.has_integers else 0.0
+    return SolveResult(name, solver, x, lp.objective(x), run_s, build_s, gap)
 
 
 def _highs_status(highs) -> tuple[str, bool]:
@@ -179,24 +175,6 @@ def _highs_status(highs) -> tuple[str, bool]:
             highspy.HighsModelStatus.kSolutionLimit: "node limit"}.get(status, highs.modelStatusToString(status))
     has_incumbent = name in LIMITS and highs.getInfo().primal_solution_status == 2
     return name, name == "optimal" or has_incumbent
-
-
-def _polish_highs(highs, lp: LinearProgram, x: np.ndarray) -> tuple[np.ndarray, float]:
-    """x with its integer columns fixed at their rounded values and the other columns re-solved as an
-    LP on the same instance, so that no pair's flows keep the residue the MIP's integrality tolerance
-    leaves (x unchanged should that LP not solve); and the seconds it took."""
-    import highspy
-
-    started = time.perf_counter()
-    columns = np.flatnonzero(lp.integrality).astype(np.int32)
-    values = np.round(x[columns])
-    highs.changeColsIntegrality(len(columns), columns, [highspy.HighsVarType.kContinuous] * len(columns))
-    highs.changeColsBounds(len(columns), columns, values, values)
-    highs.run()
-    run_s = time.perf_counter() - started
-    if highs.getModelStatus() != highspy.HighsModelStatus.kOptimal:
-        return x, run_s
-    return np.asarray(highs.getSolution().col_value, dtype=float), run_s
 
 
 def new_highs():
