@@ -226,18 +226,25 @@ def pulp_problem(lp: LinearProgram) -> tuple[pulp.LpProblem, list[pulp.LpVariabl
     a = lp.a
     starts = a.indptr.tolist()
     terms = list(zip([variables[j] for j in a.indices.tolist()], a.data.tolist()))  # (variable, coefficient), row by row
+    constraints: dict[str, pulp.LpConstraint] = {}
+
+    def add(name: str, sense: int, rhs: float, expression: pulp.LpAffineExpression) -> None:
+        constraint = pulp.LpConstraint(expression, sense, name, rhs)
+        constraints[constraint.name] = constraint  # the name as PuLP writes it
+
     for name, start, end, lo, hi in zip(lp.row_names, starts, starts[1:], lp.row_lower.tolist(),
                                         lp.row_upper.tolist()):
         expression = pulp.LpAffineExpression(dict(terms[start:end]))
         if lo == hi:
-            problem += pulp.LpConstraint(expression, pulp.LpConstraintEQ, name, lo)
+            add(name, pulp.LpConstraintEQ, lo, expression)
             continue
         if math.isfinite(lo):
-            problem += pulp.LpConstraint(expression, pulp.LpConstraintGE, f"{name}.lo" if math.isfinite(hi) else name,
-                                         lo)
+            add(f"{name}.lo" if math.isfinite(hi) else name, pulp.LpConstraintGE, lo, expression)
         if math.isfinite(hi):
-            problem += pulp.LpConstraint(expression, pulp.LpConstraintLE, f"{name}.hi" if math.isfinite(lo) else name,
-                                         hi)
+            add(f"{name}.hi" if math.isfinite(lo) else name, pulp.LpConstraintLE, hi, expression)
+    # LpProblem.extend adds named constraints as they are; "+=" would check each name against the
+    # others and register every term's variable again, which the objective has already done
+    problem.extend(constraints)
     return problem, variables
 
 
