@@ -20,9 +20,10 @@ meter power positive when importing.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from typing import Callable, Iterator, Literal, Mapping, Protocol
+from datetime import UTC, datetime, timedelta
+from typing import Literal, Protocol
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -175,7 +176,7 @@ class ParkSimulator:
         self.environment = environment
         self.step = timedelta(seconds=park.simulation.step_s)
         self.step_h = park.simulation.step_s / 3600.0
-        self.now_utc = start_utc.astimezone(timezone.utc)
+        self.now_utc = start_utc.astimezone(UTC)
         self.tz = ZoneInfo(park.site.timezone)
         self.point_ids: list[str] = list(park.points)
         self._no_values = np.full(len(self.point_ids), np.nan)  # copied to start each step's vector
@@ -355,7 +356,8 @@ class ParkSimulator:
             occ = occupancy_fraction(building.occupancy, hour, weekend)
             cooling_load += cooling_load_kwth(building.cooling_design_load_kwth, temp_c, ghi, occ)
             noise = 1.0 + 0.03 * self._rng.standard_normal()
-            plug = (building.plug_load_base_kw + (building.plug_load_peak_kw - building.plug_load_base_kw) * occ) * noise
+            plug_swing_kw = building.plug_load_peak_kw - building.plug_load_base_kw
+            plug = (building.plug_load_base_kw + plug_swing_kw * occ) * noise
             load_kw = max(0.0, plug)
             load_kw += self._lighting(building, occ, ghi, faults, values)
             load_kw += self._elevators(building, occ, traffic, faults, values)
