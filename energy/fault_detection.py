@@ -27,8 +27,17 @@ from datetime import datetime, timedelta
 import numpy as np
 import pandas as pd
 
-from energy.fault_rules import (COMM_LOST_RULE, HELD_QUALITY, MISSING_QUALITY, RULE_LOOKBACK,
-                                SUPPRESSED_BY_COMM_LOSS, Condition, FaultThresholds, RuleInput, evaluate_rules)
+from energy.fault_rules import (
+    COMM_LOST_RULE,
+    HELD_QUALITY,
+    MISSING_QUALITY,
+    RULE_LOOKBACK,
+    SUPPRESSED_BY_COMM_LOSS,
+    Condition,
+    FaultThresholds,
+    RuleInput,
+    evaluate_rules,
+)
 from twin.fault_episodes import FaultEpisode
 from twin.history import FaultEpisodeStore, History
 from twin.park import Park

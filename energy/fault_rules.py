@@ -18,9 +18,10 @@ checks and why the threshold is where it is.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Annotated, Callable, Literal
+from typing import Annotated, Literal
 
 import numpy as np
 import pandas as pd

@@ -149,7 +149,7 @@ class LoadForecaster:
         return "regression" if self.coefficients is not None else "fallback profile"
 
     @classmethod
-    def fit(cls, park: Park, hourly: pd.DataFrame, loads: tuple[str, ...] = LOADS) -> "LoadForecaster":
+    def fit(cls, park: Park, hourly: pd.DataFrame, loads: tuple[str, ...] = LOADS) -> LoadForecaster:
         """Fit on hourly history with ``loads``, ``temp_air_c`` and ``ghi_wm2`` (e.g. :func:`hourly_load_history`);
         fewer than MIN_HISTORY_DAYS days gives the fallback."""
         if len(hourly) < MIN_HISTORY_DAYS * 24:

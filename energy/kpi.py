@@ -56,7 +56,7 @@ Definitions (E = energy over the period; per interval unless said otherwise):
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from datetime import datetime, time, timezone
+from datetime import UTC, datetime, time
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -228,7 +228,7 @@ def _month_start_utc(t: datetime, timezone_name: str) -> datetime:
     """The first instant of the park-local calendar month holding instant ``t``."""
     local = pd.Timestamp(t).tz_convert(timezone_name)
     first = datetime.combine(local.date().replace(day=1), time.min, tzinfo=ZoneInfo(timezone_name))
-    return first.astimezone(timezone.utc)
+    return first.astimezone(UTC)
 
 
 def _month_to_date_demand(history: History, park: Park, tariff: Tariff, start: datetime, end: datetime,

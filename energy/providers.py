@@ -8,8 +8,8 @@ dashboard.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
-from typing import Callable
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
 from energy.alarm_kpis import alarm_system_kpis
 from energy.fault_kpis import fault_kpis
@@ -78,7 +78,7 @@ def labelled_kpis(k: dict, currency: str) -> dict[str, dict]:
 
 
 def _wall_clock_utc() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class StoredFaultProvider:
