@@ -31,11 +31,10 @@ import asyncio
 import math
 
 from bacpypes3.apdu import ErrorRejectAbortNack
-from bacpypes3.basetypes import ErrorType, PropertyIdentifier, PropertyReference
+from bacpypes3.basetypes import BinaryPV, ErrorType, PropertyIdentifier, PropertyReference
 from bacpypes3.ipv4.app import NormalApplication
 from bacpypes3.local.device import DeviceObject
 from bacpypes3.pdu import Address, IPv4Address
-from bacpypes3.basetypes import BinaryPV
 from bacpypes3.primitivedata import Enumerated, Null, ObjectIdentifier, Real, Unsigned
 from bacpypes3.vendor import get_vendor_info
 
@@ -201,7 +200,7 @@ class BacnetAdapter:
             self.requests_sent += 1
             try:
                 await asyncio.wait_for(context.__aenter__(), self.device.timeout_s)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 raise DeviceUnreachable(f"{self.device.name} at {self.address}: no answer to SubscribeCOV") from None
             except (ErrorRejectAbortNack, ValueError):  # refused: fall back to polling this point
                 self._cov_refused.add(point.id)
@@ -314,7 +313,7 @@ class BacnetAdapter:
         self.requests_sent += 1
         try:
             return await asyncio.wait_for(awaitable, self.device.timeout_s)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise DeviceUnreachable(f"{self.device.name} at {self.address}: no answer "
                                     f"within {self.device.timeout_s:g} s") from None
         except ErrorRejectAbortNack as exc:
@@ -427,7 +426,8 @@ def _error_text(error) -> str:
     reason = [str(part) for part in (getattr(error, "errorClass", None), getattr(error, "errorCode", None))
               if part is not None]
     if not reason:
-        reason = [f"{kind} {text}" for kind, attr in (("reject", "apduRejectReason"), ("abort", "apduAbortRejectReason"))
+        reason = [f"{kind} {text}"
+                  for kind, attr in (("reject", "apduRejectReason"), ("abort", "apduAbortRejectReason"))
                   if (text := getattr(error, attr, None)) is not None]
         if reason:
             return reason[0]

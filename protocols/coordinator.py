@@ -23,8 +23,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from datetime import datetime, timezone
-from typing import Callable, Protocol
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Protocol
 
 from protocols.errors import DeviceUnreachable, WriteRefused
 from protocols.values import PointValue, PointValues, RawValue
@@ -167,7 +168,7 @@ class DeviceCoordinator:
         self.available, self.failures, self.last_error, self.last_exception = True, 0, "", None
         finished = self._monotonic_s()
         self.last_latency_ms = (finished - started_s) * 1000.0
-        self.last_success_utc = datetime.now(timezone.utc)
+        self.last_success_utc = datetime.now(UTC)
         self.next_poll_s = max(started_s + self.poll_period_s, finished)
         return values
 
@@ -231,7 +232,7 @@ class AdapterFeed:
                 delay_s = max(0.02, next_s - time.monotonic())
                 try:
                     await asyncio.wait_for(stop.wait(), delay_s)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     pass
         finally:
             for task in list(self._retrying.values()):

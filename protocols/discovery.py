@@ -92,7 +92,7 @@ async def discover_point_map(app: NormalApplication, host: str, port: int, timeo
     address = Address(f"{host}:{port}")
     try:
         i_ams = await asyncio.wait_for(app.who_is(address=address, timeout=timeout_s), timeout_s + 1)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         i_ams = []
     if not i_ams:
         raise DeviceUnreachable(f"no I-Am from {host}:{port} within {timeout_s:g} s")
@@ -119,9 +119,9 @@ async def discover_point_map(app: NormalApplication, host: str, port: int, timeo
     points = []
     for (object_type, instance, object_name, units), name in zip(found, unique_names([f[:3] for f in found])):
         kind = next((prefix for prefix in OBJECT_UNITS if object_type.startswith(prefix)), None)
-        point = dict(id=f"todo.{device_name}.{name}", object_type=object_type, instance=instance,
-                     unit=twin_unit(units) if units is not None else OBJECT_UNITS.get(kind, ""),
-                     description=object_name)
+        point = {"id": f"todo.{device_name}.{name}", "object_type": object_type, "instance": instance,
+                     "unit": twin_unit(units) if units is not None else OBJECT_UNITS.get(kind, ""),
+                     "description": object_name}
         if object_type in COMMANDABLE_TYPES:
             if kind == "binary":
                 point.update(writable=True, safe_min=0.0, safe_max=1.0)
@@ -138,7 +138,7 @@ async def _request(awaitable, timeout_s: float, what: str):
     or abort is returned as the answer."""
     try:
         return await asyncio.wait_for(awaitable, timeout_s)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         raise DeviceUnreachable(f"{what}: no answer within {timeout_s:g} s") from None
     except ErrorRejectAbortNack as exc:
         return exc

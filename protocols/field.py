@@ -17,16 +17,16 @@ refused, and recorded as such).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Callable
 
 import pandas as pd
 
 from twin.assets import Battery, IceTank, Meter
 from twin.field import FieldState
-from twin.metering import BilledDemand
 from twin.history import History
 from twin.live import LiveState
+from twin.metering import BilledDemand
 from twin.park import Park
 from twin.points import point_id
 from twin.readings import Quality, Reading
@@ -124,7 +124,7 @@ class ProtocolField:
         return {point: results[point] for point in setpoints}
 
     def release_setpoints(self, who: str) -> dict[str, str]:
-        results = self._write({point: None for point in sorted(self._written)}, who)
+        results = self._write(dict.fromkeys(sorted(self._written)), who)
         self._written = {p for p, result in results.items() if result.startswith("failed")}
         return results
 
@@ -136,7 +136,7 @@ class ProtocolField:
         try:
             results = self.write(values, who)
         except Exception as exc:  # one failing round does not stop the controller
-            results = {point: f"failed: {exc}" for point in values}
+            results = dict.fromkeys(values, f"failed: {exc}")
         if self.on_written is not None:
             for point, result in results.items():
                 if result == "ok":

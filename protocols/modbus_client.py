@@ -110,7 +110,8 @@ def plan_reads(points: list[ModbusPoint], max_count: int = 125, max_gap: int = 1
         current: ReadBlock | None = None
         for start, count, point in sorted(items, key=lambda item: item[0]):
             end = start + count
-            if current is not None and start - current.end <= max_gap and max(end, current.end) - current.start <= limit:
+            if (current is not None and start - current.end <= max_gap
+                    and max(end, current.end) - current.start <= limit):
                 current.count = max(end, current.end) - current.start
             else:
                 current = ReadBlock(table, start, count)
@@ -174,7 +175,8 @@ class ModbusAdapter:
             await self._write_register(client, point_id, fail_safe.enable_address, 0)
             return
         if not math.isfinite(value) or not point.safe_min <= value <= point.safe_max:
-            raise WriteRefused(f"{value:g} is outside the safe limits of {point_id} [{point.safe_min:g}, {point.safe_max:g}]")
+            raise WriteRefused(f"{value:g} is outside the safe limits of {point_id} "
+                               f"[{point.safe_min:g}, {point.safe_max:g}]")
         client = await self._connected()
         if fail_safe is not None and fail_safe.revert_timeout_address is not None:
             await self._write_register(client, point_id, fail_safe.revert_timeout_address, fail_safe.revert_timeout_s)
@@ -219,7 +221,7 @@ class ModbusAdapter:
                                       retries=0, reconnect_delay=0, trace_packet=self._trace_packet)
         try:
             connected = await asyncio.wait_for(client.connect(), self.device.timeout_s)
-        except (asyncio.TimeoutError, OSError, ModbusException) as exc:
+        except (TimeoutError, OSError, ModbusException) as exc:
             client.close()
             raise DeviceUnreachable(f"{self.device.host}:{self.device.port}: {exc or 'timeout'}") from None
         if not connected:
@@ -242,7 +244,7 @@ class ModbusAdapter:
         try:
             return await asyncio.wait_for(method(*args, device_id=self.device.device_id, **kwargs),
                                           self.device.timeout_s)
-        except (asyncio.TimeoutError, OSError, ModbusException) as exc:
+        except (TimeoutError, OSError, ModbusException) as exc:
             await self.close()
             where = f"{self.device.name} ({self.device.host}:{self.device.port})"
             problem = describe_bad_reply(self._sent, self._received)

@@ -36,7 +36,7 @@ import builtins
 import csv
 import io
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import Field, ValidationError, model_validator
@@ -77,7 +77,7 @@ class MappedPoint(InputModel):
     description: str = ""
 
     @model_validator(mode="after")
-    def _writable_needs_limits(self) -> "MappedPoint":
+    def _writable_needs_limits(self) -> MappedPoint:
         if self.writable and (self.safe_min is None or self.safe_max is None):
             raise ValueError("a writable point needs safe_min and safe_max")
         if self.safe_min is not None and self.safe_max is not None and self.safe_min > self.safe_max:
@@ -132,7 +132,7 @@ class ModbusPoint(MappedPoint):
     fail_safe: ModbusFailSafe | None = None
 
     @model_validator(mode="after")
-    def _consistent(self) -> "ModbusPoint":
+    def _consistent(self) -> ModbusPoint:
         if self.table in BIT_TABLES and self.type != "bool":
             raise ValueError(f"a {self.table} holds one bit: type must be bool")
         if self.type == "string" and self.length is None:
@@ -169,7 +169,7 @@ class BacnetPoint(MappedPoint):
     write_priority: Annotated[int, Field(ge=1, le=16)] | None = None
 
     @model_validator(mode="after")
-    def _commandable(self) -> "BacnetPoint":
+    def _commandable(self) -> BacnetPoint:
         if self.writable and self.object_type not in COMMANDABLE_TYPES:
             raise ValueError(f"a {self.object_type} cannot be written; use an output or value object")
         return self
@@ -258,7 +258,7 @@ class BacnetDeviceMap(DeviceMap):
     points: Annotated[list[BacnetPoint], Field(min_length=1)]
 
     @model_validator(mode="after")
-    def _heartbeat_faster_than_polls(self) -> "BacnetDeviceMap":
+    def _heartbeat_faster_than_polls(self) -> BacnetDeviceMap:
         if self.heartbeat is not None and self.heartbeat.timeout_s <= self.poll_period_s:
             raise ValueError("heartbeat.timeout_s must be longer than poll_period_s (a heartbeat is written per poll)")
         return self
@@ -268,7 +268,7 @@ class BacnetDeviceMap(DeviceMap):
         return point.write_priority if point.write_priority is not None else self.write_priority
 
 
-AnyDeviceMap = Union[ModbusDeviceMap, BacnetDeviceMap]
+AnyDeviceMap = ModbusDeviceMap | BacnetDeviceMap
 PROTOCOL_MODELS: dict[str, type[DeviceMap]] = {"modbus": ModbusDeviceMap, "bacnet": BacnetDeviceMap}
 
 

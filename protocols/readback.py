@@ -13,9 +13,9 @@ from __future__ import annotations
 import logging
 import math
 import threading
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Callable, Iterable
 
 from twin.fault_episodes import FaultEpisode, Priority
 from twin.park import Park

@@ -14,8 +14,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+from collections.abc import Callable
 from datetime import datetime
-from typing import Callable
 
 from protocols.devices.bacnet_server import BacnetDeviceServer
 from protocols.devices.layout import device_layouts
@@ -87,7 +87,7 @@ class DeviceHost:
                 log.exception("simulator step failed at %s", self.simulator.now_utc)
             try:
                 await asyncio.wait_for(stop.wait(), self.tick_s)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
 
     def _present_value(self, point_id: str) -> float | None:
@@ -105,7 +105,7 @@ class DeviceHost:
             else:
                 server.watchdog_due()
         output = None
-        while at_least_one and output is None or self.simulator.now_utc <= self.now_utc():
+        while (at_least_one and output is None) or self.simulator.now_utc <= self.now_utc():
             output = self.simulator.advance()
             for point_id, value in zip(self.simulator.point_ids, output.values):
                 self.values[point_id] = None if math.isnan(value) else float(value)

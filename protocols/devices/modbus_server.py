@@ -39,9 +39,9 @@ import asyncio
 import logging
 import socket
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Callable
 
 from pymodbus.constants import ExcCodes
 from pymodbus.server import ModbusTcpServer
