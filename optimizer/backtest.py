@@ -28,9 +28,9 @@ from __future__ import annotations
 import multiprocessing
 import os
 import queue
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Callable
 
 import pandas as pd
 
@@ -160,13 +160,13 @@ def backtest(park: Park, environment: Environment, tariff: Tariff, start_utc: da
     ``forecast``: "history" or "perfect" (module docstring); ``warmup_days``: days on the plant's own
     schedule before the first day whose measured loads the history forecaster starts from (0: none, as a
     park that has just been connected). Each re-plan's MIP is bounded by the plan options' node budget
-    (a realizable incumbent is used if it stops early); ``mip_time_limit_s`` adds a wall-clock bound
-    (None: nodes only, so that the result does not depend on the machine's load). ``solver``: how the optimal re-plans are solved (optimizer.solve.SOLVERS; see
-    :data:`BACKTEST_SOLVER`). ``workers``: processes the strategies run in (default: one per
-    strategy, at most one per CPU; 1 runs them here, one after the other); each strategy's run is
-    the same either way. ``no_storage`` is not run again: it holds storage, as the hold-storage run
-    does, and that run stands in for it (same simulator, seed and setpoints, the same meter readings).
-    ``progress(strategy, control steps done)``."""
+    (a realizable incumbent is used if it stops early); ``mip_time_limit_s`` adds a wall-clock bound (None:
+    nodes only, so that the result does not depend on the machine's load). ``solver``: how the optimal
+    re-plans are solved (optimizer.solve.SOLVERS; see :data:`BACKTEST_SOLVER`). ``workers``: processes the
+    strategies run in (default: one per strategy, at most one per CPU; 1 runs them here, one after the other);
+    each strategy's run is the same either way. ``no_storage`` is not run again: it holds storage, as the
+    hold-storage run does, and that run stands in for it (same simulator, seed and setpoints, the same meter
+    readings). ``progress(strategy, control steps done)``."""
     if forecast not in FORECASTS:
         raise ValueError(f"forecast must be one of {', '.join(FORECASTS)}, not {forecast!r}")
     end_utc = start_utc + timedelta(days=days)

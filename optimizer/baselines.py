@@ -17,7 +17,7 @@ charges EVs at full power from arrival. ``no_storage`` is also the safe fallback
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd

@@ -93,7 +93,7 @@ class HorizonInputs:
     def from_series(cls, cooling_load_kwth: pd.Series, pv_available_kw: pd.Series, other_load_kw: pd.Series,
                     price_cny_per_kwh: pd.Series, export_price_cny_per_kwh: pd.Series | float,
                     outdoor_temp_c: pd.Series | None = None,
-                    ev_sessions: list[EVSessionRequest] | None = None) -> "HorizonInputs":
+                    ev_sessions: list[EVSessionRequest] | None = None) -> HorizonInputs:
         """Inputs from plain series on one UTC index (the forecasts' index)."""
         index = cooling_load_kwth.index
         frame = pd.DataFrame({

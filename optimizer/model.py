@@ -46,7 +46,6 @@ from twin.assets import Battery, Chiller, EVCharger, IceTank
 from twin.park import Park
 from twin.plant import MODE_DIRECT, MODE_ICE, chiller_cop
 
-
 SIMULTANEOUS_TOLERANCE_KW = 1e-6
 """Both flows of a pair above this (kW / kWth) in one step count as simultaneous."""
 
@@ -64,7 +63,7 @@ class DispatchAssets:
     ev_chargers: tuple[EVCharger, ...] = ()
 
     @classmethod
-    def of_park(cls, park: Park) -> "DispatchAssets":
+    def of_park(cls, park: Park) -> DispatchAssets:
         return cls(tuple(park.assets_of(Chiller)), tuple(park.assets_of(IceTank)),
                    tuple(park.assets_of(Battery)), tuple(park.assets_of(EVCharger)))
 
@@ -249,8 +248,8 @@ class _Builder:
         keep = vals != 0
         a = sp.csr_matrix((vals[keep], (rows[keep].astype(int), cols[keep].astype(int))), shape=(self.m, self.n))
         return LinearProgram(cat(self.cost), a, cat(self.row_lower), cat(self.row_upper), cat(self.lower),
-                             cat(self.upper), cat(self.integer).astype(bool), constant, self.blocks, step_h, ice_positions,
-                             chiller_kw_per_kwth, self.row_groups, self.binary_pairs, reasons)
+                             cat(self.upper), cat(self.integer).astype(bool), constant, self.blocks, step_h,
+                             ice_positions, chiller_kw_per_kwth, self.row_groups, self.binary_pairs, reasons)
 
 
 def chiller_cops(chiller: Chiller, outdoor_temp_c: np.ndarray | None, steps: int) -> tuple[np.ndarray, np.ndarray]:
@@ -275,7 +274,7 @@ class BinarySteps:
     reasons: tuple[str, ...]
 
     @classmethod
-    def none(cls, steps: int) -> "BinarySteps":
+    def none(cls, steps: int) -> BinarySteps:
         return cls(np.zeros(steps, bool), np.zeros(steps, bool), np.zeros(steps, bool), ())
 
     @property
@@ -293,7 +292,7 @@ class BinarySteps:
                   ("a chiller in both modes", self.chiller))
         return ", ".join(f"{what} in {int(mask.sum())} step(s)" for what, mask in counts if mask.any())
 
-    def union(self, other: "BinarySteps") -> "BinarySteps":
+    def union(self, other: BinarySteps) -> BinarySteps:
         return BinarySteps(self.grid | other.grid, self.storage | other.storage, self.chiller | other.chiller,
                            self.reasons + tuple(r for r in other.reasons if r not in self.reasons))
 
@@ -349,11 +348,12 @@ def chiller_mode_steps(load_kwth: np.ndarray, cap_direct: np.ndarray, cop_direct
     else:
         steps = load_kwth > 0
     none = np.zeros(T, bool)
-    return BinarySteps(none, none, steps, (f"a chiller could make ice and chilled water in {int(steps.sum())} "
-                                           "step(s)",) if steps.any() else ())
+    return BinarySteps(none, none, steps, ((f"a chiller could make ice and chilled water in {int(steps.sum())} "
+                                           "step(s)"),) if steps.any() else ())
 
 
-def grid_bounds_kw(inputs: HorizonInputs, assets: DispatchAssets, options: PlanOptions) -> tuple[np.ndarray, np.ndarray]:
+def grid_bounds_kw(inputs: HorizonInputs, assets: DispatchAssets,
+                   options: PlanOptions) -> tuple[np.ndarray, np.ndarray]:
     """Per step, (import, export) at the grid meter that no realizable plan exceeds, kW: they tighten
     the LP and are the big-M of the binaries. Export, with nothing imported, is at most PV plus
     every battery discharging in full less the other loads (and at most the PV where the tariff

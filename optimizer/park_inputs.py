@@ -126,8 +126,8 @@ def prices_cover(price_cny_per_kwh: pd.Series, index: pd.DatetimeIndex) -> list[
     first, last = price_cny_per_kwh.index[0], price_cny_per_kwh.index[-1]
     step = (price_cny_per_kwh.index[1] - first) if len(price_cny_per_kwh) > 1 else PLAN_STEP
     if first > index[0] or last + step < index[-1] + PLAN_STEP:
-        return [f"prices cover {first:%Y-%m-%d %H:%M} to {last + step:%Y-%m-%d %H:%M} UTC; the plan needs "
-                f"{index[0]:%Y-%m-%d %H:%M} to {index[-1] + PLAN_STEP:%Y-%m-%d %H:%M} UTC"]
+        return [(f"prices cover {first:%Y-%m-%d %H:%M} to {last + step:%Y-%m-%d %H:%M} UTC; the plan needs "
+                f"{index[0]:%Y-%m-%d %H:%M} to {index[-1] + PLAN_STEP:%Y-%m-%d %H:%M} UTC")]
     if not np.isfinite(price_cny_per_kwh.to_numpy()).all():
         return ["prices contain values that are not finite"]
     return []

@@ -249,7 +249,8 @@ def pulp_problem(lp: LinearProgram) -> tuple[MatrixProblem, list[pulp.LpVariable
                                                  constant=lp.objective_constant))
     a = lp.a
     starts = a.indptr.tolist()
-    terms = list(zip([variables[j] for j in a.indices.tolist()], a.data.tolist()))  # (variable, coefficient), row by row
+    # (variable, coefficient), row by row
+    terms = list(zip([variables[j] for j in a.indices.tolist()], a.data.tolist()))
     constraints: dict[str, pulp.LpConstraint] = {}
     rows: list[tuple[pulp.LpConstraint, int]] = []
 
