@@ -201,4 +201,5 @@ def replan(ctx: DashboardContext, request: Request) -> ActionResult:
     if not ctx.providers.plan.replan():
         return ActionResult(409, "a re-plan is asked for already")
     log.info("user %r (role %s) asked for a new plan", user.name, user.role)
-    return ActionResult(200, f"re-planning for {user.name}; the new plan replaces the one in force at the controller's next look")
+    return ActionResult(200, f"re-planning for {user.name}; "
+                             "the new plan replaces the one in force at the controller's next look")

@@ -13,9 +13,9 @@ one dashboard (which is how ``parktwin run`` and ``parktwin dashboard`` use it).
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from datetime import datetime
 from functools import partial
-from typing import Callable
 from urllib.parse import urlsplit
 
 import dash
@@ -30,7 +30,13 @@ from dashboard.auth import Access, UserStore
 from dashboard.context import DashboardContext, wall_clock_utc
 from dashboard.pages import assets, dispatch, faults, overview, points
 from dashboard.providers import (
-    DeviceStatusProvider, FaultProvider, KpiProvider, PlanProvider, PointWriter, Providers, StorageHealthProvider,
+    DeviceStatusProvider,
+    FaultProvider,
+    KpiProvider,
+    PlanProvider,
+    PointWriter,
+    Providers,
+    StorageHealthProvider,
     WriteAuditor,
 )
 from dashboard.sessions import SessionLimits, SessionRegistry
@@ -66,7 +72,8 @@ def create_app(park: Park, live: LiveState, history: History, *,
     ctx = DashboardContext(park, live, history,
                            Providers(kpi=kpi, faults=faults, plan=plan, devices=devices, write_point=write_point,
                                      storage=storage, audit=audit),
-                           Access(users or UserStore(), SessionRegistry(session_limits), LoginThrottle(throttle_limits)),
+                           Access(users or UserStore(), SessionRegistry(session_limits),
+                                  LoginThrottle(throttle_limits)),
                            now_utc)
     app = Dash(__name__, use_pages=True, pages_folder="", title="ParkTwin", update_title=None,
                suppress_callback_exceptions=True)

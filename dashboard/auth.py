@@ -97,7 +97,7 @@ class UsersFile(InputModel):
     notifications: NotificationSettings = NotificationSettings()
 
     @model_validator(mode="after")
-    def _smtp_for_email(self) -> "UsersFile":
+    def _smtp_for_email(self) -> UsersFile:
         emailed = sorted(name for name, entry in self.users.items() if entry.notify and entry.notify.email)
         if emailed and self.notifications.smtp is None:
             raise ValueError(f"notifications.smtp is missing: user(s) {', '.join(emailed)} subscribe by e-mail")
@@ -126,7 +126,7 @@ class UserStore:
         return {name: entry.notify for name, entry in self._users.items() if entry.notify is not None}
 
     @classmethod
-    def load(cls, path: str | Path) -> "UserStore":
+    def load(cls, path: str | Path) -> UserStore:
         """Read and validate a users file; raises ConfigError naming the problem."""
         return cls(load_yaml_model(path, UsersFile))
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+import dash_bootstrap_components as dbc
 import numpy as np
 import pandas as pd
-
-import dash_bootstrap_components as dbc
 from dash import html
 
 from twin.readings import Quality

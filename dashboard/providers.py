@@ -14,9 +14,10 @@ the page and the API.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Callable, Protocol
+from typing import Protocol
 
 from twin.fault_episodes import AlarmFilter
 from twin.history import WriteRecord

@@ -10,7 +10,7 @@ page's first bucket starts (buckets are aligned to the Unix epoch, see :meth:`tw
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from dashboard.history_views import finite_or_none
 from twin.history import History
@@ -32,7 +32,7 @@ def _ms(ts: datetime) -> int:
 
 
 def _from_ms(ms: int) -> datetime:
-    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
+    return datetime.fromtimestamp(ms / 1000, tz=UTC)
 
 
 def raw_page(history: History, ids: list[str], start: datetime, end: datetime, limit: int,

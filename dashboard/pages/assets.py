@@ -16,7 +16,12 @@ from dash import Dash, Input, Output, State, dcc, html, no_update
 
 from dashboard import actions
 from dashboard.components import (
-    age_text, format_value, local_iso_times, not_available, page_header, quality_badge,
+    age_text,
+    format_value,
+    local_iso_times,
+    not_available,
+    page_header,
+    quality_badge,
 )
 from dashboard.context import DashboardContext
 from dashboard.history_views import last_local_day, screen_interval_s

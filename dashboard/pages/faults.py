@@ -310,7 +310,8 @@ def register_callbacks(app: Dash, ctx: DashboardContext) -> None:
         except ValueError:
             return no_update
         listed = ctx.providers.faults.console(which, offset, PAGE_SIZE)["faults"]
-        return dcc.Graph(id="faults-timeline", figure=timeline_figure(listed, ctx.periods_end(), ctx.park.site.timezone),
+        figure = timeline_figure(listed, ctx.periods_end(), ctx.park.site.timezone)
+        return dcc.Graph(id="faults-timeline", figure=figure,
                          config={"displaylogo": False})
 
     @app.callback(Output("faults-kpis", "children"), Output("faults-alarm-health", "children"),

@@ -20,7 +20,13 @@ from dash import Dash, Input, Output, dcc, html
 from dashboard.components import format_value, local_iso_times, local_time_text, not_available, page_header
 from dashboard.context import DashboardContext
 from dashboard.history_views import (
-    COMPARISONS, ENERGY_INTERVAL_S, PERIODS, choose_period, coarser, last_local_day, screen_interval_s,
+    COMPARISONS,
+    ENERGY_INTERVAL_S,
+    PERIODS,
+    choose_period,
+    coarser,
+    last_local_day,
+    screen_interval_s,
     subsystem_power,
 )
 from energy.kpi import FLOW_SINKS, FLOW_SOURCES, LOAD_NAMES
@@ -183,8 +189,8 @@ def register_callbacks(app: Dash, ctx: DashboardContext) -> None:
         # long periods draw from the 15-minute buckets already read instead of asking the database again
         power = coarser(power_15min, interval_s) if interval_s % ENERGY_INTERVAL_S == 0 else \
             subsystem_power(ctx.park, ctx.history, chosen.start, chosen.end, interval_s)
-        label = f"{chosen.label}{' (so far)' if chosen.partial else ''} · data up to {local_time_text(end, tz)} " \
-                f"({tz}) · compared with the {chosen.previous_label}"
+        label = (f"{chosen.label}{' (so far)' if chosen.partial else ''} · data up to {local_time_text(end, tz)} "
+                 f"({tz}) · compared with the {chosen.previous_label}")
         if power.empty:
             return label, not_available("Energy", "the history holds no power readings in this period"), \
                 EMPTY_FIGURE, EMPTY_FIGURE
