@@ -21,7 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -111,7 +111,7 @@ def report(park, episodes, start_utc, end_utc, grace_end, injected, wall_s: floa
         injected_asset(f, park) == e.asset_id and e.start_utc < f.end_utc + MATCH_MARGIN
         and (e.end_utc is None or e.end_utc > f.start_utc - MATCH_MARGIN) for f in injected)]
     after_grace = [e for e in episodes if e.start_utc >= grace_end]
-    print(f"episodes that started after the grace period ({grace_end.astimezone(timezone.utc):%m-%d %H:%M} UTC): "
+    print(f"episodes that started after the grace period ({grace_end.astimezone(UTC):%m-%d %H:%M} UTC): "
           f"{len(after_grace)}, of "
           f"which annunciated and explained by no injected fault: {len(unexplained)}")
     for e in unexplained[:30]:
