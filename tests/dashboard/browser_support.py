@@ -13,8 +13,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from dashboard.serve import dashboard_server
 from park_copies import free_port, stop_with_ctrl_c
+
+from dashboard.serve import dashboard_server
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "examples" / "demo-park" / "park.yaml"

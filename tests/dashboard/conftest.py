@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-
 from browser_support import CHROMIUM, CHROMIUM_FLAGS
+
 from twin.history import open_history
 
-SIM_START_UTC = datetime(2026, 6, 30, 16, 0, tzinfo=timezone.utc)  # local midnight, 1 July, Asia/Shanghai
+SIM_START_UTC = datetime(2026, 6, 30, 16, 0, tzinfo=UTC)  # local midnight, 1 July, Asia/Shanghai
 SIM_DAYS = 2
 
 

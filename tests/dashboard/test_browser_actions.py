@@ -12,16 +12,16 @@ import json
 import time
 import urllib.error
 import urllib.request
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 import pytest
+from browser_support import ARTIFACTS, DEMO, ConsoleWatch, figure_data, parktwin_server
+from park_copies import copy_demo_park
 from playwright.sync_api import expect
 
-from browser_support import ARTIFACTS, DEMO, ConsoleWatch, figure_data, parktwin_server
 from dashboard.auth import add_user
-from park_copies import copy_demo_park
 from twin.assets import Battery, IceTank
 from twin.config import load_park
 from twin.history import open_history, write_audit
@@ -41,7 +41,7 @@ def running(tmp_path_factory):
     users = folder / "users.yaml"
     add_user(users, "tara", "trader", "tara-password")
     add_user(users, "olga", "operator", "olga-password")
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     faults = folder / "faults.yaml"
     faults.write_text("faults:\n  - {kind: battery_overtemp, target: battery, "
                       f"start: {(now - timedelta(hours=1)):%Y-%m-%dT%H:%M}Z, "
@@ -98,7 +98,7 @@ def test_a_signed_in_operator_acknowledges_a_fault(running, page):
     row.query_selector(".ack-button").click()
     expect(page.locator("#ack-message")).to_contain_text("acknowledged battery_overtemp on battery as olga",
                                                          timeout=20_000)
-    end = datetime.now(timezone.utc) + timedelta(days=2)
+    end = datetime.now(UTC) + timedelta(days=2)
     faults = get_json(f"{base}/api/faults?from=2000-01-01T00:00:00Z&to={end:%Y-%m-%dT%H:%M:%S}Z")["faults"]
     (episode,) = [f for f in faults if f["id"] == episode_id]
     assert episode["acknowledged_by"] == "olga"

@@ -12,8 +12,8 @@ from datetime import timedelta
 
 import pandas as pd
 import pytest
-
 from browser_support import ARTIFACTS, DEMO, ConsoleWatch, browser_page, figure_data, parktwin_server
+
 from twin.history import open_history
 
 PAGES = {  # page -> (path, a selector present once the page has drawn its data or its "not available" state)

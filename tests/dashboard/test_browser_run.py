@@ -10,11 +10,11 @@ import urllib.error
 import urllib.request
 
 import pytest
-
 from browser_support import ARTIFACTS, ConsoleWatch, parktwin_server
+from park_copies import copy_demo_park
+
 from dashboard.auth import add_user
 from dashboard.pages.points import REFRESH_MS
-from park_copies import copy_demo_park
 
 SETPOINT = "plant.chiller1.chw_setpoint_c"
 RAW_CELL = re.compile(r"^(?:(?P<words>0x[0-9A-F]{4}(?: 0x[0-9A-F]{4})*)(?: = |(?= \(sf)|$))?"

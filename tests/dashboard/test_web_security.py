@@ -14,12 +14,12 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 import requests
-
 from browser_support import DEMO, ConsoleWatch, parktwin_server, served
+
 from dashboard.app import create_app
 from dashboard.auth import UserStore, add_user
 from dashboard.sessions import SessionLimits, SessionRegistry
@@ -29,7 +29,7 @@ from twin.fault_episodes import FaultEpisode, Priority
 from twin.history import FaultEpisodeStore, open_history
 from twin.live import LiveState
 
-FAULT_START_UTC = datetime(2026, 7, 1, 3, 0, tzinfo=timezone.utc)
+FAULT_START_UTC = datetime(2026, 7, 1, 3, 0, tzinfo=UTC)
 GENEROUS = ThrottleLimits(max_failures=1000, max_failures_per_address=1000)
 """Limits no test that is not about lockout reaches."""
 

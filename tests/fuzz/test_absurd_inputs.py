@@ -11,7 +11,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from park_copies import DEMO_PARK_DIR
 
 from dashboard.auth import UserStore, add_user
@@ -242,7 +241,8 @@ def test_a_user_name_with_a_colon_is_refused_in_the_file_and_by_add_user(tmp_pat
 def test_a_stored_scrypt_cost_out_of_bounds_is_refused(tmp_path, cost):
     """N must be a power of 2 up to 2**20; r 1-16; p 1-4 (dashboard.passwords)."""
     users = tmp_path / "users.yaml"
-    users.write_text(f"users:\n  ops:\n    role: viewer\n    password_hash: scrypt${cost}$00ff$0a1b\n", encoding="utf-8")
+    users.write_text(f"users:\n  ops:\n    role: viewer\n    password_hash: scrypt${cost}$00ff$0a1b\n",
+                     encoding="utf-8")
     message = refusal(UserStore.load, users)
     assert "line 4: users.ops.password_hash: scrypt " in message and " must be " in message
 
@@ -257,7 +257,8 @@ def test_the_cost_add_user_stores_is_within_the_bounds(tmp_path):
 
 
 @pytest.mark.parametrize(("line", "expected"), [
-    ("stale_poll_periods: 100000000000000000000", "line 1: stale_poll_periods: Input should be less than or equal to 1000"),
+    ("stale_poll_periods: 100000000000000000000",
+     "line 1: stale_poll_periods: Input should be less than or equal to 1000"),
     ("comm_lost_poll_periods: 0", "line 1: comm_lost_poll_periods: Input should be greater than or equal to 1"),
     ("battery_cell_temp_max_c: .nan", "line 1: battery_cell_temp_max_c: Input should be a finite number"),
     ("alarms: {chw_low_delta_t: {off_delay_minutes: .inf}}",

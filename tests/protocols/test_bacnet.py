@@ -9,17 +9,16 @@ import pytest
 from bacpypes3.apdu import ErrorRejectAbortNack
 from bacpypes3.pdu import Address
 from bacpypes3.primitivedata import ObjectIdentifier
+from park_copies import free_port
 
 from protocols.bacnet_client import BacnetAdapter, make_client_application
-from protocols.discovery import discover_point_map
 from protocols.devices.bacnet_server import BacnetDeviceServer
 from protocols.devices.layout import device_layouts
+from protocols.discovery import discover_point_map
 from protocols.errors import DeviceUnreachable, WriteRefused
 from protocols.values import RawValue
 from twin.config import load_park
 from twin.readings import Quality
-
-from park_copies import free_port
 
 DEMO = Path(__file__).resolve().parents[2] / "examples" / "demo-park" / "park.yaml"
 
@@ -137,7 +136,7 @@ def test_discovery_walks_the_object_list_into_a_skeleton(park):
             await server.stop()
 
     device = asyncio.run(scenario())
-    assert device.device_instance == next(l for l in device_layouts(park) if l.name == "ev5").address
+    assert device.device_instance == next(layout for layout in device_layouts(park) if layout.name == "ev5").address
     assert [(p.object_type, p.instance, p.id) for p in device.points] == [
         ("analog-input", 1, "todo.ev5.power_kw"), ("binary-input", 1, "todo.ev5.connected"),
         ("analog-input", 2, "todo.ev5.session_energy_kwh"), ("analog-output", 1, "todo.ev5.power_limit_kw"),
