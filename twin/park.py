@@ -229,7 +229,7 @@ class Park(InputModel):
         """Every asset of one kind, in file order."""
         return [a for b in self.buildings for a in b.assets if isinstance(a, cls)]
 
-    def iter_assets(self) -> Iterator[tuple[Building, AssetBase]]:
+    def iter_assets(self) -> Iterator[tuple[Building, Asset]]:
         for building in self.buildings:
             for asset in building.assets:
                 yield building, asset

@@ -84,8 +84,10 @@ def test_json_lines_stream_a_range_longer_than_a_page_in_order(history_url, monk
     n = 2 * WRITE_PAGE_SIZE + 5
     written = [WriteRecord(LOCAL_MIDNIGHT_UTC + timedelta(seconds=i // 3), f"w{i}", SETPOINT, float(i), "ok")
                for i in range(n)]  # three writes a second: equal times cross the page borders
-    record(history_url, *reversed(written[:10]), *written[10:])  # recorded out of time order at the start
-    expected = sorted(written[:10], key=lambda r: r.ts_utc) + written[10:]
+    out_of_order = list(reversed(written[:10]))  # recorded out of time order at the start
+    record(history_url, *out_of_order, *written[10:])
+    # the sort is stable: records with the same time stay in the order they were recorded
+    expected = sorted(out_of_order, key=lambda r: r.ts_utc) + written[10:]
     pages: list[int] = []
     read_page = History.write_records
 

@@ -185,7 +185,8 @@ class FaultEpisodeStore:
         """Shelvings in the order recorded: all of them (the audit), or those in force at ``at_utc``."""
         from twin.fault_episodes import Shelf
 
-        where, params = "", ()
+        where = ""
+        params: tuple[int, ...] = ()
         if at_utc is not None:
             where, params = f" WHERE shelved_ms <= {self._param} AND until_ms > {self._param}", (utc_ms(at_utc),) * 2
         rows = self._history.execute(
@@ -229,7 +230,8 @@ class FaultEpisodeStore:
         from twin.fault_episodes import AlarmState
 
         p = self._param
-        clauses, params = ["1 = 1"], []
+        clauses: list[str] = ["1 = 1"]
+        params: list[int | str] = []
         if which.end_utc is not None:
             clauses.append(f"e.start_ms < {p}")
             params.append(utc_ms(which.end_utc))

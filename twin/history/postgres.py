@@ -6,6 +6,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Sequence
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import numpy as np
@@ -55,7 +56,8 @@ class PostgresHistory(History):
         options = conninfo_to_dict(conninfo)
         self.description = (f"postgresql://{options.get('host', 'localhost')}:{options.get('port', 5432)}/"
                             f"{options.get('dbname', '')} (schema {self.schema})")
-        self._connect_timeout = {} if "connect_timeout" in options else {"connect_timeout": CONNECT_TIMEOUT_S}
+        self._connect_timeout: dict[str, Any] = ({} if "connect_timeout" in options
+                                                 else {"connect_timeout": CONNECT_TIMEOUT_S})
         self._conninfo = conninfo
         self._conn: psycopg.Connection | None = None
         self._retry_at_s = 0.0
@@ -113,47 +115,54 @@ class PostgresHistory(History):
         self._retry_at_s = 0.0
         return StorageUnavailable(f"history {self.description}: connection lost ({_first_line(exc)})")
 
+    @property
+    def _connection(self) -> psycopg.Connection:
+        """The open connection: the backend primitives below run after :meth:`_ensure_connected`."""
+        if self._conn is None:
+            raise StorageUnavailable(f"history {self.description}: not connected")
+        return self._conn
+
     def _execute(self, statement: str, params: Sequence | dict) -> list[tuple]:
-        cursor = self._conn.execute(statement, params or None)
+        cursor = self._connection.execute(statement, params or None)
         return cursor.fetchall() if cursor.description is not None else []
 
     def _execute_many(self, statement: str, rows: list[Sequence]) -> None:
         if rows:
-            self._conn.cursor().executemany(statement, rows)
+            self._connection.cursor().executemany(statement, rows)
 
     def _transaction(self) -> contextlib.AbstractContextManager:
-        return self._conn.transaction()
+        return self._connection.transaction()
 
     def _table_columns(self, name: str) -> set[str]:
-        return {row[0] for row in self._conn.execute(
+        return {row[0] for row in self._connection.execute(
             "SELECT column_name FROM information_schema.columns WHERE table_schema = %s AND table_name = %s",
             (self.schema, name)).fetchall()}
 
     def _insert_points(self, point_ids: list[str]) -> dict[str, int]:
-        with self._conn.transaction():
-            self._conn.execute(f"INSERT INTO {self._points} (point_id) SELECT unnest(%s::text[]) "
+        with self._connection.transaction():
+            self._connection.execute(f"INSERT INTO {self._points} (point_id) SELECT unnest(%s::text[]) "
                                "ON CONFLICT (point_id) DO NOTHING", (point_ids,))
         return self._select_point_keys(point_ids)
 
     def _select_point_keys(self, point_ids: list[str]) -> dict[str, int]:
-        rows = self._conn.execute(f"SELECT point_id, point_key FROM {self._points} WHERE point_id = ANY(%s::text[])",
-                                  (point_ids,)).fetchall()
+        rows = self._connection.execute(
+            f"SELECT point_id, point_key FROM {self._points} WHERE point_id = ANY(%s::text[])", (point_ids,)).fetchall()
         return dict(rows)
 
     def _upsert_rows(self, keys: np.ndarray, ts_ms: np.ndarray, values: np.ndarray, qualities: np.ndarray) -> None:
-        with self._conn.transaction():
-            with self._conn.cursor().copy("COPY parktwin_staging FROM STDIN (FORMAT BINARY)") as copy:
+        with self._connection.transaction():
+            with self._connection.cursor().copy("COPY parktwin_staging FROM STDIN (FORMAT BINARY)") as copy:
                 copy.set_types(["int4", "int8", "float8", "int2"])
                 for row in zip(keys.tolist(), ts_ms.tolist(), values.tolist(), qualities.tolist()):
                     copy.write_row(row)
             # PostgreSQL's NaN equals NaN, so NULLIF turns unknown values into NULL.
-            self._conn.execute(
+            self._connection.execute(
                 f"INSERT INTO {self._readings} (point_key, ts_ms, value, quality) "
                 "SELECT point_key, ts_ms, NULLIF(value, 'NaN'), quality FROM parktwin_staging "
                 "ON CONFLICT (point_key, ts_ms) DO UPDATE SET value = EXCLUDED.value, quality = EXCLUDED.quality")
 
     def _select_rows(self, keys: list[int], start_ms: int, end_ms: int) -> np.ndarray:
-        cursor = self._conn.cursor(binary=True)
+        cursor = self._connection.cursor(binary=True)
         cursor.execute(f"SELECT point_key, ts_ms, value, quality FROM {self._readings} "
                        "WHERE point_key = ANY(%s::integer[]) AND ts_ms >= %s AND ts_ms < %s",
                        (keys, start_ms, end_ms))
@@ -162,11 +171,11 @@ class PostgresHistory(History):
     def _select_buckets(self, keys: list[int], start_ms: int, end_ms: int, interval_ms: int, agg: str) -> np.ndarray:
         query, params = bucket_query(agg, self._readings, keys, start_ms, end_ms, interval_ms,
                                      lambda name: f"%({name})s::bigint")
-        return np.array(self._conn.cursor(binary=True).execute(query, params).fetchall(), dtype=BUCKET_DTYPE)
+        return np.array(self._connection.cursor(binary=True).execute(query, params).fetchall(), dtype=BUCKET_DTYPE)
 
     def _select_latest(self, keys: list[int] | None) -> list[tuple[str, int, float | None, int]]:
         where = "" if keys is None else "WHERE p.point_key = ANY(%(keys)s::integer[])"
-        return self._conn.execute(
+        return self._connection.execute(
             f"SELECT p.point_id, r.ts_ms, r.value, r.quality FROM {self._points} AS p "
             f"CROSS JOIN LATERAL (SELECT ts_ms, value, quality FROM {self._readings} "
             f"  WHERE point_key = p.point_key ORDER BY ts_ms DESC LIMIT 1) AS r {where}",

@@ -135,7 +135,7 @@ class SQLiteHistory(History):
             (key, start_ms, end_ms)).fetchall(), dtype=columns) for key in keys]
         rows = np.empty(sum(len(p) for p in parts), dtype=ROW_DTYPE)
         rows["point_key"] = np.repeat(keys, [len(p) for p in parts])
-        for name in columns.names:
+        for name in columns.names or ():
             rows[name] = np.concatenate([p[name] for p in parts]) if parts else []
         return rows
 
