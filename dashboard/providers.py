@@ -155,6 +155,22 @@ class Providers:
     storage: StorageHealthProvider | None = None
     audit: WriteAuditor | None = None
 
+    def installed_faults(self) -> FaultProvider:
+        """The fault provider, for code that runs only once a page has checked it is installed."""
+        if self.faults is None:
+            raise ProviderMissing(MISSING["faults"])
+        return self.faults
+
+    def installed_plan(self) -> PlanProvider:
+        """The plan provider, for code that runs only once a page has checked it is installed."""
+        if self.plan is None:
+            raise ProviderMissing(MISSING["plan"])
+        return self.plan
+
+
+class ProviderMissing(RuntimeError):
+    """A capability was used that this dashboard runs without (a page forgot to check for it)."""
+
 
 MISSING = {
     "faults": "available when the energy models (fault rules and episodes) are installed",

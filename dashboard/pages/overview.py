@@ -65,8 +65,8 @@ def layout(ctx: DashboardContext, period: str = "today", first_day: str | None =
                 labelCheckedClassName="active",
                 options=[{"label": "Today", "value": "today"}, {"label": "This week", "value": "week"},
                          {"label": "Custom", "value": "custom"}]), width="auto"),
-            dbc.Col(dcc.DatePickerRange(id="overview-days", start_date=first_day or today,
-                                        end_date=last_day or today, max_date_allowed=today,
+            dbc.Col(dcc.DatePickerRange(id="overview-days", start_date=first_day or today.isoformat(),
+                                        end_date=last_day or today.isoformat(), max_date_allowed=today.isoformat(),
                                         display_format="YYYY-MM-DD", disabled=kind != "custom"), width="auto"),
             dbc.Col(dbc.Select(id="overview-compare", value=compare, options=[
                 {"label": "vs the week before", "value": "week"}, {"label": "vs the month before", "value": "month"},
