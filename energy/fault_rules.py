@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypeVar, cast
 
 import numpy as np
 import pandas as pd
@@ -33,7 +33,7 @@ from twin.assets import Battery, Chiller, Elevator, Lighting, PVArray, WeatherSt
 from twin.config import load_yaml_model
 from twin.fault_episodes import Priority
 from twin.input_schema import InputModel
-from twin.park import Park
+from twin.park import Building, Park
 from twin.plant import MODE_DIRECT, MODE_ICE, chiller_cop
 from twin.points import point_id
 from twin.profiles import occupancy_fraction
@@ -191,7 +191,7 @@ class RuleInput:
 
     @property
     def times(self) -> pd.DatetimeIndex:
-        return self.values.index
+        return cast(pd.DatetimeIndex, self.values.index)
 
     def value(self, pid: str) -> np.ndarray:
         """A point's values (NaN where unknown or absent)."""
@@ -237,7 +237,7 @@ class RuleInput:
         polled_rows = np.flatnonzero(~np.isin(quality, (MISSING_QUALITY, HELD_QUALITY)).all(axis=1))
         missed = ~np.isin(quality[polled_rows], FRESH_QUALITIES)
         total = np.cumsum(missed, axis=0)
-        since_fresh = total - np.maximum.accumulate(np.where(missed, 0, total), axis=0)
+        since_fresh: np.ndarray = total - np.maximum.accumulate(np.where(missed, 0, total), axis=0)
         counts = np.zeros(quality.shape, dtype=np.int64)
         last_poll = np.searchsorted(polled_rows, np.arange(len(quality)), side="right") - 1
         counts[last_poll >= 0] = since_fresh[last_poll[last_poll >= 0]]
@@ -277,7 +277,10 @@ def _minutes(value: float) -> pd.Timedelta:
     return pd.Timedelta(minutes=value)
 
 
-def _assets(park: Park, cls: type):
+AssetT = TypeVar("AssetT")
+
+
+def _assets(park: Park, cls: type[AssetT]) -> list[tuple[Building, AssetT]]:
     return [(building, asset) for building, asset in park.iter_assets() if isinstance(asset, cls)]
 
 

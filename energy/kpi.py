@@ -57,6 +57,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, time
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -131,7 +132,7 @@ class EnergyKpis:
         """Whether any figure had data in the period."""
         return any(share > 0 for share in self.coverage.values())
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         """JSON-ready: times ISO 8601 UTC, flows as a list of {source, target, kwh}, NaN never occurs."""
         data = asdict(self)
         for name in ("start_utc", "end_utc", "peak_demand_start_utc", "billed_demand_start_utc"):

@@ -188,6 +188,8 @@ class Tariff(InputModel):
     def period_price_cny_per_kwh(self, period: Period) -> float:
         if period.price_cny_per_kwh is not None:
             return period.price_cny_per_kwh
+        if period.price_ratio is None or self.flat_price_cny_per_kwh is None:  # the tariff's validation refuses this
+            raise ValueError(f"period {period.name!r} has neither a price nor a ratio to a flat price")
         return period.price_ratio * self.flat_price_cny_per_kwh
 
     def period_names(self, index_utc: pd.DatetimeIndex) -> pd.Series:

@@ -8,7 +8,9 @@ so they can come from the energy models, from a trader's CSV
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -69,7 +71,7 @@ class HorizonInputs:
 
     @property
     def index(self) -> pd.DatetimeIndex:
-        return self.frame.index
+        return cast(pd.DatetimeIndex, self.frame.index)
 
     @property
     def steps(self) -> int:
@@ -135,7 +137,7 @@ def horizon_coverage_problem(index_utc: pd.DatetimeIndex, start_utc: pd.Timestam
     needed = (pd.Timestamp(end_utc) - pd.Timestamp(start_utc)) / step
     minutes = f"{step / pd.Timedelta(minutes=1):g} min"
 
-    def local(ts) -> str:
+    def local(ts: datetime | pd.Timestamp) -> str:
         return f"{pd.Timestamp(ts).tz_convert(timezone):%Y-%m-%d %H:%M}"
 
     return (f"the file's {len(index_utc)} row(s) of {minutes} cover {local(first)} to {local(end)}; the plan needs "

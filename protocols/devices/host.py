@@ -17,6 +17,8 @@ import math
 from collections.abc import Callable
 from datetime import datetime
 
+import numpy as np
+
 from protocols.devices.bacnet_server import BacnetDeviceServer
 from protocols.devices.layout import device_layouts
 from protocols.devices.modbus_server import ModbusDeviceServer
@@ -39,7 +41,7 @@ class DeviceHost:
         self.tick_s = tick_s
         self.values: dict[str, float | None] = {}
         self.offline: set[str] = set()
-        self._background: set[asyncio.Task] = set()
+        self._background: set[asyncio.Task[None]] = set()
         park = simulator.park
         self._point_indices: dict[str, list[int]] = {}
         for index, point_id in enumerate(simulator.point_ids):
@@ -116,7 +118,7 @@ class DeviceHost:
                 server.refresh()
         self._follow_offline_faults(output.qualities)
 
-    def _follow_offline_faults(self, qualities) -> None:
+    def _follow_offline_faults(self, qualities: np.ndarray) -> None:
         """Stop the servers of assets the simulator reports offline (comm_fail), start them again after."""
         for name in self.servers:
             indices = self._point_indices.get(name, [])
