@@ -170,6 +170,8 @@ class AlarmNotifier:
 
     def _email(self, address: str, episode: FaultEpisode) -> None:
         smtp = self.settings.smtp
+        if smtp is None:
+            raise ValueError("no smtp server is configured under notifications in the users file")
         message = EmailMessage()
         message["From"], message["To"], message["Subject"] = smtp.sender, address, self._subject(episode)
         record = episode_record(episode)
