@@ -29,6 +29,7 @@ park order), which is how ``examples/demo-park/pointmaps`` was written.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from protocols.codec import encode
@@ -82,7 +83,7 @@ class DeviceLayout:
 
     name: str
     protocol: str
-    points: list
+    points: Sequence[ModbusPoint | BacnetPoint]
     address: int
     """Modbus device id or BACnet device instance."""
     constants: dict[int, int] = field(default_factory=dict)
@@ -134,7 +135,13 @@ class _SunSpecBuilder:
 
     def model(self, model_id: int, length: int | None = None) -> int:
         """Start a model; return the address of its first data register."""
-        length, unsigned, accumulators = SUNSPEC_MODELS.get(model_id, (length, (), ()))
+        known = SUNSPEC_MODELS.get(model_id)
+        if known is not None:
+            length, unsigned, accumulators = known
+        elif length is None:
+            raise ValueError(f"SunSpec model {model_id} is not known here: give its length")
+        else:
+            unsigned, accumulators = (), ()
         self._put(self.cursor, [model_id, length])
         data = self.cursor + 2
         for offset in range(length):
@@ -161,6 +168,8 @@ class _SunSpecBuilder:
         """Map a twin point onto registers; with ``sf``, also write the scale-factor register."""
         point = self.points[name]
         if sf_address is not None:
+            if sf is None:
+                raise ValueError(f"{name}: a scale-factor register needs its scale factor")
             self._put(sf_address, encode(sf, "int16"))
         self.mapped.append(ModbusPoint(
             id=point.id, table="holding_register", address=address, type=data_type, scale=scale,
@@ -225,6 +234,7 @@ def _sunspec_layout(asset: AssetBase, points: list[Point]) -> DeviceLayout:
         b.value(s + 6, "soc_pct", "uint16", 1.0, s + 20, -1)
         b.vendor_floats(["stored_energy_kwh", "cell_temp_max_c", "cell_voltage_spread_v", "power_setpoint_kw"])
     else:
+        assert isinstance(asset, Meter)  # the last of MODBUS_KINDS
         m = b.model(203)
         max_w = GRID_METER_MAX_W if asset.measures == "grid" else BUILDING_METER_MAX_W
         b.value(m + 16, "power_kw", "int16", 0.001, m + 20, _scale_factor(max_w))
