@@ -149,7 +149,11 @@ class ModbusPoint(MappedPoint):
 
     @property
     def register_count(self) -> int:
-        return self.length if self.type == "string" else REGISTERS_PER_TYPE[self.type]
+        if self.type != "string":
+            return REGISTERS_PER_TYPE[self.type]
+        if self.length is None:  # the point's validation refuses a string without a length
+            raise ValueError(f"string point {self.id} has no length")
+        return self.length
 
 
 class BacnetPoint(MappedPoint):
@@ -197,7 +201,8 @@ class DeviceMap(InputModel):
         return [p.id for p in self.points]  # type: ignore[attr-defined]
 
     def point(self, point_id: str) -> MappedPoint:
-        for p in self.points:  # type: ignore[attr-defined]
+        points: list[MappedPoint] = self.points  # type: ignore[attr-defined]
+        for p in points:
             if p.id == point_id:
                 return p
         raise KeyError(point_id)
@@ -269,21 +274,22 @@ class BacnetDeviceMap(DeviceMap):
 
 
 AnyDeviceMap = ModbusDeviceMap | BacnetDeviceMap
-PROTOCOL_MODELS: dict[str, type[DeviceMap]] = {"modbus": ModbusDeviceMap, "bacnet": BacnetDeviceMap}
+PROTOCOL_MODELS: dict[str, type[ModbusDeviceMap] | type[BacnetDeviceMap]] = {
+    "modbus": ModbusDeviceMap, "bacnet": BacnetDeviceMap}
 
 
 def point_map_issues(device: AnyDeviceMap, park: Park | None = None) -> list[tuple[FieldPath, str]]:
     """Rules that span points: duplicates, overlapping registers or objects, binding to the park."""
     issues: list[tuple[FieldPath, str]] = []
     seen_ids: set[str] = set()
-    occupied: dict[tuple, str] = {}
+    occupied: dict[tuple[str, int] | tuple[str, int, str], str] = {}
     for index, point in enumerate(device.points):
         if point.id in seen_ids:
             issues.append((("points", index, "id"), f"duplicate point id {point.id!r}"))
         seen_ids.add(point.id)
         if isinstance(point, ModbusPoint):
             for address in range(point.address, point.address + point.register_count):
-                key = (point.table, address)
+                key: tuple[str, int] | tuple[str, int, str] = (point.table, address)
                 if key in occupied:
                     issues.append((("points", index, "address"),
                                    f"{point.table} {address} overlaps point {occupied[key]!r}"))
@@ -291,7 +297,7 @@ def point_map_issues(device: AnyDeviceMap, park: Park | None = None) -> list[tup
                 occupied[key] = point.id
             if point.address + point.register_count > 65536:
                 issues.append((("points", index, "address"), "runs past the last address 65535"))
-        else:
+        elif isinstance(point, BacnetPoint):
             key = (point.object_type, point.instance, point.property)
             if key in occupied:
                 issues.append((("points", index, "instance"),
@@ -309,10 +315,11 @@ def point_map_issues(device: AnyDeviceMap, park: Park | None = None) -> list[tup
     for index, point in enumerate(device.points):
         fail_safe = getattr(point, "fail_safe", None)
         for name in ("enable_address", "revert_timeout_address"):
-            address = getattr(fail_safe, name, None)
-            if address is not None and ("holding_register", address) in occupied:
+            fail_safe_address = getattr(fail_safe, name, None)
+            if fail_safe_address is not None and ("holding_register", fail_safe_address) in occupied:
+                taken_by = occupied["holding_register", fail_safe_address]
                 issues.append((("points", index, "fail_safe", name),
-                               f"holding_register {address} is point {occupied['holding_register', address]!r}"))
+                               f"holding_register {fail_safe_address} is point {taken_by!r}"))
     return issues
 
 
