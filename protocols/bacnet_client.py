@@ -29,6 +29,8 @@ from __future__ import annotations
 
 import asyncio
 import math
+from collections.abc import Awaitable
+from typing import Any  # bacpypes3 has no type information: its objects and values are Any here
 
 from bacpypes3.apdu import ErrorRejectAbortNack
 from bacpypes3.basetypes import BinaryPV, ErrorType, PropertyIdentifier, PropertyReference
@@ -84,7 +86,8 @@ class BacnetAdapter:
         self.requests_sent = 0
         self._points = {p.id: p for p in device.points}
         self._cov_points = [p for p in device.points if p.mode == "cov"]
-        self._subscriptions: dict[str, tuple] = {}  # point id -> (subscription context, follower task)
+        # point id -> (subscription context, follower task)
+        self._subscriptions: dict[str, tuple[Any, asyncio.Task[None]]] = {}
         self._cov_latest: dict[str, object] = {}  # point id -> latest notified value of the point's property
         self._cov_flags: dict[str, object] = {}  # point id -> latest notified status-flags
         self._cov_refused: set[str] = set()
@@ -116,7 +119,7 @@ class BacnetAdapter:
         self.batches: list[list[BacnetPoint]] = []
         self._parameters = []  # built once: parsing identifiers and property names every poll costs more than the read
         batch: list[BacnetPoint] = []
-        parameters: list = []
+        parameters: list[Any] = []
         count = 0
         for point, properties in wanted:
             if batch and count + len(properties) > limit:
@@ -143,7 +146,7 @@ class BacnetAdapter:
     async def read(self) -> PointValues:
         """Every point's value, quality and raw value. Raises DeviceUnreachable when the device does not answer."""
         await self._subscribe_missing()
-        answered: dict[tuple, object] = {}  # (object type, instance, property) -> value or error
+        answered: dict[tuple[Any, ...], object] = {}  # (object type, instance, property) -> value or error
         refusals: dict[str, object] = {}  # point id -> the device's answer refusing its whole batch
         for batch, parameters in zip(self.batches, self._parameters):
             try:
@@ -172,7 +175,7 @@ class BacnetAdapter:
             results[point.id] = _decode(point, value, flags, reliability, override)
         return results
 
-    def _note_priorities(self, point: BacnetPoint, priority_array) -> int | None:
+    def _note_priorities(self, point: BacnetPoint, priority_array: Any) -> int | None:
         """Record the override a priority array read for ``point`` shows; return it (None: none, or not read)."""
         active = _active_priorities(priority_array)
         if active is None:
@@ -211,7 +214,7 @@ class BacnetAdapter:
         if changed:
             self._plan_batches()
 
-    async def _follow(self, point: BacnetPoint, context) -> None:
+    async def _follow(self, point: BacnetPoint, context: Any) -> None:
         while True:
             prop, value = await context.get_value()
             if str(prop) == point.property:
@@ -308,7 +311,7 @@ class BacnetAdapter:
         self._cov_flags.clear()
         self._plan_batches()
 
-    async def _request(self, awaitable, refused: type[Exception] | None = None):
+    async def _request(self, awaitable: Awaitable[Any], refused: type[Exception] | None = None) -> Any:
         """Await one confirmed request; an error, reject or abort from the device raises ``refused`` when given."""
         self.requests_sent += 1
         try:
@@ -327,9 +330,11 @@ def priority_holder(priority: int) -> str:
     return PRIORITY_HOLDERS.get(priority, "automation" if priority >= 9 else "another controller")
 
 
-def _wire_value(point: BacnetPoint, value: float):
+def _wire_value(point: BacnetPoint, value: float) -> Any:
     """The value to write for an engineering value: a Real (analog), an Unsigned state number (multi-state,
     a whole number from 1), active/inactive (binary). Raises WriteRefused for a value the object cannot hold."""
+    if point.safe_min is None or point.safe_max is None:  # the point map's validation refuses this
+        raise WriteRefused(f"{point.id} has no safe limits")
     if not math.isfinite(value) or not point.safe_min <= value <= point.safe_max:
         raise WriteRefused(f"{value:g} is outside the safe limits of {point.id} "
                            f"[{point.safe_min:g}, {point.safe_max:g}]")
@@ -348,7 +353,7 @@ def _wire_value(point: BacnetPoint, value: float):
     return Real(float(raw))
 
 
-def _active_priorities(priority_array) -> list[int] | None:
+def _active_priorities(priority_array: Any) -> list[int] | None:
     """The priorities (1-16, highest first) with a command in a priority array; None when it is not one
     (not read, or the device answered an error)."""
     if priority_array is None or isinstance(priority_array, (ErrorType, ErrorRejectAbortNack)):
@@ -359,7 +364,7 @@ def _active_priorities(priority_array) -> list[int] | None:
         return None
 
 
-def _status(flags, reliability) -> tuple[bool, list[str]]:
+def _status(flags: Any, reliability: Any) -> tuple[bool, list[str]]:
     """(bad, what is wrong) from an object's status-flags and reliability; either may be missing or an error
     (the object has no such property), which says nothing."""
     bad, notes = False, []
@@ -380,7 +385,8 @@ def _status(flags, reliability) -> tuple[bool, list[str]]:
     return bad, notes
 
 
-def _decode(point: BacnetPoint, value, flags=None, reliability=None, override: int | None = None) -> PointValue:
+def _decode(point: BacnetPoint, value: Any, flags: Any = None, reliability: Any = None,
+            override: int | None = None) -> PointValue:
     """Decode a present value once into the engineering value and quality, keeping the value as received
     with the object's status (flags, reliability, an override above ParkTwin's priority)."""
     bad, notes = _status(flags, reliability)
@@ -410,7 +416,7 @@ def _decode(point: BacnetPoint, value, flags=None, reliability=None, override: i
     return PointValue(engineering, Quality.BAD if bad else Quality.GOOD, raw)
 
 
-def _as_received(value) -> float | int | str:
+def _as_received(value: Any) -> float | int | str:
     """A BACnet primitive as plain data: an enumerated state as its text (``active``), numbers as numbers."""
     if isinstance(value, Enumerated):
         return str(value)
@@ -421,7 +427,7 @@ def _as_received(value) -> float | int | str:
     return str(value)
 
 
-def _error_text(error) -> str:
+def _error_text(error: Any) -> str:
     """What a device answered instead of a value: ``error: object unknown-object``, a reject or an abort."""
     reason = [str(part) for part in (getattr(error, "errorClass", None), getattr(error, "errorCode", None))
               if part is not None]
