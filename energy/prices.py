@@ -54,7 +54,7 @@ def load_price_csv(path: str | Path, timezone: str) -> pd.Series:
         found = [h for h in header if "price" in h]
         unit_hint = f" (found {', '.join(found)}: say the unit in the name)" if found else ""
         problems.append(f"line 1: no price column with a known unit; use one of {', '.join(PRICE_COLUMNS)}{unit_hint}")
-    if problems:
+    if problems or time_col is None or price_col is None:  # problems names the missing column
         raise ConfigError(path, problems)
     factor = PRICE_COLUMNS[header[price_col]]
     stamps, prices, lines = [], [], []

@@ -24,6 +24,7 @@ import io
 from dataclasses import dataclass
 from datetime import timedelta, timezone
 from os import PathLike
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -260,7 +261,8 @@ def cloud_cover_fraction(index_utc: pd.DatetimeIndex, cloudiness: float, seed: i
         np.random.default_rng([seed, day]).beta(a, b, size=knots_per_day) for day in range(first_day, last_day + 1)
     ])
     knots = np.arange(first_day * knots_per_day, (last_day + 1) * knots_per_day, dtype=float)
-    return np.interp(position, knots, cover)
+    cover_at_position: np.ndarray = np.interp(position, knots, cover)
+    return cover_at_position
 
 
 def diurnal_temp_air_c(
@@ -386,7 +388,8 @@ def _restamped_tmy3(text: str, year: int) -> pd.DataFrame:
         index=pd.DatetimeIndex(restamped),
     ).sort_index()
     if calendar.isleap(year):
-        feb_28 = frame[(frame.index.month == 2) & (frame.index.day == 28)]
+        days = cast(pd.DatetimeIndex, frame.index)
+        feb_28 = frame[(days.month == 2) & (days.day == 28)]
         frame = pd.concat([frame, feb_28.set_axis(feb_28.index + pd.Timedelta(days=1))]).sort_index()
     utc_offset = timezone(timedelta(hours=meta["TZ"]))
     return frame.tz_localize(utc_offset).tz_convert("UTC")
@@ -394,7 +397,8 @@ def _restamped_tmy3(text: str, year: int) -> pd.DataFrame:
 
 def _mean_with_previous(values: np.ndarray) -> np.ndarray:
     """Mean of each value and the one before it, the first wrapping to the last."""
-    return 0.5 * (values + np.roll(values, 1))
+    means: np.ndarray = 0.5 * (values + np.roll(values, 1))
+    return means
 
 
 def read_weather_csv(
@@ -518,10 +522,10 @@ def _parse_times(path: str | PathLike[str], times: pd.Series, line_numbers: np.n
                                      "years 1678-2261)") from None
     bad = parsed.isna().to_numpy()
     if bad.any():
-        row = np.argmax(bad)
+        first_bad = int(np.argmax(bad))
         in_tz = f"; local times must exist and be unambiguous in {tz}" if tz is not None else ""
-        raise WeatherFileError(path, f"line {line_numbers[row]}, column {times.name}: cannot read time "
-                                     f"{text.iloc[row]!r} (ISO 8601 expected{in_tz})")
+        raise WeatherFileError(path, f"line {line_numbers[first_bad]}, column {times.name}: cannot read time "
+                                     f"{text.iloc[first_bad]!r} (ISO 8601 expected{in_tz})")
     index_utc = pd.DatetimeIndex(parsed)
     not_after = np.flatnonzero(np.diff(index_utc.asi8) <= 0)
     if not_after.size:
@@ -552,7 +556,7 @@ def _times_utc(path: str | PathLike[str], text: pd.Series, line_numbers: np.ndar
 def _readable_time(text: str) -> bool:
     """Whether pandas reads this one time on its own, within its range of nanosecond timestamps."""
     try:
-        return pd.Timestamp(text) is not pd.NaT
+        return not pd.isna(pd.Timestamp(text))
     except Exception:  # as in _parse_times
         return False
 
@@ -619,10 +623,12 @@ def resample_weather(weather: pd.DataFrame, index_utc: pd.DatetimeIndex) -> pd.D
         :data:`WEATHER_COLUMNS` on ``index_utc``.
     """
     _require_utc(index_utc)
-    if weather.index.tz is None or not weather.index.is_monotonic_increasing or not weather.index.is_unique:
+    times = weather.index
+    if (not isinstance(times, pd.DatetimeIndex) or times.tz is None or not times.is_monotonic_increasing
+            or not times.is_unique):
         raise ValueError("weather index must be tz-aware and strictly increasing")
     epoch = pd.Timestamp(0, tz="UTC")
-    source_s = ((weather.index - epoch) / pd.Timedelta(seconds=1)).to_numpy(float)
+    source_s = ((times - epoch) / pd.Timedelta(seconds=1)).to_numpy(float)
     target_s = ((index_utc - epoch) / pd.Timedelta(seconds=1)).to_numpy(float)
     if len(target_s):
         reach_s = float(np.median(np.diff(source_s))) if len(source_s) > 1 else 0.0

@@ -12,6 +12,7 @@ import csv
 import io
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from os import PathLike
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -28,7 +29,7 @@ class ConfigError(ValueError):
     """An input file that cannot be used, with every problem found in it: one line ``FILE: problem``, or
     ``FILE: invalid file (N problems)`` and one indented line per problem."""
 
-    def __init__(self, path: str | Path, problems: Sequence[str]):
+    def __init__(self, path: str | PathLike[str], problems: Sequence[str]):
         self.path = str(path)
         self.problems = list(problems)
         if len(self.problems) == 1:
@@ -59,7 +60,7 @@ YAML_TYPED_SCALARS = {YAML_INT: "integer", "tag:yaml.org,2002:float": "number", 
 ``!!int abc``, an impossible date such as 2026-02-30), so each is built once on its own to name its line."""
 
 
-def read_input_text(path: str | Path, max_bytes: int = MAX_YAML_BYTES) -> str:
+def read_input_text(path: str | PathLike[str], max_bytes: int = MAX_YAML_BYTES) -> str:
     """The text of an input file: at most ``max_bytes``, no NUL (a binary file), UTF-8 (a leading byte-order
     mark dropped).
 
