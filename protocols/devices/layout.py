@@ -52,8 +52,6 @@ HEARTBEAT_INSTANCE = 900
 HEARTBEAT_TIMEOUT_S = REVERT_TIMEOUT_S
 """Watchdog timeout of the simulated BACnet devices, simulated seconds: the same four control steps."""
 DEFAULT_POLL_PERIOD_S = 1.0
-DEFAULT_TIMEOUT_S = 0.5
-"""Half the poll period: a silent device is marked within two poll periods of going quiet."""
 
 # SunSpec model lengths and the data offsets (after ID and L) of unsigned
 # fields (not implemented = 0xFFFF) and accumulators (not implemented = 0);
@@ -84,8 +82,7 @@ class DeviceLayout:
     """BACnet: the device's watchdog object, when it has setpoints."""
 
     def point_map(self, port: int, host: str = "127.0.0.1") -> AnyDeviceMap:
-        common = dict(name=self.name, host=host, port=port, poll_period_s=DEFAULT_POLL_PERIOD_S,
-                      timeout_s=DEFAULT_TIMEOUT_S, points=self.points)
+        common = dict(name=self.name, host=host, port=port, poll_period_s=DEFAULT_POLL_PERIOD_S, points=self.points)
         if self.protocol == "modbus":
             return ModbusDeviceMap(device_id=self.address, **common)
         return BacnetDeviceMap(device_instance=self.address, heartbeat=self.heartbeat, **common)
