@@ -37,6 +37,9 @@ from twin.config import MAX_CSV_BYTES, ConfigError, read_input_text
 MAX_PROBLEMS_SHOWN = 20
 """Most problems one refusal lists; a file broken on every line would otherwise print every line."""
 
+MAX_CELL_SHOWN = 40
+"""Most characters of a cell a message quotes (a mutated file may hold a field of megabytes)."""
+
 TIME_WITH_OFFSET = r"[Tt ]\d{2}(?::?\d{2}){0,2}(?:[.,]\d+)?\s*(?:Z|z|[+-]\d{2}(?::?\d{2})?)\s*$"
 """An ISO 8601 time of day that ends in a UTC offset (``T08:00+08:00``, ``T00:00Z``); a date alone
 (``2026-07-01``) has none, though it ends in ``-01``."""
@@ -136,12 +139,12 @@ def read_timeseries_csv(
     for position in np.flatnonzero(~readable).tolist():
         line = int(lines[position])
         problems.append((line, time_field, csv_problem(line, header[time_field],
-                                                       _time_reason(time_text[position].strip(), timezone))))
+                                                       _time_reason(time_text[position], timezone))))
     for position, before in _not_increasing(stamps_utc, readable):
         line = int(lines[position])
         problems.append((line, time_field, csv_problem(
-            line, header[time_field], f"time {time_text[position].strip()!r} is not after the row before "
-                                      f"({time_text[before].strip()!r}, line {lines[before]}); times must increase")))
+            line, header[time_field], f"time {_quoted(time_text[position])} is not after the row before "
+                                      f"({_quoted(time_text[before])}, line {lines[before]}); times must increase")))
 
     values = {}
     for canonical, field in layout.fields.items():
@@ -151,7 +154,7 @@ def read_timeseries_csv(
         for position in np.flatnonzero(~np.isfinite(numbers)).tolist():
             line = int(lines[position])
             problems.append((line, field, csv_problem(line, header[field],
-                                                      _value_reason(fields[field][position].strip()))))
+                                                      _value_reason(fields[field][position]))))
         values[canonical] = numbers
     if problems:
         problems.sort(key=lambda problem: problem[:2])
@@ -211,9 +214,9 @@ def _header_layout(path: Path, header: list[str], time_names: Sequence[str], col
         problems.append(f"no time column; name it one of {', '.join(time_names)}")
     missing = [canonical for canonical in required if not found[canonical]]
     if missing:
-        problems.append(f"missing column{'s' if len(missing) > 1 else ''} " + ", ".join(
-            canonical if accepted[canonical] == (canonical,) else f"{canonical} (named {' or '.join(accepted[canonical])})"
-            for canonical in missing))
+        named = [canonical if accepted[canonical] == (canonical,)
+                 else f"{canonical} (named {' or '.join(accepted[canonical])})" for canonical in missing]
+        problems.append(f"missing column{'s' if len(missing) > 1 else ''} {', '.join(named)}")
     for canonical, fields in found.items():
         if len(fields) > 1:
             problems.append(f"columns {' and '.join(header[f] for f in fields)} both give {canonical}; keep one")
@@ -289,10 +292,10 @@ def _utc_us(times) -> np.ndarray:
 def _time_reason(text: str, timezone: str | None) -> str:
     """Why a time was not read."""
     if _parse_one_iso(text, utc=True) is None or _parse_one_iso(text, utc=False) is None:
-        return f"cannot read time {text!r} (ISO 8601 expected, e.g. 2026-07-01T08:00+08:00)"
+        return f"cannot read time {_quoted(text)} (ISO 8601 expected, e.g. 2026-07-01T08:00+08:00)"
     if timezone is None:
-        return f"time {text!r} has no UTC offset; add one (e.g. +08:00) or give the file's time zone"
-    return f"local time {text!r} does not exist or is ambiguous in {timezone} (add a UTC offset)"
+        return f"time {_quoted(text)} has no UTC offset; add one (e.g. +08:00) or give the file's time zone"
+    return f"local time {_quoted(text)} does not exist or is ambiguous in {timezone} (add a UTC offset)"
 
 
 def _not_increasing(stamps: np.ndarray, readable: np.ndarray) -> list[tuple[int, int]]:
@@ -307,8 +310,14 @@ def _value_reason(text: str) -> str:
     try:
         finite = math.isfinite(float(text))
     except ValueError:
-        return f"not a number: {text!r}"
-    return f"not a number: {text!r}" if finite else f"not finite: {text!r}"
+        return f"not a number: {_quoted(text)}"
+    return f"not a number: {_quoted(text)}" if finite else f"not finite: {_quoted(text)}"
+
+
+def _quoted(cell: str) -> str:
+    """A cell's text for a message: stripped, quoted, cut to :data:`MAX_CELL_SHOWN` characters."""
+    text = cell.strip()
+    return repr(text) if len(text) <= MAX_CELL_SHOWN else f"{text[:MAX_CELL_SHOWN]!r}..."
 
 
 def _shown(problems: Sequence[str]) -> list[str]:
