@@ -598,7 +598,7 @@ def forecast(
 
     from energy.forecast import (FORECAST_COLUMNS, HistoryForecaster, HistoryLoadSource, LoadForecaster,
                                  annual_pv_energy_kwh, forecast_weather, hourly_load_history, pv_forecast_kw)
-    from energy.weather import WeatherFileError, read_weather_csv
+    from energy.weather import read_weather_csv
     from energy.weather_forecast import CsvWeatherForecast
 
     park = load_park(park_file)
@@ -609,11 +609,8 @@ def forecast(
         if not weather.is_file():
             raise BadInput(f"--weather: file not found: {weather}")
         site = park.site
-        try:
-            frame, notes = read_weather_csv(weather, site.latitude_deg, site.longitude_deg, site.altitude_m,
-                                            tz=site.timezone)
-        except WeatherFileError as exc:
-            raise BadInput(str(exc)) from None
+        frame, notes = read_weather_csv(weather, site.latitude_deg, site.longitude_deg, site.altitude_m,
+                                        tz=site.timezone)
     try:
         horizon_weather = forecast_weather(park, start_utc, hours, frame)
     except ValueError as exc:
@@ -630,12 +627,9 @@ def forecast(
     model = LoadForecaster.fit(park, learned)
     loads = model.predict(index, hourly_weather["temp_air_c"].to_numpy(), hourly_weather["ghi_wm2"].to_numpy())
     with _open_history(_history_url(park, history)) as store:
-        try:
-            planner = HistoryForecaster(park, HistoryLoadSource(store, park),
-                                        weather=CsvWeatherForecast(park, weather) if weather is not None else None)
-            plan_inputs = planner.forecast(start_utc, hours, pd.Timedelta(hours=1))
-        except WeatherFileError as exc:
-            raise BadInput(str(exc)) from None
+        planner = HistoryForecaster(park, HistoryLoadSource(store, park),
+                                    weather=CsvWeatherForecast(park, weather) if weather is not None else None)
+        plan_inputs = planner.forecast(start_utc, hours, pd.Timedelta(hours=1))
     plan_source = f"file {weather}" if weather is not None else park.weather_forecast.source
     annual = None
     if annual_tmy is not None:

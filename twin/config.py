@@ -8,8 +8,6 @@ and the reason. No traceback reaches the user: the CLI prints
 
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence, TypeVar
@@ -83,20 +81,6 @@ def read_input_text(path: str | Path, max_bytes: int = MAX_YAML_BYTES) -> str:
 
 def _line_of(data: bytes, offset: int) -> int:
     return data.count(b"\n", 0, offset) + 1
-
-
-def read_csv_rows(path: str | Path) -> list[list[str]]:
-    """Every row of a CSV input file (read as :func:`read_input_text`); ConfigError when it cannot be
-    parsed or holds no line at all."""
-    text = read_input_text(path, MAX_CSV_BYTES)
-    reader = csv.reader(io.StringIO(text, newline=""))
-    try:
-        rows = list(reader)
-    except csv.Error as exc:
-        raise ConfigError(path, [f"line {reader.line_num}: not a readable CSV row: {exc}"]) from None
-    if not rows:
-        raise ConfigError(path, ["the file is empty"])
-    return rows
 
 
 @dataclass(frozen=True)
