@@ -32,12 +32,14 @@ from energy.pv import pv_expected_ac_from_poa_kw
 from twin.assets import Battery, Chiller, Elevator, Lighting, PVArray, WeatherStation
 from twin.config import load_yaml_model
 from twin.fault_episodes import Priority
+from twin.faults_file import POINT_TARGET_KINDS
 from twin.input_schema import InputModel
 from twin.park import Building, Park
 from twin.plant import MODE_DIRECT, MODE_ICE, chiller_cop
 from twin.points import point_id
 from twin.profiles import occupancy_fraction
 from twin.readings import Quality
+from twin.sim import Fault
 
 MISSING_QUALITY = -1
 """Quality code used in a :class:`RuleInput` where a point has no reading at a grid time."""
@@ -610,6 +612,25 @@ RULES: dict[str, Rule] = {
     COMM_LOST_RULE: device_comm_lost,
 }
 """Every rule function by name (``battery_limits`` yields three rule ids)."""
+
+RULE_FOR_FAULT_KIND = {
+    "chiller_cop_drop": "chiller_low_cop",
+    "chw_low_delta_t": "chw_low_delta_t",
+    "pv_string_outage": "pv_underperformance",
+    "sensor_flatline": "sensor_flatline",
+    "device_offline": COMM_LOST_RULE,
+    "elevator_out_of_service": "elevator_out_of_service",
+    "lighting_stuck_on": "lighting_on_unoccupied",
+    "battery_overtemp": "battery_overtemp",
+}
+"""The rule id that must find each kind of fault the simulator injects (``twin.sim.FaultKind``); a
+``setpoint_ignored`` fault is found by the write path's read-back, not by a rule."""
+
+
+def fault_asset_id(fault: Fault, park: Park) -> str:
+    """The asset whose episode an injected fault raises: the asset of a point fault's point, else the target."""
+    return park.points[fault.target].asset_id if fault.kind in POINT_TARGET_KINDS else fault.target
+
 
 RULE_LOOKBACK = pd.Timedelta(hours=2)
 """History before a detection range that the rules need (the longest window, 60 min, plus margin)."""

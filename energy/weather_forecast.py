@@ -170,7 +170,7 @@ class PersistenceForecast:
 class CsvWeatherForecast:
     """The site's weather forecast CSV (module docstring), re-read whenever the file changes.
 
-    A file that cannot be used raises :class:`energy.weather.WeatherFileError` naming the file, the line,
+    A file that cannot be used raises :class:`twin.timeseries_csv.TimeSeriesCsvError` naming the file, the line,
     the column and the reason; the site's job should write a new file beside it and rename it into place,
     so that a half-written file is never read. ``notes``: what the last forecast filled in or derived.
     """

@@ -4,8 +4,9 @@ One client application (one UDP port) serves every BACnet device of a
 process; each device is addressed directly as host:port. Reads are batched
 into ReadPropertyMultiple requests of at most ``max_properties_per_request``
 properties (kept inside the device's APDU limit); each point's property is read
-with its object's status-flags and reliability, and a written point's with
-its priority array (see :class:`BacnetAdapter`). Each point keeps its
+with its object's status-flags, and a written point's with its priority array
+(see :class:`BacnetAdapter`); an object whose fault flag is set has its
+reliability read in a second request. Each point keeps its
 present value as received (:class:`RawValue`). A property the device answers
 with an error is marked BAD, the error kept as its raw value; no answer
 within the timeout raises :class:`DeviceUnreachable` for the coordinator to
@@ -29,8 +30,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Awaitable
-from typing import Any  # bacpypes3 has no type information: its objects and values are Any here
 
 from bacpypes3.apdu import ErrorRejectAbortNack
 from bacpypes3.basetypes import BinaryPV, ErrorType, PropertyIdentifier, PropertyReference
@@ -48,7 +47,11 @@ from twin.readings import Quality
 CLIENT_DEVICE_INSTANCE = 4194301
 ASHRAE = get_vendor_info(0)
 BINARY_VALUES = {"active": 1.0, "inactive": 0.0}
-STATUS_PROPERTIES = ("status-flags", "reliability")
+STATUS_FLAGS = "status-flags"
+RELIABILITY = "reliability"
+FAULT_FLAG = 1
+"""Index of the fault flag in status-flags, which is set exactly when reliability is not no-fault-detected
+(ASHRAE 135 clause 12: status-flags of the object types); so reliability is read only when it is set."""
 STATUS_FLAG_NAMES = ("in-alarm", "fault", "overridden", "out-of-service")
 PRIORITY_ARRAY = "priority-array"
 PRIORITY_HOLDERS = {1: "manual life safety", 2: "automatic life safety", 5: "critical equipment control",
@@ -69,10 +72,10 @@ def make_client_application(host: str = "127.0.0.1", port: int = 0) -> NormalApp
 class BacnetAdapter:
     """Reads and writes one BACnet device described by its point map, through a shared client application.
 
-    Every point is read with its object's status-flags and reliability: a value
-    the object flags in-alarm, fault or out-of-service, or whose reliability is
-    not no-fault-detected, is marked BAD (the flags kept in the raw value's
-    ``status``). Writable points of commandable objects are read with their
+    Every point is read with its object's status-flags: a value the object
+    flags in-alarm, fault or out-of-service is marked BAD (the flags kept in the
+    raw value's ``status``, with the reliability of a faulted object, read at
+    once in a second request). Writable points of commandable objects are read with their
     priority array: a command active at a priority above ParkTwin's (a smaller
     number, e.g. an operator at 8) is an override (:meth:`overrides`, and the
     raw value's ``override_priority``); ParkTwin does not write such a point
@@ -86,8 +89,7 @@ class BacnetAdapter:
         self.requests_sent = 0
         self._points = {p.id: p for p in device.points}
         self._cov_points = [p for p in device.points if p.mode == "cov"]
-        # point id -> (subscription context, follower task)
-        self._subscriptions: dict[str, tuple[Any, asyncio.Task[None]]] = {}
+        self._subscriptions: dict[str, tuple] = {}  # point id -> (subscription context, follower task)
         self._cov_latest: dict[str, object] = {}  # point id -> latest notified value of the point's property
         self._cov_flags: dict[str, object] = {}  # point id -> latest notified status-flags
         self._cov_refused: set[str] = set()
@@ -100,10 +102,9 @@ class BacnetAdapter:
         return point.writable and point.object_type in COMMANDABLE_TYPES and point.property == "present-value"
 
     def _properties_of(self, point: BacnetPoint) -> list[str]:
-        """What one poll reads of a point's object: the point's property, status-flags and reliability
-        (those two arrive with the notification of a subscribed point), the priority array when ParkTwin
-        commands it."""
-        properties = [] if point.id in self._subscriptions else [point.property, *STATUS_PROPERTIES]
+        """What one poll reads of a point's object: the point's property and status-flags (both arrive with
+        the notification of a subscribed point), the priority array when ParkTwin commands it."""
+        properties = [] if point.id in self._subscriptions else [point.property, STATUS_FLAGS]
         if self._commandable(point):
             properties.append(PRIORITY_ARRAY)
         return properties[:self.device.max_properties_per_request]
@@ -119,7 +120,7 @@ class BacnetAdapter:
         self.batches: list[list[BacnetPoint]] = []
         self._parameters = []  # built once: parsing identifiers and property names every poll costs more than the read
         batch: list[BacnetPoint] = []
-        parameters: list[Any] = []
+        parameters: list = []
         count = 0
         for point, properties in wanted:
             if batch and count + len(properties) > limit:
@@ -146,7 +147,7 @@ class BacnetAdapter:
     async def read(self) -> PointValues:
         """Every point's value, quality and raw value. Raises DeviceUnreachable when the device does not answer."""
         await self._subscribe_missing()
-        answered: dict[tuple[Any, ...], object] = {}  # (object type, instance, property) -> value or error
+        answered: dict[tuple, object] = {}  # (object type, instance, property) -> value or error
         refusals: dict[str, object] = {}  # point id -> the device's answer refusing its whole batch
         for batch, parameters in zip(self.batches, self._parameters):
             try:
@@ -159,6 +160,7 @@ class BacnetAdapter:
                 continue
             for objid, prop, _index, value in answers:
                 answered[(str(objid[0]), int(objid[1]), str(prop))] = value
+        reliability_of = await self._reliability_of_faulted(answered)
         results: PointValues = {}
         for point in self.device.points:
             key = (point.object_type, point.instance)
@@ -167,15 +169,39 @@ class BacnetAdapter:
                 if point.id not in self._cov_latest:  # subscribed, but no notification yet: read it once
                     results[point.id] = await self._read_one(point, override)
                     continue
-                value, flags, reliability = self._cov_latest[point.id], self._cov_flags.get(point.id), None
+                value, flags = self._cov_latest[point.id], self._cov_flags.get(point.id)
             else:
                 value = answered.get((*key, point.property), refusals.get(point.id))
-                flags = answered.get((*key, "status-flags"))
-                reliability = answered.get((*key, "reliability"))
-            results[point.id] = _decode(point, value, flags, reliability, override)
+                flags = answered.get((*key, STATUS_FLAGS))
+            results[point.id] = _decode(point, value, flags, reliability_of.get(key), override)
         return results
 
-    def _note_priorities(self, point: BacnetPoint, priority_array: Any) -> int | None:
+    async def _reliability_of_faulted(self, answered: dict[tuple, object]) -> dict[tuple, object]:
+        """The reliability of every polled or subscribed object whose status-flags show a fault, by (object type,
+        instance), read in ReadPropertyMultiple batches; an object the device answers with an error is left out."""
+        flags_of = {key[:2]: flags for key, flags in answered.items() if key[2] == STATUS_FLAGS}
+        for point_id, flags in self._cov_flags.items():
+            point = self._points[point_id]
+            flags_of[(point.object_type, point.instance)] = flags
+        faulted = [key for key, flags in flags_of.items() if _flag_set(flags, FAULT_FLAG)]
+        reliability_of: dict[tuple, object] = {}
+        limit = self.device.max_properties_per_request
+        for first in range(0, len(faulted), limit):
+            parameters: list = []
+            for object_type, instance in faulted[first:first + limit]:
+                parameters.extend([ObjectIdentifier((object_type, instance)),
+                                   [PropertyReference(propertyIdentifier=PropertyIdentifier(RELIABILITY))]])
+            try:
+                answers = await self._request(self.app.read_property_multiple(self.address, parameters,
+                                                                               vendor_info=ASHRAE))
+            except ErrorRejectAbortNack:
+                continue
+            if isinstance(answers, list):
+                for objid, _prop, _index, value in answers:
+                    reliability_of[(str(objid[0]), int(objid[1]))] = value
+        return reliability_of
+
+    def _note_priorities(self, point: BacnetPoint, priority_array) -> int | None:
         """Record the override a priority array read for ``point`` shows; return it (None: none, or not read)."""
         active = _active_priorities(priority_array)
         if active is None:
@@ -214,7 +240,7 @@ class BacnetAdapter:
         if changed:
             self._plan_batches()
 
-    async def _follow(self, point: BacnetPoint, context: Any) -> None:
+    async def _follow(self, point: BacnetPoint, context) -> None:
         while True:
             prop, value = await context.get_value()
             if str(prop) == point.property:
@@ -311,7 +337,7 @@ class BacnetAdapter:
         self._cov_flags.clear()
         self._plan_batches()
 
-    async def _request(self, awaitable: Awaitable[Any], refused: type[Exception] | None = None) -> Any:
+    async def _request(self, awaitable, refused: type[Exception] | None = None):
         """Await one confirmed request; an error, reject or abort from the device raises ``refused`` when given."""
         self.requests_sent += 1
         try:
@@ -330,11 +356,9 @@ def priority_holder(priority: int) -> str:
     return PRIORITY_HOLDERS.get(priority, "automation" if priority >= 9 else "another controller")
 
 
-def _wire_value(point: BacnetPoint, value: float) -> Any:
+def _wire_value(point: BacnetPoint, value: float):
     """The value to write for an engineering value: a Real (analog), an Unsigned state number (multi-state,
     a whole number from 1), active/inactive (binary). Raises WriteRefused for a value the object cannot hold."""
-    if point.safe_min is None or point.safe_max is None:  # the point map's validation refuses this
-        raise WriteRefused(f"{point.id} has no safe limits")
     if not math.isfinite(value) or not point.safe_min <= value <= point.safe_max:
         raise WriteRefused(f"{value:g} is outside the safe limits of {point.id} "
                            f"[{point.safe_min:g}, {point.safe_max:g}]")
@@ -353,7 +377,7 @@ def _wire_value(point: BacnetPoint, value: float) -> Any:
     return Real(float(raw))
 
 
-def _active_priorities(priority_array: Any) -> list[int] | None:
+def _active_priorities(priority_array) -> list[int] | None:
     """The priorities (1-16, highest first) with a command in a priority array; None when it is not one
     (not read, or the device answered an error)."""
     if priority_array is None or isinstance(priority_array, (ErrorType, ErrorRejectAbortNack)):
@@ -364,19 +388,30 @@ def _active_priorities(priority_array: Any) -> list[int] | None:
         return None
 
 
-def _status(flags: Any, reliability: Any) -> tuple[bool, list[str]]:
+def _flag_bits(flags) -> list[int]:
+    """The bits of a status-flags value (in-alarm, fault, overridden, out-of-service); empty when it is missing
+    or an error (the object has no such property), which says nothing."""
+    if flags is None or isinstance(flags, (ErrorType, ErrorRejectAbortNack)):
+        return []
+    try:
+        return [int(bit) for bit in flags]
+    except (TypeError, ValueError):
+        return []
+
+
+def _flag_set(flags, index: int) -> bool:
+    bits = _flag_bits(flags)
+    return len(bits) > index and bool(bits[index])
+
+
+def _status(flags, reliability) -> tuple[bool, list[str]]:
     """(bad, what is wrong) from an object's status-flags and reliability; either may be missing or an error
     (the object has no such property), which says nothing."""
     bad, notes = False, []
-    if flags is not None and not isinstance(flags, (ErrorType, ErrorRejectAbortNack)):
-        try:
-            bits = [int(bit) for bit in flags]
-        except (TypeError, ValueError):
-            bits = []
-        for bit, name in zip(bits, STATUS_FLAG_NAMES):
-            if bit:
-                notes.append(name)
-                bad = bad or name != "overridden"  # overridden (hand switch): the value is real
+    for bit, name in zip(_flag_bits(flags), STATUS_FLAG_NAMES):
+        if bit:
+            notes.append(name)
+            bad = bad or name != "overridden"  # overridden (hand switch): the value is real
     if reliability is not None and not isinstance(reliability, (ErrorType, ErrorRejectAbortNack)):
         text = str(reliability)
         if text not in ("no-fault-detected", "noFaultDetected"):
@@ -385,8 +420,7 @@ def _status(flags: Any, reliability: Any) -> tuple[bool, list[str]]:
     return bad, notes
 
 
-def _decode(point: BacnetPoint, value: Any, flags: Any = None, reliability: Any = None,
-            override: int | None = None) -> PointValue:
+def _decode(point: BacnetPoint, value, flags=None, reliability=None, override: int | None = None) -> PointValue:
     """Decode a present value once into the engineering value and quality, keeping the value as received
     with the object's status (flags, reliability, an override above ParkTwin's priority)."""
     bad, notes = _status(flags, reliability)
@@ -416,7 +450,7 @@ def _decode(point: BacnetPoint, value: Any, flags: Any = None, reliability: Any 
     return PointValue(engineering, Quality.BAD if bad else Quality.GOOD, raw)
 
 
-def _as_received(value: Any) -> float | int | str:
+def _as_received(value) -> float | int | str:
     """A BACnet primitive as plain data: an enumerated state as its text (``active``), numbers as numbers."""
     if isinstance(value, Enumerated):
         return str(value)
@@ -427,7 +461,7 @@ def _as_received(value: Any) -> float | int | str:
     return str(value)
 
 
-def _error_text(error: Any) -> str:
+def _error_text(error) -> str:
     """What a device answered instead of a value: ``error: object unknown-object``, a reject or an abort."""
     reason = [str(part) for part in (getattr(error, "errorClass", None), getattr(error, "errorCode", None))
               if part is not None]

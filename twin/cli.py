@@ -233,12 +233,11 @@ def simulate(
 def run(
     park_file: ParkFile,
     history: HistoryOption = None,
-    devices: Annotated[str | None, typer.Option(help="simulated: serve the park simulator's devices and poll them; "
-                                                "field: poll the real devices of the point maps on the wall "
-                                                "clock (default: the park file's devices, else simulated)")] = None,
-    speed: Annotated[float | None, typer.Option(min=0.01, max=3600,
-                                                help="Simulated seconds per wall-clock second "
-                                                     "(simulated devices; default 60)")] = None,
+    devices: Annotated[str | None, typer.Option(
+        help="simulated: serve the park simulator's devices and poll them; field: poll the real devices of the "
+             "point maps on the wall clock (default: the park file's devices, else simulated)")] = None,
+    speed: Annotated[float | None, typer.Option(
+        min=0.01, max=3600, help="Simulated seconds per wall-clock second (simulated devices; default 60)")] = None,
     host: Annotated[str, typer.Option(help="Dashboard address")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="Dashboard port")] = 8050,
     users: Annotated[Path | None, typer.Option(help="Users file for sign-in (see `parktwin users add`)")] = None,
@@ -607,7 +606,7 @@ def forecast(
         hourly_load_history,
         pv_forecast_kw,
     )
-    from energy.weather import WeatherFileError, read_weather_csv
+    from energy.weather import read_weather_csv
     from energy.weather_forecast import CsvWeatherForecast
 
     park = load_park(park_file)
@@ -618,11 +617,8 @@ def forecast(
         if not weather.is_file():
             raise BadInput(f"--weather: file not found: {weather}")
         site = park.site
-        try:
-            frame, notes = read_weather_csv(weather, site.latitude_deg, site.longitude_deg, site.altitude_m,
-                                            tz=site.timezone)
-        except WeatherFileError as exc:
-            raise BadInput(str(exc)) from None
+        frame, notes = read_weather_csv(weather, site.latitude_deg, site.longitude_deg, site.altitude_m,
+                                        tz=site.timezone)
     try:
         horizon_weather = forecast_weather(park, start_utc, hours, frame)
     except ValueError as exc:
@@ -639,12 +635,9 @@ def forecast(
     model = LoadForecaster.fit(park, learned)
     loads = model.predict(index, hourly_weather["temp_air_c"].to_numpy(), hourly_weather["ghi_wm2"].to_numpy())
     with _open_history(_history_url(park, history)) as store:
-        try:
-            planner = HistoryForecaster(park, HistoryLoadSource(store, park),
-                                        weather=CsvWeatherForecast(park, weather) if weather is not None else None)
-            plan_inputs = planner.forecast(start_utc, hours, pd.Timedelta(hours=1))
-        except WeatherFileError as exc:
-            raise BadInput(str(exc)) from None
+        planner = HistoryForecaster(park, HistoryLoadSource(store, park),
+                                    weather=CsvWeatherForecast(park, weather) if weather is not None else None)
+        plan_inputs = planner.forecast(start_utc, hours, pd.Timedelta(hours=1))
     plan_source = f"file {weather}" if weather is not None else park.weather_forecast.source
     annual = None
     if annual_tmy is not None:
@@ -921,8 +914,8 @@ def plan(
                                                         "pv_available_kw, other_load_kw, price_cny_per_kwh)")] = None,
     out: Annotated[Path | None, typer.Option(help="Write the per-step table to this CSV")] = None,
     json_: Annotated[bool, typer.Option("--json", help="Print the whole plan as JSON instead of the summary")] = False,
-    solver: Annotated[str, typer.Option(help="pulp-highs (HiGHS through PuLP), pulp-cbc, "
-                                             "or highs (highspy directly)")] = "pulp-highs",
+    solver: Annotated[str, typer.Option(
+        help="pulp-highs (HiGHS through PuLP), pulp-cbc, or highs (highspy directly)")] = "pulp-highs",
 ) -> None:
     """Plan one day's dispatch and print its cost, peak and savings against each baseline."""
     from energy.environment import ParkEnvironment
@@ -973,8 +966,8 @@ def backtest(
     start: Annotated[str, typer.Option(help="First day, YYYY-MM-DD, midnight in the park's time zone")],
     days: Annotated[int, typer.Option(min=1, max=366, help="Number of days")] = 7,
     replan_min: Annotated[int, typer.Option(min=15, max=1440, help="Minutes between re-plans")] = 60,
-    workers: Annotated[int | None, typer.Option(min=1, help="Processes to run the strategies in "
-                                                            "(default: one per strategy, at most one per CPU)")] = None,
+    workers: Annotated[int | None, typer.Option(
+        min=1, help="Processes to run the strategies in (default: one per strategy, at most one per CPU)")] = None,
     solver: Annotated[str, typer.Option(help="How the re-plans are solved: highs (highspy directly), "
                                              "pulp-highs (HiGHS through PuLP) or pulp-cbc")] = "highs",
     forecast: Annotated[str, typer.Option(help="Loads and PV the plans see: history (learned from the park's "

@@ -8,17 +8,13 @@ and the reason. No traceback reaches the user: the CLI prints
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from os import PathLike
 from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ValidationError
-from pydantic_core import ErrorDetails
 
 from twin.park import FieldPath, Park
 
@@ -29,7 +25,7 @@ class ConfigError(ValueError):
     """An input file that cannot be used, with every problem found in it: one line ``FILE: problem``, or
     ``FILE: invalid file (N problems)`` and one indented line per problem."""
 
-    def __init__(self, path: str | PathLike[str], problems: Sequence[str]):
+    def __init__(self, path: str | Path, problems: Sequence[str]):
         self.path = str(path)
         self.problems = list(problems)
         if len(self.problems) == 1:
@@ -60,7 +56,7 @@ YAML_TYPED_SCALARS = {YAML_INT: "integer", "tag:yaml.org,2002:float": "number", 
 ``!!int abc``, an impossible date such as 2026-02-30), so each is built once on its own to name its line."""
 
 
-def read_input_text(path: str | PathLike[str], max_bytes: int = MAX_YAML_BYTES) -> str:
+def read_input_text(path: str | Path, max_bytes: int = MAX_YAML_BYTES) -> str:
     """The text of an input file: at most ``max_bytes``, no NUL (a binary file), UTF-8 (a leading byte-order
     mark dropped).
 
@@ -86,20 +82,6 @@ def read_input_text(path: str | PathLike[str], max_bytes: int = MAX_YAML_BYTES) 
 
 def _line_of(data: bytes, offset: int) -> int:
     return data.count(b"\n", 0, offset) + 1
-
-
-def read_csv_rows(path: str | Path) -> list[list[str]]:
-    """Every row of a CSV input file (read as :func:`read_input_text`); ConfigError when it cannot be
-    parsed or holds no line at all."""
-    text = read_input_text(path, MAX_CSV_BYTES)
-    reader = csv.reader(io.StringIO(text, newline=""))
-    try:
-        rows = list(reader)
-    except csv.Error as exc:
-        raise ConfigError(path, [f"line {reader.line_num}: not a readable CSV row: {exc}"]) from None
-    if not rows:
-        raise ConfigError(path, ["the file is empty"])
-    return rows
 
 
 @dataclass(frozen=True)
@@ -174,8 +156,7 @@ def _check_nesting(path: Path, text: str) -> None:
         if isinstance(event, yaml.CollectionStartEvent):
             depth += 1
             if depth > MAX_NESTING_DEPTH:
-                line = event.start_mark.line + 1 if event.start_mark is not None else "?"
-                raise ConfigError(path, [(f"line {line}: nested more than "
+                raise ConfigError(path, [(f"line {event.start_mark.line + 1}: nested more than "
                                          f"{MAX_NESTING_DEPTH} levels deep")])
         elif isinstance(event, yaml.CollectionEndEvent):
             depth -= 1
@@ -271,7 +252,7 @@ def _resolve(base: Path, relative: str) -> Path:
     return candidate if candidate.is_absolute() else base / candidate
 
 
-def _reason(err: ErrorDetails) -> str:
+def _reason(err: dict) -> str:
     message = err["msg"].removeprefix("Value error, ")
     if err["type"] in ("missing",):
         return "required field is missing"

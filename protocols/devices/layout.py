@@ -29,7 +29,6 @@ park order), which is how ``examples/demo-park/pointmaps`` was written.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from protocols.codec import encode
@@ -60,8 +59,6 @@ HEARTBEAT_INSTANCE = 900
 HEARTBEAT_TIMEOUT_S = REVERT_TIMEOUT_S
 """Watchdog timeout of the simulated BACnet devices, simulated seconds: the same four control steps."""
 DEFAULT_POLL_PERIOD_S = 1.0
-DEFAULT_TIMEOUT_S = 0.5
-"""Half the poll period: a silent device is marked within two poll periods of going quiet."""
 
 # SunSpec model lengths and the data offsets (after ID and L) of unsigned
 # fields (not implemented = 0xFFFF) and accumulators (not implemented = 0);
@@ -83,7 +80,7 @@ class DeviceLayout:
 
     name: str
     protocol: str
-    points: Sequence[ModbusPoint | BacnetPoint]
+    points: list
     address: int
     """Modbus device id or BACnet device instance."""
     constants: dict[int, int] = field(default_factory=dict)
@@ -93,7 +90,7 @@ class DeviceLayout:
 
     def point_map(self, port: int, host: str = "127.0.0.1") -> AnyDeviceMap:
         common = {"name": self.name, "host": host, "port": port, "poll_period_s": DEFAULT_POLL_PERIOD_S,
-                      "timeout_s": DEFAULT_TIMEOUT_S, "points": self.points}
+                  "points": self.points}
         if self.protocol == "modbus":
             return ModbusDeviceMap(device_id=self.address, **common)
         return BacnetDeviceMap(device_instance=self.address, heartbeat=self.heartbeat, **common)
@@ -135,13 +132,7 @@ class _SunSpecBuilder:
 
     def model(self, model_id: int, length: int | None = None) -> int:
         """Start a model; return the address of its first data register."""
-        known = SUNSPEC_MODELS.get(model_id)
-        if known is not None:
-            length, unsigned, accumulators = known
-        elif length is None:
-            raise ValueError(f"SunSpec model {model_id} is not known here: give its length")
-        else:
-            unsigned, accumulators = (), ()
+        length, unsigned, accumulators = SUNSPEC_MODELS.get(model_id, (length, (), ()))
         self._put(self.cursor, [model_id, length])
         data = self.cursor + 2
         for offset in range(length):
@@ -168,8 +159,6 @@ class _SunSpecBuilder:
         """Map a twin point onto registers; with ``sf``, also write the scale-factor register."""
         point = self.points[name]
         if sf_address is not None:
-            if sf is None:
-                raise ValueError(f"{name}: a scale-factor register needs its scale factor")
             self._put(sf_address, encode(sf, "int16"))
         self.mapped.append(ModbusPoint(
             id=point.id, table="holding_register", address=address, type=data_type, scale=scale,
@@ -234,7 +223,6 @@ def _sunspec_layout(asset: AssetBase, points: list[Point]) -> DeviceLayout:
         b.value(s + 6, "soc_pct", "uint16", 1.0, s + 20, -1)
         b.vendor_floats(["stored_energy_kwh", "cell_temp_max_c", "cell_voltage_spread_v", "power_setpoint_kw"])
     else:
-        assert isinstance(asset, Meter)  # the last of MODBUS_KINDS
         m = b.model(203)
         max_w = GRID_METER_MAX_W if asset.measures == "grid" else BUILDING_METER_MAX_W
         b.value(m + 16, "power_kw", "int16", 0.001, m + 20, _scale_factor(max_w))

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from browser_support import CHROMIUM, CHROMIUM_FLAGS
+from browser_support import CHROMIUM, CHROMIUM_FLAGS, UI_WAIT_MS
 
 from twin.history import open_history
 
@@ -39,12 +39,14 @@ def simulated_history(tmp_path_factory, demo_park) -> SimulatedHistory:
 
 @pytest.fixture(scope="module")
 def chromium():
-    """Debian's chromium, headless, driven by Playwright (skipped without it, except under CI=true)."""
+    """Debian's chromium, headless, driven by Playwright (skipped without it, except under CI=true); its
+    ``expect`` assertions wait up to browser_support.UI_WAIT_MS."""
     sync_api = pytest.importorskip("playwright.sync_api")
     if not Path(CHROMIUM).exists():
         if os.environ.get("CI") == "true":
             pytest.fail(f"{CHROMIUM} is missing; .ci/setup installs it", pytrace=False)
         pytest.skip(f"{CHROMIUM} is missing; run .ci/setup as root to install it")
+    sync_api.expect.set_options(timeout=UI_WAIT_MS)
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
         yield browser

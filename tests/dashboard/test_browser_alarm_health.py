@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from browser_support import ARTIFACTS, DEMO, ConsoleWatch, parktwin_server
+from browser_support import ARTIFACTS, DEMO, ConsoleWatch, new_context, parktwin_server
 from playwright.sync_api import expect
 
 from twin.fault_episodes import FaultEpisode, Priority
@@ -44,7 +44,7 @@ def history_with_alarms(tmp_path, demo_park):
 
 
 def test_the_alarm_system_card_shows_the_weeks_kpis_against_their_benchmarks(chromium, history_with_alarms):
-    page = chromium.new_context(viewport={"width": 1440, "height": 900}).new_page()
+    page = new_context(chromium, viewport={"width": 1440, "height": 900}).new_page()
     watch = ConsoleWatch(page)
     with parktwin_server("dashboard", str(DEMO), "--history", history_with_alarms) as base:
         page.goto(base + "/faults")

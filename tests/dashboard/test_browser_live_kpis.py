@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pandas as pd
 import pytest
-from browser_support import ARTIFACTS, ROOT, ConsoleWatch
+from browser_support import ARTIFACTS, ROOT, UI_WAIT_MS, ConsoleWatch
 from park_copies import copy_demo_park, free_port
 from playwright.sync_api import expect
 from waiting import wait_for
@@ -135,7 +135,7 @@ def test_cli_api_and_overview_agree_with_each_other_and_with_the_simulators_grou
         page = chromium.new_page(viewport={"width": 1440, "height": 1000})
         watch = ConsoleWatch(page)
         page.goto(f"{base}/?period=custom&first_day={DAY}&last_day={DAY}")
-        expect(page.locator("#kpi-cost_cny")).not_to_have_text("–", timeout=60_000)
+        expect(page.locator("#kpi-cost_cny")).not_to_have_text("–", timeout=UI_WAIT_MS)
         overview = {"grid_import_kwh": card_number(page, "#kpi-grid_import_kwh"),
                     "grid_export_kwh": card_number(page, "#kpi-grid_import_kwh-note"),
                     "consumption_kwh": card_number(page, "#kpi-consumption_kwh"),

@@ -22,13 +22,13 @@ from energy.forecast import (
     forecast_errors,
     load_means,
 )
-from energy.weather import WeatherFileError
 from energy.weather_forecast import CsvWeatherForecast, PersistenceForecast, clear_sky_index_of_cover
 from twin.assets import Elevator, EVCharger, Lighting, PVArray
 from twin.config import ConfigError, load_park
 from twin.history import open_history
 from twin.park import WeatherSource
 from twin.sim import ParkSimulator
+from twin.timeseries_csv import TimeSeriesCsvError
 
 STEP = pd.Timedelta(minutes=15)
 
@@ -228,9 +228,9 @@ def test_forecast_csv_is_reread_when_it_changes_and_bad_rows_name_file_and_line(
     rows = forecast_rows("2026-07-15T00:00", 48, 30.0)
     rows[2] = rows[2].replace(",30.0,", ",warm,")  # file line 4: the header is line 1
     write_csv(path, rows)
-    with pytest.raises(WeatherFileError, match=r"forecast\.csv: line 4, column temp_air_c: not a number: 'warm'"):
+    with pytest.raises(TimeSeriesCsvError, match=r"forecast\.csv: line 4, column temp_air_c: not a number: 'warm'"):
         forecaster.forecast(start + timedelta(hours=12), 24, STEP)
-    with pytest.raises(WeatherFileError, match=r"forecast\.csv: line 4"):
+    with pytest.raises(TimeSeriesCsvError, match=r"forecast\.csv: line 4"):
         HistoryForecaster(park, HistoryLoadSource(three_weeks, park))
 
 

@@ -142,7 +142,7 @@ def test_plan_exits_2_for_malformed_inputs_or_prices(tmp_path):
     result = parktwin("plan", str(PV_BATTERY), "--date", "2026-07-01",
                       "--inputs", str(write_inputs(tmp_path / "in.csv", bad_row=True)))
     assert result.returncode == 2
-    assert "line 7: other_load_kw 'lots' is not a number" in result.stderr and "Traceback" not in result.stderr
+    assert "line 7, column other_load_kw: not a number: 'lots'" in result.stderr and "Traceback" not in result.stderr
     prices = tmp_path / "prices.csv"
     prices.write_text("timestamp,price\n2026-07-01T00:00,0.3\n")
     result = parktwin("plan", str(PV_BATTERY), "--date", "2026-07-01", "--prices", str(prices))

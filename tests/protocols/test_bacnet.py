@@ -101,9 +101,10 @@ def test_rpm_batches_respect_max_properties_per_request(park):
     layout = next(layout for layout in device_layouts(park) if layout.name == "chiller1")
     device = layout.point_map(47808).model_copy(update={"max_properties_per_request": 7})
     adapter = BacnetAdapter(device, app=None)
-    # each point: present value, status-flags, reliability; the two setpoints also their priority array
+    # each point: present value and status-flags; the two setpoints, last in the map, also their priority
+    # array: the eight inputs fill 2 + 2 + 2, 2 + 2 + 2, then 2 + 2 with the first setpoint's 3, then 3
     properties = [sum(len(references) for references in parameters[1::2]) for parameters in adapter._parameters]
-    assert properties == [6, 6, 6, 6, 4, 4] and max(properties) <= 7
+    assert properties == [6, 6, 7, 3] and max(properties) <= 7
     assert sorted(p.id for batch in adapter.batches for p in batch) == sorted(device.point_ids)
 
 
