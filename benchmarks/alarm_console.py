@@ -17,6 +17,7 @@ server's first answers are imports and first callbacks, not the page). Median an
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import signal
 import socket
@@ -27,7 +28,7 @@ import tempfile
 import time
 import urllib.request
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
@@ -37,7 +38,7 @@ from psycopg import sql
 from twin.fault_episodes import AlarmFilter, AlarmState, FaultEpisode, Priority
 from twin.history import FaultEpisodeStore, open_history
 
-START_UTC = datetime(2026, 7, 1, tzinfo=timezone.utc)
+START_UTC = datetime(2026, 7, 1, tzinfo=UTC)
 CHROMIUM = "/usr/bin/chromium"
 """The Debian package's browser (.ci/setup installs it; Playwright's own download is never used)."""
 RULES = ("sensor_stale", "device_comm_lost", "chw_low_delta_t", "battery_overtemp", "elevator_out_of_service")
@@ -79,11 +80,12 @@ def measure(name: str, url: str, stored: list[FaultEpisode]) -> None:
         print(f"{name}: {len(stored):,} episodes saved in {time.perf_counter() - began:.1f} s")
         now = START_UTC + timedelta(days=30)
         for label, which in FILTERS.items():
-            first = median_ms(lambda: store.page(which, now, 0, 50))
-            deep = median_ms(lambda: store.page(which, now, 20_000, 50))
+            first = median_ms(functools.partial(store.page, which, now, 0, 50))
+            deep = median_ms(functools.partial(store.page, which, now, 20_000, 50))
             total = store.page(which, now, 0, 1).total
             print(f"  {label:<36} {total:>7,} match: page 1 {first:6.1f} ms, page 401 {deep:6.1f} ms")
-        print(f"  {'alarm count':<36} {store.alarm_count(now):>7,}: {median_ms(lambda: store.alarm_count(now)):6.1f} ms")
+        count_ms = median_ms(lambda: store.alarm_count(now))
+        print(f"  {'alarm count':<36} {store.alarm_count(now):>7,}: {count_ms:6.1f} ms")
 
 
 def page_load_s(url: str, runs: int = 5) -> list[float]:
@@ -104,7 +106,7 @@ def page_load_s(url: str, runs: int = 5) -> list[float]:
                 break
             except OSError:
                 if time.monotonic() > deadline or server.poll() is not None:
-                    raise SystemExit("parktwin dashboard did not start")
+                    raise SystemExit("parktwin dashboard did not start") from None
                 time.sleep(0.5)
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--headless", "--no-sandbox"])

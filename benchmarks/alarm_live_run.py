@@ -21,7 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -31,31 +31,16 @@ sys.path.insert(0, str(ROOT / "tests"))
 from park_copies import copy_demo_park, free_port, stop_with_ctrl_c  # noqa: E402
 
 from energy.alarm_kpis import alarm_system_kpis  # noqa: E402
-from energy.fault_rules import FaultThresholds  # noqa: E402
+from energy.fault_rules import RULE_FOR_FAULT_KIND, FaultThresholds, fault_asset_id  # noqa: E402
 from twin.config import load_park  # noqa: E402
 from twin.faults_file import load_faults  # noqa: E402
 from twin.history import FaultEpisodeStore, open_history  # noqa: E402
 
-RULE_FOR_INJECTED = {
-    "chiller_cop_drop": "chiller_low_cop",
-    "chw_low_delta_t": "chw_low_delta_t",
-    "pv_string_outage": "pv_underperformance",
-    "sensor_flatline": "sensor_flatline",
-    "device_offline": "device_comm_lost",
-    "elevator_out_of_service": "elevator_out_of_service",
-    "lighting_stuck_on": "lighting_on_unoccupied",
-    "battery_overtemp": "battery_overtemp",
-}
-"""The rule that must find each kind of injected fault."""
 MATCH_MARGIN = timedelta(hours=1)
 """An episode explains an injected fault on its asset when it overlaps the fault widened by this much."""
 STOP_MARGIN_S = 20.0
 """Wall seconds the run goes on after --days of twin time should have passed (its history is not read while
 it runs: a reader could hold up its writes)."""
-
-
-def injected_asset(fault, park) -> str:
-    return park.points[fault.target].asset_id if fault.kind == "sensor_flatline" else fault.target
 
 
 def main() -> None:
@@ -100,18 +85,18 @@ def report(park, episodes, start_utc, end_utc, grace_end, injected, wall_s: floa
           f"{len(episodes) - len(annunciated)} suppressed by cause) in {(end_utc - start_utc) / timedelta(days=1):.2f} "
           f"simulated days, {wall_s / 60:.1f} wall minutes; history in {folder}")
     for fault in injected:
-        asset = injected_asset(fault, park)
-        found = [e for e in annunciated if e.rule_id == RULE_FOR_INJECTED[fault.kind] and e.asset_id == asset
+        asset = fault_asset_id(fault, park)
+        found = [e for e in annunciated if e.rule_id == RULE_FOR_FAULT_KIND[fault.kind] and e.asset_id == asset
                  and e.start_utc < fault.end_utc + MATCH_MARGIN
                  and (e.end_utc is None or e.end_utc > fault.start_utc - MATCH_MARGIN)]
         print(f"  {fault.kind:24} {asset:16} {len(found)} episode(s): " +
               "; ".join(f"{e.start_utc:%m-%d %H:%M}-{e.end_utc:%m-%d %H:%M}" if e.end_utc else
                         f"{e.start_utc:%m-%d %H:%M}-open" for e in found))
     unexplained = [e for e in annunciated if e.start_utc >= grace_end and not any(
-        injected_asset(f, park) == e.asset_id and e.start_utc < f.end_utc + MATCH_MARGIN
+        fault_asset_id(f, park) == e.asset_id and e.start_utc < f.end_utc + MATCH_MARGIN
         and (e.end_utc is None or e.end_utc > f.start_utc - MATCH_MARGIN) for f in injected)]
     after_grace = [e for e in episodes if e.start_utc >= grace_end]
-    print(f"episodes that started after the grace period ({grace_end.astimezone(timezone.utc):%m-%d %H:%M} UTC): "
+    print(f"episodes that started after the grace period ({grace_end.astimezone(UTC):%m-%d %H:%M} UTC): "
           f"{len(after_grace)}, of "
           f"which annunciated and explained by no injected fault: {len(unexplained)}")
     for e in unexplained[:30]:

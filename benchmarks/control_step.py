@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +33,7 @@ from twin.field import SimulatedField
 from twin.sim import ParkSimulator
 
 DEMO = Path(__file__).resolve().parents[1] / "examples" / "demo-park"
-START_UTC = datetime(2026, 6, 30, 16, tzinfo=timezone.utc)  # 2026-07-01 00:00 Asia/Shanghai
+START_UTC = datetime(2026, 6, 30, 16, tzinfo=UTC)  # 2026-07-01 00:00 Asia/Shanghai
 
 
 def main() -> None:

@@ -18,7 +18,7 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -29,11 +29,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "tests" / "dashboard"), str(ROOT / "tests")]  # browser_support and what it imports
 
 from browser_support import CHROMIUM, CHROMIUM_FLAGS, DEMO, parktwin_server  # noqa: E402
+
 from twin.config import load_park  # noqa: E402
 from twin.history import open_history  # noqa: E402
 
 TARGET_S = 2.0
-END_UTC = datetime(2026, 7, 31, 16, 0, tzinfo=timezone.utc)  # local midnight, 1 August, Asia/Shanghai
+END_UTC = datetime(2026, 7, 31, 16, 0, tzinfo=UTC)  # local midnight, 1 August, Asia/Shanghai
 CHART = ".js-plotly-plot .scatterlayer .trace"
 
 
@@ -97,7 +98,7 @@ def main() -> None:
         last_day = (END_UTC - timedelta(hours=1) + timedelta(hours=8)).date()
         overview_ready = ["#overview-power-chart " + CHART, "#overview-sankey .sankey", "#kpi-consumption"]
         assets_ready = ["#assets-history-chart " + CHART, "#assets-live-points tr[data-point]"]
-        month = lambda page: page.click("text=30 days")  # noqa: E731
+        month = lambda page: page.click("text=30 days")
         views = [
             ("Overview (today)", "/", overview_ready, None, True),
             ("Assets (chiller1, 24 h)", "/assets?asset=chiller1", assets_ready, None, True),
@@ -119,7 +120,8 @@ def main() -> None:
                     else:
                         timed(page, base + path, ready)
                         caption = page.inner_text("#history-caption")
-                        times.append(timed(page, "", ready, lambda p: (action(p), p.wait_for_function(
+                        times.append(timed(page, "", ready, lambda p, action=action, caption=caption: (
+                            action(p), p.wait_for_function(
                             "c => document.querySelector('#history-caption').innerText !== c", arg=caption,
                             timeout=60_000))))
                 median, worst = statistics.median(times), max(times)

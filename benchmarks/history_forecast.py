@@ -22,7 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -36,7 +36,7 @@ from twin.config import load_park  # noqa: E402
 from twin.history import open_history  # noqa: E402
 
 DEMO = ROOT / "examples" / "demo-park"
-START_UTC = datetime(2025, 12, 31, 16, 0, tzinfo=timezone.utc)  # 2026-01-01 00:00 in Shenzhen
+START_UTC = datetime(2025, 12, 31, 16, 0, tzinfo=UTC)  # 2026-01-01 00:00 in Shenzhen
 
 
 class FrameLoadSource:
@@ -78,7 +78,8 @@ def forecasts(days: int) -> None:
     wall, cpu = time.perf_counter() - began, time.process_time() - cpu_began
     issues = days * 24 // int(forecaster.refresh_every / pd.Timedelta(hours=1))
     print(f"{calls:,} forecasts of 96 x 15 min over {days} days: {wall:.1f} s wall ({cpu:.1f} s CPU), "
-          f"{1000 * wall / calls:.2f} ms per call amortised ({1000 * cpu / calls:.2f} ms CPU), slowest call {1000 * slowest:.0f} ms; about {issues:,} weather refreshes "
+          f"{1000 * wall / calls:.2f} ms per call amortised ({1000 * cpu / calls:.2f} ms CPU), "
+          f"slowest call {1000 * slowest:.0f} ms; about {issues:,} weather refreshes "
           f"(every {forecaster.refresh_every}), {days} refits, {source.calls:,} history reads")
     began = time.perf_counter()
     for hour in range(min(calls, 24 * 7)):
@@ -96,7 +97,7 @@ def history_reads(history_days: int) -> None:
                         "2026-07-01", "--days", str(history_days), "--history", url], check=True, cwd=ROOT,
                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         print(f"simulated {history_days} days of the demo park into SQLite in {time.perf_counter() - began:.1f} s")
-        start = datetime(2026, 6, 30, 16, 0, tzinfo=timezone.utc)
+        start = datetime(2026, 6, 30, 16, 0, tzinfo=UTC)
         end = start + timedelta(days=history_days)
         with open_history(url) as history:
             source = HistoryLoadSource(history, park)

@@ -11,13 +11,14 @@ afterwards. Prints figures beside their targets; asserts nothing.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import statistics
 import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +29,7 @@ from psycopg.conninfo import conninfo_to_dict
 
 from twin.history import History, PostgresHistory, SQLiteHistory
 
-START_UTC = datetime(2026, 7, 1, tzinfo=timezone.utc)
+START_UTC = datetime(2026, 7, 1, tzinfo=UTC)
 STEP = timedelta(minutes=1)
 STEPS_PER_DAY = 1440
 QUERY_POINTS = 100
@@ -90,7 +91,7 @@ def run(title: str, store: History, ingest_target_per_s: int, n_points: int, n_s
     day_start = START_UTC + (timedelta(days=1) if n_steps >= 2 * STEPS_PER_DAY else timedelta(0))
     day_end = day_start + timedelta(days=1)
     for method in ("query", "query_wide"):
-        seconds, frame = median_s(lambda: getattr(store, method)(ids, day_start, day_end))
+        seconds, frame = median_s(functools.partial(getattr(store, method), ids, day_start, day_end))
         report(f"{method}, 1 day x {len(ids)} points ({frame.size if method == 'query_wide' else len(frame):,} "
                f"{'cells' if method == 'query_wide' else 'rows'})", f"{seconds:.3f} s median",
                f"<= {QUERY_TARGET_S:.3f} s", seconds <= QUERY_TARGET_S)
@@ -114,7 +115,8 @@ def main() -> None:
                         help="PostgreSQL server (a throwaway schema is used and dropped; default: "
                              "$PARKTWIN_TEST_POSTGRES or the local test database)")
     parser.add_argument("--readings", type=int, default=1_440_000, help="readings to ingest per backend")
-    parser.add_argument("--points", type=int, default=QUERY_POINTS, help="points per one-minute step (the query targets are for 100 points)")
+    parser.add_argument("--points", type=int, default=QUERY_POINTS,
+                        help="points per one-minute step (the query targets are for 100 points)")
     args = parser.parse_args()
     n_steps = max(STEPS_PER_DAY, args.readings // args.points)
     print(f"ParkTwin history benchmark: {args.points} points x {n_steps:,} one-minute steps "

@@ -11,11 +11,11 @@ Runs, as a user would, on a copy of the demo park in --folder (default: a tempor
 3. `parktwin backtest --forecast history --warmup-days 0 --replan-min 15` of the same days (the same
    controller on a simulated field, starting, like the run, with no history).
 
-Prints the dispatch rounds (from the write audit log), the re-plans and the RMS
-deviation of storage from the plan in force (from the run's /api/plan), each run's cost split and peak, and the ratio live / backtest and live /
-storage-priority. Target (issue 15): live within 3 % of the backtest and below storage priority.
-The run is wall-clock bound (4 days at 600x: about 10 minutes) and needs a quiet machine: on a starved
-one the devices' heartbeat watchdogs hand the plant back to its schedule.
+Prints the dispatch rounds (from the write audit log), the re-plans and the RMS deviation of storage from the
+plan in force (from the run's /api/plan), each run's cost split and peak, and the ratio live / backtest and
+live / storage-priority. Target (issue 15): live within 3 % of the backtest and below storage priority. The
+run is wall-clock bound (4 days at 600x: about 10 minutes) and needs a quiet machine: on a starved one the
+devices' heartbeat watchdogs hand the plant back to its schedule.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -42,7 +42,7 @@ from twin.history import open_history
 
 ROOT = Path(__file__).resolve().parents[1]
 START_DAY = date(2026, 7, 1)
-START_UTC = datetime(2026, 6, 30, 16, tzinfo=timezone.utc)  # 2026-07-01 00:00 Asia/Shanghai
+START_UTC = datetime(2026, 6, 30, 16, tzinfo=UTC)  # 2026-07-01 00:00 Asia/Shanghai
 STEP = timedelta(minutes=15)
 
 
@@ -137,7 +137,8 @@ def main() -> None:
     landed_s = sorted((r[-1] - pd.Timestamp(r[-1]).round(STEP)).total_seconds() for r in rounds[1:])
     print(f"  dispatch rounds in the write audit log: {len(rounds)} for {steps} control steps; last write of a "
           f"round against its step's start: median {landed_s[len(landed_s) // 2]:+.0f} s, "
-          f"p5 {landed_s[int(0.05 * (len(landed_s) - 1))]:+.0f} s, p95 {landed_s[int(0.95 * (len(landed_s) - 1))]:+.0f} s "
+          f"p5 {landed_s[int(0.05 * (len(landed_s) - 1))]:+.0f} s, "
+          f"p95 {landed_s[int(0.95 * (len(landed_s) - 1))]:+.0f} s "
           f"(simulated; negative: ahead of the step)")
     print(f"  re-plans listed by /api/plan: {len(plan.get('replans', []))}; RMS deviation from the plan in force: "
           f"{plan.get('tracking_rms')}")

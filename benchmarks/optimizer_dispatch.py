@@ -17,8 +17,9 @@ Cases (inputs: the demo park's simulated loads and PV, its tariff):
 
 Every case is solved the default way, HiGHS through PuLP (the PuLP model built from the sparse matrix,
 solved by pulp.HiGHS); the LP cases also straight through highspy, for comparison. Each time is the
-median of --repeats runs; "total" is assembling the model plus solving, "solver" the HiGHS run alone. Targets from issue 6: 96 steps <= 50 ms, 672 steps <= 500 ms, ratio <= 2.0;
-with binaries 96 steps <= 100 ms at gap 1e-6; 365-day backtest <= 5 min.
+median of --repeats runs; "total" is assembling the model plus solving, "solver" the HiGHS run alone.
+Targets from issue 6: 96 steps <= 50 ms, 672 steps <= 500 ms, ratio <= 2.0; with binaries 96 steps
+<= 100 ms at gap 1e-6; 365-day backtest <= 5 min.
 """
 
 from __future__ import annotations
@@ -27,23 +28,23 @@ import argparse
 import statistics
 import time
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from energy.environment import ParkEnvironment
 from energy.tariff import load_tariff
+from optimizer.backtest import OPTIMAL, backtest
 from optimizer.baselines import BASELINES
 from optimizer.inputs import HorizonInputs, InitialState
 from optimizer.model import DispatchAssets, build_lp
-from optimizer.backtest import OPTIMAL, backtest
-from optimizer.plan import plan_options
 from optimizer.park_inputs import park_horizon_inputs, simulated_loads
+from optimizer.plan import plan_options
 from optimizer.solve import DEFAULT_SOLVER, solve
 from twin.assets import Battery, Chiller, IceTank
 from twin.config import load_park
 
 DEMO = Path(__file__).resolve().parents[1] / "examples" / "demo-park"
-START_UTC = datetime(2026, 6, 30, 16, tzinfo=timezone.utc)  # 2026-07-01 00:00 Asia/Shanghai
+START_UTC = datetime(2026, 6, 30, 16, tzinfo=UTC)  # 2026-07-01 00:00 Asia/Shanghai
 
 
 def timed(inputs: HorizonInputs, assets: DispatchAssets, options, repeats: int, solver: str = DEFAULT_SOLVER):

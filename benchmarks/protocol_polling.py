@@ -26,7 +26,7 @@ import asyncio
 import multiprocessing
 import statistics
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from protocols.bacnet_client import BacnetAdapter, make_client_application
 from protocols.coordinator import AdapterFeed
@@ -63,7 +63,8 @@ def modbus_points(device: int) -> tuple[list[ModbusPoint], dict[int, int]]:
         data_type, extra = kinds[i % 4]
         pid = f"d{device}.dev.p{i}"
         if data_type == "int16":
-            points.append(ModbusPoint(id=pid, address=address, type="int16", scale_factor_register=address + 1, **extra))
+            points.append(ModbusPoint(id=pid, address=address, type="int16", scale_factor_register=address + 1,
+                                      **extra))
             constants[address + 1] = 0xFFFF  # scale factor -1
             address += 2
         else:
@@ -111,8 +112,7 @@ def serve_devices(protocol: str, ready, stop) -> None:
             await server.start()
             servers.append(server)
         ready.set()
-        while not stop.is_set():
-            await asyncio.sleep(0.1)
+        await asyncio.to_thread(stop.wait)
         for server in servers:
             await server.stop()
 
@@ -122,9 +122,10 @@ def serve_devices(protocol: str, ready, stop) -> None:
 class ServerProcess:
     def __init__(self, protocol: str):
         self.ready, self.stop = multiprocessing.Event(), multiprocessing.Event()
-        self.process = multiprocessing.Process(target=serve_devices, args=(protocol, self.ready, self.stop), daemon=True)
+        self.process = multiprocessing.Process(target=serve_devices, args=(protocol, self.ready, self.stop),
+                                               daemon=True)
 
-    def __enter__(self) -> "ServerProcess":
+    def __enter__(self) -> ServerProcess:
         self.process.start()
         if not self.ready.wait(120):
             raise RuntimeError("device servers did not start")
@@ -152,7 +153,7 @@ async def timed_cycles(feed: AdapterFeed, cycles: int) -> tuple[list[float], flo
 async def bench_modbus(cycles: int) -> None:
     adapters = [ModbusAdapter(device) for _, device in modbus_devices()]
     sink = CountingSink()
-    feed = AdapterFeed(adapters, sink, lambda: datetime.now(timezone.utc))
+    feed = AdapterFeed(adapters, sink, lambda: datetime.now(UTC))
     times, _ = await timed_cycles(feed, cycles)
     requests = sum(a.requests_sent for a in adapters) / (cycles + 1)
     for adapter in adapters:
@@ -172,7 +173,7 @@ async def bench_bacnet(cycles: int) -> None:
     app = make_client_application()
     adapters = [BacnetAdapter(device, app) for _, device in bacnet_devices()]
     sink = CountingSink()
-    feed = AdapterFeed(adapters, sink, lambda: datetime.now(timezone.utc))
+    feed = AdapterFeed(adapters, sink, lambda: datetime.now(UTC))
     times, cpu_s = await timed_cycles(feed, cycles)
     app.close()
     points_total = BACNET_DEVICES * BACNET_POINTS_PER_DEVICE

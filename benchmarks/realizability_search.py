@@ -22,7 +22,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import highspy
@@ -39,7 +39,7 @@ from optimizer.solve import new_highs, pass_matrix, solve
 from twin.config import load_park
 
 DEMO = Path(__file__).resolve().parents[1] / "examples" / "demo-park"
-START_UTC = datetime(2026, 6, 30, 16, tzinfo=timezone.utc)  # 2026-07-01 00:00 Asia/Shanghai
+START_UTC = datetime(2026, 6, 30, 16, tzinfo=UTC)  # 2026-07-01 00:00 Asia/Shanghai
 GAP = 1e-6
 
 

@@ -46,9 +46,11 @@ def write_point(ctx: DashboardContext, request: Request, point_id: str, raw_valu
                                      None, f"refused: {refused.message}",
                                      RELINQUISH if raw_value is None else str(raw_value)))
         return refused
+    writer = ctx.providers.write_point
+    assert user is not None and writer is not None, "_refusal refuses a write without a user or a writer"
     point, value = ctx.park.points[point_id], float(raw_value)  # type: ignore[arg-type]
     try:
-        ctx.providers.write_point(point_id, value, user.name)
+        writer(point_id, value, user.name)
     except ValueError as exc:
         return ActionResult(400, str(exc))
     log.info("user %r (role %s) wrote %g %s to %s", user.name, user.role, value, point.unit, point_id)
@@ -201,4 +203,5 @@ def replan(ctx: DashboardContext, request: Request) -> ActionResult:
     if not ctx.providers.plan.replan():
         return ActionResult(409, "a re-plan is asked for already")
     log.info("user %r (role %s) asked for a new plan", user.name, user.role)
-    return ActionResult(200, f"re-planning for {user.name}; the new plan replaces the one in force at the controller's next look")
+    return ActionResult(200, f"re-planning for {user.name}; "
+                             "the new plan replaces the one in force at the controller's next look")

@@ -8,6 +8,7 @@ from datetime import timedelta
 import dash_bootstrap_components as dbc
 from dash import html
 
+from dashboard.components import data_attributes
 from dashboard.context import DashboardContext
 
 ACCEPTABLE_ALARMS_PER_HOUR = 6.0
@@ -21,7 +22,7 @@ PRIORITY_AIM = "low 80 %, medium 15 %, high 5 %, critical rare"
 def alarm_health_card(ctx: DashboardContext, window: timedelta) -> dbc.Card:
     """The card for the ``window`` up to the end of the periods (ctx.periods_end)."""
     end = ctx.periods_end()
-    kpis = ctx.providers.faults.alarm_kpis(end - window, end)
+    kpis = ctx.providers.installed_faults().alarm_kpis(end - window, end)
     return dbc.Card(dbc.CardBody([
         html.H5(f"Alarm system, last {window.days} days", className="card-title"),
         html.Div("Annunciated alarms only: an alarm explained by its cause (a device's comm loss) is recorded, "
@@ -48,7 +49,7 @@ def alarm_health_table(kpis: dict) -> dbc.Table:
     return dbc.Table([
         html.Thead(html.Tr([html.Th(h) for h in ("KPI", "value", "benchmark", "")])),
         html.Tbody([html.Tr([html.Td(name), html.Td(value, className="alarm-kpi-value"), html.Td(benchmark),
-                             html.Td(_verdict(within))], **{"data-kpi": name}) for name, value, benchmark, within
+                             html.Td(_verdict(within))], **data_attributes(kpi=name)) for name, value, benchmark, within
                     in rows]),
     ], id="alarm-health-table", size="sm", responsive=True)
 

@@ -12,7 +12,7 @@ endpoint is not installed yet, or the history store is unavailable).
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Response, jsonify, request
@@ -60,7 +60,7 @@ def _time_param(name: str, default: datetime | None = None) -> datetime:
         raise BadRequest(f"{name}={text!r} is not an ISO 8601 time")
     if ts.tzinfo is None:
         raise BadRequest(f"{name}={text!r} has no time zone; add Z or an offset such as +08:00")
-    return ts.astimezone(timezone.utc)
+    return ts.astimezone(UTC)
 
 
 def _parse_time(text: str) -> datetime | None:
@@ -87,7 +87,7 @@ def _time_or_day_param(name: str, park_timezone: str) -> datetime:
         day = date.fromisoformat(text)
     except ValueError:
         return _time_param(name)
-    return datetime.combine(day, time.min, tzinfo=ZoneInfo(park_timezone)).astimezone(timezone.utc)
+    return datetime.combine(day, time.min, tzinfo=ZoneInfo(park_timezone)).astimezone(UTC)
 
 
 def _list_param(name: str) -> list[str]:

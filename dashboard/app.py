@@ -13,9 +13,9 @@ one dashboard (which is how ``parktwin run`` and ``parktwin dashboard`` use it).
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from datetime import datetime
 from functools import partial
-from typing import Callable
 from urllib.parse import urlsplit
 
 import dash
@@ -27,10 +27,17 @@ from werkzeug.exceptions import TooManyRequests
 
 from dashboard.api import create_api
 from dashboard.auth import Access, UserStore
+from dashboard.components import data_attributes
 from dashboard.context import DashboardContext, wall_clock_utc
 from dashboard.pages import assets, dispatch, faults, overview, points
 from dashboard.providers import (
-    DeviceStatusProvider, FaultProvider, KpiProvider, PlanProvider, PointWriter, Providers, StorageHealthProvider,
+    DeviceStatusProvider,
+    FaultProvider,
+    KpiProvider,
+    PlanProvider,
+    PointWriter,
+    Providers,
+    StorageHealthProvider,
     WriteAuditor,
 )
 from dashboard.sessions import SessionLimits, SessionRegistry
@@ -66,9 +73,10 @@ def create_app(park: Park, live: LiveState, history: History, *,
     ctx = DashboardContext(park, live, history,
                            Providers(kpi=kpi, faults=faults, plan=plan, devices=devices, write_point=write_point,
                                      storage=storage, audit=audit),
-                           Access(users or UserStore(), SessionRegistry(session_limits), LoginThrottle(throttle_limits)),
+                           Access(users or UserStore(), SessionRegistry(session_limits),
+                                  LoginThrottle(throttle_limits)),
                            now_utc)
-    app = Dash(__name__, use_pages=True, pages_folder="", title="ParkTwin", update_title=None,
+    app = Dash(__name__, use_pages=True, pages_folder="", title="ParkTwin", update_title=None,  # type: ignore[arg-type]  # Dash documents None (no "Updating..." title); its stub says str
                suppress_callback_exceptions=True)
     server = app.server
     server.secret_key = secret_key or secrets.token_hex(32)
@@ -146,7 +154,7 @@ def _register_alarm_count(app: Dash, ctx: DashboardContext) -> None:
         count = ctx.providers.faults.alarm_count()
         return html.Span(dbc.Badge(f"{count:,} alarm{'' if count == 1 else 's'}",
                                    color="danger" if count else "secondary"),
-                         id="alarm-count-badge", **{"data-count": str(count)})
+                         id="alarm-count-badge", **data_attributes(count=str(count)))
 
 
 def _register_user_area(app: Dash, ctx: DashboardContext) -> None:

@@ -21,7 +21,7 @@ import secrets
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, cast
 
 import yaml
 from flask import Request, session
@@ -97,7 +97,7 @@ class UsersFile(InputModel):
     notifications: NotificationSettings = NotificationSettings()
 
     @model_validator(mode="after")
-    def _smtp_for_email(self) -> "UsersFile":
+    def _smtp_for_email(self) -> UsersFile:
         emailed = sorted(name for name, entry in self.users.items() if entry.notify and entry.notify.email)
         if emailed and self.notifications.smtp is None:
             raise ValueError(f"notifications.smtp is missing: user(s) {', '.join(emailed)} subscribe by e-mail")
@@ -126,7 +126,7 @@ class UserStore:
         return {name: entry.notify for name, entry in self._users.items() if entry.notify is not None}
 
     @classmethod
-    def load(cls, path: str | Path) -> "UserStore":
+    def load(cls, path: str | Path) -> UserStore:
         """Read and validate a users file; raises ConfigError naming the problem."""
         return cls(load_yaml_model(path, UsersFile))
 
@@ -162,7 +162,7 @@ def add_user(path: str | Path, name: str, role: str, password: str) -> bool:
     users = load_yaml_model(path, UsersFile) if path.exists() else UsersFile()
     new = name not in users.users
     kept = users.users[name].notify if not new else None  # a new password keeps the user's subscription
-    users.users[name] = UserEntry(role=role, password_hash=hash_password(password), notify=kept)
+    users.users[name] = UserEntry(role=cast(Role, role), password_hash=hash_password(password), notify=kept)
     path.write_text(yaml.safe_dump(users.model_dump(exclude_defaults=True), sort_keys=True), encoding="utf-8")
     return new
 

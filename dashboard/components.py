@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
+import dash_bootstrap_components as dbc
 import numpy as np
 import pandas as pd
-
-import dash_bootstrap_components as dbc
 from dash import html
 
 from twin.readings import Quality
 
 QUALITY_COLOURS = {Quality.GOOD: "success", Quality.STALE: "warning", Quality.BAD: "danger",
                    Quality.COMM_FAIL: "dark"}
+
+
+def data_attributes(**values: str) -> dict[str, Any]:
+    """``data-<name>="<value>"`` attributes as keyword arguments of a Dash html component
+    (``**data_attributes(point=...)``): the attributes tests and scripts find elements by."""
+    return {f"data-{name}": value for name, value in values.items()}
 
 
 def not_available(what: str, reason: str) -> dbc.Alert:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import cached_property
-from typing import Callable
 
 from dashboard.auth import Access, UserStore
 from dashboard.history_views import reference_time
@@ -17,7 +17,7 @@ from twin.park import Park
 
 
 def wall_clock_utc() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)

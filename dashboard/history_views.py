@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pandas as pd
@@ -82,22 +82,22 @@ def choose_period(park: Park, kind: str, now_utc: datetime, first_day: date | No
     local_now = (now_utc - timedelta(microseconds=1)).astimezone(tz)  # the last instant with data
     if kind == "today":
         start_local = datetime.combine(local_now.date(), time.min, tzinfo=tz)
-        start, end, label = start_local.astimezone(timezone.utc), now_utc, f"today, {local_now:%a %d %b}"
+        start, end, label = start_local.astimezone(UTC), now_utc, f"today, {local_now:%a %d %b}"
     elif kind == "week":
         monday = local_now.date() - timedelta(days=local_now.weekday())
-        start = datetime.combine(monday, time.min, tzinfo=tz).astimezone(timezone.utc)
+        start = datetime.combine(monday, time.min, tzinfo=tz).astimezone(UTC)
         end, label = now_utc, f"this week, from {monday:%a %d %b}"
     elif kind == "custom":
         if first_day is None or last_day is None or last_day < first_day:
             raise ValueError("a custom period needs a first day on or before its last day")
-        start = datetime.combine(first_day, time.min, tzinfo=tz).astimezone(timezone.utc)
-        end = datetime.combine(last_day + timedelta(days=1), time.min, tzinfo=tz).astimezone(timezone.utc)
+        start = datetime.combine(first_day, time.min, tzinfo=tz).astimezone(UTC)
+        end = datetime.combine(last_day + timedelta(days=1), time.min, tzinfo=tz).astimezone(UTC)
         label = f"{first_day:%d %b %Y} to {last_day:%d %b %Y}"
     else:
         raise ValueError(f"unknown period {kind!r}; expected one of {', '.join(PERIODS)}")
     if compare not in COMPARISONS:
         raise ValueError(f"unknown comparison {compare!r}; expected one of {', '.join(COMPARISONS)}")
-    day_end = datetime.combine(local_now.date() + timedelta(days=1), time.min, tzinfo=tz).astimezone(timezone.utc)
+    day_end = datetime.combine(local_now.date() + timedelta(days=1), time.min, tzinfo=tz).astimezone(UTC)
     partial = end > now_utc or (kind != "custom" and end < day_end)
     if compare == "week":
         weeks = max(1, math.ceil((end - start) / timedelta(days=7)))

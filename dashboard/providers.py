@@ -14,9 +14,10 @@ the page and the API.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Callable, Protocol
+from typing import Protocol
 
 from twin.fault_episodes import AlarmFilter
 from twin.history import WriteRecord
@@ -153,6 +154,22 @@ class Providers:
     write_point: PointWriter | None = None
     storage: StorageHealthProvider | None = None
     audit: WriteAuditor | None = None
+
+    def installed_faults(self) -> FaultProvider:
+        """The fault provider, for code that runs only once a page has checked it is installed."""
+        if self.faults is None:
+            raise ProviderMissing(MISSING["faults"])
+        return self.faults
+
+    def installed_plan(self) -> PlanProvider:
+        """The plan provider, for code that runs only once a page has checked it is installed."""
+        if self.plan is None:
+            raise ProviderMissing(MISSING["plan"])
+        return self.plan
+
+
+class ProviderMissing(RuntimeError):
+    """A capability was used that this dashboard runs without (a page forgot to check for it)."""
 
 
 MISSING = {

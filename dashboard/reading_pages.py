@@ -10,7 +10,8 @@ page's first bucket starts (buckets are aligned to the Unix epoch, see :meth:`tw
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from dashboard.history_views import finite_or_none
 from twin.history import History
@@ -32,7 +33,7 @@ def _ms(ts: datetime) -> int:
 
 
 def _from_ms(ms: int) -> datetime:
-    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
+    return datetime.fromtimestamp(ms / 1000, tz=UTC)
 
 
 def raw_page(history: History, ids: list[str], start: datetime, end: datetime, limit: int,
@@ -45,7 +46,7 @@ def raw_page(history: History, ids: list[str], start: datetime, end: datetime, l
         if point_id not in ids or not ms_text.isdigit():
             raise ValueError(cursor)
         first, after = ids.index(point_id), _from_ms(int(ms_text)) + ONE_MS
-    series = {pid: {"ts_utc": [], "value": [], "quality": []} for pid in ids}
+    series: dict[str, dict[str, list[Any]]] = {pid: {"ts_utc": [], "value": [], "quality": []} for pid in ids}
     rows = 0
     for index in range(first, len(ids)):
         pid = ids[index]

@@ -7,7 +7,7 @@ waitress's worker threads before it returns, so the caller's clean-up runs on a 
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from waitress.server import create_server
 from werkzeug.middleware.proxy_fix import ProxyFix

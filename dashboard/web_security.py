@@ -35,11 +35,11 @@ def content_security_policy(inline_script_hashes: list[str]) -> str:
     """The policy of every response: everything from this server only, nothing framed, no plugins.
 
     Scripts: this server's files, and the inline scripts Dash writes into its page (the renderer's start-up
-    line, the client-side callbacks of Dash pages) by their hashes; Dash's configuration is inline too, but as ``application/json`` data, which is
-    not executed. Styles need ``'unsafe-inline'``: plotly.js adds ``<style>`` elements for its charts at run
-    time and cannot be given a nonce, and the sign-in page has a style attribute; styles cannot run code.
-    Images and fonts may be ``data:`` URIs (Bootstrap's form icons, plotly's exports) and ``blob:`` (plotly's
-    image downloads).
+    line, the client-side callbacks of Dash pages) by their hashes; Dash's configuration is inline too, but as
+    ``application/json`` data, which is not executed. Styles need ``'unsafe-inline'``: plotly.js adds
+    ``<style>`` elements for its charts at run time and cannot be given a nonce, and the sign-in page has a
+    style attribute; styles cannot run code. Images and fonts may be ``data:`` URIs (Bootstrap's form icons,
+    plotly's exports) and ``blob:`` (plotly's image downloads).
     """
     return "; ".join([
         "default-src 'self'",

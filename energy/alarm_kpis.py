@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from datetime import datetime, timedelta
+from typing import Any
 
 from twin.fault_episodes import FaultEpisode, Priority
 
@@ -31,7 +32,7 @@ CHATTER_STARTS = 3
 STANDING_AFTER = timedelta(hours=24)
 
 
-def alarm_system_kpis(episodes: list[FaultEpisode], start: datetime, end: datetime) -> dict:
+def alarm_system_kpis(episodes: list[FaultEpisode], start: datetime, end: datetime) -> dict[str, Any]:
     """The alarm-system KPIs (see the module docstring) of the episodes over [start, end), as a JSON-ready dict."""
     period_h = (end - start).total_seconds() / 3600.0
     annunciated = [e for e in episodes if e.suppressed_by is None]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -40,7 +41,8 @@ def interval_bounds(start: datetime, end: datetime, interval_s: int) -> pd.Datet
     intervals may be partial."""
     start_ts, end_ts = pd.Timestamp(start), pd.Timestamp(end)
     inner = pd.date_range(start_ts.ceil(f"{interval_s}s"), end_ts, freq=f"{interval_s}s", inclusive="left")
-    return pd.DatetimeIndex([start_ts]).append(inner[inner > start_ts]).append(pd.DatetimeIndex([end_ts]))
+    edges = pd.DatetimeIndex([start_ts]).append(inner[inner > start_ts]).append(pd.DatetimeIndex([end_ts]))
+    return cast(pd.DatetimeIndex, edges)
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ def pv_params(array: PVArray) -> PVWattsParams:
 def park_climate(park: Park) -> MonthlyClimate:
     """Monthly temperature normals for clear-sky weather: the park file's, else Shenzhen's."""
     source = park.weather
-    if source.monthly_mean_temp_c is None:
+    if source.monthly_mean_temp_c is None or source.monthly_temp_swing_c is None:  # the park file gives both or neither
         return SHENZHEN_CLIMATE
     return MonthlyClimate(park.name, tuple(source.monthly_mean_temp_c), tuple(source.monthly_temp_swing_c),
                           source="park file")
@@ -71,5 +71,7 @@ class ParkEnvironment:
 
     def _tmy(self, year: int) -> pd.DataFrame:
         if year not in self._tmy_by_year:
+            if self.park.weather.file is None:
+                raise ValueError("TMY3 weather needs weather.file in the park file")
             self._tmy_by_year[year] = read_tmy3_weather(self.park.weather.file, year)
         return self._tmy_by_year[year]

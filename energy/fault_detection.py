@@ -23,12 +23,22 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from datetime import datetime, timedelta
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
 
-from energy.fault_rules import (COMM_LOST_RULE, HELD_QUALITY, MISSING_QUALITY, RULE_LOOKBACK,
-                                SUPPRESSED_BY_COMM_LOSS, Condition, FaultThresholds, RuleInput, evaluate_rules)
+from energy.fault_rules import (
+    COMM_LOST_RULE,
+    HELD_QUALITY,
+    MISSING_QUALITY,
+    RULE_LOOKBACK,
+    SUPPRESSED_BY_COMM_LOSS,
+    Condition,
+    FaultThresholds,
+    RuleInput,
+    evaluate_rules,
+)
 from twin.fault_episodes import FaultEpisode
 from twin.history import FaultEpisodeStore, History
 from twin.park import Park
@@ -36,6 +46,8 @@ from twin.readings import Reading
 
 TrackKey = tuple[str, str, str]
 """(rule id, asset id, point id) of a condition."""
+EpisodeKey = tuple[str, str, str, datetime]
+"""FaultEpisode.key: rule id, asset id, point id and start."""
 
 
 class EpisodeTracker:
@@ -67,7 +79,7 @@ class EpisodeTracker:
         judged and not holding."""
         if len(times) == 0:
             return []
-        changed: dict[tuple, FaultEpisode] = {}
+        changed: dict[EpisodeKey, FaultEpisode] = {}
         stamps = [ts.to_pydatetime() for ts in times]
         seen: set[TrackKey] = set()
         for condition in conditions:
@@ -84,7 +96,7 @@ class EpisodeTracker:
         return sorted(changed.values(), key=lambda e: (e.start_utc, e.rule_id, e.asset_id, e.point_id))
 
     def _advance(self, key: TrackKey, condition: Condition, times: pd.DatetimeIndex, stamps: list[datetime],
-                 changed: dict) -> None:
+                 changed: dict[EpisodeKey, FaultEpisode]) -> None:
         holds = _holding(condition, key in self._run_start)
         edges = np.diff(np.concatenate(([0], holds.astype(np.int8), [0])))
         run_starts, run_ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
@@ -98,16 +110,16 @@ class EpisodeTracker:
             if key not in self._open:
                 held_until = stamps[end] if end < n else stamps[-1]
                 if held_until - run_start >= condition.min_duration:
-                    confirm = first + int(np.searchsorted(times[first:end], run_start + condition.min_duration))
+                    confirm = first + int(times[first:end].searchsorted(run_start + condition.min_duration))
                     self._open[key] = FaultEpisode(
                         condition.rule_id, condition.asset_id, run_start, None, condition.priority,
-                        _evidence(condition, min(confirm, end - 1)), condition.point_id)
+                        _evidence(condition, int(min(confirm, end - 1))), condition.point_id)
                     changed[self._open[key].key] = self._open[key]
             if end < n:
                 self._clear(key, stamps[end])
         self._expire(key, stamps[-1], changed)
 
-    def _begin(self, key: TrackKey, at: datetime, changed: dict) -> None:
+    def _begin(self, key: TrackKey, at: datetime, changed: dict[EpisodeKey, FaultEpisode]) -> None:
         """The condition holds again from ``at``: an open episode within its off-delay goes on, else it
         ends where it cleared and a new run begins."""
         cleared = self._cleared_at.pop(key, None)
@@ -124,18 +136,18 @@ class EpisodeTracker:
         if key in self._open:
             self._cleared_at[key] = at
 
-    def _expire(self, key: TrackKey, now: datetime, changed: dict) -> None:
+    def _expire(self, key: TrackKey, now: datetime, changed: dict[EpisodeKey, FaultEpisode]) -> None:
         """Close the episode whose condition has been clear for its off-delay by ``now``."""
         cleared = self._cleared_at.get(key)
         if cleared is not None and now - cleared >= self._off_delay.get(key, timedelta(0)):
             del self._cleared_at[key]
             self._close(key, cleared, changed)
 
-    def _close(self, key: TrackKey, at: datetime, changed: dict) -> None:
+    def _close(self, key: TrackKey, at: datetime, changed: dict[EpisodeKey, FaultEpisode]) -> None:
         closed = self._open.pop(key).closed_at(at)
         changed[closed.key] = closed
 
-    def _suppress_by_cause(self, changed: dict) -> None:
+    def _suppress_by_cause(self, changed: dict[EpisodeKey, FaultEpisode]) -> None:
         """Mark stale and flatline episodes of a device that lost communication meanwhile as suppressed by
         that comm-loss episode (open ones, and those opened or closed in this stretch)."""
         causes: dict[str, list[FaultEpisode]] = {}
@@ -171,7 +183,7 @@ def _overlap(a: FaultEpisode, b: FaultEpisode) -> bool:
     return (a.end_utc is None or a.end_utc > b.start_utc) and (b.end_utc is None or b.end_utc > a.start_utc)
 
 
-def _evidence(condition: Condition, index: int) -> dict:
+def _evidence(condition: Condition, index: int) -> dict[str, Any]:
     """The condition's metrics at one time, rounded, known values only."""
     evidence = {}
     for name, values in condition.metrics.items():
@@ -354,7 +366,17 @@ def _slice(condition: Condition, mask: np.ndarray) -> Condition:
                    metrics={name: values[mask] for name, values in condition.metrics.items()})
 
 
-def poll_periods_in_twin_time(device_maps: Iterable, speed: float) -> dict[str, timedelta]:
+class PolledDevice(Protocol):
+    """What :func:`poll_periods_in_twin_time` needs of a point map's device (protocols.pointmap.DeviceMap)."""
+
+    @property
+    def poll_period_s(self) -> float: ...
+
+    @property
+    def point_ids(self) -> list[str]: ...
+
+
+def poll_periods_in_twin_time(device_maps: Iterable[PolledDevice], speed: float) -> dict[str, timedelta]:
     """Each mapped point's poll period on the twin's clock: its point map's ``poll_period_s`` is
     wall-clock seconds, and a simulated twin clock runs ``speed`` times faster (field devices: 1)."""
     return {pid: timedelta(seconds=device.poll_period_s * speed) for device in device_maps for pid in device.point_ids}

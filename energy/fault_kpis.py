@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import asdict, dataclass
 from datetime import datetime
+from typing import Any
 
 from energy.fault_rules import COMM_LOST_RULE
 from twin.fault_episodes import FaultEpisode
@@ -44,7 +45,7 @@ class FaultKpis:
     availability: float
     comm_losses: int
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
@@ -84,7 +85,7 @@ def fault_kpis(park: Park, episodes: list[FaultEpisode], start: datetime,
     for episode in episodes:
         by_asset[episode.asset_id].append(episode)
     per_asset: dict[str, FaultKpis] = {}
-    kind_parts: dict[str, list[tuple[list[FaultEpisode], list]]] = defaultdict(list)
+    kind_parts: dict[str, list[tuple[list[FaultEpisode], list[tuple[datetime, datetime]]]]] = defaultdict(list)
     for _, asset in park.iter_assets():
         mine = by_asset.get(asset.id, [])
         intervals = _fault_intervals(mine, start, end)

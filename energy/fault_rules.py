@@ -18,9 +18,10 @@ checks and why the threshold is where it is.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Annotated, Callable, Literal
+from typing import Annotated, Literal, TypeVar, cast
 
 import numpy as np
 import pandas as pd
@@ -31,12 +32,14 @@ from energy.pv import pv_expected_ac_from_poa_kw
 from twin.assets import Battery, Chiller, Elevator, Lighting, PVArray, WeatherStation
 from twin.config import load_yaml_model
 from twin.fault_episodes import Priority
+from twin.faults_file import POINT_TARGET_KINDS
 from twin.input_schema import InputModel
-from twin.park import Park
+from twin.park import Building, Park
 from twin.plant import MODE_DIRECT, MODE_ICE, chiller_cop
 from twin.points import point_id
 from twin.profiles import occupancy_fraction
 from twin.readings import Quality
+from twin.sim import Fault
 
 MISSING_QUALITY = -1
 """Quality code used in a :class:`RuleInput` where a point has no reading at a grid time."""
@@ -190,7 +193,7 @@ class RuleInput:
 
     @property
     def times(self) -> pd.DatetimeIndex:
-        return self.values.index
+        return cast(pd.DatetimeIndex, self.values.index)
 
     def value(self, pid: str) -> np.ndarray:
         """A point's values (NaN where unknown or absent)."""
@@ -236,7 +239,7 @@ class RuleInput:
         polled_rows = np.flatnonzero(~np.isin(quality, (MISSING_QUALITY, HELD_QUALITY)).all(axis=1))
         missed = ~np.isin(quality[polled_rows], FRESH_QUALITIES)
         total = np.cumsum(missed, axis=0)
-        since_fresh = total - np.maximum.accumulate(np.where(missed, 0, total), axis=0)
+        since_fresh: np.ndarray = total - np.maximum.accumulate(np.where(missed, 0, total), axis=0)
         counts = np.zeros(quality.shape, dtype=np.int64)
         last_poll = np.searchsorted(polled_rows, np.arange(len(quality)), side="right") - 1
         counts[last_poll >= 0] = since_fresh[last_poll[last_poll >= 0]]
@@ -276,7 +279,10 @@ def _minutes(value: float) -> pd.Timedelta:
     return pd.Timedelta(minutes=value)
 
 
-def _assets(park: Park, cls: type):
+AssetT = TypeVar("AssetT")
+
+
+def _assets(park: Park, cls: type[AssetT]) -> list[tuple[Building, AssetT]]:
     return [(building, asset) for building, asset in park.iter_assets() if isinstance(asset, cls)]
 
 
@@ -606,6 +612,25 @@ RULES: dict[str, Rule] = {
     COMM_LOST_RULE: device_comm_lost,
 }
 """Every rule function by name (``battery_limits`` yields three rule ids)."""
+
+RULE_FOR_FAULT_KIND = {
+    "chiller_cop_drop": "chiller_low_cop",
+    "chw_low_delta_t": "chw_low_delta_t",
+    "pv_string_outage": "pv_underperformance",
+    "sensor_flatline": "sensor_flatline",
+    "device_offline": COMM_LOST_RULE,
+    "elevator_out_of_service": "elevator_out_of_service",
+    "lighting_stuck_on": "lighting_on_unoccupied",
+    "battery_overtemp": "battery_overtemp",
+}
+"""The rule id that must find each kind of fault the simulator injects (``twin.sim.FaultKind``); a
+``setpoint_ignored`` fault is found by the write path's read-back, not by a rule."""
+
+
+def fault_asset_id(fault: Fault, park: Park) -> str:
+    """The asset whose episode an injected fault raises: the asset of a point fault's point, else the target."""
+    return park.points[fault.target].asset_id if fault.kind in POINT_TARGET_KINDS else fault.target
+
 
 RULE_LOOKBACK = pd.Timedelta(hours=2)
 """History before a detection range that the rules need (the longest window, 60 min, plus margin)."""

@@ -116,7 +116,8 @@ def hourly_load_history(history: History, park: Park, start: datetime, end: date
 def _slots(index_utc: pd.DatetimeIndex, timezone: str) -> np.ndarray:
     """Local hour of the day, plus 24 on weekends: the regression's indicator column of each time."""
     local = index_utc.tz_convert(timezone)
-    return np.asarray(local.hour) + 24 * np.asarray(local.weekday >= 5)
+    slots: np.ndarray = np.asarray(local.hour) + 24 * np.asarray(local.weekday >= 5)
+    return slots
 
 
 def _features(index_utc: pd.DatetimeIndex, temp_air_c: np.ndarray, ghi_wm2: np.ndarray, timezone: str) -> np.ndarray:
@@ -149,7 +150,7 @@ class LoadForecaster:
         return "regression" if self.coefficients is not None else "fallback profile"
 
     @classmethod
-    def fit(cls, park: Park, hourly: pd.DataFrame, loads: tuple[str, ...] = LOADS) -> "LoadForecaster":
+    def fit(cls, park: Park, hourly: pd.DataFrame, loads: tuple[str, ...] = LOADS) -> LoadForecaster:
         """Fit on hourly history with ``loads``, ``temp_air_c`` and ``ghi_wm2`` (e.g. :func:`hourly_load_history`);
         fewer than MIN_HISTORY_DAYS days gives the fallback."""
         if len(hourly) < MIN_HISTORY_DAYS * 24:
@@ -159,7 +160,7 @@ class LoadForecaster:
         gram = x.T @ x
         ridge = RIDGE * np.trace(gram) / gram.shape[0] * np.eye(gram.shape[0])
         coefficients = {load: np.linalg.solve(gram + ridge, x.T @ hourly[load].to_numpy()) for load in loads}
-        return cls(park, coefficients, len(hourly), loads, x[:, :48].any(axis=0))
+        return cls(park, coefficients, len(hourly), loads, np.asarray(x[:, :48].any(axis=0)))
 
     def predict(self, index_utc: pd.DatetimeIndex, temp_air_c: np.ndarray, ghi_wm2: np.ndarray,
                 step: pd.Timedelta = pd.Timedelta(hours=1)) -> pd.DataFrame:
@@ -168,7 +169,7 @@ class LoadForecaster:
         The regression gives each period its hour of the day's value for the period's weather (a
         15-minute step takes the hour it lies in); the fallback profile is taken at the period's middle.
         """
-        if self.coefficients is None:
+        if self.coefficients is None or self.trained_slots is None:  # fitted with coefficients, or neither
             return rated_load_profile(self.park, index_utc, temp_air_c, ghi_wm2, step)[list(self.loads)]
         x = _features(index_utc, temp_air_c, ghi_wm2, self.park.site.timezone)
         predicted = pd.DataFrame({load: np.clip(x @ beta, 0.0, None) for load, beta in self.coefficients.items()},
@@ -315,7 +316,9 @@ HOUR = pd.Timedelta(hours=1)
 def _quarter_slots(index_utc: pd.DatetimeIndex, timezone: str) -> np.ndarray:
     """Local quarter hour of the day (0-95), plus 96 on weekends."""
     local = index_utc.tz_convert(timezone)
-    return (np.asarray(local.hour) * 4 + np.asarray(local.minute) // 15) + 96 * np.asarray(local.weekday >= 5)
+    quarter_of_day = np.asarray(local.hour) * 4 + np.asarray(local.minute) // 15
+    slots: np.ndarray = quarter_of_day + 96 * np.asarray(local.weekday >= 5)
+    return slots
 
 
 def quarter_hour_shape(quarters: pd.DataFrame, timezone: str) -> dict[str, np.ndarray]:
@@ -323,7 +326,7 @@ def quarter_hour_shape(quarters: pd.DataFrame, timezone: str) -> dict[str, np.nd
     hour of the day (weekdays and weekends apart, :func:`_quarter_slots`), the mean of the quarter's load
     minus its hour's mean (kW or kWth; 0 for slots the history lacks). The hourly regression gives each
     hour's level; adding this puts the morning ramp and the like where they happen within the hour."""
-    hour_mean = quarters[list(PLANNING_LOADS)].groupby(quarters.index.floor("1h")).transform("mean")
+    hour_mean = quarters[list(PLANNING_LOADS)].groupby(pd.DatetimeIndex(quarters.index).floor("1h")).transform("mean")
     offsets = quarters[list(PLANNING_LOADS)] - hour_mean
     slots = _quarter_slots(pd.DatetimeIndex(quarters.index), timezone)
     shape = {}
@@ -406,25 +409,29 @@ class HistoryForecaster:
             raise ValueError(f"need steps >= 1 and a positive step, got {steps} steps of {step}")
         issued = start.floor(self.refresh_every)
         end = start + steps * step
-        if issued != self._issued_at or end > self._grid_end:
-            self._issue(issued, max(end, issued + self.refresh_every + self.horizon))
+        cumulative = self._cumulative
+        if cumulative is None or self._grid_end is None or issued != self._issued_at or end > self._grid_end:
+            cumulative = self._issue(issued, max(end, issued + self.refresh_every + self.horizon))
         # means over each requested period from the running integral of the grid's piecewise-constant values
         position = ((start - issued).value + np.arange(steps + 1) * step.value) / BASE_STEP.value
-        whole = np.minimum(np.floor(position).astype(int), len(self._cumulative) - 2)
+        whole = np.minimum(np.floor(position).astype(int), len(cumulative) - 2)
         fraction = (position - whole)[:, None]
-        integral = self._cumulative[whole] + fraction * (self._cumulative[whole + 1] - self._cumulative[whole])
+        integral = cumulative[whole] + fraction * (cumulative[whole + 1] - cumulative[whole])
         means = np.diff(integral, axis=0) / (step / BASE_STEP)
         index = pd.date_range(start, periods=steps, freq=step, name="ts_utc")
         return pd.DataFrame(means, index=index, columns=self.columns)
 
-    def _issue(self, issued: pd.Timestamp, end: pd.Timestamp) -> None:
-        """Make the weather forecast issued at ``issued``, its PV and the loads on the grid up to ``end``."""
+    def _issue(self, issued: pd.Timestamp, end: pd.Timestamp) -> np.ndarray:
+        """Make the weather forecast issued at ``issued``, its PV and the loads on the grid up to ``end``; return
+        the running integral of the grid's values (:attr:`_cumulative`)."""
         fit_at = issued.floor(self.refit_every)
-        if fit_at != self._fitted_at:
+        model = self.model
+        if model is None or fit_at != self._fitted_at:
             quarters = self._history(fit_at - self.training, fit_at)
-            self.model = LoadForecaster.fit(self.park, self._with_station_weather(load_means(quarters, HOUR)),
-                                            PLANNING_LOADS)
-            self._shape = quarter_hour_shape(quarters, self.park.site.timezone) if self.model.coefficients else {}
+            model = LoadForecaster.fit(self.park, self._with_station_weather(load_means(quarters, HOUR)),
+                                       PLANNING_LOADS)
+            self.model = model
+            self._shape = quarter_hour_shape(quarters, self.park.site.timezone) if model.coefficients else {}
             self._fitted_at = fit_at
         grid = pd.date_range(issued, periods=int(np.ceil((end - issued) / BASE_STEP)), freq=BASE_STEP)
         measured = load_means(self._history(issued - pd.Timedelta(hours=PERSISTENCE_HOURS), issued), HOUR)
@@ -433,15 +440,17 @@ class HistoryForecaster:
         outputs = pv_model_outputs_many(self.arrays, weather, site.latitude_deg, site.longitude_deg, site.altitude_m)
         pv = np.column_stack([outputs[a]["ac_kw"].to_numpy(float) for a in self.arrays]) if self.arrays \
             else np.zeros((len(grid), 0))
-        loads = self.model.predict(grid, weather["temp_air_c"].to_numpy(float), weather["ghi_wm2"].to_numpy(float),
+        loads = model.predict(grid, weather["temp_air_c"].to_numpy(float), weather["ghi_wm2"].to_numpy(float),
                                    BASE_STEP)
         slots = _quarter_slots(grid, self.park.site.timezone)
         for load, shape in self._shape.items():
             loads[load] = np.clip(loads[load].to_numpy(float) + shape[slots], 0.0, None)
         values = np.column_stack([loads["cooling_load_kwth"].to_numpy(float), loads["other_load_kw"].to_numpy(float),
                                   pv.sum(axis=1), weather["temp_air_c"].to_numpy(float), pv])
-        self._cumulative = np.vstack([np.zeros((1, values.shape[1])), np.cumsum(values, axis=0)])
+        cumulative = np.vstack([np.zeros((1, values.shape[1])), np.cumsum(values, axis=0)])
+        self._cumulative = cumulative
         self._issued_at, self._grid_end = issued, grid[-1] + BASE_STEP
+        return cumulative
 
     def _history(self, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
         """Quarter-hour loads in [start, end) through the source, read once and kept (the last

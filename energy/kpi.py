@@ -56,7 +56,8 @@ Definitions (E = energy over the period; per interval unless said otherwise):
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from datetime import datetime, time, timezone
+from datetime import UTC, datetime, time
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -131,7 +132,7 @@ class EnergyKpis:
         """Whether any figure had data in the period."""
         return any(share > 0 for share in self.coverage.values())
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         """JSON-ready: times ISO 8601 UTC, flows as a list of {source, target, kwh}, NaN never occurs."""
         data = asdict(self)
         for name in ("start_utc", "end_utc", "peak_demand_start_utc", "billed_demand_start_utc"):
@@ -228,7 +229,7 @@ def _month_start_utc(t: datetime, timezone_name: str) -> datetime:
     """The first instant of the park-local calendar month holding instant ``t``."""
     local = pd.Timestamp(t).tz_convert(timezone_name)
     first = datetime.combine(local.date().replace(day=1), time.min, tzinfo=ZoneInfo(timezone_name))
-    return first.astimezone(timezone.utc)
+    return first.astimezone(UTC)
 
 
 def _month_to_date_demand(history: History, park: Park, tariff: Tariff, start: datetime, end: datetime,

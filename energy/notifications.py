@@ -14,6 +14,7 @@ delivery that fails is logged and not retried; nothing in here stops the twin.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import queue
@@ -137,9 +138,9 @@ class AlarmNotifier:
             if not subscription.wants(episode):
                 continue
             if subscription.email and self._within_rate(subscription.email):
-                self._send(name, "e-mail", lambda: self._email(subscription.email, episode))
+                self._send(name, "e-mail", functools.partial(self._email, subscription.email, episode))
             if subscription.webhook and self._within_rate(subscription.webhook):
-                self._send(name, "webhook", lambda: self._post(subscription.webhook, episode))
+                self._send(name, "webhook", functools.partial(self._post, subscription.webhook, episode))
 
     def _within_rate(self, recipient: str) -> bool:
         """True (and counted) when ``recipient`` has had fewer than ``max_per_hour`` messages in the last hour."""
@@ -164,10 +165,13 @@ class AlarmNotifier:
 
     def _subject(self, episode: FaultEpisode) -> str:
         point = f" ({episode.point_id})" if episode.point_id else ""
-        return f"[{self.park_name}] {episode.priority.label.upper()} alarm: {episode.rule_id} on {episode.asset_id}{point}"
+        return (f"[{self.park_name}] {episode.priority.label.upper()} alarm: "
+                f"{episode.rule_id} on {episode.asset_id}{point}")
 
     def _email(self, address: str, episode: FaultEpisode) -> None:
         smtp = self.settings.smtp
+        if smtp is None:
+            raise ValueError("no smtp server is configured under notifications in the users file")
         message = EmailMessage()
         message["From"], message["To"], message["Subject"] = smtp.sender, address, self._subject(episode)
         record = episode_record(episode)

@@ -19,9 +19,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
-from twin.config import ConfigError, read_csv_rows
+from twin.timeseries_csv import TimeSeriesCsv, csv_problem, read_timeseries_csv
 
 PRICE_COLUMNS = {"price_cny_per_kwh": 1.0, "price_cny_per_mwh": 0.001}
 """Accepted price column names and the factor to CNY per kWh."""
@@ -40,73 +41,47 @@ RESOLUTIONS_MIN = (15, 60)
 def load_price_csv(path: str | Path, timezone: str) -> pd.Series:
     """Prices in CNY/kWh on a UTC index (the start of each price interval).
 
-    Raises ConfigError naming the file, the line and the reason for any problem.
+    The file is read by :func:`twin.timeseries_csv.read_timeseries_csv` (other columns ignored); then
+    exactly one price column, every price within the limit, and even spacing are checked here. Raises
+    :class:`twin.timeseries_csv.TimeSeriesCsvError` naming the file, the line, the column and the reason for
+    any problem.
     """
-    path = Path(path)
-    rows = read_csv_rows(path)
-    header = [h.strip().lower() for h in rows[0]]
-    time_col = next((i for i, h in enumerate(header) if h in TIME_COLUMNS), None)
-    price_col = next((i for i, h in enumerate(header) if h in PRICE_COLUMNS), None)
-    problems = []
-    if time_col is None:
-        problems.append(f"line 1: no time column (name one of {', '.join(TIME_COLUMNS)})")
-    if price_col is None:
-        found = [h for h in header if "price" in h]
-        unit_hint = f" (found {', '.join(found)}: say the unit in the name)" if found else ""
-        problems.append(f"line 1: no price column with a known unit; use one of {', '.join(PRICE_COLUMNS)}{unit_hint}")
-    if problems:
-        raise ConfigError(path, problems)
-    factor = PRICE_COLUMNS[header[price_col]]
-    stamps, prices, lines = [], [], []
-    for line_no, row in enumerate(rows[1:], start=2):
-        if not row or all(not cell.strip() for cell in row):
-            continue
-        try:
-            ts = pd.Timestamp(row[time_col].strip())
-        except (ValueError, IndexError):
-            problems.append(f"line {line_no}: cannot read the time {row[time_col] if len(row) > time_col else ''!r}")
-            continue
-        try:
-            price = float(row[price_col]) * factor
-        except (ValueError, IndexError):
-            problems.append(f"line {line_no}: price is not a number")
-            continue
-        if not abs(price) <= PRICE_LIMIT_CNY_PER_KWH:  # also refuses NaN
-            problems.append(f"line {line_no}: {header[price_col]} {row[price_col].strip()} is {price:g} CNY/kWh, "
-                            f"beyond the limit of +-{PRICE_LIMIT_CNY_PER_KWH:g} CNY/kWh")
-            continue
-        if ts.tzinfo is None:
-            try:
-                ts = ts.tz_localize(timezone, nonexistent="raise", ambiguous="raise")
-            except Exception:
-                problems.append(f"line {line_no}: {ts} does not exist or is ambiguous in {timezone}")
-                continue
-        stamps.append(ts.tz_convert("UTC"))
-        prices.append(price)
-        lines.append(line_no)
-    if not stamps and not problems:
-        problems.append("no price rows")
-    if problems:
-        raise ConfigError(path, problems)
-    problems = _spacing_problems(stamps, lines)
-    if problems:
-        raise ConfigError(path, problems)
-    return pd.Series(prices, index=pd.DatetimeIndex(stamps, name="ts_utc"), name="price_cny_per_kwh")
+    table = read_timeseries_csv(path, time_names=TIME_COLUMNS, columns={name: (name,) for name in PRICE_COLUMNS},
+                                other_columns="ignore", timezone=timezone)
+    found = [name for name in PRICE_COLUMNS if name in table.frame]
+    if len(found) != 1:
+        table.refuse([csv_problem(1, None, _price_column_reason(found, table.ignored_columns))])
+    (column,) = found
+    prices = table.frame[column].to_numpy() * PRICE_COLUMNS[column]
+    table.refuse_if(
+        [table.problem(row, column, _beyond_limit_reason(column, table.frame[column].iloc[row], prices[row]))
+         for row in np.flatnonzero(np.abs(prices) > PRICE_LIMIT_CNY_PER_KWH).tolist()]
+        + _spacing_problems(table))
+    return pd.Series(prices, index=table.frame.index, name="price_cny_per_kwh")
 
 
-def _spacing_problems(stamps: list[pd.Timestamp], lines: list[int]) -> list[str]:
-    if len(stamps) < 2:
+def _beyond_limit_reason(column: str, value: float, price_cny_per_kwh: float) -> str:
+    in_cny_per_kwh = "" if column == "price_cny_per_kwh" else f" ({price_cny_per_kwh:g} CNY/kWh)"
+    return f"{value:g}{in_cny_per_kwh} is beyond the limit of +-{PRICE_LIMIT_CNY_PER_KWH:g} CNY/kWh"
+
+
+def _price_column_reason(found: list[str], ignored: list[str]) -> str:
+    if found:
+        return f"columns {' and '.join(found)} both give the price; keep one"
+    near = [name for name in ignored if "price" in name.lower()]
+    unit_hint = f" (found {', '.join(near)}: say the unit in the name)" if near else ""
+    return f"no price column with a known unit; use one of {', '.join(PRICE_COLUMNS)}{unit_hint}"
+
+
+def _spacing_problems(table: TimeSeriesCsv) -> list[str]:
+    """Rows not evenly spaced at one of :data:`RESOLUTIONS_MIN` (the reader has made times increase)."""
+    index = table.frame.index
+    if len(index) < 2:
         return []
-    step = stamps[1] - stamps[0]
-    if step <= pd.Timedelta(0):
-        return [f"line {lines[1]}: time {stamps[1]} is not after the row before"]
+    step = index[1] - index[0]
     if step not in [pd.Timedelta(minutes=m) for m in RESOLUTIONS_MIN]:
-        return [f"line {lines[1]}: rows are {step} apart; use 15-minute or hourly prices"]
-    problems = []
-    for prev, ts, line in zip(stamps, stamps[1:], lines[1:]):
-        gap = ts - prev
-        if gap <= pd.Timedelta(0):
-            problems.append(f"line {line}: time {ts} is not after the row before (out of order or repeated)")
-        elif gap != step:
-            problems.append(f"line {line}: gap of {gap} after {prev} (expected {step}; a price is missing)")
-    return problems
+        return [table.problem(1, "time", f"rows are {step} apart; use 15-minute or hourly prices")]
+    gaps = index[1:] - index[:-1]
+    return [table.problem(row + 1, "time", f"gap of {gaps[row]} after {index[row]} (expected {step}; "
+                                           "a price is missing)")
+            for row in np.flatnonzero(gaps != step).tolist()]

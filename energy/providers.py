@@ -8,8 +8,9 @@ dashboard.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
-from typing import Callable
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from energy.alarm_kpis import alarm_system_kpis
 from energy.fault_kpis import fault_kpis
@@ -32,7 +33,7 @@ class EnergyKpiProvider:
                  hold_s: dict[str, float] | None = None):
         self.park, self.history, self.tariff, self.hold_s = park, history, tariff, hold_s
 
-    def energy(self, start: datetime, end: datetime) -> dict:
+    def energy(self, start: datetime, end: datetime) -> dict[str, Any]:
         """Every energy KPI of [start, end) as JSON-ready data (:meth:`energy.kpi.EnergyKpis.as_dict`), with
         ``currency`` and ``kpis`` (the headline KPIs, :meth:`kpis`)."""
         data = energy_kpis(self.history, self.park, start, end, self.tariff, hold_s=self.hold_s).as_dict()
@@ -40,13 +41,14 @@ class EnergyKpiProvider:
         data["kpis"] = labelled_kpis(data, data["currency"] or "")
         return data
 
-    def kpis(self, start: datetime, end: datetime) -> dict[str, dict]:
+    def kpis(self, start: datetime, end: datetime) -> dict[str, dict[str, Any]]:
         """``{key: {"label", "value", "unit", "coverage"}}``; value None where the period lacks what the KPI
         needs; coverage the share (0-1) of the period the figure had data for, None where it does not apply."""
-        return self.energy(start, end)["kpis"]
+        kpis: dict[str, dict[str, Any]] = self.energy(start, end)["kpis"]
+        return kpis
 
 
-def labelled_kpis(k: dict, currency: str) -> dict[str, dict]:
+def labelled_kpis(k: dict[str, Any], currency: str) -> dict[str, dict[str, Any]]:
     """The headline KPIs of :meth:`EnergyKpiProvider.energy`'s answer, keyed and labelled for display."""
     cover = k["coverage"]
 
@@ -78,7 +80,7 @@ def labelled_kpis(k: dict, currency: str) -> dict[str, dict]:
 
 
 def _wall_clock_utc() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class StoredFaultProvider:
@@ -95,7 +97,7 @@ class StoredFaultProvider:
         self.now_utc = now_utc
         self.park = park
 
-    def fault_kpis(self, start: datetime, end: datetime) -> list[dict]:
+    def fault_kpis(self, start: datetime, end: datetime) -> list[dict[str, Any]]:
         """Fault KPIs per asset kind over [start, end) (see ``energy.fault_kpis``): name (the kind), episodes,
         faults, hours_in_fault, period_h, pct_time_in_fault, mtbf_h, mttr_h, availability, comm_losses.
         Empty when the provider was made without the park."""
@@ -104,17 +106,17 @@ class StoredFaultProvider:
         _, per_kind = fault_kpis(self.park, self.store.overlapping(start, end), start, end)
         return [kpis.as_dict() for kpis in per_kind.values()]
 
-    def alarm_kpis(self, start: datetime, end: datetime) -> dict:
+    def alarm_kpis(self, start: datetime, end: datetime) -> dict[str, Any]:
         """Alarm-system KPIs of ISA-18.2 / EEMUA 191 over [start, end) (see ``energy.alarm_kpis``)."""
         return alarm_system_kpis(self.store.overlapping(start, end), start, end)
 
-    def acknowledge(self, episode_id: str, who: str) -> dict | None:
+    def acknowledge(self, episode_id: str, who: str) -> dict[str, Any] | None:
         """Record ``who`` acknowledging the episode (active or cleared) now; the episode afterwards, None when
         there is no such episode. The first acknowledgement stands."""
         episode = self.store.acknowledge(episode_id, who, self.now_utc())
         return None if episode is None else episode_record(episode)
 
-    def console(self, which: AlarmFilter, offset: int, limit: int) -> dict:
+    def console(self, which: AlarmFilter, offset: int, limit: int) -> dict[str, Any]:
         """One page of the alarm console: ``{"faults": [...], "total": int}``, the episodes ``which`` selects,
         newest first, ``limit`` of them from ``offset`` on; each record as :func:`episode_record` makes it plus
         ``comments`` (``[{"who", "at", "text"}]``, oldest first) and ``shelved_until`` (when its alarm's
@@ -123,12 +125,12 @@ class StoredFaultProvider:
         page = self.store.page(which, now, offset, limit)
         return {"faults": self._console_records(page.episodes, now), "total": page.total}
 
-    def episode(self, episode_id: str) -> dict | None:
+    def episode(self, episode_id: str) -> dict[str, Any] | None:
         """The episode with this id as :meth:`console` lists it; None when there is none."""
         episode = self.store.episode(episode_id)
         return None if episode is None else self._console_records([episode], self.now_utc())[0]
 
-    def _console_records(self, episodes: list[FaultEpisode], now: datetime) -> list[dict]:
+    def _console_records(self, episodes: list[FaultEpisode], now: datetime) -> list[dict[str, Any]]:
         comments = self.store.comments([e.id for e in episodes])
         shelved_until: dict[tuple[str, str, str], datetime] = {}
         for shelf in self.store.shelves(now):
@@ -142,13 +144,13 @@ class StoredFaultProvider:
                 "shelved_until": until.isoformat() if until else None})
         return records
 
-    def comment(self, episode_id: str, who: str, text: str) -> dict | None:
+    def comment(self, episode_id: str, who: str, text: str) -> dict[str, Any] | None:
         """Add ``who``'s comment to the episode now; the comment (who, at, text), None when there is no such
         episode. Raises ValueError for an empty text."""
         comment = self.store.comment(episode_id, who, self.now_utc(), text)
         return None if comment is None else comment_record(comment)
 
-    def shelve(self, episode_id: str, who: str, minutes: float, reason: str) -> dict | None:
+    def shelve(self, episode_id: str, who: str, minutes: float, reason: str) -> dict[str, Any] | None:
         """Shelve the episode's alarm (rule, asset, point) for ``minutes`` from now, for ``reason``; the
         shelving as :meth:`shelves` lists it, None when there is no such episode. Raises ValueError for an
         empty reason or a duration that is not positive."""
@@ -156,7 +158,7 @@ class StoredFaultProvider:
         shelf = self.store.shelve(episode_id, who, now, now + timedelta(minutes=minutes), reason)
         return None if shelf is None else shelf_record(shelf)
 
-    def shelves(self) -> list[dict]:
+    def shelves(self) -> list[dict[str, Any]]:
         """Alarms shelved now, in the order shelved: rule_id, asset_id, point_id, shelved_by, shelved_at,
         until, reason."""
         return [shelf_record(s) for s in self.store.shelves(self.now_utc())]
@@ -170,7 +172,7 @@ class StoredFaultProvider:
         return self.store.rule_ids()
 
 
-def episode_record(e: FaultEpisode) -> dict:
+def episode_record(e: FaultEpisode) -> dict[str, Any]:
     """A fault episode as JSON-ready data (the shape of /api/faults)."""
     return {
         "id": e.id, "rule_id": e.rule_id, "asset_id": e.asset_id, "point_id": e.point_id or None,
@@ -183,12 +185,12 @@ def episode_record(e: FaultEpisode) -> dict:
     }
 
 
-def comment_record(c: AlarmComment) -> dict:
+def comment_record(c: AlarmComment) -> dict[str, Any]:
     """A comment as JSON-ready data."""
     return {"who": c.who, "at": c.at_utc.isoformat(), "text": c.text}
 
 
-def shelf_record(s: Shelf) -> dict:
+def shelf_record(s: Shelf) -> dict[str, Any]:
     """A shelving as JSON-ready data."""
     return {"rule_id": s.rule_id, "asset_id": s.asset_id, "point_id": s.point_id or None, "shelved_by": s.shelved_by,
             "shelved_at": s.shelved_utc.isoformat(), "until": s.until_utc.isoformat(), "reason": s.reason}

@@ -14,8 +14,9 @@ References
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -140,7 +141,7 @@ def pv_system(params: PVWattsParams) -> PVSystem:
     )
 
 
-class _SharedSolarPosition(Location):
+class _SharedSolarPosition(Location):  # type: ignore[misc]  # pvlib has no type information
     """A pvlib Location that hands every ModelChain one precomputed solar position.
 
     ModelChain computes the solar position for each run; for several arrays
@@ -151,7 +152,8 @@ class _SharedSolarPosition(Location):
         super().__init__(location.latitude, location.longitude, tz=location.tz, altitude=location.altitude)
         self._solar_position = solar_position
 
-    def get_solarposition(self, times, pressure=None, temperature=12, **kwargs):
+    def get_solarposition(self, times: pd.DatetimeIndex, pressure: float | None = None, temperature: float = 12,
+                          **kwargs: Any) -> pd.DataFrame:
         if not times.equals(self._solar_position.index):
             raise ValueError("shared solar position was computed for other times")
         return self._solar_position
@@ -201,7 +203,8 @@ def pv_model_outputs_many(
     missing = [name for name in _PVLIB_WEATHER_NAMES if name not in weather.columns]
     if missing:
         raise ValueError(f"weather lacks columns: {', '.join(missing)}")
-    if weather.index.tz is None or str(weather.index.tz) != "UTC":
+    index_tz = weather.index.tz if isinstance(weather.index, pd.DatetimeIndex) else None
+    if index_tz is None or str(index_tz) != "UTC":
         raise ValueError("weather index must be tz-aware UTC")
     pvlib_weather = weather[list(_PVLIB_WEATHER_NAMES)].rename(columns=_PVLIB_WEATHER_NAMES)
     site = Location(latitude_deg, longitude_deg, altitude=altitude_m)
@@ -266,4 +269,5 @@ def pv_expected_ac_from_poa_kw(
                                      params.gamma_pdc_per_c) * (1.0 - params.losses_pct / 100.0)
     ac_w = pvlib.inverter.pvwatts(dc_w, params.inverter_ac_kw * 1000.0 / params.inverter_eta_nom,
                                   params.inverter_eta_nom)
-    return np.clip(np.asarray(ac_w, dtype=float), 0.0, None) / 1000.0
+    ac_kw: np.ndarray = np.clip(np.asarray(ac_w, dtype=float), 0.0, None) / 1000.0
+    return ac_kw

@@ -52,7 +52,7 @@ class TimeWindow(InputModel):
         return value
 
     @model_validator(mode="after")
-    def _ordered(self) -> "TimeWindow":
+    def _ordered(self) -> TimeWindow:
         if _minutes(self.end) <= _minutes(self.start):
             raise ValueError(f"end {self.end} must be after start {self.start} (split windows that cross midnight)")
         return self
@@ -74,7 +74,7 @@ class Period(TimeWindow):
     price_ratio: Annotated[float, Field(ge=-10, le=100)] | None = None
 
     @model_validator(mode="after")
-    def _one_price(self) -> "Period":
+    def _one_price(self) -> Period:
         if (self.price_cny_per_kwh is None) == (self.price_ratio is None):
             raise ValueError("give exactly one of price_cny_per_kwh and price_ratio")
         return self
@@ -116,7 +116,7 @@ class Tariff(InputModel):
     co2_t_per_mwh: Annotated[float, Field(ge=0, le=2)] = 0.5703
 
     @model_validator(mode="after")
-    def _one_way_to_give_periods(self) -> "Tariff":
+    def _one_way_to_give_periods(self) -> Tariff:
         if (self.periods is None) == (self.seasons is None):
             raise ValueError("give either periods (all year) or seasons, not both and not neither")
         try:
@@ -148,16 +148,16 @@ class Tariff(InputModel):
             for pi, period in ordered:
                 loc = where + ((pi,) if self.seasons is None else ("periods", pi))
                 if period.start_min > cursor:
-                    issues.append((loc, f"gap from {cursor // 60:02d}:{cursor % 60:02d} to {period.start} "
-                                        f"(periods must cover the whole day)"))
+                    issues.append((loc, (f"gap from {cursor // 60:02d}:{cursor % 60:02d} to {period.start} "
+                                        f"(periods must cover the whole day)")))
                 elif period.start_min < cursor:
                     issues.append((loc, f"period {period.name} {period.start}-{period.end} overlaps the one before"))
                 cursor = max(cursor, period.end_min)
                 if period.price_ratio is not None and self.flat_price_cny_per_kwh is None:
                     issues.append((loc + ("price_ratio",), "price_ratio needs flat_price_cny_per_kwh"))
             if cursor < MINUTES_PER_DAY:
-                issues.append((where, f"gap from {cursor // 60:02d}:{cursor % 60:02d} to 24:00 "
-                                      f"(periods must cover the whole day)"))
+                issues.append((where, (f"gap from {cursor // 60:02d}:{cursor % 60:02d} to 24:00 "
+                                      f"(periods must cover the whole day)")))
         missing = sorted(set(range(1, 13)) - set(month_owner))
         if missing:
             issues.append((("seasons",), f"months {missing} are in no season"))
@@ -188,6 +188,8 @@ class Tariff(InputModel):
     def period_price_cny_per_kwh(self, period: Period) -> float:
         if period.price_cny_per_kwh is not None:
             return period.price_cny_per_kwh
+        if period.price_ratio is None or self.flat_price_cny_per_kwh is None:  # the tariff's validation refuses this
+            raise ValueError(f"period {period.name!r} has neither a price nor a ratio to a flat price")
         return period.price_ratio * self.flat_price_cny_per_kwh
 
     def period_names(self, index_utc: pd.DatetimeIndex) -> pd.Series:

@@ -29,7 +29,8 @@ import numpy as np
 import pandas as pd
 import pvlib
 
-from twin.config import MAX_CSV_BYTES, ConfigError, read_input_text
+from twin.config import MAX_CSV_BYTES, read_input_text
+from twin.timeseries_csv import TimeSeriesCsv, TimeSeriesCsvError, csv_problem, read_timeseries_csv
 
 WEATHER_COLUMNS = ("ghi_wm2", "dni_wm2", "dhi_wm2", "temp_air_c", "wind_speed_ms")
 """Column names (with units) of every weather frame in ParkTwin."""
@@ -68,15 +69,6 @@ CSV_COLUMN_ALIASES = {
     "wind_speed_ms": ("wind_speed", "wind_speed_ms"),
 }
 """Accepted names (case-insensitive) of each weather CSV data column."""
-
-
-class WeatherFileError(ConfigError):
-    """A weather file that cannot be used: the message names the file, the
-    place in it (line, column) and the reason."""
-
-    def __init__(self, path: str | PathLike[str], reason: str) -> None:
-        self.reason = reason
-        super().__init__(path, [reason])
 
 
 @dataclass(frozen=True)
@@ -342,8 +334,11 @@ def read_tmy3_weather(path: str | PathLike[str], year: int) -> pd.DataFrame:
 
     Raises
     ------
-    WeatherFileError
+    twin.timeseries_csv.TimeSeriesCsvError
         The file cannot be read as TMY3 or holds values that are not numbers.
+        TMY3 is not a plain time series (two header lines, date and time in
+        separate columns, hours ending at 24:00), so pvlib's own reader reads
+        it, and the error cannot name a line.
 
     References
     ----------
@@ -354,10 +349,10 @@ def read_tmy3_weather(path: str | PathLike[str], year: int) -> pd.DataFrame:
     try:
         frame = _restamped_tmy3(text, year)
     except (ValueError, KeyError, IndexError, TypeError) as exc:  # pvlib's and pandas' errors on a damaged file
-        raise WeatherFileError(path, f"not a readable TMY3 file: {type(exc).__name__}: {exc}") from None
+        raise TimeSeriesCsvError(path, [f"not a readable TMY3 file: {type(exc).__name__}: {exc}"]) from None
     not_finite = [name for name in WEATHER_COLUMNS if not np.isfinite(frame[name].to_numpy()).all()]
     if not_finite:
-        raise WeatherFileError(path, f"TMY3 columns {', '.join(not_finite)} hold values that are not numbers")
+        raise TimeSeriesCsvError(path, [f"TMY3 columns {', '.join(not_finite)} hold values that are not numbers"])
     return frame
 
 
@@ -412,11 +407,12 @@ def read_weather_csv(
     Other columns are ignored (and listed in the notes). Values are taken as
     instantaneous at each timestamp.
 
-    Times are ISO 8601. A time with a UTC offset (``2024-06-01T08:00+08:00``,
+    The file is read by :func:`twin.timeseries_csv.read_timeseries_csv`: times
+    are ISO 8601; a time with a UTC offset (``2024-06-01T08:00+08:00``,
     ``...Z``) is used as is; a time without one is local time in ``tz`` (an
     IANA name) and is an error when ``tz`` is None, as is a local time that
     ``tz`` makes ambiguous or nonexistent (daylight-saving changes). Times
-    must strictly increase.
+    must strictly increase; every value must be a finite number.
 
     Derivations:
 
@@ -426,8 +422,8 @@ def read_weather_csv(
       (``pvlib.irradiance.complete_irradiance``; a derived DHI is clipped at 0);
     - no wind: :data:`CSV_DEFAULT_WIND_SPEED_MS`.
 
-    Missing temperature, missing irradiance beyond that, empty or
-    non-numeric values, negative irradiance or wind speed are errors.
+    Missing temperature, missing irradiance beyond that, negative irradiance
+    or wind speed are errors.
 
     Parameters
     ----------
@@ -448,7 +444,7 @@ def read_weather_csv(
 
     Raises
     ------
-    WeatherFileError
+    twin.timeseries_csv.TimeSeriesCsvError
         The file cannot be used; the message names the file, the line and
         column where it applies (line 1 is the header), and the reason.
 
@@ -458,129 +454,30 @@ def read_weather_csv(
        diffuse radiation fraction for hourly, daily and monthly-average global
        radiation. Solar Energy 28(4), 293-302.
     """
-    text = read_input_text(path, MAX_CSV_BYTES)
-    try:
-        table = pd.read_csv(io.StringIO(text), dtype=str, skip_blank_lines=False)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise WeatherFileError(path, f"not a readable CSV file: {exc}") from exc
-    table.columns = [str(name).strip().lower() for name in table.columns]
-    line_numbers = np.arange(len(table)) + 2
-    filled = table.notna().any(axis=1).to_numpy()
-    table, line_numbers = table[filled], line_numbers[filled]
-    if table.empty:
-        raise WeatherFileError(path, "no data rows")
-    notes: list[str] = []
-
-    time_columns = [name for name in table.columns if name in CSV_TIME_COLUMNS]
-    if len(time_columns) != 1:
-        found = "none" if not time_columns else ", ".join(time_columns)
-        raise WeatherFileError(path, f"need exactly one time column named one of {', '.join(CSV_TIME_COLUMNS)}; "
-                                     f"found {found} among columns {', '.join(table.columns)}")
-    index_utc = _parse_times(path, table[time_columns[0]], line_numbers, tz)
-
-    columns: dict[str, np.ndarray] = {}
-    used = set(time_columns)
-    for canonical, aliases in CSV_COLUMN_ALIASES.items():
-        present = [name for name in table.columns if name in aliases]
-        if len(present) > 1:
-            raise WeatherFileError(path, f"columns {' and '.join(present)} both give {canonical}")
-        if present:
-            columns[canonical] = _parse_values(path, table[present[0]], present[0], line_numbers,
-                                               non_negative=canonical != "temp_air_c")
-            used.add(present[0])
-    ignored = [name for name in table.columns if name not in used]
-    if ignored:
-        notes.append(f"ignored columns: {', '.join(ignored)}")
-    if "temp_air_c" not in columns:
-        raise WeatherFileError(path, "no air temperature column (temp_air or temp_air_c)")
-
-    notes.extend(_complete_irradiance(path, columns, index_utc, latitude_deg, longitude_deg, altitude_m))
+    table = read_timeseries_csv(path, time_names=CSV_TIME_COLUMNS, columns=CSV_COLUMN_ALIASES,
+                                required=("temp_air_c",), other_columns="ignore", timezone=tz)
+    columns = {name: table.frame[name].to_numpy() for name in table.frame.columns}
+    table.refuse_if([table.problem(row, name, f"negative value {values[row]:g}")
+                     for name, values in columns.items() if name != "temp_air_c"
+                     for row in np.flatnonzero(values < 0)])
+    notes = [f"ignored columns: {', '.join(table.ignored_columns)}"] if table.ignored_columns else []
+    notes.extend(_complete_irradiance(table, columns, latitude_deg, longitude_deg, altitude_m))
     if "wind_speed_ms" not in columns:
-        columns["wind_speed_ms"] = np.full(len(index_utc), CSV_DEFAULT_WIND_SPEED_MS)
+        columns["wind_speed_ms"] = np.full(len(table.frame), CSV_DEFAULT_WIND_SPEED_MS)
         notes.append(f"wind_speed_ms set to {CSV_DEFAULT_WIND_SPEED_MS} m/s (no wind column)")
-    return pd.DataFrame({name: columns[name] for name in WEATHER_COLUMNS}, index=index_utc), notes
+    return pd.DataFrame({name: columns[name] for name in WEATHER_COLUMNS}, index=table.frame.index), notes
 
 
-def _parse_times(path: str | PathLike[str], times: pd.Series, line_numbers: np.ndarray,
-                 tz: str | None) -> pd.DatetimeIndex:
-    """Parse a CSV time column into a strictly increasing UTC index, or raise WeatherFileError."""
-    text = times.fillna("").str.strip()
-    try:
-        parsed = _times_utc(path, text, line_numbers, tz)
-    except WeatherFileError:
-        raise
-    except Exception:  # pandas raises several types (out of bounds, malformed offsets, its own assertions)
-        unreadable = [row for row, value in enumerate(text) if not _readable_time(value)]
-        row = unreadable[0] if unreadable else None
-        where = f"line {line_numbers[row]}, " if row is not None else ""
-        value = f" {text.iloc[row]!r}" if row is not None else "s"
-        raise WeatherFileError(path, f"{where}column {times.name}: cannot read time{value} (ISO 8601 expected, "
-                                     "years 1678-2261)") from None
-    bad = parsed.isna().to_numpy()
-    if bad.any():
-        row = np.argmax(bad)
-        in_tz = f"; local times must exist and be unambiguous in {tz}" if tz is not None else ""
-        raise WeatherFileError(path, f"line {line_numbers[row]}, column {times.name}: cannot read time "
-                                     f"{text.iloc[row]!r} (ISO 8601 expected{in_tz})")
-    index_utc = pd.DatetimeIndex(parsed)
-    not_after = np.flatnonzero(np.diff(index_utc.asi8) <= 0)
-    if not_after.size:
-        row = not_after[0] + 1
-        raise WeatherFileError(path, f"line {line_numbers[row]}, column {times.name}: time {text.iloc[row]!r} is "
-                                     f"not after the previous row's {text.iloc[row - 1]!r}; times must increase")
-    return index_utc
-
-
-def _times_utc(path: str | PathLike[str], text: pd.Series, line_numbers: np.ndarray, tz: str | None) -> pd.Series:
-    """Stripped ISO 8601 times as UTC, NaT where unreadable; times without an offset are in ``tz``."""
-    has_offset = text.str.contains(r"(?:Z|[+-]\d{2}(?::?\d{2})?)$", regex=True).to_numpy()
-    parsed = pd.Series(pd.NaT, index=text.index, dtype="datetime64[ns, UTC]")
-    if has_offset.any():
-        parsed[has_offset] = pd.to_datetime(text[has_offset], utc=True, format="ISO8601", errors="coerce")
-    naive = ~has_offset
-    if naive.any():
-        local = pd.DatetimeIndex(pd.to_datetime(text[naive], format="ISO8601", errors="coerce"))
-        if tz is None and local.notna().any():
-            row = np.flatnonzero(naive)[np.argmax(local.notna())]
-            raise WeatherFileError(path, f"line {line_numbers[row]}, column {text.name}: time {text.iloc[row]!r} "
-                                         "has no UTC offset; add one (e.g. +08:00) or give the file's time zone")
-        if tz is not None:
-            parsed[naive] = local.tz_localize(tz, ambiguous="NaT", nonexistent="NaT").tz_convert("UTC")
-    return parsed
-
-
-def _readable_time(text: str) -> bool:
-    """Whether pandas reads this one time on its own, within its range of nanosecond timestamps."""
-    try:
-        return pd.Timestamp(text) is not pd.NaT
-    except Exception:  # as in _parse_times
-        return False
-
-
-def _parse_values(path: str | PathLike[str], values: pd.Series, column: str, line_numbers: np.ndarray,
-                  non_negative: bool) -> np.ndarray:
-    """Parse a CSV data column into floats, or raise WeatherFileError at the first bad value."""
-    numbers = pd.to_numeric(values.str.strip(), errors="coerce").to_numpy(float)
-    bad = ~np.isfinite(numbers)
-    if bad.any():
-        row = np.argmax(bad)
-        raise WeatherFileError(path, f"line {line_numbers[row]}, column {column}: "
-                                     f"not a number: {values.iloc[row]!r}")
-    if non_negative and (numbers < 0).any():
-        row = np.argmax(numbers < 0)
-        raise WeatherFileError(path, f"line {line_numbers[row]}, column {column}: negative value {numbers[row]:g}")
-    return numbers
-
-
-def _complete_irradiance(path: str | PathLike[str], columns: dict[str, np.ndarray], index_utc: pd.DatetimeIndex,
-                         latitude_deg: float, longitude_deg: float, altitude_m: float) -> list[str]:
+def _complete_irradiance(table: TimeSeriesCsv, columns: dict[str, np.ndarray], latitude_deg: float,
+                         longitude_deg: float, altitude_m: float) -> list[str]:
     """Add the missing irradiance columns to ``columns`` in place; return notes on what was derived."""
     present = [name for name in IRRADIANCE_COLUMNS if name in columns]
     if len(present) == 3:
         return []
     if len(present) < 2 and present != ["ghi_wm2"]:
-        raise WeatherFileError(path, "irradiance needs ghi, or two of ghi, dni and dhi; "
-                                     f"found {', '.join(present) or 'none'}")
+        table.refuse([csv_problem(1, None, "irradiance needs ghi, or two of ghi, dni and dhi; "
+                                           f"found {', '.join(present) or 'none'}")])
+    index_utc = table.frame.index
     location = pvlib.location.Location(latitude_deg, longitude_deg, altitude=altitude_m)
     solar_position = location.get_solarposition(index_utc, temperature=columns["temp_air_c"])
     if present == ["ghi_wm2"]:

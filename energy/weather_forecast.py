@@ -64,7 +64,8 @@ class WeatherForecast(Protocol):
 
 def clear_sky_index_of_cover(cloud_fraction: float) -> float:
     """Kasten-Czeplak clear-sky index ``1 - 0.75 N^3.4`` of a cloud-cover fraction N (energy.weather)."""
-    return 1.0 - 0.75 * float(cloud_fraction) ** 3.4
+    index: float = 1.0 - 0.75 * float(cloud_fraction) ** 3.4
+    return index
 
 
 def cover_of_clear_sky_index(clear_sky_index: float) -> float:
@@ -104,7 +105,8 @@ class PersistenceForecast:
         """
         offset = (index_utc - pd.Timestamp(0, tz="UTC")) % CLEAR_SKY_STEP
         if len(index_utc) == 0 or not (offset == CLEAR_SKY_STEP / 2).all():
-            return self.location.get_clearsky(index_utc, model="ineichen")
+            clear_sky: pd.DataFrame = self.location.get_clearsky(index_utc, model="ineichen")
+            return clear_sky
         frames = []
         for day in index_utc.floor("1D").unique():
             if day not in self._clear_by_day:
@@ -168,7 +170,7 @@ class PersistenceForecast:
 class CsvWeatherForecast:
     """The site's weather forecast CSV (module docstring), re-read whenever the file changes.
 
-    A file that cannot be used raises :class:`energy.weather.WeatherFileError` naming the file, the line,
+    A file that cannot be used raises :class:`twin.timeseries_csv.TimeSeriesCsvError` naming the file, the line,
     the column and the reason; the site's job should write a new file beside it and rename it into place,
     so that a half-written file is never read. ``notes``: what the last forecast filled in or derived.
     """
@@ -192,6 +194,7 @@ class CsvWeatherForecast:
             self._frame, self._read_notes = read_weather_csv(self.path, site.latitude_deg, site.longitude_deg,
                                                              site.altitude_m, tz=site.timezone)
             self._stamp = stamp
+        assert self._frame is not None  # read whenever the stamp changes, and it starts as None
         return self._frame
 
     def weather(self, issue_utc: pd.Timestamp, index_utc: pd.DatetimeIndex, measured: pd.DataFrame) -> pd.DataFrame:
@@ -225,6 +228,8 @@ def weather_forecast_for(park: Park) -> WeatherForecast:
     """The weather forecast source the park file names (``weather_forecast``; default persistence)."""
     settings = park.weather_forecast
     if settings.source == "csv":
+        if settings.file is None:  # the park file's validation refuses this
+            raise ValueError("weather_forecast.source csv needs weather_forecast.file")
         return CsvWeatherForecast(park, settings.file)
     if settings.source == "tmy":
         return TmyForecast(park)

@@ -25,12 +25,14 @@ the demand charge on each calendar month's highest demand-interval mean import.
 
 from __future__ import annotations
 
+import functools
 import multiprocessing
 import os
 import queue
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Callable
+from typing import cast
 
 import pandas as pd
 
@@ -160,13 +162,13 @@ def backtest(park: Park, environment: Environment, tariff: Tariff, start_utc: da
     ``forecast``: "history" or "perfect" (module docstring); ``warmup_days``: days on the plant's own
     schedule before the first day whose measured loads the history forecaster starts from (0: none, as a
     park that has just been connected). Each re-plan's MIP is bounded by the plan options' node budget
-    (a realizable incumbent is used if it stops early); ``mip_time_limit_s`` adds a wall-clock bound
-    (None: nodes only, so that the result does not depend on the machine's load). ``solver``: how the optimal re-plans are solved (optimizer.solve.SOLVERS; see
-    :data:`BACKTEST_SOLVER`). ``workers``: processes the strategies run in (default: one per
-    strategy, at most one per CPU; 1 runs them here, one after the other); each strategy's run is
-    the same either way. ``no_storage`` is not run again: it holds storage, as the hold-storage run
-    does, and that run stands in for it (same simulator, seed and setpoints, the same meter readings).
-    ``progress(strategy, control steps done)``."""
+    (a realizable incumbent is used if it stops early); ``mip_time_limit_s`` adds a wall-clock bound (None:
+    nodes only, so that the result does not depend on the machine's load). ``solver``: how the optimal
+    re-plans are solved (optimizer.solve.SOLVERS; see :data:`BACKTEST_SOLVER`). ``workers``: processes the
+    strategies run in (default: one per strategy, at most one per CPU; 1 runs them here, one after the other);
+    each strategy's run is the same either way. ``no_storage`` is not run again: it holds storage, as the
+    hold-storage run does, and that run stands in for it (same simulator, seed and setpoints, the same meter
+    readings). ``progress(strategy, control steps done)``."""
     if forecast not in FORECASTS:
         raise ValueError(f"forecast must be one of {', '.join(FORECASTS)}, not {forecast!r}")
     end_utc = start_utc + timedelta(days=days)
@@ -186,15 +188,15 @@ def backtest(park: Park, environment: Environment, tariff: Tariff, start_utc: da
         warmup = warmup_field.quarter_hour_loads(warmup_start, start_utc)
     run = _ClosedLoopRun(park, environment, tariff, plan_options(tariff, mip_time_limit_s=mip_time_limit_s),
                          plan_context(park, tariff), start_utc, end_utc, replan_min, horizon_h, solver, forecast,
-                         hold_run.loads if forecast == "perfect" else None, warmup)
+                         hold_run.loads if forecast == "perfect" and hold_run is not None else None, warmup)
     simulated = tuple(s for s in strategies if s != HOLD_STORAGE)
     workers = max(1, min(len(simulated), (os.cpu_count() or 1) if workers is None else workers))
     if workers > 1:
         outcomes = _run_in_workers(run, simulated, workers, progress)
     else:
-        outcomes = {s: _run_closed_loop(run, s, (lambda n, s=s: progress(s, n)) if progress else None)
+        outcomes = {s: _run_closed_loop(run, s, functools.partial(progress, s) if progress else None)
                     for s in simulated}
-    if HOLD_STORAGE in strategies:
+    if HOLD_STORAGE in strategies and hold_run is not None:  # it is run whenever HOLD_STORAGE is asked for
         in_period = hold_run.grid_kw.index < end_utc
         outcomes[HOLD_STORAGE] = _Outcome(hold_run.grid_kw[in_period], hold_run.pv_kw[in_period], [], [])
         if progress:
@@ -220,7 +222,8 @@ class _Outcome:
     solve_times_s: list[float]
 
 
-def _run_in_worker(run: _ClosedLoopRun, strategy: str, progress_queue) -> tuple[str, _Outcome]:
+def _run_in_worker(run: _ClosedLoopRun, strategy: str,
+                   progress_queue: queue.Queue[tuple[str, int]]) -> tuple[str, _Outcome]:
     return strategy, _run_closed_loop(run, strategy, lambda n: progress_queue.put((strategy, n)))
 
 
@@ -248,6 +251,8 @@ def _run_in_workers(run: _ClosedLoopRun, strategies: tuple[str, ...], workers: i
 
 def _forecaster(run: _ClosedLoopRun, simulated: SimulatedField) -> Forecaster:
     if run.forecast == "perfect":
+        if run.perfect_loads is None:  # backtest() gives them whenever the forecast is perfect
+            raise ValueError("a perfect forecast needs the hold-storage run's loads")
         return PerfectForecaster(run.perfect_loads)
     from energy.forecast import HistoryForecaster
 
@@ -281,17 +286,18 @@ def realized_cost(meter_kw: pd.Series, pv_kw: pd.Series, tariff: Tariff,
     step_h = (meter_kw.index[1] - meter_kw.index[0]).total_seconds() / 3600.0
     imported = meter_kw.clip(lower=0.0)
     exported = (-meter_kw).clip(lower=0.0)
-    price = tariff.energy_price_cny_per_kwh(meter_kw.index).to_numpy()
+    times = cast(pd.DatetimeIndex, meter_kw.index)
+    price = tariff.energy_price_cny_per_kwh(times).to_numpy()
     energy = imported.to_numpy() * price * step_h
     paid = tariff.paid_export_kw(exported.to_numpy(), pv_kw.to_numpy())
     revenue = paid * tariff.export_price_cny_per_kwh * step_h
     demand = imported.resample(f"{tariff.demand_interval_min}min").mean()
-    local_month = demand.index.tz_convert(timezone).strftime("%Y-%m")
+    local_month = cast(pd.DatetimeIndex, demand.index).tz_convert(timezone).strftime("%Y-%m")
     monthly_peak = demand.groupby(local_month).max()
     demand_cny = float(monthly_peak.sum() * tariff.demand_charge_cny_per_kw_month)
     daily = pd.Series(energy - revenue, index=meter_kw.index).groupby(
-        meter_kw.index.tz_convert(timezone).date).sum()
+        times.tz_convert(timezone).date).sum()
     total = float(energy.sum() - revenue.sum() + demand_cny)
     return RealizedCost(float(energy.sum()), float(revenue.sum()), demand_cny, float(monthly_peak.max()),
                         float(imported.sum() * step_h), total,
-                        {month: float(kw) for month, kw in monthly_peak.items()}), daily
+                        {str(month): float(kw) for month, kw in monthly_peak.items()}), daily

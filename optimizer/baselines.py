@@ -17,7 +17,8 @@ charges EVs at full power from arrival. ``no_storage`` is also the safe fallback
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -25,6 +26,7 @@ import pandas as pd
 from optimizer.dispatch import complete_dispatch
 from optimizer.inputs import HorizonInputs
 from optimizer.model import DispatchAssets, LinearProgram
+from twin.assets import Chiller
 from twin.park import PlantSchedule
 
 BASELINES = ("chiller_priority", "storage_priority", "no_storage", "battery_idle")
@@ -51,7 +53,7 @@ def hold_storage_dispatch(lp: LinearProgram, inputs: HorizonInputs, assets: Disp
 IceRule = Callable[..., tuple[float, float]]
 
 
-def _hold_ice(**_) -> tuple[float, float]:
+def _hold_ice(**_: Any) -> tuple[float, float]:
     return 0.0, 0.0
 
 
@@ -124,8 +126,9 @@ def _rule_dispatch(lp: LinearProgram, inputs: HorizonInputs, assets: DispatchAss
     return complete_dispatch(lp, inputs, assets, decisions)
 
 
-def _allocate_chillers(chillers, ice_chillers, direct_order: list[int], ice_rows: list[int], direct_need_kwth: float,
-                       ice_request_kwth: float):
+def _allocate_chillers(chillers: Sequence[Chiller], ice_chillers: Sequence[Chiller], direct_order: list[int],
+                       ice_rows: list[int], direct_need_kwth: float,
+                       ice_request_kwth: float) -> tuple[np.ndarray, np.ndarray]:
     """Direct load first, each chiller in ``direct_order`` (those that cannot make ice first) filled
     before the next, then ice from the ice chillers that carry no direct load (``ice_rows``: each
     ice chiller's index in ``chillers``): a chiller is in one mode per step, as the field commands it.
@@ -140,7 +143,7 @@ def _allocate_chillers(chillers, ice_chillers, direct_order: list[int], ice_rows
     for j, chiller in enumerate(ice_chillers):
         if direct[ice_rows[j]] > 0:
             continue
-        ice[j] = min(request, chiller.ice_capacity_kwth)
+        ice[j] = min(request, chiller.ice_capacity_kwth or 0.0)  # an ice chiller's is set
         request -= ice[j]
     return direct, ice
 
@@ -148,7 +151,7 @@ def _allocate_chillers(chillers, ice_chillers, direct_order: list[int], ice_rows
 def _ev_uncontrolled(lp: LinearProgram, inputs: HorizonInputs) -> np.ndarray:
     """Each session charges at full power from arrival until its energy is delivered."""
     upper = lp.col_upper[lp.blocks["ev_kw"].index]
-    ev = np.zeros_like(upper)
+    ev: np.ndarray = np.zeros_like(upper)
     for s, session in enumerate(inputs.ev_sessions):
         remaining = session.energy_kwh
         for t in np.flatnonzero(upper[s] > 0):

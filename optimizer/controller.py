@@ -27,9 +27,11 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from datetime import datetime, timedelta
-from typing import Callable, Literal
+from typing import Literal, cast
 
 import numpy as np
 import pandas as pd
@@ -72,7 +74,7 @@ class TariffPrices:
             frame = pd.DataFrame({"price_cny_per_kwh": self.tariff.energy_price_cny_per_kwh(index).to_numpy(float),
                                   "export_price_cny_per_kwh": self.tariff.export_price_cny_per_kwh}, index=index)
             self._frame = frame
-        position = frame.index.get_loc(start_utc)
+        position = cast(int, frame.index.get_loc(start_utc))  # the index is unique
         return frame.iloc[position:position + steps]
 
 
@@ -151,7 +153,7 @@ class ControlStep:
     results: dict[str, str]
     margin_kw: float
     released: str | None = None
-    deviation: dict[str, float] = field(default_factory=dict)
+    deviation: dict[str, float] = dataclass_field(default_factory=dict)
     """Measured minus planned storage at the step's start, by the plan that was in force over the step
     before: ``<battery>.stored_kwh`` (kWh) and ``<tank>.inventory_kwhth`` (kWhth); empty without one."""
 
@@ -193,16 +195,16 @@ class Controller:
     prices: TariffPrices
     options: PlanOptions
     context: PlanContext
-    authority: Authority = field(default_factory=lambda: Authority("auto"))
+    authority: Authority = dataclass_field(default_factory=lambda: Authority("auto"))
     strategy: str = OPTIMAL
     replan_min: int = 15
     horizon_h: int = 24
     solver: SolverName = "highs"
     with_baselines: bool = False
     who: str = "controller"
-    margin: ImportMargin = field(default_factory=ImportMargin)
+    margin: ImportMargin = dataclass_field(default_factory=ImportMargin)
     on_release: Callable[[str, dict[str, str]], None] | None = None
-    plans: list[PlanInForce] = field(default_factory=list)
+    plans: list[PlanInForce] = dataclass_field(default_factory=list)
     keep_plans: int | None = None
     """Plans kept in :attr:`plans` (None: all; a long live run keeps the last few)."""
 
@@ -248,7 +250,7 @@ class Controller:
         start = pd.Timestamp(prepared.ts_utc)
         current = self.current
         row = current.row(start) if current is not None else None
-        if row is None or not self.authority.allows(prepared.ts_utc):
+        if current is None or row is None or not self.authority.allows(prepared.ts_utc):
             reason = "no plan covers this step" if row is None else self._no_authority_reason(prepared.ts_utc)
             released = self.release(reason) if self._holding_setpoints else None
             return ControlStep(prepared.ts_utc, prepared.replanned,
@@ -266,7 +268,7 @@ class Controller:
         no states)."""
         current = self.current
         row = current.row(now) if current is not None and current.plan is not None else None
-        if row is None:
+        if current is None or current.plan is None or row is None:
             return {}
         planned = current.plan.table.iloc[row]
         measured = {f"{asset}.stored_kwh": kwh for asset, kwh in state.battery_stored_kwh.items()}

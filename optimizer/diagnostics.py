@@ -78,9 +78,9 @@ def _ice_shortage(inputs: HorizonInputs, assets: DispatchAssets, state: InitialS
     rechargeable = any(load < direct_kwth)
     if inventory + 1e-9 >= need_kwhth.sum() or rechargeable:
         return []
-    return [f"inputs: cooling_load_kwth exceeds total chiller capacity {direct_kwth:,.0f} kWth by "
+    return [(f"inputs: cooling_load_kwth exceeds total chiller capacity {direct_kwth:,.0f} kWth by "
             f"{need_kwhth.sum():,.0f} kWhth over the horizon, more than the ice inventory can deliver "
-            f"({inventory:,.0f} kWhth) with no step free to make ice"]
+            f"({inventory:,.0f} kWhth) with no step free to make ice")]
 
 
 def infeasibility_diagnostic(inputs: HorizonInputs, assets: DispatchAssets, state: InitialState,
@@ -90,5 +90,5 @@ def infeasibility_diagnostic(inputs: HorizonInputs, assets: DispatchAssets, stat
     if problems:
         return [f"solver status: {status}"] + problems
     return [f"solver status: {status}",
-            "no single input explains it; check that cooling_load_kwth can be carried by the chillers and the ice "
-            "inventory over the horizon, grid import/export limits, and EV session windows"]
+            ("no single input explains it; check that cooling_load_kwth can be carried by the chillers and the ice "
+            "inventory over the horizon, grid import/export limits, and EV session windows")]

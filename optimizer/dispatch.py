@@ -50,7 +50,8 @@ def _net_grid_kw(lp: LinearProgram, x: np.ndarray) -> np.ndarray:
     imp, exp = lp.blocks["grid_import_kw"].index, lp.blocks["grid_export_kw"].index
     rows = lp.electric_rows
     x[imp], x[exp] = 0.0, 0.0
-    return lp.row_lower[rows] - lp.a[rows] @ x
+    slack: np.ndarray = lp.row_lower[rows] - lp.a[rows] @ x
+    return slack
 
 
 def _set_slacks(lp: LinearProgram, x: np.ndarray) -> None:

@@ -8,13 +8,15 @@ so they can come from the energy models, from a trader's CSV
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import pandas as pd
 
 from energy.prices import PRICE_LIMIT_CNY_PER_KWH
-from twin.config import ConfigError, read_csv_rows
+from twin.timeseries_csv import read_timeseries_csv
 
 INPUT_COLUMNS = ("cooling_load_kwth", "pv_available_kw", "other_load_kw", "price_cny_per_kwh")
 """Columns every horizon needs (kWth, kW AC before curtailment, kW, CNY/kWh)."""
@@ -69,7 +71,7 @@ class HorizonInputs:
 
     @property
     def index(self) -> pd.DatetimeIndex:
-        return self.frame.index
+        return cast(pd.DatetimeIndex, self.frame.index)
 
     @property
     def steps(self) -> int:
@@ -93,7 +95,7 @@ class HorizonInputs:
     def from_series(cls, cooling_load_kwth: pd.Series, pv_available_kw: pd.Series, other_load_kw: pd.Series,
                     price_cny_per_kwh: pd.Series, export_price_cny_per_kwh: pd.Series | float,
                     outdoor_temp_c: pd.Series | None = None,
-                    ev_sessions: list[EVSessionRequest] | None = None) -> "HorizonInputs":
+                    ev_sessions: list[EVSessionRequest] | None = None) -> HorizonInputs:
         """Inputs from plain series on one UTC index (the forecasts' index)."""
         index = cooling_load_kwth.index
         frame = pd.DataFrame({
@@ -135,7 +137,7 @@ def horizon_coverage_problem(index_utc: pd.DatetimeIndex, start_utc: pd.Timestam
     needed = (pd.Timestamp(end_utc) - pd.Timestamp(start_utc)) / step
     minutes = f"{step / pd.Timedelta(minutes=1):g} min"
 
-    def local(ts) -> str:
+    def local(ts: datetime | pd.Timestamp) -> str:
         return f"{pd.Timestamp(ts).tz_convert(timezone):%Y-%m-%d %H:%M}"
 
     return (f"the file's {len(index_utc)} row(s) of {minutes} cover {local(first)} to {local(end)}; the plan needs "
@@ -145,81 +147,46 @@ def horizon_coverage_problem(index_utc: pd.DatetimeIndex, start_utc: pd.Timestam
 def read_inputs_csv(path: str | Path, timezone: str, export_price_cny_per_kwh: float) -> HorizonInputs:
     """Read a horizon CSV: ``timestamp`` plus the columns of :data:`INPUT_COLUMNS` (and optional ones).
 
-    Timestamps with an offset are taken as given, without one they are in the
-    park's ``timezone``. Rows evenly spaced, in order, every value a finite
-    number within its limit (:data:`POWER_LIMIT_KW`, :data:`OUTDOOR_TEMP_RANGE_C`,
-    ``energy.prices.PRICE_LIMIT_CNY_PER_KWH``); anything else raises ConfigError
-    naming the file, line and reason.
+    The file is read by :func:`twin.timeseries_csv.read_timeseries_csv` (times without an offset in the
+    park's ``timezone``, other columns refused); then every value within its limit
+    (:data:`POWER_LIMIT_KW`, :data:`OUTDOOR_TEMP_RANGE_C`, ``energy.prices.PRICE_LIMIT_CNY_PER_KWH``) and
+    the rows evenly spaced are checked here. Any problem raises
+    :class:`twin.timeseries_csv.TimeSeriesCsvError` naming the file, the line, the column and the reason.
     """
-    path = Path(path)
-    rows = read_csv_rows(path)
-    header = [h.strip().lower() for h in rows[0]]
-    problems = []
-    if "timestamp" not in header:
-        problems.append("line 1: no timestamp column")
-    missing = [c for c in INPUT_COLUMNS if c not in header]
-    if missing:
-        problems.append(f"line 1: missing columns {', '.join(missing)} (units are part of the names)")
-    unknown = [h for h in header if h not in ("timestamp",) + INPUT_COLUMNS + OPTIONAL_COLUMNS]
-    if unknown:
-        problems.append(f"line 1: unknown columns {', '.join(unknown)}")
-    if problems:
-        raise ConfigError(path, problems)
-    value_columns = [h for h in header if h != "timestamp"]
-    stamps, values = [], []
-    for line_no, row in enumerate(rows[1:], start=2):
-        if not row or all(not cell.strip() for cell in row):
-            continue
-        if len(row) != len(header):
-            problems.append(f"line {line_no}: {len(row)} fields, expected {len(header)}")
-            continue
-        cells = dict(zip(header, (cell.strip() for cell in row)))
-        try:
-            ts = pd.Timestamp(cells["timestamp"])
-            ts = ts.tz_localize(timezone) if ts.tzinfo is None else ts
-        except Exception:  # pandas raises several types for unreadable, nonexistent or ambiguous times
-            problems.append(f"line {line_no}: cannot read the time {cells['timestamp']!r}")
-            continue
-        parsed = {}
-        for column in value_columns:
-            try:
-                parsed[column] = float(cells[column])
-            except ValueError:
-                problems.append(f"line {line_no}: {column} {cells[column]!r} is not a number")
-                continue
-            problem = _value_problem(column, parsed[column])
-            if problem:
-                problems.append(f"line {line_no}: {column} {problem}")
-        stamps.append(ts.tz_convert("UTC"))
-        values.append(parsed)
-    if not stamps and not problems:
-        problems.append("no data rows")
-    if len(stamps) > 1:
-        step = stamps[1] - stamps[0]
-        if step <= pd.Timedelta(0):
-            problems.append("line 3: timestamps are not increasing")
-        for line_no, (prev, ts) in enumerate(zip(stamps, stamps[1:]), start=3):
-            if ts - prev != step:
-                problems.append(f"line {line_no}: {ts} is {ts - prev} after the row before, expected {step}")
-                break
-    if problems:
-        raise ConfigError(path, problems)
-    frame = pd.DataFrame(values, index=pd.DatetimeIndex(stamps, name="ts_utc"))
+    table = read_timeseries_csv(path, time_names=("timestamp",),
+                                columns={name: (name,) for name in INPUT_COLUMNS + OPTIONAL_COLUMNS},
+                                required=INPUT_COLUMNS, other_columns="refuse", timezone=timezone)
+    frame = table.frame
+    problems = [table.problem(row, column, reason)
+                for row, column, reason in sorted(_value_problems(frame), key=lambda problem: problem[0])]
+    if len(frame) > 1:
+        step = frame.index[1] - frame.index[0]
+        gaps = frame.index[1:] - frame.index[:-1]
+        uneven = np.flatnonzero(gaps != step)
+        if uneven.size:
+            row = int(uneven[0]) + 1
+            problems.append(table.problem(row, "time", f"{frame.index[row]} is {gaps[row - 1]} after the row "
+                                                       f"before, expected {step} (rows evenly spaced)"))
+    table.refuse_if(problems)
     if "export_price_cny_per_kwh" not in frame:
-        frame["export_price_cny_per_kwh"] = export_price_cny_per_kwh
+        frame = frame.assign(export_price_cny_per_kwh=export_price_cny_per_kwh)
     return HorizonInputs(frame)
 
 
-def _value_problem(column: str, value: float) -> str | None:
-    """Why a horizon CSV value cannot be used (None when it can): not finite, a negative power, or beyond
-    the limits above."""
-    if not np.isfinite(value):
-        return "is not finite"
-    if column in POWER_COLUMNS and not 0 <= value <= POWER_LIMIT_KW:
-        return f"{value:g} is outside 0 to {POWER_LIMIT_KW:,.0f} kW"
-    if column.startswith(("price_", "export_price_")) and abs(value) > PRICE_LIMIT_CNY_PER_KWH:
-        return f"{value:g} is beyond the limit of +-{PRICE_LIMIT_CNY_PER_KWH:g} CNY/kWh"
-    low, high = OUTDOOR_TEMP_RANGE_C
-    if column == "outdoor_temp_c" and not low <= value <= high:
-        return f"{value:g} is outside {low:g} to {high:g} degC"
-    return None
+def _value_problems(frame: pd.DataFrame) -> list[tuple[int, str, str]]:
+    """(row, column, reason) for each value beyond its limit: a negative or too large power, a price beyond
+    the price limit, an outdoor temperature outside the range above (the reader has made every value
+    finite)."""
+    problems: list[tuple[int, str, str]] = []
+    low_c, high_c = OUTDOOR_TEMP_RANGE_C
+    for column in frame.columns:
+        values = frame[column].to_numpy()
+        if column in POWER_COLUMNS:
+            bad, limit = (values < 0) | (values > POWER_LIMIT_KW), f"is outside 0 to {POWER_LIMIT_KW:,.0f} kW"
+        elif column.startswith(("price_", "export_price_")):
+            bad = np.abs(values) > PRICE_LIMIT_CNY_PER_KWH
+            limit = f"is beyond the limit of +-{PRICE_LIMIT_CNY_PER_KWH:g} CNY/kWh"
+        else:  # outdoor_temp_c, the one column left
+            bad, limit = (values < low_c) | (values > high_c), f"is outside {low_c:g} to {high_c:g} degC"
+        problems.extend((row, column, f"{values[row]:g} {limit}") for row in np.flatnonzero(bad).tolist())
+    return problems

@@ -53,7 +53,6 @@ from twin.assets import Battery, Chiller, EVCharger, IceTank
 from twin.park import Park
 from twin.plant import MODE_DIRECT, MODE_ICE, chiller_cop
 
-
 SIMULTANEOUS_TOLERANCE_KW = 1e-6
 """Both flows of a pair above this (kW / kWth) in one step count as simultaneous."""
 
@@ -71,7 +70,7 @@ class DispatchAssets:
     ev_chargers: tuple[EVCharger, ...] = ()
 
     @classmethod
-    def of_park(cls, park: Park) -> "DispatchAssets":
+    def of_park(cls, park: Park) -> DispatchAssets:
         return cls(tuple(park.assets_of(Chiller)), tuple(park.assets_of(IceTank)),
                    tuple(park.assets_of(Battery)), tuple(park.assets_of(EVCharger)))
 
@@ -135,7 +134,7 @@ class Labels:
     steps: np.ndarray
 
     @classmethod
-    def of(cls, quantity: str, assets=None, steps=None) -> "Labels":
+    def of(cls, quantity: str, assets=None, steps=None) -> Labels:
         """Labels for ``assets`` x ``steps`` (either may be None: one entry without it)."""
         asset_array = np.array([""] if assets is None else list(assets), dtype=object)
         step_array = np.array([-1] if steps is None else steps, dtype=int).reshape(-1)
@@ -171,7 +170,7 @@ class LinearProgram:
     row_groups: dict[str, np.ndarray]
     binary_pairs: dict[str, tuple[np.ndarray, np.ndarray]]
     binaries_reasons: list[str] = field(default_factory=list)
-    start_utc: np.datetime64 = np.datetime64("1970-01-01T00:00")
+    start_utc: np.datetime64 = field(default_factory=lambda: np.datetime64("1970-01-01T00:00"))
     """Start of the first step (UTC, naive): the time in the names."""
     column_labels: list[Labels] = field(default_factory=list)
     row_labels: list[Labels] = field(default_factory=list)
@@ -304,9 +303,9 @@ class _Builder:
         keep = vals != 0
         a = sp.csr_matrix((vals[keep], (rows[keep].astype(int), cols[keep].astype(int))), shape=(self.m, self.n))
         return LinearProgram(cat(self.cost), a, cat(self.row_lower), cat(self.row_upper), cat(self.lower),
-                             cat(self.upper), cat(self.integer).astype(bool), constant, self.blocks, step_h, ice_positions,
-                             chiller_kw_per_kwth, self.row_groups, self.binary_pairs, reasons, start_utc,
-                             self.column_labels, self.row_labels)
+                             cat(self.upper), cat(self.integer).astype(bool), constant, self.blocks, step_h,
+                             ice_positions, chiller_kw_per_kwth, self.row_groups, self.binary_pairs, reasons,
+                             start_utc, self.column_labels, self.row_labels)
 
 
 def chiller_cops(chiller: Chiller, outdoor_temp_c: np.ndarray | None, steps: int) -> tuple[np.ndarray, np.ndarray]:
@@ -331,7 +330,7 @@ class BinarySteps:
     reasons: tuple[str, ...]
 
     @classmethod
-    def none(cls, steps: int) -> "BinarySteps":
+    def none(cls, steps: int) -> BinarySteps:
         return cls(np.zeros(steps, bool), np.zeros(steps, bool), np.zeros(steps, bool), ())
 
     @property
@@ -349,7 +348,7 @@ class BinarySteps:
                   ("a chiller in both modes", self.chiller))
         return ", ".join(f"{what} in {int(mask.sum())} step(s)" for what, mask in counts if mask.any())
 
-    def union(self, other: "BinarySteps") -> "BinarySteps":
+    def union(self, other: BinarySteps) -> BinarySteps:
         return BinarySteps(self.grid | other.grid, self.storage | other.storage, self.chiller | other.chiller,
                            self.reasons + tuple(r for r in other.reasons if r not in self.reasons))
 
@@ -405,11 +404,12 @@ def chiller_mode_steps(load_kwth: np.ndarray, cap_direct: np.ndarray, cop_direct
     else:
         steps = load_kwth > 0
     none = np.zeros(T, bool)
-    return BinarySteps(none, none, steps, (f"a chiller could make ice and chilled water in {int(steps.sum())} "
-                                           "step(s)",) if steps.any() else ())
+    return BinarySteps(none, none, steps, ((f"a chiller could make ice and chilled water in {int(steps.sum())} "
+                                           "step(s)"),) if steps.any() else ())
 
 
-def grid_bounds_kw(inputs: HorizonInputs, assets: DispatchAssets, options: PlanOptions) -> tuple[np.ndarray, np.ndarray]:
+def grid_bounds_kw(inputs: HorizonInputs, assets: DispatchAssets,
+                   options: PlanOptions) -> tuple[np.ndarray, np.ndarray]:
     """Per step, (import, export) at the grid meter that no realizable plan exceeds, kW: they tighten
     the LP and are the big-M of the binaries. Export, with nothing imported, is at most PV plus
     every battery discharging in full less the other loads (and at most the PV where the tariff
@@ -619,18 +619,21 @@ def _add_realizability_binaries(b: _Builder, steps: BinarySteps, grid_import, gr
                                 melt_max, battery_ids: list[str], tank_ids: list[str]) -> None:
     """On the flagged steps, u = 1 allows import / battery charge / ice charge, u = 0 export / discharge / melt."""
     _exclusive_pair(b, "u_grid_import", grid_import[steps.grid], grid_export[steps.grid],
-                    big_import[steps.grid], big_export[steps.grid], Labels.of("u_import", None, np.flatnonzero(steps.grid)))
+                    big_import[steps.grid], big_export[steps.grid],
+                    Labels.of("u_import", None, np.flatnonzero(steps.grid)))
     storage_steps = np.flatnonzero(steps.storage)
     n_storage = int(steps.storage.sum())
     if bat_ch.size and n_storage:
         _exclusive_pair(b, "u_battery_charge", bat_ch[:, steps.storage].reshape(-1),
                         bat_dis[:, steps.storage].reshape(-1),
-                        np.repeat(p_ch, n_storage, axis=1).reshape(-1), np.repeat(p_dis, n_storage, axis=1).reshape(-1),
+                        np.repeat(p_ch, n_storage, axis=1).reshape(-1),
+                        np.repeat(p_dis, n_storage, axis=1).reshape(-1),
                         Labels.of("u_charge", battery_ids, storage_steps))
     if charge.size and n_storage:
         _exclusive_pair(b, "u_ice_charge", charge[:, steps.storage].reshape(-1), melt[:, steps.storage].reshape(-1),
                         np.repeat(charge_max, n_storage, axis=1).reshape(-1),
-                        np.repeat(melt_max, n_storage, axis=1).reshape(-1), Labels.of("u_charge", tank_ids, storage_steps))
+                        np.repeat(melt_max, n_storage, axis=1).reshape(-1),
+                        Labels.of("u_charge", tank_ids, storage_steps))
 
 
 def _export_cut(b: _Builder, steps: np.ndarray, grid_export, bat_dis, pv_used, other_kw: np.ndarray) -> None:

@@ -34,15 +34,15 @@ import json
 import logging
 import threading
 from collections import deque
+from collections.abc import Callable
 from dataclasses import asdict
 from datetime import datetime, time, timedelta
-from typing import Callable
 
 import numpy as np
 import pandas as pd
 
 from optimizer.baselines import BASELINES
-from optimizer.controller import Authority, ControlStep, Controller, PlanInForce, PreparedStep
+from optimizer.controller import Authority, Controller, ControlStep, PlanInForce, PreparedStep
 from optimizer.inputs import InitialState
 from optimizer.park_inputs import PLAN_STEP
 from optimizer.plan import DispatchPlan, make_plan

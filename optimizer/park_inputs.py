@@ -10,8 +10,10 @@ file, so the same park and dates give the same inputs.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -58,7 +60,7 @@ def hold_storage_run(park: Park, environment: Environment, start_utc: datetime, 
     ids = simulator.point_ids
     index_of = {pid: i for i, pid in enumerate(ids)}
 
-    def columns(cls, name: str, predicate=lambda asset: True) -> list[int]:
+    def columns(cls: type, name: str, predicate: Callable[[Any], bool] = lambda asset: True) -> list[int]:
         return [index_of[point_id(b.id, a.id, name)] for b, a in park.iter_assets()
                 if isinstance(a, cls) and predicate(a)]
 
@@ -80,7 +82,8 @@ def hold_storage_run(park: Park, environment: Environment, start_utc: datetime, 
     index = pd.DatetimeIndex(times)
     minute = pd.DataFrame({"cooling_load_kwth": cooling, "other_load_kw": other, "pv_available_kw": pv}, index=index)
     frame = minute.resample(PLAN_STEP).mean()
-    frame["outdoor_temp_c"] = environment.conditions(frame.index + PLAN_STEP / 2)["temp_air_c"].to_numpy()
+    middles = cast(pd.DatetimeIndex, frame.index) + PLAN_STEP / 2
+    frame["outdoor_temp_c"] = environment.conditions(middles)["temp_air_c"].to_numpy()
     frame["other_load_kw"] = frame["other_load_kw"].clip(lower=0.0)
     return HoldStorageRun(frame, pd.Series(grid, index=index), pd.Series(pv, index=index))
 
@@ -102,7 +105,7 @@ class PerfectForecaster:
     def forecast(self, start_utc: datetime, steps: int, step: pd.Timedelta) -> pd.DataFrame:
         if step != PLAN_STEP:
             raise ValueError(f"perfect forecasts are at {PLAN_STEP}, not {step}")
-        position = self.loads.index.get_loc(pd.Timestamp(start_utc))
+        position = cast(int, self.loads.index.get_loc(pd.Timestamp(start_utc)))  # the index is unique
         window = self.loads.iloc[position:position + steps]
         if len(window) < steps:
             raise ValueError(f"perfect forecasts end at {self.loads.index[-1] + PLAN_STEP}; "
@@ -126,8 +129,8 @@ def prices_cover(price_cny_per_kwh: pd.Series, index: pd.DatetimeIndex) -> list[
     first, last = price_cny_per_kwh.index[0], price_cny_per_kwh.index[-1]
     step = (price_cny_per_kwh.index[1] - first) if len(price_cny_per_kwh) > 1 else PLAN_STEP
     if first > index[0] or last + step < index[-1] + PLAN_STEP:
-        return [f"prices cover {first:%Y-%m-%d %H:%M} to {last + step:%Y-%m-%d %H:%M} UTC; the plan needs "
-                f"{index[0]:%Y-%m-%d %H:%M} to {index[-1] + PLAN_STEP:%Y-%m-%d %H:%M} UTC"]
+        return [(f"prices cover {first:%Y-%m-%d %H:%M} to {last + step:%Y-%m-%d %H:%M} UTC; the plan needs "
+                f"{index[0]:%Y-%m-%d %H:%M} to {index[-1] + PLAN_STEP:%Y-%m-%d %H:%M} UTC")]
     if not np.isfinite(price_cny_per_kwh.to_numpy()).all():
         return ["prices contain values that are not finite"]
     return []

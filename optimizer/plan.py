@@ -10,21 +10,20 @@ Columns are documented in README.md ("Dispatch plans") and stay stable.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pandas as pd
 
+from energy.tariff import Tariff
 from optimizer.baselines import BASELINES, baseline_dispatch, hold_storage_dispatch
 from optimizer.diagnostics import infeasibility_diagnostic, input_problems
 from optimizer.inputs import HorizonInputs, InitialState
-from optimizer.model import (SIMULTANEOUS_TOLERANCE_KW, BinarySteps, DispatchAssets, LinearProgram,
-                             PlanOptions, build_lp)
+from optimizer.model import SIMULTANEOUS_TOLERANCE_KW, BinarySteps, DispatchAssets, LinearProgram, PlanOptions, build_lp
 from optimizer.solve import DEFAULT_SOLVER, LIMITS, SolveResult, SolverName, solve
 from optimizer.warm_start import WarmStart
-from energy.tariff import Tariff
 from twin.park import Park, PlantSchedule
 
 
@@ -208,8 +207,8 @@ def realizable_solve(lp: LinearProgram, inputs: HorizonInputs, state: InitialSta
             break
         if round_ == MAX_REALIZABILITY_ROUNDS:
             every = np.ones(inputs.steps, bool)
-            found = BinarySteps(every, every, every, (f"binaries on every step after {round_} solves with "
-                                                      f"simultaneous flows",))
+            found = BinarySteps(every, every, every, ((f"binaries on every step after {round_} solves with "
+                                                      f"simultaneous flows"),))
             where = "every step"
         else:
             where = "those steps" + (" and the earlier solves'" if found is not None else "")
@@ -252,8 +251,8 @@ def limit_diagnostic(status: str, options: PlanOptions) -> list[str]:
     limit = (f"time limit ({options.mip_time_limit_s:g} s)" if status == "time limit"
              else f"node limit ({options.mip_max_nodes} nodes)")
     return [f"solver status: {status}",
-            f"the MIP search reached its {limit} before it found a realizable plan; a larger "
-            f"mip_max_nodes (or mip_time_limit_s) lets it search further"]
+            (f"the MIP search reached its {limit} before it found a realizable plan; a larger "
+            f"mip_max_nodes (or mip_time_limit_s) lets it search further")]
 
 
 def dispatch_table(lp: LinearProgram, x: np.ndarray, inputs: HorizonInputs, context: PlanContext) -> pd.DataFrame:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
@@ -21,7 +21,10 @@ def table_setpoints(park: Park, table: pd.DataFrame | Mapping[str, np.ndarray]) 
     columns: dict[str, np.ndarray] = {}
     pv_arrays = [(b.id, a) for b, a in park.iter_assets() if isinstance(a, PVArray)]
     pv_rating_kw = sum(a.inverter_ac_kw for _, a in pv_arrays)
-    column = lambda name: np.asarray(table[name], dtype=float)
+
+    def column(name: str) -> np.ndarray:
+        return np.asarray(table[name], dtype=float)
+
     for building, asset in park.iter_assets():
         if isinstance(asset, Battery):
             columns[point_id(building.id, asset.id, "power_setpoint_kw")] = np.clip(

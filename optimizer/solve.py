@@ -13,11 +13,11 @@ Three ways to solve the same matrix:
   (``parktwin plan --solver highs``, and the backtest's default).
 
 Realizability binaries (chiller modes among them) are solved by :mod:`optimizer.branch_and_bound` on
-a HiGHS instance holding the matrix, on both HiGHS paths (on the binaries cases it is 3 to 10 times
-faster than the HiGHS MIP: ``benchmarks/realizability_search.py``); a model with other integers, or a
-search that hands over, goes to the HiGHS MIP. Every solve asks for a relative MIP gap of ``mip_rel_gap`` (1e-6 by default) and
-reports status, objective, solver-only time (the HiGHS run, or the CBC process), model-building time
-and the gap reached. A MIP's search is bounded by ``mip_max_nodes`` branch-and-bound nodes (HiGHS's
+a HiGHS instance holding the matrix, on both HiGHS paths (faster than the HiGHS MIP on the binaries
+cases: ``benchmarks/realizability_search.py`` measures both); a model with other integers, or a
+search that hands over, goes to the HiGHS MIP. Every solve asks for a relative MIP gap of
+``mip_rel_gap`` (1e-6 by default) and reports status, objective, solver-only time (the HiGHS run, or
+the CBC process), model-building time and the gap reached. A MIP's search is bounded by ``mip_max_nodes`` branch-and-bound nodes (HiGHS's
 ``mip_max_nodes``, CBC's ``maxNodes``), so the same model gives the same result on any machine at any
 load; a wall-clock ``mip_time_limit_s`` may be added. A search stopped by either keeps its incumbent
 (status "node limit" or "time limit", never claimed optimal) or, without one, returns no solution
@@ -225,7 +225,8 @@ def pulp_problem(lp: LinearProgram) -> tuple[pulp.LpProblem, list[pulp.LpVariabl
                                                  constant=lp.objective_constant))
     a = lp.a
     starts = a.indptr.tolist()
-    terms = list(zip([variables[j] for j in a.indices.tolist()], a.data.tolist()))  # (variable, coefficient), row by row
+    # (variable, coefficient), row by row
+    terms = list(zip([variables[j] for j in a.indices.tolist()], a.data.tolist()))
     constraints: dict[str, pulp.LpConstraint] = {}
 
     def add(name: str, sense: int, rhs: float, expression: pulp.LpAffineExpression) -> None:

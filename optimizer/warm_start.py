@@ -10,6 +10,8 @@ shape (columns and rows); any other starts cold.
 
 from __future__ import annotations
 
+import highspy
+
 from optimizer.model import LinearProgram
 
 
@@ -17,14 +19,14 @@ class WarmStart:
     """The basis of the last LP that :meth:`keep` was given, for :meth:`apply` to the next one."""
 
     def __init__(self) -> None:
-        self._basis = None
+        self._basis: highspy.HighsBasis | None = None
         self._shape: tuple[int, int] | None = None
 
-    def apply(self, highs, lp: LinearProgram) -> None:
+    def apply(self, highs: highspy.Highs, lp: LinearProgram) -> None:
         """Start ``highs`` (holding ``lp``, not yet run) from the kept basis, if it is of ``lp``'s shape."""
         if self._basis is not None and lp.a.shape == self._shape:
             highs.setBasis(self._basis)
 
-    def keep(self, highs, lp: LinearProgram) -> None:
+    def keep(self, highs: highspy.Highs, lp: LinearProgram) -> None:
         """Keep the basis ``highs`` ends with after solving ``lp``."""
         self._basis, self._shape = highs.getBasis(), lp.a.shape

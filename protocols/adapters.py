@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import AsyncIterator
 
 from protocols.bacnet_client import BacnetAdapter, make_client_application
 from protocols.modbus_client import ModbusAdapter

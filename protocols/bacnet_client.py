@@ -4,8 +4,9 @@ One client application (one UDP port) serves every BACnet device of a
 process; each device is addressed directly as host:port. Reads are batched
 into ReadPropertyMultiple requests of at most ``max_properties_per_request``
 properties (kept inside the device's APDU limit); each point's property is read
-with its object's status-flags and reliability, and a written point's with
-its priority array (see :class:`BacnetAdapter`). Each point keeps its
+with its object's status-flags, and a written point's with its priority array
+(see :class:`BacnetAdapter`); an object whose fault flag is set has its
+reliability read in a second request. Each point keeps its
 present value as received (:class:`RawValue`). A property the device answers
 with an error is marked BAD, the error kept as its raw value; no answer
 within the timeout raises :class:`DeviceUnreachable` for the coordinator to
@@ -31,11 +32,10 @@ import asyncio
 import math
 
 from bacpypes3.apdu import ErrorRejectAbortNack
-from bacpypes3.basetypes import ErrorType, PropertyIdentifier, PropertyReference
+from bacpypes3.basetypes import BinaryPV, ErrorType, PropertyIdentifier, PropertyReference
 from bacpypes3.ipv4.app import NormalApplication
 from bacpypes3.local.device import DeviceObject
 from bacpypes3.pdu import Address, IPv4Address
-from bacpypes3.basetypes import BinaryPV
 from bacpypes3.primitivedata import Enumerated, Null, ObjectIdentifier, Real, Unsigned
 from bacpypes3.vendor import get_vendor_info
 
@@ -47,7 +47,11 @@ from twin.readings import Quality
 CLIENT_DEVICE_INSTANCE = 4194301
 ASHRAE = get_vendor_info(0)
 BINARY_VALUES = {"active": 1.0, "inactive": 0.0}
-STATUS_PROPERTIES = ("status-flags", "reliability")
+STATUS_FLAGS = "status-flags"
+RELIABILITY = "reliability"
+FAULT_FLAG = 1
+"""Index of the fault flag in status-flags, which is set exactly when reliability is not no-fault-detected
+(ASHRAE 135 clause 12: status-flags of the object types); so reliability is read only when it is set."""
 STATUS_FLAG_NAMES = ("in-alarm", "fault", "overridden", "out-of-service")
 PRIORITY_ARRAY = "priority-array"
 PRIORITY_HOLDERS = {1: "manual life safety", 2: "automatic life safety", 5: "critical equipment control",
@@ -68,10 +72,10 @@ def make_client_application(host: str = "127.0.0.1", port: int = 0) -> NormalApp
 class BacnetAdapter:
     """Reads and writes one BACnet device described by its point map, through a shared client application.
 
-    Every point is read with its object's status-flags and reliability: a value
-    the object flags in-alarm, fault or out-of-service, or whose reliability is
-    not no-fault-detected, is marked BAD (the flags kept in the raw value's
-    ``status``). Writable points of commandable objects are read with their
+    Every point is read with its object's status-flags: a value the object
+    flags in-alarm, fault or out-of-service is marked BAD (the flags kept in the
+    raw value's ``status``, with the reliability of a faulted object, read at
+    once in a second request). Writable points of commandable objects are read with their
     priority array: a command active at a priority above ParkTwin's (a smaller
     number, e.g. an operator at 8) is an override (:meth:`overrides`, and the
     raw value's ``override_priority``); ParkTwin does not write such a point
@@ -98,10 +102,9 @@ class BacnetAdapter:
         return point.writable and point.object_type in COMMANDABLE_TYPES and point.property == "present-value"
 
     def _properties_of(self, point: BacnetPoint) -> list[str]:
-        """What one poll reads of a point's object: the point's property, status-flags and reliability
-        (those two arrive with the notification of a subscribed point), the priority array when ParkTwin
-        commands it."""
-        properties = [] if point.id in self._subscriptions else [point.property, *STATUS_PROPERTIES]
+        """What one poll reads of a point's object: the point's property and status-flags (both arrive with
+        the notification of a subscribed point), the priority array when ParkTwin commands it."""
+        properties = [] if point.id in self._subscriptions else [point.property, STATUS_FLAGS]
         if self._commandable(point):
             properties.append(PRIORITY_ARRAY)
         return properties[:self.device.max_properties_per_request]
@@ -157,6 +160,7 @@ class BacnetAdapter:
                 continue
             for objid, prop, _index, value in answers:
                 answered[(str(objid[0]), int(objid[1]), str(prop))] = value
+        reliability_of = await self._reliability_of_faulted(answered)
         results: PointValues = {}
         for point in self.device.points:
             key = (point.object_type, point.instance)
@@ -165,13 +169,37 @@ class BacnetAdapter:
                 if point.id not in self._cov_latest:  # subscribed, but no notification yet: read it once
                     results[point.id] = await self._read_one(point, override)
                     continue
-                value, flags, reliability = self._cov_latest[point.id], self._cov_flags.get(point.id), None
+                value, flags = self._cov_latest[point.id], self._cov_flags.get(point.id)
             else:
                 value = answered.get((*key, point.property), refusals.get(point.id))
-                flags = answered.get((*key, "status-flags"))
-                reliability = answered.get((*key, "reliability"))
-            results[point.id] = _decode(point, value, flags, reliability, override)
+                flags = answered.get((*key, STATUS_FLAGS))
+            results[point.id] = _decode(point, value, flags, reliability_of.get(key), override)
         return results
+
+    async def _reliability_of_faulted(self, answered: dict[tuple, object]) -> dict[tuple, object]:
+        """The reliability of every polled or subscribed object whose status-flags show a fault, by (object type,
+        instance), read in ReadPropertyMultiple batches; an object the device answers with an error is left out."""
+        flags_of = {key[:2]: flags for key, flags in answered.items() if key[2] == STATUS_FLAGS}
+        for point_id, flags in self._cov_flags.items():
+            point = self._points[point_id]
+            flags_of[(point.object_type, point.instance)] = flags
+        faulted = [key for key, flags in flags_of.items() if _flag_set(flags, FAULT_FLAG)]
+        reliability_of: dict[tuple, object] = {}
+        limit = self.device.max_properties_per_request
+        for first in range(0, len(faulted), limit):
+            parameters: list = []
+            for object_type, instance in faulted[first:first + limit]:
+                parameters.extend([ObjectIdentifier((object_type, instance)),
+                                   [PropertyReference(propertyIdentifier=PropertyIdentifier(RELIABILITY))]])
+            try:
+                answers = await self._request(self.app.read_property_multiple(self.address, parameters,
+                                                                               vendor_info=ASHRAE))
+            except ErrorRejectAbortNack:
+                continue
+            if isinstance(answers, list):
+                for objid, _prop, _index, value in answers:
+                    reliability_of[(str(objid[0]), int(objid[1]))] = value
+        return reliability_of
 
     def _note_priorities(self, point: BacnetPoint, priority_array) -> int | None:
         """Record the override a priority array read for ``point`` shows; return it (None: none, or not read)."""
@@ -201,7 +229,7 @@ class BacnetAdapter:
             self.requests_sent += 1
             try:
                 await asyncio.wait_for(context.__aenter__(), self.device.timeout_s)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 raise DeviceUnreachable(f"{self.device.name} at {self.address}: no answer to SubscribeCOV") from None
             except (ErrorRejectAbortNack, ValueError):  # refused: fall back to polling this point
                 self._cov_refused.add(point.id)
@@ -314,7 +342,7 @@ class BacnetAdapter:
         self.requests_sent += 1
         try:
             return await asyncio.wait_for(awaitable, self.device.timeout_s)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise DeviceUnreachable(f"{self.device.name} at {self.address}: no answer "
                                     f"within {self.device.timeout_s:g} s") from None
         except ErrorRejectAbortNack as exc:
@@ -360,19 +388,30 @@ def _active_priorities(priority_array) -> list[int] | None:
         return None
 
 
+def _flag_bits(flags) -> list[int]:
+    """The bits of a status-flags value (in-alarm, fault, overridden, out-of-service); empty when it is missing
+    or an error (the object has no such property), which says nothing."""
+    if flags is None or isinstance(flags, (ErrorType, ErrorRejectAbortNack)):
+        return []
+    try:
+        return [int(bit) for bit in flags]
+    except (TypeError, ValueError):
+        return []
+
+
+def _flag_set(flags, index: int) -> bool:
+    bits = _flag_bits(flags)
+    return len(bits) > index and bool(bits[index])
+
+
 def _status(flags, reliability) -> tuple[bool, list[str]]:
     """(bad, what is wrong) from an object's status-flags and reliability; either may be missing or an error
     (the object has no such property), which says nothing."""
     bad, notes = False, []
-    if flags is not None and not isinstance(flags, (ErrorType, ErrorRejectAbortNack)):
-        try:
-            bits = [int(bit) for bit in flags]
-        except (TypeError, ValueError):
-            bits = []
-        for bit, name in zip(bits, STATUS_FLAG_NAMES):
-            if bit:
-                notes.append(name)
-                bad = bad or name != "overridden"  # overridden (hand switch): the value is real
+    for bit, name in zip(_flag_bits(flags), STATUS_FLAG_NAMES):
+        if bit:
+            notes.append(name)
+            bad = bad or name != "overridden"  # overridden (hand switch): the value is real
     if reliability is not None and not isinstance(reliability, (ErrorType, ErrorRejectAbortNack)):
         text = str(reliability)
         if text not in ("no-fault-detected", "noFaultDetected"):
@@ -427,7 +466,8 @@ def _error_text(error) -> str:
     reason = [str(part) for part in (getattr(error, "errorClass", None), getattr(error, "errorCode", None))
               if part is not None]
     if not reason:
-        reason = [f"{kind} {text}" for kind, attr in (("reject", "apduRejectReason"), ("abort", "apduAbortRejectReason"))
+        reason = [f"{kind} {text}"
+                  for kind, attr in (("reject", "apduRejectReason"), ("abort", "apduAbortRejectReason"))
                   if (text := getattr(error, attr, None)) is not None]
         if reason:
             return reason[0]

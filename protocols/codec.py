@@ -65,7 +65,8 @@ def decode(registers: list[int], data_type: str, word_order: str = "big", byte_o
     fmt = _format(data_type)
     if len(data) != struct.calcsize(fmt):
         raise CodecError(f"{data_type} needs {struct.calcsize(fmt) // 2} registers, got {len(registers)}")
-    return struct.unpack(fmt, data)[0]
+    value: float | int | str = struct.unpack(fmt, data)[0]
+    return value
 
 
 def register_count(data_type: str, length: int | None = None) -> int:

@@ -23,10 +23,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from datetime import datetime, timezone
-from typing import Callable, Protocol
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, Protocol
 
 from protocols.errors import DeviceUnreachable, WriteRefused
+from protocols.pointmap import AnyDeviceMap
 from protocols.values import PointValue, PointValues, RawValue
 from twin.readings import Quality, Reading
 
@@ -36,7 +38,8 @@ log = logging.getLogger(__name__)
 class DeviceAdapter(Protocol):
     """A client for one device (see protocols.modbus_client / protocols.bacnet_client)."""
 
-    device: object
+    @property
+    def device(self) -> AnyDeviceMap: ...
 
     @property
     def point_ids(self) -> list[str]: ...
@@ -66,7 +69,7 @@ async def write_result(adapter: DeviceAdapter, point_id: str, value: float | Non
             if attempt == retries:
                 return f"failed: {exc}" + (f" (after {retries} retries)" if retries else "")
             log.info("device %s: write of %s got no answer (%s); sending it again", adapter.device.name,
-                     point_id, exc)  # type: ignore[attr-defined]
+                     point_id, exc)
             continue
         return "ok"
     raise AssertionError("unreachable")
@@ -87,8 +90,8 @@ class DeviceCoordinator:
     def __init__(self, adapter: DeviceAdapter, max_backoff_s: float = 4.0,
                  monotonic_s: Callable[[], float] = time.monotonic):
         self.adapter = adapter
-        self.poll_period_s: float = adapter.device.poll_period_s  # type: ignore[attr-defined]
-        self.read_timeout_s: float = 4 * adapter.device.timeout_s  # type: ignore[attr-defined]
+        self.poll_period_s: float = adapter.device.poll_period_s
+        self.read_timeout_s: float = 4 * adapter.device.timeout_s
         self.retries: int = getattr(adapter.device, "retries", 0)
         self.max_backoff_s = max(max_backoff_s, self.poll_period_s)
         self.available: bool | None = None
@@ -107,7 +110,7 @@ class DeviceCoordinator:
 
     @property
     def name(self) -> str:
-        return self.adapter.device.name  # type: ignore[attr-defined]
+        return self.adapter.device.name
 
     def due(self, now_s: float) -> bool:
         return now_s >= self.next_poll_s
@@ -167,7 +170,7 @@ class DeviceCoordinator:
         self.available, self.failures, self.last_error, self.last_exception = True, 0, "", None
         finished = self._monotonic_s()
         self.last_latency_ms = (finished - started_s) * 1000.0
-        self.last_success_utc = datetime.now(timezone.utc)
+        self.last_success_utc = datetime.now(UTC)
         self.next_poll_s = max(started_s + self.poll_period_s, finished)
         return values
 
@@ -183,10 +186,10 @@ class DeviceCoordinator:
         self.available = False
         return {pid: PointValue(None, Quality.COMM_FAIL) for pid in self.adapter.point_ids}
 
-    def status(self) -> dict:
+    def status(self) -> dict[str, Any]:
         """What an integrator checks during commissioning: address, poll period, last success (wall-clock
         UTC), failed polls in total, latency of the last successful read (ms), availability and last error."""
-        device = self.adapter.device  # type: ignore[attr-defined]
+        device = self.adapter.device
         return {
             "device_id": device.name,
             "protocol": device.protocol,
@@ -219,7 +222,7 @@ class AdapterFeed:
         self.plausible = plausible
         self.rounds = 0
         self._raw: dict[str, RawValue | None] = {}  # replaced whole each round: other threads read it safely
-        self._retrying: dict[DeviceCoordinator, asyncio.Task] = {}  # devices being tried again outside a round
+        self._retrying: dict[DeviceCoordinator, asyncio.Task[None]] = {}  # devices being tried again outside a round
 
     async def run(self, stop: asyncio.Event) -> None:
         """Poll in rounds until ``stop`` is set, then close every connection."""
@@ -231,7 +234,7 @@ class AdapterFeed:
                 delay_s = max(0.02, next_s - time.monotonic())
                 try:
                     await asyncio.wait_for(stop.wait(), delay_s)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     pass
         finally:
             for task in list(self._retrying.values()):
@@ -300,7 +303,7 @@ class AdapterFeed:
             log.exception("delivering %d readings failed", len(readings))
         return readings
 
-    def device_status(self) -> list[dict]:
+    def device_status(self) -> list[dict[str, Any]]:
         """Poll statistics of every device (see :meth:`DeviceCoordinator.status`)."""
         return [c.status() for c in self.coordinators]
 

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Awaitable
+from typing import Any, get_args
 
 from bacpypes3.apdu import ErrorRejectAbortNack
 from bacpypes3.basetypes import ErrorType
@@ -47,7 +49,7 @@ TYPE_ABBREVIATIONS = {"analog-input": "ai", "analog-output": "ao", "analog-value
                       "multi-state-output": "mso", "multi-state-value": "msv"}
 """Short object-type names, used in ids made from objects without a usable name or with a taken one."""
 
-MAPPED_TYPES = BacnetPoint.model_fields["object_type"].annotation.__args__
+MAPPED_TYPES: tuple[str, ...] = get_args(BacnetPoint.model_fields["object_type"].annotation)
 
 
 def twin_unit(bacnet_unit: str) -> str:
@@ -92,7 +94,7 @@ async def discover_point_map(app: NormalApplication, host: str, port: int, timeo
     address = Address(f"{host}:{port}")
     try:
         i_ams = await asyncio.wait_for(app.who_is(address=address, timeout=timeout_s), timeout_s + 1)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         i_ams = []
     if not i_ams:
         raise DeviceUnreachable(f"no I-Am from {host}:{port} within {timeout_s:g} s")
@@ -119,9 +121,9 @@ async def discover_point_map(app: NormalApplication, host: str, port: int, timeo
     points = []
     for (object_type, instance, object_name, units), name in zip(found, unique_names([f[:3] for f in found])):
         kind = next((prefix for prefix in OBJECT_UNITS if object_type.startswith(prefix)), None)
-        point = dict(id=f"todo.{device_name}.{name}", object_type=object_type, instance=instance,
-                     unit=twin_unit(units) if units is not None else OBJECT_UNITS.get(kind, ""),
-                     description=object_name)
+        point = {"id": f"todo.{device_name}.{name}", "object_type": object_type, "instance": instance,
+                     "unit": twin_unit(units) if units is not None else OBJECT_UNITS.get(kind or "", ""),
+                     "description": object_name}
         if object_type in COMMANDABLE_TYPES:
             if kind == "binary":
                 point.update(writable=True, safe_min=0.0, safe_max=1.0)
@@ -133,18 +135,19 @@ async def discover_point_map(app: NormalApplication, host: str, port: int, timeo
     return BacnetDeviceMap(name=device_name, host=host, port=port, device_instance=int(device_id[1]), points=points)
 
 
-async def _request(awaitable, timeout_s: float, what: str):
+async def _request(awaitable: Awaitable[Any], timeout_s: float, what: str) -> Any:
     """One confirmed request's answer; no answer raises DeviceUnreachable naming ``what``; an error, reject
     or abort is returned as the answer."""
     try:
         return await asyncio.wait_for(awaitable, timeout_s)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         raise DeviceUnreachable(f"{what}: no answer within {timeout_s:g} s") from None
     except ErrorRejectAbortNack as exc:
         return exc
 
 
-async def _read(app: NormalApplication, address: Address, object_id, prop: str, timeout_s: float):
+async def _read(app: NormalApplication, address: Address, object_id: ObjectIdentifier, prop: str,
+                timeout_s: float) -> Any:
     value = await _request(app.read_property(address, object_id, prop), timeout_s,
                            f"{address}: reading {prop} of {object_id}")
     if isinstance(value, (ErrorType, ErrorRejectAbortNack)):

@@ -17,19 +17,19 @@ refused, and recorded as such).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Callable
 
 import pandas as pd
 
 from twin.assets import Battery, IceTank, Meter
 from twin.field import FieldState
-from twin.metering import BilledDemand
 from twin.history import History
 from twin.live import LiveState
+from twin.metering import BilledDemand
 from twin.park import Park
 from twin.points import point_id
-from twin.readings import Quality, Reading
+from twin.readings import Quality
 
 PointWrites = Callable[[dict[str, "float | None"], str], dict[str, str]]
 """({point id: value, or None to relinquish}, who) -> each write's result: "ok", or "refused: ..." /
@@ -67,21 +67,24 @@ class ProtocolField:
                      if (kwh := self._inventory_at_kwhth(tank, building, at)) is not None}
         return FieldState(at, stored, inventory, self._billed.peak_kw, self._billed.last_interval)
 
-    def _good(self, point: str) -> Reading | None:
+    def _good(self, point: str) -> tuple[datetime, float] | None:
+        """The point's live reading (time, value) when it is good, else None."""
         reading = self.live.get(point)
-        good = reading is not None and reading.quality == Quality.GOOD and reading.value is not None
-        return reading if good else None
+        if reading is None or reading.quality != Quality.GOOD or reading.value is None:
+            return None
+        return reading.ts_utc, reading.value
 
     def _stored_at_kwh(self, battery: Battery, building: str, at: datetime) -> float | None:
         """The battery's stored energy at ``at``: its reading, held at the power read with it since then."""
         stored = self._good(point_id(building, battery.id, "stored_energy_kwh"))
         if stored is None:
             return None
+        stored_utc, stored_kwh = stored
         power_kw = self.live.value(point_id(building, battery.id, "power_kw"))
-        hours = (at - stored.ts_utc).total_seconds() / 3600.0
+        hours = (at - stored_utc).total_seconds() / 3600.0
         if power_kw is None or hours <= 0:
-            return stored.value
-        return battery.follow(stored.value, power_kw, hours)[1]
+            return stored_kwh
+        return battery.follow(stored_kwh, power_kw, hours)[1]
 
     def _inventory_at_kwhth(self, tank: IceTank, building: str, at: datetime) -> float | None:
         """The tank's ice inventory at ``at``: its reading, with the charge, melt and standing loss read
@@ -89,12 +92,13 @@ class ProtocolField:
         inventory = self._good(point_id(building, tank.id, "inventory_kwhth"))
         if inventory is None:
             return None
-        flows_kwth = [self.live.value(point_id(building, tank.id, name))
-                      for name in ("charge_kwth", "melt_kwth", "standing_loss_kwth")]
-        hours = (at - inventory.ts_utc).total_seconds() / 3600.0
-        if any(flow is None for flow in flows_kwth) or hours <= 0:
-            return inventory.value
-        return tank.inventory_after_kwhth(inventory.value, *flows_kwth, hours)
+        inventory_utc, inventory_kwhth = inventory
+        charge_kwth, melt_kwth, loss_kwth = (self.live.value(point_id(building, tank.id, name))
+                                             for name in ("charge_kwth", "melt_kwth", "standing_loss_kwth"))
+        hours = (at - inventory_utc).total_seconds() / 3600.0
+        if charge_kwth is None or melt_kwth is None or loss_kwth is None or hours <= 0:
+            return inventory_kwhth
+        return tank.inventory_after_kwhth(inventory_kwhth, charge_kwth, melt_kwth, loss_kwth, hours)
 
     def _read_counter(self, now: datetime) -> None:
         """Feed the counter readings stored since the last call (from the local month's start at first), and
@@ -111,7 +115,7 @@ class ProtocolField:
             self._billed.add(ts, float(value))
         latest = self._good(self._counter)  # newer than history while the store batches its writes
         if latest is not None:
-            self._billed.add(latest.ts_utc, latest.value)
+            self._billed.add(*latest)
 
     def write_setpoints(self, setpoints: dict[str, float], who: str) -> dict[str, str]:
         overridden = self.overrides() if self.overrides is not None else {}
@@ -124,7 +128,7 @@ class ProtocolField:
         return {point: results[point] for point in setpoints}
 
     def release_setpoints(self, who: str) -> dict[str, str]:
-        results = self._write({point: None for point in sorted(self._written)}, who)
+        results = self._write(dict.fromkeys(sorted(self._written)), who)
         self._written = {p for p, result in results.items() if result.startswith("failed")}
         return results
 
@@ -136,7 +140,7 @@ class ProtocolField:
         try:
             results = self.write(values, who)
         except Exception as exc:  # one failing round does not stop the controller
-            results = {point: f"failed: {exc}" for point in values}
+            results = dict.fromkeys(values, f"failed: {exc}")
         if self.on_written is not None:
             for point, result in results.items():
                 if result == "ok":

@@ -24,10 +24,13 @@ import logging
 import math
 import struct
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any, cast
 
 from pymodbus.client import AsyncModbusTcpClient
 from pymodbus.exceptions import ModbusException
+from pymodbus.pdu import ModbusPDU
 
 from protocols.codec import CodecError, decode, encode
 from protocols.errors import BadReply, DeviceUnreachable, WriteRefused
@@ -108,22 +111,23 @@ def plan_reads(points: list[ModbusPoint], max_count: int = 125, max_gap: int = 1
     for table, items in spans.items():
         limit = max_count if table not in BIT_TABLES else min(2000, max_count * 16)
         current: ReadBlock | None = None
-        for start, count, point in sorted(items, key=lambda item: item[0]):
+        for start, count, spanned in sorted(items, key=lambda item: item[0]):
             end = start + count
-            if current is not None and start - current.end <= max_gap and max(end, current.end) - current.start <= limit:
+            if (current is not None and start - current.end <= max_gap
+                    and max(end, current.end) - current.start <= limit):
                 current.count = max(end, current.end) - current.start
             else:
                 current = ReadBlock(table, start, count)
                 blocks.append(current)
-            if point is not None:
-                current.points.append(point)
+            if spanned is not None:
+                current.points.append(spanned)
     return blocks
 
 
 class ModbusAdapter:
     """Reads and writes one Modbus TCP device described by its point map."""
 
-    def __init__(self, device: ModbusDeviceMap, monotonic_s=time.monotonic):
+    def __init__(self, device: ModbusDeviceMap, monotonic_s: Callable[[], float] = time.monotonic):
         quiet_pymodbus()
         self.device = device
         self.blocks = plan_reads(device.points, device.max_registers_per_read, device.max_gap_registers)
@@ -173,8 +177,11 @@ class ModbusAdapter:
             client = await self._connected()
             await self._write_register(client, point_id, fail_safe.enable_address, 0)
             return
+        if point.safe_min is None or point.safe_max is None:  # the point map's validation refuses this
+            raise WriteRefused(f"{point_id} has no safe limits")
         if not math.isfinite(value) or not point.safe_min <= value <= point.safe_max:
-            raise WriteRefused(f"{value:g} is outside the safe limits of {point_id} [{point.safe_min:g}, {point.safe_max:g}]")
+            raise WriteRefused(f"{value:g} is outside the safe limits of {point_id} "
+                               f"[{point.safe_min:g}, {point.safe_max:g}]")
         client = await self._connected()
         if fail_safe is not None and fail_safe.revert_timeout_address is not None:
             await self._write_register(client, point_id, fail_safe.revert_timeout_address, fail_safe.revert_timeout_s)
@@ -183,7 +190,7 @@ class ModbusAdapter:
             response = await self._call(client.read_holding_registers, point.scale_factor_register, count=1)
             if response.isError():
                 raise WriteRefused(f"{point_id}: cannot read its scale factor (exception {response.exception_code})")
-            scale_factor = decode(response.registers, "int16")
+            scale_factor = int(decode(list(response.registers), "int16"))
         if point.table == "coil":
             response = await self._call(client.write_coil, point.address, bool(value))
         else:
@@ -219,7 +226,7 @@ class ModbusAdapter:
                                       retries=0, reconnect_delay=0, trace_packet=self._trace_packet)
         try:
             connected = await asyncio.wait_for(client.connect(), self.device.timeout_s)
-        except (asyncio.TimeoutError, OSError, ModbusException) as exc:
+        except (TimeoutError, OSError, ModbusException) as exc:
             client.close()
             raise DeviceUnreachable(f"{self.device.host}:{self.device.port}: {exc or 'timeout'}") from None
         if not connected:
@@ -236,13 +243,13 @@ class ModbusAdapter:
             self._received = data
         return data
 
-    async def _call(self, method, *args, **kwargs):
+    async def _call(self, method: Callable[..., Awaitable[ModbusPDU]], *args: Any, **kwargs: Any) -> ModbusPDU:
         self.requests_sent += 1
         self._sent = self._received = b""
         try:
             return await asyncio.wait_for(method(*args, device_id=self.device.device_id, **kwargs),
                                           self.device.timeout_s)
-        except (asyncio.TimeoutError, OSError, ModbusException) as exc:
+        except (TimeoutError, OSError, ModbusException) as exc:
             await self.close()
             where = f"{self.device.name} ({self.device.host}:{self.device.port})"
             problem = describe_bad_reply(self._sent, self._received)
@@ -269,16 +276,17 @@ class ModbusAdapter:
                       exception: int | None = None) -> PointValue:
         """Decode a point's registers once into its engineering value and quality, keeping the raw value
         (or the exception code the device answered its read with)."""
-        registers = [memory.get((point.table, a)) for a in range(point.address, point.address + point.register_count)]
-        if None in registers:
+        found = [memory.get((point.table, a)) for a in range(point.address, point.address + point.register_count)]
+        if None in found:
             return PointValue(None, Quality.BAD, None if exception is None else RawValue(None, exception=exception))
+        registers = cast(list[int], found)  # none is missing
         if point.table in BIT_TABLES:
             bit = int(bool(registers[0]))
             return PointValue(float(bit), Quality.GOOD, RawValue(bit))
         words, scale_factor = hex_words(registers), None
         if point.scale_factor_register is not None:
             sf_word = memory.get((point.table, point.scale_factor_register))
-            scale_factor = SCALE_FACTOR_NOT_IMPLEMENTED if sf_word is None else decode([sf_word], "int16")
+            scale_factor = SCALE_FACTOR_NOT_IMPLEMENTED if sf_word is None else int(decode([sf_word], "int16"))
         try:
             unscaled = decode(registers, point.type, point.word_order, point.byte_order)
         except CodecError:

@@ -36,7 +36,7 @@ import builtins
 import csv
 import io
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import Field, ValidationError, model_validator
@@ -77,7 +77,7 @@ class MappedPoint(InputModel):
     description: str = ""
 
     @model_validator(mode="after")
-    def _writable_needs_limits(self) -> "MappedPoint":
+    def _writable_needs_limits(self) -> MappedPoint:
         if self.writable and (self.safe_min is None or self.safe_max is None):
             raise ValueError("a writable point needs safe_min and safe_max")
         if self.safe_min is not None and self.safe_max is not None and self.safe_min > self.safe_max:
@@ -132,7 +132,7 @@ class ModbusPoint(MappedPoint):
     fail_safe: ModbusFailSafe | None = None
 
     @model_validator(mode="after")
-    def _consistent(self) -> "ModbusPoint":
+    def _consistent(self) -> ModbusPoint:
         if self.table in BIT_TABLES and self.type != "bool":
             raise ValueError(f"a {self.table} holds one bit: type must be bool")
         if self.type == "string" and self.length is None:
@@ -149,7 +149,11 @@ class ModbusPoint(MappedPoint):
 
     @property
     def register_count(self) -> int:
-        return self.length if self.type == "string" else REGISTERS_PER_TYPE[self.type]
+        if self.type != "string":
+            return REGISTERS_PER_TYPE[self.type]
+        if self.length is None:  # the point's validation refuses a string without a length
+            raise ValueError(f"string point {self.id} has no length")
+        return self.length
 
 
 class BacnetPoint(MappedPoint):
@@ -169,7 +173,7 @@ class BacnetPoint(MappedPoint):
     write_priority: Annotated[int, Field(ge=1, le=16)] | None = None
 
     @model_validator(mode="after")
-    def _commandable(self) -> "BacnetPoint":
+    def _commandable(self) -> BacnetPoint:
         if self.writable and self.object_type not in COMMANDABLE_TYPES:
             raise ValueError(f"a {self.object_type} cannot be written; use an output or value object")
         return self
@@ -197,7 +201,8 @@ class DeviceMap(InputModel):
         return [p.id for p in self.points]  # type: ignore[attr-defined]
 
     def point(self, point_id: str) -> MappedPoint:
-        for p in self.points:  # type: ignore[attr-defined]
+        points: list[MappedPoint] = self.points  # type: ignore[attr-defined]
+        for p in points:
             if p.id == point_id:
                 return p
         raise KeyError(point_id)
@@ -258,7 +263,7 @@ class BacnetDeviceMap(DeviceMap):
     points: Annotated[list[BacnetPoint], Field(min_length=1)]
 
     @model_validator(mode="after")
-    def _heartbeat_faster_than_polls(self) -> "BacnetDeviceMap":
+    def _heartbeat_faster_than_polls(self) -> BacnetDeviceMap:
         if self.heartbeat is not None and self.heartbeat.timeout_s <= self.poll_period_s:
             raise ValueError("heartbeat.timeout_s must be longer than poll_period_s (a heartbeat is written per poll)")
         return self
@@ -268,22 +273,23 @@ class BacnetDeviceMap(DeviceMap):
         return point.write_priority if point.write_priority is not None else self.write_priority
 
 
-AnyDeviceMap = Union[ModbusDeviceMap, BacnetDeviceMap]
-PROTOCOL_MODELS: dict[str, type[DeviceMap]] = {"modbus": ModbusDeviceMap, "bacnet": BacnetDeviceMap}
+AnyDeviceMap = ModbusDeviceMap | BacnetDeviceMap
+PROTOCOL_MODELS: dict[str, type[ModbusDeviceMap] | type[BacnetDeviceMap]] = {
+    "modbus": ModbusDeviceMap, "bacnet": BacnetDeviceMap}
 
 
 def point_map_issues(device: AnyDeviceMap, park: Park | None = None) -> list[tuple[FieldPath, str]]:
     """Rules that span points: duplicates, overlapping registers or objects, binding to the park."""
     issues: list[tuple[FieldPath, str]] = []
     seen_ids: set[str] = set()
-    occupied: dict[tuple, str] = {}
+    occupied: dict[tuple[str, int] | tuple[str, int, str], str] = {}
     for index, point in enumerate(device.points):
         if point.id in seen_ids:
             issues.append((("points", index, "id"), f"duplicate point id {point.id!r}"))
         seen_ids.add(point.id)
         if isinstance(point, ModbusPoint):
             for address in range(point.address, point.address + point.register_count):
-                key = (point.table, address)
+                key: tuple[str, int] | tuple[str, int, str] = (point.table, address)
                 if key in occupied:
                     issues.append((("points", index, "address"),
                                    f"{point.table} {address} overlaps point {occupied[key]!r}"))
@@ -291,7 +297,7 @@ def point_map_issues(device: AnyDeviceMap, park: Park | None = None) -> list[tup
                 occupied[key] = point.id
             if point.address + point.register_count > 65536:
                 issues.append((("points", index, "address"), "runs past the last address 65535"))
-        else:
+        elif isinstance(point, BacnetPoint):
             key = (point.object_type, point.instance, point.property)
             if key in occupied:
                 issues.append((("points", index, "instance"),
@@ -309,10 +315,11 @@ def point_map_issues(device: AnyDeviceMap, park: Park | None = None) -> list[tup
     for index, point in enumerate(device.points):
         fail_safe = getattr(point, "fail_safe", None)
         for name in ("enable_address", "revert_timeout_address"):
-            address = getattr(fail_safe, name, None)
-            if address is not None and ("holding_register", address) in occupied:
+            fail_safe_address = getattr(fail_safe, name, None)
+            if fail_safe_address is not None and ("holding_register", fail_safe_address) in occupied:
+                taken_by = occupied["holding_register", fail_safe_address]
                 issues.append((("points", index, "fail_safe", name),
-                               f"holding_register {address} is point {occupied['holding_register', address]!r}"))
+                               f"holding_register {fail_safe_address} is point {taken_by!r}"))
     return issues
 
 

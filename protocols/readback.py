@@ -13,9 +13,10 @@ from __future__ import annotations
 import logging
 import math
 import threading
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Callable, Iterable
+from typing import Any
 
 from twin.fault_episodes import FaultEpisode, Priority
 from twin.park import Park
@@ -62,10 +63,11 @@ class SetpointReadback:
             if value is not None:
                 self._pending[point_id] = _Pending(float(value), now, episode=previous.episode if previous else None)
         if value is None and previous is not None and previous.episode is not None:
-            self._end(point_id, previous, now)
+            self._end(point_id, previous.episode, now)
 
     def deliver(self, readings: Iterable[Reading]) -> None:
-        opened, ended = [], []
+        opened: list[FaultEpisode] = []
+        ended: list[tuple[str, FaultEpisode, datetime]] = []
         with self._lock:
             for reading in readings:
                 pending = self._pending.get(reading.point_id)
@@ -74,7 +76,7 @@ class SetpointReadback:
                     continue
                 if shows(pending.value, reading.value):
                     if pending.episode is not None:
-                        ended.append((reading.point_id, pending, reading.ts_utc))
+                        ended.append((reading.point_id, pending.episode, reading.ts_utc))
                     del self._pending[reading.point_id]
                     continue
                 pending.polls += 1
@@ -89,16 +91,15 @@ class SetpointReadback:
                 log.warning("%s: wrote %s, the device shows %s after %d polls", episode.point_id,
                             episode.evidence["written"], episode.evidence["read"], POLLS)
             self.save(opened)
-        for point_id, pending, at in ended:
-            self._end(point_id, pending, at)
+        for point_id, episode, at in ended:
+            self._end(point_id, episode, at)
 
-    def _end(self, point_id: str, pending: _Pending, at: datetime) -> None:
-        episode = pending.episode
+    def _end(self, point_id: str, episode: FaultEpisode, at: datetime) -> None:
         end = max(at, episode.start_utc + timedelta(microseconds=1))
         self.save([FaultEpisode(episode.rule_id, episode.asset_id, episode.start_utc, end, episode.priority,
                                 episode.evidence, point_id=point_id)])
 
-    def not_followed(self) -> dict[str, dict]:
+    def not_followed(self) -> dict[str, dict[str, Any]]:
         """The points whose device does not show what was written: written and read values, since when."""
         with self._lock:
             return {pid: {"written": p.value, "since_utc": p.episode.start_utc.isoformat(), **p.episode.evidence}

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from twin.readings import Quality
 
@@ -45,7 +45,7 @@ class RawValue:
     override_priority: int | None = None
     exception: int | None = None
 
-    def as_json(self) -> dict:
+    def as_json(self) -> dict[str, Any]:
         """``{"value", "words", "scale_factor"}``, plus ``status``, ``override_priority`` and ``exception`` when
         set; a non-finite float as its text (``nan``, ``inf``)."""
         value = self.value
@@ -61,7 +61,7 @@ class RawValue:
         return data
 
 
-def raw_text(raw: dict | None) -> str:
+def raw_text(raw: dict[str, Any] | None) -> str:
     """A raw value in its JSON form (:meth:`RawValue.as_json`) as one line: ``0xFB2E = -1234 (sf -2)``,
     ``active``, ``8.5 [overridden at priority 8]``, ``Modbus exception 2 (illegal data address)``; an en
     dash when there is none."""

@@ -9,10 +9,9 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from park_copies import DEMO_PARK_DIR, copy_demo_park
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
-
-from park_copies import DEMO_PARK_DIR, copy_demo_park
 from receivers import SmtpReceiver, WebhookReceiver
 
 from twin.config import load_park

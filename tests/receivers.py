@@ -26,7 +26,7 @@ class SmtpReceiver:
         self._started = threading.Event()
         self._thread = threading.Thread(target=self._run, name="smtp-receiver", daemon=True)
 
-    def __enter__(self) -> "SmtpReceiver":
+    def __enter__(self) -> SmtpReceiver:
         self._thread.start()
         if not self._started.wait(10):
             raise RuntimeError("the SMTP receiver did not start")
@@ -92,7 +92,7 @@ class WebhookReceiver:
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}/hook"
         self._thread = threading.Thread(target=self._server.serve_forever, name="webhook-receiver", daemon=True)
 
-    def __enter__(self) -> "WebhookReceiver":
+    def __enter__(self) -> WebhookReceiver:
         self._thread.start()
         return self
 

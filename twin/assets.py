@@ -10,7 +10,7 @@ An asset may add points of its own under ``extra_points``.
 
 from __future__ import annotations
 
-from typing import Annotated, ClassVar, Literal, Union
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
@@ -36,7 +36,7 @@ class ExtraPoint(InputModel):
     description: str = ""
 
     @model_validator(mode="after")
-    def _writable_needs_limits(self) -> "ExtraPoint":
+    def _writable_needs_limits(self) -> ExtraPoint:
         if self.writable and (self.low_limit is None or self.high_limit is None):
             raise ValueError("a writable point needs low_limit and high_limit")
         if self.low_limit is not None and self.high_limit is not None and self.low_limit > self.high_limit:
@@ -44,7 +44,8 @@ class ExtraPoint(InputModel):
         return self
 
     def to_spec(self) -> PointSpec:
-        return PointSpec(self.name, self.unit, self.kind, self.writable, self.low_limit, self.high_limit, self.description)
+        return PointSpec(self.name, self.unit, self.kind, self.writable, self.low_limit, self.high_limit,
+                         self.description)
 
 
 class AssetBase(InputModel):
@@ -84,7 +85,7 @@ class Chiller(AssetBase):
     design_delta_t_k: PositiveFloat = 5.5
 
     @model_validator(mode="after")
-    def _ice_mode_consistent(self) -> "Chiller":
+    def _ice_mode_consistent(self) -> Chiller:
         if (self.ice_capacity_kwth is None) != (self.ice_cop_rated is None):
             raise ValueError("ice_capacity_kwth and ice_cop_rated go together: give both or neither")
         if self.ice_capacity_kwth is not None and self.ice_capacity_kwth > self.cooling_capacity_kwth:
@@ -98,7 +99,8 @@ class Chiller(AssetBase):
     def standard_points(self) -> list[PointSpec]:
         return [
             PointSpec("running", "bool", ST, description="1 when the compressor runs"),
-            PointSpec("mode", "enum", ST, low_limit=0, high_limit=2, description="0 off, 1 chilled water, 2 ice making"),
+            PointSpec("mode", "enum", ST, low_limit=0, high_limit=2,
+                      description="0 off, 1 chilled water, 2 ice making"),
             PointSpec("power_kw", "kW", M, low_limit=0, high_limit=self.cooling_capacity_kwth),
             PointSpec("cooling_kwth", "kWth", M, low_limit=0, high_limit=1.5 * self.cooling_capacity_kwth),
             PointSpec("cop", "", M, low_limit=0, high_limit=15),
@@ -228,7 +230,7 @@ class Battery(AssetBase):
     initial_soc_pct: Percent = 50.0
 
     @model_validator(mode="after")
-    def _soc_window(self) -> "Battery":
+    def _soc_window(self) -> Battery:
         if self.soc_min_pct >= self.soc_max_pct:
             raise ValueError("soc_min_pct must be below soc_max_pct")
         if not self.soc_min_pct <= self.initial_soc_pct <= self.soc_max_pct:
@@ -313,7 +315,7 @@ class WeatherStation(AssetBase):
 
 
 Asset = Annotated[
-    Union[Chiller, IceTank, Lighting, Elevator, PVArray, Battery, EVCharger, Meter, WeatherStation],
+    Chiller | IceTank | Lighting | Elevator | PVArray | Battery | EVCharger | Meter | WeatherStation,
     Field(discriminator="kind"),
 ]
 

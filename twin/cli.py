@@ -9,9 +9,9 @@ import signal
 import sys
 from collections import Counter
 from dataclasses import dataclass, fields
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Optional, get_type_hints
+from typing import Annotated, get_type_hints
 from zoneinfo import ZoneInfo
 
 import typer
@@ -37,7 +37,7 @@ console = Console(soft_wrap=True)
 errors = Console(stderr=True, soft_wrap=True)
 
 ParkFile = Annotated[Path, typer.Argument(help="Park YAML file", metavar="PARK.yaml")]
-HistoryOption = Annotated[Optional[str], typer.Option(
+HistoryOption = Annotated[str | None, typer.Option(
     "--history", help="History store: sqlite:///FILE or postgresql://... "
                       f"(default: the park file's history, else {DEFAULT_HISTORY})")]
 
@@ -171,7 +171,7 @@ def _load_named_files(park: Park) -> list[str]:
     if park.point_maps:
         named.append(f"{len(load_point_maps(park.point_maps, park))} point maps")
     if park.weather.source == "tmy3":
-        read_tmy3_weather(park.weather.file, date.today().year)
+        read_tmy3_weather(park.weather.file, datetime.now(UTC).year)
         named.append(f"TMY3 weather {park.weather.file}")
     if park.weather_forecast.source == "csv":
         site = park.site
@@ -187,7 +187,7 @@ def simulate(
     start: Annotated[str, typer.Option(help="First day, YYYY-MM-DD, midnight in the park's time zone")],
     days: Annotated[int, typer.Option(min=1, max=3660, help="Number of days")] = 1,
     history: HistoryOption = None,
-    faults: Annotated[Optional[Path], typer.Option(help="YAML file of faults to inject")] = None,
+    faults: Annotated[Path | None, typer.Option(help="YAML file of faults to inject")] = None,
 ) -> None:
     """Simulate the park and write every point's readings into the history store."""
     import pandas as pd
@@ -199,7 +199,7 @@ def simulate(
     park = load_park(park_file)
     start_local = _parse_day(start, "--start")
     tz = ZoneInfo(park.site.timezone)
-    start_utc = datetime.combine(start_local, datetime.min.time(), tzinfo=tz).astimezone(timezone.utc)
+    start_utc = datetime.combine(start_local, datetime.min.time(), tzinfo=tz).astimezone(UTC)
     end_utc = start_utc + timedelta(days=days)
     fault_list = load_faults(faults, park) if faults else []
     environment = ParkEnvironment(park)
@@ -233,30 +233,30 @@ def simulate(
 def run(
     park_file: ParkFile,
     history: HistoryOption = None,
-    devices: Annotated[Optional[str], typer.Option(help="simulated: serve the park simulator's devices and poll them; "
-                                                        "field: poll the real devices of the point maps on the wall "
-                                                        "clock (default: the park file's devices, else simulated)")] = None,
-    speed: Annotated[Optional[float], typer.Option(min=0.01, max=3600, help="Simulated seconds per wall-clock "
-                                                                            "second (simulated devices; default 60)")] = None,
+    devices: Annotated[str | None, typer.Option(
+        help="simulated: serve the park simulator's devices and poll them; field: poll the real devices of the "
+             "point maps on the wall clock (default: the park file's devices, else simulated)")] = None,
+    speed: Annotated[float | None, typer.Option(
+        min=0.01, max=3600, help="Simulated seconds per wall-clock second (simulated devices; default 60)")] = None,
     host: Annotated[str, typer.Option(help="Dashboard address")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="Dashboard port")] = 8050,
-    users: Annotated[Optional[Path], typer.Option(help="Users file for sign-in (see `parktwin users add`)")] = None,
+    users: Annotated[Path | None, typer.Option(help="Users file for sign-in (see `parktwin users add`)")] = None,
     approval: Annotated[str, typer.Option(help="manual: nothing is written until a trader approves a plan, then "
                                                "every step is dispatched until that plan's end; auto: every step "
                                                "is dispatched")] = "manual",
     replan_min: Annotated[int, typer.Option(min=15, max=1440, help="Minutes between re-plans (the controller "
                                                                    "dispatches every 15-minute step)")] = 15,
-    start: Annotated[Optional[str], typer.Option(help="Day the simulation starts, YYYY-MM-DD, midnight in the "
+    start: Annotated[str | None, typer.Option(help="Day the simulation starts, YYYY-MM-DD, midnight in the "
                                                       "park's time zone; it must begin after the history's last "
                                                       "record (default: continue after that record, on a history "
                                                       "without readings now)")] = None,
-    faults: Annotated[Optional[Path], typer.Option(help="YAML file of faults to inject (as for simulate)")] = None,
-    thresholds: Annotated[Optional[Path], typer.Option(help="YAML file overriding fault-rule thresholds and alarm "
+    faults: Annotated[Path | None, typer.Option(help="YAML file of faults to inject (as for simulate)")] = None,
+    thresholds: Annotated[Path | None, typer.Option(help="YAML file overriding fault-rule thresholds and alarm "
                                                            "settings (as for faults)")] = None,
-    plan_time_limit: Annotated[Optional[float], typer.Option(
+    plan_time_limit: Annotated[float | None, typer.Option(
         min=0.1, max=600, help="Seconds a plan's MIP may search before its best realizable plan is used (default: "
                                "no wall-clock limit; the node limit alone, so plans do not depend on load)")] = None,
-    spool: Annotated[Optional[Path], typer.Option(
+    spool: Annotated[Path | None, typer.Option(
         help="SQLite file where readings wait while the history store is unavailable, replayed in order when it "
              "is back (default: beside a SQLite history, else beside the park file)")] = None,
     spool_max_rows: Annotated[int, typer.Option(
@@ -271,10 +271,10 @@ def run(
     from energy.environment import ParkEnvironment
     from energy.fault_detection import LiveFaultDetector, poll_periods_in_twin_time
     from energy.fault_rules import DEFAULT_PRIORITIES, FaultThresholds, load_fault_thresholds
+    from protocols.readback import SetpointReadback
     from twin.heap import HeapTrimmer
     from twin.history import FaultEpisodeStore
     from twin.live import LiveState
-    from protocols.readback import SetpointReadback
     from twin.resume import close_left_open
     from twin.runtime import FanOutSink, ProtocolFeed, SimulationClock, TwinSink, WallClock
     from twin.sim import ParkSimulator
@@ -441,7 +441,7 @@ def _simulation_start(park: Park, start: str | None, store, episodes, url: str):
     end = history_end(store, episodes)
     if start is None:
         if end is None:
-            return datetime.now(timezone.utc).replace(second=0, microsecond=0), None
+            return datetime.now(UTC).replace(second=0, microsecond=0), None
         return first_step_after(end.last_record_utc, timedelta(seconds=park.simulation.step_s)), end
     start_utc = _local_midnight(_parse_day(start, "--start"), park)
     if end is not None and start_utc <= end.last_record_utc:
@@ -561,7 +561,7 @@ def _parse_local_time(text: str, option: str, park: Park) -> datetime:
     _check_year(parsed.year, text, option)
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=ZoneInfo(park.site.timezone))
-    return parsed.astimezone(timezone.utc)
+    return parsed.astimezone(UTC)
 
 
 def _period(park: Park, from_text: str, to_text: str) -> tuple[datetime, datetime]:
@@ -586,19 +586,27 @@ def forecast(
     park_file: ParkFile,
     start: Annotated[str, typer.Option(help="First hour, YYYY-MM-DDTHH:MM in the park's time zone")],
     hours: Annotated[int, typer.Option(min=1, max=24 * 31, help="Number of hours")] = 24,
-    weather: Annotated[Optional[Path], typer.Option(
+    weather: Annotated[Path | None, typer.Option(
         help="Weather CSV (time, ghi[, dni, dhi], temp_air[, wind_speed])")] = None,
     history: HistoryOption = None,
-    annual_tmy: Annotated[Optional[Path], typer.Option(
+    annual_tmy: Annotated[Path | None, typer.Option(
         "--annual-tmy", help="Also report each array's annual AC energy over this TMY3 file's year")] = None,
     json_output: JsonFlag = False,
 ) -> None:
     """Forecast PV per array and loads per subsystem, hour by hour."""
     import pandas as pd
 
-    from energy.forecast import (FORECAST_COLUMNS, HistoryForecaster, HistoryLoadSource, LoadForecaster,
-                                 annual_pv_energy_kwh, forecast_weather, hourly_load_history, pv_forecast_kw)
-    from energy.weather import WeatherFileError, read_weather_csv
+    from energy.forecast import (
+        FORECAST_COLUMNS,
+        HistoryForecaster,
+        HistoryLoadSource,
+        LoadForecaster,
+        annual_pv_energy_kwh,
+        forecast_weather,
+        hourly_load_history,
+        pv_forecast_kw,
+    )
+    from energy.weather import read_weather_csv
     from energy.weather_forecast import CsvWeatherForecast
 
     park = load_park(park_file)
@@ -609,11 +617,8 @@ def forecast(
         if not weather.is_file():
             raise BadInput(f"--weather: file not found: {weather}")
         site = park.site
-        try:
-            frame, notes = read_weather_csv(weather, site.latitude_deg, site.longitude_deg, site.altitude_m,
-                                            tz=site.timezone)
-        except WeatherFileError as exc:
-            raise BadInput(str(exc)) from None
+        frame, notes = read_weather_csv(weather, site.latitude_deg, site.longitude_deg, site.altitude_m,
+                                        tz=site.timezone)
     try:
         horizon_weather = forecast_weather(park, start_utc, hours, frame)
     except ValueError as exc:
@@ -630,12 +635,9 @@ def forecast(
     model = LoadForecaster.fit(park, learned)
     loads = model.predict(index, hourly_weather["temp_air_c"].to_numpy(), hourly_weather["ghi_wm2"].to_numpy())
     with _open_history(_history_url(park, history)) as store:
-        try:
-            planner = HistoryForecaster(park, HistoryLoadSource(store, park),
-                                        weather=CsvWeatherForecast(park, weather) if weather is not None else None)
-            plan_inputs = planner.forecast(start_utc, hours, pd.Timedelta(hours=1))
-        except WeatherFileError as exc:
-            raise BadInput(str(exc)) from None
+        planner = HistoryForecaster(park, HistoryLoadSource(store, park),
+                                    weather=CsvWeatherForecast(park, weather) if weather is not None else None)
+        plan_inputs = planner.forecast(start_utc, hours, pd.Timedelta(hours=1))
     plan_source = f"file {weather}" if weather is not None else park.weather_forecast.source
     annual = None
     if annual_tmy is not None:
@@ -690,9 +692,9 @@ def kpi(
     from_: FromOption,
     to: ToOption,
     history: HistoryOption = None,
-    prices: Annotated[Optional[Path], typer.Option(
+    prices: Annotated[Path | None, typer.Option(
         help="Day-ahead price CSV used instead of the tariff's energy prices")] = None,
-    baseline_cost: Annotated[Optional[float], typer.Option(
+    baseline_cost: Annotated[float | None, typer.Option(
         help="Baseline cost of the same period, for savings")] = None,
     speed: RecordedSpeedOption = 1.0,
     json_output: JsonFlag = False,
@@ -764,7 +766,7 @@ def faults(
     from_: FromOption,
     to: ToOption,
     history: HistoryOption = None,
-    thresholds: Annotated[Optional[Path], typer.Option(help="YAML file overriding fault-rule thresholds")] = None,
+    thresholds: Annotated[Path | None, typer.Option(help="YAML file overriding fault-rule thresholds")] = None,
     json_output: JsonFlag = False,
 ) -> None:
     """Detect faults in a period of history, store the episodes with it, and print them with fault KPIs and
@@ -851,7 +853,7 @@ def dashboard(
     history: HistoryOption = None,
     host: Annotated[str, typer.Option(help="Dashboard address")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="Dashboard port")] = 8050,
-    users: Annotated[Optional[Path], typer.Option(help="Users file for sign-in (see `parktwin users add`)")] = None,
+    users: Annotated[Path | None, typer.Option(help="Users file for sign-in (see `parktwin users add`)")] = None,
     speed: RecordedSpeedOption = 1.0,
     web: WebOptions = WebOptions(),  # the options of @_web_options
 ) -> None:
@@ -884,7 +886,7 @@ def users_add(
     users_file: UsersFileArgument,
     user: Annotated[str, typer.Argument(help="User name")],
     role: Annotated[str, typer.Option(help="viewer, operator, trader or admin")],
-    password: Annotated[Optional[str], typer.Option(
+    password: Annotated[str | None, typer.Option(
         help="Password (prompted for, hidden, when left out; prefer the prompt: "
              "options show in process lists)")] = None,
 ) -> None:
@@ -906,21 +908,21 @@ def users_add(
 def plan(
     park_file: ParkFile,
     date_: Annotated[str, typer.Option("--date", help="Day to plan, YYYY-MM-DD (96 steps of 15 min, local time)")],
-    prices: Annotated[Optional[Path], typer.Option(help="Price CSV (timestamp, price_cny_per_kwh); "
+    prices: Annotated[Path | None, typer.Option(help="Price CSV (timestamp, price_cny_per_kwh); "
                                                         "default: the park's tariff")] = None,
-    inputs: Annotated[Optional[Path], typer.Option(help="Horizon CSV (timestamp, cooling_load_kwth, "
+    inputs: Annotated[Path | None, typer.Option(help="Horizon CSV (timestamp, cooling_load_kwth, "
                                                         "pv_available_kw, other_load_kw, price_cny_per_kwh)")] = None,
-    out: Annotated[Optional[Path], typer.Option(help="Write the per-step table to this CSV")] = None,
+    out: Annotated[Path | None, typer.Option(help="Write the per-step table to this CSV")] = None,
     json_: Annotated[bool, typer.Option("--json", help="Print the whole plan as JSON instead of the summary")] = False,
-    solver: Annotated[str, typer.Option(help="pulp-highs (HiGHS through PuLP), pulp-cbc, or highs (highspy directly)")] = "pulp-highs",
+    solver: Annotated[str, typer.Option(
+        help="pulp-highs (HiGHS through PuLP), pulp-cbc, or highs (highspy directly)")] = "pulp-highs",
 ) -> None:
     """Plan one day's dispatch and print its cost, peak and savings against each baseline."""
     from energy.environment import ParkEnvironment
     from energy.prices import load_price_csv
     from optimizer.inputs import InitialState, horizon_coverage_problem, read_inputs_csv
-    from optimizer.plan import plan_context, plan_options
     from optimizer.park_inputs import park_horizon_inputs, prices_cover, simulated_loads
-    from optimizer.plan import make_plan
+    from optimizer.plan import make_plan, plan_context, plan_options
     from optimizer.solve import SOLVERS
 
     if solver not in SOLVERS:
@@ -964,8 +966,8 @@ def backtest(
     start: Annotated[str, typer.Option(help="First day, YYYY-MM-DD, midnight in the park's time zone")],
     days: Annotated[int, typer.Option(min=1, max=366, help="Number of days")] = 7,
     replan_min: Annotated[int, typer.Option(min=15, max=1440, help="Minutes between re-plans")] = 60,
-    workers: Annotated[Optional[int], typer.Option(min=1, help="Processes to run the strategies in "
-                                                               "(default: one per strategy, at most one per CPU)")] = None,
+    workers: Annotated[int | None, typer.Option(
+        min=1, help="Processes to run the strategies in (default: one per strategy, at most one per CPU)")] = None,
     solver: Annotated[str, typer.Option(help="How the re-plans are solved: highs (highspy directly), "
                                              "pulp-highs (HiGHS through PuLP) or pulp-cbc")] = "highs",
     forecast: Annotated[str, typer.Option(help="Loads and PV the plans see: history (learned from the park's "
@@ -976,8 +978,9 @@ def backtest(
 ) -> None:
     """Run the rolling-horizon controller closed-loop on the simulator and compare with each baseline."""
     from energy.environment import ParkEnvironment
+    from optimizer.backtest import FORECASTS, OPTIMAL
+    from optimizer.backtest import backtest as run_backtest
     from optimizer.baselines import BASELINES
-    from optimizer.backtest import FORECASTS, OPTIMAL, backtest as run_backtest
     from optimizer.solve import SOLVERS
 
     if solver not in SOLVERS:
@@ -1004,8 +1007,8 @@ def backtest(
         table.add_column(column, justify="right" if column != "strategy" else "left")
     for name, cost in result.costs.items():
         saving = "" if name == OPTIMAL else f"{result.savings_cny(name):,.0f} ({result.savings_pct(name):.1f} %)"
-        table.add_row(name, f"{cost.energy_cny:,.0f}", f"{cost.export_revenue_cny:,.0f}", f"{cost.demand_charge_cny:,.0f}",
-                      f"{cost.peak_kw:,.0f}", f"{cost.total_cny:,.0f}", saving)
+        table.add_row(name, f"{cost.energy_cny:,.0f}", f"{cost.export_revenue_cny:,.0f}",
+                      f"{cost.demand_charge_cny:,.0f}", f"{cost.peak_kw:,.0f}", f"{cost.total_cny:,.0f}", saving)
     console.print(table)
     months = sorted({m for cost in result.costs.values() for m in cost.monthly_peak_kw})
     peaks = Table(title="Realized billed peak per month, kW (highest demand-interval mean import)")
@@ -1016,7 +1019,8 @@ def backtest(
         peaks.add_row(name, *(f"{cost.monthly_peak_kw.get(m, float('nan')):,.0f}" for m in months))
     console.print(peaks)
     if result.solve_times_s:
-        console.print(f"{len(result.plans)} plans; build+solve median {1000 * float(_median(result.solve_times_s)):.1f} ms")
+        median_ms = 1000 * float(_median(result.solve_times_s))
+        console.print(f"{len(result.plans)} plans; build+solve median {median_ms:.1f} ms")
 
 
 def _park_tariff(park: Park, park_file: Path):
@@ -1051,7 +1055,8 @@ def _print_plan_summary(result, currency: str) -> None:
                   f"penalties {costs.penalty_cny:,.0f} {currency}")
     if result.solve is not None:
         s = result.solve
-        console.print(f"solver {s.solver}: {s.status}, objective {s.objective_cny if s.objective_cny is None else round(s.objective_cny, 2)}, "
+        objective = s.objective_cny if s.objective_cny is None else round(s.objective_cny, 2)
+        console.print(f"solver {s.solver}: {s.status}, objective {objective}, "
                       f"solve {1000 * s.solve_time_s:.1f} ms, gap {s.mip_gap}")
     for note in result.notes:
         console.print(f"note: {note}")
@@ -1059,7 +1064,7 @@ def _print_plan_summary(result, currency: str) -> None:
 
 def _local_midnight(day: date, park: Park) -> datetime:
     """The start of a local day of the park, in UTC."""
-    return datetime.combine(day, datetime.min.time(), tzinfo=ZoneInfo(park.site.timezone)).astimezone(timezone.utc)
+    return datetime.combine(day, datetime.min.time(), tzinfo=ZoneInfo(park.site.timezone)).astimezone(UTC)
 
 
 def _parse_day(text: str, option: str) -> date:
@@ -1099,7 +1104,7 @@ def _park_point_maps(park: Park, park_file: Path) -> list:
 def devices_serve(
     park_file: ParkFile,
     speed: Annotated[float, typer.Option(min=0.01, max=3600, help="Simulated seconds per wall-clock second")] = 1.0,
-    seconds: Annotated[Optional[float], typer.Option(help="Stop after this many seconds (default: until Ctrl+C)")] = None,
+    seconds: Annotated[float | None, typer.Option(help="Stop after this many seconds (default: until Ctrl+C)")] = None,
 ) -> None:
     """Serve every device of the park's point maps, values following the simulator; prints each address."""
     import asyncio
@@ -1111,7 +1116,7 @@ def devices_serve(
 
     park = load_park(park_file)
     device_maps = _park_point_maps(park, park_file)
-    now = datetime.now(timezone.utc).replace(microsecond=0)
+    now = datetime.now(UTC).replace(microsecond=0)
     simulator = ParkSimulator(park, ParkEnvironment(park), now)
     clock = SimulationClock(now, speed)
 
@@ -1128,7 +1133,8 @@ def devices_serve(
         for column in ("device", "protocol", "address", "id / instance", "points"):
             table.add_column(column)
         for device in device_maps:
-            unit = f"device id {device.device_id}" if device.protocol == "modbus" else f"device {device.device_instance}"
+            unit = (f"device id {device.device_id}" if device.protocol == "modbus"
+                    else f"device {device.device_instance}")
             table.add_row(device.name, device.protocol, f"{device.host}:{device.port}", unit, str(len(device.points)))
         console.print(table)
         console.print(f"simulating at {speed:g}x from {now:%Y-%m-%d %H:%M:%S} UTC (Ctrl+C stops)")
@@ -1149,7 +1155,7 @@ def devices_serve(
 @points_app.command("validate")
 def points_validate(
     map_files: Annotated[list[Path], typer.Argument(help="Point map YAML files", metavar="MAP.yaml...")],
-    park_file: Annotated[Optional[Path], typer.Option("--park", help="Also check every point binds to this park")] = None,
+    park_file: Annotated[Path | None, typer.Option("--park", help="Also check every point binds to this park")] = None,
 ) -> None:
     """Check point map files: each on its own, no twin point fed by two of them, and with --park that every
     point feeds a twin point and none is fed by another map of the park's point-map folder too."""
@@ -1196,7 +1202,7 @@ def points_import(
     port: Annotated[int, typer.Option(min=1, max=65535, help="Device port")],
     host: Annotated[str, typer.Option(help="Device address")] = "127.0.0.1",
     device_id: Annotated[int, typer.Option(min=0, max=255, help="Modbus unit id")] = 1,
-    device_instance: Annotated[Optional[int], typer.Option(help="BACnet device instance")] = None,
+    device_instance: Annotated[int | None, typer.Option(help="BACnet device instance")] = None,
 ) -> None:
     """Turn a CSV registry sheet (columns named like point-map fields) into a validated point map."""
     from protocols.pointmap import import_csv, point_map_yaml
@@ -1278,7 +1284,7 @@ def points_write(
     requested = RELINQUISH if relinquish else value.strip()
 
     def audited(number: float | None, result: str) -> None:
-        _audit(park, history, WriteRecord(datetime.now(timezone.utc), who, point_id, number, result, requested))
+        _audit(park, history, WriteRecord(datetime.now(UTC), who, point_id, number, result, requested))
 
     def refuse(reason: str, message: str) -> BadInput:
         audited(None, f"refused: {reason}")
@@ -1328,7 +1334,7 @@ def _audit(park: Park, history: str | None, record) -> None:
 @points_app.command("discover")
 def points_discover(
     bacnet: Annotated[str, typer.Option("--bacnet", metavar="HOST:PORT", help="BACnet/IP device address")],
-    out: Annotated[Optional[Path], typer.Option(help="Write the point-map skeleton here (default: print it)")] = None,
+    out: Annotated[Path | None, typer.Option(help="Write the point-map skeleton here (default: print it)")] = None,
     timeout: Annotated[float, typer.Option(min=0.1, max=60, help="Seconds to wait for answers")] = 3.0,
 ) -> None:
     """Who-Is a BACnet device and walk its object list into a point-map skeleton to complete."""

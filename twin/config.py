@@ -8,11 +8,10 @@ and the reason. No traceback reaches the user: the CLI prints
 
 from __future__ import annotations
 
-import csv
-import io
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence, TypeVar
+from typing import Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -77,26 +76,12 @@ def read_input_text(path: str | Path, max_bytes: int = MAX_YAML_BYTES) -> str:
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise ConfigError(path, [f"line {_line_of(data, exc.start)}: byte {exc.start} "
-                                 f"(0x{data[exc.start]:02x}) is not UTF-8 text; save the file as UTF-8"]) from None
+        raise ConfigError(path, [(f"line {_line_of(data, exc.start)}: byte {exc.start} "
+                                 f"(0x{data[exc.start]:02x}) is not UTF-8 text; save the file as UTF-8")]) from None
 
 
 def _line_of(data: bytes, offset: int) -> int:
     return data.count(b"\n", 0, offset) + 1
-
-
-def read_csv_rows(path: str | Path) -> list[list[str]]:
-    """Every row of a CSV input file (read as :func:`read_input_text`); ConfigError when it cannot be
-    parsed or holds no line at all."""
-    text = read_input_text(path, MAX_CSV_BYTES)
-    reader = csv.reader(io.StringIO(text, newline=""))
-    try:
-        rows = list(reader)
-    except csv.Error as exc:
-        raise ConfigError(path, [f"line {reader.line_num}: not a readable CSV row: {exc}"]) from None
-    if not rows:
-        raise ConfigError(path, ["the file is empty"])
-    return rows
 
 
 @dataclass(frozen=True)
@@ -171,8 +156,8 @@ def _check_nesting(path: Path, text: str) -> None:
         if isinstance(event, yaml.CollectionStartEvent):
             depth += 1
             if depth > MAX_NESTING_DEPTH:
-                raise ConfigError(path, [f"line {event.start_mark.line + 1}: nested more than "
-                                         f"{MAX_NESTING_DEPTH} levels deep"])
+                raise ConfigError(path, [(f"line {event.start_mark.line + 1}: nested more than "
+                                         f"{MAX_NESTING_DEPTH} levels deep")])
         elif isinstance(event, yaml.CollectionEndEvent):
             depth -= 1
 
@@ -195,8 +180,8 @@ def _check_nodes(path: Path, root: yaml.Node, loader: yaml.SafeLoader) -> None:
             if size[key] > MAX_YAML_NODES:
                 raise ConfigError(path, [f"{where}more than {MAX_YAML_NODES:,} values once aliases are expanded"])
             if depth[key] > MAX_NESTING_DEPTH + 1:
-                raise ConfigError(path, [f"{where}nested more than {MAX_NESTING_DEPTH} levels deep once "
-                                         "aliases are expanded"])
+                raise ConfigError(path, [(f"{where}nested more than {MAX_NESTING_DEPTH} levels deep once "
+                                         "aliases are expanded")])
             continue
         if key in size:
             continue
@@ -222,14 +207,14 @@ def _children(node: yaml.Node) -> list[yaml.Node]:
 def _check_scalar(path: Path, node: yaml.ScalarNode, loader: yaml.SafeLoader) -> None:
     where = f"line {node.start_mark.line + 1}: "
     if node.tag == YAML_INT and len(node.value.lstrip("+-").replace("_", "")) > MAX_INTEGER_DIGITS:
-        raise ConfigError(path, [f"{where}an integer of {len(node.value):,} characters is too large "
-                                 f"(at most {MAX_INTEGER_DIGITS} digits)"])
+        raise ConfigError(path, [(f"{where}an integer of {len(node.value):,} characters is too large "
+                                 f"(at most {MAX_INTEGER_DIGITS} digits)")])
     if node.tag in YAML_TYPED_SCALARS:
         try:
             loader.yaml_constructors[node.tag](loader, node)
         except (ValueError, KeyError, AttributeError, TypeError, OverflowError) as exc:
-            raise ConfigError(path, [f"{where}{node.value[:40]!r} is not a valid {YAML_TYPED_SCALARS[node.tag]}"
-                                     f" ({type(exc).__name__}: {exc})"]) from None
+            raise ConfigError(path, [(f"{where}{node.value[:40]!r} is not a valid {YAML_TYPED_SCALARS[node.tag]}"
+                                     f" ({type(exc).__name__}: {exc})")]) from None
 
 
 def load_park(path: str | Path) -> Park:

@@ -76,7 +76,7 @@ class FaultEpisode:
     def is_open(self) -> bool:
         return self.end_utc is None
 
-    def closed_at(self, end_utc: datetime) -> "FaultEpisode":
+    def closed_at(self, end_utc: datetime) -> FaultEpisode:
         return replace(self, end_utc=end_utc)
 
     def duration_h(self, until_utc: datetime) -> float:

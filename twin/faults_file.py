@@ -12,7 +12,7 @@ use it (:func:`magnitude_range`: above 0 and at most a bound per kind) and refus
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -87,14 +87,14 @@ def load_faults(path: str | Path, park: Park) -> list[Fault]:
                 if entry.target not in park.points:
                     issues.append((("faults", i, "target"), f"no point {entry.target!r} in the park"))
                 elif entry.kind == "setpoint_ignored" and not park.points[entry.target].writable:
-                    issues.append((("faults", i, "target"), f"setpoint_ignored needs a writable point; "
-                                                            f"{entry.target!r} is read-only"))
+                    issues.append((("faults", i, "target"), (f"setpoint_ignored needs a writable point; "
+                                                            f"{entry.target!r} is read-only")))
             elif entry.target not in asset_kinds:
                 issues.append((("faults", i, "target"), f"no asset {entry.target!r} in the park"))
             elif entry.kind in ASSET_KIND_FOR_FAULT and asset_kinds[entry.target] != ASSET_KIND_FOR_FAULT[entry.kind]:
                 issues.append((("faults", i, "target"),
-                               f"{entry.kind} applies to a {ASSET_KIND_FOR_FAULT[entry.kind]}, "
-                               f"{entry.target!r} is a {asset_kinds[entry.target]}"))
+                               (f"{entry.kind} applies to a {ASSET_KIND_FOR_FAULT[entry.kind]}, "
+                               f"{entry.target!r} is a {asset_kinds[entry.target]}")))
             if entry.end is not None and _utc(entry.end, park) <= _utc(entry.start, park):
                 issues.append((("faults", i, "end"), "end must be after start"))
             problem = _magnitude_problem(entry, assets.get(entry.target))
@@ -122,5 +122,5 @@ def _magnitude_problem(entry: FaultEntry, asset: AssetBase | None) -> str | None
 def _utc(ts: datetime, park: Park) -> datetime:
     if ts.tzinfo is None:
         ts = ts.replace(tzinfo=ZoneInfo(park.site.timezone))
-    return ts.astimezone(timezone.utc)
+    return ts.astimezone(UTC)
 

@@ -22,7 +22,6 @@ from twin.park import Park
 from twin.sim import ParkSimulator
 from twin.subsystems import planning_load_points, planning_loads_frame
 
-
 QUARTER_HOUR = pd.Timedelta(minutes=15)
 
 
@@ -86,7 +85,7 @@ class SimulatedField:
         if at_utc is not None and at_utc != self.simulator.now_utc:
             raise ValueError(f"a simulated field is read at its own clock ({self.simulator.now_utc}), not {at_utc}")
         ice_kwhth, stored = self.simulator.storage_state()
-        inventory = {tank_id: ice_kwhth for tank_id in self._tank_ids}
+        inventory = dict.fromkeys(self._tank_ids, ice_kwhth)
         return FieldState(self.simulator.now_utc, stored, inventory, self._billed.peak_kw,
                           self._billed.last_interval)
 
@@ -104,7 +103,7 @@ class SimulatedField:
     def release_setpoints(self, who: str) -> dict[str, str]:
         for point in self._written:
             self.simulator.release_setpoint(point)
-        results = {point: "ok" for point in sorted(self._written)}
+        results = dict.fromkeys(sorted(self._written), "ok")
         self._written.clear()
         return results
 

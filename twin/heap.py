@@ -48,7 +48,7 @@ class HeapTrimmer:
         if self.trim is None:
             log.info("no malloc_trim in this C library: freed heap memory stays with the process")
             return
-        self._thread = threading.Thread(target=self._run, name="heap-trimmer", daemon=True)
+        self._thread = threading.Thread(target=self._run, args=(self.trim,), name="heap-trimmer", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
@@ -56,6 +56,6 @@ class HeapTrimmer:
         if self._thread is not None:
             self._thread.join(timeout=10)
 
-    def _run(self) -> None:
+    def _run(self, trim: Callable[[], bool]) -> None:
         while not self._stop.wait(self.every_s):
-            self.trim()
+            trim()

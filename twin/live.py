@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Callable, Iterable
 
 from twin.readings import Quality, Reading
 
@@ -25,7 +25,7 @@ class Subscription:
 
     callback: Callback
     point_ids: frozenset[str] | None
-    _owner: "LiveState" = field(repr=False)
+    _owner: LiveState = field(repr=False)
 
     def cancel(self) -> None:
         self._owner._unsubscribe(self)
@@ -81,7 +81,7 @@ class LiveState:
         """Turn GOOD readings older than ``max_age_s`` into STALE ones (value kept); return them."""
         stale = []
         with self._lock:
-            for pid, reading in self._latest.items():
+            for reading in self._latest.values():
                 if reading.quality == Quality.GOOD and (now_utc - reading.ts_utc).total_seconds() > max_age_s:
                     stale.append(replace(reading, quality=Quality.STALE))
             for reading in stale:

@@ -9,14 +9,15 @@ grid meter, an ice tank needs an ice-making chiller) are checked by
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
 from datetime import time
 from functools import cached_property
-from typing import Annotated, Iterator, Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from twin.input_schema import InputModel
 from twin.assets import Asset, AssetBase, Battery, Chiller, EVCharger, IceTank, Meter, PVArray
+from twin.input_schema import InputModel
 from twin.points import Point, point_id
 
 Hour = Annotated[float, Field(ge=0, le=24)]
@@ -33,13 +34,13 @@ class Site(InputModel):
     timezone: str
 
     @model_validator(mode="after")
-    def _known_timezone(self) -> "Site":
+    def _known_timezone(self) -> Site:
         from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
         try:
             ZoneInfo(self.timezone)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {self.timezone!r} (use an IANA name such as Asia/Shanghai)")
+            raise ValueError(f"unknown time zone {self.timezone!r} (use an IANA name such as Asia/Shanghai)") from None
         return self
 
 
@@ -117,7 +118,7 @@ class WeatherSource(InputModel):
     monthly_temp_swing_c: MonthlyValues | None = None
 
     @model_validator(mode="after")
-    def _file_for_tmy3(self) -> "WeatherSource":
+    def _file_for_tmy3(self) -> WeatherSource:
         if self.source == "tmy3" and not self.file:
             raise ValueError("source tmy3 needs file: the path of a TMY3 CSV")
         if (self.monthly_mean_temp_c is None) != (self.monthly_temp_swing_c is None):
@@ -139,7 +140,7 @@ class WeatherForecastSource(InputModel):
     file: str | None = None
 
     @model_validator(mode="after")
-    def _file_for_csv(self) -> "WeatherForecastSource":
+    def _file_for_csv(self) -> WeatherForecastSource:
         if self.source == "csv" and not self.file:
             raise ValueError("source csv needs file: the path of the weather forecast CSV")
         if self.source != "csv" and self.file:
@@ -212,12 +213,14 @@ class Park(InputModel):
                     seen_points.add(pid)
         grid_meters = [m for m in self.assets_of(Meter) if m.measures == "grid"]
         if len(grid_meters) != 1:
-            issues.append((("buildings",), f"the park needs exactly one meter with measures: grid, found {len(grid_meters)}"))
+            issues.append((("buildings",),
+                           f"the park needs exactly one meter with measures: grid, found {len(grid_meters)}"))
         if self.assets_of(IceTank) and not any(c.makes_ice for c in self.assets_of(Chiller)):
             issues.append((("buildings",), "an ice tank needs at least one chiller with ice_capacity_kwth"))
         if self.weather_forecast.source == "tmy" and self.weather.source != "tmy3":
             issues.append((("weather_forecast", "source"),
-                           f"source tmy forecasts the park's TMY3 weather, but weather.source is {self.weather.source}"))
+                           ("source tmy forecasts the park's TMY3 weather, "
+                            f"but weather.source is {self.weather.source}")))
         if len(self.assets_of(IceTank)) > 1:
             issues.append((("buildings",), "the simulator models one ice tank per park; found more"))
         return issues
@@ -226,7 +229,7 @@ class Park(InputModel):
         """Every asset of one kind, in file order."""
         return [a for b in self.buildings for a in b.assets if isinstance(a, cls)]
 
-    def iter_assets(self) -> Iterator[tuple[Building, AssetBase]]:
+    def iter_assets(self) -> Iterator[tuple[Building, Asset]]:
         for building in self.buildings:
             for asset in building.assets:
                 yield building, asset

@@ -11,6 +11,7 @@ simple illustrative curves, stated in each docstring.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import overload
 
 import numpy as np
 
@@ -29,6 +30,11 @@ MODE_OFF, MODE_DIRECT, MODE_ICE = 0, 1, 2
 CMD_AUTO, CMD_OFF, CMD_DIRECT, CMD_ICE = 0, 1, 2, 3
 
 
+@overload
+def cooling_load_kwth(design_load_kwth: float, outdoor_temp_c: float, ghi_wm2: float, occupancy: float) -> float: ...
+@overload
+def cooling_load_kwth(design_load_kwth: float, outdoor_temp_c: np.ndarray, ghi_wm2: float | np.ndarray,
+                      occupancy: float | np.ndarray) -> np.ndarray: ...
 def cooling_load_kwth(design_load_kwth: float, outdoor_temp_c: float | np.ndarray, ghi_wm2: float | np.ndarray,
                       occupancy: float | np.ndarray) -> float | np.ndarray:
     """Building cooling load in kWth; arrays of conditions give an array of loads (forecast horizons).
@@ -37,6 +43,8 @@ def cooling_load_kwth(design_load_kwth: float, outdoor_temp_c: float | np.ndarra
     plus a solar gain of 10 % of design at 1000 W/m2 while the building is conditioned.
     """
     uncorrected = (outdoor_temp_c - COOLING_BALANCE_TEMP_C) / (DESIGN_OUTDOOR_TEMP_C - COOLING_BALANCE_TEMP_C)
+    temperature_share: float | np.ndarray
+    conditioned: float | np.ndarray
     if isinstance(uncorrected, np.ndarray):
         temperature_share = np.clip(uncorrected, 0.0, 1.25)
         conditioned = (temperature_share > 0).astype(float)
@@ -48,6 +56,12 @@ def cooling_load_kwth(design_load_kwth: float, outdoor_temp_c: float | np.ndarra
     return internal + solar
 
 
+@overload
+def chiller_cop(chiller: Chiller, mode: int, part_load: float, outdoor_temp_c: float,
+                chw_setpoint_c: float) -> float: ...
+@overload
+def chiller_cop(chiller: Chiller, mode: int, part_load: float, outdoor_temp_c: np.ndarray,
+                chw_setpoint_c: float) -> np.ndarray: ...
 def chiller_cop(chiller: Chiller, mode: int, part_load: float, outdoor_temp_c: float | np.ndarray,
                 chw_setpoint_c: float) -> float | np.ndarray:
     """Chiller COP (kWth cooling per kW electric) in the given mode; an array of outdoor
@@ -59,6 +73,7 @@ def chiller_cop(chiller: Chiller, mode: int, part_load: float, outdoor_temp_c: f
     correction around 30 degC outdoor. Illustrative curves of the usual shape.
     """
     uncorrected = 1.0 - 0.02 * (outdoor_temp_c - 30.0)
+    temperature_factor: float | np.ndarray
     if isinstance(uncorrected, np.ndarray):
         temperature_factor = np.clip(uncorrected, 0.7, 1.25)
     else:  # the simulator's per-step call: min/max on a float is much faster than numpy
@@ -125,7 +140,8 @@ def operate_plant(
     if tank and melt == 0.0 and charge_request_kwth > 0:
         headroom_kwth = max(0.0, (tank.capacity_kwhth - inventory_kwhth) / step_h + loss_kwth)
         charge_wanted = min(charge_request_kwth, tank.charge_rate_max_kwth, headroom_kwth)
-    ice_capacity = sum(c.ice_capacity_kwth for c, m in zip(chillers, modes) if m == MODE_ICE)
+    # a chiller is in ice mode only when it makes ice, that is when its ice capacity is set
+    ice_capacity = sum(c.ice_capacity_kwth or 0.0 for c, m in zip(chillers, modes) if m == MODE_ICE)
     by_ice_capacity = sorted(range(len(chillers)), key=lambda k: -(chillers[k].ice_capacity_kwth or 0.0)) \
         if ice_capacity < charge_wanted else []  # most steps want no more ice than is being made
     for i in by_ice_capacity:
@@ -136,7 +152,7 @@ def operate_plant(
                                    if k != i and m in (None, MODE_DIRECT))
         if direct_capacity_left >= direct_load:
             modes[i] = MODE_ICE
-            ice_capacity += chiller.ice_capacity_kwth
+            ice_capacity += chiller.ice_capacity_kwth or 0.0
     charge = min(charge_wanted, ice_capacity) if tank else 0.0
     if charge <= 0.0:
         modes = [MODE_OFF if m == MODE_ICE and cmd == CMD_AUTO else m for m, cmd in zip(modes, mode_commands)]
@@ -144,9 +160,10 @@ def operate_plant(
     outputs = [ChillerOutput(MODE_OFF, 0.0, 0.0) for _ in chillers]
     ice_chillers = [i for i, m in enumerate(modes) if m == MODE_ICE]
     for i in ice_chillers:
-        share = chillers[i].ice_capacity_kwth / ice_capacity if charge > 0 else 0.0
+        chiller_ice_kwth = chillers[i].ice_capacity_kwth or 0.0
+        share = chiller_ice_kwth / ice_capacity if charge > 0 else 0.0
         cooling = charge * share
-        outputs[i] = ChillerOutput(MODE_ICE, cooling, cooling / chillers[i].ice_capacity_kwth)
+        outputs[i] = ChillerOutput(MODE_ICE, cooling, cooling / chiller_ice_kwth)
     # Stage direct chillers in file order until they can carry the load at <= 90 % part load.
     candidates = [i for i, m in enumerate(modes) if m in (None, MODE_DIRECT)]
     staged: list[int] = []

@@ -42,9 +42,8 @@ def ev_arrival_weight(local_hour: float) -> float:
     return _bump(local_hour, 8.5, 1.0) + 0.35 * _bump(local_hour, 13.0, 1.5) + 0.25 * _bump(local_hour, 19.0, 1.5)
 
 
-EV_ARRIVAL_WEIGHT_PER_DAY_H = 1.0 * math.sqrt(2 * math.pi) * 1.0 + 0.35 * math.sqrt(2 * math.pi) * 1.5 + 0.25 * math.sqrt(
-    2 * math.pi
-) * 1.5
+EV_ARRIVAL_WEIGHT_PER_DAY_H = (1.0 * math.sqrt(2 * math.pi) * 1.0 + 0.35 * math.sqrt(2 * math.pi) * 1.5
+                               + 0.25 * math.sqrt(2 * math.pi) * 1.5)
 """Integral of :func:`ev_arrival_weight` over a day, in hours, to turn sessions/day into a rate."""
 
 

@@ -9,7 +9,7 @@ protocols.values.RawValue).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from enum import IntEnum
 
 
@@ -33,7 +33,7 @@ class Quality(IntEnum):
         return self.name.lower()
 
     @classmethod
-    def from_label(cls, label: str) -> "Quality":
+    def from_label(cls, label: str) -> Quality:
         return cls[label.upper()]
 
 
@@ -66,4 +66,4 @@ def utc_ms(ts: datetime) -> int:
 
 def from_utc_ms(ms: int) -> datetime:
     """Tz-aware UTC datetime from milliseconds since the Unix epoch."""
-    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
+    return datetime.fromtimestamp(ms / 1000, tz=UTC)

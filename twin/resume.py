@@ -13,13 +13,13 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from twin.fault_episodes import FaultEpisode
 from twin.history import FaultEpisodeStore, History
 from twin.readings import Reading
 
-_FAR_FUTURE_UTC = datetime(9999, 1, 1, tzinfo=timezone.utc)
+_FAR_FUTURE_UTC = datetime(9999, 1, 1, tzinfo=UTC)
 """End of the open range searched for episodes and write records after the last reading."""
 
 
@@ -51,11 +51,12 @@ def history_end(store: History, episodes: FaultEpisodeStore) -> HistoryEnd | Non
 
 def first_step_after(t_utc: datetime, step: timedelta) -> datetime:
     """The first time after ``t_utc`` that is a whole number of ``step`` since the Unix epoch (UTC)."""
-    epoch = datetime(1970, 1, 1, tzinfo=timezone.utc)
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
     return epoch + ((t_utc - epoch) // step + 1) * step
 
 
-def close_left_open(episodes: FaultEpisodeStore, at_utc: datetime, continued_rules: Collection[str]) -> list[FaultEpisode]:
+def close_left_open(episodes: FaultEpisodeStore, at_utc: datetime,
+                    continued_rules: Collection[str]) -> list[FaultEpisode]:
     """Close at ``at_utc`` the episodes left open whose rule is not in ``continued_rules`` (those a
     restarted run takes over); returns them closed. ``at_utc`` must be after every stored episode's start."""
     closed = [episode.closed_at(at_utc) for episode in episodes.open_episodes()

@@ -15,9 +15,10 @@ import asyncio
 import logging
 import threading
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Awaitable, Callable, Protocol
+from datetime import UTC, datetime
+from typing import Protocol
 
 from twin.history import StorageUnavailable, WriteRecord
 from twin.live import LiveState
@@ -114,7 +115,7 @@ class SimulationClock:
 
     def now_utc(self) -> datetime:
         elapsed_s = (self._monotonic_s() - self._wall_start) * self.speed
-        return datetime.fromtimestamp(self.start_utc.timestamp() + elapsed_s, tz=timezone.utc)
+        return datetime.fromtimestamp(self.start_utc.timestamp() + elapsed_s, tz=UTC)
 
 
 class WallClock:
@@ -122,7 +123,7 @@ class WallClock:
 
     @staticmethod
     def now_utc() -> datetime:
-        return datetime.now(timezone.utc)
+        return datetime.now(UTC)
 
 
 class ProtocolFeed:

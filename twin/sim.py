@@ -20,9 +20,10 @@ meter power positive when importing.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from typing import Callable, Iterator, Literal, Mapping, Protocol
+from datetime import UTC, datetime, timedelta
+from typing import Literal, Protocol, cast
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -175,7 +176,7 @@ class ParkSimulator:
         self.environment = environment
         self.step = timedelta(seconds=park.simulation.step_s)
         self.step_h = park.simulation.step_s / 3600.0
-        self.now_utc = start_utc.astimezone(timezone.utc)
+        self.now_utc = start_utc.astimezone(UTC)
         self.tz = ZoneInfo(park.site.timezone)
         self.point_ids: list[str] = list(park.points)
         self._no_values = np.full(len(self.point_ids), np.nan)  # copied to start each step's vector
@@ -231,7 +232,9 @@ class ParkSimulator:
 
     def release_setpoint(self, point: str) -> None:
         """Hand a point back to the plant schedule (like a BACnet relinquish); an unknown point is ignored."""
-        self._setpoints.pop(self._index.get(point), None)
+        index = self._index.get(point)
+        if index is not None:
+            self._setpoints.pop(index, None)
 
     def inject_fault(self, fault: Fault) -> None:
         self._faults.append(fault)
@@ -269,15 +272,17 @@ class ParkSimulator:
         tank = self._assets.tank
         if tank is not None and (inventory := value_of(tank.id, "inventory_kwhth")) is not None:
             st.ice_inventory_kwhth = inventory
-        for state, name, kind in ((st.battery_stored_kwh, "stored_energy_kwh", float),
-                                  (st.meter_import_kwh, "import_energy_kwh", float),
-                                  (st.meter_export_kwh, "export_energy_kwh", float),
-                                  (st.pv_energy_kwh, "energy_kwh", float),
-                                  (st.chiller_starts, "starts_count", round),
-                                  (st.elevator_trips, "trips_count", round)):
-            for asset_id in state:
+        for energy_kwh, name in ((st.battery_stored_kwh, "stored_energy_kwh"),
+                                 (st.meter_import_kwh, "import_energy_kwh"),
+                                 (st.meter_export_kwh, "export_energy_kwh"),
+                                 (st.pv_energy_kwh, "energy_kwh")):
+            for asset_id in energy_kwh:
                 if (value := value_of(asset_id, name)) is not None:
-                    state[asset_id] = kind(value)
+                    energy_kwh[asset_id] = value
+        for counts, name in ((st.chiller_starts, "starts_count"), (st.elevator_trips, "trips_count")):
+            for asset_id in counts:
+                if (value := value_of(asset_id, name)) is not None:
+                    counts[asset_id] = round(value)
         return taken
 
     def meter_import_kwh(self, meter_id: str) -> float:
@@ -300,7 +305,7 @@ class ParkSimulator:
                 self._setpoints.pop(self._index[fault.target], None)  # local mode: the device's own schedule
         values = self._no_values.copy()
         qualities = np.zeros(len(self.point_ids), dtype=np.int8)
-        self._compute_step(t, memoryview(values))
+        self._compute_step(t, _float_view(values))
         self._apply_sensor_faults(t, values, qualities)
         self.now_utc = t + self.step
         output = StepOutput(t, values, qualities)
@@ -336,7 +341,7 @@ class ParkSimulator:
     # ``values`` is a memoryview of the vector: item writes through it take about
     # half the time of writes to the ndarray itself.
 
-    def _compute_step(self, t: datetime, values: memoryview) -> None:
+    def _compute_step(self, t: datetime, values: memoryview[float]) -> None:
         """Every asset over the step [t, t + step), in an order that keeps the random draws reproducible."""
         cond = self._conditions_at(t)
         column = self._conditions_column
@@ -355,7 +360,8 @@ class ParkSimulator:
             occ = occupancy_fraction(building.occupancy, hour, weekend)
             cooling_load += cooling_load_kwth(building.cooling_design_load_kwth, temp_c, ghi, occ)
             noise = 1.0 + 0.03 * self._rng.standard_normal()
-            plug = (building.plug_load_base_kw + (building.plug_load_peak_kw - building.plug_load_base_kw) * occ) * noise
+            plug_swing_kw = building.plug_load_peak_kw - building.plug_load_base_kw
+            plug = (building.plug_load_base_kw + plug_swing_kw * occ) * noise
             load_kw = max(0.0, plug)
             load_kw += self._lighting(building, occ, ghi, faults, values)
             load_kw += self._elevators(building, occ, traffic, faults, values)
@@ -372,7 +378,7 @@ class ParkSimulator:
             values[slots["ghi_wm2"]] = ghi
 
     def _lighting(self, building: Building, occupancy: float, ghi_wm2: float, faults: ActiveFaults,
-                  values: memoryview) -> float:
+                  values: memoryview[float]) -> float:
         """Lighting circuits: on while occupied (with daylight dimming), night_fraction otherwise."""
         total = 0.0
         for light, slots in self._assets.lighting[building.id]:
@@ -393,7 +399,7 @@ class ParkSimulator:
         return total
 
     def _elevators(self, building: Building, occupancy: float, park_traffic: float, faults: ActiveFaults,
-                   values: memoryview) -> float:
+                   values: memoryview[float]) -> float:
         """Elevators: idle power plus a traffic-driven share of rated power; trips counted.
 
         park_traffic: :func:`elevator_traffic` at this hour, scaled here by the building's occupancy.
@@ -419,7 +425,7 @@ class ParkSimulator:
             total += power
         return total
 
-    def _ev_chargers(self, building: Building, p_arrival: float, t: datetime, values: memoryview) -> float:
+    def _ev_chargers(self, building: Building, p_arrival: float, t: datetime, values: memoryview[float]) -> float:
         """EV chargers: sessions arrive at random (seeded), charge within the limit, leave at departure.
 
         p_arrival: chance that a car arrives at a free charger during this step.
@@ -456,7 +462,7 @@ class ParkSimulator:
         return EVSession(energy, t + timedelta(hours=dwell_h))
 
     def _plant(self, cooling_load: float, temp_c: float, hour: float, faults: ActiveFaults,
-               values: memoryview) -> float:
+               values: memoryview[float]) -> float:
         """Chillers and ice tank for one step; returns the chillers' electric power, kW."""
         st, dt_h, schedule = self._state, self.step_h, self.park.plant_schedule
         chillers, tank = self._assets.chillers, self._assets.tank
@@ -525,7 +531,7 @@ class ParkSimulator:
         delta_t = low_delta_t.magnitude if low_delta_t else chiller.design_delta_t_k * (0.6 + 0.4 * part_load)
         return supply, supply + delta_t
 
-    def _pv(self, cond: list[float], faults: ActiveFaults, values: memoryview) -> float:
+    def _pv(self, cond: list[float], faults: ActiveFaults, values: memoryview[float]) -> float:
         """PV arrays: the environment's AC power less lost strings, capped by the power limit."""
         total = 0.0
         for array, slots in self._assets.pv_arrays:
@@ -545,7 +551,7 @@ class ParkSimulator:
             total += ac_kw
         return total
 
-    def _batteries(self, net_load_kw: float, hour: float, faults: ActiveFaults, values: memoryview) -> float:
+    def _batteries(self, net_load_kw: float, hour: float, faults: ActiveFaults, values: memoryview[float]) -> float:
         """Batteries follow their setpoint within power, SOC window and efficiencies; returns kW (+ discharge).
 
         Without a written setpoint the plant schedule charges in the valley window
@@ -580,7 +586,7 @@ class ParkSimulator:
         return total
 
     def _meters(self, building_load_kw: dict[str, float], pv_total_kw: float, battery_kw: float,
-                values: memoryview) -> None:
+                values: memoryview[float]) -> None:
         """Meters: building meters sum their building's loads (not PV or battery); the grid meter
         measures loads - PV - battery discharge + battery charge. Each adds its accuracy as noise."""
         grid_kw = sum(building_load_kw.values()) - pv_total_kw - battery_kw
@@ -627,13 +633,19 @@ class ParkSimulator:
             index = pd.date_range(day, day + pd.Timedelta(days=1), freq=self.step, inclusive="left")
             frame = self.environment.conditions(index)
             self._conditions_column = {name: k for k, name in enumerate(frame.columns)}
-            self._pv_conditions = {array.id: tuple(self._conditions_column[f"{array.id}.{name}"]
-                                                   for name in ("ac_kw", "poa_wm2", "cell_temp_c"))
+            column = self._conditions_column
+            self._pv_conditions = {array.id: (column[f"{array.id}.ac_kw"], column[f"{array.id}.poa_wm2"],
+                                              column[f"{array.id}.cell_temp_c"])
                                    for array, _ in self._assets.pv_arrays}
             self._conditions_rows = frame.to_numpy(dtype=float).tolist()
             self._conditions_start = day.to_pydatetime()
         position = (t - self._conditions_start) // self.step
         return self._conditions_rows[position]
+
+
+def _float_view(vector: np.ndarray) -> memoryview[float]:
+    """A writable memoryview of a float64 vector (format ``d``): its items read and write as Python floats."""
+    return cast("memoryview[float]", vector.data)
 
 
 def _long_frame(point_ids: list[str], times: list[datetime], values: np.ndarray, qualities: np.ndarray) -> pd.DataFrame:

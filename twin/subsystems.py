@@ -51,7 +51,7 @@ def subsystem_power_kw(park: Park, values: dict[str, float]) -> dict[str, float]
     ``other`` = building sub-meters - chillers - lighting - elevators - EV, never below 0.
     """
     row = pd.DataFrame([{pid: v for pid, v in values.items() if v is not None}], dtype=float)
-    return {name: float(v) for name, v in subsystem_power_frame(park, row).iloc[0].items()}
+    return {str(name): float(v) for name, v in subsystem_power_frame(park, row).iloc[0].items()}
 
 
 def subsystem_power_frame(park: Park, wide: pd.DataFrame) -> pd.DataFrame:

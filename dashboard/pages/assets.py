@@ -8,15 +8,24 @@ readings arrives as about 720 points per series.
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
+from typing import cast
 from zoneinfo import ZoneInfo
 
 import dash_bootstrap_components as dbc
 import flask
+import pandas as pd
 from dash import Dash, Input, Output, State, dcc, html, no_update
+from dash.development.base_component import Component
 
 from dashboard import actions
 from dashboard.components import (
-    age_text, format_value, local_iso_times, not_available, page_header, quality_badge,
+    age_text,
+    data_attributes,
+    format_value,
+    local_iso_times,
+    not_available,
+    page_header,
+    quality_badge,
 )
 from dashboard.context import DashboardContext
 from dashboard.history_views import last_local_day, screen_interval_s
@@ -52,7 +61,7 @@ def _write_form(ctx: DashboardContext, asset_id: str) -> dbc.Card | None:
     writable = [pid for pid, p in ctx.park.points.items() if p.asset_id == asset_id and p.writable]
     if not writable:
         return None
-    body = [html.H5("Write a setpoint", className="card-title")]
+    body: list[Component] = [html.H5("Write a setpoint", className="card-title")]
     if ctx.providers.write_point is None:
         body.append(not_available("Writing", MISSING["write_point"]))
     else:
@@ -110,8 +119,9 @@ def layout(ctx: DashboardContext, asset: str | None = None, **_query) -> html.Di
                             options=[{"label": "24 h", "value": "24h"}, {"label": "7 days", "value": "7d"},
                                      {"label": "30 days", "value": "30d"}, {"label": "Days", "value": "custom"}]),
                             width="auto"),
-                        dbc.Col(dcc.DatePickerRange(id="history-days", start_date=end_day, end_date=end_day,
-                                                    max_date_allowed=end_day, display_format="YYYY-MM-DD"),
+                        dbc.Col(dcc.DatePickerRange(id="history-days", start_date=end_day.isoformat(),
+                                                    end_date=end_day.isoformat(), max_date_allowed=end_day.isoformat(),
+                                                    display_format="YYYY-MM-DD"),
                                 width="auto"),
                     ], className="g-2 mb-2 align-items-center"),
                     html.Div(id="history-caption", className="small text-muted"),
@@ -136,7 +146,7 @@ def live_points_table(ctx: DashboardContext, asset_id: str) -> html.Table:
             html.Td(quality),
             html.Td(age_text(row["age_s"]) if row["age_s"] is not None else "–", className="text-muted"),
             html.Td(row["kind"] + (" · writable" if row["writable"] else ""), className="text-muted small"),
-        ], **{"data-point": row["id"], "data-value": "" if row["value"] is None else repr(row["value"])}))
+        ], **data_attributes(point=row["id"], value="" if row["value"] is None else repr(row["value"]))))
     header = html.Thead(html.Tr([html.Th(h) for h in ("point", "value", "unit", "quality", "age", "kind")]))
     return dbc.Table([header, html.Tbody(rows)], className="points-table", hover=True, size="sm")
 
@@ -148,6 +158,8 @@ def history_range(ctx: DashboardContext, kind: str, first_day: str | None, last_
         end = ctx.data_end()
         return end - RANGES[kind], end
     tz = ZoneInfo(ctx.park.site.timezone)
+    if first_day is None or last_day is None:
+        raise ValueError("choose the first and the last day")
     first, last = date.fromisoformat(first_day), date.fromisoformat(last_day)
     return (datetime.combine(first, time.min, tzinfo=tz),
             datetime.combine(last + timedelta(days=1), time.min, tzinfo=tz))
@@ -162,7 +174,7 @@ def history_figure(ctx: DashboardContext, point_ids: list[str], start: datetime,
     """
     wide = ctx.history.resample(point_ids, start, end, interval_s=interval_s, agg="mean")
     units = list(dict.fromkeys(ctx.park.points[pid].unit for pid in point_ids))
-    x = local_iso_times(wide.index, ctx.park.site.timezone)
+    x = local_iso_times(cast(pd.DatetimeIndex, wide.index), ctx.park.site.timezone)
     suffix = {unit: "" if row == 1 else str(row) for row, unit in enumerate(units, start=1)}  # y, y2, y3...
     gap = 0.06
     height = (1 - gap * (len(units) - 1)) / len(units)

@@ -17,6 +17,7 @@ when the plan in force, the approval or the dispatch rounds changed.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import cast
 
 import dash_bootstrap_components as dbc
 import flask
@@ -25,7 +26,14 @@ import pandas as pd
 from dash import Dash, Input, Output, State, dcc, html, no_update
 
 from dashboard import actions
-from dashboard.components import format_value, local_iso_times, local_time_text, not_available, page_header
+from dashboard.components import (
+    data_attributes,
+    format_value,
+    local_iso_times,
+    local_time_text,
+    not_available,
+    page_header,
+)
 from dashboard.context import DashboardContext
 from dashboard.providers import MISSING
 from twin.assets import Battery, IceTank, Meter
@@ -49,7 +57,7 @@ def layout(ctx: DashboardContext, **_query) -> html.Div:
                                      "plan against actual today")
     if ctx.providers.plan is None:
         return html.Div([header, not_available("Dispatch plans", MISSING["plan"])])
-    plan = ctx.providers.plan.plan()
+    plan = ctx.providers.installed_plan().plan()
     signature = _signature(plan)
     return html.Div([
         header,
@@ -98,7 +106,7 @@ def _approval_lines(approval: dict, tz: str) -> list:
              ("suspended by", f"{approval['suspended_by']} at {at('suspended_at_utc')}"
               if approval["suspended_by"] else "–")]
     table = html.Table(html.Tbody([html.Tr([html.Th(k, className="pe-3 fw-normal text-muted"), html.Td(v)],
-                                           **{"data-approval": k.replace(" ", "_")}) for k, v in facts]),
+                                           **data_attributes(approval=k.replace(" ", "_"))) for k, v in facts]),
                        className="small", id="plan-approval-table")
     lines = [html.Div(["Approval ", badge], className="mb-1"), table]
     if approval["suspended_by"]:
@@ -118,7 +126,7 @@ def _status(ctx: DashboardContext, plan: dict | None) -> dbc.Card:
     tz = ctx.park.site.timezone
     replan = dbc.Button("Re-plan", id="plan-replan", color="secondary", outline=True, className="me-2")
     if plan is None:
-        state = ctx.providers.plan.state()
+        state = ctx.providers.installed_plan().state()
         text = "The first plan is being made…" if state["solving"] else \
             f"No plan yet: {state['error']}" if state["error"] else "No dispatch plan has been made yet."
         return dbc.Card(dbc.CardBody(dbc.Row([dbc.Col(html.Div(text, id="plan-state")),
@@ -136,7 +144,8 @@ def _status(ctx: DashboardContext, plan: dict | None) -> dbc.Card:
         html.H5(f"Plan in force {plan['id']}", className="card-title mb-1", id="plan-in-force"),
         html.Div(f"{local_time_text(_time(plan['start_utc']), tz, '%a %d %b %H:%M')} to "
                  f"{local_time_text(_time(plan['end_utc']), tz, '%a %d %b %H:%M')} ({tz}), 15-minute steps · "
-                 f"solver status {plan['status']} · made {local_time_text(_time(plan['created_utc']), tz, '%d %b %H:%M')}"
+                 f"solver status {plan['status']} · "
+                 f"made {local_time_text(_time(plan['created_utc']), tz, '%d %b %H:%M')}"
                  + (f" · plan for review {plan['review_plan_id']}" if plan["review_plan_id"] else ""),
                  className="text-muted small"),
         html.Div([html.Strong(f"Plan cost {format_value(plan['costs']['total_cny'], plan['currency'])}"),
@@ -168,11 +177,12 @@ def _body(ctx: DashboardContext, plan: dict | None, baseline: str | None) -> lis
         return []
     tz = ctx.park.site.timezone
     names = plan["baseline_names"]
-    baseline = baseline if baseline in plan["baselines"] else names[0]
+    baseline = baseline if baseline is not None and baseline in plan["baselines"] else names[0]
     now = ctx.now_utc()
     approved_id = plan["approval"]["approved_plan_id"]
-    approved = ctx.providers.plan.plan_record(approved_id) if approved_id and approved_id != plan["id"] else None
-    review = ctx.providers.plan.plan_record(plan["review_plan_id"]) if plan["review_plan_id"] else None
+    plans = ctx.providers.installed_plan()
+    approved = plans.plan_record(approved_id) if approved_id and approved_id != plan["id"] else None
+    review = plans.plan_record(plan["review_plan_id"]) if plan["review_plan_id"] else None
     card = lambda children, **kw: dbc.Col(dbc.Card(dbc.CardBody(children)), className="mb-3", **kw)
     return [
         dbc.Row([
@@ -195,7 +205,7 @@ def _body(ctx: DashboardContext, plan: dict | None, baseline: str | None) -> lis
             card([html.H5("Dispatch rounds", className="card-title"),
                   html.Div(f"the last {ROUNDS_SHOWN} control steps, newest first (all kept: /api/plan/rounds)",
                            className="small text-muted"),
-                  rounds_table(ctx.providers.plan.rounds()[-ROUNDS_SHOWN:], tz)], lg=8),
+                  rounds_table(ctx.providers.installed_plan().rounds()[-ROUNDS_SHOWN:], tz)], lg=8),
             card([html.H5("Re-plans", className="card-title"),
                   replans_table(plan["replans"][-REPLANS_SHOWN:], plan["id"], approved_id, plan["currency"], tz)],
                  lg=4),
@@ -211,12 +221,12 @@ def plans_table(plan: dict, approval: dict, approved: dict | None, review: dict 
         if record is None:
             if role == "approved":
                 rows.append(html.Tr([html.Td(role), html.Td("none", colSpan=3, className="text-muted")],
-                                    **{"data-plan": role}))
+                                    **data_attributes(plan=role)))
             continue
         rows.append(html.Tr([html.Td(role), html.Td(record["id"]),
                              html.Td(local_time_text(_time(record["end_utc"]), tz, "%d %b %H:%M")),
                              html.Td(format_value(record["costs"]["total_cny"]), className="text-end")],
-                            **{"data-plan": role}))
+                            **data_attributes(plan=role)))
     return dbc.Table([html.Thead(html.Tr([html.Th(""), html.Th("id"), html.Th("ends"),
                                           html.Th(f"cost {plan['currency']}", className="text-end")])),
                       html.Tbody(rows)], size="sm", id="plan-plans-table")
@@ -238,7 +248,7 @@ def rounds_table(rounds: list[dict], tz: str) -> dbc.Table:
             rows.append(html.Tr([html.Td(when), html.Td(r["plan_id"] or (r["released"] or "–")),
                                  html.Td(w["point_id"]), html.Td(value, className="text-end"),
                                  html.Td(w["result"], className=None if w["result"] == "ok" else "text-danger")],
-                                **attrs, **{"data-point": w["point_id"]}))
+                                **attrs, **data_attributes(point=w["point_id"])))
     if not rows:
         rows = [html.Tr(html.Td("no dispatch round yet", colSpan=5, className="text-muted"))]
     return dbc.Table([html.Thead(html.Tr([html.Th("time"), html.Th("plan"), html.Th("point"),
@@ -253,7 +263,7 @@ def replans_table(replans: list[dict], in_force: str, approved: str | None, curr
                               *([dbc.Badge("approved", color="success", className="ms-1")]
                                 if r["id"] == approved else [])]),
                      html.Td(r["status"] or "–"), html.Td(format_value(r["total_cny"]), className="text-end")],
-                    **{"data-replan": r["id"]}) for r in reversed(replans)]
+                    **data_attributes(replan=r["id"])) for r in reversed(replans)]
     return dbc.Table([html.Thead(html.Tr([html.Th("made"), html.Th("id"), html.Th("status"),
                                           html.Th(f"cost {currency}", className="text-end")])),
                       html.Tbody(rows)], size="sm", id="plan-replans-table")
@@ -268,10 +278,10 @@ def cost_table(plan: dict, baseline: str) -> dbc.Table:
         return html.Td(format_value(sign.get(key, 1.0) * value + 0.0), className="text-end")  # + 0.0: no "-0"
 
     rows = [html.Tr([html.Td(label), cell(key, ours[key]), cell(key, theirs[key]), cell(key, theirs[key] - ours[key])],
-                    className="fw-bold" if key == "total_cny" else None, **{"data-cost": key})
+                    className="fw-bold" if key == "total_cny" else None, **data_attributes(cost=key))
             for key, label in COST_ROWS]
     rows += [html.Tr([html.Td(f"{label} ({unit})"), cell(key, ours[key]), cell(key, theirs[key]),
-                      cell(key, theirs[key] - ours[key])], **{"data-cost": key})
+                      cell(key, theirs[key] - ours[key])], **data_attributes(cost=key))
              for key, label, unit in QUANTITY_ROWS]
     return dbc.Table([html.Thead(html.Tr([html.Th(currency), html.Th("plan", className="text-end"),
                                           html.Th(baseline.replace("_", " "), className="text-end"),
@@ -373,7 +383,8 @@ def actual_figure(ctx: DashboardContext, plan: dict, approved: dict | None, now_
         axis = "y" if row == 0 else f"y{row + 1}"
         if column in actual:
             s = actual[column]
-            traces.append({"type": "scatter", "mode": "lines", "x": list(local_iso_times(s.index, tz)),
+            times = cast(pd.DatetimeIndex, s.index)
+            traces.append({"type": "scatter", "mode": "lines", "x": list(local_iso_times(times, tz)),
                            "y": [None if not np.isfinite(v) else float(v) for v in s.to_numpy(float)],
                            "name": f"actual {title}", "yaxis": axis, "line": {"color": "#212529", "shape": "hv"}})
         traces.append(planned(plan, column, f"plan in force {title}", axis, "#0d6efd", "solid"))
@@ -399,7 +410,7 @@ def register_callbacks(app: Dash, ctx: DashboardContext) -> None:
     @app.callback(Output("plan-costs", "children"), Output("plan-baseline-chosen", "data"),
                   Input("plan-baseline", "value"), prevent_initial_call=True)
     def compare(baseline):
-        plan = ctx.providers.plan.plan()
+        plan = ctx.providers.installed_plan().plan()
         if plan is None or baseline not in plan["baselines"]:
             return no_update, no_update
         return cost_table(plan, baseline), baseline
@@ -432,7 +443,7 @@ def register_callbacks(app: Dash, ctx: DashboardContext) -> None:
                   Input("plan-tick", "n_intervals"), Input("plan-action-result", "children"),
                   State("plan-shown", "data"), State("plan-baseline-chosen", "data"), prevent_initial_call=True)
     def refresh(_, __, shown, baseline):
-        plan = ctx.providers.plan.plan()
+        plan = ctx.providers.installed_plan().plan()
         signature = _signature(plan)
         if signature == shown:
             return no_update, no_update, no_update

@@ -20,7 +20,7 @@ from dash import ALL, Dash, Input, Output, State, dcc, html, no_update
 
 from dashboard import actions
 from dashboard.alarm_health import alarm_health_card
-from dashboard.components import local_time_text, not_available, page_header
+from dashboard.components import data_attributes, local_time_text, not_available, page_header
 from dashboard.context import DashboardContext
 from dashboard.pages.tables import records_table
 from dashboard.providers import MISSING
@@ -128,7 +128,7 @@ def console_filter(ctx: DashboardContext, priority: str | None, state: str | Non
 
 def _filter_row(ctx: DashboardContext, chosen: dict[str, str]) -> dbc.Row:
     assets = sorted({a.id for _, a in ctx.park.iter_assets()} | ({chosen["asset"]} - {ANY}))
-    rules = sorted(set(ctx.providers.faults.rule_ids()) | ({chosen["rule"]} - {ANY}))
+    rules = sorted(set(ctx.providers.installed_faults().rule_ids()) | ({chosen["rule"]} - {ANY}))
 
     def select(control_id: str, label: str, options: list[tuple[str, str]], value: str) -> dbc.Col:
         return dbc.Col([dbc.Label(label, html_for=control_id, className="small mb-0"),
@@ -150,7 +150,7 @@ def _filter_row(ctx: DashboardContext, chosen: dict[str, str]) -> dbc.Row:
 
 def _console(ctx: DashboardContext, which: AlarmFilter, offset: int):
     """The console table of one page, the text saying which rows it shows, and how many match."""
-    page = ctx.providers.faults.console(which, offset, PAGE_SIZE)
+    page = ctx.providers.installed_faults().console(which, offset, PAGE_SIZE)
     listed, total = page["faults"], page["total"]
     info = (f"episodes {offset + 1:,}–{offset + len(listed):,} of {total:,}, newest first" if listed else
             f"no episode matches ({total:,} in all)" if offset == 0 else f"past the last of {total:,} episodes")
@@ -184,7 +184,7 @@ def _table(records: list[dict], tz: str):
             html.Td(len(e["comments"]) or ""),
             html.Td(dbc.Button("Details", id={"type": "fault-details", "index": e["id"]}, size="sm",
                                color="secondary", outline=True, className="details-button")),
-        ], **{"data-fault": e["id"]}))
+        ], **data_attributes(fault=e["id"])))
     return dbc.Table([html.Thead(html.Tr([html.Th(h) for h in (
         "priority", "asset", "rule", "point", f"start ({tz})", "end", "acknowledged", "status", "evidence",
         "comments", "")])), html.Tbody(rows)], id="faults-table", size="sm", hover=True, responsive=True)
@@ -194,7 +194,7 @@ def _detail(ctx: DashboardContext, episode_id: str | None):
     """The selected episode: what it is, its comments, and the forms to comment on it and shelve its alarm."""
     if episode_id is None:
         return html.Div("choose Details on an episode of the console", className="text-muted")
-    record = ctx.providers.faults.episode(episode_id)
+    record = ctx.providers.installed_faults().episode(episode_id)
     if record is None:
         return html.Div(f"episode {episode_id} is no longer stored", className="text-muted")
     tz = ctx.park.site.timezone
@@ -204,7 +204,7 @@ def _detail(ctx: DashboardContext, episode_id: str | None):
         html.Div([html.Strong(alarm), f" from {_local(record['start'], tz)}",
                   f" to {_local(record['end'], tz)}" if record["end"] else " (active)",
                   f"; shelved until {_local(record['shelved_until'], tz)}" if record["shelved_until"] else ""],
-                 id="faults-detail-title", **{"data-fault": episode_id}),
+                 id="faults-detail-title", **data_attributes(fault=episode_id)),
         html.Ul(comments, id="faults-comments", className="small mt-2") if comments else
         html.Div("no comments yet", className="text-muted small mt-2", id="faults-comments"),
         dbc.Row([
@@ -254,7 +254,7 @@ def kpi_table(ctx: DashboardContext):
     """Fault KPIs per asset kind over the last 7 days of data."""
     data_end = ctx.data_end()
     # up to the twin's clock as well: the detector saves an episode before history has flushed its readings
-    kpis = ctx.providers.faults.fault_kpis(data_end - KPI_WINDOW, ctx.periods_end())
+    kpis = ctx.providers.installed_faults().fault_kpis(data_end - KPI_WINDOW, ctx.periods_end())
     rows = [{"asset kind": k["name"], "faults": k["faults"], "hours in fault": f"{k['hours_in_fault']:.2f}",
              "% of time": f"{k['pct_time_in_fault']:.2f}",
              "MTBF (h)": None if k["mtbf_h"] is None else f"{k['mtbf_h']:.1f}",
@@ -309,8 +309,9 @@ def register_callbacks(app: Dash, ctx: DashboardContext) -> None:
             which = console_filter(ctx, *values)
         except ValueError:
             return no_update
-        listed = ctx.providers.faults.console(which, offset, PAGE_SIZE)["faults"]
-        return dcc.Graph(id="faults-timeline", figure=timeline_figure(listed, ctx.periods_end(), ctx.park.site.timezone),
+        listed = ctx.providers.installed_faults().console(which, offset, PAGE_SIZE)["faults"]
+        figure = timeline_figure(listed, ctx.periods_end(), ctx.park.site.timezone)
+        return dcc.Graph(id="faults-timeline", figure=figure,
                          config={"displaylogo": False})
 
     @app.callback(Output("faults-kpis", "children"), Output("faults-alarm-health", "children"),

@@ -20,7 +20,13 @@ from dash import Dash, Input, Output, dcc, html
 from dashboard.components import format_value, local_iso_times, local_time_text, not_available, page_header
 from dashboard.context import DashboardContext
 from dashboard.history_views import (
-    COMPARISONS, ENERGY_INTERVAL_S, PERIODS, choose_period, coarser, last_local_day, screen_interval_s,
+    COMPARISONS,
+    ENERGY_INTERVAL_S,
+    PERIODS,
+    choose_period,
+    coarser,
+    last_local_day,
+    screen_interval_s,
     subsystem_power,
 )
 from energy.kpi import FLOW_SINKS, FLOW_SOURCES, LOAD_NAMES
@@ -59,8 +65,8 @@ def layout(ctx: DashboardContext, period: str = "today", first_day: str | None =
                 labelCheckedClassName="active",
                 options=[{"label": "Today", "value": "today"}, {"label": "This week", "value": "week"},
                          {"label": "Custom", "value": "custom"}]), width="auto"),
-            dbc.Col(dcc.DatePickerRange(id="overview-days", start_date=first_day or today,
-                                        end_date=last_day or today, max_date_allowed=today,
+            dbc.Col(dcc.DatePickerRange(id="overview-days", start_date=first_day or today.isoformat(),
+                                        end_date=last_day or today.isoformat(), max_date_allowed=today.isoformat(),
                                         display_format="YYYY-MM-DD", disabled=kind != "custom"), width="auto"),
             dbc.Col(dbc.Select(id="overview-compare", value=compare, options=[
                 {"label": "vs the week before", "value": "week"}, {"label": "vs the month before", "value": "month"},
@@ -183,8 +189,8 @@ def register_callbacks(app: Dash, ctx: DashboardContext) -> None:
         # long periods draw from the 15-minute buckets already read instead of asking the database again
         power = coarser(power_15min, interval_s) if interval_s % ENERGY_INTERVAL_S == 0 else \
             subsystem_power(ctx.park, ctx.history, chosen.start, chosen.end, interval_s)
-        label = f"{chosen.label}{' (so far)' if chosen.partial else ''} · data up to {local_time_text(end, tz)} " \
-                f"({tz}) · compared with the {chosen.previous_label}"
+        label = (f"{chosen.label}{' (so far)' if chosen.partial else ''} · data up to {local_time_text(end, tz)} "
+                 f"({tz}) · compared with the {chosen.previous_label}")
         if power.empty:
             return label, not_available("Energy", "the history holds no power readings in this period"), \
                 EMPTY_FIGURE, EMPTY_FIGURE

@@ -14,6 +14,8 @@ points drawn as Dash HTML components took chromium 3-6 s per refresh, every
 
 from __future__ import annotations
 
+from typing import Any
+
 import dash_ag_grid as dag
 import dash_bootstrap_components as dbc
 from dash import Dash, Input, Output, dcc, html
@@ -46,7 +48,7 @@ def quality_style() -> dict:
         for label, colour in labels.items()]}
 
 
-POINT_COLUMNS = [
+POINT_COLUMNS: list[dict[str, Any]] = [
     {"field": "id", "headerName": "point", "minWidth": 260},
     {"field": "raw", "headerName": "raw", "cellStyle": MONOSPACE, "minWidth": 220},
     {"field": "value", "headerName": "engineering value", "type": "rightAligned"},

@@ -39,17 +39,17 @@ import asyncio
 import logging
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Callable
 
 from bacpypes3.apdu import APDU, APCISequence, ConfirmedRequestPDU, RejectPDU, confirmed_request_types
 from bacpypes3.basetypes import (
     COVSubscription,
-    PriorityValue,
     DeviceAddress,
     ObjectPropertyReference,
     ObjectTypesSupported,
+    PriorityValue,
     Recipient,
     RecipientProcess,
     ServicesSupported,
@@ -97,7 +97,7 @@ class _DeviceSide:
 
     _writable: tuple[str, ...] = ()
 
-    async def write_property(self, attr, value, index=None, priority=None):  # noqa: ANN001 (bacpypes3 signature)
+    async def write_property(self, attr, value, index=None, priority=None):
         name = self._property_identifier_class(attr).attr if isinstance(attr, int) else attr
         if name not in self._elements:
             raise PropertyError("unknownProperty")
@@ -115,14 +115,14 @@ class _DeviceSide:
         return ArrayOf(PropertyIdentifier)([p for p in every if p.attr not in NOT_IN_PROPERTY_LIST])
 
     @propertyList.setter
-    def propertyList(self, value) -> None:  # noqa: ANN001 (derived, a write is ignored as bacpypes3 does)
+    def propertyList(self, value) -> None:
         pass
 
 
 class _CommandedObject:
     """Mixin for commandable objects: check limits, then tell the simulator the winning value."""
 
-    async def write_property(self, attr, value, index=None, priority=None):  # noqa: ANN001 (bacpypes3 signature)
+    async def write_property(self, attr, value, index=None, priority=None):
         name = self._property_identifier_class(attr).attr if isinstance(attr, int) else attr
         server: BacnetDeviceServer = self._app.parktwin_server
         point = server.point_of(self.objectIdentifier)
@@ -140,7 +140,7 @@ class _CommandedObject:
 class _HeartbeatObject:
     """Mixin for the watchdog object: every write of its present value goes to the device's watchdog."""
 
-    async def write_property(self, attr, value, index=None, priority=None):  # noqa: ANN001 (bacpypes3 signature)
+    async def write_property(self, attr, value, index=None, priority=None):
         name = self._property_identifier_class(attr).attr if isinstance(attr, int) else attr
         server: BacnetDeviceServer = self._app.parktwin_server
         if name == "presentValue":
@@ -182,7 +182,7 @@ class SimulatedDevice(_DeviceSide, DeviceObject):
         return _bits(ObjectTypesSupported, OBJECT_TYPES_SUPPORTED)
 
     @protocolObjectTypesSupported.setter
-    def protocolObjectTypesSupported(self, value) -> None:  # noqa: ANN001 (derived, a write is ignored)
+    def protocolObjectTypesSupported(self, value) -> None:
         pass
 
     @property
@@ -190,7 +190,7 @@ class SimulatedDevice(_DeviceSide, DeviceObject):
         return _bits(ServicesSupported, SERVICES_SUPPORTED)
 
     @protocolServicesSupported.setter
-    def protocolServicesSupported(self, value) -> None:  # noqa: ANN001 (derived, a write is ignored)
+    def protocolServicesSupported(self, value) -> None:
         pass
 
     @property
@@ -203,7 +203,7 @@ class SimulatedDevice(_DeviceSide, DeviceObject):
         return self._elements["activeCovSubscriptions"](subscriptions)
 
     @activeCovSubscriptions.setter
-    def activeCovSubscriptions(self, value) -> None:  # noqa: ANN001 (derived, a write is ignored)
+    def activeCovSubscriptions(self, value) -> None:
         pass
 
 
@@ -240,12 +240,12 @@ class SimulatedDeviceApplication(NormalApplication):
     do_WritePropertyMultipleRequest = None
     do_ConfirmedCOVNotificationRequest = None
 
-    def __init__(self, device_object, local_address, name: str = ""):  # noqa: ANN001 (bacpypes3 types)
+    def __init__(self, device_object, local_address, name: str = ""):
         super().__init__(device_object, local_address)
         self.malformed = MalformedLog(name or str(local_address))
         passed_on = self.asap.confirmation
 
-        async def confirmation(pdu) -> None:  # noqa: ANN001
+        async def confirmation(pdu) -> None:
             """Every request coming up the stack: a malformed confirmed one is rejected here (bacpypes3 would
             not answer it), logged as one line; anything else goes on."""
             problem = request_problem(pdu)
@@ -269,7 +269,7 @@ class SimulatedDeviceApplication(NormalApplication):
         return self.device_object.protocolServicesSupported
 
 
-def request_problem(pdu) -> tuple[str, str, int | None] | None:  # noqa: ANN001
+def request_problem(pdu) -> tuple[str, str, int | None] | None:
     """What is wrong with a datagram's APDU, if anything: (reject reason, what, invoke id to answer or None).
     Only confirmed requests are judged; the rest is bacpypes3's to handle."""
     try:
@@ -298,7 +298,7 @@ class MalformedLog:
         self.count = 0
         self._peers: dict[str, tuple[float, int]] = {}  # peer -> (when its last line was logged, s; since then)
 
-    def note(self, peer, what: str) -> None:  # noqa: ANN001 (a bacpypes3 Address)
+    def note(self, peer, what: str) -> None:
         self.count += 1
         key = str(peer)
         now_s = self.monotonic_s()
@@ -478,9 +478,9 @@ class BacnetDeviceServer:
             obj.presentValue = raw
 
     def _make_object(self, point: BacnetPoint):
-        common = dict(objectIdentifier=(point.object_type, point.instance), objectName=point.id.split(".")[-1],
-                      description=point.description or point.id, statusFlags=[0, 0, 0, 0], eventState="normal",
-                      outOfService=False)
+        common = {"objectIdentifier": (point.object_type, point.instance), "objectName": point.id.split(".")[-1],
+                      "description": point.description or point.id, "statusFlags": [0, 0, 0, 0], "eventState": "normal",
+                      "outOfService": False}
         high = self.limits.get(point.id, (None, None))[1]
         if point.object_type == "binary-input":
             return SimulatedBinaryInput(presentValue="inactive", polarity="normal", activeText="on",

@@ -14,8 +14,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+from collections.abc import Callable
 from datetime import datetime
-from typing import Callable
+
+import numpy as np
 
 from protocols.devices.bacnet_server import BacnetDeviceServer
 from protocols.devices.layout import device_layouts
@@ -39,7 +41,7 @@ class DeviceHost:
         self.tick_s = tick_s
         self.values: dict[str, float | None] = {}
         self.offline: set[str] = set()
-        self._background: set[asyncio.Task] = set()
+        self._background: set[asyncio.Task[None]] = set()
         park = simulator.park
         self._point_indices: dict[str, list[int]] = {}
         for index, point_id in enumerate(simulator.point_ids):
@@ -87,7 +89,7 @@ class DeviceHost:
                 log.exception("simulator step failed at %s", self.simulator.now_utc)
             try:
                 await asyncio.wait_for(stop.wait(), self.tick_s)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
 
     def _present_value(self, point_id: str) -> float | None:
@@ -105,7 +107,7 @@ class DeviceHost:
             else:
                 server.watchdog_due()
         output = None
-        while at_least_one and output is None or self.simulator.now_utc <= self.now_utc():
+        while (at_least_one and output is None) or self.simulator.now_utc <= self.now_utc():
             output = self.simulator.advance()
             for point_id, value in zip(self.simulator.point_ids, output.values):
                 self.values[point_id] = None if math.isnan(value) else float(value)
@@ -116,7 +118,7 @@ class DeviceHost:
                 server.refresh()
         self._follow_offline_faults(output.qualities)
 
-    def _follow_offline_faults(self, qualities) -> None:
+    def _follow_offline_faults(self, qualities: np.ndarray) -> None:
         """Stop the servers of assets the simulator reports offline (comm_fail), start them again after."""
         for name in self.servers:
             indices = self._point_indices.get(name, [])

@@ -32,8 +32,15 @@ import math
 from dataclasses import dataclass, field
 
 from protocols.codec import encode
-from protocols.pointmap import (AnyDeviceMap, BacnetDeviceMap, BacnetHeartbeat, BacnetPoint, ModbusDeviceMap,
-                                ModbusFailSafe, ModbusPoint)
+from protocols.pointmap import (
+    AnyDeviceMap,
+    BacnetDeviceMap,
+    BacnetHeartbeat,
+    BacnetPoint,
+    ModbusDeviceMap,
+    ModbusFailSafe,
+    ModbusPoint,
+)
 from twin.assets import AssetBase, Battery, Meter, PVArray
 from twin.park import Park
 from twin.points import Point
@@ -52,8 +59,6 @@ HEARTBEAT_INSTANCE = 900
 HEARTBEAT_TIMEOUT_S = REVERT_TIMEOUT_S
 """Watchdog timeout of the simulated BACnet devices, simulated seconds: the same four control steps."""
 DEFAULT_POLL_PERIOD_S = 1.0
-DEFAULT_TIMEOUT_S = 0.5
-"""Half the poll period: a silent device is marked within two poll periods of going quiet."""
 
 # SunSpec model lengths and the data offsets (after ID and L) of unsigned
 # fields (not implemented = 0xFFFF) and accumulators (not implemented = 0);
@@ -84,8 +89,8 @@ class DeviceLayout:
     """BACnet: the device's watchdog object, when it has setpoints."""
 
     def point_map(self, port: int, host: str = "127.0.0.1") -> AnyDeviceMap:
-        common = dict(name=self.name, host=host, port=port, poll_period_s=DEFAULT_POLL_PERIOD_S,
-                      timeout_s=DEFAULT_TIMEOUT_S, points=self.points)
+        common = {"name": self.name, "host": host, "port": port, "poll_period_s": DEFAULT_POLL_PERIOD_S,
+                  "points": self.points}
         if self.protocol == "modbus":
             return ModbusDeviceMap(device_id=self.address, **common)
         return BacnetDeviceMap(device_instance=self.address, heartbeat=self.heartbeat, **common)
@@ -94,7 +99,7 @@ class DeviceLayout:
 def device_layouts(park: Park) -> list[DeviceLayout]:
     """Every asset's device, in park order."""
     layouts = []
-    for index, (building, asset) in enumerate(park.iter_assets()):
+    for index, (_building, asset) in enumerate(park.iter_assets()):
         points = [p for p in park.points.values() if p.asset_id == asset.id]
         if isinstance(asset, MODBUS_KINDS):
             layouts.append(_sunspec_layout(asset, points))

@@ -39,9 +39,10 @@ import asyncio
 import logging
 import socket
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Callable
+from typing import cast
 
 from pymodbus.constants import ExcCodes
 from pymodbus.server import ModbusTcpServer
@@ -63,6 +64,8 @@ ILLEGAL_FUNCTION, ILLEGAL_VALUE, DEVICE_FAILURE = 1, 3, 4
 BROADCAST_UNIT, TCP_UNIT = 0, 255
 MBAP = struct.Struct(">HHHB")
 """Transaction id, protocol id, length (unit id + PDU bytes), unit id."""
+InnerConnection = tuple[asyncio.StreamReader, asyncio.StreamWriter]
+"""The front's connection to the pymodbus register server behind it."""
 
 
 @dataclass
@@ -91,8 +94,8 @@ class ModbusDeviceServer:
         self.write_setpoint = write_setpoint
         self.release_setpoint = release_setpoint or (lambda point_id: None)
         self.now_utc = now_utc
-        self.points: list[ModbusPoint] = layout.points
-        self._scale_factors = {p.id: decode([layout.constants[p.scale_factor_register]], "int16")
+        self.points = cast(list[ModbusPoint], layout.points)  # a Modbus layout carries Modbus points
+        self._scale_factors = {p.id: int(decode([layout.constants[p.scale_factor_register]], "int16"))
                                if p.scale_factor_register is not None else 0 for p in self.points}
         self._controls = {p.id: _Control() for p in self.points if p.fail_safe is not None}
         self._enable_registers = {p.fail_safe.enable_address: p for p in self.points if p.fail_safe is not None}
@@ -105,7 +108,7 @@ class ModbusDeviceServer:
         self._inner_port = 0
         self._front: asyncio.Server | None = None
         self._connections: set[asyncio.StreamWriter] = set()
-        self._handlers: set[asyncio.Task] = set()
+        self._handlers: set[asyncio.Task[None]] = set()
         self._device = SimDevice(id=layout.address, simdata=[SimData(first, values=image, datatype=DataType.REGISTERS)],
                                  action=self._action)
 
@@ -121,7 +124,7 @@ class ModbusDeviceServer:
         try:
             self._front = await asyncio.start_server(self._serve_connection, self.host, self.port)
         except OSError as exc:
-            await inner.shutdown()
+            await inner.shutdown()  # type: ignore[no-untyped-call]  # pymodbus leaves shutdown unannotated
             raise OSError(f"Modbus device {self.name} cannot listen on {self.host}:{self.port}: "
                           f"{exc.strerror or exc}") from None
         self._inner = inner
@@ -157,7 +160,8 @@ class ModbusDeviceServer:
         self._connections.clear()
         await self._front.wait_closed()
         self._front = None
-        await self._inner.shutdown()
+        if self._inner is not None:  # started with the front
+            await self._inner.shutdown()  # type: ignore[no-untyped-call]  # pymodbus leaves shutdown unannotated
         self._inner = None
 
     @property
@@ -179,8 +183,8 @@ class ModbusDeviceServer:
 
     async def _serve_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self._connections.add(writer)
-        self._handlers.add(asyncio.current_task())
-        inner: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+        self._handlers.add(cast("asyncio.Task[None]", asyncio.current_task()))  # this coroutine's own task
+        inner: InnerConnection | None = None
         try:
             while True:
                 transaction, protocol, length, unit = MBAP.unpack(await reader.readexactly(MBAP.size))
@@ -196,12 +200,12 @@ class ModbusDeviceServer:
                     if pdu[0] == READ_HOLDING:
                         reply = bytes([pdu[0] | 0x80, ILLEGAL_FUNCTION])
                     elif reply is None:
-                        inner = await self._forward(inner, pdu)
+                        inner, _ = await self._forward(inner, pdu)
                         continue  # a broadcast write is carried out, never answered
                     else:
                         continue
                 if reply is None:
-                    inner, reply = await self._forward(inner, pdu, answer=True)
+                    inner, reply = await self._forward(inner, pdu)
                 writer.write(MBAP.pack(transaction, 0, len(reply) + 1, unit) + reply)
                 await writer.drain()
         except (asyncio.IncompleteReadError, ConnectionError):
@@ -215,8 +219,9 @@ class ModbusDeviceServer:
             if inner is not None:
                 inner[1].close()
 
-    async def _forward(self, inner, pdu: bytes, answer: bool = False):
-        """Pass a checked request to pymodbus; with ``answer``, return (connection, the reply PDU)."""
+    async def _forward(self, inner: InnerConnection | None, pdu: bytes) -> tuple[InnerConnection | None, bytes]:
+        """Pass a checked request to pymodbus; return the connection to it (None after a failure) and its reply
+        PDU."""
         try:
             if inner is None:
                 inner = await asyncio.open_connection("127.0.0.1", self._inner_port)
@@ -230,7 +235,7 @@ class ModbusDeviceServer:
             if inner is not None:
                 inner[1].close()
             reply, inner = bytes([pdu[0] | 0x80, DEVICE_FAILURE]), None
-        return (inner, reply) if answer else inner
+        return inner, reply
 
     # ------------------------------------------------------------------- pymodbus's register callbacks
 
@@ -280,8 +285,10 @@ class ModbusDeviceServer:
         for point in touched:
             words = values[point.address - address:point.address - address + point.register_count]
             try:
-                value = point.to_engineering(decode(words, point.type, point.word_order, point.byte_order),
-                                             self._scale_factors[point.id])
+                unscaled = decode(words, point.type, point.word_order, point.byte_order)
+                if isinstance(unscaled, str):  # text points are never writable: refused above
+                    return ExcCodes.ILLEGAL_ADDRESS
+                value = point.to_engineering(unscaled, self._scale_factors[point.id])
                 self.write_setpoint(point.id, value)
             except (CodecError, ValueError) as exc:
                 log.info("device %s refused a write to %s: %s", self.name, point.id, exc)

@@ -13,8 +13,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from dashboard.serve import dashboard_server
 from park_copies import free_port, stop_with_ctrl_c
+
+from dashboard.serve import dashboard_server
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "examples" / "demo-park" / "park.yaml"
@@ -23,9 +24,22 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic
                   "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 """Flags that work on this machine; Playwright gives every launch a fresh temporary profile (user data dir)."""
 ARTIFACTS = ROOT / "test-artifacts" / "dashboard"
+UI_WAIT_MS = 180_000
+"""How long a browser test waits for something to show (Playwright's own defaults: 30 s for actions, 5 s for
+expect). Waits end as soon as the thing shows, so this only bounds a failure; a machine loaded with other
+processes draws a live run's page many times slower than an idle one."""
 
 
-def wait_until_serving(base: str, process: subprocess.Popen, log: Path, timeout_s: float = 60) -> None:
+def new_context(chromium, **options):
+    """A fresh browser context (``options`` as Browser.new_context) whose actions and navigations wait up to
+    :data:`UI_WAIT_MS`."""
+    context = chromium.new_context(**options)
+    context.set_default_timeout(UI_WAIT_MS)
+    context.set_default_navigation_timeout(UI_WAIT_MS)
+    return context
+
+
+def wait_until_serving(base: str, process: subprocess.Popen, log: Path, timeout_s: float = 180) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -73,7 +87,7 @@ def served(app, behind_proxy: bool = False) -> Iterator[str]:
 def browser_page(chromium, width: int, height: int):
     """A page in a fresh browser context of ``width`` x ``height`` pixels, closed afterwards (a generator for
     fixtures: ``yield from browser_page(chromium, 1440, 900)``)."""
-    context = chromium.new_context(viewport={"width": width, "height": height})
+    context = new_context(chromium, viewport={"width": width, "height": height})
     yield context.new_page()
     context.close()
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import pandas as pd
-
 from browser_support import DEMO
+
 from energy.environment import ParkEnvironment
 from energy.tariff import load_tariff
-from optimizer.controller import Authority, ControlStep, Controller, TariffPrices
+from optimizer.controller import Authority, Controller, ControlStep, TariffPrices
 from optimizer.operation import LiveOperation
 from optimizer.park_inputs import PLAN_STEP, PerfectForecaster, hold_storage_run
 from optimizer.plan import plan_context, plan_options

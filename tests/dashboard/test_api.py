@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -14,7 +14,7 @@ from twin.history import open_history
 from twin.live import LiveState
 from twin.sim import ParkSimulator
 
-SIM_START_UTC = datetime(2026, 6, 30, 16, 0, tzinfo=timezone.utc)  # local midnight, 1 July (conftest)
+SIM_START_UTC = datetime(2026, 6, 30, 16, 0, tzinfo=UTC)  # local midnight, 1 July (conftest)
 DAY2_UTC = SIM_START_UTC + timedelta(days=1)
 SETPOINT = "plant.chiller1.chw_setpoint_c"
 
@@ -30,7 +30,8 @@ def served(demo_park, simulated_history, tmp_path_factory):
     live = LiveState()
     live.update(store.latest(list(demo_park.points)).values())
     simulator = ParkSimulator(demo_park, ParkEnvironment(demo_park), DAY2_UTC + timedelta(days=1))
-    app = create_app(demo_park, live, store, write_point=lambda point, value, who: simulator.write_setpoint(point, value),
+    app = create_app(demo_park, live, store,
+                     write_point=lambda point, value, who: simulator.write_setpoint(point, value),
                      users=UserStore.load(users_file), now_utc=lambda: DAY2_UTC + timedelta(days=1))
     yield app.server, store, simulator, live
     store.close()
@@ -100,7 +101,7 @@ def test_energy_totals_match_an_integration_of_the_meters(served, demo_park):
 
 
 def test_points_show_live_values_quality_and_age(served, demo_park):
-    server, store, _, live = served
+    server, store, _, _ = served
     body = server.test_client().get("/api/points").get_json()
     assert len(body["points"]) == len(demo_park.points)
     row = next(r for r in body["points"] if r["id"] == "plant.grid_meter.power_kw")

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import struct
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import flask
 import pytest
+from park_copies import copy_demo_park
 
 from dashboard.api import create_api
 from dashboard.context import DashboardContext
@@ -21,9 +22,7 @@ from twin.live import LiveState
 from twin.runtime import ProtocolFeed, SimulationClock, TwinSink
 from twin.sim import ParkSimulator
 
-from park_copies import copy_demo_park
-
-START_UTC = datetime(2026, 7, 1, 4, 0, tzinfo=timezone.utc)  # noon in Shenzhen: the battery and chillers busy
+START_UTC = datetime(2026, 7, 1, 4, 0, tzinfo=UTC)  # noon in Shenzhen: the battery and chillers busy
 
 
 @pytest.fixture(scope="module")

@@ -3,12 +3,12 @@ the stored episodes of the last 7 days, each against its EEMUA 191 benchmark (co
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
+from browser_support import ARTIFACTS, DEMO, ConsoleWatch, new_context, parktwin_server
 from playwright.sync_api import expect
 
-from browser_support import ARTIFACTS, DEMO, ConsoleWatch, parktwin_server
 from twin.fault_episodes import FaultEpisode, Priority
 from twin.history import FaultEpisodeStore, open_history
 from twin.readings import Quality, Reading
@@ -22,7 +22,7 @@ def history_with_alarms(tmp_path, demo_park):
     11 alarms within one 10-minute period (a flood), one alarm three times in 40 s (chattering), a battery
     overtemperature active for 30 h (standing), and a stale point suppressed by its device's comm loss."""
     assert GRID_POWER in demo_park.points
-    newest = datetime.now(timezone.utc).replace(microsecond=0)
+    newest = datetime.now(UTC).replace(microsecond=0)
     data_end = newest + timedelta(seconds=demo_park.simulation.step_s)
     window_start = data_end - timedelta(days=7)  # where the page's 10-minute periods begin
     url = f"sqlite:///{tmp_path / 'alarms.sqlite'}"
@@ -44,12 +44,12 @@ def history_with_alarms(tmp_path, demo_park):
 
 
 def test_the_alarm_system_card_shows_the_weeks_kpis_against_their_benchmarks(chromium, history_with_alarms):
-    page = chromium.new_context(viewport={"width": 1440, "height": 900}).new_page()
+    page = new_context(chromium, viewport={"width": 1440, "height": 900}).new_page()
     watch = ConsoleWatch(page)
     with parktwin_server("dashboard", str(DEMO), "--history", history_with_alarms) as base:
         page.goto(base + "/faults")
         card = page.locator("#alarm-health")
-        row = lambda name: card.locator(f'tr[data-kpi="{name}"]')  # noqa: E731
+        row = lambda name: card.locator(f'tr[data-kpi="{name}"]')
         # 15 alarms: 11 + 3 + 1; the suppressed stale point is none
         expect(row("alarms").locator(".alarm-kpi-value")).to_have_text("15 (1 suppressed by cause)")
         expect(row("alarms per operator hour").locator(".alarm-kpi-value")).to_have_text("0.09")  # 15 / 168 h

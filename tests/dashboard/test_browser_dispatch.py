@@ -8,21 +8,21 @@ runs the control steps, so each round the page must show is known. Screenshots g
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
-from playwright.sync_api import expect
-
 from browser_support import ARTIFACTS, ConsoleWatch, browser_page, figure_data
 from browser_support import served as served_app
+from live_park import BATTERY_SETPOINT, LivePark
+from playwright.sync_api import expect
+
 from dashboard.app import create_app
 from dashboard.auth import UserStore, add_user
 from dashboard.components import format_value
-from live_park import BATTERY_SETPOINT, LivePark
 from twin.history import open_history
 from twin.live import LiveState
 
-START_UTC = datetime(2026, 7, 1, 4, 0, tzinfo=timezone.utc)  # 12:00 in the park, a flat-price window until 14:00
+START_UTC = datetime(2026, 7, 1, 4, 0, tzinfo=UTC)  # 12:00 in the park, a flat-price window until 14:00
 SCHEDULE_BATTERY_KW = 0.0  # what the plant schedule asks of the battery then
 WAIT_MS = 20_000  # the page refreshes every few seconds
 

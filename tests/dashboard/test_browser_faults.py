@@ -8,19 +8,19 @@ Screenshots go to test-artifacts/dashboard/.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from browser_support import ARTIFACTS, DEMO, UI_WAIT_MS, ConsoleWatch, new_context, parktwin_server
 from playwright.sync_api import expect
 
-from browser_support import ARTIFACTS, DEMO, ConsoleWatch, parktwin_server
 from dashboard.auth import add_user
 from dashboard.pages.faults import ANY, PAGE_SIZE
 from twin.fault_episodes import AlarmFilter, AlarmState, FaultEpisode, Priority
 from twin.history import FaultEpisodeStore, open_history
 
 EPISODES = 100_000
-FIRST_START_UTC = datetime(2026, 7, 1, 0, 0, tzinfo=timezone.utc)
+FIRST_START_UTC = datetime(2026, 7, 1, 0, 0, tzinfo=UTC)
 SPACING = timedelta(seconds=8)
 """100,000 episodes 8 s apart: about 9.3 days of them."""
 RULES = ("sensor_stale", "device_comm_lost", "chw_low_delta_t", "battery_overtemp", "elevator_out_of_service")
@@ -63,7 +63,7 @@ def store(console_history):
 
 @pytest.fixture
 def page(chromium):
-    context = chromium.new_context(viewport={"width": 1440, "height": 1000})
+    context = new_context(chromium, viewport={"width": 1440, "height": 1000})
     yield context.new_page()
     context.close()
 
@@ -74,21 +74,21 @@ def listed_ids(page) -> list[str]:
 
 def expect_listing(page, store: FaultEpisodeStore, which: AlarmFilter, offset: int) -> None:
     """The console shows the store's page of ``which`` from ``offset``: its rows, in order, and their count."""
-    expected = store.page(which, datetime.now(timezone.utc), offset, PAGE_SIZE)
+    expected = store.page(which, datetime.now(UTC), offset, PAGE_SIZE)
     assert expected.episodes, "a filter that selects nothing would not test the listing"
     expect(page.locator("#faults-page-info")).to_have_text(
         f"episodes {offset + 1:,}–{offset + len(expected.episodes):,} of {expected.total:,}, newest first",
-        timeout=20_000)
+        timeout=UI_WAIT_MS)
     expect(page.locator("#faults-table tr[data-fault]").first).to_have_attribute(
-        "data-fault", expected.episodes[0].id, timeout=20_000)
+        "data-fault", expected.episodes[0].id, timeout=UI_WAIT_MS)
     assert listed_ids(page) == [e.id for e in expected.episodes]
 
 
 def test_the_console_over_100000_episodes_shows_the_newest(dashboard_url, page, store):
     watch = ConsoleWatch(page)
     page.goto(dashboard_url + "/faults")
-    page.wait_for_selector("#faults-table tr[data-fault]", timeout=60_000)
-    newest = store.page(AlarmFilter(), datetime.now(timezone.utc), 0, PAGE_SIZE)
+    page.wait_for_selector("#faults-table tr[data-fault]", timeout=UI_WAIT_MS)
+    newest = store.page(AlarmFilter(), datetime.now(UTC), 0, PAGE_SIZE)
     assert newest.total == EPISODES
     assert listed_ids(page) == [e.id for e in newest.episodes]
     assert newest.episodes[0].id == stored_episode(EPISODES - 1).id  # the last one made starts last
@@ -101,7 +101,7 @@ def test_the_console_over_100000_episodes_shows_the_newest(dashboard_url, page, 
 def test_filters_and_pages_list_what_the_store_selects(dashboard_url, page, store):
     watch = ConsoleWatch(page)
     page.goto(dashboard_url + "/faults")
-    page.wait_for_selector("#faults-table tr[data-fault]", timeout=20_000)
+    page.wait_for_selector("#faults-table tr[data-fault]", timeout=UI_WAIT_MS)
     page.select_option("#faults-priority", "critical")
     critical = AlarmFilter(priorities=frozenset({Priority.CRITICAL}))
     expect_listing(page, store, critical, 0)
@@ -135,30 +135,30 @@ def test_filters_and_pages_list_what_the_store_selects(dashboard_url, page, stor
 
 
 def test_an_operator_comments_and_shelves_an_alarm_which_leaves_the_alarm_count(dashboard_url, page, store):
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     before = store.alarm_count(now)
     page.goto(f"{dashboard_url}/login?next=/faults?state=active,unacknowledged")
     page.fill("#username", "olga")
     page.fill("#password", "olga-password")
     page.click("#sign-in")
-    expect(page.locator("#alarm-count-badge")).to_have_attribute("data-count", str(before), timeout=20_000)
-    row = page.wait_for_selector("#faults-table tr[data-fault]", timeout=20_000)
+    expect(page.locator("#alarm-count-badge")).to_have_attribute("data-count", str(before), timeout=UI_WAIT_MS)
+    row = page.wait_for_selector("#faults-table tr[data-fault]", timeout=UI_WAIT_MS)
     episode_id = row.get_attribute("data-fault")
     episode = store.episode(episode_id)
     row.query_selector(".details-button").click()
-    expect(page.locator("#faults-detail-title")).to_have_attribute("data-fault", episode_id, timeout=20_000)
+    expect(page.locator("#faults-detail-title")).to_have_attribute("data-fault", episode_id, timeout=UI_WAIT_MS)
     page.fill("#faults-comment-text", "sensor cable loose, maintenance informed")
     page.click("#faults-comment-add")
-    expect(page.locator("#action-message")).to_contain_text("comment added by olga", timeout=20_000)
-    expect(page.locator("#faults-comments")).to_contain_text("sensor cable loose", timeout=20_000)
+    expect(page.locator("#action-message")).to_contain_text("comment added by olga", timeout=UI_WAIT_MS)
+    expect(page.locator("#faults-comments")).to_contain_text("sensor cable loose", timeout=UI_WAIT_MS)
     (comment,) = store.comments([episode_id])[episode_id]
     assert (comment.who, comment.text) == ("olga", "sensor cable loose, maintenance informed")
     page.select_option("#faults-shelve-minutes", "240")
     page.fill("#faults-shelve-reason", "known, fixed in the morning")
     page.click("#faults-shelve")
     expect(page.locator("#action-message")).to_contain_text(f"shelved {episode.rule_id} on {episode.asset_id}",
-                                                            timeout=20_000)
-    (shelf,) = store.shelves(datetime.now(timezone.utc))
+                                                            timeout=UI_WAIT_MS)
+    (shelf,) = store.shelves(datetime.now(UTC))
     assert (shelf.rule_id, shelf.asset_id, shelf.point_id, shelf.shelved_by, shelf.reason) == (
         episode.rule_id, episode.asset_id, episode.point_id, "olga", "known, fixed in the morning")
     assert shelf.until_utc - shelf.shelved_utc == timedelta(hours=4)
@@ -170,7 +170,7 @@ def test_an_operator_comments_and_shelves_an_alarm_which_leaves_the_alarm_count(
     assert hidden
     page.reload()
     expect(page.locator("#alarm-count-badge")).to_have_attribute("data-count", str(before - len(hidden)),
-                                                                 timeout=20_000)
-    expect(page.locator(f'#faults-table tr[data-fault="{episode_id}"] .shelved')).to_be_visible(timeout=20_000)
+                                                                 timeout=UI_WAIT_MS)
+    expect(page.locator(f'#faults-table tr[data-fault="{episode_id}"] .shelved')).to_be_visible(timeout=UI_WAIT_MS)
     page.screenshot(path=str(ARTIFACTS / "faults-shelved.png"), full_page=True)
 

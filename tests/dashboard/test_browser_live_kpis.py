@@ -16,17 +16,17 @@ import sys
 import threading
 import urllib.parse
 import urllib.request
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pandas as pd
 import pytest
+from browser_support import ARTIFACTS, ROOT, UI_WAIT_MS, ConsoleWatch
 from park_copies import copy_demo_park, free_port
 from playwright.sync_api import expect
 from waiting import wait_for
 from werkzeug.serving import make_server
 
-from browser_support import ARTIFACTS, ROOT, ConsoleWatch
 from dashboard.app import create_app
 from energy.aligned import hold_limits_s
 from energy.environment import ParkEnvironment
@@ -42,7 +42,7 @@ from twin.subsystems import power_points
 
 SPEED = 600.0
 DAY = "2026-07-01"
-DAY_START = datetime(2026, 6, 30, 16, 0, tzinfo=timezone.utc)  # 1 July, local midnight in Shenzhen
+DAY_START = datetime(2026, 6, 30, 16, 0, tzinfo=UTC)  # 1 July, local midnight in Shenzhen
 DAY_END = DAY_START + timedelta(days=1)
 RUN_FROM, RUN_TO = DAY_START - timedelta(minutes=30), DAY_END + timedelta(minutes=30)
 """The run starts and ends half an hour beyond the day, so that polled counters span its bounds."""
@@ -96,8 +96,10 @@ def ground_truth(truth: pd.DataFrame, tariff) -> dict[str, float]:
     quarters = pd.DataFrame({"export": export_kwh, "pv": truth["pv_kw"] * step_h}).resample("15min").sum()
     paid_export_kwh = np.minimum(quarters["export"], quarters["pv"]).sum()
     return {"grid_import_kwh": float(import_kwh.sum()), "grid_export_kwh": float(export_kwh.sum()),
-            "consumption_kwh": float(truth["building_kw"].sum() * step_h), "pv_kwh": float(truth["pv_kw"].sum() * step_h),
-            "cost_cny": float((import_kwh.to_numpy() * price).sum() - paid_export_kwh * tariff.export_price_cny_per_kwh)}
+            "consumption_kwh": float(truth["building_kw"].sum() * step_h),
+            "pv_kwh": float(truth["pv_kw"].sum() * step_h),
+            "cost_cny": float((import_kwh.to_numpy() * price).sum()
+                              - paid_export_kwh * tariff.export_price_cny_per_kwh)}
 
 
 def card_number(page, selector: str) -> float:
@@ -133,7 +135,7 @@ def test_cli_api_and_overview_agree_with_each_other_and_with_the_simulators_grou
         page = chromium.new_page(viewport={"width": 1440, "height": 1000})
         watch = ConsoleWatch(page)
         page.goto(f"{base}/?period=custom&first_day={DAY}&last_day={DAY}")
-        expect(page.locator("#kpi-cost_cny")).not_to_have_text("–", timeout=60_000)
+        expect(page.locator("#kpi-cost_cny")).not_to_have_text("–", timeout=UI_WAIT_MS)
         overview = {"grid_import_kwh": card_number(page, "#kpi-grid_import_kwh"),
                     "grid_export_kwh": card_number(page, "#kpi-grid_import_kwh-note"),
                     "consumption_kwh": card_number(page, "#kpi-consumption_kwh"),

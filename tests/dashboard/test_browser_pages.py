@@ -12,8 +12,8 @@ from datetime import timedelta
 
 import pandas as pd
 import pytest
+from browser_support import ARTIFACTS, DEMO, UI_WAIT_MS, ConsoleWatch, browser_page, figure_data, parktwin_server
 
-from browser_support import ARTIFACTS, DEMO, ConsoleWatch, browser_page, figure_data, parktwin_server
 from twin.history import open_history
 
 PAGES = {  # page -> (path, a selector present once the page has drawn its data or its "not available" state)
@@ -49,7 +49,7 @@ def test_every_page_loads_without_console_errors(dashboard_url, page):
     watch = ConsoleWatch(page)
     for name, (path, drawn) in PAGES.items():
         page.goto(dashboard_url + path)
-        page.wait_for_selector(drawn, timeout=20_000)
+        page.wait_for_selector(drawn, timeout=UI_WAIT_MS)
         page.wait_for_load_state("networkidle")
         page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
     assert watch.errors == []
@@ -59,7 +59,7 @@ def test_every_page_loads_without_console_errors(dashboard_url, page):
 
 def test_overview_chart_and_cards_match_history(dashboard_url, page, history, simulated_history):
     page.goto(dashboard_url + "/")
-    page.wait_for_selector(PAGES["overview"][1], timeout=20_000)
+    page.wait_for_selector(PAGES["overview"][1], timeout=UI_WAIT_MS)
     # "today" is the last simulated day; the chart draws 2-minute means (720 buckets a day)
     day_start = simulated_history.start_utc + timedelta(days=simulated_history.days - 1)
     day_end = day_start + timedelta(days=1)
@@ -86,7 +86,7 @@ def test_overview_chart_and_cards_match_history(dashboard_url, page, history, si
 
 def test_assets_history_chart_and_live_table_match_history(dashboard_url, page, history, simulated_history):
     page.goto(dashboard_url + "/assets?asset=chiller1")
-    page.wait_for_selector(PAGES["assets"][1], timeout=20_000)
+    page.wait_for_selector(PAGES["assets"][1], timeout=UI_WAIT_MS)
     end = simulated_history.start_utc + timedelta(days=simulated_history.days)
     raw = history.query(["plant.chiller1.power_kw"], end - timedelta(days=1), end)
     by_hand = raw.set_index("ts_utc")["value"].resample("120s").mean().dropna()
@@ -99,7 +99,7 @@ def test_assets_history_chart_and_live_table_match_history(dashboard_url, page, 
     # a wider range still draws about one point per pixel: 7 days of 1-minute data as 15-minute means
     page.click("text=7 days")
     page.wait_for_function(
-        """() => document.querySelector('#history-caption').innerText.includes('15 min')""", timeout=20_000)
+        """() => document.querySelector('#history-caption').innerText.includes('15 min')""", timeout=UI_WAIT_MS)
     wide = next(t for t in figure_data(page, "assets-history-chart") if t["name"] == "plant.chiller1.power_kw")
     assert len(wide["y"]) == simulated_history.days * 96
     assert pd.Series(wide["y"]).mean() == pytest.approx(

@@ -10,11 +10,11 @@ import urllib.error
 import urllib.request
 
 import pytest
+from browser_support import ARTIFACTS, UI_WAIT_MS, ConsoleWatch, new_context, parktwin_server
+from park_copies import copy_demo_park
 
-from browser_support import ARTIFACTS, ConsoleWatch, parktwin_server
 from dashboard.auth import add_user
 from dashboard.pages.points import REFRESH_MS
-from park_copies import copy_demo_park
 
 SETPOINT = "plant.chiller1.chw_setpoint_c"
 RAW_CELL = re.compile(r"^(?:(?P<words>0x[0-9A-F]{4}(?: 0x[0-9A-F]{4})*)(?: = |(?= \(sf)|$))?"
@@ -33,14 +33,15 @@ def run_url(tmp_path_factory):
     add_user(users, "olga", "operator", "olga-password")
     add_user(users, "vic", "viewer", "vic-password")
     park_file = copy_demo_park(folder)  # device servers on free ports
-    with parktwin_server("run", str(park_file), "--speed", "600", "--history", f"sqlite:///{folder / 'run.sqlite'}",
+    # at the default 60x (a poll a simulated minute): on a machine loaded with other processes the run keeps up
+    with parktwin_server("run", str(park_file), "--history", f"sqlite:///{folder / 'run.sqlite'}",
                          "--users", str(users)) as base:
         yield base
 
 
 @pytest.fixture
 def page(chromium):
-    context = chromium.new_context(viewport={"width": 1440, "height": 900})
+    context = new_context(chromium, viewport={"width": 1440, "height": 900})
     yield context.new_page()
     context.close()
 
@@ -60,18 +61,18 @@ def sign_in(page, base: str, user: str) -> None:
     page.fill("#username", user)
     page.fill("#password", f"{user}-password")
     page.click("#sign-in")
-    page.wait_for_selector("#signed-in-user", timeout=20_000)
+    page.wait_for_selector("#signed-in-user", timeout=UI_WAIT_MS)
 
 
 def write_through_the_form(page, value: str) -> str:
     """Fill the Assets page's write form, click Write, and return the new result message."""
-    page.wait_for_selector("#write-button", timeout=20_000)
+    page.wait_for_selector("#write-button", timeout=UI_WAIT_MS)
     before = page.evaluate("() => document.querySelector('#write-message')?.innerText ?? null")
     page.fill("#write-value", value)
     page.click("#write-button")
     page.wait_for_function("""before => {
         const m = document.querySelector('#write-message'); return m && m.innerText !== before; }""",
-                           arg=before, timeout=20_000)
+                           arg=before, timeout=UI_WAIT_MS)
     return page.inner_text("#write-message")
 
 
@@ -79,12 +80,12 @@ def test_live_pages_load_without_console_errors(run_url, page):
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     watch = ConsoleWatch(page)
     page.goto(run_url + "/")
-    page.wait_for_selector("#overview-power-chart .js-plotly-plot .scatterlayer .trace", timeout=30_000)
+    page.wait_for_selector("#overview-power-chart .js-plotly-plot .scatterlayer .trace", timeout=UI_WAIT_MS)
     page.screenshot(path=str(ARTIFACTS / "run-overview.png"), full_page=True)
     for path, drawn in (("/assets?asset=battery", 'tr[data-point="plant.battery.soc_pct"] .quality'),
                         ("/points", POINT_CELLS.format(column="id"))):
         page.goto(run_url + path)
-        page.wait_for_selector(drawn, timeout=20_000)
+        page.wait_for_selector(drawn, timeout=UI_WAIT_MS)
     page.screenshot(path=str(ARTIFACTS / "run-points.png"))
     assert watch.errors == []
 
@@ -110,7 +111,7 @@ def shown_as(raw: dict) -> tuple:
 
 def test_points_page_shows_the_raw_values_of_the_api_and_filters_failing_points(run_url, page):
     page.goto(run_url + "/points")
-    page.wait_for_selector(POINT_CELLS.format(column="raw"), timeout=60_000)
+    page.wait_for_selector(POINT_CELLS.format(column="raw"), timeout=UI_WAIT_MS)
     for _attempt in range(3):  # on a busy machine a device may miss a poll between the page's draw and the API
         shown, served = raw_cells(page), api_points(run_url)
         limits = {pid: row["raw"] for pid, row in served.items() if pid.endswith(LIMITS)}
@@ -131,9 +132,9 @@ def test_points_page_shows_the_raw_values_of_the_api_and_filters_failing_points(
         return [drawn, held]; }""")
     assert len(drawn) >= 10 and all(held[pid] == raw for pid, raw in drawn)
     page.wait_for_load_state("networkidle")
-    page.check("#points-failing-only", timeout=60_000)
+    page.check("#points-failing-only", timeout=UI_WAIT_MS)
     page.wait_for_function(f"""() => !document.querySelector('#points-count').innerText.startsWith(
-        '{len(served)} of')""", timeout=60_000)
+        '{len(served)} of')""", timeout=UI_WAIT_MS)
     qualities = point_column(page, "quality")
     assert "good" not in qualities
     assert page.inner_text("#points-count") == f"{len(qualities)} of {len(served)} points"

@@ -4,9 +4,9 @@ and again once readings have been lost to the spool's limit; none while the stor
 from __future__ import annotations
 
 import pytest
-
 from browser_support import ConsoleWatch, browser_page
 from browser_support import served as served_app
+
 from dashboard.app import PAGES, STORAGE_REFRESH_MS, create_app
 from twin.history import open_history
 from twin.live import LiveState

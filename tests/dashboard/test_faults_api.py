@@ -4,7 +4,7 @@ operator's actions on alarms (acknowledging a cleared one, commenting, shelving)
 from __future__ import annotations
 
 import base64
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -17,7 +17,7 @@ from twin.fault_episodes import FaultEpisode, Priority
 from twin.history import FaultEpisodeStore, open_history
 from twin.live import LiveState
 
-T0 = datetime(2026, 7, 1, 0, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 7, 1, 0, 0, tzinfo=UTC)
 NOW = T0 + timedelta(days=2)
 """The twin's clock of these tests: acknowledgements, comments and shelvings are stamped with it."""
 RANGE = "from=2026-06-30T00:00:00Z&to=2026-07-03T00:00:00Z"

@@ -8,8 +8,8 @@ from datetime import timedelta
 
 import pytest
 import requests
-
 from browser_support import served
+
 from dashboard.app import create_app
 from twin.history import open_history
 from twin.live import LiveState
@@ -59,7 +59,7 @@ def test_raw_readings_over_the_cap_come_in_pages_whose_union_is_the_history(api)
 
 
 def test_a_smaller_limit_pages_across_point_boundaries(api):
-    base, store, start, end = api
+    base, _, start, end = api
     query = {"point": ",".join(POINTS[:2]), "from": start.isoformat(), "to": end.isoformat(), "limit": 1000}
     answers = pages(base, query)
     assert [a["rows"] for a in answers] == [1000] * 5 + [760]  # 2 x 2,880 = 5,760

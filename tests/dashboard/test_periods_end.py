@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 
@@ -12,7 +12,7 @@ from twin.history import open_history
 from twin.live import LiveState
 
 GRID = "plant.grid_meter.power_kw"
-LAST_READING = datetime(2026, 7, 3, 15, 59, tzinfo=timezone.utc)
+LAST_READING = datetime(2026, 7, 3, 15, 59, tzinfo=UTC)
 
 
 def test_a_history_only_dashboard_ends_its_periods_where_the_history_ends(demo_park, tmp_path):

@@ -6,7 +6,7 @@ ones come from the energy models, the optimizer and the protocol adapters.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import flask
 import pytest
@@ -18,7 +18,7 @@ from dashboard.providers import Providers
 from twin.history import open_history
 from twin.live import LiveState
 
-END = datetime(2026, 7, 2, 0, 0, tzinfo=timezone.utc)
+END = datetime(2026, 7, 2, 0, 0, tzinfo=UTC)
 
 
 class FixedKpis:

@@ -14,12 +14,12 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 import requests
+from browser_support import DEMO, UI_WAIT_MS, ConsoleWatch, new_context, parktwin_server, served
 
-from browser_support import DEMO, ConsoleWatch, parktwin_server, served
 from dashboard.app import create_app
 from dashboard.auth import UserStore, add_user
 from dashboard.sessions import SessionLimits, SessionRegistry
@@ -29,7 +29,7 @@ from twin.fault_episodes import FaultEpisode, Priority
 from twin.history import FaultEpisodeStore, open_history
 from twin.live import LiveState
 
-FAULT_START_UTC = datetime(2026, 7, 1, 3, 0, tzinfo=timezone.utc)
+FAULT_START_UTC = datetime(2026, 7, 1, 3, 0, tzinfo=UTC)
 GENEROUS = ThrottleLimits(max_failures=1000, max_failures_per_address=1000)
 """Limits no test that is not about lockout reaches."""
 
@@ -111,19 +111,19 @@ def test_a_form_post_from_another_port_with_the_operators_session_is_refused(par
                                                                               enctype, field, value):
     make, episode, _ = park_with_a_fault
     with served(make()) as base:
-        context = chromium.new_context()
+        context = new_context(chromium)
         page = context.new_page()
         page.goto(f"{base}/login?next=/faults")
         page.fill("#username", "olga")
         page.fill("#password", "olga-password")
         page.click("#sign-in")
-        page.wait_for_selector("#signed-in-user", timeout=30_000)
+        page.wait_for_selector("#signed-in-user", timeout=UI_WAIT_MS)
         name, posted = field.format(episode=episode), value.format(episode=episode)
         attack = (f'<form id="f" method="post" action="{base}/api/faults/ack" enctype="{enctype}">'
                   f"<input type=\"hidden\" name='{name}' value='{posted}'></form>"
                   '<script>document.getElementById("f").submit()</script>')
         with page_on_another_port(attack) as attacker:
-            with page.expect_response(f"{base}/api/faults/ack", timeout=30_000) as answer:
+            with page.expect_response(f"{base}/api/faults/ack", timeout=UI_WAIT_MS) as answer:
                 page.goto(attacker)
             assert answer.value.status == 403, answer.value.text()
             assert "is not this server's" in answer.value.json()["error"]
@@ -198,7 +198,7 @@ def test_every_response_carries_the_security_headers_and_names_no_server_softwar
 def test_the_pages_run_under_the_policy_in_chromium_with_no_violation(park_with_a_fault, chromium):
     make, _, _ = park_with_a_fault
     with served(make()) as base:
-        context = chromium.new_context(viewport={"width": 1440, "height": 900})
+        context = new_context(chromium, viewport={"width": 1440, "height": 900})
         context.add_init_script("""window.__violations = [];
             document.addEventListener("securitypolicyviolation",
                 e => window.__violations.push(`${e.violatedDirective} ${e.blockedURI}`));""")
@@ -211,7 +211,7 @@ def test_the_pages_run_under_the_policy_in_chromium_with_no_violation(park_with_
                             ("/points", '#points-table .ag-cell[col-id="id"]'),
                             ("/login", "#sign-in")):
             page.goto(base + path)
-            page.wait_for_selector(drawn, timeout=30_000)  # drawn by the pages' scripts: they ran
+            page.wait_for_selector(drawn, timeout=UI_WAIT_MS)  # drawn by the pages' scripts: they ran
             page.wait_for_load_state("networkidle")
             assert page.evaluate("window.__violations") == [], path
         assert watch.errors == []

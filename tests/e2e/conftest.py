@@ -9,7 +9,7 @@ import time
 import urllib.request
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -137,7 +137,7 @@ def notifying_run(tmp_path, demo_park_copy, smtp, hook):
     written["notifications"] = {"smtp": {"host": "127.0.0.1", "port": smtp.port, "sender": "parktwin@park.test"},
                                 "max_per_hour": 100_000}  # every alarm counted, none held back
     users.write_text(yaml.safe_dump(written))
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     faults = tmp_path / "faults.yaml"
     faults.write_text("faults:\n  - {kind: battery_overtemp, target: battery, "
                       f"start: {(now - timedelta(hours=1)):%Y-%m-%dT%H:%M}Z, "

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 import signal
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from twin.fault_episodes import AlarmFilter, Priority
 from twin.history import FaultEpisodeStore, open_history
@@ -24,7 +24,7 @@ def test_each_new_high_or_critical_alarm_of_a_live_run_is_mailed_and_posted_once
     with open_history(run.history_url) as history:
         store = FaultEpisodeStore(history)
         worth = store.page(AlarmFilter(priorities=frozenset({Priority.HIGH, Priority.CRITICAL})),
-                           datetime.now(timezone.utc), 0, 100_000).episodes
+                           datetime.now(UTC), 0, 100_000).episodes
     expected = Counter(e.id for e in worth if e.suppressed_by is None)  # nothing was shelved
     posted = Counter(body["fault"]["id"] for body in hook.bodies)
     mailed = Counter(re.search(r"^id: (\S+)", m.get_content(), re.MULTILINE).group(1) for m in smtp.messages)

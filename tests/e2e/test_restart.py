@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from pathlib import Path
 
@@ -25,8 +25,8 @@ from twin.readings import Quality, Reading
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEED = 600
-PAST = datetime(2000, 1, 1, tzinfo=timezone.utc)
-FUTURE = datetime(2100, 1, 1, tzinfo=timezone.utc)
+PAST = datetime(2000, 1, 1, tzinfo=UTC)
+FUTURE = datetime(2100, 1, 1, tzinfo=UTC)
 GRID_IMPORT_COUNTER = "plant.grid_meter.import_energy_kwh"
 
 
@@ -60,7 +60,7 @@ def stored(history_url: str):
 
 def test_a_killed_simulated_run_restarted_on_its_history_continues_it(tmp_path, demo_park_copy, history_url,
                                                                       park_runs):
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     faults = tmp_path / "faults.yaml"  # the battery overheats from before the first run until long after the second
     faults.write_text("faults:\n  - {kind: battery_overtemp, target: battery, "
                       f"start: {(now - timedelta(hours=1)):%Y-%m-%dT%H:%M}Z, "
@@ -91,7 +91,7 @@ def test_a_killed_simulated_run_restarted_on_its_history_continues_it(tmp_path, 
     # the fault detector, a reading sink, failed on episodes left open before (ValueError: ... is not after start)
     assert "reading sink" not in output and "is not after start" not in output, output[-3000:]
     # the clock continues on the first whole minute after everything the first run recorded
-    assert datetime.fromisoformat(started.group(1)).replace(tzinfo=timezone.utc) == expected_start
+    assert datetime.fromisoformat(started.group(1)).replace(tzinfo=UTC) == expected_start
     # the first run's readings are all still there, unchanged, and the second run's all come after them
     earlier = readings_2[readings_2["ts_utc"] <= pd.Timestamp(last_reading_1)].reset_index(drop=True)
     pd.testing.assert_frame_equal(earlier, readings_1)
@@ -121,7 +121,7 @@ def test_a_killed_simulated_run_restarted_on_its_history_continues_it(tmp_path, 
 def test_a_start_day_before_the_end_of_the_history_is_refused_naming_both_times(tmp_path, demo_park):
     history_url = f"sqlite:///{tmp_path / 'h.sqlite'}"
     with open_history(history_url) as store:
-        store.append([Reading("plant.battery.soc_pct", datetime(2026, 7, 3, 10, 4, 12, tzinfo=timezone.utc), 50.0,
+        store.append([Reading("plant.battery.soc_pct", datetime(2026, 7, 3, 10, 4, 12, tzinfo=UTC), 50.0,
                               Quality.GOOD)])
     park_file = ROOT / "examples" / "demo-park" / "park.yaml"
     for day, start_utc in (("2026-07-02", "2026-07-01 16:00"), ("2026-07-03", "2026-07-02 16:00")):
@@ -133,5 +133,5 @@ def test_a_start_day_before_the_end_of_the_history_is_refused_naming_both_times(
         assert "its last stored reading is at 2026-07-03 10:04:12 UTC" in message
         assert "Traceback" not in done.stderr
     with open_history(history_url) as store:  # nothing written
-        assert [r.ts_utc for r in store.latest().values()] == [datetime(2026, 7, 3, 10, 4, 12, tzinfo=timezone.utc)]
+        assert [r.ts_utc for r in store.latest().values()] == [datetime(2026, 7, 3, 10, 4, 12, tzinfo=UTC)]
     assert load_park(park_file).site.timezone == "Asia/Shanghai"  # the hand-calculated UTC times above

@@ -18,6 +18,7 @@ from bacpypes3.ipv4.app import NormalApplication
 from bacpypes3.local.device import DeviceObject
 from bacpypes3.pdu import Address, IPv4Address
 from bacpypes3.primitivedata import ObjectIdentifier
+
 from protocols.pointmap import BacnetDeviceMap, ModbusDeviceMap, load_point_maps
 from twin.config import load_park
 

@@ -10,9 +10,10 @@ import signal
 import time
 import urllib.error
 import urllib.request
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
+
 from twin.history import open_history
 
 OUTAGE_S = 60
@@ -86,7 +87,7 @@ def test_a_postgres_outage_of_60_s_loses_no_reading_and_shows_while_it_lasts(thr
 
     with open_history(run.history_url) as store:
         ids = store.point_ids()
-        frame = store.query(ids, datetime(2000, 1, 1, tzinfo=timezone.utc), datetime.now(timezone.utc)
+        frame = store.query(ids, datetime(2000, 1, 1, tzinfo=UTC), datetime.now(UTC)
                             + timedelta(days=400))
     assert len(frame) == received  # every reading polled is in the history
     for point_id, group in frame.groupby("point_id"):

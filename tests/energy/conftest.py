@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -14,7 +14,7 @@ from twin.history import open_history
 from twin.sim import ParkSimulator
 
 DEMO = Path(__file__).parents[2] / "examples" / "demo-park"
-START_UTC = datetime(2026, 6, 30, 16, 0, tzinfo=timezone.utc)  # 2026-07-01 00:00 in Shenzhen, a Wednesday
+START_UTC = datetime(2026, 6, 30, 16, 0, tzinfo=UTC)  # 2026-07-01 00:00 in Shenzhen, a Wednesday
 
 
 def simulate_into(url: str, days: int, faults_file: Path | None = None) -> str:
@@ -42,7 +42,8 @@ def healthy_fortnight_url(tmp_path_factory) -> str:
 
 @pytest.fixture(scope="session")
 def healthy_three_weeks_url(tmp_path_factory) -> str:
-    """History of 21 simulated fault-free days (14 to learn from, 7 to forecast; tests/energy/test_history_forecast.py)."""
+    """History of 21 simulated fault-free days (14 to learn from, 7 to forecast;
+    tests/energy/test_history_forecast.py)."""
     return simulate_into(f"sqlite:///{tmp_path_factory.mktemp('healthy3') / 'three_weeks.sqlite'}", 21)
 
 

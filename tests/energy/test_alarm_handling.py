@@ -7,7 +7,7 @@ Readings reach a LiveFaultDetector as a live feed delivers them: each device pol
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +21,7 @@ from twin.fault_episodes import FaultEpisode, Priority
 from twin.readings import Quality, Reading
 
 PARK = load_park(Path(__file__).parents[2] / "examples" / "demo-park" / "park.yaml")
-T0 = datetime(2026, 7, 1, 2, 0, tzinfo=timezone.utc)  # 10:00 in Shenzhen, a Wednesday
+T0 = datetime(2026, 7, 1, 2, 0, tzinfo=UTC)  # 10:00 in Shenzhen, a Wednesday
 POLL = timedelta(minutes=10)  # a 1 s poll period at --speed 600
 
 
@@ -165,7 +165,7 @@ def ev5(lost_from: float, lost_to: float):
     def reading(t):
         m = (t - T0) / timedelta(minutes=1)
         if lost_from <= m < lost_to:
-            return {pid: (None, Quality.COMM_FAIL) for pid in periods("ev5", POLL)}
+            return dict.fromkeys(periods("ev5", POLL), (None, Quality.COMM_FAIL))
         return {"b1.ev5.power_kw": 7.0, "b1.ev5.connected": 1.0, "b1.ev5.session_energy_kwh": m / 10,
                 "b1.ev5.power_limit_kw": 22.0}
     return reading

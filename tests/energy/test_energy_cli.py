@@ -110,7 +110,7 @@ def test_a_price_file_with_a_gap_exits_2_naming_the_line(tmp_path, faulty_week_u
     result = parktwin("kpi", DEMO, "--from", "2026-07-01", "--to", "2026-07-02", "--history", faulty_week_url,
                       "--prices", prices)
     assert result.returncode == 2
-    assert "line 4: gap of 0 days 02:00:00" in result.stderr and "Traceback" not in result.stderr
+    assert "line 4, column timestamp: gap of 0 days 02:00:00" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_day_ahead_prices_in_local_time_price_the_import(tmp_path, faulty_week_url, sim_start_utc):

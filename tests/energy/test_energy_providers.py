@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -44,11 +44,12 @@ def test_fault_provider_lists_stored_episodes_of_the_period_as_text(faulty_week_
         shown = provider.console(the_day, 0, 1000)["faults"]
     json.dumps(shown)
     lift = next(f for f in shown if f["rule_id"] == "elevator_out_of_service")
-    start_ms = int(datetime(2026, 7, 6, 1, tzinfo=timezone.utc).timestamp() * 1000)
+    start_ms = int(datetime(2026, 7, 6, 1, tzinfo=UTC).timestamp() * 1000)
     assert lift == {"id": f"elevator_out_of_service:elevator2::{start_ms}", "rule_id": "elevator_out_of_service",
                     "asset_id": "elevator2", "point_id": None,
                     "start": "2026-07-06T01:00:00+00:00", "end": "2026-07-06T07:00:00+00:00", "priority": "high",
-                    "suppressed_by": None, "evidence": "fault_code=17", "acknowledged_by": None, "acknowledged_at": None,
+                    "suppressed_by": None, "evidence": "fault_code=17",
+                    "acknowledged_by": None, "acknowledged_at": None,
                     "comments": [], "shelved_until": None}
 
 
@@ -57,8 +58,8 @@ def test_fault_provider_gives_fault_kpis_by_kind_as_computed_by_hand(demo_park, 
     period is 24 h x 3 chillers = 72 h; failures 3, hours 4, so MTBF = (72 - 4) / 3, MTTR = 4 / 3."""
     from twin.fault_episodes import FaultEpisode, Priority
 
-    day = datetime(2026, 7, 1, tzinfo=timezone.utc)
-    hours = lambda h: day + timedelta(hours=h)  # noqa: E731
+    day = datetime(2026, 7, 1, tzinfo=UTC)
+    hours = lambda h: day + timedelta(hours=h)
     with open_history(f"sqlite:///{tmp_path / 'kpis.sqlite'}") as history:
         store = FaultEpisodeStore(history)
         store.save([

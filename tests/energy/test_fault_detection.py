@@ -9,27 +9,12 @@ import pytest
 
 from energy.fault_detection import LiveFaultDetector, detect_faults
 from energy.fault_kpis import fault_kpis
+from energy.fault_rules import RULE_FOR_FAULT_KIND, fault_asset_id
 from twin.faults_file import load_faults
 from twin.history import FaultEpisodeStore, open_history
 from twin.readings import Quality, Reading
 
 ON_TIME = timedelta(minutes=15)
-
-RULE_FOR_INJECTED = {
-    "chiller_cop_drop": "chiller_low_cop",
-    "chw_low_delta_t": "chw_low_delta_t",
-    "pv_string_outage": "pv_underperformance",
-    "sensor_flatline": "sensor_flatline",
-    "device_offline": "device_comm_lost",
-    "elevator_out_of_service": "elevator_out_of_service",
-    "lighting_stuck_on": "lighting_on_unoccupied",
-    "battery_overtemp": "battery_overtemp",
-}
-
-
-def injected_asset(fault, park) -> str:
-    return park.points[fault.target].asset_id if fault.kind == "sensor_flatline" else fault.target
-
 
 @pytest.fixture(scope="module")
 def week_episodes(faulty_week_url, demo_park, sim_start_utc):
@@ -45,16 +30,16 @@ def as_readings(frame) -> list[Reading]:
 def test_every_injected_fault_is_detected_within_15_minutes_and_every_episode_is_explained(
         week_episodes, demo_park, demo_dir):
     injected = load_faults(demo_dir / "faults.yaml", demo_park)
-    assert {f.kind for f in injected} == set(RULE_FOR_INJECTED)  # the file exercises every kind
+    assert {f.kind for f in injected} == set(RULE_FOR_FAULT_KIND)  # the file exercises every kind
     detected = []
     for fault in injected:
-        asset = injected_asset(fault, demo_park)
-        matches = [e for e in week_episodes if e.rule_id == RULE_FOR_INJECTED[fault.kind] and e.asset_id == asset
+        asset = fault_asset_id(fault, demo_park)
+        matches = [e for e in week_episodes if e.rule_id == RULE_FOR_FAULT_KIND[fault.kind] and e.asset_id == asset
                    and abs(e.start_utc - fault.start_utc) <= ON_TIME]
         if matches:
             detected.append(fault)
     explained = [e for e in week_episodes
-                 if any(injected_asset(f, demo_park) == e.asset_id and e.start_utc < f.end_utc + ON_TIME
+                 if any(fault_asset_id(f, demo_park) == e.asset_id and e.start_utc < f.end_utc + ON_TIME
                         and (e.end_utc is None or e.end_utc > f.start_utc) for f in injected)]
     recall = len(detected) / len(injected)
     precision = len(explained) / len(week_episodes)

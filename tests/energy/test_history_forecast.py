@@ -15,20 +15,20 @@ import pytest
 
 from energy.environment import ParkEnvironment
 from energy.forecast import (
-    load_means,
     FORECAST_COLUMNS,
     PLANNING_LOADS,
     HistoryForecaster,
     HistoryLoadSource,
     forecast_errors,
+    load_means,
 )
-from energy.weather import WeatherFileError
 from energy.weather_forecast import CsvWeatherForecast, PersistenceForecast, clear_sky_index_of_cover
 from twin.assets import Elevator, EVCharger, Lighting, PVArray
 from twin.config import ConfigError, load_park
 from twin.history import open_history
 from twin.park import WeatherSource
 from twin.sim import ParkSimulator
+from twin.timeseries_csv import TimeSeriesCsvError
 
 STEP = pd.Timedelta(minutes=15)
 
@@ -163,7 +163,8 @@ def test_persistence_follows_yesterdays_sky_on_clear_and_cloudy_days(demo_park, 
     actual = environment.weather(index)
     clear = persistence.clear_sky(index)["ghi"]
     yesterday = pd.date_range(issued - pd.Timedelta(hours=24), issued, freq="1min", inclusive="left")
-    yesterday_clearness = environment.weather(yesterday)["ghi_wm2"].sum() / persistence.clear_sky(yesterday)["ghi"].sum()
+    yesterday_clearness = (environment.weather(yesterday)["ghi_wm2"].sum()
+                           / persistence.clear_sky(yesterday)["ghi"].sum())
     forecast_clearness = forecast["ghi_wm2"].sum() / clear.sum()
     ratio = forecast["ghi_wm2"].sum() / actual["ghi_wm2"].sum()
     print(f"\ncloudiness {cloudiness}: yesterday's clearness {yesterday_clearness:.3f}, forecast's "
@@ -227,9 +228,9 @@ def test_forecast_csv_is_reread_when_it_changes_and_bad_rows_name_file_and_line(
     rows = forecast_rows("2026-07-15T00:00", 48, 30.0)
     rows[2] = rows[2].replace(",30.0,", ",warm,")  # file line 4: the header is line 1
     write_csv(path, rows)
-    with pytest.raises(WeatherFileError, match=r"forecast\.csv: line 4, column temp_air_c: not a number: 'warm'"):
+    with pytest.raises(TimeSeriesCsvError, match=r"forecast\.csv: line 4, column temp_air_c: not a number: 'warm'"):
         forecaster.forecast(start + timedelta(hours=12), 24, STEP)
-    with pytest.raises(WeatherFileError, match=r"forecast\.csv: line 4"):
+    with pytest.raises(TimeSeriesCsvError, match=r"forecast\.csv: line 4"):
         HistoryForecaster(park, HistoryLoadSource(three_weeks, park))
 
 
@@ -268,7 +269,8 @@ def test_park_file_weather_forecast_section_is_validated(park_file, tmp_path):
 
     cases = [
         ("weather_forecast: {source: csv}\n", "weather_forecast: source csv needs file"),
-        ("weather_forecast: {source: radar}\n", "weather_forecast.source: Input should be 'persistence', 'csv' or 'tmy'"),
+        ("weather_forecast: {source: radar}\n",
+         "weather_forecast.source: Input should be 'persistence', 'csv' or 'tmy'"),
         ("weather_forecast: {source: persistence, file: forecast.csv}\n",
          "weather_forecast: file is only read by source csv, not persistence"),
         ("weather_forecast: {source: tmy}\n",

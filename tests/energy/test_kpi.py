@@ -61,7 +61,7 @@ def test_consumption_per_subsystem_pv_and_grid_equal_hand_sums(week):
     assert kpis.grid_import_kwh == pytest.approx(grid.clip(lower=0).sum() * STEP_H, rel=1e-9)
     assert kpis.grid_export_kwh == pytest.approx((-grid).clip(lower=0).sum() * STEP_H, abs=1e-6)
     # PV export: the export of each 15-minute interval up to that interval's PV
-    quarter = lambda series: series.fillna(0.0).resample("15min").sum() * STEP_H  # noqa: E731
+    quarter = lambda series: series.fillna(0.0).resample("15min").sum() * STEP_H
     pv_quarters = quarter(raw[[c for c in raw.columns if c.endswith(".ac_power_kw")]].sum(axis=1))
     pv_export = float(np.minimum(quarter((-grid).clip(lower=0)), pv_quarters).sum())
     site_use = kpis.grid_import_kwh + pv - pv_export

@@ -3,7 +3,7 @@ coverage, flows, self-sufficiency with a cycling battery, and the month-to-date 
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pandas as pd
@@ -14,7 +14,7 @@ from energy.kpi import energy_kpis
 from energy.tariff import load_tariff
 from twin.history import open_history
 
-T0 = datetime(2026, 7, 1, 0, 0, tzinfo=timezone.utc)  # 08:00 in Shenzhen
+T0 = datetime(2026, 7, 1, 0, 0, tzinfo=UTC)  # 08:00 in Shenzhen
 CHILLER, METER, PV, BATTERY, GRID = ("plant.chiller1.power_kw", "plant.meter.power_kw",
                                      "plant.pv_plant_roof.ac_power_kw", "plant.battery.power_kw",
                                      "plant.grid_meter.power_kw")
@@ -61,7 +61,7 @@ def test_devices_polled_at_different_instants_are_not_counted_as_zero(store, dem
     no timestamp has both, and counting the missing one as 0 kW halved both energies."""
     store.append_frame(readings({GRID: [500.0] * 12, METER: [400.0] * 12}, step=timedelta(minutes=10),
                                 offset={METER: timedelta(minutes=5)}))
-    hold_s = {pid: 600.0 for pid in demo_park.points}
+    hold_s = dict.fromkeys(demo_park.points, 600.0)
     kpis = energy_kpis(store, demo_park, T0 + timedelta(minutes=10), T0 + timedelta(hours=2), hold_s=hold_s)
     assert kpis.grid_import_kwh == pytest.approx(500.0 * 110 / 60)
     assert kpis.consumption_kwh["total"] == pytest.approx(400.0 * 110 / 60)
@@ -185,7 +185,7 @@ def test_self_sufficiency_and_self_consumption_stay_within_0_and_1_whatever_the_
 
 def test_the_demand_charge_is_the_month_to_date_billed_peak_not_the_days_own(demo_park, demo_dir, store):
     tariff = load_tariff(demo_dir / "tariff.yaml")
-    month_start = datetime(2026, 6, 30, 16, 0, tzinfo=timezone.utc)  # 1 July local
+    month_start = datetime(2026, 6, 30, 16, 0, tzinfo=UTC)  # 1 July local
     grid = [300.0] * (2 * 24 * 60)
     grid[600:615] = [900.0] * 15  # 1 July, 02:00-02:15 UTC (a whole demand interval)
     store.append_frame(readings({GRID: grid}, start=month_start))

@@ -3,7 +3,7 @@ them: at uneven times, devices at different instants. The hand calculation is th
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pandas as pd
@@ -14,7 +14,7 @@ from energy.tariff import load_tariff
 from twin.history import open_history
 from twin.readings import Quality, Reading
 
-START = datetime(2026, 7, 1, 2, 0, tzinfo=timezone.utc)  # 10:00 local: peak period until 12:00
+START = datetime(2026, 7, 1, 2, 0, tzinfo=UTC)  # 10:00 local: peak period until 12:00
 IMPORT_KW = (400.0, 1000.0)
 """The park imports 400 kW for the first hour and 1,000 kW for the second."""
 

@@ -5,18 +5,18 @@ none for a shelved or suppressed one, at most the hourly limit, and a dead mail 
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
-
-from energy.notifications import AlarmNotifier, NotificationSettings, SmtpServer, Subscription
 from park_copies import free_port
 from receivers import WebhookReceiver
-from twin.fault_episodes import FaultEpisode, Priority
-from twin.history import FaultEpisodeStore, open_history
 from waiting import wait_for
 
-T0 = datetime(2026, 7, 1, 2, 0, tzinfo=timezone.utc)
+from energy.notifications import AlarmNotifier, NotificationSettings, SmtpServer, Subscription
+from twin.fault_episodes import FaultEpisode, Priority
+from twin.history import FaultEpisodeStore, open_history
+
+T0 = datetime(2026, 7, 1, 2, 0, tzinfo=UTC)
 
 
 def at(hours: float) -> datetime:

@@ -30,11 +30,14 @@ def test_quarter_hour_prices_per_mwh_are_converted_to_per_kwh(tmp_path):
 
 
 @pytest.mark.parametrize("rows, problem", [
-    ("2026-07-01T00:00,0.3\n2026-07-01T01:00,0.3\n2026-07-01T03:00,0.3\n", "line 4: gap of 0 days 02:00:00"),
-    ("2026-07-01T01:00,0.3\n2026-07-01T02:00,0.3\n2026-07-01T01:00,0.3\n", "line 4: .* not after the row before"),
-    ("2026-07-01T00:00,0.3\n2026-07-01T00:00,0.3\n", "line 3: time .* is not after the row before"),
-    ("2026-07-01T00:00,0.3\n2026-07-01T00:05,0.3\n", "use 15-minute or hourly prices"),
-    ("2026-07-01T00:00,cheap\n", "line 2: price is not a number"),
+    ("2026-07-01T00:00,0.3\n2026-07-01T01:00,0.3\n2026-07-01T03:00,0.3\n",
+     "line 4, column timestamp: gap of 0 days 02:00:00"),
+    ("2026-07-01T01:00,0.3\n2026-07-01T02:00,0.3\n2026-07-01T01:00,0.3\n",
+     "line 4, column timestamp: time .* is not after the row before"),
+    ("2026-07-01T00:00,0.3\n2026-07-01T00:00,0.3\n", "line 3, column timestamp: time .* is not after the row before"),
+    ("2026-07-01T00:00,0.3\n2026-07-01T00:05,0.3\n", ("line 3, column timestamp: rows are 0 days 00:05:00 apart; "
+                                                     "use 15-minute or hourly prices")),
+    ("2026-07-01T00:00,cheap\n", "line 2, column price_cny_per_kwh: not a number: 'cheap'"),
 ])
 def test_a_broken_price_file_is_refused_with_the_line_and_the_reason(tmp_path, rows, problem):
     with pytest.raises(ConfigError, match=problem):
@@ -42,5 +45,5 @@ def test_a_broken_price_file_is_refused_with_the_line_and_the_reason(tmp_path, r
 
 
 def test_a_price_column_without_a_unit_is_refused(tmp_path):
-    with pytest.raises(ConfigError, match="say the unit in the name"):
+    with pytest.raises(ConfigError, match=r"line 1: no price column with a known unit; .* say the unit in the name"):
         load_price_csv(write(tmp_path, "timestamp,price\n2026-07-01T00:00,0.3\n"), "Asia/Shanghai")

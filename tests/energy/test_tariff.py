@@ -71,10 +71,10 @@ def test_a_peak_straddling_two_intervals_is_averaged_within_each_and_export_is_n
 
 
 @pytest.mark.parametrize("periods, problem", [
-    ('[{name: valley, start: "00:00", end: "08:00", price_cny_per_kwh: 0.3},'
-     ' {name: flat, start: "09:00", end: "24:00", price_cny_per_kwh: 0.6}]', "gap from 08:00 to 09:00"),
-    ('[{name: valley, start: "00:00", end: "08:00", price_cny_per_kwh: 0.3},'
-     ' {name: flat, start: "07:00", end: "24:00", price_cny_per_kwh: 0.6}]', "overlaps the one before"),
+    (('[{name: valley, start: "00:00", end: "08:00", price_cny_per_kwh: 0.3},'
+     ' {name: flat, start: "09:00", end: "24:00", price_cny_per_kwh: 0.6}]'), "gap from 08:00 to 09:00"),
+    (('[{name: valley, start: "00:00", end: "08:00", price_cny_per_kwh: 0.3},'
+     ' {name: flat, start: "07:00", end: "24:00", price_cny_per_kwh: 0.6}]'), "overlaps the one before"),
     ('[{name: valley, start: "00:00", end: "24:00", price_ratio: 0.3}]', "price_ratio needs flat_price_cny_per_kwh"),
 ])
 def test_a_tariff_with_gaps_overlaps_or_missing_prices_is_refused(tmp_path, periods, problem):

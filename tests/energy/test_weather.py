@@ -13,12 +13,12 @@ from energy.weather import (
     SHENZHEN_CLIMATE,
     WEATHER_COLUMNS,
     MonthlyClimate,
-    WeatherFileError,
     clear_sky_weather,
     read_tmy3_weather,
     read_weather_csv,
     resample_weather,
 )
+from twin.timeseries_csv import TimeSeriesCsvError
 
 LAT, LON, ALT = 22.53, 113.94, 10.0  # the demo park in Shenzhen
 TMY3 = Path(pvlib.__file__).parent / "data" / "723170TYA.CSV"  # Greensboro NC, UTC-5
@@ -209,21 +209,21 @@ GOOD_ROW = "2024-06-21T04:00Z,900,700,200,30\n"
 @pytest.mark.parametrize(
     ("text", "place", "reason"),
     [
-        ("when,ghi,temp_air\n2024-06-21T04:00Z,900,30\n", "", "time column"),
+        ("when,ghi,temp_air\n2024-06-21T04:00Z,900,30\n", "line 1", "no time column"),
         (GOOD_HEADER + GOOD_ROW + "21/06/2024 05:00,900,700,200,30\n", "line 3, column time", "cannot read time"),
         (GOOD_HEADER + GOOD_ROW + "2024-06-21T04:00Z,900,700,200,30\n", "line 3, column time", "not after"),
         (GOOD_HEADER + GOOD_ROW + "2024-06-21T03:59Z,900,700,200,30\n", "line 3, column time", "not after"),
         (GOOD_HEADER + GOOD_ROW + "2024-06-21T05:00Z,900,-3,200,30\n", "line 3, column dni", "negative"),
         (GOOD_HEADER + GOOD_ROW + "2024-06-21T05:00Z,900,700,,30\n", "line 3, column dhi", "not a number"),
         (GOOD_HEADER + "2024-06-21 12:00,900,700,200,30\n", "line 2, column time", "no UTC offset"),
-        ("time,ghi,dni,dhi\n" + "2024-06-21T04:00Z,900,700,200\n", "", "no air temperature"),
-        ("time,dni,temp_air\n" + "2024-06-21T04:00Z,700,30\n", "", "irradiance needs ghi"),
+        ("time,ghi,dni,dhi\n" + "2024-06-21T04:00Z,900,700,200\n", "line 1", "missing column temp_air_c"),
+        ("time,dni,temp_air\n" + "2024-06-21T04:00Z,700,30\n", "line 1", "irradiance needs ghi"),
         (GOOD_HEADER, "", "no data rows"),
     ],
 )
-def test_bad_csv_raises_weather_file_error_naming_file_place_and_reason(tmp_path, text, place, reason):
+def test_bad_csv_is_refused_naming_file_place_and_reason(tmp_path, text, place, reason):
     path = write_csv(tmp_path, text, name="bad-weather.csv")
-    with pytest.raises(WeatherFileError) as caught:
+    with pytest.raises(TimeSeriesCsvError) as caught:
         read_weather_csv(path, LAT, LON, ALT)
     message = str(caught.value)
     assert isinstance(caught.value, ValueError)
@@ -234,7 +234,7 @@ def test_bad_csv_raises_weather_file_error_naming_file_place_and_reason(tmp_path
 
 def test_csv_line_numbers_count_blank_lines(tmp_path):
     path = write_csv(tmp_path, GOOD_HEADER + GOOD_ROW + "\n" + "2024-06-21T05:00Z,900,700,-1,30\n")
-    with pytest.raises(WeatherFileError, match="line 4, column dhi"):
+    with pytest.raises(TimeSeriesCsvError, match="line 4, column dhi"):
         read_weather_csv(path, LAT, LON, ALT)
 
 

@@ -11,7 +11,6 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from park_copies import DEMO_PARK_DIR
 
 from dashboard.auth import UserStore, add_user
@@ -119,7 +118,7 @@ def test_one_price_of_1e308_is_refused_with_its_line(tmp_path):
     prices = tmp_path / "prices.csv"
     prices.write_text(PRICES.replace("T05:00+08:00,0.65", "T05:00+08:00,1e308"), encoding="utf-8")
     message = refusal(load_price_csv, prices, TZ)
-    assert "line 7: price_cny_per_kwh 1e308 is 1e+308 CNY/kWh, beyond the limit of +-100 CNY/kWh" in message
+    assert "line 7, column price_cny_per_kwh: 1e+308 is beyond the limit of +-100 CNY/kWh" in message
 
 
 def test_a_price_per_mwh_is_bounded_after_conversion(tmp_path):
@@ -127,7 +126,8 @@ def test_a_price_per_mwh_is_bounded_after_conversion(tmp_path):
     prices = tmp_path / "prices.csv"
     prices.write_text(PRICES.replace("price_cny_per_kwh", "price_cny_per_mwh").replace(",0.65\n", ",90000\n")
                       .replace("T03:00+08:00,90000", "T03:00+08:00,200000"), encoding="utf-8")
-    assert "line 5: price_cny_per_mwh 200000 is 200 CNY/kWh" in refusal(load_price_csv, prices, TZ)
+    assert ("line 5, column price_cny_per_mwh: 200000 (200 CNY/kWh) is beyond the limit"
+            in refusal(load_price_csv, prices, TZ))
     prices.write_text(PRICES.replace("price_cny_per_kwh", "price_cny_per_mwh").replace(",0.65\n", ",90000\n"),
                       encoding="utf-8")
     assert load_price_csv(prices, TZ).max() == pytest.approx(90.0)
@@ -136,13 +136,13 @@ def test_a_price_per_mwh_is_bounded_after_conversion(tmp_path):
 @pytest.mark.parametrize(("column", "row_text", "reason"), [
     ("price_cny_per_kwh", "3000,0,1500,1e308", "1e+308 is beyond the limit of +-100 CNY/kWh"),
     ("cooling_load_kwth", "1e308,0,1500,0.65", "1e+308 is outside 0 to 1,000,000 kW"),
-    ("other_load_kw", "3000,0,nan,0.65", "is not finite"),
+    ("other_load_kw", "3000,0,nan,0.65", "not finite: 'nan'"),
 ])
 def test_an_absurd_value_in_a_plan_inputs_row_is_refused(tmp_path, column, row_text, reason):
     inputs = tmp_path / "inputs.csv"
     inputs.write_text(INPUTS.replace("T10:00,3000,0,1500,0.65", f"T10:00,{row_text}"), encoding="utf-8")
     message = refusal(read_inputs_csv, inputs, TZ, 0.0)
-    assert f"line 42: {column} {reason}" in message, message
+    assert f"line 42, column {column}: {reason}" in message, message
 
 
 # ----------------------------------------------------------------------------- point maps
@@ -242,7 +242,8 @@ def test_a_user_name_with_a_colon_is_refused_in_the_file_and_by_add_user(tmp_pat
 def test_a_stored_scrypt_cost_out_of_bounds_is_refused(tmp_path, cost):
     """N must be a power of 2 up to 2**20; r 1-16; p 1-4 (dashboard.passwords)."""
     users = tmp_path / "users.yaml"
-    users.write_text(f"users:\n  ops:\n    role: viewer\n    password_hash: scrypt${cost}$00ff$0a1b\n", encoding="utf-8")
+    users.write_text(f"users:\n  ops:\n    role: viewer\n    password_hash: scrypt${cost}$00ff$0a1b\n",
+                     encoding="utf-8")
     message = refusal(UserStore.load, users)
     assert "line 4: users.ops.password_hash: scrypt " in message and " must be " in message
 
@@ -257,7 +258,8 @@ def test_the_cost_add_user_stores_is_within_the_bounds(tmp_path):
 
 
 @pytest.mark.parametrize(("line", "expected"), [
-    ("stale_poll_periods: 100000000000000000000", "line 1: stale_poll_periods: Input should be less than or equal to 1000"),
+    ("stale_poll_periods: 100000000000000000000",
+     "line 1: stale_poll_periods: Input should be less than or equal to 1000"),
     ("comm_lost_poll_periods: 0", "line 1: comm_lost_poll_periods: Input should be greater than or equal to 1"),
     ("battery_cell_temp_max_c: .nan", "line 1: battery_cell_temp_max_c: Input should be a finite number"),
     ("alarms: {chw_low_delta_t: {off_delay_minutes: .inf}}",

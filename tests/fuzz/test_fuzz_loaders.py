@@ -10,9 +10,10 @@ pvlib's sample file.
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -20,13 +21,12 @@ import pvlib
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
 from input_mutations import csv_mutations, extreme_numbers, non_finite_numbers, yaml_mutations
 from park_copies import DEMO_PARK_DIR
 
 from dashboard.auth import UserStore
-from energy.fault_rules import load_fault_thresholds
 from energy.environment import ParkEnvironment
+from energy.fault_rules import load_fault_thresholds
 from energy.prices import PRICE_LIMIT_CNY_PER_KWH, load_price_csv
 from energy.tariff import load_tariff
 from energy.weather import read_tmy3_weather, read_weather_csv

@@ -3,7 +3,7 @@ margin it keeps, and its authority to write (standing, approved until a plan's e
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pandas as pd
@@ -12,7 +12,7 @@ import pytest
 from optimizer.controller import Authority, ImportMargin
 from twin.metering import BilledDemand, counter_increments
 
-START = datetime(2026, 7, 31, 15, 0, tzinfo=timezone.utc)  # 23:00 on 31 July in Asia/Shanghai
+START = datetime(2026, 7, 31, 15, 0, tzinfo=UTC)  # 23:00 on 31 July in Asia/Shanghai
 
 
 def test_billed_demand_from_irregular_counter_samples_equals_a_second_by_second_sum():
@@ -38,7 +38,7 @@ def test_billed_demand_from_irregular_counter_samples_equals_a_second_by_second_
     august = [m for k, m in enumerate(means) if k * quarter >= midnight_s]
     assert july_peak == pytest.approx(max(july), rel=1e-9)
     assert demand.peak_kw == pytest.approx(max(august), rel=1e-9)
-    start, kw = demand.last_interval
+    _, kw = demand.last_interval
     assert kw == pytest.approx(means[len(means) - 1], rel=1e-9)
 
 

@@ -6,18 +6,18 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from optimizer_cases import UTC_START, context, horizon
 
 from energy.environment import ParkEnvironment
 from optimizer.inputs import EVSessionRequest, HorizonInputs, InitialState
 from optimizer.model import DispatchAssets, PlanOptions
 from optimizer.plan import make_plan
-from optimizer_cases import UTC_START, context, horizon
 from twin.assets import Battery, Chiller, EVCharger, IceTank
 from twin.config import load_park
 from twin.sim import ParkSimulator
@@ -142,7 +142,7 @@ def test_plan_exits_2_for_malformed_inputs_or_prices(tmp_path):
     result = parktwin("plan", str(PV_BATTERY), "--date", "2026-07-01",
                       "--inputs", str(write_inputs(tmp_path / "in.csv", bad_row=True)))
     assert result.returncode == 2
-    assert "line 7: other_load_kw 'lots' is not a number" in result.stderr and "Traceback" not in result.stderr
+    assert "line 7, column other_load_kw: not a number: 'lots'" in result.stderr and "Traceback" not in result.stderr
     prices = tmp_path / "prices.csv"
     prices.write_text("timestamp,price\n2026-07-01T00:00,0.3\n")
     result = parktwin("plan", str(PV_BATTERY), "--date", "2026-07-01", "--prices", str(prices))
@@ -169,7 +169,7 @@ def test_pv_battery_park_validates_and_simulates_without_chillers():
     result = parktwin("validate", str(PV_BATTERY))
     assert result.returncode == 0, result.stderr
     park = load_park(PV_BATTERY)
-    start = datetime(2026, 6, 30, 16, tzinfo=timezone.utc)
+    start = datetime(2026, 6, 30, 16, tzinfo=UTC)
     simulator = ParkSimulator(park, ParkEnvironment(park), start)
     grid = simulator.point_ids.index("office.grid_meter.power_kw")
     pv = simulator.point_ids.index("office.pv_roof.ac_power_kw")
@@ -186,7 +186,7 @@ def test_closed_loop_day_on_the_simulator_beats_holding_storage():
 
     park = load_park(PV_BATTERY)
     tariff = load_tariff(PV_BATTERY.parent / "tariff.yaml")
-    start = datetime(2026, 6, 30, 16, tzinfo=timezone.utc)
+    start = datetime(2026, 6, 30, 16, tzinfo=UTC)
     result = backtest(park, ParkEnvironment(park), tariff, start, 1, (OPTIMAL, "no_storage"), mip_time_limit_s=0.3,
                       forecast="perfect")
     assert len(result.plans) == 24
@@ -203,13 +203,13 @@ def test_backtest_in_worker_processes_matches_the_serial_run():
 
     park = load_park(ROOT / "examples" / "demo-park" / "park.yaml")
     tariff = load_tariff(ROOT / "examples" / "demo-park" / "tariff.yaml")
-    start = datetime(2026, 6, 30, 16, tzinfo=timezone.utc)
+    start = datetime(2026, 6, 30, 16, tzinfo=UTC)
     results, steps = {}, {}
     for workers in (1, 2):
         done: dict[str, int] = {}
         results[workers] = backtest(park, ParkEnvironment(park), tariff, start, 1, (OPTIMAL, "storage_priority"),
                                     workers=workers, forecast="perfect",
-                                    progress=lambda s, n: done.__setitem__(s, done.get(s, 0) + n))
+                                    progress=lambda s, n, done=done: done.__setitem__(s, done.get(s, 0) + n))
         steps[workers] = done
     serial, parallel = results[1], results[2]
     assert all(plan.status == "optimal" for _, plan in serial.plans + parallel.plans)
@@ -229,7 +229,7 @@ def test_no_storage_is_realized_by_the_forecast_run():
 
     park = load_park(ROOT / "examples" / "demo-park" / "park.yaml")
     tariff = load_tariff(ROOT / "examples" / "demo-park" / "tariff.yaml")
-    start = datetime(2026, 6, 30, 16, tzinfo=timezone.utc)
+    start = datetime(2026, 6, 30, 16, tzinfo=UTC)
     result = bt.backtest(park, ParkEnvironment(park), tariff, start, 1, ("no_storage",), forecast="perfect")
     environment = bt.ConditionsMemo(ParkEnvironment(park))
     end = start + pd.Timedelta(days=1)
@@ -253,7 +253,7 @@ def test_prefetched_conditions_are_what_the_simulator_would_get_a_day_at_a_time(
     park = load_park(PV_BATTERY)
     environment = ParkEnvironment(park)
     memo = ConditionsMemo(environment)
-    start = datetime(2026, 1, 28, 16, tzinfo=timezone.utc)
+    start = datetime(2026, 1, 28, 16, tzinfo=UTC)
     memo.prefetch_days(start, start + timedelta(days=33), timedelta(minutes=1))
     prefetched = len(memo._frames)
     for day in (pd.Timestamp("2026-01-28", tz="UTC"), pd.Timestamp("2026-01-31", tz="UTC"),

@@ -4,23 +4,22 @@ loop by loop as matrices (reference_lp.py) solved by scipy's linprog and milp.""
 from __future__ import annotations
 
 import numpy as np
-import pytest
-
 import pulp
+import pytest
+from optimizer_cases import context, demo_inputs, horizon
+from reference_lp import reference_problem, solve_linprog, solve_milp
 
 from optimizer.inputs import InitialState
 from optimizer.model import DispatchAssets, PlanOptions, build_lp
 from optimizer.plan import make_plan
 from optimizer.solve import pulp_problem, solve
-from optimizer_cases import context, demo_inputs, horizon
-from reference_lp import reference_problem, solve_linprog, solve_milp
 from twin.assets import Battery, Chiller, IceTank
 
 
 def battery(**overrides) -> Battery:
-    fields = dict(id="battery", energy_capacity_kwh=100, charge_power_max_kw=50, discharge_power_max_kw=50,
-                  charge_efficiency=0.9, discharge_efficiency=1.0, soc_min_pct=0, soc_max_pct=100,
-                  initial_soc_pct=0)
+    fields = {"id": "battery", "energy_capacity_kwh": 100, "charge_power_max_kw": 50, "discharge_power_max_kw": 50,
+                  "charge_efficiency": 0.9, "discharge_efficiency": 1.0, "soc_min_pct": 0, "soc_max_pct": 100,
+                  "initial_soc_pct": 0}
     return Battery(**(fields | overrides))
 
 
@@ -87,15 +86,15 @@ def day_profile(steps: int, seed: int):
 
 
 def reference(inputs, binaries: bool, peak_so_far: float = PEAK_SO_FAR, export_limited_to_pv: bool = False):
-    chillers = [dict(id=c.id, cap=c.cooling_capacity_kwth, cop=c.cop_rated, ice_cap=c.ice_capacity_kwth,
-                     ice_cop=c.ice_cop_rated) for c in CHILLERS]
-    tank = dict(cap=TANK.capacity_kwhth, charge_max=TANK.charge_rate_max_kwth, melt_max=TANK.melt_rate_max_kwth,
-                loss_pct_h=TANK.standing_loss_pct_per_h, eff=TANK.melt_effectiveness,
-                start=TANK.capacity_kwhth * TANK.initial_soc_pct / 100)
-    batteries = [dict(id=b.id, e_min=b.energy_capacity_kwh * b.soc_min_pct / 100,
-                      e_max=b.energy_capacity_kwh * b.soc_max_pct / 100, p_ch=b.charge_power_max_kw,
-                      p_dis=b.discharge_power_max_kw, eta_c=b.charge_efficiency, eta_d=b.discharge_efficiency,
-                      start=b.energy_capacity_kwh * b.initial_soc_pct / 100) for b in BATTERIES]
+    chillers = [{"id": c.id, "cap": c.cooling_capacity_kwth, "cop": c.cop_rated, "ice_cap": c.ice_capacity_kwth,
+                     "ice_cop": c.ice_cop_rated} for c in CHILLERS]
+    tank = {"cap": TANK.capacity_kwhth, "charge_max": TANK.charge_rate_max_kwth, "melt_max": TANK.melt_rate_max_kwth,
+                "loss_pct_h": TANK.standing_loss_pct_per_h, "eff": TANK.melt_effectiveness,
+                "start": TANK.capacity_kwhth * TANK.initial_soc_pct / 100}
+    batteries = [{"id": b.id, "e_min": b.energy_capacity_kwh * b.soc_min_pct / 100,
+                      "e_max": b.energy_capacity_kwh * b.soc_max_pct / 100, "p_ch": b.charge_power_max_kw,
+                      "p_dis": b.discharge_power_max_kw, "eta_c": b.charge_efficiency, "eta_d": b.discharge_efficiency,
+                      "start": b.energy_capacity_kwh * b.initial_soc_pct / 100} for b in BATTERIES]
     return reference_problem(step_h=inputs.step_h, load_kwth=inputs.column("cooling_load_kwth"),
                              other_kw=inputs.column("other_load_kw"), pv_kw=inputs.column("pv_available_kw"),
                              price=inputs.column("price_cny_per_kwh"),

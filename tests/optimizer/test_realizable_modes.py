@@ -17,10 +17,9 @@ from energy.environment import ParkEnvironment
 from energy.tariff import load_tariff
 from optimizer.inputs import HorizonInputs, InitialState
 from optimizer.model import build_lp
-from optimizer.plan import plan_context, plan_options
-from optimizer.setpoints import table_setpoints
 from optimizer.park_inputs import park_horizon_inputs, simulated_loads
-from optimizer.plan import PlanContext, make_plan
+from optimizer.plan import PlanContext, make_plan, plan_context, plan_options
+from optimizer.setpoints import table_setpoints
 from optimizer.solve import solve
 from twin.assets import Battery
 from twin.config import load_park

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from optimizer_cases import demo_inputs
 
 from optimizer.baselines import BASELINES, baseline_dispatch
 from optimizer.inputs import HorizonInputs, InitialState
 from optimizer.model import build_lp
-from optimizer.plan import plan_context, plan_options
-from optimizer.plan import make_plan
-from optimizer_cases import demo_inputs
+from optimizer.plan import make_plan, plan_context, plan_options
 
 DAYS = 30
 

@@ -6,13 +6,13 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
+from optimizer_cases import demo_inputs
 
 from optimizer.inputs import HorizonInputs, InitialState
 from optimizer.model import DispatchAssets, build_lp
 from optimizer.plan import plan_options
 from optimizer.solve import new_highs, pass_matrix
 from optimizer.warm_start import WarmStart
-from optimizer_cases import demo_inputs
 
 
 @pytest.fixture(scope="module")

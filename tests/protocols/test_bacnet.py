@@ -9,17 +9,16 @@ import pytest
 from bacpypes3.apdu import ErrorRejectAbortNack
 from bacpypes3.pdu import Address
 from bacpypes3.primitivedata import ObjectIdentifier
+from park_copies import free_port
 
 from protocols.bacnet_client import BacnetAdapter, make_client_application
-from protocols.discovery import discover_point_map
 from protocols.devices.bacnet_server import BacnetDeviceServer
 from protocols.devices.layout import device_layouts
+from protocols.discovery import discover_point_map
 from protocols.errors import DeviceUnreachable, WriteRefused
 from protocols.values import RawValue
 from twin.config import load_park
 from twin.readings import Quality
-
-from park_copies import free_port
 
 DEMO = Path(__file__).resolve().parents[2] / "examples" / "demo-park" / "park.yaml"
 
@@ -102,9 +101,10 @@ def test_rpm_batches_respect_max_properties_per_request(park):
     layout = next(layout for layout in device_layouts(park) if layout.name == "chiller1")
     device = layout.point_map(47808).model_copy(update={"max_properties_per_request": 7})
     adapter = BacnetAdapter(device, app=None)
-    # each point: present value, status-flags, reliability; the two setpoints also their priority array
+    # each point: present value and status-flags; the two setpoints, last in the map, also their priority
+    # array: the eight inputs fill 2 + 2 + 2, 2 + 2 + 2, then 2 + 2 with the first setpoint's 3, then 3
     properties = [sum(len(references) for references in parameters[1::2]) for parameters in adapter._parameters]
-    assert properties == [6, 6, 6, 6, 4, 4] and max(properties) <= 7
+    assert properties == [6, 6, 7, 3] and max(properties) <= 7
     assert sorted(p.id for batch in adapter.batches for p in batch) == sorted(device.point_ids)
 
 
@@ -137,7 +137,7 @@ def test_discovery_walks_the_object_list_into_a_skeleton(park):
             await server.stop()
 
     device = asyncio.run(scenario())
-    assert device.device_instance == next(l for l in device_layouts(park) if l.name == "ev5").address
+    assert device.device_instance == next(layout for layout in device_layouts(park) if layout.name == "ev5").address
     assert [(p.object_type, p.instance, p.id) for p in device.points] == [
         ("analog-input", 1, "todo.ev5.power_kw"), ("binary-input", 1, "todo.ev5.connected"),
         ("analog-input", 2, "todo.ev5.session_energy_kwh"), ("analog-output", 1, "todo.ev5.power_limit_kw"),

@@ -15,6 +15,7 @@ from bacpypes3.ipv4.app import NormalApplication
 from bacpypes3.local.device import DeviceObject
 from bacpypes3.pdu import Address, IPv4Address
 from bacpypes3.primitivedata import Null, ObjectIdentifier
+from park_copies import free_port
 
 from protocols.bacnet_client import BacnetAdapter, make_client_application
 from protocols.coordinator import write_result
@@ -23,8 +24,6 @@ from protocols.devices.layout import device_layouts
 from protocols.pointmap import BacnetDeviceMap
 from twin.config import load_park
 from twin.readings import Quality
-
-from park_copies import free_port
 
 DEMO = Path(__file__).resolve().parents[2] / "examples" / "demo-park" / "park.yaml"
 SETPOINT = "plant.chiller1.chw_setpoint_c"

@@ -16,11 +16,10 @@ import pytest
 from bacpypes3.apdu import ErrorRejectAbortNack
 from bacpypes3.pdu import Address
 from bacpypes3.primitivedata import Null, ObjectIdentifier
-
-from twin.config import load_park
-
 from park_copies import free_port
 from test_bacnet_commands import CHILLER_VALUES, SETPOINT, SETPOINT_OBJECT, Plant, other_client, serve
+
+from twin.config import load_park
 
 DEMO = Path(__file__).resolve().parents[2] / "examples" / "demo-park" / "park.yaml"
 TIMEOUT_S = 5.0
@@ -165,7 +164,7 @@ def raw_exchange(port: int, datagrams: list[bytes], timeout_s: float = TIMEOUT_S
             try:
                 data, _ = sock.recvfrom(2048)
                 answers.append(data[6:])  # after BVLL (4) and NPDU (2)
-            except socket.timeout:
+            except TimeoutError:
                 answers.append(None)
     return answers
 

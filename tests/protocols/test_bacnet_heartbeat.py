@@ -6,7 +6,7 @@ bacpypes3 client, not ParkTwin's adapter."""
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -14,6 +14,8 @@ from bacpypes3.ipv4.app import NormalApplication
 from bacpypes3.local.device import DeviceObject
 from bacpypes3.pdu import Address, IPv4Address
 from bacpypes3.primitivedata import ObjectIdentifier
+from park_copies import free_port
+from waiting import eventually
 
 from energy.environment import ParkEnvironment
 from protocols.bacnet_client import BacnetAdapter, make_client_application
@@ -24,13 +26,10 @@ from protocols.pointmap import BacnetDeviceMap, point_map_issues
 from twin.config import load_park
 from twin.sim import ParkSimulator
 
-from park_copies import free_port
-from waiting import eventually
-
 DEMO = Path(__file__).resolve().parents[2] / "examples" / "demo-park" / "park.yaml"
 SETPOINT = "plant.chiller1.chw_setpoint_c"
 SETPOINT_OBJECT = "analog-output,1"
-START_UTC = datetime(2026, 7, 1, 4, 0, tzinfo=timezone.utc)  # noon in the park
+START_UTC = datetime(2026, 7, 1, 4, 0, tzinfo=UTC)  # noon in the park
 TIMEOUT_S = 5.0
 """Generous request timeout: the tests must hold on a loaded machine."""
 
@@ -148,6 +147,6 @@ def test_heartbeat_object_must_not_be_a_point_and_outlasts_the_poll_period():
     device = BacnetDeviceMap(name="d", port=47808, device_instance=1, points=points,
                              heartbeat={"object_type": "analog-value", "instance": 1, "timeout_s": 60})
     assert point_map_issues(device) == [(("heartbeat", "instance"), "analog-value,1 is point 'a.b.setpoint_c'")]
-    with pytest.raises(ValidationError, match="heartbeat.timeout_s must be longer than poll_period_s"):
+    with pytest.raises(ValidationError, match=r"heartbeat\.timeout_s must be longer than poll_period_s"):
         BacnetDeviceMap(name="d", port=47808, device_instance=1, points=points, poll_period_s=60,
                         heartbeat={"instance": 900, "timeout_s": 60})

@@ -1,4 +1,5 @@
-"""Independent tools against `parktwin devices serve`: mbpoll (Debian) and pysunspec2 (PyPI); points read/write/discover."""
+"""Independent tools against `parktwin devices serve`: mbpoll (Debian) and pysunspec2 (PyPI);
+points read/write/discover."""
 
 from __future__ import annotations
 
@@ -10,12 +11,11 @@ import time
 from pathlib import Path
 
 import pytest
+from park_copies import copy_demo_park, stop_with_ctrl_c
 
 from protocols.pointmap import load_point_maps
 from twin.config import load_park
 from twin.history import open_history, write_audit
-
-from park_copies import copy_demo_park, stop_with_ctrl_c
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -31,7 +31,8 @@ def served(tmp_path_factory):
     park_file = copy_demo_park(tmp_path_factory.mktemp("served"))
     park = load_park(park_file)
     maps = {m.name: m for m in load_point_maps(park.point_maps, park)}
-    process = subprocess.Popen([sys.executable, "-m", "twin.cli", "devices", "serve", str(park_file), "--speed", "0.01"],
+    process = subprocess.Popen([sys.executable, "-m", "twin.cli", "devices", "serve", str(park_file),
+                                "--speed", "0.01"],
                                cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 60
@@ -175,7 +176,6 @@ def test_discover_makes_unique_valid_ids_twin_units_and_writable_binaries(tmp_pa
     from bacpypes3.local.binary import BinaryOutputObject, BinaryValueObject
     from bacpypes3.local.device import DeviceObject
     from bacpypes3.pdu import IPv4Address
-
     from park_copies import free_port
 
     port = free_port()
@@ -203,7 +203,7 @@ def test_discover_makes_unique_valid_ids_twin_units_and_writable_binaries(tmp_pa
             process = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "twin.cli", "points", "discover", "--bacnet", f"127.0.0.1:{port}", "--out",
                 str(out), cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-            stdout, stderr = await asyncio.wait_for(process.communicate(), 120)
+            _, stderr = await asyncio.wait_for(process.communicate(), 120)
             return process.returncode, stderr.decode()
         finally:
             app.close()

@@ -7,11 +7,12 @@ import math
 from pathlib import Path
 
 import pytest
+from park_copies import free_port
 from pymodbus.server import ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 
-from protocols.coordinator import DeviceCoordinator
 from protocols.codec import encode
+from protocols.coordinator import DeviceCoordinator
 from protocols.devices.layout import DeviceLayout, device_layouts
 from protocols.devices.modbus_server import ModbusDeviceServer
 from protocols.errors import DeviceUnreachable, WriteRefused
@@ -20,8 +21,6 @@ from protocols.pointmap import ModbusDeviceMap, ModbusPoint
 from protocols.values import RawValue, raw_text
 from twin.config import load_park
 from twin.readings import Quality
-
-from park_copies import free_port
 
 DEMO = Path(__file__).resolve().parents[2] / "examples" / "demo-park" / "park.yaml"
 
@@ -181,7 +180,7 @@ def test_single_and_multiple_register_writes_land_where_the_map_says():
     ])
 
     async def scenario():
-        server = await _raw_server(port, {a: 0 for a in range(10, 22)})
+        server = await _raw_server(port, dict.fromkeys(range(10, 22), 0))
         adapter = ModbusAdapter(device)
         try:
             await adapter.write("a.b.limit_pct", 23.4)  # one register: function 6

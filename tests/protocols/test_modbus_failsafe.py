@@ -6,10 +6,12 @@ from __future__ import annotations
 import asyncio
 import re
 import shutil
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from park_copies import free_port
+from waiting import eventually
 
 from energy.environment import ParkEnvironment
 from protocols.devices.host import DeviceHost
@@ -20,14 +22,11 @@ from protocols.pointmap import ModbusDeviceMap, ModbusPoint
 from twin.config import load_park
 from twin.sim import ParkSimulator
 
-from park_copies import free_port
-from waiting import eventually
-
 DEMO = Path(__file__).resolve().parents[2] / "examples" / "demo-park" / "park.yaml"
 LIMIT = "b1.pv_roof_south.power_limit_pct"
 SCHEDULE_LIMIT_PCT = 100.0
 """The plant schedule's PV power limit: no curtailment."""
-START_UTC = datetime(2026, 7, 1, 4, 0, tzinfo=timezone.utc)  # noon in the park
+START_UTC = datetime(2026, 7, 1, 4, 0, tzinfo=UTC)  # noon in the park
 
 
 async def mbpoll(port: int, address: int, count: int = 1) -> list[int]:

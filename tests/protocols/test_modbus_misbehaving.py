@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from park_copies import copy_demo_park, free_port
 from pymodbus.server import ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 
@@ -19,8 +20,6 @@ from protocols.codec import encode
 from protocols.errors import BadReply, DeviceUnreachable
 from protocols.modbus_client import ModbusAdapter, describe_bad_reply
 from protocols.pointmap import ModbusDeviceMap, ModbusPoint
-
-from park_copies import copy_demo_park, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 TIMEOUT_S = 3.0

@@ -8,13 +8,12 @@ import struct
 from pathlib import Path
 
 import pytest
+from park_copies import free_port
 
 from protocols.codec import encode
 from protocols.devices.layout import device_layouts
 from protocols.devices.modbus_server import ModbusDeviceServer
 from twin.config import load_park
-
-from park_copies import free_port
 
 DEMO = Path(__file__).resolve().parents[2] / "examples" / "demo-park" / "park.yaml"
 SETPOINT_ADDRESS = 40156

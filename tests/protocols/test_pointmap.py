@@ -106,7 +106,8 @@ def test_cli_validate_exits_2_naming_file_point_and_field(tmp_path):
     assert result.returncode == 2
     assert str(path) in result.stderr and "points[1 b1.pv_roof_south.energy_kwh].address" in result.stderr
     assert "Traceback" not in result.stderr
-    good = subprocess.run([sys.executable, "-m", "twin.cli", "points", "validate", str(write(tmp_path, GOOD_MODBUS, "ok.yaml"))],
+    good_file = write(tmp_path, GOOD_MODBUS, "ok.yaml")
+    good = subprocess.run([sys.executable, "-m", "twin.cli", "points", "validate", str(good_file)],
                           capture_output=True, text=True, cwd=ROOT)
     assert good.returncode == 0 and "3 points (1 writable)" in good.stdout
 

@@ -4,11 +4,13 @@ in the write audit log; the storage it reports is brought forward from the time 
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from bacpypes3.pdu import Address
 from bacpypes3.primitivedata import Null, ObjectIdentifier
+from test_bacnet_commands import SETPOINT, SETPOINT_OBJECT, other_client
+from waiting import wait_for
 
 from energy.environment import ParkEnvironment
 from protocols.field import ProtocolField
@@ -21,10 +23,7 @@ from twin.readings import Reading
 from twin.runtime import ProtocolFeed, SimulationClock, TwinSink
 from twin.sim import ParkSimulator
 
-from test_bacnet_commands import SETPOINT, SETPOINT_OBJECT, other_client
-from waiting import wait_for
-
-START = datetime(2026, 7, 1, 2, tzinfo=timezone.utc)
+START = datetime(2026, 7, 1, 2, tzinfo=UTC)
 
 
 def test_an_operator_override_is_not_fought_and_writing_resumes_after_relinquish(tmp_path, demo_park, demo_park_copy):
@@ -114,7 +113,7 @@ def test_a_write_that_went_unanswered_is_released_too(tmp_path, demo_park):
     def write(values: dict, who: str) -> dict[str, str]:
         sent.append(dict(values))
         if all(value is None for value in values.values()):
-            return {point: "ok" for point in values}
+            return dict.fromkeys(values, "ok")
         return {"plant.battery.power_setpoint_kw": "ok",
                 "plant.ice_tank.charge_setpoint_kwth": "failed: no answer within 3 s",
                 "plant.ice_tank.melt_setpoint_kwth": "refused: above its safe maximum"}

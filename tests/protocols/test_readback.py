@@ -5,14 +5,14 @@ device holds the value; a device that follows raises nothing."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from energy.environment import ParkEnvironment
 from protocols.readback import POLLS, RULE_ID, SetpointReadback
 from twin.sim import Fault, ParkSimulator
 
 BATTERY_SETPOINT = "plant.battery.power_setpoint_kw"
-START = datetime(2026, 7, 1, 1, 0, tzinfo=timezone.utc)  # 09:00 local: the schedule leaves the battery idle
+START = datetime(2026, 7, 1, 1, 0, tzinfo=UTC)  # 09:00 local: the schedule leaves the battery idle
 
 
 def polls(simulator: ParkSimulator, readback: SetpointReadback, count: int) -> None:

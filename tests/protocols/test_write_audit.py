@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from twin.history import WriteRecord, open_history, record_write, write_audit
 
-T0 = datetime(2026, 7, 1, 8, 30, 0, 123000, tzinfo=timezone.utc)
+T0 = datetime(2026, 7, 1, 8, 30, 0, 123000, tzinfo=UTC)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

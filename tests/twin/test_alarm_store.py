@@ -4,14 +4,14 @@ shelving with expiry, the alarm count, the console's filtered paging, and the ne
 from __future__ import annotations
 
 import random
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from twin.fault_episodes import AlarmFilter, AlarmState, FaultEpisode, Priority
 from twin.history import FaultEpisodeStore, open_history
 
-T0 = datetime(2026, 7, 1, 2, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 7, 1, 2, 0, tzinfo=UTC)
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -14,7 +14,7 @@ from twin import cli
 from twin.history import WRITE_PAGE_SIZE, History, WriteRecord, open_history, record_write
 
 DEMO = str(Path(__file__).resolve().parents[2] / "examples" / "demo-park" / "park.yaml")
-LOCAL_MIDNIGHT_UTC = datetime(2026, 6, 30, 16, 0, tzinfo=timezone.utc)  # 1 July 00:00 in Asia/Shanghai
+LOCAL_MIDNIGHT_UTC = datetime(2026, 6, 30, 16, 0, tzinfo=UTC)  # 1 July 00:00 in Asia/Shanghai
 SETPOINT = "plant.chiller1.chw_setpoint_c"
 MS = timedelta(milliseconds=1)
 
@@ -53,7 +53,7 @@ def test_writes_refused_by_points_write_are_listed_with_who_value_and_result(tmp
     row = json.loads(lines[0])
     assert (row["who"], row["point_id"], row["value"], row["result"]) == \
         ("olga", SETPOINT, 30.0, "refused: outside safe limits [5, 12]")
-    assert abs(datetime.fromisoformat(row["ts_utc"]) - datetime.now(timezone.utc)) < timedelta(minutes=5)
+    assert abs(datetime.fromisoformat(row["ts_utc"]) - datetime.now(UTC)) < timedelta(minutes=5)
     table = audit(url, "--from", "2000-01-01", "--to", "2100-01-01").stdout.splitlines()
     assert table[1].split(maxsplit=5)[2:] == ["olga", SETPOINT, "30", "refused: outside safe limits [5, 12]"]
 
@@ -84,8 +84,10 @@ def test_json_lines_stream_a_range_longer_than_a_page_in_order(history_url, monk
     n = 2 * WRITE_PAGE_SIZE + 5
     written = [WriteRecord(LOCAL_MIDNIGHT_UTC + timedelta(seconds=i // 3), f"w{i}", SETPOINT, float(i), "ok")
                for i in range(n)]  # three writes a second: equal times cross the page borders
-    record(history_url, *reversed(written[:10]), *written[10:])  # recorded out of time order at the start
-    expected = sorted(reversed(written[:10]), key=lambda r: r.ts_utc) + written[10:]
+    out_of_order = list(reversed(written[:10]))  # recorded out of time order at the start
+    record(history_url, *out_of_order, *written[10:])
+    # the sort is stable: records with the same time stay in the order they were recorded
+    expected = sorted(out_of_order, key=lambda r: r.ts_utc) + written[10:]
     pages: list[int] = []
     read_page = History.write_records
 

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pvlib
 import pytest
-
 from park_copies import DEMO_PARK_DIR
 
 from twin import cli
@@ -49,7 +48,8 @@ def assert_bad_input(result: tuple[int, str, str], *expected: str) -> None:
 @pytest.mark.parametrize(("damage", "expected"), [
     (lambda text: text.replace("name: ", "name: \xff\xfe", 1).encode("latin-1", "replace"),
      "line 4: byte 258 (0xff) is not UTF-8 text; save the file as UTF-8"),
-    (lambda text: (text + "deep: " + "[" * 100_000 + "]" * 100_000 + "\n").encode(), "line 103: nested more than 32 levels deep"),
+    (lambda text: (text + "deep: " + "[" * 100_000 + "]" * 100_000 + "\n").encode(),
+     "line 103: nested more than 32 levels deep"),
     (lambda text: text.replace("seed: 7", "seed: " + "9" * 100_000).encode(), "line 17: an integer of 100,000"),
     (lambda text: b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "line 3: byte 8 is NUL: a binary file, not text"),
     (lambda text: text.replace("seed: 7", "seed: -1").encode(), "line 17: simulation.seed: Input should be greater"),
@@ -107,7 +107,7 @@ def test_plan_refuses_a_price_of_1e308(capsys, park_dir, tmp_path):
     prices.write_text("timestamp,price_cny_per_kwh\n" + "".join(
         f"2026-07-01T{h:02d}:00,{'1e308' if h == 9 else '0.65'}\n" for h in range(24)), encoding="utf-8")
     result = parktwin(capsys, "plan", park_dir / "park.yaml", "--date", "2026-07-01", "--prices", prices)
-    assert_bad_input(result, f"error: {prices}: line 11: price_cny_per_kwh 1e308 is 1e+308 CNY/kWh, beyond the limit")
+    assert_bad_input(result, f"error: {prices}: line 11, column price_cny_per_kwh: 1e+308 is beyond the limit")
 
 
 def test_plan_refuses_an_infinite_flat_price_in_the_tariff_naming_it(capsys, park_dir):
@@ -151,7 +151,8 @@ def tmy3_park(park_dir) -> Path:
     """The demo park on TMY3 weather (a copy of pvlib's Greensboro file beside it)."""
     shutil.copy(TMY3, park_dir / "tmy3.csv")
     park_file = park_dir / "park.yaml"
-    text = park_file.read_text(encoding="utf-8").replace("  source: clearsky\n", "  source: tmy3\n  file: tmy3.csv\n", 1)
+    text = park_file.read_text(encoding="utf-8").replace("  source: clearsky\n",
+                                                         "  source: tmy3\n  file: tmy3.csv\n", 1)
     park_file.write_text(text, encoding="utf-8")
     return park_file
 

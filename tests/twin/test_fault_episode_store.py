@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 import psycopg
@@ -13,7 +13,7 @@ from psycopg import sql
 from twin.fault_episodes import FaultEpisode, Priority
 from twin.history import FaultEpisodeStore, open_history
 
-T0 = datetime(2026, 7, 1, 2, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 7, 1, 2, 0, tzinfo=UTC)
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -58,7 +58,7 @@ def test_an_episode_must_end_after_it_starts_and_carry_time_zones():
     with pytest.raises(ValueError, match="not after start"):
         episode("x", "a", 2, 1)
     with pytest.raises(ValueError, match="tz-aware"):
-        FaultEpisode("x", "a", datetime(2026, 7, 1), None, Priority.LOW)
+        FaultEpisode("x", "a", datetime(2026, 7, 1), None, Priority.LOW)  # noqa: DTZ001 -- naive on purpose: it must be refused
 
 
 def test_an_acknowledgement_records_who_and_when_and_survives_the_detector_saving_the_episode_again(history_url):
@@ -70,7 +70,8 @@ def test_an_acknowledgement_records_who_and_when_and_survives_the_detector_savin
         store.save([open_one, other])
         acked = store.acknowledge(open_one.id, "olga", at)
         assert (acked.acknowledged_by, acked.acknowledged_utc) == ("olga", at)
-        assert store.acknowledge(open_one.id, "oscar", at + timedelta(hours=1)).acknowledged_by == "olga"  # first stands
+        # the first acknowledgement stands
+        assert store.acknowledge(open_one.id, "oscar", at + timedelta(hours=1)).acknowledged_by == "olga"
         store.save([open_one.closed_at(T0 + timedelta(hours=4))])  # the detector closes it, knowing nothing of acks
         again = FaultEpisodeStore(history)
         (closed, untouched) = again.overlapping(T0, T0 + timedelta(days=1))

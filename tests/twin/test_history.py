@@ -11,18 +11,17 @@ import math
 import sqlite3
 import threading
 from contextlib import closing
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from twin.history import (AGGREGATES, History, PostgresHistory, SQLiteHistory, WriteRecord, open_history,
-                           record_write)
+from twin.history import AGGREGATES, History, PostgresHistory, SQLiteHistory, WriteRecord, open_history, record_write
 from twin.readings import Quality, Reading
 
-T0 = datetime(2026, 7, 1, tzinfo=timezone.utc)
+T0 = datetime(2026, 7, 1, tzinfo=UTC)
 MINUTE = timedelta(minutes=1)
 DAY = timedelta(days=1)
 
@@ -195,7 +194,7 @@ def test_timestamps_are_stored_to_the_millisecond(history: History):
 
 
 def test_naive_timestamps_are_refused(history: History):
-    naive = datetime(2026, 7, 1)
+    naive = datetime(2026, 7, 1)  # noqa: DTZ001 -- naive on purpose: it must be refused
     frame = pd.DataFrame({"point_id": ["p"], "ts_utc": [pd.Timestamp(naive)], "value": [1.0], "quality": [0]})
 
     with pytest.raises(ValueError, match="tz-aware"):
@@ -387,7 +386,8 @@ def test_sqlite_urls_relative_absolute_and_plain_paths(tmp_path, monkeypatch):
                       (f"sqlite:///{tmp_path}/abs/h.sqlite", tmp_path / "abs" / "h.sqlite"),
                       (str(tmp_path / "plain" / "h.sqlite"), tmp_path / "plain" / "h.sqlite"),
                       ("bare.sqlite", tmp_path / "bare.sqlite")]:
-        path.parent.mkdir(parents=True, exist_ok=True)  # a missing folder is refused (tests/twin/test_storage_errors.py)
+        # a missing folder is refused (tests/twin/test_storage_errors.py)
+        path.parent.mkdir(parents=True, exist_ok=True)
         with open_history(url) as store:
             assert isinstance(store, SQLiteHistory)
             store.append([Reading("p", T0, 1.0)])
@@ -441,7 +441,7 @@ def test_write_records_range_is_half_open_and_in_utc(history: History):
 
     assert page.records == [first, middle, last] and page.next_cursor is None
     assert all(r.ts_utc.utcoffset() == timedelta(0) for r in page.records)
-    assert page.records[0].ts_utc == datetime(2026, 7, 1, 0, 0, tzinfo=timezone.utc)
+    assert page.records[0].ts_utc == datetime(2026, 7, 1, 0, 0, tzinfo=UTC)
     assert history.write_records(end, end + DAY).records == [at_end]
     assert history.write_records(start - DAY, start).records == [before]
     assert history.write_records(end, start).records == []  # an empty or reversed range has nothing
@@ -508,4 +508,4 @@ def test_write_records_refuse_bad_limits_and_cursors(history: History, kwargs: d
 
 def test_write_records_refuse_naive_times(history: History):
     with pytest.raises(ValueError, match="time zone"):
-        history.write_records(datetime(2026, 7, 1), T0 + DAY)
+        history.write_records(datetime(2026, 7, 1), T0 + DAY)  # noqa: DTZ001 -- naive on purpose: it must be refused

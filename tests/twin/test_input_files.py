@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from twin.config import MAX_CSV_BYTES, MAX_YAML_BYTES, ConfigError, read_csv_rows, read_yaml_mapping
+from twin.config import MAX_YAML_BYTES, ConfigError, read_yaml_mapping
 
 
 def refusal(tmp_path, content: bytes, read=read_yaml_mapping) -> str:
@@ -81,16 +81,5 @@ def test_a_30_digit_integer_is_still_read(tmp_path):
     assert read_yaml_mapping_of(tmp_path, b"a: " + b"9" * 30).data["a"] == 10**30 - 1
 
 
-def test_files_beyond_the_size_caps_are_refused_unread(tmp_path):
+def test_a_yaml_file_beyond_its_size_cap_is_refused_unread(tmp_path):
     assert refusal(tmp_path, b"a: 1\n" + b"#" * MAX_YAML_BYTES) == "the file is larger than 8 MiB"
-    big_csv = b"a,b\n" + b"1,2\n" * (MAX_CSV_BYTES // 4 + 1)
-    assert refusal(tmp_path, big_csv, read_csv_rows) == "the file is larger than 64 MiB"
-
-
-def test_csv_rows_are_read_and_unreadable_rows_named(tmp_path):
-    path = tmp_path / "ok.csv"
-    path.write_bytes(b"\xef\xbb\xbftimestamp,price\r\n2026-07-01T00:00,\"0,5\"\r\n")
-    assert read_csv_rows(path) == [["timestamp", "price"], ["2026-07-01T00:00", "0,5"]]
-    assert refusal(tmp_path, b"", read_csv_rows) == "the file is empty"
-    assert refusal(tmp_path, b"a,b\n1,\"" + b"x" * 200_000 + b"\"\n", read_csv_rows).startswith(
-        "line 2: not a readable CSV row: field larger than field limit")

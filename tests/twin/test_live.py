@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from twin.live import LiveState
 from twin.readings import Quality, Reading
 
-T0 = datetime(2026, 7, 1, tzinfo=timezone.utc)
+T0 = datetime(2026, 7, 1, tzinfo=UTC)
 
 
 def r(pid: str, minutes: int, value: float | None, quality: Quality = Quality.GOOD) -> Reading:

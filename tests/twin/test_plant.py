@@ -8,7 +8,15 @@ from hypothesis import strategies as st
 
 from twin.assets import Chiller, IceTank
 from twin.plant import (
-    CMD_AUTO, CMD_DIRECT, CMD_ICE, CMD_OFF, MODE_DIRECT, MODE_ICE, MODE_OFF, chiller_cop, cooling_load_kwth,
+    CMD_AUTO,
+    CMD_DIRECT,
+    CMD_ICE,
+    CMD_OFF,
+    MODE_DIRECT,
+    MODE_ICE,
+    MODE_OFF,
+    chiller_cop,
+    cooling_load_kwth,
     operate_plant,
 )
 

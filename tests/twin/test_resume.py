@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -11,7 +11,7 @@ from twin.history import FaultEpisodeStore, WriteRecord, open_history
 from twin.readings import Quality, Reading
 from twin.resume import close_left_open, first_step_after, history_end
 
-T0 = datetime(2026, 7, 3, 10, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 7, 3, 10, 0, tzinfo=UTC)
 MINUTE = timedelta(minutes=1)
 
 
@@ -38,7 +38,8 @@ def test_the_end_is_the_newest_reading_episode_time_or_write_and_the_latest_read
         assert {pid: r.value for pid, r in end.latest.items()} == {"plant.battery.soc_pct": 56.5,
                                                                     "plant.grid_meter.power_kw": None}
         # a killed run may have saved an episode and a write after its last flushed reading
-        episodes.save([FaultEpisode("battery_overtemp", "battery", T0 + 3 * MINUTE, T0 + 6 * MINUTE, Priority.CRITICAL)])
+        episodes.save([FaultEpisode("battery_overtemp", "battery", T0 + 3 * MINUTE, T0 + 6 * MINUTE,
+                                    Priority.CRITICAL)])
         assert history_end(store, episodes).last_record_utc == T0 + 6 * MINUTE
         store.record_write(WriteRecord(T0 + 7 * MINUTE + timedelta(seconds=30), "controller:auto",
                                        "plant.battery.power_setpoint_kw", 200.0, "ok"))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +16,7 @@ from twin.runtime import SimulationClock
 from twin.sim import Fault, ParkSimulator
 
 DEMO = Path(__file__).resolve().parents[2] / "examples" / "demo-park" / "park.yaml"
-START = datetime(2026, 6, 30, 16, tzinfo=timezone.utc)  # 2026-07-01 00:00 in Shenzhen
+START = datetime(2026, 6, 30, 16, tzinfo=UTC)  # 2026-07-01 00:00 in Shenzhen
 
 
 @pytest.fixture(scope="module")
@@ -173,7 +173,7 @@ def test_simulation_clock_runs_at_its_speed():
 
 
 def test_step_observers_see_every_step_the_simulator_gives(park):
-    start = datetime(2026, 7, 1, tzinfo=timezone.utc)
+    start = datetime(2026, 7, 1, tzinfo=UTC)
     simulator = ParkSimulator(park, ParkEnvironment(park), start)
     seen = []
     simulator.add_step_observer(seen.append)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from throwaway_postgres import ThrowawayPostgres
@@ -16,7 +16,7 @@ from twin.history.spool import ReadingSpool
 from twin.history.writer import SpooledWriter
 from twin.readings import Quality, Reading
 
-T0 = datetime(2026, 7, 1, tzinfo=timezone.utc)
+T0 = datetime(2026, 7, 1, tzinfo=UTC)
 POINTS = [f"b1.meter{i}.power_kw" for i in range(10)]
 
 
@@ -55,7 +55,7 @@ def test_readings_go_to_the_spool_while_the_server_is_down_and_they_are_replayed
     writer = SpooledWriter(store, spool, retry_s=0.05)
     writer.start()
     server.stop()
-    with pytest.raises(StorageUnavailable, match="connection lost|cannot connect"):
+    with pytest.raises(StorageUnavailable, match=r"connection lost|cannot connect"):
         store.append(batch(10_000))  # the condition the writer meets
     with caplog.at_level(logging.WARNING, logger="twin.history.writer"):
         for step in range(1, 301):
@@ -69,7 +69,7 @@ def test_readings_go_to_the_spool_while_the_server_is_down_and_they_are_replayed
     health = writer.close()
     assert (health.received_rows, health.written_rows, health.spooled_rows, health.lost_rows) == (3000, 3000, 0, 0)
     for pid in POINTS:
-        assert stored_steps(store, pid) == [float(step) for step in range(0, 301)]
+        assert stored_steps(store, pid) == [float(step) for step in range(301)]
     outage_lines = [r for r in caplog.records if r.name == "twin.history.writer"]
     assert [r.message.split(" (")[0].split(" after")[0] for r in outage_lines] == [
         "history store unavailable", "history store back"]

@@ -12,8 +12,15 @@ from __future__ import annotations
 
 from twin.history.audit import RELINQUISH, UNRECORDED, WritePage, WriteRecord, record_write, write_audit
 from twin.history.episodes import FaultEpisodeStore
-from twin.history.interface import (AGGREGATES, FRAME_COLUMNS, WRITE_PAGE_SIZE, History, StorageFull,
-                                    StorageUnavailable, StoreLocationError)
+from twin.history.interface import (
+    AGGREGATES,
+    FRAME_COLUMNS,
+    WRITE_PAGE_SIZE,
+    History,
+    StorageFull,
+    StorageUnavailable,
+    StoreLocationError,
+)
 from twin.history.postgres import PostgresHistory
 from twin.history.schema import SCHEMA_VERSION, schema_version
 from twin.history.sqlite import SQLiteHistory

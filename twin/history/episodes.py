@@ -44,12 +44,12 @@ class FaultEpisodeStore:
 
     def __init__(self, history: History):
         self._history = history
-        self._listeners: list[Callable[[list["FaultEpisode"]], None]] = []
+        self._listeners: list[Callable[[list[FaultEpisode]], None]] = []
         self._param = history.param
         self._table, self._acks = history.table("fault_episodes"), history.table("fault_acknowledgements")
         self._comments, self._shelves = history.table("alarm_comments"), history.table("alarm_shelves")
 
-    def save(self, episodes: Iterable["FaultEpisode"]) -> int:
+    def save(self, episodes: Iterable[FaultEpisode]) -> int:
         """Insert or replace episodes (by rule, asset, point, start) in one transaction; returns how many.
 
         After the transaction, every listener (:meth:`listen`) is called with the episodes that were not
@@ -66,7 +66,7 @@ class FaultEpisodeStore:
                      "ON CONFLICT (rule_id, asset_id, point_id, start_ms) DO UPDATE SET "
                      "end_ms = excluded.end_ms, priority = excluded.priority, evidence = excluded.evidence, "
                      "suppressed_by = excluded.suppressed_by")
-        new: list["FaultEpisode"] = []
+        new: list[FaultEpisode] = []
 
         with self._history.transaction():
             if self._listeners:
@@ -80,22 +80,22 @@ class FaultEpisodeStore:
                 logging.getLogger(__name__).exception("fault episode listener %r failed", listener)
         return len(rows)
 
-    def listen(self, listener: Callable[[list["FaultEpisode"]], None]) -> None:
+    def listen(self, listener: Callable[[list[FaultEpisode]], None]) -> None:
         """Call ``listener`` with the new episodes of every later :meth:`save` (e.g. to notify people);
         called in the saving thread, so it must return quickly."""
         self._listeners.append(listener)
 
-    def overlapping(self, start: datetime, end: datetime) -> list["FaultEpisode"]:
+    def overlapping(self, start: datetime, end: datetime) -> list[FaultEpisode]:
         """Episodes active at some time in [start, end) (open ones included), ordered by start, rule, asset."""
         start_ms, end_ms = range_ms(start, end)
         p = self._param
         return self._select(f"e.start_ms < {p} AND (e.end_ms IS NULL OR e.end_ms > {p})", (end_ms, start_ms))
 
-    def open_episodes(self) -> list["FaultEpisode"]:
+    def open_episodes(self) -> list[FaultEpisode]:
         """Episodes still active (no end), ordered by start, rule, asset."""
         return self._select("e.end_ms IS NULL", ())
 
-    def acknowledge(self, episode_id: str, who: str, at_utc: datetime) -> "FaultEpisode | None":
+    def acknowledge(self, episode_id: str, who: str, at_utc: datetime) -> FaultEpisode | None:
         """Record that ``who`` acknowledged the episode with this id (``FaultEpisode.id``) at ``at_utc``.
 
         The first acknowledgement stands: acknowledging again changes nothing.
@@ -112,7 +112,7 @@ class FaultEpisodeStore:
             f"ON CONFLICT ({self._KEY}) DO NOTHING", (who, utc_ms(at_utc), *key))
         return self.episode(episode_id)
 
-    def comment(self, episode_id: str, who: str, at_utc: datetime, text: str) -> "AlarmComment | None":
+    def comment(self, episode_id: str, who: str, at_utc: datetime, text: str) -> AlarmComment | None:
         """Add ``who``'s comment ``text`` to the episode with this id; the comment, None when no episode has
         that id. Raises ValueError for an empty text."""
         from twin.fault_episodes import AlarmComment
@@ -128,7 +128,7 @@ class FaultEpisodeStore:
             (*key, who, utc_ms(at_utc), text))
         return AlarmComment(episode_id, who, from_utc_ms(utc_ms(at_utc)), text)
 
-    def comments(self, episode_ids: Sequence[str]) -> dict[str, list["AlarmComment"]]:
+    def comments(self, episode_ids: Sequence[str]) -> dict[str, list[AlarmComment]]:
         """The comments on each of these episodes, oldest first, by episode id (episodes without any absent)."""
         from twin.fault_episodes import AlarmComment
 
@@ -147,7 +147,7 @@ class FaultEpisodeStore:
             found.setdefault(episode_id, []).append(AlarmComment(episode_id, who, from_utc_ms(ts_ms), body))
         return found
 
-    def episode(self, episode_id: str) -> "FaultEpisode | None":
+    def episode(self, episode_id: str) -> FaultEpisode | None:
         """The episode with this id (``FaultEpisode.id``), with its acknowledgement; None when there is none."""
         key = _episode_key(episode_id)
         found = self._select(self._key_match(), key) if key is not None else []
@@ -159,7 +159,7 @@ class FaultEpisodeStore:
             f"SELECT DISTINCT rule_id FROM {self._table} ORDER BY rule_id")]
 
     def shelve(self, episode_id: str, who: str, at_utc: datetime, until_utc: datetime,
-               reason: str) -> "Shelf | None":
+               reason: str) -> Shelf | None:
         """Shelve the alarm (rule, asset, point) of the episode with this id from ``at_utc`` until
         ``until_utc``, recording who and why; the shelf, None when no episode has that id. Raises ValueError
         for an empty reason or an end not after the start. Every shelving is kept (:meth:`shelf_log`)."""
@@ -181,11 +181,12 @@ class FaultEpisodeStore:
         return Shelf(rule_id, asset_id, point_id, who, from_utc_ms(utc_ms(at_utc)), from_utc_ms(utc_ms(until_utc)),
                      reason)
 
-    def shelves(self, at_utc: datetime | None = None) -> list["Shelf"]:
+    def shelves(self, at_utc: datetime | None = None) -> list[Shelf]:
         """Shelvings in the order recorded: all of them (the audit), or those in force at ``at_utc``."""
         from twin.fault_episodes import Shelf
 
-        where, params = "", ()
+        where = ""
+        params: tuple[int, ...] = ()
         if at_utc is not None:
             where, params = f" WHERE shelved_ms <= {self._param} AND until_ms > {self._param}", (utc_ms(at_utc),) * 2
         rows = self._history.execute(
@@ -194,7 +195,7 @@ class FaultEpisodeStore:
         return [Shelf(rule_id, asset_id, point_id, who, from_utc_ms(shelved_ms), from_utc_ms(until_ms), reason)
                 for rule_id, asset_id, point_id, who, shelved_ms, until_ms, reason in rows]
 
-    def page(self, which: "AlarmFilter", now_utc: datetime, offset: int = 0, limit: int = 50) -> "EpisodePage":
+    def page(self, which: AlarmFilter, now_utc: datetime, offset: int = 0, limit: int = 50) -> EpisodePage:
         """The episodes ``which`` selects, newest start first, ``limit`` of them from ``offset`` on, and how
         many match in all. Filtered, ordered and paged by the database (on its indexes); ``now_utc`` decides
         which alarms are shelved."""
@@ -224,12 +225,13 @@ class FaultEpisodeStore:
         return (f"EXISTS (SELECT 1 FROM {self._shelves} AS s WHERE s.rule_id = e.rule_id AND s.asset_id = e.asset_id "
                 f"AND s.point_id = e.point_id AND s.shelved_ms <= {p} AND s.until_ms > {p})")
 
-    def _filter_sql(self, which: "AlarmFilter", now_ms: int) -> tuple[str, tuple]:
+    def _filter_sql(self, which: AlarmFilter, now_ms: int) -> tuple[str, tuple]:
         """WHERE clause (table alias ``e``) and parameters selecting the episodes ``which`` asks for."""
         from twin.fault_episodes import AlarmState
 
         p = self._param
-        clauses, params = ["1 = 1"], []
+        clauses: list[str] = ["1 = 1"]
+        params: list[int | str] = []
         if which.end_utc is not None:
             clauses.append(f"e.start_ms < {p}")
             params.append(utc_ms(which.end_utc))
@@ -257,7 +259,7 @@ class FaultEpisodeStore:
         """WHERE clause matching one episode of table alias ``e`` by (rule, asset, point, start_ms)."""
         return " AND ".join(f"e.{column.strip()} = {self._param}" for column in self._KEY.split(","))
 
-    def _select(self, where: str, params: tuple, newest_first: bool = False, tail: str = "") -> list["FaultEpisode"]:
+    def _select(self, where: str, params: tuple, newest_first: bool = False, tail: str = "") -> list[FaultEpisode]:
         """Episodes (table alias ``e``) matching ``where``, each with its acknowledgement when there is one;
         oldest first (by start, rule, asset, point) or newest first; ``tail`` follows the ORDER BY."""
         from twin.fault_episodes import FaultEpisode, Priority

@@ -406,7 +406,7 @@ class History(abc.ABC):
     def close(self) -> None:
         """Release the database connection; the store is unusable afterwards."""
 
-    def __enter__(self) -> "History":
+    def __enter__(self) -> History:
         return self
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
@@ -425,7 +425,7 @@ class History(abc.ABC):
 
     # ------------------------------------------------------ backend primitives
 
-    def _ensure_connected(self) -> None:
+    def _ensure_connected(self) -> None:  # noqa: B027 -- a no-op hook: only backends that can lose it override
         """Make sure the store has a working connection (a backend that can lose it reconnects here, or raises
         StorageUnavailable while it waits to try again). Caller holds the lock."""
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from twin.history.audit import WriteRecord
 from twin.readings import Quality, Reading, from_utc_ms, utc_ms
 
+
 class ReadingSpool:
     """Readings and write audit records waiting for the history store, in a SQLite file at ``path``.
 

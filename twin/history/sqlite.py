@@ -9,15 +9,14 @@ from pathlib import Path
 
 import numpy as np
 
-from twin.history.interface import (ROW_DTYPE, BUCKET_DTYPE, History, StorageFull, StorageUnavailable,
-                                    StoreLocationError)
+from twin.history.interface import BUCKET_DTYPE, ROW_DTYPE, History, StorageFull, StorageUnavailable, StoreLocationError
 from twin.history.queries import bucket_query
 from twin.history.schema import migrate
 
 _CORE_TABLES = (
     "CREATE TABLE IF NOT EXISTS points (point_key INTEGER PRIMARY KEY, point_id TEXT NOT NULL UNIQUE)",
-    "CREATE TABLE IF NOT EXISTS readings (point_key INTEGER NOT NULL, ts_ms INTEGER NOT NULL, value REAL, "
-    "quality INTEGER NOT NULL, PRIMARY KEY (point_key, ts_ms)) WITHOUT ROWID",
+    ("CREATE TABLE IF NOT EXISTS readings (point_key INTEGER NOT NULL, ts_ms INTEGER NOT NULL, value REAL, "
+    "quality INTEGER NOT NULL, PRIMARY KEY (point_key, ts_ms)) WITHOUT ROWID"),
 )
 
 _UNAVAILABLE_CODES = ("SQLITE_IOERR", "SQLITE_CANTOPEN", "SQLITE_READONLY", "SQLITE_BUSY", "SQLITE_LOCKED",
@@ -136,7 +135,7 @@ class SQLiteHistory(History):
             (key, start_ms, end_ms)).fetchall(), dtype=columns) for key in keys]
         rows = np.empty(sum(len(p) for p in parts), dtype=ROW_DTYPE)
         rows["point_key"] = np.repeat(keys, [len(p) for p in parts])
-        for name in columns.names:
+        for name in columns.names or ():
             rows[name] = np.concatenate([p[name] for p in parts]) if parts else []
         return rows
 

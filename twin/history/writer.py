@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from twin.history.audit import WriteRecord
 from twin.history.interface import History, StorageUnavailable
@@ -74,7 +74,7 @@ class SpooledWriter:
     """
 
     def __init__(self, store: History, spool: ReadingSpool, retry_s: float = RETRY_S,
-                 wall_clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)):
+                 wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC)):
         self.store = store
         self.spool = spool
         self.retry_s = retry_s
