@@ -19,9 +19,9 @@ search that hands over, goes to the HiGHS MIP. Every solve asks for a relative M
 ``mip_rel_gap`` (1e-6 by default) and reports status, objective, solver-only time (the HiGHS run, or
 the CBC process), model-building time and the gap reached. A MIP's search is bounded by
 ``mip_max_nodes`` branch-and-bound nodes (HiGHS's ``mip_max_nodes``, CBC's ``maxNodes``), so the
-same model gives the same result on any machine at any load; a wall-clock ``mip_time_limit_s`` may be added. A search stopped by either keeps its incumbent
-(status "node limit" or "time limit", never claimed optimal) or, without one, returns no solution
-with that status. A failed solve never raises: the caller gets the status and decides on a fallback.
+same model gives the same result on any machine at any load; a wall-clock ``mip_time_limit_s`` may
+be added. A search stopped by either keeps its incumbent (status "node limit" or "time limit", never
+claimed optimal) or, without one, returns no solution with that status. A failed solve never raises: the caller gets the status and decides on a fallback.
 """
 
 from __future__ import annotations
