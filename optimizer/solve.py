@@ -21,7 +21,8 @@ the CBC process), model-building time and the gap reached. A MIP's search is bou
 ``mip_max_nodes`` branch-and-bound nodes (HiGHS's ``mip_max_nodes``, CBC's ``maxNodes``), so the
 same model gives the same result on any machine at any load; a wall-clock ``mip_time_limit_s`` may
 be added. A search stopped by either keeps its incumbent (status "node limit" or "time limit", never
-claimed optimal) or, without one, returns no solution with that status. A failed solve never raises: the caller gets the status and decides on a fallback.
+claimed optimal) or, without one, returns no solution with that status. A failed solve never raises:
+the caller gets the status and decides on a fallback.
 """
 
 from __future__ import annotations
