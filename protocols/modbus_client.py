@@ -1,6 +1,9 @@
 """Modbus TCP client adapter (pymodbus, async): coalesced reads, decoding, limited and checked writes.
 
-One persistent connection per device. The points of a device are grouped into
+One persistent connection per device, one exchange on it at a time (a poll, or
+a write's requests), so that a poll that times out and drops the connection
+never cuts a write short, as many devices take one request at a time anyway.
+The points of a device are grouped into
 as few read requests as possible (:func:`plan_reads`). A Modbus exception
 response or an undecodable value marks the points it concerns BAD; each
 point keeps the registers it was decoded from (:class:`RawValue`). A lost
@@ -140,6 +143,7 @@ class ModbusAdapter:
         self._monotonic_s = monotonic_s
         self._last_logged_s: float | None = None
         self._unlogged = 0
+        self._exchange = asyncio.Lock()  # one poll or write at a time on the connection
 
     @property
     def point_ids(self) -> list[str]:
@@ -147,6 +151,10 @@ class ModbusAdapter:
 
     async def read(self) -> PointValues:
         """Every point's value, quality and raw value. Raises DeviceUnreachable when the device does not answer."""
+        async with self._exchange:
+            return await self._read()
+
+    async def _read(self) -> PointValues:
         client = await self._connected()
         memory: dict[tuple[str, int], int] = {}
         exceptions: dict[str, int] = {}
@@ -174,14 +182,21 @@ class ModbusAdapter:
             if fail_safe is None:
                 raise WriteRefused(f"{point_id}: cannot be released: Modbus has no relinquish and its point map "
                                    f"declares no fail_safe enable register; write a value")
-            client = await self._connected()
-            await self._write_register(client, point_id, fail_safe.enable_address, 0)
+            async with self._exchange:
+                await self._write_register(await self._connected(), point_id, fail_safe.enable_address, 0)
             return
         if point.safe_min is None or point.safe_max is None:  # the point map's validation refuses this
             raise WriteRefused(f"{point_id} has no safe limits")
         if not math.isfinite(value) or not point.safe_min <= value <= point.safe_max:
             raise WriteRefused(f"{value:g} is outside the safe limits of {point_id} "
                                f"[{point.safe_min:g}, {point.safe_max:g}]")
+        async with self._exchange:
+            await self._write_value(point, value)
+
+    async def _write_value(self, point: ModbusPoint, value: float) -> None:
+        """The requests of a write within safe limits: revert timeout, setpoint (scaled by the device's
+        current scale factor), enable."""
+        point_id, fail_safe = point.id, point.fail_safe
         client = await self._connected()
         if fail_safe is not None and fail_safe.revert_timeout_address is not None:
             await self._write_register(client, point_id, fail_safe.revert_timeout_address, fail_safe.revert_timeout_s)

@@ -250,3 +250,85 @@ def test_requests_lost_on_the_way_are_tried_again_before_the_device_counts_as_do
     assert all(value.quality == Quality.COMM_FAIL for value in short_polled.values())
     assert (short_status["available"], short_status["error_count"]) == (False, 1)
     assert short_wrote.startswith("failed:") and "after 1 retries" in short_wrote
+
+
+class ReadDroppingLink:
+    """A Modbus TCP relay on 127.0.0.1 in front of a real device that never answers reads (function codes
+    3 and 4: swallowed) and forwards every other request ``delay_s`` late, as a congested gateway might."""
+
+    def __init__(self, target_port: int, delay_s: float):
+        self.target_port, self.delay_s = target_port, delay_s
+        self.server = None
+
+    async def start(self) -> int:
+        self.server = await asyncio.start_server(self._relay, "127.0.0.1", 0)
+        return self.server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        self.server.close()
+
+    async def _relay(self, reader, writer):
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+
+        async def answers():
+            while data := await up_reader.read(4096):
+                writer.write(data)
+                await writer.drain()
+
+        answering = asyncio.create_task(answers())
+        try:
+            while True:
+                header = await reader.readexactly(7)  # MBAP: transaction, protocol, length, unit
+                body = await reader.readexactly(int.from_bytes(header[4:6], "big") - 1)
+                if body[0] in (3, 4):
+                    continue
+                await asyncio.sleep(self.delay_s)
+                up_writer.write(header + body)
+                await up_writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            answering.cancel()
+            up_writer.close()
+            writer.close()
+
+
+def test_a_poll_that_times_out_does_not_cut_a_write_short():
+    """A poll and a write of one device at once: the poll gets no answer and gives up, dropping the
+    connection; the write, whose three requests (revert timeout, setpoint, enable) take longer than the
+    poll's timeout, is made on a connection of its own after the poll and lands whole."""
+    from park_copies import free_port
+
+    from protocols.devices.layout import device_layouts
+    from protocols.devices.modbus_server import ModbusDeviceServer
+    from protocols.errors import DeviceUnreachable
+    from protocols.modbus_client import ModbusAdapter
+
+    park = load_park(DEMO_PARK_DIR / "park.yaml")
+    layout = next(layout for layout in device_layouts(park) if layout.name == "battery")
+    values = {p.id: 10.0 for p in layout.points}
+    written: list[tuple[str, float]] = []
+    port = free_port()
+    timeout_s = 0.5
+
+    async def scenario():
+        server = ModbusDeviceServer(layout, "127.0.0.1", port, values.get, lambda pid, v: written.append((pid, v)))
+        await server.start()
+        link = ReadDroppingLink(port, delay_s=0.3)  # each request within the timeout, the three 0.9 s
+        try:
+            device = layout.point_map(await link.start()).model_copy(update={"timeout_s": timeout_s, "retries": 0})
+            adapter = ModbusAdapter(device)
+            poll = asyncio.create_task(adapter.read())
+            await asyncio.sleep(0.05)  # the poll's request is on its way
+            write = asyncio.create_task(adapter.write("plant.battery.power_setpoint_kw", -250.0))
+            polled, wrote = await asyncio.gather(poll, write, return_exceptions=True)
+            await adapter.close()
+            return polled, wrote
+        finally:
+            await link.stop()
+            await server.stop()
+
+    polled, wrote = asyncio.run(scenario())
+    assert isinstance(polled, DeviceUnreachable) and "no answer" in str(polled)
+    assert wrote is None, wrote  # the write returned normally
+    assert written == [("plant.battery.power_setpoint_kw", -250.0)]
