@@ -325,8 +325,8 @@ def run(
                                  poll_periods=poll_periods_in_twin_time(device_maps, twin_s_per_wall_s),
                                  startup_grace=timedelta(seconds=limits.startup_grace_s * twin_s_per_wall_s))
     readback = SetpointReadback(park, episodes.save, clock.now_utc)  # do the devices hold what was written?
-    feed = ProtocolFeed(simulator, clock, FanOutSink([twin_sink, detector, readback]), device_maps, audit=writer,
-                        points=park.points)
+    sinks = FanOutSink([twin_sink, detector, readback], store_ok=lambda: writer.health().state == "ok")
+    feed = ProtocolFeed(simulator, clock, sinks, device_maps, audit=writer, points=park.points)
 
     def write_through_protocols(point_id: str, value: float, who: str) -> None:
         record = feed.write(point_id, value, who=f"dashboard:{who}")

@@ -76,9 +76,12 @@ class TwinSink:
 class FanOutSink:
     """Delivers the same readings to several sinks in turn; a sink that fails is logged and does not stop
     the others (the twin keeps its state and history when, say, fault detection breaks). A sink failing
-    because the history store is unavailable is logged once when that starts and once when it works again."""
+    because the history store is unavailable is logged once when that starts and once when it works again
+    with the store back (``store_ok``, the history writer's health: a delivery that did not need the store
+    says nothing of it)."""
 
     sinks: list[ReadingSink]
+    store_ok: Callable[[], bool] = lambda: True
 
     def __post_init__(self) -> None:
         self._waiting_for_store: set[int] = set()
@@ -95,7 +98,7 @@ class FanOutSink:
             except Exception:
                 log.exception("reading sink %s failed", type(sink).__name__)
             else:
-                if index in self._waiting_for_store:
+                if index in self._waiting_for_store and self.store_ok():
                     self._waiting_for_store.discard(index)
                     log.warning("reading sink %s: history store back", type(sink).__name__)
 

@@ -59,6 +59,9 @@ HEARTBEAT_INSTANCE = 900
 HEARTBEAT_TIMEOUT_S = REVERT_TIMEOUT_S
 """Watchdog timeout of the simulated BACnet devices, simulated seconds: the same four control steps."""
 DEFAULT_POLL_PERIOD_S = 1.0
+DEFAULT_TIMEOUT_S = 0.5
+"""Half the poll period: a silent device is marked within two poll periods of going quiet (at --speed 600 a
+poll period is 10 simulated minutes, and a device-offline fault of an hour or two must show as one)."""
 
 # SunSpec model lengths and the data offsets (after ID and L) of unsigned
 # fields (not implemented = 0xFFFF) and accumulators (not implemented = 0);
@@ -90,7 +93,7 @@ class DeviceLayout:
 
     def point_map(self, port: int, host: str = "127.0.0.1") -> AnyDeviceMap:
         common = {"name": self.name, "host": host, "port": port, "poll_period_s": DEFAULT_POLL_PERIOD_S,
-                  "points": self.points}
+                  "timeout_s": DEFAULT_TIMEOUT_S, "points": self.points}
         if self.protocol == "modbus":
             return ModbusDeviceMap(device_id=self.address, **common)
         return BacnetDeviceMap(device_instance=self.address, heartbeat=self.heartbeat, **common)
