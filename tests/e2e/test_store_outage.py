@@ -53,7 +53,8 @@ def test_a_postgres_outage_of_60_s_loses_no_reading_and_shows_while_it_lasts(thr
         assert storage["state"] == "degraded" and storage["lost_rows"] == 0
         spooled.append(storage["spooled_rows"])
         time.sleep(5)
-    assert spooled[-1] > spooled[0] > 0  # the spool grows while the store is away
+    # the spool grows while the store is away (its first sample may come before the writer's first spooled batch)
+    assert spooled[-1] > spooled[0] >= 0
     assert run.get("/api/live")["ts_utc"] > live_before  # live values go on
 
     postgres.start()
