@@ -168,12 +168,11 @@ def test_the_twin_shows_what_the_simulator_computed_to_the_resolution_of_each_re
                 assert reading.value == pytest.approx(expected, rel=1e-6, abs=1e-6), point.id
 
 
-class LossyLink:
-    """A TCP relay on 127.0.0.1 in front of a real device that loses the first ``lose`` requests: each one
-    is read and never forwarded nor answered (the connection stays open, as on a congested link)."""
+class Relay:
+    """A TCP relay on 127.0.0.1 in front of a real device at ``target_port``; subclasses say what it passes."""
 
-    def __init__(self, target_port: int, lose: int):
-        self.target_port, self.lose, self.lost = target_port, lose, 0
+    def __init__(self, target_port: int):
+        self.target_port = target_port
         self.server = None
 
     async def start(self) -> int:
@@ -182,6 +181,18 @@ class LossyLink:
 
     async def stop(self) -> None:
         self.server.close()
+
+    async def _relay(self, reader, writer):
+        raise NotImplementedError
+
+
+class LossyLink(Relay):
+    """A relay that loses the first ``lose`` requests: each one is read and never forwarded nor answered
+    (the connection stays open, as on a congested link)."""
+
+    def __init__(self, target_port: int, lose: int):
+        super().__init__(target_port)
+        self.lose, self.lost = lose, 0
 
     async def _relay(self, reader, writer):
         if self.lost < self.lose:
@@ -252,20 +263,13 @@ def test_requests_lost_on_the_way_are_tried_again_before_the_device_counts_as_do
     assert short_wrote.startswith("failed:") and "after 1 retries" in short_wrote
 
 
-class ReadDroppingLink:
-    """A Modbus TCP relay on 127.0.0.1 in front of a real device that never answers reads (function codes
-    3 and 4: swallowed) and forwards every other request ``delay_s`` late, as a congested gateway might."""
+class ReadDroppingLink(Relay):
+    """A Modbus TCP relay that never answers reads (function codes 3 and 4: swallowed) and forwards every
+    other request ``delay_s`` late, as a congested gateway might."""
 
     def __init__(self, target_port: int, delay_s: float):
-        self.target_port, self.delay_s = target_port, delay_s
-        self.server = None
-
-    async def start(self) -> int:
-        self.server = await asyncio.start_server(self._relay, "127.0.0.1", 0)
-        return self.server.sockets[0].getsockname()[1]
-
-    async def stop(self) -> None:
-        self.server.close()
+        super().__init__(target_port)
+        self.delay_s = delay_s
 
     async def _relay(self, reader, writer):
         up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
