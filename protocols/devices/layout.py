@@ -72,9 +72,11 @@ SUNSPEC_MODELS = {
     124: (24, (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 12, 13, 14, 15), ()),
     203: (105, (103, 104), (*range(36, 52), *range(53, 69), *range(70, 102))),
 }
-BUILDING_METER_MAX_W = 4_000_000
+BUILDING_METER_MAX_W = 3_000_000
 GRID_METER_MAX_W = 20_000_000
-"""Largest power a meter's int16 W register must hold; sets its scale factor."""
+"""Largest power a meter's int16 W register must hold; sets its scale factor. A building meter's 100 W
+steps are finer than its noise (0.1 % of its reading), so that a healthy meter's readings move from poll to
+poll, as the flatline rule expects; at 1 kW steps a steady night load read the same four polls running."""
 
 
 @dataclass
