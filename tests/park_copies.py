@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import re
 import shutil
 import signal
@@ -12,30 +13,48 @@ from pathlib import Path
 DEMO_PARK_DIR = Path(__file__).resolve().parents[1] / "examples" / "demo-park"
 
 
-def free_ports(count: int) -> list[int]:
-    """``count`` different ports, each free for both TCP and UDP on 127.0.0.1 right now (the OS picks them).
+EPHEMERAL_PORT_RANGE_FILE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+LOWEST_TEST_PORT = 10_000
 
-    Every port stays bound until all are picked, so the OS cannot hand out one twice. It may to
-    calls made one after another: 38 such picks (the demo park's devices) repeated a port in 15 of
-    400 tries here, and two device servers then fought for one port."""
+
+def _ports_outside_the_ephemeral_range() -> range:
+    """Ports the kernel never hands to an outgoing connection or a bind to port 0 (Linux: those come from
+    ip_local_port_range, 32768-60999 by default), so a port picked here stays free until a server binds it,
+    however many connections the suite opens meanwhile."""
+    try:
+        ephemeral_low = int(EPHEMERAL_PORT_RANGE_FILE.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        ephemeral_low = 32768
+    return range(LOWEST_TEST_PORT, max(ephemeral_low, LOWEST_TEST_PORT + 1000))
+
+
+def free_ports(count: int) -> list[int]:
+    """``count`` different ports, each free for both TCP and UDP on 127.0.0.1 right now.
+
+    They come from below the ephemeral range, in random order: a port the OS picked (bind to port 0) was
+    taken by some client connection before the device server bound it, in one CI run of the suite. Every
+    port stays bound until all are picked, so none is picked twice."""
     held: list[socket.socket] = []
     ports: list[int] = []
+    candidates = list(_ports_outside_the_ephemeral_range())
+    random.shuffle(candidates)
     try:
-        while len(ports) < count:
-            tcp = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            held.append(tcp)
-            tcp.bind(("127.0.0.1", 0))
-            port = tcp.getsockname()[1]
-            udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            held.append(udp)
+        for port in candidates:
+            if len(ports) == count:
+                break
             try:
-                udp.bind(("127.0.0.1", port))
+                for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
+                    sock = socket.socket(socket.AF_INET, kind)
+                    held.append(sock)
+                    sock.bind(("127.0.0.1", port))
             except OSError:
-                continue  # taken for UDP: keep the TCP socket bound so it is not picked again
+                continue  # in use for TCP or UDP
             ports.append(port)
     finally:
         for sock in held:
             sock.close()
+    if len(ports) < count:
+        raise RuntimeError(f"only {len(ports)} of {count} ports free below the ephemeral range")
     return ports
 
 

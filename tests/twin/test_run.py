@@ -43,11 +43,12 @@ def wait_for(predicate, timeout_s: float, what: str):
 
 @pytest.fixture
 def running_park(tmp_path, demo_park_copy):
-    # the demo park on free device ports, so that parallel runs do not collide
+    # the demo park on free device ports, so that parallel runs do not collide; at 60x a simulated step
+    # lasts a second, so a poll answered a little late on a busy machine still reads the step it is stamped with
     port = free_port()
     db = tmp_path / "run.sqlite"
     process = subprocess.Popen(
-        [sys.executable, "-m", "twin.cli", "run", str(demo_park_copy), "--speed", "600", "--port", str(port),
+        [sys.executable, "-m", "twin.cli", "run", str(demo_park_copy), "--speed", "60", "--port", str(port),
          "--history", f"sqlite:///{db}"],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
