@@ -165,7 +165,9 @@ def _register_user_area(app: Dash, ctx: DashboardContext) -> None:
             return html.A("Sign in", href=f"/login?next={pathname or '/'}", className="btn btn-outline-light btn-sm",
                           id="sign-in-link")
         return html.Span([html.Span(f"{user.name} ({user.role})", id="signed-in-user", className="me-2"),
-                          html.A("Sign out", href="/logout", className="btn btn-outline-light btn-sm")])
+                          html.Form(html.Button("Sign out", type="submit", id="sign-out",
+                                                className="btn btn-outline-light btn-sm"),
+                                    method="post", action="/logout", className="d-inline")])
 
 
 LOGIN_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Sign in · ParkTwin</title>
@@ -217,7 +219,7 @@ def _register_sign_in(server: flask.Flask, ctx: DashboardContext) -> None:
         ctx.access.open_session(user)
         return flask.redirect(next_path)
 
-    @server.get("/logout")
+    @server.post("/logout")  # a POST, so that a link or image on another site cannot sign a user out
     def logout():
         ctx.access.close_session()
         return flask.redirect("/")

@@ -27,8 +27,8 @@ from flask import Request, Response, jsonify, request
 log = logging.getLogger(__name__)
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-FORM_POSTS = frozenset({"/login"})
-"""Paths whose POSTs are HTML forms (the sign-in page); every other state change is JSON."""
+FORM_POSTS = frozenset({"/login", "/logout"})
+"""Paths whose POSTs are HTML forms (sign-in and sign-out); every other state change is JSON."""
 
 
 def content_security_policy(inline_script_hashes: list[str]) -> str:

@@ -157,5 +157,7 @@ def test_session_sign_in_allows_writes_and_a_wrong_password_does_not(served):
                        headers=own)
     assert kept.headers["Location"] == "/assets?asset=ev1"
     assert client.post(f"/api/points/{SETPOINT}/write", json={"value": 9.0}, headers=own).status_code == 200
-    client.get("/logout")
+    client.get("/logout")  # sign-out is a POST from this server's own page: a link does not sign out
+    assert client.post(f"/api/points/{SETPOINT}/write", json={"value": 9.0}, headers=own).status_code == 200
+    assert client.post("/logout", headers=own).status_code == 302
     assert client.post(f"/api/points/{SETPOINT}/write", json={"value": 9.0}, headers=own).status_code == 403

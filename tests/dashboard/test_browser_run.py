@@ -152,6 +152,10 @@ def test_signed_in_operator_writes_a_setpoint_and_the_twin_follows(run_url, page
     page.screenshot(path=str(ARTIFACTS / "run-assets-write.png"), full_page=True)
     refused = write_through_the_form(page, "30")
     assert "refused (400)" in refused and "outside the safe limits" in refused
+    page.click("#sign-out")  # the header's form posts to /logout, from this server's own page
+    page.wait_for_selector("#sign-in-link", timeout=UI_WAIT_MS)
+    page.goto(run_url + "/assets?asset=chiller1")
+    assert "refused (403)" in write_through_the_form(page, "9")
 
 
 def test_viewers_and_anonymous_clients_are_refused(run_url, page):

@@ -230,13 +230,21 @@ def test_a_session_cookie_replayed_after_sign_out_is_refused(park_with_a_fault):
         written = requests.post(comment, json={"id": episode, "text": "checking"}, cookies=cookie,
                                 headers={"Origin": base}, timeout=30)
         assert written.status_code == 200
-        assert requests.get(f"{base}/logout", cookies=cookie, allow_redirects=False, timeout=30).status_code == 302
+        # a link or a form on another site cannot sign the user out
+        requests.get(f"{base}/logout", cookies=cookie, allow_redirects=False, timeout=30)
+        assert requests.post(f"{base}/logout", cookies=cookie, headers={"Origin": "https://elsewhere.example"},
+                             allow_redirects=False, timeout=30).status_code == 403
+        still = requests.post(comment, json={"id": episode, "text": "still signed in"}, cookies=cookie,
+                              headers={"Origin": base}, timeout=30)
+        assert still.status_code == 200
+        assert requests.post(f"{base}/logout", cookies=cookie, headers={"Origin": base}, allow_redirects=False,
+                             timeout=30).status_code == 302
         replayed = requests.post(comment, json={"id": episode, "text": "after sign-out"}, cookies=cookie,
                                  headers={"Origin": base}, timeout=30)
         assert replayed.status_code == 403
         comments = requests.get(f"{base}/api/faults?from=2026-07-01T00:00:00Z&to=2026-07-02T00:00:00Z",
                                 timeout=30).json()["faults"][0]["comments"]
-        assert [c["text"] for c in comments] == ["checking"]
+        assert [c["text"] for c in comments] == ["checking", "still signed in"]
 
 
 def test_a_session_ends_when_idle_too_long_or_too_old():
