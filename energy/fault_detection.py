@@ -292,7 +292,8 @@ class LiveFaultDetector:
     evaluates the rules over it on every :meth:`update`, and advances the
     episode tracker over the times not yet judged, holding back the newest
     time (the spike rule needs the reading after). With a store, open
-    episodes are resumed from it at start and every change is saved.
+    episodes are resumed from it at start and every change is saved (changes
+    the store refused while unavailable, with the next update).
 
     ``poll_periods``: each point's poll period in twin time (see
     :func:`poll_periods_in_twin_time`); None: each point's own spacing between
@@ -316,6 +317,8 @@ class LiveFaultDetector:
         self._buffer: list[pd.DataFrame] = []
         self._judged_until: pd.Timestamp | None = None
         self._pending: list[Reading] = []
+        self._unsaved: dict[str, FaultEpisode] = {}
+        """Episode changes the store refused (unavailable), by episode id, latest state: saved with the next."""
 
     def deliver(self, readings: list[Reading]) -> None:
         """Reading sink for a live feed: collect readings and run :meth:`update` once they span
@@ -356,8 +359,17 @@ class LiveFaultDetector:
         changed = self._tracker.feed(conditions, data.times[due])
         self._judged_until = data.times[due][-1]
         if self.store is not None:
-            self.store.save(changed)
+            self._save(self.store, changed)
         return changed
+
+    def _save(self, store: FaultEpisodeStore, changed: list[FaultEpisode]) -> None:
+        """Save the changes with those the store refused before. Judging goes on while the store is down:
+        an episode that opens and closes in an outage is saved once the store answers again, not lost.
+        Raises StorageUnavailable while it is down (the runtime logs the outage once)."""
+        self._unsaved.update((episode.id, episode) for episode in changed)
+        if self._unsaved:
+            store.save(sorted(self._unsaved.values(), key=lambda e: (e.start_utc, e.rule_id, e.asset_id, e.point_id)))
+            self._unsaved.clear()
 
 
 def _slice(condition: Condition, mask: np.ndarray) -> Condition:

@@ -6,12 +6,13 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from throwaway_postgres import ThrowawayPostgres
 
 from energy.fault_detection import LiveFaultDetector, detect_faults
 from energy.fault_kpis import fault_kpis
 from energy.fault_rules import RULE_FOR_FAULT_KIND, fault_asset_id
 from twin.faults_file import load_faults
-from twin.history import FaultEpisodeStore, open_history
+from twin.history import FaultEpisodeStore, StorageUnavailable, open_history
 from twin.readings import Quality, Reading
 
 ON_TIME = timedelta(minutes=15)
@@ -149,3 +150,41 @@ def test_a_device_missing_some_poll_rounds_keeps_one_episode_and_is_not_stale(
     for found in (batch, live_episodes):
         assert [(e.rule_id, e.start_utc, e.end_utc) for e in found] == \
             [(e.rule_id, e.start_utc, e.end_utc) for e in complete]
+
+
+def test_episodes_that_change_while_the_store_is_down_are_saved_once_it_is_back(
+        faulty_week_url, demo_park, tmp_path, sim_start_utc):
+    """The live detector goes on judging while the history store is down; what it found meanwhile (here the
+    elevator outage of 6 July, 09:00-15:00 local, opened and closed entirely within the store's outage) is
+    saved when the store answers again, and the store ends up as a run without the outage leaves it."""
+    day_start = sim_start_utc + timedelta(days=5)
+    day_end = day_start + timedelta(days=1)
+    down_from, up_from = day_start + timedelta(hours=8), day_start + timedelta(hours=18)  # local times
+    with open_history(faulty_week_url) as history:
+        frame = history.query(list(demo_park.points), day_start, day_end)
+    with open_history(f"sqlite:///{tmp_path / 'reference.sqlite'}") as reference_db:
+        reference = LiveFaultDetector(demo_park, store=FaultEpisodeStore(reference_db), check_every=timedelta(hours=1))
+        for _, step in frame.groupby("ts_utc"):
+            reference.deliver(as_readings(step))
+        expected = FaultEpisodeStore(reference_db).overlapping(day_start, day_end)
+    assert any(e.rule_id == "elevator_out_of_service" and down_from < e.start_utc and e.end_utc < up_from
+               for e in expected)
+    server = ThrowawayPostgres()
+    try:
+        with open_history(server.url) as store_db:
+            store = FaultEpisodeStore(store_db)
+            live = LiveFaultDetector(demo_park, store=store, check_every=timedelta(hours=1))
+            refused = 0
+            for ts, step in frame.groupby("ts_utc"):
+                if ts >= down_from and server.running and ts < up_from:
+                    server.stop()
+                elif ts >= up_from and not server.running:
+                    server.start()
+                try:
+                    live.deliver(as_readings(step))
+                except StorageUnavailable:
+                    refused += 1
+            assert refused >= 2  # at least the elevator episode's start and its end
+            assert store.overlapping(day_start, day_end) == expected
+    finally:
+        server.close()
