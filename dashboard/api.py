@@ -49,6 +49,17 @@ def _error(status: int, message: str):
     return jsonify({"error": message}), status
 
 
+def _action_answer(result: actions.ActionResult, data_key: str | None = None):
+    """An action's answer: its status and message when refused, else ok with its message and, under
+    ``data_key``, what it made or changed."""
+    if not result.ok:
+        return _error(result.status, result.message)
+    body = {"ok": True, "message": result.message}
+    if data_key is not None:
+        body[data_key] = result.data
+    return jsonify(body)
+
+
 def _time_param(name: str, default: datetime | None = None) -> datetime:
     text = request.args.get(name)
     if text is None:
@@ -314,9 +325,7 @@ def create_api(ctx: DashboardContext) -> Blueprint:
     def approve():
         plan_id = _posted_id('give the plan to approve: {"id": "<id from /api/plan>"}')
         result = actions.approve_plan(ctx, request, plan_id)
-        if not result.ok:
-            return _error(result.status, result.message)
-        return jsonify({"ok": True, "message": result.message, "approval": result.data})
+        return _action_answer(result, "approval")
 
     @api.get("/plan/rounds")
     def plan_rounds():
@@ -335,49 +344,37 @@ def create_api(ctx: DashboardContext) -> Blueprint:
     @api.post("/plan/suspend")
     def suspend():
         result = actions.suspend_plan(ctx, request)
-        if not result.ok:
-            return _error(result.status, result.message)
-        return jsonify({"ok": True, "message": result.message, "approval": result.data})
+        return _action_answer(result, "approval")
 
     @api.post("/plan/replan")
     def replan():
         result = actions.replan(ctx, request)
-        if not result.ok:
-            return _error(result.status, result.message)
-        return jsonify({"ok": True, "message": result.message})
+        return _action_answer(result)
 
     @api.post("/faults/ack")
     def acknowledge():
         episode_id = _posted_id('give the episode to acknowledge: {"id": "<id from /api/faults>"}')
         result = actions.acknowledge_fault(ctx, request, episode_id)
-        if not result.ok:
-            return _error(result.status, result.message)
-        return jsonify({"ok": True, "message": result.message, "fault": result.data})
+        return _action_answer(result, "fault")
 
     @api.post("/faults/comment")
     def comment():
         episode_id = _posted_id('give the episode to comment on: {"id": "<id from /api/faults>", "text": "..."}')
         result = actions.comment_fault(ctx, request, episode_id, _posted("text"))
-        if not result.ok:
-            return _error(result.status, result.message)
-        return jsonify({"ok": True, "message": result.message, "comment": result.data})
+        return _action_answer(result, "comment")
 
     @api.post("/faults/shelve")
     def shelve():
         episode_id = _posted_id('give an episode of the alarm to shelve: {"id": "<id from /api/faults>", '
                                 '"minutes": 60, "reason": "..."}')
         result = actions.shelve_alarm(ctx, request, episode_id, _posted("minutes"), _posted("reason"))
-        if not result.ok:
-            return _error(result.status, result.message)
-        return jsonify({"ok": True, "message": result.message, "shelved": result.data})
+        return _action_answer(result, "shelved")
 
     @api.post("/points/<point_id>/write")
     def write(point_id: str):
         raw_value = _posted("value")
         result = actions.write_point(ctx, request, point_id, raw_value)
-        if not result.ok:
-            return _error(result.status, result.message)
-        return jsonify({"ok": True, "message": result.message})
+        return _action_answer(result)
 
     return api
 
