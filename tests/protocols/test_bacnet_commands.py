@@ -8,6 +8,8 @@ needed (an operator, a commissioning tool) it is a bacpypes3 client of its own, 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -73,6 +75,20 @@ def other_client(instance: int = 4000001) -> NormalApplication:
     return NormalApplication(device, IPv4Address("127.0.0.1:0"))
 
 
+@asynccontextmanager
+async def chiller1_served(park, plant: Plant) -> AsyncIterator[tuple[BacnetDeviceServer, int, NormalApplication]]:
+    """The simulated chiller1 on a free port, with ParkTwin's client application: (server, port, app)."""
+    port = free_port()
+    server = serve(park, "chiller1", plant, port)
+    await server.start()
+    app = make_client_application()
+    try:
+        yield server, port, app
+    finally:
+        app.close()
+        await server.stop()
+
+
 def adapter_for(server: BacnetDeviceServer, port: int, app, **update) -> BacnetAdapter:
     device: BacnetDeviceMap = server.layout.point_map(port).model_copy(update={"timeout_s": TIMEOUT_S, **update})
     return BacnetAdapter(device, app)
@@ -85,45 +101,41 @@ async def priority_slots(app, port: int, object_id: str) -> dict[int, float]:
 
 
 def test_operator_override_at_priority_8_is_reported_not_fought_and_writing_resumes_after_relinquish(park):
-    port = free_port()
     plant = Plant(dict(CHILLER_VALUES))
 
     async def scenario():
-        server = serve(park, "chiller1", plant, port)
-        await server.start()
-        app, operator = make_client_application(), other_client()
-        adapter = adapter_for(server, port, app, write_priority=12)
-        address = Address(f"127.0.0.1:{port}")
         seen = {}
-        try:
-            before = await adapter.read()
-            seen["before"] = (adapter.overrides(), before[SETPOINT])
-            seen["ok"] = await write_result(adapter, SETPOINT, 8.0)  # ParkTwin at 12
-            answer = await operator.write_property(address, ObjectIdentifier(SETPOINT_OBJECT), "present-value",
-                                                   9.5, priority=8)
-            assert answer is None, answer
-            polls = 0
-            while SETPOINT not in adapter.overrides() and polls < 2:
-                overridden = await adapter.read()
-                polls += 1
-            seen["overridden"] = (adapter.overrides(), overridden[SETPOINT], polls)
-            seen["refused"] = await write_result(adapter, SETPOINT, 10.0)
-            seen["slots_while_overridden"] = await priority_slots(operator, port, SETPOINT_OBJECT)
-            # relinquishing ParkTwin's own slot is never refused
-            seen["relinquish_own"] = await write_result(adapter, SETPOINT, None)
-            await operator.write_property(address, ObjectIdentifier(SETPOINT_OBJECT), "present-value", Null(()),
-                                          priority=8)
-            polls = 0
-            while SETPOINT in adapter.overrides() and polls < 2:
-                await adapter.read()
-                polls += 1
-            seen["released"] = (adapter.overrides(), polls)
-            seen["resumed"] = await write_result(adapter, SETPOINT, 10.0)
-            seen["slots_after"] = await priority_slots(operator, port, SETPOINT_OBJECT)
-        finally:
-            operator.close()
-            app.close()
-            await server.stop()
+        async with chiller1_served(park, plant) as (server, port, app):
+            operator = other_client()
+            adapter = adapter_for(server, port, app, write_priority=12)
+            address = Address(f"127.0.0.1:{port}")
+            try:
+                before = await adapter.read()
+                seen["before"] = (adapter.overrides(), before[SETPOINT])
+                seen["ok"] = await write_result(adapter, SETPOINT, 8.0)  # ParkTwin at 12
+                answer = await operator.write_property(address, ObjectIdentifier(SETPOINT_OBJECT), "present-value",
+                                                       9.5, priority=8)
+                assert answer is None, answer
+                polls = 0
+                while SETPOINT not in adapter.overrides() and polls < 2:
+                    overridden = await adapter.read()
+                    polls += 1
+                seen["overridden"] = (adapter.overrides(), overridden[SETPOINT], polls)
+                seen["refused"] = await write_result(adapter, SETPOINT, 10.0)
+                seen["slots_while_overridden"] = await priority_slots(operator, port, SETPOINT_OBJECT)
+                # relinquishing ParkTwin's own slot is never refused
+                seen["relinquish_own"] = await write_result(adapter, SETPOINT, None)
+                await operator.write_property(address, ObjectIdentifier(SETPOINT_OBJECT), "present-value", Null(()),
+                                              priority=8)
+                polls = 0
+                while SETPOINT in adapter.overrides() and polls < 2:
+                    await adapter.read()
+                    polls += 1
+                seen["released"] = (adapter.overrides(), polls)
+                seen["resumed"] = await write_result(adapter, SETPOINT, 10.0)
+                seen["slots_after"] = await priority_slots(operator, port, SETPOINT_OBJECT)
+            finally:
+                operator.close()
         return seen
 
     seen = asyncio.run(scenario())
@@ -145,23 +157,18 @@ def test_operator_override_at_priority_8_is_reported_not_fought_and_writing_resu
 
 def test_single_shot_write_reads_the_priority_array_first(park):
     """No poll before the write (``parktwin points write``): the override is still respected."""
-    port = free_port()
     plant = Plant(dict(CHILLER_VALUES))
 
     async def scenario():
-        server = serve(park, "chiller1", plant, port)
-        await server.start()
-        app, operator = make_client_application(), other_client()
-        try:
-            await operator.write_property(Address(f"127.0.0.1:{port}"), ObjectIdentifier(SETPOINT_OBJECT),
-                                          "present-value", 9.5, priority=8)
-            result = await write_result(adapter_for(server, port, app), SETPOINT, 10.0)
-            slots = await priority_slots(operator, port, SETPOINT_OBJECT)
-        finally:
-            operator.close()
-            app.close()
-            await server.stop()
-        return result, slots
+        async with chiller1_served(park, plant) as (server, port, app):
+            operator = other_client()
+            try:
+                await operator.write_property(Address(f"127.0.0.1:{port}"), ObjectIdentifier(SETPOINT_OBJECT),
+                                              "present-value", 9.5, priority=8)
+                result = await write_result(adapter_for(server, port, app), SETPOINT, 10.0)
+                return result, await priority_slots(operator, port, SETPOINT_OBJECT)
+            finally:
+                operator.close()
 
     result, slots = asyncio.run(scenario())
     assert result.startswith("refused: ") and "priority 8" in result
@@ -181,21 +188,13 @@ def test_write_priority_per_map_and_per_point(park):
 
 def test_fractional_state_is_refused_not_rounded(park):
     """A fractional state (2.5) to a multi-state command is refused with its reason, not rounded."""
-    port = free_port()
     plant = Plant(dict(CHILLER_VALUES))
 
     async def scenario():
-        server = serve(park, "chiller1", plant, port)
-        await server.start()
-        app = make_client_application()
-        adapter = adapter_for(server, port, app)
-        try:
-            fractional = await write_result(adapter, "plant.chiller1.mode_cmd", 2.5)
-            whole = await write_result(adapter, "plant.chiller1.mode_cmd", 2.0)
-        finally:
-            app.close()
-            await server.stop()
-        return fractional, whole
+        async with chiller1_served(park, plant) as (server, port, app):
+            adapter = adapter_for(server, port, app)
+            return (await write_result(adapter, "plant.chiller1.mode_cmd", 2.5),
+                    await write_result(adapter, "plant.chiller1.mode_cmd", 2.0))
 
     fractional, whole = asyncio.run(scenario())
     assert fractional.startswith("refused: ") and "2.5" in fractional and "not rounded" in fractional
@@ -254,22 +253,15 @@ def test_binary_points_are_written_as_active_inactive(object_type):
 
 def test_write_errors_of_any_kind_become_a_result(park):
     """A device refusing, an object it does not have, a point not in the map: a result, never a traceback."""
-    port = free_port()
     plant = Plant(dict(CHILLER_VALUES))
 
     async def scenario():
-        server = serve(park, "chiller1", plant, port)
-        await server.start()
-        app = make_client_application()
-        adapter = adapter_for(server, port, app)
-        missing = adapter.device.model_copy(update={"points": [
-            p.model_copy(update={"instance": 99}) if p.id == SETPOINT else p for p in adapter.device.points]})
-        try:
+        async with chiller1_served(park, plant) as (server, port, app):
+            adapter = adapter_for(server, port, app)
+            missing = adapter.device.model_copy(update={"points": [
+                p.model_copy(update={"instance": 99}) if p.id == SETPOINT else p for p in adapter.device.points]})
             return (await write_result(BacnetAdapter(missing, app), SETPOINT, 8.0),
                     await write_result(adapter, "b1.nothing.here", 1.0))
-        finally:
-            app.close()
-            await server.stop()
 
     missing_object, not_mapped = asyncio.run(scenario())
     assert missing_object.startswith("refused: ") and "unknown-object" in missing_object
@@ -278,25 +270,15 @@ def test_write_errors_of_any_kind_become_a_result(park):
 
 def test_status_flags_and_reliability_mark_readings_bad(park):
     """Status flags, reliability and out-of-service mark a reading bad, the reason kept in its raw value."""
-    port = free_port()
     plant = Plant(dict(CHILLER_VALUES))
 
     async def scenario():
-        server = serve(park, "chiller1", plant, port)
-        await server.start()
-        app = make_client_application()
-        adapter = adapter_for(server, port, app)
-        try:
+        async with chiller1_served(park, plant) as (server, port, app):
+            adapter = adapter_for(server, port, app)
             normal = await adapter.read()
-            power = server._objects["plant.chiller1.power_kw"]
-            power.outOfService = True
-            temperature = server._objects["plant.chiller1.chw_supply_temp_c"]
-            temperature.reliability = "over-range"
-            flagged = await adapter.read()
-        finally:
-            app.close()
-            await server.stop()
-        return normal, flagged
+            server._objects["plant.chiller1.power_kw"].outOfService = True
+            server._objects["plant.chiller1.chw_supply_temp_c"].reliability = "over-range"
+            return normal, await adapter.read()
 
     normal, flagged = asyncio.run(scenario())
     assert normal["plant.chiller1.power_kw"] == (361.5, Quality.GOOD, normal["plant.chiller1.power_kw"].raw)
