@@ -65,7 +65,7 @@ from bacpypes3.local.object import Object as _LocalObject
 from bacpypes3.pdu import PDU, IPv4Address
 from bacpypes3.primitivedata import Null, PropertyIdentifier
 
-from protocols.devices.layout import DeviceLayout
+from protocols.devices.layout import BacnetLayout
 from protocols.pointmap import BacnetPoint
 
 log = logging.getLogger(__name__)
@@ -338,7 +338,7 @@ class BacnetDeviceServer:
     now_utc: the device's clock (the simulation clock), which runs the heartbeat watchdog of a layout
     with a ``heartbeat``; without it the watchdog never runs out."""
 
-    def __init__(self, layout: DeviceLayout, host: str, port: int, value_of: ValueOf,
+    def __init__(self, layout: BacnetLayout, host: str, port: int, value_of: ValueOf,
                  write_setpoint: Callable[[str, float], None], release_setpoint: Callable[[str], None],
                  limits: dict[str, tuple[float | None, float | None]],
                  now_utc: Callable[[], datetime] | None = None):
