@@ -31,7 +31,7 @@ from datetime import UTC, datetime
 from protocols.bacnet_client import BacnetAdapter, make_client_application
 from protocols.coordinator import AdapterFeed
 from protocols.devices.bacnet_server import BacnetDeviceServer
-from protocols.devices.layout import DeviceLayout
+from protocols.devices.layout import BacnetLayout, ModbusLayout
 from protocols.devices.modbus_server import ModbusDeviceServer
 from protocols.modbus_client import ModbusAdapter
 from protocols.pointmap import BacnetDeviceMap, BacnetPoint, ModbusDeviceMap, ModbusPoint
@@ -75,21 +75,21 @@ def modbus_points(device: int) -> tuple[list[ModbusPoint], dict[int, int]]:
     return points, constants
 
 
-def modbus_devices() -> list[tuple[DeviceLayout, ModbusDeviceMap]]:
+def modbus_devices() -> list[tuple[ModbusLayout, ModbusDeviceMap]]:
     devices = []
     for d in range(MODBUS_DEVICES):
         points, constants = modbus_points(d)
-        layout = DeviceLayout(f"dev{d}", "modbus", points, address=1, constants=constants)
+        layout = ModbusLayout(f"dev{d}", address=1, points=points, constants=constants)
         devices.append((layout, ModbusDeviceMap(name=f"dev{d}", port=MODBUS_BASE_PORT + d, timeout_s=5, points=points)))
     return devices
 
 
-def bacnet_devices() -> list[tuple[DeviceLayout, BacnetDeviceMap]]:
+def bacnet_devices() -> list[tuple[BacnetLayout, BacnetDeviceMap]]:
     devices = []
     for d in range(BACNET_DEVICES):
         points = [BacnetPoint(id=f"b{d}.dev.p{i}", object_type="analog-input", instance=i + 1, unit="kW")
                   for i in range(BACNET_POINTS_PER_DEVICE)]
-        layout = DeviceLayout(f"bdev{d}", "bacnet", points, address=2000 + d)
+        layout = BacnetLayout(f"bdev{d}", address=2000 + d, points=points)
         devices.append((layout, BacnetDeviceMap(name=f"bdev{d}", port=BACNET_BASE_PORT + d, device_instance=2000 + d,
                                                 timeout_s=5, max_properties_per_request=PROPERTIES_PER_RPM,
                                                 points=points)))

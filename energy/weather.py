@@ -23,11 +23,12 @@ import calendar
 import io
 from dataclasses import dataclass
 from datetime import timedelta, timezone
-from os import PathLike
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pvlib
+from numpy.typing import NDArray
 
 from twin.config import MAX_CSV_BYTES, read_input_text
 from twin.timeseries_csv import TimeSeriesCsv, TimeSeriesCsvError, csv_problem, read_timeseries_csv
@@ -213,7 +214,7 @@ def cloudy_irradiance(
     return ghi_wm2, dni_wm2, dhi_wm2
 
 
-def cloud_cover_fraction(index_utc: pd.DatetimeIndex, cloudiness: float, seed: int) -> np.ndarray:
+def cloud_cover_fraction(index_utc: pd.DatetimeIndex, cloudiness: float, seed: int) -> NDArray[np.float64]:
     """Seeded random cloud cover, 0 to 1, varying through the day.
 
     Cover is drawn every :data:`CLOUD_KNOT_MINUTES` minutes on a grid fixed to
@@ -243,12 +244,13 @@ def cloud_cover_fraction(index_utc: pd.DatetimeIndex, cloudiness: float, seed: i
     if cloudiness in (0.0, 1.0) or len(index_utc) == 0:
         return np.full(len(index_utc), float(cloudiness))
     knots_per_day = 24 * 60 // CLOUD_KNOT_MINUTES
-    position = ((index_utc - pd.Timestamp(0, tz="UTC")) / pd.Timedelta(minutes=CLOUD_KNOT_MINUTES)).to_numpy(float)
+    knot = pd.Timedelta(minutes=CLOUD_KNOT_MINUTES)
+    position: NDArray[np.float64] = ((index_utc - pd.Timestamp(0, tz="UTC")) / knot).to_numpy(float)
     first_day = int(np.floor(position.min())) // knots_per_day
     last_day = int(np.floor(position.max())) // knots_per_day + 1  # the next day's first knot closes the last interval
     a = CLOUD_CONCENTRATION * cloudiness
     b = CLOUD_CONCENTRATION * (1.0 - cloudiness)
-    cover = np.concatenate([
+    cover: NDArray[np.float64] = np.concatenate([
         np.random.default_rng([seed, day]).beta(a, b, size=knots_per_day) for day in range(first_day, last_day + 1)
     ])
     knots = np.arange(first_day * knots_per_day, (last_day + 1) * knots_per_day, dtype=float)
@@ -304,7 +306,7 @@ def diurnal_temp_air_c(
     return daily_mean_temp_c + 0.5 * daily_temp_swing_c * shape
 
 
-def read_tmy3_weather(path: str | PathLike[str], year: int) -> pd.DataFrame:
+def read_tmy3_weather(path: str | Path, year: int) -> pd.DataFrame:
     """Read a TMY3 file and re-stamp its typical year onto ``year``, in UTC.
 
     TMY3 irradiance is the energy of the hour *ending* at the timestamp
@@ -319,7 +321,7 @@ def read_tmy3_weather(path: str | PathLike[str], year: int) -> pd.DataFrame:
 
     Parameters
     ----------
-    path : str or PathLike
+    path : str or Path
         A TMY3 CSV file (NREL format, read with ``pvlib.iotools.read_tmy3``).
     year : int
         Calendar year to stamp the data onto.
@@ -381,19 +383,20 @@ def _restamped_tmy3(text: str, year: int) -> pd.DataFrame:
         index=pd.DatetimeIndex(restamped),
     ).sort_index()
     if calendar.isleap(year):
-        feb_28 = frame[(frame.index.month == 2) & (frame.index.day == 28)]
+        stamps = pd.DatetimeIndex(frame.index)
+        feb_28 = frame[(stamps.month == 2) & (stamps.day == 28)]
         frame = pd.concat([frame, feb_28.set_axis(feb_28.index + pd.Timedelta(days=1))]).sort_index()
     utc_offset = timezone(timedelta(hours=meta["TZ"]))
     return frame.tz_localize(utc_offset).tz_convert("UTC")
 
 
-def _mean_with_previous(values: np.ndarray) -> np.ndarray:
+def _mean_with_previous(values: NDArray[np.float64]) -> NDArray[np.float64]:
     """Mean of each value and the one before it, the first wrapping to the last."""
     return 0.5 * (values + np.roll(values, 1))
 
 
 def read_weather_csv(
-    path: str | PathLike[str],
+    path: str | Path,
     latitude_deg: float,
     longitude_deg: float,
     altitude_m: float = 0.0,
@@ -427,7 +430,7 @@ def read_weather_csv(
 
     Parameters
     ----------
-    path : str or PathLike
+    path : str or Path
         The CSV file.
     latitude_deg, longitude_deg : float
         Site position, degrees north and east (for the solar position).
@@ -459,7 +462,7 @@ def read_weather_csv(
     columns = {name: table.frame[name].to_numpy() for name in table.frame.columns}
     table.refuse_if([table.problem(row, name, f"negative value {values[row]:g}")
                      for name, values in columns.items() if name != "temp_air_c"
-                     for row in np.flatnonzero(values < 0)])
+                     for row in map(int, np.flatnonzero(values < 0))])
     notes = [f"ignored columns: {', '.join(table.ignored_columns)}"] if table.ignored_columns else []
     notes.extend(_complete_irradiance(table, columns, latitude_deg, longitude_deg, altitude_m))
     if "wind_speed_ms" not in columns:
@@ -516,10 +519,12 @@ def resample_weather(weather: pd.DataFrame, index_utc: pd.DatetimeIndex) -> pd.D
         :data:`WEATHER_COLUMNS` on ``index_utc``.
     """
     _require_utc(index_utc)
-    if weather.index.tz is None or not weather.index.is_monotonic_increasing or not weather.index.is_unique:
+    source = weather.index
+    if (not isinstance(source, pd.DatetimeIndex) or source.tz is None or not source.is_monotonic_increasing
+            or not source.is_unique):
         raise ValueError("weather index must be tz-aware and strictly increasing")
     epoch = pd.Timestamp(0, tz="UTC")
-    source_s = ((weather.index - epoch) / pd.Timedelta(seconds=1)).to_numpy(float)
+    source_s = ((source - epoch) / pd.Timedelta(seconds=1)).to_numpy(float)
     target_s = ((index_utc - epoch) / pd.Timedelta(seconds=1)).to_numpy(float)
     if len(target_s):
         reach_s = float(np.median(np.diff(source_s))) if len(source_s) > 1 else 0.0

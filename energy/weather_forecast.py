@@ -21,7 +21,7 @@ start) of the hours before ``issue_utc``: all a source may know about the weathe
 from __future__ import annotations
 
 import os
-from os import PathLike
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
@@ -175,7 +175,7 @@ class CsvWeatherForecast:
     so that a half-written file is never read. ``notes``: what the last forecast filled in or derived.
     """
 
-    def __init__(self, park: Park, path: str | PathLike[str]):
+    def __init__(self, park: Park, path: str | Path):
         self.park = park
         self.path = path
         self.persistence = PersistenceForecast(park)

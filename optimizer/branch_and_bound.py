@@ -32,11 +32,15 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from optimizer.model import MIP_MAX_NODES, SIMULTANEOUS_TOLERANCE_KW, LinearProgram
 from optimizer.warm_start import WarmStart
+
+if TYPE_CHECKING:
+    import highspy
 
 NODE_LIMIT = 60
 """LPs the search solves before handing over to the HiGHS MIP."""
@@ -66,7 +70,7 @@ def pairs_only(lp: LinearProgram) -> bool:
     return lp.has_integers and np.array_equal(np.sort(pair_columns), np.flatnonzero(lp.integrality))
 
 
-def search_realizable(highs, lp: LinearProgram, mip_rel_gap: float, time_limit_s: float | None,
+def search_realizable(highs: highspy.Highs, lp: LinearProgram, mip_rel_gap: float, time_limit_s: float | None,
                       warm_start: WarmStart | None = None, max_nodes: int = MIP_MAX_NODES) -> SearchOutcome:
     """Branch and bound on ``highs``, which holds ``lp`` without integrality (see module docstring).
     ``warm_start``: where the relaxation starts from, and keeps its optimal basis for the next search.
@@ -105,11 +109,11 @@ def search_realizable(highs, lp: LinearProgram, mip_rel_gap: float, time_limit_s
         if nodes == 0 and warm_start is not None:
             warm_start.keep(highs, lp)
         nodes += 1
-        status = highs.getModelStatus()
-        if status == highspy.HighsModelStatus.kInfeasible:
+        model_status = highs.getModelStatus()
+        if model_status == highspy.HighsModelStatus.kInfeasible:
             continue
-        if status != highspy.HighsModelStatus.kOptimal:
-            return SearchOutcome(highs.modelStatusToString(status), None, nodes, run_s)
+        if model_status != highspy.HighsModelStatus.kOptimal:
+            return SearchOutcome(highs.modelStatusToString(model_status), None, nodes, run_s)
         objective = highs.getInfo().objective_function_value
         if objective >= _cutoff(best_objective, mip_rel_gap):
             continue
@@ -148,7 +152,7 @@ def _with_integral_u(x: np.ndarray, u: np.ndarray, first: np.ndarray, second: np
     return x
 
 
-def _finish(highs, lp: LinearProgram, u: np.ndarray, best_x: np.ndarray, outcome: SearchOutcome,
+def _finish(highs: highspy.Highs, lp: LinearProgram, u: np.ndarray, best_x: np.ndarray, outcome: SearchOutcome,
             time_limit_s: float | None, started: float, max_nodes: int) -> SearchOutcome:
     """Fix every u at its value in the incumbent and re-solve, so the instance holds that solution
     (PuLP reads it back from there); should that LP not solve, the HiGHS MIP takes over."""
@@ -161,7 +165,7 @@ def _finish(highs, lp: LinearProgram, u: np.ndarray, best_x: np.ndarray, outcome
     return outcome
 
 
-def _run(highs) -> float:
+def _run(highs: highspy.Highs) -> float:
     started = time.perf_counter()
     highs.run()
     return time.perf_counter() - started
@@ -176,8 +180,8 @@ def _gap(best_objective: float, bound: float) -> float:
     return float((best_objective - bound) / max(abs(best_objective), 1e-9)) if np.isfinite(bound) else 1.0
 
 
-def _hand_over(highs, lp: LinearProgram, u: np.ndarray, best_x: np.ndarray | None, time_limit_s: float | None,
-               started: float, nodes: int, run_s: float, max_nodes: int) -> SearchOutcome:
+def _hand_over(highs: highspy.Highs, lp: LinearProgram, u: np.ndarray, best_x: np.ndarray | None,
+               time_limit_s: float | None, started: float, nodes: int, run_s: float, max_nodes: int) -> SearchOutcome:
     """Turn the instance into the MIP (bounds and integrality of lp), start it from the incumbent, run it
     with the nodes left of ``max_nodes``."""
     import highspy
@@ -186,7 +190,7 @@ def _hand_over(highs, lp: LinearProgram, u: np.ndarray, best_x: np.ndarray | Non
     highs.setOptionValue("presolve", "choose")  # the MIP's presolve pays for itself
     highs.setOptionValue("simplex_dual_edge_weight_strategy", -1)  # HiGHS chooses again
     highs.changeColsBounds(len(u), u, lp.col_lower[u], lp.col_upper[u])
-    highs.changeColsIntegrality(len(u), u, [highspy.HighsVarType.kInteger] * len(u))
+    highs.changeColsIntegrality(len(u), u, np.full(len(u), highspy.HighsVarType.kInteger, dtype=np.uint8))
     if best_x is not None:
         solution = highspy.HighsSolution()
         solution.col_value = best_x.tolist()

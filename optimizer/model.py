@@ -43,10 +43,12 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
+from numpy.typing import ArrayLike, NDArray
 
 from optimizer.inputs import HorizonInputs, InitialState
 from twin.assets import Battery, Chiller, EVCharger, IceTank
@@ -120,7 +122,7 @@ class Block:
     """A named block of variables: indices into x shaped (rows, steps) or (rows,)."""
 
     name: str
-    index: np.ndarray
+    index: NDArray[np.intp]
 
 
 @dataclass(frozen=True)
@@ -134,7 +136,7 @@ class Labels:
     steps: np.ndarray
 
     @classmethod
-    def of(cls, quantity: str, assets=None, steps=None) -> Labels:
+    def of(cls, quantity: str, assets: Iterable[str] | None = None, steps: ArrayLike | None = None) -> Labels:
         """Labels for ``assets`` x ``steps`` (either may be None: one entry without it)."""
         asset_array = np.array([""] if assets is None else list(assets), dtype=object)
         step_array = np.array([-1] if steps is None else steps, dtype=int).reshape(-1)
@@ -162,9 +164,9 @@ class LinearProgram:
     objective_constant: float
     blocks: dict[str, Block]
     step_h: float
-    ice_chiller_positions: np.ndarray
+    ice_chiller_positions: NDArray[np.intp]
     """For each row of the ice-making block, the chiller's row in the direct block."""
-    chiller_kw_per_kwth: tuple[np.ndarray, np.ndarray]
+    chiller_kw_per_kwth: tuple[NDArray[np.float64], NDArray[np.float64]]
     """(direct, ice) electric kW per kWth of cooling, 1/COP, shaped like the direct and ice blocks:
     the coefficients of the electric balance rows."""
     row_groups: dict[str, np.ndarray]
@@ -185,7 +187,8 @@ class LinearProgram:
         """A readable, unique name per row (module docstring), built on first use."""
         return [name for labels in self.row_labels for name in labels.names(self.start_utc, 60.0 * self.step_h)]
 
-    def chiller_electric_kw(self, direct_kwth: np.ndarray, ice_kwth: np.ndarray) -> np.ndarray:
+    def chiller_electric_kw(self, direct_kwth: NDArray[np.float64],
+                            ice_kwth: NDArray[np.float64]) -> NDArray[np.float64]:
         """Electric kW per chiller and step (rows as the direct block): cooling times 1/COP."""
         direct_kw_per_kwth, ice_kw_per_kwth = self.chiller_kw_per_kwth
         result = direct_kwth * direct_kw_per_kwth
@@ -212,7 +215,7 @@ class LinearProgram:
     def has_integers(self) -> bool:
         return bool(self.integrality.any())
 
-    def values(self, x: np.ndarray, name: str) -> np.ndarray:
+    def values(self, x: NDArray[np.float64], name: str) -> NDArray[np.float64]:
         return x[self.blocks[name].index]
 
     def objective(self, x: np.ndarray) -> float:
@@ -225,7 +228,7 @@ class LinearProgram:
                          np.max(self.col_lower - x, initial=0.0), np.max(x - self.col_upper, initial=0.0)))
 
 
-def _flat(value, shape: tuple[int, ...]) -> np.ndarray:
+def _flat(value: ArrayLike, shape: tuple[int, ...]) -> np.ndarray:
     """``value`` (a scalar or an array broadcastable to ``shape``) broadcast to ``shape`` and flattened,
     as floats; scalars and arrays already of that shape skip ``np.broadcast_to``, which costs a third
     of the time to build a small LP."""
@@ -247,7 +250,9 @@ class _Builder:
         self.upper: list[np.ndarray] = []
         self.cost: list[np.ndarray] = []
         self.integer: list[np.ndarray] = []
-        self.rows, self.cols, self.vals = [], [], []
+        self.rows: list[np.ndarray] = []
+        self.cols: list[np.ndarray] = []
+        self.vals: list[np.ndarray] = []
         self.row_lower: list[np.ndarray] = []
         self.row_upper: list[np.ndarray] = []
         self.m = 0
@@ -256,8 +261,8 @@ class _Builder:
         self.column_labels: list[Labels] = []
         self.row_labels: list[Labels] = []
 
-    def variables(self, name: str, shape: tuple[int, ...], lower, upper, cost=0.0, integer=False, *,
-                  labels: Labels) -> np.ndarray:
+    def variables(self, name: str, shape: tuple[int, ...], lower: ArrayLike, upper: ArrayLike, cost: ArrayLike = 0.0,
+                  integer: bool = False, *, labels: Labels) -> NDArray[np.intp]:
         """A block of ``shape`` columns named ``name``; ``labels`` name each (asset-major, as the shape)."""
         size = math.prod(shape)
         assert len(labels.steps) == size, (name, len(labels.steps), size)
@@ -271,8 +276,9 @@ class _Builder:
         self.blocks[name] = Block(name, index)
         return index
 
-    def rows_of(self, count: int, lower, upper, terms: list[tuple[np.ndarray, np.ndarray | float]],
-                group: str | None = None, *, labels: Labels) -> None:
+    def rows_of(self, count: int, lower: ArrayLike, upper: ArrayLike,
+                terms: list[tuple[np.ndarray, np.ndarray | float]], group: str | None = None, *,
+                labels: Labels) -> None:
         """Add ``count`` rows: row i is sum over terms of coef[i] * x[var[i]], within [lower, upper];
         ``labels`` name them.
 
@@ -296,16 +302,22 @@ class _Builder:
         if group is not None:
             self.row_groups[group] = row_ids
 
-    def build(self, constant: float, reasons: list[str], step_h: float, ice_positions: np.ndarray,
-              chiller_kw_per_kwth: tuple[np.ndarray, np.ndarray], start_utc: np.datetime64) -> LinearProgram:
-        cat = lambda parts: np.concatenate(parts) if parts else np.zeros(0)
-        rows, cols, vals = cat(self.rows), cat(self.cols), cat(self.vals)
+    def build(self, constant: float, reasons: list[str], step_h: float, ice_positions: NDArray[np.intp],
+              chiller_kw_per_kwth: tuple[NDArray[np.float64], NDArray[np.float64]],
+              start_utc: np.datetime64) -> LinearProgram:
+        rows, cols, vals = _concatenate(self.rows), _concatenate(self.cols), _concatenate(self.vals)
         keep = vals != 0
         a = sp.csr_matrix((vals[keep], (rows[keep].astype(int), cols[keep].astype(int))), shape=(self.m, self.n))
-        return LinearProgram(cat(self.cost), a, cat(self.row_lower), cat(self.row_upper), cat(self.lower),
-                             cat(self.upper), cat(self.integer).astype(bool), constant, self.blocks, step_h,
-                             ice_positions, chiller_kw_per_kwth, self.row_groups, self.binary_pairs, reasons,
-                             start_utc, self.column_labels, self.row_labels)
+        return LinearProgram(_concatenate(self.cost), a, _concatenate(self.row_lower), _concatenate(self.row_upper),
+                             _concatenate(self.lower), _concatenate(self.upper),
+                             _concatenate(self.integer).astype(bool), constant, self.blocks, step_h, ice_positions,
+                             chiller_kw_per_kwth, self.row_groups, self.binary_pairs, reasons, start_utc,
+                             self.column_labels, self.row_labels)
+
+
+def _concatenate(parts: list[np.ndarray]) -> np.ndarray:
+    """The parts end to end; an empty float array for none."""
+    return np.concatenate(parts) if parts else np.zeros(0)
 
 
 def chiller_cops(chiller: Chiller, outdoor_temp_c: np.ndarray | None, steps: int) -> tuple[np.ndarray, np.ndarray]:
@@ -324,9 +336,9 @@ class BinarySteps:
     import/export, ``storage`` battery and ice charge/discharge, ``chiller`` every ice-making
     chiller's ice/direct mode."""
 
-    grid: np.ndarray
-    storage: np.ndarray
-    chiller: np.ndarray
+    grid: NDArray[np.bool_]
+    storage: NDArray[np.bool_]
+    chiller: NDArray[np.bool_]
     reasons: tuple[str, ...]
 
     @classmethod
@@ -338,7 +350,7 @@ class BinarySteps:
         return bool(self.grid.any() or self.storage.any() or self.chiller.any())
 
     @property
-    def steps(self) -> np.ndarray:
+    def steps(self) -> NDArray[np.bool_]:
         """Steps with any binary."""
         return self.grid | self.storage | self.chiller
 
@@ -429,7 +441,7 @@ def grid_bounds_kw(inputs: HorizonInputs, assets: DispatchAssets,
 def default_penalties(inputs: HorizonInputs, assets: DispatchAssets, options: PlanOptions) -> tuple[float, float]:
     """Terminal shortfall penalties (CNY/kWh battery, CNY/kWhth ice) of :class:`PlanOptions`."""
     top_price = max(0.01, float(np.max(np.abs(inputs.column("price_cny_per_kwh")))))
-    ice_cop = max((c.ice_cop_rated for c in assets.ice_chillers), default=4.0)
+    ice_cop = max((c.ice_cop_rated for c in assets.ice_chillers if c.ice_cop_rated is not None), default=4.0)
     battery = options.battery_terminal_penalty_cny_per_kwh
     ice = options.ice_terminal_penalty_cny_per_kwhth
     return (2.0 * top_price if battery is None else battery, 2.0 * top_price / ice_cop if ice is None else ice)
@@ -569,9 +581,9 @@ def build_lp(inputs: HorizonInputs, assets: DispatchAssets, state: InitialState,
     # peak demand over each demand interval
     per_interval = max(1, int(round(options.demand_interval_min / 60.0 / dt)))
     n_groups = -(-T // per_interval)
-    members = np.full(n_groups * per_interval, -1)  # consecutive steps per interval, -1 pads the last
-    members[:T] = grid_import
-    members = members.reshape(n_groups, per_interval)
+    padded = np.full(n_groups * per_interval, -1)  # consecutive steps per interval, -1 pads the last
+    padded[:T] = grid_import
+    members = padded.reshape(n_groups, per_interval)
     counts = (members >= 0).sum(axis=1, keepdims=True)
     weights = np.where(members >= 0, 1.0 / counts, 0.0)
     b.rows_of(n_groups, -np.inf, 0.0, [(np.where(members >= 0, members, grid_import[0]), weights),
@@ -614,9 +626,12 @@ def build_lp(inputs: HorizonInputs, assets: DispatchAssets, state: InitialState,
                    np.datetime64(inputs.index[0].tz_convert("UTC").tz_localize(None), "m"))
 
 
-def _add_realizability_binaries(b: _Builder, steps: BinarySteps, grid_import, grid_export, big_import: np.ndarray,
-                                big_export: np.ndarray, bat_ch, bat_dis, p_ch, p_dis, charge, melt, charge_max,
-                                melt_max, battery_ids: list[str], tank_ids: list[str]) -> None:
+def _add_realizability_binaries(b: _Builder, steps: BinarySteps, grid_import: NDArray[np.intp],
+                                grid_export: NDArray[np.intp], big_import: np.ndarray, big_export: np.ndarray,
+                                bat_ch: NDArray[np.intp], bat_dis: NDArray[np.intp], p_ch: np.ndarray,
+                                p_dis: np.ndarray, charge: NDArray[np.intp], melt: NDArray[np.intp],
+                                charge_max: np.ndarray, melt_max: np.ndarray, battery_ids: list[str],
+                                tank_ids: list[str]) -> None:
     """On the flagged steps, u = 1 allows import / battery charge / ice charge, u = 0 export / discharge / melt."""
     _exclusive_pair(b, "u_grid_import", grid_import[steps.grid], grid_export[steps.grid],
                     big_import[steps.grid], big_export[steps.grid],
@@ -636,7 +651,8 @@ def _add_realizability_binaries(b: _Builder, steps: BinarySteps, grid_import, gr
                         Labels.of("u_charge", tank_ids, storage_steps))
 
 
-def _export_cut(b: _Builder, steps: np.ndarray, grid_export, bat_dis, pv_used, other_kw: np.ndarray) -> None:
+def _export_cut(b: _Builder, steps: NDArray[np.bool_], grid_export: NDArray[np.intp], bat_dis: NDArray[np.intp],
+                pv_used: NDArray[np.intp], other_kw: np.ndarray) -> None:
     """export <= discharge + pv_used - other_load * (1 - u): valid (with u = 0 nothing is imported, so the
     export is what discharge and PV leave after the loads; with u = 1 there is no export) and it tightens
     the relaxation, where a fractional u would otherwise let the import/export loop through."""
@@ -647,7 +663,8 @@ def _export_cut(b: _Builder, steps: np.ndarray, grid_export, bat_dis, pv_used, o
               labels=Labels.of("export_cut", None, np.flatnonzero(steps)))
 
 
-def _exclusive_pair(b: _Builder, name: str, first, second, first_max: np.ndarray, second_max: np.ndarray,
+def _exclusive_pair(b: _Builder, name: str, first: NDArray[np.intp], second: NDArray[np.intp], first_max: np.ndarray,
+                    second_max: np.ndarray,
                     labels: Labels) -> None:
     """first <= first_max u, second <= second_max (1 - u), u binary: at most one of the two is non-zero.
     ``labels`` name u; its rows are named after it, ``.first`` and ``.second``."""

@@ -37,6 +37,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import asdict
 from datetime import datetime, time, timedelta
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -49,6 +50,10 @@ from optimizer.plan import DispatchPlan, make_plan
 from twin.history import StorageUnavailable
 
 log = logging.getLogger(__name__)
+
+JsonObject = dict[str, Any]
+"""A JSON object as the dashboard's plan provider serves it (README "Dashboard and JSON API"): a plan
+record, a re-plan, a dispatch round, the approval state."""
 
 AlarmHook = Callable[[str, str | None], None]
 """(alarm id, message or None when it clears): raised while no plan with authority covers the step."""
@@ -124,11 +129,11 @@ class LiveOperation:
         self._lock = threading.RLock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._rounds: deque[dict] = deque(maxlen=self.ROUNDS_KEPT)
-        self._replans: deque[dict] = deque(maxlen=self.REPLANS_KEPT)
-        self._records: dict[str, dict] = {}  # plan records by id: the one in force, the approved, the review
+        self._rounds: deque[JsonObject] = deque(maxlen=self.ROUNDS_KEPT)
+        self._replans: deque[JsonObject] = deque(maxlen=self.REPLANS_KEPT)
+        self._records: dict[str, JsonObject] = {}  # plan records by id: the one in force, the approved, the review
         self._approved_id: str | None = None
-        self._review: tuple[dict, DispatchPlan] | None = None
+        self._review: tuple[JsonObject, DispatchPlan] | None = None
         self._review_day: object = None
         self._error: str | None = None
         self._replan_asked = False
@@ -280,7 +285,7 @@ class LiveOperation:
             log.exception("the plan for review failed")
             self._error = f"plan for review: {type(exc).__name__}: {exc}"
 
-    def _day_ahead(self, start: pd.Timestamp) -> tuple[dict, DispatchPlan]:
+    def _day_ahead(self, start: pd.Timestamp) -> tuple[JsonObject, DispatchPlan]:
         """A 24-hour plan from ``start`` for review, from the storage the plan in force expects there."""
         controller = self.controller
         state = controller.field.read_state()
@@ -305,7 +310,9 @@ class LiveOperation:
 
     # ------------------------------------------------------------------ records
 
-    def _recorded(self, in_force: PlanInForce) -> dict:
+    def _recorded(self, in_force: PlanInForce) -> JsonObject:
+        if in_force.plan is None:
+            raise ValueError(f"plan {in_force.id} has no dispatch plan to record (only the optimal strategy's has)")
         record = self._plan_record(in_force.id, in_force.made_utc, in_force.index, in_force.plan)
         self._records[in_force.id] = record
         recent = {r["id"] for r in list(self._replans)[-self.APPROVABLE_PLANS:]}
@@ -314,14 +321,14 @@ class LiveOperation:
             del self._records[plan_id]
         return record
 
-    def _plan_record(self, plan_id: str, made_utc: datetime, index: pd.DatetimeIndex, plan: DispatchPlan) -> dict:
-        record = json.loads(plan.to_json())
+    def _plan_record(self, plan_id: str, made_utc: datetime, index: pd.DatetimeIndex, plan: DispatchPlan) -> JsonObject:
+        record: JsonObject = json.loads(plan.to_json())
         record.update({"id": plan_id, "created_utc": made_utc.isoformat(), "start_utc": index[0].isoformat(),
                        "end_utc": (index[-1] + PLAN_STEP).isoformat(), "currency": self.currency,
                        "baseline_names": list(BASELINES)})
         return record
 
-    def _approval(self) -> dict:
+    def _approval(self) -> JsonObject:
         authority, now = self.authority, self.now_utc()
         last = self._rounds[-1] if self._rounds else None
         return {**{k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in asdict(authority).items()},
@@ -332,7 +339,7 @@ class LiveOperation:
 
     # ------------------------------------------------------------------ plan provider
 
-    def plan(self) -> dict | None:
+    def plan(self) -> JsonObject | None:
         """The plan in force (README "Dashboard and JSON API", /api/plan) with the approval state, the
         approved plan's id, the plan for review's id, the recent re-plans and dispatch rounds; None before
         the first plan."""
@@ -356,12 +363,12 @@ class LiveOperation:
                     squares.setdefault(column, []).append(value * value)
         return {column: (sum(values) / len(values)) ** 0.5 for column, values in squares.items()}
 
-    def plan_record(self, plan_id: str) -> dict | None:
+    def plan_record(self, plan_id: str) -> JsonObject | None:
         """A plan kept by id: the one in force, the approved one, the plan for review."""
         with self._lock:
             return self._records.get(plan_id)
 
-    def rounds(self, since_utc: datetime | None = None) -> list[dict]:
+    def rounds(self, since_utc: datetime | None = None) -> list[JsonObject]:
         """Dispatch rounds kept (the last :data:`ROUNDS_KEPT`), oldest first, from ``since_utc`` on."""
         with self._lock:
             rounds = list(self._rounds)
@@ -370,7 +377,7 @@ class LiveOperation:
         since = pd.Timestamp(since_utc).isoformat()
         return [r for r in rounds if r["ts_utc"] >= since]
 
-    def state(self) -> dict:
+    def state(self) -> JsonObject:
         with self._lock:
             return {"solving": self.controller.current is None and self._error is None, "error": self._error}
 
@@ -381,7 +388,7 @@ class LiveOperation:
                 return None
             return current.plan.table.to_csv(index=False, float_format="%.6g")
 
-    def approve(self, plan_id: str, who: str) -> dict:
+    def approve(self, plan_id: str, who: str) -> JsonObject:
         """``who`` approves plan ``plan_id`` (one of the last :data:`APPROVABLE_PLANS` plans in force, or the
         plan for review): in manual mode the controller dispatches every step until that plan's end. Raises
         ValueError with the reason."""
@@ -397,7 +404,8 @@ class LiveOperation:
             if end <= now:
                 raise ValueError(f"plan {plan_id} ended at {record['end_utc']}; approve the plan in force")
             authority = self.authority
-            if authority.approved_by is not None and self._approved_id == plan_id and authority.suspended_by is None:
+            if (authority.approved_by is not None and authority.approved_at_utc is not None
+                    and self._approved_id == plan_id and authority.suspended_by is None):
                 raise ValueError(f"plan {plan_id} was approved by {authority.approved_by} at "
                                  f"{authority.approved_at_utc.isoformat()}")
             authority.approved_by, authority.approved_at_utc = who, now
@@ -408,9 +416,10 @@ class LiveOperation:
             self.controller.who = f"controller:{who}"  # the write audit names whose approval a write rests on
             log.info("plan %s approved by %s until %s", plan_id, who, authority.until_utc.isoformat())
         self.step_now()  # the step in force is dispatched at once
-        return self.plan()["approval"]
+        with self._lock:
+            return self._approval()
 
-    def suspend(self, who: str) -> dict:
+    def suspend(self, who: str) -> JsonObject:
         """End the authority now and release every setpoint written; the approval state."""
         with self._lock:
             authority = self.authority

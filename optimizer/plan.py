@@ -9,13 +9,16 @@ Columns are documented in README.md ("Dispatch plans") and stay stable.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
+from numpy.typing import NDArray
 
 from energy.tariff import Tariff
 from optimizer.baselines import BASELINES, baseline_dispatch, hold_storage_dispatch
@@ -122,7 +125,8 @@ def make_plan(inputs: HorizonInputs, state: InitialState, options: PlanOptions, 
     lp, result, notes = realizable_solve(lp, inputs, state, options, context.assets, solver, warm_start)
     report = SolveReport(result.status, result.solver, result.objective_cny, result.solve_time_s,
                          result.build_time_s, result.mip_gap, lp.has_integers, lp.binaries_reasons)
-    if not result.usable:
+    x = result.x
+    if x is None:  # no usable solution
         diagnostic = (limit_diagnostic(result.status, options) if result.status in LIMITS
                       else infeasibility_diagnostic(inputs, context.assets, state, result.status))
         return _fallback(lp, inputs, state, options, context, diagnostic, report)
@@ -130,8 +134,8 @@ def make_plan(inputs: HorizonInputs, state: InitialState, options: PlanOptions, 
         notes.append("binaries added for realizability: " + "; ".join(lp.binaries_reasons))
     if not result.optimal:
         notes.append(limit_note(result, options))
-    table = dispatch_table(lp, result.x, inputs, context)
-    costs = cost_breakdown(lp, result.x, table, options, state)
+    table = dispatch_table(lp, x, inputs, context)
+    costs = cost_breakdown(lp, x, table, options, state)
     baselines = _baselines(lp, inputs, options, state, context) if with_baselines else {}
     return DispatchPlan("optimal" if result.optimal else result.status, table, costs, baselines, report, notes)
 
@@ -195,7 +199,7 @@ def realizable_solve(lp: LinearProgram, inputs: HorizonInputs, state: InitialSta
     found: BinarySteps | None = None
     notes: list[str] = []
     for round_ in range(1, MAX_REALIZABILITY_ROUNDS + 2):
-        if not result.usable:
+        if result.x is None:  # no usable solution
             break
         mixed = simultaneous_steps(lp, result.x)
         if not mixed.any:
@@ -224,11 +228,12 @@ def simultaneous_steps(lp: LinearProgram, x: np.ndarray) -> BinarySteps:
     ice making and chilled water are both above :data:`SIMULTANEOUS_TOLERANCE_KW`."""
     T = len(lp.blocks["grid_import_kw"].index)
 
-    def both(first: np.ndarray, second: np.ndarray) -> np.ndarray:
-        return ((first.reshape(-1, T) > SIMULTANEOUS_TOLERANCE_KW)
-                & (second.reshape(-1, T) > SIMULTANEOUS_TOLERANCE_KW)).any(axis=0)
+    def both(first: np.ndarray, second: np.ndarray) -> NDArray[np.bool_]:
+        per_step: NDArray[np.bool_] = np.any((first.reshape(-1, T) > SIMULTANEOUS_TOLERANCE_KW)
+                                             & (second.reshape(-1, T) > SIMULTANEOUS_TOLERANCE_KW), axis=0)
+        return per_step
 
-    v = lambda name: lp.values(x, name)
+    v = functools.partial(lp.values, x)
     grid = both(v("grid_import_kw"), v("grid_export_kw"))
     storage = both(v("battery_charge_kw"), v("battery_discharge_kw")) | both(v("ice_charge_kwth"), v("ice_melt_kwth"))
     chiller = both(v("chiller_ice_kwth"), v("chiller_direct_kwth")[lp.ice_chiller_positions])
@@ -266,7 +271,7 @@ def dispatch_columns(lp: LinearProgram, x: np.ndarray, inputs: HorizonInputs,
                      context: PlanContext) -> dict[str, np.ndarray]:
     """The columns of :func:`dispatch_table` after ``ts_utc``, ``ts_local`` and ``period``, in order."""
     assets, T = context.assets, inputs.steps
-    v = lambda name: lp.values(x, name)
+    v = functools.partial(lp.values, x)
     columns: dict[str, np.ndarray] = {
         "price_cny_per_kwh": inputs.column("price_cny_per_kwh"),
         "export_price_cny_per_kwh": inputs.column("export_price_cny_per_kwh"),
@@ -329,8 +334,9 @@ def cost_breakdown(lp: LinearProgram, x: np.ndarray, table: pd.DataFrame, option
                          wear, co2, co2_t, penalty, float(import_kwh.sum()), float(export_kwh.sum()), total)
 
 
-def plan_options(tariff: Tariff, **overrides) -> PlanOptions:
-    """Plan options from the tariff (demand charge, its interval, CO2 factor, export limited to PV)."""
+def plan_options(tariff: Tariff, **overrides: Any) -> PlanOptions:
+    """Plan options from the tariff (demand charge, its interval, CO2 factor, export limited to PV);
+    ``overrides`` are further fields of :class:`PlanOptions`, each of its own type."""
     return PlanOptions(demand_charge_cny_per_kw=tariff.demand_charge_cny_per_kw_month,
                        demand_interval_min=tariff.demand_interval_min, co2_t_per_mwh=tariff.co2_t_per_mwh,
                        export_limited_to_pv=tariff.export_limited_to_pv, **overrides)

@@ -33,7 +33,7 @@ import os
 import sys
 import time
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import pulp
@@ -41,6 +41,9 @@ import pulp
 from optimizer.branch_and_bound import SearchOutcome, pairs_only, search_realizable
 from optimizer.model import MIP_MAX_NODES, LinearProgram
 from optimizer.warm_start import WarmStart
+
+if TYPE_CHECKING:
+    import highspy
 
 SolverName = Literal["pulp-highs", "pulp-cbc", "highs"]
 SOLVERS: tuple[str, ...] = ("pulp-highs", "pulp-cbc", "highs")
@@ -94,7 +97,7 @@ def solve(lp: LinearProgram, solver: SolverName = DEFAULT_SOLVER, mip_rel_gap: f
     return result
 
 
-def pass_matrix(highs, lp: LinearProgram, integrality: bool = True) -> None:
+def pass_matrix(highs: highspy.Highs, lp: LinearProgram, integrality: bool = True) -> None:
     """Load the LP into a HiGHS instance in one ``passModel`` call: the CSR matrix row-wise as it is
     and every vector as a numpy array (highspy's array overload reads them in place; a ``HighsLp``
     copies each element through Python), with its integrality unless ``integrality`` is False (the
@@ -123,14 +126,14 @@ def solve_highspy(lp: LinearProgram, mip_rel_gap: float = 1e-6, mip_time_limit_s
         run_s = outcome.run_s
     else:
         outcome = None
-        warm = warm_start is not None and not lp.has_integers
-        if warm:
-            warm_start.apply(highs, lp)
+        warm = warm_start if not lp.has_integers else None
+        if warm is not None:
+            warm.apply(highs, lp)
         run_started = time.perf_counter()
         highs.run()
         run_s = time.perf_counter() - run_started
-        if warm:
-            warm_start.keep(highs, lp)
+        if warm is not None:
+            warm.keep(highs, lp)
     return _highs_result(highs, lp, "highs", run_s, time.perf_counter() - started - run_s, outcome)
 
 
@@ -145,7 +148,7 @@ def _highs_options(lp: LinearProgram, mip_rel_gap: float, mip_time_limit_s: floa
     return options
 
 
-def _highs_result(highs, lp: LinearProgram, solver: str, run_s: float, build_s: float,
+def _highs_result(highs: highspy.Highs, lp: LinearProgram, solver: str, run_s: float, build_s: float,
                   search: SearchOutcome | None = None) -> SolveResult:
     """Status, solution and gap of a HiGHS instance that has run on the matrix (the realizability
     search's status and gap where it ran and did not hand over to the HiGHS MIP)."""
@@ -162,7 +165,7 @@ def _highs_result(highs, lp: LinearProgram, solver: str, run_s: float, build_s: 
     return SolveResult(name, solver, x, lp.objective(x), run_s, build_s, gap)
 
 
-def _highs_status(highs) -> tuple[str, bool]:
+def _highs_status(highs: highspy.Highs) -> tuple[str, bool]:
     """The status of a HiGHS instance that has run, and whether it holds a solution (optimal, or the
     incumbent of a MIP its limit stopped)."""
     import highspy
@@ -178,7 +181,7 @@ def _highs_status(highs) -> tuple[str, bool]:
     return name, name == "optimal" or has_incumbent
 
 
-def new_highs():
+def new_highs() -> highspy.Highs:
     """A silent HiGHS instance (highspy's public ``output_flag`` option)."""
     import highspy
 
@@ -217,7 +220,7 @@ def pulp_problem(lp: LinearProgram) -> tuple[pulp.LpProblem, list[pulp.LpVariabl
     ``{row}.lo`` and ``{row}.hi``. Every variable is in the objective, with its cost or 0, so that a
     column in no row is still in the model. Also returns the variables in column order."""
     problem = pulp.LpProblem("dispatch", pulp.LpMinimize)
-    lower, upper = (np.where(np.isfinite(bound), bound.astype(object), None).tolist()  # PuLP: None is unbounded
+    lower, upper = ([value if math.isfinite(value) else None for value in bound.tolist()]  # PuLP: None is unbounded
                     for bound in (lp.col_lower, lp.col_upper))
     kinds = np.where(lp.integrality, pulp.LpInteger, pulp.LpContinuous).tolist()
     variables = [problem.add_variable(name, lo, hi, kind)
@@ -250,7 +253,7 @@ def pulp_problem(lp: LinearProgram) -> tuple[pulp.LpProblem, list[pulp.LpVariabl
     return problem, variables
 
 
-class MatrixHiGHS(pulp.LpSolver):
+class MatrixHiGHS(pulp.LpSolver):  # type: ignore[misc]  # pulp ships no types: LpSolver is Any
     """A PuLP solver (PuLP's solver interface, ``actualSolve``) for a model :func:`pulp_problem` made:
     it solves the matrix the model was made of as :func:`solve_highspy` does, realizability search
     included, and writes the solution into the model's variables (``varValue``) and its status
@@ -271,6 +274,8 @@ class MatrixHiGHS(pulp.LpSolver):
         if self.result.x is not None:
             for variable, value in zip(self.columns, self.result.x.tolist()):
                 variable.varValue = value
+        status: int
+        solution: int
         status, solution = {"optimal": (pulp.LpStatusOptimal, pulp.LpSolutionOptimal),
                             "infeasible": (pulp.LpStatusInfeasible, pulp.LpSolutionInfeasible),
                             "unbounded": (pulp.LpStatusUnbounded, pulp.LpSolutionUnbounded)}.get(
@@ -288,22 +293,26 @@ def solve_pulp_highs(lp: LinearProgram, mip_rel_gap: float = 1e-6, mip_time_limi
     solver = MatrixHiGHS(lp, variables, mip_rel_gap, mip_time_limit_s, warm_start, mip_max_nodes)
     problem.solve(solver)
     result = solver.result
+    if result is None:
+        raise RuntimeError("PuLP returned without calling MatrixHiGHS.actualSolve")
     result.solver = "pulp-highs"
     result.build_time_s = time.perf_counter() - started - result.solve_time_s
     return result
 
 
-class _CBC(pulp.PULP_CBC_CMD):
+class _CBC(pulp.PULP_CBC_CMD):  # type: ignore[misc]  # pulp ships no types: PULP_CBC_CMD is Any
     """PuLP's bundled CBC, keeping the first line of its solution file ("Optimal - objective value
     ...", "Stopped on time - ...", "Stopped on iterations - ...", "Integer infeasible - ..."), which
     says which limit stopped it; PuLP's status does not."""
 
     status_line = ""
 
-    def get_status(self, filename):
+    def get_status(self, filename: str) -> tuple[int, int]:
+        """(PuLP status, PuLP solution status) of the solution file, as PULP_CBC_CMD reads them."""
         with open(filename) as f:
             self.status_line = f.readline().strip()
-        return super().get_status(filename)
+        statuses: tuple[int, int] = super().get_status(filename)
+        return statuses
 
 
 def solve_pulp_cbc(lp: LinearProgram, mip_rel_gap: float = 1e-6, mip_time_limit_s: float | None = None,

@@ -30,6 +30,8 @@ from __future__ import annotations
 
 import asyncio
 import math
+from collections.abc import Awaitable
+from typing import Any
 
 from bacpypes3.apdu import ErrorRejectAbortNack
 from bacpypes3.basetypes import BinaryPV, ErrorType, PropertyIdentifier, PropertyReference
@@ -37,6 +39,7 @@ from bacpypes3.ipv4.app import NormalApplication
 from bacpypes3.local.device import DeviceObject
 from bacpypes3.pdu import Address, IPv4Address
 from bacpypes3.primitivedata import Enumerated, Null, ObjectIdentifier, Real, Unsigned
+from bacpypes3.service.cov import SubscriptionContextManager
 from bacpypes3.vendor import get_vendor_info
 
 from protocols.errors import DeviceUnreachable, WriteRefused
@@ -57,6 +60,12 @@ PRIORITY_ARRAY = "priority-array"
 PRIORITY_HOLDERS = {1: "manual life safety", 2: "automatic life safety", 5: "critical equipment control",
                     6: "minimum on/off", 8: "manual operator"}
 """Who commands at a BACnet priority by convention (ASHRAE 135 clause 19.2.1)."""
+Answer = Any
+"""A value, or the error, reject or abort, as bacpypes3 decodes a device's answer (bacpypes3 ships no types)."""
+ObjectKey = tuple[str, int]
+"""(object type, instance)."""
+ReadParameters = list[ObjectIdentifier | list[PropertyReference]]
+"""ReadPropertyMultiple's arguments: each object identifier followed by its property references."""
 HEARTBEAT_WRAP = 65536
 """The heartbeat counter runs 1 .. HEARTBEAT_WRAP - 1 and starts again: exact in a Real, never 0 (the
 watchdog object's relinquish default), so every beat differs from the one before."""
@@ -89,7 +98,8 @@ class BacnetAdapter:
         self.requests_sent = 0
         self._points = {p.id: p for p in device.points}
         self._cov_points = [p for p in device.points if p.mode == "cov"]
-        self._subscriptions: dict[str, tuple] = {}  # point id -> (subscription context, follower task)
+        # point id -> (subscription context, follower task)
+        self._subscriptions: dict[str, tuple[SubscriptionContextManager, asyncio.Task[None]]] = {}
         self._cov_latest: dict[str, object] = {}  # point id -> latest notified value of the point's property
         self._cov_flags: dict[str, object] = {}  # point id -> latest notified status-flags
         self._cov_refused: set[str] = set()
@@ -118,9 +128,10 @@ class BacnetAdapter:
             wanted = [(first, [first.property])]
         limit = self.device.max_properties_per_request
         self.batches: list[list[BacnetPoint]] = []
-        self._parameters = []  # built once: parsing identifiers and property names every poll costs more than the read
+        # built once: parsing identifiers and property names every poll costs more than the read
+        self._parameters: list[ReadParameters] = []
         batch: list[BacnetPoint] = []
-        parameters: list = []
+        parameters: ReadParameters = []
         count = 0
         for point, properties in wanted:
             if batch and count + len(properties) > limit:
@@ -147,8 +158,8 @@ class BacnetAdapter:
     async def read(self) -> PointValues:
         """Every point's value, quality and raw value. Raises DeviceUnreachable when the device does not answer."""
         await self._subscribe_missing()
-        answered: dict[tuple, object] = {}  # (object type, instance, property) -> value or error
-        refusals: dict[str, object] = {}  # point id -> the device's answer refusing its whole batch
+        answered: dict[tuple[str, int, str], Answer] = {}  # (object type, instance, property) -> value or error
+        refusals: dict[str, Answer] = {}  # point id -> the device's answer refusing its whole batch
         for batch, parameters in zip(self.batches, self._parameters):
             try:
                 answers = await self._request(self.app.read_property_multiple(self.address, list(parameters),
@@ -176,7 +187,7 @@ class BacnetAdapter:
             results[point.id] = _decode(point, value, flags, reliability_of.get(key), override)
         return results
 
-    async def _reliability_of_faulted(self, answered: dict[tuple, object]) -> dict[tuple, object]:
+    async def _reliability_of_faulted(self, answered: dict[tuple[str, int, str], Answer]) -> dict[ObjectKey, Answer]:
         """The reliability of every polled or subscribed object whose status-flags show a fault, by (object type,
         instance), read in ReadPropertyMultiple batches; an object the device answers with an error is left out."""
         flags_of = {key[:2]: flags for key, flags in answered.items() if key[2] == STATUS_FLAGS}
@@ -184,10 +195,10 @@ class BacnetAdapter:
             point = self._points[point_id]
             flags_of[(point.object_type, point.instance)] = flags
         faulted = [key for key, flags in flags_of.items() if _flag_set(flags, FAULT_FLAG)]
-        reliability_of: dict[tuple, object] = {}
+        reliability_of: dict[ObjectKey, Answer] = {}
         limit = self.device.max_properties_per_request
         for first in range(0, len(faulted), limit):
-            parameters: list = []
+            parameters: ReadParameters = []
             for object_type, instance in faulted[first:first + limit]:
                 parameters.extend([ObjectIdentifier((object_type, instance)),
                                    [PropertyReference(propertyIdentifier=PropertyIdentifier(RELIABILITY))]])
@@ -201,7 +212,7 @@ class BacnetAdapter:
                     reliability_of[(str(objid[0]), int(objid[1]))] = value
         return reliability_of
 
-    def _note_priorities(self, point: BacnetPoint, priority_array) -> int | None:
+    def _note_priorities(self, point: BacnetPoint, priority_array: Answer) -> int | None:
         """Record the override a priority array read for ``point`` shows; return it (None: none, or not read)."""
         active = _active_priorities(priority_array)
         if active is None:
@@ -240,7 +251,7 @@ class BacnetAdapter:
         if changed:
             self._plan_batches()
 
-    async def _follow(self, point: BacnetPoint, context) -> None:
+    async def _follow(self, point: BacnetPoint, context: SubscriptionContextManager) -> None:
         while True:
             prop, value = await context.get_value()
             if str(prop) == point.property:
@@ -337,7 +348,7 @@ class BacnetAdapter:
         self._cov_flags.clear()
         self._plan_batches()
 
-    async def _request(self, awaitable, refused: type[Exception] | None = None):
+    async def _request(self, awaitable: Awaitable[Answer], refused: type[Exception] | None = None) -> Answer:
         """Await one confirmed request; an error, reject or abort from the device raises ``refused`` when given."""
         self.requests_sent += 1
         try:
@@ -356,9 +367,11 @@ def priority_holder(priority: int) -> str:
     return PRIORITY_HOLDERS.get(priority, "automation" if priority >= 9 else "another controller")
 
 
-def _wire_value(point: BacnetPoint, value: float):
+def _wire_value(point: BacnetPoint, value: float) -> Real | Unsigned | BinaryPV:
     """The value to write for an engineering value: a Real (analog), an Unsigned state number (multi-state,
     a whole number from 1), active/inactive (binary). Raises WriteRefused for a value the object cannot hold."""
+    if point.safe_min is None or point.safe_max is None:  # the point map's validation refuses this
+        raise WriteRefused(f"{point.id} has no safe limits")
     if not math.isfinite(value) or not point.safe_min <= value <= point.safe_max:
         raise WriteRefused(f"{value:g} is outside the safe limits of {point.id} "
                            f"[{point.safe_min:g}, {point.safe_max:g}]")
@@ -377,7 +390,7 @@ def _wire_value(point: BacnetPoint, value: float):
     return Real(float(raw))
 
 
-def _active_priorities(priority_array) -> list[int] | None:
+def _active_priorities(priority_array: Answer) -> list[int] | None:
     """The priorities (1-16, highest first) with a command in a priority array; None when it is not one
     (not read, or the device answered an error)."""
     if priority_array is None or isinstance(priority_array, (ErrorType, ErrorRejectAbortNack)):
@@ -388,7 +401,7 @@ def _active_priorities(priority_array) -> list[int] | None:
         return None
 
 
-def _flag_bits(flags) -> list[int]:
+def _flag_bits(flags: Answer) -> list[int]:
     """The bits of a status-flags value (in-alarm, fault, overridden, out-of-service); empty when it is missing
     or an error (the object has no such property), which says nothing."""
     if flags is None or isinstance(flags, (ErrorType, ErrorRejectAbortNack)):
@@ -399,12 +412,12 @@ def _flag_bits(flags) -> list[int]:
         return []
 
 
-def _flag_set(flags, index: int) -> bool:
+def _flag_set(flags: Answer, index: int) -> bool:
     bits = _flag_bits(flags)
     return len(bits) > index and bool(bits[index])
 
 
-def _status(flags, reliability) -> tuple[bool, list[str]]:
+def _status(flags: Answer, reliability: Answer) -> tuple[bool, list[str]]:
     """(bad, what is wrong) from an object's status-flags and reliability; either may be missing or an error
     (the object has no such property), which says nothing."""
     bad, notes = False, []
@@ -420,7 +433,8 @@ def _status(flags, reliability) -> tuple[bool, list[str]]:
     return bad, notes
 
 
-def _decode(point: BacnetPoint, value, flags=None, reliability=None, override: int | None = None) -> PointValue:
+def _decode(point: BacnetPoint, value: Answer, flags: Answer = None, reliability: Answer = None,
+            override: int | None = None) -> PointValue:
     """Decode a present value once into the engineering value and quality, keeping the value as received
     with the object's status (flags, reliability, an override above ParkTwin's priority)."""
     bad, notes = _status(flags, reliability)
@@ -450,7 +464,7 @@ def _decode(point: BacnetPoint, value, flags=None, reliability=None, override: i
     return PointValue(engineering, Quality.BAD if bad else Quality.GOOD, raw)
 
 
-def _as_received(value) -> float | int | str:
+def _as_received(value: Answer) -> float | int | str:
     """A BACnet primitive as plain data: an enumerated state as its text (``active``), numbers as numbers."""
     if isinstance(value, Enumerated):
         return str(value)
@@ -461,7 +475,7 @@ def _as_received(value) -> float | int | str:
     return str(value)
 
 
-def _error_text(error) -> str:
+def _error_text(error: Answer) -> str:
     """What a device answered instead of a value: ``error: object unknown-object``, a reject or an abort."""
     reason = [str(part) for part in (getattr(error, "errorClass", None), getattr(error, "errorCode", None))
               if part is not None]

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
 from twin.park import FieldPath, Park
 
@@ -156,8 +157,9 @@ def _check_nesting(path: Path, text: str) -> None:
         if isinstance(event, yaml.CollectionStartEvent):
             depth += 1
             if depth > MAX_NESTING_DEPTH:
-                raise ConfigError(path, [(f"line {event.start_mark.line + 1}: nested more than "
-                                         f"{MAX_NESTING_DEPTH} levels deep")])
+                mark = event.start_mark
+                where = f"line {mark.line + 1}: " if mark is not None else ""
+                raise ConfigError(path, [f"{where}nested more than {MAX_NESTING_DEPTH} levels deep"])
         elif isinstance(event, yaml.CollectionEndEvent):
             depth -= 1
 
@@ -252,7 +254,7 @@ def _resolve(base: Path, relative: str) -> Path:
     return candidate if candidate.is_absolute() else base / candidate
 
 
-def _reason(err: dict) -> str:
+def _reason(err: ErrorDetails) -> str:
     message = err["msg"].removeprefix("Value error, ")
     if err["type"] in ("missing",):
         return "required field is missing"

@@ -42,6 +42,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 from bacpypes3.apdu import APDU, APCISequence, ConfirmedRequestPDU, RejectPDU, confirmed_request_types
 from bacpypes3.basetypes import (
@@ -63,9 +64,10 @@ from bacpypes3.local.device import DeviceObject
 from bacpypes3.local.multistate import MultiStateInputObject, MultiStateOutputObject
 from bacpypes3.local.object import Object as _LocalObject
 from bacpypes3.pdu import PDU, IPv4Address
-from bacpypes3.primitivedata import Null, PropertyIdentifier
+from bacpypes3.primitivedata import BitString, Null, ObjectIdentifier, PropertyIdentifier
+from bacpypes3.service.cov import Subscription
 
-from protocols.devices.layout import DeviceLayout
+from protocols.devices.layout import BacnetLayout
 from protocols.pointmap import BacnetPoint
 
 log = logging.getLogger(__name__)
@@ -91,13 +93,23 @@ MALFORMED_LOG_INTERVAL_S = 60.0
 """At most one log line per peer per interval for malformed requests; the rest are counted."""
 
 
-class _DeviceSide:
+# bacpypes3 ships no types, so its classes are Any to the checker: each class here that derives from one
+# is marked (disallow_subclassing_any). The mixins are, for the checker, bacpypes3 local objects: they are
+# only ever mixed into those, and use their attributes and their write_property.
+if TYPE_CHECKING:
+    from bacpypes3.local.object import Object as _ServedObject
+else:
+    _ServedObject = object
+
+
+class _DeviceSide(_ServedObject):  # type: ignore[misc]  # a bacpypes3 object (untyped)
     """Mixin for every object a simulated device serves: what a real device lets clients write, and a
     property list without the properties every object has."""
 
     _writable: tuple[str, ...] = ()
 
-    async def write_property(self, attr, value, index=None, priority=None):
+    async def write_property(self, attr: int | str, value: Any, index: int | None = None,
+                             priority: int | None = None) -> None:
         name = self._property_identifier_class(attr).attr if isinstance(attr, int) else attr
         if name not in self._elements:
             raise PropertyError("unknownProperty")
@@ -115,20 +127,22 @@ class _DeviceSide:
         return ArrayOf(PropertyIdentifier)([p for p in every if p.attr not in NOT_IN_PROPERTY_LIST])
 
     @propertyList.setter
-    def propertyList(self, value) -> None:
+    def propertyList(self, value: object) -> None:
         pass
 
 
-class _CommandedObject:
+class _CommandedObject(_ServedObject):  # type: ignore[misc]  # a bacpypes3 object (untyped)
     """Mixin for commandable objects: check limits, then tell the simulator the winning value."""
 
-    async def write_property(self, attr, value, index=None, priority=None):
+    async def write_property(self, attr: int | str, value: Any, index: int | None = None,
+                             priority: int | None = None) -> None:
         name = self._property_identifier_class(attr).attr if isinstance(attr, int) else attr
         server: BacnetDeviceServer = self._app.parktwin_server
         point = server.point_of(self.objectIdentifier)
         if name == "presentValue" and not isinstance(value, Null):
             engineering = point.to_engineering(float(value))
-            if not point.safe_min <= engineering <= point.safe_max:
+            # a writable point's map always has both limits
+            if point.safe_min is None or point.safe_max is None or not point.safe_min <= engineering <= point.safe_max:
                 raise PropertyError("valueOutOfRange")
         await super().write_property(attr, value, index, priority)
         if name == "presentValue":
@@ -137,10 +151,11 @@ class _CommandedObject:
                 server.watchdog_commanded(16 if priority is None else priority)
 
 
-class _HeartbeatObject:
+class _HeartbeatObject(_ServedObject):  # type: ignore[misc]  # a bacpypes3 object (untyped)
     """Mixin for the watchdog object: every write of its present value goes to the device's watchdog."""
 
-    async def write_property(self, attr, value, index=None, priority=None):
+    async def write_property(self, attr: int | str, value: Any, index: int | None = None,
+                             priority: int | None = None) -> None:
         name = self._property_identifier_class(attr).attr if isinstance(attr, int) else attr
         server: BacnetDeviceServer = self._app.parktwin_server
         if name == "presentValue":
@@ -150,31 +165,31 @@ class _HeartbeatObject:
             server.heartbeat_written(float(value), 16 if priority is None else priority)
 
 
-class HeartbeatValue(_DeviceSide, _HeartbeatObject, AnalogValueObjectCmd):
+class HeartbeatValue(_DeviceSide, _HeartbeatObject, AnalogValueObjectCmd):  # type: ignore[misc]  # bacpypes3
     _writable = ("presentValue",)
 
 
-class CommandedAnalogOutput(_DeviceSide, _CommandedObject, AnalogOutputObject):
+class CommandedAnalogOutput(_DeviceSide, _CommandedObject, AnalogOutputObject):  # type: ignore[misc]  # bacpypes3
     _writable = ("presentValue",)
 
 
-class CommandedMultiStateOutput(_DeviceSide, _CommandedObject, MultiStateOutputObject):
+class CommandedMultiStateOutput(_DeviceSide, _CommandedObject, MultiStateOutputObject):  # type: ignore[misc]  # bacpypes3
     _writable = ("presentValue",)
 
 
-class SimulatedAnalogInput(_DeviceSide, AnalogInputObject):
+class SimulatedAnalogInput(_DeviceSide, AnalogInputObject):  # type: ignore[misc]  # bacpypes3
     pass
 
 
-class SimulatedBinaryInput(_DeviceSide, BinaryInputObject):
+class SimulatedBinaryInput(_DeviceSide, BinaryInputObject):  # type: ignore[misc]  # bacpypes3
     pass
 
 
-class SimulatedMultiStateInput(_DeviceSide, MultiStateInputObject):
+class SimulatedMultiStateInput(_DeviceSide, MultiStateInputObject):  # type: ignore[misc]  # bacpypes3
     pass
 
 
-class SimulatedDevice(_DeviceSide, DeviceObject):
+class SimulatedDevice(_DeviceSide, DeviceObject):  # type: ignore[misc]  # bacpypes3
     """The device object: object types and services as served, live COV subscriptions."""
 
     @property
@@ -182,7 +197,7 @@ class SimulatedDevice(_DeviceSide, DeviceObject):
         return _bits(ObjectTypesSupported, OBJECT_TYPES_SUPPORTED)
 
     @protocolObjectTypesSupported.setter
-    def protocolObjectTypesSupported(self, value) -> None:
+    def protocolObjectTypesSupported(self, value: object) -> None:
         pass
 
     @property
@@ -190,24 +205,25 @@ class SimulatedDevice(_DeviceSide, DeviceObject):
         return _bits(ServicesSupported, SERVICES_SUPPORTED)
 
     @protocolServicesSupported.setter
-    def protocolServicesSupported(self, value) -> None:
+    def protocolServicesSupported(self, value: object) -> None:
         pass
 
     @property
-    def activeCovSubscriptions(self):
+    def activeCovSubscriptions(self) -> object:
+        """The live COV subscriptions, as a bacpypes3 array of COVSubscription."""
         app = self._app
-        subscriptions = []
+        subscriptions: list[COVSubscription] = []
         if app is not None:
             for detection in list(getattr(app, "_cov_detections", {}).values()):
                 subscriptions.extend(_cov_subscription(sub) for sub in list(detection.cov_subscriptions))
         return self._elements["activeCovSubscriptions"](subscriptions)
 
     @activeCovSubscriptions.setter
-    def activeCovSubscriptions(self, value) -> None:
+    def activeCovSubscriptions(self, value: object) -> None:
         pass
 
 
-def _bits(kind, names: tuple[str, ...]):
+def _bits(kind: type[BitString], names: tuple[str, ...]) -> BitString:
     """A bacpypes3 bit string of ``kind`` with the bits ``names`` set."""
     bits = kind([])
     for name in names:
@@ -215,7 +231,7 @@ def _bits(kind, names: tuple[str, ...]):
     return bits
 
 
-def _cov_subscription(subscription) -> COVSubscription:
+def _cov_subscription(subscription: Subscription) -> COVSubscription:
     """A live bacpypes3 subscription as the device object's active-cov-subscriptions lists it."""
     handle = subscription.cancel_handle
     remaining_s = max(0, round(handle.when() - asyncio.get_running_loop().time())) if handle else 0
@@ -232,20 +248,22 @@ def _cov_subscription(subscription) -> COVSubscription:
     return entry
 
 
-class SimulatedDeviceApplication(NormalApplication):
+class SimulatedDeviceApplication(NormalApplication):  # type: ignore[misc]  # bacpypes3 (untyped)
     """The device's BACnet application: only the services in SERVICES_SUPPORTED; a confirmed request for
     another is rejected with unrecognized-service (bacpypes3 rejects a request it has no handler for)."""
 
     do_ReadRangeRequest = None
     do_WritePropertyMultipleRequest = None
     do_ConfirmedCOVNotificationRequest = None
+    parktwin_server: BacnetDeviceServer
+    """The server whose device this is (its objects' writes reach the simulator through it)."""
 
-    def __init__(self, device_object, local_address, name: str = ""):
+    def __init__(self, device_object: SimulatedDevice, local_address: IPv4Address, name: str = ""):
         super().__init__(device_object, local_address)
         self.malformed = MalformedLog(name or str(local_address))
         passed_on = self.asap.confirmation
 
-        async def confirmation(pdu) -> None:
+        async def confirmation(pdu: PDU) -> None:
             """Every request coming up the stack: a malformed confirmed one is rejected here (bacpypes3 would
             not answer it), logged as one line; anything else goes on."""
             problem = request_problem(pdu)
@@ -269,7 +287,7 @@ class SimulatedDeviceApplication(NormalApplication):
         return self.device_object.protocolServicesSupported
 
 
-def request_problem(pdu) -> tuple[str, str, int | None] | None:
+def request_problem(pdu: PDU) -> tuple[str, str, int | None] | None:
     """What is wrong with a datagram's APDU, if anything: (reject reason, what, invoke id to answer or None).
     Only confirmed requests are judged; the rest is bacpypes3's to handle."""
     try:
@@ -298,7 +316,7 @@ class MalformedLog:
         self.count = 0
         self._peers: dict[str, tuple[float, int]] = {}  # peer -> (when its last line was logged, s; since then)
 
-    def note(self, peer, what: str) -> None:
+    def note(self, peer: object, what: str) -> None:
         self.count += 1
         key = str(peer)
         now_s = self.monotonic_s()
@@ -338,7 +356,7 @@ class BacnetDeviceServer:
     now_utc: the device's clock (the simulation clock), which runs the heartbeat watchdog of a layout
     with a ``heartbeat``; without it the watchdog never runs out."""
 
-    def __init__(self, layout: DeviceLayout, host: str, port: int, value_of: ValueOf,
+    def __init__(self, layout: BacnetLayout, host: str, port: int, value_of: ValueOf,
                  write_setpoint: Callable[[str, float], None], release_setpoint: Callable[[str], None],
                  limits: dict[str, tuple[float | None, float | None]],
                  now_utc: Callable[[], datetime] | None = None):
@@ -350,12 +368,12 @@ class BacnetDeviceServer:
         self.limits = limits
         self.points: list[BacnetPoint] = layout.points
         self._app: NormalApplication | None = None
-        self._objects: dict = {}
-        self._point_by_object: dict = {}
+        self._objects: dict[str, _DeviceSide] = {}
+        self._point_by_object: dict[tuple[str, int], BacnetPoint] = {}
         self.now_utc = now_utc
         heartbeat = layout.heartbeat
         self.watchdog = _Watchdog(heartbeat.timeout_s) if heartbeat is not None else None
-        self._heartbeat_object = None
+        self._heartbeat_object: HeartbeatValue | None = None
 
     @property
     def name(self) -> str:
@@ -365,7 +383,7 @@ class BacnetDeviceServer:
     def running(self) -> bool:
         return self._app is not None
 
-    def point_of(self, object_identifier) -> BacnetPoint:
+    def point_of(self, object_identifier: ObjectIdentifier) -> BacnetPoint:
         return self._point_by_object[(str(object_identifier[0]), int(object_identifier[1]))]
 
     async def start(self) -> None:
@@ -417,7 +435,7 @@ class BacnetDeviceServer:
             else:
                 self._set_present(obj, point, float(raw))
 
-    def commanded(self, obj, point: BacnetPoint) -> None:
+    def commanded(self, obj: _DeviceSide, point: BacnetPoint) -> None:
         """After a write: the highest-priority value goes to the simulator, or the point is released."""
         if all(entry.null is not None for entry in obj.priorityArray):
             self.release_setpoint(point.id)
@@ -447,10 +465,11 @@ class BacnetDeviceServer:
         the plant schedule, and disarm until a new heartbeat and a new command; the ids of the points whose
         command at that priority was relinquished."""
         watchdog = self.watchdog
-        if watchdog is None or self.now_utc is None or self._app is None or not watchdog.due(self.now_utc()):
+        if (watchdog is None or watchdog.priority is None or self.now_utc is None or self._app is None
+                or not watchdog.due(self.now_utc())):
             return []
         slot = watchdog.priority - 1
-        relinquished = []
+        relinquished: list[str] = []
         for point in self.points:
             obj = self._objects.get(point.id)
             if obj is None or not point.writable or obj.priorityArray[slot].null is not None:
@@ -466,7 +485,7 @@ class BacnetDeviceServer:
         return relinquished
 
     @staticmethod
-    def _set_present(obj, point: BacnetPoint, raw) -> None:
+    def _set_present(obj: _DeviceSide, point: BacnetPoint, raw: float) -> None:
         if point.writable:
             # the simulator reports the setpoint in force: while nothing is commanded that is the plant
             # schedule's value, the relinquish default; while commanded, the command, which must not become
@@ -477,7 +496,7 @@ class BacnetDeviceServer:
         else:
             obj.presentValue = raw
 
-    def _make_object(self, point: BacnetPoint):
+    def _make_object(self, point: BacnetPoint) -> _DeviceSide:
         common = {"objectIdentifier": (point.object_type, point.instance), "objectName": point.id.split(".")[-1],
                       "description": point.description or point.id, "statusFlags": [0, 0, 0, 0], "eventState": "normal",
                       "outOfService": False}

@@ -20,7 +20,7 @@ from datetime import datetime
 import numpy as np
 
 from protocols.devices.bacnet_server import BacnetDeviceServer
-from protocols.devices.layout import device_layouts
+from protocols.devices.layout import ModbusLayout, device_layouts
 from protocols.devices.modbus_server import ModbusDeviceServer
 from protocols.pointmap import AnyDeviceMap
 from twin.readings import Quality
@@ -54,7 +54,7 @@ class DeviceHost:
             if layout is None or layout.protocol != device.protocol:
                 log.warning("point map %s names no simulated %s device; not served", device.name, device.protocol)
                 continue
-            if layout.protocol == "modbus":
+            if isinstance(layout, ModbusLayout):
                 self.servers[device.name] = ModbusDeviceServer(layout, device.host, device.port, self._present_value,
                                                                simulator.write_setpoint, simulator.release_setpoint,
                                                                now_utc)

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import ClassVar, Literal
 
 from protocols.codec import encode
 from protocols.pointmap import (
@@ -66,7 +67,7 @@ poll period is 10 simulated minutes, and a device-offline fault of an hour or tw
 # SunSpec model lengths and the data offsets (after ID and L) of unsigned
 # fields (not implemented = 0xFFFF) and accumulators (not implemented = 0);
 # every other field is int16/sunssf (not implemented = 0x8000).
-SUNSPEC_MODELS = {
+SUNSPEC_MODELS: dict[int, tuple[int, tuple[int, ...], tuple[int, ...]]] = {
     1: (66, (), ()),
     103: (50, (0, 1, 2, 3, 5, 6, 7, 8, 9, 10, 14, 25, 27, 36, 37, *range(38, 50)), (22, 23)),
     124: (24, (0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 12, 13, 14, 15), ()),
@@ -80,30 +81,51 @@ poll, as the flatline rule expects; at 1 kW steps a steady night load read the s
 
 
 @dataclass
-class DeviceLayout:
-    """One simulated device: its protocol, the points it carries and (Modbus) its constant registers."""
-
+class _Layout:
     name: str
-    protocol: str
-    points: list
     address: int
     """Modbus device id or BACnet device instance."""
-    constants: dict[int, int] = field(default_factory=dict)
-    """Modbus holding registers with fixed contents: SunSpec markers, headers, strings, scale factors."""
-    heartbeat: BacnetHeartbeat | None = None
-    """BACnet: the device's watchdog object, when it has setpoints."""
 
-    def point_map(self, port: int, host: str = "127.0.0.1") -> AnyDeviceMap:
-        common = {"name": self.name, "host": host, "port": port, "poll_period_s": DEFAULT_POLL_PERIOD_S,
-                  "timeout_s": DEFAULT_TIMEOUT_S, "points": self.points}
-        if self.protocol == "modbus":
-            return ModbusDeviceMap(device_id=self.address, **common)
-        return BacnetDeviceMap(device_instance=self.address, heartbeat=self.heartbeat, **common)
+    def _map_fields(self, host: str, port: int) -> dict[str, object]:
+        """The point-map fields both protocols share."""
+        return {"name": self.name, "host": host, "port": port, "poll_period_s": DEFAULT_POLL_PERIOD_S,
+                "timeout_s": DEFAULT_TIMEOUT_S}
+
+
+@dataclass
+class ModbusLayout(_Layout):
+    """One simulated Modbus device: the points it carries and its constant registers."""
+
+    points: list[ModbusPoint]
+    constants: dict[int, int] = field(default_factory=dict)
+    """Holding registers with fixed contents: SunSpec markers, headers, strings, scale factors."""
+    protocol: ClassVar[Literal["modbus"]] = "modbus"
+
+    def point_map(self, port: int, host: str = "127.0.0.1") -> ModbusDeviceMap:
+        return ModbusDeviceMap(device_id=self.address, points=self.points, **self._map_fields(host, port))
+
+
+@dataclass
+class BacnetLayout(_Layout):
+    """One simulated BACnet device: the points it carries and its watchdog object."""
+
+    points: list[BacnetPoint]
+    heartbeat: BacnetHeartbeat | None = None
+    """The device's watchdog object, when it has setpoints."""
+    protocol: ClassVar[Literal["bacnet"]] = "bacnet"
+
+    def point_map(self, port: int, host: str = "127.0.0.1") -> BacnetDeviceMap:
+        return BacnetDeviceMap(device_instance=self.address, heartbeat=self.heartbeat, points=self.points,
+                               **self._map_fields(host, port))
+
+
+DeviceLayout = ModbusLayout | BacnetLayout
+"""One simulated device: its protocol, the points it carries, its address."""
 
 
 def device_layouts(park: Park) -> list[DeviceLayout]:
     """Every asset's device, in park order."""
-    layouts = []
+    layouts: list[DeviceLayout] = []
     for index, (_building, asset) in enumerate(park.iter_assets()):
         points = [p for p in park.points.values() if p.asset_id == asset.id]
         if isinstance(asset, MODBUS_KINDS):
@@ -115,7 +137,8 @@ def device_layouts(park: Park) -> list[DeviceLayout]:
 
 def default_point_maps(park: Park, host: str = "127.0.0.1") -> list[AnyDeviceMap]:
     """Point maps for every device at its default port."""
-    maps, next_port = [], {"modbus": MODBUS_BASE_PORT, "bacnet": BACNET_BASE_PORT}
+    maps: list[AnyDeviceMap] = []
+    next_port = {"modbus": MODBUS_BASE_PORT, "bacnet": BACNET_BASE_PORT}
     for layout in device_layouts(park):
         maps.append(layout.point_map(next_port[layout.protocol], host))
         next_port[layout.protocol] += 1
@@ -136,8 +159,14 @@ class _SunSpecBuilder:
         self.asset = asset
 
     def model(self, model_id: int, length: int | None = None) -> int:
-        """Start a model; return the address of its first data register."""
-        length, unsigned, accumulators = SUNSPEC_MODELS.get(model_id, (length, (), ()))
+        """Start a model (``length``: data registers, for a model not in SUNSPEC_MODELS); return the address
+        of its first data register."""
+        unsigned: tuple[int, ...] = ()
+        accumulators: tuple[int, ...] = ()
+        if model_id in SUNSPEC_MODELS:
+            length, unsigned, accumulators = SUNSPEC_MODELS[model_id]
+        elif length is None:
+            raise ValueError(f"SunSpec model {model_id} is not in SUNSPEC_MODELS: give its length")
         self._put(self.cursor, [model_id, length])
         data = self.cursor + 2
         for offset in range(length):
@@ -159,11 +188,14 @@ class _SunSpecBuilder:
         self._put(data + 48, encode(serial, "string", length=16))
         self._put(data + 64, [1])  # DA: Modbus device address
 
-    def value(self, address: int, name: str, data_type: str, scale: float = 1.0, sf_address: int | None = None,
-              sf: int | None = None) -> None:
-        """Map a twin point onto registers; with ``sf``, also write the scale-factor register."""
+    def value(self, address: int, name: str, data_type: str, scale: float = 1.0,
+              scale_factor: tuple[int, int] | None = None) -> None:
+        """Map a twin point onto registers; with ``scale_factor`` (register address, SunSpec scale factor),
+        also write the scale-factor register."""
         point = self.points[name]
-        if sf_address is not None:
+        sf_address = None
+        if scale_factor is not None:
+            sf_address, sf = scale_factor
             self._put(sf_address, encode(sf, "int16"))
         self.mapped.append(ModbusPoint(
             id=point.id, table="holding_register", address=address, type=data_type, scale=scale,
@@ -202,21 +234,21 @@ def _scale_factor(max_abs: float) -> int:
     return max(0, math.ceil(math.log10(max_abs / 32767))) if max_abs > 32767 else 0
 
 
-def _sunspec_layout(asset: AssetBase, points: list[Point]) -> DeviceLayout:
+def _sunspec_layout(asset: AssetBase, points: list[Point]) -> ModbusLayout:
     b = _SunSpecBuilder(asset, points)
     b.common(serial=asset.id)
     if isinstance(asset, PVArray):
         m = b.model(103)
-        b.value(m + 12, "ac_power_kw", "int16", 0.001, m + 13, _scale_factor(1.05 * asset.inverter_ac_kw * 1000))
-        b.value(m + 22, "energy_kwh", "uint32", 0.001, m + 24, 0)
-        b.value(m + 34, "cell_temp_c", "int16", 1.0, m + 35, -1)
+        b.value(m + 12, "ac_power_kw", "int16", 0.001, (m + 13, _scale_factor(1.05 * asset.inverter_ac_kw * 1000)))
+        b.value(m + 22, "energy_kwh", "uint32", 0.001, (m + 24, 0))
+        b.value(m + 34, "cell_temp_c", "int16", 1.0, (m + 35, -1))
         b.constant(m + 14, [5000])  # Hz
         b.constant(m + 15, encode(-2, "int16"))
         b.vendor_floats(["poa_irradiance_wm2", "power_limit_pct"])
     elif isinstance(asset, Battery):
         m = b.model(103)
         max_w = 1000 * max(asset.charge_power_max_kw, asset.discharge_power_max_kw)
-        b.value(m + 12, "power_kw", "int16", 0.001, m + 13, _scale_factor(max_w))
+        b.value(m + 12, "power_kw", "int16", 0.001, (m + 13, _scale_factor(max_w)))
         b.constant(m + 14, [5000])
         b.constant(m + 15, encode(-2, "int16"))
         s = b.model(124)
@@ -225,26 +257,28 @@ def _sunspec_layout(asset: AssetBase, points: list[Point]) -> DeviceLayout:
         b.constant(s + 16, encode(wcha_sf, "int16"))
         b.constant(s + 5, encode(asset.soc_min_pct, "uint16"))
         b.constant(s + 19, encode(0, "int16"))
-        b.value(s + 6, "soc_pct", "uint16", 1.0, s + 20, -1)
+        b.value(s + 6, "soc_pct", "uint16", 1.0, (s + 20, -1))
         b.vendor_floats(["stored_energy_kwh", "cell_temp_max_c", "cell_voltage_spread_v", "power_setpoint_kw"])
-    else:
+    elif isinstance(asset, Meter):
         m = b.model(203)
         max_w = GRID_METER_MAX_W if asset.measures == "grid" else BUILDING_METER_MAX_W
-        b.value(m + 16, "power_kw", "int16", 0.001, m + 20, _scale_factor(max_w))
-        b.value(m + 36, "export_energy_kwh", "uint32", 0.001, m + 52, 1)
-        b.value(m + 44, "import_energy_kwh", "uint32", 0.001, m + 52, 1)
+        b.value(m + 16, "power_kw", "int16", 0.001, (m + 20, _scale_factor(max_w)))
+        b.value(m + 36, "export_energy_kwh", "uint32", 0.001, (m + 52, 1))
+        b.value(m + 44, "import_energy_kwh", "uint32", 0.001, (m + 52, 1))
         b.constant(m + 14, [5000])
         b.constant(m + 15, encode(-2, "int16"))
+    else:
+        raise TypeError(f"{asset.kind_label} {asset.id} is not a Modbus device")
     b.finish()
-    return DeviceLayout(asset.id, "modbus", b.mapped, address=1, constants=b.constants)
+    return ModbusLayout(asset.id, address=1, points=b.mapped, constants=b.constants)
 
 
 # ------------------------------------------------------------------- BACnet
 
 
-def _bacnet_layout(asset: AssetBase, points: list[Point], device_instance: int) -> DeviceLayout:
+def _bacnet_layout(asset: AssetBase, points: list[Point], device_instance: int) -> BacnetLayout:
     counters: dict[str, int] = {}
-    mapped = []
+    mapped: list[BacnetPoint] = []
     for point in points:
         is_enum = point.unit == "enum"
         if point.writable:
@@ -264,7 +298,7 @@ def _bacnet_layout(asset: AssetBase, points: list[Point], device_instance: int) 
             safe_max=point.spec.high_limit if point.writable else None, description=point.spec.description))
     heartbeat = BacnetHeartbeat(object_type="analog-value", instance=HEARTBEAT_INSTANCE,
                                 timeout_s=HEARTBEAT_TIMEOUT_S) if any(p.writable for p in mapped) else None
-    return DeviceLayout(asset.id, "bacnet", mapped, address=device_instance, heartbeat=heartbeat)
+    return BacnetLayout(asset.id, address=device_instance, points=mapped, heartbeat=heartbeat)
 
 
 def render_default_point_maps(park: Park, host: str = "127.0.0.1") -> dict[str, str]:

@@ -49,7 +49,7 @@ from pymodbus.server import ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 
 from protocols.codec import CodecError, decode, encode
-from protocols.devices.layout import NOT_IMPLEMENTED_INT16, NOT_IMPLEMENTED_UINT16, DeviceLayout
+from protocols.devices.layout import NOT_IMPLEMENTED_INT16, NOT_IMPLEMENTED_UINT16, ModbusLayout
 from protocols.modbus_client import quiet_pymodbus
 from protocols.pointmap import ModbusPoint
 
@@ -85,7 +85,7 @@ class ModbusDeviceServer:
     release_setpoint: hands a point back to the plant schedule on revert or release.
     """
 
-    def __init__(self, layout: DeviceLayout, host: str, port: int, value_of: ValueOf, write_setpoint: WriteSetpoint,
+    def __init__(self, layout: ModbusLayout, host: str, port: int, value_of: ValueOf, write_setpoint: WriteSetpoint,
                  release_setpoint: ReleaseSetpoint | None = None, now_utc: Callable[[], datetime] | None = None):
         quiet_pymodbus()
         self.layout = layout
@@ -94,7 +94,7 @@ class ModbusDeviceServer:
         self.write_setpoint = write_setpoint
         self.release_setpoint = release_setpoint or (lambda point_id: None)
         self.now_utc = now_utc
-        self.points = cast(list[ModbusPoint], layout.points)  # a Modbus layout carries Modbus points
+        self.points = layout.points
         self._scale_factors = {p.id: int(decode([layout.constants[p.scale_factor_register]], "int16"))
                                if p.scale_factor_register is not None else 0 for p in self.points}
         self._controls = {p.id: _Control() for p in self.points if p.fail_safe is not None}
