@@ -95,7 +95,7 @@ def page_load_s(url: str, runs: int = 5) -> list[float]:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     demo = Path(__file__).resolve().parents[1] / "examples" / "demo-park" / "park.yaml"
-    server = subprocess.Popen([sys.executable, "-m", "twin.cli", "dashboard", str(demo), "--history", url,
+    server = subprocess.Popen([sys.executable, "-m", "parktwin", "dashboard", str(demo), "--history", url,
                                "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     try:

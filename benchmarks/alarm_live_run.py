@@ -57,7 +57,7 @@ def main() -> None:
     park_file = copy_demo_park(folder)
     history_url = f"sqlite:///{folder / 'run.sqlite'}"
     faults = [] if args.no_faults else ["--faults", str(ROOT / "examples" / "demo-park" / "faults.yaml")]
-    command = [sys.executable, "-m", "twin.cli", "run", str(park_file), "--speed", str(args.speed), "--start",
+    command = [sys.executable, "-m", "parktwin", "run", str(park_file), "--speed", str(args.speed), "--start",
                args.start, "--replan-min", str(args.replan_min), "--port", str(free_port()), "--history", history_url,
                *faults]
     with (folder / "run.log").open("w") as log:

@@ -32,7 +32,7 @@ def parktwin(*args: str) -> tuple[float, float]:
     CPU time shows what the command costs when other work shares the machine's cores."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     began = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "twin.cli", *args], check=True, cwd=ROOT,
+    subprocess.run([sys.executable, "-m", "parktwin", *args], check=True, cwd=ROOT,
                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     wall = time.perf_counter() - began
     after = resource.getrusage(resource.RUSAGE_CHILDREN)

@@ -93,7 +93,7 @@ def history_reads(history_days: int) -> None:
     with tempfile.TemporaryDirectory() as folder:
         url = f"sqlite:///{Path(folder) / 'history.sqlite'}"
         began = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "twin.cli", "simulate", str(DEMO / "park.yaml"), "--start",
+        subprocess.run([sys.executable, "-m", "parktwin", "simulate", str(DEMO / "park.yaml"), "--start",
                         "2026-07-01", "--days", str(history_days), "--history", url], check=True, cwd=ROOT,
                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         print(f"simulated {history_days} days of the demo park into SQLite in {time.perf_counter() - began:.1f} s")

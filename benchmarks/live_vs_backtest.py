@@ -47,7 +47,7 @@ STEP = timedelta(minutes=15)
 
 
 def parktwin(*args: str) -> list[str]:
-    return [sys.executable, "-m", "twin.cli", *args]
+    return [sys.executable, "-m", "parktwin", *args]
 
 
 def api(port: int, path: str) -> dict | None:

@@ -70,7 +70,7 @@ def main() -> None:
     park_file = copy_demo_park(folder)
     history_url = args.history or f"sqlite:///{folder / 'run.sqlite'}"
     port = free_port()
-    command = [sys.executable, "-m", "twin.cli", "run", str(park_file), "--speed", str(args.speed), "--start",
+    command = [sys.executable, "-m", "parktwin", "run", str(park_file), "--speed", str(args.speed), "--start",
                args.start, "--approval", args.approval, "--replan-min", str(args.replan_min),
                "--faults", str(ROOT / "examples" / "demo-park" / "faults.yaml"), "--port", str(port),
                "--history", history_url]

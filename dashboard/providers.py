@@ -2,7 +2,7 @@
 
 The dashboard reads the twin (park, live state, history) itself. KPIs that
 need the energy models, fault episodes, dispatch plans and device poll
-statistics come from other rooms; the composition root (``twin/cli.py``)
+statistics come from other rooms; the composition root (``parktwin``)
 hands them to :func:`dashboard.app.create_app` as providers. A page or API
 endpoint whose provider is missing says so (HTTP 503 in the API) instead of
 showing numbers it does not have.

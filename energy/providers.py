@@ -2,7 +2,7 @@
 
 They follow the shapes ``dashboard.providers.KpiProvider`` and
 ``FaultProvider`` document (structurally: ``energy`` does not import the
-dashboard); the composition root (``twin/cli.py``) hands them to the
+dashboard); the composition root (``parktwin``) hands them to the
 dashboard.
 """
 

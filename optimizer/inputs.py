@@ -126,7 +126,7 @@ class InitialState:
     peak_so_far_kw: float = 0.0
 
 
-def horizon_coverage_problem(index_utc: pd.DatetimeIndex, start_utc: pd.Timestamp, end_utc: pd.Timestamp,
+def horizon_coverage_problem(index_utc: pd.DatetimeIndex, start_utc: datetime, end_utc: datetime,
                              timezone: str) -> str | None:
     """Why rows at ``index_utc`` (evenly spaced, each the mean until the next) do not cover exactly
     [start_utc, end_utc), in the park's local time; None when they do."""

@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -214,7 +214,7 @@ class AdapterFeed:
     as on site: readings of one round may come from slightly different moments.
     """
 
-    def __init__(self, adapters: list[DeviceAdapter], sink: ReadingSink, now_utc: Callable[[], datetime],
+    def __init__(self, adapters: Sequence[DeviceAdapter], sink: ReadingSink, now_utc: Callable[[], datetime],
                  plausible: Callable[[str, float], bool] | None = None, max_backoff_s: float = 4.0):
         self.coordinators = [DeviceCoordinator(a, max_backoff_s) for a in adapters]
         self.sink = sink

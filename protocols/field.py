@@ -33,7 +33,8 @@ from twin.readings import Quality
 
 PointWrites = Callable[[dict[str, "float | None"], str], dict[str, str]]
 """({point id: value, or None to relinquish}, who) -> each write's result: "ok", or "refused: ..." /
-"failed: ..."; the points are written at once (one round of the protocols, twin.runtime.ProtocolFeed.write_many)."""
+"failed: ..."; the points are written at once (one round of the protocols,
+protocols.coordinator.AdapterFeed.write_many)."""
 
 
 class ProtocolField:

@@ -45,7 +45,7 @@ class _Pending:
 
 
 class SetpointReadback:
-    """A reading sink (twin.runtime.ReadingSink) that checks written setpoints against the readings.
+    """A reading sink (protocols.coordinator.ReadingSink) that checks written setpoints against the readings.
 
     ``save``: where episodes go (twin.history.FaultEpisodeStore.save); ``now_utc``: the twin's clock.
     """

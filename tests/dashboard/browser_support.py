@@ -62,7 +62,7 @@ def parktwin_server(*args: str) -> Iterator[str]:
     with tempfile.TemporaryDirectory() as folder:
         log = Path(folder) / "server.log"
         with log.open("w") as log_file:
-            process = subprocess.Popen([sys.executable, "-m", "twin.cli", *args, "--port", str(port)], cwd=ROOT,
+            process = subprocess.Popen([sys.executable, "-m", "parktwin", *args, "--port", str(port)], cwd=ROOT,
                                        stdout=subprocess.DEVNULL, stderr=log_file, text=True)
         base = f"http://127.0.0.1:{port}"
         try:

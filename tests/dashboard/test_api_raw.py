@@ -15,11 +15,11 @@ from dashboard.api import create_api
 from dashboard.context import DashboardContext
 from dashboard.providers import Providers
 from energy.environment import ParkEnvironment
+from parktwin.runtime import ProtocolFeed, SimulationClock, TwinSink
 from protocols.pointmap import load_point_maps
 from twin.config import load_park
 from twin.history import open_history
 from twin.live import LiveState
-from twin.runtime import ProtocolFeed, SimulationClock, TwinSink
 from twin.sim import ParkSimulator
 
 START_UTC = datetime(2026, 7, 1, 4, 0, tzinfo=UTC)  # noon in Shenzhen: the battery and chillers busy

@@ -104,7 +104,7 @@ def test_an_invalid_users_file_is_refused_with_line_and_field(tmp_path):
 
 def test_users_add_command_prompts_for_the_password_and_exits_2_on_a_bad_role(tmp_path):
     path = tmp_path / "users.yaml"
-    command = [sys.executable, "-m", "twin.cli", "users", "add", str(path), "olga", "--role", "operator"]
+    command = [sys.executable, "-m", "parktwin", "users", "add", str(path), "olga", "--role", "operator"]
     done = subprocess.run(command, input="s3cret\ns3cret\n", capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert done.returncode == 0, done.stderr
     assert UserStore.load(path).sign_in("olga", "s3cret") is not None

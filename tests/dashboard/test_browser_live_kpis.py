@@ -32,11 +32,11 @@ from energy.aligned import hold_limits_s
 from energy.environment import ParkEnvironment
 from energy.providers import EnergyKpiProvider
 from energy.tariff import load_tariff
+from parktwin.runtime import ProtocolFeed, SimulationClock, TwinSink
 from protocols.pointmap import load_point_maps
 from twin.config import load_park
 from twin.history import open_history
 from twin.live import LiveState
-from twin.runtime import ProtocolFeed, SimulationClock, TwinSink
 from twin.sim import ParkSimulator
 from twin.subsystems import power_points
 
@@ -113,7 +113,7 @@ def test_cli_api_and_overview_agree_with_each_other_and_with_the_simulators_grou
     tariff = load_tariff(park.tariff)
     expected = ground_truth(truth, tariff)
 
-    cli = subprocess.run([sys.executable, "-m", "twin.cli", "kpi", str(park_file), "--from", DAY, "--to", "2026-07-02",
+    cli = subprocess.run([sys.executable, "-m", "parktwin", "kpi", str(park_file), "--from", DAY, "--to", "2026-07-02",
                           "--history", url, "--speed", str(SPEED), "--json"], cwd=ROOT, capture_output=True, text=True)
     assert cli.returncode == 0, cli.stderr
     kpi_cli = json.loads(cli.stdout)

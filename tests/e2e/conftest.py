@@ -69,7 +69,7 @@ def started_run(park_file: Path, history_url: str, *options: str):
     log = Path(park_file).parent / "run.log"
     with log.open("w") as output:
         process = subprocess.Popen(
-            [sys.executable, "-m", "twin.cli", "run", str(park_file), *options, "--approval", "auto",
+            [sys.executable, "-m", "parktwin", "run", str(park_file), *options, "--approval", "auto",
              "--port", str(port), "--history", history_url],
             cwd=ROOT, stdout=output, stderr=subprocess.STDOUT, text=True)
     try:
@@ -103,7 +103,7 @@ def served_demo_park(tmp_path, demo_park_copy):
     """`parktwin devices serve --speed 600` of the demo park copy, once it serves; stopped after the test."""
     serve_log = tmp_path / "serve.log"
     with serve_log.open("w") as log:
-        process = subprocess.Popen([sys.executable, "-m", "twin.cli", "devices", "serve", str(demo_park_copy),
+        process = subprocess.Popen([sys.executable, "-m", "parktwin", "devices", "serve", str(demo_park_copy),
                                     "--speed", "600"], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, text=True)
     try:
         deadline = time.monotonic() + 120

@@ -80,7 +80,7 @@ def test_a_live_run_raises_one_alarm_per_injected_fault_and_none_unexplained_aft
     log = tmp_path / "run.log"  # a file, not a pipe: a loaded run logs many device timeouts
     with log.open("w") as log_file:
         process = subprocess.Popen(
-            [sys.executable, "-m", "twin.cli", "run", str(demo_park_copy), "--speed", str(SPEED), "--start",
+            [sys.executable, "-m", "parktwin", "run", str(demo_park_copy), "--speed", str(SPEED), "--start",
              START_LOCAL.date().isoformat(), "--faults", str(faults_file), "--replan-min", "1440", "--port", str(port),
              "--history", f"sqlite:///{tmp_path / 'run.sqlite'}"],
             cwd=ROOT, stdout=log_file, stderr=subprocess.STDOUT, text=True)

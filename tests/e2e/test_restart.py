@@ -125,7 +125,7 @@ def test_a_start_day_before_the_end_of_the_history_is_refused_naming_both_times(
                               Quality.GOOD)])
     park_file = ROOT / "examples" / "demo-park" / "park.yaml"
     for day, start_utc in (("2026-07-02", "2026-07-01 16:00"), ("2026-07-03", "2026-07-02 16:00")):
-        done = subprocess.run([sys.executable, "-m", "twin.cli", "run", str(park_file), "--start", day,
+        done = subprocess.run([sys.executable, "-m", "parktwin", "run", str(park_file), "--start", day,
                                "--history", history_url], cwd=ROOT, capture_output=True, text=True, timeout=300)
         assert done.returncode == 2, done.stdout + done.stderr
         message = " ".join(done.stderr.split())

@@ -21,7 +21,7 @@ TMY3 = Path(pvlib.__file__).parent / "data" / "723170TYA.CSV"
 
 
 def parktwin(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "twin.cli", *map(str, args)], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "parktwin", *map(str, args)], capture_output=True, text=True,
                           cwd=ROOT, timeout=300)
 
 

@@ -87,7 +87,7 @@ def test_ev_session_served_by_its_deadline_at_the_cheapest_hours():
 # ---------------------------------------------------------------- command line
 
 def parktwin(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "twin.cli", *args], capture_output=True, text=True, cwd=ROOT,
+    return subprocess.run([sys.executable, "-m", "parktwin", *args], capture_output=True, text=True, cwd=ROOT,
                           timeout=300)
 
 

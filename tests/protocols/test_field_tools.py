@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "twin.cli", *args], capture_output=True, text=True, cwd=ROOT,
+    return subprocess.run([sys.executable, "-m", "parktwin", *args], capture_output=True, text=True, cwd=ROOT,
                           timeout=60)
 
 
@@ -31,7 +31,7 @@ def served(tmp_path_factory):
     park_file = copy_demo_park(tmp_path_factory.mktemp("served"))
     park = load_park(park_file)
     maps = {m.name: m for m in load_point_maps(park.point_maps, park)}
-    process = subprocess.Popen([sys.executable, "-m", "twin.cli", "devices", "serve", str(park_file),
+    process = subprocess.Popen([sys.executable, "-m", "parktwin", "devices", "serve", str(park_file),
                                 "--speed", "0.01"],
                                cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -201,7 +201,7 @@ def test_discover_makes_unique_valid_ids_twin_units_and_writable_binaries(tmp_pa
             app.add_object(obj)
         try:
             process = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "twin.cli", "points", "discover", "--bacnet", f"127.0.0.1:{port}", "--out",
+                sys.executable, "-m", "parktwin", "points", "discover", "--bacnet", f"127.0.0.1:{port}", "--out",
                 str(out), cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
             _, stderr = await asyncio.wait_for(process.communicate(), 120)
             return process.returncode, stderr.decode()

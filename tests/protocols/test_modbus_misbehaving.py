@@ -148,7 +148,7 @@ def battery_map_to(park_file: Path, port: int, points: str) -> None:
 
 async def points_read(park_file: Path, point_id: str) -> tuple[int, str, str]:
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "twin.cli", "points", "read", str(park_file), point_id, cwd=ROOT,
+        sys.executable, "-m", "parktwin", "points", "read", str(park_file), point_id, cwd=ROOT,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     out, err = await asyncio.wait_for(process.communicate(), 120)
     return process.returncode, out.decode(), err.decode()

@@ -13,6 +13,7 @@ from test_bacnet_commands import SETPOINT, SETPOINT_OBJECT, other_client
 from waiting import wait_for
 
 from energy.environment import ParkEnvironment
+from parktwin.runtime import ProtocolFeed, SimulationClock, TwinSink
 from protocols.field import ProtocolField
 from protocols.pointmap import load_point_maps
 from twin.assets import Battery, IceTank
@@ -20,7 +21,6 @@ from twin.history import open_history
 from twin.live import LiveState
 from twin.points import point_id
 from twin.readings import Reading
-from twin.runtime import ProtocolFeed, SimulationClock, TwinSink
 from twin.sim import ParkSimulator
 
 START = datetime(2026, 7, 1, 2, tzinfo=UTC)

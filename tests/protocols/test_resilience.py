@@ -1,6 +1,6 @@
 """The running park over real protocols survives a device outage: marked at once, others unaffected, recovery.
 
-This is the feed `parktwin run` uses (twin.runtime.ProtocolFeed): the simulator
+This is the feed `parktwin run` uses (parktwin.runtime.ProtocolFeed): the simulator
 behind Modbus and BACnet device servers, adapters polling them into live state.
 """
 
@@ -14,12 +14,12 @@ from park_copies import DEMO_PARK_DIR, copy_demo_park
 from waiting import wait_for
 
 from energy.environment import ParkEnvironment
+from parktwin.runtime import ProtocolFeed, SimulationClock, TwinSink
 from protocols.pointmap import load_point_maps
 from twin.config import load_park
 from twin.history import open_history, write_audit
 from twin.live import LiveState
 from twin.readings import Quality
-from twin.runtime import ProtocolFeed, SimulationClock, TwinSink
 from twin.sim import ParkSimulator
 
 

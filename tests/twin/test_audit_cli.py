@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from twin import cli
+from parktwin import cli
+from parktwin.terminal import EXIT_BAD_INPUT, BadInput
 from twin.history import WRITE_PAGE_SIZE, History, WriteRecord, open_history, record_write
 
 DEMO = str(Path(__file__).resolve().parents[2] / "examples" / "demo-park" / "park.yaml")
@@ -45,7 +46,7 @@ def record(url: str, *records: WriteRecord) -> None:
 def test_writes_refused_by_points_write_are_listed_with_who_value_and_result(tmp_path):
     url = f"sqlite:///{tmp_path / 'history.sqlite'}"
     refused = parktwin("points", "write", DEMO, SETPOINT, "30", "--who", "olga", "--history", url)
-    assert isinstance(refused.exception, cli.BadInput)  # outside the limits: refused before any device is asked
+    assert isinstance(refused.exception, BadInput)  # outside the limits: refused before any device is asked
 
     lines = audit(url, "--from", "2000-01-01", "--to", "2100-01-01", "--json").stdout.splitlines()
 
@@ -130,7 +131,7 @@ def test_bad_dates_exit_2_with_a_message_naming_the_option(tmp_path, monkeypatch
     with pytest.raises(SystemExit) as exited:
         cli.main()
     captured = capsys.readouterr()
-    assert exited.value.code == cli.EXIT_BAD_INPUT and message in captured.err and captured.out == ""
+    assert exited.value.code == EXIT_BAD_INPUT and message in captured.err and captured.out == ""
 
 
 @pytest.mark.parametrize(("point_id", "value", "requested", "result"), [
@@ -143,7 +144,7 @@ def test_bad_dates_exit_2_with_a_message_naming_the_option(tmp_path, monkeypatch
 def test_every_write_points_write_refuses_is_audited_with_its_reason(tmp_path, point_id, value, requested, result):
     url = f"sqlite:///{tmp_path / 'history.sqlite'}"
     refused = parktwin("points", "write", DEMO, point_id, "--who", "olga", "--history", url, "--", value)
-    assert isinstance(refused.exception, cli.BadInput)  # exit 2, before any device is asked
+    assert isinstance(refused.exception, BadInput)  # exit 2, before any device is asked
 
     (row,) = [json.loads(line) for line in audit(url, "--from", "2000-01-01", "--to", "2100-01-01",
                                                  "--json").stdout.splitlines()]
@@ -160,7 +161,7 @@ def test_a_refused_nan_is_told_apart_from_a_relinquish_and_from_a_refused_null(t
     battery = "plant.battery.power_setpoint_kw"
     for value in ("null", "nan"):
         assert isinstance(parktwin("points", "write", str(demo_park_copy), battery, value, "--history", url).exception,
-                          cli.BadInput)
+                          BadInput)
     record(url, WriteRecord(LOCAL_MIDNIGHT_UTC, "controller", SETPOINT, None, "ok"))  # a relinquish that went through
 
     rows = [json.loads(line) for line in audit(url, "--from", "2000-01-01", "--to", "2100-01-01",

@@ -1,5 +1,5 @@
 """`parktwin validate`, `simulate` and `plan` on bad files: exit 2, one plain message naming the file and what is
-wrong, no traceback, nothing written. Run in-process through :func:`twin.cli.main`, the console entry point."""
+wrong, no traceback, nothing written. Run in-process through :func:`parktwin.cli.main`, the console entry point."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pvlib
 import pytest
 from park_copies import DEMO_PARK_DIR
 
-from twin import cli
+from parktwin import cli
 
 TMY3 = Path(pvlib.__file__).parent / "data" / "723170TYA.CSV"  # Greensboro NC
 INPUTS_HEADER = "timestamp,cooling_load_kwth,pv_available_kw,other_load_kw,price_cny_per_kwh\n"

@@ -19,7 +19,7 @@ TON_HOUR_KWH = 3.517
 
 
 def parktwin(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "twin.cli", *args], capture_output=True, text=True, cwd=ROOT,
+    return subprocess.run([sys.executable, "-m", "parktwin", *args], capture_output=True, text=True, cwd=ROOT,
                           timeout=120)
 
 

@@ -48,7 +48,7 @@ def running_park(tmp_path, demo_park_copy):
     port = free_port()
     db = tmp_path / "run.sqlite"
     process = subprocess.Popen(
-        [sys.executable, "-m", "twin.cli", "run", str(demo_park_copy), "--speed", "60", "--port", str(port),
+        [sys.executable, "-m", "parktwin", "run", str(demo_park_copy), "--speed", "60", "--port", str(port),
          "--history", f"sqlite:///{db}"],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )

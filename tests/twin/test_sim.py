@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 
 from energy.environment import ParkEnvironment
+from parktwin.runtime import SimulationClock
 from twin.config import load_park
 from twin.readings import Quality
-from twin.runtime import SimulationClock
 from twin.sim import Fault, ParkSimulator
 
 DEMO = Path(__file__).resolve().parents[2] / "examples" / "demo-park" / "park.yaml"

@@ -25,7 +25,7 @@ STEP_H = 1 / 60
 
 
 def parktwin(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "twin.cli", *args], capture_output=True, text=True, cwd=ROOT,
+    return subprocess.run([sys.executable, "-m", "parktwin", *args], capture_output=True, text=True, cwd=ROOT,
                           timeout=timeout)
 
 

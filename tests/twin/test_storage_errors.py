@@ -30,7 +30,7 @@ T0 = datetime(2026, 7, 1, tzinfo=UTC)
 
 
 def parktwin(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "twin.cli", *args], capture_output=True, text=True, cwd=ROOT,
+    return subprocess.run([sys.executable, "-m", "parktwin", *args], capture_output=True, text=True, cwd=ROOT,
                           timeout=600)
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from parktwin.runtime import FanOutSink
 from twin.history.interface import StorageUnavailable
 from twin.readings import Quality, Reading
-from twin.runtime import FanOutSink
 
 
 class Collect:

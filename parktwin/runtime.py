@@ -15,17 +15,23 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from twin.history import StorageUnavailable, WriteRecord
 from twin.live import LiveState
 from twin.readings import Reading
 from twin.sim import ParkSimulator
 
+if TYPE_CHECKING:
+    from protocols.coordinator import AdapterFeed
+    from protocols.devices.host import DeviceHost
+
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 class ReadingSink(Protocol):
@@ -124,6 +130,9 @@ class SimulationClock:
 class WallClock:
     """The wall clock, as a clock of the twin (field mode)."""
 
+    speed = 1.0
+    """Twin seconds per wall-clock second."""
+
     @staticmethod
     def now_utc() -> datetime:
         return datetime.now(UTC)
@@ -144,14 +153,18 @@ class ProtocolFeed:
     def __init__(self, simulator: ParkSimulator | None, clock: SimulationClock | WallClock, sink: ReadingSink,
                  device_maps: list, audit: ReadingStore, points: dict | None = None, max_backoff_s: float = 4.0):
         self.simulator = simulator
-        self.points = points if points is not None else simulator.park.points
+        if points is None:
+            if simulator is None:
+                raise ValueError("points are needed without a simulator")
+            points = simulator.park.points
+        self.points = points
         self.audit = audit
         self.clock = clock
         self.sink = sink
         self.device_maps = device_maps
         self.max_backoff_s = max_backoff_s
-        self.host = None
-        self.adapter_feed = None
+        self.host: DeviceHost | None = None
+        self.adapter_feed: AdapterFeed | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
         self._ready = threading.Event()
@@ -181,7 +194,9 @@ class ProtocolFeed:
                    timeout_s: float = 30.0) -> dict[str, WriteRecord]:
         """Write several points at once (protocols.coordinator.AdapterFeed.write_many) and record each write
         in the history's audit log."""
-        results = self.call(lambda: self.adapter_feed.write_many(values), timeout_s)
+        feed = self.adapter_feed
+        assert feed is not None, "start() first"
+        results = self.call(lambda: feed.write_many(values), timeout_s)
         records = {pid: WriteRecord(self.clock.now_utc(), who, pid, values[pid], result)
                    for pid, result in results.items()}
         for record in records.values():
@@ -207,7 +222,7 @@ class ProtocolFeed:
         return {pid: raw.override_priority for pid, raw in self.adapter_feed.raw_values().items()
                 if raw is not None and raw.override_priority is not None}
 
-    def call(self, coroutine_factory: Callable[[], Awaitable], timeout_s: float = 30.0):
+    def call(self, coroutine_factory: Callable[[], Coroutine[Any, Any, T]], timeout_s: float = 30.0) -> T:
         """Run ``coroutine_factory()`` on the feed's loop and return its result (e.g. to stop one device)."""
         assert self._loop is not None, "start() first"
         return asyncio.run_coroutine_threadsafe(coroutine_factory(), self._loop).result(timeout_s)

@@ -6,10 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from parktwin.resume import close_left_open, first_step_after, history_end
 from twin.fault_episodes import FaultEpisode, Priority
 from twin.history import FaultEpisodeStore, WriteRecord, open_history
 from twin.readings import Quality, Reading
-from twin.resume import close_left_open, first_step_after, history_end
 
 T0 = datetime(2026, 7, 3, 10, 0, tzinfo=UTC)
 MINUTE = timedelta(minutes=1)

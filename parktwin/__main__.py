@@ -1,0 +1,5 @@
+"""``python -m parktwin``: the ``parktwin`` command line."""
+
+from parktwin.cli import main
+
+main()
