@@ -205,7 +205,7 @@ def schedule_value(park, point_id: str, ts_utc: datetime) -> float | None:
 
 def test_suspend_in_the_page_hands_the_devices_back_to_the_plant_schedule(running, page):
     """After the trader suspends, the devices' own readings show the plant schedule's values by the second
-    poll: the BACnet ice tank relinquished, the Modbus battery released through its fail-safe enable."""
+    poll they answer: the BACnet ice tank relinquished, the Modbus battery released through its fail-safe enable."""
     base, history = running
     park = load_park(DEMO)
     sign_in(page, base, "tara", "/dispatch")
@@ -218,18 +218,24 @@ def test_suspend_in_the_page_hands_the_devices_back_to_the_plant_schedule(runnin
               "plant.ice_tank.melt_setpoint_kwth")
     query = (f"{base}/api/readings?point={','.join(points)}&from={quote(suspended_at.isoformat())}"
              f"&to={quote((suspended_at + timedelta(days=1)).isoformat())}")
-    deadline = time.monotonic() + 60
+
+    def answered(point: str, readings: dict) -> list[tuple[str, float]]:
+        """The point's polls that the device answered (a poll that timed out on a loaded machine reads None)."""
+        return [(ts, value) for ts, value in zip(readings[point]["ts_utc"], readings[point]["value"])
+                if value is not None]
+
+    deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
         readings = get_json(query)["points"]
-        if all(len(readings[p]["ts_utc"]) >= 3 for p in points):
+        if all(len(answered(p, readings)) >= 3 for p in points):
             break
         time.sleep(1)
     for point in points:
-        ts, values = readings[point]["ts_utc"], readings[point]["value"]
-        second_poll = datetime.fromisoformat(ts[1])
+        polls = answered(point, readings)
+        second_poll = datetime.fromisoformat(polls[1][0])
         expected = schedule_value(park, point, second_poll)
         if expected is not None:
-            assert values[1] == pytest.approx(expected, abs=1e-3), (point, ts[:3], values[:3])
+            assert polls[1][1] == pytest.approx(expected, abs=1e-3), (point, polls[:3])
     released = [r for r in plan_writes(history) if r.value is None and r.who == "controller:tara"]
     assert {r.point_id for r in released} >= set(points) and all(r.result == "ok" for r in released)
     page.screenshot(path=str(ARTIFACTS / "run-dispatch-suspended.png"), full_page=True, timeout=SCREENSHOT_TIMEOUT_MS)
