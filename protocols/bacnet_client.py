@@ -359,9 +359,9 @@ def priority_holder(priority: int) -> str:
 def _wire_value(point: BacnetPoint, value: float):
     """The value to write for an engineering value: a Real (analog), an Unsigned state number (multi-state,
     a whole number from 1), active/inactive (binary). Raises WriteRefused for a value the object cannot hold."""
-    if not math.isfinite(value) or not point.safe_min <= value <= point.safe_max:
+    if not math.isfinite(value) or not point.low_limit <= value <= point.high_limit:
         raise WriteRefused(f"{value:g} is outside the safe limits of {point.id} "
-                           f"[{point.safe_min:g}, {point.safe_max:g}]")
+                           f"[{point.low_limit:g}, {point.high_limit:g}]")
     raw = point.to_raw(value)
     if point.object_type.startswith("binary"):
         if raw not in (0.0, 1.0):

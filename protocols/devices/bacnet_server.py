@@ -128,7 +128,7 @@ class _CommandedObject:
         point = server.point_of(self.objectIdentifier)
         if name == "presentValue" and not isinstance(value, Null):
             engineering = point.to_engineering(float(value))
-            if not point.safe_min <= engineering <= point.safe_max:
+            if not point.low_limit <= engineering <= point.high_limit:
                 raise PropertyError("valueOutOfRange")
         await super().write_property(attr, value, index, priority)
         if name == "presentValue":
