@@ -95,7 +95,7 @@ def acknowledge_fault(ctx: DashboardContext, request: Request, episode_id: str) 
         return ActionResult(404, f"no fault episode {episode_id!r}")
     if episode["acknowledged_by"] != user.name:
         return ActionResult(200, f"already acknowledged by {episode['acknowledged_by']} at "
-                                 f"{episode['acknowledged_at']}", episode)
+                                 f"{episode['acknowledged_utc']}", episode)
     log.info("user %r (role %s) acknowledged fault %s", user.name, user.role, episode_id)
     return ActionResult(200, f"acknowledged {episode['rule_id']} on {episode['asset_id']} as {user.name}", episode)
 

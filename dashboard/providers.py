@@ -43,7 +43,7 @@ class FaultProvider(Protocol):
     def console(self, which: AlarmFilter, offset: int, limit: int) -> dict:
         """``{"faults": [...], "total": int}``: the episodes ``which`` selects, newest first, ``limit`` from
         ``offset`` on, each with id, rule_id, asset_id, point_id, start, end (None while active), priority,
-        suppressed_by, evidence, acknowledged_by and acknowledged_at (None until acknowledged), comments
+        suppressed_by, evidence, acknowledged_by and acknowledged_utc (None until acknowledged), comments
         ([{who, at, text}]) and shelved_until (None while its alarm is not shelved); total: how many match."""
 
     def episode(self, episode_id: str) -> dict | None:
@@ -59,7 +59,7 @@ class FaultProvider(Protocol):
 
     def shelve(self, episode_id: str, who: str, minutes: float, reason: str) -> dict | None:
         """Shelve the episode's alarm (rule, asset, point) for ``minutes`` from now; the shelving ({rule_id,
-        asset_id, point_id, shelved_by, shelved_at, until, reason}), None without such an episode. Raises
+        asset_id, point_id, shelved_by, shelved_utc, until, reason}), None without such an episode. Raises
         ValueError for an empty reason."""
 
     def shelves(self) -> list[dict]:

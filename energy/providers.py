@@ -159,7 +159,7 @@ class StoredFaultProvider:
         return None if shelf is None else shelf_record(shelf)
 
     def shelves(self) -> list[dict[str, Any]]:
-        """Alarms shelved now, in the order shelved: rule_id, asset_id, point_id, shelved_by, shelved_at,
+        """Alarms shelved now, in the order shelved: rule_id, asset_id, point_id, shelved_by, shelved_utc,
         until, reason."""
         return [shelf_record(s) for s in self.store.shelves(self.now_utc())]
 
@@ -181,7 +181,7 @@ def episode_record(e: FaultEpisode) -> dict[str, Any]:
         "evidence": ", ".join(f"{name}={value:g}" if isinstance(value, float) else f"{name}={value}"
                               for name, value in e.evidence.items()),
         "acknowledged_by": e.acknowledged_by,
-        "acknowledged_at": e.acknowledged_utc.isoformat() if e.acknowledged_utc else None,
+        "acknowledged_utc": e.acknowledged_utc.isoformat() if e.acknowledged_utc else None,
     }
 
 
@@ -193,4 +193,4 @@ def comment_record(c: AlarmComment) -> dict[str, Any]:
 def shelf_record(s: Shelf) -> dict[str, Any]:
     """A shelving as JSON-ready data."""
     return {"rule_id": s.rule_id, "asset_id": s.asset_id, "point_id": s.point_id or None, "shelved_by": s.shelved_by,
-            "shelved_at": s.shelved_utc.isoformat(), "until": s.until_utc.isoformat(), "reason": s.reason}
+            "shelved_utc": s.shelved_utc.isoformat(), "until": s.until_utc.isoformat(), "reason": s.reason}

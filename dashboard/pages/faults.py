@@ -176,7 +176,7 @@ def _table(records: list[dict], tz: str):
             html.Td(e["asset_id"], className="asset"), html.Td(e["rule_id"], className="rule"),
             html.Td(e["point_id"] or "–"),
             html.Td(_local(e["start"], tz)), html.Td(_local(e["end"], tz) if e["end"] else "active"),
-            html.Td(html.Span(f"{e['acknowledged_by']} at {_local(e['acknowledged_at'], tz)}",
+            html.Td(html.Span(f"{e['acknowledged_by']} at {_local(e['acknowledged_utc'], tz)}",
                               className="acknowledged") if e["acknowledged_by"] else
                     dbc.Button("Acknowledge", id={"type": "ack-fault", "index": e["id"]}, size="sm",
                                color="warning", outline=True, className="ack-button")),

@@ -94,7 +94,7 @@ def test_an_operator_acknowledges_a_cleared_alarm_and_comments_on_it(served):
     cleared = client.get(f"/api/faults?{RANGE}&state=cleared,unacknowledged&limit=1").get_json()["faults"][0]
     assert cleared["end"] is not None
     answer = client.post("/api/faults/ack", json={"id": cleared["id"]}, headers=basic("olga")).get_json()
-    assert (answer["fault"]["acknowledged_by"], answer["fault"]["acknowledged_at"]) == ("olga", NOW.isoformat())
+    assert (answer["fault"]["acknowledged_by"], answer["fault"]["acknowledged_utc"]) == ("olga", NOW.isoformat())
     answer = client.post("/api/faults/comment", json={"id": cleared["id"], "text": "  reset by the vendor "},
                          headers=basic("olga"))
     assert answer.status_code == 200 and answer.get_json()["comment"] == {

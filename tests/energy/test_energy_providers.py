@@ -49,7 +49,7 @@ def test_fault_provider_lists_stored_episodes_of_the_period_as_text(faulty_week_
                     "asset_id": "elevator2", "point_id": None,
                     "start": "2026-07-06T01:00:00+00:00", "end": "2026-07-06T07:00:00+00:00", "priority": "high",
                     "suppressed_by": None, "evidence": "fault_code=17",
-                    "acknowledged_by": None, "acknowledged_at": None,
+                    "acknowledged_by": None, "acknowledged_utc": None,
                     "comments": [], "shelved_until": None}
 
 
