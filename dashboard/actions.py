@@ -151,9 +151,9 @@ def shelve_alarm(ctx: DashboardContext, request: Request, episode_id: str, raw_m
     if shelf is None:
         return ActionResult(404, f"no fault episode {episode_id!r}")
     alarm = f"{shelf['rule_id']} on {shelf['asset_id']}" + (f" ({shelf['point_id']})" if shelf["point_id"] else "")
-    log.info("user %r (role %s) shelved %s until %s: %s", user.name, user.role, alarm, shelf["until"],
+    log.info("user %r (role %s) shelved %s until %s: %s", user.name, user.role, alarm, shelf["until_utc"],
              shelf["reason"])
-    return ActionResult(200, f"shelved {alarm} until {shelf['until']} by {user.name}", shelf)
+    return ActionResult(200, f"shelved {alarm} until {shelf['until_utc']} by {user.name}", shelf)
 
 
 def approve_plan(ctx: DashboardContext, request: Request, plan_id: str) -> ActionResult:

@@ -42,9 +42,9 @@ class FaultProvider(Protocol):
 
     def console(self, which: AlarmFilter, offset: int, limit: int) -> dict:
         """``{"faults": [...], "total": int}``: the episodes ``which`` selects, newest first, ``limit`` from
-        ``offset`` on, each with id, rule_id, asset_id, point_id, start, end (None while active), priority,
+        ``offset`` on, each with id, rule_id, asset_id, point_id, start_utc, end_utc (None while active), priority,
         suppressed_by, evidence, acknowledged_by and acknowledged_utc (None until acknowledged), comments
-        ([{who, at, text}]) and shelved_until (None while its alarm is not shelved); total: how many match."""
+        ([{who, at_utc, text}]) and shelved_until_utc (None while its alarm is not shelved); total: how many match."""
 
     def episode(self, episode_id: str) -> dict | None:
         """The episode with this id shaped as :meth:`console` lists it; None when there is none."""
@@ -54,12 +54,12 @@ class FaultProvider(Protocol):
         stands); the episode afterwards, or None when there is no episode with that id."""
 
     def comment(self, episode_id: str, who: str, text: str) -> dict | None:
-        """Add ``who``'s comment to the episode; the comment ({who, at, text}), None without such an episode.
+        """Add ``who``'s comment to the episode; the comment ({who, at_utc, text}), None without such an episode.
         Raises ValueError for an empty text."""
 
     def shelve(self, episode_id: str, who: str, minutes: float, reason: str) -> dict | None:
         """Shelve the episode's alarm (rule, asset, point) for ``minutes`` from now; the shelving ({rule_id,
-        asset_id, point_id, shelved_by, shelved_utc, until, reason}), None without such an episode. Raises
+        asset_id, point_id, shelved_by, shelved_utc, until_utc, reason}), None without such an episode. Raises
         ValueError for an empty reason."""
 
     def shelves(self) -> list[dict]:

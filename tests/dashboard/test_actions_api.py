@@ -94,7 +94,7 @@ def test_only_operators_acknowledge_a_fault_and_who_and_when_show_in_the_api(mak
     refusals = [r.getMessage() for r in caplog.records if "refused acknowledge_fault" in r.getMessage()]
     assert len(refusals) == 2 and "anonymous" in refusals[0] and "'vic' (role viewer)" in refusals[1]
     (shown,) = client.get("/api/faults?from=2026-07-01T00:00:00Z&to=2026-07-02T00:00:00Z").get_json()["faults"]
-    assert shown["id"] == fault.id and shown["end"] is None and shown["acknowledged_by"] is None
+    assert shown["id"] == fault.id and shown["end_utc"] is None and shown["acknowledged_by"] is None
     assert client.post("/api/faults/ack", json={"id": "battery_overtemp:battery::1"},
                        headers=basic("olga")).status_code == 404
     assert client.post("/api/faults/ack", json={}, headers=basic("olga")).status_code == 400
