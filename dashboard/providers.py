@@ -86,7 +86,7 @@ class PlanProvider(Protocol):
     approval and suspension."""
 
     def plan(self) -> dict | None:
-        """The plan in force as ``{"id", "created_utc", "start_utc", "end_utc", "status", "currency", "costs",
+        """The plan in force as ``{"id", "made_utc", "start_utc", "end_utc", "status", "currency", "costs",
         "baselines", "baseline_names", "savings_cny", "steps": [{"ts_utc": str, <column>: value, ...}],
         "approval": {...}, "review_plan_id", "replans": [...], "rounds": [...], "solving", "error"}`` (README,
         /api/plan); None when no plan has been made yet."""
