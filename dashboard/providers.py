@@ -38,7 +38,7 @@ class KpiProvider(Protocol):
 
 class FaultProvider(Protocol):
     """Fault episodes, the alarm console over them (ISA-18.2 lifecycle: acknowledgement, comments, shelving)
-    and fault KPIs (issues 4 and 17)."""
+    and fault KPIs."""
 
     def console(self, which: AlarmFilter, offset: int, limit: int) -> dict:
         """``{"faults": [...], "total": int}``: the episodes ``which`` selects, newest first, ``limit`` from
@@ -118,7 +118,7 @@ class PlanProvider(Protocol):
 
 
 class DeviceStatusProvider(Protocol):
-    """Device poll statistics and the raw values the protocol adapters read (issue 3)."""
+    """Device poll statistics and the raw values the protocol adapters read."""
 
     def devices(self) -> list[dict]:
         """One dict per device: device_id, protocol, address, poll_period_s, available, last_success,

@@ -833,7 +833,7 @@ def _print_alarm_system(kpis: dict) -> None:
     console.print(table)
 
 
-# ----------------------------------------------------------------- dashboard (issue 5)
+# ----------------------------------------------------------------- dashboard
 
 UsersFileArgument = Annotated[Path, typer.Argument(help="Users YAML file (created when missing)", metavar="FILE")]
 users_app = typer.Typer(no_args_is_help=True, help="Manage who may sign in to the dashboard, and with which role.")

@@ -1,4 +1,4 @@
-"""Each absurd input issue 18 found accepted is refused, by its loader, naming the field (and line) at fault.
+"""Absurd values in input files are refused, each by its loader, naming the field (and line) at fault.
 
 Every case edits one value of a real demo file (or of a small valid CSV) and expects ConfigError
 whose message names the file, the field and why.

@@ -1,6 +1,6 @@
 """Every input-file loader, fed 200 mutations of a real file: it returns a valid object or raises ConfigError.
 
-Nothing else may escape (issue 18: UnicodeDecodeError, RecursionError, ValueError from a 100,000-digit
+Nothing else may escape (such as UnicodeDecodeError, RecursionError, ValueError from a 100,000-digit
 integer, TypeError from a list where a scalar goes), and an accepted file holds no NaN or infinite
 number. The demo park's files are the seeds; the loaders without an example file (prices, inputs,
 users, thresholds, weather CSV) start from the small valid files written below, TMY3 weather from
