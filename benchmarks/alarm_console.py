@@ -8,7 +8,7 @@ afterwards; then times ``FaultEpisodeStore.page`` (the count and one page of 50,
 in SQL) for a few filters, at the first page and 400 pages in, and the header's alarm count. Prints the
 median of 5 runs in milliseconds.
 
-Then the whole page, as issue 17 bounds it (the Faults page loaded within 2 s over 100,000 episodes):
+Then the whole page, against its target (the Faults page loaded within 2 s over 100,000 episodes):
 ``parktwin dashboard`` over the SQLite file, and headless Chromium timing navigation to the console's rows
 drawn, each time in a fresh browser context (its scripts not cached), after one warm-up visit (the
 server's first answers are imports and first callbacks, not the page). Median and worst of 5.
@@ -140,7 +140,7 @@ def main() -> None:
         measure("SQLite", url, stored)
         loads = page_load_s(url)
         print(f"Faults page over {len(stored):,} episodes (SQLite), navigation to rows drawn: median "
-              f"{statistics.median(loads):.2f} s, worst {max(loads):.2f} s of {len(loads)} (issue 17: 2 s); "
+              f"{statistics.median(loads):.2f} s, worst {max(loads):.2f} s of {len(loads)} (target 2 s); "
               f"load average {os.getloadavg()[0]:.1f}")
     try:
         admin = psycopg.connect(args.postgres, autocommit=True, connect_timeout=5)

@@ -8,7 +8,7 @@ field (twin.field.SimulatedField) for --days simulated days from 2026-07-01, aft
 on the plant's own schedule so the forecaster has history. Each control step is timed from the state
 read to the last setpoint written (forecast update and re-plan included); the simulation of the step
 and device round trips are not. Prints the median, p95 and max, and the same for re-planning steps.
-Target (issue 15): median <= 100 ms, p95 <= 250 ms.
+Target: median <= 100 ms, p95 <= 250 ms.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ Runs, as a user would, on a copy of the demo park in --folder (default: a tempor
 
 Prints the dispatch rounds (from the write audit log), the re-plans and the RMS deviation of storage from the
 plan in force (from the run's /api/plan), each run's cost split and peak, and the ratio live / backtest and
-live / storage-priority. Target (issue 15): live within 3 % of the backtest and below storage priority. The
+live / storage-priority. Target: live within 3 % of the backtest and below storage priority. The
 run is wall-clock bound (4 days at 600x: about 10 minutes) and needs a quiet machine: on a starved one the
 devices' heartbeat watchdogs hand the plant back to its schedule.
 """

@@ -18,7 +18,7 @@ Cases (inputs: the demo park's simulated loads and PV, its tariff):
 Every case is solved the default way, HiGHS through PuLP (the PuLP model built from the sparse matrix,
 solved by pulp.HiGHS); the LP cases also straight through highspy, for comparison. Each time is the
 median of --repeats runs; "total" is assembling the model plus solving, "solver" the HiGHS run alone.
-Targets from issue 6: 96 steps <= 50 ms, 672 steps <= 500 ms, ratio <= 2.0; with binaries 96 steps
+Targets: 96 steps <= 50 ms, 672 steps <= 500 ms, ratio <= 2.0; with binaries 96 steps
 <= 100 ms at gap 1e-6; 365-day backtest <= 5 min.
 """
 

@@ -95,7 +95,7 @@ def acknowledge_fault(ctx: DashboardContext, request: Request, episode_id: str) 
         return ActionResult(404, f"no fault episode {episode_id!r}")
     if episode["acknowledged_by"] != user.name:
         return ActionResult(200, f"already acknowledged by {episode['acknowledged_by']} at "
-                                 f"{episode['acknowledged_at']}", episode)
+                                 f"{episode['acknowledged_utc']}", episode)
     log.info("user %r (role %s) acknowledged fault %s", user.name, user.role, episode_id)
     return ActionResult(200, f"acknowledged {episode['rule_id']} on {episode['asset_id']} as {user.name}", episode)
 
@@ -151,9 +151,9 @@ def shelve_alarm(ctx: DashboardContext, request: Request, episode_id: str, raw_m
     if shelf is None:
         return ActionResult(404, f"no fault episode {episode_id!r}")
     alarm = f"{shelf['rule_id']} on {shelf['asset_id']}" + (f" ({shelf['point_id']})" if shelf["point_id"] else "")
-    log.info("user %r (role %s) shelved %s until %s: %s", user.name, user.role, alarm, shelf["until"],
+    log.info("user %r (role %s) shelved %s until %s: %s", user.name, user.role, alarm, shelf["until_utc"],
              shelf["reason"])
-    return ActionResult(200, f"shelved {alarm} until {shelf['until']} by {user.name}", shelf)
+    return ActionResult(200, f"shelved {alarm} until {shelf['until_utc']} by {user.name}", shelf)
 
 
 def approve_plan(ctx: DashboardContext, request: Request, plan_id: str) -> ActionResult:

@@ -38,13 +38,13 @@ class KpiProvider(Protocol):
 
 class FaultProvider(Protocol):
     """Fault episodes, the alarm console over them (ISA-18.2 lifecycle: acknowledgement, comments, shelving)
-    and fault KPIs (issues 4 and 17)."""
+    and fault KPIs."""
 
     def console(self, which: AlarmFilter, offset: int, limit: int) -> dict:
         """``{"faults": [...], "total": int}``: the episodes ``which`` selects, newest first, ``limit`` from
-        ``offset`` on, each with id, rule_id, asset_id, point_id, start, end (None while active), priority,
-        suppressed_by, evidence, acknowledged_by and acknowledged_at (None until acknowledged), comments
-        ([{who, at, text}]) and shelved_until (None while its alarm is not shelved); total: how many match."""
+        ``offset`` on, each with id, rule_id, asset_id, point_id, start_utc, end_utc (None while active), priority,
+        suppressed_by, evidence, acknowledged_by and acknowledged_utc (None until acknowledged), comments
+        ([{who, at_utc, text}]) and shelved_until_utc (None while its alarm is not shelved); total: how many match."""
 
     def episode(self, episode_id: str) -> dict | None:
         """The episode with this id shaped as :meth:`console` lists it; None when there is none."""
@@ -54,12 +54,12 @@ class FaultProvider(Protocol):
         stands); the episode afterwards, or None when there is no episode with that id."""
 
     def comment(self, episode_id: str, who: str, text: str) -> dict | None:
-        """Add ``who``'s comment to the episode; the comment ({who, at, text}), None without such an episode.
+        """Add ``who``'s comment to the episode; the comment ({who, at_utc, text}), None without such an episode.
         Raises ValueError for an empty text."""
 
     def shelve(self, episode_id: str, who: str, minutes: float, reason: str) -> dict | None:
         """Shelve the episode's alarm (rule, asset, point) for ``minutes`` from now; the shelving ({rule_id,
-        asset_id, point_id, shelved_by, shelved_at, until, reason}), None without such an episode. Raises
+        asset_id, point_id, shelved_by, shelved_utc, until_utc, reason}), None without such an episode. Raises
         ValueError for an empty reason."""
 
     def shelves(self) -> list[dict]:
@@ -86,7 +86,7 @@ class PlanProvider(Protocol):
     approval and suspension."""
 
     def plan(self) -> dict | None:
-        """The plan in force as ``{"id", "created_utc", "start_utc", "end_utc", "status", "currency", "costs",
+        """The plan in force as ``{"id", "made_utc", "start_utc", "end_utc", "status", "currency", "costs",
         "baselines", "baseline_names", "savings_cny", "steps": [{"ts_utc": str, <column>: value, ...}],
         "approval": {...}, "review_plan_id", "replans": [...], "rounds": [...], "solving", "error"}`` (README,
         /api/plan); None when no plan has been made yet."""
@@ -118,7 +118,7 @@ class PlanProvider(Protocol):
 
 
 class DeviceStatusProvider(Protocol):
-    """Device poll statistics and the raw values the protocol adapters read (issue 3)."""
+    """Device poll statistics and the raw values the protocol adapters read."""
 
     def devices(self) -> list[dict]:
         """One dict per device: device_id, protocol, address, poll_period_s, available, last_success,

@@ -322,7 +322,7 @@ class LiveFaultDetector:
 
     def deliver(self, readings: list[Reading]) -> None:
         """Reading sink for a live feed: collect readings and run :meth:`update` once they span
-        ``check_every`` (each update costs about 0.1 s for the demo park, so not every step)."""
+        ``check_every`` (an update judges every rule over the buffered window: too much work for every step)."""
         self._pending.extend(readings)
         if self._pending and self._pending[-1].ts_utc - self._pending[0].ts_utc >= self.check_every:
             pending, self._pending = self._pending, []

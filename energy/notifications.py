@@ -37,7 +37,8 @@ from twin.input_schema import InputModel
 log = logging.getLogger(__name__)
 
 NOTIFIED_PRIORITIES = frozenset({Priority.HIGH, Priority.CRITICAL})
-"""Priorities that are ever notified (issue 17); lower ones wait for the console."""
+"""Priorities that are ever notified, those that need a response before anyone may next look at the console;
+lower ones wait for the console."""
 
 
 class SmtpServer(InputModel):

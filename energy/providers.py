@@ -119,7 +119,7 @@ class StoredFaultProvider:
     def console(self, which: AlarmFilter, offset: int, limit: int) -> dict[str, Any]:
         """One page of the alarm console: ``{"faults": [...], "total": int}``, the episodes ``which`` selects,
         newest first, ``limit`` of them from ``offset`` on; each record as :func:`episode_record` makes it plus
-        ``comments`` (``[{"who", "at", "text"}]``, oldest first) and ``shelved_until`` (when its alarm's
+        ``comments`` (``[{"who", "at_utc", "text"}]``, oldest first) and ``shelved_until_utc`` (when its alarm's
         shelving ends, None while not shelved)."""
         now = self.now_utc()
         page = self.store.page(which, now, offset, limit)
@@ -141,7 +141,7 @@ class StoredFaultProvider:
             until = shelved_until.get((e.rule_id, e.asset_id, e.point_id))
             records.append(episode_record(e) | {
                 "comments": [comment_record(c) for c in comments.get(e.id, [])],
-                "shelved_until": until.isoformat() if until else None})
+                "shelved_until_utc": until.isoformat() if until else None})
         return records
 
     def comment(self, episode_id: str, who: str, text: str) -> dict[str, Any] | None:
@@ -159,8 +159,8 @@ class StoredFaultProvider:
         return None if shelf is None else shelf_record(shelf)
 
     def shelves(self) -> list[dict[str, Any]]:
-        """Alarms shelved now, in the order shelved: rule_id, asset_id, point_id, shelved_by, shelved_at,
-        until, reason."""
+        """Alarms shelved now, in the order shelved: rule_id, asset_id, point_id, shelved_by, shelved_utc,
+        until_utc, reason."""
         return [shelf_record(s) for s in self.store.shelves(self.now_utc())]
 
     def alarm_count(self) -> int:
@@ -176,21 +176,21 @@ def episode_record(e: FaultEpisode) -> dict[str, Any]:
     """A fault episode as JSON-ready data (the shape of /api/faults)."""
     return {
         "id": e.id, "rule_id": e.rule_id, "asset_id": e.asset_id, "point_id": e.point_id or None,
-        "start": e.start_utc.isoformat(), "end": e.end_utc.isoformat() if e.end_utc else None,
+        "start_utc": e.start_utc.isoformat(), "end_utc": e.end_utc.isoformat() if e.end_utc else None,
         "priority": e.priority.label, "suppressed_by": e.suppressed_by,
         "evidence": ", ".join(f"{name}={value:g}" if isinstance(value, float) else f"{name}={value}"
                               for name, value in e.evidence.items()),
         "acknowledged_by": e.acknowledged_by,
-        "acknowledged_at": e.acknowledged_utc.isoformat() if e.acknowledged_utc else None,
+        "acknowledged_utc": e.acknowledged_utc.isoformat() if e.acknowledged_utc else None,
     }
 
 
 def comment_record(c: AlarmComment) -> dict[str, Any]:
     """A comment as JSON-ready data."""
-    return {"who": c.who, "at": c.at_utc.isoformat(), "text": c.text}
+    return {"who": c.who, "at_utc": c.at_utc.isoformat(), "text": c.text}
 
 
 def shelf_record(s: Shelf) -> dict[str, Any]:
     """A shelving as JSON-ready data."""
     return {"rule_id": s.rule_id, "asset_id": s.asset_id, "point_id": s.point_id or None, "shelved_by": s.shelved_by,
-            "shelved_at": s.shelved_utc.isoformat(), "until": s.until_utc.isoformat(), "reason": s.reason}
+            "shelved_utc": s.shelved_utc.isoformat(), "until_utc": s.until_utc.isoformat(), "reason": s.reason}

@@ -173,7 +173,7 @@ class Tariff(InputModel):
     def _period_table(self, index_utc: pd.DatetimeIndex) -> tuple[np.ndarray, np.ndarray]:
         """Period name and base price (before critical peak) at each timestamp."""
         local = self._local(index_utc)
-        minute = local.hour.to_numpy() * 60 + local.minute.to_numpy()  # numpy, not Index, arithmetic: 3x faster
+        minute = local.hour.to_numpy() * 60 + local.minute.to_numpy()  # on numpy arrays: no new Index per operation
         month = local.month.to_numpy()
         names = np.empty(len(index_utc), dtype=object)
         prices = np.full(len(index_utc), np.nan)

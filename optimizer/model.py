@@ -230,8 +230,8 @@ class LinearProgram:
 
 def _flat(value: ArrayLike, shape: tuple[int, ...]) -> np.ndarray:
     """``value`` (a scalar or an array broadcastable to ``shape``) broadcast to ``shape`` and flattened,
-    as floats; scalars and arrays already of that shape skip ``np.broadcast_to``, which costs a third
-    of the time to build a small LP."""
+    as floats; scalars and arrays already of that shape skip ``np.broadcast_to``, whose fixed cost per call
+    is large beside the arithmetic of a small LP's blocks."""
     array = np.asarray(value, dtype=float)
     if array.ndim == 0:
         return np.full(math.prod(shape), float(array))

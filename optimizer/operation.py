@@ -323,7 +323,7 @@ class LiveOperation:
 
     def _plan_record(self, plan_id: str, made_utc: datetime, index: pd.DatetimeIndex, plan: DispatchPlan) -> JsonObject:
         record: JsonObject = json.loads(plan.to_json())
-        record.update({"id": plan_id, "created_utc": made_utc.isoformat(), "start_utc": index[0].isoformat(),
+        record.update({"id": plan_id, "made_utc": made_utc.isoformat(), "start_utc": index[0].isoformat(),
                        "end_utc": (index[-1] + PLAN_STEP).isoformat(), "currency": self.currency,
                        "baseline_names": list(BASELINES)})
         return record

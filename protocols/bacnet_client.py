@@ -370,11 +370,11 @@ def priority_holder(priority: int) -> str:
 def _wire_value(point: BacnetPoint, value: float) -> Real | Unsigned | BinaryPV:
     """The value to write for an engineering value: a Real (analog), an Unsigned state number (multi-state,
     a whole number from 1), active/inactive (binary). Raises WriteRefused for a value the object cannot hold."""
-    if point.safe_min is None or point.safe_max is None:  # the point map's validation refuses this
+    if point.low_limit is None or point.high_limit is None:  # the point map's validation refuses this
         raise WriteRefused(f"{point.id} has no safe limits")
-    if not math.isfinite(value) or not point.safe_min <= value <= point.safe_max:
+    if not math.isfinite(value) or not point.low_limit <= value <= point.high_limit:
         raise WriteRefused(f"{value:g} is outside the safe limits of {point.id} "
-                           f"[{point.safe_min:g}, {point.safe_max:g}]")
+                           f"[{point.low_limit:g}, {point.high_limit:g}]")
     raw = point.to_raw(value)
     if point.object_type.startswith("binary"):
         if raw not in (0.0, 1.0):

@@ -126,11 +126,11 @@ async def discover_point_map(app: NormalApplication, host: str, port: int, timeo
                      "description": object_name}
         if object_type in COMMANDABLE_TYPES:
             if kind == "binary":
-                point.update(writable=True, safe_min=0.0, safe_max=1.0)
+                point.update(writable=True, low_limit=0.0, high_limit=1.0)
             else:  # placeholder limits at the value in force, to be set by the integrator
                 present = float(await _read(app, address, ObjectIdentifier((object_type, instance)), "present-value",
                                              timeout_s))
-                point.update(writable=True, safe_min=present, safe_max=present)
+                point.update(writable=True, low_limit=present, high_limit=present)
         points.append(point)
     return BacnetDeviceMap(name=device_name, host=host, port=port, device_instance=int(device_id[1]), points=points)
 

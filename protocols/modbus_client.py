@@ -185,11 +185,11 @@ class ModbusAdapter:
             async with self._exchange:
                 await self._write_register(await self._connected(), point_id, fail_safe.enable_address, 0)
             return
-        if point.safe_min is None or point.safe_max is None:  # the point map's validation refuses this
+        if point.low_limit is None or point.high_limit is None:  # the point map's validation refuses this
             raise WriteRefused(f"{point_id} has no safe limits")
-        if not math.isfinite(value) or not point.safe_min <= value <= point.safe_max:
+        if not math.isfinite(value) or not point.low_limit <= value <= point.high_limit:
             raise WriteRefused(f"{value:g} is outside the safe limits of {point_id} "
-                               f"[{point.safe_min:g}, {point.safe_max:g}]")
+                               f"[{point.low_limit:g}, {point.high_limit:g}]")
         async with self._exchange:
             await self._write_value(point, value)
 

@@ -57,6 +57,8 @@ COMMANDABLE_TYPES = ("analog-output", "analog-value", "binary-output", "binary-v
                      "multi-state-output", "multi-state-value")
 BIT_TABLES = ("coil", "discrete_input")
 WRITABLE_TABLES = ("coil", "holding_register")
+RENAMED_POINT_FIELDS = {"safe_min": "low_limit", "safe_max": "high_limit"}
+"""Former names of point fields: a map using one is refused naming the current name, not as an unknown field."""
 REGISTERS_PER_TYPE = {"bool": 1, "int16": 1, "uint16": 1, "int32": 2, "uint32": 2, "int64": 4, "uint64": 4,
                       "float32": 2, "float64": 4}
 
@@ -65,23 +67,37 @@ Port = Annotated[int, Field(ge=1, le=65535)]
 
 
 class MappedPoint(InputModel):
-    """Fields every mapped point has. ``id`` is the twin point the value feeds."""
+    """Fields every mapped point has. ``id`` is the twin point the value feeds.
+
+    ``low_limit`` / ``high_limit``: the safe range a write must lie in, in engineering units (``unit``);
+    required when ``writable``. They mean what the twin point's limits of the same names mean for a
+    setpoint; values read are judged against the twin point's limits, not these.
+    """
 
     id: PointId
     unit: str = ""
     scale: FiniteFloat = 1.0
     offset: FiniteFloat = 0.0
     writable: bool = False
-    safe_min: FiniteFloat | None = None
-    safe_max: FiniteFloat | None = None
+    low_limit: FiniteFloat | None = None
+    high_limit: FiniteFloat | None = None
     description: str = ""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_renamed_fields(cls, data: Any) -> Any:
+        renamed = [f"{old} is now named {new}" for old, new in RENAMED_POINT_FIELDS.items()
+                   if isinstance(data, dict) and old in data]
+        if renamed:
+            raise ValueError("; ".join(renamed))
+        return data
 
     @model_validator(mode="after")
     def _writable_needs_limits(self) -> MappedPoint:
-        if self.writable and (self.safe_min is None or self.safe_max is None):
-            raise ValueError("a writable point needs safe_min and safe_max")
-        if self.safe_min is not None and self.safe_max is not None and self.safe_min > self.safe_max:
-            raise ValueError(f"safe_min {self.safe_min:g} is above safe_max {self.safe_max:g}")
+        if self.writable and (self.low_limit is None or self.high_limit is None):
+            raise ValueError("a writable point needs low_limit and high_limit")
+        if self.low_limit is not None and self.high_limit is not None and self.low_limit > self.high_limit:
+            raise ValueError(f"low_limit {self.low_limit:g} is above high_limit {self.high_limit:g}")
         if self.scale == 0:
             raise ValueError("scale cannot be 0")
         return self

@@ -48,7 +48,7 @@ def cooling_load_kwth(design_load_kwth: float, outdoor_temp_c: float | np.ndarra
     if isinstance(uncorrected, np.ndarray):
         temperature_share = np.clip(uncorrected, 0.0, 1.25)
         conditioned = (temperature_share > 0).astype(float)
-    else:  # the simulator's per-step call: min/max on a float is much faster than numpy
+    else:  # the simulator's per-step call on a float: builtin min/max, no numpy array round trip
         temperature_share = min(1.25, max(0.0, uncorrected))
         conditioned = 1.0 if temperature_share > 0 else 0.0
     internal = design_load_kwth * (0.2 + 0.8 * occupancy) * temperature_share
@@ -76,7 +76,7 @@ def chiller_cop(chiller: Chiller, mode: int, part_load: float, outdoor_temp_c: f
     temperature_factor: float | np.ndarray
     if isinstance(uncorrected, np.ndarray):
         temperature_factor = np.clip(uncorrected, 0.7, 1.25)
-    else:  # the simulator's per-step call: min/max on a float is much faster than numpy
+    else:  # the simulator's per-step call on a float: builtin min/max, no numpy array round trip
         temperature_factor = min(1.25, max(0.7, uncorrected))
     if mode == MODE_ICE:
         return (chiller.ice_cop_rated or chiller.cop_rated) * temperature_factor

@@ -145,7 +145,7 @@ def _status(ctx: DashboardContext, plan: dict | None) -> dbc.Card:
         html.Div(f"{local_time_text(_time(plan['start_utc']), tz, '%a %d %b %H:%M')} to "
                  f"{local_time_text(_time(plan['end_utc']), tz, '%a %d %b %H:%M')} ({tz}), 15-minute steps · "
                  f"solver status {plan['status']} · "
-                 f"made {local_time_text(_time(plan['created_utc']), tz, '%d %b %H:%M')}"
+                 f"made {local_time_text(_time(plan['made_utc']), tz, '%d %b %H:%M')}"
                  + (f" · plan for review {plan['review_plan_id']}" if plan["review_plan_id"] else ""),
                  className="text-muted small"),
         html.Div([html.Strong(f"Plan cost {format_value(plan['costs']['total_cny'], plan['currency'])}"),

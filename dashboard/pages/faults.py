@@ -168,15 +168,15 @@ def _table(records: list[dict], tz: str):
     for e in records:
         status = [dbc.Badge("suppressed", color="secondary", className="me-1 suppressed")] if e["suppressed_by"] \
             else []
-        if e["shelved_until"]:
-            status.append(dbc.Badge(f"shelved until {_local(e['shelved_until'], tz)}", color="dark",
+        if e["shelved_until_utc"]:
+            status.append(dbc.Badge(f"shelved until {_local(e['shelved_until_utc'], tz)}", color="dark",
                                     className="me-1 shelved"))
         rows.append(html.Tr([
             html.Td(dbc.Badge(e["priority"], color=PRIORITY_COLOURS.get(e["priority"], "secondary"))),
             html.Td(e["asset_id"], className="asset"), html.Td(e["rule_id"], className="rule"),
             html.Td(e["point_id"] or "–"),
-            html.Td(_local(e["start"], tz)), html.Td(_local(e["end"], tz) if e["end"] else "active"),
-            html.Td(html.Span(f"{e['acknowledged_by']} at {_local(e['acknowledged_at'], tz)}",
+            html.Td(_local(e["start_utc"], tz)), html.Td(_local(e["end_utc"], tz) if e["end_utc"] else "active"),
+            html.Td(html.Span(f"{e['acknowledged_by']} at {_local(e['acknowledged_utc'], tz)}",
                               className="acknowledged") if e["acknowledged_by"] else
                     dbc.Button("Acknowledge", id={"type": "ack-fault", "index": e["id"]}, size="sm",
                                color="warning", outline=True, className="ack-button")),
@@ -199,11 +199,12 @@ def _detail(ctx: DashboardContext, episode_id: str | None):
         return html.Div(f"episode {episode_id} is no longer stored", className="text-muted")
     tz = ctx.park.site.timezone
     alarm = f"{record['rule_id']} on {record['asset_id']}" + (f" ({record['point_id']})" if record["point_id"] else "")
-    comments = [html.Li([html.Strong(c["who"]), f" at {_local(c['at'], tz)}: ", c["text"]]) for c in record["comments"]]
+    comments = [html.Li([html.Strong(c["who"]), f" at {_local(c['at_utc'], tz)}: ", c["text"]])
+                for c in record["comments"]]
     return html.Div([
-        html.Div([html.Strong(alarm), f" from {_local(record['start'], tz)}",
-                  f" to {_local(record['end'], tz)}" if record["end"] else " (active)",
-                  f"; shelved until {_local(record['shelved_until'], tz)}" if record["shelved_until"] else ""],
+        html.Div([html.Strong(alarm), f" from {_local(record['start_utc'], tz)}",
+                  f" to {_local(record['end_utc'], tz)}" if record["end_utc"] else " (active)",
+                  f"; shelved until {_local(record['shelved_until_utc'], tz)}" if record["shelved_until_utc"] else ""],
                  id="faults-detail-title", **data_attributes(fault=episode_id)),
         html.Ul(comments, id="faults-comments", className="small mt-2") if comments else
         html.Div("no comments yet", className="text-muted small mt-2", id="faults-comments"),
@@ -231,8 +232,8 @@ def timeline_figure(episodes: list[dict], end: datetime, tz: str) -> dict:
         mine = [e for e in episodes if e["priority"] == priority]
         if not mine:
             continue
-        starts = [datetime.fromisoformat(e["start"]) for e in mine]
-        ends = [datetime.fromisoformat(e["end"]) if e["end"] else max(end, s) for e, s in zip(mine, starts)]
+        starts = [datetime.fromisoformat(e["start_utc"]) for e in mine]
+        ends = [datetime.fromisoformat(e["end_utc"]) if e["end_utc"] else max(end, s) for e, s in zip(mine, starts)]
         traces.append({
             "type": "bar", "orientation": "h", "name": priority, "marker": {"color": colour},
             "y": [e["asset_id"] for e in mine],

@@ -178,8 +178,8 @@ def points_write(
             number = float(value)
         except ValueError:
             raise refuse("not a number", f"VALUE: {value!r} is not a number (or null)") from None
-        if not math.isfinite(number) or not point.safe_min <= number <= point.safe_max:
-            result = f"refused: outside safe limits [{point.safe_min:g}, {point.safe_max:g}]"
+        if not math.isfinite(number) or not point.low_limit <= number <= point.high_limit:
+            result = f"refused: outside safe limits [{point.low_limit:g}, {point.high_limit:g}]"
             audited(number if math.isfinite(number) else None, result)
             raise BadInput(f"{point_id}: {number:g} is {result.removeprefix('refused: ')}")
     result = asyncio.run(_with_adapter(device, lambda adapter: write_result(adapter, point_id, number)))

@@ -142,7 +142,8 @@ class _CommandedObject(_ServedObject):  # type: ignore[misc]  # a bacpypes3 obje
         if name == "presentValue" and not isinstance(value, Null):
             engineering = point.to_engineering(float(value))
             # a writable point's map always has both limits
-            if point.safe_min is None or point.safe_max is None or not point.safe_min <= engineering <= point.safe_max:
+            low, high = point.low_limit, point.high_limit
+            if low is None or high is None or not low <= engineering <= high:
                 raise PropertyError("valueOutOfRange")
         await super().write_property(attr, value, index, priority)
         if name == "presentValue":

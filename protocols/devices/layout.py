@@ -200,8 +200,8 @@ class _SunSpecBuilder:
         self.mapped.append(ModbusPoint(
             id=point.id, table="holding_register", address=address, type=data_type, scale=scale,
             scale_factor_register=sf_address, unit=point.unit, writable=point.writable,
-            safe_min=point.spec.low_limit if point.writable else None,
-            safe_max=point.spec.high_limit if point.writable else None, description=point.spec.description))
+            low_limit=point.spec.low_limit if point.writable else None,
+            high_limit=point.spec.high_limit if point.writable else None, description=point.spec.description))
 
     def constant(self, address: int, registers: list[int]) -> None:
         self._put(address, registers)
@@ -294,8 +294,8 @@ def _bacnet_layout(asset: AssetBase, points: list[Point], device_instance: int) 
         offset = (point.spec.low_limit or 0) - 1 if is_enum else 0.0
         mapped.append(BacnetPoint(
             id=point.id, object_type=object_type, instance=counters[object_type], unit=point.unit, offset=offset,
-            writable=point.writable, safe_min=point.spec.low_limit if point.writable else None,
-            safe_max=point.spec.high_limit if point.writable else None, description=point.spec.description))
+            writable=point.writable, low_limit=point.spec.low_limit if point.writable else None,
+            high_limit=point.spec.high_limit if point.writable else None, description=point.spec.description))
     heartbeat = BacnetHeartbeat(object_type="analog-value", instance=HEARTBEAT_INSTANCE,
                                 timeout_s=HEARTBEAT_TIMEOUT_S) if any(p.writable for p in mapped) else None
     return BacnetLayout(asset.id, address=device_instance, points=mapped, heartbeat=heartbeat)

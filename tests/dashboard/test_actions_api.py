@@ -94,14 +94,14 @@ def test_only_operators_acknowledge_a_fault_and_who_and_when_show_in_the_api(mak
     refusals = [r.getMessage() for r in caplog.records if "refused acknowledge_fault" in r.getMessage()]
     assert len(refusals) == 2 and "anonymous" in refusals[0] and "'vic' (role viewer)" in refusals[1]
     (shown,) = client.get("/api/faults?from=2026-07-01T00:00:00Z&to=2026-07-02T00:00:00Z").get_json()["faults"]
-    assert shown["id"] == fault.id and shown["end"] is None and shown["acknowledged_by"] is None
+    assert shown["id"] == fault.id and shown["end_utc"] is None and shown["acknowledged_by"] is None
     assert client.post("/api/faults/ack", json={"id": "battery_overtemp:battery::1"},
                        headers=basic("olga")).status_code == 404
     assert client.post("/api/faults/ack", json={}, headers=basic("olga")).status_code == 400
     answer = client.post("/api/faults/ack", json=body, headers=basic("olga"))
     assert answer.status_code == 200 and answer.get_json()["fault"]["acknowledged_by"] == "olga"
     (shown,) = client.get("/api/faults?from=2026-07-01T00:00:00Z&to=2026-07-02T00:00:00Z").get_json()["faults"]
-    assert (shown["acknowledged_by"], shown["acknowledged_at"]) == ("olga", ACK_AT.isoformat())
+    assert (shown["acknowledged_by"], shown["acknowledged_utc"]) == ("olga", ACK_AT.isoformat())
 
 
 def test_manual_dispatch_writes_every_step_after_a_traders_approval_and_suspend_releases(make_live, caplog):

@@ -103,7 +103,7 @@ def test_a_signed_in_operator_acknowledges_a_fault(running, page):
     (episode,) = [f for f in faults if f["id"] == episode_id]
     assert episode["acknowledged_by"] == "olga"
     # stamped with the twin's (simulation) clock, like the episode: not before the episode began
-    assert datetime.fromisoformat(episode["acknowledged_at"]) >= datetime.fromisoformat(episode["start"])
+    assert datetime.fromisoformat(episode["acknowledged_utc"]) >= datetime.fromisoformat(episode["start_utc"])
     assert all(f["acknowledged_by"] is None for f in faults if f["id"] != episode_id)
     page.screenshot(path=str(ARTIFACTS / "run-faults-acknowledged.png"), full_page=True, timeout=SCREENSHOT_TIMEOUT_MS)
 

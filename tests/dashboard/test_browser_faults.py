@@ -1,7 +1,7 @@
 """In chromium, `parktwin dashboard` over a history holding 100,000 fault episodes: the Faults page's alarm console
 shows the newest, its filters and pages list what the store selects, and an operator comments on an episode and
 shelves its alarm (stored, audited, and taken off the header's alarm count). How fast the page loads is measured
-by benchmarks/alarm_console.py (issue 17: within 2 s), not asserted here: a test must hold on a loaded machine.
+by benchmarks/alarm_console.py (target: within 2 s), not asserted here: a test must hold on a loaded machine.
 
 Screenshots go to test-artifacts/dashboard/.
 """

@@ -48,7 +48,7 @@ def served(demo_park, tmp_path):
 
 
 def start_hours(body: dict) -> list[float]:
-    return [(datetime.fromisoformat(f["start"]) - T0).total_seconds() / 3600 for f in body["faults"]]
+    return [(datetime.fromisoformat(f["start_utc"]) - T0).total_seconds() / 3600 for f in body["faults"]]
 
 
 def test_filters_and_pages_select_in_the_store_newest_first(served):
@@ -70,7 +70,7 @@ def test_filters_and_pages_select_in_the_store_newest_first(served):
 def test_the_alarm_count_leaves_out_acknowledged_and_shelved_alarms(served):
     client, _ = served
     body = client.get(f"/api/faults?{RANGE}").get_json()
-    active = [f for f in body["faults"] if f["end"] is None]
+    active = [f for f in body["faults"] if f["end_utc"] is None]
     assert body["alarm_count"] == len(active) == 6  # starts 0, 5, ..., 25
     battery = next(f for f in active if f["asset_id"] == "battery")
     assert client.post("/api/faults/ack", json={"id": battery["id"]}, headers=basic("olga")).status_code == 200
@@ -80,25 +80,25 @@ def test_the_alarm_count_leaves_out_acknowledged_and_shelved_alarms(served):
                          headers=basic("olga"))
     assert answer.status_code == 200
     shelved = answer.get_json()["shelved"]
-    assert (shelved["shelved_by"], shelved["until"]) == ("olga", (NOW + timedelta(minutes=90)).isoformat())
+    assert (shelved["shelved_by"], shelved["until_utc"]) == ("olga", (NOW + timedelta(minutes=90)).isoformat())
     body = client.get(f"/api/faults?{RANGE}").get_json()
     assert body["alarm_count"] == 2  # every sensor_stale episode of chiller1 is the one shelved alarm: 0, 10, 20
     assert body["shelved"] == [shelved]
     listed = client.get(f"/api/faults?{RANGE}&state=shelved").get_json()["faults"]
     assert {f["rule_id"] for f in listed} == {"sensor_stale"} and len(listed) == 15
-    assert all(f["shelved_until"] == shelved["until"] for f in listed)
+    assert all(f["shelved_until_utc"] == shelved["until_utc"] for f in listed)
 
 
 def test_an_operator_acknowledges_a_cleared_alarm_and_comments_on_it(served):
     client, store = served
     cleared = client.get(f"/api/faults?{RANGE}&state=cleared,unacknowledged&limit=1").get_json()["faults"][0]
-    assert cleared["end"] is not None
+    assert cleared["end_utc"] is not None
     answer = client.post("/api/faults/ack", json={"id": cleared["id"]}, headers=basic("olga")).get_json()
-    assert (answer["fault"]["acknowledged_by"], answer["fault"]["acknowledged_at"]) == ("olga", NOW.isoformat())
+    assert (answer["fault"]["acknowledged_by"], answer["fault"]["acknowledged_utc"]) == ("olga", NOW.isoformat())
     answer = client.post("/api/faults/comment", json={"id": cleared["id"], "text": "  reset by the vendor "},
                          headers=basic("olga"))
     assert answer.status_code == 200 and answer.get_json()["comment"] == {
-        "who": "olga", "at": NOW.isoformat(), "text": "reset by the vendor"}
+        "who": "olga", "at_utc": NOW.isoformat(), "text": "reset by the vendor"}
     (shown,) = [f for f in client.get(f"/api/faults?{RANGE}").get_json()["faults"] if f["id"] == cleared["id"]]
     assert shown["comments"] == [answer.get_json()["comment"]]
     assert [c.text for c in store.comments([cleared["id"]])[cleared["id"]]] == ["reset by the vendor"]

@@ -33,9 +33,9 @@ class FixedKpis:
 class OneFault:
     def console(self, which, offset, limit):
         listed = [{"id": "chw_low_delta_t:chiller2::1782900000000", "rule_id": "chw_low_delta_t",
-                   "asset_id": "chiller2", "point_id": None, "start": "2026-07-01T10:00:00+00:00", "end": None,
+                   "asset_id": "chiller2", "point_id": None, "start_utc": "2026-07-01T10:00:00+00:00", "end_utc": None,
                    "priority": "medium", "suppressed_by": None, "evidence": "delta-T 1.4 K for 15 min",
-                   "acknowledged_by": None, "acknowledged_at": None, "comments": [], "shelved_until": None}]
+                   "acknowledged_by": None, "acknowledged_utc": None, "comments": [], "shelved_until_utc": None}]
         return {"faults": listed[offset:offset + limit], "total": len(listed)}
 
     def alarm_count(self):

@@ -65,8 +65,8 @@ def get_json(url: str) -> dict | None:
 
 
 def overlaps(episode: dict, fault) -> bool:
-    start = datetime.fromisoformat(episode["start"])
-    end = datetime.fromisoformat(episode["end"]) if episode["end"] else None
+    start = datetime.fromisoformat(episode["start_utc"])
+    end = datetime.fromisoformat(episode["end_utc"]) if episode["end_utc"] else None
     return start < fault.end_utc + MARGIN and (end is None or end > fault.start_utc - MARGIN)
 
 
@@ -102,11 +102,11 @@ def test_a_live_run_raises_one_alarm_per_injected_fault_and_none_unexplained_aft
     (lost,) = [e for e in annunciated if e["rule_id"] == "device_comm_lost"]
     ev5_stale = [e for e in episodes if e["rule_id"] == "sensor_stale" and e["asset_id"] == "ev5"]
     assert ev5_stale and all(e["suppressed_by"] == lost["id"] for e in ev5_stale)
-    unexplained = [e for e in annunciated if datetime.fromisoformat(e["start"]) >= GRACE_END_LOCAL and not any(
+    unexplained = [e for e in annunciated if datetime.fromisoformat(e["start_utc"]) >= GRACE_END_LOCAL and not any(
         e["asset_id"] == (park.points[f.target].asset_id if f.kind == "sensor_flatline" else f.target)
         and overlaps(e, f) for f in injected)]
     assert unexplained == []
     alarm_system = body["alarm_system"]
     assert alarm_system["alarms"] == len([e for e in annunciated
-                                          if START_LOCAL <= datetime.fromisoformat(e["start"]) < END_LOCAL])
+                                          if START_LOCAL <= datetime.fromisoformat(e["start_utc"]) < END_LOCAL])
     assert alarm_system["suppressed"] >= len(ev5_stale)

@@ -47,10 +47,11 @@ def test_fault_provider_lists_stored_episodes_of_the_period_as_text(faulty_week_
     start_ms = int(datetime(2026, 7, 6, 1, tzinfo=UTC).timestamp() * 1000)
     assert lift == {"id": f"elevator_out_of_service:elevator2::{start_ms}", "rule_id": "elevator_out_of_service",
                     "asset_id": "elevator2", "point_id": None,
-                    "start": "2026-07-06T01:00:00+00:00", "end": "2026-07-06T07:00:00+00:00", "priority": "high",
+                    "start_utc": "2026-07-06T01:00:00+00:00", "end_utc": "2026-07-06T07:00:00+00:00",
+                    "priority": "high",
                     "suppressed_by": None, "evidence": "fault_code=17",
-                    "acknowledged_by": None, "acknowledged_at": None,
-                    "comments": [], "shelved_until": None}
+                    "acknowledged_by": None, "acknowledged_utc": None,
+                    "comments": [], "shelved_until_utc": None}
 
 
 def test_fault_provider_gives_fault_kpis_by_kind_as_computed_by_hand(demo_park, tmp_path):

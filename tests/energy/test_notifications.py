@@ -79,7 +79,7 @@ def test_one_email_and_one_webhook_per_new_critical_alarm_and_none_when_shelved_
     assert f"id: {overheating.id}" in smtp.messages[0].get_content()
     assert "evidence: cell_temp_max_c=55" in smtp.messages[0].get_content()
     first = hook.bodies[0]
-    assert (first["park"], first["fault"]["priority"], first["fault"]["start"]) == (
+    assert (first["park"], first["fault"]["priority"], first["fault"]["start_utc"]) == (
         "Demo Park", "critical", overheating.start_utc.isoformat())
 
 

@@ -1,4 +1,4 @@
-"""Hypothesis strategies that mutate a real input file's bytes the ways issue 18's fuzzing broke the loaders.
+"""Hypothesis strategies that mutate a real input file's bytes in the ways that can break a loader.
 
 A mutation replaces up to three values of the file (YAML values after ``key:`` and list dashes, CSV
 cells) with hostile ones (NaN and infinity, 1e308, huge integers, deep nesting, lists and mappings

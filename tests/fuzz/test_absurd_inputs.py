@@ -1,4 +1,4 @@
-"""Each absurd input issue 18 found accepted is refused, by its loader, naming the field (and line) at fault.
+"""Absurd values in input files are refused, each by its loader, naming the field (and line) at fault.
 
 Every case edits one value of a real demo file (or of a small valid CSV) and expects ConfigError
 whose message names the file, the field and why.
@@ -23,7 +23,7 @@ from twin.config import ConfigError, load_park
 from twin.faults_file import load_faults
 
 TZ = "Asia/Shanghai"
-BATTERY_SETPOINT = "safe_min: -1000.0, safe_max: 1000.0"
+BATTERY_SETPOINT = "low_limit: -1000.0, high_limit: 1000.0"
 
 
 @pytest.fixture(scope="module")
@@ -149,10 +149,10 @@ def test_an_absurd_value_in_a_plan_inputs_row_is_refused(tmp_path, column, row_t
 
 
 @pytest.mark.parametrize(("values", "field"), [
-    ("safe_min: -1000.0, safe_max: .inf", "safe_max"),
-    ("safe_min: .nan, safe_max: 1000.0", "safe_min"),
-    ("safe_min: -.inf, safe_max: 1000.0", "safe_min"),
-    ("safe_min: -1000.0, safe_max: 1000.0, scale: .nan", "scale"),
+    ("low_limit: -1000.0, high_limit: .inf", "high_limit"),
+    ("low_limit: .nan, high_limit: 1000.0", "low_limit"),
+    ("low_limit: -.inf, high_limit: 1000.0", "low_limit"),
+    ("low_limit: -1000.0, high_limit: 1000.0, scale: .nan", "scale"),
 ])
 def test_point_map_limits_and_scale_that_are_not_finite_are_refused(demo_copy, park, values, field):
     point_map = edited(demo_copy / "pointmaps" / "battery.yaml", BATTERY_SETPOINT, values)
@@ -160,11 +160,11 @@ def test_point_map_limits_and_scale_that_are_not_finite_are_refused(demo_copy, p
     assert f"line 19: points[5 plant.battery.power_setpoint_kw].{field}: Input should be a finite number" in message
 
 
-def test_a_safe_min_above_safe_max_is_refused(demo_copy, park):
+def test_a_low_limit_above_high_limit_is_refused(demo_copy, park):
     """Equal limits stay allowed: they pin a point to one value (discovery's placeholder at the value in force)."""
-    point_map = edited(demo_copy / "pointmaps" / "battery.yaml", BATTERY_SETPOINT, "safe_min: 6, safe_max: 5")
+    point_map = edited(demo_copy / "pointmaps" / "battery.yaml", BATTERY_SETPOINT, "low_limit: 6, high_limit: 5")
     message = refusal(load_point_map, point_map, park)
-    assert "line 19: points[5 plant.battery.power_setpoint_kw]: safe_min 6 is above safe_max 5" in message
+    assert "line 19: points[5 plant.battery.power_setpoint_kw]: low_limit 6 is above high_limit 5" in message
 
 
 def test_a_list_inside_a_point_is_refused_naming_the_field(demo_copy, park):

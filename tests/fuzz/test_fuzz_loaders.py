@@ -1,6 +1,6 @@
 """Every input-file loader, fed 200 mutations of a real file: it returns a valid object or raises ConfigError.
 
-Nothing else may escape (issue 18: UnicodeDecodeError, RecursionError, ValueError from a 100,000-digit
+Nothing else may escape (such as UnicodeDecodeError, RecursionError, ValueError from a 100,000-digit
 integer, TypeError from a list where a scalar goes), and an accepted file holds no NaN or infinite
 number. The demo park's files are the seeds; the loaders without an example file (prices, inputs,
 users, thresholds, weather CSV) start from the small valid files written below, TMY3 weather from
@@ -48,7 +48,7 @@ INPUTS_CSV = "timestamp,cooling_load_kwth,pv_available_kw,other_load_kw,price_cn
 WEATHER_CSV = "time,ghi,temp_air,wind_speed\n" + "".join(
     f"2026-07-01T{h:02d}:00+08:00,{max(0, 900 - abs(h - 12) * 150)},{27 + h / 4:.2f},2.5\n" for h in range(24))
 REGISTER_SHEET_CSV = """\
-id,address,type,scale,unit,writable,safe_min,safe_max,description
+id,address,type,scale,unit,writable,low_limit,high_limit,description
 plant.battery.power_kw,40084,int16,0.001,kW,,,,positive discharging
 plant.battery.soc_pct,40130,uint16,,%,,,,
 plant.battery.stored_energy_kwh,40150,float32,,kWh,,,,

@@ -143,7 +143,7 @@ def test_discovery_walks_the_object_list_into_a_skeleton(park):
         ("analog-input", 2, "todo.ev5.session_energy_kwh"), ("analog-output", 1, "todo.ev5.power_limit_kw"),
         ("analog-value", 900, "todo.ev5.heartbeat")]  # the watchdog object, for the integrator to map as `heartbeat:`
     limit = device.points[3]
-    assert limit.writable and limit.safe_min == limit.safe_max == 45.0
+    assert limit.writable and limit.low_limit == limit.high_limit == 45.0
 
 
 def test_cov_points_follow_notifications_and_fall_back_to_polling(park):

@@ -220,7 +220,7 @@ def binary_value_device(port: int, writable_type: str) -> tuple[BacnetDeviceMap,
     point_map = BacnetDeviceMap.model_validate({
         "name": "third_party", "port": port, "device_instance": 777, "timeout_s": TIMEOUT_S,
         "points": [{"id": "b1.pump.enable", "object_type": writable_type, "instance": 1, "writable": True,
-                    "safe_min": 0, "safe_max": 1}]})
+                    "low_limit": 0, "high_limit": 1}]})
     return point_map, app
 
 

@@ -143,7 +143,7 @@ def test_heartbeat_object_must_not_be_a_point_and_outlasts_the_poll_period():
     from pydantic import ValidationError
 
     points = [{"id": "a.b.setpoint_c", "object_type": "analog-value", "instance": 1, "writable": True,
-               "safe_min": 0, "safe_max": 10}]
+               "low_limit": 0, "high_limit": 10}]
     device = BacnetDeviceMap(name="d", port=47808, device_instance=1, points=points,
                              heartbeat={"object_type": "analog-value", "instance": 1, "timeout_s": 60})
     assert point_map_issues(device) == [(("heartbeat", "instance"), "analog-value,1 is point 'a.b.setpoint_c'")]

@@ -220,6 +220,6 @@ def test_discover_makes_unique_valid_ids_twin_units_and_writable_binaries(tmp_pa
         "todo.chiller_2.chw_setpoint", "todo.chiller_2.pump_cmd", "todo.chiller_2.enable"]
     assert [points[i].unit for i in sorted(points)] == ["kW", "kW", "degC", "degC", "bool", "bool"]
     assert points[3].description == "冷冻水供水温度"  # the device's own name stays beside the made-up id
-    assert [(points[i].writable, points[i].safe_min, points[i].safe_max) for i in (5, 6)] == [(True, 0, 1)] * 2
-    assert (points[4].writable, points[4].safe_min, points[4].safe_max) == (True, 7.0, 7.0)
+    assert [(points[i].writable, points[i].low_limit, points[i].high_limit) for i in (5, 6)] == [(True, 0, 1)] * 2
+    assert (points[4].writable, points[4].low_limit, points[4].high_limit) == (True, 7.0, 7.0)
     assert not any(points[i].writable for i in (1, 2, 3))

@@ -175,8 +175,8 @@ def test_simulated_battery_reads_and_writes_within_limits(battery_layout):
 def test_single_and_multiple_register_writes_land_where_the_map_says():
     port = free_port()
     device = ModbusDeviceMap(name="d", port=port, points=[
-        point("a.b.limit_pct", 10, "uint16", scale=0.1, writable=True, safe_min=0, safe_max=100),
-        point("a.b.setpoint_kw", 20, "int32", word_order="little", writable=True, safe_min=-500, safe_max=500),
+        point("a.b.limit_pct", 10, "uint16", scale=0.1, writable=True, low_limit=0, high_limit=100),
+        point("a.b.setpoint_kw", 20, "int32", word_order="little", writable=True, low_limit=-500, high_limit=500),
     ])
 
     async def scenario():

@@ -108,7 +108,7 @@ async def _true(value: bool) -> bool:
 
 def test_a_point_without_fail_safe_cannot_be_released_and_says_why():
     device = ModbusDeviceMap(name="d", port=free_port(), points=[
-        ModbusPoint(id="a.b.setpoint_kw", address=0, type="int16", writable=True, safe_min=-10, safe_max=10)])
+        ModbusPoint(id="a.b.setpoint_kw", address=0, type="int16", writable=True, low_limit=-10, high_limit=10)])
     with pytest.raises(WriteRefused, match="declares no fail_safe"):
         asyncio.run(ModbusAdapter(device).write("a.b.setpoint_kw", None))
 
@@ -119,7 +119,7 @@ def test_fail_safe_registers_must_not_be_another_points_and_need_a_writable_hold
     from protocols.pointmap import point_map_issues
 
     device = ModbusDeviceMap(name="d", port=1502, points=[
-        ModbusPoint(id="a.b.setpoint_kw", address=0, type="int16", writable=True, safe_min=-10, safe_max=10,
+        ModbusPoint(id="a.b.setpoint_kw", address=0, type="int16", writable=True, low_limit=-10, high_limit=10,
                     fail_safe={"enable_address": 1, "revert_timeout_s": 60}),
         ModbusPoint(id="a.b.power_kw", address=1, type="int16")])
     assert point_map_issues(device) == [(("points", 0, "fail_safe", "enable_address"),

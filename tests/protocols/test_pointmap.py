@@ -45,7 +45,7 @@ port: 1502
 points:
   - {id: b1.pv_roof_south.ac_power_kw, address: 100, type: int16, scale: 0.1, unit: kW}
   - {id: b1.pv_roof_south.energy_kwh, address: 102, type: uint32, unit: kWh}
-  - {id: b1.pv_roof_south.power_limit_pct, address: 110, type: float32, writable: true, safe_min: 0, safe_max: 100}
+  - {id: b1.pv_roof_south.power_limit_pct, address: 110, type: float32, writable: true, low_limit: 0, high_limit: 100}
 """
 
 
@@ -67,8 +67,10 @@ def test_a_good_map_loads_and_binds_to_the_park(tmp_path, park):
      "points[1 b1.pv_roof_south.energy_kwh].address", "overlaps point 'b1.pv_roof_south.ac_power_kw'"),
     (("id: b1.pv_roof_south.energy_kwh", "id: b1.pv_roof_south.ac_power_kw"), 6,
      "points[1 b1.pv_roof_south.ac_power_kw].id", "duplicate point id"),
-    ((", writable: true, safe_min: 0, safe_max: 100", ", writable: true"), 7,
-     "points[2 b1.pv_roof_south.power_limit_pct]", "needs safe_min and safe_max"),
+    ((", writable: true, low_limit: 0, high_limit: 100", ", writable: true"), 7,
+     "points[2 b1.pv_roof_south.power_limit_pct]", "needs low_limit and high_limit"),
+    (("low_limit: 0, high_limit: 100", "safe_min: 0, safe_max: 100"), 7,
+     "points[2 b1.pv_roof_south.power_limit_pct]", "safe_min is now named low_limit; safe_max is now named high_limit"),
     (("type: int16", "type: int17"), 5, "points[0 b1.pv_roof_south.ac_power_kw].type", "int17"),
 ])
 def test_malformed_modbus_maps_name_the_point_and_field(tmp_path, park, change, line, where, reason):
@@ -115,7 +117,7 @@ def test_cli_validate_exits_2_naming_file_point_and_field(tmp_path):
 def test_csv_registry_sheet_imports_into_the_same_map(tmp_path, park):
     sheet = tmp_path / "registers.csv"
     sheet.write_text(
-        "id,address,type,scale,unit,writable,safe_min,safe_max\n"
+        "id,address,type,scale,unit,writable,low_limit,high_limit\n"
         "b1.pv_roof_south.ac_power_kw,100,int16,0.1,kW,,,\n"
         "b1.pv_roof_south.energy_kwh,102,uint32,,kWh,,,\n"
         "b1.pv_roof_south.power_limit_pct,110,float32,,,true,0,100\n", encoding="utf-8")

@@ -140,10 +140,10 @@ def test_validate_refuses_a_park_whose_tariff_is_absurd(capsys, park_dir):
 
 def test_validate_refuses_a_point_map_with_an_infinite_safe_limit(capsys, park_dir):
     point_map = park_dir / "pointmaps" / "battery.yaml"
-    point_map.write_text(point_map.read_text(encoding="utf-8").replace("safe_max: 1000.0", "safe_max: .inf"),
+    point_map.write_text(point_map.read_text(encoding="utf-8").replace("high_limit: 1000.0", "high_limit: .inf"),
                          encoding="utf-8")
     assert_bad_input(parktwin(capsys, "validate", park_dir / "park.yaml"), f"error: {point_map}: line 19: "
-                     "points[5 plant.battery.power_setpoint_kw].safe_max: Input should be a finite number")
+                     "points[5 plant.battery.power_setpoint_kw].high_limit: Input should be a finite number")
 
 
 @pytest.fixture
