@@ -11,8 +11,6 @@ truth: the meters' and PV inverters' power as the devices present it.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import threading
 import urllib.parse
 import urllib.request
@@ -21,7 +19,8 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pandas as pd
 import pytest
-from browser_support import ARTIFACTS, ROOT, UI_WAIT_MS, ConsoleWatch
+from browser_support import ARTIFACTS, UI_WAIT_MS, ConsoleWatch
+from cli_support import parktwin
 from park_copies import copy_demo_park, free_port
 from playwright.sync_api import expect
 from waiting import wait_for
@@ -113,8 +112,7 @@ def test_cli_api_and_overview_agree_with_each_other_and_with_the_simulators_grou
     tariff = load_tariff(park.tariff)
     expected = ground_truth(truth, tariff)
 
-    cli = subprocess.run([sys.executable, "-m", "parktwin", "kpi", str(park_file), "--from", DAY, "--to", "2026-07-02",
-                          "--history", url, "--speed", str(SPEED), "--json"], cwd=ROOT, capture_output=True, text=True)
+    cli = parktwin("kpi", park_file, "--from", DAY, "--to", "2026-07-02", "--history", url, "--speed", SPEED, "--json")
     assert cli.returncode == 0, cli.stderr
     kpi_cli = json.loads(cli.stdout)
 

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 from datetime import timedelta
 from pathlib import Path
 
 import pvlib
 import pytest
+from cli_support import CliResult, parktwin
 
 from energy.forecast import annual_pv_energy_kwh
 from twin.history import FaultEpisodeStore, open_history
@@ -20,12 +19,7 @@ DEMO = ROOT / "examples" / "demo-park" / "park.yaml"
 TMY3 = Path(pvlib.__file__).parent / "data" / "723170TYA.CSV"
 
 
-def parktwin(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "parktwin", *map(str, args)], capture_output=True, text=True,
-                          cwd=ROOT, timeout=300)
-
-
-def timed(*args: str) -> tuple[subprocess.CompletedProcess, float]:
+def timed(*args: str) -> tuple[CliResult, float]:
     began = time.perf_counter()
     result = parktwin(*args)
     return result, time.perf_counter() - began

@@ -4,14 +4,13 @@ the minimal pv-battery example park plans and simulates without chillers."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from cli_support import parktwin
 from optimizer_cases import UTC_START, context, horizon
 
 from energy.environment import ParkEnvironment
@@ -85,10 +84,6 @@ def test_ev_session_served_by_its_deadline_at_the_cheapest_hours():
 
 
 # ---------------------------------------------------------------- command line
-
-def parktwin(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "parktwin", *args], capture_output=True, text=True, cwd=ROOT,
-                          timeout=300)
 
 
 def write_inputs(path: Path, other_load_kw: float = 150.0, cooling: float = 0.0, bad_row: bool = False) -> Path:
@@ -175,7 +170,6 @@ def test_pv_battery_park_validates_and_simulates_without_chillers():
     pv = simulator.point_ids.index("office.pv_roof.ac_power_kw")
     noon = [simulator.advance() for _ in range(12 * 60)][-1]
     assert np.isfinite(noon.values[grid]) and noon.values[pv] > 50.0
-
 
 
 def test_closed_loop_day_on_the_simulator_beats_holding_storage():

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from cli_support import parktwin as cli
 from park_copies import copy_demo_park, stop_with_ctrl_c
 
 from protocols.pointmap import load_point_maps
@@ -18,11 +19,6 @@ from twin.config import load_park
 from twin.history import open_history, write_audit
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "parktwin", *args], capture_output=True, text=True, cwd=ROOT,
-                          timeout=60)
 
 
 @pytest.fixture(scope="module")

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import pytest
+from cli_support import parktwin
 
 from protocols.devices.layout import render_default_point_maps
 from protocols.pointmap import ModbusDeviceMap, import_csv, load_point_map, load_point_maps
@@ -103,14 +102,12 @@ def test_unknown_bacnet_object_type_is_refused(tmp_path):
 
 def test_cli_validate_exits_2_naming_file_point_and_field(tmp_path):
     path = write(tmp_path, GOOD_MODBUS.replace("address: 102, type: uint32", "address: 99, type: uint32"))
-    result = subprocess.run([sys.executable, "-m", "parktwin", "points", "validate", str(path), "--park", str(DEMO)],
-                            capture_output=True, text=True, cwd=ROOT)
+    result = parktwin("points", "validate", str(path), "--park", str(DEMO))
     assert result.returncode == 2
     assert str(path) in result.stderr and "points[1 b1.pv_roof_south.energy_kwh].address" in result.stderr
     assert "Traceback" not in result.stderr
     good_file = write(tmp_path, GOOD_MODBUS, "ok.yaml")
-    good = subprocess.run([sys.executable, "-m", "parktwin", "points", "validate", str(good_file)],
-                          capture_output=True, text=True, cwd=ROOT)
+    good = parktwin("points", "validate", str(good_file))
     assert good.returncode == 0 and "3 points (1 writable)" in good.stdout
 
 
@@ -144,9 +141,8 @@ def test_csv_overlaps_are_refused_too_and_the_cli_writes_a_valid_map(tmp_path):
     good = tmp_path / "good.csv"
     good.write_text("id,object_type,instance,unit\nplant.chiller1.power_kw,analog-input,1,kW\n", encoding="utf-8")
     out = tmp_path / "chiller.yaml"
-    result = subprocess.run([sys.executable, "-m", "parktwin", "points", "import", str(good), "--out", str(out),
-                             "--protocol", "bacnet", "--name", "chiller1", "--port", "47808",
-                             "--device-instance", "1000"], capture_output=True, text=True, cwd=ROOT)
+    result = parktwin("points", "import", good, "--out", out, "--protocol", "bacnet", "--name", "chiller1",
+                      "--port", "47808", "--device-instance", "1000")
     assert result.returncode == 0, result.stderr
     device = load_point_map(out, load_park(DEMO))
     assert (device.device_instance, device.points[0].object_type, device.points[0].unit) == (1000, "analog-input", "kW")
@@ -156,9 +152,8 @@ def test_cli_import_error_shows_the_id_pattern_as_it_is(tmp_path):
     """The pattern's character classes ([a-z]) reach the terminal, not eaten as rich markup."""
     sheet = tmp_path / "bad.csv"
     sheet.write_text("id,address,type\nPower KW,100,int16\n", encoding="utf-8")
-    result = subprocess.run([sys.executable, "-m", "parktwin", "points", "import", str(sheet), "--out",
-                             str(tmp_path / "out.yaml"), "--protocol", "modbus", "--name", "x", "--port", "1502"],
-                            capture_output=True, text=True, cwd=ROOT)
+    result = parktwin("points", "import", sheet, "--out", tmp_path / "out.yaml", "--protocol", "modbus", "--name",
+                      "x", "--port", "1502")
     assert result.returncode == 2 and "row 2: column id" in result.stderr
     assert r"'^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$'" in result.stderr
 
@@ -188,19 +183,16 @@ def test_two_maps_feeding_one_twin_point_are_refused_naming_both_files_and_the_p
 def test_cli_validate_refuses_a_point_fed_by_two_maps_given_or_in_the_parks_folder(tmp_path):
     first = write(tmp_path, GOOD_MODBUS, "a_inverter.yaml")
     second = write(tmp_path, SECOND_INVERTER_MAP, "b_inverter.yaml")
-    both = subprocess.run([sys.executable, "-m", "parktwin", "points", "validate", str(first), str(second)],
-                          capture_output=True, text=True, cwd=ROOT)
+    both = parktwin("points", "validate", str(first), str(second))
     assert both.returncode == 2 and "Traceback" not in both.stderr
     assert "'b1.pv_roof_south.energy_kwh' is fed by more than one point map" in both.stderr
     assert str(first) in both.stderr and str(second) in both.stderr
     # one new map, checked against the demo park's own folder, whose pv_roof_south map feeds the same points
-    against_park = subprocess.run([sys.executable, "-m", "parktwin", "points", "validate", str(first), "--park",
-                                   str(DEMO)], capture_output=True, text=True, cwd=ROOT)
+    against_park = parktwin("points", "validate", str(first), "--park", str(DEMO))
     assert against_park.returncode == 2
     assert "'b1.pv_roof_south.ac_power_kw' is fed by more than one point map" in against_park.stderr
     assert "pv_roof_south.yaml" in against_park.stderr
     # a map of the park's folder validated with --park is not compared with itself
     own = Path(load_park(DEMO).point_maps) / "pv_roof_south.yaml"
-    alone = subprocess.run([sys.executable, "-m", "parktwin", "points", "validate", str(own), "--park", str(DEMO)],
-                           capture_output=True, text=True, cwd=ROOT)
+    alone = parktwin("points", "validate", str(own), "--park", str(DEMO))
     assert alone.returncode == 0, alone.stderr

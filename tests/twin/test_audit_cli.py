@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import json
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
+from cli_support import parktwin
 
-from parktwin import cli
-from parktwin.terminal import EXIT_BAD_INPUT, BadInput
+from parktwin.terminal import EXIT_BAD_INPUT
 from twin.history import WRITE_PAGE_SIZE, History, WriteRecord, open_history, record_write
 
 DEMO = str(Path(__file__).resolve().parents[2] / "examples" / "demo-park" / "park.yaml")
@@ -27,13 +25,9 @@ def history_url(request, tmp_path) -> str:
     return request.getfixturevalue("postgres_url")
 
 
-def parktwin(*args: str):
-    return CliRunner().invoke(cli.app, list(args))
-
-
 def audit(url: str, *args: str):
     result = parktwin("audit", DEMO, "--history", url, *args)
-    assert result.exit_code == 0, (result.output, result.exception)
+    assert result.returncode == 0, (result.stdout, result.stderr)
     return result
 
 
@@ -46,7 +40,7 @@ def record(url: str, *records: WriteRecord) -> None:
 def test_writes_refused_by_points_write_are_listed_with_who_value_and_result(tmp_path):
     url = f"sqlite:///{tmp_path / 'history.sqlite'}"
     refused = parktwin("points", "write", DEMO, SETPOINT, "30", "--who", "olga", "--history", url)
-    assert isinstance(refused.exception, BadInput)  # outside the limits: refused before any device is asked
+    assert refused.returncode == EXIT_BAD_INPUT, refused.stderr  # outside the limits: refused before a device is asked
 
     lines = audit(url, "--from", "2000-01-01", "--to", "2100-01-01", "--json").stdout.splitlines()
 
@@ -125,13 +119,9 @@ def test_an_empty_period_says_so_and_succeeds(history_url):
     (["--from", "2026-07-02", "--to", "2026-07-01"], "must be after --from"),
     (["--from", "2026-07-01", "--to", "2026-07-01"], "must be after --from"),
 ])
-def test_bad_dates_exit_2_with_a_message_naming_the_option(tmp_path, monkeypatch, capsys, args, message):
-    url = f"sqlite:///{tmp_path / 'history.sqlite'}"
-    monkeypatch.setattr(sys, "argv", ["parktwin", "audit", DEMO, "--history", url, *args])
-    with pytest.raises(SystemExit) as exited:
-        cli.main()
-    captured = capsys.readouterr()
-    assert exited.value.code == EXIT_BAD_INPUT and message in captured.err and captured.out == ""
+def test_bad_dates_exit_2_with_a_message_naming_the_option(tmp_path, args, message):
+    result = parktwin("audit", DEMO, "--history", f"sqlite:///{tmp_path / 'history.sqlite'}", *args)
+    assert result.returncode == EXIT_BAD_INPUT and message in result.stderr and result.stdout == ""
 
 
 @pytest.mark.parametrize(("point_id", "value", "requested", "result"), [
@@ -144,7 +134,7 @@ def test_bad_dates_exit_2_with_a_message_naming_the_option(tmp_path, monkeypatch
 def test_every_write_points_write_refuses_is_audited_with_its_reason(tmp_path, point_id, value, requested, result):
     url = f"sqlite:///{tmp_path / 'history.sqlite'}"
     refused = parktwin("points", "write", DEMO, point_id, "--who", "olga", "--history", url, "--", value)
-    assert isinstance(refused.exception, BadInput)  # exit 2, before any device is asked
+    assert refused.returncode == EXIT_BAD_INPUT, refused.stderr  # exit 2, before any device is asked
 
     (row,) = [json.loads(line) for line in audit(url, "--from", "2000-01-01", "--to", "2100-01-01",
                                                  "--json").stdout.splitlines()]
@@ -160,8 +150,8 @@ def test_a_refused_nan_is_told_apart_from_a_relinquish_and_from_a_refused_null(t
     url = f"sqlite:///{tmp_path / 'history.sqlite'}"
     battery = "plant.battery.power_setpoint_kw"
     for value in ("null", "nan"):
-        assert isinstance(parktwin("points", "write", str(demo_park_copy), battery, value, "--history", url).exception,
-                          BadInput)
+        refused = parktwin("points", "write", demo_park_copy, battery, value, "--history", url)
+        assert refused.returncode == EXIT_BAD_INPUT, refused.stderr
     record(url, WriteRecord(LOCAL_MIDNIGHT_UTC, "controller", SETPOINT, None, "ok"))  # a relinquish that went through
 
     rows = [json.loads(line) for line in audit(url, "--from", "2000-01-01", "--to", "2100-01-01",

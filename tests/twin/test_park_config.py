@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
+from cli_support import parktwin
 
 from twin.assets import Battery, Chiller, Elevator, EVCharger, IceTank, Lighting, Meter, PVArray
 from twin.config import ConfigError, load_park
@@ -16,11 +15,6 @@ from twin.config import ConfigError, load_park
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "examples" / "demo-park" / "park.yaml"
 TON_HOUR_KWH = 3.517
-
-
-def parktwin(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "parktwin", *args], capture_output=True, text=True, cwd=ROOT,
-                          timeout=120)
 
 
 def write_variant(tmp_path: Path, edit) -> Path:

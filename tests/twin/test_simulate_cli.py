@@ -5,14 +5,13 @@ The checks recompute the balances from the raw readings, independently of the si
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from cli_support import parktwin
 
 from twin.config import load_park
 from twin.history import open_history
@@ -22,11 +21,6 @@ ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "examples" / "demo-park" / "park.yaml"
 START_UTC = datetime(2026, 6, 30, 16, tzinfo=UTC)  # 2026-07-01 00:00 Asia/Shanghai
 STEP_H = 1 / 60
-
-
-def parktwin(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "parktwin", *args], capture_output=True, text=True, cwd=ROOT,
-                          timeout=timeout)
 
 
 @pytest.fixture(scope="module")

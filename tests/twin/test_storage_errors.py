@@ -11,12 +11,12 @@ import os
 import re
 import sqlite3
 import subprocess
-import sys
 from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from cli_support import CliResult, parktwin
 from waiting import wait_for
 
 from twin.history import SQLiteHistory
@@ -29,12 +29,7 @@ DEMO = ROOT / "examples" / "demo-park" / "park.yaml"
 T0 = datetime(2026, 7, 1, tzinfo=UTC)
 
 
-def parktwin(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "parktwin", *args], capture_output=True, text=True, cwd=ROOT,
-                          timeout=600)
-
-
-def simulate(history: Path, days: int = 1) -> subprocess.CompletedProcess:
+def simulate(history: Path, days: int = 1) -> CliResult:
     return parktwin("simulate", str(DEMO), "--start", "2026-07-01", "--days", str(days), "--history",
                     f"sqlite:///{history}")
 
