@@ -104,6 +104,8 @@ def run(
     url = history_url(park, history)
     store = open_history(url)
     episodes = FaultEpisodeStore(store)
+    writer = _spooled_writer(store, spool or _default_spool(url, park_file), spool_max_rows)
+    writer.replay_spool()  # an earlier run's spooled readings first: they are part of the history it continues
     live = LiveState()
     continued = None  # the end of the history a simulated run continues
     simulator: ParkSimulator | None = None
@@ -121,7 +123,6 @@ def run(
             simulator.restore_state({pid: reading.value for pid, reading in continued.latest.items()})
             close_left_open(episodes, now, DEFAULT_PRIORITIES)  # the detector continues its rules' episodes
         clock = SimulationClock(now, speed or DEFAULT_SPEED)
-    writer = _spooled_writer(store, spool or _default_spool(url, park_file), spool_max_rows)
     twin_sink = TwinSink(live, writer, flush_every=5)
     notifier = _alarm_notifier(park, user_store, episodes)  # before the first episode is saved
     # fault episodes as the readings arrive; the point maps' poll periods and the start-up grace are

@@ -21,6 +21,7 @@ from park_copies import stop_with_ctrl_c
 
 from twin.config import load_park
 from twin.history import FaultEpisodeStore, open_history
+from twin.history.spool import ReadingSpool
 from twin.readings import Quality, Reading
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -116,6 +117,40 @@ def test_a_killed_simulated_run_restarted_on_its_history_continues_it(tmp_path, 
     assert {e.key for e in episodes_1} <= {e.key for e in episodes_2}
     (overtemp,) = by_alarm[("battery_overtemp", "battery", "")]
     assert overtemp.id == open_before["id"] and overtemp.end_utc is None
+
+
+def test_readings_a_killed_run_left_in_its_spool_are_written_first_and_the_restart_continues_after_them(
+        tmp_path, demo_park_copy, park_runs):
+    """A run killed while its store was away leaves readings in its spool, newer than the store's last one. The
+    restart writes them to the store first and continues after them: one timeline, the counter not run back."""
+    history = tmp_path / "run.sqlite"
+    url = f"sqlite:///{history}"
+    stored_until = datetime(2026, 7, 3, 2, 4, tzinfo=UTC)
+    spooled_until = stored_until + timedelta(hours=2)
+    with open_history(url) as store:
+        store.append([Reading(GRID_IMPORT_COUNTER, stored_until, 1000.0, Quality.GOOD)])
+    spool = ReadingSpool(Path(f"{history}-spool.sqlite"), max_rows=1000)  # where `parktwin run` keeps it
+    spool.push([Reading(GRID_IMPORT_COUNTER, stored_until + timedelta(minutes=m), 1000.0 + m, Quality.GOOD)
+                for m in range(1, 121)])
+    spool.close()
+
+    with park_runs(demo_park_copy, url, "--speed", str(SPEED)) as run:
+        started = run.wait_for(lambda: re.search(r"simulating at 600x from (\S+ \S+) UTC", run.output()), 120,
+                               "the run's start")
+        run.wait_for(lambda: (t := twin_time(run)) and t >= spooled_until + timedelta(minutes=30), 300,
+                     "half an hour of the run")
+        stop_with_ctrl_c(run.process, timeout_s=60)
+
+    assert datetime.fromisoformat(started.group(1)).replace(tzinfo=UTC) == spooled_until + timedelta(minutes=1)
+    readings, _, _ = stored(url)
+    counter = readings[readings["point_id"] == GRID_IMPORT_COUNTER].sort_values("ts_utc")
+    assert len(counter[counter["ts_utc"] <= pd.Timestamp(spooled_until)]) == 121  # the stored one and the spooled
+    assert len(counter[counter["ts_utc"] > pd.Timestamp(spooled_until)]) > 0
+    good = counter[counter["quality"] == int(Quality.GOOD)]
+    assert good["value"].is_monotonic_increasing and good["value"].iloc[-1] > 1120.0
+    left = ReadingSpool(Path(f"{history}-spool.sqlite"), max_rows=1000)
+    assert len(left) == 0
+    left.close()
 
 
 def test_a_start_day_before_the_end_of_the_history_is_refused_naming_both_times(tmp_path, demo_park):

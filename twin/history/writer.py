@@ -93,6 +93,14 @@ class SpooledWriter:
     def start(self) -> None:
         self._thread.start()
 
+    def replay_spool(self) -> bool:
+        """Write what an earlier run left in the spool to the store now, in the caller's thread, before
+        :meth:`start`: a restarted run must find those readings in the store before it decides where the
+        history ends. True when the spool is empty after; False while the store is unavailable (the thread
+        replays the rest once it is back)."""
+        self._replay()
+        return self._since is None
+
     def append(self, readings: Iterable[Reading]) -> int:
         """Queue readings for the store; returns how many."""
         batch = list(readings)
