@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 from throwaway_postgres import ThrowawayPostgres
+from waiting import wait_for
 
 from energy.fault_detection import LiveFaultDetector, detect_faults
 from energy.fault_kpis import fault_kpis
@@ -152,6 +153,14 @@ def test_a_device_missing_some_poll_rounds_keeps_one_episode_and_is_not_stale(
             [(e.rule_id, e.start_utc, e.end_utc) for e in complete]
 
 
+def answers(store: FaultEpisodeStore) -> bool:
+    try:
+        store.open_episodes()
+    except StorageUnavailable:
+        return False
+    return True
+
+
 def test_episodes_that_change_while_the_store_is_down_are_saved_once_it_is_back(
         faulty_week_url, demo_park, tmp_path, sim_start_utc):
     """The live detector goes on judging while the history store is down; what it found meanwhile (here the
@@ -180,6 +189,9 @@ def test_episodes_that_change_while_the_store_is_down_are_saved_once_it_is_back(
                     server.stop()
                 elif ts >= up_from and not server.running:
                     server.start()
+                    # live, the next update comes 15 simulated minutes later; here at once, so wait until the
+                    # store's reconnection backoff lets it answer
+                    wait_for(lambda: answers(store), 60, "the restarted store to answer")
                 try:
                     live.deliver(as_readings(step))
                 except StorageUnavailable:
