@@ -349,10 +349,16 @@ class BacnetAdapter:
         self._plan_batches()
 
     async def _request(self, awaitable: Awaitable[Answer], refused: type[Exception] | None = None) -> Answer:
-        """Await one confirmed request; an error, reject or abort from the device raises ``refused`` when given."""
+        """Await one confirmed request; an error, reject or abort from the device raises ``refused`` when given.
+
+        A request given up on (timed out, or the caller cancelled) is left to the client stack, which ends it
+        at the answer or after its own APDU timeout and retries: cancelling it races an answer already on its
+        way up the stack, which bacpypes3 then sets on the cancelled request and logs as an error.
+        """
         self.requests_sent += 1
+        request = asyncio.ensure_future(awaitable)
         try:
-            return await asyncio.wait_for(awaitable, self.device.timeout_s)
+            return await asyncio.wait_for(asyncio.shield(request), self.device.timeout_s)
         except TimeoutError:
             raise DeviceUnreachable(f"{self.device.name} at {self.address}: no answer "
                                     f"within {self.device.timeout_s:g} s") from None
@@ -360,6 +366,15 @@ class BacnetAdapter:
             if refused is None:
                 raise
             raise refused(f"{self.device.name} answered {_error_text(exc)}") from None
+        finally:
+            if not request.done():
+                request.add_done_callback(_ignore_outcome)
+
+
+def _ignore_outcome(request: asyncio.Future[Answer]) -> None:
+    """Take the outcome of a request given up on, so that an abort at its end is not reported as unseen."""
+    if not request.cancelled():
+        request.exception()
 
 
 def priority_holder(priority: int) -> str:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import gc
+import logging
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -187,3 +190,94 @@ def test_cov_points_follow_notifications_and_fall_back_to_polling(park):
     assert second["plant.chiller1.cop"][0] == pytest.approx(5.0)
     # no such object: marked, not raised, and the device's error is kept as the raw value
     assert second["plant.chiller1.cooling_kwth"] == (None, Quality.BAD, RawValue("error: object unknown-object"))
+
+
+class _Relay(asyncio.DatagramProtocol):
+    """A UDP relay on loopback between one client and one BACnet device; ``on_answer`` is called as each
+    answer is passed on to the client."""
+
+    def __init__(self, device_port: int):
+        self.device_port = device_port
+        self.on_answer: Callable[[], None] = lambda: None
+        self.client: tuple | None = None
+        self.transport: asyncio.DatagramTransport | None = None
+        self.upstream: asyncio.DatagramTransport | None = None
+
+    async def open(self, port: int) -> None:
+        relay = self
+
+        class Upstream(asyncio.DatagramProtocol):
+            def datagram_received(self, data, addr):
+                relay.transport.sendto(data, relay.client)
+                relay.on_answer()
+
+        loop = asyncio.get_running_loop()
+        await loop.create_datagram_endpoint(lambda: self, local_addr=("127.0.0.1", port))
+        self.upstream, _ = await loop.create_datagram_endpoint(
+            Upstream, local_addr=("127.0.0.1", 0), remote_addr=("127.0.0.1", self.device_port))
+
+    def connection_made(self, transport):
+        self.transport = transport
+
+    def datagram_received(self, data, addr):
+        self.client = addr
+        self.upstream.sendto(data)
+
+    def close(self) -> None:
+        self.transport.close()
+        self.upstream.close()
+
+
+def _cancel_after_turns(task: asyncio.Task, turns: int) -> None:
+    """Cancel ``task`` after ``turns`` more turns of the event loop."""
+    if turns == 0:
+        task.cancel()
+    else:
+        asyncio.get_running_loop().call_soon(_cancel_after_turns, task, turns - 1)
+
+
+def test_a_read_cancelled_while_its_answer_comes_up_the_stack_is_quiet(park, caplog):
+    """A poll cancelled (the run stopping) while the device's answer is on its way up the client stack, at
+    each turn of the event loop in turn: nothing is logged or raised in the event loop (bacpypes3 set the
+    result of the request it had just been told to cancel and logged the InvalidStateError with a traceback,
+    on stderr at stop), and the adapter reads on normally after."""
+    device_port, relay_port = free_port(), free_port()
+    values = {"plant.chiller1.running": 1.0, "plant.chiller1.mode": 2.0, "plant.chiller1.power_kw": 361.5,
+              "plant.chiller1.chw_supply_temp_c": 6.5, "plant.chiller1.chw_setpoint_c": 7.0,
+              "plant.chiller1.mode_cmd": 0.0}
+
+    async def scenario():
+        loop_errors: list[dict] = []
+        asyncio.get_running_loop().set_exception_handler(lambda loop, context: loop_errors.append(context))
+        server = serve(park, "chiller1", values, FakePlant(), device_port)
+        await server.start()
+        relay = _Relay(device_port)
+        await relay.open(relay_port)
+        app = make_client_application()
+        adapter = BacnetAdapter(server.layout.point_map(relay_port), app)
+        outcomes = []
+        try:
+            await adapter.read()  # subscriptions and priorities known: each read below is one request per batch
+            for turns in range(30):
+                read = asyncio.create_task(adapter.read())
+                relay.on_answer = lambda read=read, turns=turns: _cancel_after_turns(read, turns)
+                try:
+                    await read
+                    outcomes.append("answered")
+                except asyncio.CancelledError:
+                    outcomes.append("cancelled")
+            relay.on_answer = lambda: None
+            after = await adapter.read()
+            gc.collect()  # a task that failed unseen reports its exception to the event loop when collected
+        finally:
+            app.close()
+            relay.close()
+            await server.stop()
+        return loop_errors, outcomes, after
+
+    loop_errors, outcomes, after = asyncio.run(scenario())
+    assert [context["message"] for context in loop_errors] == []
+    assert [record.getMessage() for record in caplog.records if record.levelno >= logging.WARNING] == []
+    assert "answered" in outcomes and "cancelled" in outcomes
+    assert after["plant.chiller1.power_kw"].value == 361.5
+    assert all(reading.quality is Quality.GOOD for reading in after.values())
