@@ -26,11 +26,11 @@ HistoryOption = Annotated[str | None, typer.Option(
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables")]
 FromOption = Annotated[str, typer.Option("--from", help="Start, YYYY-MM-DD[THH:MM] in the park's time zone")]
 ToOption = Annotated[str, typer.Option("--to", help="End (exclusive), YYYY-MM-DD[THH:MM]")]
-RecordedSpeedOption = Annotated[float, typer.Option(
+RecordedSpeedOption = Annotated[float | None, typer.Option(
     "--speed", min=0.01, max=3600, help="Simulated seconds per wall-clock second of the `parktwin run` that "
                                         "recorded the history (its --speed): scales the point maps' poll periods, "
-                                        "which limit how long a reading holds in the KPIs. 1 for field devices "
-                                        "and simulated history")]
+                                        "which limit how long a reading holds in the KPIs (default: the speed the "
+                                        "runs recorded in the history, the fastest of several; else 1)")]
 
 BehindProxyOption = Annotated[bool, typer.Option(
     "--behind-proxy", help="The dashboard is reached through one reverse proxy (TLS): take the client's address "

@@ -70,8 +70,9 @@ class MappedPoint(InputModel):
     """Fields every mapped point has. ``id`` is the twin point the value feeds.
 
     ``low_limit`` / ``high_limit``: the safe range a write must lie in, in engineering units (``unit``);
-    required when ``writable``. They mean what the twin point's limits of the same names mean for a
-    setpoint; values read are judged against the twin point's limits, not these.
+    required when ``writable`` and refused otherwise, since they govern writes only. They mean what the
+    twin point's limits of the same names mean for a setpoint; values read are judged against the twin
+    point's limits, not these.
     """
 
     id: PointId
@@ -93,9 +94,13 @@ class MappedPoint(InputModel):
         return data
 
     @model_validator(mode="after")
-    def _writable_needs_limits(self) -> MappedPoint:
+    def _limits_if_and_only_if_writable(self) -> MappedPoint:
         if self.writable and (self.low_limit is None or self.high_limit is None):
             raise ValueError("a writable point needs low_limit and high_limit")
+        given = [key for key in ("low_limit", "high_limit") if getattr(self, key) is not None]
+        if given and not self.writable:
+            raise ValueError(f"{' and '.join(given)}: only a writable point has limits (they govern writes; "
+                             "values read are judged against the twin point's limits)")
         if self.low_limit is not None and self.high_limit is not None and self.low_limit > self.high_limit:
             raise ValueError(f"low_limit {self.low_limit:g} is above high_limit {self.high_limit:g}")
         if self.scale == 0:

@@ -3,7 +3,7 @@ detection, fault and alarm-system KPIs)."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -26,6 +26,21 @@ from twin.config import load_park
 from twin.park import Park
 
 commands = typer.Typer()
+
+
+def recorded_speed(store, given: float | None, start: datetime | None = None, end: datetime | None = None) -> float:
+    """The speed of the runs that wrote the history in [start, end) (:data:`RecordedSpeedOption`): ``given``
+    when given, else the speed they recorded, 1 when none did. Of several, the fastest: its readings come
+    furthest apart in twin time, and a shorter hold would leave them gaps (noted on stderr)."""
+    from twin.history.runs import run_speeds
+
+    if given is not None:
+        return given
+    speeds = run_speeds(store, start, end)
+    if len(speeds) > 1:
+        errors.print(f"note: runs at {', '.join(f'{s:g}x' for s in speeds)} wrote this history; readings hold as "
+                     f"at {speeds[-1]:g}x (--speed chooses)", highlight=False)
+    return speeds[-1] if speeds else 1.0
 
 
 def hold_limits(park: Park, device_maps: list, time_scale: float) -> dict[str, float]:
@@ -148,7 +163,7 @@ def kpi(
         help="Day-ahead price CSV used instead of the tariff's energy prices")] = None,
     baseline_cost: Annotated[float | None, typer.Option(
         help="Baseline cost of the same period, for savings")] = None,
-    speed: RecordedSpeedOption = 1.0,
+    speed: RecordedSpeedOption = None,
     json_output: JsonFlag = False,
 ) -> None:
     """Energy KPIs of a period from history (the KPI engine the dashboard uses): consumption, PV, grid,
@@ -162,8 +177,9 @@ def kpi(
     start, end = parse_period(park, from_, to)
     tariff = load_tariff(park.tariff) if park.tariff else None
     price_series = load_price_csv(prices, park.site.timezone) if prices else None
-    hold_s = hold_limits(park, park_point_maps_if_any(park), speed)
+    device_maps = park_point_maps_if_any(park)
     with open_history(history_url(park, history)) as store:
+        hold_s = hold_limits(park, device_maps, recorded_speed(store, speed, start, end))
         try:
             kpis = energy_kpis(store, park, start, end, tariff, price_series, baseline_cost, hold_s)
         except ValueError as exc:

@@ -154,6 +154,7 @@ def run(
     if notifier is not None:
         notifier.start()
     writer.start()
+    run_start_utc = clock.now_utc()  # before the feed starts: no reading of this run is older
     try:
         feed.start()
     except OSError as exc:
@@ -164,6 +165,7 @@ def run(
         errors.print(f"[red]error:[/red] cannot start the device servers: {exc} (is another `parktwin run` or "
                      "`parktwin devices serve` using the ports of the point maps?)", highlight=False)
         raise typer.Exit(EXIT_FAILURE) from None
+    _record_speed(store, run_start_utc, clock.speed)
     where = f"simulating at {speed or DEFAULT_SPEED:g}x from {now:%Y-%m-%d %H:%M} UTC" if simulated else \
         "field devices on the wall clock"
     if continued is not None:
@@ -222,6 +224,19 @@ def _spooled_writer(store, spool_path: Path, max_rows: int):
         console.print(f"history spool {spool_path}: {len(spool):,} readings of an earlier run wait; they are written "
                       "to the history first")
     return writer
+
+
+def _record_speed(store, start_utc: datetime, speed: float) -> None:
+    """Keep the run's clock speed in the history for `kpi` and `dashboard` over it; a store unavailable now
+    (the readings wait in the spool) loses only that, said on stderr."""
+    from twin.history import StorageUnavailable
+    from twin.history.runs import record_run_speed
+
+    try:
+        record_run_speed(store, start_utc, speed)
+    except StorageUnavailable as exc:
+        errors.print(f"note: this run's speed is not recorded in the history ({exc}); `parktwin kpi` and "
+                     f"`parktwin dashboard` over it need --speed {speed:g}", highlight=False)
 
 
 def _report_history(health, received: int) -> None:

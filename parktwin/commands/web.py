@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from parktwin.commands.energy import hold_limits
+from parktwin.commands.energy import hold_limits, recorded_speed
 from parktwin.options import HistoryOption, ParkFile, RecordedSpeedOption, WebOptions, web_options
 from parktwin.park_files import history_url, open_history, park_point_maps_if_any
 from parktwin.terminal import EXIT_FAILURE, BadInput, console, errors
@@ -49,7 +49,7 @@ def dashboard(
     host: Annotated[str, typer.Option(help="Dashboard address")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="Dashboard port")] = 8050,
     users: Annotated[Path | None, typer.Option(help="Users file for sign-in (see `parktwin users add`)")] = None,
-    speed: RecordedSpeedOption = 1.0,
+    speed: RecordedSpeedOption = None,
     web: WebOptions = WebOptions(),  # the options of @web_options
 ) -> None:
     """Serve the dashboard over an existing history (no feed: nothing is simulated or written)."""
@@ -65,9 +65,9 @@ def dashboard(
     live.update(store.latest(list(park.points)).values())
     if not live.snapshot():
         errors.print(f"note: {url} holds no readings of {park.name}'s points; pages will be empty")
+    hold_s = hold_limits(park, park_point_maps_if_any(park), recorded_speed(store, speed))
     dash_app = create_app(park, live, store, users=user_store, **web.app_options(),
-                          **energy_providers(park, store, FaultEpisodeStore(store),
-                                              hold_s=hold_limits(park, park_point_maps_if_any(park), speed)))
+                          **energy_providers(park, store, FaultEpisodeStore(store), hold_s=hold_s))
     console.print(f"[bold]{park.name}[/bold]: dashboard over {url}")
     console.print(f"dashboard: http://{host}:{port}/   (Ctrl+C stops)")
     try:

@@ -71,6 +71,10 @@ def test_a_good_map_loads_and_binds_to_the_park(tmp_path, park):
     (("low_limit: 0, high_limit: 100", "safe_min: 0, safe_max: 100"), 7,
      "points[2 b1.pv_roof_south.power_limit_pct]", "safe_min is now named low_limit; safe_max is now named high_limit"),
     (("type: int16", "type: int17"), 5, "points[0 b1.pv_roof_south.ac_power_kw].type", "int17"),
+    (("unit: kWh", "unit: kWh, high_limit: 1000000"), 6,
+     "points[1 b1.pv_roof_south.energy_kwh]", "high_limit: only a writable point has limits"),
+    (("writable: true, low_limit: 0", "writable: false, low_limit: 0"), 7,
+     "points[2 b1.pv_roof_south.power_limit_pct]", "low_limit and high_limit: only a writable point has limits"),
 ])
 def test_malformed_modbus_maps_name_the_point_and_field(tmp_path, park, change, line, where, reason):
     path = write(tmp_path, GOOD_MODBUS.replace(*change))

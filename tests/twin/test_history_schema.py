@@ -90,7 +90,8 @@ def unversioned_url(request, tmp_path) -> str:
 
 def test_an_unversioned_store_is_migrated_in_place_keeping_every_row(unversioned_url):
     with open_history(unversioned_url) as store:
-        assert schema_version(store) == SCHEMA_VERSION == 2
+        assert schema_version(store) == SCHEMA_VERSION == 3
+        assert store.execute(f"SELECT count(*) FROM {store.table('run_speeds')}") == [(0,)]  # speeds unknown
         frame = store.query(["b1.meter.power_kw"], T0, datetime(2026, 7, 2, tzinfo=UTC))
         assert frame["value"].iloc[0] == 120.5 and frame["value"].isna().iloc[1]
         assert frame["quality"].tolist() == [0, 3]

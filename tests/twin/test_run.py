@@ -16,6 +16,7 @@ from park_copies import free_port, stop_with_ctrl_c
 from twin.assets import Battery, Meter, PVArray
 from twin.config import load_park
 from twin.history import open_history
+from twin.history.runs import run_speeds
 from twin.points import point_id
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -111,3 +112,5 @@ def test_dashboard_serves_live_values_that_move(running_park):
             return len(store.point_ids()) == len(park.points)
 
     wait_for(stored, 30, "history to hold every point")
+    with open_history(f"sqlite:///{db}") as store:
+        assert run_speeds(store) == [60.0]  # for `kpi` and `dashboard` over this history

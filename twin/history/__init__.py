@@ -3,9 +3,10 @@
 One interface, :class:`History` (``twin.history.interface``), two backends, :class:`SQLiteHistory`
 (``twin.history.sqlite``) and :class:`PostgresHistory` (``twin.history.postgres``); :func:`open_history`
 picks one from a URL. Beside the readings: the write audit log (``twin.history.audit``), fault episodes
-with their alarm lifecycle (``twin.history.episodes``), and the schema version with its migrations
-(``twin.history.schema``). The live run's writer, which spools readings on disk while the store cannot
-take them, is in ``twin.history.writer`` and ``twin.history.spool``.
+with their alarm lifecycle (``twin.history.episodes``), the clock speed of each run that wrote it
+(``twin.history.runs``), and the schema version with its migrations (``twin.history.schema``). The live
+run's writer, which spools readings on disk while the store cannot take them, is in ``twin.history.writer``
+and ``twin.history.spool``.
 """
 
 from __future__ import annotations

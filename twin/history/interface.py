@@ -9,6 +9,7 @@ Storage layout (both backends):
   ``(point_key, ts_ms)``: ``ts_ms`` is milliseconds since the Unix epoch (UTC),
   ``value`` is the engineering value in the point's unit or NULL when unknown,
   ``quality`` is the :class:`~twin.readings.Quality` code.
+- ``run_speeds(start_ms, speed)``: the clock speed of each `parktwin run` from its start (``twin.history.runs``).
 - ``schema_version(version)``: the version of this layout (``twin.history.schema``).
 
 Semantics (both backends):

@@ -11,6 +11,7 @@ is missing (``CREATE ... IF NOT EXISTS``), finds its tables in place and only st
   its severities renamed to priorities and gains ``suppressed_by``).
 - 2: the write audit log keeps what each attempt asked for (``requested``): a refused NaN or infinity
   can be told from a relinquish.
+- 3: each `parktwin run` keeps the speed of its clock (``twin.history.runs``).
 """
 
 from __future__ import annotations
@@ -83,7 +84,13 @@ def _version_2(store: History, core_tables: Sequence[str]) -> None:
     store.execute(f"UPDATE {audit} SET requested = {p} WHERE requested IS NULL", (UNRECORDED,))
 
 
-MIGRATIONS: tuple[Callable[[History, Sequence[str]], None], ...] = (_version_1, _version_2)
+def _version_3(store: History, core_tables: Sequence[str]) -> None:
+    """The clock speed of each run from its start (``twin.history.runs``); older runs' speeds are unknown."""
+    store.execute(f"CREATE TABLE IF NOT EXISTS {store.table('run_speeds')} "
+                  "(start_ms bigint NOT NULL, speed double precision NOT NULL)")
+
+
+MIGRATIONS: tuple[Callable[[History, Sequence[str]], None], ...] = (_version_1, _version_2, _version_3)
 """Migration n (1-based) brings a store from version n - 1 to version n."""
 
 SCHEMA_VERSION = len(MIGRATIONS)
