@@ -336,9 +336,11 @@ class Controller:
         return HorizonInputs(frame)
 
     def release(self, reason: str) -> dict[str, str]:
-        """Hand every setpoint written back to the plant schedule (logged, and reported to ``on_release``)."""
+        """Hand every setpoint written back to the plant schedule (logged, and reported to ``on_release``).
+        A release that failed (no answer) is tried again at each next step until it is carried out: until
+        then the device holds ParkTwin's setpoint, or falls back only at its own fail-safe timeout."""
         results = self.field.release_setpoints(self.who)
-        self._holding_setpoints = False
+        self._holding_setpoints = any(result.startswith("failed") for result in results.values())
         log.info("setpoints released (%s): %d points", reason, len(results))
         if self.on_release is not None:
             self.on_release(reason, results)

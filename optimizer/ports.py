@@ -46,7 +46,8 @@ class Field(Protocol):
         ...
 
     def release_setpoints(self, who: str) -> dict[str, str]:
-        """Hand every point this field has written back to the plant's own schedule; results as above."""
+        """Hand every point this field has written back to the plant's own schedule; results as above. A
+        point whose release failed stays written: the next release tries it again."""
         ...
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pandas as pd
 import pytest
 from bacpypes3.pdu import Address
 from bacpypes3.primitivedata import Null, ObjectIdentifier
@@ -13,6 +14,10 @@ from test_bacnet_commands import SETPOINT, SETPOINT_OBJECT, other_client
 from waiting import wait_for
 
 from energy.environment import ParkEnvironment
+from energy.tariff import load_tariff
+from optimizer.controller import Controller, PreparedStep, TariffPrices
+from optimizer.park_inputs import PerfectForecaster
+from optimizer.plan import plan_context, plan_options
 from parktwin.runtime import ProtocolFeed, SimulationClock, TwinSink
 from protocols.field import ProtocolField
 from protocols.pointmap import load_point_maps
@@ -125,3 +130,32 @@ def test_a_write_that_went_unanswered_is_released_too(tmp_path, demo_park):
         released = field.release_setpoints("controller:test")
     assert set(released) == {"plant.battery.power_setpoint_kw", "plant.ice_tank.charge_setpoint_kwth"}
     assert sent[-1] == {"plant.battery.power_setpoint_kw": None, "plant.ice_tank.charge_setpoint_kwth": None}
+
+
+def test_a_release_that_went_unanswered_is_tried_again_at_the_next_step(tmp_path, demo_park):
+    """Suspending releases every setpoint; the battery's device does not answer that release, so the controller
+    releases it again at its next step (no authority), and only it, until the device has taken it."""
+    tariff = load_tariff(demo_park.tariff)
+    sent: list[dict] = []
+    answering = {"plant.battery.power_setpoint_kw": [False, True]}  # the battery answers its second release
+
+    def write(values: dict, who: str) -> dict[str, str]:
+        sent.append(dict(values))
+        return {point: "ok" if value is not None or answering.get(point, [True]).pop(0) else
+                "failed: battery (127.0.0.1:15020): no answer within 0.5 s (after 2 retries)"
+                for point, value in values.items()}
+
+    with open_history(f"sqlite:///{tmp_path / 'h.sqlite'}") as store:
+        field = ProtocolField(demo_park, LiveState(), store, write, lambda: START, 15)
+        controller = Controller(demo_park, field, PerfectForecaster(pd.DataFrame()), TariffPrices(tariff),
+                                plan_options(tariff), plan_context(demo_park, tariff))
+        field.write_setpoints({"plant.battery.power_setpoint_kw": 100.0,
+                               "plant.ice_tank.charge_setpoint_kwth": 50.0}, "controller:test")
+        suspended = controller.release("suspended by tara")
+        next_steps = [controller.dispatch(PreparedStep(START + timedelta(minutes=15 * n), False, {}))
+                      for n in (1, 2)]
+    assert suspended == {"plant.battery.power_setpoint_kw": "failed: battery (127.0.0.1:15020): no answer within "
+                         "0.5 s (after 2 retries)", "plant.ice_tank.charge_setpoint_kwth": "ok"}
+    assert next_steps[0].results == {"plant.battery.power_setpoint_kw": "ok"}
+    assert sent[-1] == {"plant.battery.power_setpoint_kw": None}
+    assert next_steps[1].results == {} and len(sent) == 3  # all released: nothing more is sent
