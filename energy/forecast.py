@@ -46,8 +46,8 @@ from energy.environment import ParkEnvironment, pv_params
 from energy.pv import pv_model_outputs_many
 from energy.weather import read_tmy3_weather, resample_weather
 from energy.weather_forecast import PERSISTENCE_HOURS, WeatherForecast, station_weather_estimate, weather_forecast_for
-from twin.assets import Chiller, Elevator, EVCharger, IceTank, Lighting, PVArray, WeatherStation
 from twin.history import History
+from twin.kinds import Chiller, Elevator, EVCharger, IceTank, Lighting, PVArray, WeatherStation
 from twin.park import Park
 from twin.plant import COOLING_BALANCE_TEMP_C, MODE_DIRECT, cooling_load_kwth
 from twin.points import point_id

@@ -65,8 +65,8 @@ import pandas as pd
 
 from energy.aligned import COUNTED_QUALITIES, aligned_points, hold_limits_s, interval_bounds
 from energy.tariff import Tariff
-from twin.assets import Chiller, IceTank, Meter, PVArray
 from twin.history import History
+from twin.kinds import Chiller, IceTank, Meter, PVArray
 from twin.metering import counter_increments
 from twin.park import Park
 from twin.points import point_id

@@ -22,9 +22,9 @@ from datetime import datetime, timedelta
 
 import pandas as pd
 
-from twin.assets import Battery, IceTank, Meter
 from twin.field import FieldState
 from twin.history import History
+from twin.kinds import Battery, IceTank, Meter
 from twin.live import LiveState
 from twin.metering import BilledDemand
 from twin.park import Park

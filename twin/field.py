@@ -16,7 +16,7 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 
-from twin.assets import IceTank, Meter
+from twin.kinds import IceTank, Meter
 from twin.metering import BilledDemand
 from twin.park import Park
 from twin.sim import ParkSimulator

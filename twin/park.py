@@ -16,8 +16,9 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from twin.assets import Asset, AssetBase, Battery, Chiller, EVCharger, IceTank, Meter, PVArray
 from twin.input_schema import InputModel
+from twin.kinds import Asset, Battery, Chiller, EVCharger, IceTank, Meter, PVArray
+from twin.kinds.base import AssetBase
 from twin.points import Point, point_id
 
 Hour = Annotated[float, Field(ge=0, le=24)]

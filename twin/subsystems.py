@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from twin.assets import Battery, Chiller, Elevator, EVCharger, IceTank, Lighting, Meter, PVArray, WeatherStation
+from twin.kinds import Battery, Chiller, Elevator, EVCharger, IceTank, Lighting, Meter, PVArray, WeatherStation
 from twin.park import Park
 from twin.plant import MODE_DIRECT
 from twin.points import point_id

@@ -36,7 +36,7 @@ from dashboard.components import (
 )
 from dashboard.context import DashboardContext
 from dashboard.providers import MISSING
-from twin.assets import Battery, IceTank, Meter
+from twin.kinds import Battery, IceTank, Meter
 from twin.points import point_id
 
 PATH = "/dispatch"

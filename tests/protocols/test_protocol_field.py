@@ -16,8 +16,8 @@ from energy.environment import ParkEnvironment
 from parktwin.runtime import ProtocolFeed, SimulationClock, TwinSink
 from protocols.field import ProtocolField
 from protocols.pointmap import load_point_maps
-from twin.assets import Battery, IceTank
 from twin.history import open_history
+from twin.kinds import Battery, IceTank
 from twin.live import LiveState
 from twin.points import point_id
 from twin.readings import Reading
