@@ -18,7 +18,7 @@ from pydantic import Field, model_validator
 
 from twin.input_schema import InputModel
 from twin.kinds import Asset, Battery, Chiller, EVCharger, IceTank, Meter, PVArray
-from twin.kinds.base import AssetBase
+from twin.kinds.base import AssetBase, Role
 from twin.points import Point, point_id
 
 Hour = Annotated[float, Field(ge=0, le=24)]
@@ -234,6 +234,17 @@ class Park(InputModel):
         for building in self.buildings:
             for asset in building.assets:
                 yield building, asset
+
+    def role_points(self, role: Role) -> list[str]:
+        """Ids of the points playing ``role`` (:class:`twin.kinds.base.Role`), in file order."""
+        return [point_id(building.id, asset.id, asset.roles()[role])
+                for building, asset in self.iter_assets() if role in asset.roles()]
+
+    def role_point_pairs(self, first: Role, second: Role) -> list[tuple[str, str]]:
+        """For every asset whose points play both roles, in file order: the ids of the points playing them."""
+        return [(point_id(building.id, asset.id, asset.roles()[first]),
+                 point_id(building.id, asset.id, asset.roles()[second]))
+                for building, asset in self.iter_assets() if first in asset.roles() and second in asset.roles()]
 
     @cached_property
     def points(self) -> dict[str, Point]:

@@ -75,13 +75,15 @@ def registered(cls: type[AssetBase]) -> Iterator[type[AssetBase]]:
         _kinds.remove(cls)
 
 
-def power_groups() -> list[PowerGroup]:
+def power_groups(part: str | None = None) -> list[PowerGroup]:
     """Every power group the registered kinds count power in, each once: the load subsystems, then the
-    building sub-meters, then the sources, each part in park order of the kinds."""
+    building sub-meters, then the sources, each part in park order of the kinds; only those of ``part``
+    (:attr:`PowerGroup.part`) when given."""
     groups = list(dict.fromkeys(group for cls in _kinds for group in cls.power_groups))
-    return [group for part in ("load", "meters", "source") for group in groups if group.part == part]
+    return [group for each in ("load", "meters", "source") if part in (None, each)
+            for group in groups if group.part == each]
 
 
 def load_subsystems() -> list[PowerGroup]:
     """The load subsystems facility managers read consumption by, in park order of the kinds."""
-    return [group for group in power_groups() if group.part == "load"]
+    return power_groups("load")
