@@ -72,6 +72,7 @@ def test_power_points_and_role_points_of_the_demo_park_read_off_its_file():
     assert groups["pv"] == ["plant.pv_plant_roof.ac_power_kw", "b1.pv_roof_south.ac_power_kw",
                             "b2.pv_roof_east.ac_power_kw", "b2.pv_roof_west.ac_power_kw"]
     assert (groups["battery"], groups["grid"]) == (["plant.battery.power_kw"], ["plant.grid_meter.power_kw"])
+    assert [meter.id for meter in park.assets_with_role(Role.GRID_POWER)] == ["grid_meter"]
     assert park.role_points(Role.GRID_EXPORT_COUNTER) == ["plant.grid_meter.export_energy_kwh"]
     assert park.role_points(Role.STORAGE_COOLING_DELIVERED) == ["plant.ice_tank.cooling_delivered_kwth"]
     assert park.role_point_pairs(Role.OUTDOOR_TEMP, Role.GHI) == [("plant.weather.outdoor_temp_c",
