@@ -40,8 +40,8 @@ from optimizer.model import DispatchAssets, build_lp
 from optimizer.park_inputs import park_horizon_inputs, simulated_loads
 from optimizer.plan import plan_options
 from optimizer.solve import DEFAULT_SOLVER, solve
-from twin.assets import Battery, Chiller, IceTank
 from twin.config import load_park
+from twin.kinds import Battery, Chiller, IceTank
 
 DEMO = Path(__file__).resolve().parents[1] / "examples" / "demo-park"
 START_UTC = datetime(2026, 6, 30, 16, tzinfo=UTC)  # 2026-07-01 00:00 Asia/Shanghai

@@ -17,7 +17,7 @@ import pandas as pd
 
 from twin.history import History
 from twin.park import Park
-from twin.subsystems import LOAD_SUBSYSTEMS, power_points, subsystem_power_frame
+from twin.subsystems import power_points, subsystem_power_frame
 
 SCREEN_BUCKETS = 720
 """Buckets a chart asks for: about one per horizontal pixel of a laptop-width chart."""
@@ -126,8 +126,7 @@ def subsystem_power(park: Park, history: History, start: datetime, end: datetime
 
     Columns as :func:`twin.subsystems.subsystem_power_frame`; index: bucket start (UTC).
     """
-    groups = power_points(park)
-    ids = [pid for name in (*LOAD_SUBSYSTEMS, "building_meters", "pv", "battery", "grid") for pid in groups[name]]
+    ids = [pid for pids in power_points(park).values() for pid in pids]
     wide = history.resample(ids, start, end, interval_s=interval_s, agg="mean")
     return subsystem_power_frame(park, wide)
 

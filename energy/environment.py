@@ -11,7 +11,7 @@ import pandas as pd
 
 from energy.pv import PVWattsParams, pv_model_outputs_many
 from energy.weather import SHENZHEN_CLIMATE, MonthlyClimate, clear_sky_weather, read_tmy3_weather, resample_weather
-from twin.assets import PVArray
+from twin.kinds import PVArray
 from twin.park import Park
 
 

@@ -29,11 +29,11 @@ from pydantic import Field, field_validator
 
 from energy.environment import pv_params
 from energy.pv import pv_expected_ac_from_poa_kw
-from twin.assets import Battery, Chiller, Elevator, Lighting, PVArray, WeatherStation
 from twin.config import load_yaml_model
 from twin.fault_episodes import Priority
 from twin.faults_file import POINT_TARGET_KINDS
 from twin.input_schema import InputModel
+from twin.kinds import Battery, Chiller, Elevator, Lighting, PVArray, WeatherStation
 from twin.park import Building, Park
 from twin.plant import MODE_DIRECT, MODE_ICE, chiller_cop
 from twin.points import point_id

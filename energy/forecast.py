@@ -46,11 +46,11 @@ from energy.environment import ParkEnvironment, pv_params
 from energy.pv import pv_model_outputs_many
 from energy.weather import read_tmy3_weather, resample_weather
 from energy.weather_forecast import PERSISTENCE_HOURS, WeatherForecast, station_weather_estimate, weather_forecast_for
-from twin.assets import Chiller, Elevator, EVCharger, IceTank, Lighting, PVArray, WeatherStation
 from twin.history import History
+from twin.kinds import Elevator, EVCharger, Lighting, PVArray
+from twin.kinds.base import Role
 from twin.park import Park
 from twin.plant import COOLING_BALANCE_TEMP_C, MODE_DIRECT, cooling_load_kwth
-from twin.points import point_id
 from twin.profiles import EV_ARRIVAL_WEIGHT_PER_DAY_H, elevator_traffic, ev_arrival_weight, occupancy_fraction
 from twin.subsystems import planning_load_points, planning_loads_frame, power_points
 
@@ -75,26 +75,19 @@ RIDGE = 1e-6
 """Ridge weight (relative to the feature scale) that keeps the regression solvable with few days."""
 
 
-def _asset_points(park: Park, cls: type, name: str) -> list[str]:
-    return [point_id(building.id, asset.id, name) for building, asset in park.iter_assets() if isinstance(asset, cls)]
-
-
 def hourly_load_history(history: History, park: Park, start: datetime, end: datetime) -> pd.DataFrame:
     """Hourly means of :data:`LOADS` plus ``temp_air_c`` and ``ghi_wm2`` (weather station) from history.
 
     Hours without any reading are left out. Raises ValueError when the park
     has no weather station.
     """
-    stations = park.assets_of(WeatherStation)
+    stations = park.role_point_pairs(Role.OUTDOOR_TEMP, Role.GHI)
     if not stations:
         raise ValueError("load forecasts learn from the weather station's readings; the park has none")
-    station_building = park.building_of(stations[0].id).id
+    weather = list(stations[0])
     groups = power_points(park)
-    chillers = [(point_id(b.id, c.id, "cooling_kwth"), point_id(b.id, c.id, "mode"))
-                for b, c in park.iter_assets() if isinstance(c, Chiller)]
-    ice = _asset_points(park, IceTank, "cooling_delivered_kwth")
-    weather = [point_id(station_building, stations[0].id, "outdoor_temp_c"),
-               point_id(station_building, stations[0].id, "ghi_wm2")]
+    chillers = park.role_point_pairs(Role.CHILLER_COOLING, Role.CHILLER_MODE)
+    ice = park.role_points(Role.STORAGE_COOLING_DELIVERED)
     ids = [p for pair in chillers for p in pair] + ice + weather
     ids += groups["lighting"] + groups["elevators"] + groups["ev"]
     wide = history.query_wide(ids, start, end)

@@ -19,7 +19,7 @@ How energy is measured:
 
 Definitions (E = energy over the period; per interval unless said otherwise):
 
-- consumption per subsystem (``twin.subsystems``): chillers, lighting,
+- consumption per load subsystem the asset kinds declare (``twin.subsystems``): chillers, lighting,
   elevators, EV; ``other`` = building meters minus those, never below 0;
   ``total`` = their sum;
 - PV = E(PV AC output); grid import / export = E(positive / negative part of
@@ -65,12 +65,11 @@ import pandas as pd
 
 from energy.aligned import COUNTED_QUALITIES, aligned_points, hold_limits_s, interval_bounds
 from energy.tariff import Tariff
-from twin.assets import Chiller, IceTank, Meter, PVArray
 from twin.history import History
+from twin.kinds.base import Role
 from twin.metering import counter_increments
 from twin.park import Park
-from twin.points import point_id
-from twin.subsystems import LOAD_SUBSYSTEMS, power_points
+from twin.subsystems import load_subsystem_names, power_points
 
 KWH_PER_TON_HOUR = 3.517
 """Thermal kWh in one refrigeration ton-hour (DOMAIN.md); kW/ton = 3.517 / COP."""
@@ -81,11 +80,17 @@ KPI_INTERVAL_MIN = 15
 COUNTER_MARGIN = pd.Timedelta(hours=1)
 """How far beyond a period counter readings are read, to interpolate the counters at its bounds."""
 
-LOAD_NAMES = (*LOAD_SUBSYSTEMS, "other")
-"""Consumption subsystems, in display order."""
-
 FLOW_SOURCES = ("grid", "pv", "battery")
-FLOW_SINKS = (*LOAD_NAMES, "battery charge", "export")
+
+
+def load_names() -> list[str]:
+    """Consumption subsystems, in display order: the load subsystems of the asset kinds, then "other"."""
+    return [*load_subsystem_names(), "other"]
+
+
+def flow_sinks() -> list[str]:
+    """Where the energy flow goes, in display order: each consumption subsystem, battery charging, export."""
+    return [*load_names(), "battery charge", "export"]
 
 
 @dataclass(frozen=True)
@@ -211,18 +216,12 @@ class _KpiGrid:
         return _Figure(kwh, coverage / len(meters))
 
 
-def _grid_meter(park: Park) -> tuple[str, str] | None:
-    return next(((b.id, m.id) for b, m in park.iter_assets() if isinstance(m, Meter) and m.measures == "grid"), None)
-
-
 def _grid_energy(grid: _KpiGrid, park: Park) -> tuple[_Figure, _Figure]:
     """Grid import and export on the grid: the grid meter's counters, its power point where they lack."""
-    meter = _grid_meter(park)
-    if meter is None:
-        return grid.power([]), grid.power([])
-    power = point_id(*meter, "power_kw")
-    return (grid.metered([(point_id(*meter, "import_energy_kwh"), grid.power([power], "positive"))]),
-            grid.metered([(point_id(*meter, "export_energy_kwh"), grid.power([power], "negative"))]))
+    power = park.role_points(Role.GRID_POWER)[:1]
+    imports = [(counter, grid.power(power, "positive")) for counter in park.role_points(Role.GRID_IMPORT_COUNTER)[:1]]
+    exports = [(counter, grid.power(power, "negative")) for counter in park.role_points(Role.GRID_EXPORT_COUNTER)[:1]]
+    return grid.metered(imports), grid.metered(exports)
 
 
 def _month_start_utc(t: datetime, timezone_name: str) -> datetime:
@@ -237,8 +236,7 @@ def _month_to_date_demand(history: History, park: Park, tariff: Tariff, start: d
     """Billed demand of each billing month [start, end) touches, from its first day up to ``end``
     (:meth:`Tariff.demand_charges` on the grid meter's import per demand interval)."""
     bounds = interval_bounds(_month_start_utc(start, park.site.timezone), end, tariff.demand_interval_min * 60)
-    meter = _grid_meter(park)
-    grid = _KpiGrid(history, [point_id(*meter, "power_kw")] if meter else [], bounds, hold_s)
+    grid = _KpiGrid(history, park.role_points(Role.GRID_POWER)[:1], bounds, hold_s)
     imported, _ = _grid_energy(grid, park)
     return tariff.demand_charges(pd.Series(imported.kwh / grid.hours, index=bounds[:-1]))
 
@@ -249,7 +247,7 @@ def _flows(supply: dict[str, np.ndarray], use: dict[str, np.ndarray]) -> dict[tu
     with np.errstate(invalid="ignore", divide="ignore"):
         shares = {sink: np.where(use_total > 0, kwh / use_total, 0.0) for sink, kwh in use.items()}
     flows = {(source, sink): float(np.sum(supply[source] * shares[sink])) for source in FLOW_SOURCES
-             for sink in FLOW_SINKS}
+             for sink in flow_sinks()}
     return {pair: kwh for pair, kwh in flows.items() if kwh > 0}
 
 
@@ -268,30 +266,28 @@ def energy_kpis(history: History, park: Park, start: datetime, end: datetime, ta
     interval_min = tariff.demand_interval_min if tariff else KPI_INTERVAL_MIN
     bounds = interval_bounds(start, end, interval_min * 60)
     groups = power_points(park)
-    chillers_cooling = [point_id(b.id, c.id, "cooling_kwth") for b, c in park.iter_assets() if isinstance(c, Chiller)]
-    tanks = [(b.id, t.id) for b, t in park.iter_assets() if isinstance(t, IceTank)]
-    melt = [point_id(b, t, "melt_kwth") for b, t in tanks]
-    ice_cooling = [point_id(b, t, "cooling_delivered_kwth") for b, t in tanks]
-    ids = [pid for name in (*LOAD_SUBSYSTEMS, "building_meters", "pv", "battery", "grid") for pid in groups[name]]
+    chillers_cooling = park.role_points(Role.CHILLER_COOLING)
+    melt = park.role_points(Role.STORAGE_MELT)
+    ice_cooling = park.role_points(Role.STORAGE_COOLING_DELIVERED)
+    ids = [pid for pids in groups.values() for pid in pids]
     grid = _KpiGrid(history, ids + chillers_cooling + melt + ice_cooling, bounds, hold_s)
     hours = grid.hours
 
-    loads = {name: grid.power(groups[name]) for name in LOAD_SUBSYSTEMS}
-    building = grid.metered([(pid.removesuffix("power_kw") + "import_energy_kwh", grid.power([pid]))
-                             for pid in groups["building_meters"]])
+    loads = {name: grid.power(groups[name]) for name in load_subsystem_names()}
+    building_meters = park.role_point_pairs(Role.BUILDING_IMPORT_COUNTER, Role.BUILDING_POWER)
+    building = grid.metered([(counter, grid.power([power])) for counter, power in building_meters])
     subsystems_kwh = np.sum([figure.kwh for figure in loads.values()], axis=0)
     loads["other"] = _Figure(np.clip(building.kwh - subsystems_kwh, 0.0, None), building.coverage)
     consumption = {name: figure.total() for name, figure in loads.items()}
     consumption["total"] = sum(consumption.values())
-    pv_arrays = [(b.id, a.id) for b, a in park.iter_assets() if isinstance(a, PVArray)]
-    pv = grid.metered([(point_id(*array, "energy_kwh"), grid.power([point_id(*array, "ac_power_kw")]))
-                       for array in pv_arrays])
+    pv_arrays = park.role_point_pairs(Role.PV_ENERGY_COUNTER, Role.PV_POWER)
+    pv = grid.metered([(counter, grid.power([power])) for counter, power in pv_arrays])
     imported, exported = _grid_energy(grid, park)
     charge, discharge = grid.power(groups["battery"], "negative"), grid.power(groups["battery"], "positive")
     pv_export_kwh = np.minimum(exported.kwh, pv.kwh)
     import_kwh, export_kwh, pv_kwh = imported.total(), exported.total(), pv.total()
     site_use_kwh = import_kwh + pv_kwh - float(np.sum(pv_export_kwh))  # the loads and what the battery kept
-    cooling, chillers_kwh = grid.power(chillers_cooling), consumption["chillers"]
+    cooling, chillers_kwh = grid.power(chillers_cooling), grid.power(park.role_points(Role.CHILLER_POWER)).total()
     plant_cop = cooling.total() / chillers_kwh if chillers_kwh > 0 else None
 
     demand_kw = imported.kwh / hours
@@ -315,10 +311,10 @@ def energy_kpis(history: History, park: Park, start: datetime, end: datetime, ta
         demand_charge = float(charges["charge_cny"].sum())
 
     supply = {"grid": imported.kwh, "pv": pv.kwh, "battery": discharge.kwh}
-    use = {**{name: loads[name].kwh for name in LOAD_NAMES}, "battery charge": charge.kwh, "export": exported.kwh}
+    use = {**{name: loads[name].kwh for name in load_names()}, "battery charge": charge.kwh, "export": exported.kwh}
     load_coverage = {name: figure.share(hours) for name, figure in loads.items()}
     coverage = {
-        "consumption_kwh": building.share(hours) if groups["building_meters"] else
+        "consumption_kwh": building.share(hours) if building_meters else
         float(np.mean(list(load_coverage.values()))),
         **{f"consumption_kwh.{name}": share for name, share in load_coverage.items()},
         "pv_kwh": pv.share(hours), "grid_import_kwh": imported.share(hours),

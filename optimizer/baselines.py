@@ -26,7 +26,7 @@ import pandas as pd
 from optimizer.dispatch import complete_dispatch
 from optimizer.inputs import HorizonInputs
 from optimizer.model import DispatchAssets, LinearProgram
-from twin.assets import Chiller
+from twin.kinds import Chiller
 from twin.park import PlantSchedule
 
 BASELINES = ("chiller_priority", "storage_priority", "no_storage", "battery_idle")

@@ -51,7 +51,7 @@ import scipy.sparse as sp
 from numpy.typing import ArrayLike, NDArray
 
 from optimizer.inputs import HorizonInputs, InitialState
-from twin.assets import Battery, Chiller, EVCharger, IceTank
+from twin.kinds import Battery, Chiller, EVCharger, IceTank
 from twin.park import Park
 from twin.plant import MODE_DIRECT, MODE_ICE, chiller_cop
 

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from optimizer.inputs import HorizonInputs
-from twin.assets import Battery, Chiller, IceTank, Meter, PVArray
+from twin.kinds import Battery, Chiller, IceTank, Meter, PVArray
 from twin.park import Park
 from twin.points import point_id
 from twin.sim import Environment, ParkSimulator

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from twin.assets import Battery, Chiller, IceTank, PVArray
+from twin.kinds import Battery, Chiller, IceTank, PVArray
 from twin.park import Park
 from twin.plant import CMD_AUTO, CMD_ICE
 from twin.points import point_id

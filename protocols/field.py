@@ -22,9 +22,10 @@ from datetime import datetime, timedelta
 
 import pandas as pd
 
-from twin.assets import Battery, IceTank, Meter
 from twin.field import FieldState
 from twin.history import History
+from twin.kinds import Battery, IceTank
+from twin.kinds.base import Role
 from twin.live import LiveState
 from twin.metering import BilledDemand
 from twin.park import Park
@@ -51,8 +52,7 @@ class ProtocolField:
         self.on_written, self.overrides = on_written, overrides
         self._batteries = [(a, b.id) for b, a in park.iter_assets() if isinstance(a, Battery)]
         self._tanks = [(a, b.id) for b, a in park.iter_assets() if isinstance(a, IceTank)]
-        self._counter = next(point_id(b.id, a.id, "import_energy_kwh") for b, a in park.iter_assets()
-                             if isinstance(a, Meter) and a.measures == "grid")
+        self._counter = park.role_points(Role.GRID_IMPORT_COUNTER)[0]
         self._billed = BilledDemand(park.site.timezone, demand_interval_min)
         self._written: set[str] = set()
 

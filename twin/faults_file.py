@@ -18,9 +18,10 @@ from zoneinfo import ZoneInfo
 
 from pydantic import field_validator
 
-from twin.assets import AssetBase, Chiller, PVArray
 from twin.config import load_yaml_model
 from twin.input_schema import INPUT_YEARS, FiniteFloat, InputModel
+from twin.kinds import Chiller, PVArray
+from twin.kinds.base import AssetBase
 from twin.park import FieldPath, Park
 from twin.sim import Fault, FaultKind
 

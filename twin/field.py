@@ -16,7 +16,8 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 
-from twin.assets import IceTank, Meter
+from twin.kinds import IceTank
+from twin.kinds.base import Role
 from twin.metering import BilledDemand
 from twin.park import Park
 from twin.sim import ParkSimulator
@@ -63,7 +64,7 @@ class SimulatedField:
         self._pv_cols = [ids.index(p) for p in roles["pv"]]
         self._load_ids = sorted({p for points in roles.values() for p in points})
         self._load_cols = [ids.index(p) for p in self._load_ids]
-        self._grid_meter = next(m.id for m in park.assets_of(Meter) if m.measures == "grid")
+        self._grid_meter = park.assets_with_role(Role.GRID_POWER)[0].id
         self._billed = BilledDemand(park.site.timezone, demand_interval_min)
         self._billed.add(simulator.now_utc, simulator.meter_import_kwh(self._grid_meter))
         self._written: set[str] = set()

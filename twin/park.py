@@ -16,8 +16,9 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from twin.assets import Asset, AssetBase, Battery, Chiller, EVCharger, IceTank, Meter, PVArray
 from twin.input_schema import InputModel
+from twin.kinds import Asset, Battery, Chiller, EVCharger, IceTank, PVArray
+from twin.kinds.base import AssetBase, Role
 from twin.points import Point, point_id
 
 Hour = Annotated[float, Field(ge=0, le=24)]
@@ -211,7 +212,7 @@ class Park(InputModel):
                             loc += ("extra_points", pi - standard, "name")
                         issues.append((loc, f"duplicate point id {pid!r}"))
                     seen_points.add(pid)
-        grid_meters = [m for m in self.assets_of(Meter) if m.measures == "grid"]
+        grid_meters = self.assets_with_role(Role.GRID_POWER)
         if len(grid_meters) != 1:
             issues.append((("buildings",),
                            f"the park needs exactly one meter with measures: grid, found {len(grid_meters)}"))
@@ -234,6 +235,21 @@ class Park(InputModel):
             for asset in building.assets:
                 yield building, asset
 
+    def assets_with_role(self, role: Role) -> list[AssetBase]:
+        """Every asset with a point playing ``role`` (:class:`twin.kinds.base.Role`), in file order."""
+        return [asset for _, asset in self.iter_assets() if role in asset.roles()]
+
+    def role_points(self, role: Role) -> list[str]:
+        """Ids of the points playing ``role`` (:class:`twin.kinds.base.Role`), in file order."""
+        return [point_id(building.id, asset.id, asset.roles()[role])
+                for building, asset in self.iter_assets() if role in asset.roles()]
+
+    def role_point_pairs(self, first: Role, second: Role) -> list[tuple[str, str]]:
+        """For every asset whose points play both roles, in file order: the ids of the points playing them."""
+        return [(point_id(building.id, asset.id, asset.roles()[first]),
+                 point_id(building.id, asset.id, asset.roles()[second]))
+                for building, asset in self.iter_assets() if first in asset.roles() and second in asset.roles()]
+
     @cached_property
     def points(self) -> dict[str, Point]:
         """Every point of the park by id, in file order."""
@@ -255,10 +271,6 @@ class Park(InputModel):
             if asset.id == asset_id:
                 return asset
         raise KeyError(asset_id)
-
-    @property
-    def grid_meter(self) -> Meter:
-        return next(m for m in self.assets_of(Meter) if m.measures == "grid")
 
     @property
     def pv_capacity_kw(self) -> float:

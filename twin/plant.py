@@ -15,7 +15,7 @@ from typing import overload
 
 import numpy as np
 
-from twin.assets import Chiller, IceTank
+from twin.kinds import Chiller, IceTank
 
 GLYCOL_SUPPLY_C = -5.6
 """Glycol supply temperature in ice-making mode, degC (DOMAIN.md)."""

@@ -36,7 +36,8 @@ from dashboard.components import (
 )
 from dashboard.context import DashboardContext
 from dashboard.providers import MISSING
-from twin.assets import Battery, IceTank, Meter
+from twin.kinds import Battery, IceTank
+from twin.kinds.base import Role
 from twin.points import point_id
 
 PATH = "/dispatch"
@@ -347,8 +348,7 @@ def actual_series(ctx: DashboardContext, start_utc: datetime, end_utc: datetime)
     park = ctx.park
     wanted = {f"{a.id}.soc_pct": point_id(b.id, a.id, "soc_pct") for b, a in park.iter_assets()
               if isinstance(a, (Battery, IceTank))}
-    grid = [point_id(b.id, a.id, "power_kw") for b, a in park.iter_assets()
-            if isinstance(a, Meter) and a.measures == "grid"]
+    grid = park.role_points(Role.GRID_POWER)
     ids = list(wanted.values()) + grid
     if end_utc <= start_utc or not ids:
         return {}

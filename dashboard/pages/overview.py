@@ -29,17 +29,26 @@ from dashboard.history_views import (
     screen_interval_s,
     subsystem_power,
 )
-from energy.kpi import FLOW_SINKS, FLOW_SOURCES, LOAD_NAMES
+from energy.kpi import FLOW_SOURCES, flow_sinks, load_names
+from twin.kinds import power_groups
 
 PATH = "/"
 REFRESH_MS = 15_000
-COLOURS = {
-    "chillers": "#1f77b4", "lighting": "#e0a800", "elevators": "#8c564b", "ev": "#2ca02c", "other": "#9e9e9e",
-    "pv": "#ff7f0e", "battery": "#9467bd", "grid": "#d62728", "battery charge": "#c5b0d5", "export": "#ff9896",
-}
-LABELS = {"chillers": "Chillers", "lighting": "Lighting", "elevators": "Elevators", "ev": "EV charging",
-          "other": "Other loads", "pv": "PV", "battery": "Battery", "grid": "Grid",
-          "battery charge": "Battery charging", "export": "Export"}
+SERIES_COLOURS = {"other": "#9e9e9e", "battery charge": "#c5b0d5", "export": "#ff9896"}
+SERIES_LABELS = {"other": "Other loads", "battery charge": "Battery charging", "export": "Export"}
+"""Colours and labels of what the charts show beside the power groups of the asset kinds."""
+
+
+def colours() -> dict[str, str]:
+    """Colour (CSS hex) of every series the charts show, by name: the power groups', then the rest."""
+    return {group.name: group.colour for group in power_groups() if group.colour} | SERIES_COLOURS
+
+
+def labels() -> dict[str, str]:
+    """Label of every series the charts show, by name: the power groups', then the rest."""
+    return {group.name: group.label for group in power_groups() if group.label} | SERIES_LABELS
+
+
 EMPTY_FIGURE = {"data": [], "layout": {"height": 120}}
 CARD_KPIS = (("consumption_kwh", False), ("pv_kwh", True), ("grid_import_kwh", False),
              ("self_sufficiency_pct", True), ("peak_demand_kw", False), ("cost_cny", False),
@@ -134,10 +143,11 @@ def _cards(now: dict, before: dict, energy: dict, compared_with: str, tz: str) -
 def power_figure(frame, tz: str) -> dict:
     """Stacked loads, with PV, battery and grid as lines (kW); a plain figure dict (fast to build)."""
     x = local_iso_times(frame.index, tz)
-    traces = [{"type": "scatter", "x": x, "y": frame[name].to_numpy(), "name": LABELS[name], "mode": "lines",
-               "stackgroup": "loads", "line": {"width": 0.5, "color": COLOURS[name]}} for name in LOAD_NAMES]
-    traces += [{"type": "scatter", "x": x, "y": frame[name].to_numpy(), "name": LABELS[name], "mode": "lines",
-                "line": {"color": COLOURS[name], "dash": dash, "width": 2}}
+    colour, label = colours(), labels()
+    traces = [{"type": "scatter", "x": x, "y": frame[name].to_numpy(), "name": label[name], "mode": "lines",
+               "stackgroup": "loads", "line": {"width": 0.5, "color": colour[name]}} for name in load_names()]
+    traces += [{"type": "scatter", "x": x, "y": frame[name].to_numpy(), "name": label[name], "mode": "lines",
+                "line": {"color": colour[name], "dash": dash, "width": 2}}
                for name, dash in (("pv", "solid"), ("battery", "solid"), ("grid", "dot"))]
     grid = {"showgrid": True, "gridcolor": "#eee"}
     return {"data": traces, "layout": {
@@ -153,13 +163,14 @@ def _translucent(hex_colour: str, alpha: float = 0.35) -> str:
 
 def sankey_figure(flows: list[dict]) -> dict:
     """Energy from grid, PV and battery to each use (kWh; the engine's ``flows_kwh``), as a plain figure dict."""
-    nodes = [*FLOW_SOURCES, *FLOW_SINKS]
+    nodes = [*FLOW_SOURCES, *flow_sinks()]
     index = {name: i for i, name in enumerate(nodes)}
+    colour, label = colours(), labels()
     return {"data": [{
         "type": "sankey", "valueformat": ",.0f", "valuesuffix": " kWh",
-        "node": {"label": [LABELS[n] for n in nodes], "color": [COLOURS[n] for n in nodes], "pad": 18},
+        "node": {"label": [label[n] for n in nodes], "color": [colour[n] for n in nodes], "pad": 18},
         "link": {"source": [index[f["source"]] for f in flows], "target": [index[f["target"]] for f in flows],
-                 "value": [f["kwh"] for f in flows], "color": [_translucent(COLOURS[f["source"]]) for f in flows]},
+                 "value": [f["kwh"] for f in flows], "color": [_translucent(colour[f["source"]]) for f in flows]},
     }], "layout": {"margin": {"l": 10, "r": 10, "t": 10, "b": 10}, "height": 340}}
 
 

@@ -42,7 +42,8 @@ from protocols.pointmap import (
     ModbusFailSafe,
     ModbusPoint,
 )
-from twin.assets import AssetBase, Battery, Meter, PVArray
+from twin.kinds import Battery, Meter, PVArray
+from twin.kinds.base import AssetBase
 from twin.park import Park
 from twin.points import Point
 

@@ -23,9 +23,9 @@ from playwright.sync_api import expect
 from waiting import wait_for
 
 from dashboard.auth import add_user
-from twin.assets import Battery, IceTank
 from twin.config import load_park
 from twin.history import open_history, write_audit
+from twin.kinds import Battery, IceTank
 
 PLAN_TIMEOUT_MS = UI_WAIT_MS
 SCREENSHOT_TIMEOUT_MS = 120_000

@@ -12,9 +12,9 @@ from datetime import datetime, timedelta
 import pandas as pd
 from park_copies import stop_with_ctrl_c
 
-from twin.assets import Battery, IceTank
 from twin.config import load_park
 from twin.history import open_history
+from twin.kinds import Battery, IceTank
 
 STEP = timedelta(minutes=15)
 STEPS_WANTED = 16

@@ -103,7 +103,7 @@ def reference_pvwatts_annual_kwh(array, weather: pd.DataFrame, lat: float, lon: 
 
 
 def test_annual_pv_energy_of_the_demo_arrays_matches_an_independent_pvwatts_within_1_percent(demo_park):
-    from twin.assets import PVArray
+    from twin.kinds import PVArray
 
     _, meta = pvlib.iotools.read_tmy3(TMY3, map_variables=True)
     weather = read_tmy3_weather(TMY3, 2023)

@@ -23,9 +23,9 @@ from energy.forecast import (
     load_means,
 )
 from energy.weather_forecast import CsvWeatherForecast, PersistenceForecast, clear_sky_index_of_cover
-from twin.assets import Elevator, EVCharger, Lighting, PVArray
 from twin.config import ConfigError, load_park
 from twin.history import open_history
+from twin.kinds import Elevator, EVCharger, Lighting, PVArray
 from twin.park import WeatherSource
 from twin.sim import ParkSimulator
 from twin.timeseries_csv import TimeSeriesCsvError

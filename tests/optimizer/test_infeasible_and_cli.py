@@ -17,8 +17,8 @@ from energy.environment import ParkEnvironment
 from optimizer.inputs import EVSessionRequest, HorizonInputs, InitialState
 from optimizer.model import DispatchAssets, PlanOptions
 from optimizer.plan import make_plan
-from twin.assets import Battery, Chiller, EVCharger, IceTank
 from twin.config import load_park
+from twin.kinds import Battery, Chiller, EVCharger, IceTank
 from twin.sim import ParkSimulator
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -13,7 +13,7 @@ from optimizer.inputs import InitialState
 from optimizer.model import DispatchAssets, PlanOptions, build_lp
 from optimizer.plan import make_plan
 from optimizer.solve import pulp_problem, solve
-from twin.assets import Battery, Chiller, IceTank
+from twin.kinds import Battery, Chiller, IceTank
 
 
 def battery(**overrides) -> Battery:

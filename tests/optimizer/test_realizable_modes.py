@@ -21,8 +21,8 @@ from optimizer.park_inputs import park_horizon_inputs, simulated_loads
 from optimizer.plan import PlanContext, make_plan, plan_context, plan_options
 from optimizer.setpoints import table_setpoints
 from optimizer.solve import solve
-from twin.assets import Battery
 from twin.config import load_park
+from twin.kinds import Battery
 from twin.plant import CMD_ICE
 from twin.points import point_id
 

@@ -21,8 +21,8 @@ from optimizer.plan import plan_context, plan_options
 from parktwin.runtime import ProtocolFeed, SimulationClock, TwinSink
 from protocols.field import ProtocolField
 from protocols.pointmap import load_point_maps
-from twin.assets import Battery, IceTank
 from twin.history import open_history
+from twin.kinds import Battery, IceTank
 from twin.live import LiveState
 from twin.points import point_id
 from twin.readings import Reading

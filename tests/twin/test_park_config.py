@@ -9,8 +9,8 @@ import pytest
 import yaml
 from cli_support import parktwin
 
-from twin.assets import Battery, Chiller, Elevator, EVCharger, IceTank, Lighting, Meter, PVArray
 from twin.config import ConfigError, load_park
+from twin.kinds import Battery, Chiller, Elevator, EVCharger, IceTank, Lighting, Meter, PVArray
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "examples" / "demo-park" / "park.yaml"

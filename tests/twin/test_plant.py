@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from twin.assets import Chiller, IceTank
+from twin.kinds import Chiller, IceTank
 from twin.plant import (
     CMD_AUTO,
     CMD_DIRECT,

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 from park_copies import free_port, stop_with_ctrl_c
 
-from twin.assets import Battery, Meter, PVArray
 from twin.config import load_park
 from twin.history import open_history
 from twin.history.runs import run_speeds
+from twin.kinds import Battery, Meter, PVArray
 from twin.points import point_id
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -1,0 +1,89 @@
+"""The asset-kind registry: every kind the park file may hold, in park order, and queries over them.
+
+Each kind lives in a module of its own in this package and declares there what the rest of ParkTwin
+needs to know about it (:mod:`twin.kinds.base`). A new kind is a new module whose class is added to
+:data:`Asset` here; the read side (power groups, roles, labels and colours) then finds it through the
+queries below, never by naming its class.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated, get_args
+
+from pydantic import Field
+
+from twin.kinds.base import AssetBase, PowerGroup
+from twin.kinds.battery import Battery
+from twin.kinds.chiller import Chiller
+from twin.kinds.elevator import Elevator
+from twin.kinds.ev_charger import EVCharger
+from twin.kinds.ice_tank import IceTank
+from twin.kinds.lighting import Lighting
+from twin.kinds.meter import Meter
+from twin.kinds.pv_array import PVArray
+from twin.kinds.weather_station import WeatherStation
+
+__all__ = ["ASSET_CLASSES", "Asset", "Battery", "Chiller", "EVCharger", "Elevator", "IceTank", "Lighting", "Meter",
+           "PVArray", "WeatherStation", "kind_class", "kind_name", "kinds", "load_subsystems", "power_groups",
+           "registered"]
+
+Asset = Annotated[
+    Chiller | IceTank | Lighting | Elevator | PVArray | Battery | EVCharger | Meter | WeatherStation,
+    Field(discriminator="kind"),
+]
+"""Any asset of the park file, told apart by its ``kind``."""
+
+ASSET_CLASSES: tuple[type[AssetBase], ...] = get_args(get_args(Asset)[0])
+"""The kinds of :data:`Asset`, in park order."""
+
+_kinds: list[type[AssetBase]] = list(ASSET_CLASSES)
+
+
+def kind_name(cls: type[AssetBase]) -> str:
+    """The name a kind goes by in the park file (its ``kind`` field's one value)."""
+    return str(cls.model_fields["kind"].default)
+
+
+def kinds() -> tuple[type[AssetBase], ...]:
+    """Every registered kind, in park order: those of :data:`Asset`, then any :func:`registered` one."""
+    return tuple(_kinds)
+
+
+def kind_class(name: str) -> type[AssetBase]:
+    """The kind of this name; KeyError names the known ones."""
+    for cls in _kinds:
+        if kind_name(cls) == name:
+            return cls
+    raise KeyError(f"unknown asset kind {name!r}; known: {', '.join(kind_name(cls) for cls in _kinds)}")
+
+
+@contextmanager
+def registered(cls: type[AssetBase]) -> Iterator[type[AssetBase]]:
+    """Add a kind defined outside this package to the registry's queries while the block runs.
+
+    The park file's schema (:data:`Asset`) stays as it is: assets of the kind are made in code. Raises
+    ValueError when a kind of that name is registered already.
+    """
+    if any(kind_name(known) == kind_name(cls) for known in _kinds):
+        raise ValueError(f"asset kind {kind_name(cls)!r} is registered already")
+    _kinds.append(cls)
+    try:
+        yield cls
+    finally:
+        _kinds.remove(cls)
+
+
+def power_groups(part: str | None = None) -> list[PowerGroup]:
+    """Every power group the registered kinds count power in, each once: the load subsystems, then the
+    building sub-meters, then the sources, each part in park order of the kinds; only those of ``part``
+    (:attr:`PowerGroup.part`) when given."""
+    groups = list(dict.fromkeys(group for cls in _kinds for group in cls.power_groups))
+    return [group for each in ("load", "meters", "source") if part in (None, each)
+            for group in groups if group.part == each]
+
+
+def load_subsystems() -> list[PowerGroup]:
+    """The load subsystems facility managers read consumption by, in park order of the kinds."""
+    return power_groups("load")

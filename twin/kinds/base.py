@@ -1,0 +1,144 @@
+"""What every asset kind has and declares: the base class, the points an integrator may add, and the
+declarations the read side asks the registry (:mod:`twin.kinds`) about.
+
+Each kind is a pydantic model (its own module in this package): the park YAML is validated against it,
+and the validated object is the asset the rest of ParkTwin uses. Typical figures come from
+../shared/DOMAIN.md; every one can be overridden in the park file.
+
+A kind declares, as class variables:
+
+- its points (:meth:`AssetBase.standard_points`); an asset may add points of its own under
+  ``extra_points``;
+- the point measuring its electric power (kW) and the :class:`PowerGroup` that point counts in (a load
+  subsystem, the building sub-meters or a source), with the group's display label and colour;
+- the :class:`Role` each of its points plays for a consumer that needs one particular measurement
+  (the grid meter's counters, the cooling storage delivered, the outdoor temperature...).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Annotated, ClassVar, Literal
+
+from pydantic import Field, model_validator
+
+from twin.input_schema import FiniteFloat, InputModel
+from twin.points import PointKind, PointSpec
+
+M, SP, ST = PointKind.MEASUREMENT, PointKind.SETPOINT, PointKind.STATUS
+
+Identifier = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=48)]
+Fraction = Annotated[float, Field(gt=0, le=1)]
+Percent = Annotated[float, Field(ge=0, le=100)]
+
+
+@dataclass(frozen=True)
+class PowerGroup:
+    """A group of electric power points (kW) the read side totals.
+
+    part: ``load``, a load subsystem facility managers read consumption by (chillers, lighting...);
+    ``meters``, the building sub-meters, whose remainder over the load subsystems is "other";
+    ``source``, what supplies the loads (PV, battery + discharge, grid + import).
+    label, colour: how the dashboard shows the group (English label, CSS hex colour); empty for a group
+    it does not show.
+    """
+
+    name: str
+    part: Literal["load", "meters", "source"]
+    label: str = ""
+    colour: str = ""
+
+
+class Role(StrEnum):
+    """What a point stands for to a consumer that needs one particular measurement of the park.
+
+    A kind maps roles to its point names (:attr:`AssetBase.point_roles`); the park lists the points
+    playing a role (:meth:`twin.park.Park.role_points`).
+    """
+
+    CHILLER_POWER = "chiller_power"
+    """A chiller's electric power, kW."""
+    CHILLER_COOLING = "chiller_cooling"
+    """Cooling a chiller makes, kWth (chilled water or ice)."""
+    CHILLER_MODE = "chiller_mode"
+    """A chiller's mode (twin.plant: off, chilled water, ice making)."""
+    STORAGE_MELT = "storage_melt"
+    """Thermal power drawn from cooling storage, kWth."""
+    STORAGE_COOLING_DELIVERED = "storage_cooling_delivered"
+    """Cooling that storage delivers to the buildings, kWth."""
+    PV_POWER = "pv_power"
+    """A PV array's AC output, kW."""
+    PV_ENERGY_COUNTER = "pv_energy_counter"
+    """A PV array's AC energy counter, kWh."""
+    GRID_POWER = "grid_power"
+    """Power at the grid connection, kW, + import."""
+    GRID_IMPORT_COUNTER = "grid_import_counter"
+    """The grid meter's import energy counter, kWh."""
+    GRID_EXPORT_COUNTER = "grid_export_counter"
+    """The grid meter's export energy counter, kWh."""
+    BUILDING_POWER = "building_power"
+    """A building sub-meter's power, kW, + import."""
+    BUILDING_IMPORT_COUNTER = "building_import_counter"
+    """A building sub-meter's import energy counter, kWh."""
+    OUTDOOR_TEMP = "outdoor_temp"
+    """Outdoor air temperature measured on site, degC."""
+    GHI = "ghi"
+    """Global horizontal irradiance measured on site, W/m2."""
+
+
+class ExtraPoint(InputModel):
+    """A point an integrator adds to an asset beyond its kind's standard points."""
+
+    name: Identifier
+    unit: str
+    kind: PointKind = PointKind.MEASUREMENT
+    writable: bool = False
+    low_limit: FiniteFloat | None = None
+    high_limit: FiniteFloat | None = None
+    description: str = ""
+
+    @model_validator(mode="after")
+    def _writable_needs_limits(self) -> ExtraPoint:
+        if self.writable and (self.low_limit is None or self.high_limit is None):
+            raise ValueError("a writable point needs low_limit and high_limit")
+        if self.low_limit is not None and self.high_limit is not None and self.low_limit > self.high_limit:
+            raise ValueError("low_limit is above high_limit")
+        return self
+
+    def to_spec(self) -> PointSpec:
+        return PointSpec(self.name, self.unit, self.kind, self.writable, self.low_limit, self.high_limit,
+                         self.description)
+
+
+class AssetBase(InputModel):
+    """Fields every asset has, and what every kind declares (module docstring)."""
+
+    id: Identifier
+    name: str = ""
+    extra_points: list[ExtraPoint] = []
+
+    kind_label: ClassVar[str] = ""
+    power_point: ClassVar[str | None] = None
+    """Name of the point measuring the asset's electric power, kW; None: the kind has none."""
+    power_groups: ClassVar[tuple[PowerGroup, ...]] = ()
+    """Every group an asset of this kind may count its power point in."""
+    point_roles: ClassVar[Mapping[Role, str]] = {}
+    """Point name by the role it plays, for every asset of this kind."""
+
+    def standard_points(self) -> list[PointSpec]:
+        """The points every asset of this kind exposes."""
+        raise NotImplementedError
+
+    def point_specs(self) -> list[PointSpec]:
+        """Standard points followed by the asset's extra points."""
+        return self.standard_points() + [p.to_spec() for p in self.extra_points]
+
+    def power_group(self) -> PowerGroup | None:
+        """The group this asset's power point counts in: its kind's only one (None: it has no power point)."""
+        return self.power_groups[0] if self.power_groups else None
+
+    def roles(self) -> Mapping[Role, str]:
+        """Point name by the role it plays, for this asset."""
+        return self.point_roles

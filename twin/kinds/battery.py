@@ -1,0 +1,62 @@
+"""The battery kind: a stationary battery, + discharge."""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+from pydantic import model_validator
+
+from twin.input_schema import PositiveFloat
+from twin.kinds.base import SP, AssetBase, Fraction, M, Percent, PowerGroup
+from twin.points import PointSpec
+
+
+class Battery(AssetBase):
+    """A stationary battery. Power is positive when discharging (OpenEMS convention)."""
+
+    kind: Literal["battery"] = "battery"
+    kind_label: ClassVar[str] = "Battery"
+    power_point: ClassVar[str] = "power_kw"
+    power_groups: ClassVar[tuple[PowerGroup, ...]] = (PowerGroup("battery", "source", "Battery", "#9467bd"),)
+    energy_capacity_kwh: PositiveFloat
+    charge_power_max_kw: PositiveFloat
+    discharge_power_max_kw: PositiveFloat
+    charge_efficiency: Fraction = 0.95
+    discharge_efficiency: Fraction = 0.95
+    soc_min_pct: Percent = 10.0
+    soc_max_pct: Percent = 90.0
+    initial_soc_pct: Percent = 50.0
+
+    @model_validator(mode="after")
+    def _soc_window(self) -> Battery:
+        if self.soc_min_pct >= self.soc_max_pct:
+            raise ValueError("soc_min_pct must be below soc_max_pct")
+        if not self.soc_min_pct <= self.initial_soc_pct <= self.soc_max_pct:
+            raise ValueError("initial_soc_pct must lie inside the SOC window")
+        return self
+
+    def follow(self, stored_kwh: float, setpoint_kw: float, hours: float) -> tuple[float, float]:
+        """The battery holding ``setpoint_kw`` (+ discharge) for ``hours`` from ``stored_kwh``: (the power it
+        delivers, kW, within its power limits and SOC window; the energy stored afterwards, kWh, after the
+        charge or discharge efficiency)."""
+        min_kwh = self.energy_capacity_kwh * self.soc_min_pct / 100.0
+        max_kwh = self.energy_capacity_kwh * self.soc_max_pct / 100.0
+        if setpoint_kw >= 0:
+            power_kw = min(setpoint_kw, self.discharge_power_max_kw,
+                           max(0.0, (stored_kwh - min_kwh) * self.discharge_efficiency / hours))
+            return power_kw, stored_kwh - power_kw / self.discharge_efficiency * hours
+        power_kw = -min(-setpoint_kw, self.charge_power_max_kw,
+                        max(0.0, (max_kwh - stored_kwh) / (self.charge_efficiency * hours)))
+        return power_kw, stored_kwh - power_kw * self.charge_efficiency * hours
+
+    def standard_points(self) -> list[PointSpec]:
+        return [
+            PointSpec("power_kw", "kW", M, low_limit=-self.charge_power_max_kw, high_limit=self.discharge_power_max_kw,
+                      description="positive discharging, negative charging"),
+            PointSpec("soc_pct", "%", M, low_limit=0, high_limit=100),
+            PointSpec("stored_energy_kwh", "kWh", M, low_limit=0, high_limit=self.energy_capacity_kwh),
+            PointSpec("cell_temp_max_c", "degC", M, low_limit=-20, high_limit=80),
+            PointSpec("cell_voltage_spread_v", "V", M, low_limit=0, high_limit=1),
+            PointSpec("power_setpoint_kw", "kW", SP, writable=True, low_limit=-self.charge_power_max_kw,
+                      high_limit=self.discharge_power_max_kw, description="positive discharge, negative charge"),
+        ]

@@ -1,0 +1,54 @@
+"""The ice tank kind: ice storage charged by chillers in ice mode, melted to serve cooling load."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Annotated, ClassVar, Literal
+
+from pydantic import Field
+
+from twin.input_schema import PositiveFloat
+from twin.kinds.base import SP, AssetBase, Fraction, M, Percent, Role
+from twin.points import PointSpec
+
+
+class IceTank(AssetBase):
+    """An ice storage tank charged by chillers in ice mode and melted to serve cooling load.
+
+    Inventory balance per step: d(inventory) = charge - melt - standing loss,
+    where melt is the thermal energy drawn from the ice and the cooling it
+    delivers is ``melt * melt_effectiveness``.
+    """
+
+    kind: Literal["ice_tank"] = "ice_tank"
+    kind_label: ClassVar[str] = "Ice tank"
+    point_roles: ClassVar[Mapping[Role, str]] = {Role.STORAGE_MELT: "melt_kwth",
+                                                 Role.STORAGE_COOLING_DELIVERED: "cooling_delivered_kwth"}
+    capacity_kwhth: PositiveFloat
+    charge_rate_max_kwth: PositiveFloat
+    melt_rate_max_kwth: PositiveFloat
+    standing_loss_pct_per_h: Annotated[float, Field(ge=0, le=5)] = 0.15
+    melt_effectiveness: Fraction = 0.95
+    initial_soc_pct: Percent = 20.0
+
+    def inventory_after_kwhth(self, inventory_kwhth: float, charge_kwth: float, melt_kwth: float,
+                              standing_loss_kwth: float, hours: float) -> float:
+        """The inventory after ``hours`` of these flows (the balance of the class docstring), kWhth, within
+        0 and the capacity."""
+        change_kwhth = (charge_kwth - melt_kwth - standing_loss_kwth) * hours
+        return min(self.capacity_kwhth, max(0.0, inventory_kwhth + change_kwhth))
+
+    def standard_points(self) -> list[PointSpec]:
+        return [
+            PointSpec("inventory_kwhth", "kWhth", M, low_limit=0, high_limit=self.capacity_kwhth),
+            PointSpec("soc_pct", "%", M, low_limit=0, high_limit=100),
+            PointSpec("charge_kwth", "kWth", M, low_limit=0, high_limit=self.charge_rate_max_kwth),
+            PointSpec("melt_kwth", "kWth", M, low_limit=0, high_limit=self.melt_rate_max_kwth,
+                      description="thermal power drawn from the ice"),
+            PointSpec("cooling_delivered_kwth", "kWth", M, low_limit=0, high_limit=self.melt_rate_max_kwth),
+            PointSpec("standing_loss_kwth", "kWth", M, low_limit=0),
+            PointSpec("charge_setpoint_kwth", "kWth", SP, writable=True, low_limit=0,
+                      high_limit=self.charge_rate_max_kwth),
+            PointSpec("melt_setpoint_kwth", "kWth", SP, writable=True, low_limit=0,
+                      high_limit=self.melt_rate_max_kwth),
+        ]

@@ -1,0 +1,43 @@
+"""The PV array kind: a rooftop PV array with its inverter."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Annotated, ClassVar, Literal
+
+from pydantic import Field
+
+from twin.input_schema import PositiveFloat
+from twin.kinds.base import SP, AssetBase, M, PowerGroup, Role
+from twin.points import PointSpec
+
+
+class PVArray(AssetBase):
+    """A rooftop PV array with its inverter, described by PVWatts parameters.
+
+    azimuth_deg follows pvlib: 180 faces south. losses_pct is the PVWatts
+    system loss; gamma_pdc_per_c the DC power temperature coefficient.
+    """
+
+    kind: Literal["pv_array"] = "pv_array"
+    kind_label: ClassVar[str] = "PV array"
+    power_point: ClassVar[str] = "ac_power_kw"
+    power_groups: ClassVar[tuple[PowerGroup, ...]] = (PowerGroup("pv", "source", "PV", "#ff7f0e"),)
+    point_roles: ClassVar[Mapping[Role, str]] = {Role.PV_POWER: "ac_power_kw", Role.PV_ENERGY_COUNTER: "energy_kwh"}
+    dc_capacity_kw: PositiveFloat
+    inverter_ac_kw: PositiveFloat
+    tilt_deg: Annotated[float, Field(ge=0, le=90)]
+    azimuth_deg: Annotated[float, Field(ge=0, lt=360)]
+    losses_pct: Annotated[float, Field(ge=0, lt=100)] = 14.0
+    gamma_pdc_per_c: Annotated[float, Field(ge=-0.01, le=0)] = -0.0037
+    strings_count: Annotated[int, Field(ge=1)] = 10
+
+    def standard_points(self) -> list[PointSpec]:
+        return [
+            PointSpec("ac_power_kw", "kW", M, low_limit=0, high_limit=1.05 * self.inverter_ac_kw),
+            PointSpec("energy_kwh", "kWh", M, low_limit=0, description="lifetime AC energy counter"),
+            PointSpec("poa_irradiance_wm2", "W/m2", M, low_limit=0, high_limit=1500),
+            PointSpec("cell_temp_c", "degC", M, low_limit=-20, high_limit=95),
+            PointSpec("power_limit_pct", "%", SP, writable=True, low_limit=0, high_limit=100,
+                      description="active power limit as a share of inverter rating"),
+        ]
