@@ -46,6 +46,14 @@ def postgres_url() -> Iterator[str]:
         admin.close()
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def history_url(request, tmp_path) -> str:
+    """A fresh history store's URL, once on a SQLite file and once on the test PostgreSQL server (postgres_url)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'history.sqlite'}"
+    return request.getfixturevalue("postgres_url")
+
+
 @pytest.fixture(scope="session")
 def demo_park():
     """The demo park's model (examples/demo-park/park.yaml)."""

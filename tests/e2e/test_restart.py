@@ -16,7 +16,6 @@ from itertools import pairwise
 from pathlib import Path
 
 import pandas as pd
-import pytest
 from park_copies import stop_with_ctrl_c
 
 from twin.config import load_park
@@ -29,13 +28,6 @@ SPEED = 600
 PAST = datetime(2000, 1, 1, tzinfo=UTC)
 FUTURE = datetime(2100, 1, 1, tzinfo=UTC)
 GRID_IMPORT_COUNTER = "plant.grid_meter.import_energy_kwh"
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def history_url(request, tmp_path):
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'run.sqlite'}"
-    return request.getfixturevalue("postgres_url")
 
 
 def overtemp_episodes(run, now: datetime) -> list[dict]:

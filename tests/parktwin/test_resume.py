@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-import pytest
-
 from parktwin.resume import close_left_open, first_step_after, history_end
 from twin.fault_episodes import FaultEpisode, Priority
 from twin.history import FaultEpisodeStore, WriteRecord, open_history
@@ -13,13 +11,6 @@ from twin.readings import Quality, Reading
 
 T0 = datetime(2026, 7, 3, 10, 0, tzinfo=UTC)
 MINUTE = timedelta(minutes=1)
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def history_url(request, tmp_path):
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'h.sqlite'}"
-    return request.getfixturevalue("postgres_url")
 
 
 def test_an_empty_history_has_no_end(history_url):

@@ -14,10 +14,9 @@ from twin.history import FaultEpisodeStore, open_history
 T0 = datetime(2026, 7, 1, 2, 0, tzinfo=UTC)
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def store(request, tmp_path):
-    url = f"sqlite:///{tmp_path / 'h.sqlite'}" if request.param == "sqlite" else request.getfixturevalue("postgres_url")
-    with open_history(url) as history:
+@pytest.fixture
+def store(history_url):
+    with open_history(history_url) as history:
         yield FaultEpisodeStore(history)
 
 

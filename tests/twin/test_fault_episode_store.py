@@ -16,13 +16,6 @@ from twin.history import FaultEpisodeStore, open_history
 T0 = datetime(2026, 7, 1, 2, 0, tzinfo=UTC)
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def history_url(request, tmp_path):
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'h.sqlite'}"
-    return request.getfixturevalue("postgres_url")
-
-
 def episode(rule: str, asset: str, start_h: float, end_h: float | None, **evidence) -> FaultEpisode:
     end = None if end_h is None else T0 + timedelta(hours=end_h)
     return FaultEpisode(rule, asset, T0 + timedelta(hours=start_h), end, Priority.MEDIUM, evidence)

@@ -4,20 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-import pytest
-
 from twin.history import open_history
 from twin.history.runs import record_run_speed, run_speeds
 
 T0 = datetime(2026, 7, 1, tzinfo=UTC)
 HOUR = timedelta(hours=1)
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def history_url(request, tmp_path):
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'h.sqlite'}"
-    return request.getfixturevalue("postgres_url")
 
 
 def test_a_history_no_run_recorded_has_no_speed(history_url):
