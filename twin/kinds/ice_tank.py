@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Annotated, ClassVar, Literal
 
+import numpy as np
 from pydantic import Field
 
 from twin.input_schema import PositiveFloat
-from twin.kinds.base import SP, AssetBase, Fraction, M, Percent, Role
+from twin.kinds.base import SP, AssetBase, Fraction, M, Percent, PlanColumn, Role
 from twin.points import PointSpec
 
 
@@ -23,7 +24,10 @@ class IceTank(AssetBase):
     kind: Literal["ice_tank"] = "ice_tank"
     kind_label: ClassVar[str] = "Ice tank"
     point_roles: ClassVar[Mapping[Role, str]] = {Role.STORAGE_MELT: "melt_kwth",
-                                                 Role.STORAGE_COOLING_DELIVERED: "cooling_delivered_kwth"}
+                                                 Role.STORAGE_COOLING_DELIVERED: "cooling_delivered_kwth",
+                                                 Role.ICE_INVENTORY: "inventory_kwhth", Role.ICE_SOC: "soc_pct"}
+    hold_setpoints: ClassVar[Mapping[str, float]] = {"charge_setpoint_kwth": 0.0, "melt_setpoint_kwth": 0.0}
+    storage_flow_points: ClassVar[tuple[str, ...]] = ("charge_kwth", "melt_kwth", "standing_loss_kwth")
     capacity_kwhth: PositiveFloat
     charge_rate_max_kwth: PositiveFloat
     melt_rate_max_kwth: PositiveFloat
@@ -37,6 +41,16 @@ class IceTank(AssetBase):
         0 and the capacity."""
         change_kwhth = (charge_kwth - melt_kwth - standing_loss_kwth) * hours
         return min(self.capacity_kwhth, max(0.0, inventory_kwhth + change_kwhth))
+
+    def stored_after(self, stored: float, flows: Sequence[float], hours: float) -> float:
+        """The inventory (kWhth) after the charge, melt and standing loss read (kWth) held for ``hours``."""
+        charge_kwth, melt_kwth, standing_loss_kwth = flows
+        return self.inventory_after_kwhth(stored, charge_kwth, melt_kwth, standing_loss_kwth, hours)
+
+    def plan_setpoints(self, column: PlanColumn, peers: Sequence[IceTank]) -> dict[str, np.ndarray]:
+        """The plan's ice charge and melt (kWth)."""
+        return {"charge_setpoint_kwth": column(f"{self.id}.charge_kwth"),
+                "melt_setpoint_kwth": column(f"{self.id}.melt_kwth")}
 
     def standard_points(self) -> list[PointSpec]:
         return [
