@@ -1,7 +1,8 @@
-"""What dispatch asks the kinds (twin.kinds.base): the setpoints a plan drives, the setpoints that hold
-storage idle, the stored energy read from points and brought forward, the storage charted on the dispatch
-page, and which simulated devices speak SunSpec Modbus. A storage kind added later (a flywheel, defined
-here as a new module would define it) is planned, held, read, laid out and charted with no other change."""
+"""What dispatch and the park's checks ask the kinds (twin.kinds.base): the setpoints a plan drives, the
+setpoints that hold storage idle, the stored energy read from points and brought forward, the storage charted
+on the dispatch page, which simulated devices speak SunSpec Modbus, the park's rules and one-line summary,
+and the bounds of fault magnitudes. A storage kind added later (a flywheel, defined here as a new module
+would define it) is planned, held, read, laid out, charted, checked and summarised with no other change."""
 
 from __future__ import annotations
 
@@ -21,8 +22,10 @@ from optimizer.setpoints import table_setpoints
 from protocols.devices.layout import SUNSPEC_KINDS, BacnetLayout, ModbusLayout, device_layouts
 from protocols.field import ProtocolField
 from twin.config import load_park
+from twin.faults_file import magnitude_range
 from twin.history import open_history
 from twin.input_schema import PositiveFloat
+from twin.kinds import registered
 from twin.kinds.base import SP, AssetBase, M, PlanColumn, Role
 from twin.live import LiveState
 from twin.points import PointSpec
@@ -53,6 +56,15 @@ class Flywheel(AssetBase):
 
     def plan_setpoints(self, column: PlanColumn, peers: Sequence[Flywheel]) -> dict[str, np.ndarray]:
         return {"power_setpoint_kw": column(f"{self.id}.power_setpoint_kw")}
+
+    @classmethod
+    def park_issues(cls, assets: Sequence[AssetBase]) -> list[str]:
+        total_kwh = sum(asset.capacity_kwh for asset in assets if isinstance(asset, cls))
+        return [f"flywheels store at most 100 kWh in a park, found {total_kwh:g}"] if total_kwh > 100 else []
+
+    @classmethod
+    def park_summary(cls, assets: Sequence[Flywheel]) -> str:
+        return f"{len(assets)} flywheels"
 
     def stored_after(self, stored: float, flows: Sequence[float], hours: float) -> float:
         (power_kw,) = flows
@@ -149,3 +161,36 @@ def test_a_kind_is_a_sunspec_modbus_device_only_with_an_entry_in_the_layout_tabl
         (f"b1.fly1.{name}", 40072 + 2 * i, "float32")
         for i, name in enumerate(["power_kw", "stored_energy_kwh", "soc_pct", "power_setpoint_kw"])]
     assert flywheel.points[-1].fail_safe is not None and flywheel.points[0].fail_safe is None
+
+
+def test_the_park_summary_and_rules_are_each_registered_kinds(park):
+    """Summary figures from the park files: PV 180 + 380 + 220 + 220 kWp, one 2,000 kWh battery, 12 chargers."""
+    assert park.summary() == "PV 1,000 kWp; battery 2,000 kWh; 12 EV chargers"
+    assert load_park(EXAMPLES / "pv-battery" / "park.yaml").summary() == "PV 300 kWp; battery 500 kWh; 0 EV chargers"
+    park.buildings[2].assets.append(Flywheel(id="fly2", power_max_kw=100.0, capacity_kwh=60.0))
+    assert park.consistency_issues() == []  # not a registered kind: its rules are not asked
+    with registered(Flywheel):
+        assert park.summary() == "PV 1,000 kWp; battery 2,000 kWh; 12 EV chargers; 2 flywheels"
+        assert park.consistency_issues() == [(("buildings",), "flywheels store at most 100 kWh in a park, found 110")]
+
+
+def test_the_ice_tanks_rules_hold_for_every_park_the_kind_is_in(park):
+    tank = park.asset("ice_tank")
+    park.buildings[1].assets.append(tank.model_copy(update={"id": "ice_tank2"}))
+    assert park.consistency_issues() == [(("buildings",), "the simulator models one ice tank per park; found more")]
+    plant = park.buildings[0]
+    plant.assets = [asset.model_copy(update={"ice_capacity_kwth": None, "ice_cop_rated": None})
+                    if asset.kind == "chiller" else asset for asset in plant.assets]
+    assert [reason for _, reason in park.consistency_issues()] == [
+        "an ice tank needs at least one chiller with ice_capacity_kwth",
+        "the simulator models one ice tank per park; found more"]
+
+
+def test_a_faults_magnitude_is_bounded_by_the_targeted_assets_kind(park):
+    chiller, array, battery = park.asset("chiller1"), park.asset("pv_roof_south"), park.asset("battery")
+    assert magnitude_range("chw_low_delta_t", chiller)[2] == 5.5  # the park file's default design_delta_t_k
+    assert magnitude_range("pv_string_outage", array)[2] == 10  # strings_count, its default
+    # a target of another kind (refused as such by load_faults) or none bounds nothing
+    assert magnitude_range("chw_low_delta_t", battery)[2] == magnitude_range("pv_string_outage", None)[2] == \
+        float("inf")
+    assert magnitude_range("battery_overtemp", battery)[1:] == (0.0, 100.0)

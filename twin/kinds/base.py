@@ -173,6 +173,23 @@ class AssetBase(InputModel):
         assets of this kind, this one among them, in park order. Empty: no plan drives this asset."""
         return {}
 
+    @classmethod
+    def park_issues(cls, assets: Sequence[AssetBase]) -> list[str]:
+        """The rules this kind sets on a park, each one the park's assets (all of them, in file order) break as
+        a reason (twin.park.Park.consistency_issues); empty when they keep them."""
+        return []
+
+    @classmethod
+    def park_summary(cls, assets: Sequence[Self]) -> str | None:
+        """What the park's one-line summary (``parktwin model check``) says of its assets of this kind, however
+        many (none included), e.g. "PV 1,000 kWp"; None: the summary leaves the kind out."""
+        return None
+
+    def fault_magnitude_max(self) -> Mapping[str, float]:
+        """The largest magnitude a fault of each kind (twin.sim.FaultKind) may have on this asset, where the
+        asset bounds it (in the fault kind's unit); empty: it bounds none."""
+        return {}
+
     def stored_after(self, stored: float, flows: Sequence[float], hours: float) -> float:
         """The energy a storage asset holds after ``hours`` from ``stored``, with its flows held at the values
         read from its :attr:`storage_flow_points` (in their order); in the unit of the point playing its

@@ -55,6 +55,11 @@ class Battery(AssetBase):
                         max(0.0, (max_kwh - stored_kwh) / (self.charge_efficiency * hours)))
         return power_kw, stored_kwh - power_kw * self.charge_efficiency * hours
 
+    @classmethod
+    def park_summary(cls, assets: Sequence[Battery]) -> str:
+        """The batteries' energy capacity."""
+        return f"battery {sum(battery.energy_capacity_kwh for battery in assets):,.0f} kWh"
+
     def stored_after(self, stored: float, flows: Sequence[float], hours: float) -> float:
         """The energy stored (kWh) after the battery has held the power read (kW, + discharge) for ``hours``."""
         (power_kw,) = flows

@@ -52,6 +52,10 @@ class Chiller(AssetBase):
     def makes_ice(self) -> bool:
         return self.ice_capacity_kwth is not None
 
+    def fault_magnitude_max(self) -> Mapping[str, float]:
+        """A low delta-T (K) is at most the design delta-T: above it, it is no low delta-T."""
+        return {"chw_low_delta_t": self.design_delta_t_k}
+
     def plan_setpoints(self, column: PlanColumn, peers: Sequence[Chiller]) -> dict[str, np.ndarray]:
         """An ice-making chiller's mode command: ice making in the steps the plan makes ice on it, automatic
         otherwise; a chiller that makes no ice gets none."""

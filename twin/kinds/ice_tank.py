@@ -10,6 +10,7 @@ from pydantic import Field
 
 from twin.input_schema import PositiveFloat
 from twin.kinds.base import SP, AssetBase, Fraction, M, Percent, PlanColumn, Role
+from twin.kinds.chiller import Chiller
 from twin.points import PointSpec
 
 
@@ -34,6 +35,17 @@ class IceTank(AssetBase):
     standing_loss_pct_per_h: Annotated[float, Field(ge=0, le=5)] = 0.15
     melt_effectiveness: Fraction = 0.95
     initial_soc_pct: Percent = 20.0
+
+    @classmethod
+    def park_issues(cls, assets: Sequence[AssetBase]) -> list[str]:
+        """Ice is made by chillers in ice mode; the simulator models one tank."""
+        tanks = [asset for asset in assets if isinstance(asset, cls)]
+        issues = []
+        if tanks and not any(isinstance(asset, Chiller) and asset.makes_ice for asset in assets):
+            issues.append("an ice tank needs at least one chiller with ice_capacity_kwth")
+        if len(tanks) > 1:
+            issues.append("the simulator models one ice tank per park; found more")
+        return issues
 
     def inventory_after_kwhth(self, inventory_kwhth: float, charge_kwth: float, melt_kwth: float,
                               standing_loss_kwth: float, hours: float) -> float:

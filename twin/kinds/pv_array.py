@@ -37,6 +37,15 @@ class PVArray(AssetBase):
     gamma_pdc_per_c: Annotated[float, Field(ge=-0.01, le=0)] = -0.0037
     strings_count: Annotated[int, Field(ge=1)] = 10
 
+    @classmethod
+    def park_summary(cls, assets: Sequence[PVArray]) -> str:
+        """The arrays' DC capacity."""
+        return f"PV {sum(array.dc_capacity_kw for array in assets):,.0f} kWp"
+
+    def fault_magnitude_max(self) -> Mapping[str, float]:
+        """A string outage loses at most the array's strings."""
+        return {"pv_string_outage": self.strings_count}
+
     def plan_setpoints(self, column: PlanColumn, peers: Sequence[PVArray]) -> dict[str, np.ndarray]:
         """The power limit (%): in the steps the plan curtails the park's PV, every array limited to the share
         of the park's inverter rating the plan uses; no limit (100 %) otherwise."""
