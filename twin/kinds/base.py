@@ -5,7 +5,7 @@ Each kind is a pydantic model (its own module in this package): the park YAML is
 and the validated object is the asset the rest of ParkTwin uses. Typical figures come from
 ../shared/DOMAIN.md; every one can be overridden in the park file.
 
-A kind declares, as class variables:
+A kind declares, as class variables and methods:
 
 - its points (:meth:`AssetBase.standard_points`); an asset may add points of its own under
   ``extra_points``;
@@ -16,7 +16,9 @@ A kind declares, as class variables:
   storage holds...);
 - what dispatch asks of it: the setpoints a plan's columns drive (:meth:`AssetBase.plan_setpoints`),
   the setpoints that hold it idle, and for storage how the flows read with its stored energy bring
-  that forward (:meth:`AssetBase.stored_after`).
+  that forward (:meth:`AssetBase.stored_after`);
+- the rules it sets on a park, what the park's one-line summary says of it, and the fault magnitudes
+  an asset of the kind bounds.
 """
 
 from __future__ import annotations
