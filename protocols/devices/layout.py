@@ -130,7 +130,7 @@ def device_layouts(park: Park) -> list[DeviceLayout]:
     layouts: list[DeviceLayout] = []
     for index, (_building, asset) in enumerate(park.iter_assets()):
         points = [p for p in park.points.values() if p.asset_id == asset.id]
-        if asset.kind in SUNSPEC_KINDS:
+        if kind_name(type(asset)) in SUNSPEC_KINDS:
             layouts.append(_sunspec_layout(asset, points))
         else:
             layouts.append(_bacnet_layout(asset, points, device_instance=1000 + index))
