@@ -33,7 +33,8 @@ from twin.config import load_yaml_model
 from twin.fault_episodes import Priority
 from twin.faults_file import POINT_TARGET_KINDS
 from twin.input_schema import InputModel
-from twin.kinds import Battery, Chiller, Elevator, Lighting, PVArray, WeatherStation
+from twin.kinds import Battery, Chiller, Elevator, Lighting, PVArray
+from twin.kinds.base import Role
 from twin.park import Building, Park
 from twin.plant import MODE_DIRECT, MODE_ICE, chiller_cop
 from twin.points import point_id
@@ -333,13 +334,13 @@ def chiller_low_cop(data: RuleInput, limits: FaultThresholds) -> list[Condition]
     Measured COP = cooling_kwth / power_kw (from the two measured points, not
     the chiller's own COP register). Expected COP is the twin's performance
     curve :func:`twin.plant.chiller_cop` at the measured mode, part load,
-    chilled-water setpoint and outdoor temperature (the park's weather
-    station). Without a weather station the rule is skipped.
+    chilled-water setpoint and outdoor temperature (the first point measuring
+    it on site, by role). Without one the rule is skipped.
     """
-    stations = _assets(data.park, WeatherStation)
-    if not stations:
+    outdoor_points = data.park.role_points(Role.OUTDOOR_TEMP)
+    if not outdoor_points:
         return []
-    outdoor_c = data.point(stations[0][0].id, stations[0][1].id, "outdoor_temp_c")
+    outdoor_c = data.value(outdoor_points[0])
     conditions = []
     for building, chiller in _assets(data.park, Chiller):
         mode = data.point(building.id, chiller.id, "mode")

@@ -10,16 +10,15 @@ file, so the same park and dates give the same inputs.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
+from typing import cast
 
 import numpy as np
 import pandas as pd
 
 from optimizer.inputs import HorizonInputs
-from twin.kinds import Battery, Chiller, IceTank, Meter, PVArray
+from twin.kinds.base import Role
 from twin.park import Park
 from twin.points import point_id
 from twin.sim import Environment, ParkSimulator
@@ -28,15 +27,9 @@ PLAN_STEP = pd.Timedelta(minutes=15)
 
 
 def hold_storage_setpoints(park: Park) -> dict[str, float]:
-    """Setpoints that keep every battery and ice tank idle."""
-    points = {}
-    for building, asset in park.iter_assets():
-        if isinstance(asset, Battery):
-            points[point_id(building.id, asset.id, "power_setpoint_kw")] = 0.0
-        elif isinstance(asset, IceTank):
-            points[point_id(building.id, asset.id, "charge_setpoint_kwth")] = 0.0
-            points[point_id(building.id, asset.id, "melt_setpoint_kwth")] = 0.0
-    return points
+    """Setpoints that keep every storage asset idle (its kind's ``hold_setpoints``), in park order."""
+    return {point_id(building.id, asset.id, name): value for building, asset in park.iter_assets()
+            for name, value in asset.hold_setpoints.items()}
 
 
 @dataclass
@@ -60,14 +53,13 @@ def hold_storage_run(park: Park, environment: Environment, start_utc: datetime, 
     ids = simulator.point_ids
     index_of = {pid: i for i, pid in enumerate(ids)}
 
-    def columns(cls: type, name: str, predicate: Callable[[Any], bool] = lambda asset: True) -> list[int]:
-        return [index_of[point_id(b.id, a.id, name)] for b, a in park.iter_assets()
-                if isinstance(a, cls) and predicate(a)]
+    def columns(role: Role) -> list[int]:
+        return [index_of[point] for point in park.role_points(role)]
 
-    cooling_cols = columns(Chiller, "cooling_kwth")
-    chiller_power_cols = columns(Chiller, "power_kw")
-    pv_cols = columns(PVArray, "ac_power_kw")
-    grid_col = columns(Meter, "power_kw", lambda m: m.measures == "grid")
+    cooling_cols = columns(Role.CHILLER_COOLING)
+    chiller_power_cols = columns(Role.CHILLER_POWER)
+    pv_cols = columns(Role.PV_POWER)
+    grid_col = columns(Role.GRID_POWER)
     times, cooling, other, pv, grid = [], [], [], [], []
     while simulator.now_utc < end_utc:
         out = simulator.advance()

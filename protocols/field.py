@@ -24,8 +24,7 @@ import pandas as pd
 
 from twin.field import FieldState
 from twin.history import History
-from twin.kinds import Battery, IceTank
-from twin.kinds.base import Role
+from twin.kinds.base import AssetBase, Role
 from twin.live import LiveState
 from twin.metering import BilledDemand
 from twin.park import Park
@@ -50,8 +49,9 @@ class ProtocolField:
                  overrides: Callable[[], dict[str, int]] | None = None):
         self.park, self.live, self.history, self.write, self.now_utc = park, live, history, write, now_utc
         self.on_written, self.overrides = on_written, overrides
-        self._batteries = [(a, b.id) for b, a in park.iter_assets() if isinstance(a, Battery)]
-        self._tanks = [(a, b.id) for b, a in park.iter_assets() if isinstance(a, IceTank)]
+        # the storage FieldState reports, by the role of the point reading what it stores: (asset, building id)
+        self._storage = {role: [(asset, park.building_of(asset.id).id) for asset in park.assets_with_role(role)]
+                         for role in (Role.BATTERY_STORED_ENERGY, Role.ICE_INVENTORY)}
         self._counter = park.role_points(Role.GRID_IMPORT_COUNTER)[0]
         self._billed = BilledDemand(park.site.timezone, demand_interval_min)
         self._written: set[str] = set()
@@ -62,11 +62,14 @@ class ProtocolField:
         now = self.now_utc()
         self._read_counter(now)
         at = now if at_utc is None else at_utc
-        stored = {battery.id: kwh for battery, building in self._batteries
-                  if (kwh := self._stored_at_kwh(battery, building, at)) is not None}
-        inventory = {tank.id: kwh for tank, building in self._tanks
-                     if (kwh := self._inventory_at_kwhth(tank, building, at)) is not None}
-        return FieldState(at, stored, inventory, self._billed.peak_kw, self._billed.last_interval)
+        return FieldState(at, self._stored(Role.BATTERY_STORED_ENERGY, at), self._stored(Role.ICE_INVENTORY, at),
+                          self._billed.peak_kw, self._billed.last_interval)
+
+    def _stored(self, role: Role, at: datetime) -> dict[str, float]:
+        """What each asset whose point plays ``role`` stores at ``at``, by asset id, in that point's unit; an
+        asset without a good reading is left out."""
+        return {asset.id: value for asset, building in self._storage[role]
+                if (value := self._stored_at(asset, building, role, at)) is not None}
 
     def _good(self, point: str) -> tuple[datetime, float] | None:
         """The point's live reading (time, value) when it is good, else None."""
@@ -75,31 +78,19 @@ class ProtocolField:
             return None
         return reading.ts_utc, reading.value
 
-    def _stored_at_kwh(self, battery: Battery, building: str, at: datetime) -> float | None:
-        """The battery's stored energy at ``at``: its reading, held at the power read with it since then."""
-        stored = self._good(point_id(building, battery.id, "stored_energy_kwh"))
+    def _stored_at(self, asset: AssetBase, building: str, role: Role, at: datetime) -> float | None:
+        """The energy the asset stores at ``at`` (its point playing ``role``): its reading, with the flows read
+        with it (its kind's ``storage_flow_points``) held since then; the reading itself when a flow is unknown."""
+        stored = self._good(point_id(building, asset.id, asset.roles()[role]))
         if stored is None:
             return None
-        stored_utc, stored_kwh = stored
-        power_kw = self.live.value(point_id(building, battery.id, "power_kw"))
+        stored_utc, stored_value = stored
+        flows = [self.live.value(point_id(building, asset.id, name)) for name in asset.storage_flow_points]
+        known = [flow for flow in flows if flow is not None]
         hours = (at - stored_utc).total_seconds() / 3600.0
-        if power_kw is None or hours <= 0:
-            return stored_kwh
-        return battery.follow(stored_kwh, power_kw, hours)[1]
-
-    def _inventory_at_kwhth(self, tank: IceTank, building: str, at: datetime) -> float | None:
-        """The tank's ice inventory at ``at``: its reading, with the charge, melt and standing loss read
-        with it held since then."""
-        inventory = self._good(point_id(building, tank.id, "inventory_kwhth"))
-        if inventory is None:
-            return None
-        inventory_utc, inventory_kwhth = inventory
-        charge_kwth, melt_kwth, loss_kwth = (self.live.value(point_id(building, tank.id, name))
-                                             for name in ("charge_kwth", "melt_kwth", "standing_loss_kwth"))
-        hours = (at - inventory_utc).total_seconds() / 3600.0
-        if charge_kwth is None or melt_kwth is None or loss_kwth is None or hours <= 0:
-            return inventory_kwhth
-        return tank.inventory_after_kwhth(inventory_kwhth, charge_kwth, melt_kwth, loss_kwth, hours)
+        if len(known) < len(flows) or hours <= 0:
+            return stored_value
+        return asset.stored_after(stored_value, known, hours)
 
     def _read_counter(self, now: datetime) -> None:
         """Feed the counter readings stored since the last call (from the local month's start at first), and

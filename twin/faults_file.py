@@ -20,7 +20,6 @@ from pydantic import field_validator
 
 from twin.config import load_yaml_model
 from twin.input_schema import INPUT_YEARS, FiniteFloat, InputModel
-from twin.kinds import Chiller, PVArray
 from twin.kinds.base import AssetBase
 from twin.park import FieldPath, Park
 from twin.sim import Fault, FaultKind
@@ -58,15 +57,15 @@ class FaultEntry(InputModel):
 def magnitude_range(kind: str, asset: AssetBase | None) -> tuple[str, float, float] | None:
     """What a fault kind's magnitude means and its range (lowest excluded, highest included), for the
     targeted asset; None for kinds without a magnitude. A COP multiplier of 0 would stop the chiller's
-    physics (its power is cooling / COP), and a delta-T above the design's is no low delta-T."""
+    physics (its power is cooling / COP); the targeted asset's kind bounds the others it sets a limit to
+    (twin.kinds.base.AssetBase.fault_magnitude_max)."""
+    most = asset.fault_magnitude_max().get(kind, float("inf")) if asset is not None else float("inf")
     if kind == "chiller_cop_drop":
         return "the multiplier of the chiller's COP", 0.0, 1.0
     if kind == "chw_low_delta_t":
-        design_k = asset.design_delta_t_k if isinstance(asset, Chiller) else float("inf")
-        return "the chilled-water delta-T in K, at most the chiller's design_delta_t_k", 0.0, design_k
+        return "the chilled-water delta-T in K, at most the chiller's design_delta_t_k", 0.0, most
     if kind == "pv_string_outage":
-        strings = asset.strings_count if isinstance(asset, PVArray) else float("inf")
-        return "the number of strings lost, at most the array's strings_count", 0.0, strings
+        return "the number of strings lost, at most the array's strings_count", 0.0, most
     if kind == "battery_overtemp":
         return "the K added to the cell temperature", 0.0, BATTERY_OVERTEMP_MAX_K
     return None

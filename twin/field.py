@@ -16,7 +16,6 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 
-from twin.kinds import IceTank
 from twin.kinds.base import Role
 from twin.metering import BilledDemand
 from twin.park import Park
@@ -57,7 +56,7 @@ class SimulatedField:
     def __init__(self, simulator: ParkSimulator, demand_interval_min: int, history: pd.DataFrame | None = None):
         self.simulator = simulator
         park: Park = simulator.park
-        self._tank_ids = [a.id for a in park.assets_of(IceTank)]
+        self._tank_ids = [a.id for a in park.assets_with_role(Role.ICE_INVENTORY)]
         roles = planning_load_points(park)
         ids = simulator.point_ids
         self._grid_cols = [ids.index(p) for p in roles["grid"]]

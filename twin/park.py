@@ -17,7 +17,7 @@ from typing import Annotated, Literal
 from pydantic import Field, model_validator
 
 from twin.input_schema import InputModel
-from twin.kinds import Asset, Battery, Chiller, EVCharger, IceTank, PVArray
+from twin.kinds import Asset, kinds
 from twin.kinds.base import AssetBase, Role
 from twin.points import Point, point_id
 
@@ -216,14 +216,12 @@ class Park(InputModel):
         if len(grid_meters) != 1:
             issues.append((("buildings",),
                            f"the park needs exactly one meter with measures: grid, found {len(grid_meters)}"))
-        if self.assets_of(IceTank) and not any(c.makes_ice for c in self.assets_of(Chiller)):
-            issues.append((("buildings",), "an ice tank needs at least one chiller with ice_capacity_kwth"))
         if self.weather_forecast.source == "tmy" and self.weather.source != "tmy3":
             issues.append((("weather_forecast", "source"),
                            ("source tmy forecasts the park's TMY3 weather, "
                             f"but weather.source is {self.weather.source}")))
-        if len(self.assets_of(IceTank)) > 1:
-            issues.append((("buildings",), "the simulator models one ice tank per park; found more"))
+        assets = [asset for _, asset in self.iter_assets()]
+        issues += [(("buildings",), reason) for cls in kinds() for reason in cls.park_issues(assets)]
         return issues
 
     def assets_of(self, cls: type[AssetBase]) -> list:
@@ -272,17 +270,10 @@ class Park(InputModel):
                 return asset
         raise KeyError(asset_id)
 
-    @property
-    def pv_capacity_kw(self) -> float:
-        return sum(a.dc_capacity_kw for a in self.assets_of(PVArray))
-
-    @property
-    def battery_capacity_kwh(self) -> float:
-        return sum(a.energy_capacity_kwh for a in self.assets_of(Battery))
-
-    @property
-    def ev_charger_count(self) -> int:
-        return len(self.assets_of(EVCharger))
+    def summary(self) -> str:
+        """What the park has, in one line: each registered kind's summary of its assets here, in park order
+        of the kinds (twin.kinds.base.AssetBase.park_summary)."""
+        return "; ".join(phrase for cls in kinds() if (phrase := cls.park_summary(self.assets_of(cls))) is not None)
 
 
 def _duplicates(values) -> list:

@@ -16,6 +16,7 @@ from typing import overload
 import numpy as np
 
 from twin.kinds import Chiller, IceTank
+from twin.kinds.chiller import CMD_AUTO, CMD_DIRECT, CMD_ICE, CMD_OFF
 
 GLYCOL_SUPPLY_C = -5.6
 """Glycol supply temperature in ice-making mode, degC (DOMAIN.md)."""
@@ -27,7 +28,6 @@ DESIGN_OUTDOOR_TEMP_C = 34.0
 """Outdoor temperature, degC, at which a building needs its design cooling load at full occupancy."""
 
 MODE_OFF, MODE_DIRECT, MODE_ICE = 0, 1, 2
-CMD_AUTO, CMD_OFF, CMD_DIRECT, CMD_ICE = 0, 1, 2, 3
 
 
 @overload

@@ -36,7 +36,6 @@ from dashboard.components import (
 )
 from dashboard.context import DashboardContext
 from dashboard.providers import MISSING
-from twin.kinds import Battery, IceTank
 from twin.kinds.base import Role
 from twin.points import point_id
 
@@ -51,6 +50,9 @@ COST_ROWS = (("energy_cny", "Energy"), ("export_revenue_cny", "Export revenue (c
 QUANTITY_ROWS = (("peak_kw", "Peak import (15 min)", "kW"), ("import_kwh", "Grid import", "kWh"),
                  ("export_kwh", "Grid export", "kWh"))
 STEP = timedelta(minutes=15)
+STORAGE_SOC_TITLES = {Role.BATTERY_SOC: "SOC %", Role.ICE_SOC: "ice inventory %"}
+"""The storage state charted against the plan's ``<asset id>.soc_pct`` column, by the role of the point measuring
+it, with its panel title, in panel order."""
 
 
 def layout(ctx: DashboardContext, **_query) -> html.Div:
@@ -346,8 +348,8 @@ def actual_series(ctx: DashboardContext, start_utc: datetime, end_utc: datetime)
     """What history measured in [start, end) per 15-minute step (means), by plan column: ``<battery>.soc_pct``,
     ``<tank>.soc_pct`` and ``grid_import_kw`` (the grid meter's power, import only)."""
     park = ctx.park
-    wanted = {f"{a.id}.soc_pct": point_id(b.id, a.id, "soc_pct") for b, a in park.iter_assets()
-              if isinstance(a, (Battery, IceTank))}
+    wanted = {f"{asset.id}.soc_pct": point_id(building.id, asset.id, asset.roles()[role])
+              for building, asset in park.iter_assets() for role in STORAGE_SOC_TITLES if role in asset.roles()}
     grid = park.role_points(Role.GRID_POWER)
     ids = list(wanted.values()) + grid
     if end_utc <= start_utc or not ids:
@@ -366,10 +368,8 @@ def actual_figure(ctx: DashboardContext, plan: dict, approved: dict | None, now_
     day_start = pd.Timestamp(now_utc).tz_convert(tz).normalize()
     day_end = day_start + pd.Timedelta(days=1)
     actual = actual_series(ctx, day_start.tz_convert("UTC").to_pydatetime(), now_utc)
-    batteries = [a.id for a in ctx.park.assets_of(Battery)]
-    tanks = [a.id for a in ctx.park.assets_of(IceTank)]
-    panels = ([(f"{b}.soc_pct", f"{b} SOC %") for b in batteries] + [(f"{t}.soc_pct", f"{t} ice inventory %")
-                                                                      for t in tanks]
+    panels = ([(f"{asset.id}.soc_pct", f"{asset.id} {title}") for role, title in STORAGE_SOC_TITLES.items()
+               for asset in ctx.park.assets_with_role(role)]
               + [("grid_import_kw", "grid import kW")])
     traces = []
 

@@ -37,9 +37,7 @@ def validate(park_file: ParkFile) -> None:
         counts = Counter(a.kind_label for a in building.assets)
         table.add_row(f"{building.id} ({building.name})", ", ".join(f"{n} {k}" for k, n in counts.items()))
     console.print(table)
-    console.print(f"{len(park.points)} points; {sum(kinds.values())} assets; "
-                  f"PV {park.pv_capacity_kw:,.0f} kWp; battery {park.battery_capacity_kwh:,.0f} kWh; "
-                  f"{park.ev_charger_count} EV chargers")
+    console.print(f"{len(park.points)} points; {sum(kinds.values())} assets; {park.summary()}")
     if named:
         console.print("valid too: " + ", ".join(named))
 

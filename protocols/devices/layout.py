@@ -1,7 +1,8 @@
 """What each simulated device exposes: SunSpec register maps and BACnet object lists, per asset.
 
-PV arrays, batteries and meters are Modbus TCP devices with SunSpec models
-from register 40000: the "SunS" marker, common model 1, then
+The kinds in :data:`SUNSPEC_KINDS` (PV arrays, batteries and meters) are Modbus
+TCP devices with SunSpec models from register 40000: the "SunS" marker, common
+model 1, then the kind's own models, laid out by its function in that table:
 - PV array: inverter model 103 (W, WH, TmpOt = cell temperature) and the
   ParkTwin vendor model 64100 (float32: irradiance, power limit; then the
   limit's enable and revert-timeout registers);
@@ -13,12 +14,12 @@ from register 40000: the "SunS" marker, common model 1, then
 then the end marker 0xFFFF with length 0. Integer values carry SunSpec scale
 factors; unused fields hold the SunSpec "not implemented" values.
 
-Chillers, the ice tank, lighting, elevators, EV chargers and the weather
-station are BACnet/IP devices: analog inputs for measurements, binary
-inputs for on/off states, multi-state inputs for modes, commandable analog
-or multi-state outputs for setpoints; a device with setpoints also has a
-heartbeat (watchdog) object, commandable analog value ``HEARTBEAT_INSTANCE``
-(see :class:`protocols.pointmap.BacnetHeartbeat`).
+Every other kind (chillers, the ice tank, lighting, elevators, EV chargers,
+the weather station) is a BACnet/IP device laid out from its points alone:
+analog inputs for measurements, binary inputs for on/off states, multi-state
+inputs for modes, commandable analog or multi-state outputs for setpoints; a
+device with setpoints also has a heartbeat (watchdog) object, commandable
+analog value ``HEARTBEAT_INSTANCE`` (see :class:`protocols.pointmap.BacnetHeartbeat`).
 
 :func:`device_layouts` gives each asset's layout; :func:`default_point_maps`
 turns them into point maps with the default ports (Modbus from
@@ -29,8 +30,9 @@ park order), which is how ``examples/demo-park/pointmaps`` was written.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 from protocols.codec import encode
 from protocols.pointmap import (
@@ -42,7 +44,7 @@ from protocols.pointmap import (
     ModbusFailSafe,
     ModbusPoint,
 )
-from twin.kinds import Battery, Meter, PVArray
+from twin.kinds import Battery, Meter, PVArray, kind_name
 from twin.kinds.base import AssetBase
 from twin.park import Park
 from twin.points import Point
@@ -53,7 +55,6 @@ SUNSPEC_BASE = 40000
 VENDOR_MODEL_ID = 64100
 NOT_IMPLEMENTED_INT16 = 0x8000
 NOT_IMPLEMENTED_UINT16 = 0xFFFF
-MODBUS_KINDS = (PVArray, Battery, Meter)
 REVERT_TIMEOUT_S = 3600
 """Revert timeout of the simulated Modbus setpoints, simulated seconds: four 15-minute control steps, so that
 at --speed 600 (6 s of wall clock) a busy machine's stalled poll or two does not hand the plant back."""
@@ -129,7 +130,7 @@ def device_layouts(park: Park) -> list[DeviceLayout]:
     layouts: list[DeviceLayout] = []
     for index, (_building, asset) in enumerate(park.iter_assets()):
         points = [p for p in park.points.values() if p.asset_id == asset.id]
-        if isinstance(asset, MODBUS_KINDS):
+        if kind_name(type(asset)) in SUNSPEC_KINDS:
             layouts.append(_sunspec_layout(asset, points))
         else:
             layouts.append(_bacnet_layout(asset, points, device_instance=1000 + index))
@@ -235,41 +236,56 @@ def _scale_factor(max_abs: float) -> int:
     return max(0, math.ceil(math.log10(max_abs / 32767))) if max_abs > 32767 else 0
 
 
+def _pv_array_models(b: _SunSpecBuilder, asset: PVArray) -> None:
+    m = b.model(103)
+    b.value(m + 12, "ac_power_kw", "int16", 0.001, (m + 13, _scale_factor(1.05 * asset.inverter_ac_kw * 1000)))
+    b.value(m + 22, "energy_kwh", "uint32", 0.001, (m + 24, 0))
+    b.value(m + 34, "cell_temp_c", "int16", 1.0, (m + 35, -1))
+    b.constant(m + 14, [5000])  # Hz
+    b.constant(m + 15, encode(-2, "int16"))
+    b.vendor_floats(["poa_irradiance_wm2", "power_limit_pct"])
+
+
+def _battery_models(b: _SunSpecBuilder, asset: Battery) -> None:
+    m = b.model(103)
+    max_w = 1000 * max(asset.charge_power_max_kw, asset.discharge_power_max_kw)
+    b.value(m + 12, "power_kw", "int16", 0.001, (m + 13, _scale_factor(max_w)))
+    b.constant(m + 14, [5000])
+    b.constant(m + 15, encode(-2, "int16"))
+    s = b.model(124)
+    wcha_sf = _scale_factor(1000 * asset.charge_power_max_kw)
+    b.constant(s + 0, encode(1000 * asset.charge_power_max_kw / 10 ** wcha_sf, "uint16"))
+    b.constant(s + 16, encode(wcha_sf, "int16"))
+    b.constant(s + 5, encode(asset.soc_min_pct, "uint16"))
+    b.constant(s + 19, encode(0, "int16"))
+    b.value(s + 6, "soc_pct", "uint16", 1.0, (s + 20, -1))
+    b.vendor_floats(["stored_energy_kwh", "cell_temp_max_c", "cell_voltage_spread_v", "power_setpoint_kw"])
+
+
+def _meter_models(b: _SunSpecBuilder, asset: Meter) -> None:
+    m = b.model(203)
+    max_w = GRID_METER_MAX_W if asset.measures == "grid" else BUILDING_METER_MAX_W
+    b.value(m + 16, "power_kw", "int16", 0.001, (m + 20, _scale_factor(max_w)))
+    b.value(m + 36, "export_energy_kwh", "uint32", 0.001, (m + 52, 1))
+    b.value(m + 44, "import_energy_kwh", "uint32", 0.001, (m + 52, 1))
+    b.constant(m + 14, [5000])
+    b.constant(m + 15, encode(-2, "int16"))
+
+
+SUNSPEC_KINDS: dict[str, Callable[[_SunSpecBuilder, Any], None]] = {
+    kind_name(PVArray): _pv_array_models,
+    kind_name(Battery): _battery_models,
+    kind_name(Meter): _meter_models,
+}
+"""The kinds whose simulated devices are SunSpec Modbus devices, by kind name (twin.kinds.kind_name): each
+kind's function adds its models after the common model, given the builder and the asset. A kind not here is
+a BACnet device."""
+
+
 def _sunspec_layout(asset: AssetBase, points: list[Point]) -> ModbusLayout:
     b = _SunSpecBuilder(asset, points)
     b.common(serial=asset.id)
-    if isinstance(asset, PVArray):
-        m = b.model(103)
-        b.value(m + 12, "ac_power_kw", "int16", 0.001, (m + 13, _scale_factor(1.05 * asset.inverter_ac_kw * 1000)))
-        b.value(m + 22, "energy_kwh", "uint32", 0.001, (m + 24, 0))
-        b.value(m + 34, "cell_temp_c", "int16", 1.0, (m + 35, -1))
-        b.constant(m + 14, [5000])  # Hz
-        b.constant(m + 15, encode(-2, "int16"))
-        b.vendor_floats(["poa_irradiance_wm2", "power_limit_pct"])
-    elif isinstance(asset, Battery):
-        m = b.model(103)
-        max_w = 1000 * max(asset.charge_power_max_kw, asset.discharge_power_max_kw)
-        b.value(m + 12, "power_kw", "int16", 0.001, (m + 13, _scale_factor(max_w)))
-        b.constant(m + 14, [5000])
-        b.constant(m + 15, encode(-2, "int16"))
-        s = b.model(124)
-        wcha_sf = _scale_factor(1000 * asset.charge_power_max_kw)
-        b.constant(s + 0, encode(1000 * asset.charge_power_max_kw / 10 ** wcha_sf, "uint16"))
-        b.constant(s + 16, encode(wcha_sf, "int16"))
-        b.constant(s + 5, encode(asset.soc_min_pct, "uint16"))
-        b.constant(s + 19, encode(0, "int16"))
-        b.value(s + 6, "soc_pct", "uint16", 1.0, (s + 20, -1))
-        b.vendor_floats(["stored_energy_kwh", "cell_temp_max_c", "cell_voltage_spread_v", "power_setpoint_kw"])
-    elif isinstance(asset, Meter):
-        m = b.model(203)
-        max_w = GRID_METER_MAX_W if asset.measures == "grid" else BUILDING_METER_MAX_W
-        b.value(m + 16, "power_kw", "int16", 0.001, (m + 20, _scale_factor(max_w)))
-        b.value(m + 36, "export_energy_kwh", "uint32", 0.001, (m + 52, 1))
-        b.value(m + 44, "import_energy_kwh", "uint32", 0.001, (m + 52, 1))
-        b.constant(m + 14, [5000])
-        b.constant(m + 15, encode(-2, "int16"))
-    else:
-        raise TypeError(f"{asset.kind_label} {asset.id} is not a Modbus device")
+    SUNSPEC_KINDS[kind_name(type(asset))](b, asset)
     b.finish()
     return ModbusLayout(asset.id, address=1, points=b.mapped, constants=b.constants)
 

@@ -5,23 +5,30 @@ Each kind is a pydantic model (its own module in this package): the park YAML is
 and the validated object is the asset the rest of ParkTwin uses. Typical figures come from
 ../shared/DOMAIN.md; every one can be overridden in the park file.
 
-A kind declares, as class variables:
+A kind declares, as class variables and methods:
 
 - its points (:meth:`AssetBase.standard_points`); an asset may add points of its own under
   ``extra_points``;
 - the point measuring its electric power (kW) and the :class:`PowerGroup` that point counts in (a load
   subsystem, the building sub-meters or a source), with the group's display label and colour;
 - the :class:`Role` each of its points plays for a consumer that needs one particular measurement
-  (the grid meter's counters, the cooling storage delivered, the outdoor temperature...).
+  (the grid meter's counters, the cooling storage delivered, the outdoor temperature, the energy
+  storage holds...);
+- what dispatch asks of it: the setpoints a plan's columns drive (:meth:`AssetBase.plan_setpoints`),
+  the setpoints that hold it idle, and for storage how the flows read with its stored energy bring
+  that forward (:meth:`AssetBase.stored_after`);
+- the rules it sets on a park, what the park's one-line summary says of it, and the fault magnitudes
+  an asset of the kind bounds.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, ClassVar, Literal, Self
 
+import numpy as np
 from pydantic import Field, model_validator
 
 from twin.input_schema import FiniteFloat, InputModel
@@ -32,6 +39,9 @@ M, SP, ST = PointKind.MEASUREMENT, PointKind.SETPOINT, PointKind.STATUS
 Identifier = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=48)]
 Fraction = Annotated[float, Field(gt=0, le=1)]
 Percent = Annotated[float, Field(ge=0, le=100)]
+PlanColumn = Callable[[str], np.ndarray]
+"""A plan table's column by name (optimizer.plan.dispatch_columns), as floats, one per plan step: an
+asset's own as ``<asset id>.<column>`` (``battery.power_setpoint_kw``), the park's by name (``pv_used_kw``)."""
 
 
 @dataclass(frozen=True)
@@ -86,6 +96,14 @@ class Role(StrEnum):
     """Outdoor air temperature measured on site, degC."""
     GHI = "ghi"
     """Global horizontal irradiance measured on site, W/m2."""
+    BATTERY_STORED_ENERGY = "battery_stored_energy"
+    """Energy stored in a battery, kWh."""
+    BATTERY_SOC = "battery_soc"
+    """A battery's state of charge, %."""
+    ICE_INVENTORY = "ice_inventory"
+    """Cooling stored as ice, kWhth."""
+    ICE_SOC = "ice_soc"
+    """Cooling stored as ice as a share of the tank's capacity, %."""
 
 
 class ExtraPoint(InputModel):
@@ -126,6 +144,14 @@ class AssetBase(InputModel):
     """Every group an asset of this kind may count its power point in."""
     point_roles: ClassVar[Mapping[Role, str]] = {}
     """Point name by the role it plays, for every asset of this kind."""
+    hold_setpoints: ClassVar[Mapping[str, float]] = {}
+    """Setpoint values by point name that hold an asset of this kind idle (storage neither charging nor
+    discharging), in the points' units; empty: it needs none to stay out of a run."""
+    plan_shared: ClassVar[bool] = False
+    """True: a plan plans the park's assets of this kind as one, in columns of the park's, which
+    :meth:`plan_setpoints` shares out; their setpoints come after those of the assets planned one by one."""
+    storage_flow_points: ClassVar[tuple[str, ...]] = ()
+    """Names of the points whose readings, held, move the energy a storage asset holds (:meth:`stored_after`)."""
 
     def standard_points(self) -> list[PointSpec]:
         """The points every asset of this kind exposes."""
@@ -142,3 +168,32 @@ class AssetBase(InputModel):
     def roles(self) -> Mapping[Role, str]:
         """Point name by the role it plays, for this asset."""
         return self.point_roles
+
+    def plan_setpoints(self, column: PlanColumn, peers: Sequence[Self]) -> dict[str, np.ndarray]:
+        """The values, each plan step, that a plan's columns ask of this asset's setpoint points, by point
+        name, in the points' units, before they are clipped to the points' limits. ``peers``: the park's
+        assets of this kind, this one among them, in park order. Empty: no plan drives this asset."""
+        return {}
+
+    @classmethod
+    def park_issues(cls, assets: Sequence[AssetBase]) -> list[str]:
+        """The rules this kind sets on a park, each one the park's assets (all of them, in file order) break as
+        a reason (twin.park.Park.consistency_issues); empty when they keep them."""
+        return []
+
+    @classmethod
+    def park_summary(cls, assets: Sequence[Self]) -> str | None:
+        """What the park's one-line summary (``parktwin model check``) says of its assets of this kind, however
+        many (none included), e.g. "PV 1,000 kWp"; None: the summary leaves the kind out."""
+        return None
+
+    def fault_magnitude_max(self) -> Mapping[str, float]:
+        """The largest magnitude a fault of each kind (twin.sim.FaultKind) may have on this asset, where the
+        asset bounds it (in the fault kind's unit); empty: it bounds none."""
+        return {}
+
+    def stored_after(self, stored: float, flows: Sequence[float], hours: float) -> float:
+        """The energy a storage asset holds after ``hours`` from ``stored``, with its flows held at the values
+        read from its :attr:`storage_flow_points` (in their order); in the unit of the point playing its
+        stored-energy role (kWh, kWhth)."""
+        raise NotImplementedError(f"{self.kind_label or type(self).__name__} holds no stored energy")

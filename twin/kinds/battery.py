@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import ClassVar, Literal
 
+import numpy as np
 from pydantic import model_validator
 
 from twin.input_schema import PositiveFloat
-from twin.kinds.base import SP, AssetBase, Fraction, M, Percent, PowerGroup
+from twin.kinds.base import SP, AssetBase, Fraction, M, Percent, PlanColumn, PowerGroup, Role
 from twin.points import PointSpec
 
 
@@ -18,6 +20,10 @@ class Battery(AssetBase):
     kind_label: ClassVar[str] = "Battery"
     power_point: ClassVar[str] = "power_kw"
     power_groups: ClassVar[tuple[PowerGroup, ...]] = (PowerGroup("battery", "source", "Battery", "#9467bd"),)
+    point_roles: ClassVar[Mapping[Role, str]] = {Role.BATTERY_STORED_ENERGY: "stored_energy_kwh",
+                                                 Role.BATTERY_SOC: "soc_pct"}
+    hold_setpoints: ClassVar[Mapping[str, float]] = {"power_setpoint_kw": 0.0}
+    storage_flow_points: ClassVar[tuple[str, ...]] = ("power_kw",)
     energy_capacity_kwh: PositiveFloat
     charge_power_max_kw: PositiveFloat
     discharge_power_max_kw: PositiveFloat
@@ -48,6 +54,20 @@ class Battery(AssetBase):
         power_kw = -min(-setpoint_kw, self.charge_power_max_kw,
                         max(0.0, (max_kwh - stored_kwh) / (self.charge_efficiency * hours)))
         return power_kw, stored_kwh - power_kw * self.charge_efficiency * hours
+
+    @classmethod
+    def park_summary(cls, assets: Sequence[Battery]) -> str:
+        """The batteries' energy capacity."""
+        return f"battery {sum(battery.energy_capacity_kwh for battery in assets):,.0f} kWh"
+
+    def stored_after(self, stored: float, flows: Sequence[float], hours: float) -> float:
+        """The energy stored (kWh) after the battery has held the power read (kW, + discharge) for ``hours``."""
+        (power_kw,) = flows
+        return self.follow(stored, power_kw, hours)[1]
+
+    def plan_setpoints(self, column: PlanColumn, peers: Sequence[Battery]) -> dict[str, np.ndarray]:
+        """The plan's power setpoint (kW, + discharge)."""
+        return {"power_setpoint_kw": column(f"{self.id}.power_setpoint_kw")}
 
     def standard_points(self) -> list[PointSpec]:
         return [

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Annotated, ClassVar, Literal
 
+import numpy as np
 from pydantic import Field, model_validator
 
 from twin.input_schema import PositiveFloat
-from twin.kinds.base import SP, ST, AssetBase, M, Percent, PowerGroup, Role
+from twin.kinds.base import SP, ST, AssetBase, M, Percent, PlanColumn, PowerGroup, Role
 from twin.points import PointSpec
+
+CMD_AUTO, CMD_OFF, CMD_DIRECT, CMD_ICE = 0, 1, 2, 3
+"""Values of a chiller's ``mode_cmd`` point: automatic (the plant's own staging), off, chilled water, ice making."""
+ICE_PLANNED_MIN_KWTH = 1e-3
+"""Least ice making (kWth) in a plan step that puts the chiller in ice mode: below it, solver round-off."""
 
 
 class Chiller(AssetBase):
@@ -45,6 +51,18 @@ class Chiller(AssetBase):
     @property
     def makes_ice(self) -> bool:
         return self.ice_capacity_kwth is not None
+
+    def fault_magnitude_max(self) -> Mapping[str, float]:
+        """A low delta-T (K) is at most the design delta-T: above it, it is no low delta-T."""
+        return {"chw_low_delta_t": self.design_delta_t_k}
+
+    def plan_setpoints(self, column: PlanColumn, peers: Sequence[Chiller]) -> dict[str, np.ndarray]:
+        """An ice-making chiller's mode command: ice making in the steps the plan makes ice on it, automatic
+        otherwise; a chiller that makes no ice gets none."""
+        if not self.makes_ice:
+            return {}
+        return {"mode_cmd": np.where(column(f"{self.id}.ice_kwth") > ICE_PLANNED_MIN_KWTH,
+                                     float(CMD_ICE), float(CMD_AUTO))}
 
     def standard_points(self) -> list[PointSpec]:
         return [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import ClassVar, Literal
 
 from twin.input_schema import PositiveFloat
@@ -18,6 +19,11 @@ class EVCharger(AssetBase):
     power_groups: ClassVar[tuple[PowerGroup, ...]] = (PowerGroup("ev", "load", "EV charging", "#2ca02c"),)
     power_max_kw: PositiveFloat
     connector: Literal["ac", "dc"] = "ac"
+
+    @classmethod
+    def park_summary(cls, assets: Sequence[EVCharger]) -> str:
+        """How many charging points."""
+        return f"{len(assets)} EV chargers"
 
     def standard_points(self) -> list[PointSpec]:
         return [

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Annotated, ClassVar, Literal
 
+import numpy as np
 from pydantic import Field
 
 from twin.input_schema import PositiveFloat
-from twin.kinds.base import SP, AssetBase, Fraction, M, Percent, Role
+from twin.kinds.base import SP, AssetBase, Fraction, M, Percent, PlanColumn, Role
+from twin.kinds.chiller import Chiller
 from twin.points import PointSpec
 
 
@@ -23,7 +25,10 @@ class IceTank(AssetBase):
     kind: Literal["ice_tank"] = "ice_tank"
     kind_label: ClassVar[str] = "Ice tank"
     point_roles: ClassVar[Mapping[Role, str]] = {Role.STORAGE_MELT: "melt_kwth",
-                                                 Role.STORAGE_COOLING_DELIVERED: "cooling_delivered_kwth"}
+                                                 Role.STORAGE_COOLING_DELIVERED: "cooling_delivered_kwth",
+                                                 Role.ICE_INVENTORY: "inventory_kwhth", Role.ICE_SOC: "soc_pct"}
+    hold_setpoints: ClassVar[Mapping[str, float]] = {"charge_setpoint_kwth": 0.0, "melt_setpoint_kwth": 0.0}
+    storage_flow_points: ClassVar[tuple[str, ...]] = ("charge_kwth", "melt_kwth", "standing_loss_kwth")
     capacity_kwhth: PositiveFloat
     charge_rate_max_kwth: PositiveFloat
     melt_rate_max_kwth: PositiveFloat
@@ -31,12 +36,33 @@ class IceTank(AssetBase):
     melt_effectiveness: Fraction = 0.95
     initial_soc_pct: Percent = 20.0
 
+    @classmethod
+    def park_issues(cls, assets: Sequence[AssetBase]) -> list[str]:
+        """Ice is made by chillers in ice mode; the simulator models one tank."""
+        tanks = [asset for asset in assets if isinstance(asset, cls)]
+        issues = []
+        if tanks and not any(isinstance(asset, Chiller) and asset.makes_ice for asset in assets):
+            issues.append("an ice tank needs at least one chiller with ice_capacity_kwth")
+        if len(tanks) > 1:
+            issues.append("the simulator models one ice tank per park; found more")
+        return issues
+
     def inventory_after_kwhth(self, inventory_kwhth: float, charge_kwth: float, melt_kwth: float,
                               standing_loss_kwth: float, hours: float) -> float:
         """The inventory after ``hours`` of these flows (the balance of the class docstring), kWhth, within
         0 and the capacity."""
         change_kwhth = (charge_kwth - melt_kwth - standing_loss_kwth) * hours
         return min(self.capacity_kwhth, max(0.0, inventory_kwhth + change_kwhth))
+
+    def stored_after(self, stored: float, flows: Sequence[float], hours: float) -> float:
+        """The inventory (kWhth) after the charge, melt and standing loss read (kWth) held for ``hours``."""
+        charge_kwth, melt_kwth, standing_loss_kwth = flows
+        return self.inventory_after_kwhth(stored, charge_kwth, melt_kwth, standing_loss_kwth, hours)
+
+    def plan_setpoints(self, column: PlanColumn, peers: Sequence[IceTank]) -> dict[str, np.ndarray]:
+        """The plan's ice charge and melt (kWth)."""
+        return {"charge_setpoint_kwth": column(f"{self.id}.charge_kwth"),
+                "melt_setpoint_kwth": column(f"{self.id}.melt_kwth")}
 
     def standard_points(self) -> list[PointSpec]:
         return [

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Annotated, ClassVar, Literal
 
+import numpy as np
 from pydantic import Field
 
 from twin.input_schema import PositiveFloat
-from twin.kinds.base import SP, AssetBase, M, PowerGroup, Role
+from twin.kinds.base import SP, AssetBase, M, PlanColumn, PowerGroup, Role
 from twin.points import PointSpec
+
+CURTAILED_MIN_KW = 1e-3
+"""Least PV curtailment (kW) in a plan step that limits the arrays: below it, solver round-off."""
 
 
 class PVArray(AssetBase):
@@ -24,6 +28,7 @@ class PVArray(AssetBase):
     power_point: ClassVar[str] = "ac_power_kw"
     power_groups: ClassVar[tuple[PowerGroup, ...]] = (PowerGroup("pv", "source", "PV", "#ff7f0e"),)
     point_roles: ClassVar[Mapping[Role, str]] = {Role.PV_POWER: "ac_power_kw", Role.PV_ENERGY_COUNTER: "energy_kwh"}
+    plan_shared: ClassVar[bool] = True
     dc_capacity_kw: PositiveFloat
     inverter_ac_kw: PositiveFloat
     tilt_deg: Annotated[float, Field(ge=0, le=90)]
@@ -31,6 +36,22 @@ class PVArray(AssetBase):
     losses_pct: Annotated[float, Field(ge=0, lt=100)] = 14.0
     gamma_pdc_per_c: Annotated[float, Field(ge=-0.01, le=0)] = -0.0037
     strings_count: Annotated[int, Field(ge=1)] = 10
+
+    @classmethod
+    def park_summary(cls, assets: Sequence[PVArray]) -> str:
+        """The arrays' DC capacity."""
+        return f"PV {sum(array.dc_capacity_kw for array in assets):,.0f} kWp"
+
+    def fault_magnitude_max(self) -> Mapping[str, float]:
+        """A string outage loses at most the array's strings."""
+        return {"pv_string_outage": self.strings_count}
+
+    def plan_setpoints(self, column: PlanColumn, peers: Sequence[PVArray]) -> dict[str, np.ndarray]:
+        """The power limit (%): in the steps the plan curtails the park's PV, every array limited to the share
+        of the park's inverter rating the plan uses; no limit (100 %) otherwise."""
+        rating_kw = sum(array.inverter_ac_kw for array in peers)
+        share_pct = 100.0 * np.minimum(1.0, column("pv_used_kw") / rating_kw)
+        return {"power_limit_pct": np.where(column("pv_curtailed_kw") > CURTAILED_MIN_KW, share_pct, 100.0)}
 
     def standard_points(self) -> list[PointSpec]:
         return [
