@@ -2,6 +2,8 @@
 
 The simulator is plain computation; the caller decides the pace (as fast as
 possible for ``parktwin simulate``, a speed factor for ``parktwin run``).
+Each kind's physics is the step function its module declares (:mod:`twin.kinds.simulation`);
+this module runs the kinds the registry gives, stage by stage, and works out what couples them.
 Outdoor conditions and PV power come from an :class:`Environment` passed in
 (built in ``energy/`` by the composition root), so this module needs nothing
 outside the twin core.
