@@ -348,17 +348,16 @@ class ParkSimulator:
 
     def _operate_plant(self, cooling_load_kwth: float, hour: float) -> PlantOperation:
         """The plant's operation for the buildings' cooling load: the chillers' mode commands and the cooling
-        storage's charge and melt setpoints in force (without written ones, automatic mode and the plant
-        schedule's windows at the storage's full rates), run by :func:`twin.plant.operate_plant`."""
-        setpoints, schedule, kinds = self._setpoints, self.park.plant_schedule, self._kinds
+        storage's charge and melt setpoints in force (without written ones, automatic mode and the rates
+        the plant schedule asks of the storage), run by :func:`twin.plant.operate_plant`."""
+        setpoints, kinds = self._setpoints, self._kinds
         commands = [int(setpoints.get(c.slots[c.asset.roles()[Role.CHILLER_MODE_COMMAND]], CMD_AUTO))
                     for c in kinds.chillers]
         storage, tank = kinds.storage, None
         inventory_kwhth = charge_request = melt_request = 0.0
         if storage is not None:
             tank = storage.asset
-            charge_default = tank.charge_rate_max_kwth if schedule.ice_charge.contains(hour) else 0.0
-            melt_default = tank.melt_rate_max_kwth if any(w.contains(hour) for w in schedule.ice_melt) else 0.0
+            charge_default, melt_default = tank.scheduled_kwth(self.park.plant_schedule, hour)
             roles = tank.roles()
             charge_request = setpoints.get(storage.slots[roles[Role.STORAGE_CHARGE_SETPOINT]], charge_default)
             melt_request = setpoints.get(storage.slots[roles[Role.STORAGE_MELT_SETPOINT]], melt_default)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Annotated, ClassVar, Literal
+from typing import TYPE_CHECKING, Annotated, ClassVar, Literal
 
 import numpy as np
 from pydantic import Field
@@ -14,6 +14,9 @@ from twin.kinds.chiller import Chiller
 from twin.kinds.simulation import Member, Simulation, Stage, State, StepInputs
 from twin.plant import PlantOperation
 from twin.points import PointSpec
+
+if TYPE_CHECKING:
+    from twin.park import PlantSchedule
 
 
 def _step(members: list[Member], inputs: StepInputs, plant: PlantOperation, values: memoryview[float]) -> float:
@@ -77,6 +80,13 @@ class IceTank(AssetBase):
         if len(tanks) > 1:
             issues.append("the simulator models one ice tank per park; found more")
         return issues
+
+    def scheduled_kwth(self, schedule: PlantSchedule, hour: float) -> tuple[float, float]:
+        """The charge and melt rates the plant schedule asks at this local hour of day, kWth: the full charge
+        rate in its ice-charge window, the full melt rate in its melt windows, else 0."""
+        charge_kwth = self.charge_rate_max_kwth if schedule.ice_charge.contains(hour) else 0.0
+        melt_kwth = self.melt_rate_max_kwth if any(w.contains(hour) for w in schedule.ice_melt) else 0.0
+        return charge_kwth, melt_kwth
 
     def inventory_after_kwhth(self, inventory_kwhth: float, charge_kwth: float, melt_kwth: float,
                               standing_loss_kwth: float, hours: float) -> float:
