@@ -104,15 +104,20 @@ class _Kinds:
 
     members: dict[str, Member]
     """Every simulated asset by id."""
-    building_loads: list[tuple[StepFunction, dict[str, list[Member]]]]
+    building_loads: dict[str, list[tuple[StepFunction, list[Member]]]]
+    """By building id; only the kinds the building has."""
     plant: list[tuple[StepFunction, list[Member]]]
     supplies: list[tuple[StepFunction, list[Member]]]
     meters: list[tuple[StepFunction, list[Member]]]
     sensors: list[tuple[StepFunction, list[Member]]]
     chillers: list[Member]
     """In the park's order, which the plant's per-chiller results follow."""
+    mode_command_slots: list[int]
+    """Each chiller's mode command point."""
     storage: Member | None
     """The plant's cooling storage (one per park)."""
+    storage_setpoint_slots: tuple[int, int]
+    """The storage's charge and melt setpoint points; unused without storage."""
     batteries: list[Member]
     conditioned: list[tuple[Member, tuple[str, ...]]]
     """Every asset that reads columns of the environment, with their names."""
@@ -133,17 +138,28 @@ class _Kinds:
         def with_role(role: Role) -> list[Member]:
             return [member for member in members.values() if role in member.asset.roles()]
 
+        def role_slot(member: Member, role: Role) -> int:
+            return member.slots[member.asset.roles()[role]]
+
+        def in_building(building_id: str) -> list[tuple[StepFunction, list[Member]]]:
+            by_kind = [(step, [m for m in group if m.building_id == building_id])
+                       for step, group in stage(Stage.BUILDING_LOAD)]
+            return [(step, group) for step, group in by_kind if group]
+
+        chillers = with_role(Role.CHILLER_MODE_COMMAND)
         storage = with_role(Role.ICE_INVENTORY)
         return cls(
             members=members,
-            building_loads=[(step, {b.id: [m for m in group if m.building_id == b.id] for b in park.buildings})
-                            for step, group in stage(Stage.BUILDING_LOAD)],
+            building_loads={b.id: in_building(b.id) for b in park.buildings},
             plant=stage(Stage.PLANT),
             supplies=stage(Stage.SUPPLY),
             meters=stage(Stage.METER),
             sensors=stage(Stage.SENSOR),
-            chillers=with_role(Role.CHILLER_MODE_COMMAND),
+            chillers=chillers,
+            mode_command_slots=[role_slot(c, Role.CHILLER_MODE_COMMAND) for c in chillers],
             storage=storage[0] if storage else None,
+            storage_setpoint_slots=(role_slot(storage[0], Role.STORAGE_CHARGE_SETPOINT),
+                                    role_slot(storage[0], Role.STORAGE_MELT_SETPOINT)) if storage else (-1, -1),
             batteries=with_role(Role.BATTERY_STORED_ENERGY),
             conditioned=[(member, names) for member in members.values()
                          if (names := member.asset.simulation.condition_columns(member.asset))],
@@ -326,9 +342,8 @@ class ParkSimulator:
             plug_swing_kw = building.plug_load_peak_kw - building.plug_load_base_kw
             plug = (building.plug_load_base_kw + plug_swing_kw * occ) * noise
             load_kw = max(0.0, plug)
-            for step, by_building in kinds.building_loads:
-                if members := by_building[building.id]:
-                    load_kw += step(members, inputs, occ, values)
+            for step, members in kinds.building_loads[building.id]:
+                load_kw += step(members, inputs, occ, values)
             building_load_kw[building.id] = load_kw
 
         if self._plant_building_id is not None:
@@ -351,16 +366,15 @@ class ParkSimulator:
         storage's charge and melt setpoints in force (without written ones, automatic mode and the rates
         the plant schedule asks of the storage), run by :func:`twin.plant.operate_plant`."""
         setpoints, kinds = self._setpoints, self._kinds
-        commands = [int(setpoints.get(c.slots[c.asset.roles()[Role.CHILLER_MODE_COMMAND]], CMD_AUTO))
-                    for c in kinds.chillers]
+        commands = [int(setpoints.get(slot, CMD_AUTO)) for slot in kinds.mode_command_slots]
         storage, tank = kinds.storage, None
         inventory_kwhth = charge_request = melt_request = 0.0
         if storage is not None:
             tank = storage.asset
             charge_default, melt_default = tank.scheduled_kwth(self.park.plant_schedule, hour)
-            roles = tank.roles()
-            charge_request = setpoints.get(storage.slots[roles[Role.STORAGE_CHARGE_SETPOINT]], charge_default)
-            melt_request = setpoints.get(storage.slots[roles[Role.STORAGE_MELT_SETPOINT]], melt_default)
+            charge_slot, melt_slot = kinds.storage_setpoint_slots
+            charge_request = setpoints.get(charge_slot, charge_default)
+            melt_request = setpoints.get(melt_slot, melt_default)
             inventory_kwhth = _state_of(storage, Role.ICE_INVENTORY)
         step = operate_plant([c.asset for c in kinds.chillers], commands, tank, inventory_kwhth, cooling_load_kwth,
                              charge_request, melt_request, self.step_h)
