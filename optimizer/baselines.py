@@ -162,25 +162,23 @@ def _ev_uncontrolled(lp: LinearProgram, inputs: HorizonInputs) -> np.ndarray:
 
 def _battery_schedule(lp: LinearProgram, assets: DispatchAssets, schedule: PlantSchedule, hours: np.ndarray,
                       net_kw: np.ndarray, dt: float) -> tuple[np.ndarray, np.ndarray]:
-    """The plant schedule's battery: charge in the window, discharge in the peak windows up to the net load."""
+    """The plant schedule's battery, as the simulated park runs it (twin.kinds.battery: the schedule's
+    setpoint, followed within power, SOC window and efficiencies): charge in the window, discharge in the
+    peak windows up to the net load the batteries before it leave."""
     batteries = assets.batteries
     T = len(hours)
     ch, dis = np.zeros((len(batteries), T)), np.zeros((len(batteries), T))
     stored = lp.col_lower[lp.blocks["battery_stored_kwh"].index[:, 0]].copy()
-    fraction = schedule.battery_power_fraction
     for t in range(T):
         covered = 0.0
         for b, battery in enumerate(batteries):
-            e_min = battery.energy_capacity_kwh * battery.soc_min_pct / 100
-            e_max = battery.energy_capacity_kwh * battery.soc_max_pct / 100
-            if schedule.battery_charge.contains(hours[t]):
-                ch[b, t] = min(fraction * battery.charge_power_max_kw,
-                               max(0.0, e_max - stored[b]) / (battery.charge_efficiency * dt))
-            elif any(w.contains(hours[t]) for w in schedule.battery_discharge):
-                dis[b, t] = min(fraction * battery.discharge_power_max_kw, max(0.0, net_kw[t] - covered),
-                                max(0.0, stored[b] - e_min) * battery.discharge_efficiency / dt)
-                covered += dis[b, t]
-            stored[b] += (battery.charge_efficiency * ch[b, t] - dis[b, t] / battery.discharge_efficiency) * dt
+            setpoint_kw = battery.scheduled_kw(schedule, hours[t], net_kw[t] - covered)
+            power_kw, stored[b] = battery.follow(stored[b], setpoint_kw, dt)
+            if power_kw > 0:
+                dis[b, t] = power_kw
+                covered += power_kw
+            elif power_kw < 0:
+                ch[b, t] = -power_kw
     return ch, dis
 
 

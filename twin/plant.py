@@ -11,12 +11,12 @@ simple illustrative curves, stated in each docstring.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import overload
+from typing import TYPE_CHECKING, overload
 
 import numpy as np
 
-from twin.kinds import Chiller, IceTank
-from twin.kinds.chiller import CMD_AUTO, CMD_DIRECT, CMD_ICE, CMD_OFF
+if TYPE_CHECKING:
+    from twin.kinds import Chiller, IceTank
 
 GLYCOL_SUPPLY_C = -5.6
 """Glycol supply temperature in ice-making mode, degC (DOMAIN.md)."""
@@ -28,6 +28,8 @@ DESIGN_OUTDOOR_TEMP_C = 34.0
 """Outdoor temperature, degC, at which a building needs its design cooling load at full occupancy."""
 
 MODE_OFF, MODE_DIRECT, MODE_ICE = 0, 1, 2
+CMD_AUTO, CMD_OFF, CMD_DIRECT, CMD_ICE = 0, 1, 2, 3
+"""Values of a chiller's ``mode_cmd`` point: automatic (the plant's own staging), off, chilled water, ice making."""
 
 
 @overload
@@ -105,6 +107,22 @@ class PlantStep:
     cooling_delivered_by_ice_kwth: float
     standing_loss_kwth: float
     unmet_kwth: float
+
+
+@dataclass(slots=True)
+class PlantOperation:
+    """What the park simulator hands the plant's kinds for one step (twin.kinds.simulation.Stage.PLANT):
+    the plant's step for this load and these requests, from :func:`operate_plant`."""
+
+    step: PlantStep
+    mode_commands: list[int]
+    """Each chiller's mode command in force (CMD_*), in the chillers' park order."""
+    load_kwth: float
+    """The buildings' cooling load, kWth."""
+    charge_request_kwth: float
+    """Ice charge asked for, kWth: the setpoint in force."""
+    melt_request_kwth: float
+    """Ice melt asked for, kWth: the setpoint in force."""
 
 
 def operate_plant(

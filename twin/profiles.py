@@ -8,8 +8,10 @@ evening departure); they are illustrative, not measured.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
-from twin.park import Occupancy
+if TYPE_CHECKING:
+    from twin.park import Occupancy
 
 RAMP_H = 1.0
 

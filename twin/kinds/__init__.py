@@ -3,7 +3,8 @@
 Each kind lives in a module of its own in this package and declares there what the rest of ParkTwin
 needs to know about it (:mod:`twin.kinds.base`). A new kind is a new module whose class is added to
 :data:`Asset` here; the read side (power groups, roles, labels and colours) then finds it through the
-queries below, never by naming its class.
+queries below, never by naming its class; the park simulator steps it through its declared
+:class:`~twin.kinds.simulation.Simulation`.
 """
 
 from __future__ import annotations
@@ -23,11 +24,12 @@ from twin.kinds.ice_tank import IceTank
 from twin.kinds.lighting import Lighting
 from twin.kinds.meter import Meter
 from twin.kinds.pv_array import PVArray
+from twin.kinds.simulation import Simulation, Stage
 from twin.kinds.weather_station import WeatherStation
 
 __all__ = ["ASSET_CLASSES", "Asset", "Battery", "Chiller", "EVCharger", "Elevator", "IceTank", "Lighting", "Meter",
            "PVArray", "WeatherStation", "kind_class", "kind_name", "kinds", "load_subsystems", "power_groups",
-           "registered"]
+           "registered", "simulations"]
 
 Asset = Annotated[
     Chiller | IceTank | Lighting | Elevator | PVArray | Battery | EVCharger | Meter | WeatherStation,
@@ -87,3 +89,8 @@ def power_groups(part: str | None = None) -> list[PowerGroup]:
 def load_subsystems() -> list[PowerGroup]:
     """The load subsystems facility managers read consumption by, in park order of the kinds."""
     return power_groups("load")
+
+
+def simulations(stage: Stage) -> list[Simulation]:
+    """How the park simulator steps each registered kind that runs in ``stage``, in park order of the kinds."""
+    return [cls.simulation for cls in _kinds if cls.simulation is not None and cls.simulation.stage == stage]

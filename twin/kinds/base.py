@@ -18,7 +18,8 @@ A kind declares, as class variables and methods:
   the setpoints that hold it idle, and for storage how the flows read with its stored energy bring
   that forward (:meth:`AssetBase.stored_after`);
 - the rules it sets on a park, what the park's one-line summary says of it, and the fault magnitudes
-  an asset of the kind bounds.
+  an asset of the kind bounds;
+- how the park simulator steps its assets (:class:`twin.kinds.simulation.Simulation`).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from twin.input_schema import FiniteFloat, InputModel
+from twin.kinds.simulation import Simulation
 from twin.points import PointKind, PointSpec
 
 M, SP, ST = PointKind.MEASUREMENT, PointKind.SETPOINT, PointKind.STATUS
@@ -74,10 +76,16 @@ class Role(StrEnum):
     """Cooling a chiller makes, kWth (chilled water or ice)."""
     CHILLER_MODE = "chiller_mode"
     """A chiller's mode (twin.plant: off, chilled water, ice making)."""
+    CHILLER_MODE_COMMAND = "chiller_mode_command"
+    """A chiller's mode command (twin.plant: automatic, off, chilled water, ice making)."""
     STORAGE_MELT = "storage_melt"
     """Thermal power drawn from cooling storage, kWth."""
     STORAGE_COOLING_DELIVERED = "storage_cooling_delivered"
     """Cooling that storage delivers to the buildings, kWth."""
+    STORAGE_CHARGE_SETPOINT = "storage_charge_setpoint"
+    """Charge rate asked of cooling storage, kWth."""
+    STORAGE_MELT_SETPOINT = "storage_melt_setpoint"
+    """Melt rate asked of cooling storage, kWth."""
     PV_POWER = "pv_power"
     """A PV array's AC output, kW."""
     PV_ENERGY_COUNTER = "pv_energy_counter"
@@ -152,6 +160,8 @@ class AssetBase(InputModel):
     :meth:`plan_setpoints` shares out; their setpoints come after those of the assets planned one by one."""
     storage_flow_points: ClassVar[tuple[str, ...]] = ()
     """Names of the points whose readings, held, move the energy a storage asset holds (:meth:`stored_after`)."""
+    simulation: ClassVar[Simulation | None] = None
+    """How the park simulator steps assets of this kind; None: it does not simulate them."""
 
     def standard_points(self) -> list[PointSpec]:
         """The points every asset of this kind exposes."""

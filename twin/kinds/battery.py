@@ -3,14 +3,51 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 import numpy as np
 from pydantic import model_validator
 
 from twin.input_schema import PositiveFloat
 from twin.kinds.base import SP, AssetBase, Fraction, M, Percent, PlanColumn, PowerGroup, Role
+from twin.kinds.simulation import Member, Simulation, Stage, State, StepInputs
 from twin.points import PointSpec
+
+if TYPE_CHECKING:
+    from twin.park import PlantSchedule
+
+
+def _step(members: list[Member], inputs: StepInputs, unsupplied_kw: float, values: memoryview[float]) -> float:
+    """The park's batteries (twin.kinds.simulation) follow their setpoint within power, SOC window and
+    efficiencies; without a written one, the plant schedule's (:meth:`Battery.scheduled_kw`) towards the
+    load the batteries before them leave of ``unsupplied_kw``. Cell temperature rises with the load and by a
+    ``battery_overtemp`` fault's kelvins. Returns their power, kW (+ discharge)."""
+    total = 0.0
+    rng = inputs.rng
+    for member in members:
+        battery: Battery = member.asset
+        slots, state = member.slots, member.state
+        stored = state["stored_energy_kwh"]
+        setpoint_kw = inputs.setpoints.get(slots["power_setpoint_kw"])
+        if setpoint_kw is None:
+            setpoint_kw = battery.scheduled_kw(inputs.schedule, inputs.hour, unsupplied_kw - total)
+        power, stored_after = battery.follow(stored, setpoint_kw, inputs.step_h)
+        load_share = abs(power) / max(battery.charge_power_max_kw, battery.discharge_power_max_kw)
+        values[slots["power_kw"]] = power
+        values[slots["soc_pct"]] = 100.0 * stored / battery.energy_capacity_kwh
+        values[slots["stored_energy_kwh"]] = stored
+        values[slots["cell_temp_max_c"]] = (27.0 + 8.0 * load_share
+                                            + inputs.faults.get(("battery_overtemp", battery.id), 0.0)
+                                            + 0.05 * rng.standard_normal())
+        values[slots["cell_voltage_spread_v"]] = 0.02 + 0.03 * load_share
+        values[slots["power_setpoint_kw"]] = setpoint_kw
+        state["stored_energy_kwh"] = stored_after
+        total += power
+    return total
+
+
+def _initial_state(battery: Battery) -> State:
+    return {"stored_energy_kwh": battery.energy_capacity_kwh * battery.initial_soc_pct / 100.0}
 
 
 class Battery(AssetBase):
@@ -24,6 +61,8 @@ class Battery(AssetBase):
                                                  Role.BATTERY_SOC: "soc_pct"}
     hold_setpoints: ClassVar[Mapping[str, float]] = {"power_setpoint_kw": 0.0}
     storage_flow_points: ClassVar[tuple[str, ...]] = ("power_kw",)
+    simulation: ClassVar[Simulation] = Simulation(Stage.SUPPLY, _step, _initial_state,
+                                                  continued={"stored_energy_kwh": False})
     energy_capacity_kwh: PositiveFloat
     charge_power_max_kw: PositiveFloat
     discharge_power_max_kw: PositiveFloat
@@ -40,6 +79,16 @@ class Battery(AssetBase):
         if not self.soc_min_pct <= self.initial_soc_pct <= self.soc_max_pct:
             raise ValueError("initial_soc_pct must lie inside the SOC window")
         return self
+
+    def scheduled_kw(self, schedule: PlantSchedule, hour: float, unsupplied_kw: float) -> float:
+        """The plant schedule's setpoint at this local hour of day, kW (+ discharge): charge at the schedule's
+        share of the charge power in its charge window; discharge at its share of the discharge power in its
+        discharge windows, no more than ``unsupplied_kw`` (the battery does not export); 0 otherwise."""
+        if schedule.battery_charge.contains(hour):
+            return -schedule.battery_power_fraction * self.charge_power_max_kw
+        if any(w.contains(hour) for w in schedule.battery_discharge):
+            return min(schedule.battery_power_fraction * self.discharge_power_max_kw, max(0.0, unsupplied_kw))
+        return 0.0
 
     def follow(self, stored_kwh: float, setpoint_kw: float, hours: float) -> tuple[float, float]:
         """The battery holding ``setpoint_kw`` (+ discharge) for ``hours`` from ``stored_kwh``: (the power it

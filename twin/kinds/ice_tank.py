@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Annotated, ClassVar, Literal
+from typing import TYPE_CHECKING, Annotated, ClassVar, Literal
 
 import numpy as np
 from pydantic import Field
@@ -11,7 +11,37 @@ from pydantic import Field
 from twin.input_schema import PositiveFloat
 from twin.kinds.base import SP, AssetBase, Fraction, M, Percent, PlanColumn, Role
 from twin.kinds.chiller import Chiller
+from twin.kinds.simulation import Member, Simulation, Stage, State, StepInputs
+from twin.plant import PlantOperation
 from twin.points import PointSpec
+
+if TYPE_CHECKING:
+    from twin.park import PlantSchedule
+
+
+def _step(members: list[Member], inputs: StepInputs, plant: PlantOperation, values: memoryview[float]) -> float:
+    """The park's ice tank in the plant's operation (twin.kinds.simulation): the charge, melt and standing
+    loss the plant ran, and the inventory they leave. It draws no electric power: returns 0 kW."""
+    flows = plant.step
+    for member in members:
+        tank: IceTank = member.asset
+        slots, state = member.slots, member.state
+        inventory_kwhth = state["inventory_kwhth"]
+        values[slots["inventory_kwhth"]] = inventory_kwhth
+        values[slots["soc_pct"]] = 100.0 * inventory_kwhth / tank.capacity_kwhth
+        values[slots["charge_kwth"]] = flows.charge_kwth
+        values[slots["melt_kwth"]] = flows.melt_kwth
+        values[slots["cooling_delivered_kwth"]] = flows.cooling_delivered_by_ice_kwth
+        values[slots["standing_loss_kwth"]] = flows.standing_loss_kwth
+        values[slots["charge_setpoint_kwth"]] = plant.charge_request_kwth
+        values[slots["melt_setpoint_kwth"]] = plant.melt_request_kwth
+        state["inventory_kwhth"] = tank.inventory_after_kwhth(inventory_kwhth, flows.charge_kwth, flows.melt_kwth,
+                                                              flows.standing_loss_kwth, inputs.step_h)
+    return 0.0
+
+
+def _initial_state(tank: IceTank) -> State:
+    return {"inventory_kwhth": tank.capacity_kwhth * tank.initial_soc_pct / 100.0}
 
 
 class IceTank(AssetBase):
@@ -26,9 +56,13 @@ class IceTank(AssetBase):
     kind_label: ClassVar[str] = "Ice tank"
     point_roles: ClassVar[Mapping[Role, str]] = {Role.STORAGE_MELT: "melt_kwth",
                                                  Role.STORAGE_COOLING_DELIVERED: "cooling_delivered_kwth",
-                                                 Role.ICE_INVENTORY: "inventory_kwhth", Role.ICE_SOC: "soc_pct"}
+                                                 Role.ICE_INVENTORY: "inventory_kwhth", Role.ICE_SOC: "soc_pct",
+                                                 Role.STORAGE_CHARGE_SETPOINT: "charge_setpoint_kwth",
+                                                 Role.STORAGE_MELT_SETPOINT: "melt_setpoint_kwth"}
     hold_setpoints: ClassVar[Mapping[str, float]] = {"charge_setpoint_kwth": 0.0, "melt_setpoint_kwth": 0.0}
     storage_flow_points: ClassVar[tuple[str, ...]] = ("charge_kwth", "melt_kwth", "standing_loss_kwth")
+    simulation: ClassVar[Simulation] = Simulation(Stage.PLANT, _step, _initial_state,
+                                                  continued={"inventory_kwhth": False})
     capacity_kwhth: PositiveFloat
     charge_rate_max_kwth: PositiveFloat
     melt_rate_max_kwth: PositiveFloat
@@ -46,6 +80,13 @@ class IceTank(AssetBase):
         if len(tanks) > 1:
             issues.append("the simulator models one ice tank per park; found more")
         return issues
+
+    def scheduled_kwth(self, schedule: PlantSchedule, hour: float) -> tuple[float, float]:
+        """The charge and melt rates the plant schedule asks at this local hour of day, kWth: the full charge
+        rate in its ice-charge window, the full melt rate in its melt windows, else 0."""
+        charge_kwth = self.charge_rate_max_kwth if schedule.ice_charge.contains(hour) else 0.0
+        melt_kwth = self.melt_rate_max_kwth if any(w.contains(hour) for w in schedule.ice_melt) else 0.0
+        return charge_kwth, melt_kwth
 
     def inventory_after_kwhth(self, inventory_kwhth: float, charge_kwth: float, melt_kwth: float,
                               standing_loss_kwth: float, hours: float) -> float:

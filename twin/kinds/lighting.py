@@ -8,7 +8,33 @@ from pydantic import Field
 
 from twin.input_schema import PositiveFloat
 from twin.kinds.base import SP, ST, AssetBase, M, PowerGroup
+from twin.kinds.simulation import Member, Simulation, Stage, StepInputs
 from twin.points import PointSpec
+
+
+def _step(members: list[Member], inputs: StepInputs, occupancy: float, values: memoryview[float]) -> float:
+    """A building's lighting circuits (twin.kinds.simulation): on while occupied (``occupancy`` >= 0.3, with
+    daylight dimming and the dimming setpoint), ``night_fraction`` of rated power otherwise, full power while
+    stuck on; returns their power, kW."""
+    total = 0.0
+    for member in members:
+        light: Lighting = member.asset
+        slots = member.slots
+        dimming_pct = inputs.setpoints.get(slots["dimming_pct"], 100.0)
+        occupied = occupancy >= 0.3
+        if ("lighting_stuck_on", light.id) in inputs.faults:
+            power, on = light.rated_kw, True
+        elif occupied:
+            daylight_cut = 0.25 * min(1.0, inputs.ghi_wm2 / 800.0)
+            power = light.rated_kw * (0.85 + 0.15 * occupancy) * (1.0 - daylight_cut) * dimming_pct / 100.0
+            on = True
+        else:
+            power, on = light.rated_kw * light.night_fraction, False
+        values[slots["power_kw"]] = power
+        values[slots["on"]] = float(on)
+        values[slots["dimming_pct"]] = dimming_pct
+        total += power
+    return total
 
 
 class Lighting(AssetBase):
@@ -19,6 +45,7 @@ class Lighting(AssetBase):
     power_point: ClassVar[str] = "power_kw"
     power_groups: ClassVar[tuple[PowerGroup, ...]] = (PowerGroup("lighting", "load", "Lighting", "#e0a800"),)
     rated_kw: PositiveFloat
+    simulation: ClassVar[Simulation] = Simulation(Stage.BUILDING_LOAD, _step)
     night_fraction: Annotated[float, Field(ge=0, le=1)] = 0.1
 
     def standard_points(self) -> list[PointSpec]:

@@ -10,10 +10,46 @@ from pydantic import Field
 
 from twin.input_schema import PositiveFloat
 from twin.kinds.base import SP, AssetBase, M, PlanColumn, PowerGroup, Role
+from twin.kinds.simulation import Member, Simulation, Stage, State, StepInputs
 from twin.points import PointSpec
 
 CURTAILED_MIN_KW = 1e-3
 """Least PV curtailment (kW) in a plan step that limits the arrays: below it, solver round-off."""
+
+
+def _step(members: list[Member], inputs: StepInputs, unsupplied_kw: float, values: memoryview[float]) -> float:
+    """The park's PV arrays (twin.kinds.simulation): the environment's AC power less the strings a
+    ``pv_string_outage`` fault takes out, capped by the power limit in force. Returns their power, kW."""
+    total = 0.0
+    conditions = inputs.conditions
+    for member in members:
+        array: PVArray = member.asset
+        slots, state = member.slots, member.state
+        ac_at, poa_at, cell_at = member.columns
+        ac_kw = conditions[ac_at]
+        strings_lost = inputs.faults.get(("pv_string_outage", array.id))
+        if strings_lost is not None:
+            ac_kw *= max(0.0, 1.0 - strings_lost / array.strings_count)
+        limit_pct = inputs.setpoints.get(slots["power_limit_pct"], 100.0)
+        ac_kw = min(ac_kw, array.inverter_ac_kw * limit_pct / 100.0)
+        values[slots["ac_power_kw"]] = ac_kw
+        values[slots["energy_kwh"]] = state["energy_kwh"]
+        values[slots["poa_irradiance_wm2"]] = conditions[poa_at]
+        values[slots["cell_temp_c"]] = conditions[cell_at]
+        values[slots["power_limit_pct"]] = limit_pct
+        state["energy_kwh"] += ac_kw * inputs.step_h
+        total += ac_kw
+    return total
+
+
+def _initial_state(array: PVArray) -> State:
+    return {"energy_kwh": 0.0}
+
+
+def _condition_columns(array: PVArray) -> tuple[str, ...]:
+    """The environment's AC power (kW, before curtailment and faults), plane-of-array irradiance (W/m2) and
+    cell temperature (degC) of the array."""
+    return f"{array.id}.ac_kw", f"{array.id}.poa_wm2", f"{array.id}.cell_temp_c"
 
 
 class PVArray(AssetBase):
@@ -29,6 +65,8 @@ class PVArray(AssetBase):
     power_groups: ClassVar[tuple[PowerGroup, ...]] = (PowerGroup("pv", "source", "PV", "#ff7f0e"),)
     point_roles: ClassVar[Mapping[Role, str]] = {Role.PV_POWER: "ac_power_kw", Role.PV_ENERGY_COUNTER: "energy_kwh"}
     plan_shared: ClassVar[bool] = True
+    simulation: ClassVar[Simulation] = Simulation(Stage.SUPPLY, _step, _initial_state, continued={"energy_kwh": False},
+                                                  condition_columns=_condition_columns)
     dc_capacity_kw: PositiveFloat
     inverter_ac_kw: PositiveFloat
     tilt_deg: Annotated[float, Field(ge=0, le=90)]

@@ -6,7 +6,18 @@ from collections.abc import Mapping
 from typing import ClassVar, Literal
 
 from twin.kinds.base import AssetBase, M, Role
+from twin.kinds.simulation import Member, Simulation, Stage, StepInputs
 from twin.points import PointSpec
+
+
+def _step(members: list[Member], inputs: StepInputs, coupling: None, values: memoryview[float]) -> float:
+    """The park's weather stations (twin.kinds.simulation): the outdoor temperature with sensor noise and
+    the irradiance. They draw no power: returns 0 kW."""
+    for member in members:
+        slots = member.slots
+        values[slots["outdoor_temp_c"]] = inputs.outdoor_temp_c + 0.1 * inputs.rng.standard_normal()
+        values[slots["ghi_wm2"]] = inputs.ghi_wm2
+    return 0.0
 
 
 class WeatherStation(AssetBase):
@@ -15,6 +26,7 @@ class WeatherStation(AssetBase):
     kind: Literal["weather_station"] = "weather_station"
     kind_label: ClassVar[str] = "Weather station"
     point_roles: ClassVar[Mapping[Role, str]] = {Role.OUTDOOR_TEMP: "outdoor_temp_c", Role.GHI: "ghi_wm2"}
+    simulation: ClassVar[Simulation] = Simulation(Stage.SENSOR, _step)
 
     def standard_points(self) -> list[PointSpec]:
         return [
