@@ -42,12 +42,12 @@ import numpy as np
 import pandas as pd
 import pvlib
 
-from energy.environment import ParkEnvironment, pv_params
+from energy.environment import ParkEnvironment, pv_arrays
 from energy.pv import pv_model_outputs_many
 from energy.weather import read_tmy3_weather, resample_weather
 from energy.weather_forecast import PERSISTENCE_HOURS, WeatherForecast, station_weather_estimate, weather_forecast_for
 from twin.history import History
-from twin.kinds import Elevator, EVCharger, Lighting, PVArray
+from twin.kinds import Elevator, EVCharger, Lighting
 from twin.kinds.base import Role
 from twin.park import Park
 from twin.plant import COOLING_BALANCE_TEMP_C, MODE_DIRECT, cooling_load_kwth
@@ -224,7 +224,7 @@ def pv_forecast_kw(park: Park, weather: pd.DataFrame, index_utc: pd.DatetimeInde
     covering the hours; the pvlib model (:mod:`energy.pv`) runs at those
     steps and is averaged per hour.
     """
-    arrays = {a.id: pv_params(a) for a in park.assets_of(PVArray)}
+    arrays = pv_arrays(park)
     site = park.site
     outputs = pv_model_outputs_many(arrays, weather, site.latitude_deg, site.longitude_deg, site.altitude_m)
     frame = pd.DataFrame({array_id: out["ac_kw"] for array_id, out in outputs.items()}, index=weather.index)
@@ -250,7 +250,7 @@ def annual_pv_energy_kwh(park: Park, tmy3_path: str | Path, year: int = 2023) ->
     """
     _, meta = pvlib.iotools.read_tmy3(tmy3_path, map_variables=True)
     weather = read_tmy3_weather(tmy3_path, year)
-    arrays = {a.id: pv_params(a) for a in park.assets_of(PVArray)}
+    arrays = pv_arrays(park)
     outputs = pv_model_outputs_many(arrays, weather, meta["latitude"], meta["longitude"], meta["altitude"])
     return {array_id: float(out["ac_kw"].sum()) for array_id, out in outputs.items()}
 
@@ -376,7 +376,7 @@ class HistoryForecaster:
         self.weather = weather if weather is not None else weather_forecast_for(park)
         self.training = pd.Timedelta(days=training_days)
         self.refit_every, self.refresh_every, self.horizon = refit_every, refresh_every, horizon
-        self.arrays = {a.id: pv_params(a) for a in park.assets_of(PVArray)}
+        self.arrays = pv_arrays(park)
         self.columns = [*FORECAST_COLUMNS, *(f"{array_id}.pv_available_kw" for array_id in self.arrays)]
         self.model: LoadForecaster | None = None
         self._fitted_at: pd.Timestamp | None = None
