@@ -20,7 +20,8 @@ A kind declares, as class variables and methods:
 - for a kind that generates electricity from irradiance, its PVWatts parameters (:meth:`AssetBase.pvwatts`);
 - the rules it sets on a park, what the park's one-line summary says of it, and the fault magnitudes
   an asset of the kind bounds;
-- how the park simulator steps its assets (:class:`twin.kinds.simulation.Simulation`).
+- how the park simulator steps its assets and, for a load, the power it typically draws
+  (:class:`twin.kinds.simulation.Simulation`).
 """
 
 from __future__ import annotations
