@@ -9,18 +9,16 @@ from __future__ import annotations
 
 import pandas as pd
 
-from energy.pv import PVWattsParams, pv_model_outputs_many
+from energy.pv import pv_model_outputs_many
 from energy.weather import SHENZHEN_CLIMATE, MonthlyClimate, clear_sky_weather, read_tmy3_weather, resample_weather
-from twin.kinds import PVArray
+from twin.kinds.pvwatts import PVWattsParams
 from twin.park import Park
 
 
-def pv_params(array: PVArray) -> PVWattsParams:
-    """PVWatts parameters of a park PV array."""
-    return PVWattsParams(
-        dc_capacity_kw=array.dc_capacity_kw, tilt_deg=array.tilt_deg, azimuth_deg=array.azimuth_deg,
-        inverter_ac_kw=array.inverter_ac_kw, losses_pct=array.losses_pct, gamma_pdc_per_c=array.gamma_pdc_per_c,
-    )
+def pv_arrays(park: Park) -> dict[str, PVWattsParams]:
+    """PVWatts parameters of every asset of the park that generates from irradiance (its kind declares them,
+    :meth:`twin.kinds.base.AssetBase.pvwatts`), by asset id, in file order."""
+    return {asset.id: params for _, asset in park.iter_assets() if (params := asset.pvwatts()) is not None}
 
 
 def park_climate(park: Park) -> MonthlyClimate:
@@ -37,7 +35,7 @@ class ParkEnvironment:
 
     def __init__(self, park: Park):
         self.park = park
-        self.arrays = {a.id: pv_params(a) for a in park.assets_of(PVArray)}
+        self.arrays = pv_arrays(park)
         self.climate = park_climate(park)
         self._tmy_by_year: dict[int, pd.DataFrame] = {}
 

@@ -27,7 +27,6 @@ import numpy as np
 import pandas as pd
 from pydantic import Field, field_validator
 
-from energy.environment import pv_params
 from energy.pv import pv_expected_ac_from_poa_kw
 from twin.config import load_yaml_model
 from twin.fault_episodes import Priority
@@ -513,7 +512,7 @@ def pv_underperformance(data: RuleInput, limits: FaultThresholds) -> list[Condit
         cell_c = data.point(building.id, array.id, "cell_temp_c")
         limit_pct = data.point(building.id, array.id, "power_limit_pct")
         limit_pct = np.where(np.isfinite(limit_pct), limit_pct, 100.0)
-        expected_kw = np.minimum(pv_expected_ac_from_poa_kw(pv_params(array), np.nan_to_num(poa), cell_c),
+        expected_kw = np.minimum(pv_expected_ac_from_poa_kw(array.pvwatts(), np.nan_to_num(poa), cell_c),
                                  array.inverter_ac_kw * limit_pct / 100.0)
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = data.point(building.id, array.id, "ac_power_kw") / expected_kw

@@ -5,7 +5,8 @@ Loads, hourly means:
 - ``cooling_load_kwth``: the buildings' cooling load, measured as chilled
   water made directly (chillers in chilled-water mode) plus cooling delivered
   by melting ice;
-- ``lighting_kw``, ``elevators_kw``, ``ev_kw``: electric power of those subsystems.
+- ``<subsystem>_kw``: electric power of each load subsystem whose kinds declare the power they
+  typically draw (:func:`twin.kinds.typical_load_subsystems`: ``lighting_kw``, ``elevators_kw``, ``ev_kw``).
 
 :class:`LoadForecaster` fits, per load, a least-squares regression on the
 hour of the day for weekdays and for weekends (48 indicator columns), the
@@ -14,12 +15,10 @@ least :data:`MIN_HISTORY_DAYS` days of hourly history (weather from the park's
 weather station). With less history the **fallback profile**
 (:func:`rated_load_profile`) is used instead: the buildings' design cooling
 load scaled by occupancy, outdoor temperature and sun
-(:func:`twin.plant.cooling_load_kwth`); lighting at 90 % of rated power
-while a building is at least 30 % occupied and at its night fraction
-otherwise; elevators at idle power plus half their rated power times the
-traffic profile; EV charging at the park's sessions per charger per day times
-:data:`FALLBACK_EV_SESSION_KWH`, spread over the arrival profile; ``other_load_kw`` (every
-electric load but the chillers) the buildings' plug loads by occupancy plus those three.
+(:func:`twin.plant.cooling_load_kwth`); each subsystem the sum of its assets' typical power over
+the day's occupancy, elevator traffic and EV arrival profiles, as their kinds declare it
+(:attr:`twin.kinds.simulation.Simulation.typical_kw`); ``other_load_kw`` (every electric load but
+the chillers) the buildings' plug loads by occupancy plus those subsystems.
 
 :class:`HistoryForecaster` is the forecaster live plans are made on: the same regression on
 :data:`PLANNING_LOADS` from a :class:`LoadHistorySource` (the park's history store through
@@ -42,16 +41,17 @@ import numpy as np
 import pandas as pd
 import pvlib
 
-from energy.environment import ParkEnvironment, pv_params
+from energy.environment import ParkEnvironment, pv_arrays
 from energy.pv import pv_model_outputs_many
 from energy.weather import read_tmy3_weather, resample_weather
 from energy.weather_forecast import PERSISTENCE_HOURS, WeatherForecast, station_weather_estimate, weather_forecast_for
 from twin.history import History
-from twin.kinds import Elevator, EVCharger, Lighting, PVArray
+from twin.kinds import typical_load_subsystems
 from twin.kinds.base import Role
+from twin.kinds.simulation import HourProfile
 from twin.park import Park
 from twin.plant import COOLING_BALANCE_TEMP_C, MODE_DIRECT, cooling_load_kwth
-from twin.profiles import EV_ARRIVAL_WEIGHT_PER_DAY_H, elevator_traffic, ev_arrival_weight, occupancy_fraction
+from twin.profiles import elevator_traffic, ev_arrival_weight, occupancy_fraction
 from twin.subsystems import planning_load_points, planning_loads_frame, power_points
 
 FORECAST_COLUMNS = ("cooling_load_kwth", "other_load_kw", "pv_available_kw", "outdoor_temp_c")
@@ -59,14 +59,18 @@ FORECAST_COLUMNS = ("cooling_load_kwth", "other_load_kw", "pv_available_kw", "ou
 load (kWth), every electric load but the chillers (kW), PV AC power available before curtailment (kW),
 outdoor air temperature (degC). A forecaster may add columns (per subsystem, per PV array)."""
 
-LOADS = ("cooling_load_kwth", "lighting_kw", "elevators_kw", "ev_kw")
+SUBSYSTEM_LOADS = {group.name: f"{group.name}_kw" for group in typical_load_subsystems()}
+"""The electric load forecast (kW) of each load subsystem whose kinds declare their typical power, by the
+subsystem's name."""
+
+TYPICAL_LOADS = tuple(SUBSYSTEM_LOADS.values())
+"""The electric loads forecast, in the order of their subsystems."""
+
+LOADS = ("cooling_load_kwth", *TYPICAL_LOADS)
 """The loads forecast, hourly means."""
 
 MIN_HISTORY_DAYS = 3
 """Days of hourly history below which the fallback profile is used."""
-
-FALLBACK_EV_SESSION_KWH = 20.0
-"""Energy of an average EV charging session in the fallback profile, kWh."""
 
 MAPE_MIN_SHARE = 0.05
 """Hours whose actual value is below this share of the mean are left out of MAPE (it divides by the actual)."""
@@ -88,8 +92,8 @@ def hourly_load_history(history: History, park: Park, start: datetime, end: date
     groups = power_points(park)
     chillers = park.role_point_pairs(Role.CHILLER_COOLING, Role.CHILLER_MODE)
     ice = park.role_points(Role.STORAGE_COOLING_DELIVERED)
-    ids = [p for pair in chillers for p in pair] + ice + weather
-    ids += groups["lighting"] + groups["elevators"] + groups["ev"]
+    subsystems = {load: groups[name] for name, load in SUBSYSTEM_LOADS.items()}
+    ids = [p for pair in chillers for p in pair] + ice + weather + [p for ps in subsystems.values() for p in ps]
     wide = history.query_wide(ids, start, end)
     if wide.empty:
         return pd.DataFrame(columns=[*LOADS, "temp_air_c", "ghi_wm2"])
@@ -97,9 +101,7 @@ def hourly_load_history(history: History, park: Park, start: datetime, end: date
                  start=pd.Series(0.0, index=wide.index))
     minute = pd.DataFrame({
         "cooling_load_kwth": direct + wide[ice].fillna(0.0).sum(axis=1),
-        "lighting_kw": wide[groups["lighting"]].fillna(0.0).sum(axis=1),
-        "elevators_kw": wide[groups["elevators"]].fillna(0.0).sum(axis=1),
-        "ev_kw": wide[groups["ev"]].fillna(0.0).sum(axis=1),
+        **{load: wide[points].fillna(0.0).sum(axis=1) for load, points in subsystems.items()},
         "temp_air_c": wide[weather[0]],
         "ghi_wm2": wide[weather[1]],
     })
@@ -178,7 +180,7 @@ class LoadForecaster:
 def rated_load_profile(park: Park, index_utc: pd.DatetimeIndex, temp_air_c: np.ndarray,
                        ghi_wm2: np.ndarray, step: pd.Timedelta = pd.Timedelta(hours=1)) -> pd.DataFrame:
     """The fallback profile (module docstring) from the park file's ratings and schedules, at the middle of
-    each period [t, t + step): :data:`LOADS` and ``other_load_kw`` (plug loads + lighting + elevators + EV)."""
+    each period [t, t + step): :data:`LOADS` and ``other_load_kw`` (plug loads + :data:`TYPICAL_LOADS`)."""
     local = index_utc.tz_convert(park.site.timezone)
     hours = np.asarray(local.hour + local.minute / 60.0) + step / pd.Timedelta(hours=1) / 2.0
     weekend = np.asarray(local.weekday >= 5)
@@ -195,15 +197,13 @@ def rated_load_profile(park: Park, index_utc: pd.DatetimeIndex, temp_air_c: np.n
         occ = occupancy[building.id]
         rows["cooling_load_kwth"] += cooling_load_kwth(building.cooling_design_load_kwth, temp_air_c, ghi_wm2, occ)
         rows["plug_kw"] += building.plug_load_base_kw + (building.plug_load_peak_kw - building.plug_load_base_kw) * occ
-        for light in building.assets_of(Lighting):
-            rows["lighting_kw"] += light.rated_kw * np.where(occ >= 0.3, 0.9, light.night_fraction)
-        for lift in building.assets_of(Elevator):
-            rows["elevators_kw"] += lift.idle_kw + 0.5 * lift.rated_kw * traffic * np.maximum(occ, 0.05)
-    sessions_per_h = (park.simulation.ev_sessions_per_charger_per_day * len(park.assets_of(EVCharger))
-                      * arrival / EV_ARRIVAL_WEIGHT_PER_DAY_H)
-    rows["ev_kw"] = sessions_per_h * FALLBACK_EV_SESSION_KWH
+        profile = HourProfile(occ, traffic, arrival, park.simulation)
+        for asset in building.assets:
+            group = asset.power_group()
+            if asset.simulation is not None and asset.simulation.typical_kw is not None and group is not None:
+                rows[SUBSYSTEM_LOADS[group.name]] += asset.simulation.typical_kw(asset, profile)
     frame = pd.DataFrame({load: rows[load] for load in LOADS}, index=index_utc)
-    frame["other_load_kw"] = rows["plug_kw"] + rows["lighting_kw"] + rows["elevators_kw"] + rows["ev_kw"]
+    frame["other_load_kw"] = sum((rows[load] for load in TYPICAL_LOADS), start=rows["plug_kw"])
     return frame
 
 
@@ -224,7 +224,7 @@ def pv_forecast_kw(park: Park, weather: pd.DataFrame, index_utc: pd.DatetimeInde
     covering the hours; the pvlib model (:mod:`energy.pv`) runs at those
     steps and is averaged per hour.
     """
-    arrays = {a.id: pv_params(a) for a in park.assets_of(PVArray)}
+    arrays = pv_arrays(park)
     site = park.site
     outputs = pv_model_outputs_many(arrays, weather, site.latitude_deg, site.longitude_deg, site.altitude_m)
     frame = pd.DataFrame({array_id: out["ac_kw"] for array_id, out in outputs.items()}, index=weather.index)
@@ -250,7 +250,7 @@ def annual_pv_energy_kwh(park: Park, tmy3_path: str | Path, year: int = 2023) ->
     """
     _, meta = pvlib.iotools.read_tmy3(tmy3_path, map_variables=True)
     weather = read_tmy3_weather(tmy3_path, year)
-    arrays = {a.id: pv_params(a) for a in park.assets_of(PVArray)}
+    arrays = pv_arrays(park)
     outputs = pv_model_outputs_many(arrays, weather, meta["latitude"], meta["longitude"], meta["altitude"])
     return {array_id: float(out["ac_kw"].sum()) for array_id, out in outputs.items()}
 
@@ -376,7 +376,7 @@ class HistoryForecaster:
         self.weather = weather if weather is not None else weather_forecast_for(park)
         self.training = pd.Timedelta(days=training_days)
         self.refit_every, self.refresh_every, self.horizon = refit_every, refresh_every, horizon
-        self.arrays = {a.id: pv_params(a) for a in park.assets_of(PVArray)}
+        self.arrays = pv_arrays(park)
         self.columns = [*FORECAST_COLUMNS, *(f"{array_id}.pv_available_kw" for array_id in self.arrays)]
         self.model: LoadForecaster | None = None
         self._fitted_at: pd.Timestamp | None = None

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
+from typing import ClassVar, Literal
 
 import numpy as np
 import pandas as pd
@@ -21,6 +22,10 @@ from energy.forecast import (
 )
 from energy.weather import read_tmy3_weather
 from twin.history import open_history
+from twin.kinds import Lighting
+from twin.kinds.base import AssetBase, M, PowerGroup
+from twin.kinds.simulation import Simulation, Stage
+from twin.points import PointSpec
 
 TMY3 = Path(pvlib.__file__).parent / "data" / "723170TYA.CSV"  # Greensboro NC, shipped with pvlib
 
@@ -116,3 +121,32 @@ def test_annual_pv_energy_of_the_demo_arrays_matches_an_independent_pvwatts_with
         assert model[array.id] == pytest.approx(reference, rel=0.01)
         assert 1000 < model[array.id] / array.dc_capacity_kw < 1700  # plausible specific yield, kWh/kWp
     print("\n" + "\n".join(lines))
+
+
+class Floodlight(AssetBase):
+    """Yard floodlights, always on: a kind of the lighting subsystem that no forecast code names."""
+
+    kind: Literal["floodlight"] = "floodlight"
+    power_point: ClassVar[str] = "power_kw"
+    power_groups: ClassVar[tuple[PowerGroup, ...]] = Lighting.power_groups
+    simulation: ClassVar[Simulation] = Simulation(
+        Stage.BUILDING_LOAD, step=lambda members, inputs, occupancy, values: 0.0,  # not simulated here
+        typical_kw=lambda light, hours: np.full(len(hours.occupancy), light.rated_kw))
+    rated_kw: float
+
+    def standard_points(self) -> list[PointSpec]:
+        return [PointSpec("power_kw", "kW", M, low_limit=0)]
+
+
+def test_the_fallback_sums_every_kinds_typical_power_into_its_load_subsystem(demo_park):
+    index = pd.date_range("2026-07-01T00:00Z", periods=24, freq="1h")
+    temp, ghi = np.full(24, 28.0), np.linspace(0.0, 800.0, 24)
+    before = rated_load_profile(demo_park, index, temp, ghi)
+    park = demo_park.model_copy(deep=True)
+    park.buildings[2].assets.append(Floodlight(id="yard", rated_kw=7.5))
+    after = rated_load_profile(park, index, temp, ghi)
+    assert list(after.columns) == [*LOADS, "other_load_kw"]
+    assert np.allclose(after["lighting_kw"], before["lighting_kw"] + 7.5, rtol=0, atol=1e-12)
+    assert np.allclose(after["other_load_kw"], before["other_load_kw"] + 7.5, rtol=0, atol=1e-12)
+    pd.testing.assert_frame_equal(after.drop(columns=["lighting_kw", "other_load_kw"]),
+                                  before.drop(columns=["lighting_kw", "other_load_kw"]))

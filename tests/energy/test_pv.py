@@ -11,8 +11,9 @@ import pytest
 from pvlib.location import Location
 from pvlib.modelchain import ModelChain
 
-from energy.pv import PV_OUTPUT_COLUMNS, PVWattsParams, pv_ac_power_kw, pv_model_outputs_many, pv_system
+from energy.pv import PV_OUTPUT_COLUMNS, pv_ac_power_kw, pv_model_outputs_many, pv_system
 from energy.weather import clear_sky_weather, read_tmy3_weather
+from twin.kinds.pvwatts import PVWattsParams
 
 LAT, LON, ALT = 22.53, 113.94, 10.0  # the demo park in Shenzhen
 TMY3 = Path(pvlib.__file__).parent / "data" / "723170TYA.CSV"  # Greensboro NC

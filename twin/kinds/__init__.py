@@ -29,7 +29,7 @@ from twin.kinds.weather_station import WeatherStation
 
 __all__ = ["ASSET_CLASSES", "Asset", "Battery", "Chiller", "EVCharger", "Elevator", "IceTank", "Lighting", "Meter",
            "PVArray", "WeatherStation", "kind_class", "kind_name", "kinds", "load_subsystems", "power_groups",
-           "registered", "simulations"]
+           "registered", "simulations", "typical_load_subsystems"]
 
 Asset = Annotated[
     Chiller | IceTank | Lighting | Elevator | PVArray | Battery | EVCharger | Meter | WeatherStation,
@@ -89,6 +89,14 @@ def power_groups(part: str | None = None) -> list[PowerGroup]:
 def load_subsystems() -> list[PowerGroup]:
     """The load subsystems facility managers read consumption by, in park order of the kinds."""
     return power_groups("load")
+
+
+def typical_load_subsystems() -> list[PowerGroup]:
+    """The load subsystems of the kinds that declare the power they typically draw
+    (:attr:`~twin.kinds.simulation.Simulation.typical_kw`), in park order of the kinds."""
+    typical = {group for cls in _kinds if cls.simulation is not None and cls.simulation.typical_kw is not None
+               for group in cls.power_groups}
+    return [group for group in load_subsystems() if group in typical]
 
 
 def simulations(stage: Stage) -> list[Simulation]:

@@ -17,9 +17,11 @@ A kind declares, as class variables and methods:
 - what dispatch asks of it: the setpoints a plan's columns drive (:meth:`AssetBase.plan_setpoints`),
   the setpoints that hold it idle, and for storage how the flows read with its stored energy bring
   that forward (:meth:`AssetBase.stored_after`);
+- for a kind that generates electricity from irradiance, its PVWatts parameters (:meth:`AssetBase.pvwatts`);
 - the rules it sets on a park, what the park's one-line summary says of it, and the fault magnitudes
   an asset of the kind bounds;
-- how the park simulator steps its assets (:class:`twin.kinds.simulation.Simulation`).
+- how the park simulator steps its assets and, for a load, the power it typically draws
+  (:class:`twin.kinds.simulation.Simulation`).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from twin.input_schema import FiniteFloat, InputModel
+from twin.kinds.pvwatts import PVWattsParams
 from twin.kinds.simulation import Simulation
 from twin.points import PointKind, PointSpec
 
@@ -201,6 +204,11 @@ class AssetBase(InputModel):
         """The largest magnitude a fault of each kind (twin.sim.FaultKind) may have on this asset, where the
         asset bounds it (in the fault kind's unit); empty: it bounds none."""
         return {}
+
+    def pvwatts(self) -> PVWattsParams | None:
+        """The asset's array and inverter in PVWatts terms, when it generates electricity from irradiance; None:
+        it does not."""
+        return None
 
     def stored_after(self, stored: float, flows: Sequence[float], hours: float) -> float:
         """The energy a storage asset holds after ``hours`` from ``stored``, with its flows held at the values

@@ -11,9 +11,12 @@ import numpy as np
 
 from twin.input_schema import PositiveFloat
 from twin.kinds.base import SP, ST, AssetBase, M, PowerGroup
-from twin.kinds.simulation import Member, Simulation, Stage, State, StepInputs
+from twin.kinds.simulation import HourProfile, Member, Simulation, Stage, State, StepInputs
 from twin.points import PointSpec
 from twin.profiles import EV_ARRIVAL_WEIGHT_PER_DAY_H, ev_arrival_weight
+
+TYPICAL_SESSION_KWH = 20.0
+"""Energy of a typical charging session, kWh."""
 
 
 @dataclass
@@ -32,7 +35,7 @@ def _step(members: list[Member], inputs: StepInputs, occupancy: float, values: m
     total = 0.0
     step_h, rng = inputs.step_h, inputs.rng
     rate_per_day = inputs.settings.ev_sessions_per_charger_per_day * (0.4 if inputs.weekend else 1.0)
-    p_arrival = rate_per_day * ev_arrival_weight(inputs.hour) / EV_ARRIVAL_WEIGHT_PER_DAY_H * step_h
+    p_arrival = _arrivals_per_h(rate_per_day, ev_arrival_weight(inputs.hour)) * step_h
     for member in members:
         charger: EVCharger = member.asset
         slots, state = member.slots, member.state
@@ -58,6 +61,20 @@ def _step(members: list[Member], inputs: StepInputs, occupancy: float, values: m
     return total
 
 
+def _arrivals_per_h(rate_per_day: float, arrival_weight: float | np.ndarray) -> float | np.ndarray:
+    """Sessions arriving per hour at a charger that gets ``rate_per_day`` sessions a day, at the hour of the
+    day's arrival profile whose weight is ``arrival_weight``."""
+    return rate_per_day * arrival_weight / EV_ARRIVAL_WEIGHT_PER_DAY_H
+
+
+def _typical_kw(charger: EVCharger, profile: HourProfile) -> np.ndarray:
+    """A charger's typical power, kW: the energy its sessions bring per hour as they arrive, each
+    :data:`TYPICAL_SESSION_KWH`, at the park's sessions per charger and day over the day's arrival profile
+    (the weekday rate on weekends too)."""
+    arrivals = _arrivals_per_h(profile.settings.ev_sessions_per_charger_per_day, profile.ev_arrival_weight)
+    return np.asarray(arrivals * TYPICAL_SESSION_KWH)
+
+
 def _new_session(charger: EVCharger, t_utc: datetime, rng: np.random.Generator) -> EVSession:
     """A session arriving at t: a DC charger's cars want more energy and stay shorter, kWh and h."""
     if charger.connector == "dc":
@@ -78,7 +95,7 @@ class EVCharger(AssetBase):
     kind_label: ClassVar[str] = "EV charger"
     power_point: ClassVar[str] = "power_kw"
     power_groups: ClassVar[tuple[PowerGroup, ...]] = (PowerGroup("ev", "load", "EV charging", "#2ca02c"),)
-    simulation: ClassVar[Simulation] = Simulation(Stage.BUILDING_LOAD, _step, _initial_state)
+    simulation: ClassVar[Simulation] = Simulation(Stage.BUILDING_LOAD, _step, _initial_state, typical_kw=_typical_kw)
     power_max_kw: PositiveFloat
     connector: Literal["ac", "dc"] = "ac"
 

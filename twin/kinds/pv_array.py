@@ -10,6 +10,7 @@ from pydantic import Field
 
 from twin.input_schema import PositiveFloat
 from twin.kinds.base import SP, AssetBase, M, PlanColumn, PowerGroup, Role
+from twin.kinds.pvwatts import PVWattsParams
 from twin.kinds.simulation import Member, Simulation, Stage, State, StepInputs
 from twin.points import PointSpec
 
@@ -83,6 +84,13 @@ class PVArray(AssetBase):
     def fault_magnitude_max(self) -> Mapping[str, float]:
         """A string outage loses at most the array's strings."""
         return {"pv_string_outage": self.strings_count}
+
+    def pvwatts(self) -> PVWattsParams:
+        """The array's fields, PVWatts's inverter efficiency and temperature model defaults."""
+        return PVWattsParams(
+            dc_capacity_kw=self.dc_capacity_kw, tilt_deg=self.tilt_deg, azimuth_deg=self.azimuth_deg,
+            inverter_ac_kw=self.inverter_ac_kw, losses_pct=self.losses_pct, gamma_pdc_per_c=self.gamma_pdc_per_c,
+        )
 
     def plan_setpoints(self, column: PlanColumn, peers: Sequence[PVArray]) -> dict[str, np.ndarray]:
         """The power limit (%): in the steps the plan curtails the park's PV, every array limited to the share

@@ -1,5 +1,6 @@
 """What a kind declares for the park simulator (:mod:`twin.sim`): the stage of the step it runs in and
-its step function, and what the simulator hands that function.
+its step function, and what the simulator hands that function; for a load, also the power it typically
+draws over the day's profiles (:attr:`Simulation.typical_kw`), which forecasts plan on without history.
 
 A kind's step function simulates every asset of the kind that the simulator passes (a building's, or the
 park's) over one step [t, t + step). It sees only its arguments, never the simulator:
@@ -95,6 +96,20 @@ class Member:
     """Position in :attr:`StepInputs.conditions` of each of the asset's condition columns, in their order."""
 
 
+@dataclass(frozen=True)
+class HourProfile:
+    """The park's daily profiles (:mod:`twin.profiles`) at a run of times, as a load kind's typical power reads
+    them: each array holds one value per time."""
+
+    occupancy: np.ndarray
+    """The asset's building's occupancy, 0 to 1."""
+    elevator_traffic: np.ndarray
+    """Elevator traffic relative to the morning up-peak (:func:`twin.profiles.elevator_traffic`)."""
+    ev_arrival_weight: np.ndarray
+    """Relative EV arrival rate (:func:`twin.profiles.ev_arrival_weight`)."""
+    settings: SimulationSettings
+
+
 StepFunction = Callable[[list[Member], StepInputs, Any, "memoryview[float]"], float]
 """A kind's step (module docstring): (members, inputs, coupling, values) -> electric power, kW."""
 
@@ -106,6 +121,9 @@ class Simulation:
     continued: the state points a later run continues from an earlier one's last values, by point name;
     True for a count, which is taken rounded to a whole number.
     condition_columns: the environment's columns an asset reads (``twin.sim.Environment``), in order.
+    typical_kw: for a load, the electric power (kW) an asset typically draws at each time of an
+    :class:`HourProfile`, no fault in force: the planning figure of a forecast without history, from the
+    step's own figures; None: the kind is no load that follows the profiles.
     """
 
     stage: Stage
@@ -113,6 +131,7 @@ class Simulation:
     initial_state: Callable[[Any], State] = lambda asset: {}
     continued: Mapping[str, bool] = field(default_factory=dict)
     condition_columns: Callable[[Any], tuple[str, ...]] = lambda asset: ()
+    typical_kw: Callable[[Any, HourProfile], np.ndarray] | None = None
 
 
 @dataclass(slots=True)
