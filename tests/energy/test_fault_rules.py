@@ -3,14 +3,29 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import ClassVar, Literal
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from energy.fault_detection import EpisodeTracker
-from energy.fault_rules import FaultThresholds, RuleInput, evaluate_rules, load_fault_thresholds
+from energy.fault_rules import (
+    DEFAULT_PRIORITIES,
+    KIND_RULES,
+    Condition,
+    FaultThresholds,
+    RuleInput,
+    evaluate_rules,
+    load_fault_thresholds,
+)
 from twin.config import ConfigError, load_park
+from twin.fault_episodes import Priority
+from twin.input_schema import PositiveFloat
+from twin.kinds import kind_class, registered
+from twin.kinds.base import AssetBase, M
+from twin.park import Building
+from twin.points import PointSpec
 from twin.readings import Quality
 
 PARK = load_park(Path(__file__).parents[2] / "examples" / "demo-park" / "park.yaml")
@@ -51,6 +66,60 @@ def chiller3(mode: float, supply: np.ndarray, ret: np.ndarray, setpoint: float =
 
 def noisy(mean: float, sd: float, seed: int = 1) -> np.ndarray:
     return mean + sd * np.random.default_rng(seed).standard_normal(MINUTES)
+
+
+# ------------------------------------------------------------- rules by kind
+
+ASSET_RULE_KINDS = {"chw_low_delta_t": "chiller", "chw_supply_off_setpoint": "chiller", "chiller_low_cop": "chiller",
+                    "chiller_short_cycling": "chiller", "pv_underperformance": "pv_array",
+                    "battery_soc_out_of_window": "battery", "battery_overtemp": "battery",
+                    "battery_voltage_spread": "battery", "elevator_out_of_service": "elevator",
+                    "lighting_on_unoccupied": "lighting"}
+"""The kind every asset rule id judges (DOMAIN.md "Fault rules worth having")."""
+
+
+def test_each_asset_rule_judges_every_asset_of_its_kind_and_no_other():
+    index = pd.date_range(T0, periods=MINUTES, freq="1min", name="ts_utc")
+    nothing = pd.DataFrame(index=index, dtype=float)
+    conditions = evaluate_rules(RuleInput(PARK, nothing, nothing, pd.Timedelta(minutes=1)), FaultThresholds())
+    for rule_id, kind in ASSET_RULE_KINDS.items():
+        judged = [c.asset_id for c in conditions if c.rule_id == rule_id]
+        assert judged == [asset.id for _, asset in PARK.iter_assets() if asset.kind == kind], rule_id
+    assert all(kind_class(name) for name in KIND_RULES)  # a name no kind has would list rules that never run
+
+
+class Pump(AssetBase):
+    """A chilled-water pump, a kind defined outside twin.kinds."""
+
+    kind: Literal["pump"] = "pump"
+    kind_label: ClassVar[str] = "Pump"
+    rated_kw: PositiveFloat
+
+    def standard_points(self) -> list[PointSpec]:
+        return [PointSpec("power_kw", "kW", M)]
+
+
+def pump_overload(data: RuleInput, limits: FaultThresholds, building: Building, pump: Pump) -> list[Condition]:
+    """A pump drawing more than its rated power, for 5 minutes."""
+    power_kw = data.point(building.id, pump.id, "power_kw")
+    return [Condition("pump_overload", pump.id, power_kw > pump.rated_kw, pd.Timedelta(minutes=5),
+                      {"power_kw": power_kw}, judged=np.isfinite(power_kw))]
+
+
+def test_a_new_kind_brings_its_rules_which_judge_its_assets_only(monkeypatch):
+    park = load_park(Path(__file__).parents[2] / "examples" / "demo-park" / "park.yaml")
+    park.buildings[1].assets.append(Pump(id="pump1", rated_kw=30.0))
+    monkeypatch.setitem(KIND_RULES, "pump", (pump_overload,))
+    monkeypatch.setitem(DEFAULT_PRIORITIES, "pump_overload", Priority.MEDIUM)
+    index = pd.date_range(T0, periods=MINUTES, freq="1min", name="ts_utc")
+    values = pd.DataFrame({"b1.pump1.power_kw": minutes(20, 40, 36.0, 25.0)}, index=index)
+    quality = pd.DataFrame({"b1.pump1.power_kw": np.full(MINUTES, int(Quality.GOOD))}, index=index)
+    with registered(Pump):
+        data = RuleInput(park, values, quality, pd.Timedelta(minutes=1))
+        conditions = evaluate_rules(data, FaultThresholds())
+    assert [c.asset_id for c in conditions if c.rule_id == "pump_overload"] == ["pump1"]
+    (episode,) = found(EpisodeTracker().feed(conditions, data.times), "pump_overload", "pump1")
+    assert (episode.start_utc, episode.end_utc, episode.priority) == (at(20), at(40), Priority.MEDIUM)
 
 
 # ------------------------------------------------------------------ chillers
