@@ -267,7 +267,7 @@ def _flat(value: ArrayLike, shape: tuple[int, ...]) -> np.ndarray:
     return np.broadcast_to(array, shape).reshape(-1)
 
 
-class _Builder:
+class Builder:
     """Collects variable blocks and constraint rows as COO triplets."""
 
     def __init__(self) -> None:
@@ -415,28 +415,6 @@ def realizability_steps(inputs: HorizonInputs, options: PlanOptions, export_boun
                        tuple(reasons))
 
 
-def chiller_mode_steps(load_kwth: np.ndarray, cap_direct: np.ndarray, cop_direct: np.ndarray,
-                       ice_rows: list[int]) -> BinarySteps:
-    """Steps where the LP could share an ice-making chiller between its modes, so its mode binary is
-    needed: where the cooling load is above what the chillers that make no ice can carry, or where
-    one of those is not strictly more efficient than every ice-making chiller (elsewhere the
-    cheapest direct cooling comes from chillers that make no ice, and the ice-making ones make only
-    ice). ``cap_direct`` (rows, 1) and ``cop_direct`` (rows, steps) are per chiller, ``ice_rows``
-    the ice-making chillers' rows. A solve that mixes the modes elsewhere still gets them there."""
-    T = len(load_kwth)
-    if not ice_rows:
-        return BinarySteps.none(T)
-    other_rows = [i for i in range(len(cap_direct)) if i not in ice_rows]
-    if other_rows:
-        others_cheaper = cop_direct[other_rows].min(axis=0) > cop_direct[ice_rows].max(axis=0)
-        steps = (load_kwth > cap_direct[other_rows].sum()) | ~others_cheaper
-    else:
-        steps = load_kwth > 0
-    none = np.zeros(T, bool)
-    return BinarySteps(none, none, steps, ((f"a chiller could make ice and chilled water in {int(steps.sum())} "
-                                           "step(s)"),) if steps.any() else ())
-
-
 def grid_bounds_kw(inputs: HorizonInputs, kind_blocks: Sequence[KindBlock],
                    options: PlanOptions) -> tuple[np.ndarray, np.ndarray]:
     """Per step, (import, export) at the grid meter that no realizable plan exceeds, kW: they tighten
@@ -494,7 +472,7 @@ def build_lp(inputs: HorizonInputs, assets: DispatchAssets, state: InitialState,
         binary_steps = binary_steps.union(extra_binaries)
     battery_penalty, ice_penalty = default_penalties(inputs, assets, options)
 
-    b = _Builder()
+    b = Builder()
     lp = Assembly(b, inputs, state, options, binary_steps, battery_penalty, ice_penalty)
     steps = lp.steps
     for block in kind_blocks:
@@ -535,7 +513,7 @@ def build_lp(inputs: HorizonInputs, assets: DispatchAssets, state: InitialState,
     for block in reversed(kind_blocks):
         block.terminal(lp)
     binary_steps = lp.binary_steps
-    _exclusive_pair(b, "u_grid_import", grid_import[binary_steps.grid], grid_export[binary_steps.grid],
+    exclusive_pair(b, "u_grid_import", grid_import[binary_steps.grid], grid_export[binary_steps.grid],
                     big_import[binary_steps.grid], big_export[binary_steps.grid],
                     Labels.of("u_import", None, np.flatnonzero(binary_steps.grid)))
     for block in reversed(kind_blocks):
@@ -551,7 +529,7 @@ def build_lp(inputs: HorizonInputs, assets: DispatchAssets, state: InitialState,
                    np.datetime64(inputs.index[0].tz_convert("UTC").tz_localize(None), "m"))
 
 
-def _export_cut(b: _Builder, steps: NDArray[np.bool_], grid_export: NDArray[np.intp],
+def _export_cut(b: Builder, steps: NDArray[np.bool_], grid_export: NDArray[np.intp],
                 source_terms: list[tuple[np.ndarray, np.ndarray | float]], other_kw: np.ndarray) -> None:
     """export <= sources - other_load * (1 - u) on the flagged steps, the sources (battery discharge, PV
     used...) as the blocks' ``source_terms`` (coefficient -1 per kW): valid (with u = 0 nothing is imported,
@@ -563,7 +541,7 @@ def _export_cut(b: _Builder, steps: NDArray[np.bool_], grid_export: NDArray[np.i
               labels=Labels.of("export_cut", None, np.flatnonzero(steps)))
 
 
-def _exclusive_pair(b: _Builder, name: str, first: NDArray[np.intp], second: NDArray[np.intp], first_max: np.ndarray,
+def exclusive_pair(b: Builder, name: str, first: NDArray[np.intp], second: NDArray[np.intp], first_max: np.ndarray,
                     second_max: np.ndarray,
                     labels: Labels) -> None:
     """first <= first_max u, second <= second_max (1 - u), u binary: at most one of the two is non-zero.

@@ -16,6 +16,7 @@ balances. Hooks the kind has nothing for are left as they are here (no columns, 
    the park's sources can export (optimizer.model._export_cut);
 8. :meth:`KindBlock.mode_binaries`: binaries that pick one of its modes per step.
 
+The hooks run over the blocks in registry order, 5 and 6 in reverse (optimizer.model.build_lp says why).
 Before any of them, :meth:`KindBlock.import_max_kw` and :meth:`KindBlock.export_max_kw` bound the
 grid's import and export (optimizer.model.grid_bounds_kw).
 
@@ -35,10 +36,10 @@ from twin.kinds.base import AssetBase
 
 if TYPE_CHECKING:
     from optimizer.inputs import HorizonInputs, InitialState
-    from optimizer.model import BinarySteps, PlanOptions, _Builder
+    from optimizer.model import BinarySteps, Builder, PlanOptions
 
 Term = tuple[np.ndarray, "np.ndarray | float"]
-"""Column indices and their coefficients in a run of rows (optimizer.model._Builder.rows_of)."""
+"""Column indices and their coefficients in a run of rows (optimizer.model.Builder.rows_of)."""
 
 
 @dataclass
@@ -52,7 +53,7 @@ class Assembly:
     :class:`optimizer.model.LinearProgram`.
     """
 
-    builder: _Builder
+    builder: Builder
     inputs: HorizonInputs
     state: InitialState
     options: PlanOptions

@@ -14,7 +14,7 @@ from numpy.typing import NDArray
 
 from optimizer.blocks.base import Assembly, KindBlock, Term
 from optimizer.inputs import HorizonInputs
-from optimizer.model import Labels, _exclusive_pair
+from optimizer.model import Labels, exclusive_pair
 from twin.kinds import Battery
 
 
@@ -82,7 +82,7 @@ class BatteryBlock(KindBlock):
         storage = lp.binary_steps.storage
         n_storage = int(storage.sum())
         if self.charge.size and n_storage:
-            _exclusive_pair(lp.builder, "u_battery_charge", self.charge[:, storage].reshape(-1),
+            exclusive_pair(lp.builder, "u_battery_charge", self.charge[:, storage].reshape(-1),
                             self.discharge[:, storage].reshape(-1),
                             np.repeat(self.p_ch, n_storage, axis=1).reshape(-1),
                             np.repeat(self.p_dis, n_storage, axis=1).reshape(-1),

@@ -13,7 +13,7 @@ import numpy as np
 
 from optimizer.blocks.base import Assembly, KindBlock, Term
 from optimizer.inputs import HorizonInputs
-from optimizer.model import Labels, _exclusive_pair, chiller_mode_steps
+from optimizer.model import BinarySteps, Labels, exclusive_pair
 from twin.kinds import Chiller
 from twin.plant import MODE_DIRECT, MODE_ICE, chiller_cop
 
@@ -26,6 +26,28 @@ def chiller_cops(chiller: Chiller, outdoor_temp_c: np.ndarray | None, steps: int
     temperature = np.asarray(outdoor_temp_c, dtype=float)
     return (chiller_cop(chiller, MODE_DIRECT, 1.0, temperature, chiller.chw_setpoint_c),
             chiller_cop(chiller, MODE_ICE, 1.0, temperature, chiller.chw_setpoint_c))
+
+
+def chiller_mode_steps(load_kwth: np.ndarray, cap_direct: np.ndarray, cop_direct: np.ndarray,
+                       ice_rows: list[int]) -> BinarySteps:
+    """Steps where the LP could share an ice-making chiller between its modes, so its mode binary is
+    needed: where the cooling load is above what the chillers that make no ice can carry, or where
+    one of those is not strictly more efficient than every ice-making chiller (elsewhere the
+    cheapest direct cooling comes from chillers that make no ice, and the ice-making ones make only
+    ice). ``cap_direct`` (rows, 1) and ``cop_direct`` (rows, steps) are per chiller, ``ice_rows``
+    the ice-making chillers' rows. A solve that mixes the modes elsewhere still gets them there."""
+    T = len(load_kwth)
+    if not ice_rows:
+        return BinarySteps.none(T)
+    other_rows = [i for i in range(len(cap_direct)) if i not in ice_rows]
+    if other_rows:
+        others_cheaper = cop_direct[other_rows].min(axis=0) > cop_direct[ice_rows].max(axis=0)
+        steps = (load_kwth > cap_direct[other_rows].sum()) | ~others_cheaper
+    else:
+        steps = load_kwth > 0
+    none = np.zeros(T, bool)
+    return BinarySteps(none, none, steps, ((f"a chiller could make ice and chilled water in {int(steps.sum())} "
+                                           "step(s)"),) if steps.any() else ())
 
 
 class ChillerBlock(KindBlock):
@@ -91,7 +113,7 @@ class ChillerBlock(KindBlock):
         """u = 1: ice mode (ice up to its capacity, no chilled water); u = 0: chilled water only."""
         mode_steps = lp.binary_steps.chiller
         n_chiller = int(mode_steps.sum())
-        _exclusive_pair(lp.builder, "u_chiller_ice", self.ice[:, mode_steps].reshape(-1),
+        exclusive_pair(lp.builder, "u_chiller_ice", self.ice[:, mode_steps].reshape(-1),
                         self.direct_of_ice[:, mode_steps].reshape(-1),
                         np.repeat(self.cap_ice, n_chiller, axis=1).reshape(-1),
                         np.repeat(self.cap_direct_of_ice, n_chiller, axis=1).reshape(-1),

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from optimizer.blocks.base import Assembly, KindBlock, Term
-from optimizer.model import Labels, _exclusive_pair
+from optimizer.model import Labels, exclusive_pair
 from twin.kinds import IceTank
 
 
@@ -73,7 +73,7 @@ class IceTankBlock(KindBlock):
         storage = lp.binary_steps.storage
         n_storage = int(storage.sum())
         if self.charge.size and n_storage:
-            _exclusive_pair(lp.builder, "u_ice_charge", self.charge[:, storage].reshape(-1),
+            exclusive_pair(lp.builder, "u_ice_charge", self.charge[:, storage].reshape(-1),
                             self.melt[:, storage].reshape(-1),
                             np.repeat(self.charge_max, n_storage, axis=1).reshape(-1),
                             np.repeat(self.melt_max, n_storage, axis=1).reshape(-1),
