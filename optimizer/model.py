@@ -1,5 +1,9 @@
 """The dispatch LP, assembled vectorised as one sparse matrix over the horizon.
 
+Each dispatchable kind's columns, rows and terms in the balances are its LP block's, one module per kind
+in :mod:`optimizer.blocks`, registered by kind name; :func:`build_lp` assembles them with the park's
+grid, peak and balances. The model as a whole:
+
 Decision variables per step t (all kW or kWth means over the step of ``dt`` hours):
 
 - chillers: ``direct[c,t]`` chilled water (kWth), ``ice[c,t]`` ice making (kWth, ice-capable only);
@@ -43,17 +47,21 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.sparse as sp
 from numpy.typing import ArrayLike, NDArray
 
 from optimizer.inputs import HorizonInputs, InitialState
-from twin.kinds import Battery, Chiller, EVCharger, IceTank
+from twin.kinds import Battery, Chiller, EVCharger, IceTank, kind_name
+from twin.kinds.base import AssetBase
 from twin.park import Park
-from twin.plant import MODE_DIRECT, MODE_ICE, chiller_cop
+
+if TYPE_CHECKING:
+    from optimizer.blocks import KindBlock
 
 SIMULTANEOUS_TOLERANCE_KW = 1e-6
 """Both flows of a pair above this (kW / kWth) in one step count as simultaneous."""
@@ -62,19 +70,38 @@ MIP_MAX_NODES = 1000
 """Default node budget of a MIP's search (:attr:`PlanOptions.mip_max_nodes`)."""
 
 
+_FIELD_OF_KIND = {"chiller": "chillers", "ice_tank": "ice_tanks", "battery": "batteries",
+                  "ev_charger": "ev_chargers"}
+"""The :class:`DispatchAssets` field holding each kind's assets, by kind name; any other kind's are ``others``."""
+
+
 @dataclass(frozen=True)
 class DispatchAssets:
-    """The controllable assets the LP plans for (all optional; the park's grid meter is implied)."""
+    """The controllable assets the LP plans for (all optional; the park's grid meter is implied).
+
+    ``others``: assets of every other kind; the LP gives them to the block of their kind where one is
+    registered (:mod:`optimizer.blocks`), the PV arrays' for one."""
 
     chillers: tuple[Chiller, ...] = ()
     ice_tanks: tuple[IceTank, ...] = ()
     batteries: tuple[Battery, ...] = ()
     ev_chargers: tuple[EVCharger, ...] = ()
+    others: tuple[AssetBase, ...] = ()
 
     @classmethod
     def of_park(cls, park: Park) -> DispatchAssets:
-        return cls(tuple(park.assets_of(Chiller)), tuple(park.assets_of(IceTank)),
-                   tuple(park.assets_of(Battery)), tuple(park.assets_of(EVCharger)))
+        """Every asset of the park, each in the field of its kind (or among ``others``), in file order."""
+        fields: dict[str, list[AssetBase]] = {name: [] for name in (*_FIELD_OF_KIND.values(), "others")}
+        for _, asset in park.iter_assets():
+            fields[_FIELD_OF_KIND.get(kind_name(type(asset)), "others")].append(asset)
+        # each field gets the assets of its kind, told by the kind's name, which mypy cannot follow
+        return cls(**{name: tuple(value) for name, value in fields.items()})  # type: ignore[arg-type]
+
+    def of_kind(self, kind: str) -> tuple[AssetBase, ...]:
+        """The assets of the kind of this name (twin.kinds.kind_name), in file order."""
+        if kind in _FIELD_OF_KIND:
+            return tuple(getattr(self, _FIELD_OF_KIND[kind]))
+        return tuple(asset for asset in self.others if kind_name(type(asset)) == kind)
 
     @property
     def ice_chillers(self) -> tuple[Chiller, ...]:
@@ -240,7 +267,7 @@ def _flat(value: ArrayLike, shape: tuple[int, ...]) -> np.ndarray:
     return np.broadcast_to(array, shape).reshape(-1)
 
 
-class _Builder:
+class Builder:
     """Collects variable blocks and constraint rows as COO triplets."""
 
     def __init__(self) -> None:
@@ -320,16 +347,6 @@ def _concatenate(parts: list[np.ndarray]) -> np.ndarray:
     return np.concatenate(parts) if parts else np.zeros(0)
 
 
-def chiller_cops(chiller: Chiller, outdoor_temp_c: np.ndarray | None, steps: int) -> tuple[np.ndarray, np.ndarray]:
-    """(direct, ice) COP per step at full load: the plant model's curves at the forecast outdoor
-    temperature, or the rated COPs without one (twin.plant.chiller_cop)."""
-    if outdoor_temp_c is None:
-        return np.full(steps, chiller.cop_rated), np.full(steps, chiller.ice_cop_rated or chiller.cop_rated)
-    temperature = np.asarray(outdoor_temp_c, dtype=float)
-    return (chiller_cop(chiller, MODE_DIRECT, 1.0, temperature, chiller.chw_setpoint_c),
-            chiller_cop(chiller, MODE_ICE, 1.0, temperature, chiller.chw_setpoint_c))
-
-
 @dataclass(frozen=True)
 class BinarySteps:
     """Steps (boolean masks over the horizon) that get realizability binaries, and why: ``grid``
@@ -398,37 +415,21 @@ def realizability_steps(inputs: HorizonInputs, options: PlanOptions, export_boun
                        tuple(reasons))
 
 
-def chiller_mode_steps(load_kwth: np.ndarray, cap_direct: np.ndarray, cop_direct: np.ndarray,
-                       ice_rows: list[int]) -> BinarySteps:
-    """Steps where the LP could share an ice-making chiller between its modes, so its mode binary is
-    needed: where the cooling load is above what the chillers that make no ice can carry, or where
-    one of those is not strictly more efficient than every ice-making chiller (elsewhere the
-    cheapest direct cooling comes from chillers that make no ice, and the ice-making ones make only
-    ice). ``cap_direct`` (rows, 1) and ``cop_direct`` (rows, steps) are per chiller, ``ice_rows``
-    the ice-making chillers' rows. A solve that mixes the modes elsewhere still gets them there."""
-    T = len(load_kwth)
-    if not ice_rows:
-        return BinarySteps.none(T)
-    other_rows = [i for i in range(len(cap_direct)) if i not in ice_rows]
-    if other_rows:
-        others_cheaper = cop_direct[other_rows].min(axis=0) > cop_direct[ice_rows].max(axis=0)
-        steps = (load_kwth > cap_direct[other_rows].sum()) | ~others_cheaper
-    else:
-        steps = load_kwth > 0
-    none = np.zeros(T, bool)
-    return BinarySteps(none, none, steps, ((f"a chiller could make ice and chilled water in {int(steps.sum())} "
-                                           "step(s)"),) if steps.any() else ())
-
-
-def grid_bounds_kw(inputs: HorizonInputs, assets: DispatchAssets,
+def grid_bounds_kw(inputs: HorizonInputs, kind_blocks: Sequence[KindBlock],
                    options: PlanOptions) -> tuple[np.ndarray, np.ndarray]:
     """Per step, (import, export) at the grid meter that no realizable plan exceeds, kW: they tighten
-    the LP and are the big-M of the binaries. Export, with nothing imported, is at most PV plus
-    every battery discharging in full less the other loads (and at most the PV where the tariff
-    pays export of PV only); both are capped by the grid limits of ``options``."""
+    the LP and are the big-M of the binaries. Import is at most the other loads and what every block
+    may draw, plus 1 kW; export, with nothing imported, at most what every block may supply less the
+    other loads (and at most the PV where the tariff pays export of PV only); both are capped by the
+    grid limits of ``options``."""
     pv, other = inputs.column("pv_available_kw"), inputs.column("other_load_kw")
-    import_kw = _import_bound(inputs, assets)
-    export_kw = np.maximum(0.0, pv + sum(x.discharge_power_max_kw for x in assets.batteries) - other)
+    import_kw = other
+    supply_kw: np.ndarray | float = 0.0
+    for block in kind_blocks:
+        import_kw = import_kw + block.import_max_kw(inputs)
+        supply_kw = supply_kw + block.export_max_kw(inputs)
+    import_kw = import_kw + 1.0
+    export_kw = np.maximum(0.0, supply_kw - other)
     if options.grid_import_max_kw is not None:
         import_kw = np.minimum(import_kw, options.grid_import_max_kw)
     if options.grid_export_max_kw is not None:
@@ -449,82 +450,33 @@ def default_penalties(inputs: HorizonInputs, assets: DispatchAssets, options: Pl
 
 def build_lp(inputs: HorizonInputs, assets: DispatchAssets, state: InitialState, options: PlanOptions,
              extra_binaries: BinarySteps | None = None) -> LinearProgram:
-    """Assemble the dispatch LP (see the module docstring).
+    """Assemble the dispatch LP (see the module docstring) from the park's grid and the LP block of each
+    registered dispatchable kind (:mod:`optimizer.blocks`), holding the park's assets of that kind.
 
     Realizability binaries go on the steps of :func:`realizability_steps`, plus ``extra_binaries``.
+    The blocks' hooks run in registry order, except :meth:`~optimizer.blocks.KindBlock.terminal` and
+    :meth:`~optimizer.blocks.KindBlock.exclusive_pairs`, which run in reverse: that order gives each
+    column and row the place it has always had, on which ties between optimal solutions are broken.
     """
+    from optimizer.blocks import Assembly, blocks  # the blocks build on this module's pieces
+
     T, dt = inputs.steps, inputs.step_h
     load = inputs.column("cooling_load_kwth")
     other = inputs.column("other_load_kw")
-    pv = inputs.column("pv_available_kw")
     price = inputs.column("price_cny_per_kwh")
     export_price = inputs.column("export_price_cny_per_kwh")
-    temp = inputs.column("outdoor_temp_c") if "outdoor_temp_c" in inputs.frame else None
-    big_import, big_export = grid_bounds_kw(inputs, assets, options)
+    kind_blocks = [each(assets.of_kind(each.kind)) for each in blocks()]
+    big_import, big_export = grid_bounds_kw(inputs, kind_blocks, options)
     binary_steps = realizability_steps(inputs, options, big_export)
     if extra_binaries is not None:
         binary_steps = binary_steps.union(extra_binaries)
     battery_penalty, ice_penalty = default_penalties(inputs, assets, options)
 
-    b = _Builder()
-    chillers, ice_chillers = assets.chillers, assets.ice_chillers
-    tanks, batteries = assets.ice_tanks, assets.batteries
-    cap_direct = np.array([c.cooling_capacity_kwth for c in chillers]).reshape(-1, 1)
-    cap_ice = np.array([c.ice_capacity_kwth for c in ice_chillers]).reshape(-1, 1)
-    steps, states = np.arange(T), np.arange(T + 1)
-    chiller_ids, ice_chiller_ids = [c.id for c in chillers], [c.id for c in ice_chillers]
-    tank_ids, battery_ids = [k.id for k in tanks], [x.id for x in batteries]
-    direct = b.variables("chiller_direct_kwth", (len(chillers), T), 0.0, cap_direct if chillers else 0.0,
-                         labels=Labels.of("direct_kwth", chiller_ids, steps))
-    ice = b.variables("chiller_ice_kwth", (len(ice_chillers), T), 0.0, cap_ice if ice_chillers else 0.0,
-                      labels=Labels.of("ice_kwth", ice_chiller_ids, steps))
-    cops = [chiller_cops(c, temp, T) for c in chillers]
-    cop_direct = np.array([d for d, _ in cops]).reshape(len(chillers), T)
-    cop_ice = np.array([i for c, (_, i) in zip(chillers, cops) if c.makes_ice]).reshape(len(ice_chillers), T)
-    direct_kw_per_kwth, ice_kw_per_kwth = 1.0 / cop_direct, 1.0 / cop_ice
-
-    charge_max = np.array([k.charge_rate_max_kwth for k in tanks]).reshape(-1, 1)
-    melt_max = np.array([k.melt_rate_max_kwth for k in tanks]).reshape(-1, 1)
-    tank_cap = np.array([k.capacity_kwhth for k in tanks]).reshape(-1, 1)
-    ice_start = np.array([state.ice_inventory_kwhth.get(k.id, k.capacity_kwhth * k.initial_soc_pct / 100)
-                          for k in tanks])
-    inv_lower = np.zeros((len(tanks), T + 1))
-    inv_upper = np.repeat(tank_cap, T + 1, axis=1) if tanks else np.zeros((0, T + 1))
-    inv_lower[:, 0] = inv_upper[:, 0] = ice_start
-    charge = b.variables("ice_charge_kwth", (len(tanks), T), 0.0, charge_max if tanks else 0.0,
-                         labels=Labels.of("charge_kwth", tank_ids, steps))
-    melt = b.variables("ice_melt_kwth", (len(tanks), T), 0.0, melt_max if tanks else 0.0,
-                       labels=Labels.of("melt_kwth", tank_ids, steps))
-    inventory = b.variables("ice_inventory_kwhth", (len(tanks), T + 1), inv_lower, inv_upper,
-                            labels=Labels.of("inventory_kwhth", tank_ids, states))
-
-    wear = options.battery_wear_cny_per_kwh * dt
-    p_ch = np.array([x.charge_power_max_kw for x in batteries]).reshape(-1, 1)
-    p_dis = np.array([x.discharge_power_max_kw for x in batteries]).reshape(-1, 1)
-    e_min = np.array([x.energy_capacity_kwh * x.soc_min_pct / 100 for x in batteries])
-    e_max = np.array([x.energy_capacity_kwh * x.soc_max_pct / 100 for x in batteries])
-    e_start = np.array([state.battery_stored_kwh.get(x.id, x.energy_capacity_kwh * x.initial_soc_pct / 100)
-                        for x in batteries])
-    stored_lower = np.repeat(e_min.reshape(-1, 1), T + 1, axis=1)
-    stored_upper = np.repeat(e_max.reshape(-1, 1), T + 1, axis=1)
-    stored_lower[:, 0] = stored_upper[:, 0] = e_start
-    bat_ch = b.variables("battery_charge_kw", (len(batteries), T), 0.0, p_ch if batteries else 0.0, wear,
-                         labels=Labels.of("charge_kw", battery_ids, steps))
-    bat_dis = b.variables("battery_discharge_kw", (len(batteries), T), 0.0, p_dis if batteries else 0.0, wear,
-                          labels=Labels.of("discharge_kw", battery_ids, steps))
-    stored = b.variables("battery_stored_kwh", (len(batteries), T + 1), stored_lower, stored_upper,
-                         labels=Labels.of("stored_kwh", battery_ids, states))
-
-    pv_used = b.variables("pv_used_kw", (T,), 0.0, pv, labels=Labels.of("pv_used_kw", None, steps))
-    sessions = inputs.ev_sessions
-    charger_max = {c.id: c.power_max_kw for c in assets.ev_chargers}
-    ev_upper = np.zeros((len(sessions), T))
-    for s, session in enumerate(sessions):
-        in_window = (inputs.index >= session.arrival_utc) & (inputs.index < session.departure_utc)
-        ev_upper[s, in_window] = charger_max.get(session.charger_id, 0.0)
-    session_ids = [f"{session.charger_id}#{s}" for s, session in enumerate(sessions)]
-    ev = b.variables("ev_kw", (len(sessions), T), 0.0, ev_upper, labels=Labels.of("ev_kw", session_ids, steps))
-
+    b = Builder()
+    lp = Assembly(b, inputs, state, options, binary_steps, battery_penalty, ice_penalty)
+    steps = lp.steps
+    for block in kind_blocks:
+        block.variables(lp)
     co2_cny_per_kwh = options.co2_price_cny_per_t * options.co2_t_per_mwh / 1000.0
     grid_import = b.variables("grid_import_kw", (T,), 0.0, big_import, (price + co2_cny_per_kwh) * dt,
                               labels=Labels.of("grid_import_kw", None, steps))
@@ -532,51 +484,15 @@ def build_lp(inputs: HorizonInputs, assets: DispatchAssets, state: InitialState,
                               labels=Labels.of("grid_export_kw", None, steps))
     peak = b.variables("peak_kw", (1,), state.peak_so_far_kw, np.inf, options.demand_charge_cny_per_kw,
                        labels=Labels.of("peak_kw"))
-    short_battery = b.variables("battery_terminal_short_kwh", (len(batteries),), 0.0, np.inf, battery_penalty,
-                                labels=Labels.of("terminal_short_kwh", battery_ids))
-    short_ice = b.variables("ice_terminal_short_kwhth", (len(tanks),), 0.0, np.inf, ice_penalty,
-                            labels=Labels.of("terminal_short_kwhth", tank_ids))
 
-    # cooling balance: sum direct + eff * melt = load
-    eff = np.array([k.melt_effectiveness for k in tanks]).reshape(-1, 1)
-    b.rows_of(T, load, load, [(direct.T, 1.0), (melt.T, np.repeat(eff, T, axis=1).T if tanks else 1.0)],
+    b.rows_of(T, load, load, [term for block in kind_blocks for term in block.cooling_terms(lp)],
               labels=Labels.of("cooling_balance", None, steps))
-    # ice made = ice charged into tanks
-    b.rows_of(T, 0.0, 0.0, [(ice.T, 1.0), (charge.T, -1.0)], labels=Labels.of("ice_balance", None, steps))
-    # one mode per chiller and step: the LP form where the step has no mode binary
-    ice_rows = [chillers.index(c) for c in ice_chillers]
-    if options.realizability == "auto" and tanks:
-        binary_steps = binary_steps.union(chiller_mode_steps(load, cap_direct, cop_direct, ice_rows))
-    direct_of_ice, cap_direct_of_ice = direct[ice_rows], cap_direct[ice_rows]
-    lp_form = ~binary_steps.chiller
-    if ice_chillers and lp_form.any():
-        n = len(ice_chillers) * int(lp_form.sum())
-        b.rows_of(n, -np.inf, 1.0, [(direct_of_ice[:, lp_form].reshape(-1),
-                                     np.repeat(1.0 / cap_direct_of_ice, T, axis=1)[:, lp_form].reshape(-1)),
-                                    (ice[:, lp_form].reshape(-1),
-                                     np.repeat(1.0 / cap_ice, T, axis=1)[:, lp_form].reshape(-1))],
-                  labels=Labels.of("one_mode", ice_chiller_ids, np.flatnonzero(lp_form)))
-    # ice dynamics
-    if tanks:
-        keep = 1.0 - np.array([k.standing_loss_pct_per_h / 100.0 for k in tanks]).reshape(-1, 1) * dt
-        n = len(tanks) * T
-        b.rows_of(n, 0.0, 0.0, [(inventory[:, 1:].reshape(-1), 1.0),
-                                (inventory[:, :-1].reshape(-1), -np.repeat(keep, T, axis=1).reshape(-1)),
-                                (charge.reshape(-1), -dt), (melt.reshape(-1), dt)],
-                  labels=Labels.of("inventory_balance", tank_ids, steps))
-    # battery dynamics
-    if batteries:
-        eta_c = np.array([x.charge_efficiency for x in batteries]).reshape(-1, 1)
-        eta_d = np.array([x.discharge_efficiency for x in batteries]).reshape(-1, 1)
-        n = len(batteries) * T
-        b.rows_of(n, 0.0, 0.0, [(stored[:, 1:].reshape(-1), 1.0), (stored[:, :-1].reshape(-1), -1.0),
-                                (bat_ch.reshape(-1), -np.repeat(eta_c, T, axis=1).reshape(-1) * dt),
-                                (bat_dis.reshape(-1), np.repeat(1.0 / eta_d, T, axis=1).reshape(-1) * dt)],
-                  labels=Labels.of("stored_balance", battery_ids, steps))
-    # electric balance
+    b.rows_of(T, 0.0, 0.0, [term for block in kind_blocks for term in block.ice_terms(lp)],
+              labels=Labels.of("ice_balance", None, steps))
+    for block in kind_blocks:
+        block.rows(lp)
     b.rows_of(T, other, other, [(grid_import, 1.0), (grid_export, -1.0),
-                                (direct.T, -direct_kw_per_kwth.T), (ice.T, -ice_kw_per_kwth.T),
-                                (bat_ch.T, -1.0), (bat_dis.T, 1.0), (pv_used, 1.0), (ev.T, -1.0)],
+                                *(term for block in kind_blocks for term in block.electric_terms(lp))],
               group="electric_balance", labels=Labels.of("electric_balance", None, steps))
     # peak demand over each demand interval
     per_interval = max(1, int(round(options.demand_interval_min / 60.0 / dt)))
@@ -591,79 +507,41 @@ def build_lp(inputs: HorizonInputs, assets: DispatchAssets, state: InitialState,
               labels=Labels.of("peak", None, np.arange(n_groups) * per_interval))
     if options.export_limited_to_pv:
         can_export = np.flatnonzero(big_export > 0)  # elsewhere export is held at 0 by its bound
+        pv_used = lp.columns("pv_used_kw")
         b.rows_of(can_export.size, -np.inf, 0.0, [(grid_export[can_export], 1.0), (pv_used[can_export], -1.0)],
                   labels=Labels.of("export_within_pv", None, can_export))
-    # EV energy by departure
-    if sessions:
-        energy = np.array([s.energy_kwh for s in sessions])
-        b.rows_of(len(sessions), energy, energy, [(ev, dt)], labels=Labels.of("energy_kwh", session_ids))
-    # soft terminal targets
-    if batteries:
-        targets = options.battery_terminal_kwh or {}
-        target = np.array([targets.get(x.id, e0) for x, e0 in zip(batteries, e_start)])
-        b.rows_of(len(batteries), np.minimum(target, e_max), np.inf, [(stored[:, T], 1.0), (short_battery, 1.0)],
-                  group="battery_terminal", labels=Labels.of("terminal", battery_ids))
-    if tanks:
-        targets = options.ice_terminal_kwhth or {}
-        target = np.array([targets.get(k.id, i0) for k, i0 in zip(tanks, ice_start)])
-        b.rows_of(len(tanks), np.minimum(target, tank_cap.reshape(-1)), np.inf,
-                  [(inventory[:, T], 1.0), (short_ice, 1.0)], group="ice_terminal",
-                  labels=Labels.of("terminal", tank_ids))
-    _add_realizability_binaries(b, binary_steps, grid_import, grid_export, big_import, big_export,
-                                bat_ch, bat_dis, p_ch, p_dis, charge, melt, charge_max, melt_max, battery_ids,
-                                tank_ids)
+    for block in reversed(kind_blocks):
+        block.terminal(lp)
+    binary_steps = lp.binary_steps
+    exclusive_pair(b, "u_grid_import", grid_import[binary_steps.grid], grid_export[binary_steps.grid],
+                    big_import[binary_steps.grid], big_export[binary_steps.grid],
+                    Labels.of("u_import", None, np.flatnonzero(binary_steps.grid)))
+    for block in reversed(kind_blocks):
+        block.exclusive_pairs(lp)
     if binary_steps.grid.any():
-        _export_cut(b, binary_steps.grid, grid_export, bat_dis, pv_used, other)
-    # u = 1: ice mode (ice up to its capacity, no chilled water); u = 0: chilled water only
-    n_chiller = int(binary_steps.chiller.sum())
-    _exclusive_pair(b, "u_chiller_ice", ice[:, binary_steps.chiller].reshape(-1),
-                    direct_of_ice[:, binary_steps.chiller].reshape(-1),
-                    np.repeat(cap_ice, n_chiller, axis=1).reshape(-1),
-                    np.repeat(cap_direct_of_ice, n_chiller, axis=1).reshape(-1),
-                    Labels.of("u_ice_mode", ice_chiller_ids, np.flatnonzero(binary_steps.chiller)))
+        _export_cut(b, binary_steps.grid, grid_export,
+                    [term for block in kind_blocks for term in block.export_source_terms(lp, binary_steps.grid)],
+                    other)
+    for block in kind_blocks:
+        block.mode_binaries(lp)
     return b.build(0.0, list(binary_steps.reasons) if binary_steps.any else [], dt,
-                   np.array(ice_rows, dtype=int), (direct_kw_per_kwth, ice_kw_per_kwth),
+                   lp.ice_chiller_positions, lp.chiller_kw_per_kwth,
                    np.datetime64(inputs.index[0].tz_convert("UTC").tz_localize(None), "m"))
 
 
-def _add_realizability_binaries(b: _Builder, steps: BinarySteps, grid_import: NDArray[np.intp],
-                                grid_export: NDArray[np.intp], big_import: np.ndarray, big_export: np.ndarray,
-                                bat_ch: NDArray[np.intp], bat_dis: NDArray[np.intp], p_ch: np.ndarray,
-                                p_dis: np.ndarray, charge: NDArray[np.intp], melt: NDArray[np.intp],
-                                charge_max: np.ndarray, melt_max: np.ndarray, battery_ids: list[str],
-                                tank_ids: list[str]) -> None:
-    """On the flagged steps, u = 1 allows import / battery charge / ice charge, u = 0 export / discharge / melt."""
-    _exclusive_pair(b, "u_grid_import", grid_import[steps.grid], grid_export[steps.grid],
-                    big_import[steps.grid], big_export[steps.grid],
-                    Labels.of("u_import", None, np.flatnonzero(steps.grid)))
-    storage_steps = np.flatnonzero(steps.storage)
-    n_storage = int(steps.storage.sum())
-    if bat_ch.size and n_storage:
-        _exclusive_pair(b, "u_battery_charge", bat_ch[:, steps.storage].reshape(-1),
-                        bat_dis[:, steps.storage].reshape(-1),
-                        np.repeat(p_ch, n_storage, axis=1).reshape(-1),
-                        np.repeat(p_dis, n_storage, axis=1).reshape(-1),
-                        Labels.of("u_charge", battery_ids, storage_steps))
-    if charge.size and n_storage:
-        _exclusive_pair(b, "u_ice_charge", charge[:, steps.storage].reshape(-1), melt[:, steps.storage].reshape(-1),
-                        np.repeat(charge_max, n_storage, axis=1).reshape(-1),
-                        np.repeat(melt_max, n_storage, axis=1).reshape(-1),
-                        Labels.of("u_charge", tank_ids, storage_steps))
-
-
-def _export_cut(b: _Builder, steps: NDArray[np.bool_], grid_export: NDArray[np.intp], bat_dis: NDArray[np.intp],
-                pv_used: NDArray[np.intp], other_kw: np.ndarray) -> None:
-    """export <= discharge + pv_used - other_load * (1 - u): valid (with u = 0 nothing is imported, so the
-    export is what discharge and PV leave after the loads; with u = 1 there is no export) and it tightens
+def _export_cut(b: Builder, steps: NDArray[np.bool_], grid_export: NDArray[np.intp],
+                source_terms: list[tuple[np.ndarray, np.ndarray | float]], other_kw: np.ndarray) -> None:
+    """export <= sources - other_load * (1 - u) on the flagged steps, the sources (battery discharge, PV
+    used...) as the blocks' ``source_terms`` (coefficient -1 per kW): valid (with u = 0 nothing is imported,
+    so the export is what the sources leave after the loads; with u = 1 there is no export) and it tightens
     the relaxation, where a fractional u would otherwise let the import/export loop through."""
     u = b.blocks["u_grid_import"].index
     n = int(steps.sum())
-    b.rows_of(n, -np.inf, -other_kw[steps], [(grid_export[steps], 1.0), (bat_dis[:, steps].T, -1.0),
-                                             (pv_used[steps], -1.0), (u, -other_kw[steps])],
+    b.rows_of(n, -np.inf, -other_kw[steps], [(grid_export[steps], 1.0), *source_terms, (u, -other_kw[steps])],
               labels=Labels.of("export_cut", None, np.flatnonzero(steps)))
 
 
-def _exclusive_pair(b: _Builder, name: str, first: NDArray[np.intp], second: NDArray[np.intp], first_max: np.ndarray,
+def exclusive_pair(b: Builder, name: str, first: NDArray[np.intp], second: NDArray[np.intp], first_max: np.ndarray,
                     second_max: np.ndarray,
                     labels: Labels) -> None:
     """first <= first_max u, second <= second_max (1 - u), u binary: at most one of the two is non-zero.
@@ -676,13 +554,3 @@ def _exclusive_pair(b: _Builder, name: str, first: NDArray[np.intp], second: NDA
                   labels=Labels(f"{labels.quantity}.first", labels.assets, labels.steps))
         b.rows_of(n, -np.inf, second_max, [(second, 1.0), (u, second_max)],
                   labels=Labels(f"{labels.quantity}.second", labels.assets, labels.steps))
-
-
-def _import_bound(inputs: HorizonInputs, assets: DispatchAssets) -> np.ndarray:
-    """Per step, an import no plan can exceed (big-M for the import/export binary), kW."""
-    worst_temperature_factor = 0.7  # lowest condenser-temperature factor of twin.plant.chiller_cop
-    chillers_kw = sum(c.cooling_capacity_kwth / (min(c.cop_rated, c.ice_cop_rated or c.cop_rated)
-                                                 * worst_temperature_factor) for c in assets.chillers)
-    batteries_kw = sum(x.charge_power_max_kw for x in assets.batteries)
-    ev_kw = sum(c.power_max_kw for c in assets.ev_chargers)
-    return inputs.column("other_load_kw") + chillers_kw + batteries_kw + ev_kw + 1.0

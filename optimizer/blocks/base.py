@@ -1,0 +1,137 @@
+"""What a dispatchable kind's LP block is, and what it reads and writes while the park's LP is assembled.
+
+A block holds the park's assets of one kind (possibly none) and adds, when :func:`optimizer.model.build_lp`
+calls its hooks in the order below, its columns and rows to the park's model and its terms to the park's
+balances. Hooks the kind has nothing for are left as they are here (no columns, rows or terms).
+
+1. :meth:`KindBlock.variables`: its columns (bounds and objective terms with them);
+2. :meth:`KindBlock.cooling_terms`, :meth:`KindBlock.ice_terms`: its terms in the park's cooling
+   balance (kWth delivered to the load) and ice balance (kWth of ice made, + made, - charged);
+3. :meth:`KindBlock.rows`: its own rows over the horizon (a chiller's modes, storage dynamics);
+4. :meth:`KindBlock.electric_terms`: its terms in the park's electric balance, kW, as seen from
+   the grid meter (``import - export = ...`` rearranged: a load's coefficient is -1 per kW drawn);
+5. :meth:`KindBlock.terminal`: columns and rows of its targets at the horizon's end;
+6. :meth:`KindBlock.exclusive_pairs`: binaries that forbid two of its flows in one step;
+7. :meth:`KindBlock.export_source_terms`: its terms, kW, in the cut bounding the export by what
+   the park's sources can export (optimizer.model._export_cut);
+8. :meth:`KindBlock.mode_binaries`: binaries that pick one of its modes per step.
+
+The hooks run over the blocks in registry order, 5 and 6 in reverse (optimizer.model.build_lp says why).
+Before any of them, :meth:`KindBlock.import_max_kw` and :meth:`KindBlock.export_max_kw` bound the
+grid's import and export (optimizer.model.grid_bounds_kw).
+
+The park's own columns (grid import and export, peak) come after step 1, its rows (cooling, ice and
+electric balances, peak, export limits, the grid's binaries) where the park's model puts them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, ClassVar
+
+import numpy as np
+from numpy.typing import NDArray
+
+from twin.kinds.base import AssetBase
+
+if TYPE_CHECKING:
+    from optimizer.inputs import HorizonInputs, InitialState
+    from optimizer.model import BinarySteps, Builder, PlanOptions
+
+Term = tuple[np.ndarray, "np.ndarray | float"]
+"""Column indices and their coefficients in a run of rows (optimizer.model.Builder.rows_of)."""
+
+
+@dataclass
+class Assembly:
+    """The park's LP while it is assembled: what every block reads, and where it writes.
+
+    binary_steps: the steps that get realizability binaries (optimizer.model.BinarySteps); a block
+    may add its own reasons to them in :meth:`KindBlock.rows`, before the binaries are added.
+    battery_penalty_cny_per_kwh, ice_penalty_cny_per_kwhth: the terminal shortfall penalties.
+    chiller_kw_per_kwth, ice_chiller_positions: what the chillers' block leaves for
+    :class:`optimizer.model.LinearProgram`.
+    """
+
+    builder: Builder
+    inputs: HorizonInputs
+    state: InitialState
+    options: PlanOptions
+    binary_steps: BinarySteps
+    battery_penalty_cny_per_kwh: float
+    ice_penalty_cny_per_kwhth: float
+    chiller_kw_per_kwth: tuple[NDArray[np.float64], NDArray[np.float64]] = field(
+        default_factory=lambda: (np.zeros((0, 0)), np.zeros((0, 0))))
+    ice_chiller_positions: NDArray[np.intp] = field(default_factory=lambda: np.zeros(0, dtype=int))
+
+    @property
+    def step_count(self) -> int:
+        return self.inputs.steps
+
+    @property
+    def step_h(self) -> float:
+        return self.inputs.step_h
+
+    @property
+    def steps(self) -> NDArray[np.intp]:
+        """0 .. T-1: the steps of per-step columns and rows."""
+        return np.arange(self.inputs.steps)
+
+    @property
+    def states(self) -> NDArray[np.intp]:
+        """0 .. T: the instants of stored-energy columns (start of each step and the horizon's end)."""
+        return np.arange(self.inputs.steps + 1)
+
+    def columns(self, name: str) -> NDArray[np.intp]:
+        """The indices of a block of columns already added, by its name (e.g. ``ice_charge_kwth``)."""
+        return self.builder.blocks[name].index
+
+
+class KindBlock:
+    """The LP block of one dispatchable kind, over the park's assets of that kind (module docstring)."""
+
+    kind: ClassVar[str]
+    """The kind's name in the park file (twin.kinds.kind_name), which the block registry maps to the block."""
+
+    def __init__(self, assets: tuple[AssetBase, ...]) -> None:
+        self.assets = assets
+
+    @property
+    def ids(self) -> list[str]:
+        return [asset.id for asset in self.assets]
+
+    def import_max_kw(self, inputs: HorizonInputs) -> np.ndarray | float:
+        """The most its assets may add to the grid import in any step, kW (per step or one for all)."""
+        return 0.0
+
+    def export_max_kw(self, inputs: HorizonInputs) -> np.ndarray | float:
+        """The most its assets may supply towards an export in any step, kW (per step or one for all)."""
+        return 0.0
+
+    def variables(self, lp: Assembly) -> None:
+        """Add the block's columns."""
+
+    def cooling_terms(self, lp: Assembly) -> list[Term]:
+        return []
+
+    def ice_terms(self, lp: Assembly) -> list[Term]:
+        return []
+
+    def rows(self, lp: Assembly) -> None:
+        """Add the block's rows over the horizon."""
+
+    def electric_terms(self, lp: Assembly) -> list[Term]:
+        return []
+
+    def terminal(self, lp: Assembly) -> None:
+        """Add the block's targets at the horizon's end."""
+
+    def exclusive_pairs(self, lp: Assembly) -> None:
+        """Add the block's binaries forbidding two of its flows in one step."""
+
+    def export_source_terms(self, lp: Assembly, steps: NDArray[np.bool_]) -> list[Term]:
+        """Its terms on the flagged ``steps`` only."""
+        return []
+
+    def mode_binaries(self, lp: Assembly) -> None:
+        """Add the block's binaries picking one mode per step."""

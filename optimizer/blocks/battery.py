@@ -1,0 +1,92 @@
+"""The batteries' LP block: charge, discharge and stored energy per battery, and its soft terminal target.
+
+Columns: ``charge[b,t]``, ``discharge[b,t]`` (kW at the AC side, each with the wear cost per kWh),
+``stored[b,t]`` (kWh, t = 0..T, between the SOC limits, the first fixed at the initial state),
+``short[b]`` (kWh short of the terminal target, penalised).
+Dynamics: stored[t+1] = stored[t] + (eta_c charge - discharge / eta_d) dt, the linear form of the
+simulator's battery (twin.kinds.battery), written here as rows over the horizon.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import NDArray
+
+from optimizer.blocks.base import Assembly, KindBlock, Term
+from optimizer.inputs import HorizonInputs
+from optimizer.model import Labels, exclusive_pair
+from twin.kinds import Battery
+
+
+class BatteryBlock(KindBlock):
+    kind = "battery"
+    assets: tuple[Battery, ...]
+
+    def import_max_kw(self, inputs: HorizonInputs) -> float:
+        return sum(x.charge_power_max_kw for x in self.assets)
+
+    def export_max_kw(self, inputs: HorizonInputs) -> float:
+        return sum(x.discharge_power_max_kw for x in self.assets)
+
+    def variables(self, lp: Assembly) -> None:
+        batteries, T = self.assets, lp.step_count
+        wear = lp.options.battery_wear_cny_per_kwh * lp.step_h
+        self.p_ch = np.array([x.charge_power_max_kw for x in batteries]).reshape(-1, 1)
+        self.p_dis = np.array([x.discharge_power_max_kw for x in batteries]).reshape(-1, 1)
+        e_min = np.array([x.energy_capacity_kwh * x.soc_min_pct / 100 for x in batteries])
+        self.e_max = np.array([x.energy_capacity_kwh * x.soc_max_pct / 100 for x in batteries])
+        self.start = np.array([lp.state.battery_stored_kwh.get(x.id, x.energy_capacity_kwh * x.initial_soc_pct / 100)
+                               for x in batteries])
+        stored_lower = np.repeat(e_min.reshape(-1, 1), T + 1, axis=1)
+        stored_upper = np.repeat(self.e_max.reshape(-1, 1), T + 1, axis=1)
+        stored_lower[:, 0] = stored_upper[:, 0] = self.start
+        self.charge = lp.builder.variables("battery_charge_kw", (len(batteries), T), 0.0,
+                                           self.p_ch if batteries else 0.0, wear,
+                                           labels=Labels.of("charge_kw", self.ids, lp.steps))
+        self.discharge = lp.builder.variables("battery_discharge_kw", (len(batteries), T), 0.0,
+                                              self.p_dis if batteries else 0.0, wear,
+                                              labels=Labels.of("discharge_kw", self.ids, lp.steps))
+        self.stored = lp.builder.variables("battery_stored_kwh", (len(batteries), T + 1), stored_lower, stored_upper,
+                                           labels=Labels.of("stored_kwh", self.ids, lp.states))
+
+    def rows(self, lp: Assembly) -> None:
+        """The stored energy's dynamics."""
+        if not self.assets:
+            return
+        T, dt = lp.step_count, lp.step_h
+        eta_c = np.array([x.charge_efficiency for x in self.assets]).reshape(-1, 1)
+        eta_d = np.array([x.discharge_efficiency for x in self.assets]).reshape(-1, 1)
+        lp.builder.rows_of(len(self.assets) * T, 0.0, 0.0,
+                           [(self.stored[:, 1:].reshape(-1), 1.0), (self.stored[:, :-1].reshape(-1), -1.0),
+                            (self.charge.reshape(-1), -np.repeat(eta_c, T, axis=1).reshape(-1) * dt),
+                            (self.discharge.reshape(-1), np.repeat(1.0 / eta_d, T, axis=1).reshape(-1) * dt)],
+                           labels=Labels.of("stored_balance", self.ids, lp.steps))
+
+    def electric_terms(self, lp: Assembly) -> list[Term]:
+        return [(self.charge.T, -1.0), (self.discharge.T, 1.0)]
+
+    def terminal(self, lp: Assembly) -> None:
+        """stored[T] + short >= target (the initial energy unless the options name one), at most the SOC maximum."""
+        short = lp.builder.variables("battery_terminal_short_kwh", (len(self.assets),), 0.0, np.inf,
+                                     lp.battery_penalty_cny_per_kwh, labels=Labels.of("terminal_short_kwh", self.ids))
+        if not self.assets:
+            return
+        targets = lp.options.battery_terminal_kwh or {}
+        target = np.array([targets.get(x.id, e0) for x, e0 in zip(self.assets, self.start)])
+        lp.builder.rows_of(len(self.assets), np.minimum(target, self.e_max), np.inf,
+                           [(self.stored[:, lp.step_count], 1.0), (short, 1.0)], group="battery_terminal",
+                           labels=Labels.of("terminal", self.ids))
+
+    def exclusive_pairs(self, lp: Assembly) -> None:
+        """u = 1 allows charging, u = 0 discharging, on the steps flagged for storage."""
+        storage = lp.binary_steps.storage
+        n_storage = int(storage.sum())
+        if self.charge.size and n_storage:
+            exclusive_pair(lp.builder, "u_battery_charge", self.charge[:, storage].reshape(-1),
+                            self.discharge[:, storage].reshape(-1),
+                            np.repeat(self.p_ch, n_storage, axis=1).reshape(-1),
+                            np.repeat(self.p_dis, n_storage, axis=1).reshape(-1),
+                            Labels.of("u_charge", self.ids, np.flatnonzero(storage)))
+
+    def export_source_terms(self, lp: Assembly, steps: NDArray[np.bool_]) -> list[Term]:
+        return [(self.discharge[:, steps].T, -1.0)]

@@ -1,0 +1,80 @@
+"""The ice tanks' LP block: charge, melt and inventory per tank, and its soft terminal target.
+
+Columns: ``charge[k,t]``, ``melt[k,t]`` (kWth), ``inventory[k,t]`` (kWhth, t = 0..T, the first fixed at
+the initial state), ``short[k]`` (kWhth short of the terminal target, penalised).
+Dynamics: inventory[t+1] = (1 - loss dt) inventory[t] + (charge - melt) dt, the linear form of the
+simulator's tank (twin.kinds.ice_tank), written here as rows over the horizon.
+The melt delivers ``melt_effectiveness * melt`` to the cooling balance; the charge takes ice the chillers make.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from optimizer.blocks.base import Assembly, KindBlock, Term
+from optimizer.model import Labels, exclusive_pair
+from twin.kinds import IceTank
+
+
+class IceTankBlock(KindBlock):
+    kind = "ice_tank"
+    assets: tuple[IceTank, ...]
+
+    def variables(self, lp: Assembly) -> None:
+        tanks, T = self.assets, lp.step_count
+        self.charge_max = np.array([k.charge_rate_max_kwth for k in tanks]).reshape(-1, 1)
+        self.melt_max = np.array([k.melt_rate_max_kwth for k in tanks]).reshape(-1, 1)
+        self.capacity = np.array([k.capacity_kwhth for k in tanks]).reshape(-1, 1)
+        self.start = np.array([lp.state.ice_inventory_kwhth.get(k.id, k.capacity_kwhth * k.initial_soc_pct / 100)
+                               for k in tanks])
+        inv_lower = np.zeros((len(tanks), T + 1))
+        inv_upper = np.repeat(self.capacity, T + 1, axis=1) if tanks else np.zeros((0, T + 1))
+        inv_lower[:, 0] = inv_upper[:, 0] = self.start
+        self.charge = lp.builder.variables("ice_charge_kwth", (len(tanks), T), 0.0, self.charge_max if tanks else 0.0,
+                                           labels=Labels.of("charge_kwth", self.ids, lp.steps))
+        self.melt = lp.builder.variables("ice_melt_kwth", (len(tanks), T), 0.0, self.melt_max if tanks else 0.0,
+                                         labels=Labels.of("melt_kwth", self.ids, lp.steps))
+        self.inventory = lp.builder.variables("ice_inventory_kwhth", (len(tanks), T + 1), inv_lower, inv_upper,
+                                              labels=Labels.of("inventory_kwhth", self.ids, lp.states))
+
+    def cooling_terms(self, lp: Assembly) -> list[Term]:
+        eff = np.array([k.melt_effectiveness for k in self.assets]).reshape(-1, 1)
+        return [(self.melt.T, np.repeat(eff, lp.step_count, axis=1).T if self.assets else 1.0)]
+
+    def ice_terms(self, lp: Assembly) -> list[Term]:
+        return [(self.charge.T, -1.0)]
+
+    def rows(self, lp: Assembly) -> None:
+        """The inventory's dynamics."""
+        if not self.assets:
+            return
+        T, dt = lp.step_count, lp.step_h
+        keep = 1.0 - np.array([k.standing_loss_pct_per_h / 100.0 for k in self.assets]).reshape(-1, 1) * dt
+        lp.builder.rows_of(len(self.assets) * T, 0.0, 0.0,
+                           [(self.inventory[:, 1:].reshape(-1), 1.0),
+                            (self.inventory[:, :-1].reshape(-1), -np.repeat(keep, T, axis=1).reshape(-1)),
+                            (self.charge.reshape(-1), -dt), (self.melt.reshape(-1), dt)],
+                           labels=Labels.of("inventory_balance", self.ids, lp.steps))
+
+    def terminal(self, lp: Assembly) -> None:
+        """inventory[T] + short >= target (the initial inventory unless the options name one), at most full."""
+        short = lp.builder.variables("ice_terminal_short_kwhth", (len(self.assets),), 0.0, np.inf,
+                                     lp.ice_penalty_cny_per_kwhth, labels=Labels.of("terminal_short_kwhth", self.ids))
+        if not self.assets:
+            return
+        targets = lp.options.ice_terminal_kwhth or {}
+        target = np.array([targets.get(k.id, i0) for k, i0 in zip(self.assets, self.start)])
+        lp.builder.rows_of(len(self.assets), np.minimum(target, self.capacity.reshape(-1)), np.inf,
+                           [(self.inventory[:, lp.step_count], 1.0), (short, 1.0)], group="ice_terminal",
+                           labels=Labels.of("terminal", self.ids))
+
+    def exclusive_pairs(self, lp: Assembly) -> None:
+        """u = 1 allows charging, u = 0 melting, on the steps flagged for storage."""
+        storage = lp.binary_steps.storage
+        n_storage = int(storage.sum())
+        if self.charge.size and n_storage:
+            exclusive_pair(lp.builder, "u_ice_charge", self.charge[:, storage].reshape(-1),
+                            self.melt[:, storage].reshape(-1),
+                            np.repeat(self.charge_max, n_storage, axis=1).reshape(-1),
+                            np.repeat(self.melt_max, n_storage, axis=1).reshape(-1),
+                            Labels.of("u_charge", self.ids, np.flatnonzero(storage)))
