@@ -7,8 +7,7 @@ dispatchable kind is a new module whose block is added to :data:`_blocks` here.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 
 from optimizer.blocks.base import Assembly, KindBlock, Term
 from optimizer.blocks.battery import BatteryBlock
@@ -16,6 +15,7 @@ from optimizer.blocks.chiller import ChillerBlock
 from optimizer.blocks.ev_charger import EVChargerBlock
 from optimizer.blocks.ice_tank import IceTankBlock
 from optimizer.blocks.pv_array import PVArrayBlock
+from twin.registration import registered_while
 
 __all__ = ["Assembly", "KindBlock", "Term", "block", "blocks", "registered"]
 
@@ -36,14 +36,7 @@ def block(kind: str) -> type[KindBlock]:
     raise KeyError(f"no LP block for asset kind {kind!r}; kinds with one: {', '.join(b.kind for b in _blocks)}")
 
 
-@contextmanager
-def registered(each: type[KindBlock]) -> Iterator[type[KindBlock]]:
+def registered(each: type[KindBlock]) -> AbstractContextManager[type[KindBlock]]:
     """Add a block defined outside this package to the registry while the block of code runs (it comes
     last); ValueError when its kind has one already."""
-    if any(known.kind == each.kind for known in _blocks):
-        raise ValueError(f"asset kind {each.kind!r} has an LP block already")
-    _blocks.append(each)
-    try:
-        yield each
-    finally:
-        _blocks.remove(each)
+    return registered_while(_blocks, each, lambda known: known.kind, "asset kind {name!r} has an LP block already")

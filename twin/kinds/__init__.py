@@ -9,8 +9,7 @@ queries below, never by naming its class; the park simulator steps it through it
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from typing import Annotated, get_args
 
 from pydantic import Field
@@ -26,6 +25,7 @@ from twin.kinds.meter import Meter
 from twin.kinds.pv_array import PVArray
 from twin.kinds.simulation import Simulation, Stage
 from twin.kinds.weather_station import WeatherStation
+from twin.registration import registered_while
 
 __all__ = ["ASSET_CLASSES", "Asset", "Battery", "Chiller", "EVCharger", "Elevator", "IceTank", "Lighting", "Meter",
            "PVArray", "WeatherStation", "kind_class", "kind_name", "kinds", "load_subsystems", "power_groups",
@@ -61,20 +61,13 @@ def kind_class(name: str) -> type[AssetBase]:
     raise KeyError(f"unknown asset kind {name!r}; known: {', '.join(kind_name(cls) for cls in _kinds)}")
 
 
-@contextmanager
-def registered(cls: type[AssetBase]) -> Iterator[type[AssetBase]]:
+def registered(cls: type[AssetBase]) -> AbstractContextManager[type[AssetBase]]:
     """Add a kind defined outside this package to the registry's queries while the block runs.
 
     The park file's schema (:data:`Asset`) stays as it is: assets of the kind are made in code. Raises
     ValueError when a kind of that name is registered already.
     """
-    if any(kind_name(known) == kind_name(cls) for known in _kinds):
-        raise ValueError(f"asset kind {kind_name(cls)!r} is registered already")
-    _kinds.append(cls)
-    try:
-        yield cls
-    finally:
-        _kinds.remove(cls)
+    return registered_while(_kinds, cls, kind_name, "asset kind {name!r} is registered already")
 
 
 def power_groups(part: str | None = None) -> list[PowerGroup]:
