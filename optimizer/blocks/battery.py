@@ -13,8 +13,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from optimizer.blocks.base import Assembly, KindBlock, Term
+from optimizer.blocks.storage import charging_apart_from_discharging, soft_terminal_target
 from optimizer.inputs import HorizonInputs
-from optimizer.model import Labels, exclusive_pair
+from optimizer.model import Labels
 from twin.kinds import Battery
 
 
@@ -67,26 +68,12 @@ class BatteryBlock(KindBlock):
 
     def terminal(self, lp: Assembly) -> None:
         """stored[T] + short >= target (the initial energy unless the options name one), at most the SOC maximum."""
-        short = lp.builder.variables("battery_terminal_short_kwh", (len(self.assets),), 0.0, np.inf,
-                                     lp.battery_penalty_cny_per_kwh, labels=Labels.of("terminal_short_kwh", self.ids))
-        if not self.assets:
-            return
-        targets = lp.options.battery_terminal_kwh or {}
-        target = np.array([targets.get(x.id, e0) for x, e0 in zip(self.assets, self.start)])
-        lp.builder.rows_of(len(self.assets), np.minimum(target, self.e_max), np.inf,
-                           [(self.stored[:, lp.step_count], 1.0), (short, 1.0)], group="battery_terminal",
-                           labels=Labels.of("terminal", self.ids))
+        soft_terminal_target(lp, self, "battery", "kwh", lp.battery_penalty_cny_per_kwh,
+                             lp.options.battery_terminal_kwh, self.stored, self.start, self.e_max)
 
     def exclusive_pairs(self, lp: Assembly) -> None:
         """u = 1 allows charging, u = 0 discharging, on the steps flagged for storage."""
-        storage = lp.binary_steps.storage
-        n_storage = int(storage.sum())
-        if self.charge.size and n_storage:
-            exclusive_pair(lp.builder, "u_battery_charge", self.charge[:, storage].reshape(-1),
-                            self.discharge[:, storage].reshape(-1),
-                            np.repeat(self.p_ch, n_storage, axis=1).reshape(-1),
-                            np.repeat(self.p_dis, n_storage, axis=1).reshape(-1),
-                            Labels.of("u_charge", self.ids, np.flatnonzero(storage)))
+        charging_apart_from_discharging(lp, self, "battery", self.charge, self.discharge, self.p_ch, self.p_dis)
 
     def export_source_terms(self, lp: Assembly, steps: NDArray[np.bool_]) -> list[Term]:
         return [(self.discharge[:, steps].T, -1.0)]

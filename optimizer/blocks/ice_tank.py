@@ -12,7 +12,8 @@ from __future__ import annotations
 import numpy as np
 
 from optimizer.blocks.base import Assembly, KindBlock, Term
-from optimizer.model import Labels, exclusive_pair
+from optimizer.blocks.storage import charging_apart_from_discharging, soft_terminal_target
+from optimizer.model import Labels
 from twin.kinds import IceTank
 
 
@@ -58,23 +59,9 @@ class IceTankBlock(KindBlock):
 
     def terminal(self, lp: Assembly) -> None:
         """inventory[T] + short >= target (the initial inventory unless the options name one), at most full."""
-        short = lp.builder.variables("ice_terminal_short_kwhth", (len(self.assets),), 0.0, np.inf,
-                                     lp.ice_penalty_cny_per_kwhth, labels=Labels.of("terminal_short_kwhth", self.ids))
-        if not self.assets:
-            return
-        targets = lp.options.ice_terminal_kwhth or {}
-        target = np.array([targets.get(k.id, i0) for k, i0 in zip(self.assets, self.start)])
-        lp.builder.rows_of(len(self.assets), np.minimum(target, self.capacity.reshape(-1)), np.inf,
-                           [(self.inventory[:, lp.step_count], 1.0), (short, 1.0)], group="ice_terminal",
-                           labels=Labels.of("terminal", self.ids))
+        soft_terminal_target(lp, self, "ice", "kwhth", lp.ice_penalty_cny_per_kwhth, lp.options.ice_terminal_kwhth,
+                             self.inventory, self.start, self.capacity.reshape(-1))
 
     def exclusive_pairs(self, lp: Assembly) -> None:
         """u = 1 allows charging, u = 0 melting, on the steps flagged for storage."""
-        storage = lp.binary_steps.storage
-        n_storage = int(storage.sum())
-        if self.charge.size and n_storage:
-            exclusive_pair(lp.builder, "u_ice_charge", self.charge[:, storage].reshape(-1),
-                            self.melt[:, storage].reshape(-1),
-                            np.repeat(self.charge_max, n_storage, axis=1).reshape(-1),
-                            np.repeat(self.melt_max, n_storage, axis=1).reshape(-1),
-                            Labels.of("u_charge", self.ids, np.flatnonzero(storage)))
+        charging_apart_from_discharging(lp, self, "ice", self.charge, self.melt, self.charge_max, self.melt_max)
