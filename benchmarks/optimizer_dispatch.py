@@ -82,11 +82,11 @@ def many_storage_assets(park) -> DispatchAssets:
     base = DispatchAssets.of_park(park)
     tanks = tuple(IceTank(id=f"tank{i}", capacity_kwhth=1500 + 100 * i, charge_rate_max_kwth=300 + 10 * i,
                           melt_rate_max_kwth=300 + 15 * i) for i in range(10))
-    chillers = base.chillers + tuple(Chiller(id=f"icechiller{i}", cooling_capacity_kwth=400, cop_rated=5.5,
+    chillers = base.of_kind("chiller") + tuple(Chiller(id=f"icechiller{i}", cooling_capacity_kwth=400, cop_rated=5.5,
                                              ice_capacity_kwth=300, ice_cop_rated=4.0) for i in range(10))
     batteries = tuple(Battery(id=f"battery{i}", energy_capacity_kwh=200 + 20 * i, charge_power_max_kw=100 + 5 * i,
                               discharge_power_max_kw=100 + 5 * i) for i in range(20))
-    return DispatchAssets(chillers, tanks, batteries, base.ev_chargers)
+    return DispatchAssets((*chillers, *tanks, *batteries, *base.of_kind("ev_charger")))
 
 
 def main() -> None:

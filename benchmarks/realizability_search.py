@@ -32,7 +32,8 @@ from energy.environment import ParkEnvironment
 from energy.tariff import load_tariff
 from optimizer.branch_and_bound import pairs_only, search_realizable
 from optimizer.inputs import HorizonInputs, InitialState
-from optimizer.model import DispatchAssets, LinearProgram, build_lp
+from optimizer.linear_program import LinearProgram
+from optimizer.model import DispatchAssets, build_lp
 from optimizer.park_inputs import park_horizon_inputs, simulated_loads
 from optimizer.plan import plan_options, simultaneous_steps
 from optimizer.solve import new_highs, pass_matrix, solve

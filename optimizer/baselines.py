@@ -13,20 +13,23 @@ The plant schedule (twin.park.PlantSchedule) is the site's own time-of-day contr
 battery charges in its window at ``battery_power_fraction`` of rated power and
 discharges in its windows up to the net load. Every strategy uses all the PV and
 charges EVs at full power from arrival. ``no_storage`` is also the safe fallback plan.
+Every other dispatchable kind holds idle (optimizer.dispatch.complete_dispatch).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
 
+from optimizer.blocks.chiller import ChillerBlock
 from optimizer.dispatch import complete_dispatch
 from optimizer.inputs import HorizonInputs
-from optimizer.model import DispatchAssets, LinearProgram
-from twin.kinds import Chiller
+from optimizer.linear_program import LinearProgram
+from optimizer.model import DispatchAssets
+from twin.kinds import Battery, Chiller, IceTank
 from twin.park import PlantSchedule
 
 BASELINES = ("chiller_priority", "storage_priority", "no_storage", "battery_idle")
@@ -81,7 +84,11 @@ def _rule_dispatch(lp: LinearProgram, inputs: HorizonInputs, assets: DispatchAss
     T, dt = inputs.steps, inputs.step_h
     hours = local_hours(inputs.index, timezone)
     load = inputs.column("cooling_load_kwth")
-    chillers, ice_chillers, tanks, batteries = assets.chillers, assets.ice_chillers, assets.ice_tanks, assets.batteries
+    # the strategies' rules are for these kinds, asked for by name
+    chillers = cast(tuple[Chiller, ...], assets.of_kind("chiller"))
+    tanks = cast(tuple[IceTank, ...], assets.of_kind("ice_tank"))
+    batteries = cast(tuple[Battery, ...], assets.of_kind("battery"))
+    ice_chillers = tuple(c for c in chillers if c.makes_ice)
     direct = np.zeros((len(chillers), T))
     ice = np.zeros((len(ice_chillers), T))
     charge = np.zeros((len(tanks), T))
@@ -117,13 +124,13 @@ def _rule_dispatch(lp: LinearProgram, inputs: HorizonInputs, assets: DispatchAss
     ev = _ev_uncontrolled(lp, inputs)
     bat_ch, bat_dis = np.zeros((len(batteries), T)), np.zeros((len(batteries), T))
     if battery_on_schedule and batteries:
-        chiller_kw = lp.chiller_electric_kw(direct, ice).sum(axis=0)
+        chiller_kw = lp.kind_block(ChillerBlock).electric_kw(direct, ice).sum(axis=0)
         net_kw = inputs.column("other_load_kw") + chiller_kw + ev.sum(axis=0) - pv
-        bat_ch, bat_dis = _battery_schedule(lp, assets, schedule, hours, net_kw, dt)
+        bat_ch, bat_dis = _battery_schedule(lp, batteries, schedule, hours, net_kw, dt)
     decisions = {"chiller_direct_kwth": direct, "chiller_ice_kwth": ice, "ice_charge_kwth": charge,
                  "ice_melt_kwth": melt, "battery_charge_kw": bat_ch, "battery_discharge_kw": bat_dis,
                  "pv_used_kw": pv, "ev_kw": ev}
-    return complete_dispatch(lp, inputs, assets, decisions)
+    return complete_dispatch(lp, decisions)
 
 
 def _allocate_chillers(chillers: Sequence[Chiller], ice_chillers: Sequence[Chiller], direct_order: list[int],
@@ -160,12 +167,11 @@ def _ev_uncontrolled(lp: LinearProgram, inputs: HorizonInputs) -> np.ndarray:
     return ev
 
 
-def _battery_schedule(lp: LinearProgram, assets: DispatchAssets, schedule: PlantSchedule, hours: np.ndarray,
+def _battery_schedule(lp: LinearProgram, batteries: Sequence[Battery], schedule: PlantSchedule, hours: np.ndarray,
                       net_kw: np.ndarray, dt: float) -> tuple[np.ndarray, np.ndarray]:
     """The plant schedule's battery, as the simulated park runs it (twin.kinds.battery: the schedule's
     setpoint, followed within power, SOC window and efficiencies): charge in the window, discharge in the
     peak windows up to the net load the batteries before it leave."""
-    batteries = assets.batteries
     T = len(hours)
     ch, dis = np.zeros((len(batteries), T)), np.zeros((len(batteries), T))
     stored = lp.col_lower[lp.blocks["battery_stored_kwh"].index[:, 0]].copy()

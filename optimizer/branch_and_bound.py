@@ -36,7 +36,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from optimizer.model import MIP_MAX_NODES, SIMULTANEOUS_TOLERANCE_KW, LinearProgram
+from optimizer.linear_program import LinearProgram
+from optimizer.model import MIP_MAX_NODES, SIMULTANEOUS_TOLERANCE_KW
 from optimizer.warm_start import WarmStart
 
 if TYPE_CHECKING:

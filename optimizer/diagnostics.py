@@ -1,18 +1,22 @@
 """Why a plan cannot be had: input checks that name the inputs at fault.
 
 :func:`input_problems` runs before the solve and finds the usual culprits
-(storage starting outside its window, cooling load above what chillers and ice
-can deliver, an EV session that cannot get its energy, non-finite forecasts).
+(storage starting outside its window, cooling load above what the park's cooling
+sources can deliver, an EV session that cannot get its energy, non-finite forecasts).
 :func:`infeasibility_diagnostic` explains a failed solve, with those checks
 and, when they find nothing, the solver status and the remaining suspects.
 """
 
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 
+from optimizer.blocks import blocks
 from optimizer.inputs import HorizonInputs, InitialState
 from optimizer.model import DispatchAssets
+from twin.kinds import Battery, Chiller, EVCharger, IceTank
 
 
 def input_problems(inputs: HorizonInputs, assets: DispatchAssets, state: InitialState) -> list[str]:
@@ -23,7 +27,7 @@ def input_problems(inputs: HorizonInputs, assets: DispatchAssets, state: Initial
         if bad.any():
             problems.append(f"inputs: {column} is missing or not finite at {inputs.index[bad][0]:%Y-%m-%d %H:%M} UTC "
                             f"({int(bad.sum())} step(s))")
-    for battery in assets.batteries:
+    for battery in cast(tuple[Battery, ...], assets.of_kind("battery")):
         stored = state.battery_stored_kwh.get(battery.id)
         if stored is None:
             continue
@@ -34,25 +38,27 @@ def input_problems(inputs: HorizonInputs, assets: DispatchAssets, state: Initial
         elif soc_pct > battery.soc_max_pct + 1e-9:
             problems.append(f"state: battery {battery.id!r} starts at SOC {soc_pct:.1f} %, above its maximum "
                             f"soc_max_pct {battery.soc_max_pct:g} %")
-    for tank in assets.ice_tanks:
+    tanks = cast(tuple[IceTank, ...], assets.of_kind("ice_tank"))
+    for tank in tanks:
         inventory = state.ice_inventory_kwhth.get(tank.id)
         if inventory is not None and not 0.0 <= inventory <= tank.capacity_kwhth + 1e-9:
             problems.append(f"state: ice tank {tank.id!r} starts at {inventory:,.0f} kWhth, outside "
                             f"[0, capacity_kwhth {tank.capacity_kwhth:,.0f}]")
     load = inputs.column("cooling_load_kwth")
     if np.isfinite(load).all():
-        direct_kwth = sum(c.cooling_capacity_kwth for c in assets.chillers)
-        melt_kwth = sum(k.melt_rate_max_kwth * k.melt_effectiveness for k in assets.ice_tanks)
-        over = load > direct_kwth + melt_kwth + 1e-9
+        capacity_kwth = {each.kind: each(assets.of_kind(each.kind)).cooling_max_kwth() for each in blocks()}
+        over = load > sum(capacity_kwth.values()) + 1e-9
         if over.any():
             worst = int(np.argmax(load))
+            sources = ", ".join(f"{kind} {kwth:,.0f} kWth" for kind, kwth in capacity_kwth.items() if kwth > 0)
             problems.append(f"inputs: cooling_load_kwth {load[worst]:,.0f} kWth at "
-                            f"{inputs.index[worst]:%Y-%m-%d %H:%M} UTC is above total chiller capacity "
-                            f"{direct_kwth:,.0f} kWth plus maximum melt {melt_kwth:,.0f} kWth "
-                            f"({int(over.sum())} step(s))")
-        elif assets.ice_tanks:
-            problems += _ice_shortage(inputs, assets, state, load, direct_kwth)
-    charger_max = {c.id: c.power_max_kw for c in assets.ev_chargers}
+                            f"{inputs.index[worst]:%Y-%m-%d %H:%M} UTC is above the most the park's cooling "
+                            f"sources deliver, {sum(capacity_kwth.values()):,.0f} kWth ({sources or 'none'}; "
+                            f"{int(over.sum())} step(s))")
+        elif tanks:
+            direct_kwth = sum(c.cooling_capacity_kwth for c in cast(tuple[Chiller, ...], assets.of_kind("chiller")))
+            problems += _ice_shortage(inputs, tanks, state, load, direct_kwth)
+    charger_max = {c.id: c.power_max_kw for c in cast(tuple[EVCharger, ...], assets.of_kind("ev_charger"))}
     for session in inputs.ev_sessions:
         if session.charger_id not in charger_max:
             problems.append(f"inputs: EV session on unknown charger {session.charger_id!r}")
@@ -66,7 +72,7 @@ def input_problems(inputs: HorizonInputs, assets: DispatchAssets, state: Initial
     return problems
 
 
-def _ice_shortage(inputs: HorizonInputs, assets: DispatchAssets, state: InitialState, load: np.ndarray,
+def _ice_shortage(inputs: HorizonInputs, tanks: tuple[IceTank, ...], state: InitialState, load: np.ndarray,
                   direct_kwth: float) -> list[str]:
     """Load above chiller capacity that the ice inventory (without recharging) cannot cover, when no
     chiller is free to make ice in those steps."""
@@ -74,7 +80,7 @@ def _ice_shortage(inputs: HorizonInputs, assets: DispatchAssets, state: InitialS
     if need_kwhth.sum() == 0:
         return []
     inventory = sum(state.ice_inventory_kwhth.get(k.id, k.capacity_kwhth * k.initial_soc_pct / 100)
-                    * k.melt_effectiveness for k in assets.ice_tanks)
+                    * k.melt_effectiveness for k in tanks)
     rechargeable = any(load < direct_kwth)
     if inventory + 1e-9 >= need_kwhth.sum() or rechargeable:
         return []

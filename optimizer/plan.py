@@ -22,9 +22,14 @@ from numpy.typing import NDArray
 
 from energy.tariff import Tariff
 from optimizer.baselines import BASELINES, baseline_dispatch, hold_storage_dispatch
+from optimizer.blocks.battery import BatteryBlock
+from optimizer.blocks.chiller import ChillerBlock
+from optimizer.blocks.ice_tank import IceTankBlock
 from optimizer.diagnostics import infeasibility_diagnostic, input_problems
 from optimizer.inputs import HorizonInputs, InitialState
-from optimizer.model import SIMULTANEOUS_TOLERANCE_KW, BinarySteps, DispatchAssets, LinearProgram, PlanOptions, build_lp
+from optimizer.linear_program import LinearProgram
+from optimizer.lp_builder import BinarySteps
+from optimizer.model import SIMULTANEOUS_TOLERANCE_KW, DispatchAssets, PlanOptions, build_lp
 from optimizer.solve import DEFAULT_SOLVER, LIMITS, SolveResult, SolverName, solve
 from optimizer.warm_start import WarmStart
 from twin.park import Park, PlantSchedule
@@ -152,7 +157,7 @@ def baseline_columns(name: str, inputs: HorizonInputs, state: InitialState, opti
                      context: PlanContext) -> dict[str, np.ndarray]:
     """The decision and state columns of :func:`baseline_plan`'s table, not priced and without the
     time and period columns (:func:`dispatch_columns`): what a closed loop needs."""
-    return dispatch_columns(*_baseline(name, inputs, state, options, context), inputs, context)
+    return dispatch_columns(*_baseline(name, inputs, state, options, context), inputs)
 
 
 def _baseline(name: str, inputs: HorizonInputs, state: InitialState, options: PlanOptions,
@@ -236,7 +241,7 @@ def simultaneous_steps(lp: LinearProgram, x: np.ndarray) -> BinarySteps:
     v = functools.partial(lp.values, x)
     grid = both(v("grid_import_kw"), v("grid_export_kw"))
     storage = both(v("battery_charge_kw"), v("battery_discharge_kw")) | both(v("ice_charge_kwth"), v("ice_melt_kwth"))
-    chiller = both(v("chiller_ice_kwth"), v("chiller_direct_kwth")[lp.ice_chiller_positions])
+    chiller = both(v("chiller_ice_kwth"), v("chiller_direct_kwth")[lp.kind_block(ChillerBlock).ice_rows])
     return BinarySteps(grid, storage, chiller, ("simultaneous flows in a solution",)
                        if (grid | storage | chiller).any() else ())
 
@@ -264,13 +269,12 @@ def dispatch_table(lp: LinearProgram, x: np.ndarray, inputs: HorizonInputs, cont
     """Per-step table; columns documented in README.md. States (inventory, stored) are at the step's start."""
     return pd.DataFrame({"ts_utc": inputs.index, "ts_local": inputs.index.tz_convert(context.timezone),
                          "period": np.asarray(context.period_names(inputs.index)),
-                         **dispatch_columns(lp, x, inputs, context)})
+                         **dispatch_columns(lp, x, inputs)})
 
 
-def dispatch_columns(lp: LinearProgram, x: np.ndarray, inputs: HorizonInputs,
-                     context: PlanContext) -> dict[str, np.ndarray]:
+def dispatch_columns(lp: LinearProgram, x: np.ndarray, inputs: HorizonInputs) -> dict[str, np.ndarray]:
     """The columns of :func:`dispatch_table` after ``ts_utc``, ``ts_local`` and ``period``, in order."""
-    assets, T = context.assets, inputs.steps
+    T = inputs.steps
     v = functools.partial(lp.values, x)
     columns: dict[str, np.ndarray] = {
         "price_cny_per_kwh": inputs.column("price_cny_per_kwh"),
@@ -284,22 +288,23 @@ def dispatch_columns(lp: LinearProgram, x: np.ndarray, inputs: HorizonInputs,
         "grid_export_kw": v("grid_export_kw"),
     }
     direct, ice = v("chiller_direct_kwth"), v("chiller_ice_kwth")
-    ice_row = {c.id: j for j, c in enumerate(assets.ice_chillers)}
-    electric_kw = lp.chiller_electric_kw(direct, ice)
-    for i, chiller in enumerate(assets.chillers):
+    chillers = lp.kind_block(ChillerBlock)
+    ice_row = {c.id: j for j, c in enumerate(chillers.ice_chillers)}
+    electric_kw = chillers.electric_kw(direct, ice)
+    for i, chiller in enumerate(chillers.assets):
         columns[f"{chiller.id}.direct_kwth"] = direct[i]
         columns[f"{chiller.id}.ice_kwth"] = ice[ice_row[chiller.id]] if chiller.id in ice_row else np.zeros(T)
         columns[f"{chiller.id}.electric_kw"] = electric_kw[i]
     columns["chillers_electric_kw"] = electric_kw.sum(axis=0)
     charge, melt, inventory = v("ice_charge_kwth"), v("ice_melt_kwth"), v("ice_inventory_kwhth")
-    for k, tank in enumerate(assets.ice_tanks):
+    for k, tank in enumerate(lp.kind_block(IceTankBlock).assets):
         columns[f"{tank.id}.charge_kwth"] = charge[k]
         columns[f"{tank.id}.melt_kwth"] = melt[k]
         columns[f"{tank.id}.cooling_delivered_kwth"] = melt[k] * tank.melt_effectiveness
         columns[f"{tank.id}.inventory_kwhth"] = inventory[k, :T]
         columns[f"{tank.id}.soc_pct"] = 100.0 * inventory[k, :T] / tank.capacity_kwhth
     bat_ch, bat_dis, stored = v("battery_charge_kw"), v("battery_discharge_kw"), v("battery_stored_kwh")
-    for b, battery in enumerate(assets.batteries):
+    for b, battery in enumerate(lp.kind_block(BatteryBlock).assets):
         columns[f"{battery.id}.charge_kw"] = bat_ch[b]
         columns[f"{battery.id}.discharge_kw"] = bat_dis[b]
         columns[f"{battery.id}.power_setpoint_kw"] = bat_dis[b] - bat_ch[b]
@@ -327,8 +332,7 @@ def cost_breakdown(lp: LinearProgram, x: np.ndarray, table: pd.DataFrame, option
     wear = options.battery_wear_cny_per_kwh * float(throughput) * dt
     co2_t = float(import_kwh.sum()) * options.co2_t_per_mwh / 1000.0
     co2 = co2_t * options.co2_price_cny_per_t
-    penalty = float(sum(lp.c[lp.blocks[n].index] @ x[lp.blocks[n].index]
-                        for n in ("battery_terminal_short_kwh", "ice_terminal_short_kwhth")))
+    penalty = float(sum(lp.c[slack] @ x[slack] for slack in lp.soft_rows.values()))
     total = energy - revenue + demand + wear + co2 + penalty
     return CostBreakdown({str(k): float(v) for k, v in energy_by_period.items()}, energy, revenue, demand, peak,
                          wear, co2, co2_t, penalty, float(import_kwh.sum()), float(export_kwh.sum()), total)

@@ -1,4 +1,4 @@
-"""Solving a :class:`~optimizer.model.LinearProgram`: HiGHS through PuLP by default, CBC (through PuLP)
+"""Solving a :class:`~optimizer.linear_program.LinearProgram`: HiGHS through PuLP by default, CBC (through PuLP)
 as the fallback, or HiGHS straight through highspy.
 
 Three ways to solve the same matrix:
@@ -39,7 +39,8 @@ import numpy as np
 import pulp
 
 from optimizer.branch_and_bound import SearchOutcome, pairs_only, search_realizable
-from optimizer.model import MIP_MAX_NODES, LinearProgram
+from optimizer.linear_program import LinearProgram
+from optimizer.model import MIP_MAX_NODES
 from optimizer.warm_start import WarmStart
 
 if TYPE_CHECKING:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import highspy
 
-from optimizer.model import LinearProgram
+from optimizer.linear_program import LinearProgram
 
 
 class WarmStart:

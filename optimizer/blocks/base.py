@@ -22,11 +22,16 @@ grid's import and export (optimizer.model.grid_bounds_kw).
 
 The park's own columns (grid import and export, peak) come after step 1, its rows (cooling, ice and
 electric balances, peak, export limits, the grid's binaries) where the park's model puts them.
+
+Outside the assembly, a block declares what the park's checks and dispatches ask of it:
+:meth:`KindBlock.cooling_max_kwth` (optimizer.diagnostics), :meth:`KindBlock.ice_making_cop` (the ice
+terminal penalty), :attr:`KindBlock.primary_columns` and :meth:`KindBlock.complete` (a rule-based
+dispatch's decisions and what follows from them, optimizer.dispatch).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
@@ -36,21 +41,21 @@ from twin.kinds.base import AssetBase
 
 if TYPE_CHECKING:
     from optimizer.inputs import HorizonInputs, InitialState
-    from optimizer.model import BinarySteps, Builder, PlanOptions
+    from optimizer.lp_builder import BinarySteps, Builder
+    from optimizer.model import PlanOptions
 
 Term = tuple[np.ndarray, "np.ndarray | float"]
-"""Column indices and their coefficients in a run of rows (optimizer.model.Builder.rows_of)."""
+"""Column indices and their coefficients in a run of rows (optimizer.lp_builder.Builder.rows_of)."""
 
 
 @dataclass
 class Assembly:
     """The park's LP while it is assembled: what every block reads, and where it writes.
 
-    binary_steps: the steps that get realizability binaries (optimizer.model.BinarySteps); a block
+    binary_steps: the steps that get realizability binaries (optimizer.lp_builder.BinarySteps); a block
     may add its own reasons to them in :meth:`KindBlock.rows`, before the binaries are added.
-    battery_penalty_cny_per_kwh, ice_penalty_cny_per_kwhth: the terminal shortfall penalties.
-    chiller_kw_per_kwth, ice_chiller_positions: what the chillers' block leaves for
-    :class:`optimizer.model.LinearProgram`.
+    ice_making_cop: the best COP (kWth of ice per kW) any block declares (:meth:`KindBlock.ice_making_cop`),
+    what a kWhth of ice short at the horizon's end is priced at.
     """
 
     builder: Builder
@@ -58,11 +63,7 @@ class Assembly:
     state: InitialState
     options: PlanOptions
     binary_steps: BinarySteps
-    battery_penalty_cny_per_kwh: float
-    ice_penalty_cny_per_kwhth: float
-    chiller_kw_per_kwth: tuple[NDArray[np.float64], NDArray[np.float64]] = field(
-        default_factory=lambda: (np.zeros((0, 0)), np.zeros((0, 0))))
-    ice_chiller_positions: NDArray[np.intp] = field(default_factory=lambda: np.zeros(0, dtype=int))
+    ice_making_cop: float
 
     @property
     def step_count(self) -> int:
@@ -71,6 +72,12 @@ class Assembly:
     @property
     def step_h(self) -> float:
         return self.inputs.step_h
+
+    @property
+    def top_price_cny_per_kwh(self) -> float:
+        """The horizon's highest import price by magnitude, at least 0.01 CNY/kWh: what the terminal
+        shortfall penalties are twice of by default (optimizer.model.PlanOptions)."""
+        return max(0.01, float(np.max(np.abs(self.inputs.column("price_cny_per_kwh")))))
 
     @property
     def steps(self) -> NDArray[np.intp]:
@@ -93,6 +100,10 @@ class KindBlock:
     kind: ClassVar[str]
     """The kind's name in the park file (twin.kinds.kind_name), which the block registry maps to the block."""
 
+    primary_columns: ClassVar[tuple[str, ...]] = ()
+    """Its blocks of columns a dispatch chooses (names given in :meth:`variables`); :meth:`complete` derives
+    the rest of its columns from them (optimizer.dispatch.complete_dispatch)."""
+
     def __init__(self, assets: tuple[AssetBase, ...]) -> None:
         self.assets = assets
 
@@ -107,6 +118,14 @@ class KindBlock:
     def export_max_kw(self, inputs: HorizonInputs) -> np.ndarray | float:
         """The most its assets may supply towards an export in any step, kW (per step or one for all)."""
         return 0.0
+
+    def cooling_max_kwth(self) -> float:
+        """The most its assets can deliver to the cooling load in any step, kWth (optimizer.diagnostics)."""
+        return 0.0
+
+    def ice_making_cop(self) -> float | None:
+        """The best rated COP (kWth of ice per kW) at which its assets make ice; None when they make none."""
+        return None
 
     def variables(self, lp: Assembly) -> None:
         """Add the block's columns."""
@@ -135,3 +154,8 @@ class KindBlock:
 
     def mode_binaries(self, lp: Assembly) -> None:
         """Add the block's binaries picking one mode per step."""
+
+    def complete(self, x: NDArray[np.float64], step_h: float) -> None:
+        """Set its columns in ``x`` that follow from its :attr:`primary_columns` (already set in ``x``), such as
+        storage levels from the flows; its binaries and terminal slacks are set with the park's
+        (optimizer.dispatch)."""

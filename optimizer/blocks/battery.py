@@ -13,14 +13,15 @@ import numpy as np
 from numpy.typing import NDArray
 
 from optimizer.blocks.base import Assembly, KindBlock, Term
-from optimizer.blocks.storage import charging_apart_from_discharging, soft_terminal_target
+from optimizer.blocks.storage import charging_apart_from_discharging, levels_from_flows, soft_terminal_target
 from optimizer.inputs import HorizonInputs
-from optimizer.model import Labels
+from optimizer.linear_program import Labels
 from twin.kinds import Battery
 
 
 class BatteryBlock(KindBlock):
     kind = "battery"
+    primary_columns = ("battery_charge_kw", "battery_discharge_kw")
     assets: tuple[Battery, ...]
 
     def import_max_kw(self, inputs: HorizonInputs) -> float:
@@ -67,8 +68,10 @@ class BatteryBlock(KindBlock):
         return [(self.charge.T, -1.0), (self.discharge.T, 1.0)]
 
     def terminal(self, lp: Assembly) -> None:
-        """stored[T] + short >= target (the initial energy unless the options name one), at most the SOC maximum."""
-        soft_terminal_target(lp, self, "battery", "kwh", lp.battery_penalty_cny_per_kwh,
+        """stored[T] + short >= target (the initial energy unless the options name one), at most the SOC maximum;
+        short costs the options' penalty, by default twice the horizon's top import price per kWh."""
+        penalty = lp.options.battery_terminal_penalty_cny_per_kwh
+        soft_terminal_target(lp, self, "battery", "kwh", 2.0 * lp.top_price_cny_per_kwh if penalty is None else penalty,
                              lp.options.battery_terminal_kwh, self.stored, self.start, self.e_max)
 
     def exclusive_pairs(self, lp: Assembly) -> None:
@@ -77,3 +80,8 @@ class BatteryBlock(KindBlock):
 
     def export_source_terms(self, lp: Assembly, steps: NDArray[np.bool_]) -> list[Term]:
         return [(self.discharge[:, steps].T, -1.0)]
+
+    def complete(self, x: NDArray[np.float64], step_h: float) -> None:
+        """The stored energy the charge and discharge lead to."""
+        levels_from_flows(x, self.stored, self.start, 1.0, np.array([b.charge_efficiency for b in self.assets]),
+                          self.charge, self.discharge, np.array([b.discharge_efficiency for b in self.assets]), step_h)

@@ -10,10 +10,12 @@ Electric power: cooling / COP at the forecast outdoor temperature (:func:`chille
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import NDArray
 
 from optimizer.blocks.base import Assembly, KindBlock, Term
 from optimizer.inputs import HorizonInputs
-from optimizer.model import BinarySteps, Labels, exclusive_pair
+from optimizer.linear_program import Labels
+from optimizer.lp_builder import BinarySteps, exclusive_pair
 from twin.kinds import Chiller
 from twin.plant import MODE_DIRECT, MODE_ICE, chiller_cop
 
@@ -52,7 +54,15 @@ def chiller_mode_steps(load_kwth: np.ndarray, cap_direct: np.ndarray, cop_direct
 
 class ChillerBlock(KindBlock):
     kind = "chiller"
+    primary_columns = ("chiller_direct_kwth", "chiller_ice_kwth")
     assets: tuple[Chiller, ...]
+
+    def cooling_max_kwth(self) -> float:
+        """Every chiller's direct capacity."""
+        return sum(c.cooling_capacity_kwth for c in self.assets)
+
+    def ice_making_cop(self) -> float | None:
+        return max((c.ice_cop_rated for c in self.assets if c.makes_ice and c.ice_cop_rated is not None), default=None)
 
     def import_max_kw(self, inputs: HorizonInputs) -> float:
         """Every chiller at full capacity at its lowest COP."""
@@ -77,9 +87,8 @@ class ChillerBlock(KindBlock):
         cops = [chiller_cops(c, temp, T) for c in chillers]
         self.cop_direct = np.array([d for d, _ in cops]).reshape(len(chillers), T)
         cop_ice = np.array([i for c, (_, i) in zip(chillers, cops) if c.makes_ice]).reshape(len(self.ice_chillers), T)
-        lp.chiller_kw_per_kwth = (1.0 / self.cop_direct, 1.0 / cop_ice)
+        self.direct_kw_per_kwth, self.ice_kw_per_kwth = 1.0 / self.cop_direct, 1.0 / cop_ice
         self.ice_rows = [chillers.index(c) for c in self.ice_chillers]
-        lp.ice_chiller_positions = np.array(self.ice_rows, dtype=int)
 
     def cooling_terms(self, lp: Assembly) -> list[Term]:
         return [(self.direct.T, 1.0)]
@@ -106,8 +115,14 @@ class ChillerBlock(KindBlock):
                                labels=Labels.of("one_mode", self.ice_ids, np.flatnonzero(lp_form)))
 
     def electric_terms(self, lp: Assembly) -> list[Term]:
-        direct_kw_per_kwth, ice_kw_per_kwth = lp.chiller_kw_per_kwth
-        return [(self.direct.T, -direct_kw_per_kwth.T), (self.ice.T, -ice_kw_per_kwth.T)]
+        return [(self.direct.T, -self.direct_kw_per_kwth.T), (self.ice.T, -self.ice_kw_per_kwth.T)]
+
+    def electric_kw(self, direct_kwth: NDArray[np.float64], ice_kwth: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Electric kW per chiller and step (rows as the direct block) of its chilled water and ice (kWth, shaped
+        as the direct and ice blocks): cooling / COP, as in the electric balance."""
+        result = direct_kwth * self.direct_kw_per_kwth
+        result[self.ice_rows] += ice_kwth * self.ice_kw_per_kwth
+        return result
 
     def mode_binaries(self, lp: Assembly) -> None:
         """u = 1: ice mode (ice up to its capacity, no chilled water); u = 0: chilled water only."""

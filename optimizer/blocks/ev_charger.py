@@ -11,12 +11,13 @@ import numpy as np
 
 from optimizer.blocks.base import Assembly, KindBlock, Term
 from optimizer.inputs import HorizonInputs
-from optimizer.model import Labels
+from optimizer.linear_program import Labels
 from twin.kinds import EVCharger
 
 
 class EVChargerBlock(KindBlock):
     kind = "ev_charger"
+    primary_columns = ("ev_kw",)
     assets: tuple[EVCharger, ...]
 
     def import_max_kw(self, inputs: HorizonInputs) -> float:

@@ -10,16 +10,22 @@ The melt delivers ``melt_effectiveness * melt`` to the cooling balance; the char
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import NDArray
 
 from optimizer.blocks.base import Assembly, KindBlock, Term
-from optimizer.blocks.storage import charging_apart_from_discharging, soft_terminal_target
-from optimizer.model import Labels
+from optimizer.blocks.storage import charging_apart_from_discharging, levels_from_flows, soft_terminal_target
+from optimizer.linear_program import Labels
 from twin.kinds import IceTank
 
 
 class IceTankBlock(KindBlock):
     kind = "ice_tank"
+    primary_columns = ("ice_charge_kwth", "ice_melt_kwth")
     assets: tuple[IceTank, ...]
+
+    def cooling_max_kwth(self) -> float:
+        """Every tank melting at its maximum rate, times its melt effectiveness."""
+        return sum(k.melt_rate_max_kwth * k.melt_effectiveness for k in self.assets)
 
     def variables(self, lp: Assembly) -> None:
         tanks, T = self.assets, lp.step_count
@@ -58,10 +64,19 @@ class IceTankBlock(KindBlock):
                            labels=Labels.of("inventory_balance", self.ids, lp.steps))
 
     def terminal(self, lp: Assembly) -> None:
-        """inventory[T] + short >= target (the initial inventory unless the options name one), at most full."""
-        soft_terminal_target(lp, self, "ice", "kwhth", lp.ice_penalty_cny_per_kwhth, lp.options.ice_terminal_kwhth,
-                             self.inventory, self.start, self.capacity.reshape(-1))
+        """inventory[T] + short >= target (the initial inventory unless the options name one), at most full;
+        short costs the options' penalty, by default twice the horizon's top import price per kWh of the
+        electricity that makes a kWhth of ice at the park's best ice-making COP."""
+        penalty = lp.options.ice_terminal_penalty_cny_per_kwhth
+        soft_terminal_target(lp, self, "ice", "kwhth",
+                             2.0 * lp.top_price_cny_per_kwh / lp.ice_making_cop if penalty is None else penalty,
+                             lp.options.ice_terminal_kwhth, self.inventory, self.start, self.capacity.reshape(-1))
 
     def exclusive_pairs(self, lp: Assembly) -> None:
         """u = 1 allows charging, u = 0 melting, on the steps flagged for storage."""
         charging_apart_from_discharging(lp, self, "ice", self.charge, self.melt, self.charge_max, self.melt_max)
+
+    def complete(self, x: NDArray[np.float64], step_h: float) -> None:
+        """The inventory the charge and melt lead to."""
+        keep = np.array([1.0 - k.standing_loss_pct_per_h / 100.0 * step_h for k in self.assets])
+        levels_from_flows(x, self.inventory, self.start, keep, 1.0, self.charge, self.melt, 1.0, step_h)

@@ -12,11 +12,12 @@ from numpy.typing import NDArray
 
 from optimizer.blocks.base import Assembly, KindBlock, Term
 from optimizer.inputs import HorizonInputs
-from optimizer.model import Labels
+from optimizer.linear_program import Labels
 
 
 class PVArrayBlock(KindBlock):
     kind = "pv_array"
+    primary_columns = ("pv_used_kw",)
 
     def export_max_kw(self, inputs: HorizonInputs) -> np.ndarray:
         return inputs.column("pv_available_kw")

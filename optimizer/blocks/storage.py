@@ -1,5 +1,6 @@
-"""What the storage kinds' LP blocks share: a soft target for the level at the horizon's end, and a binary per
-flagged step that keeps charging and discharging apart (optimizer.blocks.battery, optimizer.blocks.ice_tank)."""
+"""What the storage kinds' LP blocks share: a soft target for the level at the horizon's end, a binary per
+flagged step that keeps charging and discharging apart, and the level a dispatch's flows lead to
+(optimizer.blocks.battery, optimizer.blocks.ice_tank)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from optimizer.blocks.base import Assembly, KindBlock
-from optimizer.model import Labels, exclusive_pair
+from optimizer.linear_program import Labels
+from optimizer.lp_builder import exclusive_pair
 
 
 def soft_terminal_target(lp: Assembly, block: KindBlock, name: str, unit: str, penalty_per_unit: float,
@@ -27,6 +29,7 @@ def soft_terminal_target(lp: Assembly, block: KindBlock, name: str, unit: str, p
     lp.builder.rows_of(len(block.assets), np.minimum(target, level_max), np.inf,
                        [(level[:, lp.step_count], 1.0), (short, 1.0)], group=f"{name}_terminal",
                        labels=Labels.of("terminal", block.ids))
+    lp.builder.soft_rows[f"{name}_terminal"] = short
 
 
 def charging_apart_from_discharging(lp: Assembly, block: KindBlock, name: str, charge: NDArray[np.intp],
@@ -42,3 +45,16 @@ def charging_apart_from_discharging(lp: Assembly, block: KindBlock, name: str, c
                        discharge[:, storage].reshape(-1), np.repeat(charge_max, n_storage, axis=1).reshape(-1),
                        np.repeat(discharge_max, n_storage, axis=1).reshape(-1),
                        Labels.of("u_charge", block.ids, np.flatnonzero(storage)))
+
+
+def levels_from_flows(x: NDArray[np.float64], level: NDArray[np.intp], start: np.ndarray, keep: np.ndarray | float,
+                      gain: np.ndarray | float, charge: NDArray[np.intp], discharge: NDArray[np.intp],
+                      drain: np.ndarray | float, step_h: float) -> None:
+    """Set the ``level`` columns of ``x`` (asset x t = 0..T) from the flows already in it, step by step as the
+    block's dynamics rows have it: level[0] = start, level[t+1] = keep level[t] + (gain charge[t] -
+    discharge[t] / drain) dt. ``keep``: the level kept over a step (1 less the standing loss), ``gain``: the
+    share of the charge stored, ``drain``: the share of the level drawn that is discharged, per asset."""
+    x[level[:, 0]] = start
+    charged, discharged = x[charge], x[discharge]
+    for t in range(charged.shape[1]):
+        x[level[:, t + 1]] = keep * x[level[:, t]] + (gain * charged[:, t] - discharged[:, t] / drain) * step_h

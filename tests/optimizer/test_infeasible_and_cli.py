@@ -27,8 +27,7 @@ PV_BATTERY = ROOT / "examples" / "pv-battery" / "park.yaml"
 CHILLER = Chiller(id="chiller", cooling_capacity_kwth=1000, cop_rated=5, ice_capacity_kwth=700, ice_cop_rated=4)
 TANK = IceTank(id="tank", capacity_kwhth=3000, charge_rate_max_kwth=700, melt_rate_max_kwth=500, initial_soc_pct=50)
 BATTERY = Battery(id="battery", energy_capacity_kwh=400, charge_power_max_kw=200, discharge_power_max_kw=200)
-ASSETS = DispatchAssets(chillers=(CHILLER,), ice_tanks=(TANK,), batteries=(BATTERY,),
-                        ev_chargers=(EVCharger(id="ev1", power_max_kw=7),))
+ASSETS = DispatchAssets((CHILLER, TANK, BATTERY, EVCharger(id="ev1", power_max_kw=7)))
 
 
 def day(load_kwth=400.0) -> HorizonInputs:
@@ -58,7 +57,8 @@ def test_cooling_load_above_chillers_plus_melt():
     plan = make_plan(day(load_kwth=1600.0), InitialState(), PlanOptions(), context(ASSETS))
     assert_fallback_holds_storage(plan)
     line = next(line for line in plan.diagnostic if "cooling_load_kwth" in line)
-    assert "1,600 kWth" in line and "1,000 kWth" in line and "475 kWth" in line  # 500 kWth melt x 0.95
+    # each cooling source's most: the chiller's capacity, 500 kWth melt x 0.95
+    assert "1,600 kWth" in line and "1,475 kWth (chiller 1,000 kWth, ice_tank 475 kWth;" in line
     # chillers carry what they can in the fallback
     assert plan.table["chiller.direct_kwth"].max() == pytest.approx(1000.0)
 
@@ -130,7 +130,7 @@ def test_plan_exits_1_with_the_diagnostic(tmp_path):
     result = parktwin("plan", str(PV_BATTERY), "--date", "2026-07-01",
                       "--inputs", str(write_inputs(tmp_path / "in.csv", cooling=50.0)))
     assert result.returncode == 1
-    assert "cooling_load_kwth" in result.stderr and "above total chiller capacity 0 kWth" in result.stderr
+    assert "cooling_load_kwth" in result.stderr and "cooling sources deliver, 0 kWth (none" in result.stderr
 
 
 def test_plan_exits_2_for_malformed_inputs_or_prices(tmp_path):

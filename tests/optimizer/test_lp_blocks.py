@@ -11,7 +11,8 @@ from optimizer_cases import horizon
 
 from optimizer.blocks import Assembly, KindBlock, Term, block, blocks, registered
 from optimizer.inputs import HorizonInputs, InitialState
-from optimizer.model import DispatchAssets, Labels, PlanOptions, build_lp
+from optimizer.linear_program import Labels
+from optimizer.model import DispatchAssets, PlanOptions, build_lp
 from optimizer.solve import solve
 from twin.kinds.base import AssetBase
 from twin.points import PointSpec
@@ -62,7 +63,7 @@ def test_a_registered_block_is_assembled_into_the_park_model():
     heater = Heater(id="heater", power_min_kw=20, power_max_kw=100, energy_kwh=120)
     with registered(HeaterBlock):
         assert block("test_heater") is HeaterBlock
-        lp = build_lp(inputs, DispatchAssets(others=(heater,)), InitialState(), PlanOptions())
+        lp = build_lp(inputs, DispatchAssets((heater,)), InitialState(), PlanOptions())
     result = solve(lp)
     assert result.optimal and result.x is not None
     assert result.objective_cny == pytest.approx(52.0, abs=1e-6)
@@ -89,6 +90,6 @@ def test_a_kind_without_a_registered_block_leaves_the_model_as_it_is():
     inputs = horizon(60, cooling_load_kwth=[0, 0], pv_available_kw=[0, 0], other_load_kw=[10, 10],
                      price_cny_per_kwh=[0.2, 1.0])
     heater = Heater(id="heater", power_min_kw=20, power_max_kw=100, energy_kwh=120)
-    with_heater = build_lp(inputs, DispatchAssets(others=(heater,)), InitialState(), PlanOptions())
+    with_heater = build_lp(inputs, DispatchAssets((heater,)), InitialState(), PlanOptions())
     without = build_lp(inputs, DispatchAssets(), InitialState(), PlanOptions())
     assert with_heater.column_names == without.column_names and with_heater.row_names == without.row_names

@@ -30,7 +30,7 @@ def test_battery_arbitrage_by_hand():
     (cost 55). Total 65 CNY; the battery ends empty as it started (no penalty)."""
     inputs = horizon(60, cooling_load_kwth=[0, 0], pv_available_kw=[0, 0], other_load_kw=[0, 100],
                      price_cny_per_kwh=[0.2, 1.0])
-    assets = DispatchAssets(batteries=(battery(),))
+    assets = DispatchAssets((battery(),))
     plan = make_plan(inputs, InitialState(), PlanOptions(), context(assets))
     assert plan.status == "optimal"
     assert plan.costs.total_cny == pytest.approx(65.0, abs=1e-6)
@@ -52,8 +52,7 @@ def test_ice_shift_by_hand():
     chiller = Chiller(id="chiller", cooling_capacity_kwth=500, cop_rated=5, ice_capacity_kwth=400, ice_cop_rated=4)
     tank = IceTank(id="tank", capacity_kwhth=1000, charge_rate_max_kwth=400, melt_rate_max_kwth=300,
                    standing_loss_pct_per_h=0, melt_effectiveness=1.0, initial_soc_pct=0)
-    plan = make_plan(inputs, InitialState(), PlanOptions(), context(DispatchAssets(chillers=(chiller,),
-                                                                                   ice_tanks=(tank,))))
+    plan = make_plan(inputs, InitialState(), PlanOptions(), context(DispatchAssets((chiller, tank))))
     assert plan.costs.total_cny == pytest.approx(35.0, abs=1e-6)
     assert plan.table["tank.melt_kwth"].tolist() == pytest.approx([0.0, 300.0], abs=1e-6)
     assert plan.table["chiller.direct_kwth"].tolist() == pytest.approx([0.0, 100.0], abs=1e-6)
@@ -71,7 +70,7 @@ BATTERIES = (Battery(id="bat_a", energy_capacity_kwh=800, charge_power_max_kw=40
              Battery(id="bat_b", energy_capacity_kwh=300, charge_power_max_kw=200, discharge_power_max_kw=150,
                      charge_efficiency=0.93, discharge_efficiency=0.96, soc_min_pct=20, soc_max_pct=95,
                      initial_soc_pct=40))
-ASSETS = DispatchAssets(chillers=CHILLERS, ice_tanks=(TANK,), batteries=BATTERIES)
+ASSETS = DispatchAssets((*CHILLERS, TANK, *BATTERIES))
 PENALTY_BATTERY, PENALTY_ICE, DEMAND_RATE, PEAK_SO_FAR = 2.5, 0.6, 35.0, 900.0
 
 
@@ -292,5 +291,5 @@ def test_every_column_and_row_has_a_unique_readable_name():
     assert columns[lp.blocks["u_grid_import"].index[3]] == "u_import[2026-06-30T22:00Z]"
     assert columns[lp.blocks["peak_kw"].index[0]] == "peak_kw"
     assert rows[lp.electric_rows[0]] == "electric_balance[2026-06-30T16:00Z]"
-    assert rows[lp.battery_terminal_rows[0]] == "bat_a.terminal"
+    assert rows[lp.row_groups["battery_terminal"][0]] == "bat_a.terminal"
     assert "dual.u_ice_mode.second[2026-06-30T18:00Z]" in rows

@@ -15,8 +15,9 @@ from scipy.optimize import Bounds, LinearConstraint, milp
 
 from energy.environment import ParkEnvironment
 from energy.tariff import load_tariff
+from optimizer.blocks.chiller import ChillerBlock
 from optimizer.inputs import HorizonInputs, InitialState
-from optimizer.model import build_lp
+from optimizer.model import DispatchAssets, build_lp
 from optimizer.park_inputs import park_horizon_inputs, simulated_loads
 from optimizer.plan import PlanContext, make_plan, plan_context, plan_options
 from optimizer.setpoints import table_setpoints
@@ -58,7 +59,12 @@ def day_inputs(loads: pd.DataFrame, tariff, d: int) -> HorizonInputs:
 
 def tiny_battery_context(park, tariff) -> PlanContext:
     context = plan_context(park, tariff)
-    return replace(context, assets=replace(context.assets, batteries=(TINY_BATTERY,)))
+    others = tuple(asset for asset in context.assets.assets if not isinstance(asset, Battery))
+    return replace(context, assets=DispatchAssets((*others, TINY_BATTERY)))
+
+
+def ice_chillers(assets: DispatchAssets) -> tuple:
+    return tuple(c for c in assets.of_kind("chiller") if c.makes_ice)
 
 
 def mixed_steps(table: pd.DataFrame, chillers) -> int:
@@ -86,7 +92,7 @@ def test_no_chiller_in_two_modes_over_64_planned_days(demo):
     for tariff, battery in cases:
         options = plan_options(tariff)
         context = tiny_battery_context(park, tariff) if battery else plan_context(park, tariff)
-        chillers = context.assets.ice_chillers
+        chillers = ice_chillers(context.assets)
         for d in range(days):
             inputs = day_inputs(loads, tariff, d)
             plan = make_plan(inputs, InitialState(), options, context, solver="highs", with_baselines=False)
@@ -100,7 +106,7 @@ def test_no_chiller_in_two_modes_over_64_planned_days(demo):
             lp = build_lp(inputs, context.assets, InitialState(), replace(options, realizability="never"))
             relaxed = solve(lp, "highs")
             assert relaxed.objective_cny <= plan.solve.objective_cny * (1 + 1e-9) + 1e-6
-            direct = lp.values(relaxed.x, "chiller_direct_kwth")[lp.ice_chiller_positions]
+            direct = lp.values(relaxed.x, "chiller_direct_kwth")[lp.kind_block(ChillerBlock).ice_rows]
             ice = lp.values(relaxed.x, "chiller_ice_kwth")
             lp_mixed_days += bool(((direct > TOLERANCE_KW) & (ice > TOLERANCE_KW)).any())
             planned += 1
@@ -122,7 +128,7 @@ def test_tiny_battery_morning_matches_scipy_milp_on_the_same_matrix(demo):
     day = loads.iloc[96 * summer + 32:96 * summer + 64]
     inputs = park_horizon_inputs(day, tariff.energy_price_cny_per_kwh(day.index), tariff.export_price_cny_per_kwh)
     plan = make_plan(inputs, InitialState(), options, context, with_baselines=False)
-    assert plan.status == "optimal" and mixed_steps(plan.table, context.assets.ice_chillers) == 0
+    assert plan.status == "optimal" and mixed_steps(plan.table, ice_chillers(context.assets)) == 0
     lp = build_lp(inputs, context.assets, InitialState(), replace(options, realizability="always"))
     result = milp(lp.c, constraints=LinearConstraint(lp.a, lp.row_lower, lp.row_upper),
                   integrality=lp.integrality.astype(int), bounds=Bounds(lp.col_lower, lp.col_upper),
@@ -163,7 +169,7 @@ def test_a_tiny_node_limit_gives_the_fallback_or_a_realizable_incumbent_and_the_
         assert np.allclose(first.table["ice_tank.charge_kwth"], 0) and np.allclose(first.table["battery.charge_kw"], 0)
         return
     table = first.table
-    assert mixed_steps(table, context.assets.ice_chillers) == 0
+    assert mixed_steps(table, ice_chillers(context.assets)) == 0
     assert not ((table["grid_import_kw"] > TOLERANCE_KW) & (table["grid_export_kw"] > TOLERANCE_KW)).any()
     assert not ((table["battery.charge_kw"] > TOLERANCE_KW) & (table["battery.discharge_kw"] > TOLERANCE_KW)).any()
     if first.status == "node limit":
