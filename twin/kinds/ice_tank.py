@@ -12,7 +12,7 @@ from twin.input_schema import PositiveFloat
 from twin.kinds.base import SP, AssetBase, Fraction, M, Percent, PlanColumn, Role
 from twin.kinds.chiller import Chiller
 from twin.kinds.simulation import Member, Simulation, Stage, State, StepInputs
-from twin.plant import PlantOperation
+from twin.plant import PlantOperation, stored_after_kwhth
 from twin.points import PointSpec
 
 if TYPE_CHECKING:
@@ -92,8 +92,8 @@ class IceTank(AssetBase):
                               standing_loss_kwth: float, hours: float) -> float:
         """The inventory after ``hours`` of these flows (the balance of the class docstring), kWhth, within
         0 and the capacity."""
-        change_kwhth = (charge_kwth - melt_kwth - standing_loss_kwth) * hours
-        return min(self.capacity_kwhth, max(0.0, inventory_kwhth + change_kwhth))
+        return stored_after_kwhth(inventory_kwhth, self.capacity_kwhth, charge_kwth, melt_kwth, standing_loss_kwth,
+                                  hours)
 
     def stored_after(self, stored: float, flows: Sequence[float], hours: float) -> float:
         """The inventory (kWhth) after the charge, melt and standing loss read (kWth) held for ``hours``."""
