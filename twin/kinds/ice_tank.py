@@ -84,9 +84,7 @@ class IceTank(AssetBase):
     def scheduled_kwth(self, schedule: PlantSchedule, hour: float) -> tuple[float, float]:
         """The charge and melt rates the plant schedule asks at this local hour of day, kWth: the full charge
         rate in its ice-charge window, the full melt rate in its melt windows, else 0."""
-        charge_kwth = self.charge_rate_max_kwth if schedule.ice_charge.contains(hour) else 0.0
-        melt_kwth = self.melt_rate_max_kwth if any(w.contains(hour) for w in schedule.ice_melt) else 0.0
-        return charge_kwth, melt_kwth
+        return schedule.cooling_storage_kwth(hour, self.charge_rate_max_kwth, self.melt_rate_max_kwth)
 
     def inventory_after_kwhth(self, inventory_kwhth: float, charge_kwth: float, melt_kwth: float,
                               standing_loss_kwth: float, hours: float) -> float:
