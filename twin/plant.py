@@ -144,11 +144,20 @@ class PlantOperation:
     mode_commands: list[int]
     """Each chiller's mode command in force (CMD_*), in the chillers' park order."""
     load_kwth: float
-    """The buildings' cooling load, kWth."""
+    """The cooling load the plant carries, kWth: the buildings' less the cooling the kinds on their chilled-water
+    loop deliver net (twin.kinds.simulation.Stage.CHILLED_WATER_LOOP)."""
     charge_request_kwth: float
     """Ice charge asked for, kWth: the setpoint in force."""
     melt_request_kwth: float
     """Ice melt asked for, kWth: the setpoint in force."""
+
+
+def chilled_water_capacity_kwth(chillers: list[Chiller], mode_commands: list[int]) -> float:
+    """The chilled water the chillers can make together, kWth: the capacity of every chiller whose mode command
+    (CMD_*, in the chillers' order) leaves it automatic or in chilled-water mode, which :func:`operate_plant`
+    stages for the direct load before it puts any in ice mode."""
+    return sum(chiller.cooling_capacity_kwth for chiller, command in zip(chillers, mode_commands)
+               if _fixed_mode(chiller, command) in (None, MODE_DIRECT))
 
 
 def operate_plant(
