@@ -51,7 +51,8 @@ class Stage(IntEnum):
     members in a park with chillers; coupling is the demand on the plant the kinds before it in the registry
     leave (:class:`ChilledWaterDemand`). Returns the cooling it delivers to the loop net, kWth, negative while
     it takes chilled water from the plant; the plant then carries the load less that. It must take no more
-    than the chillers can spare and give no more than the load, so that it never leaves load unmet."""
+    than the chillers can spare and give no more than the load, so that it never leaves load unmet. What it
+    takes is direct load to the plant, which comes before ice making (twin.plant.operate_plant)."""
     PLANT = 3
     """Part of the chilled-water plant: called with all the park's members; coupling is the plant's
     operation over the step (:class:`twin.plant.PlantOperation`)."""
