@@ -99,6 +99,15 @@ class PlantSchedule(InputModel):
     battery_discharge: list[HourWindow] = [HourWindow(start_h=10, end_h=12), HourWindow(start_h=14, end_h=19)]
     battery_power_fraction: Annotated[float, Field(ge=0, le=1)] = 0.5
 
+    def cooling_storage_kwth(self, hour: float, charge_max_kwth: float,
+                             discharge_max_kwth: float) -> tuple[float, float]:
+        """The charge and discharge this schedule asks of cooling storage at this local hour of day, kWth, given
+        the storage's largest rates: the full charge rate in the ice-charge window, the full discharge rate in
+        the melt windows, else 0. Every cooling-storage kind follows these windows, ice or chilled water."""
+        charge_kwth = charge_max_kwth if self.ice_charge.contains(hour) else 0.0
+        discharge_kwth = discharge_max_kwth if any(w.contains(hour) for w in self.ice_melt) else 0.0
+        return charge_kwth, discharge_kwth
+
 
 MonthlyValues = Annotated[list[Annotated[float, Field(ge=-90, le=60)]], Field(min_length=12, max_length=12)]
 """Twelve monthly air temperatures or swings, degC, January first, within the extremes ever measured."""

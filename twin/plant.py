@@ -1,5 +1,5 @@
-"""Chilled-water plant physics for the simulator: cooling load, chiller COP, and one step of
-chiller and ice-tank operation.
+"""Chilled-water plant physics for the simulator: cooling load, chiller COP, the energy balance of cooling
+storage, and one step of chiller and ice-tank operation.
 
 Sources for the figures are in ../shared/DOMAIN.md: direct COP 4.4-6.3 for large
 water-cooled chillers; in ice-making mode (glycol at about -5.6 C) capacity and COP
@@ -88,6 +88,32 @@ def chiller_cop(chiller: Chiller, mode: int, part_load: float, outdoor_temp_c: f
     return chiller.cop_rated * part_load_factor * setpoint_factor * temperature_factor
 
 
+def standing_loss_kwth(stored_kwhth: float, loss_pct_per_h: float) -> float:
+    """The standing loss of cooling storage holding ``stored_kwhth`` that loses ``loss_pct_per_h`` of what it holds
+    each hour, kWth (heat gained through the tank's walls, as a share of the stored cooling)."""
+    return stored_kwhth * (loss_pct_per_h / 100.0)
+
+
+def dischargeable_kwth(stored_kwhth: float, loss_kwth: float, step_h: float) -> float:
+    """The most cooling storage can give up over a step of ``step_h`` hours while losing ``loss_kwth``, kWth: what it
+    holds, spread over the step, less the loss; never below 0."""
+    return max(0.0, stored_kwhth / step_h - loss_kwth)
+
+
+def chargeable_kwth(stored_kwhth: float, capacity_kwhth: float, loss_kwth: float, step_h: float) -> float:
+    """The most cooling storage can take over a step of ``step_h`` hours while losing ``loss_kwth``, kWth: the room
+    left below its capacity, spread over the step, plus the loss; never below 0."""
+    return max(0.0, (capacity_kwhth - stored_kwhth) / step_h + loss_kwth)
+
+
+def stored_after_kwhth(stored_kwhth: float, capacity_kwhth: float, charge_kwth: float, discharge_kwth: float,
+                       loss_kwth: float, hours: float) -> float:
+    """What cooling storage holds after ``hours`` of these flows, kWhth: the balance
+    d(stored) = (charge - discharge - standing loss) * hours, within 0 and the capacity."""
+    change_kwhth = (charge_kwth - discharge_kwth - loss_kwth) * hours
+    return min(capacity_kwhth, max(0.0, stored_kwhth + change_kwhth))
+
+
 @dataclass
 class ChillerOutput:
     """One chiller over one step."""
@@ -118,11 +144,20 @@ class PlantOperation:
     mode_commands: list[int]
     """Each chiller's mode command in force (CMD_*), in the chillers' park order."""
     load_kwth: float
-    """The buildings' cooling load, kWth."""
+    """The cooling load the plant carries, kWth: the buildings' less the cooling the kinds on their chilled-water
+    loop deliver net (twin.kinds.simulation.Stage.CHILLED_WATER_LOOP)."""
     charge_request_kwth: float
     """Ice charge asked for, kWth: the setpoint in force."""
     melt_request_kwth: float
     """Ice melt asked for, kWth: the setpoint in force."""
+
+
+def chilled_water_capacity_kwth(chillers: list[Chiller], mode_commands: list[int]) -> float:
+    """The chilled water the chillers can make together, kWth: the capacity of every chiller whose mode command
+    (CMD_*, in the chillers' order) leaves it automatic or in chilled-water mode, which :func:`operate_plant`
+    stages for the direct load before it puts any in ice mode."""
+    return sum(chiller.cooling_capacity_kwth for chiller, command in zip(chillers, mode_commands)
+               if _fixed_mode(chiller, command) in (None, MODE_DIRECT))
 
 
 def operate_plant(
@@ -144,11 +179,10 @@ def operate_plant(
     proportion to capacity. A chiller makes ice or chilled water, never both.
     Charge and melt are never both non-zero in one step.
     """
-    loss_kwth = inventory_kwhth * (tank.standing_loss_pct_per_h / 100.0) if tank else 0.0
+    loss_kwth = standing_loss_kwth(inventory_kwhth, tank.standing_loss_pct_per_h) if tank else 0.0
     melt = 0.0
     if tank and melt_request_kwth > 0:
-        available_kwth = max(0.0, inventory_kwhth / step_h - loss_kwth)
-        melt = min(melt_request_kwth, tank.melt_rate_max_kwth, available_kwth,
+        melt = min(melt_request_kwth, tank.melt_rate_max_kwth, dischargeable_kwth(inventory_kwhth, loss_kwth, step_h),
                    load_kwth / tank.melt_effectiveness)
     delivered_by_ice = melt * (tank.melt_effectiveness if tank else 0.0)
     direct_load = max(0.0, load_kwth - delivered_by_ice)
@@ -156,8 +190,8 @@ def operate_plant(
     modes = [_fixed_mode(c, cmd) for c, cmd in zip(chillers, mode_commands)]
     charge_wanted = 0.0
     if tank and melt == 0.0 and charge_request_kwth > 0:
-        headroom_kwth = max(0.0, (tank.capacity_kwhth - inventory_kwhth) / step_h + loss_kwth)
-        charge_wanted = min(charge_request_kwth, tank.charge_rate_max_kwth, headroom_kwth)
+        charge_wanted = min(charge_request_kwth, tank.charge_rate_max_kwth,
+                            chargeable_kwth(inventory_kwhth, tank.capacity_kwhth, loss_kwth, step_h))
     # a chiller is in ice mode only when it makes ice, that is when its ice capacity is set
     ice_capacity = sum(c.ice_capacity_kwth or 0.0 for c, m in zip(chillers, modes) if m == MODE_ICE)
     by_ice_capacity = sorted(range(len(chillers)), key=lambda k: -(chillers[k].ice_capacity_kwth or 0.0)) \

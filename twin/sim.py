@@ -25,7 +25,7 @@ import math
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Literal, Protocol, cast
+from typing import Any, Literal, Protocol, cast
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -33,9 +33,18 @@ import pandas as pd
 
 from twin.kinds import simulations
 from twin.kinds.base import Role
-from twin.kinds.simulation import Member, MeteredPower, Simulation, Slots, Stage, StepFunction, StepInputs
+from twin.kinds.simulation import (
+    ChilledWaterDemand,
+    Member,
+    MeteredPower,
+    Simulation,
+    Slots,
+    Stage,
+    StepFunction,
+    StepInputs,
+)
 from twin.park import Park
-from twin.plant import CMD_AUTO, PlantOperation, cooling_load_kwth, operate_plant
+from twin.plant import CMD_AUTO, PlantOperation, chilled_water_capacity_kwth, cooling_load_kwth, operate_plant
 from twin.profiles import occupancy_fraction
 from twin.readings import Quality, Reading
 
@@ -106,12 +115,15 @@ class _Kinds:
     """Every simulated asset by id."""
     building_loads: dict[str, list[tuple[StepFunction, list[Member]]]]
     """By building id; only the kinds the building has."""
+    chilled_water_loop: list[tuple[StepFunction, list[Member]]]
     plant: list[tuple[StepFunction, list[Member]]]
     supplies: list[tuple[StepFunction, list[Member]]]
     meters: list[tuple[StepFunction, list[Member]]]
     sensors: list[tuple[StepFunction, list[Member]]]
     chillers: list[Member]
     """In the park's order, which the plant's per-chiller results follow."""
+    chiller_assets: list[Any]
+    """The chillers' assets, in the same order."""
     mode_command_slots: list[int]
     """Each chiller's mode command point."""
     storage: Member | None
@@ -151,11 +163,13 @@ class _Kinds:
         return cls(
             members=members,
             building_loads={b.id: in_building(b.id) for b in park.buildings},
+            chilled_water_loop=stage(Stage.CHILLED_WATER_LOOP),
             plant=stage(Stage.PLANT),
             supplies=stage(Stage.SUPPLY),
             meters=stage(Stage.METER),
             sensors=stage(Stage.SENSOR),
             chillers=chillers,
+            chiller_assets=[chiller.asset for chiller in chillers],
             mode_command_slots=[role_slot(c, Role.CHILLER_MODE_COMMAND) for c in chillers],
             storage=storage[0] if storage else None,
             storage_setpoint_slots=(role_slot(storage[0], Role.STORAGE_CHARGE_SETPOINT),
@@ -315,8 +329,9 @@ class ParkSimulator:
     #
     # Each kind's step function (twin.kinds.simulation) writes its assets' points into ``values``, the
     # step's vector in point order, at the indices in the assets' slots; points nobody writes stay NaN.
-    # What couples the kinds is worked out here: the buildings' plug and cooling loads, the plant's
-    # operation, the load left for each supply and the power the meters measure.
+    # What couples the kinds is worked out here: the buildings' plug and cooling loads, the cooling load the
+    # kinds on the chilled-water loop leave the plant, the plant's operation, the load left for each supply
+    # and the power the meters measure.
     # ``values`` is a memoryview of the vector: an item write through it stores the float directly,
     # without the ndarray's per-item indexing and conversion.
 
@@ -347,7 +362,14 @@ class ParkSimulator:
             building_load_kw[building.id] = load_kw
 
         if self._plant_building_id is not None:
-            operation = self._operate_plant(cooling_load, hour)
+            commands = [int(self._setpoints.get(slot, CMD_AUTO)) for slot in kinds.mode_command_slots]
+            plant_load_kwth = cooling_load
+            if kinds.chilled_water_loop:
+                capacity_kwth = chilled_water_capacity_kwth(kinds.chiller_assets, commands)
+                for step, members in kinds.chilled_water_loop:
+                    demand = ChilledWaterDemand(plant_load_kwth, capacity_kwth)
+                    plant_load_kwth -= step(members, inputs, demand, values)
+            operation = self._operate_plant(plant_load_kwth, commands, hour)
             plant_kw = 0.0
             for step, members in kinds.plant:
                 plant_kw += step(members, inputs, operation, values)
@@ -361,12 +383,12 @@ class ParkSimulator:
         for step, members in kinds.sensors:
             step(members, inputs, None, values)
 
-    def _operate_plant(self, cooling_load_kwth: float, hour: float) -> PlantOperation:
-        """The plant's operation for the buildings' cooling load: the chillers' mode commands and the cooling
-        storage's charge and melt setpoints in force (without written ones, automatic mode and the rates
-        the plant schedule asks of the storage), run by :func:`twin.plant.operate_plant`."""
+    def _operate_plant(self, cooling_load_kwth: float, commands: list[int], hour: float) -> PlantOperation:
+        """The plant's operation for the cooling load it carries: the chillers' mode commands in force
+        (``commands``; without written ones, automatic) and the cooling storage's charge and melt setpoints in
+        force (without written ones, the rates the plant schedule asks of the storage), run by
+        :func:`twin.plant.operate_plant`."""
         setpoints, kinds = self._setpoints, self._kinds
-        commands = [int(setpoints.get(slot, CMD_AUTO)) for slot in kinds.mode_command_slots]
         storage, tank = kinds.storage, None
         inventory_kwhth = charge_request = melt_request = 0.0
         if storage is not None:
@@ -376,7 +398,7 @@ class ParkSimulator:
             charge_request = setpoints.get(charge_slot, charge_default)
             melt_request = setpoints.get(melt_slot, melt_default)
             inventory_kwhth = _state_of(storage, Role.ICE_INVENTORY)
-        step = operate_plant([c.asset for c in kinds.chillers], commands, tank, inventory_kwhth, cooling_load_kwth,
+        step = operate_plant(kinds.chiller_assets, commands, tank, inventory_kwhth, cooling_load_kwth,
                              charge_request, melt_request, self.step_h)
         return PlantOperation(step, commands, cooling_load_kwth, charge_request, melt_request)
 

@@ -14,8 +14,8 @@ model 1, then the kind's own models, laid out by its function in that table:
 then the end marker 0xFFFF with length 0. Integer values carry SunSpec scale
 factors; unused fields hold the SunSpec "not implemented" values.
 
-Every other kind (chillers, the ice tank, lighting, elevators, EV chargers,
-the weather station) is a BACnet/IP device laid out from its points alone:
+Every other kind (chillers, the ice tank, the chilled-water tank, lighting,
+elevators, EV chargers, the weather station) is a BACnet/IP device laid out from its points alone:
 analog inputs for measurements, binary inputs for on/off states, multi-state
 inputs for modes, commandable analog or multi-state outputs for setpoints; a
 device with setpoints also has a heartbeat (watchdog) object, commandable

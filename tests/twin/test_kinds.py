@@ -13,7 +13,7 @@ from dashboard.pages.overview import colours, labels, power_figure, sankey_figur
 from energy.kpi import flow_sinks, load_names
 from twin.config import load_park
 from twin.input_schema import PositiveFloat
-from twin.kinds import ASSET_CLASSES, kind_class, kind_name, kinds, power_groups, registered
+from twin.kinds import ASSET_CLASSES, ChilledWaterTank, kind_class, kind_name, kinds, power_groups, registered
 from twin.kinds.base import AssetBase, M, PowerGroup, Role
 from twin.points import PointSpec
 from twin.subsystems import power_points, subsystem_power_frame
@@ -36,8 +36,8 @@ class Pump(AssetBase):
 
 def test_the_registry_lists_every_kind_of_the_park_file_once_in_park_order():
     names = [kind_name(cls) for cls in kinds()]
-    assert names == ["chiller", "ice_tank", "lighting", "elevator", "pv_array", "battery", "ev_charger", "meter",
-                     "weather_station"]
+    assert names == ["chiller", "ice_tank", "chilled_water_tank", "lighting", "elevator", "pv_array", "battery",
+                     "ev_charger", "meter", "weather_station"]
     assert kinds() == ASSET_CLASSES
     assert all(kind_class(name).model_fields["kind"].default == name for name in names)
     with pytest.raises(KeyError, match="pump"):
@@ -54,7 +54,9 @@ def test_power_groups_are_unique_by_name_and_ordered_loads_meters_sources():
 
 def test_every_declared_point_is_one_of_the_kinds_standard_points():
     park = load_park(DEMO_PARK)
-    assert {type(asset) for _, asset in park.iter_assets()} == set(ASSET_CLASSES)  # the demo park has every kind
+    park.buildings[0].assets.append(ChilledWaterTank(id="chw_tank", capacity_kwhth=18604, charge_rate_max_kwth=2000,
+                                                     discharge_rate_max_kwth=3000))
+    assert {type(asset) for _, asset in park.iter_assets()} == set(ASSET_CLASSES)  # every kind
     for _, asset in park.iter_assets():
         names = {spec.name for spec in asset.standard_points()}
         assert (asset.power_point is None) == (asset.power_group() is None)

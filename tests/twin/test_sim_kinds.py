@@ -1,6 +1,7 @@
 """The park simulator steps each kind through the step function its module declares (twin.kinds.simulation):
 a pump kind, defined here as a new module would define it, is simulated, metered and continued with no
-other change, and leaves every other asset's readings as they were."""
+other change, and leaves every other asset's readings as they were; a kind on the buildings' chilled-water
+loop takes the cooling it delivers off the load the chillers carry."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from twin.config import load_park
 from twin.input_schema import PositiveFloat
 from twin.kinds import registered
 from twin.kinds.base import AssetBase, M, PowerGroup
-from twin.kinds.simulation import Member, Simulation, Stage, State, StepInputs
+from twin.kinds.simulation import ChilledWaterDemand, Member, Simulation, Stage, State, StepInputs
 from twin.park import Park
 from twin.points import PointSpec
 from twin.sim import ParkSimulator
@@ -107,3 +108,57 @@ def test_a_new_kinds_continued_state_is_restored():
         first = dict(zip(sim.point_ids, sim.advance().values))
     assert taken == ["b1.pump1.energy_kwh"]
     assert first["b1.pump1.energy_kwh"] == 1234.5 and first["b1.pump1.power_kw"] == PUMP_KW
+
+
+IMPORT_KWTH = 800.0
+CHILLERS_KWTH = 2110.0 + 2110.0 + 1400.0
+"""The demo park's chillers' chilled-water capacity (examples/demo-park/park.yaml), all in automatic mode."""
+
+
+def _import_step(members: list[Member], inputs: StepInputs, demand: ChilledWaterDemand,
+                 values: memoryview[float]) -> float:
+    """Each import delivers its rated cooling, no more than the load left; it reports the chillers' spare
+    capacity it was handed."""
+    delivered = 0.0
+    for member in members:
+        cooling = min(member.asset.rated_kwth, demand.load_kwth - delivered)
+        values[member.slots["cooling_kwth"]] = cooling
+        values[member.slots["spare_kwth"]] = demand.spare_kwth
+        delivered += cooling
+    return delivered
+
+
+class CoolingImport(AssetBase):
+    """District cooling through a heat exchanger on the buildings' chilled-water loop, at a fixed rate."""
+
+    kind: Literal["cooling_import"] = "cooling_import"
+    simulation: ClassVar[Simulation] = Simulation(Stage.CHILLED_WATER_LOOP, _import_step)
+    rated_kwth: PositiveFloat
+
+    def standard_points(self) -> list[PointSpec]:
+        return [PointSpec("cooling_kwth", "kWth", M, low_limit=0), PointSpec("spare_kwth", "kWth", M, low_limit=0)]
+
+
+def chillers_cooling_kwth(park: Park, steps: int) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """(point ids, steps x points values, the chillers' cooling each step, kWth) from START with the ice tank
+    held idle, so that the chillers carry the whole load the plant is left."""
+    sim = ParkSimulator(park, ParkEnvironment(park), START)
+    for point in ("plant.ice_tank.charge_setpoint_kwth", "plant.ice_tank.melt_setpoint_kwth"):
+        sim.write_setpoint(point, 0.0)
+    values = np.vstack([sim.advance().values for _ in range(steps)])
+    cooling = [k for k, pid in enumerate(sim.point_ids) if pid.startswith("plant.chiller") and
+               pid.endswith(".cooling_kwth")]
+    return sim.point_ids, values, values[:, cooling].sum(axis=1)
+
+
+def test_a_kind_on_the_chilled_water_loop_takes_its_cooling_off_the_plants_load():
+    _, _, load_kwth = chillers_cooling_kwth(load_park(DEMO), STEPS)
+    park = load_park(DEMO)
+    park.buildings[0].assets.append(CoolingImport(id="district", rated_kwth=IMPORT_KWTH))
+    with registered(CoolingImport):
+        ids, values, carried_kwth = chillers_cooling_kwth(park, STEPS)
+    assert np.all(load_kwth > IMPORT_KWTH)  # an occupied morning: the import delivers its rate
+    np.testing.assert_array_equal(values[:, ids.index("plant.district.cooling_kwth")], IMPORT_KWTH)
+    np.testing.assert_allclose(carried_kwth, load_kwth - IMPORT_KWTH, rtol=1e-12)
+    np.testing.assert_allclose(values[:, ids.index("plant.district.spare_kwth")], CHILLERS_KWTH - load_kwth,
+                               rtol=1e-12)

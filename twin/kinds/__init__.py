@@ -16,6 +16,7 @@ from pydantic import Field
 
 from twin.kinds.base import AssetBase, PowerGroup
 from twin.kinds.battery import Battery
+from twin.kinds.chilled_water_tank import ChilledWaterTank
 from twin.kinds.chiller import Chiller
 from twin.kinds.elevator import Elevator
 from twin.kinds.ev_charger import EVCharger
@@ -27,12 +28,12 @@ from twin.kinds.simulation import Simulation, Stage
 from twin.kinds.weather_station import WeatherStation
 from twin.registration import registered_while
 
-__all__ = ["ASSET_CLASSES", "Asset", "Battery", "Chiller", "EVCharger", "Elevator", "IceTank", "Lighting", "Meter",
-           "PVArray", "WeatherStation", "kind_class", "kind_name", "kinds", "load_subsystems", "power_groups",
-           "registered", "simulations", "typical_load_subsystems"]
+__all__ = ["ASSET_CLASSES", "Asset", "Battery", "ChilledWaterTank", "Chiller", "EVCharger", "Elevator", "IceTank",
+           "Lighting", "Meter", "PVArray", "WeatherStation", "kind_class", "kind_name", "kinds", "load_subsystems",
+           "power_groups", "registered", "simulations", "typical_load_subsystems"]
 
 Asset = Annotated[
-    Chiller | IceTank | Lighting | Elevator | PVArray | Battery | EVCharger | Meter | WeatherStation,
+    Chiller | IceTank | ChilledWaterTank | Lighting | Elevator | PVArray | Battery | EVCharger | Meter | WeatherStation,
     Field(discriminator="kind"),
 ]
 """Any asset of the park file, told apart by its ``kind``."""

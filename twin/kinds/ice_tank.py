@@ -12,7 +12,7 @@ from twin.input_schema import PositiveFloat
 from twin.kinds.base import SP, AssetBase, Fraction, M, Percent, PlanColumn, Role
 from twin.kinds.chiller import Chiller
 from twin.kinds.simulation import Member, Simulation, Stage, State, StepInputs
-from twin.plant import PlantOperation
+from twin.plant import PlantOperation, stored_after_kwhth
 from twin.points import PointSpec
 
 if TYPE_CHECKING:
@@ -84,16 +84,14 @@ class IceTank(AssetBase):
     def scheduled_kwth(self, schedule: PlantSchedule, hour: float) -> tuple[float, float]:
         """The charge and melt rates the plant schedule asks at this local hour of day, kWth: the full charge
         rate in its ice-charge window, the full melt rate in its melt windows, else 0."""
-        charge_kwth = self.charge_rate_max_kwth if schedule.ice_charge.contains(hour) else 0.0
-        melt_kwth = self.melt_rate_max_kwth if any(w.contains(hour) for w in schedule.ice_melt) else 0.0
-        return charge_kwth, melt_kwth
+        return schedule.cooling_storage_kwth(hour, self.charge_rate_max_kwth, self.melt_rate_max_kwth)
 
     def inventory_after_kwhth(self, inventory_kwhth: float, charge_kwth: float, melt_kwth: float,
                               standing_loss_kwth: float, hours: float) -> float:
         """The inventory after ``hours`` of these flows (the balance of the class docstring), kWhth, within
         0 and the capacity."""
-        change_kwhth = (charge_kwth - melt_kwth - standing_loss_kwth) * hours
-        return min(self.capacity_kwhth, max(0.0, inventory_kwhth + change_kwhth))
+        return stored_after_kwhth(inventory_kwhth, self.capacity_kwhth, charge_kwth, melt_kwth, standing_loss_kwth,
+                                  hours)
 
     def stored_after(self, stored: float, flows: Sequence[float], hours: float) -> float:
         """The inventory (kWhth) after the charge, melt and standing loss read (kWth) held for ``hours``."""

@@ -13,7 +13,8 @@ park's) over one step [t, t + step). It sees only its arguments, never the simul
   each member's points: power and flows as the mean over the step, state points as the state at t.
 
 It carries each member's state forward to t + step in ``member.state`` and returns the electric power of
-its members together, kW (a load, or a supply in the ``SUPPLY`` stage; 0 for kinds that have none).
+its members together, kW (a load, or a supply in the ``SUPPLY`` stage; 0 for kinds that have none), except
+in the ``CHILLED_WATER_LOOP`` stage, where it returns the cooling its members deliver to the loop, kWth.
 Random draws come from ``inputs.rng`` in member order, so that a run is reproducible from its seed.
 """
 
@@ -44,16 +45,24 @@ class Stage(IntEnum):
     BUILDING_LOAD = 1
     """A load of its building: called once per building with that building's members; coupling is the
     building's occupancy, 0 to 1."""
-    PLANT = 2
+    CHILLED_WATER_LOOP = 2
+    """Stands on the buildings' chilled-water loop between their cooling load and the plant (a chilled-water
+    storage tank, charged with chilled water and discharged to the buildings): called with all the park's
+    members in a park with chillers; coupling is the demand on the plant the kinds before it in the registry
+    leave (:class:`ChilledWaterDemand`). Returns the cooling it delivers to the loop net, kWth, negative while
+    it takes chilled water from the plant; the plant then carries the load less that. It must take no more
+    than the chillers can spare and give no more than the load, so that it never leaves load unmet. What it
+    takes is direct load to the plant, which comes before ice making (twin.plant.operate_plant)."""
+    PLANT = 3
     """Part of the chilled-water plant: called with all the park's members; coupling is the plant's
     operation over the step (:class:`twin.plant.PlantOperation`)."""
-    SUPPLY = 3
+    SUPPLY = 4
     """Supplies the park's loads: called with all the park's members; coupling is the load the kinds before
     it in the registry have not supplied, kW. Returns the power supplied, kW."""
-    METER = 4
+    METER = 5
     """Measures electric power: called with all the park's members; coupling is the true power of the grid
     connection and of each building (:class:`MeteredPower`)."""
-    SENSOR = 5
+    SENSOR = 6
     """Measures outdoor conditions: called with all the park's members; coupling is None."""
 
 
@@ -142,3 +151,18 @@ class MeteredPower:
     """At the grid connection: every load less every supply."""
     building_kw: Mapping[str, float]
     """Every load of each building, by building id (supplies not counted)."""
+
+
+@dataclass(slots=True)
+class ChilledWaterDemand:
+    """The demand on the chilled-water plant over the step, as the kinds on the loop before it leave it."""
+
+    load_kwth: float
+    """Cooling load the plant is to carry, kWth: the buildings' load less what those kinds deliver net."""
+    capacity_kwth: float
+    """Chilled water the chillers can make together, kWth (:func:`twin.plant.chilled_water_capacity_kwth`)."""
+
+    @property
+    def spare_kwth(self) -> float:
+        """Chilled water the chillers can make beyond the load, kWth; 0 when they cannot carry it."""
+        return max(0.0, self.capacity_kwth - self.load_kwth)
