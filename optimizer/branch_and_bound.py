@@ -8,7 +8,7 @@ the LP even when the root solves it (``benchmarks/realizability_search.py``). Th
 machinery:
 
 - the LP relaxation (u in [0, 1]) is solved; a solution where no pair has both flows above
-  :data:`~optimizer.model.SIMULTANEOUS_TOLERANCE_KW` is realizable as it stands (each u can be set
+  :data:`~optimizer.lp_builder.SIMULTANEOUS_TOLERANCE_KW` is realizable as it stands (each u can be set
   to the side that flows), so it is an incumbent;
 - otherwise it branches on the pair with the largest simultaneous flow, fixing its u to 1 or 0
   (bounds changed in place, so HiGHS re-solves from the last basis), the side with the larger
@@ -37,7 +37,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from optimizer.linear_program import LinearProgram
-from optimizer.model import MIP_MAX_NODES, SIMULTANEOUS_TOLERANCE_KW
+from optimizer.lp_builder import SIMULTANEOUS_TOLERANCE_KW
+from optimizer.model import MIP_MAX_NODES
 from optimizer.warm_start import WarmStart
 
 if TYPE_CHECKING:

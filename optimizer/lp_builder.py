@@ -111,6 +111,18 @@ def _concatenate(parts: list[np.ndarray]) -> np.ndarray:
     return np.concatenate(parts) if parts else np.zeros(0)
 
 
+SIMULTANEOUS_TOLERANCE_KW = 1e-6
+"""Both flows of a pair above this (kW / kWth) in one step count as simultaneous."""
+
+
+def flowing_together(first: NDArray[np.float64], second: NDArray[np.float64], steps: int) -> NDArray[np.bool_]:
+    """Per step, whether any row of ``first`` and the same row of ``second`` (values of two flows, rows x steps,
+    or one row of ``steps``) are both above :data:`SIMULTANEOUS_TOLERANCE_KW`."""
+    per_step: NDArray[np.bool_] = np.any((first.reshape(-1, steps) > SIMULTANEOUS_TOLERANCE_KW)
+                                         & (second.reshape(-1, steps) > SIMULTANEOUS_TOLERANCE_KW), axis=0)
+    return per_step
+
+
 @dataclass(frozen=True)
 class BinarySteps:
     """Steps (boolean masks over the horizon) that get realizability binaries, and why: ``grid``

@@ -59,9 +59,6 @@ from twin.kinds import kind_name
 from twin.kinds.base import AssetBase
 from twin.park import Park
 
-SIMULTANEOUS_TOLERANCE_KW = 1e-6
-"""Both flows of a pair above this (kW / kWth) in one step count as simultaneous."""
-
 MIP_MAX_NODES = 1000
 """Default node budget of a MIP's search (:attr:`PlanOptions.mip_max_nodes`)."""
 

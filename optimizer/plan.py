@@ -18,18 +18,14 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from numpy.typing import NDArray
 
 from energy.tariff import Tariff
 from optimizer.baselines import BASELINES, baseline_dispatch, hold_storage_dispatch
-from optimizer.blocks.battery import BatteryBlock
-from optimizer.blocks.chiller import ChillerBlock
-from optimizer.blocks.ice_tank import IceTankBlock
 from optimizer.diagnostics import infeasibility_diagnostic, input_problems
 from optimizer.inputs import HorizonInputs, InitialState
 from optimizer.linear_program import LinearProgram
-from optimizer.lp_builder import BinarySteps
-from optimizer.model import SIMULTANEOUS_TOLERANCE_KW, DispatchAssets, PlanOptions, build_lp
+from optimizer.lp_builder import BinarySteps, flowing_together
+from optimizer.model import DispatchAssets, PlanOptions, build_lp
 from optimizer.solve import DEFAULT_SOLVER, LIMITS, SolveResult, SolverName, solve
 from optimizer.warm_start import WarmStart
 from twin.park import Park, PlantSchedule
@@ -229,21 +225,16 @@ def realizable_solve(lp: LinearProgram, inputs: HorizonInputs, state: InitialSta
 
 
 def simultaneous_steps(lp: LinearProgram, x: np.ndarray) -> BinarySteps:
-    """Steps where import and export, charge and discharge, ice making and melting, or one chiller's
-    ice making and chilled water are both above :data:`SIMULTANEOUS_TOLERANCE_KW`."""
+    """Steps where import and export, or two flows a block keeps apart (:meth:`KindBlock.simultaneous`: charge
+    and discharge, a chiller's ice making and chilled water), are both flowing
+    (:data:`optimizer.lp_builder.SIMULTANEOUS_TOLERANCE_KW`)."""
     T = len(lp.blocks["grid_import_kw"].index)
-
-    def both(first: np.ndarray, second: np.ndarray) -> NDArray[np.bool_]:
-        per_step: NDArray[np.bool_] = np.any((first.reshape(-1, T) > SIMULTANEOUS_TOLERANCE_KW)
-                                             & (second.reshape(-1, T) > SIMULTANEOUS_TOLERANCE_KW), axis=0)
-        return per_step
-
-    v = functools.partial(lp.values, x)
-    grid = both(v("grid_import_kw"), v("grid_export_kw"))
-    storage = both(v("battery_charge_kw"), v("battery_discharge_kw")) | both(v("ice_charge_kwth"), v("ice_melt_kwth"))
-    chiller = both(v("chiller_ice_kwth"), v("chiller_direct_kwth")[lp.kind_block(ChillerBlock).ice_rows])
-    return BinarySteps(grid, storage, chiller, ("simultaneous flows in a solution",)
-                       if (grid | storage | chiller).any() else ())
+    grid = flowing_together(lp.values(x, "grid_import_kw"), lp.values(x, "grid_export_kw"), T)
+    found = BinarySteps(grid, np.zeros(T, bool), np.zeros(T, bool), ())
+    for block in lp.kind_blocks:
+        found = found.union(block.simultaneous(x, T))
+    return BinarySteps(found.grid, found.storage, found.chiller,
+                       ("simultaneous flows in a solution",) if found.any else ())
 
 
 def limit_note(result: SolveResult, options: PlanOptions) -> str:
@@ -287,30 +278,8 @@ def dispatch_columns(lp: LinearProgram, x: np.ndarray, inputs: HorizonInputs) ->
         "grid_import_kw": v("grid_import_kw"),
         "grid_export_kw": v("grid_export_kw"),
     }
-    direct, ice = v("chiller_direct_kwth"), v("chiller_ice_kwth")
-    chillers = lp.kind_block(ChillerBlock)
-    ice_row = {c.id: j for j, c in enumerate(chillers.ice_chillers)}
-    electric_kw = chillers.electric_kw(direct, ice)
-    for i, chiller in enumerate(chillers.assets):
-        columns[f"{chiller.id}.direct_kwth"] = direct[i]
-        columns[f"{chiller.id}.ice_kwth"] = ice[ice_row[chiller.id]] if chiller.id in ice_row else np.zeros(T)
-        columns[f"{chiller.id}.electric_kw"] = electric_kw[i]
-    columns["chillers_electric_kw"] = electric_kw.sum(axis=0)
-    charge, melt, inventory = v("ice_charge_kwth"), v("ice_melt_kwth"), v("ice_inventory_kwhth")
-    for k, tank in enumerate(lp.kind_block(IceTankBlock).assets):
-        columns[f"{tank.id}.charge_kwth"] = charge[k]
-        columns[f"{tank.id}.melt_kwth"] = melt[k]
-        columns[f"{tank.id}.cooling_delivered_kwth"] = melt[k] * tank.melt_effectiveness
-        columns[f"{tank.id}.inventory_kwhth"] = inventory[k, :T]
-        columns[f"{tank.id}.soc_pct"] = 100.0 * inventory[k, :T] / tank.capacity_kwhth
-    bat_ch, bat_dis, stored = v("battery_charge_kw"), v("battery_discharge_kw"), v("battery_stored_kwh")
-    for b, battery in enumerate(lp.kind_block(BatteryBlock).assets):
-        columns[f"{battery.id}.charge_kw"] = bat_ch[b]
-        columns[f"{battery.id}.discharge_kw"] = bat_dis[b]
-        columns[f"{battery.id}.power_setpoint_kw"] = bat_dis[b] - bat_ch[b]
-        columns[f"{battery.id}.stored_kwh"] = stored[b, :T]
-        columns[f"{battery.id}.soc_pct"] = 100.0 * stored[b, :T] / battery.energy_capacity_kwh
-    columns["ev_kw"] = v("ev_kw").sum(axis=0) if inputs.ev_sessions else np.zeros(T)
+    for block in lp.kind_blocks:
+        columns.update(block.table_columns(x, T))
     columns["step_cost_cny"] = (lp.c[lp.blocks["grid_import_kw"].index] * v("grid_import_kw")
                                 + lp.c[lp.blocks["grid_export_kw"].index] * v("grid_export_kw"))
     return columns

@@ -26,7 +26,9 @@ electric balances, peak, export limits, the grid's binaries) where the park's mo
 Outside the assembly, a block declares what the park's checks and dispatches ask of it:
 :meth:`KindBlock.cooling_max_kwth` (optimizer.diagnostics), :meth:`KindBlock.ice_making_cop` (the ice
 terminal penalty), :attr:`KindBlock.primary_columns` and :meth:`KindBlock.complete` (a rule-based
-dispatch's decisions and what follows from them, optimizer.dispatch).
+dispatch's decisions and what follows from them, optimizer.dispatch); and, of a solution,
+:meth:`KindBlock.simultaneous` (flows of a pair together, which a re-solve forbids) and
+:meth:`KindBlock.table_columns` (its columns of the plan's per-step table, optimizer.plan).
 """
 
 from __future__ import annotations
@@ -37,11 +39,12 @@ from typing import TYPE_CHECKING, ClassVar
 import numpy as np
 from numpy.typing import NDArray
 
+from optimizer.lp_builder import BinarySteps
 from twin.kinds.base import AssetBase
 
 if TYPE_CHECKING:
     from optimizer.inputs import HorizonInputs, InitialState
-    from optimizer.lp_builder import BinarySteps, Builder
+    from optimizer.lp_builder import Builder
     from optimizer.model import PlanOptions
 
 Term = tuple[np.ndarray, "np.ndarray | float"]
@@ -159,3 +162,14 @@ class KindBlock:
         """Set its columns in ``x`` that follow from its :attr:`primary_columns` (already set in ``x``), such as
         storage levels from the flows; its binaries and terminal slacks are set with the park's
         (optimizer.dispatch)."""
+
+    def simultaneous(self, x: NDArray[np.float64], steps: int) -> BinarySteps:
+        """The steps where the solution ``x`` has two of its flows together that its binaries keep apart
+        (optimizer.lp_builder.flowing_together), as the kind of pair they are."""
+        return BinarySteps.none(steps)
+
+    def table_columns(self, x: NDArray[np.float64], steps: int) -> dict[str, NDArray[np.float64]]:
+        """Its columns of the plan's per-step table of the solution ``x`` (optimizer.plan.dispatch_table), each
+        ``steps`` long, named ``<asset id>.<quantity with unit>`` or, for the kind's total, a park-wide name;
+        levels are at each step's start. A plan's setpoints are read from these (twin.kinds.base.PlanColumn)."""
+        return {}

@@ -13,9 +13,15 @@ import numpy as np
 from numpy.typing import NDArray
 
 from optimizer.blocks.base import Assembly, KindBlock, Term
-from optimizer.blocks.storage import charging_apart_from_discharging, levels_from_flows, soft_terminal_target
+from optimizer.blocks.storage import (
+    charging_apart_from_discharging,
+    charging_with_discharging,
+    levels_from_flows,
+    soft_terminal_target,
+)
 from optimizer.inputs import HorizonInputs
 from optimizer.linear_program import Labels
+from optimizer.lp_builder import BinarySteps
 from twin.kinds import Battery
 
 
@@ -85,3 +91,19 @@ class BatteryBlock(KindBlock):
         """The stored energy the charge and discharge lead to."""
         levels_from_flows(x, self.stored, self.start, 1.0, np.array([b.charge_efficiency for b in self.assets]),
                           self.charge, self.discharge, np.array([b.discharge_efficiency for b in self.assets]), step_h)
+
+    def simultaneous(self, x: NDArray[np.float64], steps: int) -> BinarySteps:
+        return charging_with_discharging(x, self.charge, self.discharge, steps)
+
+    def table_columns(self, x: NDArray[np.float64], steps: int) -> dict[str, NDArray[np.float64]]:
+        """Charge and discharge (kW), the power setpoint they make (kW, + discharge), stored energy (kWh) and SOC
+        (% of capacity) per battery."""
+        charge, discharge, stored = x[self.charge], x[self.discharge], x[self.stored]
+        columns: dict[str, NDArray[np.float64]] = {}
+        for b, battery in enumerate(self.assets):
+            columns[f"{battery.id}.charge_kw"] = charge[b]
+            columns[f"{battery.id}.discharge_kw"] = discharge[b]
+            columns[f"{battery.id}.power_setpoint_kw"] = discharge[b] - charge[b]
+            columns[f"{battery.id}.stored_kwh"] = stored[b, :steps]
+            columns[f"{battery.id}.soc_pct"] = 100.0 * stored[b, :steps] / battery.energy_capacity_kwh
+        return columns

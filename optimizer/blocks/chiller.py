@@ -15,7 +15,7 @@ from numpy.typing import NDArray
 from optimizer.blocks.base import Assembly, KindBlock, Term
 from optimizer.inputs import HorizonInputs
 from optimizer.linear_program import Labels
-from optimizer.lp_builder import BinarySteps, exclusive_pair
+from optimizer.lp_builder import BinarySteps, exclusive_pair, flowing_together
 from twin.kinds import Chiller
 from twin.plant import MODE_DIRECT, MODE_ICE, chiller_cop
 
@@ -133,3 +133,21 @@ class ChillerBlock(KindBlock):
                         np.repeat(self.cap_ice, n_chiller, axis=1).reshape(-1),
                         np.repeat(self.cap_direct_of_ice, n_chiller, axis=1).reshape(-1),
                         Labels.of("u_ice_mode", self.ice_ids, np.flatnonzero(mode_steps)))
+
+    def simultaneous(self, x: NDArray[np.float64], steps: int) -> BinarySteps:
+        """Steps where an ice-making chiller makes ice and chilled water at once."""
+        none = np.zeros(steps, bool)
+        return BinarySteps(none, none, flowing_together(x[self.ice], x[self.direct_of_ice], steps), ())
+
+    def table_columns(self, x: NDArray[np.float64], steps: int) -> dict[str, NDArray[np.float64]]:
+        """Chilled water and ice made (kWth) and electric power (kW) per chiller, then all chillers' power (kW)."""
+        direct, ice = x[self.direct], x[self.ice]
+        electric_kw = self.electric_kw(direct, ice)
+        ice_row = {c.id: j for j, c in enumerate(self.ice_chillers)}
+        columns: dict[str, NDArray[np.float64]] = {}
+        for i, chiller in enumerate(self.assets):
+            columns[f"{chiller.id}.direct_kwth"] = direct[i]
+            columns[f"{chiller.id}.ice_kwth"] = ice[ice_row[chiller.id]] if chiller.id in ice_row else np.zeros(steps)
+            columns[f"{chiller.id}.electric_kw"] = electric_kw[i]
+        columns["chillers_electric_kw"] = electric_kw.sum(axis=0)
+        return columns

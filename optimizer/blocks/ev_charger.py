@@ -8,6 +8,7 @@ Rows: ``sum_t ev[s,t] dt = energy[s]`` (kWh) per session.
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import NDArray
 
 from optimizer.blocks.base import Assembly, KindBlock, Term
 from optimizer.inputs import HorizonInputs
@@ -43,3 +44,7 @@ class EVChargerBlock(KindBlock):
             energy = np.array([s.energy_kwh for s in self.sessions])
             lp.builder.rows_of(len(self.sessions), energy, energy, [(self.ev, lp.step_h)],
                                labels=Labels.of("energy_kwh", self.session_ids))
+
+    def table_columns(self, x: NDArray[np.float64], steps: int) -> dict[str, NDArray[np.float64]]:
+        """The power of all sessions together, kW."""
+        return {"ev_kw": x[self.ev].sum(axis=0) if self.sessions else np.zeros(steps)}

@@ -13,8 +13,14 @@ import numpy as np
 from numpy.typing import NDArray
 
 from optimizer.blocks.base import Assembly, KindBlock, Term
-from optimizer.blocks.storage import charging_apart_from_discharging, levels_from_flows, soft_terminal_target
+from optimizer.blocks.storage import (
+    charging_apart_from_discharging,
+    charging_with_discharging,
+    levels_from_flows,
+    soft_terminal_target,
+)
 from optimizer.linear_program import Labels
+from optimizer.lp_builder import BinarySteps
 from twin.kinds import IceTank
 
 
@@ -80,3 +86,19 @@ class IceTankBlock(KindBlock):
         """The inventory the charge and melt lead to."""
         keep = np.array([1.0 - k.standing_loss_pct_per_h / 100.0 * step_h for k in self.assets])
         levels_from_flows(x, self.inventory, self.start, keep, 1.0, self.charge, self.melt, 1.0, step_h)
+
+    def simultaneous(self, x: NDArray[np.float64], steps: int) -> BinarySteps:
+        return charging_with_discharging(x, self.charge, self.melt, steps)
+
+    def table_columns(self, x: NDArray[np.float64], steps: int) -> dict[str, NDArray[np.float64]]:
+        """Charge, melt and the cooling the melt delivers (kWth), inventory (kWhth) and its share of the capacity
+        (%) per tank."""
+        charge, melt, inventory = x[self.charge], x[self.melt], x[self.inventory]
+        columns: dict[str, NDArray[np.float64]] = {}
+        for k, tank in enumerate(self.assets):
+            columns[f"{tank.id}.charge_kwth"] = charge[k]
+            columns[f"{tank.id}.melt_kwth"] = melt[k]
+            columns[f"{tank.id}.cooling_delivered_kwth"] = melt[k] * tank.melt_effectiveness
+            columns[f"{tank.id}.inventory_kwhth"] = inventory[k, :steps]
+            columns[f"{tank.id}.soc_pct"] = 100.0 * inventory[k, :steps] / tank.capacity_kwhth
+        return columns

@@ -1,5 +1,6 @@
 """What the storage kinds' LP blocks share: a soft target for the level at the horizon's end, a binary per
-flagged step that keeps charging and discharging apart, and the level a dispatch's flows lead to
+flagged step that keeps charging and discharging apart (and the steps where a solution has them together),
+and the level a dispatch's flows lead to
 (optimizer.blocks.battery, optimizer.blocks.ice_tank)."""
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from numpy.typing import NDArray
 
 from optimizer.blocks.base import Assembly, KindBlock
 from optimizer.linear_program import Labels
-from optimizer.lp_builder import exclusive_pair
+from optimizer.lp_builder import BinarySteps, exclusive_pair, flowing_together
 
 
 def soft_terminal_target(lp: Assembly, block: KindBlock, name: str, unit: str, penalty_per_unit: float,
@@ -58,3 +59,11 @@ def levels_from_flows(x: NDArray[np.float64], level: NDArray[np.intp], start: np
     charged, discharged = x[charge], x[discharge]
     for t in range(charged.shape[1]):
         x[level[:, t + 1]] = keep * x[level[:, t]] + (gain * charged[:, t] - discharged[:, t] / drain) * step_h
+
+
+def charging_with_discharging(x: NDArray[np.float64], charge: NDArray[np.intp], discharge: NDArray[np.intp],
+                              steps: int) -> BinarySteps:
+    """The steps where ``x`` charges and discharges one asset at once, as storage steps (the pair
+    :func:`charging_apart_from_discharging` keeps apart)."""
+    none = np.zeros(steps, bool)
+    return BinarySteps(none, flowing_together(x[charge], x[discharge], steps), none, ())
