@@ -24,7 +24,7 @@ def input_problems(inputs: HorizonInputs, assets: DispatchAssets, state: Initial
             problems.append(f"inputs: {column} is missing or not finite at {inputs.index[bad][0]:%Y-%m-%d %H:%M} UTC "
                             f"({int(bad.sum())} step(s))")
     for battery in assets.batteries:
-        stored = state.battery_stored_kwh.get(battery.id)
+        stored = state.stored.get(battery.id)
         if stored is None:
             continue
         soc_pct = 100.0 * stored / battery.energy_capacity_kwh
@@ -35,7 +35,7 @@ def input_problems(inputs: HorizonInputs, assets: DispatchAssets, state: Initial
             problems.append(f"state: battery {battery.id!r} starts at SOC {soc_pct:.1f} %, above its maximum "
                             f"soc_max_pct {battery.soc_max_pct:g} %")
     for tank in assets.ice_tanks:
-        inventory = state.ice_inventory_kwhth.get(tank.id)
+        inventory = state.stored.get(tank.id)
         if inventory is not None and not 0.0 <= inventory <= tank.capacity_kwhth + 1e-9:
             problems.append(f"state: ice tank {tank.id!r} starts at {inventory:,.0f} kWhth, outside "
                             f"[0, capacity_kwhth {tank.capacity_kwhth:,.0f}]")
@@ -73,7 +73,7 @@ def _ice_shortage(inputs: HorizonInputs, assets: DispatchAssets, state: InitialS
     need_kwhth = np.maximum(0.0, load - direct_kwth) * inputs.step_h
     if need_kwhth.sum() == 0:
         return []
-    inventory = sum(state.ice_inventory_kwhth.get(k.id, k.capacity_kwhth * k.initial_soc_pct / 100)
+    inventory = sum(state.stored.get(k.id, k.capacity_kwhth * k.initial_soc_pct / 100)
                     * k.melt_effectiveness for k in assets.ice_tanks)
     rechargeable = any(load < direct_kwth)
     if inventory + 1e-9 >= need_kwhth.sum() or rechargeable:

@@ -9,6 +9,8 @@ simulator's battery (twin.kinds.battery), written here as rows over the horizon.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 from numpy.typing import NDArray
 
@@ -21,6 +23,7 @@ from twin.kinds import Battery
 
 class BatteryBlock(KindBlock):
     kind = "battery"
+    stored_column: ClassVar[str] = "stored_kwh"
     assets: tuple[Battery, ...]
 
     def import_max_kw(self, inputs: HorizonInputs) -> float:
@@ -36,7 +39,7 @@ class BatteryBlock(KindBlock):
         self.p_dis = np.array([x.discharge_power_max_kw for x in batteries]).reshape(-1, 1)
         e_min = np.array([x.energy_capacity_kwh * x.soc_min_pct / 100 for x in batteries])
         self.e_max = np.array([x.energy_capacity_kwh * x.soc_max_pct / 100 for x in batteries])
-        self.start = np.array([lp.state.battery_stored_kwh.get(x.id, x.energy_capacity_kwh * x.initial_soc_pct / 100)
+        self.start = np.array([lp.state.stored.get(x.id, x.energy_capacity_kwh * x.initial_soc_pct / 100)
                                for x in batteries])
         stored_lower = np.repeat(e_min.reshape(-1, 1), T + 1, axis=1)
         stored_upper = np.repeat(self.e_max.reshape(-1, 1), T + 1, axis=1)
@@ -48,7 +51,7 @@ class BatteryBlock(KindBlock):
                                               self.p_dis if batteries else 0.0, wear,
                                               labels=Labels.of("discharge_kw", self.ids, lp.steps))
         self.stored = lp.builder.variables("battery_stored_kwh", (len(batteries), T + 1), stored_lower, stored_upper,
-                                           labels=Labels.of("stored_kwh", self.ids, lp.states))
+                                           labels=Labels.of(self.stored_column, self.ids, lp.states))
 
     def rows(self, lp: Assembly) -> None:
         """The stored energy's dynamics."""
@@ -69,7 +72,7 @@ class BatteryBlock(KindBlock):
     def terminal(self, lp: Assembly) -> None:
         """stored[T] + short >= target (the initial energy unless the options name one), at most the SOC maximum."""
         soft_terminal_target(lp, self, "battery", "kwh", lp.battery_penalty_cny_per_kwh,
-                             lp.options.battery_terminal_kwh, self.stored, self.start, self.e_max)
+                             lp.options.terminal_stored, self.stored, self.start, self.e_max)
 
     def exclusive_pairs(self, lp: Assembly) -> None:
         """u = 1 allows charging, u = 0 discharging, on the steps flagged for storage."""

@@ -9,6 +9,8 @@ The melt delivers ``melt_effectiveness * melt`` to the cooling balance; the char
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 
 from optimizer.blocks.base import Assembly, KindBlock, Term
@@ -19,6 +21,7 @@ from twin.kinds import IceTank
 
 class IceTankBlock(KindBlock):
     kind = "ice_tank"
+    stored_column: ClassVar[str] = "inventory_kwhth"
     assets: tuple[IceTank, ...]
 
     def variables(self, lp: Assembly) -> None:
@@ -26,7 +29,7 @@ class IceTankBlock(KindBlock):
         self.charge_max = np.array([k.charge_rate_max_kwth for k in tanks]).reshape(-1, 1)
         self.melt_max = np.array([k.melt_rate_max_kwth for k in tanks]).reshape(-1, 1)
         self.capacity = np.array([k.capacity_kwhth for k in tanks]).reshape(-1, 1)
-        self.start = np.array([lp.state.ice_inventory_kwhth.get(k.id, k.capacity_kwhth * k.initial_soc_pct / 100)
+        self.start = np.array([lp.state.stored.get(k.id, k.capacity_kwhth * k.initial_soc_pct / 100)
                                for k in tanks])
         inv_lower = np.zeros((len(tanks), T + 1))
         inv_upper = np.repeat(self.capacity, T + 1, axis=1) if tanks else np.zeros((0, T + 1))
@@ -36,7 +39,7 @@ class IceTankBlock(KindBlock):
         self.melt = lp.builder.variables("ice_melt_kwth", (len(tanks), T), 0.0, self.melt_max if tanks else 0.0,
                                          labels=Labels.of("melt_kwth", self.ids, lp.steps))
         self.inventory = lp.builder.variables("ice_inventory_kwhth", (len(tanks), T + 1), inv_lower, inv_upper,
-                                              labels=Labels.of("inventory_kwhth", self.ids, lp.states))
+                                              labels=Labels.of(self.stored_column, self.ids, lp.states))
 
     def cooling_terms(self, lp: Assembly) -> list[Term]:
         eff = np.array([k.melt_effectiveness for k in self.assets]).reshape(-1, 1)
@@ -59,7 +62,7 @@ class IceTankBlock(KindBlock):
 
     def terminal(self, lp: Assembly) -> None:
         """inventory[T] + short >= target (the initial inventory unless the options name one), at most full."""
-        soft_terminal_target(lp, self, "ice", "kwhth", lp.ice_penalty_cny_per_kwhth, lp.options.ice_terminal_kwhth,
+        soft_terminal_target(lp, self, "ice", "kwhth", lp.ice_penalty_cny_per_kwhth, lp.options.terminal_stored,
                              self.inventory, self.start, self.capacity.reshape(-1))
 
     def exclusive_pairs(self, lp: Assembly) -> None:
