@@ -23,6 +23,8 @@ from numpy.typing import NDArray
 from energy.tariff import Tariff
 from optimizer.baselines import BASELINES, baseline_dispatch, hold_storage_dispatch
 from optimizer.blocks import blocks
+from optimizer.blocks.battery import BatteryBlock
+from optimizer.blocks.ice_tank import IceTankBlock
 from optimizer.diagnostics import infeasibility_diagnostic, input_problems
 from optimizer.inputs import HorizonInputs, InitialState
 from optimizer.model import SIMULTANEOUS_TOLERANCE_KW, BinarySteps, DispatchAssets, LinearProgram, PlanOptions, build_lp
@@ -298,14 +300,14 @@ def dispatch_columns(lp: LinearProgram, x: np.ndarray, inputs: HorizonInputs,
         columns[f"{tank.id}.charge_kwth"] = charge[k]
         columns[f"{tank.id}.melt_kwth"] = melt[k]
         columns[f"{tank.id}.cooling_delivered_kwth"] = melt[k] * tank.melt_effectiveness
-        columns[f"{tank.id}.inventory_kwhth"] = inventory[k, :T]
+        columns[f"{tank.id}.{IceTankBlock.stored_column}"] = inventory[k, :T]
         columns[f"{tank.id}.soc_pct"] = 100.0 * inventory[k, :T] / tank.capacity_kwhth
     bat_ch, bat_dis, stored = v("battery_charge_kw"), v("battery_discharge_kw"), v("battery_stored_kwh")
     for b, battery in enumerate(assets.batteries):
         columns[f"{battery.id}.charge_kw"] = bat_ch[b]
         columns[f"{battery.id}.discharge_kw"] = bat_dis[b]
         columns[f"{battery.id}.power_setpoint_kw"] = bat_dis[b] - bat_ch[b]
-        columns[f"{battery.id}.stored_kwh"] = stored[b, :T]
+        columns[f"{battery.id}.{BatteryBlock.stored_column}"] = stored[b, :T]
         columns[f"{battery.id}.soc_pct"] = 100.0 * stored[b, :T] / battery.energy_capacity_kwh
     columns["ev_kw"] = v("ev_kw").sum(axis=0) if inputs.ev_sessions else np.zeros(T)
     columns["step_cost_cny"] = (lp.c[lp.blocks["grid_import_kw"].index] * v("grid_import_kw")

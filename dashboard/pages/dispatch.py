@@ -362,8 +362,8 @@ def actual_series(ctx: DashboardContext, start_utc: datetime, end_utc: datetime)
 
 def _storage_panels(park: Park) -> list[tuple[str, str]]:
     """One panel per storage asset (its kind declares a stored percentage point), charted against the plan's
-    ``<asset id>.soc_pct`` column: (that column, the panel's title, "<asset id> <the kind's stored_pct_label,
-    else its kind_label> %"); kinds in alphabetical order of their labels, the assets of a kind in park order."""
+    ``<asset id>.soc_pct`` column: (that column, the panel's title "<asset id> <the kind's stored_pct_label, else
+    its kind_label> %"); kinds in alphabetical order of their labels, the assets of a kind in park order."""
     storage = [asset for _, asset in park.iter_assets() if asset.stored_pct_point is not None]
     return [(f"{asset.id}.soc_pct", f"{asset.id} {asset.stored_pct_label or asset.kind_label} %")
             for asset in sorted(storage, key=lambda asset: asset.kind_label)]
