@@ -40,7 +40,7 @@ from energy.tariff import Tariff
 from optimizer.inputs import HorizonInputs, InitialState
 from optimizer.model import PlanOptions
 from optimizer.park_inputs import PLAN_STEP
-from optimizer.plan import DispatchPlan, PlanContext, baseline_columns, make_plan
+from optimizer.plan import DispatchPlan, PlanContext, baseline_columns, make_plan, stored_columns
 from optimizer.ports import Field, Forecaster
 from optimizer.setpoints import table_setpoints
 from optimizer.solve import SolverName
@@ -271,9 +271,9 @@ class Controller:
         if current is None or current.plan is None or row is None:
             return {}
         planned = current.plan.table.iloc[row]
-        measured = {f"{asset}.stored_kwh": kwh for asset, kwh in state.battery_stored_kwh.items()}
-        measured.update({f"{asset}.inventory_kwhth": kwh for asset, kwh in state.ice_inventory_kwhth.items()})
-        return {column: value - float(planned[column]) for column, value in measured.items() if column in planned}
+        columns = stored_columns(self.park)
+        return {columns[asset]: level - float(planned[columns[asset]]) for asset, level in state.stored.items()
+                if asset in columns and columns[asset] in planned}
 
     def _observe_import(self, state: FieldState) -> None:
         """Compare the import the meter reports for an interval with what the plan in force then expected
@@ -302,7 +302,7 @@ class Controller:
 
     def replan(self, state: FieldState, now: pd.Timestamp) -> PlanInForce:
         """Make a new plan from ``now`` and put it in force."""
-        initial = InitialState(state.battery_stored_kwh, state.ice_inventory_kwhth, self.planning_peak_kw(state))
+        initial = InitialState(state.stored, self.planning_peak_kw(state))
         if self.strategy == OPTIMAL:
             horizon = self.horizon_inputs(now, self.horizon_steps)
             plan = make_plan(horizon, initial, self.options, self.context, solver=self.solver,

@@ -28,7 +28,7 @@ def input_problems(inputs: HorizonInputs, assets: DispatchAssets, state: Initial
             problems.append(f"inputs: {column} is missing or not finite at {inputs.index[bad][0]:%Y-%m-%d %H:%M} UTC "
                             f"({int(bad.sum())} step(s))")
     for battery in cast(tuple[Battery, ...], assets.of_kind("battery")):
-        stored = state.battery_stored_kwh.get(battery.id)
+        stored = state.stored.get(battery.id)
         if stored is None:
             continue
         soc_pct = 100.0 * stored / battery.energy_capacity_kwh
@@ -40,7 +40,7 @@ def input_problems(inputs: HorizonInputs, assets: DispatchAssets, state: Initial
                             f"soc_max_pct {battery.soc_max_pct:g} %")
     tanks = cast(tuple[IceTank, ...], assets.of_kind("ice_tank"))
     for tank in tanks:
-        inventory = state.ice_inventory_kwhth.get(tank.id)
+        inventory = state.stored.get(tank.id)
         if inventory is not None and not 0.0 <= inventory <= tank.capacity_kwhth + 1e-9:
             problems.append(f"state: ice tank {tank.id!r} starts at {inventory:,.0f} kWhth, outside "
                             f"[0, capacity_kwhth {tank.capacity_kwhth:,.0f}]")
@@ -79,7 +79,7 @@ def _ice_shortage(inputs: HorizonInputs, tanks: tuple[IceTank, ...], state: Init
     need_kwhth = np.maximum(0.0, load - direct_kwth) * inputs.step_h
     if need_kwhth.sum() == 0:
         return []
-    inventory = sum(state.ice_inventory_kwhth.get(k.id, k.capacity_kwhth * k.initial_soc_pct / 100)
+    inventory = sum(state.stored.get(k.id, k.capacity_kwhth * k.initial_soc_pct / 100)
                     * k.melt_effectiveness for k in tanks)
     rechargeable = any(load < direct_kwth)
     if inventory + 1e-9 >= need_kwhth.sum() or rechargeable:

@@ -117,12 +117,12 @@ class HorizonInputs:
 class InitialState:
     """Where storage and the billing period stand at the start of the horizon.
 
-    battery_stored_kwh / ice_inventory_kwhth by asset id; peak_so_far_kw is the
-    highest demand-interval import already billed in this month (kW).
+    stored: what each storage asset stores, by asset id, in the unit of its kind's stored point (kWh, kWhth;
+    twin.kinds.base.AssetBase.stored_point); an asset left out starts at its model default.
+    peak_so_far_kw is the highest demand-interval import already billed in this month (kW).
     """
 
-    battery_stored_kwh: dict[str, float] = field(default_factory=dict)
-    ice_inventory_kwhth: dict[str, float] = field(default_factory=dict)
+    stored: dict[str, float] = field(default_factory=dict)
     peak_so_far_kw: float = 0.0
 
 

@@ -100,8 +100,9 @@ class PlanOptions:
     co2_t_per_mwh: float = 0.5703
     co2_price_cny_per_t: float = 0.0
     battery_wear_cny_per_kwh: float = 0.0
-    battery_terminal_kwh: dict[str, float] | None = None
-    ice_terminal_kwhth: dict[str, float] | None = None
+    terminal_stored: dict[str, float] | None = None
+    """What each storage asset should store at the horizon's end, by asset id, in the unit of its kind's stored
+    point (twin.kinds.base.AssetBase.stored_point); an asset left out: what it stores at the start."""
     battery_terminal_penalty_cny_per_kwh: float | None = None
     ice_terminal_penalty_cny_per_kwhth: float | None = None
     grid_import_max_kw: float | None = None

@@ -46,7 +46,7 @@ from optimizer.baselines import BASELINES
 from optimizer.controller import Authority, Controller, ControlStep, PlanInForce, PreparedStep
 from optimizer.inputs import InitialState
 from optimizer.park_inputs import PLAN_STEP
-from optimizer.plan import DispatchPlan, make_plan
+from optimizer.plan import DispatchPlan, make_plan, stored_columns
 from twin.history import StorageUnavailable
 
 log = logging.getLogger(__name__)
@@ -289,17 +289,17 @@ class LiveOperation:
         """A 24-hour plan from ``start`` for review, from the storage the plan in force expects there."""
         controller = self.controller
         state = controller.field.read_state()
-        stored, inventory = dict(state.battery_stored_kwh), dict(state.ice_inventory_kwhth)
+        stored = dict(state.stored)
         current = controller.current
         if current is not None and current.plan is not None:
             row = current.row(start)
             if row is not None:
                 table = current.plan.table.iloc[row]
-                stored = {b: float(table[f"{b}.stored_kwh"]) for b in stored if f"{b}.stored_kwh" in table}
-                inventory = {t: float(table[f"{t}.inventory_kwhth"]) for t in inventory
-                             if f"{t}.inventory_kwhth" in table}
+                columns = stored_columns(controller.park)
+                stored = {asset: float(table[columns[asset]]) for asset in stored
+                          if asset in columns and columns[asset] in table}
         horizon = controller.horizon_inputs(start, int(timedelta(days=1) / PLAN_STEP))
-        initial = InitialState(stored, inventory, controller.planning_peak_kw(state))
+        initial = InitialState(stored, controller.planning_peak_kw(state))
         plan = make_plan(horizon, initial, controller.options, controller.context, solver=controller.solver)
         plan_id = f"{start:%Y%m%dT%H%MZ}-review"
         record = self._plan_record(plan_id, state.now_utc, horizon.index, plan)

@@ -21,6 +21,7 @@ import pandas as pd
 
 from energy.tariff import Tariff
 from optimizer.baselines import BASELINES, baseline_dispatch, hold_storage_dispatch
+from optimizer.blocks import blocks
 from optimizer.diagnostics import infeasibility_diagnostic, input_problems
 from optimizer.inputs import HorizonInputs, InitialState
 from optimizer.linear_program import LinearProgram
@@ -28,6 +29,7 @@ from optimizer.lp_builder import BinarySteps, flowing_together
 from optimizer.model import DispatchAssets, PlanOptions, build_lp
 from optimizer.solve import DEFAULT_SOLVER, LIMITS, SolveResult, SolverName, solve
 from optimizer.warm_start import WarmStart
+from twin.kinds import kind_name
 from twin.park import Park, PlantSchedule
 
 
@@ -283,6 +285,15 @@ def dispatch_columns(lp: LinearProgram, x: np.ndarray, inputs: HorizonInputs) ->
     columns["step_cost_cny"] = (lp.c[lp.blocks["grid_import_kw"].index] * v("grid_import_kw")
                                 + lp.c[lp.blocks["grid_export_kw"].index] * v("grid_export_kw"))
     return columns
+
+
+def stored_columns(park: Park) -> dict[str, str]:
+    """The plan table's column of each storage asset's stored level, ``<asset id>.<name>`` with the name its kind's
+    LP block gives those columns (optimizer.blocks.base.KindBlock.stored_column), by asset id in park order; an
+    asset of a kind without such a block is left out."""
+    names = {each.kind: each.stored_column for each in blocks() if each.stored_column is not None}
+    return {asset.id: f"{asset.id}.{names[kind]}" for _, asset in park.iter_assets()
+            if (kind := kind_name(type(asset))) in names}
 
 
 def cost_breakdown(lp: LinearProgram, x: np.ndarray, table: pd.DataFrame, options: PlanOptions,

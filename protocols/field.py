@@ -49,9 +49,10 @@ class ProtocolField:
                  overrides: Callable[[], dict[str, int]] | None = None):
         self.park, self.live, self.history, self.write, self.now_utc = park, live, history, write, now_utc
         self.on_written, self.overrides = on_written, overrides
-        # the storage FieldState reports, by the role of the point reading what it stores: (asset, building id)
-        self._storage = {role: [(asset, park.building_of(asset.id).id) for asset in park.assets_with_role(role)]
-                         for role in (Role.BATTERY_STORED_ENERGY, Role.ICE_INVENTORY)}
+        # the storage FieldState reports, every asset whose kind declares a stored point: (asset, building id,
+        # that point's id)
+        self._storage = [(asset, building.id, point_id(building.id, asset.id, asset.stored_point))
+                         for building, asset in park.iter_assets() if asset.stored_point is not None]
         self._counter = park.role_points(Role.GRID_IMPORT_COUNTER)[0]
         self._billed = BilledDemand(park.site.timezone, demand_interval_min)
         self._written: set[str] = set()
@@ -62,14 +63,9 @@ class ProtocolField:
         now = self.now_utc()
         self._read_counter(now)
         at = now if at_utc is None else at_utc
-        return FieldState(at, self._stored(Role.BATTERY_STORED_ENERGY, at), self._stored(Role.ICE_INVENTORY, at),
-                          self._billed.peak_kw, self._billed.last_interval)
-
-    def _stored(self, role: Role, at: datetime) -> dict[str, float]:
-        """What each asset whose point plays ``role`` stores at ``at``, by asset id, in that point's unit; an
-        asset without a good reading is left out."""
-        return {asset.id: value for asset, building in self._storage[role]
-                if (value := self._stored_at(asset, building, role, at)) is not None}
+        stored = {asset.id: value for asset, building, point in self._storage
+                  if (value := self._stored_at(asset, building, point, at)) is not None}
+        return FieldState(at, stored, self._billed.peak_kw, self._billed.last_interval)
 
     def _good(self, point: str) -> tuple[datetime, float] | None:
         """The point's live reading (time, value) when it is good, else None."""
@@ -78,10 +74,11 @@ class ProtocolField:
             return None
         return reading.ts_utc, reading.value
 
-    def _stored_at(self, asset: AssetBase, building: str, role: Role, at: datetime) -> float | None:
-        """The energy the asset stores at ``at`` (its point playing ``role``): its reading, with the flows read
-        with it (its kind's ``storage_flow_points``) held since then; the reading itself when a flow is unknown."""
-        stored = self._good(point_id(building, asset.id, asset.roles()[role]))
+    def _stored_at(self, asset: AssetBase, building: str, stored_point: str, at: datetime) -> float | None:
+        """The energy the asset stores at ``at``, in the unit of its ``stored_point`` (its id): that point's
+        reading, with the flows read with it (its kind's ``storage_flow_points``) held since then; the reading
+        itself when a flow is unknown; None without a good reading."""
+        stored = self._good(stored_point)
         if stored is None:
             return None
         stored_utc, stored_value = stored

@@ -29,16 +29,16 @@ QUARTER_HOUR = pd.Timedelta(minutes=15)
 class FieldState:
     """What a plan starts from, read from the field at ``now_utc``.
 
-    ``battery_stored_kwh`` and ``ice_inventory_kwhth`` by asset id (an asset whose reading is
-    missing or not good is left out, and the plan uses its model default); ``month_peak_kw``:
+    ``stored``: what each storage asset stores, by asset id, in the unit of its kind's stored point (kWh,
+    kWhth; twin.kinds.base.AssetBase.stored_point); an asset whose reading is
+    missing or not good is left out, and the plan uses its model default. ``month_peak_kw``:
     the highest demand-interval mean import billed so far in the current local month, kW;
     ``last_interval``: start (UTC) and mean grid import (kW) of the last demand interval the meter has
     completed (None: none yet), which controllers compare with what their plan expected for it.
     """
 
     now_utc: datetime
-    battery_stored_kwh: dict[str, float] = field(default_factory=dict)
-    ice_inventory_kwhth: dict[str, float] = field(default_factory=dict)
+    stored: dict[str, float] = field(default_factory=dict)
     month_peak_kw: float = 0.0
     last_interval: tuple[pd.Timestamp, float] | None = None
 
@@ -56,7 +56,6 @@ class SimulatedField:
     def __init__(self, simulator: ParkSimulator, demand_interval_min: int, history: pd.DataFrame | None = None):
         self.simulator = simulator
         park: Park = simulator.park
-        self._tank_ids = [a.id for a in park.assets_with_role(Role.ICE_INVENTORY)]
         roles = planning_load_points(park)
         ids = simulator.point_ids
         self._grid_cols = [ids.index(p) for p in roles["grid"]]
@@ -84,9 +83,7 @@ class SimulatedField:
         given, must be now: backtests prepare and dispatch each step at once)."""
         if at_utc is not None and at_utc != self.simulator.now_utc:
             raise ValueError(f"a simulated field is read at its own clock ({self.simulator.now_utc}), not {at_utc}")
-        ice_kwhth, stored = self.simulator.storage_state()
-        inventory = dict.fromkeys(self._tank_ids, ice_kwhth)
-        return FieldState(self.simulator.now_utc, stored, inventory, self._billed.peak_kw,
+        return FieldState(self.simulator.now_utc, self.simulator.storage_state(), self._billed.peak_kw,
                           self._billed.last_interval)
 
     def write_setpoints(self, setpoints: dict[str, float], who: str) -> dict[str, str]:

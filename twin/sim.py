@@ -108,7 +108,7 @@ class _Kinds:
     registry's order of the kinds and the park's order of the assets; grouped once rather than on every step.
 
     Building loads are grouped by building id as well; the plant's chillers and cooling storage are found by
-    the roles of their points.
+    the roles of their points, the storage whose level controllers read by their kinds' stored points.
     """
 
     members: dict[str, Member]
@@ -130,7 +130,8 @@ class _Kinds:
     """The plant's cooling storage (one per park)."""
     storage_setpoint_slots: tuple[int, int]
     """The storage's charge and melt setpoint points; unused without storage."""
-    batteries: list[Member]
+    stored: list[Member]
+    """Every asset whose kind declares a stored point (:attr:`twin.kinds.base.AssetBase.stored_point`)."""
     conditioned: list[tuple[Member, tuple[str, ...]]]
     """Every asset that reads columns of the environment, with their names."""
 
@@ -159,7 +160,7 @@ class _Kinds:
             return [(step, group) for step, group in by_kind if group]
 
         chillers = with_role(Role.CHILLER_MODE_COMMAND)
-        storage = with_role(Role.ICE_INVENTORY)
+        storage = with_role(Role.STORAGE_CHARGE_SETPOINT)
         return cls(
             members=members,
             building_loads={b.id: in_building(b.id) for b in park.buildings},
@@ -174,7 +175,7 @@ class _Kinds:
             storage=storage[0] if storage else None,
             storage_setpoint_slots=(role_slot(storage[0], Role.STORAGE_CHARGE_SETPOINT),
                                     role_slot(storage[0], Role.STORAGE_MELT_SETPOINT)) if storage else (-1, -1),
-            batteries=with_role(Role.BATTERY_STORED_ENERGY),
+            stored=[member for member in members.values() if member.asset.stored_point is not None],
             conditioned=[(member, names) for member in members.values()
                          if (names := member.asset.simulation.condition_columns(member.asset))],
         )
@@ -245,12 +246,10 @@ class ParkSimulator:
     def faults(self) -> list[Fault]:
         return list(self._faults)
 
-    def storage_state(self) -> tuple[float, dict[str, float]]:
-        """(ice inventory kWhth, 0 without cooling storage; battery stored kWh by id) at ``now_utc``, for
-        controllers that re-plan."""
-        storage = self._kinds.storage
-        inventory_kwhth = _state_of(storage, Role.ICE_INVENTORY) if storage is not None else 0.0
-        return inventory_kwhth, {b.asset.id: _state_of(b, Role.BATTERY_STORED_ENERGY) for b in self._kinds.batteries}
+    def storage_state(self) -> dict[str, float]:
+        """What every asset whose kind declares a stored point stores at ``now_utc``, by asset id, in that
+        point's unit (kWh, kWhth), for controllers that re-plan."""
+        return {member.asset.id: _stored(member) for member in self._kinds.stored}
 
     def restore_state(self, values: Mapping[str, float | None]) -> list[str]:
         """Continue the state an earlier run left, from its points' values (e.g. the history's last readings):
@@ -397,7 +396,7 @@ class ParkSimulator:
             charge_slot, melt_slot = kinds.storage_setpoint_slots
             charge_request = setpoints.get(charge_slot, charge_default)
             melt_request = setpoints.get(melt_slot, melt_default)
-            inventory_kwhth = _state_of(storage, Role.ICE_INVENTORY)
+            inventory_kwhth = _stored(storage)
         step = operate_plant(kinds.chiller_assets, commands, tank, inventory_kwhth, cooling_load_kwth,
                              charge_request, melt_request, self.step_h)
         return PlantOperation(step, commands, cooling_load_kwth, charge_request, melt_request)
@@ -445,9 +444,9 @@ class ParkSimulator:
         return self._conditions_rows[position]
 
 
-def _state_of(member: Member, role: Role) -> float:
-    """The member's state that the point playing ``role`` reports."""
-    return float(member.state[member.asset.roles()[role]])
+def _stored(member: Member) -> float:
+    """What the member stores: its state that its kind's stored point reports."""
+    return float(member.state[member.asset.stored_point])
 
 
 def _float_view(vector: np.ndarray) -> memoryview[float]:

@@ -37,6 +37,7 @@ from dashboard.components import (
 from dashboard.context import DashboardContext
 from dashboard.providers import MISSING
 from twin.kinds.base import Role
+from twin.park import Park
 from twin.points import point_id
 
 PATH = "/dispatch"
@@ -50,9 +51,6 @@ COST_ROWS = (("energy_cny", "Energy"), ("export_revenue_cny", "Export revenue (c
 QUANTITY_ROWS = (("peak_kw", "Peak import (15 min)", "kW"), ("import_kwh", "Grid import", "kWh"),
                  ("export_kwh", "Grid export", "kWh"))
 STEP = timedelta(minutes=15)
-STORAGE_SOC_TITLES = {Role.BATTERY_SOC: "SOC %", Role.ICE_SOC: "ice inventory %"}
-"""The storage state charted against the plan's ``<asset id>.soc_pct`` column, by the role of the point measuring
-it, with its panel title, in panel order."""
 
 
 def layout(ctx: DashboardContext, **_query) -> html.Div:
@@ -345,11 +343,12 @@ def plan_figure(plan: dict, tz: str, now_utc: datetime | None = None) -> dict:
 
 
 def actual_series(ctx: DashboardContext, start_utc: datetime, end_utc: datetime) -> dict[str, pd.Series]:
-    """What history measured in [start, end) per 15-minute step (means), by plan column: ``<battery>.soc_pct``,
-    ``<tank>.soc_pct`` and ``grid_import_kw`` (the grid meter's power, import only)."""
+    """What history measured in [start, end) per 15-minute step (means), by plan column: ``<asset id>.soc_pct``
+    of every storage asset (its kind's stored percentage point, twin.kinds.base.AssetBase.stored_pct_point) in
+    park order, and ``grid_import_kw`` (the grid meter's power, import only)."""
     park = ctx.park
-    wanted = {f"{asset.id}.soc_pct": point_id(building.id, asset.id, asset.roles()[role])
-              for building, asset in park.iter_assets() for role in STORAGE_SOC_TITLES if role in asset.roles()}
+    wanted = {f"{asset.id}.soc_pct": point_id(building.id, asset.id, asset.stored_pct_point)
+              for building, asset in park.iter_assets() if asset.stored_pct_point is not None}
     grid = park.role_points(Role.GRID_POWER)
     ids = list(wanted.values()) + grid
     if end_utc <= start_utc or not ids:
@@ -361,16 +360,24 @@ def actual_series(ctx: DashboardContext, start_utc: datetime, end_utc: datetime)
     return series
 
 
+def _storage_panels(park: Park) -> list[tuple[str, str]]:
+    """One panel per storage asset (its kind declares a stored percentage point), charted against the plan's
+    ``<asset id>.soc_pct`` column: (that column, the panel's title "<asset id> <the kind's stored_pct_label, else
+    its kind_label> %"); kinds in alphabetical order of their labels, the assets of a kind in park order."""
+    storage = [asset for _, asset in park.iter_assets() if asset.stored_pct_point is not None]
+    return [(f"{asset.id}.soc_pct", f"{asset.id} {asset.stored_pct_label or asset.kind_label} %")
+            for asset in sorted(storage, key=lambda asset: asset.kind_label)]
+
+
 def actual_figure(ctx: DashboardContext, plan: dict, approved: dict | None, now_utc: datetime) -> dict:
-    """Battery SOC, ice inventory and grid import today (park time): actual so far from history, the plan in
-    force and the approved plan (when it is another one), with a line at now."""
+    """Each storage asset's stored percentage (battery SOC, ice inventory...) and grid import today (park time):
+    actual so far from history, the plan in force and the approved plan (when it is another one), with a line
+    at now."""
     tz = ctx.park.site.timezone
     day_start = pd.Timestamp(now_utc).tz_convert(tz).normalize()
     day_end = day_start + pd.Timedelta(days=1)
     actual = actual_series(ctx, day_start.tz_convert("UTC").to_pydatetime(), now_utc)
-    panels = ([(f"{asset.id}.soc_pct", f"{asset.id} {title}") for role, title in STORAGE_SOC_TITLES.items()
-               for asset in ctx.park.assets_with_role(role)]
-              + [("grid_import_kw", "grid import kW")])
+    panels = _storage_panels(ctx.park) + [("grid_import_kw", "grid import kW")]
     traces = []
 
     def planned(record: dict, column: str, name: str, axis: str, colour: str, dash: str) -> dict:

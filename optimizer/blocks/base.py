@@ -102,6 +102,10 @@ class KindBlock:
 
     kind: ClassVar[str]
     """The kind's name in the park file (twin.kinds.kind_name), which the block registry maps to the block."""
+    stored_column: ClassVar[str | None] = None
+    """For a storage kind, the name of the block's columns of an asset's stored level (their label, and the plan
+    table's ``<asset id>.<name>`` column), in the unit of the kind's stored point
+    (twin.kinds.base.AssetBase.stored_point); None: the kind stores nothing."""
 
     primary_columns: ClassVar[tuple[str, ...]] = ()
     """Its blocks of columns a dispatch chooses (names given in :meth:`variables`); :meth:`complete` derives

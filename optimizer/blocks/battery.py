@@ -9,6 +9,8 @@ simulator's battery (twin.kinds.battery), written here as rows over the horizon.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 from numpy.typing import NDArray
 
@@ -28,6 +30,7 @@ from twin.kinds import Battery
 class BatteryBlock(KindBlock):
     kind = "battery"
     primary_columns = ("battery_charge_kw", "battery_discharge_kw")
+    stored_column: ClassVar[str] = "stored_kwh"
     assets: tuple[Battery, ...]
 
     def import_max_kw(self, inputs: HorizonInputs) -> float:
@@ -43,7 +46,7 @@ class BatteryBlock(KindBlock):
         self.p_dis = np.array([x.discharge_power_max_kw for x in batteries]).reshape(-1, 1)
         e_min = np.array([x.energy_capacity_kwh * x.soc_min_pct / 100 for x in batteries])
         self.e_max = np.array([x.energy_capacity_kwh * x.soc_max_pct / 100 for x in batteries])
-        self.start = np.array([lp.state.battery_stored_kwh.get(x.id, x.energy_capacity_kwh * x.initial_soc_pct / 100)
+        self.start = np.array([lp.state.stored.get(x.id, x.energy_capacity_kwh * x.initial_soc_pct / 100)
                                for x in batteries])
         stored_lower = np.repeat(e_min.reshape(-1, 1), T + 1, axis=1)
         stored_upper = np.repeat(self.e_max.reshape(-1, 1), T + 1, axis=1)
@@ -55,7 +58,7 @@ class BatteryBlock(KindBlock):
                                               self.p_dis if batteries else 0.0, wear,
                                               labels=Labels.of("discharge_kw", self.ids, lp.steps))
         self.stored = lp.builder.variables("battery_stored_kwh", (len(batteries), T + 1), stored_lower, stored_upper,
-                                           labels=Labels.of("stored_kwh", self.ids, lp.states))
+                                           labels=Labels.of(self.stored_column, self.ids, lp.states))
 
     def rows(self, lp: Assembly) -> None:
         """The stored energy's dynamics."""
@@ -78,7 +81,7 @@ class BatteryBlock(KindBlock):
         short costs the options' penalty, by default twice the horizon's top import price per kWh."""
         penalty = lp.options.battery_terminal_penalty_cny_per_kwh
         soft_terminal_target(lp, self, "battery", "kwh", 2.0 * lp.top_price_cny_per_kwh if penalty is None else penalty,
-                             lp.options.battery_terminal_kwh, self.stored, self.start, self.e_max)
+                             lp.options.terminal_stored, self.stored, self.start, self.e_max)
 
     def exclusive_pairs(self, lp: Assembly) -> None:
         """u = 1 allows charging, u = 0 discharging, on the steps flagged for storage."""
@@ -104,6 +107,6 @@ class BatteryBlock(KindBlock):
             columns[f"{battery.id}.charge_kw"] = charge[b]
             columns[f"{battery.id}.discharge_kw"] = discharge[b]
             columns[f"{battery.id}.power_setpoint_kw"] = discharge[b] - charge[b]
-            columns[f"{battery.id}.stored_kwh"] = stored[b, :steps]
+            columns[f"{battery.id}.{self.stored_column}"] = stored[b, :steps]
             columns[f"{battery.id}.soc_pct"] = 100.0 * stored[b, :steps] / battery.energy_capacity_kwh
         return columns

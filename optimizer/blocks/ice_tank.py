@@ -9,6 +9,8 @@ The melt delivers ``melt_effectiveness * melt`` to the cooling balance; the char
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import numpy as np
 from numpy.typing import NDArray
 
@@ -27,6 +29,7 @@ from twin.kinds import IceTank
 class IceTankBlock(KindBlock):
     kind = "ice_tank"
     primary_columns = ("ice_charge_kwth", "ice_melt_kwth")
+    stored_column: ClassVar[str] = "inventory_kwhth"
     assets: tuple[IceTank, ...]
 
     def cooling_max_kwth(self) -> float:
@@ -38,7 +41,7 @@ class IceTankBlock(KindBlock):
         self.charge_max = np.array([k.charge_rate_max_kwth for k in tanks]).reshape(-1, 1)
         self.melt_max = np.array([k.melt_rate_max_kwth for k in tanks]).reshape(-1, 1)
         self.capacity = np.array([k.capacity_kwhth for k in tanks]).reshape(-1, 1)
-        self.start = np.array([lp.state.ice_inventory_kwhth.get(k.id, k.capacity_kwhth * k.initial_soc_pct / 100)
+        self.start = np.array([lp.state.stored.get(k.id, k.capacity_kwhth * k.initial_soc_pct / 100)
                                for k in tanks])
         inv_lower = np.zeros((len(tanks), T + 1))
         inv_upper = np.repeat(self.capacity, T + 1, axis=1) if tanks else np.zeros((0, T + 1))
@@ -48,7 +51,7 @@ class IceTankBlock(KindBlock):
         self.melt = lp.builder.variables("ice_melt_kwth", (len(tanks), T), 0.0, self.melt_max if tanks else 0.0,
                                          labels=Labels.of("melt_kwth", self.ids, lp.steps))
         self.inventory = lp.builder.variables("ice_inventory_kwhth", (len(tanks), T + 1), inv_lower, inv_upper,
-                                              labels=Labels.of("inventory_kwhth", self.ids, lp.states))
+                                              labels=Labels.of(self.stored_column, self.ids, lp.states))
 
     def cooling_terms(self, lp: Assembly) -> list[Term]:
         eff = np.array([k.melt_effectiveness for k in self.assets]).reshape(-1, 1)
@@ -76,7 +79,7 @@ class IceTankBlock(KindBlock):
         penalty = lp.options.ice_terminal_penalty_cny_per_kwhth
         soft_terminal_target(lp, self, "ice", "kwhth",
                              2.0 * lp.top_price_cny_per_kwh / lp.ice_making_cop if penalty is None else penalty,
-                             lp.options.ice_terminal_kwhth, self.inventory, self.start, self.capacity.reshape(-1))
+                             lp.options.terminal_stored, self.inventory, self.start, self.capacity.reshape(-1))
 
     def exclusive_pairs(self, lp: Assembly) -> None:
         """u = 1 allows charging, u = 0 melting, on the steps flagged for storage."""
@@ -99,6 +102,6 @@ class IceTankBlock(KindBlock):
             columns[f"{tank.id}.charge_kwth"] = charge[k]
             columns[f"{tank.id}.melt_kwth"] = melt[k]
             columns[f"{tank.id}.cooling_delivered_kwth"] = melt[k] * tank.melt_effectiveness
-            columns[f"{tank.id}.inventory_kwhth"] = inventory[k, :steps]
+            columns[f"{tank.id}.{self.stored_column}"] = inventory[k, :steps]
             columns[f"{tank.id}.soc_pct"] = 100.0 * inventory[k, :steps] / tank.capacity_kwhth
         return columns

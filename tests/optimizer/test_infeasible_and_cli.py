@@ -46,7 +46,7 @@ def assert_fallback_holds_storage(plan):
 
 
 def test_soc_start_below_minimum():
-    state = InitialState(battery_stored_kwh={"battery": 0.05 * 400})
+    state = InitialState(stored={"battery": 0.05 * 400})
     plan = make_plan(day(), state, PlanOptions(), context(ASSETS))
     assert_fallback_holds_storage(plan)
     assert any("battery 'battery'" in line and "below its minimum" in line and "soc_min_pct 10" in line

@@ -61,7 +61,7 @@ def test_baselines_are_causal_so_a_closed_loop_lays_out_one_interval(plans):
     _, options, context = plans
     _, _, inputs = demo_inputs(2)
     tank, battery = context.assets.of_kind("ice_tank")[0], context.assets.of_kind("battery")[0]
-    state = InitialState({battery.id: 0.5 * battery.energy_capacity_kwh}, {tank.id: 0.4 * tank.capacity_kwhth}, 1500.0)
+    state = InitialState({battery.id: 0.5 * battery.energy_capacity_kwh, tank.id: 0.4 * tank.capacity_kwhth}, 1500.0)
     for start_step in (0, 30, 44, 60, 80):  # local 00:00, 07:30, 11:00, 15:00, 20:00
         day = HorizonInputs(inputs.frame.iloc[start_step:start_step + 96])
         hour = HorizonInputs(day.frame.iloc[:4])

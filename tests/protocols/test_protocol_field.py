@@ -96,18 +96,18 @@ def test_storage_readings_a_poll_old_are_brought_forward_by_the_flows_read_with_
 
     state = state_with(floor_kwh + 400.0)
     # 891 kW for 1/6 h draws 891 / eta_d / 6 kWh from the cells
-    assert state.battery_stored_kwh[battery.id] == pytest.approx(
+    assert state.stored[battery.id] == pytest.approx(
         floor_kwh + 400.0 - 891.0 / battery.discharge_efficiency / 6)
-    assert state.ice_inventory_kwhth[tank.id] == pytest.approx(6000.0 - (2800.0 + 9.0) / 6)
-    assert state_with(floor_kwh + 50.0).battery_stored_kwh[battery.id] == pytest.approx(floor_kwh)
+    assert state.stored[tank.id] == pytest.approx(6000.0 - (2800.0 + 9.0) / 6)
+    assert state_with(floor_kwh + 50.0).stored[battery.id] == pytest.approx(floor_kwh)
 
     # a step prepared ahead of its boundary starts from the state the flows leave at the boundary
     boundary = START + timedelta(minutes=15)
     ahead = state_with(floor_kwh + 400.0, boundary)
     assert ahead.now_utc == boundary
-    assert ahead.battery_stored_kwh[battery.id] == pytest.approx(
+    assert ahead.stored[battery.id] == pytest.approx(
         floor_kwh + 400.0 - 891.0 / battery.discharge_efficiency / 4)
-    assert ahead.ice_inventory_kwhth[tank.id] == pytest.approx(6000.0 - (2800.0 + 9.0) / 4)
+    assert ahead.stored[tank.id] == pytest.approx(6000.0 - (2800.0 + 9.0) / 4)
 
 
 def test_a_write_that_went_unanswered_is_released_too(tmp_path, demo_park):

@@ -1,8 +1,9 @@
 """What dispatch and the park's checks ask the kinds (twin.kinds.base): the setpoints a plan drives, the
-setpoints that hold storage idle, the stored energy read from points and brought forward, the storage charted
-on the dispatch page, which simulated devices speak SunSpec Modbus, the park's rules and one-line summary,
-and the bounds of fault magnitudes. A storage kind added later (a flywheel, defined here as a new module
-would define it) is planned, held, read, laid out, charted, checked and summarised with no other change."""
+setpoints that hold storage idle, the stored energy the simulator holds and the energy read from points and
+brought forward, the storage charted on the dispatch page, which simulated devices speak SunSpec Modbus, the
+park's rules and one-line summary, and the bounds of fault magnitudes. A storage kind added later (a flywheel,
+defined here as a new module would define it) is planned, held, simulated, read, laid out, charted, checked and
+summarised with no other change."""
 
 from __future__ import annotations
 
@@ -16,34 +17,64 @@ import pandas as pd
 import pytest
 
 from dashboard.context import DashboardContext
-from dashboard.pages.dispatch import actual_series
+from dashboard.pages.dispatch import actual_figure, actual_series
+from energy.environment import ParkEnvironment
 from optimizer.park_inputs import hold_storage_setpoints
 from optimizer.setpoints import table_setpoints
 from protocols.devices.layout import SUNSPEC_KINDS, BacnetLayout, ModbusLayout, device_layouts
 from protocols.field import ProtocolField
 from twin.config import load_park
 from twin.faults_file import magnitude_range
+from twin.field import SimulatedField
 from twin.history import open_history
 from twin.input_schema import PositiveFloat
 from twin.kinds import registered
-from twin.kinds.base import SP, AssetBase, M, PlanColumn, Role
+from twin.kinds.base import SP, AssetBase, M, PlanColumn
+from twin.kinds.simulation import Member, Simulation, Stage, State, StepInputs
 from twin.live import LiveState
 from twin.points import PointSpec
 from twin.readings import Reading
+from twin.sim import ParkSimulator
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
 READ_AT = datetime(2026, 7, 1, 2, tzinfo=UTC)
 
 
+def _flywheel_step(members: list[Member], inputs: StepInputs, unsupplied_kw: float,
+                   values: memoryview[float]) -> float:
+    """Each flywheel holds its written setpoint (0 without one), kW, + discharge, as far as its store allows."""
+    total_kw = 0.0
+    for member in members:
+        flywheel: Flywheel = member.asset
+        slots, state = member.slots, member.state
+        stored_kwh = state["stored_energy_kwh"]
+        setpoint_kw = inputs.setpoints.get(slots["power_setpoint_kw"], 0.0)
+        stored_after_kwh = flywheel.stored_after(stored_kwh, [setpoint_kw], inputs.step_h)
+        power_kw = (stored_kwh - stored_after_kwh) / inputs.step_h
+        values[slots["power_kw"]] = power_kw
+        values[slots["stored_energy_kwh"]] = stored_kwh
+        values[slots["soc_pct"]] = 100.0 * stored_kwh / flywheel.capacity_kwh
+        values[slots["power_setpoint_kw"]] = setpoint_kw
+        state["stored_energy_kwh"] = stored_after_kwh
+        total_kw += power_kw
+    return total_kw
+
+
+def _flywheel_initial_state(flywheel: Flywheel) -> State:
+    return {"stored_energy_kwh": flywheel.capacity_kwh / 2}
+
+
 class Flywheel(AssetBase):
-    """A flywheel store: electric storage without losses, + discharge, planned as a battery is."""
+    """A flywheel store: electric storage without losses, + discharge, planned as a battery is; it starts half
+    full."""
 
     kind: Literal["flywheel"] = "flywheel"
     kind_label: ClassVar[str] = "Flywheel"
-    point_roles: ClassVar[Mapping[Role, str]] = {Role.BATTERY_STORED_ENERGY: "stored_energy_kwh",
-                                                 Role.BATTERY_SOC: "soc_pct"}
+    stored_point: ClassVar[str] = "stored_energy_kwh"
+    stored_pct_point: ClassVar[str] = "soc_pct"
     hold_setpoints: ClassVar[Mapping[str, float]] = {"power_setpoint_kw": 0.0}
     storage_flow_points: ClassVar[tuple[str, ...]] = ("power_kw",)
+    simulation: ClassVar[Simulation] = Simulation(Stage.SUPPLY, _flywheel_step, _flywheel_initial_state)
     power_max_kw: PositiveFloat
     capacity_kwh: PositiveFloat
 
@@ -124,20 +155,45 @@ def test_a_new_kinds_stored_energy_is_read_from_its_points_and_brought_forward_b
     live.update([Reading("b1.fly1.stored_energy_kwh", READ_AT, 40.0), Reading("b1.fly1.power_kw", READ_AT, 60.0)])
     with open_history(f"sqlite:///{tmp_path / 'h.sqlite'}") as store:
         field = ProtocolField(park, live, store, lambda values, who: {}, lambda: READ_AT + timedelta(minutes=10), 15)
-        assert field.read_state().battery_stored_kwh == {"fly1": pytest.approx(30.0)}
-        assert field.read_state(READ_AT + timedelta(minutes=15)).battery_stored_kwh == {"fly1": pytest.approx(25.0)}
+        assert field.read_state().stored == {"fly1": pytest.approx(30.0)}
+        assert field.read_state(READ_AT + timedelta(minutes=15)).stored == {"fly1": pytest.approx(25.0)}
         live.update([Reading("b1.fly1.power_kw", READ_AT, None)])
-        assert field.read_state().battery_stored_kwh == {"fly1": 40.0}
-        assert field.read_state().ice_inventory_kwhth == {}
+        assert field.read_state().stored == {"fly1": 40.0}
+
+
+def test_a_new_kinds_stored_energy_is_what_the_simulator_holds_for_it(park):
+    """Half of 50 kWh to start; discharging 60 kW for three 1-minute steps (the demo park's step_s) leaves
+    25 - 60 * 3 / 60 = 22 kWh (hand calculation); a simulated field reads the same. The demo park's ice tank
+    and battery start at their initial_soc_pct (30 % of 14,068 kWhth, 50 % of 2,000 kWh: park file)."""
+    with registered(Flywheel):
+        simulator = ParkSimulator(park, ParkEnvironment(park), READ_AT)
+        assert simulator.storage_state() == {"ice_tank": pytest.approx(4220.4), "battery": pytest.approx(1000.0),
+                                             "fly1": 25.0}
+        simulator.write_setpoint("b1.fly1.power_setpoint_kw", 60.0)
+        outputs = [simulator.advance() for _ in range(3)]
+        assert simulator.storage_state()["fly1"] == pytest.approx(22.0)
+        assert SimulatedField(simulator, 15).read_state().stored["fly1"] == pytest.approx(22.0)
+    # what the step reported at the last step's start: 23 kWh, 46 % of 50 kWh
+    last = dict(zip(simulator.point_ids, outputs[-1].values))
+    assert (last["b1.fly1.stored_energy_kwh"], last["b1.fly1.soc_pct"]) == (pytest.approx(23.0), pytest.approx(46.0))
 
 
 def test_the_dispatch_page_charts_a_new_storage_kinds_state_of_charge(tmp_path, park):
+    """A panel per storage asset titled by its kind's stored_pct_label (the flywheel has none: its kind_label),
+    kinds in alphabetical order of their labels, then grid import."""
     with open_history(f"sqlite:///{tmp_path / 'h.sqlite'}") as store:
         store.append_frame(pd.DataFrame({"point_id": "b1.fly1.soc_pct", "value": [40.0, 60.0], "quality": 0,
                                          "ts_utc": [READ_AT, READ_AT + timedelta(minutes=5)]}))
-        series = actual_series(DashboardContext(park, LiveState(), store), READ_AT, READ_AT + timedelta(minutes=15))
+        ctx = DashboardContext(park, LiveState(), store)
+        series = actual_series(ctx, READ_AT, READ_AT + timedelta(minutes=15))
+        figure = actual_figure(ctx, {"id": "plan", "steps": []}, None, READ_AT + timedelta(minutes=15))
     assert list(series) == ["ice_tank.soc_pct", "battery.soc_pct", "fly1.soc_pct", "grid_import_kw"]
     assert series["fly1.soc_pct"].tolist() == [50.0]
+    layout = figure["layout"]
+    assert [layout[axis]["title"]["text"] for axis in ("yaxis", "yaxis2", "yaxis3", "yaxis4")] == [
+        "battery SOC %", "fly1 Flywheel %", "ice_tank ice inventory %", "grid import kW"]
+    actual = next(trace for trace in figure["data"] if trace["name"] == "actual fly1 Flywheel %")
+    assert actual["yaxis"] == "y2" and actual["y"] == [50.0]
 
 
 def test_a_kind_is_a_sunspec_modbus_device_only_with_an_entry_in_the_layout_table(park, monkeypatch):

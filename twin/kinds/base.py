@@ -12,11 +12,10 @@ A kind declares, as class variables and methods:
 - the point measuring its electric power (kW) and the :class:`PowerGroup` that point counts in (a load
   subsystem, the building sub-meters or a source), with the group's display label and colour;
 - the :class:`Role` each of its points plays for a consumer that needs one particular measurement
-  (the grid meter's counters, the cooling storage delivered, the outdoor temperature, the energy
-  storage holds...);
+  (the grid meter's counters, the cooling storage delivered, the outdoor temperature...);
 - what dispatch asks of it: the setpoints a plan's columns drive (:meth:`AssetBase.plan_setpoints`),
-  the setpoints that hold it idle, and for storage how the flows read with its stored energy bring
-  that forward (:meth:`AssetBase.stored_after`);
+  the setpoints that hold it idle, and for storage the points reporting its stored energy and how the
+  flows read with it bring that forward (:meth:`AssetBase.stored_after`);
 - for a kind that generates electricity from irradiance, its PVWatts parameters (:meth:`AssetBase.pvwatts`);
 - the rules it sets on a park, what the park's one-line summary says of it, and the fault magnitudes
   an asset of the kind bounds;
@@ -107,14 +106,6 @@ class Role(StrEnum):
     """Outdoor air temperature measured on site, degC."""
     GHI = "ghi"
     """Global horizontal irradiance measured on site, W/m2."""
-    BATTERY_STORED_ENERGY = "battery_stored_energy"
-    """Energy stored in a battery, kWh."""
-    BATTERY_SOC = "battery_soc"
-    """A battery's state of charge, %."""
-    ICE_INVENTORY = "ice_inventory"
-    """Cooling stored as ice, kWhth."""
-    ICE_SOC = "ice_soc"
-    """Cooling stored as ice as a share of the tank's capacity, %."""
 
 
 class ExtraPoint(InputModel):
@@ -161,6 +152,14 @@ class AssetBase(InputModel):
     plan_shared: ClassVar[bool] = False
     """True: a plan plans the park's assets of this kind as one, in columns of the park's, which
     :meth:`plan_setpoints` shares out; their setpoints come after those of the assets planned one by one."""
+    stored_point: ClassVar[str | None] = None
+    """Name of the point reporting the energy an asset of this kind stores, in its unit, kWh or kWhth; None: it
+    stores none. The simulator's state of the asset under this name is its stored level."""
+    stored_pct_point: ClassVar[str | None] = None
+    """Name of the point reporting the same as a percentage of the asset's capacity, %; None: it stores none."""
+    stored_pct_label: ClassVar[str] = ""
+    """What a chart of :attr:`stored_pct_point` calls it after the asset's id, before "%" ("SOC"); empty: the
+    kind's :attr:`kind_label`."""
     storage_flow_points: ClassVar[tuple[str, ...]] = ()
     """Names of the points whose readings, held, move the energy a storage asset holds (:meth:`stored_after`)."""
     simulation: ClassVar[Simulation | None] = None
@@ -212,6 +211,6 @@ class AssetBase(InputModel):
 
     def stored_after(self, stored: float, flows: Sequence[float], hours: float) -> float:
         """The energy a storage asset holds after ``hours`` from ``stored``, with its flows held at the values
-        read from its :attr:`storage_flow_points` (in their order); in the unit of the point playing its
-        stored-energy role (kWh, kWhth)."""
+        read from its :attr:`storage_flow_points` (in their order); in the unit of its :attr:`stored_point`
+        (kWh, kWhth)."""
         raise NotImplementedError(f"{self.kind_label or type(self).__name__} holds no stored energy")

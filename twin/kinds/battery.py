@@ -9,7 +9,7 @@ import numpy as np
 from pydantic import model_validator
 
 from twin.input_schema import PositiveFloat
-from twin.kinds.base import SP, AssetBase, Fraction, M, Percent, PlanColumn, PowerGroup, Role
+from twin.kinds.base import SP, AssetBase, Fraction, M, Percent, PlanColumn, PowerGroup
 from twin.kinds.simulation import Member, Simulation, Stage, State, StepInputs
 from twin.points import PointSpec
 
@@ -57,8 +57,9 @@ class Battery(AssetBase):
     kind_label: ClassVar[str] = "Battery"
     power_point: ClassVar[str] = "power_kw"
     power_groups: ClassVar[tuple[PowerGroup, ...]] = (PowerGroup("battery", "source", "Battery", "#9467bd"),)
-    point_roles: ClassVar[Mapping[Role, str]] = {Role.BATTERY_STORED_ENERGY: "stored_energy_kwh",
-                                                 Role.BATTERY_SOC: "soc_pct"}
+    stored_point: ClassVar[str] = "stored_energy_kwh"
+    stored_pct_point: ClassVar[str] = "soc_pct"
+    stored_pct_label: ClassVar[str] = "SOC"
     hold_setpoints: ClassVar[Mapping[str, float]] = {"power_setpoint_kw": 0.0}
     storage_flow_points: ClassVar[tuple[str, ...]] = ("power_kw",)
     simulation: ClassVar[Simulation] = Simulation(Stage.SUPPLY, _step, _initial_state,

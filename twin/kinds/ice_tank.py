@@ -56,9 +56,11 @@ class IceTank(AssetBase):
     kind_label: ClassVar[str] = "Ice tank"
     point_roles: ClassVar[Mapping[Role, str]] = {Role.STORAGE_MELT: "melt_kwth",
                                                  Role.STORAGE_COOLING_DELIVERED: "cooling_delivered_kwth",
-                                                 Role.ICE_INVENTORY: "inventory_kwhth", Role.ICE_SOC: "soc_pct",
                                                  Role.STORAGE_CHARGE_SETPOINT: "charge_setpoint_kwth",
                                                  Role.STORAGE_MELT_SETPOINT: "melt_setpoint_kwth"}
+    stored_point: ClassVar[str] = "inventory_kwhth"
+    stored_pct_point: ClassVar[str] = "soc_pct"
+    stored_pct_label: ClassVar[str] = "ice inventory"
     hold_setpoints: ClassVar[Mapping[str, float]] = {"charge_setpoint_kwth": 0.0, "melt_setpoint_kwth": 0.0}
     storage_flow_points: ClassVar[tuple[str, ...]] = ("charge_kwth", "melt_kwth", "standing_loss_kwth")
     simulation: ClassVar[Simulation] = Simulation(Stage.PLANT, _step, _initial_state,
