@@ -369,12 +369,10 @@ def actual_series(ctx: DashboardContext, start_utc: datetime, end_utc: datetime)
 
 
 def _storage_panels(park: Park) -> list[tuple[str, str]]:
-    """One panel per storage asset (its kind declares a stored percentage point), charted against the plan's
-    stored percentage column: (that column, the panel's title, :func:`_stored_pct_name`); kinds in alphabetical
-    order of their labels, the assets of a kind in park order."""
-    storage = [asset for _, asset in park.iter_assets() if asset.stored_pct_point is not None]
+    """One panel per storage asset (its kind declares a stored percentage point), in park order, charted against
+    the plan's stored percentage column: (that column, the panel's title, :func:`_stored_pct_name`)."""
     return [(f"{asset.id}.{STORED_PCT_COLUMN}", _stored_pct_name(asset))
-            for asset in sorted(storage, key=lambda asset: asset.kind_label)]
+            for _, asset in park.iter_assets() if asset.stored_pct_point is not None]
 
 
 def actual_figure(ctx: DashboardContext, plan: dict, approved: dict | None, now_utc: datetime) -> dict:

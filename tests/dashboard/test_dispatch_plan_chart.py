@@ -10,8 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from dashboard.pages.dispatch import plan_figure
+from dashboard.context import DashboardContext
+from dashboard.pages.dispatch import actual_figure, plan_figure
 from twin.config import load_park
+from twin.history import open_history
+from twin.live import LiveState
 from twin.park import Park
 
 DEMO = Path(__file__).resolve().parents[2] / "examples" / "demo-park" / "park.yaml"
@@ -67,3 +70,13 @@ def test_a_plan_without_the_tanks_columns_draws_no_line_of_it(park):
     assert not any(name.startswith("chw_tank") for name in names)
     assert "ice_tank ice melt kWth" in names and "battery SOC %" in names
 
+
+def test_the_plan_against_actual_panels_follow_park_order_with_the_tanks_own_title(tmp_path, park):
+    with open_history(f"sqlite:///{tmp_path / 'h.sqlite'}") as store:
+        figure = actual_figure(DashboardContext(park, LiveState(), store), PLAN, None, NOW_UTC)
+    layout = figure["layout"]
+    assert [layout[axis]["title"]["text"] for axis in ("yaxis", "yaxis2", "yaxis3", "yaxis4")] == [
+        "ice_tank ice inventory %", "chw_tank stored chilled water %", "battery SOC %", "grid import kW"]
+    planned = next(trace for trace in figure["data"] if trace["name"] == "plan in force chw_tank stored chilled "
+                   "water % (plan)")
+    assert (planned["yaxis"], planned["y"]) == ("y2", [50.0, 46.8])

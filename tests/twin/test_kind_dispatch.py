@@ -182,7 +182,7 @@ def test_a_new_kinds_stored_energy_is_what_the_simulator_holds_for_it(park):
 
 def test_the_dispatch_page_charts_a_new_storage_kinds_state_of_charge(tmp_path, park):
     """A panel per storage asset titled by its kind's stored_pct_label (the flywheel has none: its kind_label),
-    kinds in alphabetical order of their labels, then grid import."""
+    in park order, then grid import."""
     with open_history(f"sqlite:///{tmp_path / 'h.sqlite'}") as store:
         store.append_frame(pd.DataFrame({"point_id": "b1.fly1.soc_pct", "value": [40.0, 60.0], "quality": 0,
                                          "ts_utc": [READ_AT, READ_AT + timedelta(minutes=5)]}))
@@ -193,9 +193,9 @@ def test_the_dispatch_page_charts_a_new_storage_kinds_state_of_charge(tmp_path, 
     assert series["fly1.soc_pct"].tolist() == [50.0]
     layout = figure["layout"]
     assert [layout[axis]["title"]["text"] for axis in ("yaxis", "yaxis2", "yaxis3", "yaxis4")] == [
-        "battery SOC %", "fly1 Flywheel %", "ice_tank ice inventory %", "grid import kW"]
+        "ice_tank ice inventory %", "battery SOC %", "fly1 Flywheel %", "grid import kW"]
     actual = next(trace for trace in figure["data"] if trace["name"] == "actual fly1 Flywheel %")
-    assert actual["yaxis"] == "y2" and actual["y"] == [50.0]
+    assert actual["yaxis"] == "y3" and actual["y"] == [50.0]
 
 
 def test_the_dispatch_pages_plan_chart_draws_a_new_storage_kinds_declared_traces(park):
