@@ -36,7 +36,7 @@ from dashboard.components import (
 )
 from dashboard.context import DashboardContext
 from dashboard.providers import MISSING
-from twin.kinds.base import Role
+from twin.kinds.base import AssetBase, Role
 from twin.park import Park
 from twin.points import point_id
 
@@ -51,6 +51,9 @@ COST_ROWS = (("energy_cny", "Energy"), ("export_revenue_cny", "Export revenue (c
 QUANTITY_ROWS = (("peak_kw", "Peak import (15 min)", "kW"), ("import_kwh", "Grid import", "kWh"),
                  ("export_kwh", "Grid export", "kWh"))
 STEP = timedelta(minutes=15)
+STORED_PCT_COLUMN = "soc_pct"
+"""The plan's column of a storage asset's stored energy as a percentage of its capacity, %, after
+``<asset id>.``."""
 
 
 def layout(ctx: DashboardContext, **_query) -> html.Div:
@@ -188,7 +191,7 @@ def _body(ctx: DashboardContext, plan: dict | None, baseline: str | None) -> lis
     return [
         dbc.Row([
             card([html.H5("Plan in force", className="card-title"),
-                  dcc.Graph(id="plan-chart", figure=plan_figure(plan, tz, now), config={"displaylogo": False})],
+                  dcc.Graph(id="plan-chart", figure=plan_figure(plan, ctx.park, now), config={"displaylogo": False})],
                  lg=8),
             card([html.H5("Plan against baseline", className="card-title"),
                   dbc.Label("baseline", html_for="plan-baseline", className="small text-muted mb-0"),
@@ -307,29 +310,33 @@ def _panels(layout: dict, panels: tuple[tuple[str, str], ...], height: float, ga
                                       "gridcolor": "#eee", "anchor": "x", "rangemode": "tozero"}
 
 
-def plan_figure(plan: dict, tz: str, now_utc: datetime | None = None) -> dict:
-    """Price; battery and ice schedules; SOC and ice inventory; grid import and export: four panels on one
-    time axis (park time), straight from the plan's columns, with a line at ``now_utc``."""
+def _stored_pct_name(asset: AssetBase) -> str:
+    """What the page calls a storage asset's stored percentage: "<asset id> <its kind's stored_pct_label, else
+    its kind_label> %"."""
+    return f"{asset.id} {asset.stored_pct_label or asset.kind_label} %"
+
+
+def plan_figure(plan: dict, park: Park, now_utc: datetime | None = None) -> dict:
+    """Price; storage flows, kW and kWth; stored percentages; grid import and export: four panels on one time
+    axis (park time), straight from the plan's columns, with a line at ``now_utc``. The storage panels draw,
+    for each asset in park order whose kind declares plan traces (twin.kinds.base.AssetBase.plan_traces) and
+    whose columns the plan has, those traces and, dotted in the first one's colour, its stored percentage."""
     steps = plan["steps"]
     x = [s["ts_local"].replace(" ", "T") for s in steps]
-    columns = steps[0].keys() if steps else []
-    batteries = [c.removesuffix(".power_setpoint_kw") for c in columns if c.endswith(".power_setpoint_kw")]
-    tanks = [c.removesuffix(".charge_kwth") for c in columns if c.endswith(".charge_kwth")]
+    columns = set(steps[0]) if steps else set()
+    charted = [asset for _, asset in park.iter_assets() if asset.plan_traces]
 
     def line(column: str, name: str, axis: str, colour: str, **style) -> dict:
         return {"type": "scatter", "mode": "lines", "x": x, "y": [s[column] for s in steps], "name": name,
                 "yaxis": axis, "line": {"color": colour, "shape": "hv", **style}}
 
+    flows = [(f"{asset.id}.{trace.column}", f"{asset.id} {trace.label}", trace.colour)
+             for asset in charted for trace in asset.plan_traces]
+    states = [(f"{asset.id}.{STORED_PCT_COLUMN}", _stored_pct_name(asset), asset.plan_traces[0].colour)
+              for asset in charted]
     traces = [line("price_cny_per_kwh", f"energy price ({plan['currency']}/kWh)", "y", "#6f42c1")]
-    for b in batteries:
-        traces.append(line(f"{b}.power_setpoint_kw", f"{b} power kW (+ discharge)", "y2", "#198754"))
-    for t in tanks:
-        traces.append(line(f"{t}.charge_kwth", f"{t} ice making kWth", "y2", "#0dcaf0"))
-        traces.append(line(f"{t}.melt_kwth", f"{t} ice melt kWth", "y2", "#fd7e14"))
-    for b in batteries:
-        traces.append(line(f"{b}.soc_pct", f"{b} SOC %", "y3", "#198754", dash="dot"))
-    for t in tanks:
-        traces.append(line(f"{t}.soc_pct", f"{t} ice inventory %", "y3", "#0dcaf0", dash="dot"))
+    traces += [line(column, name, "y2", colour) for column, name, colour in flows if column in columns]
+    traces += [line(column, name, "y3", colour, dash="dot") for column, name, colour in states if column in columns]
     traces.append(line("grid_import_kw", "grid import kW", "y4", "#dc3545"))
     traces.append(line("grid_export_kw", "grid export kW", "y4", "#0d6efd"))
     layout = {"height": 720, "margin": {"l": 70, "r": 10, "t": 20, "b": 30}, "hovermode": "x unified",
@@ -338,16 +345,17 @@ def plan_figure(plan: dict, tz: str, now_utc: datetime | None = None) -> dict:
     _panels(layout, (("y", f"price {plan['currency']}/kWh"), ("y2", "storage kW / kWth"), ("y3", "state %"),
                      ("y4", "grid kW")), 0.22, 0.04)
     if now_utc is not None:
-        layout["shapes"], layout["annotations"] = _now_marker(now_utc, tz)
+        layout["shapes"], layout["annotations"] = _now_marker(now_utc, park.site.timezone)
     return {"data": traces, "layout": layout}
 
 
 def actual_series(ctx: DashboardContext, start_utc: datetime, end_utc: datetime) -> dict[str, pd.Series]:
-    """What history measured in [start, end) per 15-minute step (means), by plan column: ``<asset id>.soc_pct``
-    of every storage asset (its kind's stored percentage point, twin.kinds.base.AssetBase.stored_pct_point) in
-    park order, and ``grid_import_kw`` (the grid meter's power, import only)."""
+    """What history measured in [start, end) per 15-minute step (means), by plan column: the stored percentage
+    (:data:`STORED_PCT_COLUMN`) of every storage asset (its kind's stored percentage point,
+    twin.kinds.base.AssetBase.stored_pct_point) in park order, and ``grid_import_kw`` (the grid meter's power,
+    import only)."""
     park = ctx.park
-    wanted = {f"{asset.id}.soc_pct": point_id(building.id, asset.id, asset.stored_pct_point)
+    wanted = {f"{asset.id}.{STORED_PCT_COLUMN}": point_id(building.id, asset.id, asset.stored_pct_point)
               for building, asset in park.iter_assets() if asset.stored_pct_point is not None}
     grid = park.role_points(Role.GRID_POWER)
     ids = list(wanted.values()) + grid
@@ -361,12 +369,10 @@ def actual_series(ctx: DashboardContext, start_utc: datetime, end_utc: datetime)
 
 
 def _storage_panels(park: Park) -> list[tuple[str, str]]:
-    """One panel per storage asset (its kind declares a stored percentage point), charted against the plan's
-    ``<asset id>.soc_pct`` column: (that column, the panel's title "<asset id> <the kind's stored_pct_label, else
-    its kind_label> %"); kinds in alphabetical order of their labels, the assets of a kind in park order."""
-    storage = [asset for _, asset in park.iter_assets() if asset.stored_pct_point is not None]
-    return [(f"{asset.id}.soc_pct", f"{asset.id} {asset.stored_pct_label or asset.kind_label} %")
-            for asset in sorted(storage, key=lambda asset: asset.kind_label)]
+    """One panel per storage asset (its kind declares a stored percentage point), in park order, charted against
+    the plan's stored percentage column: (that column, the panel's title, :func:`_stored_pct_name`)."""
+    return [(f"{asset.id}.{STORED_PCT_COLUMN}", _stored_pct_name(asset))
+            for _, asset in park.iter_assets() if asset.stored_pct_point is not None]
 
 
 def actual_figure(ctx: DashboardContext, plan: dict, approved: dict | None, now_utc: datetime) -> dict:

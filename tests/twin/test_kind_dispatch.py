@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 from dashboard.context import DashboardContext
-from dashboard.pages.dispatch import actual_figure, actual_series
+from dashboard.pages.dispatch import actual_figure, actual_series, plan_figure
 from energy.environment import ParkEnvironment
 from optimizer.park_inputs import hold_storage_setpoints
 from optimizer.setpoints import table_setpoints
@@ -29,7 +29,7 @@ from twin.field import SimulatedField
 from twin.history import open_history
 from twin.input_schema import PositiveFloat
 from twin.kinds import registered
-from twin.kinds.base import SP, AssetBase, M, PlanColumn
+from twin.kinds.base import SP, AssetBase, M, PlanColumn, PlanTrace
 from twin.kinds.simulation import Member, Simulation, Stage, State, StepInputs
 from twin.live import LiveState
 from twin.points import PointSpec
@@ -74,6 +74,8 @@ class Flywheel(AssetBase):
     stored_pct_point: ClassVar[str] = "soc_pct"
     hold_setpoints: ClassVar[Mapping[str, float]] = {"power_setpoint_kw": 0.0}
     storage_flow_points: ClassVar[tuple[str, ...]] = ("power_kw",)
+    plan_traces: ClassVar[tuple[PlanTrace, ...]] = (PlanTrace("power_setpoint_kw", "flywheel kW (+ discharge)",
+                                                              "#ffc107"),)
     simulation: ClassVar[Simulation] = Simulation(Stage.SUPPLY, _flywheel_step, _flywheel_initial_state)
     power_max_kw: PositiveFloat
     capacity_kwh: PositiveFloat
@@ -180,7 +182,7 @@ def test_a_new_kinds_stored_energy_is_what_the_simulator_holds_for_it(park):
 
 def test_the_dispatch_page_charts_a_new_storage_kinds_state_of_charge(tmp_path, park):
     """A panel per storage asset titled by its kind's stored_pct_label (the flywheel has none: its kind_label),
-    kinds in alphabetical order of their labels, then grid import."""
+    in park order, then grid import."""
     with open_history(f"sqlite:///{tmp_path / 'h.sqlite'}") as store:
         store.append_frame(pd.DataFrame({"point_id": "b1.fly1.soc_pct", "value": [40.0, 60.0], "quality": 0,
                                          "ts_utc": [READ_AT, READ_AT + timedelta(minutes=5)]}))
@@ -191,9 +193,27 @@ def test_the_dispatch_page_charts_a_new_storage_kinds_state_of_charge(tmp_path, 
     assert series["fly1.soc_pct"].tolist() == [50.0]
     layout = figure["layout"]
     assert [layout[axis]["title"]["text"] for axis in ("yaxis", "yaxis2", "yaxis3", "yaxis4")] == [
-        "battery SOC %", "fly1 Flywheel %", "ice_tank ice inventory %", "grid import kW"]
+        "ice_tank ice inventory %", "battery SOC %", "fly1 Flywheel %", "grid import kW"]
     actual = next(trace for trace in figure["data"] if trace["name"] == "actual fly1 Flywheel %")
-    assert actual["yaxis"] == "y2" and actual["y"] == [50.0]
+    assert actual["yaxis"] == "y3" and actual["y"] == [50.0]
+
+
+def test_the_dispatch_pages_plan_chart_draws_a_new_storage_kinds_declared_traces(park):
+    """The flywheel's power in the storage panel and its stored percentage dotted in the state panel, in its
+    declared colour, each after the battery's (park order: plant, then b1); the ice tank, whose columns this
+    plan lacks, gets no line."""
+    columns = {"price_cny_per_kwh": 0.5, "grid_import_kw": 900.0, "grid_export_kw": 0.0,
+               "battery.power_setpoint_kw": -300.0, "battery.soc_pct": 55.0,
+               "fly1.power_setpoint_kw": 120.0, "fly1.soc_pct": 40.0}
+    plan = {"currency": "CNY", "steps": [{"ts_local": "2026-07-01 10:00:00+08:00", **columns}]}
+    traces = {trace["name"]: trace for trace in plan_figure(plan, park)["data"]}
+    assert list(traces) == ["energy price (CNY/kWh)", "battery power kW (+ discharge)",
+                            "fly1 flywheel kW (+ discharge)", "battery SOC %", "fly1 Flywheel %", "grid import kW",
+                            "grid export kW"]
+    power, stored = traces["fly1 flywheel kW (+ discharge)"], traces["fly1 Flywheel %"]
+    assert (power["yaxis"], power["y"], power["line"]["color"]) == ("y2", [120.0], "#ffc107")
+    assert (stored["yaxis"], stored["y"], stored["line"]) == ("y3", [40.0], {"color": "#ffc107", "shape": "hv",
+                                                                             "dash": "dot"})
 
 
 def test_a_kind_is_a_sunspec_modbus_device_only_with_an_entry_in_the_layout_table(park, monkeypatch):

@@ -16,6 +16,7 @@ A kind declares, as class variables and methods:
 - what dispatch asks of it: the setpoints a plan's columns drive (:meth:`AssetBase.plan_setpoints`),
   the setpoints that hold it idle, and for storage the points reporting its stored energy and how the
   flows read with it bring that forward (:meth:`AssetBase.stored_after`);
+- for storage, how the dispatch page charts its plan columns (:class:`PlanTrace`);
 - for a kind that generates electricity from irradiance, its PVWatts parameters (:meth:`AssetBase.pvwatts`);
 - the rules it sets on a park, what the park's one-line summary says of it, and the fault magnitudes
   an asset of the kind bounds;
@@ -63,6 +64,20 @@ class PowerGroup:
     part: Literal["load", "meters", "source"]
     label: str = ""
     colour: str = ""
+
+
+@dataclass(frozen=True)
+class PlanTrace:
+    """A line the dispatch page draws of one of an asset's plan columns.
+
+    column: the column's name after ``<asset id>.`` (``power_setpoint_kw``), in its unit (kW or kWth).
+    label: what the line is called after the asset's id, unit included ("power kW (+ discharge)").
+    colour: the line's colour (CSS hex).
+    """
+
+    column: str
+    label: str
+    colour: str
 
 
 class Role(StrEnum):
@@ -162,6 +177,10 @@ class AssetBase(InputModel):
     kind's :attr:`kind_label`."""
     storage_flow_points: ClassVar[tuple[str, ...]] = ()
     """Names of the points whose readings, held, move the energy a storage asset holds (:meth:`stored_after`)."""
+    plan_traces: ClassVar[tuple[PlanTrace, ...]] = ()
+    """The lines the dispatch page draws of a storage asset's planned flows, kW or kWth, in its storage panel;
+    its stored percentage (the plan's ``<asset id>.soc_pct``, named as :attr:`stored_pct_label` names it) is
+    drawn dotted in the colour of the first. Empty: the page draws no line of the asset."""
     simulation: ClassVar[Simulation | None] = None
     """How the park simulator steps assets of this kind; None: it does not simulate them."""
 

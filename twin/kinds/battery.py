@@ -9,7 +9,7 @@ import numpy as np
 from pydantic import model_validator
 
 from twin.input_schema import PositiveFloat
-from twin.kinds.base import SP, AssetBase, Fraction, M, Percent, PlanColumn, PowerGroup
+from twin.kinds.base import SP, AssetBase, Fraction, M, Percent, PlanColumn, PlanTrace, PowerGroup
 from twin.kinds.simulation import Member, Simulation, Stage, State, StepInputs
 from twin.points import PointSpec
 
@@ -62,6 +62,8 @@ class Battery(AssetBase):
     stored_pct_label: ClassVar[str] = "SOC"
     hold_setpoints: ClassVar[Mapping[str, float]] = {"power_setpoint_kw": 0.0}
     storage_flow_points: ClassVar[tuple[str, ...]] = ("power_kw",)
+    plan_traces: ClassVar[tuple[PlanTrace, ...]] = (
+        PlanTrace("power_setpoint_kw", "power kW (+ discharge)", "#198754"),)
     simulation: ClassVar[Simulation] = Simulation(Stage.SUPPLY, _step, _initial_state,
                                                   continued={"stored_energy_kwh": False})
     energy_capacity_kwh: PositiveFloat

@@ -10,7 +10,7 @@ import numpy as np
 from pydantic import Field
 
 from twin.input_schema import PositiveFloat
-from twin.kinds.base import SP, AssetBase, M, Percent, PlanColumn, Role
+from twin.kinds.base import SP, AssetBase, M, Percent, PlanColumn, PlanTrace, Role
 from twin.kinds.chiller import Chiller
 from twin.kinds.simulation import ChilledWaterDemand, Member, Simulation, Stage, State, StepInputs
 from twin.plant import chargeable_kwth, dischargeable_kwth, standing_loss_kwth, stored_after_kwhth
@@ -75,8 +75,12 @@ class ChilledWaterTank(AssetBase):
     """The point reporting the cooling the tank stores, kWhth."""
     stored_pct_point: ClassVar[str] = "soc_pct"
     """The point reporting the cooling the tank stores as a share of its capacity, %."""
+    stored_pct_label: ClassVar[str] = "stored chilled water"
     hold_setpoints: ClassVar[Mapping[str, float]] = {"charge_setpoint_kwth": 0.0, "discharge_setpoint_kwth": 0.0}
     storage_flow_points: ClassVar[tuple[str, ...]] = ("charge_kwth", "discharge_kwth", "standing_loss_kwth")
+    plan_traces: ClassVar[tuple[PlanTrace, ...]] = (
+        PlanTrace("charge_kwth", "chilled-water charge kWth", "#20c997"),
+        PlanTrace("discharge_kwth", "chilled-water discharge kWth", "#d63384"))
     simulation: ClassVar[Simulation] = Simulation(Stage.CHILLED_WATER_LOOP, _step, _initial_state,
                                                   continued={"stored_kwhth": False})
     capacity_kwhth: PositiveFloat

@@ -9,7 +9,7 @@ import numpy as np
 from pydantic import Field
 
 from twin.input_schema import PositiveFloat
-from twin.kinds.base import SP, AssetBase, Fraction, M, Percent, PlanColumn, Role
+from twin.kinds.base import SP, AssetBase, Fraction, M, Percent, PlanColumn, PlanTrace, Role
 from twin.kinds.chiller import Chiller
 from twin.kinds.simulation import Member, Simulation, Stage, State, StepInputs
 from twin.plant import PlantOperation, stored_after_kwhth
@@ -63,6 +63,8 @@ class IceTank(AssetBase):
     stored_pct_label: ClassVar[str] = "ice inventory"
     hold_setpoints: ClassVar[Mapping[str, float]] = {"charge_setpoint_kwth": 0.0, "melt_setpoint_kwth": 0.0}
     storage_flow_points: ClassVar[tuple[str, ...]] = ("charge_kwth", "melt_kwth", "standing_loss_kwth")
+    plan_traces: ClassVar[tuple[PlanTrace, ...]] = (PlanTrace("charge_kwth", "ice making kWth", "#0dcaf0"),
+                                                    PlanTrace("melt_kwth", "ice melt kWth", "#fd7e14"))
     simulation: ClassVar[Simulation] = Simulation(Stage.PLANT, _step, _initial_state,
                                                   continued={"inventory_kwhth": False})
     capacity_kwhth: PositiveFloat
