@@ -3,8 +3,10 @@
 Loads, hourly means:
 
 - ``cooling_load_kwth``: the buildings' cooling load, measured as chilled
-  water made directly (chillers in chilled-water mode) plus cooling delivered
-  by melting ice;
+  water made directly (chillers in chilled-water mode) plus the cooling
+  storage delivered net of what it took from the buildings' loop to charge
+  (``Role.STORAGE_COOLING_DELIVERED``: melting ice, a chilled-water tank's
+  discharge less its charge);
 - ``<subsystem>_kw``: electric power of each load subsystem whose kinds declare the power they
   typically draw (:func:`twin.kinds.typical_load_subsystems`: ``lighting_kw``, ``elevators_kw``, ``ev_kw``).
 
@@ -91,16 +93,16 @@ def hourly_load_history(history: History, park: Park, start: datetime, end: date
     weather = list(stations[0])
     groups = power_points(park)
     chillers = park.role_point_pairs(Role.CHILLER_COOLING, Role.CHILLER_MODE)
-    ice = park.role_points(Role.STORAGE_COOLING_DELIVERED)
+    storage = park.role_points(Role.STORAGE_COOLING_DELIVERED)
     subsystems = {load: groups[name] for name, load in SUBSYSTEM_LOADS.items()}
-    ids = [p for pair in chillers for p in pair] + ice + weather + [p for ps in subsystems.values() for p in ps]
+    ids = [p for pair in chillers for p in pair] + storage + weather + [p for ps in subsystems.values() for p in ps]
     wide = history.query_wide(ids, start, end)
     if wide.empty:
         return pd.DataFrame(columns=[*LOADS, "temp_air_c", "ghi_wm2"])
     direct = sum((wide[cool].fillna(0.0) * (wide[mode] == MODE_DIRECT) for cool, mode in chillers),
                  start=pd.Series(0.0, index=wide.index))
     minute = pd.DataFrame({
-        "cooling_load_kwth": direct + wide[ice].fillna(0.0).sum(axis=1),
+        "cooling_load_kwth": direct + wide[storage].fillna(0.0).sum(axis=1),
         **{load: wide[points].fillna(0.0).sum(axis=1) for load, points in subsystems.items()},
         "temp_air_c": wide[weather[0]],
         "ghi_wm2": wide[weather[1]],

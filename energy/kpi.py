@@ -32,9 +32,9 @@ Definitions (E = energy over the period; per interval unless said otherwise):
   the site used behind its grid meter: import + PV - PV export = the loads,
   plus what the battery kept (charge - discharge, losses included) and what
   it sent to the grid. Charging the battery from the grid is use; what it
-  gives back later is not import. Ice storage needs no term: the chillers'
-  electricity for making ice is a load, and melting ice lowers their later
-  load. Both ratios stay within 0-1;
+  gives back later is not import. Cooling storage (ice or chilled water) needs
+  no term: the chillers' electricity for charging it is a load, and
+  discharging it lowers their later load. Both ratios stay within 0-1;
 - peak demand: the highest mean grid import over one interval of the period,
   and when it began;
 - load factor = grid import kWh / (peak demand kW x hours in the period);
@@ -46,7 +46,15 @@ Definitions (E = energy over the period; per interval unless said otherwise):
   to the period's end (or the month's end), at the tariff's rate per kW-month.
   It is a monthly charge and is not part of the period's cost;
 - plant COP = chillers' cooling kWhth / chillers' electric kWh; kW/ton = 3.517 / COP;
-- ice used = heat drawn from the ice tank (melt, kWhth) and the cooling it delivered;
+- storage cooling delivered = E(every point playing ``Role.STORAGE_COOLING_DELIVERED``), kWhth: the
+  cooling all cooling storage delivered to the buildings, net of what it took from their chilled-water
+  loop to charge (e.g. an ice tank's melt x its melt effectiveness, a chilled-water tank's discharge -
+  charge). With the chillers' direct cooling it makes the buildings' cooling load, as the forecasts and
+  plans read it (``twin.subsystems.planning_loads_frame``); negative when storage took more from the
+  loop than it gave back;
+- ice used: ice melt = E(``Role.STORAGE_MELT``), the heat drawn from ice storage; ice cooling delivered
+  = E(the ``Role.STORAGE_COOLING_DELIVERED`` points of the assets that melt), ice's part of storage
+  cooling delivered, kWhth;
 - flows: each interval's supply (import, PV, battery discharge) split over
   its uses (each load, battery charging, export) in proportion to their share
   of the interval's use; an allocation, not a measurement;
@@ -126,6 +134,7 @@ class EnergyKpis:
     chillers_kwh: float
     plant_cop: float | None
     plant_kw_per_ton: float | None
+    storage_cooling_delivered_kwhth: float
     ice_melt_kwhth: float
     ice_cooling_delivered_kwhth: float
     baseline_cost_cny: float | None
@@ -267,10 +276,11 @@ def energy_kpis(history: History, park: Park, start: datetime, end: datetime, ta
     bounds = interval_bounds(start, end, interval_min * 60)
     groups = power_points(park)
     chillers_cooling = park.role_points(Role.CHILLER_COOLING)
+    storage_cooling = park.role_points(Role.STORAGE_COOLING_DELIVERED)
     melt = park.role_points(Role.STORAGE_MELT)
-    ice_cooling = park.role_points(Role.STORAGE_COOLING_DELIVERED)
+    ice_cooling = [cooling for _, cooling in park.role_point_pairs(Role.STORAGE_MELT, Role.STORAGE_COOLING_DELIVERED)]
     ids = [pid for pids in groups.values() for pid in pids]
-    grid = _KpiGrid(history, ids + chillers_cooling + melt + ice_cooling, bounds, hold_s)
+    grid = _KpiGrid(history, ids + chillers_cooling + storage_cooling + melt, bounds, hold_s)
     hours = grid.hours
 
     loads = {name: grid.power(groups[name]) for name in load_subsystem_names()}
@@ -288,6 +298,7 @@ def energy_kpis(history: History, park: Park, start: datetime, end: datetime, ta
     import_kwh, export_kwh, pv_kwh = imported.total(), exported.total(), pv.total()
     site_use_kwh = import_kwh + pv_kwh - float(np.sum(pv_export_kwh))  # the loads and what the battery kept
     cooling, chillers_kwh = grid.power(chillers_cooling), grid.power(park.role_points(Role.CHILLER_POWER)).total()
+    from_storage, ice_melt, from_ice = grid.power(storage_cooling), grid.power(melt), grid.power(ice_cooling)
     plant_cop = cooling.total() / chillers_kwh if chillers_kwh > 0 else None
 
     demand_kw = imported.kwh / hours
@@ -319,7 +330,8 @@ def energy_kpis(history: History, park: Park, start: datetime, end: datetime, ta
         **{f"consumption_kwh.{name}": share for name, share in load_coverage.items()},
         "pv_kwh": pv.share(hours), "grid_import_kwh": imported.share(hours),
         "grid_export_kwh": exported.share(hours), "battery_kwh": charge.share(hours),
-        "cooling_kwhth": cooling.share(hours), "ice_melt_kwhth": grid.power(melt).share(hours),
+        "cooling_kwhth": cooling.share(hours), "storage_cooling_delivered_kwhth": from_storage.share(hours),
+        "ice_melt_kwhth": ice_melt.share(hours), "ice_cooling_delivered_kwhth": from_ice.share(hours),
     }
     hours_total = float(np.sum(hours))
     return EnergyKpis(
@@ -336,7 +348,8 @@ def energy_kpis(history: History, park: Park, start: datetime, end: datetime, ta
         billed_demand_kw=billed_kw, billed_demand_start_utc=billed_start, demand_charge_cny=demand_charge,
         co2_t=co2_t, cooling_kwhth=cooling.total(), chillers_kwh=chillers_kwh,
         plant_cop=plant_cop, plant_kw_per_ton=KWH_PER_TON_HOUR / plant_cop if plant_cop else None,
-        ice_melt_kwhth=grid.power(melt).total(), ice_cooling_delivered_kwhth=grid.power(ice_cooling).total(),
+        storage_cooling_delivered_kwhth=from_storage.total(), ice_melt_kwhth=ice_melt.total(),
+        ice_cooling_delivered_kwhth=from_ice.total(),
         baseline_cost_cny=baseline_cost_cny,
         savings_cny=baseline_cost_cny - cost if baseline_cost_cny is not None and cost is not None else None,
         flows_kwh=_flows(supply, use),

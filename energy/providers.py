@@ -72,6 +72,8 @@ def labelled_kpis(k: dict[str, Any], currency: str) -> dict[str, dict[str, Any]]
         ("co2_t", "CO2", k["co2_t"], "t", cover["grid_import_kwh"]),
         ("plant_cop", "Plant COP", k["plant_cop"], "", cover["cooling_kwhth"]),
         ("plant_kw_per_ton", "Plant kW/ton", k["plant_kw_per_ton"], "kW/ton", cover["cooling_kwhth"]),
+        ("storage_cooling_delivered_kwhth", "Cooling from storage (net)", k["storage_cooling_delivered_kwhth"],
+         "kWhth", cover["storage_cooling_delivered_kwhth"]),
         ("ice_melt_kwhth", "Ice used", k["ice_melt_kwhth"], "kWhth", cover["ice_melt_kwhth"]),
         ("savings_cny", "Savings vs baseline", k["savings_cny"], currency, None),
     ]

@@ -88,8 +88,9 @@ def planning_load_points(park: Park) -> dict[str, list[str]]:
 def planning_loads_frame(park: Park, wide: pd.DataFrame) -> pd.DataFrame:
     """The loads a dispatch plan is made for, for every row of a wide frame of point values.
 
-    Columns: ``cooling_load_kwth`` (chilled water made directly by chillers in direct mode plus cooling
-    delivered by storage, by melting ice: the buildings' load, whatever carried it), ``other_load_kw``
+    Columns: ``cooling_load_kwth`` (chilled water made directly by chillers in direct mode plus the cooling
+    storage delivered net of what it took from the buildings' loop to charge: the buildings' load, whatever
+    carried it), ``other_load_kw``
     (grid + PV + battery discharge - chillers: every electric load the plan does not schedule, never
     below 0), ``pv_kw``, ``temp_air_c`` and ``ghi_wm2`` (NaN without a weather station). Missing power
     points count as 0.

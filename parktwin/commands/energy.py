@@ -167,8 +167,8 @@ def kpi(
     json_output: JsonFlag = False,
 ) -> None:
     """Energy KPIs of a period from history (the KPI engine the dashboard uses): consumption, PV, grid,
-    self-sufficiency, peak demand, energy cost, month-to-date demand charge, CO2, plant COP, ice; each energy
-    figure with its coverage."""
+    self-sufficiency, peak demand, energy cost, month-to-date demand charge, CO2, plant COP, cooling from storage
+    and ice; each energy figure with its coverage."""
     from energy.kpi import energy_kpis
     from energy.prices import load_price_csv
     from energy.tariff import load_tariff
@@ -217,7 +217,10 @@ def kpi(
              ("CO2", kpis.co2_t, "{:,.1f} t", "grid_import_kwh"),
              ("plant COP", kpis.plant_cop, "{:.2f}", "cooling_kwhth"),
              ("plant kW/ton", kpis.plant_kw_per_ton, "{:.3f}", "cooling_kwhth"),
+             ("cooling from storage (net)", kpis.storage_cooling_delivered_kwhth, "{:,.0f} kWhth",
+              "storage_cooling_delivered_kwhth"),
              ("ice used (melt)", kpis.ice_melt_kwhth, "{:,.0f} kWhth", "ice_melt_kwhth"),
+             ("cooling from ice", kpis.ice_cooling_delivered_kwhth, "{:,.0f} kWhth", "ice_cooling_delivered_kwhth"),
              ("savings vs baseline", kpis.savings_cny, "{:,.0f} CNY", None)]
     for label, value, fmt, covered_by in rows:
         table.add_row(label, "—" if value is None else fmt.format(value),

@@ -38,6 +38,28 @@ def test_kpi_json_of_the_week_reports_the_grid_import_of_the_raw_readings(faulty
     assert kpis["hours"] == 168
 
 
+def test_kpi_reports_storage_cooling_net_and_ice_apart_in_its_table_and_json(both_storages_day, sim_start_utc):
+    park_file, url = both_storages_day
+    period = ("--from", "2026-07-01", "--to", "2026-07-02", "--history", url)
+    result = parktwin("kpi", park_file, *period, "--json")
+    assert result.returncode == 0, result.stderr
+    kpis = json.loads(result.stdout)
+    flow_points = ("plant.ice_tank.melt_kwth", "plant.chw_tank.charge_kwth", "plant.chw_tank.discharge_kwth")
+    with open_history(url) as history:
+        flows = history.query_wide(list(flow_points), sim_start_utc, sim_start_utc + timedelta(days=1))
+    melt_kwhth, charge_kwhth, discharge_kwhth = (flows[pid].sum() / 60 for pid in flow_points)  # 1-minute readings
+    assert kpis["ice_cooling_delivered_kwhth"] == pytest.approx(0.95 * melt_kwhth, rel=1e-9)
+    assert kpis["storage_cooling_delivered_kwhth"] == pytest.approx(0.95 * melt_kwhth + discharge_kwhth - charge_kwhth,
+                                                                    rel=1e-9)
+    table = parktwin("kpi", park_file, *period)
+    assert table.returncode == 0, table.stderr
+    rows = {line.split("│")[1].strip(): line.split("│")[2].strip() for line in table.stdout.splitlines()
+            if line.count("│") == 4}
+    assert rows["cooling from storage (net)"] == f"{kpis['storage_cooling_delivered_kwhth']:,.0f} kWhth"
+    assert rows["ice used (melt)"] == f"{kpis['ice_melt_kwhth']:,.0f} kWhth"
+    assert rows["cooling from ice"] == f"{kpis['ice_cooling_delivered_kwhth']:,.0f} kWhth"
+
+
 def test_faults_json_lists_the_weeks_episodes_and_stores_them_once(faulty_week_url, sim_start_utc):
     args = ("faults", DEMO, "--from", "2026-07-01", "--to", "2026-07-08", "--history", faulty_week_url, "--json")
     result, seconds = timed(*args)

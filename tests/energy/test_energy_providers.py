@@ -27,6 +27,9 @@ def test_kpi_provider_labels_the_energy_kpis_of_the_period(faulty_week_url, demo
                                  "unit": "CNY", "coverage": 1.0}
     assert shown["self_sufficiency_pct"]["value"] == pytest.approx(100 * kpis.self_sufficiency)
     assert shown["savings_cny"]["value"] is None  # no baseline
+    assert shown["storage_cooling_delivered_kwhth"] == {
+        "label": "Cooling from storage (net)", "value": pytest.approx(kpis.storage_cooling_delivered_kwhth),
+        "unit": "kWhth", "coverage": pytest.approx(1.0)}
 
 
 def test_fault_provider_lists_stored_episodes_of_the_period_as_text(faulty_week_url, demo_park, sim_start_utc,

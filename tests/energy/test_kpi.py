@@ -1,4 +1,5 @@
-"""Energy KPIs of a simulated week against sums done by hand from the raw readings."""
+"""Energy KPIs of a simulated week, and of a day with ice and chilled-water storage, against sums done by hand
+from the raw readings."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 
 from energy.kpi import energy_kpis
 from energy.tariff import load_tariff
+from twin.config import load_park
 from twin.history import open_history
 
 STEP_H = 1 / 60  # the demo park simulates 1-minute steps; each reading is that minute's mean power
@@ -98,5 +100,34 @@ def test_plant_cop_kw_per_ton_and_ice_used_equal_hand_calculations(week):
     assert kpis.plant_cop == pytest.approx(cooling / electric, rel=1e-9)
     assert kpis.plant_kw_per_ton == pytest.approx(3.517 / (cooling / electric), rel=1e-9)
     assert 3.5 < kpis.plant_cop < 6.3  # between ice-mode and direct COP of the demo chillers
-    assert kpis.ice_melt_kwhth == pytest.approx(raw["plant.ice_tank.melt_kwth"].sum() * STEP_H, rel=1e-9)
-    assert kpis.ice_cooling_delivered_kwhth == pytest.approx(0.95 * kpis.ice_melt_kwhth, rel=1e-9)
+    melt_kwhth = raw["plant.ice_tank.melt_kwth"].sum() * STEP_H
+    assert kpis.ice_melt_kwhth == pytest.approx(melt_kwhth, rel=1e-9) and melt_kwhth > 0
+    assert kpis.ice_cooling_delivered_kwhth == pytest.approx(0.95 * melt_kwhth, rel=1e-9)
+    assert kpis.storage_cooling_delivered_kwhth == pytest.approx(0.95 * melt_kwhth, rel=1e-9)  # ice alone
+
+
+@pytest.fixture(scope="module")
+def both_storages_kpis(both_storages_day, sim_start_utc):
+    """(KPIs from energy.kpi, raw readings wide by point) of the simulated day with ice and chilled-water storage."""
+    park_file, url = both_storages_day
+    park = load_park(park_file)
+    start, end = sim_start_utc, sim_start_utc + timedelta(days=1)
+    with open_history(url) as history:
+        kpis = energy_kpis(history, park, start, end)
+        raw = history.query(list(park.points), start, end)
+    return kpis, raw.pivot(index="ts_utc", columns="point_id", values="value")
+
+
+def test_storage_cooling_is_ice_and_chilled_water_net_and_ice_used_is_ice_alone(both_storages_kpis):
+    kpis, raw = both_storages_kpis
+    melt, charge, discharge = (raw[pid] for pid in ("plant.ice_tank.melt_kwth", "plant.chw_tank.charge_kwth",
+                                                    "plant.chw_tank.discharge_kwth"))
+    assert melt.max() > 0 and charge.max() > 0 and discharge.max() > 0  # both stores worked the day
+    melt_kwhth, charge_kwhth, discharge_kwhth = (float(flow.sum() * STEP_H) for flow in (melt, charge, discharge))
+    assert kpis.ice_melt_kwhth == pytest.approx(melt_kwhth, rel=1e-9)
+    assert kpis.ice_cooling_delivered_kwhth == pytest.approx(0.95 * melt_kwhth, rel=1e-9)  # melt effectiveness
+    assert kpis.storage_cooling_delivered_kwhth == pytest.approx(0.95 * melt_kwhth + discharge_kwhth - charge_kwhth,
+                                                                 rel=1e-9)
+    assert abs(discharge_kwhth - charge_kwhth) > 1000  # so an ice figure that counted the tank would fail
+    for figure in ("storage_cooling_delivered_kwhth", "ice_melt_kwhth", "ice_cooling_delivered_kwhth"):
+        assert kpis.coverage[figure] == pytest.approx(1.0), figure

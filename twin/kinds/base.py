@@ -96,9 +96,11 @@ class Role(StrEnum):
     CHILLER_MODE_COMMAND = "chiller_mode_command"
     """A chiller's mode command (twin.plant: automatic, off, chilled water, ice making)."""
     STORAGE_MELT = "storage_melt"
-    """Thermal power drawn from cooling storage, kWth."""
+    """Thermal power drawn from ice storage by melting it, kWth."""
     STORAGE_COOLING_DELIVERED = "storage_cooling_delivered"
-    """Cooling that storage delivers to the buildings, kWth."""
+    """Cooling that storage delivers to the buildings net of what it takes from them to charge, kWth, negative
+    while it charges from the buildings' chilled-water loop: with the chillers' direct cooling, the buildings'
+    cooling load."""
     STORAGE_CHARGE_SETPOINT = "storage_charge_setpoint"
     """Charge rate asked of cooling storage, kWth."""
     STORAGE_MELT_SETPOINT = "storage_melt_setpoint"
