@@ -14,7 +14,7 @@ from numpy.typing import NDArray
 
 from optimizer.blocks.base import Assembly, Term
 from optimizer.blocks.storage import StorageBlock, StorageFigures, StorageNames
-from optimizer.inputs import HorizonInputs
+from optimizer.inputs import HorizonInputs, InitialState
 from twin.kinds import Battery
 
 NAMES = StorageNames("battery", "charge_kw", "discharge_kw", "stored_kwh", "stored_balance", "kwh")
@@ -25,7 +25,25 @@ class BatteryBlock(StorageBlock):
     names = NAMES
     primary_columns = NAMES.primary_columns
     stored_column = NAMES.level
+    capacity_field = "energy_capacity_kwh"
+    level_unit = "kWh"
     assets: tuple[Battery, ...]
+
+    def state_problems(self, state: InitialState) -> list[str]:
+        """A starting SOC outside the battery's SOC window."""
+        problems = []
+        for battery in self.assets:
+            stored = state.stored.get(battery.id)
+            if stored is None:
+                continue
+            soc_pct = 100.0 * stored / battery.energy_capacity_kwh
+            if soc_pct < battery.soc_min_pct - 1e-9:
+                problems.append(f"battery {battery.id!r} starts at SOC {soc_pct:.1f} %, below its minimum "
+                                f"soc_min_pct {battery.soc_min_pct:g} %")
+            elif soc_pct > battery.soc_max_pct + 1e-9:
+                problems.append(f"battery {battery.id!r} starts at SOC {soc_pct:.1f} %, above its maximum "
+                                f"soc_max_pct {battery.soc_max_pct:g} %")
+        return problems
 
     def import_max_kw(self, inputs: HorizonInputs) -> float:
         return sum(x.charge_power_max_kw for x in self.assets)

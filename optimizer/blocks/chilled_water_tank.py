@@ -26,6 +26,8 @@ class ChilledWaterTankBlock(StorageBlock):
     names = NAMES
     primary_columns = NAMES.primary_columns
     stored_column = NAMES.level
+    capacity_field = "capacity_kwhth"
+    level_unit = "kWhth"
     assets: tuple[ChilledWaterTank, ...]
 
     def cooling_max_kwth(self) -> float:

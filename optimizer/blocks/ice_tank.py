@@ -24,6 +24,8 @@ class IceTankBlock(StorageBlock):
     names = NAMES
     primary_columns = NAMES.primary_columns
     stored_column = NAMES.level
+    capacity_field = "capacity_kwhth"
+    level_unit = "kWhth"
     assets: tuple[IceTank, ...]
 
     def cooling_max_kwth(self) -> float:

@@ -16,6 +16,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from optimizer.blocks.base import Assembly, KindBlock
+from optimizer.inputs import InitialState
 from optimizer.linear_program import Labels
 from optimizer.lp_builder import BinarySteps, exclusive_pair, flowing_together
 
@@ -78,9 +79,23 @@ class StorageBlock(KindBlock):
     and any plan table columns of its own (:meth:`extra_table_columns`)."""
 
     names: ClassVar[StorageNames]
+    capacity_field: ClassVar[str]
+    """The assets' field holding the capacity a starting level may not exceed (e.g. ``capacity_kwhth``)."""
+    level_unit: ClassVar[str]
+    """The level's unit as people read it, e.g. ``kWhth``."""
 
     def figures(self, lp: Assembly) -> StorageFigures:
         raise NotImplementedError
+
+    def state_problems(self, state: InitialState) -> list[str]:
+        """A starting level below 0 or above the capacity its :attr:`capacity_field` gives."""
+        problems = []
+        for asset in self.assets:
+            level, capacity = state.stored.get(asset.id), getattr(asset, self.capacity_field)
+            if level is not None and not 0.0 <= level <= capacity + 1e-9:
+                problems.append(f"{asset.kind_label.lower()} {asset.id!r} starts at {level:,.0f} {self.level_unit}, "
+                                f"outside [0, {self.capacity_field} {capacity:,.0f}]")
+        return problems
 
     def terminal_penalty(self, lp: Assembly) -> float:
         """CNY per unit (kWh, kWhth) of the level short of its target at the horizon's end."""

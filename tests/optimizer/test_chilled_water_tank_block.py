@@ -13,6 +13,7 @@ from optimizer_cases import horizon
 from energy.environment import ParkEnvironment
 from energy.tariff import load_tariff
 from optimizer.backtest import OPTIMAL, backtest
+from optimizer.diagnostics import input_problems
 from optimizer.inputs import InitialState
 from optimizer.model import DispatchAssets, PlanOptions, build_lp
 from optimizer.solve import solve
@@ -47,6 +48,17 @@ def test_a_tank_charged_in_the_cheap_hour_carries_the_load_of_the_dear_one(solve
                                                                                           abs=1e-4)
     assert lp.values(result.x, "grid_import_kw").tolist() == pytest.approx([charge / 5, 0.0], abs=1e-4)
     assert "chw.stored_balance[2026-06-30T17:00Z]" in lp.row_names
+
+
+def test_a_tank_said_to_hold_more_than_its_capacity_is_named_as_the_reason_for_no_plan():
+    inputs = horizon(60, cooling_load_kwth=[0, 1000], pv_available_kw=[0, 0], other_load_kw=[0, 0],
+                     price_cny_per_kwh=[0.2, 1.0])
+    assets = DispatchAssets((Chiller(id="chiller", cooling_capacity_kwth=2000, cop_rated=5.0),
+                             ChilledWaterTank(id="chw", capacity_kwhth=2000, charge_rate_max_kwth=1500,
+                                              discharge_rate_max_kwth=1500)))
+    assert input_problems(inputs, assets, InitialState({"chw": 2500.0})) == [
+        "state: chilled-water tank 'chw' starts at 2,500 kWhth, outside [0, capacity_kwhth 2,000]"]
+    assert input_problems(inputs, assets, InitialState({"chw": 2000.0})) == []
 
 
 def test_the_example_park_run_closed_loop_costs_less_with_its_tank_planned_than_held():
