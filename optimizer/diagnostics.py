@@ -16,7 +16,7 @@ import numpy as np
 from optimizer.blocks import blocks
 from optimizer.inputs import HorizonInputs, InitialState
 from optimizer.model import DispatchAssets
-from twin.kinds import Battery, Chiller, EVCharger, IceTank
+from twin.kinds import Chiller, EVCharger, IceTank
 
 
 def input_problems(inputs: HorizonInputs, assets: DispatchAssets, state: InitialState) -> list[str]:
@@ -27,23 +27,9 @@ def input_problems(inputs: HorizonInputs, assets: DispatchAssets, state: Initial
         if bad.any():
             problems.append(f"inputs: {column} is missing or not finite at {inputs.index[bad][0]:%Y-%m-%d %H:%M} UTC "
                             f"({int(bad.sum())} step(s))")
-    for battery in cast(tuple[Battery, ...], assets.of_kind("battery")):
-        stored = state.stored.get(battery.id)
-        if stored is None:
-            continue
-        soc_pct = 100.0 * stored / battery.energy_capacity_kwh
-        if soc_pct < battery.soc_min_pct - 1e-9:
-            problems.append(f"state: battery {battery.id!r} starts at SOC {soc_pct:.1f} %, below its minimum "
-                            f"soc_min_pct {battery.soc_min_pct:g} %")
-        elif soc_pct > battery.soc_max_pct + 1e-9:
-            problems.append(f"state: battery {battery.id!r} starts at SOC {soc_pct:.1f} %, above its maximum "
-                            f"soc_max_pct {battery.soc_max_pct:g} %")
+    for each in blocks():
+        problems += [f"state: {problem}" for problem in each(assets.of_kind(each.kind)).state_problems(state)]
     tanks = cast(tuple[IceTank, ...], assets.of_kind("ice_tank"))
-    for tank in tanks:
-        inventory = state.stored.get(tank.id)
-        if inventory is not None and not 0.0 <= inventory <= tank.capacity_kwhth + 1e-9:
-            problems.append(f"state: ice tank {tank.id!r} starts at {inventory:,.0f} kWhth, outside "
-                            f"[0, capacity_kwhth {tank.capacity_kwhth:,.0f}]")
     load = inputs.column("cooling_load_kwth")
     if np.isfinite(load).all():
         capacity_kwth = {each.kind: each(assets.of_kind(each.kind)).cooling_max_kwth() for each in blocks()}

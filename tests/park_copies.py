@@ -65,8 +65,14 @@ def free_port() -> int:
 
 def copy_demo_park(folder: Path) -> Path:
     """Copy the demo park into folder with every point map moved to its own free port; return its park.yaml."""
-    target = folder / "demo-park"
-    shutil.copytree(DEMO_PARK_DIR, target)
+    return copy_example_park(DEMO_PARK_DIR, folder)
+
+
+def copy_example_park(park_dir: Path, folder: Path) -> Path:
+    """Copy an example park's folder into folder with every point map moved to its own free port; return its
+    park.yaml."""
+    target = folder / park_dir.name
+    shutil.copytree(park_dir, target)
     map_files = sorted((target / "pointmaps").glob("*.yaml"))
     for map_file, port in zip(map_files, free_ports(len(map_files))):
         text = map_file.read_text(encoding="utf-8")

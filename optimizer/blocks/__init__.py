@@ -11,6 +11,7 @@ from contextlib import AbstractContextManager
 
 from optimizer.blocks.base import Assembly, KindBlock, Term
 from optimizer.blocks.battery import BatteryBlock
+from optimizer.blocks.chilled_water_tank import ChilledWaterTankBlock
 from optimizer.blocks.chiller import ChillerBlock
 from optimizer.blocks.ev_charger import EVChargerBlock
 from optimizer.blocks.ice_tank import IceTankBlock
@@ -19,7 +20,8 @@ from twin.registration import registered_while
 
 __all__ = ["Assembly", "KindBlock", "Term", "block", "blocks", "registered"]
 
-_blocks: list[type[KindBlock]] = [ChillerBlock, IceTankBlock, BatteryBlock, PVArrayBlock, EVChargerBlock]
+_blocks: list[type[KindBlock]] = [ChillerBlock, IceTankBlock, BatteryBlock, PVArrayBlock, EVChargerBlock,
+                                  ChilledWaterTankBlock]
 """In the order the park's model takes their columns and rows (optimizer.model.build_lp)."""
 
 

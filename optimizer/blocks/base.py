@@ -134,6 +134,11 @@ class KindBlock:
         """The best rated COP (kWth of ice per kW) at which its assets make ice; None when they make none."""
         return None
 
+    def state_problems(self, state: InitialState) -> list[str]:
+        """Why its assets cannot start the horizon where ``state`` says they stand, naming each (optimizer.diagnostics);
+        empty when they can."""
+        return []
+
     def variables(self, lp: Assembly) -> None:
         """Add the block's columns."""
 

@@ -55,9 +55,16 @@ def wait_until_serving(base: str, process: subprocess.Popen, log: Path, timeout_
 
 @contextmanager
 def parktwin_server(*args: str) -> Iterator[str]:
-    """Run `parktwin ARGS --port P` and yield its base URL; stopped with Ctrl+C afterwards.
+    """Run `parktwin ARGS --port P` and yield its base URL; stopped with Ctrl+C afterwards."""
+    with parktwin_process(*args) as (base, _process):
+        yield base
 
-    Its log (a line per request) goes to a file: a pipe nobody reads fills up and stalls the server."""
+
+@contextmanager
+def parktwin_process(*args: str) -> Iterator[tuple[str, subprocess.Popen]]:
+    """Run `parktwin ARGS --port P` and yield its base URL and process, which the caller may stop; stopped with
+    Ctrl+C afterwards if it still runs. Its log (a line per request) goes to a file: a pipe nobody reads fills up
+    and stalls the server."""
     port = free_port()
     with tempfile.TemporaryDirectory() as folder:
         log = Path(folder) / "server.log"
@@ -67,9 +74,10 @@ def parktwin_server(*args: str) -> Iterator[str]:
         base = f"http://127.0.0.1:{port}"
         try:
             wait_until_serving(base, process, log)
-            yield base
+            yield base, process
         finally:
-            stop_with_ctrl_c(process)
+            if process.poll() is None:
+                stop_with_ctrl_c(process)
 
 
 @contextmanager

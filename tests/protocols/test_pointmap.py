@@ -1,4 +1,4 @@
-"""Point maps: the demo park's maps, located errors for malformed maps (exit 2), CSV import."""
+"""Point maps: the example parks' maps, located errors for malformed maps (exit 2), CSV import."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from twin.config import ConfigError, load_park
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "examples" / "demo-park" / "park.yaml"
+EXAMPLES_WITH_MAPS = [ROOT / "examples" / name / "park.yaml" for name in ("demo-park", "chilled-water")]
 
 
 @pytest.fixture(scope="module")
@@ -21,15 +22,19 @@ def park():
     return load_park(DEMO)
 
 
-def test_demo_point_maps_cover_every_point_of_the_park_once(park):
+@pytest.mark.parametrize("park_file", EXAMPLES_WITH_MAPS, ids=lambda path: path.parent.name)
+def test_an_example_parks_point_maps_cover_every_point_of_the_park_once(park_file):
+    park = load_park(park_file)
     maps = load_point_maps(park.point_maps, park)
     mapped = [pid for device in maps for pid in device.point_ids]
     assert sorted(mapped) == sorted(park.points)
     assert len({(m.host, m.port) for m in maps}) == len(maps), "one port per device"
 
 
-def test_generated_demo_point_maps_are_in_sync_with_the_files(park):
-    """The files are what `parktwin points generate` writes for the demo park; regenerate them if this fails."""
+@pytest.mark.parametrize("park_file", EXAMPLES_WITH_MAPS, ids=lambda path: path.parent.name)
+def test_an_example_parks_point_maps_are_what_points_generate_writes(park_file):
+    """The files are what `parktwin points generate` writes for the park; regenerate them if this fails."""
+    park = load_park(park_file)
     folder = Path(park.point_maps)
     expected = render_default_point_maps(park)
     assert sorted(p.name for p in folder.glob("*.yaml")) == sorted(expected)

@@ -1,0 +1,68 @@
+"""The chilled-water tanks' LP block: charge, discharge and stored cooling per tank, and its soft terminal target.
+
+Columns: ``charge[k,t]``, ``discharge[k,t]`` (kWth), ``stored[k,t]`` (kWhth, t = 0..T, between empty and full,
+the first fixed at the initial state), ``short[k]`` (kWhth short of the terminal target, penalised).
+Dynamics: stored[t+1] = (1 - loss dt) stored[t] + (charge - discharge) dt, the linear form of the simulator's
+tank (twin.kinds.chilled_water_tank), written as rows over the horizon by optimizer.blocks.storage.
+The tank sits on the buildings' chilled-water loop: its discharge carries cooling load and its charge is load
+the chillers carry in chilled-water mode, so both are terms of the cooling balance (and the charge's electricity
+is the chillers', at their chilled-water COP); it draws no electricity of its own.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import NDArray
+
+from optimizer.blocks.base import Assembly, Term
+from optimizer.blocks.storage import StorageBlock, StorageFigures, StorageNames
+from twin.kinds import ChilledWaterTank
+
+NAMES = StorageNames("chilled_water", "charge_kwth", "discharge_kwth", "stored_kwhth", "stored_balance", "kwhth")
+
+
+class ChilledWaterTankBlock(StorageBlock):
+    kind = "chilled_water_tank"
+    names = NAMES
+    primary_columns = NAMES.primary_columns
+    stored_column = NAMES.level
+    capacity_field = "capacity_kwhth"
+    level_unit = "kWhth"
+    assets: tuple[ChilledWaterTank, ...]
+
+    def cooling_max_kwth(self) -> float:
+        """Every tank discharging at its maximum rate."""
+        return sum(k.discharge_rate_max_kwth for k in self.assets)
+
+    def figures(self, lp: Assembly) -> StorageFigures:
+        """Charge and discharge rates, the stored cooling between empty and full, the standing loss; what is
+        charged and discharged is what the tank gains and gives up."""
+        tanks = self.assets
+
+        def each(figure: list[float]) -> np.ndarray:
+            return np.array(figure, dtype=float)
+
+        return StorageFigures(
+            charge_max=each([k.charge_rate_max_kwth for k in tanks]),
+            discharge_max=each([k.discharge_rate_max_kwth for k in tanks]),
+            level_min=np.zeros(len(tanks)),
+            level_max=each([k.capacity_kwhth for k in tanks]),
+            start=each([lp.state.stored.get(k.id, k.capacity_kwhth * k.initial_soc_pct / 100) for k in tanks]),
+            capacity=each([k.capacity_kwhth for k in tanks]),
+            loss_pct_per_h=each([k.standing_loss_pct_per_h for k in tanks]),
+            charge_efficiency=np.ones(len(tanks)),
+            discharge_efficiency=np.ones(len(tanks)))
+
+    def terminal_penalty(self, lp: Assembly) -> float:
+        """Twice the horizon's top import price per kWh of the electricity that makes a kWhth at the park's best
+        ice-making COP (optimizer.blocks.base.Assembly.ice_making_cop), below any chiller's chilled-water COP: a
+        kWhth short costs more than chilling it again at any hour of the horizon."""
+        return 2.0 * lp.top_price_cny_per_kwh / lp.ice_making_cop
+
+    def cooling_terms(self, lp: Assembly) -> list[Term]:
+        return [(self.discharge.T, 1.0), (self.charge.T, -1.0)]
+
+    def extra_table_columns(self, charge: NDArray[np.float64], discharge: NDArray[np.float64],
+                            index: int) -> dict[str, NDArray[np.float64]]:
+        """The cooling the tank delivers to the buildings net, kWth (discharge less charge, as its point reads)."""
+        return {f"{self.assets[index].id}.cooling_delivered_kwth": discharge[index] - charge[index]}
