@@ -13,7 +13,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from optimizer.blocks.base import Assembly, Term
-from optimizer.blocks.storage import StorageBlock, StorageFigures, StorageNames
+from optimizer.blocks.storage import StorageBlock, StorageFigures, StorageNames, per_asset
 from optimizer.inputs import HorizonInputs, InitialState
 from twin.kinds import Battery
 
@@ -54,20 +54,17 @@ class BatteryBlock(StorageBlock):
     def figures(self, lp: Assembly) -> StorageFigures:
         """Power limits, the SOC window, no standing loss, the efficiencies and the wear cost of a step."""
         batteries = self.assets
-
-        def each(figure: list[float]) -> np.ndarray:
-            return np.array(figure, dtype=float)
-
         return StorageFigures(
-            charge_max=each([x.charge_power_max_kw for x in batteries]),
-            discharge_max=each([x.discharge_power_max_kw for x in batteries]),
-            level_min=each([x.energy_capacity_kwh * x.soc_min_pct / 100 for x in batteries]),
-            level_max=each([x.energy_capacity_kwh * x.soc_max_pct / 100 for x in batteries]),
-            start=each([lp.state.stored.get(x.id, x.energy_capacity_kwh * x.initial_soc_pct / 100) for x in batteries]),
-            capacity=each([x.energy_capacity_kwh for x in batteries]),
+            charge_max=per_asset([x.charge_power_max_kw for x in batteries]),
+            discharge_max=per_asset([x.discharge_power_max_kw for x in batteries]),
+            level_min=per_asset([x.energy_capacity_kwh * x.soc_min_pct / 100 for x in batteries]),
+            level_max=per_asset([x.energy_capacity_kwh * x.soc_max_pct / 100 for x in batteries]),
+            start=per_asset([lp.state.stored.get(x.id, x.energy_capacity_kwh * x.initial_soc_pct / 100)
+                             for x in batteries]),
+            capacity=per_asset([x.energy_capacity_kwh for x in batteries]),
             loss_pct_per_h=np.zeros(len(batteries)),
-            charge_efficiency=each([x.charge_efficiency for x in batteries]),
-            discharge_efficiency=each([x.discharge_efficiency for x in batteries]),
+            charge_efficiency=per_asset([x.charge_efficiency for x in batteries]),
+            discharge_efficiency=per_asset([x.discharge_efficiency for x in batteries]),
             flow_cost_cny=lp.options.battery_wear_cny_per_kwh * lp.step_h)
 
     def terminal_penalty(self, lp: Assembly) -> float:

@@ -15,7 +15,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from optimizer.blocks.base import Assembly, Term
-from optimizer.blocks.storage import StorageBlock, StorageFigures, StorageNames
+from optimizer.blocks.storage import StorageBlock, StorageFigures, StorageNames, cooling_storage_figures
 from twin.kinds import ChilledWaterTank
 
 NAMES = StorageNames("chilled_water", "charge_kwth", "discharge_kwth", "stored_kwhth", "stored_balance", "kwhth")
@@ -35,23 +35,8 @@ class ChilledWaterTankBlock(StorageBlock):
         return sum(k.discharge_rate_max_kwth for k in self.assets)
 
     def figures(self, lp: Assembly) -> StorageFigures:
-        """Charge and discharge rates, the stored cooling between empty and full, the standing loss; what is
-        charged and discharged is what the tank gains and gives up."""
-        tanks = self.assets
-
-        def each(figure: list[float]) -> np.ndarray:
-            return np.array(figure, dtype=float)
-
-        return StorageFigures(
-            charge_max=each([k.charge_rate_max_kwth for k in tanks]),
-            discharge_max=each([k.discharge_rate_max_kwth for k in tanks]),
-            level_min=np.zeros(len(tanks)),
-            level_max=each([k.capacity_kwhth for k in tanks]),
-            start=each([lp.state.stored.get(k.id, k.capacity_kwhth * k.initial_soc_pct / 100) for k in tanks]),
-            capacity=each([k.capacity_kwhth for k in tanks]),
-            loss_pct_per_h=each([k.standing_loss_pct_per_h for k in tanks]),
-            charge_efficiency=np.ones(len(tanks)),
-            discharge_efficiency=np.ones(len(tanks)))
+        """The tanks' charge and discharge rates (optimizer.blocks.storage.cooling_storage_figures)."""
+        return cooling_storage_figures(lp, self.assets, [k.discharge_rate_max_kwth for k in self.assets])
 
     def terminal_penalty(self, lp: Assembly) -> float:
         """Twice the horizon's top import price per kWh of the electricity that makes a kWhth at the park's best

@@ -13,7 +13,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from optimizer.blocks.base import Assembly, Term
-from optimizer.blocks.storage import StorageBlock, StorageFigures, StorageNames
+from optimizer.blocks.storage import StorageBlock, StorageFigures, StorageNames, cooling_storage_figures
 from twin.kinds import IceTank
 
 NAMES = StorageNames("ice", "charge_kwth", "melt_kwth", "inventory_kwhth", "inventory_balance", "kwhth")
@@ -33,23 +33,8 @@ class IceTankBlock(StorageBlock):
         return sum(k.melt_rate_max_kwth * k.melt_effectiveness for k in self.assets)
 
     def figures(self, lp: Assembly) -> StorageFigures:
-        """Charge and melt rates, the inventory between empty and full, the standing loss; what is charged and
-        melted is what the inventory gains and loses."""
-        tanks = self.assets
-
-        def each(figure: list[float]) -> np.ndarray:
-            return np.array(figure, dtype=float)
-
-        return StorageFigures(
-            charge_max=each([k.charge_rate_max_kwth for k in tanks]),
-            discharge_max=each([k.melt_rate_max_kwth for k in tanks]),
-            level_min=np.zeros(len(tanks)),
-            level_max=each([k.capacity_kwhth for k in tanks]),
-            start=each([lp.state.stored.get(k.id, k.capacity_kwhth * k.initial_soc_pct / 100) for k in tanks]),
-            capacity=each([k.capacity_kwhth for k in tanks]),
-            loss_pct_per_h=each([k.standing_loss_pct_per_h for k in tanks]),
-            charge_efficiency=np.ones(len(tanks)),
-            discharge_efficiency=np.ones(len(tanks)))
+        """The tanks' charge and melt rates (optimizer.blocks.storage.cooling_storage_figures)."""
+        return cooling_storage_figures(lp, self.assets, [k.melt_rate_max_kwth for k in self.assets])
 
     def terminal_penalty(self, lp: Assembly) -> float:
         """The options' penalty, by default twice the horizon's top import price per kWh of the electricity that

@@ -8,9 +8,9 @@ balances are its own.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import ClassVar, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
@@ -70,6 +70,44 @@ class StorageFigures:
         """The share of the level kept over a step of ``step_h`` hours."""
         result: np.ndarray = 1.0 - self.loss_pct_per_h / 100.0 * step_h
         return result
+
+
+def per_asset(figures: list[float]) -> np.ndarray:
+    """One figure per asset of a block, as floats."""
+    return np.array(figures, dtype=float)
+
+
+class CoolingStorage(Protocol):
+    """What :func:`cooling_storage_figures` reads of a cooling-storage asset (twin.kinds: ice and chilled-water
+    tanks)."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def capacity_kwhth(self) -> float: ...
+    @property
+    def charge_rate_max_kwth(self) -> float: ...
+    @property
+    def standing_loss_pct_per_h(self) -> float: ...
+    @property
+    def initial_soc_pct(self) -> float: ...
+
+
+def cooling_storage_figures(lp: Assembly, tanks: Sequence[CoolingStorage],
+                            discharge_max_kwth: list[float]) -> StorageFigures:
+    """The figures of cooling storage (ice, chilled water): charge at most ``charge_rate_max_kwth``, discharge
+    at most ``discharge_max_kwth`` (kWth, per tank), the stored cooling between empty and full, the standing
+    loss; what is charged and discharged is what it gains and gives up."""
+    return StorageFigures(
+        charge_max=per_asset([k.charge_rate_max_kwth for k in tanks]),
+        discharge_max=per_asset(discharge_max_kwth),
+        level_min=np.zeros(len(tanks)),
+        level_max=per_asset([k.capacity_kwhth for k in tanks]),
+        start=per_asset([lp.state.stored.get(k.id, k.capacity_kwhth * k.initial_soc_pct / 100) for k in tanks]),
+        capacity=per_asset([k.capacity_kwhth for k in tanks]),
+        loss_pct_per_h=per_asset([k.standing_loss_pct_per_h for k in tanks]),
+        charge_efficiency=np.ones(len(tanks)),
+        discharge_efficiency=np.ones(len(tanks)))
 
 
 class StorageBlock(KindBlock):
