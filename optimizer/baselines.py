@@ -11,7 +11,9 @@
 
 The plant schedule (twin.park.PlantSchedule) is the site's own time-of-day control:
 battery charges in its window at ``battery_power_fraction`` of rated power and
-discharges in its windows up to the net load. Every strategy uses all the PV and
+discharges in its windows up to the net load. Storage on the chilled-water loop (a chilled-water tank), which
+the rules do not name, runs on the plant schedule in every strategy but ``no_storage``, where it holds, and the
+rules share out the cooling load it leaves. Every strategy uses all the PV and
 charges EVs at full power from arrival. ``no_storage`` is also the safe fallback plan.
 Every other dispatchable kind holds idle (optimizer.dispatch.complete_dispatch).
 """
@@ -44,13 +46,14 @@ def baseline_dispatch(name: str, lp: LinearProgram, inputs: HorizonInputs, asset
         "no_storage": (_hold_ice, False),
         "battery_idle": (_storage_priority_ice, False),
     }[name]
-    return _rule_dispatch(lp, inputs, assets, schedule, timezone, ice_rule, battery_on_schedule)
+    return _rule_dispatch(lp, inputs, assets, schedule, timezone, ice_rule, battery_on_schedule,
+                          loop_on_schedule=name != "no_storage")
 
 
 def hold_storage_dispatch(lp: LinearProgram, inputs: HorizonInputs, assets: DispatchAssets,
                           schedule: PlantSchedule, timezone: str) -> np.ndarray:
     """Storage holds, chillers meet the load directly: the safe fallback plan."""
-    return _rule_dispatch(lp, inputs, assets, schedule, timezone, _hold_ice, False)
+    return _rule_dispatch(lp, inputs, assets, schedule, timezone, _hold_ice, False, loop_on_schedule=False)
 
 
 IceRule = Callable[..., tuple[float, float]]
@@ -80,12 +83,22 @@ def _chiller_priority_ice(*, charge_window: bool, load_kwth: float, inventory_kw
 
 
 def _rule_dispatch(lp: LinearProgram, inputs: HorizonInputs, assets: DispatchAssets, schedule: PlantSchedule,
-                   timezone: str, ice_rule: IceRule, battery_on_schedule: bool) -> np.ndarray:
+                   timezone: str, ice_rule: IceRule, battery_on_schedule: bool, loop_on_schedule: bool) -> np.ndarray:
+    """``loop_on_schedule``: storage on the chilled-water loop runs on the plant schedule (else it holds) and the
+    rules share out the load it leaves."""
     T, dt = inputs.steps, inputs.step_h
     hours = local_hours(inputs.index, timezone)
     load = inputs.column("cooling_load_kwth")
     # the strategies' rules are for these kinds, asked for by name
     chillers = cast(tuple[Chiller, ...], assets.of_kind("chiller"))
+    loop_decisions: dict[str, np.ndarray] = {}
+    if loop_on_schedule:
+        for block in lp.kind_blocks:
+            decided, delivered_kwth = block.on_plant_schedule(
+                schedule, hours, load, sum(c.cooling_capacity_kwth for c in chillers), dt)
+            if decided:
+                loop_decisions.update(decided)
+                load = load - delivered_kwth
     tanks = cast(tuple[IceTank, ...], assets.of_kind("ice_tank"))
     batteries = cast(tuple[Battery, ...], assets.of_kind("battery"))
     ice_chillers = tuple(c for c in chillers if c.makes_ice)
@@ -129,7 +142,7 @@ def _rule_dispatch(lp: LinearProgram, inputs: HorizonInputs, assets: DispatchAss
         bat_ch, bat_dis = _battery_schedule(lp, batteries, schedule, hours, net_kw, dt)
     decisions = {"chiller_direct_kwth": direct, "chiller_ice_kwth": ice, "ice_charge_kwth": charge,
                  "ice_melt_kwth": melt, "battery_charge_kw": bat_ch, "battery_discharge_kw": bat_dis,
-                 "pv_used_kw": pv, "ev_kw": ev}
+                 "pv_used_kw": pv, "ev_kw": ev, **loop_decisions}
     return complete_dispatch(lp, decisions)
 
 

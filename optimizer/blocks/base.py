@@ -26,7 +26,8 @@ electric balances, peak, export limits, the grid's binaries) where the park's mo
 Outside the assembly, a block declares what the park's checks and dispatches ask of it:
 :meth:`KindBlock.cooling_max_kwth` (optimizer.diagnostics), :meth:`KindBlock.ice_making_cop` (the ice
 terminal penalty), :attr:`KindBlock.primary_columns` and :meth:`KindBlock.complete` (a rule-based
-dispatch's decisions and what follows from them, optimizer.dispatch); and, of a solution,
+dispatch's decisions and what follows from them, optimizer.dispatch), :meth:`KindBlock.on_plant_schedule` (storage on
+the chilled-water loop in the baselines); and, of a solution,
 :meth:`KindBlock.simultaneous` (flows of a pair together, which a re-solve forbids) and
 :meth:`KindBlock.table_columns` (its columns of the plan's per-step table, optimizer.plan).
 """
@@ -46,6 +47,7 @@ if TYPE_CHECKING:
     from optimizer.inputs import HorizonInputs, InitialState
     from optimizer.lp_builder import Builder
     from optimizer.model import PlanOptions
+    from twin.park import PlantSchedule
 
 Term = tuple[np.ndarray, "np.ndarray | float"]
 """Column indices and their coefficients in a run of rows (optimizer.lp_builder.Builder.rows_of)."""
@@ -166,6 +168,15 @@ class KindBlock:
 
     def mode_binaries(self, lp: Assembly) -> None:
         """Add the block's binaries picking one mode per step."""
+
+    def on_plant_schedule(self, schedule: PlantSchedule, hours: NDArray[np.float64], load_kwth: NDArray[np.float64],
+                          chiller_capacity_kwth: float, step_h: float) -> tuple[dict[str, NDArray[np.float64]],
+                                                                                NDArray[np.float64]]:
+        """For storage on the buildings' chilled-water loop, which the baselines have no rule of their own for: its
+        :attr:`primary_columns` (asset x step) as the plant's own schedule runs it at these local ``hours`` on this
+        cooling load (kWth per step) with chillers of this chilled-water capacity, and the cooling it delivers to
+        the load net, kWth per step (optimizer.baselines); none for any other kind."""
+        return {}, np.zeros(len(hours))
 
     def complete(self, x: NDArray[np.float64], step_h: float) -> None:
         """Set its columns in ``x`` that follow from its :attr:`primary_columns` (already set in ``x``), such as
