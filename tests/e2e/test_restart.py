@@ -9,13 +9,12 @@ second after the first's last record), so a second run on the wall clock would o
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from pathlib import Path
 
 import pandas as pd
+from cli_support import parktwin
 from park_copies import stop_with_ctrl_c
 
 from twin.config import load_park
@@ -152,8 +151,7 @@ def test_a_start_day_before_the_end_of_the_history_is_refused_naming_both_times(
                               Quality.GOOD)])
     park_file = ROOT / "examples" / "demo-park" / "park.yaml"
     for day, start_utc in (("2026-07-02", "2026-07-01 16:00"), ("2026-07-03", "2026-07-02 16:00")):
-        done = subprocess.run([sys.executable, "-m", "parktwin", "run", str(park_file), "--start", day,
-                               "--history", history_url], cwd=ROOT, capture_output=True, text=True, timeout=300)
+        done = parktwin("run", park_file, "--start", day, "--history", history_url)
         assert done.returncode == 2, done.stdout + done.stderr
         message = " ".join(done.stderr.split())
         assert f"--start {day} ({start_utc} UTC) is not after the end of the history" in message
