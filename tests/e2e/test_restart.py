@@ -17,6 +17,7 @@ import pandas as pd
 from cli_support import parktwin
 from park_copies import stop_with_ctrl_c
 
+from energy.fault_rules import FaultThresholds
 from twin.config import load_park
 from twin.history import FaultEpisodeStore, open_history
 from twin.history.spool import ReadingSpool
@@ -27,6 +28,10 @@ SPEED = 600
 PAST = datetime(2000, 1, 1, tzinfo=UTC)
 FUTURE = datetime(2100, 1, 1, tzinfo=UTC)
 GRID_IMPORT_COUNTER = "plant.grid_meter.import_energy_kwh"
+SECOND_RUN = 2 * timedelta(minutes=max(value for name, value in FaultThresholds().model_dump().items()
+                                       if name.endswith("_minutes")))
+"""How long the second run goes on, in twin time: twice the longest on- or off-delay of the fault rules, so every
+rule has judged the readings after the restart (an episode left open would be ended or doubled by then)."""
 
 
 def overtemp_episodes(run, now: datetime) -> list[dict]:
@@ -74,8 +79,8 @@ def test_a_killed_simulated_run_restarted_on_its_history_continues_it(tmp_path, 
     with park_runs(demo_park_copy, history_url, *options) as second:
         started = second.wait_for(lambda: re.search(r"simulating at 600x from (\S+ \S+) UTC", second.output()),
                                   120, "the second run's start")
-        second.wait_for(lambda: (t := twin_time(second)) and t >= expected_start + timedelta(hours=3), 300,
-                        "3 simulated hours of the second run")
+        second.wait_for(lambda: (t := twin_time(second)) and t >= expected_start + SECOND_RUN, 300,
+                        "the second run's simulated hours")
         stop_with_ctrl_c(second.process, timeout_s=60)
         output = second.output()
     readings_2, episodes_2, writes_2 = stored(history_url)
