@@ -9,15 +9,15 @@ second after the first's last record), so a second run on the wall clock would o
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 from pathlib import Path
 
 import pandas as pd
+from cli_support import parktwin
 from park_copies import stop_with_ctrl_c
 
+from energy.fault_rules import FaultThresholds
 from twin.config import load_park
 from twin.history import FaultEpisodeStore, open_history
 from twin.history.spool import ReadingSpool
@@ -28,6 +28,10 @@ SPEED = 600
 PAST = datetime(2000, 1, 1, tzinfo=UTC)
 FUTURE = datetime(2100, 1, 1, tzinfo=UTC)
 GRID_IMPORT_COUNTER = "plant.grid_meter.import_energy_kwh"
+SECOND_RUN = 2 * timedelta(minutes=max(value for name, value in FaultThresholds().model_dump().items()
+                                       if name.endswith("_minutes")))
+"""How long the second run goes on, in twin time: twice the longest on- or off-delay of the fault rules, so every
+rule has judged the readings after the restart (an episode left open would be ended or doubled by then)."""
 
 
 def overtemp_episodes(run, now: datetime) -> list[dict]:
@@ -75,8 +79,8 @@ def test_a_killed_simulated_run_restarted_on_its_history_continues_it(tmp_path, 
     with park_runs(demo_park_copy, history_url, *options) as second:
         started = second.wait_for(lambda: re.search(r"simulating at 600x from (\S+ \S+) UTC", second.output()),
                                   120, "the second run's start")
-        second.wait_for(lambda: (t := twin_time(second)) and t >= expected_start + timedelta(hours=3), 300,
-                        "3 simulated hours of the second run")
+        second.wait_for(lambda: (t := twin_time(second)) and t >= expected_start + SECOND_RUN, 300,
+                        "the second run's simulated hours")
         stop_with_ctrl_c(second.process, timeout_s=60)
         output = second.output()
     readings_2, episodes_2, writes_2 = stored(history_url)
@@ -152,8 +156,7 @@ def test_a_start_day_before_the_end_of_the_history_is_refused_naming_both_times(
                               Quality.GOOD)])
     park_file = ROOT / "examples" / "demo-park" / "park.yaml"
     for day, start_utc in (("2026-07-02", "2026-07-01 16:00"), ("2026-07-03", "2026-07-02 16:00")):
-        done = subprocess.run([sys.executable, "-m", "parktwin", "run", str(park_file), "--start", day,
-                               "--history", history_url], cwd=ROOT, capture_output=True, text=True, timeout=300)
+        done = parktwin("run", park_file, "--start", day, "--history", history_url)
         assert done.returncode == 2, done.stdout + done.stderr
         message = " ".join(done.stderr.split())
         assert f"--start {day} ({start_utc} UTC) is not after the end of the history" in message

@@ -118,8 +118,9 @@ def test_injected_device_offline_fault_takes_the_device_off_the_network(tmp_path
     start = datetime(2026, 7, 1, 2, 0, tzinfo=UTC)
     simulator = ParkSimulator(park, ParkEnvironment(park), start)
     fault_start = start + (simulator.step * 3)
-    # offline for 30 steps (30 s of wall clock at 60x): several of ev5's polls, each timed out and retried
-    simulator.inject_fault(Fault("device_offline", "ev5", fault_start, fault_start + simulator.step * 30))
+    # offline for 12 steps (12 s of wall clock at 60x): several of ev5's polls, each timed out and retried, the
+    # backoff between them doubling up to the coordinator's longest (4 s)
+    simulator.inject_fault(Fault("device_offline", "ev5", fault_start, fault_start + simulator.step * 12))
     feed = ProtocolFeed(simulator, SimulationClock(start, 60), TwinSink(live, store), maps, audit=store)
     feed.start()
     ev_ids = next(m for m in maps if m.name == "ev5").point_ids
