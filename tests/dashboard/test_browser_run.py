@@ -144,7 +144,12 @@ def test_signed_in_operator_writes_a_setpoint_and_the_twin_follows(run_url, page
     sign_in(page, run_url, "olga")
     assert "olga (operator)" in page.inner_text("#signed-in-user")
     message = write_through_the_form(page, "8.5")
-    assert message.startswith("wrote 8.5 degC to plant.chiller1.chw_setpoint_c")
+    for _ in range(2):  # a device the loaded machine keeps from answering in time is said to, and written again
+        if "no answer within" not in message:
+            break
+        assert message.startswith("refused (400): plant.chiller1.chw_setpoint_c: failed: chiller1"), message
+        message = write_through_the_form(page, "8.5")
+    assert message.startswith("wrote 8.5 degC to plant.chiller1.chw_setpoint_c"), message
     deadline = time.monotonic() + 30
     while live_value(run_url, SETPOINT) != 8.5 and time.monotonic() < deadline:
         time.sleep(0.3)
