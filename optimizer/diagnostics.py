@@ -65,7 +65,7 @@ def _ice_shortage(inputs: HorizonInputs, tanks: tuple[IceTank, ...], state: Init
     need_kwhth = np.maximum(0.0, load - direct_kwth) * inputs.step_h
     if need_kwhth.sum() == 0:
         return []
-    inventory = sum(state.stored.get(k.id, k.capacity_kwhth * k.initial_soc_pct / 100)
+    inventory = sum(state.stored.get(k.id, k.initial_stored())
                     * k.melt_effectiveness for k in tanks)
     rechargeable = any(load < direct_kwth)
     if inventory + 1e-9 >= need_kwhth.sum() or rechargeable:

@@ -36,7 +36,7 @@ from dashboard.components import (
 )
 from dashboard.context import DashboardContext
 from dashboard.providers import MISSING
-from twin.kinds.base import AssetBase, Role
+from twin.kinds.base import STORED_PCT_COLUMN, AssetBase, Role
 from twin.park import Park
 from twin.points import point_id
 
@@ -51,9 +51,6 @@ COST_ROWS = (("energy_cny", "Energy"), ("export_revenue_cny", "Export revenue (c
 QUANTITY_ROWS = (("peak_kw", "Peak import (15 min)", "kW"), ("import_kwh", "Grid import", "kWh"),
                  ("export_kwh", "Grid export", "kWh"))
 STEP = timedelta(minutes=15)
-STORED_PCT_COLUMN = "soc_pct"
-"""The plan's column of a storage asset's stored energy as a percentage of its capacity, %, after
-``<asset id>.``."""
 
 
 def layout(ctx: DashboardContext, **_query) -> html.Div:

@@ -57,10 +57,9 @@ class BatteryBlock(StorageBlock):
         return StorageFigures(
             charge_max=per_asset([x.charge_power_max_kw for x in batteries]),
             discharge_max=per_asset([x.discharge_power_max_kw for x in batteries]),
-            level_min=per_asset([x.energy_capacity_kwh * x.soc_min_pct / 100 for x in batteries]),
-            level_max=per_asset([x.energy_capacity_kwh * x.soc_max_pct / 100 for x in batteries]),
-            start=per_asset([lp.state.stored.get(x.id, x.energy_capacity_kwh * x.initial_soc_pct / 100)
-                             for x in batteries]),
+            level_min=per_asset([x.stored_window_kwh()[0] for x in batteries]),
+            level_max=per_asset([x.stored_window_kwh()[1] for x in batteries]),
+            start=per_asset([lp.state.stored.get(x.id, x.initial_stored()) for x in batteries]),
             capacity=per_asset([x.energy_capacity_kwh for x in batteries]),
             loss_pct_per_h=np.zeros(len(batteries)),
             charge_efficiency=per_asset([x.charge_efficiency for x in batteries]),

@@ -19,6 +19,7 @@ from optimizer.blocks.base import Assembly, KindBlock
 from optimizer.inputs import InitialState
 from optimizer.linear_program import Labels
 from optimizer.lp_builder import BinarySteps, exclusive_pair, flowing_together
+from twin.kinds.base import STORED_PCT_COLUMN
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,7 @@ class StorageFigures:
     start: np.ndarray
     """The level at the horizon's start: the initial state's, else the asset's initial one."""
     capacity: np.ndarray
-    """What the plan table's ``soc_pct`` column is a percentage of."""
+    """What the plan table's :data:`STORED_PCT_COLUMN` is a percentage of."""
     loss_pct_per_h: np.ndarray
     charge_efficiency: np.ndarray
     discharge_efficiency: np.ndarray
@@ -89,8 +90,7 @@ class CoolingStorage(Protocol):
     def charge_rate_max_kwth(self) -> float: ...
     @property
     def standing_loss_pct_per_h(self) -> float: ...
-    @property
-    def initial_soc_pct(self) -> float: ...
+    def initial_stored(self) -> float: ...
 
 
 def cooling_storage_figures(lp: Assembly, tanks: Sequence[CoolingStorage],
@@ -103,7 +103,7 @@ def cooling_storage_figures(lp: Assembly, tanks: Sequence[CoolingStorage],
         discharge_max=per_asset(discharge_max_kwth),
         level_min=np.zeros(len(tanks)),
         level_max=per_asset([k.capacity_kwhth for k in tanks]),
-        start=per_asset([lp.state.stored.get(k.id, k.capacity_kwhth * k.initial_soc_pct / 100) for k in tanks]),
+        start=per_asset([lp.state.stored.get(k.id, k.initial_stored()) for k in tanks]),
         capacity=per_asset([k.capacity_kwhth for k in tanks]),
         loss_pct_per_h=per_asset([k.standing_loss_pct_per_h for k in tanks]),
         charge_efficiency=np.ones(len(tanks)),
@@ -200,7 +200,7 @@ class StorageBlock(KindBlock):
 
     def table_columns(self, x: NDArray[np.float64], steps: int) -> dict[str, NDArray[np.float64]]:
         """Per asset: charge and discharge, the block's own columns, the level at each step's start and its
-        percentage of the capacity (``soc_pct``)."""
+        percentage of the capacity (:data:`STORED_PCT_COLUMN`)."""
         charge, discharge, level = x[self.charge], x[self.discharge], x[self.level]
         columns: dict[str, NDArray[np.float64]] = {}
         for k, asset in enumerate(self.assets):
@@ -208,7 +208,7 @@ class StorageBlock(KindBlock):
             columns[f"{asset.id}.{self.names.discharge}"] = discharge[k]
             columns.update(self.extra_table_columns(charge, discharge, k))
             columns[f"{asset.id}.{self.names.level}"] = level[k, :steps]
-            columns[f"{asset.id}.soc_pct"] = 100.0 * level[k, :steps] / self.figure.capacity[k]
+            columns[f"{asset.id}.{STORED_PCT_COLUMN}"] = 100.0 * level[k, :steps] / self.figure.capacity[k]
         return columns
 
 

@@ -47,6 +47,9 @@ Percent = Annotated[float, Field(ge=0, le=100)]
 PlanColumn = Callable[[str], np.ndarray]
 """A plan table's column by name (optimizer.plan.dispatch_columns), as floats, one per plan step: an
 asset's own as ``<asset id>.<column>`` (``battery.power_setpoint_kw``), the park's by name (``pv_used_kw``)."""
+STORED_PCT_COLUMN = "soc_pct"
+"""The plan table's column of a storage asset's stored energy as a percentage of its capacity, %, after
+``<asset id>.``."""
 
 
 @dataclass(frozen=True)
@@ -181,7 +184,7 @@ class AssetBase(InputModel):
     """Names of the points whose readings, held, move the energy a storage asset holds (:meth:`stored_after`)."""
     plan_traces: ClassVar[tuple[PlanTrace, ...]] = ()
     """The lines the dispatch page draws of a storage asset's planned flows, kW or kWth, in its storage panel;
-    its stored percentage (the plan's ``<asset id>.soc_pct``, named as :attr:`stored_pct_label` names it) is
+    its stored percentage (the plan's :data:`STORED_PCT_COLUMN`, named as :attr:`stored_pct_label` names it) is
     drawn dotted in the colour of the first. Empty: the page draws no line of the asset."""
     simulation: ClassVar[Simulation | None] = None
     """How the park simulator steps assets of this kind; None: it does not simulate them."""
@@ -229,6 +232,11 @@ class AssetBase(InputModel):
         """The asset's array and inverter in PVWatts terms, when it generates electricity from irradiance; None:
         it does not."""
         return None
+
+    def initial_stored(self) -> float:
+        """The energy a storage asset holds where nothing says otherwise (a simulation's start, a plan without
+        its reading), in the unit of its :attr:`stored_point` (kWh, kWhth)."""
+        raise NotImplementedError(f"{self.kind_label or type(self).__name__} holds no stored energy")
 
     def stored_after(self, stored: float, flows: Sequence[float], hours: float) -> float:
         """The energy a storage asset holds after ``hours`` from ``stored``, with its flows held at the values

@@ -47,7 +47,7 @@ def _step(members: list[Member], inputs: StepInputs, unsupplied_kw: float, value
 
 
 def _initial_state(battery: Battery) -> State:
-    return {"stored_energy_kwh": battery.energy_capacity_kwh * battery.initial_soc_pct / 100.0}
+    return {"stored_energy_kwh": battery.initial_stored()}
 
 
 class Battery(AssetBase):
@@ -97,8 +97,7 @@ class Battery(AssetBase):
         """The battery holding ``setpoint_kw`` (+ discharge) for ``hours`` from ``stored_kwh``: (the power it
         delivers, kW, within its power limits and SOC window; the energy stored afterwards, kWh, after the
         charge or discharge efficiency)."""
-        min_kwh = self.energy_capacity_kwh * self.soc_min_pct / 100.0
-        max_kwh = self.energy_capacity_kwh * self.soc_max_pct / 100.0
+        min_kwh, max_kwh = self.stored_window_kwh()
         if setpoint_kw >= 0:
             power_kw = min(setpoint_kw, self.discharge_power_max_kw,
                            max(0.0, (stored_kwh - min_kwh) * self.discharge_efficiency / hours))
@@ -111,6 +110,15 @@ class Battery(AssetBase):
     def park_summary(cls, assets: Sequence[Battery]) -> str:
         """The batteries' energy capacity."""
         return f"battery {sum(battery.energy_capacity_kwh for battery in assets):,.0f} kWh"
+
+    def stored_window_kwh(self) -> tuple[float, float]:
+        """The least and the most energy the SOC window lets the battery hold, kWh."""
+        return (self.energy_capacity_kwh * self.soc_min_pct / 100.0,
+                self.energy_capacity_kwh * self.soc_max_pct / 100.0)
+
+    def initial_stored(self) -> float:
+        """The initial SOC's share of the capacity, kWh."""
+        return self.energy_capacity_kwh * self.initial_soc_pct / 100.0
 
     def stored_after(self, stored: float, flows: Sequence[float], hours: float) -> float:
         """The energy stored (kWh) after the battery has held the power read (kW, + discharge) for ``hours``."""

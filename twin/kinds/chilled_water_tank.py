@@ -48,7 +48,7 @@ def _step(members: list[Member], inputs: StepInputs, demand: ChilledWaterDemand,
 
 
 def _initial_state(tank: ChilledWaterTank) -> State:
-    return {"stored_kwhth": tank.capacity_kwhth * tank.initial_soc_pct / 100.0}
+    return {"stored_kwhth": tank.initial_stored()}
 
 
 class ChilledWaterTank(AssetBase):
@@ -120,6 +120,10 @@ class ChilledWaterTank(AssetBase):
             charge_kwth = min(charge_request_kwth, self.charge_rate_max_kwth,
                               chargeable_kwth(stored_kwhth, self.capacity_kwhth, loss_kwth, hours), demand.spare_kwth)
         return charge_kwth, discharge_kwth, loss_kwth
+
+    def initial_stored(self) -> float:
+        """The initial SOC's share of the capacity, kWhth."""
+        return self.capacity_kwhth * self.initial_soc_pct / 100.0
 
     def stored_after(self, stored: float, flows: Sequence[float], hours: float) -> float:
         """The cooling stored (kWhth) after the charge, discharge and standing loss read (kWth) held for ``hours``."""

@@ -41,7 +41,7 @@ def _step(members: list[Member], inputs: StepInputs, plant: PlantOperation, valu
 
 
 def _initial_state(tank: IceTank) -> State:
-    return {"inventory_kwhth": tank.capacity_kwhth * tank.initial_soc_pct / 100.0}
+    return {"inventory_kwhth": tank.initial_stored()}
 
 
 class IceTank(AssetBase):
@@ -96,6 +96,10 @@ class IceTank(AssetBase):
         0 and the capacity."""
         return stored_after_kwhth(inventory_kwhth, self.capacity_kwhth, charge_kwth, melt_kwth, standing_loss_kwth,
                                   hours)
+
+    def initial_stored(self) -> float:
+        """The initial SOC's share of the capacity, kWhth."""
+        return self.capacity_kwhth * self.initial_soc_pct / 100.0
 
     def stored_after(self, stored: float, flows: Sequence[float], hours: float) -> float:
         """The inventory (kWhth) after the charge, melt and standing loss read (kWth) held for ``hours``."""
