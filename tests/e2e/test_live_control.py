@@ -1,4 +1,4 @@
-"""A live run of the demo park under the controller (`parktwin run --speed 120 --approval auto`): a
+"""A live run of the demo park under the controller (`parktwin run --speed 120 --approval auto` from 1 July): a
 dispatch round every control step (counted from the write audit log), a re-plan at the set
 interval, the park following its plans, and every setpoint handed back to the plant on Ctrl+C.
 
