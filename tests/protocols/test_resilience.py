@@ -321,12 +321,12 @@ def test_a_poll_that_times_out_does_not_cut_a_write_short():
     values = {p.id: 10.0 for p in layout.points}
     written: list[tuple[str, float]] = []
     port = free_port()
-    timeout_s = 0.5
+    timeout_s = 1.0
 
     async def scenario():
         server = ModbusDeviceServer(layout, "127.0.0.1", port, values.get, lambda pid, v: written.append((pid, v)))
         await server.start()
-        link = ReadDroppingLink(port, delay_s=0.3)  # each request within the timeout, the three 0.9 s
+        link = ReadDroppingLink(port, delay_s=0.6)  # each request within the timeout, the three 1.8 s
         try:
             device = layout.point_map(await link.start()).model_copy(update={"timeout_s": timeout_s, "retries": 0})
             adapter = ModbusAdapter(device)
