@@ -16,7 +16,7 @@ import numpy as np
 from optimizer.blocks import blocks
 from optimizer.inputs import HorizonInputs, InitialState
 from optimizer.model import DispatchAssets
-from twin.kinds import Chiller, EVCharger, IceTank
+from twin.kinds import EVCharger
 
 
 def input_problems(inputs: HorizonInputs, assets: DispatchAssets, state: InitialState) -> list[str]:
@@ -29,10 +29,11 @@ def input_problems(inputs: HorizonInputs, assets: DispatchAssets, state: Initial
                             f"({int(bad.sum())} step(s))")
     for each in blocks():
         problems += [f"state: {problem}" for problem in each(assets.of_kind(each.kind)).state_problems(state)]
-    tanks = cast(tuple[IceTank, ...], assets.of_kind("ice_tank"))
     load = inputs.column("cooling_load_kwth")
     if np.isfinite(load).all():
-        capacity_kwth = {each.kind: each(assets.of_kind(each.kind)).cooling_max_kwth() for each in blocks()}
+        kind_blocks = [each(assets.of_kind(each.kind)) for each in blocks()]
+        capacity_kwth = {block.kind: block.cooling_max_kwth() for block in kind_blocks}
+        stored_kwhth = {block.kind: block.stored_cooling_kwhth(state) for block in kind_blocks}
         over = load > sum(capacity_kwth.values()) + 1e-9
         if over.any():
             worst = int(np.argmax(load))
@@ -41,9 +42,10 @@ def input_problems(inputs: HorizonInputs, assets: DispatchAssets, state: Initial
                             f"{inputs.index[worst]:%Y-%m-%d %H:%M} UTC is above the most the park's cooling "
                             f"sources deliver, {sum(capacity_kwth.values()):,.0f} kWth ({sources or 'none'}; "
                             f"{int(over.sum())} step(s))")
-        elif tanks:
-            direct_kwth = sum(c.cooling_capacity_kwth for c in cast(tuple[Chiller, ...], assets.of_kind("chiller")))
-            problems += _ice_shortage(inputs, tanks, state, load, direct_kwth)
+        else:
+            direct_kwth = sum(kwth for kind, kwth in capacity_kwth.items() if stored_kwhth[kind] is None)
+            stored = {kind: kwhth for kind, kwhth in stored_kwhth.items() if kwhth is not None and assets.of_kind(kind)}
+            problems += _storage_shortage(inputs, stored, load, direct_kwth)
     charger_max = {c.id: c.power_max_kw for c in cast(tuple[EVCharger, ...], assets.of_kind("ev_charger"))}
     for session in inputs.ev_sessions:
         if session.charger_id not in charger_max:
@@ -58,21 +60,21 @@ def input_problems(inputs: HorizonInputs, assets: DispatchAssets, state: Initial
     return problems
 
 
-def _ice_shortage(inputs: HorizonInputs, tanks: tuple[IceTank, ...], state: InitialState, load: np.ndarray,
-                  direct_kwth: float) -> list[str]:
-    """Load above chiller capacity that the ice inventory (without recharging) cannot cover, when no
-    chiller is free to make ice in those steps."""
+def _storage_shortage(inputs: HorizonInputs, stored_kwhth: dict[str, float], load: np.ndarray,
+                      direct_kwth: float) -> list[str]:
+    """Load above the direct cooling sources' capacity (``direct_kwth``: chillers) that the cooling storage
+    holds too little for (``stored_kwhth`` by kind, what it delivers without recharging), when no step leaves
+    a chiller free to charge it."""
     need_kwhth = np.maximum(0.0, load - direct_kwth) * inputs.step_h
-    if need_kwhth.sum() == 0:
+    if need_kwhth.sum() == 0 or not stored_kwhth:
         return []
-    inventory = sum(state.stored.get(k.id, k.initial_stored())
-                    * k.melt_effectiveness for k in tanks)
     rechargeable = any(load < direct_kwth)
-    if inventory + 1e-9 >= need_kwhth.sum() or rechargeable:
+    if sum(stored_kwhth.values()) + 1e-9 >= need_kwhth.sum() or rechargeable:
         return []
-    return [(f"inputs: cooling_load_kwth exceeds total chiller capacity {direct_kwth:,.0f} kWth by "
-            f"{need_kwhth.sum():,.0f} kWhth over the horizon, more than the ice inventory can deliver "
-            f"({inventory:,.0f} kWhth) with no step free to make ice")]
+    held = ", ".join(f"{kind} {kwhth:,.0f} kWhth" for kind, kwhth in stored_kwhth.items())
+    return [(f"inputs: cooling_load_kwth exceeds the chillers' direct capacity {direct_kwth:,.0f} kWth by "
+             f"{need_kwhth.sum():,.0f} kWhth over the horizon, more than the cooling storage can deliver "
+             f"({held}) with no step leaving a chiller free to charge it")]
 
 
 def infeasibility_diagnostic(inputs: HorizonInputs, assets: DispatchAssets, state: InitialState,
@@ -82,5 +84,5 @@ def infeasibility_diagnostic(inputs: HorizonInputs, assets: DispatchAssets, stat
     if problems:
         return [f"solver status: {status}"] + problems
     return [f"solver status: {status}",
-            ("no single input explains it; check that cooling_load_kwth can be carried by the chillers and the ice "
-            "inventory over the horizon, grid import/export limits, and EV session windows")]
+            ("no single input explains it; check that cooling_load_kwth can be carried by the chillers and the cooling "
+            "storage over the horizon, grid import/export limits, and EV session windows")]

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import cast
+from typing import Protocol, cast
 
 import numpy as np
 import pandas as pd
@@ -113,6 +113,14 @@ class HorizonInputs:
         return cls(frame, list(ev_sessions or []))
 
 
+class StorageAsset(Protocol):
+    """What :meth:`InitialState.stored_of` reads of a storage asset (twin.kinds.base.AssetBase)."""
+
+    @property
+    def id(self) -> str: ...
+    def initial_stored(self) -> float: ...
+
+
 @dataclass
 class InitialState:
     """Where storage and the billing period stand at the start of the horizon.
@@ -124,6 +132,11 @@ class InitialState:
 
     stored: dict[str, float] = field(default_factory=dict)
     peak_so_far_kw: float = 0.0
+
+    def stored_of(self, asset: StorageAsset) -> float:
+        """What a storage asset stores at the start: its entry in :attr:`stored`, else its kind's initial
+        level (twin.kinds.base.AssetBase.initial_stored)."""
+        return self.stored.get(asset.id, asset.initial_stored())
 
 
 def horizon_coverage_problem(index_utc: pd.DatetimeIndex, start_utc: datetime, end_utc: datetime,

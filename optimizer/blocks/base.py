@@ -132,6 +132,11 @@ class KindBlock:
         """The most its assets can deliver to the cooling load in any step, kWth (optimizer.diagnostics)."""
         return 0.0
 
+    def stored_cooling_kwhth(self, state: InitialState) -> float | None:
+        """The cooling its assets hold at the start of the horizon, as much as they deliver to the load, kWhth
+        (optimizer.diagnostics); None: they store no cooling."""
+        return None
+
     def ice_making_cop(self) -> float | None:
         """The best rated COP (kWth of ice per kW) at which its assets make ice; None when they make none."""
         return None

@@ -59,7 +59,7 @@ class BatteryBlock(StorageBlock):
             discharge_max=per_asset([x.discharge_power_max_kw for x in batteries]),
             level_min=per_asset([x.stored_window_kwh()[0] for x in batteries]),
             level_max=per_asset([x.stored_window_kwh()[1] for x in batteries]),
-            start=per_asset([lp.state.stored.get(x.id, x.initial_stored()) for x in batteries]),
+            start=per_asset([lp.state.stored_of(x) for x in batteries]),
             capacity=per_asset([x.energy_capacity_kwh for x in batteries]),
             loss_pct_per_h=np.zeros(len(batteries)),
             charge_efficiency=per_asset([x.charge_efficiency for x in batteries]),

@@ -17,6 +17,7 @@ from numpy.typing import NDArray
 
 from optimizer.blocks.base import Assembly, Term
 from optimizer.blocks.storage import StorageBlock, StorageFigures, StorageNames, cooling_storage_figures
+from optimizer.inputs import InitialState
 from twin.kinds import ChilledWaterTank
 from twin.kinds.simulation import ChilledWaterDemand
 from twin.park import PlantSchedule
@@ -36,6 +37,10 @@ class ChilledWaterTankBlock(StorageBlock):
     def cooling_max_kwth(self) -> float:
         """Every tank discharging at its maximum rate."""
         return sum(k.discharge_rate_max_kwth for k in self.assets)
+
+    def stored_cooling_kwhth(self, state: InitialState) -> float:
+        """Every tank's stored cooling."""
+        return sum(state.stored_of(k) for k in self.assets)
 
     def figures(self, lp: Assembly) -> StorageFigures:
         """The tanks' charge and discharge rates (optimizer.blocks.storage.cooling_storage_figures)."""

@@ -14,6 +14,7 @@ from numpy.typing import NDArray
 
 from optimizer.blocks.base import Assembly, Term
 from optimizer.blocks.storage import StorageBlock, StorageFigures, StorageNames, cooling_storage_figures
+from optimizer.inputs import InitialState
 from twin.kinds import IceTank
 
 NAMES = StorageNames("ice", "charge_kwth", "melt_kwth", "inventory_kwhth", "inventory_balance", "kwhth")
@@ -31,6 +32,10 @@ class IceTankBlock(StorageBlock):
     def cooling_max_kwth(self) -> float:
         """Every tank melting at its maximum rate, times its melt effectiveness."""
         return sum(k.melt_rate_max_kwth * k.melt_effectiveness for k in self.assets)
+
+    def stored_cooling_kwhth(self, state: InitialState) -> float:
+        """Every tank's inventory, times its melt effectiveness."""
+        return sum(state.stored_of(k) * k.melt_effectiveness for k in self.assets)
 
     def figures(self, lp: Assembly) -> StorageFigures:
         """The tanks' charge and melt rates (optimizer.blocks.storage.cooling_storage_figures)."""

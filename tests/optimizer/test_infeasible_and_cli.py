@@ -18,7 +18,7 @@ from optimizer.inputs import EVSessionRequest, HorizonInputs, InitialState
 from optimizer.model import DispatchAssets, PlanOptions
 from optimizer.plan import make_plan
 from twin.config import load_park
-from twin.kinds import Battery, Chiller, EVCharger, IceTank
+from twin.kinds import Battery, ChilledWaterTank, Chiller, EVCharger, IceTank
 from twin.sim import ParkSimulator
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -61,6 +61,30 @@ def test_cooling_load_above_chillers_plus_melt():
     assert "1,600 kWth" in line and "1,475 kWth (chiller 1,000 kWth, ice_tank 475 kWth;" in line
     # chillers carry what they can in the fallback
     assert plan.table["chiller.direct_kwth"].max() == pytest.approx(1000.0)
+
+
+def test_load_above_the_chillers_every_hour_and_beyond_the_stored_cooling_names_each_storage_kind():
+    """Two hours of 1,200 then 1,300 kWth on a 1,000 kWth chiller: 500 kWhth must come from storage, which no
+    hour can recharge. By hand: an ice tank of 400 kWhth melting at 0.9 effectiveness delivers 360 kWhth and a
+    chilled-water tank of 100 kWhth 100 (neither loses any), 460 in all: 40 short, so no plan; with 200 kWhth
+    in the chilled-water tank, 560 covers the 500 and the plan is had."""
+    inputs = horizon(60, cooling_load_kwth=[1200, 1300], pv_available_kw=[0, 0], other_load_kw=[0, 0],
+                     price_cny_per_kwh=[1.0, 1.0])
+    assets = DispatchAssets((
+        Chiller(id="chiller", cooling_capacity_kwth=1000, cop_rated=5, ice_capacity_kwth=700, ice_cop_rated=4),
+        IceTank(id="ice", capacity_kwhth=1000, charge_rate_max_kwth=700, melt_rate_max_kwth=500,
+                standing_loss_pct_per_h=0, melt_effectiveness=0.9),
+        ChilledWaterTank(id="chw", capacity_kwhth=1000, charge_rate_max_kwth=500, discharge_rate_max_kwth=500,
+                         standing_loss_pct_per_h=0)))
+    short = make_plan(inputs, InitialState({"ice": 400, "chw": 100}), PlanOptions(), context(assets))
+    assert short.status == "fallback"
+    assert ("inputs: cooling_load_kwth exceeds the chillers' direct capacity 1,000 kWth by 500 kWhth over the "
+            "horizon, more than the cooling storage can deliver (ice_tank 360 kWhth, chilled_water_tank 100 kWhth) "
+            "with no step leaving a chiller free to charge it") in short.diagnostic
+    enough = make_plan(inputs, InitialState({"ice": 400, "chw": 200}), PlanOptions(), context(assets))
+    assert enough.status == "optimal", enough.diagnostic
+    delivered = 0.9 * enough.table["ice.melt_kwth"] + enough.table["chw.discharge_kwth"]
+    assert (enough.table["chiller.direct_kwth"] + delivered).tolist() == pytest.approx([1200, 1300], abs=1e-6)
 
 
 def test_ev_session_that_cannot_be_served():
